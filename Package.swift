@@ -1,0 +1,69 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "podbench",
+    products: [
+        .executable(name: "podbench", targets: ["podbench"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        .target(
+            name: "CPodBenchLinux",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        .target(
+            name: "PodBenchCore",
+            dependencies: [
+                "CPodBenchLinux",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .target(
+            name: "PodBenchTransports",
+            dependencies: [
+                "PodBenchCore",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .target(
+            name: "PodBenchResults",
+            dependencies: [
+                "PodBenchCore",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .target(
+            name: "PodBenchHarness",
+            dependencies: [
+                "PodBenchCore",
+                "PodBenchTransports",
+                "PodBenchResults",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .executableTarget(
+            name: "podbench",
+            dependencies: [
+                "PodBenchCore",
+                "PodBenchHarness",
+                "PodBenchResults",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "PodBenchCoreTests", dependencies: ["PodBenchCore"]),
+        .testTarget(
+            name: "PodBenchResultsTests",
+            dependencies: ["PodBenchResults", .product(name: "Histogram", package: "hdrhistogram-swift")]
+        ),
+        .testTarget(name: "PodBenchHarnessTests", dependencies: ["PodBenchHarness", "PodBenchTransports"]),
+        .testTarget(name: "PodBenchEndToEndTests", dependencies: ["PodBenchResults"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

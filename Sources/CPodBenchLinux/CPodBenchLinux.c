@@ -1,0 +1,85 @@
+#include "CPodBenchLinux.h"
+
+#ifdef __linux__
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/vfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int CPodBenchLinux_pin_thread_to_cpu(int cpu) {
+    if (cpu < 0 || cpu >= CPU_SETSIZE) {
+        errno = EINVAL;
+        return -1;
+    }
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof(set), &set);
+}
+
+int CPodBenchLinux_thread_affinity(int *cpus, int capacity) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) {
+        return -1;
+    }
+    int count = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && count < capacity; cpu++) {
+        if (CPU_ISSET(cpu, &set)) {
+            cpus[count++] = cpu;
+        }
+    }
+    return count;
+}
+
+int CPodBenchLinux_current_cpu(void) { return sched_getcpu(); }
+
+int CPodBenchLinux_thread_rusage(struct rusage *usage) { return getrusage(RUSAGE_THREAD, usage); }
+
+int CPodBenchLinux_set_parent_death_signal(int signal) {
+    return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0UL, 0UL, 0UL);
+}
+
+int CPodBenchLinux_probe_io_uring(void) {
+#ifdef SYS_io_uring_setup
+    // struct io_uring_params is 120 bytes; zeroed means "no flags". Declared as bytes so that
+    // this shim needs no kernel header beyond syscall numbers.
+    unsigned char params[120];
+    memset(params, 0, sizeof(params));
+    long fd = syscall(SYS_io_uring_setup, 1, params);
+    if (fd < 0) {
+        return -1;
+    }
+    close((int)fd);
+    return 0;
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int CPodBenchLinux_thread_id(void) { return (int)syscall(SYS_gettid); }
+
+int CPodBenchLinux_filesystem_type(const char *path, long *type) {
+    struct statfs fs;
+    if (statfs(path, &fs) != 0) {
+        return -1;
+    }
+    *type = (long)fs.f_type;
+    return 0;
+}
+
+#else
+#include <errno.h>
+int CPodBenchLinux_pin_thread_to_cpu(int cpu) { (void)cpu; errno = ENOSYS; return -1; }
+int CPodBenchLinux_thread_affinity(int *cpus, int capacity) { (void)cpus; (void)capacity; errno = ENOSYS; return -1; }
+int CPodBenchLinux_current_cpu(void) { errno = ENOSYS; return -1; }
+int CPodBenchLinux_thread_rusage(struct rusage *usage) { return getrusage(RUSAGE_SELF, usage); }
+int CPodBenchLinux_set_parent_death_signal(int signal) { (void)signal; errno = ENOSYS; return -1; }
+int CPodBenchLinux_probe_io_uring(void) { errno = ENOSYS; return -1; }
+int CPodBenchLinux_thread_id(void) { return -1; }
+int CPodBenchLinux_filesystem_type(const char *path, long *type) { (void)path; (void)type; errno = ENOSYS; return -1; }
+#endif

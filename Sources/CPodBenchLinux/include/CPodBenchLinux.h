@@ -1,0 +1,38 @@
+// C shim for what Swift cannot import from Glibc: functions behind _GNU_SOURCE (CPU_SET,
+// sched_setaffinity, RUSAGE_THREAD), variadic calls (prctl, syscall). Every symbol is prefixed
+// with the module name. Each returns -1 and leaves errno set on failure, like the call it wraps.
+#ifndef CPODBENCHLINUX_H
+#define CPODBENCHLINUX_H
+
+#include <stdint.h>
+#include <sys/resource.h>
+
+/// Pins the calling thread to one CPU (sched_setaffinity with a one-bit CPU_SET).
+int CPodBenchLinux_pin_thread_to_cpu(int cpu);
+
+/// Writes the calling thread's allowed CPUs into `cpus` (at most `capacity`), returns how many,
+/// or -1 (sched_getaffinity).
+int CPodBenchLinux_thread_affinity(int *cpus, int capacity);
+
+/// The CPU the calling thread runs on now (sched_getcpu).
+int CPodBenchLinux_current_cpu(void);
+
+/// Resource usage of the calling thread only (getrusage(RUSAGE_THREAD)).
+int CPodBenchLinux_thread_rusage(struct rusage *usage);
+
+/// Asks the kernel to send `signal` to this process when its parent dies
+/// (prctl(PR_SET_PDEATHSIG)).
+int CPodBenchLinux_set_parent_death_signal(int signal);
+
+/// Tries io_uring_setup(2) with one entry and closes the ring at once. Returns 0 when io_uring
+/// works here, else -1 with errno (ENOSYS: blocked by seccomp or not built in; EPERM: disabled
+/// by kernel.io_uring_disabled or a seccomp rule).
+int CPodBenchLinux_probe_io_uring(void);
+
+/// The kernel thread id of the caller (gettid).
+int CPodBenchLinux_thread_id(void);
+
+/// The filesystem type magic of `path` (statfs(2) f_type), e.g. 0x01021994 for tmpfs.
+int CPodBenchLinux_filesystem_type(const char *path, long *type);
+
+#endif

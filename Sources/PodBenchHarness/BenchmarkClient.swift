@@ -1,0 +1,266 @@
+import Glibc
+import Histogram
+import PodBenchCore
+import PodBenchResults
+import PodBenchTransports
+import SystemPackage
+
+/// The side that drives a run: connects to a server's control endpoint, runs the matrix case by
+/// case, and measures. `podbench client` and `podbench run` are both this.
+public final class BenchmarkClient: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var control: SocketAddress
+        public var trials: Int
+        public var warmup: PhasePlan
+        public var trial: PhasePlan
+        public var peerTimeoutNanoseconds: UInt64
+        public var clientCPU: Int?
+        public var serverCPU: Int?
+        /// How long to keep retrying the first connection (a server that is still starting).
+        public var connectWaitNanoseconds: UInt64
+
+        public init(
+            control: SocketAddress, trials: Int, warmup: PhasePlan, trial: PhasePlan, peerTimeoutNanoseconds: UInt64,
+            clientCPU: Int?, serverCPU: Int?, connectWaitNanoseconds: UInt64
+        ) {
+            self.control = control
+            self.trials = trials
+            self.warmup = warmup
+            self.trial = trial
+            self.peerTimeoutNanoseconds = peerTimeoutNanoseconds
+            self.clientCPU = clientCPU
+            self.serverCPU = serverCPU
+            self.connectWaitNanoseconds = connectWaitNanoseconds
+        }
+    }
+
+    /// An error that ends the whole session (the control channel is gone), not just one case.
+    public struct SessionError: Error, CustomStringConvertible {
+        public var error: PodBenchError
+        public var description: String { error.description }
+    }
+
+    public let configuration: Configuration
+    let log: @Sendable (String) -> Void
+    public private(set) var connection: ControlConnection?
+    public private(set) var clientPinning: CPUPinning.Outcome?
+    public private(set) var welcome: Welcome?
+
+    public init(configuration: Configuration, log: @escaping @Sendable (String) -> Void) {
+        self.configuration = configuration
+        self.log = log
+    }
+
+    /// Connects and greets the server; pins the client's thread.
+    /// - Parameter keepWaiting: called between connection attempts; return false to stop waiting
+    ///   (a child server that exited).
+    public func start(keepWaiting: () -> Bool = { true }) throws {
+        clientPinning = try CPUPinning.pinCurrentThread(to: configuration.clientCPU)
+        let deadline = MonotonicClock.now() + configuration.connectWaitNanoseconds
+        var lastError: PodBenchError?
+        while connection == nil {
+            let fd = try FileDescriptor.streamSocket(family: configuration.control.family)
+            do {
+                try fd.connect(to: configuration.control)
+                connection = try ControlConnection(descriptor: fd, timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+            } catch let error as PodBenchError {
+                try? fd.close()
+                lastError = error
+                let retryable = [Errno.connectionRefused, .noSuchFileOrDirectory].contains(error.cause?.errno)
+                guard retryable, MonotonicClock.now() < deadline, keepWaiting() else {
+                    throw PodBenchError(
+                        error.code == .ioFailure ? .unavailable : error.code,
+                        "no podbench server answers on \(configuration.control): start `podbench serve --control \(configuration.control)` on the other side, or check the endpoint",
+                        cause: lastError?.cause)
+                }
+                usleep(20_000)
+            }
+        }
+        do {
+            try connection!.send(.hello(Hello(podbenchVersion: PodBenchVersion.version, serverCPU: configuration.serverCPU)))
+            welcome = try connection!.expect("welcome") {
+                if case .welcome(let w) = $0 { return w }
+                return nil
+            }
+        } catch let error as PodBenchError {
+            throw error
+        }
+    }
+
+    /// Tells the server this session is over; with `shutdown`, that it should exit.
+    public func finish(shutdown: Bool) {
+        guard let connection else { return }
+        if shutdown {
+            try? connection.send(.shutdown)
+            _ = try? connection.receive()
+        } else {
+            try? connection.send(.bye)
+        }
+        connection.close()
+        self.connection = nil
+    }
+
+    /// Runs one case: prepare, warm-up, trials, end.
+    /// - Returns: the case's result, `failed` or `unavailable` with the reason where it did not run.
+    /// - Throws: `SessionError` when the control channel broke and no further case can run.
+    public func runCase(_ spec: CaseSpec) throws -> CaseResult {
+        guard let connection else { throw SessionError(error: PodBenchError(.peerClosed, "not connected")) }
+        var result = CaseResult(key: spec.key, status: .ok)
+        let endpointText: String
+        do {
+            try connection.send(.prepareCase(spec))
+            endpointText = try connection.expect("caseReady") {
+                if case .caseReady(let endpoint) = $0 { return endpoint }
+                return nil
+            }
+        } catch let error as PodBenchError {
+            if error.code == .unavailable || error.code == .invalidConfiguration || error.code == .ioFailure {
+                // The server could not set up this case but is still there.
+                result.status = error.code == .unavailable ? .unavailable : .failed
+                result.error = error.description
+                result.errorCode = error.code.rawValue
+                return result
+            }
+            throw SessionError(error: error)
+        }
+        result.endpoint = endpointText
+        let channel: SocketChannel
+        do {
+            let endpoint = try SocketAddress(parsing: endpointText)
+            channel = try SocketTransport.connect(
+                to: endpoint, kind: spec.transport, options: spec.options,
+                timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+        } catch let error as PodBenchError {
+            // The server waits in accept until its timeout, then reports failure; read it to stay in step.
+            result.status = .failed
+            result.error = "cannot open the data connection: \(error.description)"
+            result.errorCode = error.code.rawValue
+            _ = try? connection.receive()
+            return result
+        }
+        var reader = FrameReader(channel: channel, maximumPayload: spec.messageSize)
+        let writer = FrameWriter(payloadLength: spec.messageSize, seed: spec.seed)
+        var histogram = EncodedHistogram.makeLatencyHistogram()
+        defer {
+            channel.close()
+            reader.deallocate()
+            writer.deallocate()
+        }
+        do {
+            result.warmup = try runPhase(
+                spec, index: -1, plan: configuration.warmup, reader: &reader, writer: writer, histogram: &histogram)
+            if let failure = Self.failure(of: result.warmup!) {
+                result.status = .failed
+                result.error = "warm-up: " + failure
+                result.errorCode = PodBenchError.Code.integrityFailure.rawValue
+            } else {
+                for index in 0..<configuration.trials {
+                    let trial = try runPhase(
+                        spec, index: index, plan: configuration.trial, reader: &reader, writer: writer,
+                        histogram: &histogram)
+                    result.trials.append(trial)
+                    if let failure = Self.failure(of: trial) {
+                        result.status = .failed
+                        result.error = "trial \(index + 1): " + failure
+                        result.errorCode = PodBenchError.Code.integrityFailure.rawValue
+                        break
+                    }
+                }
+            }
+        } catch let error as PhaseError {
+            result.status = .failed
+            result.error = error.error.description
+            result.errorCode = error.error.code.rawValue
+        }
+        do {
+            try connection.send(.endCase)
+            try connection.expect("caseEnded") {
+                if case .caseEnded = $0 { return () }
+                return nil
+            }
+        } catch let error as PodBenchError {
+            throw SessionError(error: error)
+        }
+        return result
+    }
+
+    /// A data-phase failure: the case failed, the session may go on.
+    struct PhaseError: Error {
+        var error: PodBenchError
+    }
+
+    static func failure(of trial: TrialResult) -> String? {
+        for (side, counts) in [("client", trial.client.integrity), ("server", trial.server.integrity)] where counts.hasErrors {
+            return "integrity error seen by the \(side): \(counts.outOfSequence) out of sequence, \(counts.corrupted) corrupted; first: \(counts.firstError ?? "?")"
+        }
+        return nil
+    }
+
+    func runPhase(
+        _ spec: CaseSpec, index: Int, plan: PhasePlan, reader: inout FrameReader<SocketChannel>, writer: FrameWriter,
+        histogram: inout Histogram<UInt64>
+    ) throws -> TrialResult {
+        guard let connection else { throw SessionError(error: PodBenchError(.peerClosed, "not connected")) }
+        do {
+            try connection.send(.startPhase(index: index, warmup: index < 0))
+            try connection.expect("phaseReady") {
+                if case .phaseReady = $0 { return () }
+                return nil
+            }
+        } catch let error as PodBenchError {
+            throw SessionError(error: error)
+        }
+        histogram.reset()
+        var checker = IntegrityChecker(payloadLength: spec.messageSize, verifyEvery: spec.verifyEvery)
+        let before = CPUUsage.currentThread()
+        var outcome: (messages: UInt64, elapsed: UInt64) = (0, 0)
+        var dataError: PodBenchError?
+        do {
+            switch spec.workload {
+            case .pingpong:
+                outcome = try PingPongWorkload.client(
+                    reader: &reader, writer: writer, checker: &checker, histogram: &histogram, plan: plan)
+            case .stream:
+                outcome = try StreamWorkload.client(
+                    reader: &reader, writer: writer, plan: plan, corruptSequence: spec.corruptSequence)
+            }
+        } catch let error as PodBenchError {
+            dataError = error
+            // Wake a server blocked on this connection so that it reports at once.
+            reader.channel.descriptor.shutdownBoth()
+        }
+        let usage = CPUUsage.currentThread().since(before)
+        let report: ServerPhaseReport
+        do {
+            report = try connection.expect("phaseReport") {
+                if case .phaseReport(let r) = $0 { return r }
+                return nil
+            }
+        } catch let error as PodBenchError {
+            throw SessionError(error: error)
+        }
+        if let dataError {
+            let server = report.error.map { "; \($0)" } ?? ""
+            throw PhaseError(
+                error: PodBenchError(dataError.code, "\(index < 0 ? "warm-up" : "trial \(index + 1)"): \(dataError.description)\(server)"))
+        }
+        if let code = report.errorCode {
+            throw PhaseError(error: PodBenchError(code, report.error ?? "the server's side of the phase failed"))
+        }
+        let messages = outcome.messages
+        var latency: EncodedHistogram?
+        var summary: LatencySummary?
+        if spec.workload == .pingpong, histogram.totalCount > 0 {
+            latency = EncodedHistogram(histogram)
+            summary = LatencySummary(
+                count: histogram.totalCount, min: histogram.min, p50: histogram.valueAtPercentile(50),
+                p90: histogram.valueAtPercentile(90), p99: histogram.valueAtPercentile(99),
+                p999: histogram.valueAtPercentile(99.9), max: histogram.max, mean: histogram.mean)
+        }
+        return TrialResult(
+            index: index, messages: messages, bytes: messages * UInt64(spec.messageSize), elapsedNanoseconds: outcome.elapsed,
+            latency: latency, latencySummary: summary,
+            client: SideFigures(usage: usage, messages: messages, integrity: checker.counts),
+            server: SideFigures(usage: report.usage, messages: messages, integrity: report.integrity))
+    }
+}

@@ -1,0 +1,234 @@
+import Glibc
+import Histogram
+import PodBenchCore
+import PodBenchResults
+import PodBenchTransports
+import SystemPackage
+
+/// `podbench serve`: listens on the control endpoint and runs whatever cases clients ask for,
+/// one client at a time, until a client sends `shutdown` or the process is signalled.
+public final class BenchmarkServer: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var control: SocketAddress
+        /// Where `uds` data sockets are created: the volume both sides mount.
+        public var sharedDirectory: String
+        public var peerTimeoutNanoseconds: UInt64
+        /// The CPU to pin the serving thread to when a client does not ask for one.
+        public var cpu: Int?
+
+        public init(control: SocketAddress, sharedDirectory: String, peerTimeoutNanoseconds: UInt64, cpu: Int?) {
+            self.control = control
+            self.sharedDirectory = sharedDirectory
+            self.peerTimeoutNanoseconds = peerTimeoutNanoseconds
+            self.cpu = cpu
+        }
+    }
+
+    public let configuration: Configuration
+    let log: @Sendable (String) -> Void
+    private var listener: FileDescriptor?
+    private var caseCounter = 0
+
+    public init(configuration: Configuration, log: @escaping @Sendable (String) -> Void) {
+        self.configuration = configuration
+        self.log = log
+    }
+
+    /// Binds the control endpoint. A Unix socket file left by a dead server is replaced; one that
+    /// a live server answers on is an error.
+    public func bind() throws {
+        let address = configuration.control
+        let fd = try FileDescriptor.streamSocket(family: address.family)
+        do {
+            if address.family != AF_UNIX {
+                try fd.setSocketOption(level: SOL_SOCKET, name: SO_REUSEADDR, value: 1, what: "SO_REUSEADDR")
+            }
+            do {
+                try fd.bind(to: address)
+            } catch let error as PodBenchError where error.cause?.errno == .addressInUse {
+                guard case .unixPath(let path) = address, !Self.somebodyListens(at: address) else {
+                    throw PodBenchError(
+                        .invalidConfiguration,
+                        "\(address) is in use by another process (another podbench serve?): stop it or pick another --control",
+                        cause: error.cause)
+                }
+                _ = unlink(path)  // stale socket file of a server that died
+                try fd.bind(to: address)
+            }
+            try fd.listen()
+        } catch {
+            try? fd.close()
+            throw error
+        }
+        listener = fd
+    }
+
+    static func somebodyListens(at address: SocketAddress) -> Bool {
+        guard let probe = try? FileDescriptor.streamSocket(family: address.family) else { return false }
+        defer { try? probe.close() }
+        return (try? probe.connect(to: address)) != nil
+    }
+
+    /// Serves clients until one sends `shutdown`.
+    public func serve() throws {
+        if listener == nil { try bind() }
+        guard let listener else { return }
+        defer { close() }
+        log("podbench serve: listening on \(configuration.control), shared directory \(configuration.sharedDirectory)")
+        while true {
+            let fd = try listener.accept()
+            let connection: ControlConnection
+            do {
+                connection = try ControlConnection(descriptor: fd, timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+            } catch {
+                try? fd.close()
+                continue
+            }
+            let stop = serveSession(connection)
+            connection.close()
+            if stop { return }
+        }
+    }
+
+    /// Closes the control listener and removes its socket file.
+    public func close() {
+        if let listener {
+            try? listener.close()
+            if case .unixPath(let path) = configuration.control { _ = unlink(path) }
+        }
+        listener = nil
+    }
+
+    /// One client's session. Returns true when the client asked the server to exit.
+    func serveSession(_ connection: ControlConnection) -> Bool {
+        var active: ActiveCase?
+        defer { active?.close() }
+        while true {
+            let message: ControlMessage
+            do {
+                message = try connection.receive()
+            } catch let error as PodBenchError {
+                if error.code != .peerClosed { log("podbench serve: dropping a client: \(error)") }
+                return false
+            } catch {
+                return false
+            }
+            do {
+                switch message {
+                case .hello(let hello):
+                    let pinning = try CPUPinning.pinCurrentThread(to: hello.serverCPU ?? configuration.cpu)
+                    try connection.send(
+                        .welcome(
+                            Welcome(
+                                podbenchVersion: PodBenchVersion.version, environment: HostEnvironment.probe(),
+                                pinning: pinning)))
+                case .prepareCase(let spec):
+                    active?.close()
+                    active = nil
+                    try spec.validate()
+                    caseCounter += 1
+                    let listener = try SocketTransport.listen(
+                        kind: spec.transport, options: spec.options, sharedDirectory: configuration.sharedDirectory,
+                        name: "podbench-\(getpid())-\(caseCounter)")
+                    try connection.send(.caseReady(endpoint: listener.endpoint.description))
+                    let channel: SocketChannel
+                    do {
+                        channel = try listener.accept(timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+                    } catch {
+                        listener.close()
+                        throw error
+                    }
+                    active = ActiveCase(spec: spec, listener: listener, channel: channel)
+                case .startPhase:
+                    guard let current = active else {
+                        throw PodBenchError(.protocolViolation, "startPhase before prepareCase")
+                    }
+                    let report = try runPhase(current, connection: connection)
+                    try connection.send(.phaseReport(report))
+                    if report.errorCode != nil {
+                        current.close()
+                        active = nil
+                    }
+                case .endCase:
+                    active?.close()
+                    active = nil
+                    try connection.send(.caseEnded)
+                case .bye:
+                    return false
+                case .shutdown:
+                    try? connection.send(.bye)
+                    return true
+                default:
+                    throw PodBenchError(.protocolViolation, "a client sent \(message.name), which only a server sends")
+                }
+            } catch let error as PodBenchError {
+                if error.code == .peerClosed || error.code == .timeout && !isCaseSetup(message) {
+                    log("podbench serve: client gone: \(error)")
+                    return false
+                }
+                // Tell the client and keep serving it: a failed case is not a failed session.
+                do {
+                    try connection.send(.failure(code: error.code, message: error.description))
+                } catch {
+                    return false
+                }
+                if error.code == .protocolViolation { return false }
+            } catch {
+                try? connection.send(.failure(code: .ioFailure, message: "\(error)"))
+                return false
+            }
+        }
+    }
+
+    private func isCaseSetup(_ message: ControlMessage) -> Bool {
+        if case .prepareCase = message { return true }
+        return false
+    }
+
+    /// Runs one phase of the active case: snapshot, tell the client to go, serve the data, snapshot.
+    func runPhase(_ current: ActiveCase, connection: ControlConnection) throws -> ServerPhaseReport {
+        var checker = IntegrityChecker(payloadLength: current.spec.messageSize, verifyEvery: current.spec.verifyEvery)
+        let before = CPUUsage.currentThread()
+        try connection.send(.phaseReady)
+        var failure: PodBenchError?
+        do {
+            switch current.spec.workload {
+            case .pingpong:
+                try PingPongWorkload.server(
+                    reader: &current.reader, checker: &checker, corruptSequence: current.spec.corruptSequence)
+            case .stream:
+                try StreamWorkload.server(reader: &current.reader, checker: &checker)
+            }
+        } catch let error as PodBenchError {
+            failure = error
+        }
+        let usage = CPUUsage.currentThread().since(before)
+        return ServerPhaseReport(
+            usage: usage, integrity: checker.counts, errorCode: failure?.code,
+            error: failure.map { "server: \($0.description)" }, cpu: CPUPinning.currentCPU())
+    }
+
+    /// A case's data endpoint and connection, held between its phases.
+    final class ActiveCase {
+        let spec: CaseSpec
+        let listener: SocketTransport.Listener
+        var reader: FrameReader<SocketChannel>
+        private var closed = false
+
+        init(spec: CaseSpec, listener: SocketTransport.Listener, channel: SocketChannel) {
+            self.spec = spec
+            self.listener = listener
+            reader = FrameReader(channel: channel, maximumPayload: spec.messageSize)
+        }
+
+        func close() {
+            guard !closed else { return }
+            closed = true
+            reader.channel.close()
+            reader.deallocate()
+            listener.close()
+        }
+
+        deinit { close() }
+    }
+}

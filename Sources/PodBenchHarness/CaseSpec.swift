@@ -1,0 +1,83 @@
+import PodBenchCore
+import PodBenchResults
+import PodBenchTransports
+
+/// The workloads of this build.
+public enum WorkloadKind: String, CaseIterable, Codable, Sendable {
+    /// Closed loop: one message out, the same message back; round-trip latency.
+    case pingpong
+    /// One direction (client to server) as fast as the receiver takes it; throughput.
+    case stream
+
+    /// Parses a comma-separated list of workload names.
+    public static func parseList(_ text: String) throws -> [WorkloadKind] {
+        var kinds: [WorkloadKind] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let name = String(part).trimmingSpaces()
+            guard let kind = WorkloadKind(rawValue: name) else {
+                let known = allCases.map(\.rawValue).joined(separator: ", ")
+                throw PodBenchError(.invalidConfiguration, "unknown workload '\(name)': pick from \(known)")
+            }
+            if !kinds.contains(kind) { kinds.append(kind) }
+        }
+        return kinds
+    }
+}
+
+/// Everything both sides need to run one case; the client sends it to the server.
+public struct CaseSpec: Codable, Equatable, Sendable {
+    public var transport: TransportKind
+    public var workload: WorkloadKind
+    public var messageSize: Int
+    public var options: TransportOptions
+    /// Verify every Nth payload's checksum (1 = all). Lengths and sequence numbers are always checked.
+    public var verifyEvery: Int
+    /// Test-only fault: the sending side corrupts the payload of this message in every phase.
+    public var corruptSequence: UInt64?
+    /// Seed of the payload pattern.
+    public var seed: UInt64
+
+    public init(
+        transport: TransportKind, workload: WorkloadKind, messageSize: Int, options: TransportOptions = TransportOptions(),
+        verifyEvery: Int = 1, corruptSequence: UInt64? = nil, seed: UInt64 = 0x5EED_F00D
+    ) {
+        self.transport = transport
+        self.workload = workload
+        self.messageSize = messageSize
+        self.options = options
+        self.verifyEvery = verifyEvery
+        self.corruptSequence = corruptSequence
+        self.seed = seed
+    }
+
+    /// The key this case has in results files.
+    public var key: CaseKey {
+        var opts: [String: String] = [:]
+        if let bytes = options.socketBufferBytes { opts["socket-buffer"] = String(bytes) }
+        return CaseKey(transport: transport.rawValue, workload: workload.rawValue, messageSize: messageSize, options: opts)
+    }
+
+    /// Checks what the server must not trust blindly.
+    public func validate() throws {
+        guard messageSize >= 1, messageSize <= ByteSize.maximum else {
+            throw PodBenchError(.invalidConfiguration, "message size \(messageSize) is outside 1 byte to 4MiB")
+        }
+        guard verifyEvery >= 1 else { throw PodBenchError(.invalidConfiguration, "verifyEvery must be at least 1") }
+        if let bytes = options.socketBufferBytes, bytes < 1024 || bytes > 1 << 30 {
+            throw PodBenchError(.invalidConfiguration, "socket buffer \(bytes) is outside 1KiB to 1GiB")
+        }
+    }
+}
+
+/// How long each phase of a case lasts; the client decides and tells nobody (the server follows
+/// the client's end-of-trial frames).
+public struct PhasePlan: Sendable, Equatable {
+    public var durationNanoseconds: UInt64
+    /// When set, the phase ends after this many messages instead.
+    public var messageLimit: UInt64?
+
+    public init(durationNanoseconds: UInt64, messageLimit: UInt64?) {
+        self.durationNanoseconds = durationNanoseconds
+        self.messageLimit = messageLimit
+    }
+}

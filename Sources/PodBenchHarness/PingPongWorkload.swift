@@ -1,0 +1,66 @@
+import Histogram
+import PodBenchCore
+import PodBenchTransports
+
+/// Closed loop: the client sends one message, the server sends the same bytes back, the client
+/// records the round trip from just before its send to just after the echo is complete.
+enum PingPongWorkload {
+    /// The client's side of one phase. Allocates nothing: the frame buffers and the histogram are
+    /// sized before the phase starts.
+    /// - Returns: round trips completed and the phase's elapsed nanoseconds.
+    static func client<Channel: DataChannel>(
+        reader: inout FrameReader<Channel>, writer: FrameWriter, checker: inout IntegrityChecker,
+        histogram: inout Histogram<UInt64>, plan: PhasePlan
+    ) throws -> (messages: UInt64, elapsed: UInt64) {
+        let channel = reader.channel
+        let limit = plan.messageLimit ?? UInt64.max
+        let started = MonotonicClock.now()
+        let deadline = started &+ plan.durationNanoseconds
+        let highest = histogram.highestTrackableValue
+        var sequence: UInt64 = 0
+        var now = started
+        while sequence < limit && (plan.messageLimit != nil || now < deadline) {
+            let sent = MonotonicClock.now()
+            try channel.sendAll(writer.prepare(sequence: sequence, timestamp: sent))
+            let (header, frame) = try reader.next()
+            now = MonotonicClock.now()
+            guard header.kind == .data else {
+                throw PodBenchError(.protocolViolation, "the server sent a \(header.kind) frame instead of an echo")
+            }
+            checker.check(header, frame: frame)
+            histogram.record(min(now &- sent, highest))
+            sequence &+= 1
+        }
+        try sendMarker(.endOfTrial, sequence: sequence, on: channel)
+        let (ack, _) = try reader.next()
+        guard ack.kind == .endAcknowledged else {
+            throw PodBenchError(.protocolViolation, "the server did not acknowledge the end of the trial")
+        }
+        return (sequence, now &- started)
+    }
+
+    /// The server's side of one phase: echo every data frame until the end-of-trial frame.
+    static func server<Channel: DataChannel>(
+        reader: inout FrameReader<Channel>, checker: inout IntegrityChecker, corruptSequence: UInt64?
+    ) throws {
+        let channel = reader.channel
+        while true {
+            let (header, frame) = try reader.next()
+            switch header.kind {
+            case .data:
+                checker.check(header, frame: frame)
+                if let corruptSequence, header.sequence == corruptSequence, frame.count > FrameHeader.size {
+                    let p = UnsafeMutableRawPointer(mutating: frame.baseAddress!) + FrameHeader.size
+                    p.storeBytes(of: p.load(as: UInt8.self) ^ 0x10, as: UInt8.self)
+                }
+                try channel.sendAll(frame)
+            case .endOfTrial:
+                checker.checkEnd(sentCount: header.sequence)
+                try sendMarker(.endAcknowledged, sequence: header.sequence, on: channel)
+                return
+            case .endAcknowledged:
+                throw PodBenchError(.protocolViolation, "the client sent an unexpected end acknowledgement")
+            }
+        }
+    }
+}

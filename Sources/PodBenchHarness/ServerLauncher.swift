@@ -1,0 +1,59 @@
+import Foundation
+import Glibc
+import PodBenchCore
+
+/// Starts `podbench serve` as a child process for `podbench run`: a separate process always, so
+/// that the two sides pay what two containers pay. The child dies with its parent.
+public final class ServerLauncher: @unchecked Sendable {
+    public let process = Process()
+    /// The private directory holding the control socket and the `uds` data sockets.
+    public let directory: String
+    public let control: SocketAddress
+
+    /// Makes a private directory under `parent` and starts the server in it.
+    public init(executable: String, parent: String, peerTimeout: String, extraArguments: [String] = []) throws {
+        var template = Array((parent + "/podbench-XXXXXX").utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw PodBenchError(
+                .ioFailure, "cannot create a working directory in \(parent): check that it exists and is writable (--shared-dir)")
+        }
+        directory = String(cString: made)
+        control = .unixPath(directory + "/control.sock")
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments =
+            [
+                "serve", "--control", control.description, "--shared-dir", directory, "--timeout", peerTimeout,
+                "--exit-with-parent", "--quiet",
+            ] + extraArguments
+        do {
+            try process.run()
+        } catch {
+            removeDirectory()
+            throw PodBenchError(.ioFailure, "cannot start the server process \(executable): \(error.localizedDescription)")
+        }
+    }
+
+    /// Whether the child still runs.
+    public var isRunning: Bool { process.isRunning }
+
+    /// Waits up to `timeoutNanoseconds` for the child to exit, then kills it; removes the directory.
+    public func stop(timeoutNanoseconds: UInt64 = 2_000_000_000) {
+        let deadline = MonotonicClock.now() + timeoutNanoseconds
+        while process.isRunning && MonotonicClock.now() < deadline { usleep(10_000) }
+        if process.isRunning {
+            Glibc.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        removeDirectory()
+    }
+
+    /// Kills the child at once (interrupts) and removes the directory.
+    public func kill() {
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+        removeDirectory()
+    }
+
+    private func removeDirectory() {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}

@@ -1,0 +1,57 @@
+import PodBenchCore
+import PodBenchTransports
+
+/// One direction, receiver-paced: the client sends as fast as the transport takes messages; the
+/// server receives and checks them. The phase ends with an end-of-trial frame that carries the
+/// count sent, and the server's acknowledgement, so the elapsed time covers delivery of
+/// everything sent.
+enum StreamWorkload {
+    /// The client's (sender's) side of one phase. Allocates nothing.
+    static func client<Channel: DataChannel>(
+        reader: inout FrameReader<Channel>, writer: FrameWriter, plan: PhasePlan, corruptSequence: UInt64?
+    ) throws -> (messages: UInt64, elapsed: UInt64) {
+        let channel = reader.channel
+        let limit = plan.messageLimit ?? UInt64.max
+        let started = MonotonicClock.now()
+        let deadline = started &+ plan.durationNanoseconds
+        var sequence: UInt64 = 0
+        var now = started
+        let corruptAt = corruptSequence ?? UInt64.max
+        while sequence < limit && (plan.messageLimit != nil || now < deadline) {
+            let frame = writer.prepare(sequence: sequence, timestamp: now)
+            if sequence == corruptAt {
+                writer.corrupt()
+                try channel.sendAll(frame)
+                writer.corrupt()  // flips the bit back: only this one message is wrong
+            } else {
+                try channel.sendAll(frame)
+            }
+            sequence &+= 1
+            now = MonotonicClock.now()
+        }
+        try sendMarker(.endOfTrial, sequence: sequence, on: channel)
+        let (ack, _) = try reader.next()
+        guard ack.kind == .endAcknowledged else {
+            throw PodBenchError(.protocolViolation, "the server did not acknowledge the end of the trial")
+        }
+        return (sequence, MonotonicClock.now() &- started)
+    }
+
+    /// The server's (receiver's) side of one phase.
+    static func server<Channel: DataChannel>(reader: inout FrameReader<Channel>, checker: inout IntegrityChecker) throws {
+        let channel = reader.channel
+        while true {
+            let (header, frame) = try reader.next()
+            switch header.kind {
+            case .data:
+                checker.check(header, frame: frame)
+            case .endOfTrial:
+                checker.checkEnd(sentCount: header.sequence)
+                try sendMarker(.endAcknowledged, sequence: header.sequence, on: channel)
+                return
+            case .endAcknowledged:
+                throw PodBenchError(.protocolViolation, "the client sent an unexpected end acknowledgement")
+            }
+        }
+    }
+}

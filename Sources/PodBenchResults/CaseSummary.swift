@@ -1,0 +1,84 @@
+/// The medians across a case's trials, metric by metric: what the run's table shows. Comparisons
+/// use the trial values themselves, never these.
+public struct CaseSummary: Sendable {
+    public var trials: Int
+    public var p50: Double?
+    public var p99: Double?
+    public var p999: Double?
+    public var messagesPerSecond: Double
+    public var bytesPerSecond: Double
+    public var clientCPUPerMessage: Double
+    public var serverCPUPerMessage: Double
+    public var clientSwitchesPerMessage: Double
+    public var serverSwitchesPerMessage: Double
+    /// (max − min) / median of messages/s across trials: how much the trials disagree.
+    public var throughputSpread: Double
+
+    public init(_ result: CaseResult) {
+        let t = result.trials
+        trials = t.count
+        let latencies = t.compactMap(\.latencySummary)
+        p50 = latencies.isEmpty ? nil : Self.median(latencies.map { Double($0.p50) })
+        p99 = latencies.isEmpty ? nil : Self.median(latencies.map { Double($0.p99) })
+        p999 = latencies.isEmpty ? nil : Self.median(latencies.map { Double($0.p999) })
+        messagesPerSecond = Self.median(t.map(\.messagesPerSecond))
+        bytesPerSecond = Self.median(t.map(\.bytesPerSecond))
+        clientCPUPerMessage = Self.median(t.map(\.client.cpuNanosecondsPerMessage))
+        serverCPUPerMessage = Self.median(t.map(\.server.cpuNanosecondsPerMessage))
+        clientSwitchesPerMessage = Self.median(t.map(\.client.contextSwitchesPerMessage))
+        serverSwitchesPerMessage = Self.median(t.map(\.server.contextSwitchesPerMessage))
+        let rates = t.map(\.messagesPerSecond)
+        throughputSpread = messagesPerSecond > 0 ? ((rates.max() ?? 0) - (rates.min() ?? 0)) / messagesPerSecond : 0
+    }
+
+    /// The median of `values` (the mean of the middle two for an even count); 0 when empty.
+    public static func median(_ values: [Double]) -> Double {
+        guard !values.isEmpty else { return 0 }
+        let sorted = values.sorted()
+        let mid = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+    }
+}
+
+/// Number formats shared by the table and the progress lines.
+public enum Format {
+    /// `850ns`, `12.3µs`, `4.56ms`, `1.23s`.
+    public static func nanoseconds(_ ns: Double) -> String {
+        if ns < 1_000 { return "\(Int(ns.rounded()))ns" }
+        if ns < 1_000_000 { return decimal(ns / 1e3) + "µs" }
+        if ns < 1_000_000_000 { return decimal(ns / 1e6) + "ms" }
+        return decimal(ns / 1e9) + "s"
+    }
+
+    /// Three significant digits, no exponent: `1.23`, `12.3`, `123`, `1234`.
+    public static func decimal(_ value: Double) -> String {
+        guard value.isFinite else { return "-" }
+        let magnitude = abs(value)
+        let digits = magnitude >= 100 ? 0 : magnitude >= 10 ? 1 : 2
+        return fixed(value, digits: digits)
+    }
+
+    /// `12.3k`, `1.23M`.
+    public static func rate(_ value: Double) -> String {
+        if value >= 1e6 { return decimal(value / 1e6) + "M" }
+        if value >= 1e3 { return decimal(value / 1e3) + "k" }
+        return decimal(value)
+    }
+
+    /// `value` with `digits` digits after the point.
+    public static func fixed(_ value: Double, digits: Int) -> String {
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let scaled = (value * scale).rounded()
+        let negative = scaled < 0
+        let whole = Int(abs(scaled))
+        let integerPart = whole / Int(scale)
+        let fraction = whole % Int(scale)
+        var text = String(integerPart)
+        if digits > 0 {
+            let f = String(fraction)
+            text += "." + String(repeating: "0", count: digits - f.count) + f
+        }
+        return negative ? "-" + text : text
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import PodBenchCore
+import SystemPackage
+
+/// Writes and reads results files. A run's file is written atomically (temporary file, fsync,
+/// rename, fsync of the directory), so a reader never sees half a file; while the run goes, each
+/// finished case is appended to a journal next to it (`NAME.journal.jsonl`, fsync'ed per case),
+/// so that even a run killed outright keeps every finished case. The journal is removed once the
+/// results file is in place.
+public final class ResultsStore: @unchecked Sendable {
+    /// The results file this run will write.
+    public let path: String
+    /// The journal of finished cases.
+    public let journalPath: String
+    private var journal: FileDescriptor?
+
+    /// Prepares `directory/<UTC>-<host>.json` and opens its journal with the run's header line.
+    /// - Throws: `.ioFailure` when the directory cannot be created or written.
+    public init(directory: String, startedAt: Date, host: String, header: RunResult) throws {
+        let name = Self.fileName(startedAt: startedAt, host: host)
+        try Self.makeDirectory(directory)
+        path = directory + "/" + name + ".json"
+        journalPath = directory + "/" + name + ".journal.jsonl"
+        do {
+            journal = try FileDescriptor.open(
+                FilePath(journalPath), .writeOnly, options: [.create, .exclusiveCreate, .append, .closeOnExec],
+                permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        } catch let e as Errno {
+            throw PodBenchError(
+                .ioFailure, "cannot create \(journalPath): \(e); check that \(directory) is writable",
+                cause: .init(call: "open", errno: e))
+        }
+        try appendLine(Self.encoder(pretty: false).encode(header))
+    }
+
+    deinit { try? journal?.close() }
+
+    /// `20261122T003000Z-node1`: sorts by time, names the host.
+    public static func fileName(startedAt: Date, host: String) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        let safeHost = String(host.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." ? $0 : "_" })
+        return formatter.string(from: startedAt) + "-" + (safeHost.isEmpty ? "host" : safeHost)
+    }
+
+    /// Appends a finished case to the journal and flushes it to disk.
+    public func appendToJournal(_ result: CaseResult) throws {
+        try appendLine(Self.encoder(pretty: false).encode(result))
+    }
+
+    private func appendLine(_ data: Data) throws {
+        guard let journal else { return }
+        var line = data
+        line.append(0x0A)
+        do {
+            try line.withUnsafeBytes { _ = try journal.writeAll($0) }
+            try journal.synchronize()
+        } catch let e as Errno {
+            throw PodBenchError(
+                .ioFailure,
+                "cannot append to \(journalPath): \(e)\(e == .noSpace ? " (the disk is full; free space and run again)" : "")",
+                cause: .init(call: "write", errno: e))
+        }
+    }
+
+    /// Writes the run's results file atomically and removes the journal.
+    public func finish(_ run: RunResult) throws {
+        try Self.writeAtomically(Self.encoder(pretty: true).encode(run), to: path)
+        try? journal?.close()
+        journal = nil
+        _ = unlink(journalPath)
+    }
+
+    /// Writes `data` to `path` so that `path` holds either its old content or all of `data`.
+    public static func writeAtomically(_ data: Data, to path: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        let temporary = path + ".tmp-\(getpid())"
+        do {
+            let fd = try FileDescriptor.open(
+                FilePath(temporary), .writeOnly, options: [.create, .truncate, .closeOnExec],
+                permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            do {
+                try data.withUnsafeBytes { _ = try fd.writeAll($0) }
+                try fd.synchronize()
+                try fd.close()
+            } catch {
+                try? fd.close()
+                throw error
+            }
+            guard rename(temporary, path) == 0 else { throw Errno(rawValue: errno) }
+            if let dir = try? FileDescriptor.open(FilePath(directory.isEmpty ? "." : directory), .readOnly) {
+                try? dir.synchronize()
+                try? dir.close()
+            }
+        } catch let e as Errno {
+            _ = unlink(temporary)
+            let advice = e == .noSpace ? "the disk is full; free space and run again" : "check that the directory is writable"
+            throw PodBenchError(.ioFailure, "cannot write \(path): \(e); \(advice)", cause: .init(call: "write", errno: e))
+        }
+    }
+
+    /// Reads a results file.
+    /// - Throws: `.incompatibleResults` saying what is wrong and where.
+    public static func load(_ path: String) throws -> RunResult {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw PodBenchError(.incompatibleResults, "cannot read \(path): \(error.localizedDescription)")
+        }
+        return try decode(data, source: path)
+    }
+
+    /// Decodes a results document.
+    public static func decode(_ data: Data, source: String) throws -> RunResult {
+        guard !data.isEmpty else { throw PodBenchError(.incompatibleResults, "\(source) is empty") }
+        struct VersionProbe: Decodable { var schemaVersion: Int }
+        if let probe = try? JSONDecoder().decode(VersionProbe.self, from: data),
+            probe.schemaVersion != PodBenchVersion.resultsSchema
+        {
+            throw PodBenchError(
+                .incompatibleResults,
+                "\(source) has results schema \(probe.schemaVersion); this podbench reads \(PodBenchVersion.resultsSchema): use a matching podbench")
+        }
+        do {
+            return try JSONDecoder().decode(RunResult.self, from: data)
+        } catch let DecodingError.dataCorrupted(context) {
+            throw PodBenchError(.incompatibleResults, "\(source) is not valid JSON: \(context.debugDescription)")
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw PodBenchError(
+                .incompatibleResults, "\(source) is not a podbench results file: '\(key.stringValue)' missing at \(Self.path(context))")
+        } catch let DecodingError.typeMismatch(_, context) {
+            throw PodBenchError(
+                .incompatibleResults, "\(source) is not a podbench results file: wrong type at \(Self.path(context))")
+        } catch let DecodingError.valueNotFound(_, context) {
+            throw PodBenchError(
+                .incompatibleResults, "\(source) is not a podbench results file: null at \(Self.path(context))")
+        } catch {
+            throw PodBenchError(.incompatibleResults, "\(source) cannot be read: \(error)")
+        }
+    }
+
+    private static func path(_ context: DecodingError.Context) -> String {
+        let p = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined()
+        return p.isEmpty ? "the top level" : p
+    }
+
+    static func encoder(pretty: Bool) -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return encoder
+    }
+
+    static func makeDirectory(_ directory: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw PodBenchError(
+                .ioFailure, "cannot create the results directory \(directory): \(error.localizedDescription); pass a writable --results-dir")
+        }
+    }
+}

@@ -1,0 +1,17 @@
+import PodBenchCore
+
+/// A connected, reliable, ordered byte stream between the two sides: what every transport gives
+/// the workloads. Workloads are generic over the concrete channel type, so the hot loop calls it
+/// statically, never through an existential.
+public protocol DataChannel {
+    /// Sends all of `bytes`, blocking while the peer is not taking them.
+    /// - Throws: `.peerClosed` when the peer is gone, `.timeout` when it stops taking data.
+    func sendAll(_ bytes: UnsafeRawBufferPointer) throws
+
+    /// Receives at least one byte and at most `buffer.count`.
+    /// - Throws: `.peerClosed` at end of stream, `.timeout` when nothing arrives in time.
+    func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+
+    /// Releases the channel; further calls fail.
+    func close()
+}

@@ -1,0 +1,141 @@
+import Glibc
+import PodBenchCore
+import SystemPackage
+
+/// Sets up the data connection of the socket transports (`tcp`, `tcp6`, `uds`, `uds-abstract`):
+/// the server listens and advertises an endpoint, the client connects to it.
+public enum SocketTransport {
+    /// A listening socket and the endpoint a client connects to.
+    public final class Listener: @unchecked Sendable {
+        public let descriptor: FileDescriptor
+        public let endpoint: SocketAddress
+        let kind: TransportKind
+        let options: TransportOptions
+        private var closed = false
+
+        init(descriptor: FileDescriptor, endpoint: SocketAddress, kind: TransportKind, options: TransportOptions) {
+            self.descriptor = descriptor
+            self.endpoint = endpoint
+            self.kind = kind
+            self.options = options
+        }
+
+        /// Accepts the client's data connection, waiting at most `timeoutNanoseconds`.
+        public func accept(timeoutNanoseconds: UInt64) throws -> SocketChannel {
+            try descriptor.setIOTimeout(nanoseconds: timeoutNanoseconds)
+            let fd: FileDescriptor
+            do {
+                fd = try descriptor.accept()
+            } catch let error as PodBenchError where error.code == .timeout {
+                throw PodBenchError(
+                    .timeout, "the client did not open the data connection to \(endpoint) in time",
+                    cause: error.cause)
+            }
+            do {
+                try SocketTransport.configure(fd, kind: kind, options: options, timeoutNanoseconds: timeoutNanoseconds)
+            } catch {
+                try? fd.close()
+                throw error
+            }
+            return SocketChannel(descriptor: fd)
+        }
+
+        /// Closes the listening socket and removes its socket file, if any.
+        public func close() {
+            guard !closed else { return }
+            closed = true
+            try? descriptor.close()
+            if case .unixPath(let path) = endpoint { _ = unlink(path) }
+        }
+
+        deinit { close() }
+    }
+
+    /// Listens for one case's data connection.
+    /// - Parameters:
+    ///   - kind: the transport.
+    ///   - sharedDirectory: where `uds` creates its socket file (the shared volume).
+    ///   - name: a name unique to this server and case, for socket files and abstract names.
+    public static func listen(
+        kind: TransportKind, options: TransportOptions, sharedDirectory: String, name: String
+    ) throws -> Listener {
+        let address: SocketAddress =
+            switch kind {
+            case .tcp: .ipv4(host: "127.0.0.1", port: 0)
+            case .tcp6: .ipv6(host: "::1", port: 0)
+            case .uds: .unixPath(sharedDirectory + "/" + name + ".sock")
+            case .udsAbstract: .unixAbstract(name)
+            }
+        if case .unixPath(let path) = address, path.utf8.count > 107 {
+            throw PodBenchError(
+                .invalidConfiguration,
+                "the socket path \(path) is longer than 107 bytes: pass a shorter --shared-dir")
+        }
+        let fd = try FileDescriptor.streamSocket(family: address.family)
+        do {
+            if address.family != AF_UNIX {
+                try fd.setSocketOption(level: SOL_SOCKET, name: SO_REUSEADDR, value: 1, what: "SO_REUSEADDR")
+            }
+            if let bytes = options.socketBufferBytes {
+                // Set before listen so that accepted sockets inherit it and TCP's window scale fits.
+                try fd.setSocketOption(level: SOL_SOCKET, name: SO_RCVBUF, value: Int32(bytes), what: "SO_RCVBUF")
+                try fd.setSocketOption(level: SOL_SOCKET, name: SO_SNDBUF, value: Int32(bytes), what: "SO_SNDBUF")
+            }
+            try fd.bind(to: address)
+            try fd.listen()
+            let endpoint = address.family == AF_UNIX ? address : address.withPort(try fd.boundPort())
+            return Listener(descriptor: fd, endpoint: endpoint, kind: kind, options: options)
+        } catch {
+            try? fd.close()
+            throw error
+        }
+    }
+
+    /// Connects to a server's data endpoint.
+    public static func connect(
+        to endpoint: SocketAddress, kind: TransportKind, options: TransportOptions, timeoutNanoseconds: UInt64
+    ) throws -> SocketChannel {
+        let fd = try FileDescriptor.streamSocket(family: endpoint.family)
+        do {
+            if let bytes = options.socketBufferBytes {
+                try fd.setSocketOption(level: SOL_SOCKET, name: SO_RCVBUF, value: Int32(bytes), what: "SO_RCVBUF")
+                try fd.setSocketOption(level: SOL_SOCKET, name: SO_SNDBUF, value: Int32(bytes), what: "SO_SNDBUF")
+            }
+            try fd.connect(to: endpoint)
+            try configure(fd, kind: kind, options: options, timeoutNanoseconds: timeoutNanoseconds)
+            return SocketChannel(descriptor: fd)
+        } catch {
+            try? fd.close()
+            throw error
+        }
+    }
+
+    static func configure(
+        _ fd: FileDescriptor, kind: TransportKind, options: TransportOptions, timeoutNanoseconds: UInt64
+    ) throws {
+        if kind == .tcp || kind == .tcp6 {
+            try fd.setSocketOption(level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1, what: "TCP_NODELAY")
+        }
+        try fd.setIOTimeout(nanoseconds: timeoutNanoseconds)
+    }
+
+    /// Whether `kind` works here: opens a listener and connects to it once.
+    public static func probe(kind: TransportKind, sharedDirectory: String) -> (available: Bool, reason: String) {
+        do {
+            let listener = try listen(
+                kind: kind, options: TransportOptions(), sharedDirectory: sharedDirectory,
+                name: "podbench-probe-\(getpid())")
+            defer { listener.close() }
+            let client = try connect(
+                to: listener.endpoint, kind: kind, options: TransportOptions(), timeoutNanoseconds: 2_000_000_000)
+            defer { client.close() }
+            let server = try listener.accept(timeoutNanoseconds: 2_000_000_000)
+            server.close()
+            return (true, "connected over \(listener.endpoint) (needs \(kind.needs))")
+        } catch let error as PodBenchError {
+            return (false, error.description)
+        } catch {
+            return (false, "\(error)")
+        }
+    }
+}

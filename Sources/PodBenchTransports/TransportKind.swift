@@ -1,0 +1,39 @@
+import PodBenchCore
+
+/// The transports this build measures, by their command-line names.
+public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomStringConvertible {
+    /// TCP over 127.0.0.1 with TCP_NODELAY: what a pod's shared network namespace gives.
+    case tcp
+    /// TCP over ::1 with TCP_NODELAY.
+    case tcp6
+    /// A Unix stream socket at a path in the shared directory (a volume both containers mount).
+    case uds
+    /// A Unix stream socket in the abstract namespace (shared with the network namespace).
+    case udsAbstract = "uds-abstract"
+
+    public var description: String { rawValue }
+
+    /// What a pod must share for this transport, for help text and `probe`.
+    public var needs: String {
+        switch self {
+        case .tcp, .tcp6: "the network namespace"
+        case .uds: "a shared volume (directory)"
+        case .udsAbstract: "the network namespace"
+        }
+    }
+
+    /// Parses a comma-separated list of transport names.
+    /// - Throws: `.invalidConfiguration` naming the unknown transport and the known ones.
+    public static func parseList(_ text: String) throws -> [TransportKind] {
+        var kinds: [TransportKind] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let name = String(part).trimmingSpaces()
+            guard let kind = TransportKind(rawValue: name) else {
+                let known = allCases.map(\.rawValue).joined(separator: ", ")
+                throw PodBenchError(.invalidConfiguration, "unknown transport '\(name)': pick from \(known)")
+            }
+            if !kinds.contains(kind) { kinds.append(kind) }
+        }
+        return kinds
+    }
+}

@@ -1,0 +1,135 @@
+import ArgumentParser
+import PodBenchCore
+import PodBenchHarness
+import PodBenchResults
+import PodBenchTransports
+
+/// What to measure and how: shared by `run` and `client`.
+struct MeasurementOptions: ParsableArguments {
+    @Option(help: "Transports, comma-separated: \(TransportKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var transports = "tcp,uds"
+
+    @Option(help: "Workloads, comma-separated: pingpong (round-trip latency), stream (one-way throughput).")
+    var workloads = "pingpong,stream"
+
+    @Option(help: "Message sizes (payload bytes), comma-separated, 1 byte to 4MiB: e.g. 64,1KiB,64KiB,1MiB.")
+    var sizes = "64,1KiB,64KiB,1MiB"
+
+    @Option(help: "Measured trials per case; statistics are taken across trials.")
+    var trials = 5
+
+    @Option(help: "Length of each trial (e.g. 500ms, 2s).")
+    var duration = "500ms"
+
+    @Option(help: "Warm-up before each case's trials, thrown away (e.g. 250ms; 0 for none).")
+    var warmup = "250ms"
+
+    @Option(help: "End each trial after this many messages instead of after --duration.")
+    var messages: Int?
+
+    @Option(
+        help: ArgumentHelp(
+            "Payload checksums to verify: all, or sample:N (every Nth message).",
+            discussion: "Lengths and sequence numbers are checked on every message either way."))
+    var verify = "sample:16"
+
+    @Option(help: "Give up on a peer that sends nothing for this long (e.g. 10s).")
+    var timeout = "10s"
+
+    @Option(help: "Pin the measuring threads: client=N,server=M (either part may be left out).")
+    var cpu: String?
+
+    @Option(help: "SO_SNDBUF and SO_RCVBUF for socket transports, both sides (e.g. 4MiB); kernel default if unset.")
+    var socketBuffer: String?
+
+    @Option(help: "Directory for results files.")
+    var resultsDir = "results/runs"
+
+    @Option(help: ArgumentHelp("Test only: corrupt the payload of message N in every phase.", visibility: .private))
+    var injectCorruption: UInt64?
+
+    /// The parsed, checked settings.
+    struct Parsed {
+        var transports: [TransportKind]
+        var workloads: [WorkloadKind]
+        var sizes: [Int]
+        var trials: Int
+        var trialNanoseconds: UInt64
+        var warmupNanoseconds: UInt64
+        var verifyEvery: Int
+        var timeoutNanoseconds: UInt64
+        var clientCPU: Int?
+        var serverCPU: Int?
+        var options: TransportOptions
+    }
+
+    func validate() throws {
+        _ = try parsed()
+    }
+
+    func parsed() throws -> Parsed {
+        do {
+            let transports = try TransportKind.parseList(transports)
+            let workloads = try WorkloadKind.parseList(workloads)
+            let sizes = try ByteSize.parseList(sizes)
+            guard (1...1000).contains(trials) else { throw ValidationError("--trials must be 1 to 1000, not \(trials)") }
+            let trial = try DurationText.parse(duration, option: "--duration")
+            guard trial >= 1_000_000 || messages != nil else {
+                throw ValidationError("--duration must be at least 1ms")
+            }
+            let warm = try DurationText.parse(warmup, option: "--warmup")
+            if let messages, messages < 1 { throw ValidationError("--messages must be at least 1") }
+            let verifyEvery = try Self.parseVerify(verify)
+            let timeoutNs = try DurationText.parse(timeout, option: "--timeout")
+            guard timeoutNs >= 100_000_000 else { throw ValidationError("--timeout must be at least 100ms") }
+            let (client, server) = try Self.parseCPU(cpu)
+            var options = TransportOptions()
+            if let socketBuffer {
+                let bytes: Int
+                do { bytes = try ByteSize.parse(socketBuffer) } catch let e as PodBenchError {
+                    throw ValidationError("--socket-buffer: \(e.message)")
+                }
+                guard bytes >= 1024 else { throw ValidationError("--socket-buffer must be at least 1KiB") }
+                options.socketBufferBytes = bytes
+            }
+            return Parsed(
+                transports: transports, workloads: workloads, sizes: sizes, trials: trials, trialNanoseconds: trial,
+                warmupNanoseconds: warm, verifyEvery: verifyEvery, timeoutNanoseconds: timeoutNs, clientCPU: client,
+                serverCPU: server, options: options)
+        } catch let error as PodBenchError {
+            throw ValidationError(error.message)
+        }
+    }
+
+    static func parseVerify(_ text: String) throws -> Int {
+        if text == "all" { return 1 }
+        if text.hasPrefix("sample:"), let n = Int(text.dropFirst(7)), n >= 1 { return n }
+        throw ValidationError("--verify: '\(text)' is not 'all' or 'sample:N' with N at least 1")
+    }
+
+    static func parseCPU(_ text: String?) throws -> (client: Int?, server: Int?) {
+        guard let text else { return (nil, nil) }
+        var client: Int?
+        var server: Int?
+        for part in text.split(separator: ",") {
+            let pair = part.split(separator: "=", maxSplits: 1)
+            guard pair.count == 2, let cpu = Int(pair[1]), cpu >= 0 else {
+                throw ValidationError("--cpu: '\(part)' is not SIDE=CPU; write e.g. client=0,server=1")
+            }
+            switch pair[0] {
+            case "client": client = cpu
+            case "server": server = cpu
+            default: throw ValidationError("--cpu: unknown side '\(pair[0])'; the sides are client and server")
+            }
+        }
+        return (client, server)
+    }
+
+    var verifyText: String { verify == "all" ? "all" : verify }
+}
+
+/// Options of the server side: shared by `serve` and (for the child it starts) `run`.
+struct SharedDirectoryOption: ParsableArguments {
+    @Option(help: "The directory both sides share (a volume in a pod): Unix data sockets go there.")
+    var sharedDir: String?
+}

@@ -1,0 +1,113 @@
+import Dispatch
+import Foundation
+import PodBenchCore
+import PodBenchHarness
+import PodBenchResults
+import Synchronization
+
+/// The part `run` and `client` share: greet the server, record the environment, run the matrix,
+/// write the results file (also when interrupted), print the table, pick the exit code.
+struct MeasurementSession {
+    var parsed: MeasurementOptions.Parsed
+    var options: MeasurementOptions
+    var isolation: String
+    var control: SocketAddress
+    var connectWaitNanoseconds: UInt64
+    /// Called when the run ends early by a signal, before exiting (kills a child server).
+    var onInterrupt: @Sendable () -> Void = {}
+    var keepWaiting: () -> Bool = { true }
+    var shutdownServer: Bool
+
+    static func progress(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    /// Runs everything; returns the process exit code.
+    func execute() throws -> Int32 {
+        let messageLimit = options.messages.map(UInt64.init)
+        let client = BenchmarkClient(
+            configuration: .init(
+                control: control, trials: parsed.trials,
+                warmup: PhasePlan(durationNanoseconds: parsed.warmupNanoseconds, messageLimit: nil),
+                trial: PhasePlan(durationNanoseconds: parsed.trialNanoseconds, messageLimit: messageLimit),
+                peerTimeoutNanoseconds: parsed.timeoutNanoseconds, clientCPU: parsed.clientCPU,
+                serverCPU: parsed.serverCPU, connectWaitNanoseconds: connectWaitNanoseconds),
+            log: Self.progress)
+        let startedAt = Date()
+        let clientEnvironment = HostEnvironment.probe()
+        try client.start(keepWaiting: keepWaiting)
+        guard let welcome = client.welcome, let clientPinning = client.clientPinning else {
+            throw PodBenchError(.protocolViolation, "the server did not greet the client")
+        }
+        let environment = RunEnvironment(
+            client: clientEnvironment, server: welcome.environment, clientPinning: clientPinning,
+            serverPinning: welcome.pinning, timerOverheadNanoseconds: MonotonicClock.measureOverhead())
+        let settings = RunSettings(
+            trials: parsed.trials, warmupSeconds: Double(parsed.warmupNanoseconds) / 1e9,
+            trialSeconds: Double(parsed.trialNanoseconds) / 1e9, trialMessages: options.messages,
+            verify: parsed.verifyEvery == 1 ? "all" : "sample:\(parsed.verifyEvery)", isolation: isolation,
+            peerTimeoutSeconds: Double(parsed.timeoutNanoseconds) / 1e9)
+        let header = RunResult(
+            podbench: ToolInfo(
+                version: PodBenchVersion.version, commit: BuildInfo.commit(),
+                controlProtocol: Int(PodBenchVersion.controlProtocol)),
+            startedAt: BuildInfo.utcTimestamp(startedAt), commandLine: CommandLine.arguments, settings: settings,
+            environment: environment)
+        let store = try ResultsStore(
+            directory: options.resultsDir, startedAt: startedAt, host: clientEnvironment.hostname, header: header)
+        let recorder = RunRecorder(store: store, run: header)
+        let signals = installInterruptHandlers(recorder: recorder)
+        defer { signals.forEach { $0.cancel() } }
+
+        let specs = MatrixRunner.cases(
+            transports: parsed.transports, workloads: parsed.workloads, sizes: parsed.sizes, options: parsed.options,
+            verifyEvery: parsed.verifyEvery, corruptSequence: options.injectCorruption)
+        Self.progress(
+            "podbench: \(specs.count) cases × (warm-up + \(parsed.trials) trials), isolation \(isolation), "
+                + "shared namespaces: \(environment.sharedNamespaces.joined(separator: ",")); "
+                + "separate: \(environment.separateNamespaces.isEmpty ? "none" : environment.separateNamespaces.joined(separator: ","))")
+        let runner = MatrixRunner(client: client, recorder: recorder, progress: Self.progress)
+        let sessionError = try runner.run(specs)
+        if sessionError == nil { client.finish(shutdown: shutdownServer) }
+        let path = try recorder.finish(
+            complete: sessionError == nil, reason: sessionError.map { "the session ended early: \($0.description)" },
+            finishedAt: BuildInfo.utcTimestamp())
+        let run = recorder.snapshot
+        print(ResultsTable.render(run), terminator: "")
+        Self.progress("podbench: results written to \(path)")
+        if let sessionError {
+            Self.progress("podbench: the run stopped early: \(sessionError.description); the finished cases are in the file")
+            return 1
+        }
+        return run.cases.contains { $0.status == .failed } ? 1 : 0
+    }
+
+    private func installInterruptHandlers(recorder: RunRecorder) -> [any DispatchSourceSignal] {
+        let count = Mutex(0)
+        let onInterrupt = self.onInterrupt
+        return [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                let seen = count.withLock { value -> Int in
+                    value += 1
+                    return value
+                }
+                if seen > 1 { _exit(130) }
+                let name = number == SIGINT ? "SIGINT" : "SIGTERM"
+                Self.progress("podbench: \(name): writing the finished cases and stopping (again to quit at once)")
+                onInterrupt()
+                do {
+                    let path = try recorder.finish(
+                        complete: false, reason: "interrupted by \(name)", finishedAt: BuildInfo.utcTimestamp())
+                    Self.progress("podbench: partial results written to \(path)")
+                } catch {
+                    Self.progress("podbench: could not write the results file: \(error); the journal \(recorder.store.journalPath) keeps the finished cases")
+                }
+                _exit(130)
+            }
+            source.resume()
+            return source
+        }
+    }
+}

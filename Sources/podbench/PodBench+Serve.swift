@@ -1,0 +1,81 @@
+import ArgumentParser
+import CPodBenchLinux
+import Foundation
+import PodBenchCore
+import PodBenchHarness
+
+/// The control socket path to remove on a fatal signal (set once before serving).
+nonisolated(unsafe) private var controlPathToRemove: UnsafeMutablePointer<CChar>?
+
+extension PodBench {
+    /// `podbench serve`: the passive side, one container of a pod.
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Serve cases to clients: the side that runs in the other container.",
+            discussion: """
+                Listens on --control and runs whatever cases a client asks for, one client at a time, any number
+                of clients, until a client sends shutdown or the process gets SIGINT/SIGTERM (the control
+                socket file is removed either way). Unix data sockets are created in --shared-dir.
+                """)
+
+        @Option(help: "Control endpoint to listen on: unix:PATH, unix:@NAME or tcp:HOST:PORT.")
+        var control = "unix:/tmp/podbench.sock"
+
+        @Option(help: "The directory both sides share (a volume in a pod): Unix data sockets go there.")
+        var sharedDir = "/tmp"
+
+        @Option(help: "Pin the serving thread to this CPU (a client's --cpu server=N overrides it).")
+        var cpu: Int?
+
+        @Option(help: "Give up on a client that sends nothing for this long (e.g. 10s).")
+        var timeout = "10s"
+
+        @Flag(help: ArgumentHelp("Exit when the parent process exits (used by `podbench run`).", visibility: .hidden))
+        var exitWithParent = false
+
+        @Flag(help: "Print nothing but errors.")
+        var quiet = false
+
+        func validate() throws {
+            do {
+                _ = try SocketAddress(parsing: control)
+                _ = try DurationText.parse(timeout, option: "--timeout")
+            } catch let error as PodBenchError {
+                throw ValidationError(error.message)
+            }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: sharedDir, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--shared-dir: \(sharedDir) is not a directory")
+            }
+        }
+
+        func run() async throws {
+            if exitWithParent {
+                _ = CPodBenchLinux_set_parent_death_signal(SIGKILL)
+                // The parent handles Ctrl-C for both; it tells this process to stop.
+                signal(SIGINT, SIG_IGN)
+                if getppid() == 1 { return }
+            }
+            let address = try SocketAddress(parsing: control)
+            let quiet = self.quiet
+            let server = BenchmarkServer(
+                configuration: .init(
+                    control: address, sharedDirectory: sharedDir,
+                    peerTimeoutNanoseconds: try DurationText.parse(timeout, option: "--timeout"), cpu: cpu),
+                log: { line in
+                    if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+                })
+            try server.bind()
+            if case .unixPath(let path) = address {
+                controlPathToRemove = strdup(path)
+                for number in [SIGINT, SIGTERM] where !(exitWithParent && number == SIGINT) {
+                    signal(number) { signalNumber in
+                        if let path = controlPathToRemove { unlink(path) }
+                        _exit(128 + signalNumber)
+                    }
+                }
+            }
+            try server.serve()
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import PodBenchCore
+import PodBenchResults
+
+/// The table `run` and `client` print at the end: one row per case, medians across trials.
+enum ResultsTable {
+    static let headers = [
+        "transport", "workload", "size", "p50", "p99", "p99.9", "msg/s", "MB/s", "±", "cpu/msg cli", "cpu/msg srv",
+        "cs/msg cli", "cs/msg srv",
+    ]
+
+    static func render(_ run: RunResult) -> String {
+        var rows: [[String]] = []
+        var notes: [String] = []
+        for result in run.cases {
+            let key = result.key
+            let sizeText = ByteSize.format(key.messageSize)
+            let transport = ([key.transport] + key.options.keys.sorted().map { "\($0)=\(key.options[$0]!)" }).joined(separator: " ")
+            switch result.status {
+            case .ok:
+                let s = CaseSummary(result)
+                rows.append([
+                    transport, key.workload, sizeText,
+                    s.p50.map(Format.nanoseconds) ?? "-", s.p99.map(Format.nanoseconds) ?? "-",
+                    s.p999.map(Format.nanoseconds) ?? "-",
+                    Format.rate(s.messagesPerSecond), Format.decimal(s.bytesPerSecond / 1e6),
+                    Format.decimal(s.throughputSpread * 100) + "%",
+                    Format.nanoseconds(s.clientCPUPerMessage), Format.nanoseconds(s.serverCPUPerMessage),
+                    Format.decimal(s.clientSwitchesPerMessage), Format.decimal(s.serverSwitchesPerMessage),
+                ])
+            case .failed, .unavailable:
+                let label = result.status == .failed ? "FAILED" : "unavailable"
+                rows.append([transport, key.workload, sizeText, label] + Array(repeating: "", count: headers.count - 4))
+                notes.append("\(key): \(label): \(result.error ?? "no reason recorded")")
+            }
+        }
+        var widths = headers.map(\.count)
+        for row in rows {
+            for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) }
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, cell in
+                let pad = String(repeating: " ", count: widths[i] - cell.count)
+                return i < 3 ? cell + pad : pad + cell
+            }.joined(separator: "  ")
+        }
+        var out = line(headers) + "\n"
+        out += line(widths.map { String(repeating: "-", count: $0) }) + "\n"
+        for row in rows { out += line(row) + "\n" }
+        out += "\nLatency: round trip, median of \(run.settings.trials) trials' percentiles. msg/s, MB/s: payload, "
+        out += "median of trials; ±: (max-min)/median of msg/s.\ncpu/msg: user+system CPU time of each side's measuring "
+        out += "thread per message; cs/msg: context switches per message.\n"
+        for note in notes { out += note + "\n" }
+        return out
+    }
+}

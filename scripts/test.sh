@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command: install what is missing, check formatting, build, and run every test
+# (unit tests and end-to-end tests of the built binary as two processes). Fails when a test fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+swift format lint --strict --recursive Package.swift Sources Tests
+swift build --build-tests
+PODBENCH_BIN="$(swift build --show-bin-path)/podbench" swift test --skip-build
