@@ -20,6 +20,19 @@ int CPodBenchLinux_pin_thread_to_cpu(int cpu) {
     return sched_setaffinity(0, sizeof(set), &set);
 }
 
+int CPodBenchLinux_set_thread_affinity(const int *cpus, int count) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int i = 0; i < count; i++) {
+        if (cpus[i] < 0 || cpus[i] >= CPU_SETSIZE) {
+            errno = EINVAL;
+            return -1;
+        }
+        CPU_SET(cpus[i], &set);
+    }
+    return sched_setaffinity(0, sizeof(set), &set);
+}
+
 int CPodBenchLinux_thread_affinity(int *cpus, int capacity) {
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -77,6 +90,7 @@ int CPodBenchLinux_filesystem_type(const char *path, long *type) {
 int CPodBenchLinux_pin_thread_to_cpu(int cpu) { (void)cpu; errno = ENOSYS; return -1; }
 int CPodBenchLinux_thread_affinity(int *cpus, int capacity) { (void)cpus; (void)capacity; errno = ENOSYS; return -1; }
 int CPodBenchLinux_current_cpu(void) { errno = ENOSYS; return -1; }
+int CPodBenchLinux_set_thread_affinity(const int *cpus, int count) { (void)cpus; (void)count; errno = ENOSYS; return -1; }
 int CPodBenchLinux_thread_rusage(struct rusage *usage) { return getrusage(RUSAGE_SELF, usage); }
 int CPodBenchLinux_set_parent_death_signal(int signal) { (void)signal; errno = ENOSYS; return -1; }
 int CPodBenchLinux_probe_io_uring(void) { errno = ENOSYS; return -1; }

@@ -16,7 +16,8 @@ public enum ByteSize {
         }
         guard !digits.isEmpty, let value = Int(digits) else {
             throw PodBenchError(
-                .invalidConfiguration, "'\(text)' is not a size: write a number with an optional unit, e.g. 64, 1KiB, 4MiB")
+                .invalidConfiguration,
+                "'\(text)' is not a size: write a number with an optional unit, e.g. 64, 1KiB, 4MiB")
         }
         let multiplier: Int
         switch unit.lowercased() {

@@ -35,6 +35,16 @@ public enum CPUPinning {
         return Outcome(asked: cpu, allowed: allowedCPUs(), observed: currentCPU())
     }
 
+    /// Lets the calling thread run on `cpus` again (sched_setaffinity), e.g. to undo a pin.
+    public static func allow(_ cpus: [Int]) throws {
+        let list = cpus.map(Int32.init)
+        guard !list.isEmpty, CPodBenchLinux_set_thread_affinity(list, Int32(list.count)) == 0 else {
+            throw PodBenchError(
+                .invalidConfiguration, "cannot allow CPUs \(formatList(cpus))",
+                cause: .init(call: "sched_setaffinity", errno: Errno(rawValue: errno)))
+        }
+    }
+
     /// The CPUs the calling thread may run on (sched_getaffinity).
     public static func allowedCPUs() -> [Int] {
         var cpus = [Int32](repeating: 0, count: 4096)

@@ -10,7 +10,9 @@ public struct CPUUsage: Equatable, Sendable, Codable {
     public var voluntarySwitches: UInt64
     public var involuntarySwitches: UInt64
 
-    public init(userNanoseconds: UInt64, systemNanoseconds: UInt64, voluntarySwitches: UInt64, involuntarySwitches: UInt64) {
+    public init(
+        userNanoseconds: UInt64, systemNanoseconds: UInt64, voluntarySwitches: UInt64, involuntarySwitches: UInt64
+    ) {
         self.userNanoseconds = userNanoseconds
         self.systemNanoseconds = systemNanoseconds
         self.voluntarySwitches = voluntarySwitches

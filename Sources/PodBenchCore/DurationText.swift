@@ -14,7 +14,8 @@ public enum DurationText {
         }
         guard let value = Double(number), value.isFinite, value >= 0, value * scale <= 86_400e9 else {
             throw PodBenchError(
-                .invalidConfiguration, "\(option): '\(text)' is not a duration; write e.g. 500ms, 2s, 250us (at most 1 day)")
+                .invalidConfiguration,
+                "\(option): '\(text)' is not a duration; write e.g. 500ms, 2s, 250us (at most 1 day)")
         }
         return UInt64(value * scale)
     }

@@ -59,7 +59,8 @@ extension FileDescriptor {
             let hint =
                 switch e {
                 case .addressInUse: "\(address) is in use: pick another port or path, or remove a stale socket file"
-                case .permissionDenied: "no permission to bind \(address): pick a writable directory or a port above 1023"
+                case .permissionDenied:
+                    "no permission to bind \(address): pick a writable directory or a port above 1023"
                 case .noSuchFileOrDirectory: "the directory of \(address) does not exist: create it or pick another"
                 default: "cannot bind \(address)"
                 }
@@ -109,7 +110,9 @@ extension FileDescriptor {
         let rc = withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(rawValue, $0, &len) }
         }
-        guard rc == 0 else { throw PodBenchError.system("getsockname", Errno(rawValue: errno), "cannot read the bound port") }
+        guard rc == 0 else {
+            throw PodBenchError.system("getsockname", Errno(rawValue: errno), "cannot read the bound port")
+        }
         switch Int32(storage.ss_family) {
         case AF_INET:
             return withUnsafePointer(to: &storage) {

@@ -155,7 +155,8 @@ public struct PayloadTemplate: Sendable {
             payload.storeBytes(of: tagged.littleEndian, toByteOffset: 0, as: UInt64.self)
         } else {
             for j in 0..<length {
-                payload.storeBytes(of: UInt8(truncatingIfNeeded: tagged >> (8 * UInt64(j))), toByteOffset: j, as: UInt8.self)
+                payload.storeBytes(
+                    of: UInt8(truncatingIfNeeded: tagged >> (8 * UInt64(j))), toByteOffset: j, as: UInt8.self)
             }
         }
         let delta = tagged &- firstWord

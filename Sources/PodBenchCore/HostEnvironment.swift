@@ -104,7 +104,8 @@ public struct HostEnvironment: Codable, Equatable, Sendable {
                 let parts = max.split(separator: " ")
                 if parts.count == 2, let q = Double(parts[0]), let p = Double(parts[1]), p > 0 { quota = q / p }
             }
-            let memText = SystemFiles.firstLine(base + "/memory.max") ?? SystemFiles.firstLine("/sys/fs/cgroup/memory.max")
+            let memText =
+                SystemFiles.firstLine(base + "/memory.max") ?? SystemFiles.firstLine("/sys/fs/cgroup/memory.max")
             return ("v2", quota, memText.flatMap { UInt64($0) })
         }
         let version = fsType == tmpfsMagic && SystemFiles.exists("/sys/fs/cgroup/unified") ? "hybrid" : "v1"

@@ -17,7 +17,8 @@ public enum SocketAddress: Hashable, Sendable, CustomStringConvertible, Codable 
     /// Parses the written form.
     /// - Throws: `PodBenchError.invalidConfiguration` saying what the form should be.
     public init(parsing text: String) throws {
-        let help = "write tcp:HOST:PORT (numeric host, e.g. tcp:127.0.0.1:7000 or tcp:[::1]:7000), unix:PATH or unix:@NAME"
+        let help =
+            "write tcp:HOST:PORT (numeric host, e.g. tcp:127.0.0.1:7000 or tcp:[::1]:7000), unix:PATH or unix:@NAME"
         if text.hasPrefix("unix:") {
             let rest = String(text.dropFirst(5))
             guard !rest.isEmpty else { throw PodBenchError(.invalidConfiguration, "'\(text)' has no path: \(help)") }

@@ -62,7 +62,8 @@ public final class BenchmarkClient: @unchecked Sendable {
             let fd = try FileDescriptor.streamSocket(family: configuration.control.family)
             do {
                 try fd.connect(to: configuration.control)
-                connection = try ControlConnection(descriptor: fd, timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+                connection = try ControlConnection(
+                    descriptor: fd, timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
             } catch let error as PodBenchError {
                 try? fd.close()
                 lastError = error
@@ -77,7 +78,8 @@ public final class BenchmarkClient: @unchecked Sendable {
             }
         }
         do {
-            try connection!.send(.hello(Hello(podbenchVersion: PodBenchVersion.version, serverCPU: configuration.serverCPU)))
+            try connection!.send(
+                .hello(Hello(podbenchVersion: PodBenchVersion.version, serverCPU: configuration.serverCPU)))
             welcome = try connection!.expect("welcome") {
                 if case .welcome(let w) = $0 { return w }
                 return nil
@@ -190,8 +192,10 @@ public final class BenchmarkClient: @unchecked Sendable {
     }
 
     static func failure(of trial: TrialResult) -> String? {
-        for (side, counts) in [("client", trial.client.integrity), ("server", trial.server.integrity)] where counts.hasErrors {
-            return "integrity error seen by the \(side): \(counts.outOfSequence) out of sequence, \(counts.corrupted) corrupted; first: \(counts.firstError ?? "?")"
+        for (side, counts) in [("client", trial.client.integrity), ("server", trial.server.integrity)]
+        where counts.hasErrors {
+            return
+                "integrity error seen by the \(side): \(counts.outOfSequence) out of sequence, \(counts.corrupted) corrupted; first: \(counts.firstError ?? "?")"
         }
         return nil
     }
@@ -237,12 +241,18 @@ public final class BenchmarkClient: @unchecked Sendable {
                 return nil
             }
         } catch let error as PodBenchError {
-            throw SessionError(error: error)
+            let phase = index < 0 ? "the warm-up" : "trial \(index + 1)"
+            let data = dataError.map { "; the data connection said: \($0.description)" } ?? ""
+            throw SessionError(
+                error: PodBenchError(
+                    error.code, "the server went away during \(phase) (\(error.message))\(data)", cause: error.cause))
         }
         if let dataError {
             let server = report.error.map { "; \($0)" } ?? ""
             throw PhaseError(
-                error: PodBenchError(dataError.code, "\(index < 0 ? "warm-up" : "trial \(index + 1)"): \(dataError.description)\(server)"))
+                error: PodBenchError(
+                    dataError.code, "\(index < 0 ? "warm-up" : "trial \(index + 1)"): \(dataError.description)\(server)"
+                ))
         }
         if let code = report.errorCode {
             throw PhaseError(error: PodBenchError(code, report.error ?? "the server's side of the phase failed"))
@@ -258,7 +268,8 @@ public final class BenchmarkClient: @unchecked Sendable {
                 p999: histogram.valueAtPercentile(99.9), max: histogram.max, mean: histogram.mean)
         }
         return TrialResult(
-            index: index, messages: messages, bytes: messages * UInt64(spec.messageSize), elapsedNanoseconds: outcome.elapsed,
+            index: index, messages: messages, bytes: messages * UInt64(spec.messageSize),
+            elapsedNanoseconds: outcome.elapsed,
             latency: latency, latencySummary: summary,
             client: SideFigures(usage: usage, messages: messages, integrity: checker.counts),
             server: SideFigures(usage: report.usage, messages: messages, integrity: report.integrity))

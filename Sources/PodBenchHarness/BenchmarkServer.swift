@@ -28,6 +28,11 @@ public final class BenchmarkServer: @unchecked Sendable {
     let log: @Sendable (String) -> Void
     private var listener: FileDescriptor?
     private var caseCounter = 0
+    /// Makes data endpoint names unique even between servers that share a directory and a PID
+    /// (two containers, each its own PID namespace, one shared volume).
+    private let instance = String(UInt64.random(in: 0..<(1 << 40)), radix: 36)
+    /// The CPUs the server may use when nobody asks for pinning (restored between clients).
+    private let initialCPUs = CPUPinning.allowedCPUs()
 
     public init(configuration: Configuration, log: @escaping @Sendable (String) -> Void) {
         self.configuration = configuration
@@ -79,7 +84,8 @@ public final class BenchmarkServer: @unchecked Sendable {
             let fd = try listener.accept()
             let connection: ControlConnection
             do {
-                connection = try ControlConnection(descriptor: fd, timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+                connection = try ControlConnection(
+                    descriptor: fd, timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
             } catch {
                 try? fd.close()
                 continue
@@ -116,7 +122,9 @@ public final class BenchmarkServer: @unchecked Sendable {
             do {
                 switch message {
                 case .hello(let hello):
-                    let pinning = try CPUPinning.pinCurrentThread(to: hello.serverCPU ?? configuration.cpu)
+                    let cpu = hello.serverCPU ?? configuration.cpu
+                    if cpu == nil, !initialCPUs.isEmpty { try CPUPinning.allow(initialCPUs) }
+                    let pinning = try CPUPinning.pinCurrentThread(to: cpu)
                     try connection.send(
                         .welcome(
                             Welcome(
@@ -129,7 +137,7 @@ public final class BenchmarkServer: @unchecked Sendable {
                     caseCounter += 1
                     let listener = try SocketTransport.listen(
                         kind: spec.transport, options: spec.options, sharedDirectory: configuration.sharedDirectory,
-                        name: "podbench-\(getpid())-\(caseCounter)")
+                        name: "podbench-\(instance)-\(caseCounter)")
                     try connection.send(.caseReady(endpoint: listener.endpoint.description))
                     let channel: SocketChannel
                     do {

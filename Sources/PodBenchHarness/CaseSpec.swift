@@ -38,7 +38,8 @@ public struct CaseSpec: Codable, Equatable, Sendable {
     public var seed: UInt64
 
     public init(
-        transport: TransportKind, workload: WorkloadKind, messageSize: Int, options: TransportOptions = TransportOptions(),
+        transport: TransportKind, workload: WorkloadKind, messageSize: Int,
+        options: TransportOptions = TransportOptions(),
         verifyEvery: Int = 1, corruptSequence: UInt64? = nil, seed: UInt64 = 0x5EED_F00D
     ) {
         self.transport = transport
@@ -54,7 +55,8 @@ public struct CaseSpec: Codable, Equatable, Sendable {
     public var key: CaseKey {
         var opts: [String: String] = [:]
         if let bytes = options.socketBufferBytes { opts["socket-buffer"] = String(bytes) }
-        return CaseKey(transport: transport.rawValue, workload: workload.rawValue, messageSize: messageSize, options: opts)
+        return CaseKey(
+            transport: transport.rawValue, workload: workload.rawValue, messageSize: messageSize, options: opts)
     }
 
     /// Checks what the server must not trust blindly.

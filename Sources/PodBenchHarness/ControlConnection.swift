@@ -37,7 +37,9 @@ public final class ControlConnection: @unchecked Sendable {
     }
 
     /// Encodes one frame.
-    public static func encodeFrame(_ message: ControlMessage, version: UInt16 = PodBenchVersion.controlProtocol) throws -> [UInt8] {
+    public static func encodeFrame(_ message: ControlMessage, version: UInt16 = PodBenchVersion.controlProtocol) throws
+        -> [UInt8]
+    {
         let body = try JSONEncoder().encode(message)
         var frame = magic
         frame += [UInt8(version & 0xFF), UInt8(version >> 8), 0, 0]
@@ -54,7 +56,9 @@ public final class ControlConnection: @unchecked Sendable {
         do {
             try frame.withUnsafeBytes { try channel.sendAll($0) }
         } catch let error as PodBenchError {
-            throw PodBenchError(error.code, "the control connection failed while sending \(message.name): \(error.message)", cause: error.cause)
+            throw PodBenchError(
+                error.code, "the control connection failed while sending \(message.name): \(error.message)",
+                cause: error.cause)
         }
     }
 
@@ -66,11 +70,13 @@ public final class ControlConnection: @unchecked Sendable {
         try readExactly(&header, what: "a control frame header")
         guard Array(header[0..<4]) == Self.magic else {
             throw PodBenchError(
-                .protocolViolation, "the peer is not speaking podbench's control protocol (bad magic); check the --control endpoint")
+                .protocolViolation,
+                "the peer is not speaking podbench's control protocol (bad magic); check the --control endpoint")
         }
         let version = UInt16(header[4]) | UInt16(header[5]) << 8
         guard version == PodBenchVersion.controlProtocol else {
-            let text = "control protocol version \(version) is not \(PodBenchVersion.controlProtocol): run the same podbench version on both sides"
+            let text =
+                "control protocol version \(version) is not \(PodBenchVersion.controlProtocol): run the same podbench version on both sides"
             try? send(.failure(code: .protocolViolation, message: text))
             throw PodBenchError(.protocolViolation, "the peer speaks \(text)")
         }

@@ -73,7 +73,8 @@ public struct ServerPhaseReport: Codable, Equatable, Sendable {
     public var error: String?
     public var cpu: Int?
 
-    public init(usage: CPUUsage, integrity: IntegrityCounts, errorCode: PodBenchError.Code?, error: String?, cpu: Int?) {
+    public init(usage: CPUUsage, integrity: IntegrityCounts, errorCode: PodBenchError.Code?, error: String?, cpu: Int?)
+    {
         self.usage = usage
         self.integrity = integrity
         self.errorCode = errorCode

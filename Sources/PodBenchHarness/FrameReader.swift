@@ -31,12 +31,14 @@ public struct FrameReader<Channel: DataChannel> {
         try fill(FrameHeader.size)
         let base = buffer.baseAddress!
         guard let header = FrameHeader.read(from: base + start) else {
-            throw PodBenchError(.protocolViolation, "a data frame has an unknown kind: the stream is out of step or corrupted")
+            throw PodBenchError(
+                .protocolViolation, "a data frame has an unknown kind: the stream is out of step or corrupted")
         }
         let length = Int(header.payloadLength)
         guard length <= maximumPayload else {
             throw PodBenchError(
-                .protocolViolation, "a data frame says \(length) payload bytes, more than this case's \(maximumPayload)")
+                .protocolViolation, "a data frame says \(length) payload bytes, more than this case's \(maximumPayload)"
+            )
         }
         let frameLength = FrameHeader.size + length
         try fill(frameLength)
@@ -48,7 +50,6 @@ public struct FrameReader<Channel: DataChannel> {
         }
         return (header, frame)
     }
-
 
     mutating func fill(_ count: Int) throws {
         if end - start >= count { return }
@@ -74,7 +75,8 @@ public struct FrameWriter {
     public init(payloadLength: Int, seed: UInt64) {
         self.payloadLength = payloadLength
         buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: FrameHeader.size + payloadLength, alignment: 64)
-        template = PayloadTemplate(filling: UnsafeMutableRawBufferPointer(rebasing: buffer[FrameHeader.size...]), seed: seed)
+        template = PayloadTemplate(
+            filling: UnsafeMutableRawBufferPointer(rebasing: buffer[FrameHeader.size...]), seed: seed)
     }
 
     public func deallocate() { buffer.deallocate() }

@@ -24,7 +24,8 @@ public struct IntegrityChecker {
         if header.sequence != expectedSequence { recordOutOfSequence(header.sequence) }
         expectedSequence = header.sequence &+ 1
         guard Int(header.payloadLength) == payloadLength else {
-            recordCorrupted("message \(header.sequence) has \(header.payloadLength) payload bytes, expected \(payloadLength)")
+            recordCorrupted(
+                "message \(header.sequence) has \(header.payloadLength) payload bytes, expected \(payloadLength)")
             return
         }
         untilVerify &-= 1
@@ -48,7 +49,6 @@ public struct IntegrityChecker {
         }
     }
 
-    
     mutating func recordOutOfSequence(_ got: UInt64) {
         counts.outOfSequence &+= 1
         if counts.firstError == nil {
@@ -56,7 +56,6 @@ public struct IntegrityChecker {
         }
     }
 
-    
     mutating func recordCorrupted(_ what: String) {
         counts.corrupted &+= 1
         if counts.firstError == nil { counts.firstError = what }

@@ -16,7 +16,8 @@ public struct MatrixRunner {
 
     /// The cases of a matrix in the order they run: transport, then workload, then size.
     public static func cases(
-        transports: [TransportKind], workloads: [WorkloadKind], sizes: [Int], options: TransportOptions, verifyEvery: Int,
+        transports: [TransportKind], workloads: [WorkloadKind], sizes: [Int], options: TransportOptions,
+        verifyEvery: Int,
         corruptSequence: UInt64?
     ) -> [CaseSpec] {
         var specs: [CaseSpec] = []
@@ -41,7 +42,9 @@ public struct MatrixRunner {
             do {
                 result = try client.runCase(spec)
             } catch let error as BenchmarkClient.SessionError {
-                var failed = CaseResult(key: spec.key, status: .failed, error: error.error.description, errorCode: error.error.code.rawValue)
+                var failed = CaseResult(
+                    key: spec.key, status: .failed, error: error.error.description, errorCode: error.error.code.rawValue
+                )
                 failed.endpoint = nil
                 try recorder.record(failed)
                 progress("[\(number + 1)/\(specs.count)] \(spec.key): FAILED, the server is gone: \(error.error)")

@@ -15,7 +15,8 @@ public final class ServerLauncher: @unchecked Sendable {
         var template = Array((parent + "/podbench-XXXXXX").utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw PodBenchError(
-                .ioFailure, "cannot create a working directory in \(parent): check that it exists and is writable (--shared-dir)")
+                .ioFailure,
+                "cannot create a working directory in \(parent): check that it exists and is writable (--shared-dir)")
         }
         directory = String(cString: made)
         control = .unixPath(directory + "/control.sock")
@@ -29,7 +30,8 @@ public final class ServerLauncher: @unchecked Sendable {
             try process.run()
         } catch {
             removeDirectory()
-            throw PodBenchError(.ioFailure, "cannot start the server process \(executable): \(error.localizedDescription)")
+            throw PodBenchError(
+                .ioFailure, "cannot start the server process \(executable): \(error.localizedDescription)")
         }
     }
 

@@ -38,7 +38,8 @@ enum StreamWorkload {
     }
 
     /// The server's (receiver's) side of one phase.
-    static func server<Channel: DataChannel>(reader: inout FrameReader<Channel>, checker: inout IntegrityChecker) throws {
+    static func server<Channel: DataChannel>(reader: inout FrameReader<Channel>, checker: inout IntegrityChecker) throws
+    {
         let channel = reader.channel
         while true {
             let (header, frame) = try reader.next()

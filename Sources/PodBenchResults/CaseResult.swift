@@ -105,7 +105,9 @@ public struct LatencySummary: Codable, Equatable, Sendable {
     public var max: UInt64
     public var mean: Double
 
-    public init(count: UInt64, min: UInt64, p50: UInt64, p90: UInt64, p99: UInt64, p999: UInt64, max: UInt64, mean: Double) {
+    public init(
+        count: UInt64, min: UInt64, p50: UInt64, p90: UInt64, p99: UInt64, p999: UInt64, max: UInt64, mean: Double
+    ) {
         self.count = count
         self.min = min
         self.p50 = p50
@@ -149,7 +151,10 @@ public struct IntegrityCounts: Codable, Equatable, Sendable {
     /// The first error, in words (which message, what was expected).
     public var firstError: String?
 
-    public init(received: UInt64 = 0, verified: UInt64 = 0, outOfSequence: UInt64 = 0, corrupted: UInt64 = 0, firstError: String? = nil) {
+    public init(
+        received: UInt64 = 0, verified: UInt64 = 0, outOfSequence: UInt64 = 0, corrupted: UInt64 = 0,
+        firstError: String? = nil
+    ) {
         self.received = received
         self.verified = verified
         self.outOfSequence = outOfSequence

@@ -8,7 +8,8 @@ import PodBenchCore
 /// Encoding `v1`: for each non-empty bucket in ascending order, the LEB128 varint of
 /// (bucket value − previous bucket value) followed by the varint of its count; then base64.
 /// The bucket value is the highest value equivalent to the bucket, which records back into the
-/// same bucket.
+/// same bucket. The exact smallest and largest recorded values are stored beside, because
+/// percentiles are clamped to them; decoding records them in their own buckets' place.
 public struct EncodedHistogram: Codable, Equatable, Sendable {
     public static let currentEncoding = "hdr-varint-v1"
 
@@ -18,6 +19,9 @@ public struct EncodedHistogram: Codable, Equatable, Sendable {
     public var significantDigits: Int
     public var highestTrackableValue: UInt64
     public var totalCount: UInt64
+    /// The exact smallest and largest values recorded (0 when empty).
+    public var min: UInt64
+    public var max: UInt64
     public var data: String
 
     /// The highest latency podbench histograms record; longer values are clamped to it.
@@ -26,7 +30,8 @@ public struct EncodedHistogram: Codable, Equatable, Sendable {
     /// A new, empty latency histogram in nanoseconds with 3 significant digits; sized once so
     /// that recording never allocates.
     public static func makeLatencyHistogram() -> Histogram<UInt64> {
-        Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: highestTrackable, numberOfSignificantValueDigits: .three)
+        Histogram<UInt64>(
+            lowestDiscernibleValue: 1, highestTrackableValue: highestTrackable, numberOfSignificantValueDigits: .three)
     }
 
     /// Encodes `histogram`.
@@ -43,6 +48,8 @@ public struct EncodedHistogram: Codable, Equatable, Sendable {
         significantDigits = Int(histogram.numberOfSignificantValueDigits.rawValue)
         highestTrackableValue = histogram.highestTrackableValue
         totalCount = histogram.totalCount
+        min = histogram.totalCount == 0 ? 0 : histogram.min
+        max = histogram.totalCount == 0 ? 0 : histogram.maxRecorded
         data = Data(bytes).base64EncodedString()
     }
 
@@ -54,7 +61,8 @@ public struct EncodedHistogram: Codable, Equatable, Sendable {
                 .incompatibleResults, "histogram encoding '\(encoding)' is unknown to this podbench: upgrade podbench")
         }
         guard significantDigits == 3, unit == "ns" else {
-            throw PodBenchError(.incompatibleResults, "histogram with \(significantDigits) digits in '\(unit)' is not supported")
+            throw PodBenchError(
+                .incompatibleResults, "histogram with \(significantDigits) digits in '\(unit)' is not supported")
         }
         guard highestTrackableValue >= 2, highestTrackableValue <= 1 << 50 else {
             throw PodBenchError(.incompatibleResults, "histogram range \(highestTrackableValue) is out of bounds")
@@ -63,8 +71,10 @@ public struct EncodedHistogram: Codable, Equatable, Sendable {
             throw PodBenchError(.incompatibleResults, "histogram data is not base64")
         }
         var histogram = Histogram<UInt64>(
-            lowestDiscernibleValue: 1, highestTrackableValue: highestTrackableValue, numberOfSignificantValueDigits: .three)
+            lowestDiscernibleValue: 1, highestTrackableValue: highestTrackableValue,
+            numberOfSignificantValueDigits: .three)
         let bytes = [UInt8](raw)
+        var buckets: [(value: UInt64, count: UInt64)] = []
         var index = 0
         var value: UInt64 = 0
         var total: UInt64 = 0
@@ -72,19 +82,33 @@ public struct EncodedHistogram: Codable, Equatable, Sendable {
             let delta = try Self.readVarint(bytes, &index)
             let count = try Self.readVarint(bytes, &index)
             let (next, overflow) = value.addingReportingOverflow(delta)
-            guard !overflow, next <= highestTrackableValue, count > 0, delta > 0 || total == 0 else {
+            let (sum, sumOverflow) = total.addingReportingOverflow(count)
+            guard !overflow, !sumOverflow, next <= highestTrackableValue, count > 0, delta > 0 || buckets.isEmpty else {
                 throw PodBenchError(.incompatibleResults, "histogram data is corrupt (bucket out of range or order)")
             }
             value = next
-            let (sum, sumOverflow) = total.addingReportingOverflow(count)
-            guard !sumOverflow, histogram.record(value, count: count) else {
-                throw PodBenchError(.incompatibleResults, "histogram data is corrupt (count overflow)")
-            }
             total = sum
+            buckets.append((value, count))
         }
         guard total == totalCount else {
             throw PodBenchError(
                 .incompatibleResults, "histogram data holds \(total) values but says \(totalCount)")
+        }
+        guard let first = buckets.first, let last = buckets.last else { return histogram }
+        guard min <= max, histogram.valuesAreEquivalent(min, first.value), histogram.valuesAreEquivalent(max, last.value)
+        else {
+            throw PodBenchError(.incompatibleResults, "histogram min \(min) or max \(max) lies outside its buckets")
+        }
+        // The lowest bucket is recorded at the exact minimum and the highest at the exact maximum
+        // (same buckets, so the counts are unchanged), which restores both extremes exactly.
+        for (i, bucket) in buckets.enumerated() {
+            var count = bucket.count
+            if i == 0 {
+                histogram.record(min, count: 1)
+                count -= 1
+            }
+            guard count > 0 else { continue }
+            histogram.record(i == buckets.count - 1 ? max : bucket.value, count: count)
         }
         return histogram
     }

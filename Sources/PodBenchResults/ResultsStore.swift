@@ -96,8 +96,10 @@ public final class ResultsStore: @unchecked Sendable {
             }
         } catch let e as Errno {
             _ = unlink(temporary)
-            let advice = e == .noSpace ? "the disk is full; free space and run again" : "check that the directory is writable"
-            throw PodBenchError(.ioFailure, "cannot write \(path): \(e); \(advice)", cause: .init(call: "write", errno: e))
+            let advice =
+                e == .noSpace ? "the disk is full; free space and run again" : "check that the directory is writable"
+            throw PodBenchError(
+                .ioFailure, "cannot write \(path): \(e); \(advice)", cause: .init(call: "write", errno: e))
         }
     }
 
@@ -122,7 +124,8 @@ public final class ResultsStore: @unchecked Sendable {
         {
             throw PodBenchError(
                 .incompatibleResults,
-                "\(source) has results schema \(probe.schemaVersion); this podbench reads \(PodBenchVersion.resultsSchema): use a matching podbench")
+                "\(source) has results schema \(probe.schemaVersion); this podbench reads \(PodBenchVersion.resultsSchema): use a matching podbench"
+            )
         }
         do {
             return try JSONDecoder().decode(RunResult.self, from: data)
@@ -130,7 +133,8 @@ public final class ResultsStore: @unchecked Sendable {
             throw PodBenchError(.incompatibleResults, "\(source) is not valid JSON: \(context.debugDescription)")
         } catch let DecodingError.keyNotFound(key, context) {
             throw PodBenchError(
-                .incompatibleResults, "\(source) is not a podbench results file: '\(key.stringValue)' missing at \(Self.path(context))")
+                .incompatibleResults,
+                "\(source) is not a podbench results file: '\(key.stringValue)' missing at \(Self.path(context))")
         } catch let DecodingError.typeMismatch(_, context) {
             throw PodBenchError(
                 .incompatibleResults, "\(source) is not a podbench results file: wrong type at \(Self.path(context))")
@@ -149,8 +153,10 @@ public final class ResultsStore: @unchecked Sendable {
 
     static func encoder(pretty: Bool) -> JSONEncoder {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        encoder.outputFormatting =
+            pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return encoder
     }
 
@@ -159,7 +165,9 @@ public final class ResultsStore: @unchecked Sendable {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
             throw PodBenchError(
-                .ioFailure, "cannot create the results directory \(directory): \(error.localizedDescription); pass a writable --results-dir")
+                .ioFailure,
+                "cannot create the results directory \(directory): \(error.localizedDescription); pass a writable --results-dir"
+            )
         }
     }
 }

@@ -72,7 +72,9 @@ struct MeasurementOptions: ParsableArguments {
             let transports = try TransportKind.parseList(transports)
             let workloads = try WorkloadKind.parseList(workloads)
             let sizes = try ByteSize.parseList(sizes)
-            guard (1...1000).contains(trials) else { throw ValidationError("--trials must be 1 to 1000, not \(trials)") }
+            guard (1...1000).contains(trials) else {
+                throw ValidationError("--trials must be 1 to 1000, not \(trials)")
+            }
             let trial = try DurationText.parse(duration, option: "--duration")
             guard trial >= 1_000_000 || messages != nil else {
                 throw ValidationError("--duration must be at least 1ms")

@@ -65,7 +65,8 @@ struct MeasurementSession {
         Self.progress(
             "podbench: \(specs.count) cases × (warm-up + \(parsed.trials) trials), isolation \(isolation), "
                 + "shared namespaces: \(environment.sharedNamespaces.joined(separator: ",")); "
-                + "separate: \(environment.separateNamespaces.isEmpty ? "none" : environment.separateNamespaces.joined(separator: ","))")
+                + "separate: \(environment.separateNamespaces.isEmpty ? "none" : environment.separateNamespaces.joined(separator: ","))"
+        )
         let runner = MatrixRunner(client: client, recorder: recorder, progress: Self.progress)
         let sessionError = try runner.run(specs)
         if sessionError == nil { client.finish(shutdown: shutdownServer) }
@@ -76,7 +77,8 @@ struct MeasurementSession {
         print(ResultsTable.render(run), terminator: "")
         Self.progress("podbench: results written to \(path)")
         if let sessionError {
-            Self.progress("podbench: the run stopped early: \(sessionError.description); the finished cases are in the file")
+            Self.progress(
+                "podbench: the run stopped early: \(sessionError.description); the finished cases are in the file")
             return 1
         }
         return run.cases.contains { $0.status == .failed } ? 1 : 0
@@ -102,7 +104,9 @@ struct MeasurementSession {
                         complete: false, reason: "interrupted by \(name)", finishedAt: BuildInfo.utcTimestamp())
                     Self.progress("podbench: partial results written to \(path)")
                 } catch {
-                    Self.progress("podbench: could not write the results file: \(error); the journal \(recorder.store.journalPath) keeps the finished cases")
+                    Self.progress(
+                        "podbench: could not write the results file: \(error); the journal \(recorder.store.journalPath) keeps the finished cases"
+                    )
                 }
                 _exit(130)
             }

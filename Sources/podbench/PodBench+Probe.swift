@@ -35,20 +35,35 @@ extension PodBench {
             }
             print("Transports:")
             for t in transports {
-                print("  \(t.transport.padding(toLength: 14, withPad: " ", startingAt: 0)) \(t.available ? "available  " : "UNAVAILABLE") \(t.reason)")
+                print(
+                    "  \(t.transport.padding(toLength: 14, withPad: " ", startingAt: 0)) \(t.available ? "available  " : "UNAVAILABLE") \(t.reason)"
+                )
             }
             let e = environment
             print("\nEnvironment:")
             let rows: [(String, String)] = [
                 ("host", e.hostname),
                 ("kernel", "\(e.kernelRelease) (\(e.architecture))"),
-                ("cpu", "\(e.cpuModel), \(e.onlineCPUs) online, allowed \(CPUPinning.formatList(e.allowedCPUs)), SMT \(e.smtActive.map { $0 ? "on" : "off" } ?? "unknown")"),
-                ("cgroup", "\(e.cgroupVersion), cpu quota \(e.cpuQuotaCores.map { Format.decimal($0) + " CPUs" } ?? "none"), memory limit \(e.memoryLimitBytes.map { "\($0 >> 20) MiB" } ?? "none")"),
-                ("/dev/shm", e.devShmBytes.map { "\($0 >> 20) MiB, \((e.devShmFreeBytes ?? 0) >> 20) MiB free" } ?? "absent"),
+                (
+                    "cpu",
+                    "\(e.cpuModel), \(e.onlineCPUs) online, allowed \(CPUPinning.formatList(e.allowedCPUs)), SMT \(e.smtActive.map { $0 ? "on" : "off" } ?? "unknown")"
+                ),
+                (
+                    "cgroup",
+                    "\(e.cgroupVersion), cpu quota \(e.cpuQuotaCores.map { Format.decimal($0) + " CPUs" } ?? "none"), memory limit \(e.memoryLimitBytes.map { "\($0 >> 20) MiB" } ?? "none")"
+                ),
+                (
+                    "/dev/shm",
+                    e.devShmBytes.map { "\($0 >> 20) MiB, \((e.devShmFreeBytes ?? 0) >> 20) MiB free" } ?? "absent"
+                ),
                 ("container", "\(e.containerRuntime) (\(e.containerEvidence))"),
                 ("seccomp", e.seccompMode.map { ["off", "strict", "filter"][min($0, 2)] } ?? "unknown"),
                 ("io_uring", e.ioURingAvailable ? "available" : "unavailable: \(e.ioURingReason)"),
-                ("namespaces", HostEnvironment.namespaceKinds.compactMap { k in e.namespaces[k].map { "\(k):\($0)" } }.joined(separator: " ")),
+                (
+                    "namespaces",
+                    HostEnvironment.namespaceKinds.compactMap { k in e.namespaces[k].map { "\(k):\($0)" } }.joined(
+                        separator: " ")
+                ),
             ]
             for (k, v) in rows { print("  \(k.padding(toLength: 11, withPad: " ", startingAt: 0)) \(v)") }
         }

@@ -47,7 +47,8 @@ extension PodBench {
                     let error = error as? PodBenchError, error.code != .invalidConfiguration
                 {
                     throw PodBenchError(
-                        error.code, "\(error.message) (the server process exited with status \(launcher.process.terminationStatus))",
+                        error.code,
+                        "\(error.message) (the server process exited with status \(launcher.process.terminationStatus))",
                         cause: error.cause)
                 }
                 throw error

@@ -44,7 +44,8 @@ extension PodBench {
                 throw ValidationError(error.message)
             }
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: sharedDir, isDirectory: &isDirectory), isDirectory.boolValue else {
+            guard FileManager.default.fileExists(atPath: sharedDir, isDirectory: &isDirectory), isDirectory.boolValue
+            else {
                 throw ValidationError("--shared-dir: \(sharedDir) is not a directory")
             }
         }

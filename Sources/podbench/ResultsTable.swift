@@ -14,7 +14,8 @@ enum ResultsTable {
         for result in run.cases {
             let key = result.key
             let sizeText = ByteSize.format(key.messageSize)
-            let transport = ([key.transport] + key.options.keys.sorted().map { "\($0)=\(key.options[$0]!)" }).joined(separator: " ")
+            let transport = ([key.transport] + key.options.keys.sorted().map { "\($0)=\(key.options[$0]!)" }).joined(
+                separator: " ")
             switch result.status {
             case .ok:
                 let s = CaseSummary(result)
@@ -29,7 +30,8 @@ enum ResultsTable {
                 ])
             case .failed, .unavailable:
                 let label = result.status == .failed ? "FAILED" : "unavailable"
-                rows.append([transport, key.workload, sizeText, label] + Array(repeating: "", count: headers.count - 4))
+                rows.append(
+                    [transport, key.workload, sizeText, label] + Array(repeating: "", count: headers.count - 4))
                 notes.append("\(key): \(label): \(result.error ?? "no reason recorded")")
             }
         }
@@ -47,7 +49,8 @@ enum ResultsTable {
         out += line(widths.map { String(repeating: "-", count: $0) }) + "\n"
         for row in rows { out += line(row) + "\n" }
         out += "\nLatency: round trip, median of \(run.settings.trials) trials' percentiles. msg/s, MB/s: payload, "
-        out += "median of trials; ±: (max-min)/median of msg/s.\ncpu/msg: user+system CPU time of each side's measuring "
+        out +=
+            "median of trials; ±: (max-min)/median of msg/s.\ncpu/msg: user+system CPU time of each side's measuring "
         out += "thread per message; cs/msg: context switches per message.\n"
         for note in notes { out += note + "\n" }
         return out

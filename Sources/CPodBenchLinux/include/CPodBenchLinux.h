@@ -10,6 +10,9 @@
 /// Pins the calling thread to one CPU (sched_setaffinity with a one-bit CPU_SET).
 int CPodBenchLinux_pin_thread_to_cpu(int cpu);
 
+/// Lets the calling thread run on the `count` CPUs in `cpus` (sched_setaffinity).
+int CPodBenchLinux_set_thread_affinity(const int *cpus, int count);
+
 /// Writes the calling thread's allowed CPUs into `cpus` (at most `capacity`), returns how many,
 /// or -1 (sched_getaffinity).
 int CPodBenchLinux_thread_affinity(int *cpus, int capacity);

@@ -1,0 +1,112 @@
+import Foundation
+import Glibc
+
+/// The built `podbench` binary: `PODBENCH_BIN`, or the debug build of this package.
+func podbenchBinary() throws -> String {
+    if let path = ProcessInfo.processInfo.environment["PODBENCH_BIN"], !path.isEmpty { return path }
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    let path = root.appendingPathComponent(".build/debug/podbench").path
+    guard FileManager.default.isExecutableFile(atPath: path) else {
+        throw BinaryMissing(path: path)
+    }
+    return path
+}
+
+struct BinaryMissing: Error, CustomStringConvertible {
+    var path: String
+    var description: String { "podbench is not built at \(path): run `swift build` first or set PODBENCH_BIN" }
+}
+
+/// A running podbench process with its output collected.
+final class BinaryProcess: @unchecked Sendable {
+    let process = Process()
+    private let stdoutPipe = Pipe()
+    private let stderrPipe = Pipe()
+    private var stdoutData = Data()
+    private var stderrData = Data()
+    private let lock = NSLock()
+    private let readers = DispatchGroup()
+
+    init(_ arguments: [String], directory: String? = nil) throws {
+        process.executableURL = URL(fileURLWithPath: try podbenchBinary())
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        process.standardOutput = stdoutPipe
+        process.standardError = stderrPipe
+        process.standardInput = FileHandle.nullDevice
+        for (pipe, isOut) in [(stdoutPipe, true), (stderrPipe, false)] {
+            readers.enter()
+            let handle = pipe.fileHandleForReading
+            Thread { [self] in
+                let data = handle.readDataToEndOfFile()
+                lock.lock()
+                if isOut { stdoutData = data } else { stderrData = data }
+                lock.unlock()
+                readers.leave()
+            }.start()
+        }
+        try process.run()
+    }
+
+    /// Runs to completion (killed after `timeout` seconds) and returns the exit status.
+    @discardableResult
+    func wait(timeout: Double = 120) -> Int32 {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+        }
+        process.waitUntilExit()
+        readers.wait()
+        return process.terminationStatus
+    }
+
+    var stdout: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return String(decoding: stdoutData, as: UTF8.self)
+    }
+
+    var stderr: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return String(decoding: stderrData, as: UTF8.self)
+    }
+
+    func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+    /// Runs podbench with `arguments` to completion.
+    static func run(_ arguments: [String], timeout: Double = 120) throws -> (status: Int32, stdout: String, stderr: String) {
+        let p = try BinaryProcess(arguments)
+        let status = p.wait(timeout: timeout)
+        return (status, p.stdout, p.stderr)
+    }
+}
+
+/// A fresh temporary directory.
+func temporaryDirectory() throws -> String {
+    let path = "/tmp/podbench-e2e-\(UUID().uuidString.prefix(8))"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// The one results file in `directory`.
+func resultsFiles(in directory: String) throws -> [String] {
+    try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".json") }.sorted()
+        .map { directory + "/" + $0 }
+}
+
+/// A TCP port that was free a moment ago.
+func freePort() throws -> UInt16 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    return UInt16(bigEndian: addr.sin_port)
+}

@@ -1,0 +1,34 @@
+import Foundation
+import Glibc
+import PodBenchCore
+import PodBenchTransports
+import SystemPackage
+
+/// Two connected Unix stream sockets.
+func socketPair() throws -> (SocketChannel, SocketChannel) {
+    var fds: [Int32] = [0, 0]
+    guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0 else {
+        throw PodBenchError.system("socketpair", Errno(rawValue: errno), "socketpair failed")
+    }
+    for fd in fds { try FileDescriptor(rawValue: fd).setIOTimeout(nanoseconds: 5_000_000_000) }
+    return (SocketChannel(descriptor: FileDescriptor(rawValue: fds[0])), SocketChannel(descriptor: FileDescriptor(rawValue: fds[1])))
+}
+
+/// Runs `body` on its own thread (blocking socket work off the test's thread) and waits for it.
+final class Background: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var error: (any Error)?
+
+    init(_ body: @escaping @Sendable () throws -> Void) {
+        let thread = Thread { [self] in
+            do { try body() } catch { self.error = error }
+            done.signal()
+        }
+        thread.start()
+    }
+
+    func wait() throws {
+        done.wait()
+        if let error { throw error }
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import PodBenchCore
+@testable import PodBenchHarness
+import PodBenchResults
+import PodBenchTransports
+import Testing
+
+/// A server and a client in one test process, on threads: the protocol and the workloads as a
+/// whole. (End-to-end tests run them as two real processes.)
+@Suite("Server and client session")
+struct SessionTests {
+    static func withSession(_ body: (BenchmarkClient) throws -> Void) throws {
+        let name = "podbench-test-\(UUID().uuidString.prefix(8))"
+        let server = BenchmarkServer(
+            configuration: .init(
+                control: .unixAbstract(name), sharedDirectory: NSTemporaryDirectory(), peerTimeoutNanoseconds: 5_000_000_000,
+                cpu: nil),
+            log: { _ in })
+        try server.bind()
+        let serving = Background { try server.serve() }
+        let client = BenchmarkClient(
+            configuration: .init(
+                control: .unixAbstract(name), trials: 2,
+                warmup: PhasePlan(durationNanoseconds: 0, messageLimit: nil),
+                trial: PhasePlan(durationNanoseconds: 0, messageLimit: 50), peerTimeoutNanoseconds: 5_000_000_000,
+                clientCPU: nil, serverCPU: nil, connectWaitNanoseconds: 2_000_000_000),
+            log: { _ in })
+        try client.start()
+        defer {
+            client.finish(shutdown: true)
+            try? serving.wait()
+        }
+        try body(client)
+    }
+
+    @Test(
+        "every transport and workload runs clean",
+        arguments: TransportKind.allCases, WorkloadKind.allCases)
+    func clean(transport: TransportKind, workload: WorkloadKind) throws {
+        try Self.withSession { client in
+            for size in [1, 4096, 1 << 20] {
+                let result = try client.runCase(
+                    CaseSpec(transport: transport, workload: workload, messageSize: size, verifyEvery: 1))
+                #expect(result.status == .ok, "\(result.error ?? "")")
+                #expect(result.trials.count == 2)
+                for trial in result.trials {
+                    #expect(trial.messages == 50)
+                    #expect(trial.bytes == 50 * UInt64(size))
+                    let receiver = workload == .pingpong ? trial.client.integrity : trial.server.integrity
+                    #expect(receiver.received == 50 && receiver.verified == 50)
+                    #expect(trial.server.integrity.received == 50)
+                    #expect((trial.latencySummary != nil) == (workload == .pingpong))
+                    if let latency = trial.latency { #expect(try latency.decode().totalCount == 50) }
+                }
+            }
+        }
+    }
+
+    @Test("a corrupted message fails its case with an integrity error; the next case runs clean", arguments: WorkloadKind.allCases)
+    func corruption(workload: WorkloadKind) throws {
+        try Self.withSession { client in
+            let bad = try client.runCase(
+                CaseSpec(transport: .tcp, workload: workload, messageSize: 256, verifyEvery: 1, corruptSequence: 7))
+            #expect(bad.status == .failed)
+            #expect(bad.errorCode == "integrityFailure")
+            #expect(bad.error?.contains("message 7 failed its payload checksum") == true)
+            let good = try client.runCase(CaseSpec(transport: .tcp, workload: workload, messageSize: 256, verifyEvery: 1))
+            #expect(good.status == .ok)
+        }
+    }
+
+    @Test("a case the server cannot set up fails alone")
+    func badCase() throws {
+        try Self.withSession { client in
+            let result = try client.runCase(CaseSpec(transport: .tcp, workload: .pingpong, messageSize: 0))
+            #expect(result.status == .failed)
+            #expect(result.error?.contains("outside 1 byte") == true)
+            #expect(try client.runCase(CaseSpec(transport: .uds, workload: .pingpong, messageSize: 8)).status == .ok)
+        }
+    }
+}

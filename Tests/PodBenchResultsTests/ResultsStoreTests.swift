@@ -1,0 +1,116 @@
+import Foundation
+import PodBenchCore
+import PodBenchResults
+import Testing
+
+@Suite("Results files")
+struct ResultsStoreTests {
+    static func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "podbench-tests-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    static func sampleRun() -> RunResult {
+        let env = HostEnvironment.probe()
+        let pin = CPUPinning.Outcome(asked: nil, allowed: [0, 1], observed: 0)
+        var run = RunResult(
+            podbench: ToolInfo(version: "0.1.0", commit: "abc", controlProtocol: 1), startedAt: "2026-11-22T00:00:00Z",
+            commandLine: ["podbench", "run"],
+            settings: RunSettings(
+                trials: 2, warmupSeconds: 0.1, trialSeconds: 0.2, trialMessages: nil, verify: "all", isolation: "process",
+                peerTimeoutSeconds: 10),
+            environment: RunEnvironment(
+                client: env, server: env, clientPinning: pin, serverPinning: pin, timerOverheadNanoseconds: 20))
+        var histogram = EncodedHistogram.makeLatencyHistogram()
+        for v in [1000, 2000, 3000] as [UInt64] { histogram.record(v) }
+        let side = SideFigures(
+            usage: CPUUsage(userNanoseconds: 1000, systemNanoseconds: 2000, voluntarySwitches: 3, involuntarySwitches: 0),
+            messages: 3, integrity: IntegrityCounts(received: 3, verified: 3))
+        let trial = TrialResult(
+            index: 0, messages: 3, bytes: 192, elapsedNanoseconds: 6000, latency: EncodedHistogram(histogram),
+            latencySummary: nil, client: side, server: side)
+        run.cases = [
+            CaseResult(
+                key: CaseKey(transport: "tcp", workload: "pingpong", messageSize: 64), status: .ok, trials: [trial, trial])
+        ]
+        return run
+    }
+
+    @Test("a run survives write and load exactly; the namespaces it shares are derived")
+    func roundTrip() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var run = Self.sampleRun()
+        #expect(run.environment.sharedNamespaces.contains("net"))
+        #expect(run.environment.separateNamespaces.isEmpty)
+        let store = try ResultsStore(directory: dir, startedAt: Date(), host: "node/1", header: run)
+        #expect(store.path.hasSuffix("-node_1.json"))
+        try store.appendToJournal(run.cases[0])
+        // The journal has the header and the case, one JSON document per line.
+        let journal = try String(contentsOfFile: store.journalPath, encoding: .utf8)
+        #expect(journal.split(separator: "\n").count == 2)
+        run.complete = true
+        try store.finish(run)
+        #expect(!FileManager.default.fileExists(atPath: store.journalPath))
+        #expect(try ResultsStore.load(store.path) == run)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".tmp-") }
+        #expect(leftovers.isEmpty)
+    }
+
+    @Test("an atomic write over an existing file replaces it whole")
+    func atomicReplace() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/x.json"
+        try ResultsStore.writeAtomically(Data("old".utf8), to: path)
+        try ResultsStore.writeAtomically(Data("new content".utf8), to: path)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "new content")
+    }
+
+    @Test("a write into a missing directory fails with a clear error and leaves nothing")
+    func unwritable() {
+        #expect {
+            try ResultsStore.writeAtomically(Data("x".utf8), to: "/nonexistent-podbench-dir/x.json")
+        } throws: { error in
+            let e = error as? PodBenchError
+            return e?.code == .ioFailure && e!.message.contains("/nonexistent-podbench-dir/x.json")
+        }
+    }
+
+    @Test(
+        "malformed files are refused with a message, never a crash",
+        arguments: [
+            ("", "is empty"),
+            ("not json", "not valid JSON"),
+            ("{\"schemaVersion\": 1}", "missing"),
+            ("[1,2,3]", "not a podbench results file"),
+            ("{\"schemaVersion\": 99}", "schema 99"),
+            ("{\"schemaVersion\": \"1\"}", "not a podbench results file"),
+        ])
+    func malformed(text: String, expected: String) throws {
+        #expect {
+            try ResultsStore.decode(Data(text.utf8), source: "f.json")
+        } throws: { error in
+            let e = error as? PodBenchError
+            return e?.code == .incompatibleResults && e!.message.contains(expected)
+        }
+    }
+
+    @Test("a truncated real file is refused")
+    func truncated() throws {
+        let data = try JSONEncoder().encode(Self.sampleRun())
+        #expect(throws: PodBenchError.self) { try ResultsStore.decode(data.prefix(data.count / 2), source: "t.json") }
+    }
+
+    @Test("medians across trials")
+    func medians() {
+        #expect(CaseSummary.median([3, 1, 2]) == 2)
+        #expect(CaseSummary.median([4, 1, 3, 2]) == 2.5)
+        #expect(CaseSummary.median([]) == 0)
+        let summary = CaseSummary(Self.sampleRun().cases[0])
+        #expect(summary.trials == 2)
+        #expect(summary.messagesPerSecond == 500_000)
+        #expect(summary.clientCPUPerMessage == 1000)
+    }
+}
