@@ -149,9 +149,12 @@ public final class BenchmarkClient: @unchecked Sendable {
             writer.deallocate()
         }
         do {
-            result.warmup = try runPhase(
-                spec, index: -1, plan: configuration.warmup, reader: &reader, writer: writer, histogram: &histogram)
-            if let failure = Self.failure(of: result.warmup!) {
+            let warmsUp = configuration.warmup.durationNanoseconds > 0 || (configuration.warmup.messageLimit ?? 0) > 0
+            if warmsUp {
+                result.warmup = try runPhase(
+                    spec, index: -1, plan: configuration.warmup, reader: &reader, writer: writer, histogram: &histogram)
+            }
+            if let warmup = result.warmup, let failure = Self.failure(of: warmup) {
                 result.status = .failed
                 result.error = "warm-up: " + failure
                 result.errorCode = PodBenchError.Code.integrityFailure.rawValue
@@ -265,7 +268,7 @@ public final class BenchmarkClient: @unchecked Sendable {
             summary = LatencySummary(
                 count: histogram.totalCount, min: histogram.min, p50: histogram.valueAtPercentile(50),
                 p90: histogram.valueAtPercentile(90), p99: histogram.valueAtPercentile(99),
-                p999: histogram.valueAtPercentile(99.9), max: histogram.max, mean: histogram.mean)
+                p999: histogram.valueAtPercentile(99.9), max: histogram.maxRecorded, mean: histogram.mean)
         }
         return TrialResult(
             index: index, messages: messages, bytes: messages * UInt64(spec.messageSize),

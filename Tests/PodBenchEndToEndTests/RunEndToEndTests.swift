@@ -41,6 +41,7 @@ struct RunEndToEndTests {
             #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
             #expect(c.trials.count == 2)
             #expect(c.warmup != nil)
+            #expect((c.warmup?.messages ?? 0) > 0)
             for t in c.trials {
                 #expect(t.messages > 0)
                 #expect(t.bytes == t.messages * UInt64(c.key.messageSize))
