@@ -3,7 +3,7 @@
 # (unit tests and end-to-end tests of the built binary as two processes). Fails when a test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/setup.sh
+source scripts/setup.sh python3 python3-jsonschema
 swift format lint --strict --recursive Package.swift Sources Tests
 swift build --build-tests
 PODBENCH_BIN="$(swift build --show-bin-path)/podbench" swift test --skip-build

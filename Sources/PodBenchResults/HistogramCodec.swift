@@ -95,7 +95,8 @@ public struct EncodedHistogram: Codable, Equatable, Sendable {
                 .incompatibleResults, "histogram data holds \(total) values but says \(totalCount)")
         }
         guard let first = buckets.first, let last = buckets.last else { return histogram }
-        guard min <= max, histogram.valuesAreEquivalent(min, first.value), histogram.valuesAreEquivalent(max, last.value)
+        guard min <= max, histogram.valuesAreEquivalent(min, first.value),
+            histogram.valuesAreEquivalent(max, last.value)
         else {
             throw PodBenchError(.incompatibleResults, "histogram min \(min) or max \(max) lies outside its buckets")
         }

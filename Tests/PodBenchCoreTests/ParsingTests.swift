@@ -13,7 +13,9 @@ struct ParsingTests {
         #expect(try ByteSize.parse(text) == bytes)
     }
 
-    @Test("bad sizes are refused with a message naming them", arguments: ["", "0", "-1", "5MiB", "1GiB", "abc", "12QB", "1.5KiB"])
+    @Test(
+        "bad sizes are refused with a message naming them",
+        arguments: ["", "0", "-1", "5MiB", "1GiB", "abc", "12QB", "1.5KiB"])
     func badSizes(text: String) {
         #expect {
             try ByteSize.parse(text)

@@ -14,14 +14,18 @@ struct RunEndToEndTests {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let result = try BinaryProcess.run(
-            ["run", "--transports", "tcp,uds", "--workloads", "pingpong,stream", "--sizes", "64,64KiB", "--results-dir", dir]
+            [
+                "run", "--transports", "tcp,uds", "--workloads", "pingpong,stream", "--sizes", "64,64KiB",
+                "--results-dir", dir,
+            ]
                 + Self.quick)
         #expect(result.status == 0, "\(result.stderr)")
         let files = try resultsFiles(in: dir)
         #expect(files.count == 1)
         let path = try #require(files.first)
         #expect(path.hasSuffix("-\(HostEnvironment.probe().hostname).json"))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).count == 1, "no journal or temporary file left")
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: dir).count == 1, "no journal or temporary file left")
         let run = try ResultsStore.load(path)
         #expect(run.complete)
         #expect(run.schemaVersion == PodBenchVersion.resultsSchema)
@@ -217,7 +221,8 @@ struct RunEndToEndTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let run = try BinaryProcess(
             [
-                "run", "--transports", "uds", "--workloads", "pingpong", "--sizes", "64,128,256,512,1KiB,2KiB", "--trials",
+                "run", "--transports", "uds", "--workloads", "pingpong", "--sizes", "64,128,256,512,1KiB,2KiB",
+                "--trials",
                 "2", "--duration", "300ms", "--warmup", "0", "--results-dir", dir + "/results", "--shared-dir", dir,
             ])
         usleep(1_000_000)
@@ -234,5 +239,37 @@ struct RunEndToEndTests {
         usleep(200_000)
         let serverPID = result.environment.server.processID
         #expect(kill(serverPID, 0) != 0, "the server process \(serverPID) still runs")
+    }
+}
+
+@Suite("Results file schema")
+struct SchemaTests {
+    @Test("a real results file, complete or cut short, validates against docs/results.schema.json")
+    func validates() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ok = try BinaryProcess.run(
+            ["run", "--transports", "tcp,uds-abstract", "--sizes", "64", "--results-dir", dir] + RunEndToEndTests.quick)
+        #expect(ok.status == 0, "\(ok.stderr)")
+        let failed = try BinaryProcess.run(
+            ["run", "--transports", "uds", "--sizes", "64", "--results-dir", dir, "--inject-corruption", "1"]
+                + RunEndToEndTests.quick)
+        #expect(failed.status == 1)
+        let files = try resultsFiles(in: dir)
+        #expect(files.count == 2)
+        let schema = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/results.schema.json").path
+        // Debian's python3 with python3-jsonschema (scripts/test.sh installs both).
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        python.arguments =
+            [
+                "-c",
+                "import json, sys, jsonschema\nschema = json.load(open(sys.argv[1]))\nfor f in sys.argv[2:]:\n    jsonschema.validate(json.load(open(f)), schema)\n",
+                schema,
+            ] + files
+        try python.run()
+        python.waitUntilExit()
+        #expect(python.terminationStatus == 0, "jsonschema rejected a results file")
     }
 }

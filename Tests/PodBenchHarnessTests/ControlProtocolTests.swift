@@ -1,9 +1,10 @@
 import Foundation
 import PodBenchCore
-@testable import PodBenchHarness
 import PodBenchResults
 import PodBenchTransports
 import Testing
+
+@testable import PodBenchHarness
 
 @Suite("Control protocol")
 struct ControlProtocolTests {
@@ -19,12 +20,14 @@ struct ControlProtocolTests {
         let right = try ControlConnection(descriptor: b.descriptor, timeoutNanoseconds: 2_000_000_000)
         let spec = CaseSpec(transport: .udsAbstract, workload: .stream, messageSize: 4096, verifyEvery: 4)
         let messages: [ControlMessage] = [
-            .hello(Hello(podbenchVersion: "1", serverCPU: 3)), .prepareCase(spec), .caseReady(endpoint: "tcp:127.0.0.1:9"),
+            .hello(Hello(podbenchVersion: "1", serverCPU: 3)), .prepareCase(spec),
+            .caseReady(endpoint: "tcp:127.0.0.1:9"),
             .startPhase(index: -1, warmup: true), .phaseReady, .endCase, .caseEnded, .bye, .shutdown,
             .failure(code: .unavailable, message: "no"),
             .phaseReport(
                 ServerPhaseReport(
-                    usage: CPUUsage(userNanoseconds: 1, systemNanoseconds: 2, voluntarySwitches: 3, involuntarySwitches: 4),
+                    usage: CPUUsage(
+                        userNanoseconds: 1, systemNanoseconds: 2, voluntarySwitches: 3, involuntarySwitches: 4),
                     integrity: IntegrityCounts(received: 9), errorCode: nil, error: nil, cpu: 1)),
         ]
         for message in messages {

@@ -1,12 +1,15 @@
 import Foundation
 import PodBenchCore
-@testable import PodBenchHarness
 import PodBenchTransports
 import Testing
 
+@testable import PodBenchHarness
+
 @Suite("Framing over a real socket")
 struct FramingTests {
-    @Test("frames of every size class arrive whole and verified, in order", arguments: [1, 63, 64, 4096, 65536, 1 << 20, 4 << 20])
+    @Test(
+        "frames of every size class arrive whole and verified, in order",
+        arguments: [1, 63, 64, 4096, 65536, 1 << 20, 4 << 20])
     func framesArrive(size: Int) throws {
         let (a, b) = try socketPair()
         defer {

@@ -11,7 +11,10 @@ func socketPair() throws -> (SocketChannel, SocketChannel) {
         throw PodBenchError.system("socketpair", Errno(rawValue: errno), "socketpair failed")
     }
     for fd in fds { try FileDescriptor(rawValue: fd).setIOTimeout(nanoseconds: 5_000_000_000) }
-    return (SocketChannel(descriptor: FileDescriptor(rawValue: fds[0])), SocketChannel(descriptor: FileDescriptor(rawValue: fds[1])))
+    return (
+        SocketChannel(descriptor: FileDescriptor(rawValue: fds[0])),
+        SocketChannel(descriptor: FileDescriptor(rawValue: fds[1]))
+    )
 }
 
 /// Runs `body` on its own thread (blocking socket work off the test's thread) and waits for it.

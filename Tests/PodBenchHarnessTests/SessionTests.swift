@@ -1,9 +1,10 @@
 import Foundation
 import PodBenchCore
-@testable import PodBenchHarness
 import PodBenchResults
 import PodBenchTransports
 import Testing
+
+@testable import PodBenchHarness
 
 /// A server and a client in one test process, on threads: the protocol and the workloads as a
 /// whole. (End-to-end tests run them as two real processes.)
@@ -13,7 +14,8 @@ struct SessionTests {
         let name = "podbench-test-\(UUID().uuidString.prefix(8))"
         let server = BenchmarkServer(
             configuration: .init(
-                control: .unixAbstract(name), sharedDirectory: NSTemporaryDirectory(), peerTimeoutNanoseconds: 5_000_000_000,
+                control: .unixAbstract(name), sharedDirectory: NSTemporaryDirectory(),
+                peerTimeoutNanoseconds: 5_000_000_000,
                 cpu: nil),
             log: { _ in })
         try server.bind()
@@ -56,7 +58,9 @@ struct SessionTests {
         }
     }
 
-    @Test("a corrupted message fails its case with an integrity error; the next case runs clean", arguments: WorkloadKind.allCases)
+    @Test(
+        "a corrupted message fails its case with an integrity error; the next case runs clean",
+        arguments: WorkloadKind.allCases)
     func corruption(workload: WorkloadKind) throws {
         try Self.withSession { client in
             let bad = try client.runCase(
@@ -64,7 +68,8 @@ struct SessionTests {
             #expect(bad.status == .failed)
             #expect(bad.errorCode == "integrityFailure")
             #expect(bad.error?.contains("message 7 failed its payload checksum") == true)
-            let good = try client.runCase(CaseSpec(transport: .tcp, workload: workload, messageSize: 256, verifyEvery: 1))
+            let good = try client.runCase(
+                CaseSpec(transport: .tcp, workload: workload, messageSize: 256, verifyEvery: 1))
             #expect(good.status == .ok)
         }
     }

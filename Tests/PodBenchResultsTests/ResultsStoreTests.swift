@@ -18,21 +18,24 @@ struct ResultsStoreTests {
             podbench: ToolInfo(version: "0.1.0", commit: "abc", controlProtocol: 1), startedAt: "2026-11-22T00:00:00Z",
             commandLine: ["podbench", "run"],
             settings: RunSettings(
-                trials: 2, warmupSeconds: 0.1, trialSeconds: 0.2, trialMessages: nil, verify: "all", isolation: "process",
+                trials: 2, warmupSeconds: 0.1, trialSeconds: 0.2, trialMessages: nil, verify: "all",
+                isolation: "process",
                 peerTimeoutSeconds: 10),
             environment: RunEnvironment(
                 client: env, server: env, clientPinning: pin, serverPinning: pin, timerOverheadNanoseconds: 20))
         var histogram = EncodedHistogram.makeLatencyHistogram()
         for v in [1000, 2000, 3000] as [UInt64] { histogram.record(v) }
         let side = SideFigures(
-            usage: CPUUsage(userNanoseconds: 1000, systemNanoseconds: 2000, voluntarySwitches: 3, involuntarySwitches: 0),
+            usage: CPUUsage(
+                userNanoseconds: 1000, systemNanoseconds: 2000, voluntarySwitches: 3, involuntarySwitches: 0),
             messages: 3, integrity: IntegrityCounts(received: 3, verified: 3))
         let trial = TrialResult(
             index: 0, messages: 3, bytes: 192, elapsedNanoseconds: 6000, latency: EncodedHistogram(histogram),
             latencySummary: nil, client: side, server: side)
         run.cases = [
             CaseResult(
-                key: CaseKey(transport: "tcp", workload: "pingpong", messageSize: 64), status: .ok, trials: [trial, trial])
+                key: CaseKey(transport: "tcp", workload: "pingpong", messageSize: 64), status: .ok,
+                trials: [trial, trial])
         ]
         return run
     }
