@@ -4,7 +4,11 @@ import PackageDescription
 let package = Package(
     name: "podbench",
     products: [
-        .executable(name: "podbench", targets: ["podbench"])
+        .executable(name: "podbench", targets: ["podbench"]),
+        // For Benchmarks/ (a package of its own): the hot paths, measured in process.
+        .library(
+            name: "PodBenchLibrary",
+            targets: ["PodBenchCore", "PodBenchTransports", "PodBenchResults", "PodBenchHarness"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -4,11 +4,11 @@ import PodBenchTransports
 
 /// Closed loop: the client sends one message, the server sends the same bytes back, the client
 /// records the round trip from just before its send to just after the echo is complete.
-enum PingPongWorkload {
+public enum PingPongWorkload {
     /// The client's side of one phase. Allocates nothing: the frame buffers and the histogram are
     /// sized before the phase starts.
     /// - Returns: round trips completed and the phase's elapsed nanoseconds.
-    static func client<Channel: DataChannel>(
+    public static func client<Channel: DataChannel>(
         reader: inout FrameReader<Channel>, writer: FrameWriter, checker: inout IntegrityChecker,
         histogram: inout Histogram<UInt64>, plan: PhasePlan
     ) throws -> (messages: UInt64, elapsed: UInt64) {
@@ -40,7 +40,7 @@ enum PingPongWorkload {
     }
 
     /// The server's side of one phase: echo every data frame until the end-of-trial frame.
-    static func server<Channel: DataChannel>(
+    public static func server<Channel: DataChannel>(
         reader: inout FrameReader<Channel>, checker: inout IntegrityChecker, corruptSequence: UInt64?
     ) throws {
         let channel = reader.channel

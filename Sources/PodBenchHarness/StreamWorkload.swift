@@ -5,9 +5,9 @@ import PodBenchTransports
 /// server receives and checks them. The phase ends with an end-of-trial frame that carries the
 /// count sent, and the server's acknowledgement, so the elapsed time covers delivery of
 /// everything sent.
-enum StreamWorkload {
+public enum StreamWorkload {
     /// The client's (sender's) side of one phase. Allocates nothing.
-    static func client<Channel: DataChannel>(
+    public static func client<Channel: DataChannel>(
         reader: inout FrameReader<Channel>, writer: FrameWriter, plan: PhasePlan, corruptSequence: UInt64?
     ) throws -> (messages: UInt64, elapsed: UInt64) {
         let channel = reader.channel
@@ -38,7 +38,8 @@ enum StreamWorkload {
     }
 
     /// The server's (receiver's) side of one phase.
-    static func server<Channel: DataChannel>(reader: inout FrameReader<Channel>, checker: inout IntegrityChecker) throws
+    public static func server<Channel: DataChannel>(reader: inout FrameReader<Channel>, checker: inout IntegrityChecker)
+        throws
     {
         let channel = reader.channel
         while true {

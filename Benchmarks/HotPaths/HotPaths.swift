@@ -1,0 +1,142 @@
+import Benchmark
+import Foundation
+import Glibc
+import Histogram
+import PodBenchCore
+import PodBenchHarness
+import PodBenchResults
+import PodBenchTransports
+import SystemPackage
+
+// The hot paths of a measurement, in process. Each sample runs `perSample` messages (figures are
+// per 1000 messages), so that even one allocation in a thousand messages shows as a malloc count
+// of 1; the counts must stay at zero for everything a measured loop does
+// (scripts/check-allocations.sh fails otherwise).
+
+private let perSample = 1000
+
+private func socketPair() -> (SocketChannel, SocketChannel) {
+    var fds: [Int32] = [0, 0]
+    precondition(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
+    return (
+        SocketChannel(descriptor: FileDescriptor(rawValue: fds[0])),
+        SocketChannel(descriptor: FileDescriptor(rawValue: fds[1]))
+    )
+}
+
+/// A peer on its own thread that runs the server side of `workload` phase after phase.
+private final class Peer: @unchecked Sendable {
+    let channel: SocketChannel
+    let size: Int
+    let workload: WorkloadKind
+
+    init(channel: SocketChannel, size: Int, workload: WorkloadKind) {
+        self.channel = channel
+        self.size = size
+        self.workload = workload
+        Thread { [self] in serve() }.start()
+    }
+
+    func serve() {
+        var reader = FrameReader(channel: channel, maximumPayload: size)
+        while true {
+            var checker = IntegrityChecker(payloadLength: size, verifyEvery: 16)
+            do {
+                switch workload {
+                case .pingpong: try PingPongWorkload.server(reader: &reader, checker: &checker, corruptSequence: nil)
+                case .stream: try StreamWorkload.server(reader: &reader, checker: &checker)
+                }
+            } catch {
+                return
+            }
+        }
+    }
+}
+
+/// The client's end of a connection to a `Peer`, with its buffers, kept across samples.
+private final class ClientSide: @unchecked Sendable {
+    var reader: FrameReader<SocketChannel>
+    let writer: FrameWriter
+    var histogram = EncodedHistogram.makeLatencyHistogram()
+
+    init(size: Int, workload: WorkloadKind) {
+        let (client, server) = socketPair()
+        _ = Peer(channel: server, size: size, workload: workload)
+        reader = FrameReader(channel: client, maximumPayload: size)
+        writer = FrameWriter(payloadLength: size, seed: 1)
+    }
+}
+
+let benchmarks: @Sendable () -> Void = {
+    let metrics: [BenchmarkMetric] = [.wallClock, .throughput, .mallocCountTotal]
+    Benchmark.defaultConfiguration = .init(
+        metrics: metrics, timeUnits: .microseconds, warmupIterations: 3, scalingFactor: .one,
+        maxDuration: .seconds(3), maxIterations: 200)
+
+    for size in [64, 65536] {
+        // One connection and one serving thread per benchmark, made before any measurement, so
+        // that thread start-up cannot allocate inside a measured window.
+        let pingpong = ClientSide(size: size, workload: .pingpong)
+        Benchmark("pingpong loop over a socketpair, \(ByteSize.format(size)), 1000 messages") { benchmark in
+            let plan = PhasePlan(durationNanoseconds: 0, messageLimit: UInt64(perSample))
+            var checker = IntegrityChecker(payloadLength: size, verifyEvery: 16)
+            benchmark.startMeasurement()
+            let outcome = try PingPongWorkload.client(
+                reader: &pingpong.reader, writer: pingpong.writer, checker: &checker, histogram: &pingpong.histogram,
+                plan: plan)
+            benchmark.stopMeasurement()
+            blackHole(outcome)
+        }
+
+        let stream = ClientSide(size: size, workload: .stream)
+        Benchmark("stream loop over a socketpair, \(ByteSize.format(size)), 1000 messages") { benchmark in
+            let plan = PhasePlan(durationNanoseconds: 0, messageLimit: UInt64(perSample))
+            benchmark.startMeasurement()
+            let outcome = try StreamWorkload.client(
+                reader: &stream.reader, writer: stream.writer, plan: plan, corruptSequence: nil)
+            benchmark.stopMeasurement()
+            blackHole(outcome)
+        }
+
+        Benchmark("frame prepare and check (no I/O), \(ByteSize.format(size)), 1000 messages") { benchmark in
+            let writer = FrameWriter(payloadLength: size, seed: 1)
+            var checker = IntegrityChecker(payloadLength: size, verifyEvery: 1)
+            benchmark.startMeasurement()
+            for i in 0..<perSample {
+                let frame = writer.prepare(sequence: UInt64(i), timestamp: 0)
+                checker.check(FrameHeader.read(from: frame.baseAddress!)!, frame: frame)
+            }
+            benchmark.stopMeasurement()
+            blackHole(checker.counts)
+        }
+    }
+
+    Benchmark("payload checksum, 1MiB") { benchmark in
+        let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        _ = PayloadTemplate(filling: payload, seed: 3)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(PayloadChecksum.checksum(UnsafeRawBufferPointer(payload))) }
+        benchmark.stopMeasurement()
+        payload.deallocate()
+    }
+
+    Benchmark("histogram record, 1000 values") { benchmark in
+        var histogram = EncodedHistogram.makeLatencyHistogram()
+        benchmark.startMeasurement()
+        for i in 0..<perSample { histogram.record(UInt64(1000 + (i & 4095) * 7)) }
+        benchmark.stopMeasurement()
+        blackHole(histogram.totalCount)
+    }
+
+    // The results codec is not a hot loop; it allocates by design. Measured for its cost only.
+    Benchmark(
+        "histogram encode and decode (results codec)",
+        configuration: .init(metrics: [.wallClock, .mallocCountTotal])
+    ) { benchmark in
+        var histogram = EncodedHistogram.makeLatencyHistogram()
+        for i in 0..<100_000 { histogram.record(UInt64(5000 + (i * 7919) % 200_000)) }
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(try EncodedHistogram(histogram).decode()) }
+        benchmark.stopMeasurement()
+    }
+}
