@@ -71,7 +71,14 @@ public enum SocketTransport {
                 .invalidConfiguration,
                 "the socket path \(path) is longer than 107 bytes: pass a shorter --shared-dir")
         }
-        let fd = try FileDescriptor.streamSocket(family: address.family)
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.streamSocket(family: address.family)
+        } catch let error as PodBenchError where error.cause?.errno == .addressFamilyNotSupported {
+            throw PodBenchError(
+                .unavailable, "\(kind): this host has no \(address.family == AF_INET6 ? "IPv6" : "such") sockets",
+                cause: error.cause)
+        }
         do {
             if address.family != AF_UNIX {
                 try fd.setSocketOption(level: SOL_SOCKET, name: SO_REUSEADDR, value: 1, what: "SO_REUSEADDR")
@@ -81,7 +88,15 @@ public enum SocketTransport {
                 try fd.setSocketOption(level: SOL_SOCKET, name: SO_RCVBUF, value: Int32(bytes), what: "SO_RCVBUF")
                 try fd.setSocketOption(level: SOL_SOCKET, name: SO_SNDBUF, value: Int32(bytes), what: "SO_SNDBUF")
             }
-            try fd.bind(to: address)
+            do {
+                try fd.bind(to: address)
+            } catch let error as PodBenchError
+                where error.cause?.errno == .addressNotAvailable || error.cause?.errno == .addressFamilyNotSupported
+            {
+                throw PodBenchError(
+                    .unavailable, "\(kind) needs \(address) and this host does not offer it (no IPv6 loopback?)",
+                    cause: error.cause)
+            }
             try fd.listen()
             let endpoint = address.family == AF_UNIX ? address : address.withPort(try fd.boundPort())
             return Listener(descriptor: fd, endpoint: endpoint, kind: kind, options: options)

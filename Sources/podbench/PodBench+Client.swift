@@ -8,8 +8,8 @@ extension PodBench {
         static let configuration = CommandConfiguration(
             abstract: "Drive the matrix against a running `podbench serve` (the other container of a pod).",
             discussion: """
-                Connects to the server's control endpoint, runs every case and writes the same results file as
-                `run`. The server's data endpoints come from the server: a `uds` case needs the server's
+                Connects to the server's control endpoint, runs every case and writes the same results file as \
+                `run`. The server's data endpoints come from the server: a `uds` case needs the server's \
                 --shared-dir to be visible here at the same path (a volume mounted at the same place).
                 """)
 

@@ -9,9 +9,9 @@ extension PodBench {
         static let configuration = CommandConfiguration(
             abstract: "Measure the matrix here: starts the server side itself, as a separate process.",
             discussion: """
-                Starts `podbench serve` as a child process (its own process, never a thread), runs every case
-                (transport × workload × size) with a warm-up and --trials trials, prints progress on stderr and a
-                table on stdout, and writes results/runs/<UTC>-<host>.json. Finished cases are journalled as
+                Starts `podbench serve` as a child process (its own process, never a thread), runs every case \
+                (transport × workload × size) with a warm-up and --trials trials, prints progress on stderr and a \
+                table on stdout, and writes results/runs/<UTC>-<host>.json. Finished cases are journalled as \
                 they finish; an interrupted run (Ctrl-C) still writes its finished cases, marked incomplete.
                 """)
 

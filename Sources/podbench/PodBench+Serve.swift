@@ -13,8 +13,8 @@ extension PodBench {
         static let configuration = CommandConfiguration(
             abstract: "Serve cases to clients: the side that runs in the other container.",
             discussion: """
-                Listens on --control and runs whatever cases a client asks for, one client at a time, any number
-                of clients, until a client sends shutdown or the process gets SIGINT/SIGTERM (the control
+                Listens on --control and runs whatever cases a client asks for, one client at a time, any number \
+                of clients, until a client sends shutdown or the process gets SIGINT/SIGTERM (the control \
                 socket file is removed either way). Unix data sockets are created in --shared-dir.
                 """)
 

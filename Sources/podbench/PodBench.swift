@@ -9,16 +9,15 @@ struct PodBench: AsyncParsableCommand {
         commandName: "podbench",
         abstract: "Measure how fast co-located containers talk to each other.",
         discussion: """
-            podbench measures the channels that containers of one Kubernetes pod share: localhost TCP and
-            Unix sockets (more transports follow). Both sides are always separate processes.
+            podbench measures the channels that the containers of one Kubernetes pod share: localhost TCP and Unix sockets in this version. The two sides are always separate processes.
 
-              podbench run                         both sides on this machine, default matrix (~1 min)
-              podbench serve --control unix:/shared/podbench.sock    one container
-              podbench client --control unix:/shared/podbench.sock   the other container
-              podbench probe                       which transports work here, and why not
+            Start here:
+              podbench run      both sides here, the default matrix (about a minute)
+              podbench serve    the passive side, in one container
+              podbench client   the driving side, in the other container
+              podbench probe    which transports work here, and why not
 
-            Exit codes: 0 every case ran (or is unavailable here), 1 a case failed (integrity error,
-            peer gone, timeout) or the run was cut short, 2 a usage or input error.
+            Exit codes: 0 every case ran (or is unavailable here); 1 a case failed (integrity error, peer gone, timeout) or the run stopped early; 2 a usage or input error; 130 interrupted.
             """,
         version: PodBenchVersion.version,
         subcommands: [Run.self, Serve.self, Client.self, Probe.self]

@@ -273,3 +273,71 @@ struct SchemaTests {
         #expect(python.terminationStatus == 0, "jsonschema rejected a results file")
     }
 }
+
+@Suite("Options that change what is recorded")
+struct RecordedOptionsTests {
+    @Test("--cpu pins each side and the results record asked and got")
+    func pinning() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let allowed = CPUPinning.allowedCPUs()
+        let client = try #require(allowed.first)
+        let server = try #require(allowed.last)
+        let result = try BinaryProcess.run(
+            [
+                "run", "--transports", "uds", "--workloads", "pingpong", "--sizes", "64", "--cpu",
+                "client=\(client),server=\(server)", "--results-dir", dir,
+            ] + RunEndToEndTests.quick)
+        #expect(result.status == 0, "\(result.stderr)")
+        let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+        #expect(run.environment.clientPinning.asked == client)
+        #expect(run.environment.clientPinning.allowed == [client])
+        #expect(run.environment.clientPinning.observed == client)
+        #expect(run.environment.serverPinning.asked == server)
+        #expect(run.environment.serverPinning.allowed == [server])
+        #expect(run.environment.serverPinning.observed == server)
+    }
+
+    @Test("a CPU outside the allowed set is refused with a message naming it")
+    func badCPU() throws {
+        let result = try BinaryProcess.run(["run", "--cpu", "client=4000"] + RunEndToEndTests.quick)
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("cannot pin to CPU 4000"), "\(result.stderr)")
+    }
+
+    @Test("--socket-buffer becomes part of the case key")
+    func socketBuffer() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let result = try BinaryProcess.run(
+            [
+                "run", "--transports", "tcp", "--workloads", "stream", "--sizes", "4KiB", "--socket-buffer", "256KiB",
+                "--results-dir", dir,
+            ] + RunEndToEndTests.quick)
+        #expect(result.status == 0, "\(result.stderr)")
+        let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+        #expect(run.cases.first?.key.options == ["socket-buffer": "262144"])
+        #expect(result.stdout.contains("socket-buffer=262144"))
+    }
+
+    @Test("probe reports every transport available here, with the reason, as JSON")
+    func probe() throws {
+        let result = try BinaryProcess.run(["probe", "--json"])
+        #expect(result.status == 0)
+        struct Output: Decodable {
+            struct Transport: Decodable {
+                var transport: String
+                var available: Bool
+                var reason: String
+            }
+            var transports: [Transport]
+            var environment: HostEnvironment
+        }
+        let output = try JSONDecoder().decode(Output.self, from: Data(result.stdout.utf8))
+        #expect(output.transports.map(\.transport) == ["tcp", "tcp6", "uds", "uds-abstract"])
+        #expect(output.transports.first { $0.transport == "tcp" }?.available == true)
+        #expect(output.transports.first { $0.transport == "uds" }?.available == true)
+        #expect(output.transports.allSatisfy { !$0.reason.isEmpty })
+        #expect(output.environment.namespaces["net"] != nil)
+    }
+}
