@@ -49,9 +49,13 @@ public final class ServerLauncher: @unchecked Sendable {
         removeDirectory()
     }
 
-    /// Kills the child at once (interrupts) and removes the directory.
+    /// Kills the child at once (interrupts), waits briefly until it is gone, removes the directory.
     public func kill() {
-        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+        if process.isRunning {
+            Glibc.kill(process.processIdentifier, SIGKILL)
+            let deadline = MonotonicClock.now() + 1_000_000_000
+            while process.isRunning && MonotonicClock.now() < deadline { usleep(1000) }
+        }
         removeDirectory()
     }
 

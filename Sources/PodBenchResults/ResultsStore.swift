@@ -19,16 +19,34 @@ public final class ResultsStore: @unchecked Sendable {
     public init(directory: String, startedAt: Date, host: String, header: RunResult) throws {
         let name = Self.fileName(startedAt: startedAt, host: host)
         try Self.makeDirectory(directory)
-        path = directory + "/" + name + ".json"
-        journalPath = directory + "/" + name + ".journal.jsonl"
-        do {
-            journal = try FileDescriptor.open(
-                FilePath(journalPath), .writeOnly, options: [.create, .exclusiveCreate, .append, .closeOnExec],
-                permissions: [.ownerReadWrite, .groupRead, .otherRead])
-        } catch let e as Errno {
-            throw PodBenchError(
-                .ioFailure, "cannot create \(journalPath): \(e); check that \(directory) is writable",
-                cause: .init(call: "open", errno: e))
+        // Two runs in one second on one host get `NAME.json` and `NAME-2.json`: the journal,
+        // created exclusively, reserves a name, and a finished run's file is never overwritten.
+        var attempt = 1
+        while true {
+            let base = directory + "/" + name + (attempt == 1 ? "" : "-\(attempt)")
+            let candidate = base + ".json"
+            let candidateJournal = base + ".journal.jsonl"
+            if !FileManager.default.fileExists(atPath: candidate) {
+                do {
+                    journal = try FileDescriptor.open(
+                        FilePath(candidateJournal), .writeOnly,
+                        options: [.create, .exclusiveCreate, .append, .closeOnExec],
+                        permissions: [.ownerReadWrite, .groupRead, .otherRead])
+                    path = candidate
+                    journalPath = candidateJournal
+                    break
+                } catch Errno.fileExists {
+                    // Another run holds this name; try the next.
+                } catch let e as Errno {
+                    throw PodBenchError(
+                        .ioFailure, "cannot create \(candidateJournal): \(e); check that \(directory) is writable",
+                        cause: .init(call: "open", errno: e))
+                }
+            }
+            attempt += 1
+            guard attempt < 1000 else {
+                throw PodBenchError(.ioFailure, "cannot find a free results file name for \(name) in \(directory)")
+            }
         }
         try appendLine(Self.encoder(pretty: false).encode(header))
     }

@@ -98,7 +98,12 @@ struct MeasurementSession {
                 if seen > 1 { _exit(130) }
                 let name = number == SIGINT ? "SIGINT" : "SIGTERM"
                 Self.progress("podbench: \(name): writing the finished cases and stopping (again to quit at once)")
-                onInterrupt()
+                // Write first, then stop the server: a case cut short by the server's end is not
+                // a finished case, and the recorder takes nothing after it has written the file.
+                defer {
+                    onInterrupt()
+                    _exit(130)
+                }
                 do {
                     let path = try recorder.finish(
                         complete: false, reason: "interrupted by \(name)", finishedAt: BuildInfo.utcTimestamp())
@@ -108,7 +113,6 @@ struct MeasurementSession {
                         "podbench: could not write the results file: \(error); the journal \(recorder.store.journalPath) keeps the finished cases"
                     )
                 }
-                _exit(130)
             }
             source.resume()
             return source

@@ -30,11 +30,23 @@ struct EnvironmentTests {
     func cpuUsage() {
         let before = CPUUsage.currentThread()
         var x: UInt64 = 1
+        var previous = before
+        var used = CPUUsage(userNanoseconds: 0, systemNanoseconds: 0, voluntarySwitches: 0, involuntarySwitches: 0)
         let start = MonotonicClock.now()
-        while MonotonicClock.now() - start < 30_000_000 { x = x &* 6_364_136_223_846_793_005 &+ 1 }
-        let used = CPUUsage.currentThread().since(before)
+        // Spin until 20 ms of CPU were charged to this thread (bounded: a loaded machine may give
+        // the thread only a share of the wall-clock time).
+        while used.userNanoseconds + used.systemNanoseconds < 20_000_000
+            && MonotonicClock.now() - start < 10_000_000_000
+        {
+            for _ in 0..<100_000 { x = x &* 6_364_136_223_846_793_005 &+ 1 }
+            let now = CPUUsage.currentThread()
+            #expect(now.userNanoseconds >= previous.userNanoseconds)
+            #expect(now.systemNanoseconds >= previous.systemNanoseconds)
+            previous = now
+            used = now.since(before)
+        }
         #expect(x != 0)
-        #expect(used.userNanoseconds + used.systemNanoseconds >= 10_000_000)
+        #expect(used.userNanoseconds + used.systemNanoseconds >= 20_000_000)
     }
 
     @Test("pinning to an allowed CPU is reported as asked and got; a missing CPU is an error")

@@ -116,3 +116,22 @@ func freePort() throws -> UInt16 {
     }
     return UInt16(bigEndian: addr.sin_port)
 }
+
+/// Waits until the journal in `directory` holds at least `cases` finished cases (its first line is
+/// the run's header), so that a fault is injected after them whatever the machine's speed.
+func waitForFinishedCases(in directory: String, _ cases: Int, timeout: Double = 60) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        let journals = (try? FileManager.default.contentsOfDirectory(atPath: directory))?.filter {
+            $0.hasSuffix(".journal.jsonl")
+        }
+        if let journal = journals?.first,
+            let text = try? String(contentsOfFile: directory + "/" + journal, encoding: .utf8),
+            text.split(separator: "\n").count >= cases + 1
+        {
+            return true
+        }
+        usleep(20_000)
+    }
+    return false
+}

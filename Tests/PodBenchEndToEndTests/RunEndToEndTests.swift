@@ -198,8 +198,9 @@ struct RunEndToEndTests {
                 "64,128,256,512,1KiB,2KiB", "--trials", "2", "--duration", "300ms", "--warmup", "0", "--timeout", "2s",
                 "--results-dir", dir,
             ])
-        // Let the first case finish (2 × 300 ms), then kill the server in the middle of the second or third.
-        usleep(1_000_000)
+        // Let the first case finish, then kill the server in the middle of the second.
+        #expect(waitForFinishedCases(in: dir, 1))
+        usleep(200_000)
         server.signal(SIGKILL)
         server.wait(timeout: 5)
         let started = Date()
@@ -225,7 +226,8 @@ struct RunEndToEndTests {
                 "--trials",
                 "2", "--duration", "300ms", "--warmup", "0", "--results-dir", dir + "/results", "--shared-dir", dir,
             ])
-        usleep(1_000_000)
+        #expect(waitForFinishedCases(in: dir + "/results", 1))
+        usleep(200_000)
         run.signal(SIGINT)
         #expect(run.wait(timeout: 10) == 130)
         let result = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/results").first))
@@ -238,7 +240,10 @@ struct RunEndToEndTests {
         #expect(leftovers.isEmpty, "\(leftovers)")
         usleep(200_000)
         let serverPID = result.environment.server.processID
-        #expect(kill(serverPID, 0) != 0, "the server process \(serverPID) still runs")
+        // Gone, or a zombie waiting for a reaper (state Z): not running either way.
+        let stat = (try? String(contentsOfFile: "/proc/\(serverPID)/stat", encoding: .utf8)) ?? ""
+        let state = stat.split(separator: ")").last?.split(separator: " ").first
+        #expect(kill(serverPID, 0) != 0 || state == "Z", "the server process \(serverPID) still runs")
     }
 }
 

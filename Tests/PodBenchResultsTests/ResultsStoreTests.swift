@@ -117,3 +117,27 @@ struct ResultsStoreTests {
         #expect(summary.clientCPUPerMessage == 1000)
     }
 }
+
+@Suite("Results file names")
+struct ResultsFileNameTests {
+    @Test("two runs started in the same second never share a file")
+    func sameSecond() throws {
+        let dir = try ResultsStoreTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let date = Date()
+        let run = ResultsStoreTests.sampleRun()
+        let first = try ResultsStore(directory: dir, startedAt: date, host: "h", header: run)
+        let second = try ResultsStore(directory: dir, startedAt: date, host: "h", header: run)
+        #expect(first.path != second.path)
+        try first.finish(run)
+        let third = try ResultsStore(directory: dir, startedAt: date, host: "h", header: run)
+        #expect(third.path != first.path && third.path != second.path)
+        try second.finish(run)
+        try third.finish(run)
+        #expect(try resultsCount(dir) == 3)
+    }
+
+    func resultsCount(_ dir: String) throws -> Int {
+        try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".json") }.count
+    }
+}
