@@ -8,7 +8,7 @@ let package = Package(
         // For Benchmarks/ (a package of its own): the hot paths, measured in process.
         .library(
             name: "PodBenchLibrary",
-            targets: ["PodBenchCore", "PodBenchTransports", "PodBenchResults", "PodBenchHarness"]),
+            targets: ["PodBenchCore", "PodBenchRing", "PodBenchTransports", "PodBenchResults", "PodBenchHarness"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -28,9 +28,14 @@ let package = Package(
             ]
         ),
         .target(
+            name: "PodBenchRing",
+            dependencies: ["CPodBenchLinux", "PodBenchCore"]
+        ),
+        .target(
             name: "PodBenchTransports",
             dependencies: [
                 "PodBenchCore",
+                "PodBenchRing",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -46,6 +51,7 @@ let package = Package(
             name: "PodBenchHarness",
             dependencies: [
                 "PodBenchCore",
+                "PodBenchRing",
                 "PodBenchTransports",
                 "PodBenchResults",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -62,6 +68,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "PodBenchCoreTests", dependencies: ["PodBenchCore"]),
+        .testTarget(name: "PodBenchRingTests", dependencies: ["PodBenchRing", "PodBenchCore"]),
         .testTarget(
             name: "PodBenchResultsTests",
             dependencies: ["PodBenchResults", .product(name: "Histogram", package: "hdrhistogram-swift")]

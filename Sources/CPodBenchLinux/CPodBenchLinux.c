@@ -6,6 +6,9 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/vfs.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -76,6 +79,51 @@ int CPodBenchLinux_probe_io_uring(void) {
 
 int CPodBenchLinux_thread_id(void) { return (int)syscall(SYS_gettid); }
 
+int CPodBenchLinux_futex_wait(uint32_t *word, uint32_t expected, uint64_t timeout_ns) {
+    struct timespec timeout;
+    timeout.tv_sec = (time_t)(timeout_ns / 1000000000ULL);
+    timeout.tv_nsec = (long)(timeout_ns % 1000000000ULL);
+    long rc = syscall(SYS_futex, word, FUTEX_WAIT, expected, &timeout, NULL, 0);
+    return rc == 0 ? 0 : -1;
+}
+
+int CPodBenchLinux_futex_wake(uint32_t *word, int count) {
+    return (int)syscall(SYS_futex, word, FUTEX_WAKE, count, NULL, NULL, 0);
+}
+
+void CPodBenchLinux_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+int CPodBenchLinux_lock_byte(int fd, long offset) {
+    struct flock lock;
+    memset(&lock, 0, sizeof(lock));
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;
+    lock.l_start = offset;
+    lock.l_len = 1;
+    return fcntl(fd, F_OFD_SETLK, &lock);
+}
+
+int CPodBenchLinux_byte_locked(int fd, long offset) {
+    struct flock lock;
+    memset(&lock, 0, sizeof(lock));
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;
+    lock.l_start = offset;
+    lock.l_len = 1;
+    if (fcntl(fd, F_OFD_GETLK, &lock) != 0) {
+        return -1;
+    }
+    return lock.l_type == F_UNLCK ? 0 : 1;
+}
+
+long CPodBenchLinux_null_syscall(void) { return syscall(SYS_getppid); }
+
 int CPodBenchLinux_filesystem_type(const char *path, long *type) {
     struct statfs fs;
     if (statfs(path, &fs) != 0) {
@@ -96,4 +144,10 @@ int CPodBenchLinux_set_parent_death_signal(int signal) { (void)signal; errno = E
 int CPodBenchLinux_probe_io_uring(void) { errno = ENOSYS; return -1; }
 int CPodBenchLinux_thread_id(void) { return -1; }
 int CPodBenchLinux_filesystem_type(const char *path, long *type) { (void)path; (void)type; errno = ENOSYS; return -1; }
+int CPodBenchLinux_futex_wait(uint32_t *word, uint32_t expected, uint64_t timeout_ns) { (void)word; (void)expected; (void)timeout_ns; errno = ENOSYS; return -1; }
+int CPodBenchLinux_futex_wake(uint32_t *word, int count) { (void)word; (void)count; errno = ENOSYS; return -1; }
+void CPodBenchLinux_cpu_relax(void) {}
+int CPodBenchLinux_lock_byte(int fd, long offset) { (void)fd; (void)offset; errno = ENOSYS; return -1; }
+int CPodBenchLinux_byte_locked(int fd, long offset) { (void)fd; (void)offset; errno = ENOSYS; return -1; }
+long CPodBenchLinux_null_syscall(void) { return 0; }
 #endif

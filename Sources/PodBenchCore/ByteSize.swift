@@ -4,9 +4,9 @@ public enum ByteSize {
     /// The largest message podbench moves.
     public static let maximum = 4 << 20
 
-    /// Parses one size.
+    /// Parses one size, from 1 byte to `maximum`.
     /// - Throws: `PodBenchError.invalidConfiguration` naming the bad text.
-    public static func parse(_ text: String) throws -> Int {
+    public static func parse(_ text: String, maximum: Int = ByteSize.maximum) throws -> Int {
         let trimmed = text.trimmingSpaces()
         var digits = Substring(trimmed)
         var unit = Substring("")
@@ -24,14 +24,15 @@ public enum ByteSize {
         case "", "b": multiplier = 1
         case "k", "kb", "kib": multiplier = 1 << 10
         case "m", "mb", "mib": multiplier = 1 << 20
+        case "g", "gb", "gib": multiplier = 1 << 30
         default:
             throw PodBenchError(
-                .invalidConfiguration, "'\(text)' has an unknown unit '\(unit)': use B, KiB or MiB")
+                .invalidConfiguration, "'\(text)' has an unknown unit '\(unit)': use B, KiB, MiB or GiB")
         }
         let (bytes, overflow) = value.multipliedReportingOverflow(by: multiplier)
         guard !overflow, bytes >= 1, bytes <= maximum else {
             throw PodBenchError(
-                .invalidConfiguration, "message size '\(text)' is out of range: podbench moves 1 byte to 4MiB")
+                .invalidConfiguration, "size '\(text)' is out of range: 1 byte to \(format(maximum))")
         }
         return bytes
     }
@@ -48,6 +49,7 @@ public enum ByteSize {
 
     /// The shortest exact spelling of a size: `64`, `1KiB`, `1536`, `4MiB`.
     public static func format(_ bytes: Int) -> String {
+        if bytes >= 1 << 30, bytes % (1 << 30) == 0 { return "\(bytes >> 30)GiB" }
         if bytes >= 1 << 20, bytes % (1 << 20) == 0 { return "\(bytes >> 20)MiB" }
         if bytes >= 1 << 10, bytes % (1 << 10) == 0 { return "\(bytes >> 10)KiB" }
         return "\(bytes)"

@@ -126,20 +126,47 @@ public final class BenchmarkClient: @unchecked Sendable {
             throw SessionError(error: error)
         }
         result.endpoint = endpointText
-        let channel: SocketChannel
         do {
-            let endpoint = try SocketAddress(parsing: endpointText)
-            channel = try SocketTransport.connect(
-                to: endpoint, kind: spec.transport, options: spec.options,
-                timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+            switch spec.transport {
+            case .shm:
+                guard endpointText.hasPrefix("shm:") else {
+                    throw PodBenchError(.protocolViolation, "the server gave '\(endpointText)' for an shm case")
+                }
+                let channel = try SharedMemoryTransport.connect(
+                    path: String(endpointText.dropFirst(4)), strategy: try spec.options.waitStrategy(),
+                    timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+                try measure(spec, over: channel, into: &result)
+            case .tcp, .tcp6, .uds, .udsAbstract:
+                let channel = try SocketTransport.connect(
+                    to: try SocketAddress(parsing: endpointText), kind: spec.transport, options: spec.options,
+                    timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+                try measure(spec, over: channel, into: &result)
+            }
         } catch let error as PodBenchError {
-            // The server waits in accept until its timeout, then reports failure; read it to stay in step.
-            result.status = .failed
+            // The server waits for the connection until its timeout, then reports failure; read it
+            // to stay in step.
+            result.status = error.code == .unavailable ? .unavailable : .failed
             result.error = "cannot open the data connection: \(error.description)"
             result.errorCode = error.code.rawValue
             _ = try? connection.receive()
             return result
         }
+        do {
+            try connection.send(.endCase)
+            try connection.expect("caseEnded") {
+                if case .caseEnded = $0 { return () }
+                return nil
+            }
+        } catch let error as PodBenchError {
+            throw SessionError(error: error)
+        }
+        return result
+    }
+
+    /// Runs the warm-up and the trials of a case over a connected channel of a concrete type (the
+    /// workloads are specialised for it), recording them in `result`.
+    /// - Throws: `SessionError` when the control channel broke.
+    func measure<Channel: DataChannel>(_ spec: CaseSpec, over channel: Channel, into result: inout CaseResult) throws {
         var reader = FrameReader(channel: channel, maximumPayload: spec.messageSize)
         let writer = FrameWriter(payloadLength: spec.messageSize, seed: spec.seed)
         var histogram = EncodedHistogram.makeLatencyHistogram()
@@ -158,18 +185,18 @@ public final class BenchmarkClient: @unchecked Sendable {
                 result.status = .failed
                 result.error = "warm-up: " + failure
                 result.errorCode = PodBenchError.Code.integrityFailure.rawValue
-            } else {
-                for index in 0..<configuration.trials {
-                    let trial = try runPhase(
-                        spec, index: index, plan: configuration.trial, reader: &reader, writer: writer,
-                        histogram: &histogram)
-                    result.trials.append(trial)
-                    if let failure = Self.failure(of: trial) {
-                        result.status = .failed
-                        result.error = "trial \(index + 1): " + failure
-                        result.errorCode = PodBenchError.Code.integrityFailure.rawValue
-                        break
-                    }
+                return
+            }
+            for index in 0..<configuration.trials {
+                let trial = try runPhase(
+                    spec, index: index, plan: configuration.trial, reader: &reader, writer: writer,
+                    histogram: &histogram)
+                result.trials.append(trial)
+                if let failure = Self.failure(of: trial) {
+                    result.status = .failed
+                    result.error = "trial \(index + 1): " + failure
+                    result.errorCode = PodBenchError.Code.integrityFailure.rawValue
+                    return
                 }
             }
         } catch let error as PhaseError {
@@ -177,16 +204,6 @@ public final class BenchmarkClient: @unchecked Sendable {
             result.error = error.error.description
             result.errorCode = error.error.code.rawValue
         }
-        do {
-            try connection.send(.endCase)
-            try connection.expect("caseEnded") {
-                if case .caseEnded = $0 { return () }
-                return nil
-            }
-        } catch let error as PodBenchError {
-            throw SessionError(error: error)
-        }
-        return result
     }
 
     /// A data-phase failure: the case failed, the session may go on.
@@ -203,8 +220,8 @@ public final class BenchmarkClient: @unchecked Sendable {
         return nil
     }
 
-    func runPhase(
-        _ spec: CaseSpec, index: Int, plan: PhasePlan, reader: inout FrameReader<SocketChannel>, writer: FrameWriter,
+    func runPhase<Channel: DataChannel>(
+        _ spec: CaseSpec, index: Int, plan: PhasePlan, reader: inout FrameReader<Channel>, writer: FrameWriter,
         histogram: inout Histogram<UInt64>
     ) throws -> TrialResult {
         guard let connection else { throw SessionError(error: PodBenchError(.peerClosed, "not connected")) }
@@ -234,7 +251,7 @@ public final class BenchmarkClient: @unchecked Sendable {
         } catch let error as PodBenchError {
             dataError = error
             // Wake a server blocked on this connection so that it reports at once.
-            reader.channel.descriptor.shutdownBoth()
+            reader.channel.shutdown()
         }
         let usage = CPUUsage.currentThread().since(before)
         let report: ServerPhaseReport

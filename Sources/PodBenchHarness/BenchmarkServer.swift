@@ -2,6 +2,7 @@ import Glibc
 import Histogram
 import PodBenchCore
 import PodBenchResults
+import PodBenchRing
 import PodBenchTransports
 import SystemPackage
 
@@ -15,10 +16,16 @@ public final class BenchmarkServer: @unchecked Sendable {
         public var peerTimeoutNanoseconds: UInt64
         /// The CPU to pin the serving thread to when a client does not ask for one.
         public var cpu: Int?
+        /// Where `shm` ring files are created: /dev/shm or a memory-backed volume both sides mount.
+        public var sharedMemoryDirectory: String
 
-        public init(control: SocketAddress, sharedDirectory: String, peerTimeoutNanoseconds: UInt64, cpu: Int?) {
+        public init(
+            control: SocketAddress, sharedDirectory: String, peerTimeoutNanoseconds: UInt64, cpu: Int?,
+            sharedMemoryDirectory: String = "/dev/shm"
+        ) {
             self.control = control
             self.sharedDirectory = sharedDirectory
+            self.sharedMemoryDirectory = sharedMemoryDirectory
             self.peerTimeoutNanoseconds = peerTimeoutNanoseconds
             self.cpu = cpu
         }
@@ -34,9 +41,17 @@ public final class BenchmarkServer: @unchecked Sendable {
     /// The CPUs the server may use when nobody asks for pinning (restored between clients).
     private let initialCPUs = CPUPinning.allowedCPUs()
 
-    public init(configuration: Configuration, log: @escaping @Sendable (String) -> Void) {
+    /// Told the path of a ring file while it has a name on disk (nil once removed), so that a
+    /// signal handler can remove it.
+    let ringPathHook: @Sendable (String?) -> Void
+
+    public init(
+        configuration: Configuration, log: @escaping @Sendable (String) -> Void,
+        ringPathHook: @escaping @Sendable (String?) -> Void = { _ in }
+    ) {
         self.configuration = configuration
         self.log = log
+        self.ringPathHook = ringPathHook
     }
 
     /// Binds the control endpoint. A Unix socket file left by a dead server is replaced; one that
@@ -107,7 +122,7 @@ public final class BenchmarkServer: @unchecked Sendable {
 
     /// One client's session. Returns true when the client asked the server to exit.
     func serveSession(_ connection: ControlConnection) -> Bool {
-        var active: ActiveCase?
+        var active: (any ServedCase)?
         defer { active?.close() }
         while true {
             let message: ControlMessage
@@ -135,18 +150,7 @@ public final class BenchmarkServer: @unchecked Sendable {
                     active = nil
                     try spec.validate()
                     caseCounter += 1
-                    let listener = try SocketTransport.listen(
-                        kind: spec.transport, options: spec.options, sharedDirectory: configuration.sharedDirectory,
-                        name: "podbench-\(instance)-\(caseCounter)")
-                    try connection.send(.caseReady(endpoint: listener.endpoint.description))
-                    let channel: SocketChannel
-                    do {
-                        channel = try listener.accept(timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
-                    } catch {
-                        listener.close()
-                        throw error
-                    }
-                    active = ActiveCase(spec: spec, listener: listener, channel: channel)
+                    active = try openCase(spec, connection: connection)
                 case .startPhase:
                     guard let current = active else {
                         throw PodBenchError(.protocolViolation, "startPhase before prepareCase")
@@ -193,50 +197,93 @@ public final class BenchmarkServer: @unchecked Sendable {
         return false
     }
 
+    /// Opens the case's data endpoint, tells the client where it is, and accepts its connection.
+    func openCase(_ spec: CaseSpec, connection: ControlConnection) throws -> any ServedCase {
+        let name = "podbench-\(instance)-\(caseCounter)"
+        let timeout = configuration.peerTimeoutNanoseconds
+        switch spec.transport {
+        case .shm:
+            let listener = try SharedMemoryTransport.listen(
+                directory: configuration.sharedMemoryDirectory, name: name,
+                capacity: spec.options.ringBytes ?? TransportOptions.defaultRingBytes,
+                strategy: try spec.options.waitStrategy())
+            defer { listener.close() }
+            ringPathHook(listener.path)
+            defer { ringPathHook(nil) }
+            try connection.send(.caseReady(endpoint: listener.endpoint))
+            return ActiveCase(spec: spec, channel: try listener.accept(timeoutNanoseconds: timeout), listener: nil)
+        case .tcp, .tcp6, .uds, .udsAbstract:
+            let listener = try SocketTransport.listen(
+                kind: spec.transport, options: spec.options, sharedDirectory: configuration.sharedDirectory, name: name)
+            do {
+                try connection.send(.caseReady(endpoint: listener.endpoint.description))
+                let channel = try listener.accept(timeoutNanoseconds: timeout)
+                return ActiveCase(spec: spec, channel: channel, listener: listener)
+            } catch {
+                listener.close()
+                throw error
+            }
+        }
+    }
+
     /// Runs one phase of the active case: snapshot, tell the client to go, serve the data, snapshot.
-    func runPhase(_ current: ActiveCase, connection: ControlConnection) throws -> ServerPhaseReport {
-        var checker = IntegrityChecker(payloadLength: current.spec.messageSize, verifyEvery: current.spec.verifyEvery)
+    func runPhase(_ current: any ServedCase, connection: ControlConnection) throws -> ServerPhaseReport {
         let before = CPUUsage.currentThread()
         try connection.send(.phaseReady)
-        var failure: PodBenchError?
-        do {
-            switch current.spec.workload {
-            case .pingpong:
-                try PingPongWorkload.server(
-                    reader: &current.reader, checker: &checker, corruptSequence: current.spec.corruptSequence)
-            case .stream:
-                try StreamWorkload.server(reader: &current.reader, checker: &checker)
-            }
-        } catch let error as PodBenchError {
-            failure = error
-        }
+        let (counts, failure) = current.serve()
         let usage = CPUUsage.currentThread().since(before)
         return ServerPhaseReport(
-            usage: usage, integrity: checker.counts, errorCode: failure?.code,
+            usage: usage, integrity: counts, errorCode: failure?.code,
             error: failure.map { "server: \($0.description)" }, cpu: CPUPinning.currentCPU())
     }
+}
 
-    /// A case's data endpoint and connection, held between its phases.
-    final class ActiveCase {
-        let spec: CaseSpec
-        let listener: SocketTransport.Listener
-        var reader: FrameReader<SocketChannel>
-        private var closed = false
+/// A case the server is serving: its connection, held between phases.
+protocol ServedCase: AnyObject {
+    var spec: CaseSpec { get }
+    /// Serves one data phase until the client's end-of-trial frame.
+    func serve() -> (IntegrityCounts, PodBenchError?)
+    func close()
+}
 
-        init(spec: CaseSpec, listener: SocketTransport.Listener, channel: SocketChannel) {
-            self.spec = spec
-            self.listener = listener
-            reader = FrameReader(channel: channel, maximumPayload: spec.messageSize)
-        }
+/// A served case over a concrete channel type: the workload loops are specialised for it (the
+/// existential is crossed once per phase, never per message).
+final class ActiveCase<Channel: DataChannel>: ServedCase {
+    let spec: CaseSpec
+    let listener: SocketTransport.Listener?
+    var reader: FrameReader<Channel>
+    private var closed = false
 
-        func close() {
-            guard !closed else { return }
-            closed = true
-            reader.channel.close()
-            reader.deallocate()
-            listener.close()
-        }
-
-        deinit { close() }
+    init(spec: CaseSpec, channel: Channel, listener: SocketTransport.Listener?) {
+        self.spec = spec
+        self.listener = listener
+        reader = FrameReader(channel: channel, maximumPayload: spec.messageSize)
     }
+
+    func serve() -> (IntegrityCounts, PodBenchError?) {
+        var checker = IntegrityChecker(payloadLength: spec.messageSize, verifyEvery: spec.verifyEvery)
+        do {
+            switch spec.workload {
+            case .pingpong:
+                try PingPongWorkload.server(reader: &reader, checker: &checker, corruptSequence: spec.corruptSequence)
+            case .stream:
+                try StreamWorkload.server(reader: &reader, checker: &checker)
+            }
+            return (checker.counts, nil)
+        } catch let error as PodBenchError {
+            return (checker.counts, error)
+        } catch {
+            return (checker.counts, PodBenchError(.ioFailure, "\(error)"))
+        }
+    }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        reader.channel.close()
+        reader.deallocate()
+        listener?.close()
+    }
+
+    deinit { close() }
 }

@@ -1,5 +1,6 @@
 import PodBenchCore
 import PodBenchResults
+import PodBenchRing
 import PodBenchTransports
 
 /// The workloads of this build.
@@ -55,6 +56,10 @@ public struct CaseSpec: Codable, Equatable, Sendable {
     public var key: CaseKey {
         var opts: [String: String] = [:]
         if let bytes = options.socketBufferBytes { opts["socket-buffer"] = String(bytes) }
+        if transport == .shm {
+            opts["ring"] = String(options.ringBytes ?? TransportOptions.defaultRingBytes)
+            opts["wait"] = (try? options.waitStrategy().description) ?? options.wait ?? "?"
+        }
         return CaseKey(
             transport: transport.rawValue, workload: workload.rawValue, messageSize: messageSize, options: opts)
     }
@@ -67,6 +72,10 @@ public struct CaseSpec: Codable, Equatable, Sendable {
         guard verifyEvery >= 1 else { throw PodBenchError(.invalidConfiguration, "verifyEvery must be at least 1") }
         if let bytes = options.socketBufferBytes, bytes < 1024 || bytes > 1 << 30 {
             throw PodBenchError(.invalidConfiguration, "socket buffer \(bytes) is outside 1KiB to 1GiB")
+        }
+        if transport == .shm {
+            try RingLayout.validate(capacity: options.ringBytes ?? TransportOptions.defaultRingBytes)
+            _ = try options.waitStrategy()
         }
     }
 }

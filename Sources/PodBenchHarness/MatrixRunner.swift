@@ -18,16 +18,29 @@ public struct MatrixRunner {
     public static func cases(
         transports: [TransportKind], workloads: [WorkloadKind], sizes: [Int], options: TransportOptions,
         verifyEvery: Int,
-        corruptSequence: UInt64?
+        corruptSequence: UInt64?, shmWaits: [String] = ["spin-futex"]
     ) -> [CaseSpec] {
         var specs: [CaseSpec] = []
         for transport in transports {
-            for workload in workloads {
-                for size in sizes {
-                    specs.append(
-                        CaseSpec(
-                            transport: transport, workload: workload, messageSize: size, options: options,
-                            verifyEvery: verifyEvery, corruptSequence: corruptSequence))
+            // Options belong to their transport; each shm wait strategy is a case of its own.
+            var base = options
+            if transport == .shm {
+                base.socketBufferBytes = nil
+            } else {
+                base.ringBytes = nil
+                base.wait = nil
+            }
+            let waits: [String?] = transport == .shm ? shmWaits : [nil]
+            for wait in waits {
+                var variant = base
+                if let wait { variant.wait = wait }
+                for workload in workloads {
+                    for size in sizes {
+                        specs.append(
+                            CaseSpec(
+                                transport: transport, workload: workload, messageSize: size, options: variant,
+                                verifyEvery: verifyEvery, corruptSequence: corruptSequence))
+                    }
                 }
             }
         }

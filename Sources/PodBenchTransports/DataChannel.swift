@@ -12,6 +12,10 @@ public protocol DataChannel {
     /// - Throws: `.peerClosed` at end of stream, `.timeout` when nothing arrives in time.
     func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
 
-    /// Releases the channel; further calls fail.
+    /// Tells the peer this side is gone (it sees end of stream at once) without releasing
+    /// anything: used after a failed phase, before `close`.
+    func shutdown()
+
+    /// Releases the channel; further calls fail. Call once.
     func close()
 }

@@ -25,6 +25,10 @@ public struct SocketChannel: DataChannel, Sendable {
         return n
     }
 
+    public func shutdown() {
+        descriptor.shutdownBoth()
+    }
+
     public func close() {
         try? descriptor.close()
     }

@@ -65,6 +65,7 @@ public enum SocketTransport {
             case .tcp6: .ipv6(host: "::1", port: 0)
             case .uds: .unixPath(sharedDirectory + "/" + name + ".sock")
             case .udsAbstract: .unixAbstract(name)
+            case .shm: preconditionFailure("shm is not a socket transport")
             }
         if case .unixPath(let path) = address, path.utf8.count > 107 {
             throw PodBenchError(
@@ -134,8 +135,8 @@ public enum SocketTransport {
         try fd.setIOTimeout(nanoseconds: timeoutNanoseconds)
     }
 
-    /// Whether `kind` works here: opens a listener and connects to it once.
-    public static func probe(kind: TransportKind, sharedDirectory: String) -> (available: Bool, reason: String) {
+    /// Whether the socket transport `kind` works here: opens a listener and connects to it once.
+    static func probe(kind: TransportKind, sharedDirectory: String) -> (available: Bool, reason: String) {
         do {
             let listener = try listen(
                 kind: kind, options: TransportOptions(), sharedDirectory: sharedDirectory,

@@ -10,6 +10,8 @@ public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomString
     case uds
     /// A Unix stream socket in the abstract namespace (shared with the network namespace).
     case udsAbstract = "uds-abstract"
+    /// Two shared-memory rings in one mapped file in a memory-backed shared directory.
+    case shm
 
     public var description: String { rawValue }
 
@@ -19,6 +21,8 @@ public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomString
         case .tcp, .tcp6: "the network namespace"
         case .uds: "a shared volume (directory)"
         case .udsAbstract: "the network namespace"
+        case .shm:
+            "a memory-backed shared directory (/dev/shm with a shared IPC namespace, or an emptyDir of medium Memory)"
         }
     }
 

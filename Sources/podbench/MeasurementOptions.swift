@@ -2,12 +2,13 @@ import ArgumentParser
 import PodBenchCore
 import PodBenchHarness
 import PodBenchResults
+import PodBenchRing
 import PodBenchTransports
 
 /// What to measure and how: shared by `run` and `client`.
 struct MeasurementOptions: ParsableArguments {
     @Option(help: "Transports, comma-separated: \(TransportKind.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var transports = "tcp,uds"
+    var transports = "tcp,uds,shm"
 
     @Option(help: "Workloads, comma-separated: pingpong (round-trip latency), stream (one-way throughput).")
     var workloads = "pingpong,stream"
@@ -42,6 +43,15 @@ struct MeasurementOptions: ParsableArguments {
     @Option(help: "SO_SNDBUF and SO_RCVBUF for socket transports, both sides (e.g. 4MiB); kernel default if unset.")
     var socketBuffer: String?
 
+    @Option(help: "Bytes in each of the two rings of an shm connection, a power of two (4KiB to 1GiB).")
+    var shmRing = "1MiB"
+
+    @Option(
+        help: ArgumentHelp(
+            "How shm sides wait, comma-separated (each a case): spin, futex, spin-futex[:DURATION].",
+            discussion: "spin never sleeps; futex sleeps at once; spin-futex spins 50us (or DURATION), then sleeps."))
+    var shmWait = "spin-futex"
+
     @Option(help: "Directory for results files.")
     var resultsDir = "results/runs"
 
@@ -61,6 +71,7 @@ struct MeasurementOptions: ParsableArguments {
         var clientCPU: Int?
         var serverCPU: Int?
         var options: TransportOptions
+        var shmWaits: [String]
     }
 
     func validate() throws {
@@ -94,10 +105,27 @@ struct MeasurementOptions: ParsableArguments {
                 guard bytes >= 1024 else { throw ValidationError("--socket-buffer must be at least 1KiB") }
                 options.socketBufferBytes = bytes
             }
+            let ring: Int
+            do { ring = try ByteSize.parse(shmRing, maximum: 1 << 30) } catch let e as PodBenchError {
+                throw ValidationError("--shm-ring: \(e.message)")
+            }
+            do { try RingLayout.validate(capacity: ring) } catch let e as PodBenchError {
+                throw ValidationError("--shm-ring: \(e.message)")
+            }
+            options.ringBytes = ring
+            var waits: [String] = []
+            for part in shmWait.split(separator: ",", omittingEmptySubsequences: false) {
+                do {
+                    let strategy = try RingWaitStrategy(parsing: String(part))
+                    if !waits.contains(strategy.description) { waits.append(strategy.description) }
+                } catch let e as PodBenchError {
+                    throw ValidationError("--shm-wait: \(e.message)")
+                }
+            }
             return Parsed(
                 transports: transports, workloads: workloads, sizes: sizes, trials: trials, trialNanoseconds: trial,
                 warmupNanoseconds: warm, verifyEvery: verifyEvery, timeoutNanoseconds: timeoutNs, clientCPU: client,
-                serverCPU: server, options: options)
+                serverCPU: server, options: options, shmWaits: waits)
         } catch let error as PodBenchError {
             throw ValidationError(error.message)
         }

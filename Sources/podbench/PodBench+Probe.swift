@@ -13,18 +13,22 @@ extension PodBench {
         @Option(help: "The shared directory to try Unix sockets in.")
         var sharedDir = "/tmp"
 
+        @Option(help: "The memory-backed directory to try shared-memory rings in.")
+        var shmDir = "/dev/shm"
+
         @Flag(help: "Print JSON instead of text.")
         var json = false
 
         func run() async throws {
             let environment = HostEnvironment.probe()
             let transports = TransportKind.allCases.map { kind in
-                let (available, reason) = SocketTransport.probe(kind: kind, sharedDirectory: sharedDir)
-                return TransportProbe(transport: kind.rawValue, available: available, reason: reason)
+                let (available, reason) = TransportProbe.probe(
+                    kind: kind, sharedDirectory: sharedDir, sharedMemoryDirectory: shmDir)
+                return TransportAvailability(transport: kind.rawValue, available: available, reason: reason)
             }
             if json {
                 struct Output: Encodable {
-                    var transports: [TransportProbe]
+                    var transports: [TransportAvailability]
                     var environment: HostEnvironment
                 }
                 let encoder = JSONEncoder()
@@ -69,7 +73,7 @@ extension PodBench {
         }
     }
 
-    struct TransportProbe: Encodable {
+    struct TransportAvailability: Encodable {
         var transport: String
         var available: Bool
         var reason: String

@@ -20,6 +20,9 @@ extension PodBench {
         @Option(help: "Parent directory for the run's private folder (control socket, Unix data sockets).")
         var sharedDir = "/tmp"
 
+        @Option(help: "The memory-backed directory for shm ring files (/dev/shm, or a memory volume).")
+        var shmDir = "/dev/shm"
+
         @Option(help: "How the server side is isolated: process (a child process).")
         var isolation = "process"
 
@@ -32,7 +35,8 @@ extension PodBench {
         func run() async throws {
             let parsed = try measurement.parsed()
             let launcher = try ServerLauncher(
-                executable: BuildInfo.executablePath, parent: sharedDir, peerTimeout: measurement.timeout)
+                executable: BuildInfo.executablePath, parent: sharedDir, peerTimeout: measurement.timeout,
+                extraArguments: ["--shm-dir", shmDir])
             var session = MeasurementSession(
                 parsed: parsed, options: measurement, isolation: isolation, control: launcher.control,
                 connectWaitNanoseconds: 10_000_000_000, shutdownServer: true)

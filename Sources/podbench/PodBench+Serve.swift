@@ -6,6 +6,8 @@ import PodBenchHarness
 
 /// The control socket path to remove on a fatal signal (set once before serving).
 nonisolated(unsafe) private var controlPathToRemove: UnsafeMutablePointer<CChar>?
+/// The ring file that has a name on disk right now, if any (a fixed buffer: a signal handler reads it).
+nonisolated(unsafe) private let ringPathToRemove = UnsafeMutablePointer<CChar>.allocate(capacity: 4096)
 
 extension PodBench {
     /// `podbench serve`: the passive side, one container of a pod.
@@ -23,6 +25,9 @@ extension PodBench {
 
         @Option(help: "The directory both sides share (a volume in a pod): Unix data sockets go there.")
         var sharedDir = "/tmp"
+
+        @Option(help: "The memory-backed directory where shm ring files are created (both sides must see it).")
+        var shmDir = "/dev/shm"
 
         @Option(help: "Pin the serving thread to this CPU (a client's --cpu server=N overrides it).")
         var cpu: Int?
@@ -62,18 +67,25 @@ extension PodBench {
             let server = BenchmarkServer(
                 configuration: .init(
                     control: address, sharedDirectory: sharedDir,
-                    peerTimeoutNanoseconds: try DurationText.parse(timeout, option: "--timeout"), cpu: cpu),
+                    peerTimeoutNanoseconds: try DurationText.parse(timeout, option: "--timeout"), cpu: cpu,
+                    sharedMemoryDirectory: shmDir),
                 log: { line in
                     if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+                },
+                ringPathHook: { path in
+                    // Written between cases only, never while a signal handler could be reading it.
+                    ringPathToRemove[0] = 0
+                    guard let path, path.utf8.count < 4095 else { return }
+                    _ = path.withCString { strcpy(ringPathToRemove, $0) }
                 })
             try server.bind()
-            if case .unixPath(let path) = address {
-                controlPathToRemove = strdup(path)
-                for number in [SIGINT, SIGTERM] where !(exitWithParent && number == SIGINT) {
-                    signal(number) { signalNumber in
-                        if let path = controlPathToRemove { unlink(path) }
-                        _exit(128 + signalNumber)
-                    }
+            ringPathToRemove[0] = 0
+            if case .unixPath(let path) = address { controlPathToRemove = strdup(path) }
+            for number in [SIGINT, SIGTERM] where !(exitWithParent && number == SIGINT) {
+                signal(number) { signalNumber in
+                    if let path = controlPathToRemove { unlink(path) }
+                    if ringPathToRemove[0] != 0 { unlink(ringPathToRemove) }
+                    _exit(128 + signalNumber)
                 }
             }
             try server.serve()

@@ -339,7 +339,8 @@ struct RecordedOptionsTests {
             var environment: HostEnvironment
         }
         let output = try JSONDecoder().decode(Output.self, from: Data(result.stdout.utf8))
-        #expect(output.transports.map(\.transport) == ["tcp", "tcp6", "uds", "uds-abstract"])
+        #expect(output.transports.map(\.transport) == ["tcp", "tcp6", "uds", "uds-abstract", "shm"])
+        #expect(output.transports.first { $0.transport == "shm" }?.available == true)
         #expect(output.transports.first { $0.transport == "tcp" }?.available == true)
         #expect(output.transports.first { $0.transport == "uds" }?.available == true)
         #expect(output.transports.allSatisfy { !$0.reason.isEmpty })

@@ -38,4 +38,27 @@ int CPodBenchLinux_thread_id(void);
 /// The filesystem type magic of `path` (statfs(2) f_type), e.g. 0x01021994 for tmpfs.
 int CPodBenchLinux_filesystem_type(const char *path, long *type);
 
+/// Sleeps while `*word == expected` (futex(FUTEX_WAIT), shared between processes: no
+/// FUTEX_PRIVATE_FLAG), at most `timeout_ns` nanoseconds. Returns 0 when woken, -1 with errno
+/// EAGAIN (the word had changed), ETIMEDOUT or EINTR.
+int CPodBenchLinux_futex_wait(uint32_t *word, uint32_t expected, uint64_t timeout_ns);
+
+/// Wakes up to `count` processes sleeping on `word` (futex(FUTEX_WAKE), shared). Returns how many.
+int CPodBenchLinux_futex_wake(uint32_t *word, int count);
+
+/// The CPU's spin-wait hint (x86 PAUSE, arm YIELD).
+void CPodBenchLinux_cpu_relax(void);
+
+/// Takes an open-file-description write lock on byte `offset` of `fd` without waiting
+/// (fcntl(F_OFD_SETLK)). The kernel drops it when the process dies, whatever its PID namespace:
+/// that is how a peer's death is seen.
+int CPodBenchLinux_lock_byte(int fd, long offset);
+
+/// Whether another open file description holds a lock on byte `offset` of `fd`
+/// (fcntl(F_OFD_GETLK)): 1 held, 0 free, -1 error.
+int CPodBenchLinux_byte_locked(int fd, long offset);
+
+/// A system call that does nothing but enter and leave the kernel (syscall(SYS_getppid)).
+long CPodBenchLinux_null_syscall(void);
+
 #endif

@@ -1,0 +1,117 @@
+import CPodBenchLinux
+import Glibc
+import PodBenchCore
+import PodBenchRing
+import Synchronization
+import SystemPackage
+
+/// The `shm` transport's connection: two rings in one mapped file, one each way. No system call
+/// on the data path while both sides are awake.
+public final class SharedMemoryChannel: DataChannel, @unchecked Sendable {
+    /// Which end of the file this is.
+    public enum Role: Sendable {
+        case server
+        case client
+    }
+
+    let descriptor: FileDescriptor
+    let region: MappedRegion
+    let state: UnsafeMutablePointer<Atomic<UInt32>>
+    var producer: RingProducer
+    var consumer: RingConsumer
+    let strategy: RingWaitStrategy
+    let monitor: Monitor
+    private var closed = false
+
+    /// Checks, while a side waits, that the peer is alive and the wait is not too long.
+    struct Monitor: RingPeerMonitor {
+        let descriptor: FileDescriptor
+        let state: UnsafeMutablePointer<Atomic<UInt32>>
+        let peerLockByte: Int
+        let timeoutNanoseconds: UInt64
+
+        func check(waitingSince: UInt64) throws {
+            if state.pointee.load(ordering: .acquiring) == RingState.closed.rawValue {
+                throw PodBenchError(.peerClosed, "the peer closed the shared-memory ring")
+            }
+            if CPodBenchLinux_byte_locked(descriptor.rawValue, peerLockByte) == 0 {
+                throw PodBenchError(
+                    .peerClosed, "the peer process died (its lock on the ring file is gone)")
+            }
+            if MonotonicClock.now() &- waitingSince > timeoutNanoseconds {
+                throw PodBenchError(.timeout, "the peer moved no data through the shared-memory ring in time")
+            }
+        }
+    }
+
+    init(
+        descriptor: FileDescriptor, region: consuming MappedRegion, capacity: Int, role: Role,
+        strategy: RingWaitStrategy, timeoutNanoseconds: UInt64
+    ) {
+        let base = region.base
+        let toServer = RingPointers(block: base + RingLayout.ringOffset(0, capacity: capacity), capacity: capacity)
+        let toClient = RingPointers(block: base + RingLayout.ringOffset(1, capacity: capacity), capacity: capacity)
+        let sleeps = strategy.sleeps
+        switch role {
+        case .server:
+            producer = RingProducer(ring: toClient, consumerSleeps: sleeps)
+            consumer = RingConsumer(ring: toServer, producerSleeps: sleeps)
+        case .client:
+            producer = RingProducer(ring: toServer, consumerSleeps: sleeps)
+            consumer = RingConsumer(ring: toClient, producerSleeps: sleeps)
+        }
+        state = (base + RingLayout.stateOffset).assumingMemoryBound(to: Atomic<UInt32>.self)
+        monitor = Monitor(
+            descriptor: descriptor, state: state,
+            peerLockByte: role == .server ? RingLayout.clientLockByte : RingLayout.serverLockByte,
+            timeoutNanoseconds: timeoutNanoseconds)
+        self.descriptor = descriptor
+        self.region = region
+        self.strategy = strategy
+    }
+
+    deinit {
+        close()
+    }
+
+    public func sendAll(_ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = producer.write(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+            if n == 0 {
+                try producer.waitForSpace(strategy, monitor: monitor)
+            }
+            offset += n
+        }
+    }
+
+    public func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        while true {
+            let n = consumer.read(into: buffer)
+            if n > 0 { return n }
+            do {
+                try consumer.waitForData(strategy, monitor: monitor)
+            } catch let error as PodBenchError where error.code == .peerClosed {
+                // Bytes the peer published before it closed are still data.
+                let last = consumer.read(into: buffer)
+                if last > 0 { return last }
+                throw error
+            }
+        }
+    }
+
+    /// Marks the ring closed and wakes a sleeping peer, which then sees end of stream.
+    public func shutdown() {
+        state.pointee.store(RingState.closed.rawValue, ordering: .releasing)
+        producer.wakeConsumer()
+        consumer.wakeProducer()
+    }
+
+    /// Shuts down and closes the file (the mapping goes with this object).
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        shutdown()
+        try? descriptor.close()
+    }
+}

@@ -1,0 +1,43 @@
+import Glibc
+import PodBenchCore
+import PodBenchRing
+
+/// `podbench probe`: whether each transport works here, and why not.
+public enum TransportProbe {
+    /// Tries `kind` for real: a listener, a connection, an accept.
+    public static func probe(
+        kind: TransportKind, sharedDirectory: String, sharedMemoryDirectory: String
+    ) -> (available: Bool, reason: String) {
+        guard kind == .shm else { return SocketTransport.probe(kind: kind, sharedDirectory: sharedDirectory) }
+        var fs = statvfs()
+        guard statvfs(sharedMemoryDirectory, &fs) == 0 else {
+            return (false, "\(sharedMemoryDirectory) is not there: mount a memory-backed volume or pass --shm-dir")
+        }
+        let size = UInt64(fs.f_blocks) * UInt64(fs.f_frsize)
+        let free = UInt64(fs.f_bavail) * UInt64(fs.f_frsize)
+        let room = "\(sharedMemoryDirectory): \(size >> 20) MiB, \(free >> 20) MiB free"
+        let ring = TransportOptions.defaultRingBytes
+        let needed = UInt64(RingLayout.fileSize(capacity: ring))
+        guard free >= needed else {
+            return (
+                false,
+                "\(room): a default ring file needs \(needed >> 10) KiB; give the pod a larger /dev/shm or pick a smaller --shm-ring"
+            )
+        }
+        do {
+            let listener = try SharedMemoryTransport.listen(
+                directory: sharedMemoryDirectory, name: "podbench-probe-\(getpid())",
+                capacity: RingLayout.minimumCapacity,
+                strategy: .futex)
+            defer { listener.close() }
+            let client = try SharedMemoryTransport.connect(
+                path: listener.path, strategy: .futex, timeoutNanoseconds: 2_000_000_000)
+            defer { client.close() }
+            let server = try listener.accept(timeoutNanoseconds: 2_000_000_000)
+            server.close()
+            return (true, "mapped a ring file in \(room) (default rings need \(needed >> 10) KiB per connection)")
+        } catch {
+            return (false, "\(room): \(error)")
+        }
+    }
+}
