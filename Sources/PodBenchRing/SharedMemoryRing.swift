@@ -20,7 +20,8 @@ import Synchronization
 //   The producer loads `head` with *acquire* before it reuses the space, so the consumer's reads
 //   happen before the producer's next writes to those bytes (no torn reads).
 // - Each side caches the other's counter (`cachedHead`, `cachedTail`) and reloads it only when the
-//   cached value says the ring is full or empty: the other side's cache line is touched only then.
+//   cached value cannot satisfy the request at hand: a producer with room to spare never touches
+//   the consumer's cache line.
 // - Sleeping (futex strategies) is a Dekker handshake: the consumer stores `consumerWaiting = 1`
 //   then loads `tail`; the producer stores `tail` then loads `consumerWaiting`. Both pairs are
 //   *sequentially consistent*, so at least one side sees the other's store: either the consumer
@@ -139,11 +140,12 @@ public struct RingProducer: @unchecked Sendable {
         cachedHead = ring.head.pointee.load(ordering: .acquiring)
     }
 
-    /// Free bytes now (reloads the consumer's head only when the cached one says full).
+    /// Free bytes now, up to `wanted` (reloads the consumer's head only when the cached one
+    /// cannot satisfy the request).
     @inline(__always)
-    mutating func freeSpace() -> Int {
+    mutating func freeSpace(wanted: Int) -> Int {
         var free = ring.capacity - Int(localTail &- cachedHead)
-        if free == 0 {
+        if free < wanted {
             cachedHead = ring.head.pointee.load(ordering: .acquiring)
             free = ring.capacity - Int(localTail &- cachedHead)
         }
@@ -153,7 +155,7 @@ public struct RingProducer: @unchecked Sendable {
     /// Copies as much of `bytes` as fits and publishes it; returns how many bytes went (0 when full).
     @inline(__always)
     public mutating func write(_ bytes: UnsafeRawBufferPointer) -> Int {
-        let n = min(bytes.count, freeSpace())
+        let n = min(bytes.count, freeSpace(wanted: bytes.count))
         guard n > 0, let source = bytes.baseAddress else { return 0 }
         let start = Int(localTail) & (ring.capacity - 1)
         let first = min(n, ring.capacity - start)
@@ -206,11 +208,12 @@ public struct RingConsumer: @unchecked Sendable {
         cachedTail = ring.tail.pointee.load(ordering: .acquiring)
     }
 
-    /// Bytes ready now (reloads the producer's tail only when the cached one says empty).
+    /// Bytes ready now, up to `wanted` (reloads the producer's tail only when the cached one
+    /// cannot satisfy the request).
     @inline(__always)
-    mutating func available() -> Int {
+    mutating func available(wanted: Int) -> Int {
         var ready = Int(cachedTail &- localHead)
-        if ready == 0 {
+        if ready < wanted {
             cachedTail = ring.tail.pointee.load(ordering: .acquiring)
             ready = Int(cachedTail &- localHead)
         }
@@ -220,7 +223,7 @@ public struct RingConsumer: @unchecked Sendable {
     /// Copies up to `buffer.count` ready bytes out and frees their space; returns how many (0 when empty).
     @inline(__always)
     public mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
-        let n = min(buffer.count, available())
+        let n = min(buffer.count, available(wanted: buffer.count))
         guard n > 0, let target = buffer.baseAddress else { return 0 }
         let start = Int(localHead) & (ring.capacity - 1)
         let first = min(n, ring.capacity - start)

@@ -135,3 +135,17 @@ func waitForFinishedCases(in directory: String, _ cases: Int, timeout: Double = 
     }
     return false
 }
+
+extension BinaryProcess {
+    /// Runs a system tool to completion and returns its exit status.
+    static func runTool(_ path: String, _ arguments: [String]) throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = arguments
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+}

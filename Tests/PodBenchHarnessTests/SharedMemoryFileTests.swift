@@ -1,0 +1,88 @@
+import Foundation
+import PodBenchCore
+import PodBenchRing
+import PodBenchTransports
+import Testing
+
+@Suite("shm ring files")
+struct SharedMemoryFileTests {
+    static func path() -> String { "/dev/shm/podbench-test-\(UUID().uuidString.prefix(8)).ring" }
+
+    /// Writes a file shaped like a ring file with the given header fields.
+    static func write(_ path: String, magic: UInt64, version: UInt32, capacity: UInt64, size: Int) throws {
+        var bytes = [UInt8](repeating: 0, count: size)
+        bytes.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: magic.littleEndian, toByteOffset: RingLayout.magicOffset, as: UInt64.self)
+            raw.storeBytes(of: version.littleEndian, toByteOffset: RingLayout.versionOffset, as: UInt32.self)
+            raw.storeBytes(of: capacity.littleEndian, toByteOffset: RingLayout.capacityOffset, as: UInt64.self)
+            raw.storeBytes(of: RingState.ready.rawValue, toByteOffset: RingLayout.stateOffset, as: UInt32.self)
+        }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+
+    @Test(
+        "a file that is not a ring of this layout is refused with a clear message",
+        arguments: [
+            (RingLayout.magic ^ 1, RingLayout.version, 4096, "wrong magic"),
+            (RingLayout.magic, RingLayout.version + 1, 4096, "ring layout version 2"),
+            (RingLayout.magic, RingLayout.version, 8192, "does not match its size"),
+            (RingLayout.magic, RingLayout.version, 1000, "does not match its size"),
+        ] as [(UInt64, UInt32, UInt64, String)])
+    func refused(magic: UInt64, version: UInt32, capacity: UInt64, expected: String) throws {
+        let path = Self.path()
+        defer { unlink(path) }
+        try Self.write(
+            path, magic: magic, version: version, capacity: capacity, size: RingLayout.fileSize(capacity: 4096))
+        #expect {
+            try SharedMemoryTransport.connect(path: path, strategy: .futex, timeoutNanoseconds: 1_000_000_000)
+        } throws: { error in
+            let e = error as? PodBenchError
+            return e?.code == .protocolViolation && e!.message.contains(expected)
+        }
+    }
+
+    @Test("a short file and a missing file are refused")
+    func shortAndMissing() throws {
+        let path = Self.path()
+        defer { unlink(path) }
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: path))
+        #expect(throws: PodBenchError.self) {
+            try SharedMemoryTransport.connect(path: path, strategy: .spin, timeoutNanoseconds: 1_000_000_000)
+        }
+        #expect {
+            try SharedMemoryTransport.connect(path: path + ".gone", strategy: .spin, timeoutNanoseconds: 1_000_000_000)
+        } throws: { ($0 as? PodBenchError)?.message.contains("same shared directory") == true }
+    }
+
+    @Test("the file's name is gone once the client attached; a closed peer is end of stream")
+    func lifecycle() throws {
+        let listener = try SharedMemoryTransport.listen(
+            directory: "/dev/shm", name: "podbench-test-\(UUID().uuidString.prefix(8))", capacity: 4096,
+            strategy: .futex)
+        #expect(FileManager.default.fileExists(atPath: listener.path))
+        let client = try SharedMemoryTransport.connect(
+            path: listener.path, strategy: .futex, timeoutNanoseconds: 2_000_000_000)
+        let server = try listener.accept(timeoutNanoseconds: 2_000_000_000)
+        #expect(!FileManager.default.fileExists(atPath: listener.path))
+        try ([1, 2, 3] as [UInt8]).withUnsafeBytes { try client.sendAll($0) }
+        client.close()
+        var buffer = [UInt8](repeating: 0, count: 16)
+        // Data sent before the close still arrives; then the peer is gone.
+        #expect(try buffer.withUnsafeMutableBytes { try server.receiveSome(into: $0) } == 3)
+        #expect {
+            try buffer.withUnsafeMutableBytes { try server.receiveSome(into: $0) }
+        } throws: { ($0 as? PodBenchError)?.code == .peerClosed }
+        server.close()
+    }
+
+    @Test("a client that never attaches times out and the file is removed")
+    func neverAttached() throws {
+        let listener = try SharedMemoryTransport.listen(
+            directory: "/dev/shm", name: "podbench-test-\(UUID().uuidString.prefix(8))", capacity: 4096, strategy: .spin
+        )
+        #expect {
+            try listener.accept(timeoutNanoseconds: 100_000_000)
+        } throws: { ($0 as? PodBenchError)?.code == .timeout }
+        #expect(!FileManager.default.fileExists(atPath: listener.path))
+    }
+}

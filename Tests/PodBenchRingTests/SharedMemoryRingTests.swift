@@ -1,0 +1,195 @@
+import Foundation
+import PodBenchCore
+import PodBenchRing
+import Testing
+
+/// A ring in ordinary memory: the same code as in a shared mapping.
+final class TestRing: @unchecked Sendable {
+    let block: UnsafeMutableRawPointer
+    let ring: RingPointers
+
+    init(capacity: Int) {
+        block = UnsafeMutableRawPointer.allocate(byteCount: RingLayout.controlBlockSize + capacity, alignment: 4096)
+        block.initializeMemory(as: UInt8.self, repeating: 0, count: RingLayout.controlBlockSize + capacity)
+        ring = RingPointers(block: block, capacity: capacity)
+        ring.reset()
+    }
+
+    deinit { block.deallocate() }
+}
+
+struct NeverGone: RingPeerMonitor {
+    func check(waitingSince: UInt64) throws {
+        if MonotonicClock.now() - waitingSince > 10_000_000_000 {
+            throw PodBenchError(.timeout, "test ring wait took too long")
+        }
+    }
+}
+
+func pattern(_ count: Int, seed: Int) -> [UInt8] {
+    (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ seed &* 7 &+ ($0 >> 8)) }
+}
+
+@Suite("Shared-memory ring, one thread")
+struct RingSingleThreadTests {
+    @Test(
+        "bytes come out as they went in, wrapping at every offset class",
+        arguments: [0, 1, 7, 8, 63, 64, 65, 2047, 2048, 4031, 4032, 4089, 4095])
+    func wrapAround(startOffset: Int) {
+        let capacity = 4096
+        let t = TestRing(capacity: capacity)
+        var producer = RingProducer(ring: t.ring, consumerSleeps: false)
+        var consumer = RingConsumer(ring: t.ring, producerSleeps: false)
+        // Move both counters to `startOffset` so the next write starts there.
+        var sink = [UInt8](repeating: 0, count: capacity)
+        if startOffset > 0 {
+            let filler = pattern(startOffset, seed: 0)
+            #expect(filler.withUnsafeBytes { producer.write($0) } == startOffset)
+            #expect(sink.withUnsafeMutableBytes { consumer.read(into: $0) } == startOffset)
+        }
+        for size in [1, 8, 100, capacity - 1, capacity] {
+            let data = pattern(size, seed: size)
+            #expect(data.withUnsafeBytes { producer.write($0) } == size)
+            var out = [UInt8](repeating: 0, count: size)
+            #expect(out.withUnsafeMutableBytes { consumer.read(into: $0) } == size)
+            let same = out == data
+            #expect(same, "size \(size) from offset \(startOffset)")
+        }
+    }
+
+    @Test("an empty ring reads nothing; a full ring takes nothing; freed space is reused")
+    func emptyAndFull() {
+        let t = TestRing(capacity: 4096)
+        var producer = RingProducer(ring: t.ring, consumerSleeps: false)
+        var consumer = RingConsumer(ring: t.ring, producerSleeps: false)
+        var out = [UInt8](repeating: 0, count: 8192)
+        #expect(out.withUnsafeMutableBytes { consumer.read(into: $0) } == 0)
+        let big = pattern(6000, seed: 1)
+        #expect(big.withUnsafeBytes { producer.write($0) } == 4096)
+        #expect(big.withUnsafeBytes { producer.write($0) } == 0)
+        #expect(
+            out.withUnsafeMutableBytes { consumer.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<1000])) }
+                == 1000)
+        let firstSame = Array(out[0..<1000]) == Array(big[0..<1000])
+        #expect(firstSame)
+        #expect(big.withUnsafeBytes { producer.write(UnsafeRawBufferPointer(rebasing: $0[4096...])) } == 1000)
+        #expect(out.withUnsafeMutableBytes { consumer.read(into: $0) } == 4096)
+        let restSame = Array(out[0..<4096]) == Array(big[1000..<5096])
+        #expect(restSame)
+    }
+
+    @Test("a reader with a small buffer takes the ring in pieces")
+    func smallReads() {
+        let t = TestRing(capacity: 4096)
+        var producer = RingProducer(ring: t.ring, consumerSleeps: false)
+        var consumer = RingConsumer(ring: t.ring, producerSleeps: false)
+        let data = pattern(3000, seed: 9)
+        _ = data.withUnsafeBytes { producer.write($0) }
+        var collected: [UInt8] = []
+        var piece = [UInt8](repeating: 0, count: 7)
+        while true {
+            let n = piece.withUnsafeMutableBytes { consumer.read(into: $0) }
+            if n == 0 { break }
+            collected += piece[0..<n]
+        }
+        let same = collected == data
+        #expect(same)
+    }
+
+    @Test("layout constants fit together and capacities are checked")
+    func layout() throws {
+        #expect(RingLayout.fileSize(capacity: 4096) == 4096 + 2 * (1024 + 4096))
+        #expect(RingLayout.ringOffset(1, capacity: 4096) == 4096 + 1024 + 4096)
+        #expect(RingLayout.producerWaitingOffset + 4 <= RingLayout.controlBlockSize)
+        try RingLayout.validate(capacity: 1 << 20)
+        for bad in [0, 1000, 4095, 6000, 1 << 31] {
+            #expect(throws: PodBenchError.self) { try RingLayout.validate(capacity: bad) }
+        }
+    }
+
+    @Test("wait strategies parse and print", arguments: ["spin", "futex", "spin-futex", "spin-futex:2000ns"])
+    func strategies(text: String) throws {
+        #expect(try RingWaitStrategy(parsing: text).description == text)
+    }
+
+    @Test("unknown wait strategies are refused")
+    func badStrategy() {
+        #expect(throws: PodBenchError.self) { try RingWaitStrategy(parsing: "nap") }
+        #expect(throws: PodBenchError.self) { try RingWaitStrategy(parsing: "spin-futex:soon") }
+    }
+}
+
+@Suite("Shared-memory ring, two threads")
+struct RingTwoThreadTests {
+    /// Streams `messages` of random sizes (up to `maxSize`) through a ring of `capacity`, the
+    /// consumer on another thread, and checks every byte.
+    static func stream(capacity: Int, maxSize: Int, messages: Int, strategy: RingWaitStrategy) throws {
+        let t = TestRing(capacity: capacity)
+        let sizes: [Int] = {
+            var state: UInt64 = 12345
+            return (0..<messages).map { _ in
+                state = state &* 6_364_136_223_846_793_005 &+ 1
+                return 1 + Int(state >> 33) % maxSize
+            }
+        }()
+        let total = sizes.reduce(0, +)
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) let received = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: total)
+        defer { received.deallocate() }
+        nonisolated(unsafe) var consumerError: (any Error)?
+        Thread {
+            var consumer = RingConsumer(ring: t.ring, producerSleeps: strategy.sleeps)
+            var offset = 0
+            do {
+                while offset < total {
+                    let n = consumer.read(
+                        into: UnsafeMutableRawBufferPointer(
+                            rebasing: UnsafeMutableRawBufferPointer(received)[offset..<min(total, offset + 65536)]))
+                    if n == 0 { try consumer.waitForData(strategy, monitor: NeverGone()) }
+                    offset += n
+                }
+            } catch { consumerError = error }
+            done.signal()
+        }.start()
+        var producer = RingProducer(ring: t.ring, consumerSleeps: strategy.sleeps)
+        var expected = [UInt8]()
+        expected.reserveCapacity(total)
+        for (i, size) in sizes.enumerated() {
+            let message = pattern(size, seed: i)
+            expected += message
+            try message.withUnsafeBytes { bytes in
+                var sent = 0
+                while sent < size {
+                    let n = producer.write(UnsafeRawBufferPointer(rebasing: bytes[sent...]))
+                    if n == 0 { try producer.waitForSpace(strategy, monitor: NeverGone()) }
+                    sent += n
+                }
+            }
+        }
+        done.wait()
+        if let consumerError { throw consumerError }
+        let same = Array(received) == expected
+        #expect(same, "the bytes received differ from the bytes sent")
+    }
+
+    @Test(
+        "random sizes through a small ring arrive intact, with each wait strategy",
+        arguments: [RingWaitStrategy.spin, .futex, .spinFutex(nanoseconds: 2000)])
+    func randomSizes(strategy: RingWaitStrategy) throws {
+        try Self.stream(capacity: 4096, maxSize: 10_000, messages: 2000, strategy: strategy)
+    }
+
+    @Test("messages of 1 byte to 4 MiB move in chunks through a 4 KiB ring")
+    func chunking() throws {
+        try Self.stream(capacity: 4096, maxSize: 4 << 20, messages: 6, strategy: .futex)
+    }
+
+    @Test(
+        "long stress (PODBENCH_LONG_TESTS=1)",
+        .enabled(if: ProcessInfo.processInfo.environment["PODBENCH_LONG_TESTS"] != nil))
+    func longStress() throws {
+        for strategy in [RingWaitStrategy.spin, .futex, .spinFutex(nanoseconds: 1000)] {
+            try Self.stream(capacity: 4096, maxSize: 70_000, messages: 200_000, strategy: strategy)
+        }
+    }
+}
