@@ -5,6 +5,7 @@ import Histogram
 import PodBenchCore
 import PodBenchHarness
 import PodBenchResults
+import PodBenchRing
 import PodBenchTransports
 import SystemPackage
 
@@ -67,6 +68,36 @@ private final class ClientSide: @unchecked Sendable {
     }
 }
 
+/// An shm connection in /dev/shm with a server thread echoing on the other end.
+private final class SharedMemoryPair: @unchecked Sendable {
+    var reader: FrameReader<SharedMemoryChannel>
+    let writer: FrameWriter
+    var histogram = EncodedHistogram.makeLatencyHistogram()
+
+    init(size: Int) {
+        let payload = size - FrameHeader.size
+        let listener = try! SharedMemoryTransport.listen(
+            directory: "/dev/shm", name: "podbench-bench-\(getpid())-\(size)", capacity: 1 << 20,
+            strategy: .spinFutex(nanoseconds: 50_000))
+        let client = try! SharedMemoryTransport.connect(
+            path: listener.path, strategy: .spinFutex(nanoseconds: 50_000), timeoutNanoseconds: 60_000_000_000)
+        let server = try! listener.accept(timeoutNanoseconds: 5_000_000_000)
+        Thread {
+            var reader = FrameReader(channel: server, maximumPayload: payload)
+            while true {
+                var checker = IntegrityChecker(payloadLength: payload, verifyEvery: 16)
+                do {
+                    try PingPongWorkload.server(reader: &reader, checker: &checker, corruptSequence: nil)
+                } catch {
+                    return
+                }
+            }
+        }.start()
+        reader = FrameReader(channel: client, maximumPayload: payload)
+        writer = FrameWriter(payloadLength: payload, seed: 1)
+    }
+}
+
 let benchmarks: @Sendable () -> Void = {
     let metrics: [BenchmarkMetric] = [.wallClock, .throughput, .mallocCountTotal]
     Benchmark.defaultConfiguration = .init(
@@ -108,6 +139,50 @@ let benchmarks: @Sendable () -> Void = {
             }
             benchmark.stopMeasurement()
             blackHole(checker.counts)
+        }
+    }
+
+    for size in [96, 65568] {
+        // A ring in ordinary memory, pushed and popped on one thread: the ring's own cost.
+        Benchmark("ring push and pop, \(ByteSize.format(size)), 1000 messages") { benchmark in
+            let capacity = 1 << 20
+            let block = UnsafeMutableRawPointer.allocate(
+                byteCount: RingLayout.controlBlockSize + capacity, alignment: 4096)
+            defer { block.deallocate() }
+            block.initializeMemory(as: UInt8.self, repeating: 0, count: RingLayout.controlBlockSize + capacity)
+            let ring = RingPointers(block: block, capacity: capacity)
+            ring.reset()
+            var producer = RingProducer(ring: ring, consumerSleeps: true)
+            var consumer = RingConsumer(ring: ring, producerSleeps: true)
+            let message = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+            let sink = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+            defer {
+                message.deallocate()
+                sink.deallocate()
+            }
+            message.initializeMemory(as: UInt8.self, repeating: 7)
+            benchmark.startMeasurement()
+            for _ in 0..<perSample {
+                precondition(producer.write(UnsafeRawBufferPointer(message)) == size)
+                precondition(consumer.read(into: sink) == size)
+            }
+            benchmark.stopMeasurement()
+            blackHole(sink[0])
+        }
+
+        // The shm channel between two threads: one echoes, one measures, as in a pingpong case.
+        let shm = SharedMemoryPair(size: size)
+        Benchmark(
+            "shm channel pingpong between two threads, \(ByteSize.format(size - FrameHeader.size)), 1000 messages"
+        ) {
+            benchmark in
+            let plan = PhasePlan(durationNanoseconds: 0, messageLimit: UInt64(perSample))
+            var checker = IntegrityChecker(payloadLength: size - FrameHeader.size, verifyEvery: 16)
+            benchmark.startMeasurement()
+            let outcome = try PingPongWorkload.client(
+                reader: &shm.reader, writer: shm.writer, checker: &checker, histogram: &shm.histogram, plan: plan)
+            benchmark.stopMeasurement()
+            blackHole(outcome)
         }
     }
 

@@ -16,6 +16,8 @@ public struct RunResult: Codable, Equatable, Sendable {
     public var commandLine: [String]
     public var settings: RunSettings
     public var environment: RunEnvironment
+    /// This machine's limits measured at the start of the run (absent with --no-calibrate).
+    public var calibration: Calibration?
     public var cases: [CaseResult]
 
     public init(

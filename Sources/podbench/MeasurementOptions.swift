@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import PodBenchCore
 import PodBenchHarness
 import PodBenchResults
@@ -51,6 +52,9 @@ struct MeasurementOptions: ParsableArguments {
             "How shm sides wait, comma-separated (each a case): spin, futex, spin-futex[:DURATION].",
             discussion: "spin never sleeps; futex sleeps at once; spin-futex spins 50us (or DURATION), then sleeps."))
     var shmWait = "spin-futex"
+
+    @Flag(help: "Skip the quick calibration of this machine's limits at the start (no 'vs limit' column).")
+    var noCalibrate = false
 
     @Option(help: "Directory for results files.")
     var resultsDir = "results/runs"
@@ -155,7 +159,10 @@ struct MeasurementOptions: ParsableArguments {
         return (client, server)
     }
 
-    var verifyText: String { verify == "all" ? "all" : verify }
+    /// Where the calibration's shared page goes (memory-backed; /dev/shm when present).
+    var shmDirForCalibration: String {
+        FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : "/tmp"
+    }
 }
 
 /// Options of the server side: shared by `serve` and (for the child it starts) `run`.

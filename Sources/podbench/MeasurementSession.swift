@@ -35,6 +35,16 @@ struct MeasurementSession {
             log: Self.progress)
         let startedAt = Date()
         let clientEnvironment = HostEnvironment.probe()
+        // Before the client pins itself: the calibration picks its CPUs from all allowed ones.
+        let calibration: Calibration? =
+            options.noCalibrate
+            ? nil
+            : try Calibrator(
+                configuration: .init(
+                    trials: 5, trialNanoseconds: 20_000_000, firstCPU: parsed.clientCPU, secondCPU: parsed.serverCPU,
+                    directory: options.shmDirForCalibration, executable: BuildInfo.executablePath),
+                progress: { _ in }
+            ).run()
         try client.start(keepWaiting: keepWaiting)
         guard let welcome = client.welcome, let clientPinning = client.clientPinning else {
             throw PodBenchError(.protocolViolation, "the server did not greet the client")
@@ -47,12 +57,18 @@ struct MeasurementSession {
             trialSeconds: Double(parsed.trialNanoseconds) / 1e9, trialMessages: options.messages,
             verify: parsed.verifyEvery == 1 ? "all" : "sample:\(parsed.verifyEvery)", isolation: isolation,
             peerTimeoutSeconds: Double(parsed.timeoutNanoseconds) / 1e9)
-        let header = RunResult(
+        var header = RunResult(
             podbench: ToolInfo(
                 version: PodBenchVersion.version, commit: BuildInfo.commit(),
                 controlProtocol: Int(PodBenchVersion.controlProtocol)),
             startedAt: BuildInfo.utcTimestamp(startedAt), commandLine: CommandLine.arguments, settings: settings,
             environment: environment)
+        header.calibration = calibration
+        if let calibration {
+            Self.progress(
+                "podbench: limits: cache-line round trip \(calibration[CalibrationMeasurement.cachelineCrossCore].map(Calibrator.format) ?? "-") cross-core, futex round trip \(calibration[CalibrationMeasurement.futexCrossCore].map(Calibrator.format) ?? "-"), memcpy \(calibration[CalibrationMeasurement.memcpyLarge].map(Calibrator.format) ?? "-")"
+            )
+        }
         let store = try ResultsStore(
             directory: options.resultsDir, startedAt: startedAt, host: clientEnvironment.hostname, header: header)
         let recorder = RunRecorder(store: store, run: header)

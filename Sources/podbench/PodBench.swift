@@ -9,18 +9,19 @@ struct PodBench: AsyncParsableCommand {
         commandName: "podbench",
         abstract: "Measure how fast co-located containers talk to each other.",
         discussion: """
-            podbench measures the channels that the containers of one Kubernetes pod share: localhost TCP and Unix sockets in this version. The two sides are always separate processes.
+            podbench measures the channels that the containers of one Kubernetes pod share: localhost TCP, Unix sockets and shared-memory rings in this version. The two sides are always separate processes.
 
             Start here:
               podbench run      both sides here, the default matrix (about a minute)
               podbench serve    the passive side, in one container
               podbench client   the driving side, in the other container
               podbench probe    which transports work here, and why not
+              podbench calibrate  this machine's limits (cache-line and futex round trips, memcpy)
 
             Exit codes: 0 every case ran (or is unavailable here); 1 a case failed (integrity error, peer gone, timeout) or the run stopped early; 2 a usage or input error; 130 interrupted.
             """,
         version: PodBenchVersion.version,
-        subcommands: [Run.self, Serve.self, Client.self, Probe.self]
+        subcommands: [Run.self, Serve.self, Client.self, Probe.self, Calibrate.self, CalibratePeer.self]
     )
 
     static func main() async {

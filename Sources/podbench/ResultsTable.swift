@@ -5,7 +5,7 @@ import PodBenchResults
 enum ResultsTable {
     static let headers = [
         "transport", "workload", "size", "p50", "p99", "p99.9", "msg/s", "MB/s", "±", "cpu/msg cli", "cpu/msg srv",
-        "cs/msg cli", "cs/msg srv",
+        "cs/msg cli", "cs/msg srv", "vs limit",
     ]
 
     static func render(_ run: RunResult) -> String {
@@ -27,6 +27,7 @@ enum ResultsTable {
                     Format.decimal(s.throughputSpread * 100) + "%",
                     Format.nanoseconds(s.clientCPUPerMessage), Format.nanoseconds(s.serverCPUPerMessage),
                     Format.decimal(s.clientSwitchesPerMessage), Format.decimal(s.serverSwitchesPerMessage),
+                    LimitRatio.text(for: result, summary: s, run: run) ?? "-",
                 ])
             case .failed, .unavailable:
                 let label = result.status == .failed ? "FAILED" : "unavailable"
@@ -52,7 +53,38 @@ enum ResultsTable {
         out +=
             "median of trials; ±: (max-min)/median of msg/s.\ncpu/msg: user+system CPU time of each side's measuring "
         out += "thread per message; cs/msg: context switches per message.\n"
+        if run.calibration != nil {
+            out +=
+                "vs limit: pingpong p50 as a multiple of this machine's floor (cl: cache-line round trip, for spinning "
+            out += "shm; fx: futex wake round trip, for everything that sleeps); stream MB/s as a share of single-core "
+            out += "memcpy beyond the last-level cache (mc). See `podbench calibrate`.\n"
+        }
         for note in notes { out += note + "\n" }
         return out
+    }
+}
+
+/// Each case against the limit that applies to it, from the run's calibration.
+enum LimitRatio {
+    static func text(for result: CaseResult, summary s: CaseSummary, run: RunResult) -> String? {
+        guard let calibration = run.calibration else { return nil }
+        let clientCPU = run.environment.clientPinning.asked
+        let sameCore = clientCPU != nil && clientCPU == run.environment.serverPinning.asked
+        switch result.key.workload {
+        case "pingpong":
+            guard let p50 = s.p50 else { return nil }
+            let spins = result.key.transport == "shm" && result.key.options["wait"] == "spin"
+            let id =
+                spins || sameCore
+                ? (sameCore ? CalibrationMeasurement.cachelineSameCore : CalibrationMeasurement.cachelineCrossCore)
+                : CalibrationMeasurement.futexCrossCore
+            guard let floor = calibration[id]?.median, floor > 0 else { return nil }
+            return Format.decimal(p50 / floor) + "× " + (id == CalibrationMeasurement.futexCrossCore ? "fx" : "cl")
+        case "stream":
+            guard let ceiling = calibration[CalibrationMeasurement.memcpyLarge]?.median, ceiling > 0 else { return nil }
+            return Format.decimal(s.bytesPerSecond / ceiling * 100) + "% mc"
+        default:
+            return nil
+        }
     }
 }

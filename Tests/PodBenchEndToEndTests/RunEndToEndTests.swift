@@ -7,7 +7,7 @@ import Testing
 /// holds, never that anything was fast.
 @Suite("podbench run, serve and client end to end", .serialized)
 struct RunEndToEndTests {
-    static let quick = ["--trials", "2", "--duration", "60ms", "--warmup", "20ms", "--verify", "all"]
+    static let quick = ["--trials", "2", "--duration", "60ms", "--warmup", "20ms", "--verify", "all", "--no-calibrate"]
 
     @Test("run measures tcp and uds, both workloads, and writes a complete, consistent results file")
     func runWritesResults() throws {

@@ -189,7 +189,7 @@ struct RingTwoThreadTests {
         .enabled(if: ProcessInfo.processInfo.environment["PODBENCH_LONG_TESTS"] != nil))
     func longStress() throws {
         for strategy in [RingWaitStrategy.spin, .futex, .spinFutex(nanoseconds: 1000)] {
-            try Self.stream(capacity: 4096, maxSize: 70_000, messages: 200_000, strategy: strategy)
+            try Self.stream(capacity: 4096, maxSize: 20_000, messages: 20_000, strategy: strategy)
         }
     }
 }
