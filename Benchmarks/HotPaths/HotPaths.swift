@@ -83,6 +83,8 @@ private final class SharedMemoryPair: @unchecked Sendable {
             path: listener.path, strategy: .spinFutex(nanoseconds: 50_000), timeoutNanoseconds: 60_000_000_000)
         let server = try! listener.accept(timeoutNanoseconds: 5_000_000_000)
         Thread {
+            // The two sides on two CPUs, as a pinned run has them.
+            _ = try? CPUPinning.pinCurrentThread(to: CPUPinning.allowedCPUs().last)
             var reader = FrameReader(channel: server, maximumPayload: payload)
             while true {
                 var checker = IntegrityChecker(payloadLength: payload, verifyEvery: 16)
@@ -176,6 +178,7 @@ let benchmarks: @Sendable () -> Void = {
             "shm channel pingpong between two threads, \(ByteSize.format(size - FrameHeader.size)), 1000 messages"
         ) {
             benchmark in
+            _ = try? CPUPinning.pinCurrentThread(to: CPUPinning.allowedCPUs().first)
             let plan = PhasePlan(durationNanoseconds: 0, messageLimit: UInt64(perSample))
             var checker = IntegrityChecker(payloadLength: size - FrameHeader.size, verifyEvery: 16)
             benchmark.startMeasurement()

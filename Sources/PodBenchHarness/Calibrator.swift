@@ -80,10 +80,16 @@ public struct Calibrator {
             try roundTrip(
                 mode: .yield, peerCPU: first, id: CalibrationMeasurement.cachelineSameCore,
                 summary: "cache-line round trip between two processes yielding on CPU \(first)"))
+        if second != first {
+            add(
+                try roundTrip(
+                    mode: .futex, peerCPU: second, id: CalibrationMeasurement.futexCrossCore,
+                    summary: "futex wake round trip between two processes on CPUs \(first) and \(second)"))
+        }
         add(
             try roundTrip(
-                mode: .futex, peerCPU: second, id: CalibrationMeasurement.futexCrossCore,
-                summary: "futex wake round trip between two processes on CPUs \(first) and \(second)"))
+                mode: .futex, peerCPU: first, id: CalibrationMeasurement.futexSameCore,
+                summary: "futex wake round trip between two processes on CPU \(first)"))
         return Calibration(
             firstCPU: first, secondCPU: second, trialSeconds: Double(configuration.trialNanoseconds) / 1e9,
             measurements: measurements)
@@ -216,7 +222,7 @@ public struct Calibrator {
     func roundTrip(mode: CalibrationPeer.Mode, peerCPU: Int, id: String, summary: String) throws
         -> CalibrationMeasurement
     {
-        let path = configuration.directory + "/podbench-calibrate-\(getpid())-\(mode.rawValue)"
+        let path = configuration.directory + "/podbench-calibrate-\(getpid())-\(id)"
         let fd = try FileDescriptor.open(
             FilePath(path), .readWrite, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite])
         defer {

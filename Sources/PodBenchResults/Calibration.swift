@@ -43,6 +43,7 @@ public struct CalibrationMeasurement: Codable, Equatable, Sendable {
     public static let cachelineCrossCore = "cacheline-roundtrip-cross-core"
     public static let cachelineSameCore = "cacheline-roundtrip-same-core"
     public static let futexCrossCore = "futex-wake-roundtrip-cross-core"
+    public static let futexSameCore = "futex-wake-roundtrip-same-core"
     public static let memcpyCached = "memcpy-64KiB"
     public static let memcpyLarge = "memcpy-large"
     public static let nullSyscall = "null-syscall"

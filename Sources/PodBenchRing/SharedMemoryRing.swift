@@ -1,4 +1,5 @@
 import CPodBenchLinux
+import Glibc
 import PodBenchCore
 import Synchronization
 
@@ -287,7 +288,12 @@ enum RingWaiter {
                     CPodBenchLinux_cpu_relax()
                 }
                 let now = MonotonicClock.now()
-                if let budget = spinBudget, now &- started >= budget { break }
+                if let budget = spinBudget {
+                    if now &- started >= budget { break }
+                    // A bounded spin gives the CPU away now and then: a peer that shares this core
+                    // (unpinned sides on a busy machine) gets to run instead of waiting out the budget.
+                    sched_yield()
+                }
                 if now &- lastCheck >= monitorInterval {
                     try monitor.check(waitingSince: started)
                     lastCheck = now

@@ -72,8 +72,14 @@ struct MeasurementSession {
         let store = try ResultsStore(
             directory: options.resultsDir, startedAt: startedAt, host: clientEnvironment.hostname, header: header)
         let recorder = RunRecorder(store: store, run: header)
-        let signals = installInterruptHandlers(recorder: recorder)
+        let interrupted = InterruptFlag()
+        let signals = installInterruptHandlers(recorder: recorder, interrupted: interrupted)
         defer { signals.forEach { $0.cancel() } }
+        // Once a signal is being handled, the handler owns the ending (exit 130): the measuring
+        // thread, whose server the handler stops, must not race it to an exit of its own.
+        func yieldToInterrupt() {
+            while interrupted.value.load(ordering: .acquiring) { pause() }
+        }
 
         let specs = MatrixRunner.cases(
             transports: parsed.transports, workloads: parsed.workloads, sizes: parsed.sizes, options: parsed.options,
@@ -84,7 +90,14 @@ struct MeasurementSession {
                 + "separate: \(environment.separateNamespaces.isEmpty ? "none" : environment.separateNamespaces.joined(separator: ","))"
         )
         let runner = MatrixRunner(client: client, recorder: recorder, progress: Self.progress)
-        let sessionError = try runner.run(specs)
+        let sessionError: PodBenchError?
+        do {
+            sessionError = try runner.run(specs)
+        } catch {
+            yieldToInterrupt()
+            throw error
+        }
+        yieldToInterrupt()
         if sessionError == nil { client.finish(shutdown: shutdownServer) }
         let path = try recorder.finish(
             complete: sessionError == nil, reason: sessionError.map { "the session ended early: \($0.description)" },
@@ -100,7 +113,9 @@ struct MeasurementSession {
         return run.cases.contains { $0.status == .failed } ? 1 : 0
     }
 
-    private func installInterruptHandlers(recorder: RunRecorder) -> [any DispatchSourceSignal] {
+    private func installInterruptHandlers(recorder: RunRecorder, interrupted: InterruptFlag)
+        -> [any DispatchSourceSignal]
+    {
         let count = Mutex(0)
         let onInterrupt = self.onInterrupt
         return [SIGINT, SIGTERM].map { number in
@@ -112,6 +127,7 @@ struct MeasurementSession {
                     return value
                 }
                 if seen > 1 { _exit(130) }
+                interrupted.value.store(true, ordering: .releasing)
                 let name = number == SIGINT ? "SIGINT" : "SIGTERM"
                 Self.progress("podbench: \(name): writing the finished cases and stopping (again to quit at once)")
                 // Write first, then stop the server: a case cut short by the server's end is not
@@ -134,4 +150,9 @@ struct MeasurementSession {
             return source
         }
     }
+}
+
+/// Set by the signal handler when it takes over the ending of an interrupted run.
+final class InterruptFlag: Sendable {
+    let value = Atomic<Bool>(false)
 }

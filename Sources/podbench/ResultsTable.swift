@@ -68,18 +68,20 @@ enum ResultsTable {
 enum LimitRatio {
     static func text(for result: CaseResult, summary s: CaseSummary, run: RunResult) -> String? {
         guard let calibration = run.calibration else { return nil }
-        let clientCPU = run.environment.clientPinning.asked
-        let sameCore = clientCPU != nil && clientCPU == run.environment.serverPinning.asked
         switch result.key.workload {
         case "pingpong":
-            guard let p50 = s.p50 else { return nil }
-            let spins = result.key.transport == "shm" && result.key.options["wait"] == "spin"
+            // A floor is only meaningful when both sides sat where the floor was measured.
+            guard let p50 = s.p50, let client = run.environment.clientPinning.asked,
+                let server = run.environment.serverPinning.asked
+            else { return nil }
+            let sameCore = client == server
+            let spins = result.key.transport == "shm" && result.key.options["wait"] != "futex"
             let id =
-                spins || sameCore
+                spins
                 ? (sameCore ? CalibrationMeasurement.cachelineSameCore : CalibrationMeasurement.cachelineCrossCore)
-                : CalibrationMeasurement.futexCrossCore
+                : (sameCore ? CalibrationMeasurement.futexSameCore : CalibrationMeasurement.futexCrossCore)
             guard let floor = calibration[id]?.median, floor > 0 else { return nil }
-            return Format.decimal(p50 / floor) + "× " + (id == CalibrationMeasurement.futexCrossCore ? "fx" : "cl")
+            return Format.decimal(p50 / floor) + "× " + (spins ? "cl" : "fx")
         case "stream":
             guard let ceiling = calibration[CalibrationMeasurement.memcpyLarge]?.median, ceiling > 0 else { return nil }
             return Format.decimal(s.bytesPerSecond / ceiling * 100) + "% mc"
