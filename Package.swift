@@ -48,6 +48,10 @@ let package = Package(
             ]
         ),
         .target(
+            name: "PodBenchReport",
+            dependencies: ["PodBenchCore", "PodBenchResults"]
+        ),
+        .target(
             name: "PodBenchHarness",
             dependencies: [
                 "PodBenchCore",
@@ -63,6 +67,7 @@ let package = Package(
             dependencies: [
                 "PodBenchCore",
                 "PodBenchHarness",
+                "PodBenchReport",
                 "PodBenchResults",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -73,6 +78,7 @@ let package = Package(
             name: "PodBenchResultsTests",
             dependencies: ["PodBenchResults", .product(name: "Histogram", package: "hdrhistogram-swift")]
         ),
+        .testTarget(name: "PodBenchReportTests", dependencies: ["PodBenchReport", "PodBenchResults", "PodBenchCore"]),
         .testTarget(name: "PodBenchHarnessTests", dependencies: ["PodBenchHarness", "PodBenchTransports"]),
         .testTarget(name: "PodBenchEndToEndTests", dependencies: ["PodBenchResults"]),
     ],

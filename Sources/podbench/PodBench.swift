@@ -17,11 +17,16 @@ struct PodBench: AsyncParsableCommand {
               podbench client   the driving side, in the other container
               podbench probe    which transports work here, and why not
               podbench calibrate  this machine's limits (cache-line and futex round trips, memcpy)
+              podbench compare BASELINE CURRENT   the regression gate (exit 1 on a regression)
+              podbench baseline save|list|show    named baselines in results/baselines/
 
-            Exit codes: 0 every case ran (or is unavailable here); 1 a case failed (integrity error, peer gone, timeout) or the run stopped early; 2 a usage or input error; 130 interrupted.
+            Exit codes: 0 every case ran (or is unavailable here); 1 a case failed (integrity error, peer gone, timeout) or the run stopped early; 2 a usage or input error; 130 interrupted. compare: 0 no regression, 1 regression, 2 input error, 3 environments differ.
             """,
         version: PodBenchVersion.version,
-        subcommands: [Run.self, Serve.self, Client.self, Probe.self, Calibrate.self, CalibratePeer.self]
+        subcommands: [
+            Run.self, Serve.self, Client.self, Probe.self, Calibrate.self, Compare.self, Baseline.self,
+            CalibratePeer.self,
+        ]
     )
 
     static func main() async {
@@ -35,7 +40,7 @@ struct PodBench: AsyncParsableCommand {
             }
         } catch let error as PodBenchError {
             FileHandle.standardError.write(Data("podbench: error: \(error.description)\n".utf8))
-            Foundation.exit(error.code == .invalidConfiguration ? 2 : 1)
+            Foundation.exit(error.code == .invalidConfiguration || error.code == .incompatibleResults ? 2 : 1)
         } catch {
             let code = exitCode(for: error)
             if code == .validationFailure {

@@ -1,0 +1,76 @@
+import Foundation
+import Testing
+
+@testable import PodBenchReport
+
+/// Known answers: computed independently by scripts/stat-fixtures.py, which finds the exact null
+/// distribution of U by enumerating every split of the ranks (the Swift code uses the recursion).
+@Suite("Hodges–Lehmann estimate and Mann–Whitney interval")
+struct ShiftEstimateTests {
+    struct Fixture: Sendable, CustomTestStringConvertible {
+        var a: [Double]
+        var b: [Double]
+        var estimate: Double
+        var lower: Double?
+        var upper: Double?
+        var confidence: Double?
+        var testDescription: String { "\(a.count) vs \(b.count)" }
+    }
+
+    static let fixtures: [Fixture] = [
+        Fixture(
+            a: [10, 11, 12, 13, 14], b: [12, 13.5, 14, 15, 16.5], estimate: 2.0, lower: -0.5, upper: 5.0,
+            confidence: 0.9682539682539683),
+        Fixture(a: [1, 2, 3], b: [2, 3, 4, 10], estimate: 1.5, lower: nil, upper: nil, confidence: nil),
+        Fixture(
+            a: [0.5, 0.7, 0.2, 0.9, 0.4, 0.6], b: [0.8, 1.1, 0.9, 1.4, 1.0, 1.2, 0.95], estimate: 0.5,
+            lower: 0.20000000000000007, upper: 0.7999999999999999, confidence: 0.965034965034965),
+        Fixture(a: [5.0, 5.1, 4.9], b: [6.0, 6.1, 5.9], estimate: 1.0, lower: nil, upper: nil, confidence: nil),
+        Fixture(
+            a: [100, 102, 98, 101, 99, 100.5, 97.5, 103], b: [90, 91, 89.5, 92, 88, 90.5, 91.5, 93], estimate: -9.5,
+            lower: -11.5, upper: -7.5, confidence: 0.9501165501165502),
+    ]
+
+    @Test("estimates and intervals match the independent computation", arguments: fixtures)
+    func knownAnswers(f: Fixture) {
+        let s = ShiftEstimate(baseline: f.a, current: f.b, confidence: 0.95)
+        #expect(abs(s.estimate - f.estimate) < 1e-9)
+        #expect(s.lower.map { abs($0 - (f.lower ?? .nan)) < 1e-9 } ?? (f.lower == nil))
+        #expect(s.upper.map { abs($0 - (f.upper ?? .nan)) < 1e-9 } ?? (f.upper == nil))
+        #expect(s.achievedConfidence.map { abs($0 - (f.confidence ?? .nan)) < 1e-9 } ?? (f.confidence == nil))
+    }
+
+    @Test(
+        "critical ranks match the published tables (and the enumeration)",
+        arguments: [(5, 5, 3), (3, 3, 0), (4, 4, 1), (10, 10, 24), (8, 8, 14)] as [(Int, Int, Int)])
+    func criticalRanks(m: Int, n: Int, k: Int) {
+        let rank = ShiftEstimate.criticalRank(m: m, n: n, alphaHalf: 0.025)?.rank ?? 0
+        #expect(rank == k)
+    }
+
+    @Test("the exact null distribution is a distribution: monotone, ends at 1, symmetric")
+    func distribution() {
+        let cdf = MannWhitneyDistribution.cumulative(m: 6, n: 9)
+        #expect(cdf.count == 55)
+        #expect(abs(cdf.last! - 1) < 1e-12)
+        #expect(zip(cdf, cdf.dropFirst()).allSatisfy { $0 <= $1 })
+        // P(U ≤ u) = P(U ≥ mn − u) = 1 − P(U ≤ mn − u − 1).
+        for u in 0..<54 { #expect(abs(cdf[u] - (1 - cdf[53 - u])) < 1e-12) }
+    }
+
+    @Test("the normal approximation used for large samples agrees with the exact rank")
+    func normalApproximation() {
+        let exact = MannWhitneyDistribution.cumulative(m: 60, n: 60)
+        let exactRank = (1...1800).last { exact[$0 - 1] <= 0.025 }!
+        let total = 3600.0
+        let sd = (total * 121 / 12).squareRoot()
+        let approximate = Int((1800 - 1.959963984540054 * sd - 0.5).rounded(.down)) + 1
+        #expect(abs(exactRank - approximate) <= 2)
+        #expect(abs(NormalDistribution.quantile(0.975) - 1.959963984540054) < 1e-9)
+        #expect(abs(NormalDistribution.cdf(1.959963984540054) - 0.975) < 1e-9)
+        // Samples past the exact limit take the approximate path and still give an interval.
+        let a = (0..<60).map { Double($0) }
+        let s = ShiftEstimate(baseline: a, current: a.map { $0 + 10 })
+        #expect(s.lower != nil && s.lower! < 10 && s.upper! > 10)
+    }
+}
