@@ -13,11 +13,13 @@ import PodBenchCore
 /// ```
 ///
 /// A control block puts each word on its own 128-byte stretch (two cache lines, so that the
-/// adjacent-line prefetcher cannot couple them) because each is written by one side only:
+/// adjacent-line prefetcher cannot couple them) because each is written by one side only. The
+/// producer publishes through record headers in the data area (see SharedMemoryRing.swift), so
+/// it has no counter here:
 ///
 /// ```
-/// +0    tail             UInt64  producer: bytes published so far
-/// +128  head             UInt64  consumer: bytes consumed so far
+/// +0    (reserved)
+/// +128  head             UInt64  consumer: bytes consumed so far (a multiple of 64)
 /// +256  dataSignal       UInt32  producer: bumped to wake a sleeping consumer (futex word)
 /// +384  consumerWaiting  UInt32  consumer: 1 while it is about to sleep or sleeping
 /// +512  spaceSignal      UInt32  consumer: bumped to wake a sleeping producer (futex word)
@@ -28,10 +30,10 @@ import PodBenchCore
 public enum RingLayout {
     /// "PODBRING" as a little-endian UInt64.
     public static let magic: UInt64 = 0x474E_4952_4244_4F50
-    public static let version: UInt32 = 1
+    /// 2: records with header words in the data area (1 published a tail counter).
+    public static let version: UInt32 = 2
     public static let headerSize = 4096
     public static let controlBlockSize = 1024
-    public static let tailOffset = 0
     public static let headOffset = 128
     public static let dataSignalOffset = 256
     public static let consumerWaitingOffset = 384

@@ -5,32 +5,46 @@ import Synchronization
 
 // # The ring
 //
-// A single-producer single-consumer byte ring in shared memory, one per direction. `tail` and
-// `head` count bytes since the start and never wrap (2^64 bytes is centuries at any speed); a
-// byte's place in the data area is its count modulo the capacity (a power of two). The ring holds
-// `tail - head` bytes; the producer may write while `tail - head < capacity`. Messages are framed
-// by the layer above (PodBenchCore's frames), so a message of any size moves in as many chunks as
-// the ring needs, and a chunk may wrap around the end of the data area (copied in two pieces).
+// A single-producer single-consumer ring in shared memory, one per direction, that carries a byte
+// stream as a sequence of *records*. Each `write` publishes one record: an 8-byte header word at
+// a 64-byte-aligned place in the data area, then the bytes. The header word is
+// `1 << 63 | sequence << 32 | length`, where the sequence is the record's line number since the
+// start (31 bits); a record takes `roundUp(8 + length, 64)` bytes, and its bytes
+// may wrap around the end of the data area (copied in two pieces). Messages are framed by the
+// layer above (PodBenchCore's frames), so a message of any size moves in as many records as the
+// ring needs.
+//
+// Why records and not a `tail` counter: the consumer waits on the header word of the next record,
+// which shares its cache line with the record's first 56 bytes, so a small message crosses one
+// or two cache lines per direction instead of the tail's line plus the data's (the idea of
+// Aeron's term buffers and of FastForward). `head` (bytes consumed, a multiple of 64) is still
+// published by the consumer, for the producer's flow control only.
 //
 // ## Why each ordering suffices
 //
-// - Producer, publishing: it copies the bytes in with plain stores, then stores `tail` with
-//   *release*. The consumer loads `tail` with *acquire*; reading a `tail` value therefore makes
-//   every byte written before it visible (release/acquire synchronises-with).
-// - Consumer, freeing: it copies bytes out with plain loads, then stores `head` with *release*.
-//   The producer loads `head` with *acquire* before it reuses the space, so the consumer's reads
-//   happen before the producer's next writes to those bytes (no torn reads).
-// - Each side caches the other's counter (`cachedHead`, `cachedTail`) and reloads it only when the
-//   cached value cannot satisfy the request at hand: a producer with room to spare never touches
-//   the consumer's cache line.
+// - Producer, publishing: it copies the bytes in with plain stores, then stores the header word
+//   with *release*. The consumer loads the header word with *acquire*; seeing the valid bit makes
+//   every byte of the record visible (release/acquire synchronises-with).
+// - The consumer accepts a header only if it carries exactly the sequence expected at its place.
+//   A header left from an earlier lap carries another sequence (capacity / 64 lines back, never a
+//   multiple of 2^31); bytes of an earlier record's body could pass only by holding those exact 63
+//   bits, and podbench's payloads are its own sequence-tagged pseudo-random bytes. (Should it ever
+//   happen, the frame checks above the ring fail the case loudly; nothing passes silently.) So the
+//   consumer never has to clean the lines it read.
+// - Consumer, freeing: it copies the record out with plain loads, then stores `head` with
+//   *release*. The producer loads `head` with *acquire* before it reuses the space, so the
+//   consumer's reads happen before the producer's next writes there.
+// - The producer caches `head` and reloads it only when the cached value cannot fit the record at
+//   hand: a producer with room to spare never touches the consumer's cache line.
 // - Sleeping (futex strategies) is a Dekker handshake: the consumer stores `consumerWaiting = 1`
-//   then loads `tail`; the producer stores `tail` then loads `consumerWaiting`. Both pairs are
-//   *sequentially consistent*, so at least one side sees the other's store: either the consumer
-//   sees the new data and does not sleep, or the producer sees the flag and wakes it. The futex
-//   word `dataSignal` is read (acquire) *before* the flag is set and bumped (release) before the
-//   wake, so a wake that lands between the consumer's check and its `futex_wait` makes that wait
-//   return at once (the word no longer holds the value it expects). The same handshake, mirrored,
-//   guards a producer sleeping on a full ring (`producerWaiting`, `spaceSignal`).
+//   then loads the next header word; the producer stores the header word then loads
+//   `consumerWaiting`. Both pairs are *sequentially consistent*, so at least one side sees the
+//   other's store: either the consumer sees the record and does not sleep, or the producer sees
+//   the flag and wakes it. The futex word `dataSignal` is read (acquire) *before* the flag is set
+//   and bumped (release) before the wake, so a wake that lands between the consumer's check and
+//   its `futex_wait` makes that wait return at once (the word no longer holds the value it
+//   expects). The same handshake, mirrored on `head`, guards a producer sleeping on a full ring
+//   (`producerWaiting`, `spaceSignal`).
 // - With the `spin` strategy nobody sleeps, so the sequentially consistent store/load pair (an
 //   `xchg` and a fence on x86) is skipped and the fast path is a release store and an acquire
 //   load. With the futex strategies, the fast path still makes no system call while the peer is
@@ -38,7 +52,6 @@ import Synchronization
 
 /// Pointers to one ring in a mapping. Does not own the mapping.
 public struct RingPointers: @unchecked Sendable {
-    public let tail: UnsafeMutablePointer<Atomic<UInt64>>
     public let head: UnsafeMutablePointer<Atomic<UInt64>>
     public let dataSignal: UnsafeMutablePointer<Atomic<UInt32>>
     public let consumerWaiting: UnsafeMutablePointer<Atomic<UInt32>>
@@ -52,7 +65,6 @@ public struct RingPointers: @unchecked Sendable {
         func word<T: ~Copyable>(_ offset: Int, _ type: T.Type) -> UnsafeMutablePointer<T> {
             (block + offset).assumingMemoryBound(to: T.self)
         }
-        tail = word(RingLayout.tailOffset, Atomic<UInt64>.self)
         head = word(RingLayout.headOffset, Atomic<UInt64>.self)
         dataSignal = word(RingLayout.dataSignalOffset, Atomic<UInt32>.self)
         consumerWaiting = word(RingLayout.consumerWaitingOffset, Atomic<UInt32>.self)
@@ -62,9 +74,10 @@ public struct RingPointers: @unchecked Sendable {
         self.capacity = capacity
     }
 
-    /// Zeroes the control block (the server does this once, before anyone attaches).
+    /// Zeroes the control block and the data area (the server does this once, before anyone
+    /// attaches).
     public func reset() {
-        tail.pointee.store(0, ordering: .relaxed)
+        data.initializeMemory(as: UInt8.self, repeating: 0, count: capacity)
         head.pointee.store(0, ordering: .relaxed)
         dataSignal.pointee.store(0, ordering: .relaxed)
         consumerWaiting.pointee.store(0, ordering: .relaxed)
@@ -126,64 +139,115 @@ public protocol RingPeerMonitor {
     func check(waitingSince: UInt64) throws
 }
 
+/// The header word of a record: the valid bit, the sequence and the length.
+enum RecordHeader {
+    static let valid: UInt64 = 1 << 63
+    static let size = 8
+    static let line = 64
+
+    /// The header word a record of `length` bytes at `position` carries.
+    @inline(__always)
+    static func word(position: UInt64, length: Int) -> UInt64 {
+        valid | (((position >> 6) & 0x7FFF_FFFF) << 32) | UInt64(length)
+    }
+
+    /// Whether `word` is the header expected at `position`.
+    @inline(__always)
+    static func matches(_ header: UInt64, position: UInt64) -> Bool {
+        header & 0xFFFF_FFFF_0000_0000 == word(position: position, length: 0)
+    }
+
+    /// Bytes a record of `length` takes in the data area.
+    @inline(__always)
+    static func footprint(_ length: Int) -> Int { (size + length + line - 1) & ~(line - 1) }
+}
+
+extension RingPointers {
+    /// The header word at byte `position` (a multiple of 64) of the data area.
+    @inline(__always)
+    func header(at position: UInt64) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (data + (Int(position) & (capacity - 1))).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    /// Copies `count` bytes in at byte `position` of the data area, wrapping at its end.
+    @inline(__always)
+    func copyIn(_ source: UnsafeRawPointer, count: Int, at position: UInt64) {
+        let start = Int(position) & (capacity - 1)
+        let first = min(count, capacity - start)
+        (data + start).copyMemory(from: source, byteCount: first)
+        if first < count { data.copyMemory(from: source + first, byteCount: count - first) }
+    }
+
+    /// Copies `count` bytes out from byte `position` of the data area, wrapping at its end.
+    @inline(__always)
+    func copyOut(_ target: UnsafeMutableRawPointer, count: Int, at position: UInt64) {
+        let start = Int(position) & (capacity - 1)
+        let first = min(count, capacity - start)
+        target.copyMemory(from: data + start, byteCount: first)
+        if first < count { (target + first).copyMemory(from: data, byteCount: count - first) }
+    }
+}
+
 /// The writing end of a ring.
 public struct RingProducer: @unchecked Sendable {
     public let ring: RingPointers
     /// Whether the consumer may sleep: then every publish checks its waiting flag.
     public let consumerSleeps: Bool
-    var localTail: UInt64
+    /// Where the next record goes (bytes since the start, a multiple of 64).
+    var position: UInt64
     var cachedHead: UInt64
 
     public init(ring: RingPointers, consumerSleeps: Bool) {
         self.ring = ring
         self.consumerSleeps = consumerSleeps
-        localTail = ring.tail.pointee.load(ordering: .relaxed)
         cachedHead = ring.head.pointee.load(ordering: .acquiring)
+        position = cachedHead
     }
 
-    /// Free bytes now, up to `wanted` (reloads the consumer's head only when the cached one
-    /// cannot satisfy the request).
+    /// Free bytes now (reloads the consumer's head only when the cached one cannot fit `wanted`).
     @inline(__always)
     mutating func freeSpace(wanted: Int) -> Int {
-        var free = ring.capacity - Int(localTail &- cachedHead)
+        var free = ring.capacity - Int(position &- cachedHead)
         if free < wanted {
             cachedHead = ring.head.pointee.load(ordering: .acquiring)
-            free = ring.capacity - Int(localTail &- cachedHead)
+            free = ring.capacity - Int(position &- cachedHead)
         }
         return free
     }
 
-    /// Copies as much of `bytes` as fits and publishes it; returns how many bytes went (0 when full).
+    /// Publishes as much of `bytes` as fits as one record; returns how many bytes went (0 when full).
     @inline(__always)
     public mutating func write(_ bytes: UnsafeRawBufferPointer) -> Int {
-        let n = min(bytes.count, freeSpace(wanted: bytes.count))
-        guard n > 0, let source = bytes.baseAddress else { return 0 }
-        let start = Int(localTail) & (ring.capacity - 1)
-        let first = min(n, ring.capacity - start)
-        (ring.data + start).copyMemory(from: source, byteCount: first)
-        if first < n { ring.data.copyMemory(from: source + first, byteCount: n - first) }
-        localTail &+= UInt64(n)
+        let free = freeSpace(wanted: RecordHeader.footprint(bytes.count))
+        guard free >= RecordHeader.line, bytes.count > 0, let source = bytes.baseAddress else { return 0 }
+        let n = min(bytes.count, free - RecordHeader.size)
+        ring.copyIn(source, count: n, at: position &+ UInt64(RecordHeader.size))
+        let word = RecordHeader.word(position: position, length: n)
+        let header = ring.header(at: position)
+        position &+= UInt64(RecordHeader.footprint(n))
         if consumerSleeps {
-            ring.tail.pointee.store(localTail, ordering: .sequentiallyConsistent)
+            header.pointee.store(word, ordering: .sequentiallyConsistent)
             if ring.consumerWaiting.pointee.load(ordering: .sequentiallyConsistent) != 0 {
                 ring.dataSignal.pointee.wrappingAdd(1, ordering: .releasing)
                 _ = CPodBenchLinux_futex_wake(RingPointers.futexWord(ring.dataSignal), 1)
             }
         } else {
-            ring.tail.pointee.store(localTail, ordering: .releasing)
+            header.pointee.store(word, ordering: .releasing)
         }
         return n
     }
 
-    /// Waits until the ring has free space, by `strategy`.
+    /// Waits until the ring has room for a record, by `strategy`.
     public mutating func waitForSpace<Monitor: RingPeerMonitor>(
         _ strategy: RingWaitStrategy, monitor: Monitor
     ) throws {
         let ring = self.ring
-        let tail = localTail
+        let position = self.position
         try RingWaiter.wait(
             strategy, monitor: monitor,
-            ready: { ring.capacity - Int(tail &- ring.head.pointee.load(ordering: .acquiring)) > 0 },
+            ready: {
+                ring.capacity - Int(position &- ring.head.pointee.load(ordering: .acquiring)) >= RecordHeader.line
+            },
             signal: ring.spaceSignal, waiting: ring.producerWaiting)
     }
 
@@ -199,56 +263,72 @@ public struct RingConsumer: @unchecked Sendable {
     public let ring: RingPointers
     /// Whether the producer may sleep: then every release of space checks its waiting flag.
     public let producerSleeps: Bool
-    var localHead: UInt64
-    var cachedTail: UInt64
+    /// Where the next record's header is (bytes since the start, a multiple of 64).
+    var position: UInt64
+    /// The record being read when a reader's buffer took only part of it.
+    var recordLength = 0
+    var recordOffset = 0
 
     public init(ring: RingPointers, producerSleeps: Bool) {
         self.ring = ring
         self.producerSleeps = producerSleeps
-        localHead = ring.head.pointee.load(ordering: .relaxed)
-        cachedTail = ring.tail.pointee.load(ordering: .acquiring)
+        position = ring.head.pointee.load(ordering: .relaxed)
     }
 
-    /// Bytes ready now, up to `wanted` (reloads the producer's tail only when the cached one
-    /// cannot satisfy the request).
+    /// Whether bytes are ready to read now.
     @inline(__always)
-    mutating func available(wanted: Int) -> Int {
-        var ready = Int(cachedTail &- localHead)
-        if ready < wanted {
-            cachedTail = ring.tail.pointee.load(ordering: .acquiring)
-            ready = Int(cachedTail &- localHead)
-        }
-        return ready
+    func ready() -> Bool {
+        recordLength > 0
+            || RecordHeader.matches(ring.header(at: position).pointee.load(ordering: .acquiring), position: position)
     }
 
-    /// Copies up to `buffer.count` ready bytes out and frees their space; returns how many (0 when empty).
+    /// Copies up to `buffer.count` ready bytes out, record after record, and frees the records
+    /// read whole; returns how many bytes (0 when nothing is ready).
     @inline(__always)
     public mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
-        let n = min(buffer.count, available(wanted: buffer.count))
-        guard n > 0, let target = buffer.baseAddress else { return 0 }
-        let start = Int(localHead) & (ring.capacity - 1)
-        let first = min(n, ring.capacity - start)
-        target.copyMemory(from: ring.data + start, byteCount: first)
-        if first < n { (target + first).copyMemory(from: ring.data, byteCount: n - first) }
-        localHead &+= UInt64(n)
-        if producerSleeps {
-            ring.head.pointee.store(localHead, ordering: .sequentiallyConsistent)
-            if ring.producerWaiting.pointee.load(ordering: .sequentiallyConsistent) != 0 {
-                ring.spaceSignal.pointee.wrappingAdd(1, ordering: .releasing)
-                _ = CPodBenchLinux_futex_wake(RingPointers.futexWord(ring.spaceSignal), 1)
+        guard let target = buffer.baseAddress else { return 0 }
+        var copied = 0
+        let start = position
+        while copied < buffer.count {
+            if recordLength == 0 {
+                let word = ring.header(at: position).pointee.load(ordering: .acquiring)
+                guard RecordHeader.matches(word, position: position) else { break }
+                recordLength = Int(word & 0xFFFF_FFFF)
+                recordOffset = 0
             }
-        } else {
-            ring.head.pointee.store(localHead, ordering: .releasing)
+            let n = min(recordLength - recordOffset, buffer.count - copied)
+            ring.copyOut(
+                target + copied, count: n, at: position &+ UInt64(RecordHeader.size + recordOffset))
+            copied += n
+            recordOffset += n
+            if recordOffset == recordLength {
+                position &+= UInt64(RecordHeader.footprint(recordLength))
+                recordLength = 0
+                recordOffset = 0
+            }
         }
-        return n
+        if position != start {
+            if producerSleeps {
+                ring.head.pointee.store(position, ordering: .sequentiallyConsistent)
+                if ring.producerWaiting.pointee.load(ordering: .sequentiallyConsistent) != 0 {
+                    ring.spaceSignal.pointee.wrappingAdd(1, ordering: .releasing)
+                    _ = CPodBenchLinux_futex_wake(RingPointers.futexWord(ring.spaceSignal), 1)
+                }
+            } else {
+                ring.head.pointee.store(position, ordering: .releasing)
+            }
+        }
+        return copied
     }
 
     /// Waits until the ring has bytes to read, by `strategy`.
     public mutating func waitForData<Monitor: RingPeerMonitor>(_ strategy: RingWaitStrategy, monitor: Monitor) throws {
-        let ring = self.ring
-        let head = localHead
+        if recordLength > 0 { return }
+        let header = ring.header(at: position)
+        let expected = position
         try RingWaiter.wait(
-            strategy, monitor: monitor, ready: { ring.tail.pointee.load(ordering: .acquiring) != head },
+            strategy, monitor: monitor,
+            ready: { RecordHeader.matches(header.pointee.load(ordering: .acquiring), position: expected) },
             signal: ring.dataSignal, waiting: ring.consumerWaiting)
     }
 

@@ -24,7 +24,7 @@ struct SharedMemoryFileTests {
         "a file that is not a ring of this layout is refused with a clear message",
         arguments: [
             (RingLayout.magic ^ 1, RingLayout.version, 4096, "wrong magic"),
-            (RingLayout.magic, RingLayout.version + 1, 4096, "ring layout version 2"),
+            (RingLayout.magic, RingLayout.version + 1, 4096, "ring layout version 3"),
             (RingLayout.magic, RingLayout.version, 8192, "does not match its size"),
             (RingLayout.magic, RingLayout.version, 1000, "does not match its size"),
         ] as [(UInt64, UInt32, UInt64, String)])

@@ -32,32 +32,53 @@ func pattern(_ count: Int, seed: Int) -> [UInt8] {
 
 @Suite("Shared-memory ring, one thread")
 struct RingSingleThreadTests {
+    /// Pushes all of `data` (record after record, reading whenever the ring is full) and returns
+    /// what came out, read through a buffer of `readSize` bytes.
+    static func roundTrip(
+        _ data: [UInt8], producer: inout RingProducer, consumer: inout RingConsumer, readSize: Int
+    ) -> [UInt8] {
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: readSize)
+        var sent = 0
+        while sent < data.count {
+            let n = data.withUnsafeBytes { producer.write(UnsafeRawBufferPointer(rebasing: $0[sent...])) }
+            sent += n
+            if n == 0 || sent == data.count {
+                while true {
+                    let got = buffer.withUnsafeMutableBytes { consumer.read(into: $0) }
+                    if got == 0 { break }
+                    out += buffer[0..<got]
+                }
+            }
+        }
+        return out
+    }
+
     @Test(
-        "bytes come out as they went in, wrapping at every offset class",
-        arguments: [0, 1, 7, 8, 63, 64, 65, 2047, 2048, 4031, 4032, 4089, 4095])
+        "bytes come out as they went in, records wrapping at every offset class",
+        arguments: [0, 1, 7, 8, 55, 56, 57, 63, 64, 65, 2047, 2048, 4031, 4032, 4087, 4088])
     func wrapAround(startOffset: Int) {
         let capacity = 4096
         let t = TestRing(capacity: capacity)
         var producer = RingProducer(ring: t.ring, consumerSleeps: false)
         var consumer = RingConsumer(ring: t.ring, producerSleeps: false)
-        // Move both counters to `startOffset` so the next write starts there.
-        var sink = [UInt8](repeating: 0, count: capacity)
+        // A first record of `startOffset` bytes moves the next record's place around the ring.
         if startOffset > 0 {
             let filler = pattern(startOffset, seed: 0)
-            #expect(filler.withUnsafeBytes { producer.write($0) } == startOffset)
-            #expect(sink.withUnsafeMutableBytes { consumer.read(into: $0) } == startOffset)
+            let back = Self.roundTrip(filler, producer: &producer, consumer: &consumer, readSize: 8192)
+            #expect(back == filler)
         }
-        for size in [1, 8, 100, capacity - 1, capacity] {
-            let data = pattern(size, seed: size)
-            #expect(data.withUnsafeBytes { producer.write($0) } == size)
-            var out = [UInt8](repeating: 0, count: size)
-            #expect(out.withUnsafeMutableBytes { consumer.read(into: $0) } == size)
-            let same = out == data
-            #expect(same, "size \(size) from offset \(startOffset)")
+        for size in [1, 8, 56, 57, 100, capacity - 9, capacity - 8, capacity, 3 * capacity + 5] {
+            for readSize in [1, 7, 4096, 65536] {
+                let data = pattern(size, seed: size &+ readSize)
+                let out = Self.roundTrip(data, producer: &producer, consumer: &consumer, readSize: readSize)
+                let same = out == data
+                #expect(same, "size \(size), reads of \(readSize), from offset \(startOffset)")
+            }
         }
     }
 
-    @Test("an empty ring reads nothing; a full ring takes nothing; freed space is reused")
+    @Test("an empty ring reads nothing; a full ring takes nothing; space returns once a record is read whole")
     func emptyAndFull() {
         let t = TestRing(capacity: 4096)
         var producer = RingProducer(ring: t.ring, consumerSleeps: false)
@@ -65,35 +86,36 @@ struct RingSingleThreadTests {
         var out = [UInt8](repeating: 0, count: 8192)
         #expect(out.withUnsafeMutableBytes { consumer.read(into: $0) } == 0)
         let big = pattern(6000, seed: 1)
-        #expect(big.withUnsafeBytes { producer.write($0) } == 4096)
+        // One record takes the whole ring but its 8-byte header.
+        #expect(big.withUnsafeBytes { producer.write($0) } == 4088)
         #expect(big.withUnsafeBytes { producer.write($0) } == 0)
         #expect(
             out.withUnsafeMutableBytes { consumer.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<1000])) }
                 == 1000)
-        let firstSame = Array(out[0..<1000]) == Array(big[0..<1000])
-        #expect(firstSame)
-        #expect(big.withUnsafeBytes { producer.write(UnsafeRawBufferPointer(rebasing: $0[4096...])) } == 1000)
-        #expect(out.withUnsafeMutableBytes { consumer.read(into: $0) } == 4096)
-        let restSame = Array(out[0..<4096]) == Array(big[1000..<5096])
+        #expect(big.withUnsafeBytes { producer.write($0) } == 0)  // the record is not read whole yet
+        #expect(
+            out.withUnsafeMutableBytes { consumer.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[1000...])) }
+                == 3088)
+        let same = Array(out[0..<4088]) == Array(big[0..<4088])
+        #expect(same)
+        #expect(big.withUnsafeBytes { producer.write(UnsafeRawBufferPointer(rebasing: $0[4088...])) } == 1912)
+        #expect(out.withUnsafeMutableBytes { consumer.read(into: $0) } == 1912)
+        let restSame = Array(out[0..<1912]) == Array(big[4088...])
         #expect(restSame)
     }
 
-    @Test("a reader with a small buffer takes the ring in pieces")
-    func smallReads() {
+    @Test("small records each take whole lines, and many fit")
+    func smallRecords() {
         let t = TestRing(capacity: 4096)
         var producer = RingProducer(ring: t.ring, consumerSleeps: false)
         var consumer = RingConsumer(ring: t.ring, producerSleeps: false)
-        let data = pattern(3000, seed: 9)
-        _ = data.withUnsafeBytes { producer.write($0) }
-        var collected: [UInt8] = []
-        var piece = [UInt8](repeating: 0, count: 7)
-        while true {
-            let n = piece.withUnsafeMutableBytes { consumer.read(into: $0) }
-            if n == 0 { break }
-            collected += piece[0..<n]
-        }
-        let same = collected == data
-        #expect(same)
+        let one: [UInt8] = [42]
+        var written = 0
+        while one.withUnsafeBytes({ producer.write($0) }) == 1 { written += 1 }
+        #expect(written == 4096 / 64)
+        var out = [UInt8](repeating: 0, count: 1000)
+        #expect(out.withUnsafeMutableBytes { consumer.read(into: $0) } == written)
+        #expect(out[0..<written].allSatisfy { $0 == 42 })
     }
 
     @Test("layout constants fit together and capacities are checked")
@@ -101,6 +123,7 @@ struct RingSingleThreadTests {
         #expect(RingLayout.fileSize(capacity: 4096) == 4096 + 2 * (1024 + 4096))
         #expect(RingLayout.ringOffset(1, capacity: 4096) == 4096 + 1024 + 4096)
         #expect(RingLayout.producerWaitingOffset + 4 <= RingLayout.controlBlockSize)
+        #expect(RingLayout.version == 2)
         try RingLayout.validate(capacity: 1 << 20)
         for bad in [0, 1000, 4095, 6000, 1 << 31] {
             #expect(throws: PodBenchError.self) { try RingLayout.validate(capacity: bad) }
