@@ -145,8 +145,12 @@ public final class ResultsStore: @unchecked Sendable {
                 "\(source) has results schema \(probe.schemaVersion); this podbench reads \(PodBenchVersion.resultsSchema): use a matching podbench"
             )
         }
+        let run: RunResult
         do {
-            return try JSONDecoder().decode(RunResult.self, from: data)
+            let decoder = JSONDecoder()
+            decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+                positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            run = try decoder.decode(RunResult.self, from: data)
         } catch let DecodingError.dataCorrupted(context) {
             throw PodBenchError(.incompatibleResults, "\(source) is not valid JSON: \(context.debugDescription)")
         } catch let DecodingError.keyNotFound(key, context) {
@@ -162,6 +166,8 @@ public final class ResultsStore: @unchecked Sendable {
         } catch {
             throw PodBenchError(.incompatibleResults, "\(source) cannot be read: \(error)")
         }
+        try run.validate(source: source)
+        return run
     }
 
     private static func path(_ context: DecodingError.Context) -> String {

@@ -141,3 +141,80 @@ struct ResultsFileNameTests {
         try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".json") }.count
     }
 }
+
+@Suite("Hostile results files")
+struct HostileResultsTests {
+    /// The sample run as a JSON object to doctor.
+    static func sampleObject() throws -> [String: Any] {
+        let data = try JSONEncoder().encode(ResultsStoreTests.sampleRun())
+        return try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }
+
+    static func decode(_ object: [String: Any]) throws -> RunResult {
+        try ResultsStore.decode(try JSONSerialization.data(withJSONObject: object), source: "doctored.json")
+    }
+
+    /// Changes the first trial of the first case.
+    static func withTrial(_ change: (inout [String: Any]) -> Void) throws -> [String: Any] {
+        var object = try sampleObject()
+        var cases = object["cases"] as! [[String: Any]]
+        var trials = cases[0]["trials"] as! [[String: Any]]
+        change(&trials[0])
+        cases[0]["trials"] = trials
+        object["cases"] = cases
+        return object
+    }
+
+    @Test("NaN, infinite and negative figures are refused, naming the case and the figure")
+    func badFigures() throws {
+        for value: Any in ["nan", "inf", -5.0] {
+            let object = try Self.withTrial { $0["messagesPerSecond"] = value }
+            #expect {
+                try Self.decode(object)
+            } throws: { error in
+                let e = error as? PodBenchError
+                return e?.code == .incompatibleResults && e!.message.contains("case 1")
+                    && e!.message.contains("messagesPerSecond")
+            }
+        }
+    }
+
+    @Test("huge numbers are refused, not wrapped")
+    func hugeNumbers() throws {
+        var text = String(decoding: try JSONEncoder().encode(ResultsStoreTests.sampleRun()), as: UTF8.self)
+        text = text.replacingOccurrences(of: "\"messages\":3", with: "\"messages\":123456789012345678901234567890")
+        #expect(text.contains("123456789012345678901234567890"))
+        #expect(throws: PodBenchError.self) { try ResultsStore.decode(Data(text.utf8), source: "huge.json") }
+    }
+
+    @Test("a histogram that does not decode is refused, naming the case and the trial")
+    func badHistogram() throws {
+        let object = try Self.withTrial { trial in
+            var latency = trial["latency"] as! [String: Any]
+            latency["data"] = "AAAA"
+            trial["latency"] = latency
+        }
+        #expect {
+            try Self.decode(object)
+        } throws: { error in
+            let e = error as? PodBenchError
+            return e?.code == .incompatibleResults && e!.message.contains("trial 0")
+        }
+    }
+
+    @Test("an out-of-range message size is refused")
+    func badSize() throws {
+        var object = try Self.sampleObject()
+        var cases = object["cases"] as! [[String: Any]]
+        var key = cases[0]["key"] as! [String: Any]
+        key["messageSize"] = 0
+        cases[0]["key"] = key
+        object["cases"] = cases
+        #expect(throws: PodBenchError.self) { try Self.decode(object) }
+    }
+
+    @Test("the untouched sample still loads")
+    func control() throws {
+        #expect(try Self.decode(try Self.sampleObject()) == ResultsStoreTests.sampleRun())
+    }
+}
