@@ -95,6 +95,9 @@ public final class BenchmarkServer: @unchecked Sendable {
         guard let listener else { return }
         defer { close() }
         log("podbench serve: listening on \(configuration.control), shared directory \(configuration.sharedDirectory)")
+        for path in SharedMemoryTransport.removeStaleRingFiles(in: configuration.sharedMemoryDirectory) {
+            log("podbench serve: removed \(path), left by a server that died before its client attached")
+        }
         while true {
             let fd = try listener.accept()
             let connection: ControlConnection

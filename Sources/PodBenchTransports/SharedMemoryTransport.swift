@@ -1,4 +1,5 @@
 import CPodBenchLinux
+import Foundation
 import Glibc
 import PodBenchCore
 import PodBenchRing
@@ -131,6 +132,25 @@ public enum SharedMemoryTransport {
             try? fd.close()
             throw error
         }
+    }
+
+    /// Removes ring files in `directory` that no live server holds (left by a server killed before
+    /// its client attached): a file whose server lock byte nobody holds is stale.
+    /// - Returns: the paths removed.
+    @discardableResult
+    public static func removeStaleRingFiles(in directory: String) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        var removed: [String] = []
+        for name in names where name.hasPrefix("podbench-") && name.hasSuffix(".ring") {
+            let path = directory + "/" + name
+            guard let fd = try? FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) else {
+                continue
+            }
+            let held = CPodBenchLinux_byte_locked(fd.rawValue, RingLayout.serverLockByte)
+            try? fd.close()
+            if held == 0, unlink(path) == 0 { removed.append(path) }
+        }
+        return removed
     }
 
     /// Maps the ring file a server created and attaches to it.

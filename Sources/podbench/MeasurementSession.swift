@@ -99,9 +99,18 @@ struct MeasurementSession {
         }
         yieldToInterrupt()
         if sessionError == nil { client.finish(shutdown: shutdownServer) }
-        let path = try recorder.finish(
-            complete: sessionError == nil, reason: sessionError.map { "the session ended early: \($0.description)" },
-            finishedAt: BuildInfo.utcTimestamp())
+        let path: String
+        do {
+            path = try recorder.finish(
+                complete: sessionError == nil,
+                reason: sessionError.map { "the session ended early: \($0.description)" },
+                finishedAt: BuildInfo.utcTimestamp())
+        } catch let error as PodBenchError {
+            throw PodBenchError(
+                error.code,
+                "\(error.message); every finished case is kept, one JSON document per line, in \(recorder.store.journalPath)",
+                cause: error.cause)
+        }
         let run = recorder.snapshot
         print(ResultsTable.render(run), terminator: "")
         Self.progress("podbench: results written to \(path)")
