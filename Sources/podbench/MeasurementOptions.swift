@@ -84,9 +84,9 @@ struct MeasurementOptions: ParsableArguments {
 
     func parsed() throws -> Parsed {
         do {
-            let transports = try TransportKind.parseList(transports)
-            let workloads = try WorkloadKind.parseList(workloads)
-            let sizes = try ByteSize.parseList(sizes)
+            let transports = try Self.naming("--transports") { try TransportKind.parseList(self.transports) }
+            let workloads = try Self.naming("--workloads") { try WorkloadKind.parseList(self.workloads) }
+            let sizes = try Self.naming("--sizes") { try ByteSize.parseList(self.sizes) }
             guard (1...1000).contains(trials) else {
                 throw ValidationError("--trials must be 1 to 1000, not \(trials)")
             }
@@ -132,6 +132,15 @@ struct MeasurementOptions: ParsableArguments {
                 serverCPU: server, options: options, shmWaits: waits)
         } catch let error as PodBenchError {
             throw ValidationError(error.message)
+        }
+    }
+
+    /// Runs `parse`, putting the option's name in front of its error message.
+    static func naming<T>(_ option: String, _ parse: () throws -> T) throws -> T {
+        do {
+            return try parse()
+        } catch let error as PodBenchError {
+            throw ValidationError("\(option): \(error.message)")
         }
     }
 
