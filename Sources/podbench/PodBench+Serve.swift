@@ -53,7 +53,8 @@ extension PodBench {
             else {
                 throw ValidationError("--shared-dir: \(sharedDir) is not a directory")
             }
-            guard FileManager.default.fileExists(atPath: shmDir, isDirectory: &isDirectory), isDirectory.boolValue else {
+            guard FileManager.default.fileExists(atPath: shmDir, isDirectory: &isDirectory), isDirectory.boolValue
+            else {
                 throw ValidationError("--shm-dir: \(shmDir) is not a directory")
             }
         }

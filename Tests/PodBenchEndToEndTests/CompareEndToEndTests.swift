@@ -3,145 +3,149 @@ import PodBenchCore
 import PodBenchResults
 import Testing
 
-@Suite("compare and baseline end to end", .serialized)
-struct CompareEndToEndTests {
-    /// Two real runs of this build on this machine, pinned, the same matrix.
-    static func twoRuns(in dir: String) throws -> (String, String) {
-        let cpus = CPUPinning.allowedCPUs()
-        for _ in 0..<2 {
-            let result = try BinaryProcess.run(
-                [
-                    "run", "--transports", "uds", "--workloads", "pingpong,stream", "--sizes", "64", "--trials", "5",
-                    "--duration", "60ms", "--warmup", "20ms", "--no-calibrate", "--results-dir", dir, "--cpu",
-                    "client=\(cpus.first!),server=\(cpus.last!)",
-                ])
-            try #require(result.status == 0, "\(result.stderr)")
+extension EndToEnd {
+    @Suite("compare and baseline end to end", .serialized)
+    struct CompareEndToEndTests {
+        /// Two real runs of this build on this machine, pinned, the same matrix.
+        static func twoRuns(in dir: String) throws -> (String, String) {
+            let cpus = CPUPinning.allowedCPUs()
+            for _ in 0..<2 {
+                let result = try BinaryProcess.run(
+                    [
+                        "run", "--transports", "uds", "--workloads", "pingpong,stream", "--sizes", "64", "--trials",
+                        "5",
+                        "--duration", "60ms", "--warmup", "20ms", "--no-calibrate", "--results-dir", dir, "--cpu",
+                        "client=\(cpus.first!),server=\(cpus.last!)",
+                    ])
+                try #require(result.status == 0, "\(result.stderr)")
+            }
+            let files = try resultsFiles(in: dir)
+            try #require(files.count == 2)
+            return (files[0], files[1])
         }
-        let files = try resultsFiles(in: dir)
-        try #require(files.count == 2)
-        return (files[0], files[1])
-    }
 
-    @Test("A/A: two real runs of the same build compare without a regression, in every format")
-    func aa() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (a, b) = try Self.twoRuns(in: dir)
-        // This VM flips between modes 2.5 × apart for seconds at a time (docs/benchmarks.md), so the
-        // A/A gate here allows such a flip; the statistics tests prove the decisions themselves.
-        let effects = ["--min-effect", "latency=150%,throughput=150%,cpu=150%"]
-        let table = try BinaryProcess.run(["compare", a, b] + effects)
-        #expect(table.status == 0, "\(table.stdout)\(table.stderr)")
-        #expect(table.stdout.contains("2 cases compared: 0 regressed"))
-        let markdown = try BinaryProcess.run(["compare", a, b, "--format", "markdown"] + effects)
-        #expect(markdown.stdout.contains("## podbench compare: ✅ No regression"))
-        let junit = dir + "/junit.xml"
-        #expect(try BinaryProcess.run(["compare", a, b, "--format", "junit", "--output", junit] + effects).status == 0)
-        let xml = try String(contentsOfFile: junit, encoding: .utf8)
-        #expect(xml.contains("<testsuites") && !xml.contains("<failure"))
-        let json = try BinaryProcess.run(["compare", a, b, "--format", "json"] + effects)
-        struct Verdicts: Decodable {
-            struct Case: Decodable { var metrics: [Metric] }
-            struct Metric: Decodable { var verdict: String }
-            var cases: [Case]
+        @Test("A/A: two real runs of the same build compare without a regression, in every format")
+        func aa() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let (a, b) = try Self.twoRuns(in: dir)
+            // This VM flips between modes 2.5 × apart for seconds at a time (docs/benchmarks.md), so the
+            // A/A gate here allows such a flip; the statistics tests prove the decisions themselves.
+            let effects = ["--min-effect", "latency=150%,throughput=150%,cpu=150%"]
+            let table = try BinaryProcess.run(["compare", a, b] + effects)
+            #expect(table.status == 0, "\(table.stdout)\(table.stderr)")
+            #expect(table.stdout.contains("2 cases compared: 0 regressed"))
+            let markdown = try BinaryProcess.run(["compare", a, b, "--format", "markdown"] + effects)
+            #expect(markdown.stdout.contains("## podbench compare: ✅ No regression"))
+            let junit = dir + "/junit.xml"
+            #expect(
+                try BinaryProcess.run(["compare", a, b, "--format", "junit", "--output", junit] + effects).status == 0)
+            let xml = try String(contentsOfFile: junit, encoding: .utf8)
+            #expect(xml.contains("<testsuites") && !xml.contains("<failure"))
+            let json = try BinaryProcess.run(["compare", a, b, "--format", "json"] + effects)
+            struct Verdicts: Decodable {
+                struct Case: Decodable { var metrics: [Metric] }
+                struct Metric: Decodable { var verdict: String }
+                var cases: [Case]
+            }
+            let verdicts = try JSONDecoder().decode(Verdicts.self, from: Data(json.stdout.utf8))
+            #expect(verdicts.cases.count == 2)
+            #expect(verdicts.cases.flatMap(\.metrics).allSatisfy { $0.verdict != "regressed" })
         }
-        let verdicts = try JSONDecoder().decode(Verdicts.self, from: Data(json.stdout.utf8))
-        #expect(verdicts.cases.count == 2)
-        #expect(verdicts.cases.flatMap(\.metrics).allSatisfy { $0.verdict != "regressed" })
-    }
 
-    @Test("baseline save, list, show, and compare against the name; a regression exits 1")
-    func baselines() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (a, _) = try Self.twoRuns(in: dir)
-        let store = ["--baselines-dir", dir + "/baselines"]
-        #expect(try BinaryProcess.run(["baseline", "save", "node-a", a] + store).status == 0)
-        #expect(try BinaryProcess.run(["baseline", "save", "node-a", a] + store).status == 2)  // exists
-        #expect(try BinaryProcess.run(["baseline", "save", "node-a", a, "--force"] + store).status == 0)
-        let list = try BinaryProcess.run(["baseline", "list"] + store)
-        #expect(list.stdout.contains("node-a") && list.stdout.contains("2 cases"))
-        let show = try BinaryProcess.run(["baseline", "show", "node-a"] + store)
-        #expect(show.status == 0 && show.stdout.contains("uds"))
-        // A doctored copy of the run, 30% slower in every trial, regresses against the baseline.
-        var run = try ResultsStore.load(a)
-        for c in run.cases.indices {
-            for t in run.cases[c].trials.indices {
-                run.cases[c].trials[t].messagesPerSecond *= 0.7
-                run.cases[c].trials[t].bytesPerSecond *= 0.7
-                if var s = run.cases[c].trials[t].latencySummary {
-                    s.p50 = UInt64(Double(s.p50) * 1.3)
-                    run.cases[c].trials[t].latencySummary = s
+        @Test("baseline save, list, show, and compare against the name; a regression exits 1")
+        func baselines() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let (a, _) = try Self.twoRuns(in: dir)
+            let store = ["--baselines-dir", dir + "/baselines"]
+            #expect(try BinaryProcess.run(["baseline", "save", "node-a", a] + store).status == 0)
+            #expect(try BinaryProcess.run(["baseline", "save", "node-a", a] + store).status == 2)  // exists
+            #expect(try BinaryProcess.run(["baseline", "save", "node-a", a, "--force"] + store).status == 0)
+            let list = try BinaryProcess.run(["baseline", "list"] + store)
+            #expect(list.stdout.contains("node-a") && list.stdout.contains("2 cases"))
+            let show = try BinaryProcess.run(["baseline", "show", "node-a"] + store)
+            #expect(show.status == 0 && show.stdout.contains("uds"))
+            // A doctored copy of the run, 30% slower in every trial, regresses against the baseline.
+            var run = try ResultsStore.load(a)
+            for c in run.cases.indices {
+                for t in run.cases[c].trials.indices {
+                    run.cases[c].trials[t].messagesPerSecond *= 0.7
+                    run.cases[c].trials[t].bytesPerSecond *= 0.7
+                    if var s = run.cases[c].trials[t].latencySummary {
+                        s.p50 = UInt64(Double(s.p50) * 1.3)
+                        run.cases[c].trials[t].latencySummary = s
+                    }
                 }
             }
+            let slower = dir + "/slower.json"
+            try JSONEncoder().encode(run).write(to: URL(fileURLWithPath: slower))
+            let result = try BinaryProcess.run(["compare", "node-a", slower] + store)
+            #expect(result.status == 1, "\(result.stdout)")
+            #expect(result.stdout.contains("regressed"))
         }
-        let slower = dir + "/slower.json"
-        try JSONEncoder().encode(run).write(to: URL(fileURLWithPath: slower))
-        let result = try BinaryProcess.run(["compare", "node-a", slower] + store)
-        #expect(result.status == 1, "\(result.stdout)")
-        #expect(result.stdout.contains("regressed"))
-    }
 
-    @Test(
-        "bad input exits 2 with a message naming the file and the problem",
-        arguments: [
-            ("", "is empty"), ("{", "not valid JSON"), ("[]", "not a podbench results file"),
-            ("{\"schemaVersion\": 2}", "schema 2"), ("{\"schemaVersion\": 1, \"cases\": []}", "missing"),
-        ])
-    func badFiles(content: String, expected: String) throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let good = try Self.twoRuns(in: dir).0
-        let bad = dir + "/bad.json"
-        try content.write(toFile: bad, atomically: true, encoding: .utf8)
-        for arguments in [[bad, good], [good, bad]] {
-            let result = try BinaryProcess.run(["compare"] + arguments)
-            #expect(result.status == 2)
-            #expect(result.stderr.contains(bad) && result.stderr.contains(expected), "\(result.stderr)")
-            #expect(!result.stderr.contains("Fatal error") && !result.stderr.contains("Stack"))
+        @Test(
+            "bad input exits 2 with a message naming the file and the problem",
+            arguments: [
+                ("", "is empty"), ("{", "not valid JSON"), ("[]", "not a podbench results file"),
+                ("{\"schemaVersion\": 2}", "schema 2"), ("{\"schemaVersion\": 1, \"cases\": []}", "missing"),
+            ])
+        func badFiles(content: String, expected: String) throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let good = try Self.twoRuns(in: dir).0
+            let bad = dir + "/bad.json"
+            try content.write(toFile: bad, atomically: true, encoding: .utf8)
+            for arguments in [[bad, good], [good, bad]] {
+                let result = try BinaryProcess.run(["compare"] + arguments)
+                #expect(result.status == 2)
+                #expect(result.stderr.contains(bad) && result.stderr.contains(expected), "\(result.stderr)")
+                #expect(!result.stderr.contains("Fatal error") && !result.stderr.contains("Stack"))
+            }
         }
-    }
 
-    @Test("a missing baseline, a truncated file and runs with nothing in common exit 2")
-    func otherBadInput() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (a, b) = try Self.twoRuns(in: dir)
-        let missing = try BinaryProcess.run(["compare", "no-such-baseline", b, "--baselines-dir", dir + "/none"])
-        #expect(
-            missing.status == 2
-                && missing.stderr.contains("'no-such-baseline' is neither a results file nor a baseline"))
-        let data = try Data(contentsOf: URL(fileURLWithPath: a))
-        let truncated = dir + "/truncated.json"
-        try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: truncated))
-        #expect(try BinaryProcess.run(["compare", truncated, b]).status == 2)
-        var other = try ResultsStore.load(b)
-        for i in other.cases.indices { other.cases[i].key.transport = "tcp6" }
-        let otherPath = dir + "/other.json"
-        try JSONEncoder().encode(other).write(to: URL(fileURLWithPath: otherPath))
-        let disjoint = try BinaryProcess.run(["compare", a, otherPath])
-        #expect(disjoint.status == 2 && disjoint.stderr.contains("no case in common"))
-        #expect(try BinaryProcess.run(["compare", a, b, "--format", "pdf"]).status == 2)
-        #expect(try BinaryProcess.run(["compare", a, b, "--min-effect", "p50=lots"]).status == 2)
-    }
+        @Test("a missing baseline, a truncated file and runs with nothing in common exit 2")
+        func otherBadInput() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let (a, b) = try Self.twoRuns(in: dir)
+            let missing = try BinaryProcess.run(["compare", "no-such-baseline", b, "--baselines-dir", dir + "/none"])
+            #expect(
+                missing.status == 2
+                    && missing.stderr.contains("'no-such-baseline' is neither a results file nor a baseline"))
+            let data = try Data(contentsOf: URL(fileURLWithPath: a))
+            let truncated = dir + "/truncated.json"
+            try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: truncated))
+            #expect(try BinaryProcess.run(["compare", truncated, b]).status == 2)
+            var other = try ResultsStore.load(b)
+            for i in other.cases.indices { other.cases[i].key.transport = "tcp6" }
+            let otherPath = dir + "/other.json"
+            try JSONEncoder().encode(other).write(to: URL(fileURLWithPath: otherPath))
+            let disjoint = try BinaryProcess.run(["compare", a, otherPath])
+            #expect(disjoint.status == 2 && disjoint.stderr.contains("no case in common"))
+            #expect(try BinaryProcess.run(["compare", a, b, "--format", "pdf"]).status == 2)
+            #expect(try BinaryProcess.run(["compare", a, b, "--min-effect", "p50=lots"]).status == 2)
+        }
 
-    @Test("different environments exit 3 unless --allow-env-mismatch")
-    func environment() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (a, b) = try Self.twoRuns(in: dir)
-        var run = try ResultsStore.load(b)
-        run.environment.client.kernelRelease = "9.9.9-other"
-        let other = dir + "/other-kernel.json"
-        try JSONEncoder().encode(run).write(to: URL(fileURLWithPath: other))
-        let result = try BinaryProcess.run([
-            "compare", a, other, "--min-effect", "latency=150%,throughput=150%,cpu=150%",
-        ])
-        #expect(result.status == 3)
-        #expect(result.stdout.contains("environment differs: kernel"))
-        #expect(result.stderr.contains("--allow-env-mismatch"))
-        let allowed = try BinaryProcess.run(
-            ["compare", a, other, "--allow-env-mismatch", "--min-effect", "latency=150%,throughput=150%,cpu=150%"])
-        #expect(allowed.status == 0, "\(allowed.stdout)")
+        @Test("different environments exit 3 unless --allow-env-mismatch")
+        func environment() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let (a, b) = try Self.twoRuns(in: dir)
+            var run = try ResultsStore.load(b)
+            run.environment.client.kernelRelease = "9.9.9-other"
+            let other = dir + "/other-kernel.json"
+            try JSONEncoder().encode(run).write(to: URL(fileURLWithPath: other))
+            let result = try BinaryProcess.run([
+                "compare", a, other, "--min-effect", "latency=150%,throughput=150%,cpu=150%",
+            ])
+            #expect(result.status == 3)
+            #expect(result.stdout.contains("environment differs: kernel"))
+            #expect(result.stderr.contains("--allow-env-mismatch"))
+            let allowed = try BinaryProcess.run(
+                ["compare", a, other, "--allow-env-mismatch", "--min-effect", "latency=150%,throughput=150%,cpu=150%"])
+            #expect(allowed.status == 0, "\(allowed.stdout)")
+        }
     }
 }

@@ -4,180 +4,248 @@ import PodBenchCore
 import PodBenchResults
 import Testing
 
-/// Faults at each phase: every one ends in bounded time with a clear message, keeps what was
-/// measured, and leaves nothing behind.
-@Suite("faults end to end", .serialized)
-struct FaultEndToEndTests {
-    @Test("a server that accepts but never answers the handshake: the client gives up at --timeout")
-    func silentServer() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let path = dir + "/silent.sock"
-        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(listener) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, byte) in path.utf8.enumerated() { raw[i] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+extension EndToEnd {
+    /// Faults at each phase: every one ends in bounded time with a clear message, keeps what was
+    /// measured, and leaves nothing behind.
+    @Suite("faults end to end", .serialized)
+    struct FaultEndToEndTests {
+        @Test("a server that accepts but never answers the handshake: the client gives up at --timeout")
+        func silentServer() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let path = dir + "/silent.sock"
+            let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(listener) }
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                for (i, byte) in path.utf8.enumerated() { raw[i] = byte }
             }
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+            try #require(bound == 0 && listen(listener, 4) == 0)
+            let started = Date()
+            let result = try BinaryProcess.run(
+                ["client", "--control", "unix:\(path)", "--timeout", "1s", "--results-dir", dir + "/r"]
+                    + RunEndToEndTests.quick,
+                timeout: 30)
+            #expect(result.status == 1)
+            #expect(Date().timeIntervalSince(started) < 10)
+            #expect(result.stderr.contains("sent nothing on the control connection in time"), "\(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: dir + "/r"))
         }
-        try #require(bound == 0 && listen(listener, 4) == 0)
-        let started = Date()
-        let result = try BinaryProcess.run(
-            ["client", "--control", "unix:\(path)", "--timeout", "1s", "--results-dir", dir + "/r"]
-                + RunEndToEndTests.quick,
-            timeout: 30)
-        #expect(result.status == 1)
-        #expect(Date().timeIntervalSince(started) < 10)
-        #expect(result.stderr.contains("sent nothing on the control connection in time"), "\(result.stderr)")
-        #expect(!FileManager.default.fileExists(atPath: dir + "/r"))
-    }
 
-    @Test("a server killed during the warm-up: the client names the phase and writes an incomplete file")
-    func killedInWarmup() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let server = try BinaryProcess(["serve", "--control", "unix:\(dir)/ctl.sock", "--shared-dir", dir])
-        let client = try BinaryProcess(
-            [
-                "client", "--control", "unix:\(dir)/ctl.sock", "--transports", "uds", "--workloads", "pingpong",
-                "--sizes", "64", "--warmup", "20s", "--no-calibrate", "--results-dir", dir + "/r",
-            ])
-        // The journal's header line appears once the session is set up; the warm-up follows at once.
-        #expect(waitForFinishedCases(in: dir + "/r", 0))
-        usleep(500_000)
-        server.signal(SIGKILL)
-        server.wait(timeout: 5)
-        #expect(client.wait(timeout: 15) == 1)
-        #expect(client.stderr.contains("during the warm-up"), "\(client.stderr)")
-        let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/r").first))
-        #expect(!run.complete)
-        #expect(run.cases.first?.status == .failed)
-    }
-
-    @Test("a client killed mid-trial: the server frees the case and serves the next client")
-    func clientKilled() throws {
-        let dir = try temporaryDirectory()
-        let shm = try sharedMemoryDirectory()
-        defer {
-            try? FileManager.default.removeItem(atPath: dir)
-            try? FileManager.default.removeItem(atPath: shm)
-        }
-        let server = try BinaryProcess(
-            ["serve", "--control", "unix:\(dir)/ctl.sock", "--shared-dir", dir, "--shm-dir", shm, "--timeout", "2s"])
-        defer {
-            server.signal(SIGTERM)
-            server.wait(timeout: 5)
-        }
-        for transport in ["uds", "shm"] {
-            let first = try BinaryProcess(
+        @Test("a server killed during the warm-up: the client names the phase and writes an incomplete file")
+        func killedInWarmup() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let server = try BinaryProcess(["serve", "--control", "unix:\(dir)/ctl.sock", "--shared-dir", dir])
+            let client = try BinaryProcess(
                 [
-                    "client", "--control", "unix:\(dir)/ctl.sock", "--transports", transport, "--workloads", "stream",
-                    "--sizes", "4KiB", "--duration", "10s", "--warmup", "0", "--no-calibrate", "--results-dir",
-                    dir + "/first-\(transport)",
+                    "client", "--control", "unix:\(dir)/ctl.sock", "--transports", "uds", "--workloads", "pingpong",
+                    "--sizes", "64", "--warmup", "20s", "--no-calibrate", "--results-dir", dir + "/r",
                 ])
-            usleep(800_000)
-            first.signal(SIGKILL)
-            first.wait(timeout: 5)
-            let second = try BinaryProcess.run(
-                [
-                    "client", "--control", "unix:\(dir)/ctl.sock", "--transports", transport, "--sizes", "64",
-                    "--results-dir", dir + "/second-\(transport)",
-                ] + RunEndToEndTests.quick, timeout: 60)
-            #expect(second.status == 0, "\(transport): \(second.stderr)")
-        }
-        #expect(ringFiles(in: shm).isEmpty)
-        #expect(server.process.isRunning)
-    }
-
-    @Test("a server that stops answering without dying (SIGSTOP): the client times out within --timeout")
-    func stoppedServer() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let server = try BinaryProcess(["serve", "--control", "unix:\(dir)/ctl.sock", "--shared-dir", dir])
-        defer {
+            // The journal's header line appears once the session is set up; the warm-up follows at once.
+            #expect(waitForFinishedCases(in: dir + "/r", 0))
+            usleep(500_000)
             server.signal(SIGKILL)
-            server.signal(SIGCONT)
             server.wait(timeout: 5)
+            #expect(client.wait(timeout: 15) == 1)
+            #expect(client.stderr.contains("during the warm-up"), "\(client.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/r").first))
+            #expect(!run.complete)
+            #expect(run.cases.first?.status == .failed)
         }
-        let client = try BinaryProcess(
-            [
-                "client", "--control", "unix:\(dir)/ctl.sock", "--transports", "uds", "--workloads", "pingpong",
-                "--sizes", "64,128", "--trials", "2", "--duration", "300ms", "--warmup", "0", "--timeout", "1s",
-                "--no-calibrate", "--results-dir", dir + "/r",
+
+        @Test("a client killed mid-trial: the server frees the case and serves the next client")
+        func clientKilled() throws {
+            let dir = try temporaryDirectory()
+            let shm = try sharedMemoryDirectory()
+            defer {
+                try? FileManager.default.removeItem(atPath: dir)
+                try? FileManager.default.removeItem(atPath: shm)
+            }
+            let server = try BinaryProcess(
+                [
+                    "serve", "--control", "unix:\(dir)/ctl.sock", "--shared-dir", dir, "--shm-dir", shm, "--timeout",
+                    "2s",
+                ])
+            defer {
+                server.signal(SIGTERM)
+                server.wait(timeout: 5)
+            }
+            for transport in ["uds", "shm"] {
+                let first = try BinaryProcess(
+                    [
+                        "client", "--control", "unix:\(dir)/ctl.sock", "--transports", transport, "--workloads",
+                        "stream",
+                        "--sizes", "4KiB", "--duration", "10s", "--warmup", "0", "--no-calibrate", "--results-dir",
+                        dir + "/first-\(transport)",
+                    ])
+                usleep(800_000)
+                first.signal(SIGKILL)
+                first.wait(timeout: 5)
+                let second = try BinaryProcess.run(
+                    [
+                        "client", "--control", "unix:\(dir)/ctl.sock", "--transports", transport, "--sizes", "64",
+                        "--results-dir", dir + "/second-\(transport)",
+                    ] + RunEndToEndTests.quick, timeout: 60)
+                #expect(second.status == 0, "\(transport): \(second.stderr)")
+            }
+            #expect(ringFiles(in: shm).isEmpty)
+            #expect(server.process.isRunning)
+        }
+
+        @Test("a server that stops answering without dying (SIGSTOP): the client times out within --timeout")
+        func stoppedServer() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let server = try BinaryProcess(["serve", "--control", "unix:\(dir)/ctl.sock", "--shared-dir", dir])
+            defer {
+                server.signal(SIGKILL)
+                server.signal(SIGCONT)
+                server.wait(timeout: 5)
+            }
+            let client = try BinaryProcess(
+                [
+                    "client", "--control", "unix:\(dir)/ctl.sock", "--transports", "uds", "--workloads", "pingpong",
+                    "--sizes", "64,128", "--trials", "2", "--duration", "300ms", "--warmup", "0", "--timeout", "1s",
+                    "--no-calibrate", "--results-dir", dir + "/r",
+                ])
+            #expect(waitForFinishedCases(in: dir + "/r", 1))
+            server.signal(SIGSTOP)
+            let stopped = Date()
+            #expect(client.wait(timeout: 30) == 1)
+            #expect(Date().timeIntervalSince(stopped) < 6)
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/r").first))
+            #expect(run.cases.first?.status == .ok)
+            #expect(!run.complete)
+        }
+
+        @Test("a full results disk: a clear error, no partial results file, the journal keeps the finished cases")
+        func fullDisk() throws {
+            let dir = try temporaryDirectory()
+            let small = try temporaryDirectory()
+            defer {
+                _ = try? BinaryProcess.runTool("/bin/umount", [small])
+                try? FileManager.default.removeItem(atPath: small)
+                try? FileManager.default.removeItem(atPath: dir)
+            }
+            // Room for the journal (the run's header and a few cases) but not for the pretty-printed file.
+            try #require(
+                try BinaryProcess.runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=40k", "tmpfs", small]) == 0)
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--transports", "uds", "--workloads", "pingpong", "--sizes", "64,128,256", "--results-dir",
+                    small,
+                ]
+                    + RunEndToEndTests.quick)
+            #expect(result.status == 1)
+            #expect(
+                result.stderr.contains("No space left on device") || result.stderr.contains("disk is full"),
+                "\(result.stderr)")
+            #expect(result.stderr.contains("journal"))
+            let names = try FileManager.default.contentsOfDirectory(atPath: small)
+            #expect(!names.contains { $0.hasSuffix(".json") || $0.contains(".tmp-") }, "\(names)")
+            let journal = try #require(names.first { $0.hasSuffix(".journal.jsonl") })
+            let lines = try String(contentsOfFile: small + "/" + journal, encoding: .utf8).split(separator: "\n")
+            #expect(lines.count >= 2, "the header and at least one finished case")
+        }
+
+        @Test("serve removes ring files that no live server holds, and leaves held ones")
+        func staleRingFiles() throws {
+            let dir = try temporaryDirectory()
+            let shm = try sharedMemoryDirectory()
+            defer {
+                try? FileManager.default.removeItem(atPath: dir)
+                try? FileManager.default.removeItem(atPath: shm)
+            }
+            let stale = shm + "/podbench-crashed-1.ring"
+            try Data(count: 8192).write(to: URL(fileURLWithPath: stale))
+            let other = shm + "/not-ours.ring"
+            try Data(count: 10).write(to: URL(fileURLWithPath: other))
+            let server = try BinaryProcess([
+                "serve", "--control", "unix:\(dir)/ctl.sock", "--shared-dir", dir, "--shm-dir", shm,
             ])
-        #expect(waitForFinishedCases(in: dir + "/r", 1))
-        server.signal(SIGSTOP)
-        let stopped = Date()
-        #expect(client.wait(timeout: 30) == 1)
-        #expect(Date().timeIntervalSince(stopped) < 6)
-        let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/r").first))
-        #expect(run.cases.first?.status == .ok)
-        #expect(!run.complete)
-    }
-
-    @Test("a full results disk: a clear error, no partial results file, the journal keeps the finished cases")
-    func fullDisk() throws {
-        let dir = try temporaryDirectory()
-        let small = try temporaryDirectory()
-        defer {
-            _ = try? BinaryProcess.runTool("/bin/umount", [small])
-            try? FileManager.default.removeItem(atPath: small)
-            try? FileManager.default.removeItem(atPath: dir)
+            let client = try BinaryProcess.run(
+                [
+                    "client", "--control", "unix:\(dir)/ctl.sock", "--transports", "shm", "--sizes", "64",
+                    "--results-dir",
+                    dir + "/r", "--shutdown-server",
+                ] + RunEndToEndTests.quick)
+            #expect(client.status == 0, "\(client.stderr)")
+            #expect(server.wait(timeout: 10) == 0)
+            #expect(!FileManager.default.fileExists(atPath: stale))
+            #expect(FileManager.default.fileExists(atPath: other))
+            #expect(server.stderr.contains("removed \(stale)"))
         }
-        // Room for the journal (the run's header and a few cases) but not for the pretty-printed file.
-        try #require(try BinaryProcess.runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=40k", "tmpfs", small]) == 0)
-        let result = try BinaryProcess.run(
-            ["run", "--transports", "uds", "--workloads", "pingpong", "--sizes", "64,128,256", "--results-dir", small]
-                + RunEndToEndTests.quick)
-        #expect(result.status == 1)
-        #expect(
-            result.stderr.contains("No space left on device") || result.stderr.contains("disk is full"),
-            "\(result.stderr)")
-        #expect(result.stderr.contains("journal"))
-        let names = try FileManager.default.contentsOfDirectory(atPath: small)
-        #expect(!names.contains { $0.hasSuffix(".json") || $0.contains(".tmp-") }, "\(names)")
-        let journal = try #require(names.first { $0.hasSuffix(".journal.jsonl") })
-        let lines = try String(contentsOfFile: small + "/" + journal, encoding: .utf8).split(separator: "\n")
-        #expect(lines.count >= 2, "the header and at least one finished case")
-    }
 
-    @Test("serve removes ring files that no live server holds, and leaves held ones")
-    func staleRingFiles() throws {
-        let dir = try temporaryDirectory()
-        let shm = try sharedMemoryDirectory()
-        defer {
-            try? FileManager.default.removeItem(atPath: dir)
-            try? FileManager.default.removeItem(atPath: shm)
+        @Test("an unwritable shared directory is a clear error", arguments: ["/proc", "/nonexistent-podbench"])
+        func unwritableSharedDirectory(path: String) throws {
+            let result = try BinaryProcess.run(["run", "--shared-dir", path] + RunEndToEndTests.quick)
+            #expect(result.status != 0)
+            #expect(result.stderr.contains(path), "\(result.stderr)")
+            #expect(!result.stderr.contains("Fatal error"))
         }
-        let stale = shm + "/podbench-crashed-1.ring"
-        try Data(count: 8192).write(to: URL(fileURLWithPath: stale))
-        let other = shm + "/not-ours.ring"
-        try Data(count: 10).write(to: URL(fileURLWithPath: other))
-        let server = try BinaryProcess([
-            "serve", "--control", "unix:\(dir)/ctl.sock", "--shared-dir", dir, "--shm-dir", shm,
-        ])
-        let client = try BinaryProcess.run(
-            [
-                "client", "--control", "unix:\(dir)/ctl.sock", "--transports", "shm", "--sizes", "64", "--results-dir",
-                dir + "/r", "--shutdown-server",
-            ] + RunEndToEndTests.quick)
-        #expect(client.status == 0, "\(client.stderr)")
-        #expect(server.wait(timeout: 10) == 0)
-        #expect(!FileManager.default.fileExists(atPath: stale))
-        #expect(FileManager.default.fileExists(atPath: other))
-        #expect(server.stderr.contains("removed \(stale)"))
     }
+}
 
-    @Test("an unwritable shared directory is a clear error", arguments: ["/proc", "/nonexistent-podbench"])
-    func unwritableSharedDirectory(path: String) throws {
-        let result = try BinaryProcess.run(["run", "--shared-dir", path] + RunEndToEndTests.quick)
-        #expect(result.status != 0)
-        #expect(result.stderr.contains(path), "\(result.stderr)")
-        #expect(!result.stderr.contains("Fatal error"))
+extension EndToEnd {
+    @Suite("hostile control input end to end", .serialized)
+    struct HostileControlEndToEndTests {
+        /// Connects to a Unix socket, writes `bytes`, and closes (or keeps it open while `hold`).
+        static func send(_ bytes: [UInt8], to path: String) {
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                for (i, byte) in path.utf8.enumerated() { raw[i] = byte }
+            }
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+            _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            usleep(50_000)
+        }
+
+        @Test("garbage, oversized lengths, other versions and truncated frames: the server keeps serving")
+        func keepsServing() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let path = dir + "/ctl.sock"
+            let server = try BinaryProcess([
+                "serve", "--control", "unix:\(path)", "--shared-dir", dir, "--timeout", "1s",
+            ])
+            usleep(300_000)
+            var state: UInt64 = 99
+            let random = (0..<4096).map { _ -> UInt8 in
+                state = state &* 6_364_136_223_846_793_005 &+ 1
+                return UInt8(truncatingIfNeeded: state >> 56)
+            }
+            let inputs: [[UInt8]] = [
+                random,
+                Array("PBCT".utf8) + [1, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF],
+                Array("PBCT".utf8) + [7, 0, 0, 0, 2, 0, 0, 0] + Array("{}".utf8),
+                Array("PBCT".utf8) + [1, 0, 0, 0, 100, 0, 0, 0] + Array("{\"hel".utf8),
+                Array("PBCT".utf8) + [1, 0, 0, 0, 11, 0, 0, 0] + Array("{\"bye\":{}}".utf8) + [0],
+                [],
+            ]
+            for input in inputs { Self.send(input, to: path) }
+            let client = try BinaryProcess.run(
+                [
+                    "client", "--control", "unix:\(path)", "--transports", "uds", "--sizes", "64", "--results-dir",
+                    dir + "/r",
+                    "--shutdown-server",
+                ] + RunEndToEndTests.quick)
+            #expect(client.status == 0, "\(client.stderr)")
+            #expect(server.wait(timeout: 10) == 0, "\(server.stderr)")
+            #expect(!server.stderr.contains("Fatal error"))
+        }
     }
 }

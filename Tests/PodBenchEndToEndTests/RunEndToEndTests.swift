@@ -3,347 +3,365 @@ import PodBenchCore
 import PodBenchResults
 import Testing
 
-/// The built binary as two real processes. These check that numbers are plausible and integrity
-/// holds, never that anything was fast.
-@Suite("podbench run, serve and client end to end", .serialized)
-struct RunEndToEndTests {
-    static let quick = ["--trials", "2", "--duration", "60ms", "--warmup", "20ms", "--verify", "all", "--no-calibrate"]
+extension EndToEnd {
+    /// The built binary as two real processes. These check that numbers are plausible and integrity
+    /// holds, never that anything was fast.
+    @Suite("podbench run, serve and client end to end", .serialized)
+    struct RunEndToEndTests {
+        static let quick = [
+            "--trials", "2", "--duration", "60ms", "--warmup", "20ms", "--verify", "all", "--no-calibrate",
+        ]
 
-    @Test("run measures tcp and uds, both workloads, and writes a complete, consistent results file")
-    func runWritesResults() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let result = try BinaryProcess.run(
-            [
-                "run", "--transports", "tcp,uds", "--workloads", "pingpong,stream", "--sizes", "64,64KiB",
-                "--results-dir", dir,
-            ]
-                + Self.quick)
-        #expect(result.status == 0, "\(result.stderr)")
-        let files = try resultsFiles(in: dir)
-        #expect(files.count == 1)
-        let path = try #require(files.first)
-        #expect(path.hasSuffix("-\(HostEnvironment.probe().hostname).json"))
-        #expect(
-            try FileManager.default.contentsOfDirectory(atPath: dir).count == 1, "no journal or temporary file left")
-        let run = try ResultsStore.load(path)
-        #expect(run.complete)
-        #expect(run.schemaVersion == PodBenchVersion.resultsSchema)
-        #expect(run.settings.trials == 2 && run.settings.verify == "all" && run.settings.isolation == "process")
-        #expect(run.commandLine.contains("--transports"))
-        // Two processes: different PIDs, every namespace shared (a child process).
-        #expect(run.environment.client.processID != run.environment.server.processID)
-        #expect(run.environment.sharedNamespaces.contains("net"))
-        #expect(run.environment.separateNamespaces.isEmpty)
-        let keys = run.cases.map { "\($0.key.transport) \($0.key.workload) \($0.key.messageSize)" }
-        #expect(
-            keys == [
-                "tcp pingpong 64", "tcp pingpong 65536", "tcp stream 64", "tcp stream 65536", "uds pingpong 64",
-                "uds pingpong 65536", "uds stream 64", "uds stream 65536",
-            ])
-        for c in run.cases {
-            #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
-            #expect(c.trials.count == 2)
-            #expect(c.warmup != nil)
-            #expect((c.warmup?.messages ?? 0) > 0)
-            for t in c.trials {
-                #expect(t.messages > 0)
-                #expect(t.bytes == t.messages * UInt64(c.key.messageSize))
-                #expect(t.elapsedNanoseconds >= 50_000_000)
-                #expect(t.messagesPerSecond > 0)
-                // Both sides report CPU for the trial, and per-message figures follow from it.
-                for side in [t.client, t.server] {
-                    #expect(side.usage.userNanoseconds + side.usage.systemNanoseconds > 0)
-                    #expect(side.cpuNanosecondsPerMessage > 0)
-                    #expect(!side.integrity.hasErrors)
-                }
-                let receiver = c.key.workload == "pingpong" ? t.client.integrity : t.server.integrity
-                #expect(receiver.received == t.messages)
-                #expect(receiver.verified == t.messages)
-                #expect(t.server.integrity.received == t.messages)
-                if c.key.workload == "pingpong" {
-                    let histogram = try #require(try t.latency?.decode())
-                    #expect(histogram.totalCount == t.messages)
-                    let s = try #require(t.latencySummary)
-                    #expect(s.min <= s.p50 && s.p50 <= s.p99 && s.p99 <= s.p999 && s.p999 <= s.max)
-                    #expect(s.p50 > 0)
-                } else {
-                    #expect(t.latency == nil)
+        @Test("run measures tcp and uds, both workloads, and writes a complete, consistent results file")
+        func runWritesResults() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--transports", "tcp,uds", "--workloads", "pingpong,stream", "--sizes", "64,64KiB",
+                    "--results-dir", dir,
+                ]
+                    + Self.quick)
+            #expect(result.status == 0, "\(result.stderr)")
+            let files = try resultsFiles(in: dir)
+            #expect(files.count == 1)
+            let path = try #require(files.first)
+            #expect(path.hasSuffix("-\(HostEnvironment.probe().hostname).json"))
+            #expect(
+                try FileManager.default.contentsOfDirectory(atPath: dir).count == 1, "no journal or temporary file left"
+            )
+            let run = try ResultsStore.load(path)
+            #expect(run.complete)
+            #expect(run.schemaVersion == PodBenchVersion.resultsSchema)
+            #expect(run.settings.trials == 2 && run.settings.verify == "all" && run.settings.isolation == "process")
+            #expect(run.commandLine.contains("--transports"))
+            // Two processes: different PIDs, every namespace shared (a child process).
+            #expect(run.environment.client.processID != run.environment.server.processID)
+            #expect(run.environment.sharedNamespaces.contains("net"))
+            #expect(run.environment.separateNamespaces.isEmpty)
+            let keys = run.cases.map { "\($0.key.transport) \($0.key.workload) \($0.key.messageSize)" }
+            #expect(
+                keys == [
+                    "tcp pingpong 64", "tcp pingpong 65536", "tcp stream 64", "tcp stream 65536", "uds pingpong 64",
+                    "uds pingpong 65536", "uds stream 64", "uds stream 65536",
+                ])
+            for c in run.cases {
+                #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
+                #expect(c.trials.count == 2)
+                #expect(c.warmup != nil)
+                #expect((c.warmup?.messages ?? 0) > 0)
+                for t in c.trials {
+                    #expect(t.messages > 0)
+                    #expect(t.bytes == t.messages * UInt64(c.key.messageSize))
+                    #expect(t.elapsedNanoseconds >= 50_000_000)
+                    #expect(t.messagesPerSecond > 0)
+                    // Both sides report CPU for the trial, and per-message figures follow from it.
+                    for side in [t.client, t.server] {
+                        #expect(side.usage.userNanoseconds + side.usage.systemNanoseconds > 0)
+                        #expect(side.cpuNanosecondsPerMessage > 0)
+                        #expect(!side.integrity.hasErrors)
+                    }
+                    let receiver = c.key.workload == "pingpong" ? t.client.integrity : t.server.integrity
+                    #expect(receiver.received == t.messages)
+                    #expect(receiver.verified == t.messages)
+                    #expect(t.server.integrity.received == t.messages)
+                    if c.key.workload == "pingpong" {
+                        let histogram = try #require(try t.latency?.decode())
+                        #expect(histogram.totalCount == t.messages)
+                        let s = try #require(t.latencySummary)
+                        #expect(s.min <= s.p50 && s.p50 <= s.p99 && s.p99 <= s.p999 && s.p999 <= s.max)
+                        #expect(s.p50 > 0)
+                    } else {
+                        #expect(t.latency == nil)
+                    }
                 }
             }
+            // The table names every case.
+            for transport in ["tcp", "uds"] { #expect(result.stdout.contains(transport)) }
+            #expect(result.stdout.contains("64KiB"))
+            #expect(result.stderr.contains("results written to \(path)"))
         }
-        // The table names every case.
-        for transport in ["tcp", "uds"] { #expect(result.stdout.contains(transport)) }
-        #expect(result.stdout.contains("64KiB"))
-        #expect(result.stderr.contains("results written to \(path)"))
-    }
 
-    @Test("serve and client as two processes: abstract socket and IPv6, the server exits when told")
-    func serveAndClient() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let port = try freePort()
-        let server = try BinaryProcess(["serve", "--control", "tcp:127.0.0.1:\(port)", "--shared-dir", dir])
-        let client = try BinaryProcess(
-            [
-                "client", "--control", "tcp:127.0.0.1:\(port)", "--transports", "uds-abstract,tcp6", "--workloads",
-                "pingpong", "--sizes", "1,4MiB", "--results-dir", dir, "--shutdown-server",
-            ] + Self.quick)
-        let clientStatus = client.wait()
-        #expect(clientStatus == 0, "\(client.stderr)")
-        #expect(server.wait(timeout: 10) == 0, "\(server.stderr)")
-        let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
-        #expect(run.settings.isolation == "external")
-        #expect(run.cases.count == 4)
-        #expect(run.cases.allSatisfy { $0.status == .ok })
-        #expect(run.cases.contains { $0.endpoint?.hasPrefix("unix:@") == true })
-        #expect(run.cases.contains { $0.endpoint?.hasPrefix("tcp:[::1]:") == true })
-    }
-
-    @Test("a corrupted message fails its case loudly and the run exits 1", arguments: ["pingpong", "stream"])
-    func corruption(workload: String) throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let result = try BinaryProcess.run(
-            [
-                "run", "--transports", "tcp", "--workloads", workload, "--sizes", "1KiB", "--results-dir", dir,
-                "--inject-corruption", "5",
-            ] + Self.quick)
-        #expect(result.status == 1)
-        #expect(result.stdout.contains("FAILED"))
-        #expect(result.stdout.contains("message 5 failed its payload checksum"))
-        let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
-        #expect(run.complete)
-        #expect(run.cases.first?.status == .failed)
-        #expect(run.cases.first?.errorCode == "integrityFailure")
-    }
-
-    @Test(
-        "bad options get a message naming them and exit 2",
-        arguments: [
-            (["--transports", "carrier-pigeon"], "unknown transport 'carrier-pigeon'"),
-            (["--sizes", "5MiB"], "out of range"),
-            (["--sizes", "64,lots"], "'lots'"),
-            (["--workloads", "pingpong,burst"], "unknown workload 'burst'"),
-            (["--trials", "0"], "--trials"),
-            (["--duration", "soon"], "--duration"),
-            (["--cpu", "client=a"], "--cpu"),
-            (["--verify", "some"], "--verify"),
-            (["--no-such-option"], "no-such-option"),
-        ])
-    func badOptions(arguments: [String], expected: String) throws {
-        let result = try BinaryProcess.run(["run"] + arguments)
-        #expect(result.status == 2)
-        #expect(result.stderr.contains(expected), "\(result.stderr)")
-        #expect(result.stdout.isEmpty)
-    }
-
-    @Test("a client with no server says so and exits 1, writing nothing")
-    func noServer() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let result = try BinaryProcess.run(
-            ["client", "--control", "unix:\(dir)/nobody.sock", "--connect-wait", "200ms", "--results-dir", dir + "/r"])
-        #expect(result.status == 1)
-        #expect(result.stderr.contains("no podbench server answers on unix:\(dir)/nobody.sock"))
-        #expect(!FileManager.default.fileExists(atPath: dir + "/r"))
-    }
-
-    @Test("serve refuses a control port in use, naming it")
-    func portInUse() throws {
-        let port = try freePort()
-        let first = try BinaryProcess(["serve", "--control", "tcp:127.0.0.1:\(port)"])
-        defer {
-            first.signal(SIGTERM)
-            first.wait(timeout: 5)
+        @Test("serve and client as two processes: abstract socket and IPv6, the server exits when told")
+        func serveAndClient() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let port = try freePort()
+            let server = try BinaryProcess(["serve", "--control", "tcp:127.0.0.1:\(port)", "--shared-dir", dir])
+            let client = try BinaryProcess(
+                [
+                    "client", "--control", "tcp:127.0.0.1:\(port)", "--transports", "uds-abstract,tcp6", "--workloads",
+                    "pingpong", "--sizes", "1,4MiB", "--results-dir", dir, "--shutdown-server",
+                ] + Self.quick)
+            let clientStatus = client.wait()
+            #expect(clientStatus == 0, "\(client.stderr)")
+            #expect(server.wait(timeout: 10) == 0, "\(server.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+            #expect(run.settings.isolation == "external")
+            #expect(run.cases.count == 4)
+            #expect(run.cases.allSatisfy { $0.status == .ok })
+            #expect(run.cases.contains { $0.endpoint?.hasPrefix("unix:@") == true })
+            #expect(run.cases.contains { $0.endpoint?.hasPrefix("tcp:[::1]:") == true })
         }
-        usleep(300_000)
-        let second = try BinaryProcess.run(["serve", "--control", "tcp:127.0.0.1:\(port)"], timeout: 10)
-        #expect(second.status != 0)
-        #expect(second.stderr.contains("tcp:127.0.0.1:\(port) is in use"), "\(second.stderr)")
-    }
 
-    @Test("serve replaces a stale socket file and removes its own on SIGTERM")
-    func staleSocket() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let path = dir + "/ctl.sock"
-        // A socket file nobody listens on, as a killed server leaves it.
-        let stale = try BinaryProcess(["serve", "--control", "unix:\(path)", "--shared-dir", dir])
-        usleep(300_000)
-        stale.signal(SIGKILL)
-        stale.wait(timeout: 5)
-        #expect(FileManager.default.fileExists(atPath: path))
-        let server = try BinaryProcess(["serve", "--control", "unix:\(path)", "--shared-dir", dir])
-        let client = try BinaryProcess.run(
-            [
-                "client", "--control", "unix:\(path)", "--transports", "uds", "--workloads", "stream", "--sizes", "64",
-                "--results-dir", dir,
-            ] + Self.quick)
-        #expect(client.status == 0, "\(client.stderr)")
-        server.signal(SIGTERM)
-        server.wait(timeout: 5)
-        #expect(!FileManager.default.fileExists(atPath: path))
-    }
+        @Test("a corrupted message fails its case loudly and the run exits 1", arguments: ["pingpong", "stream"])
+        func corruption(workload: String) throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--transports", "tcp", "--workloads", workload, "--sizes", "1KiB", "--results-dir", dir,
+                    "--inject-corruption", "5",
+                ] + Self.quick)
+            #expect(result.status == 1)
+            #expect(result.stdout.contains("FAILED"))
+            #expect(result.stdout.contains("message 5 failed its payload checksum"))
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+            #expect(run.complete)
+            #expect(run.cases.first?.status == .failed)
+            #expect(run.cases.first?.errorCode == "integrityFailure")
+        }
 
-    @Test("a server killed mid-run: the client says so within the timeout, keeps finished cases, exits 1")
-    func serverDies() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let path = dir + "/ctl.sock"
-        let server = try BinaryProcess(["serve", "--control", "unix:\(path)", "--shared-dir", dir])
-        let client = try BinaryProcess(
-            [
-                "client", "--control", "unix:\(path)", "--transports", "uds", "--workloads", "pingpong", "--sizes",
-                "64,128,256,512,1KiB,2KiB", "--trials", "2", "--duration", "300ms", "--warmup", "0", "--timeout", "2s",
-                "--results-dir", dir,
+        @Test(
+            "bad options get a message naming them and exit 2",
+            arguments: [
+                (["--transports", "carrier-pigeon"], "unknown transport 'carrier-pigeon'"),
+                (["--sizes", "5MiB"], "out of range"),
+                (["--sizes", "64,lots"], "'lots'"),
+                (["--workloads", "pingpong,burst"], "unknown workload 'burst'"),
+                (["--trials", "0"], "--trials"),
+                (["--duration", "soon"], "--duration"),
+                (["--cpu", "client=a"], "--cpu"),
+                (["--verify", "some"], "--verify"),
+                (["--no-such-option"], "no-such-option"),
             ])
-        // Let the first case finish, then kill the server in the middle of the second.
-        #expect(waitForFinishedCases(in: dir, 1))
-        usleep(200_000)
-        server.signal(SIGKILL)
-        server.wait(timeout: 5)
-        let started = Date()
-        let status = client.wait(timeout: 30)
-        #expect(status == 1)
-        #expect(Date().timeIntervalSince(started) < 5)
-        #expect(client.stderr.contains("stopped early"), "\(client.stderr)")
-        let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
-        #expect(!run.complete)
-        #expect(run.incompleteReason?.isEmpty == false)
-        #expect(run.cases.first?.status == .ok)
-        #expect(run.cases.contains { $0.status == .failed })
-        #expect(run.cases.count < 6)
-    }
+        func badOptions(arguments: [String], expected: String) throws {
+            let result = try BinaryProcess.run(["run"] + arguments)
+            #expect(result.status == 2)
+            #expect(result.stderr.contains(expected), "\(result.stderr)")
+            #expect(result.stdout.isEmpty)
+        }
 
-    @Test("SIGINT to run writes the finished cases marked incomplete and leaves no process or socket behind")
-    func interrupted() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let run = try BinaryProcess(
-            [
-                "run", "--transports", "uds", "--workloads", "pingpong", "--sizes", "64,128,256,512,1KiB,2KiB",
-                "--trials",
-                "2", "--duration", "300ms", "--warmup", "0", "--results-dir", dir + "/results", "--shared-dir", dir,
-            ])
-        #expect(waitForFinishedCases(in: dir + "/results", 1))
-        usleep(200_000)
-        run.signal(SIGINT)
-        #expect(run.wait(timeout: 10) == 130)
-        let result = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/results").first))
-        #expect(!result.complete)
-        #expect(result.incompleteReason == "interrupted by SIGINT")
-        #expect(!result.cases.isEmpty)
-        #expect(result.cases.allSatisfy { $0.status == .ok })
-        // The private directory (control socket, data sockets) is gone, and so is the server.
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("podbench-") }
-        #expect(leftovers.isEmpty, "\(leftovers)")
-        usleep(200_000)
-        let serverPID = result.environment.server.processID
-        // Gone, or a zombie waiting for a reaper (state Z): not running either way.
-        let stat = (try? String(contentsOfFile: "/proc/\(serverPID)/stat", encoding: .utf8)) ?? ""
-        let state = stat.split(separator: ")").last?.split(separator: " ").first
-        #expect(kill(serverPID, 0) != 0 || state == "Z", "the server process \(serverPID) still runs")
+        @Test("a client with no server says so and exits 1, writing nothing")
+        func noServer() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let result = try BinaryProcess.run(
+                [
+                    "client", "--control", "unix:\(dir)/nobody.sock", "--connect-wait", "200ms", "--results-dir",
+                    dir + "/r",
+                ])
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("no podbench server answers on unix:\(dir)/nobody.sock"))
+            #expect(!FileManager.default.fileExists(atPath: dir + "/r"))
+        }
+
+        @Test("serve refuses a control port in use, naming it")
+        func portInUse() throws {
+            let port = try freePort()
+            let first = try BinaryProcess(["serve", "--control", "tcp:127.0.0.1:\(port)"])
+            defer {
+                first.signal(SIGTERM)
+                first.wait(timeout: 5)
+            }
+            usleep(300_000)
+            let second = try BinaryProcess.run(["serve", "--control", "tcp:127.0.0.1:\(port)"], timeout: 10)
+            #expect(second.status != 0)
+            #expect(second.stderr.contains("tcp:127.0.0.1:\(port) is in use"), "\(second.stderr)")
+        }
+
+        @Test("serve replaces a stale socket file and removes its own on SIGTERM")
+        func staleSocket() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let path = dir + "/ctl.sock"
+            // A socket file nobody listens on, as a killed server leaves it.
+            let stale = try BinaryProcess(["serve", "--control", "unix:\(path)", "--shared-dir", dir])
+            usleep(300_000)
+            stale.signal(SIGKILL)
+            stale.wait(timeout: 5)
+            #expect(FileManager.default.fileExists(atPath: path))
+            let server = try BinaryProcess(["serve", "--control", "unix:\(path)", "--shared-dir", dir])
+            let client = try BinaryProcess.run(
+                [
+                    "client", "--control", "unix:\(path)", "--transports", "uds", "--workloads", "stream", "--sizes",
+                    "64",
+                    "--results-dir", dir,
+                ] + Self.quick)
+            #expect(client.status == 0, "\(client.stderr)")
+            server.signal(SIGTERM)
+            server.wait(timeout: 5)
+            #expect(!FileManager.default.fileExists(atPath: path))
+        }
+
+        @Test("a server killed mid-run: the client says so within the timeout, keeps finished cases, exits 1")
+        func serverDies() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let path = dir + "/ctl.sock"
+            let server = try BinaryProcess(["serve", "--control", "unix:\(path)", "--shared-dir", dir])
+            let client = try BinaryProcess(
+                [
+                    "client", "--control", "unix:\(path)", "--transports", "uds", "--workloads", "pingpong", "--sizes",
+                    "64,128,256,512,1KiB,2KiB", "--trials", "2", "--duration", "300ms", "--warmup", "0", "--timeout",
+                    "2s",
+                    "--results-dir", dir,
+                ])
+            // Let the first case finish, then kill the server in the middle of the second.
+            #expect(waitForFinishedCases(in: dir, 1))
+            usleep(200_000)
+            server.signal(SIGKILL)
+            server.wait(timeout: 5)
+            let started = Date()
+            let status = client.wait(timeout: 30)
+            #expect(status == 1)
+            #expect(Date().timeIntervalSince(started) < 5)
+            #expect(client.stderr.contains("stopped early"), "\(client.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+            #expect(!run.complete)
+            #expect(run.incompleteReason?.isEmpty == false)
+            #expect(run.cases.first?.status == .ok)
+            #expect(run.cases.contains { $0.status == .failed })
+            #expect(run.cases.count < 6)
+        }
+
+        @Test("SIGINT to run writes the finished cases marked incomplete and leaves no process or socket behind")
+        func interrupted() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let run = try BinaryProcess(
+                [
+                    "run", "--transports", "uds", "--workloads", "pingpong", "--sizes", "64,128,256,512,1KiB,2KiB",
+                    "--trials",
+                    "2", "--duration", "300ms", "--warmup", "0", "--results-dir", dir + "/results", "--shared-dir", dir,
+                ])
+            #expect(waitForFinishedCases(in: dir + "/results", 1))
+            usleep(200_000)
+            run.signal(SIGINT)
+            #expect(run.wait(timeout: 10) == 130)
+            let result = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/results").first))
+            #expect(!result.complete)
+            #expect(result.incompleteReason == "interrupted by SIGINT")
+            #expect(!result.cases.isEmpty)
+            #expect(result.cases.allSatisfy { $0.status == .ok })
+            // The private directory (control socket, data sockets) is gone, and so is the server.
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter {
+                $0.hasPrefix("podbench-")
+            }
+            #expect(leftovers.isEmpty, "\(leftovers)")
+            usleep(200_000)
+            let serverPID = result.environment.server.processID
+            // Gone, or a zombie waiting for a reaper (state Z): not running either way.
+            let stat = (try? String(contentsOfFile: "/proc/\(serverPID)/stat", encoding: .utf8)) ?? ""
+            let state = stat.split(separator: ")").last?.split(separator: " ").first
+            #expect(kill(serverPID, 0) != 0 || state == "Z", "the server process \(serverPID) still runs")
+        }
     }
 }
 
-@Suite("Results file schema")
-struct SchemaTests {
-    @Test("a real results file, complete or cut short, validates against docs/results.schema.json")
-    func validates() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let ok = try BinaryProcess.run(
-            ["run", "--transports", "tcp,uds-abstract", "--sizes", "64", "--results-dir", dir] + RunEndToEndTests.quick)
-        #expect(ok.status == 0, "\(ok.stderr)")
-        let failed = try BinaryProcess.run(
-            ["run", "--transports", "uds", "--sizes", "64", "--results-dir", dir, "--inject-corruption", "1"]
-                + RunEndToEndTests.quick)
-        #expect(failed.status == 1)
-        let files = try resultsFiles(in: dir)
-        #expect(files.count == 2)
-        let schema = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("docs/results.schema.json").path
-        // Debian's python3 with python3-jsonschema (scripts/test.sh installs both).
-        let python = Process()
-        python.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        python.arguments =
-            [
-                "-c",
-                "import json, sys, jsonschema\nschema = json.load(open(sys.argv[1]))\nfor f in sys.argv[2:]:\n    jsonschema.validate(json.load(open(f)), schema)\n",
-                schema,
-            ] + files
-        try python.run()
-        python.waitUntilExit()
-        #expect(python.terminationStatus == 0, "jsonschema rejected a results file")
+extension EndToEnd {
+    @Suite("Results file schema")
+    struct SchemaTests {
+        @Test("a real results file, complete or cut short, validates against docs/results.schema.json")
+        func validates() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let ok = try BinaryProcess.run(
+                ["run", "--transports", "tcp,uds-abstract", "--sizes", "64", "--results-dir", dir]
+                    + RunEndToEndTests.quick)
+            #expect(ok.status == 0, "\(ok.stderr)")
+            let failed = try BinaryProcess.run(
+                ["run", "--transports", "uds", "--sizes", "64", "--results-dir", dir, "--inject-corruption", "1"]
+                    + RunEndToEndTests.quick)
+            #expect(failed.status == 1)
+            let files = try resultsFiles(in: dir)
+            #expect(files.count == 2)
+            let schema = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("docs/results.schema.json").path
+            // Debian's python3 with python3-jsonschema (scripts/test.sh installs both).
+            let python = Process()
+            python.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            python.arguments =
+                [
+                    "-c",
+                    "import json, sys, jsonschema\nschema = json.load(open(sys.argv[1]))\nfor f in sys.argv[2:]:\n    jsonschema.validate(json.load(open(f)), schema)\n",
+                    schema,
+                ] + files
+            try python.run()
+            python.waitUntilExit()
+            #expect(python.terminationStatus == 0, "jsonschema rejected a results file")
+        }
     }
 }
 
-@Suite("Options that change what is recorded")
-struct RecordedOptionsTests {
-    @Test("--cpu pins each side and the results record asked and got")
-    func pinning() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let allowed = CPUPinning.allowedCPUs()
-        let client = try #require(allowed.first)
-        let server = try #require(allowed.last)
-        let result = try BinaryProcess.run(
-            [
-                "run", "--transports", "uds", "--workloads", "pingpong", "--sizes", "64", "--cpu",
-                "client=\(client),server=\(server)", "--results-dir", dir,
-            ] + RunEndToEndTests.quick)
-        #expect(result.status == 0, "\(result.stderr)")
-        let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
-        #expect(run.environment.clientPinning.asked == client)
-        #expect(run.environment.clientPinning.allowed == [client])
-        #expect(run.environment.clientPinning.observed == client)
-        #expect(run.environment.serverPinning.asked == server)
-        #expect(run.environment.serverPinning.allowed == [server])
-        #expect(run.environment.serverPinning.observed == server)
-    }
-
-    @Test("a CPU outside the allowed set is refused with a message naming it")
-    func badCPU() throws {
-        let result = try BinaryProcess.run(["run", "--cpu", "client=4000"] + RunEndToEndTests.quick)
-        #expect(result.status == 2)
-        #expect(result.stderr.contains("cannot pin to CPU 4000"), "\(result.stderr)")
-    }
-
-    @Test("--socket-buffer becomes part of the case key")
-    func socketBuffer() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let result = try BinaryProcess.run(
-            [
-                "run", "--transports", "tcp", "--workloads", "stream", "--sizes", "4KiB", "--socket-buffer", "256KiB",
-                "--results-dir", dir,
-            ] + RunEndToEndTests.quick)
-        #expect(result.status == 0, "\(result.stderr)")
-        let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
-        #expect(run.cases.first?.key.options == ["socket-buffer": "262144"])
-        #expect(result.stdout.contains("socket-buffer=262144"))
-    }
-
-    @Test("probe reports every transport available here, with the reason, as JSON")
-    func probe() throws {
-        let result = try BinaryProcess.run(["probe", "--json"])
-        #expect(result.status == 0)
-        struct Output: Decodable {
-            struct Transport: Decodable {
-                var transport: String
-                var available: Bool
-                var reason: String
-            }
-            var transports: [Transport]
-            var environment: HostEnvironment
+extension EndToEnd {
+    @Suite("Options that change what is recorded")
+    struct RecordedOptionsTests {
+        @Test("--cpu pins each side and the results record asked and got")
+        func pinning() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let allowed = CPUPinning.allowedCPUs()
+            let client = try #require(allowed.first)
+            let server = try #require(allowed.last)
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--transports", "uds", "--workloads", "pingpong", "--sizes", "64", "--cpu",
+                    "client=\(client),server=\(server)", "--results-dir", dir,
+                ] + RunEndToEndTests.quick)
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+            #expect(run.environment.clientPinning.asked == client)
+            #expect(run.environment.clientPinning.allowed == [client])
+            #expect(run.environment.clientPinning.observed == client)
+            #expect(run.environment.serverPinning.asked == server)
+            #expect(run.environment.serverPinning.allowed == [server])
+            #expect(run.environment.serverPinning.observed == server)
         }
-        let output = try JSONDecoder().decode(Output.self, from: Data(result.stdout.utf8))
-        #expect(output.transports.map(\.transport) == ["tcp", "tcp6", "uds", "uds-abstract", "shm"])
-        #expect(output.transports.first { $0.transport == "shm" }?.available == true)
-        #expect(output.transports.first { $0.transport == "tcp" }?.available == true)
-        #expect(output.transports.first { $0.transport == "uds" }?.available == true)
-        #expect(output.transports.allSatisfy { !$0.reason.isEmpty })
-        #expect(output.environment.namespaces["net"] != nil)
+
+        @Test("a CPU outside the allowed set is refused with a message naming it")
+        func badCPU() throws {
+            let result = try BinaryProcess.run(["run", "--cpu", "client=4000"] + RunEndToEndTests.quick)
+            #expect(result.status == 2)
+            #expect(result.stderr.contains("cannot pin to CPU 4000"), "\(result.stderr)")
+        }
+
+        @Test("--socket-buffer becomes part of the case key")
+        func socketBuffer() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--transports", "tcp", "--workloads", "stream", "--sizes", "4KiB", "--socket-buffer",
+                    "256KiB",
+                    "--results-dir", dir,
+                ] + RunEndToEndTests.quick)
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+            #expect(run.cases.first?.key.options == ["socket-buffer": "262144"])
+            #expect(result.stdout.contains("socket-buffer=262144"))
+        }
+
+        @Test("probe reports every transport available here, with the reason, as JSON")
+        func probe() throws {
+            let result = try BinaryProcess.run(["probe", "--json"])
+            #expect(result.status == 0)
+            struct Output: Decodable {
+                struct Transport: Decodable {
+                    var transport: String
+                    var available: Bool
+                    var reason: String
+                }
+                var transports: [Transport]
+                var environment: HostEnvironment
+            }
+            let output = try JSONDecoder().decode(Output.self, from: Data(result.stdout.utf8))
+            #expect(output.transports.map(\.transport) == ["tcp", "tcp6", "uds", "uds-abstract", "shm"])
+            #expect(output.transports.first { $0.transport == "shm" }?.available == true)
+            #expect(output.transports.first { $0.transport == "tcp" }?.available == true)
+            #expect(output.transports.first { $0.transport == "uds" }?.available == true)
+            #expect(output.transports.allSatisfy { !$0.reason.isEmpty })
+            #expect(output.environment.namespaces["net"] != nil)
+        }
     }
 }
