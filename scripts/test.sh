@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # The test command: install what is missing, check formatting, build, and run every test
-# (unit tests, end-to-end tests of the built binary as two processes, and the zero-allocation
-# check of the hot loops). Fails when a test fails.
+# (unit tests, end-to-end tests of the built binary as two processes, the zero-allocation check of
+# the hot loops, a bounded fuzzing run, and the suite under TSan and ASan). Fails when a test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh python3 python3-jsonschema
-swift format lint --strict --recursive Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/HotPaths
+swift format lint --strict --recursive Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/HotPaths Fuzz/Package.swift Fuzz/ControlFrames Fuzz/ResultsFiles
 swift build --build-tests
 PODBENCH_BIN="$(swift build --show-bin-path)/podbench" swift test --skip-build
 # The measured loops allocate nothing: package-benchmark's malloc counters, deterministic.
 bash scripts/check-allocations.sh
+# The decoders of untrusted input under libFuzzer, bounded, from the committed corpus.
+bash scripts/fuzz.sh 20
+# Everything again under the thread and the address sanitizers.
+bash scripts/sanitizers.sh

@@ -68,24 +68,49 @@ public final class ControlConnection: @unchecked Sendable {
     public func receive() throws -> ControlMessage {
         var header = [UInt8](repeating: 0, count: Self.headerSize)
         try readExactly(&header, what: "a control frame header")
-        guard Array(header[0..<4]) == Self.magic else {
+        let length: Int
+        do {
+            length = try Self.bodyLength(ofHeader: header)
+        } catch let error as VersionMismatch {
+            try? send(.failure(code: .protocolViolation, message: error.text))
+            throw PodBenchError(.protocolViolation, "the peer speaks \(error.text)")
+        }
+        var body = [UInt8](repeating: 0, count: length)
+        try readExactly(&body, what: "a control frame body")
+        return try Self.decodeBody(body)
+    }
+
+    /// A frame of another protocol version; `text` says which, for both sides.
+    public struct VersionMismatch: Error {
+        public var text: String
+    }
+
+    /// Checks a 12-byte frame header and returns the body's length.
+    /// - Throws: `.protocolViolation` for a bad magic or an oversized length, `VersionMismatch`
+    ///   for another version.
+    public static func bodyLength(ofHeader header: [UInt8]) throws -> Int {
+        guard header.count == headerSize, Array(header[0..<4]) == magic else {
             throw PodBenchError(
                 .protocolViolation,
                 "the peer is not speaking podbench's control protocol (bad magic); check the --control endpoint")
         }
         let version = UInt16(header[4]) | UInt16(header[5]) << 8
         guard version == PodBenchVersion.controlProtocol else {
-            let text =
-                "control protocol version \(version) is not \(PodBenchVersion.controlProtocol): run the same podbench version on both sides"
-            try? send(.failure(code: .protocolViolation, message: text))
-            throw PodBenchError(.protocolViolation, "the peer speaks \(text)")
+            throw VersionMismatch(
+                text:
+                    "control protocol version \(version) is not \(PodBenchVersion.controlProtocol): run the same podbench version on both sides"
+            )
         }
         let length = Int(header[8]) | Int(header[9]) << 8 | Int(header[10]) << 16 | Int(header[11]) << 24
-        guard length <= Self.maximumBody else {
+        guard length <= maximumBody else {
             throw PodBenchError(.protocolViolation, "a control frame of \(length) bytes exceeds the 1 MiB limit")
         }
-        var body = [UInt8](repeating: 0, count: length)
-        try readExactly(&body, what: "a control frame body")
+        return length
+    }
+
+    /// Decodes a frame's body.
+    /// - Throws: `.protocolViolation` when it is not one valid message.
+    public static func decodeBody(_ body: [UInt8]) throws -> ControlMessage {
         do {
             return try JSONDecoder().decode(ControlMessage.self, from: Data(body))
         } catch {

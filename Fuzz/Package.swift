@@ -1,0 +1,25 @@
+// swift-tools-version:6.1
+// libFuzzer targets for podbench's decoders of untrusted input: control-protocol frames and
+// results files. Built and run by scripts/fuzz.sh (a package of its own: the fuzzer's flags must
+// not reach podbench's own build).
+import PackageDescription
+
+let package = Package(
+    name: "podbench-fuzz",
+    dependencies: [.package(name: "podbench", path: "..")],
+    targets: [
+        .executableTarget(
+            name: "ControlFrames",
+            dependencies: [.product(name: "PodBenchLibrary", package: "podbench")],
+            path: "ControlFrames",
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
+        .executableTarget(
+            name: "ResultsFiles",
+            dependencies: [.product(name: "PodBenchLibrary", package: "podbench")],
+            path: "ResultsFiles",
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
