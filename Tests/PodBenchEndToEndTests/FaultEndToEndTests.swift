@@ -60,6 +60,31 @@ extension EndToEnd {
             #expect(run.cases.first?.status == .failed)
         }
 
+        @Test("a server killed between cases: the client stops at the next case, keeps the finished ones")
+        func killedBetweenCases() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let server = try BinaryProcess(["serve", "--control", "unix:\(dir)/ctl.sock", "--shared-dir", dir])
+            let client = try BinaryProcess(
+                [
+                    "client", "--control", "unix:\(dir)/ctl.sock", "--transports", "uds", "--workloads", "pingpong",
+                    "--sizes", "64,128,256,512,1KiB,2KiB,4KiB,8KiB", "--trials", "2", "--duration", "100ms",
+                    "--warmup", "0", "--no-calibrate", "--results-dir", dir + "/r",
+                ])
+            // Freeze the client as soon as a case is journalled (it is then between cases or at the
+            // very start of the next), kill the server, and let the client go on.
+            #expect(waitForFinishedCases(in: dir + "/r", 1))
+            client.signal(SIGSTOP)
+            server.signal(SIGKILL)
+            server.wait(timeout: 5)
+            client.signal(SIGCONT)
+            #expect(client.wait(timeout: 30) == 1)
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/r").first))
+            #expect(!run.complete)
+            #expect(run.cases.first?.status == .ok)
+            #expect(run.cases.count < 8)
+        }
+
         @Test("a client killed mid-trial: the server frees the case and serves the next client")
         func clientKilled() throws {
             let dir = try temporaryDirectory()
