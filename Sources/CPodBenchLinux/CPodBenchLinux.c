@@ -99,23 +99,24 @@ void CPodBenchLinux_cpu_relax(void) {
 #endif
 }
 
-int CPodBenchLinux_lock_byte(int fd, long offset) {
+/* A write-lock request on the one byte at `offset`. */
+static struct flock CPodBenchLinux_byte_lock(long offset) {
     struct flock lock;
     memset(&lock, 0, sizeof(lock));
     lock.l_type = F_WRLCK;
     lock.l_whence = SEEK_SET;
     lock.l_start = offset;
     lock.l_len = 1;
+    return lock;
+}
+
+int CPodBenchLinux_lock_byte(int fd, long offset) {
+    struct flock lock = CPodBenchLinux_byte_lock(offset);
     return fcntl(fd, F_OFD_SETLK, &lock);
 }
 
 int CPodBenchLinux_byte_locked(int fd, long offset) {
-    struct flock lock;
-    memset(&lock, 0, sizeof(lock));
-    lock.l_type = F_WRLCK;
-    lock.l_whence = SEEK_SET;
-    lock.l_start = offset;
-    lock.l_len = 1;
+    struct flock lock = CPodBenchLinux_byte_lock(offset);
     if (fcntl(fd, F_OFD_GETLK, &lock) != 0) {
         return -1;
     }
