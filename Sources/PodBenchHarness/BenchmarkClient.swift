@@ -136,6 +136,13 @@ public final class BenchmarkClient: @unchecked Sendable {
                     path: String(endpointText.dropFirst(4)), strategy: try spec.options.waitStrategy(),
                     timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
                 try measure(spec, over: channel, into: &result)
+            case .fifo:
+                guard endpointText.hasPrefix("fifo:") else {
+                    throw PodBenchError(.protocolViolation, "the server gave '\(endpointText)' for a fifo case")
+                }
+                let channel = try FIFOTransport.connect(
+                    base: String(endpointText.dropFirst(5)), timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+                try measure(spec, over: channel, into: &result)
             case .tcp, .tcp6, .uds, .udsAbstract:
                 let channel = try SocketTransport.connect(
                     to: try SocketAddress(parsing: endpointText), kind: spec.transport, options: spec.options,

@@ -215,6 +215,11 @@ public final class BenchmarkServer: @unchecked Sendable {
             defer { ringPathHook(nil) }
             try connection.send(.caseReady(endpoint: listener.endpoint))
             return ActiveCase(spec: spec, channel: try listener.accept(timeoutNanoseconds: timeout), listener: nil)
+        case .fifo:
+            let listener = try FIFOTransport.listen(directory: configuration.sharedDirectory, name: name)
+            defer { listener.close() }
+            try connection.send(.caseReady(endpoint: listener.endpoint))
+            return ActiveCase(spec: spec, channel: try listener.accept(timeoutNanoseconds: timeout), listener: nil)
         case .tcp, .tcp6, .uds, .udsAbstract:
             let listener = try SocketTransport.listen(
                 kind: spec.transport, options: spec.options, sharedDirectory: configuration.sharedDirectory, name: name)

@@ -93,16 +93,22 @@ public enum SharedMemoryTransport {
                 "the shared-memory directory \(directory) is not there: pass --shm-dir")
         }
         let path = directory + "/" + name + ".ring"
+        // Made under a hidden name, locked, then renamed: a server cleaning up stale ring files
+        // never sees this one unlocked.
+        let creating = directory + "/." + name + ".ring.creating"
         let fd: FileDescriptor
         do {
             fd = try FileDescriptor.open(
-                FilePath(path), .readWrite, options: [.create, .exclusiveCreate, .closeOnExec],
+                FilePath(creating), .readWrite, options: [.create, .exclusiveCreate, .closeOnExec],
                 permissions: [.ownerReadWrite, .groupReadWrite, .otherReadWrite])
         } catch let e as Errno {
             throw PodBenchError(
                 .ioFailure, "cannot create the ring file \(path): \(e)", cause: .init(call: "open", errno: e))
         }
         do {
+            guard CPodBenchLinux_lock_byte(fd.rawValue, RingLayout.serverLockByte) == 0 else {
+                throw PodBenchError.system("fcntl", Errno(rawValue: errno), "cannot lock the ring file \(path)")
+            }
             // Allocate now: on a full tmpfs a write to a sparse mapping is a SIGBUS, not an error.
             let rc = posix_fallocate(fd.rawValue, 0, off_t(size))
             guard rc == 0 else {
@@ -121,14 +127,14 @@ public enum SharedMemoryTransport {
             for index in 0..<2 {
                 RingPointers(block: base + RingLayout.ringOffset(index, capacity: capacity), capacity: capacity).reset()
             }
-            guard CPodBenchLinux_lock_byte(fd.rawValue, RingLayout.serverLockByte) == 0 else {
-                throw PodBenchError.system("fcntl", Errno(rawValue: errno), "cannot lock the ring file \(path)")
-            }
             let state = (base + RingLayout.stateOffset).assumingMemoryBound(to: Atomic<UInt32>.self)
             state.pointee.store(RingState.ready.rawValue, ordering: .releasing)
+            guard rename(creating, path) == 0 else {
+                throw PodBenchError.system("rename", Errno(rawValue: errno), "cannot name the ring file \(path)")
+            }
             return Listener(path: path, capacity: capacity, descriptor: fd, region: region, strategy: strategy)
         } catch {
-            _ = unlink(path)
+            _ = unlink(creating)
             try? fd.close()
             throw error
         }
@@ -141,8 +147,17 @@ public enum SharedMemoryTransport {
     public static func removeStaleRingFiles(in directory: String) -> [String] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
         var removed: [String] = []
-        for name in names where name.hasPrefix("podbench-") && name.hasSuffix(".ring") {
+        for name in names {
+            let finished = name.hasPrefix("podbench-") && name.hasSuffix(".ring")
+            // A file still being made is locked a moment after it appears: count it stale only
+            // when it is a minute old.
+            let creating = name.hasPrefix(".podbench-") && name.hasSuffix(".ring.creating")
+            guard finished || creating else { continue }
             let path = directory + "/" + name
+            if creating {
+                var st = stat()
+                guard stat(path, &st) == 0, time(nil) - st.st_mtim.tv_sec > 60 else { continue }
+            }
             guard let fd = try? FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) else {
                 continue
             }

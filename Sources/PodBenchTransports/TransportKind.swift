@@ -10,6 +10,8 @@ public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomString
     case uds
     /// A Unix stream socket in the abstract namespace (shared with the network namespace).
     case udsAbstract = "uds-abstract"
+    /// Two named pipes in the shared directory, one each way.
+    case fifo
     /// Two shared-memory rings in one mapped file in a memory-backed shared directory.
     case shm
 
@@ -19,7 +21,7 @@ public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomString
     public var needs: String {
         switch self {
         case .tcp, .tcp6: "the network namespace"
-        case .uds: "a shared volume (directory)"
+        case .uds, .fifo: "a shared volume (directory)"
         case .udsAbstract: "the network namespace"
         case .shm:
             "a memory-backed shared directory (/dev/shm with a shared IPC namespace, or an emptyDir of medium Memory)"

@@ -8,6 +8,7 @@ public enum TransportProbe {
     public static func probe(
         kind: TransportKind, sharedDirectory: String, sharedMemoryDirectory: String
     ) -> (available: Bool, reason: String) {
+        if kind == .fifo { return probeFIFO(sharedDirectory: sharedDirectory) }
         guard kind == .shm else { return SocketTransport.probe(kind: kind, sharedDirectory: sharedDirectory) }
         var fs = statvfs()
         guard statvfs(sharedMemoryDirectory, &fs) == 0 else {
@@ -38,6 +39,20 @@ public enum TransportProbe {
             return (true, "mapped a ring file in \(room) (default rings need \(needed >> 10) KiB per connection)")
         } catch {
             return (false, "\(room): \(error)")
+        }
+    }
+
+    static func probeFIFO(sharedDirectory: String) -> (available: Bool, reason: String) {
+        do {
+            let listener = try FIFOTransport.listen(directory: sharedDirectory, name: "podbench-probe-\(getpid())")
+            defer { listener.close() }
+            let client = try FIFOTransport.connect(base: listener.base, timeoutNanoseconds: 2_000_000_000)
+            defer { client.close() }
+            let server = try listener.accept(timeoutNanoseconds: 2_000_000_000)
+            server.close()
+            return (true, "opened two FIFOs in \(sharedDirectory) (needs a shared volume)")
+        } catch {
+            return (false, "\(error)")
         }
     }
 }

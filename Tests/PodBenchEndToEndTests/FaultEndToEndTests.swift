@@ -102,7 +102,7 @@ extension EndToEnd {
                 server.signal(SIGTERM)
                 server.wait(timeout: 5)
             }
-            for transport in ["uds", "shm"] {
+            for transport in ["uds", "fifo", "shm"] {
                 let first = try BinaryProcess(
                     [
                         "client", "--control", "unix:\(dir)/ctl.sock", "--transports", transport, "--workloads",

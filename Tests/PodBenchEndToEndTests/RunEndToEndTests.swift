@@ -104,6 +104,33 @@ extension EndToEnd {
             #expect(run.cases.contains { $0.endpoint?.hasPrefix("tcp:[::1]:") == true })
         }
 
+        @Test("fifo moves 1 byte to 4 MiB intact both ways and leaves no FIFO behind")
+        func fifo() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--transports", "fifo", "--sizes", "1,4KiB,64KiB,4MiB", "--messages", "30", "--shared-dir",
+                    dir,
+                    "--results-dir", dir + "/r",
+                ] + Self.quick)
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/r").first))
+            #expect(run.cases.count == 8)
+            for c in run.cases {
+                #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
+                #expect(c.endpoint?.hasPrefix("fifo:") == true)
+                for t in c.trials {
+                    let receiver = c.key.workload == "pingpong" ? t.client.integrity : t.server.integrity
+                    #expect(t.messages == 30 && receiver.verified == 30 && !receiver.hasErrors)
+                }
+            }
+            let leftovers = try FileManager.default.subpathsOfDirectory(atPath: dir).filter {
+                $0.hasSuffix(".c2s") || $0.hasSuffix(".s2c")
+            }
+            #expect(leftovers.isEmpty, "\(leftovers)")
+        }
+
         @Test("a corrupted message fails its case loudly and the run exits 1", arguments: ["pingpong", "stream"])
         func corruption(workload: String) throws {
             let dir = try temporaryDirectory()
@@ -356,7 +383,8 @@ extension EndToEnd {
                 var environment: HostEnvironment
             }
             let output = try JSONDecoder().decode(Output.self, from: Data(result.stdout.utf8))
-            #expect(output.transports.map(\.transport) == ["tcp", "tcp6", "uds", "uds-abstract", "shm"])
+            #expect(output.transports.map(\.transport) == ["tcp", "tcp6", "uds", "uds-abstract", "fifo", "shm"])
+            #expect(output.transports.first { $0.transport == "fifo" }?.available == true)
             #expect(output.transports.first { $0.transport == "shm" }?.available == true)
             #expect(output.transports.first { $0.transport == "tcp" }?.available == true)
             #expect(output.transports.first { $0.transport == "uds" }?.available == true)
