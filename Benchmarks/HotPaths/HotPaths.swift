@@ -40,12 +40,13 @@ private final class Peer: @unchecked Sendable {
 
     func serve() {
         var reader = FrameReader(channel: channel, maximumPayload: size)
+        var oneWay = EncodedHistogram.makeLatencyHistogram()
         while true {
             var checker = IntegrityChecker(payloadLength: size, verifyEvery: 16)
             do {
                 switch workload {
                 case .pingpong: try PingPongWorkload.server(reader: &reader, checker: &checker, corruptSequence: nil)
-                case .stream: try StreamWorkload.server(reader: &reader, checker: &checker)
+                case .stream: try StreamWorkload.server(reader: &reader, checker: &checker, oneWay: &oneWay)
                 }
             } catch {
                 return

@@ -289,16 +289,23 @@ public final class BenchmarkClient: @unchecked Sendable {
         var summary: LatencySummary?
         if spec.workload == .pingpong, histogram.totalCount > 0 {
             latency = EncodedHistogram(histogram)
-            summary = LatencySummary(
-                count: histogram.totalCount, min: histogram.min, p50: histogram.valueAtPercentile(50),
-                p90: histogram.valueAtPercentile(90), p99: histogram.valueAtPercentile(99),
-                p999: histogram.valueAtPercentile(99.9), max: histogram.maxRecorded, mean: histogram.mean)
+            summary = LatencySummary(histogram)
+        }
+        var oneWaySummary: LatencySummary?
+        if let oneWay = report.oneWayLatency {
+            do {
+                oneWaySummary = LatencySummary(try oneWay.decode())
+            } catch let error as PodBenchError {
+                throw PhaseError(
+                    error: PodBenchError(.protocolViolation, "the server's one-way histogram: \(error.message)"))
+            }
         }
         return TrialResult(
             index: index, messages: messages, bytes: messages * UInt64(spec.messageSize),
             elapsedNanoseconds: outcome.elapsed,
             latency: latency, latencySummary: summary,
             client: SideFigures(usage: usage, messages: messages, integrity: checker.counts),
-            server: SideFigures(usage: report.usage, messages: messages, integrity: report.integrity))
+            server: SideFigures(usage: report.usage, messages: messages, integrity: report.integrity),
+            oneWayLatency: report.oneWayLatency, oneWayLatencySummary: oneWaySummary)
     }
 }

@@ -238,19 +238,20 @@ public final class BenchmarkServer: @unchecked Sendable {
     func runPhase(_ current: any ServedCase, connection: ControlConnection) throws -> ServerPhaseReport {
         let before = CPUUsage.currentThread()
         try connection.send(.phaseReady)
-        let (counts, failure) = current.serve()
+        let (counts, failure, oneWay) = current.serve()
         let usage = CPUUsage.currentThread().since(before)
         return ServerPhaseReport(
             usage: usage, integrity: counts, errorCode: failure?.code,
-            error: failure.map { "server: \($0.description)" }, cpu: CPUPinning.currentCPU())
+            error: failure.map { "server: \($0.description)" }, cpu: CPUPinning.currentCPU(), oneWayLatency: oneWay)
     }
 }
 
 /// A case the server is serving: its connection, held between phases.
 protocol ServedCase: AnyObject {
     var spec: CaseSpec { get }
-    /// Serves one data phase until the client's end-of-trial frame.
-    func serve() -> (IntegrityCounts, PodBenchError?)
+    /// Serves one data phase until the client's end-of-trial frame; returns the integrity counts,
+    /// the error it ended in, and (stream) the one-way delivery times.
+    func serve() -> (IntegrityCounts, PodBenchError?, EncodedHistogram?)
     func close()
 }
 
@@ -260,6 +261,7 @@ final class ActiveCase<Channel: DataChannel>: ServedCase {
     let spec: CaseSpec
     let listener: SocketTransport.Listener?
     var reader: FrameReader<Channel>
+    var oneWay = EncodedHistogram.makeLatencyHistogram()
     private var closed = false
 
     init(spec: CaseSpec, channel: Channel, listener: SocketTransport.Listener?) {
@@ -268,21 +270,24 @@ final class ActiveCase<Channel: DataChannel>: ServedCase {
         reader = FrameReader(channel: channel, maximumPayload: spec.messageSize)
     }
 
-    func serve() -> (IntegrityCounts, PodBenchError?) {
+    func serve() -> (IntegrityCounts, PodBenchError?, EncodedHistogram?) {
         var checker = IntegrityChecker(payloadLength: spec.messageSize, verifyEvery: spec.verifyEvery)
+        oneWay.reset()
+        var failure: PodBenchError?
         do {
             switch spec.workload {
             case .pingpong:
                 try PingPongWorkload.server(reader: &reader, checker: &checker, corruptSequence: spec.corruptSequence)
             case .stream:
-                try StreamWorkload.server(reader: &reader, checker: &checker)
+                try StreamWorkload.server(reader: &reader, checker: &checker, oneWay: &oneWay)
             }
-            return (checker.counts, nil)
         } catch let error as PodBenchError {
-            return (checker.counts, error)
+            failure = error
         } catch {
-            return (checker.counts, PodBenchError(.ioFailure, "\(error)"))
+            failure = PodBenchError(.ioFailure, "\(error)")
         }
+        let recorded = spec.workload == .stream && oneWay.totalCount > 0 ? EncodedHistogram(oneWay) : nil
+        return (checker.counts, failure, recorded)
     }
 
     func close() {

@@ -72,9 +72,14 @@ public struct ServerPhaseReport: Codable, Equatable, Sendable {
     public var errorCode: PodBenchError.Code?
     public var error: String?
     public var cpu: Int?
+    /// One-way delivery times the server recorded (stream), in nanoseconds.
+    public var oneWayLatency: EncodedHistogram?
 
-    public init(usage: CPUUsage, integrity: IntegrityCounts, errorCode: PodBenchError.Code?, error: String?, cpu: Int?)
-    {
+    public init(
+        usage: CPUUsage, integrity: IntegrityCounts, errorCode: PodBenchError.Code?, error: String?, cpu: Int?,
+        oneWayLatency: EncodedHistogram? = nil
+    ) {
+        self.oneWayLatency = oneWayLatency
         self.usage = usage
         self.integrity = integrity
         self.errorCode = errorCode

@@ -1,8 +1,9 @@
+import Histogram
 import PodBenchCore
 import PodBenchTransports
 
 /// One direction, receiver-paced: the client sends as fast as the transport takes messages; the
-/// server receives and checks them. The phase ends with an end-of-trial frame that carries the
+/// server receives and checks them, and records how long each took to arrive. The phase ends with an end-of-trial frame that carries the
 /// count sent, and the server's acknowledgement, so the elapsed time covers delivery of
 /// everything sent.
 public enum StreamWorkload {
@@ -38,14 +39,19 @@ public enum StreamWorkload {
     }
 
     /// The server's (receiver's) side of one phase.
-    public static func server<Channel: DataChannel>(reader: inout FrameReader<Channel>, checker: inout IntegrityChecker)
-        throws
-    {
+    /// Records each message's one-way delivery time (its sender's timestamp to its arrival here:
+    /// both sides read the same kernel's monotonic clock) in `oneWay`.
+    public static func server<Channel: DataChannel>(
+        reader: inout FrameReader<Channel>, checker: inout IntegrityChecker, oneWay: inout Histogram<UInt64>
+    ) throws {
         let channel = reader.channel
+        let highest = oneWay.highestTrackableValue
         while true {
             let (header, frame) = try reader.next()
             switch header.kind {
             case .data:
+                let now = MonotonicClock.now()
+                oneWay.record(min(now &- header.timestamp, highest))
                 checker.check(header, frame: frame)
             case .endOfTrial:
                 checker.checkEnd(sentCount: header.sequence)

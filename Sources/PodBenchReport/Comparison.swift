@@ -29,7 +29,9 @@ public enum ComparedMetric: String, CaseIterable, Codable, Sendable {
         }
     }
 
-    /// The metric's value in one trial, nil when the workload has none (latency of a stream).
+    /// The metric's value in one trial, nil when the workload has none. Latency is the pingpong
+    /// round trip; a stream's one-way delivery times are recorded but not gated (in a
+    /// receiver-paced stream they measure the queue the sender keeps full, which varies run to run).
     public func value(_ trial: TrialResult) -> Double? {
         switch self {
         case .p50: trial.latencySummary.map { Double($0.p50) }

@@ -1,3 +1,4 @@
+import Histogram
 import PodBenchCore
 
 /// What identifies a case across runs: two results' cases with equal keys are comparable.
@@ -72,13 +73,20 @@ public struct TrialResult: Codable, Equatable, Sendable {
     /// Round trips in nanoseconds (pingpong); nil for stream.
     public var latency: EncodedHistogram?
     public var latencySummary: LatencySummary?
+    /// One-way delivery times in nanoseconds, sender's timestamp to arrival (stream); both sides
+    /// read the same kernel's monotonic clock, as co-located containers do.
+    public var oneWayLatency: EncodedHistogram?
+    public var oneWayLatencySummary: LatencySummary?
     public var client: SideFigures
     public var server: SideFigures
 
     public init(
         index: Int, messages: UInt64, bytes: UInt64, elapsedNanoseconds: UInt64, latency: EncodedHistogram?,
-        latencySummary: LatencySummary?, client: SideFigures, server: SideFigures
+        latencySummary: LatencySummary?, client: SideFigures, server: SideFigures,
+        oneWayLatency: EncodedHistogram? = nil, oneWayLatencySummary: LatencySummary? = nil
     ) {
+        self.oneWayLatency = oneWayLatency
+        self.oneWayLatencySummary = oneWayLatencySummary
         self.index = index
         self.messages = messages
         self.bytes = bytes
@@ -96,6 +104,13 @@ public struct TrialResult: Codable, Equatable, Sendable {
 /// Percentiles of a trial's latency histogram, in nanoseconds, kept next to the histogram so
 /// that readers need not decode it.
 public struct LatencySummary: Codable, Equatable, Sendable {
+    /// The summary of a histogram.
+    public init(_ h: Histogram<UInt64>) {
+        self.init(
+            count: h.totalCount, min: h.min, p50: h.valueAtPercentile(50), p90: h.valueAtPercentile(90),
+            p99: h.valueAtPercentile(99), p999: h.valueAtPercentile(99.9), max: h.maxRecorded, mean: h.mean)
+    }
+
     public var count: UInt64
     public var min: UInt64
     public var p50: UInt64

@@ -17,7 +17,8 @@ public struct CaseSummary: Sendable {
     public init(_ result: CaseResult) {
         let t = result.trials
         trials = t.count
-        let latencies = t.compactMap(\.latencySummary)
+        // Round trips for pingpong, one-way delivery times for stream.
+        let latencies = t.compactMap { $0.latencySummary ?? $0.oneWayLatencySummary }
         p50 = latencies.isEmpty ? nil : Self.median(latencies.map { Double($0.p50) })
         p99 = latencies.isEmpty ? nil : Self.median(latencies.map { Double($0.p99) })
         p999 = latencies.isEmpty ? nil : Self.median(latencies.map { Double($0.p999) })

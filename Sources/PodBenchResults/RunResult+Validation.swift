@@ -26,9 +26,9 @@ extension RunResult {
                         .incompatibleResults,
                         "\(where_), trial \(trial.index): \(name) is \(value), not a finite figure ≥ 0")
                 }
-                if let latency = trial.latency {
+                for histogram in [trial.latency, trial.oneWayLatency].compactMap({ $0 }) {
                     do {
-                        _ = try latency.decode()
+                        _ = try histogram.decode()
                     } catch let error as PodBenchError {
                         throw PodBenchError(.incompatibleResults, "\(where_), trial \(trial.index): \(error.message)")
                     }

@@ -9,7 +9,7 @@ struct PodBench: AsyncParsableCommand {
         commandName: "podbench",
         abstract: "Measure how fast co-located containers talk to each other.",
         discussion: """
-            podbench measures the channels that the containers of one Kubernetes pod share: localhost TCP, Unix sockets and shared-memory rings in this version. The two sides are always separate processes.
+            podbench measures the channels that the containers of one Kubernetes pod share: localhost TCP, Unix sockets, named pipes and shared-memory rings in this version. The two sides are always separate processes.
 
             Start here:
               podbench run      both sides here, the default matrix (about a minute)

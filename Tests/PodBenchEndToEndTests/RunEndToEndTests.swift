@@ -73,6 +73,10 @@ extension EndToEnd {
                         #expect(s.p50 > 0)
                     } else {
                         #expect(t.latency == nil)
+                        // One-way delivery times, one per message, recorded by the receiver.
+                        let oneWay = try #require(try t.oneWayLatency?.decode())
+                        #expect(oneWay.totalCount == t.messages)
+                        #expect((t.oneWayLatencySummary?.p50 ?? 0) > 0)
                     }
                 }
             }
