@@ -124,6 +124,12 @@ public final class ResultsStore: @unchecked Sendable {
     /// Reads a results file.
     /// - Throws: `.incompatibleResults` saying what is wrong and where.
     public static func load(_ path: String) throws -> RunResult {
+        // An empty file is answered before reading it (Foundation's read of an empty file also
+        // leaks its buffer, which the address sanitizer reports).
+        var st = stat()
+        if stat(path, &st) == 0, st.st_size == 0, (st.st_mode & S_IFMT) == S_IFREG {
+            throw PodBenchError(.incompatibleResults, "\(path) is empty")
+        }
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
