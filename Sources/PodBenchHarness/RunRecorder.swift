@@ -28,6 +28,11 @@ public final class RunRecorder: Sendable {
         }
     }
 
+    /// Records the calibration taken at the end of the run.
+    public func setCalibrationAfter(_ calibration: Calibration) {
+        state.withLock { $0.run.calibrationAfter = calibration }
+    }
+
     /// The run so far.
     public var snapshot: RunResult { state.withLock { $0.run } }
 

@@ -18,6 +18,9 @@ public struct RunResult: Codable, Equatable, Sendable {
     public var environment: RunEnvironment
     /// This machine's limits measured at the start of the run (absent with --no-calibrate).
     public var calibration: Calibration?
+    /// The same limits measured again at the end: on hosts whose speed shifts (VMs moved between
+    /// cores) the two differ, and a case is compared with the more demanding of them.
+    public var calibrationAfter: Calibration?
     public var cases: [CaseResult]
 
     public init(

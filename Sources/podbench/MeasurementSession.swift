@@ -99,6 +99,16 @@ struct MeasurementSession {
         }
         yieldToInterrupt()
         if sessionError == nil { client.finish(shutdown: shutdownServer) }
+        if sessionError == nil, let before = calibration {
+            // The limits again, on the same CPUs: the host may have changed speed meanwhile.
+            let after = try? Calibrator(
+                configuration: .init(
+                    trials: 5, trialNanoseconds: 20_000_000, firstCPU: before.firstCPU, secondCPU: before.secondCPU,
+                    directory: options.shmDirForCalibration, executable: BuildInfo.executablePath),
+                progress: { _ in }
+            ).run()
+            if let after { recorder.setCalibrationAfter(after) }
+        }
         let path: String
         do {
             path = try recorder.finish(

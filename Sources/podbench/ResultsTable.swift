@@ -56,9 +56,18 @@ enum ResultsTable {
         out += "thread per message; cs/msg: context switches per message.\n"
         if run.calibration != nil {
             out +=
-                "vs limit: pingpong p50 as a multiple of this machine's floor (cl: cache-line round trip, for spinning "
-            out += "shm; fx: futex wake round trip, for everything that sleeps); stream MB/s as a share of single-core "
-            out += "memcpy beyond the last-level cache (mc). See `podbench calibrate`.\n"
+                "vs limit: pingpong p50 as a multiple of this machine's floor (cl: cache-line round trip, for shm that "
+            out +=
+                "spins; fx: futex wake round trip, for everything that sleeps), same-core or cross-core as --cpu pinned "
+            out += "the sides (none when unpinned); stream MB/s as a share of single-core memcpy beyond the last-level "
+            out +=
+                "cache (mc). Floors are the lower, ceilings the higher of the limits measured before and after the run. "
+            out += "See `podbench calibrate`.\n"
+            if LimitRatio.drifted(run) {
+                out +=
+                    "? the machine's limits moved by more than 30% between the start and the end of the run (the host "
+                out += "changed speed): compare those ratios with care, or run again.\n"
+            }
         }
         for note in notes { out += note + "\n" }
         return out
@@ -67,8 +76,24 @@ enum ResultsTable {
 
 /// Each case against the limit that applies to it, from the run's calibration.
 enum LimitRatio {
+    /// A floor (the lower of before and after) or ceiling (the higher), and whether the two
+    /// measurements disagree by more than 30%.
+    static func limit(_ id: String, run: RunResult, ceiling: Bool) -> (value: Double, drifted: Bool)? {
+        let values = [run.calibration, run.calibrationAfter].compactMap { $0?[id]?.median }.filter { $0 > 0 }
+        guard let low = values.min(), let high = values.max() else { return nil }
+        return (ceiling ? high : low, high / low > 1.3)
+    }
+
+    /// Whether any limit the table uses moved by more than 30% between the two calibrations.
+    static func drifted(_ run: RunResult) -> Bool {
+        [
+            CalibrationMeasurement.cachelineCrossCore, CalibrationMeasurement.futexCrossCore,
+            CalibrationMeasurement.memcpyLarge,
+        ].contains { limit($0, run: run, ceiling: false)?.drifted == true }
+    }
+
     static func text(for result: CaseResult, summary s: CaseSummary, run: RunResult) -> String? {
-        guard let calibration = run.calibration else { return nil }
+        guard run.calibration != nil else { return nil }
         switch result.key.workload {
         case "pingpong":
             // A floor is only meaningful when both sides sat where the floor was measured.
@@ -81,11 +106,11 @@ enum LimitRatio {
                 spins
                 ? (sameCore ? CalibrationMeasurement.cachelineSameCore : CalibrationMeasurement.cachelineCrossCore)
                 : (sameCore ? CalibrationMeasurement.futexSameCore : CalibrationMeasurement.futexCrossCore)
-            guard let floor = calibration[id]?.median, floor > 0 else { return nil }
-            return Format.decimal(p50 / floor) + "× " + (spins ? "cl" : "fx")
+            guard let floor = limit(id, run: run, ceiling: false) else { return nil }
+            return Format.decimal(p50 / floor.value) + "× " + (spins ? "cl" : "fx") + (floor.drifted ? "?" : "")
         case "stream":
-            guard let ceiling = calibration[CalibrationMeasurement.memcpyLarge]?.median, ceiling > 0 else { return nil }
-            return Format.decimal(s.bytesPerSecond / ceiling * 100) + "% mc"
+            guard let ceiling = limit(CalibrationMeasurement.memcpyLarge, run: run, ceiling: true) else { return nil }
+            return Format.decimal(s.bytesPerSecond / ceiling.value * 100) + "% mc" + (ceiling.drifted ? "?" : "")
         default:
             return nil
         }

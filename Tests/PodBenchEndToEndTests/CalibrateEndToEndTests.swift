@@ -74,6 +74,10 @@ extension EndToEnd {
             let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
             let calibration = try #require(run.calibration)
             Self.checkPlausible(calibration, trials: 5)
+            // Measured again at the end, on the same CPUs.
+            let after = try #require(run.calibrationAfter)
+            Self.checkPlausible(after, trials: 5)
+            #expect(after.firstCPU == calibration.firstCPU && after.secondCPU == calibration.secondCPU)
             #expect(result.stdout.contains("vs limit"))
             #expect(result.stdout.contains("× cl"))
             #expect(result.stdout.contains("× fx"))
