@@ -6,25 +6,31 @@ import PodBenchCore
 /// that the two sides pay what two containers pay. The child dies with its parent.
 public final class ServerLauncher: @unchecked Sendable {
     public let process = Process()
-    /// The private directory holding the control socket and the `uds` data sockets.
+    /// The private directory holding the control socket and the `uds` and `fifo` endpoints.
     public let directory: String
+    /// The private directory in the memory-backed directory, for `shm` ring files.
+    public let sharedMemoryDirectory: String
     public let control: SocketAddress
 
-    /// Makes a private directory under `parent` and starts the server in it.
-    public init(executable: String, parent: String, peerTimeout: String, extraArguments: [String] = []) throws {
-        var template = Array((parent + "/podbench-XXXXXX").utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw PodBenchError(
-                .ioFailure,
-                "cannot create a working directory in \(parent): check that it exists and is writable (--shared-dir)")
+    /// Makes private directories under `parent` and `sharedMemoryParent` and starts the server
+    /// with them: whatever it leaves there, even when it is killed, goes with them.
+    public init(
+        executable: String, parent: String, sharedMemoryParent: String, peerTimeout: String,
+        extraArguments: [String] = []
+    ) throws {
+        directory = try Self.makePrivateDirectory(in: parent, option: "--shared-dir")
+        do {
+            sharedMemoryDirectory = try Self.makePrivateDirectory(in: sharedMemoryParent, option: "--shm-dir")
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory)
+            throw error
         }
-        directory = String(cString: made)
         control = .unixPath(directory + "/control.sock")
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments =
             [
-                "serve", "--control", control.description, "--shared-dir", directory, "--timeout", peerTimeout,
-                "--exit-with-parent", "--quiet",
+                "serve", "--control", control.description, "--shared-dir", directory, "--shm-dir",
+                sharedMemoryDirectory, "--timeout", peerTimeout, "--exit-with-parent", "--quiet",
             ] + extraArguments
         do {
             try process.run()
@@ -61,5 +67,16 @@ public final class ServerLauncher: @unchecked Sendable {
 
     private func removeDirectory() {
         try? FileManager.default.removeItem(atPath: directory)
+        try? FileManager.default.removeItem(atPath: sharedMemoryDirectory)
+    }
+
+    static func makePrivateDirectory(in parent: String, option: String) throws -> String {
+        var template = Array((parent + "/podbench-XXXXXX").utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw PodBenchError(
+                .ioFailure,
+                "cannot create a working directory in \(parent): check that it exists and is writable (\(option))")
+        }
+        return String(cString: made)
     }
 }

@@ -20,7 +20,10 @@ extension PodBench {
         @Option(help: "Parent directory for the run's private folder (control socket, Unix data sockets).")
         var sharedDir = "/tmp"
 
-        @Option(help: "The memory-backed directory for shm ring files (/dev/shm, or a memory volume).")
+        @Option(
+            help:
+                "The memory-backed directory for shm ring files (/dev/shm, or a memory volume); a private folder is made in it."
+        )
         var shmDir = "/dev/shm"
 
         @Option(help: "How the server side is isolated: process (a child process).")
@@ -35,8 +38,8 @@ extension PodBench {
         func run() async throws {
             let parsed = try measurement.parsed()
             let launcher = try ServerLauncher(
-                executable: BuildInfo.executablePath, parent: sharedDir, peerTimeout: measurement.timeout,
-                extraArguments: ["--shm-dir", shmDir])
+                executable: BuildInfo.executablePath, parent: sharedDir, sharedMemoryParent: shmDir,
+                peerTimeout: measurement.timeout)
             var session = MeasurementSession(
                 parsed: parsed, options: measurement, isolation: isolation, control: launcher.control,
                 connectWaitNanoseconds: 10_000_000_000, shutdownServer: true)
