@@ -19,7 +19,8 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1 (use --cpu C,S --rounds N --seconds S)" >&2; exit 2 ;;
   esac
 done
-source scripts/setup.sh sockperf iperf3 python3 iproute2
+source scripts/setup.sh
+podbench_setup sockperf iperf3 python3 iproute2
 bin=.build/release/podbench
 [ -x "$bin" ] || swift build -c release --product podbench >&2
 work=$(mktemp -d /tmp/podbench-peers-XXXXXX)

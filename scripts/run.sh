@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+podbench_setup
 swift build -c release --product podbench >&2
 exec .build/release/podbench run "$@"

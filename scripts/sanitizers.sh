@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+podbench_setup
 export PODBENCH_SANITIZED=1
 for sanitizer in thread address; do
   scratch=.build-$sanitizer

@@ -16,7 +16,8 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1 (use --cpu A,B --rounds N)" >&2; exit 2 ;;
   esac
 done
-source scripts/setup.sh python3
+source scripts/setup.sh
+podbench_setup python3
 bin=.build/release/podbench
 [ -x "$bin" ] || swift build -c release --product podbench >&2
 work=$(mktemp -d /tmp/podbench-shm-limits-XXXXXX)

@@ -4,7 +4,8 @@
 # the hot loops, a bounded fuzzing run, and the suite under TSan and ASan). Fails when a test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/setup.sh python3 python3-jsonschema
+source scripts/setup.sh
+podbench_setup python3 python3-jsonschema
 swift format lint --strict --recursive Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/HotPaths Fuzz/Package.swift Fuzz/ControlFrames Fuzz/ResultsFiles
 swift build --build-tests
 PODBENCH_BIN="$(swift build --show-bin-path)/podbench" swift test --skip-build
