@@ -77,8 +77,6 @@ int CPodBenchLinux_probe_io_uring(void) {
 #endif
 }
 
-int CPodBenchLinux_thread_id(void) { return (int)syscall(SYS_gettid); }
-
 int CPodBenchLinux_futex_wait(uint32_t *word, uint32_t expected, uint64_t timeout_ns) {
     struct timespec timeout;
     timeout.tv_sec = (time_t)(timeout_ns / 1000000000ULL);
@@ -143,7 +141,6 @@ int CPodBenchLinux_set_thread_affinity(const int *cpus, int count) { (void)cpus;
 int CPodBenchLinux_thread_rusage(struct rusage *usage) { return getrusage(RUSAGE_SELF, usage); }
 int CPodBenchLinux_set_parent_death_signal(int signal) { (void)signal; errno = ENOSYS; return -1; }
 int CPodBenchLinux_probe_io_uring(void) { errno = ENOSYS; return -1; }
-int CPodBenchLinux_thread_id(void) { return -1; }
 int CPodBenchLinux_filesystem_type(const char *path, long *type) { (void)path; (void)type; errno = ENOSYS; return -1; }
 int CPodBenchLinux_futex_wait(uint32_t *word, uint32_t expected, uint64_t timeout_ns) { (void)word; (void)expected; (void)timeout_ns; errno = ENOSYS; return -1; }
 int CPodBenchLinux_futex_wake(uint32_t *word, int count) { (void)word; (void)count; errno = ENOSYS; return -1; }

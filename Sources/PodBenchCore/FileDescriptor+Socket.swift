@@ -29,16 +29,6 @@ extension FileDescriptor {
         guard rc == 0 else { throw PodBenchError.system("setsockopt", Errno(rawValue: errno), "cannot set \(what)") }
     }
 
-    /// Reads an integer socket option (`getsockopt(2)`).
-    public func socketOption(level: Int32, name: Int32) throws -> Int32 {
-        var v: Int32 = 0
-        var len = socklen_t(MemoryLayout<Int32>.size)
-        guard getsockopt(rawValue, level, name, &v, &len) == 0 else {
-            throw PodBenchError.system("getsockopt", Errno(rawValue: errno), "cannot read a socket option")
-        }
-        return v
-    }
-
     /// Makes blocking sends and receives give up after `nanoseconds` (SO_RCVTIMEO, SO_SNDTIMEO);
     /// this is how a silent peer ends in bounded time without costing the fast path anything.
     public func setIOTimeout(nanoseconds: UInt64) throws {

@@ -28,10 +28,3 @@ public enum MonotonicClock {
         return deltas[samples / 2]
     }
 }
-
-/// Wall-clock time as seconds since the epoch, for the record only (never for measuring).
-public func wallClockSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}

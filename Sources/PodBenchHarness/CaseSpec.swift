@@ -12,16 +12,7 @@ public enum WorkloadKind: String, CaseIterable, Codable, Sendable {
 
     /// Parses a comma-separated list of workload names.
     public static func parseList(_ text: String) throws -> [WorkloadKind] {
-        var kinds: [WorkloadKind] = []
-        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-            let name = String(part).trimmingSpaces()
-            guard let kind = WorkloadKind(rawValue: name) else {
-                let known = allCases.map(\.rawValue).joined(separator: ", ")
-                throw PodBenchError(.invalidConfiguration, "unknown workload '\(name)': pick from \(known)")
-            }
-            if !kinds.contains(kind) { kinds.append(kind) }
-        }
-        return kinds
+        try NameList.parse(text, what: "workload")
     }
 }
 

@@ -31,15 +31,6 @@ public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomString
     /// Parses a comma-separated list of transport names.
     /// - Throws: `.invalidConfiguration` naming the unknown transport and the known ones.
     public static func parseList(_ text: String) throws -> [TransportKind] {
-        var kinds: [TransportKind] = []
-        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-            let name = String(part).trimmingSpaces()
-            guard let kind = TransportKind(rawValue: name) else {
-                let known = allCases.map(\.rawValue).joined(separator: ", ")
-                throw PodBenchError(.invalidConfiguration, "unknown transport '\(name)': pick from \(known)")
-            }
-            if !kinds.contains(kind) { kinds.append(kind) }
-        }
-        return kinds
+        try NameList.parse(text, what: "transport")
     }
 }

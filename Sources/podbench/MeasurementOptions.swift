@@ -173,9 +173,3 @@ struct MeasurementOptions: ParsableArguments {
         FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : "/tmp"
     }
 }
-
-/// Options of the server side: shared by `serve` and (for the child it starts) `run`.
-struct SharedDirectoryOption: ParsableArguments {
-    @Option(help: "The directory both sides share (a volume in a pod): Unix data sockets go there.")
-    var sharedDir: String?
-}

@@ -32,9 +32,6 @@ int CPodBenchLinux_set_parent_death_signal(int signal);
 /// by kernel.io_uring_disabled or a seccomp rule).
 int CPodBenchLinux_probe_io_uring(void);
 
-/// The kernel thread id of the caller (gettid).
-int CPodBenchLinux_thread_id(void);
-
 /// The filesystem type magic of `path` (statfs(2) f_type), e.g. 0x01021994 for tmpfs.
 int CPodBenchLinux_filesystem_type(const char *path, long *type);
 
