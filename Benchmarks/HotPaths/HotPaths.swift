@@ -101,6 +101,38 @@ private final class SharedMemoryPair: @unchecked Sendable {
     }
 }
 
+/// A `file` connection in /dev/shm with a server thread echoing on the other end; small segments,
+/// so that samples include rotation and the removal of read segments.
+private final class FilePair: @unchecked Sendable {
+    var reader: FrameReader<FileChannel>
+    let writer: FrameWriter
+    var histogram = EncodedHistogram.makeLatencyHistogram()
+
+    init(size: Int) {
+        let settings = FileTransport.Settings(follow: .inotify, sync: .none, segmentBytes: 256 << 10)
+        let listener = try! FileTransport.listen(
+            directory: "/dev/shm", name: "podbench-bench-\(getpid())-\(size)", settings: settings,
+            timeoutNanoseconds: 60_000_000_000)
+        let client = try! FileTransport.connect(
+            path: listener.path, settings: settings, timeoutNanoseconds: 60_000_000_000)
+        let server = try! listener.accept(timeoutNanoseconds: 5_000_000_000)
+        Thread {
+            _ = try? CPUPinning.pinCurrentThread(to: CPUPinning.allowedCPUs().last)
+            var reader = FrameReader(channel: server, maximumPayload: size)
+            while true {
+                var checker = IntegrityChecker(payloadLength: size, verifyEvery: 16)
+                do {
+                    try PingPongWorkload.server(reader: &reader, checker: &checker, corruptSequence: nil)
+                } catch {
+                    return
+                }
+            }
+        }.start()
+        reader = FrameReader(channel: client, maximumPayload: size)
+        writer = FrameWriter(payloadLength: size, seed: 1)
+    }
+}
+
 let benchmarks: @Sendable () -> Void = {
     let metrics: [BenchmarkMetric] = [.wallClock, .throughput, .mallocCountTotal]
     Benchmark.defaultConfiguration = .init(
@@ -185,6 +217,20 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.startMeasurement()
             let outcome = try PingPongWorkload.client(
                 reader: &shm.reader, writer: shm.writer, checker: &checker, histogram: &shm.histogram, plan: plan)
+            benchmark.stopMeasurement()
+            blackHole(outcome)
+        }
+    }
+
+    for size in [64, 65536] {
+        let file = FilePair(size: size)
+        Benchmark("file channel pingpong between two threads, \(ByteSize.format(size)), 1000 messages") { benchmark in
+            _ = try? CPUPinning.pinCurrentThread(to: CPUPinning.allowedCPUs().first)
+            let plan = PhasePlan(durationNanoseconds: 0, messageLimit: UInt64(perSample))
+            var checker = IntegrityChecker(payloadLength: size, verifyEvery: 16)
+            benchmark.startMeasurement()
+            let outcome = try PingPongWorkload.client(
+                reader: &file.reader, writer: file.writer, checker: &checker, histogram: &file.histogram, plan: plan)
             benchmark.stopMeasurement()
             blackHole(outcome)
         }

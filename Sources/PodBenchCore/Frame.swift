@@ -112,6 +112,64 @@ public enum PayloadChecksum {
     /// The checksum of `bytes`.
     @inlinable
     public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt64 { sums(bytes).value }
+
+    /// The same checksum over bytes that arrive in pieces of any size (a record read from a file
+    /// in several reads): `add` each piece in order, then `value` equals `checksum` of them all.
+    public struct Accumulator: Sendable {
+        @usableFromInline var sums = Sums(a: 0, b: 0, words: 0)
+        /// Bytes of an unfinished word, the first in the low bits.
+        @usableFromInline var pending: UInt64 = 0
+        @usableFromInline var pendingBytes = 0
+
+        public init() {}
+
+        /// Adds the next `bytes`.
+        @inlinable
+        public mutating func add(_ bytes: UnsafeRawBufferPointer) {
+            guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+            var i = 0
+            let count = bytes.count
+            while pendingBytes > 0 && i < count {
+                pending |= UInt64(base.load(fromByteOffset: i, as: UInt8.self)) << (8 * UInt64(pendingBytes))
+                pendingBytes &+= 1
+                i &+= 1
+                if pendingBytes == 8 {
+                    addWord(pending)
+                    pending = 0
+                    pendingBytes = 0
+                }
+            }
+            let whole = (count &- i) / 8
+            if whole > 0 {
+                let rest = PayloadChecksum.sums(UnsafeRawBufferPointer(start: base + i, count: whole &* 8))
+                // Appending words: every earlier `a` is counted once more per new word in `b`.
+                sums.b &+= rest.b &+ sums.a &* rest.words
+                sums.a &+= rest.a
+                sums.words &+= rest.words
+                i &+= whole &* 8
+            }
+            while i < count {
+                pending |= UInt64(base.load(fromByteOffset: i, as: UInt8.self)) << (8 * UInt64(pendingBytes))
+                pendingBytes &+= 1
+                i &+= 1
+            }
+        }
+
+        @inlinable
+        mutating func addWord(_ word: UInt64) {
+            sums.a &+= word
+            sums.b &+= sums.a
+            sums.words &+= 1
+        }
+
+        /// The checksum of everything added (a trailing partial word padded with zeros).
+        @inlinable
+        public var value: UInt64 {
+            var copy = self
+            if copy.pendingBytes > 0 { copy.addWord(copy.pending) }
+            return copy.sums.value
+        }
+    }
 }
 
 /// The payload a sender sends: pseudo-random bytes fixed for a case, with the first (up to) 8

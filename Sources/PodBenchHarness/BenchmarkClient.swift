@@ -132,20 +132,34 @@ public final class BenchmarkClient: @unchecked Sendable {
                 guard endpointText.hasPrefix("shm:") else {
                     throw PodBenchError(.protocolViolation, "the server gave '\(endpointText)' for an shm case")
                 }
+                result.filesystem = FilesystemType.name(of: String(endpointText.dropFirst(4)))
                 let channel = try SharedMemoryTransport.connect(
                     path: String(endpointText.dropFirst(4)), strategy: try spec.options.waitStrategy(),
                     timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+                try measure(spec, over: channel, into: &result)
+            case .file:
+                guard endpointText.hasPrefix("file:") else {
+                    throw PodBenchError(.protocolViolation, "the server gave '\(endpointText)' for a file case")
+                }
+                let path = String(endpointText.dropFirst(5))
+                let channel = try FileTransport.connect(
+                    path: path, settings: try spec.options.fileSettings(),
+                    timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+                result.filesystem = FilesystemType.name(of: path)
                 try measure(spec, over: channel, into: &result)
             case .fifo:
                 guard endpointText.hasPrefix("fifo:") else {
                     throw PodBenchError(.protocolViolation, "the server gave '\(endpointText)' for a fifo case")
                 }
+                result.filesystem = FilesystemType.name(of: String(endpointText.dropFirst(5)) + ".s2c")
                 let channel = try FIFOTransport.connect(
                     base: String(endpointText.dropFirst(5)), timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
                 try measure(spec, over: channel, into: &result)
             case .tcp, .tcp6, .uds, .udsAbstract:
+                let address = try SocketAddress(parsing: endpointText)
+                if case .unixPath(let path) = address { result.filesystem = FilesystemType.name(of: path) }
                 let channel = try SocketTransport.connect(
-                    to: try SocketAddress(parsing: endpointText), kind: spec.transport, options: spec.options,
+                    to: address, kind: spec.transport, options: spec.options,
                     timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
                 try measure(spec, over: channel, into: &result)
             }

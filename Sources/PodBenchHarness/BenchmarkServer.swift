@@ -98,6 +98,9 @@ public final class BenchmarkServer: @unchecked Sendable {
         for path in SharedMemoryTransport.removeStaleRingFiles(in: configuration.sharedMemoryDirectory) {
             log("podbench serve: removed \(path), left by a server that died before its client attached")
         }
+        for path in FileTransport.removeStaleConnections(in: configuration.sharedDirectory) {
+            log("podbench serve: removed \(path), the files of a file connection whose server died")
+        }
         while true {
             let fd = try listener.accept()
             let connection: ControlConnection
@@ -213,6 +216,13 @@ public final class BenchmarkServer: @unchecked Sendable {
             defer { listener.close() }
             ringPathHook(listener.path)
             defer { ringPathHook(nil) }
+            try connection.send(.caseReady(endpoint: listener.endpoint))
+            return ActiveCase(spec: spec, channel: try listener.accept(timeoutNanoseconds: timeout), listener: nil)
+        case .file:
+            let listener = try FileTransport.listen(
+                directory: configuration.sharedDirectory, name: name, settings: try spec.options.fileSettings(),
+                timeoutNanoseconds: timeout)
+            defer { listener.close() }
             try connection.send(.caseReady(endpoint: listener.endpoint))
             return ActiveCase(spec: spec, channel: try listener.accept(timeoutNanoseconds: timeout), listener: nil)
         case .fifo:

@@ -51,6 +51,16 @@ public struct CaseSpec: Codable, Equatable, Sendable {
             opts["ring"] = String(options.ringBytes ?? TransportOptions.defaultRingBytes)
             opts["wait"] = (try? options.waitStrategy().description) ?? options.wait ?? "?"
         }
+        if transport == .file {
+            if let settings = try? options.fileSettings() {
+                opts["follow"] = settings.follow.description
+                opts["fsync"] = settings.sync.description
+                opts["segment"] = ByteSize.format(settings.segmentBytes)
+            } else {
+                opts["follow"] = options.follow ?? "?"
+                opts["fsync"] = options.fsync ?? "?"
+            }
+        }
         return CaseKey(
             transport: transport.rawValue, workload: workload.rawValue, messageSize: messageSize, options: opts)
     }
@@ -68,6 +78,7 @@ public struct CaseSpec: Codable, Equatable, Sendable {
             try RingLayout.validate(capacity: options.ringBytes ?? TransportOptions.defaultRingBytes)
             _ = try options.waitStrategy()
         }
+        if transport == .file { _ = try options.fileSettings() }
     }
 }
 

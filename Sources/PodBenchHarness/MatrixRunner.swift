@@ -18,22 +18,29 @@ public struct MatrixRunner {
     public static func cases(
         transports: [TransportKind], workloads: [WorkloadKind], sizes: [Int], options: TransportOptions,
         verifyEvery: Int,
-        corruptSequence: UInt64?, shmWaits: [String] = ["spin-futex"]
+        corruptSequence: UInt64?, shmWaits: [String] = ["spin-futex"], fileFsyncs: [String] = ["none"]
     ) -> [CaseSpec] {
         var specs: [CaseSpec] = []
         for transport in transports {
-            // Options belong to their transport; each shm wait strategy is a case of its own.
+            // Options belong to their transport; each file fsync mode is a case of its own too.
             var base = options
-            if transport == .shm {
-                base.socketBufferBytes = nil
-            } else {
+            if [.shm, .file, .fifo].contains(transport) { base.socketBufferBytes = nil }
+            if transport != .shm {
                 base.ringBytes = nil
                 base.wait = nil
             }
-            let waits: [String?] = transport == .shm ? shmWaits : [nil]
-            for wait in waits {
+            if transport != .file {
+                base.follow = nil
+                base.fsync = nil
+                base.segmentBytes = nil
+            }
+            let variants: [(wait: String?, fsync: String?)] =
+                transport == .shm
+                ? shmWaits.map { ($0, nil) } : transport == .file ? fileFsyncs.map { (nil, $0) } : [(nil, nil)]
+            for (wait, fsync) in variants {
                 var variant = base
                 if let wait { variant.wait = wait }
+                if let fsync { variant.fsync = fsync }
                 for workload in workloads {
                     for size in sizes {
                         specs.append(

@@ -43,6 +43,8 @@ public struct CaseResult: Codable, Equatable, Sendable {
     public var errorCode: String?
     /// The data endpoint the server gave for this case.
     public var endpoint: String?
+    /// The filesystem the case's shared files live on (`file`, `fifo`, `shm`, `uds`): tmpfs, ext4, …
+    public var filesystem: String?
     public var warmup: TrialResult?
     public var trials: [TrialResult]
 

@@ -14,6 +14,9 @@ public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomString
     case fifo
     /// Two shared-memory rings in one mapped file in a memory-backed shared directory.
     case shm
+    /// Records appended to files in the shared directory and followed by the reader, one set
+    /// each way: the log-shipping sidecar's channel.
+    case file
 
     public var description: String { rawValue }
 
@@ -21,7 +24,7 @@ public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomString
     public var needs: String {
         switch self {
         case .tcp, .tcp6: "the network namespace"
-        case .uds, .fifo: "a shared volume (directory)"
+        case .uds, .fifo, .file: "a shared volume (directory)"
         case .udsAbstract: "the network namespace"
         case .shm:
             "a memory-backed shared directory (/dev/shm with a shared IPC namespace, or an emptyDir of medium Memory)"

@@ -9,6 +9,7 @@ public enum TransportProbe {
         kind: TransportKind, sharedDirectory: String, sharedMemoryDirectory: String
     ) -> (available: Bool, reason: String) {
         if kind == .fifo { return probeFIFO(sharedDirectory: sharedDirectory) }
+        if kind == .file { return probeFile(sharedDirectory: sharedDirectory) }
         guard kind == .shm else { return SocketTransport.probe(kind: kind, sharedDirectory: sharedDirectory) }
         var fs = statvfs()
         guard statvfs(sharedMemoryDirectory, &fs) == 0 else {
@@ -39,6 +40,25 @@ public enum TransportProbe {
             return (true, "mapped a ring file in \(room) (default rings need \(needed >> 10) KiB per connection)")
         } catch {
             return (false, "\(room): \(error)")
+        }
+    }
+
+    static func probeFile(sharedDirectory: String) -> (available: Bool, reason: String) {
+        let filesystem = FilesystemType.name(of: sharedDirectory) ?? "unknown filesystem"
+        do {
+            let settings = try TransportOptions().fileSettings()
+            let listener = try FileTransport.listen(
+                directory: sharedDirectory, name: "podbench-probe-\(getpid())", settings: settings,
+                timeoutNanoseconds: 2_000_000_000)
+            defer { listener.close() }
+            let client = try FileTransport.connect(
+                path: listener.path, settings: settings, timeoutNanoseconds: 2_000_000_000)
+            defer { client.close() }
+            let server = try listener.accept(timeoutNanoseconds: 2_000_000_000)
+            server.close()
+            return (true, "appended and followed a record log in \(sharedDirectory) (\(filesystem), inotify)")
+        } catch {
+            return (false, "\(sharedDirectory) (\(filesystem)): \(error)")
         }
     }
 

@@ -53,6 +53,21 @@ struct MeasurementOptions: ParsableArguments {
             discussion: "spin never sleeps; futex sleeps at once; spin-futex spins 50us (or DURATION), then sleeps."))
     var shmWait = "spin-futex"
 
+    @Option(
+        help: ArgumentHelp(
+            "How a file reader learns of new records: inotify, or poll[:DURATION] (sleep between empty reads, default 100us)."
+        ))
+    var fileFollow = "inotify"
+
+    @Option(
+        help: ArgumentHelp(
+            "When file writers fsync, comma-separated (each a case): none, each, every:N (records).",
+            discussion: "Use a --shared-dir on a disk to measure durability; on tmpfs fsync costs next to nothing."))
+    var fileFsync = "none"
+
+    @Option(help: "Size at which a file writer starts the next segment (rotation); the reader removes finished ones.")
+    var fileSegment = "4MiB"
+
     @Flag(help: "Skip the quick calibration of this machine's limits at the start (no 'vs limit' column).")
     var noCalibrate = false
 
@@ -76,6 +91,7 @@ struct MeasurementOptions: ParsableArguments {
         var serverCPU: Int?
         var options: TransportOptions
         var shmWaits: [String]
+        var fileFsyncs: [String]
     }
 
     func validate() throws {
@@ -126,10 +142,22 @@ struct MeasurementOptions: ParsableArguments {
                     throw ValidationError("--shm-wait: \(e.message)")
                 }
             }
+            options.follow = try Self.naming("--file-follow") { try FileFollowMode(parsing: fileFollow).description }
+            do {
+                options.segmentBytes = try ByteSize.parse(fileSegment, maximum: 1 << 40)
+            } catch let e as PodBenchError {
+                throw ValidationError("--file-segment: \(e.message)")
+            }
+            guard options.segmentBytes! >= 1024 else { throw ValidationError("--file-segment must be at least 1KiB") }
+            var fsyncs: [String] = []
+            for part in fileFsync.split(separator: ",", omittingEmptySubsequences: false) {
+                let mode = try Self.naming("--file-fsync") { try FileSyncMode(parsing: String(part)).description }
+                if !fsyncs.contains(mode) { fsyncs.append(mode) }
+            }
             return Parsed(
                 transports: transports, workloads: workloads, sizes: sizes, trials: trials, trialNanoseconds: trial,
                 warmupNanoseconds: warm, verifyEvery: verifyEvery, timeoutNanoseconds: timeoutNs, clientCPU: client,
-                serverCPU: server, options: options, shmWaits: waits)
+                serverCPU: server, options: options, shmWaits: waits, fileFsyncs: fsyncs)
         } catch let error as PodBenchError {
             throw ValidationError(error.message)
         }

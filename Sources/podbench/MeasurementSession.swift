@@ -83,7 +83,8 @@ struct MeasurementSession {
 
         let specs = MatrixRunner.cases(
             transports: parsed.transports, workloads: parsed.workloads, sizes: parsed.sizes, options: parsed.options,
-            verifyEvery: parsed.verifyEvery, corruptSequence: options.injectCorruption, shmWaits: parsed.shmWaits)
+            verifyEvery: parsed.verifyEvery, corruptSequence: options.injectCorruption, shmWaits: parsed.shmWaits,
+            fileFsyncs: parsed.fileFsyncs)
         Self.progress(
             "podbench: \(specs.count) cases × (warm-up + \(parsed.trials) trials), isolation \(isolation), "
                 + "shared namespaces: \(environment.sharedNamespaces.joined(separator: ",")); "

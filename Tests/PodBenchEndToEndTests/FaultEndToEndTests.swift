@@ -102,7 +102,7 @@ extension EndToEnd {
                 server.signal(SIGTERM)
                 server.wait(timeout: 5)
             }
-            for transport in ["uds", "fifo", "shm"] {
+            for transport in ["uds", "fifo", "shm", "file"] {
                 let first = try BinaryProcess(
                     [
                         "client", "--control", "unix:\(dir)/ctl.sock", "--transports", transport, "--workloads",
@@ -121,6 +121,10 @@ extension EndToEnd {
                 #expect(second.status == 0, "\(transport): \(second.stderr)")
             }
             #expect(ringFiles(in: shm).isEmpty)
+            let fileDirectories = try FileManager.default.contentsOfDirectory(atPath: dir).filter {
+                $0.hasSuffix(".file")
+            }
+            #expect(fileDirectories.isEmpty, "\(fileDirectories)")
             #expect(server.process.isRunning)
         }
 

@@ -135,6 +135,66 @@ extension EndToEnd {
             #expect(leftovers.isEmpty, "\(leftovers)")
         }
 
+        @Test(
+            "file and fifo move 1 byte to 4 MiB intact both ways on tmpfs and on disk, record the filesystem and leave nothing behind",
+            arguments: ["/dev/shm", "/var/tmp"])
+        func fileAndFIFO(parent: String) throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let shared = parent + "/podbench-e2e-file-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: shared) }
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--transports", "file,fifo", "--sizes", "1,64KiB,4MiB", "--messages", "30", "--shared-dir",
+                    shared, "--file-segment", "1MiB", "--results-dir", dir + "/r",
+                ] + Self.quick)
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/r").first))
+            #expect(run.cases.count == 12)
+            let filesystem = parent == "/dev/shm" ? "tmpfs" : "ext4"
+            for c in run.cases {
+                #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
+                #expect(c.endpoint?.hasPrefix(c.key.transport + ":") == true)
+                #expect(c.filesystem == filesystem || filesystem == "ext4" && c.filesystem != "tmpfs")
+                if c.key.transport == "file" {
+                    #expect(c.key.options == ["follow": "inotify", "fsync": "none", "segment": "1MiB"])
+                }
+                for t in c.trials {
+                    let receiver = c.key.workload == "pingpong" ? t.client.integrity : t.server.integrity
+                    #expect(t.messages == 30 && receiver.verified == 30 && !receiver.hasErrors)
+                    // Co-located sides share CLOCK_MONOTONIC: stream records the hand-off latency.
+                    if c.key.workload == "stream" { #expect((t.oneWayLatencySummary?.count ?? 0) > 0) }
+                }
+            }
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: shared)
+            #expect(leftovers.isEmpty, "\(leftovers)")
+        }
+
+        @Test("each file fsync mode is a case of its own; poll following works end to end")
+        func fileModes() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--transports", "file", "--sizes", "4KiB", "--messages", "40", "--shared-dir", dir,
+                    "--file-fsync", "none,each,every:8", "--file-follow", "poll:200us", "--file-segment", "16KiB",
+                    "--results-dir", dir + "/r",
+                ] + Self.quick)
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/r").first))
+            #expect(
+                run.cases.map { $0.key.options["fsync"] ?? "" } == [
+                    "none", "none", "each", "each", "every:8", "every:8",
+                ])
+            #expect(run.cases.allSatisfy { $0.status == .ok && $0.key.options["follow"] == "poll:200us" })
+            for bad in [["--file-fsync", "sometimes"], ["--file-follow", "fanotify"], ["--file-segment", "10"]] {
+                let refused = try BinaryProcess.run(["run", "--transports", "file"] + bad + Self.quick)
+                #expect(refused.status == 2, "\(bad): \(refused.stderr)")
+                #expect(refused.stderr.contains(bad[0]), "\(refused.stderr)")
+            }
+        }
+
         @Test("a corrupted message fails its case loudly and the run exits 1", arguments: ["pingpong", "stream"])
         func corruption(workload: String) throws {
             let dir = try temporaryDirectory()
@@ -387,9 +447,11 @@ extension EndToEnd {
                 var environment: HostEnvironment
             }
             let output = try JSONDecoder().decode(Output.self, from: Data(result.stdout.utf8))
-            #expect(output.transports.map(\.transport) == ["tcp", "tcp6", "uds", "uds-abstract", "fifo", "shm"])
+            #expect(
+                output.transports.map(\.transport) == ["tcp", "tcp6", "uds", "uds-abstract", "fifo", "shm", "file"])
             #expect(output.transports.first { $0.transport == "fifo" }?.available == true)
             #expect(output.transports.first { $0.transport == "shm" }?.available == true)
+            #expect(output.transports.first { $0.transport == "file" }?.available == true)
             #expect(output.transports.first { $0.transport == "tcp" }?.available == true)
             #expect(output.transports.first { $0.transport == "uds" }?.available == true)
             #expect(output.transports.allSatisfy { !$0.reason.isEmpty })

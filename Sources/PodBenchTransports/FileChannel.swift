@@ -1,0 +1,182 @@
+import CPodBenchLinux
+import Foundation
+import Glibc
+import PodBenchCore
+import SystemPackage
+
+/// The `file` transport's connection: each side appends records to its own direction's files in
+/// the shared directory and follows the other's, as a log-shipping sidecar follows an app's log.
+public final class FileChannel: DataChannel, @unchecked Sendable {
+    let writer: FileLogWriter
+    let reader: FileLogReader
+    /// The connection's directory, removed on close by the side that made it.
+    let ownedDirectory: String?
+    private var closed = false
+
+    init(writer: FileLogWriter, reader: FileLogReader, ownedDirectory: String?) {
+        self.writer = writer
+        self.reader = reader
+        self.ownedDirectory = ownedDirectory
+    }
+
+    deinit { close() }
+
+    public func sendAll(_ bytes: UnsafeRawBufferPointer) throws {
+        try writer.append(bytes)
+    }
+
+    public func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        try reader.receiveSome(into: buffer)
+    }
+
+    /// Appends the end-of-stream record: the peer sees end of stream at its next read.
+    public func shutdown() {
+        try? writer.finish()
+    }
+
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        shutdown()
+        writer.close()
+        reader.close()
+        if let ownedDirectory { FileTransport.removeConnectionDirectory(ownedDirectory) }
+    }
+}
+
+/// Sets up the `file` transport: the server makes a directory `NAME.file` in the shared directory
+/// with one subdirectory per direction (`c2s`, `s2c`), each with its lock file and first segment;
+/// the client opens them; the server removes the whole directory when the case ends.
+public enum FileTransport {
+    /// What both sides need to know about a `file` case.
+    public struct Settings: Hashable, Sendable {
+        public var follow: FileFollowMode
+        public var sync: FileSyncMode
+        public var segmentBytes: Int
+
+        public init(follow: FileFollowMode, sync: FileSyncMode, segmentBytes: Int) {
+            self.follow = follow
+            self.sync = sync
+            self.segmentBytes = segmentBytes
+        }
+    }
+
+    /// A connection directory waiting for its client.
+    public final class Listener: @unchecked Sendable {
+        public let path: String
+        public var endpoint: String { "file:" + path }
+        var channel: FileChannel?
+
+        init(path: String, channel: FileChannel) {
+            self.path = path
+            self.channel = channel
+        }
+
+        /// Waits until the client holds both its locks (it opened its writer and its reader).
+        public func accept(timeoutNanoseconds: UInt64) throws -> FileChannel {
+            guard let channel else {
+                throw PodBenchError(.protocolViolation, "the file connection was already handed out")
+            }
+            let deadline = MonotonicClock.now() + timeoutNanoseconds
+            while !channel.clientAttached() {
+                guard MonotonicClock.now() < deadline else {
+                    close()
+                    throw PodBenchError(.timeout, "the client did not open the files in \(path) in time")
+                }
+                usleep(200)
+            }
+            self.channel = nil
+            return channel
+        }
+
+        /// Removes the directory if the case ends before the client came.
+        public func close() {
+            channel?.close()
+            channel = nil
+        }
+
+        deinit { close() }
+    }
+
+    /// Makes the connection directory and opens the server's reader (c2s) and writer (s2c).
+    public static func listen(
+        directory: String, name: String, settings: Settings, timeoutNanoseconds: UInt64
+    ) throws -> Listener {
+        let path = directory + "/" + name + ".file"
+        guard mkdir(path, 0o770) == 0 else {
+            let e = Errno(rawValue: errno)
+            throw PodBenchError.system("mkdir", e, "cannot make \(path): check that --shared-dir is writable")
+        }
+        do {
+            try FileLogLayout.create(path + "/c2s")
+            try FileLogLayout.create(path + "/s2c")
+            let reader = try FileLogReader(
+                directory: path + "/c2s", follow: settings.follow, timeoutNanoseconds: timeoutNanoseconds)
+            let writer: FileLogWriter
+            do {
+                writer = try FileLogWriter(
+                    directory: path + "/s2c", segmentLimit: settings.segmentBytes, sync: settings.sync,
+                    timeoutNanoseconds: timeoutNanoseconds)
+            } catch {
+                reader.close()
+                throw error
+            }
+            return Listener(path: path, channel: FileChannel(writer: writer, reader: reader, ownedDirectory: path))
+        } catch {
+            removeConnectionDirectory(path)
+            throw error
+        }
+    }
+
+    /// Opens the server's connection directory from the client's side.
+    public static func connect(path: String, settings: Settings, timeoutNanoseconds: UInt64) throws -> FileChannel {
+        let reader = try FileLogReader(
+            directory: path + "/s2c", follow: settings.follow, timeoutNanoseconds: timeoutNanoseconds)
+        do {
+            let writer = try FileLogWriter(
+                directory: path + "/c2s", segmentLimit: settings.segmentBytes, sync: settings.sync,
+                timeoutNanoseconds: timeoutNanoseconds)
+            return FileChannel(writer: writer, reader: reader, ownedDirectory: nil)
+        } catch {
+            reader.close()
+            throw error
+        }
+    }
+
+    /// Removes connection directories in `directory` that no live server holds (left by a server
+    /// that was killed): one whose server-side locks (reader of c2s, writer of s2c) are both free.
+    /// - Returns: the paths removed.
+    @discardableResult
+    public static func removeStaleConnections(in directory: String) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        var removed: [String] = []
+        for name in names where name.hasPrefix("podbench-") && name.hasSuffix(".file") {
+            let path = directory + "/" + name
+            let held = [("c2s", FileLogLayout.readerLockByte), ("s2c", FileLogLayout.writerLockByte)].contains {
+                let fd = open(path + "/" + $0.0 + "/" + FileLogLayout.lockFileName, O_RDONLY | O_CLOEXEC)
+                // A directory without its lock files yet is being made right now: leave it.
+                guard fd >= 0 else { return errno == ENOENT }
+                defer { Glibc.close(fd) }
+                return CPodBenchLinux_byte_locked(fd, $0.1) != 0
+            }
+            if !held {
+                removeConnectionDirectory(path)
+                removed.append(path)
+            }
+        }
+        return removed
+    }
+
+    /// Removes a connection directory and everything in it.
+    static func removeConnectionDirectory(_ path: String) {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+extension FileChannel {
+    /// Whether the client side holds its writer's lock (c2s) and its reader's lock (s2c).
+    func clientAttached() -> Bool {
+        CPodBenchLinuxLocks.held(reader.lockFD, byte: FileLogLayout.writerLockByte)
+            && CPodBenchLinuxLocks.held(writer.lockFD, byte: FileLogLayout.readerLockByte)
+    }
+}
