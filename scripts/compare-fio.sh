@@ -83,4 +83,8 @@ m = [statistics.median(c) for c in zip(*rows)]
 print(f"{'median':<6} {m[0]:16.2f} {m[1]:16.2f} {m[2]:16.2f} | {m[3]:16.0f} {m[4]:16.0f} {m[5]:16.0f}")
 print(f"tmpfs, no fsync: podbench/fio append {m[2]/m[0]:.2f}, podbench/fio preallocated {m[2]/m[1]:.2f} (goal: at least 0.30)")
 print(f"disk, fsync each record: podbench/fio {m[4]/m[3]:.2f} with 1 GiB segments (goal: 0.80 to 1.20), {m[5]/m[3]:.2f} with rotation every 4 MiB")
+# The disk's own rate swings between neighbouring seconds on a VM: the ratio within each round
+# (measured seconds apart) is steadier than the ratio of the medians.
+r = sorted(row[4] / row[3] for row in rows)
+print(f"disk, per-round podbench/fio (1 GiB segments): median {statistics.median(r):.2f}, range {r[0]:.2f} to {r[-1]:.2f}")
 PY
