@@ -8,7 +8,10 @@ let package = Package(
         // For Benchmarks/ (a package of its own): the hot paths, measured in process.
         .library(
             name: "PodBenchLibrary",
-            targets: ["PodBenchCore", "PodBenchRing", "PodBenchTransports", "PodBenchResults", "PodBenchHarness"]),
+            targets: [
+                "PodBenchCore", "PodBenchRing", "PodBenchTransports", "PodBenchURing", "PodBenchResults",
+                "PodBenchHarness",
+            ]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -39,6 +42,19 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // liburing, from Debian's liburing-dev (scripts/setup.sh installs it).
+        .systemLibrary(name: "CLibURing", pkgConfig: "liburing", providers: [.apt(["liburing-dev"])]),
+        // A narrow C face of liburing (see its header for why Swift does not import liburing).
+        .target(name: "CPodBenchURing", dependencies: ["CLibURing"]),
+        .target(
+            name: "PodBenchURing",
+            dependencies: [
+                "CPodBenchURing",
+                "PodBenchCore",
+                "PodBenchTransports",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         .target(
             name: "PodBenchResults",
             dependencies: [
@@ -57,6 +73,7 @@ let package = Package(
                 "PodBenchCore",
                 "PodBenchRing",
                 "PodBenchTransports",
+                "PodBenchURing",
                 "PodBenchResults",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -79,7 +96,7 @@ let package = Package(
             dependencies: ["PodBenchResults", .product(name: "Histogram", package: "hdrhistogram-swift")]
         ),
         .testTarget(name: "PodBenchReportTests", dependencies: ["PodBenchReport", "PodBenchResults", "PodBenchCore"]),
-        .testTarget(name: "PodBenchHarnessTests", dependencies: ["PodBenchHarness", "PodBenchTransports"]),
+        .testTarget(name: "PodBenchHarnessTests", dependencies: ["PodBenchHarness", "PodBenchTransports", "PodBenchURing"]),
         .testTarget(name: "PodBenchEndToEndTests", dependencies: ["PodBenchResults"]),
     ],
     swiftLanguageModes: [.v6]

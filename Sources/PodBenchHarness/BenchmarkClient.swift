@@ -3,6 +3,7 @@ import Histogram
 import PodBenchCore
 import PodBenchResults
 import PodBenchTransports
+import PodBenchURing
 import SystemPackage
 
 /// The side that drives a run: connects to a server's control endpoint, runs the matrix case by
@@ -154,6 +155,24 @@ public final class BenchmarkClient: @unchecked Sendable {
                 result.filesystem = FilesystemType.name(of: String(endpointText.dropFirst(5)) + ".s2c")
                 let channel = try FIFOTransport.connect(
                     base: String(endpointText.dropFirst(5)), timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+                try measure(spec, over: channel, into: &result)
+            case .uringTCP, .uringUDS:
+                let settings = try spec.options.uringSettings()
+                let uring = try URing(entries: settings.batch + 8, setup: settings.setup)
+                let address = try SocketAddress(parsing: endpointText)
+                if case .unixPath(let path) = address { result.filesystem = FilesystemType.name(of: path) }
+                let socket: SocketChannel
+                do {
+                    socket = try SocketTransport.connect(
+                        to: address, kind: spec.transport, options: spec.options,
+                        timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+                } catch {
+                    uring.close()
+                    throw error
+                }
+                let channel = URingSocketChannel(
+                    descriptor: socket.descriptor, uring: uring, batch: settings.batch,
+                    timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
                 try measure(spec, over: channel, into: &result)
             case .tcp, .tcp6, .uds, .udsAbstract:
                 let address = try SocketAddress(parsing: endpointText)

@@ -4,6 +4,7 @@ import PodBenchCore
 import PodBenchResults
 import PodBenchRing
 import PodBenchTransports
+import PodBenchURing
 import SystemPackage
 
 /// `podbench serve`: listens on the control endpoint and runs whatever cases clients ask for,
@@ -230,6 +231,23 @@ public final class BenchmarkServer: @unchecked Sendable {
             defer { listener.close() }
             try connection.send(.caseReady(endpoint: listener.endpoint))
             return ActiveCase(spec: spec, channel: try listener.accept(timeoutNanoseconds: timeout), listener: nil)
+        case .uringTCP, .uringUDS:
+            let settings = try spec.options.uringSettings()
+            // Made before the client is told where to connect: a refusal is the case's answer.
+            let uring = try URing(entries: settings.batch + 8, setup: settings.setup)
+            let listener = try SocketTransport.listen(
+                kind: spec.transport, options: spec.options, sharedDirectory: configuration.sharedDirectory, name: name)
+            do {
+                try connection.send(.caseReady(endpoint: listener.endpoint.description))
+                let socket = try listener.accept(timeoutNanoseconds: timeout)
+                let channel = URingSocketChannel(
+                    descriptor: socket.descriptor, uring: uring, batch: settings.batch, timeoutNanoseconds: timeout)
+                return ActiveCase(spec: spec, channel: channel, listener: listener)
+            } catch {
+                listener.close()
+                uring.close()
+                throw error
+            }
         case .tcp, .tcp6, .uds, .udsAbstract:
             let listener = try SocketTransport.listen(
                 kind: spec.transport, options: spec.options, sharedDirectory: configuration.sharedDirectory, name: name)

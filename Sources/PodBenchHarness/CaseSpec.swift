@@ -51,6 +51,15 @@ public struct CaseSpec: Codable, Equatable, Sendable {
             opts["ring"] = String(options.ringBytes ?? TransportOptions.defaultRingBytes)
             opts["wait"] = (try? options.waitStrategy().description) ?? options.wait ?? "?"
         }
+        if transport.usesIOURing {
+            if let settings = try? options.uringSettings() {
+                opts["batch"] = String(settings.batch)
+                opts["setup"] = settings.setup.rawValue
+            } else {
+                opts["batch"] = options.uringBatch.map { String($0) } ?? "?"
+                opts["setup"] = options.uringSetup ?? "?"
+            }
+        }
         if transport == .file {
             if let settings = try? options.fileSettings() {
                 opts["follow"] = settings.follow.description
@@ -79,6 +88,7 @@ public struct CaseSpec: Codable, Equatable, Sendable {
             _ = try options.waitStrategy()
         }
         if transport == .file { _ = try options.fileSettings() }
+        if transport.usesIOURing { _ = try options.uringSettings() }
     }
 }
 

@@ -108,4 +108,6 @@ func sendMarker<Channel: DataChannel>(_ kind: FrameHeader.Kind, sequence: UInt64
             .write(to: raw.baseAddress!)
         try channel.sendAll(UnsafeRawBufferPointer(raw))
     }
+    // A marker ends a phase (or answers its end): nothing may stay queued behind it.
+    try channel.flush()
 }

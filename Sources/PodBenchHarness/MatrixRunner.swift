@@ -18,11 +18,12 @@ public struct MatrixRunner {
     public static func cases(
         transports: [TransportKind], workloads: [WorkloadKind], sizes: [Int], options: TransportOptions,
         verifyEvery: Int,
-        corruptSequence: UInt64?, shmWaits: [String] = ["spin-futex"], fileFsyncs: [String] = ["none"]
+        corruptSequence: UInt64?, shmWaits: [String] = ["spin-futex"], fileFsyncs: [String] = ["none"],
+        uringSetups: [String] = ["default"]
     ) -> [CaseSpec] {
         var specs: [CaseSpec] = []
         for transport in transports {
-            // Options belong to their transport; each file fsync mode is a case of its own too.
+            // Options belong to their transport.
             var base = options
             if [.shm, .file, .fifo].contains(transport) { base.socketBufferBytes = nil }
             if transport != .shm {
@@ -34,13 +35,23 @@ public struct MatrixRunner {
                 base.fsync = nil
                 base.segmentBytes = nil
             }
-            let variants: [(wait: String?, fsync: String?)] =
-                transport == .shm
-                ? shmWaits.map { ($0, nil) } : transport == .file ? fileFsyncs.map { (nil, $0) } : [(nil, nil)]
-            for (wait, fsync) in variants {
+            if !transport.usesIOURing {
+                base.uringBatch = nil
+                base.uringSetup = nil
+            }
+            // Each shm wait strategy, file fsync mode and io_uring setup is a case of its own.
+            let variants: [(wait: String?, fsync: String?, setup: String?)] =
+                switch transport {
+                case .shm: shmWaits.map { ($0, nil, nil) }
+                case .file: fileFsyncs.map { (nil, $0, nil) }
+                case .uringTCP, .uringUDS: uringSetups.map { (nil, nil, $0) }
+                default: [(nil, nil, nil)]
+                }
+            for (wait, fsync, setup) in variants {
                 var variant = base
                 if let wait { variant.wait = wait }
                 if let fsync { variant.fsync = fsync }
+                if let setup { variant.uringSetup = setup }
                 for workload in workloads {
                     for size in sizes {
                         specs.append(

@@ -60,12 +60,12 @@ public enum SocketTransport {
         kind: TransportKind, options: TransportOptions, sharedDirectory: String, name: String
     ) throws -> Listener {
         let address: SocketAddress =
-            switch kind {
+            switch kind.socketKind {
             case .tcp: .ipv4(host: "127.0.0.1", port: 0)
             case .tcp6: .ipv6(host: "::1", port: 0)
             case .uds: .unixPath(sharedDirectory + "/" + name + ".sock")
             case .udsAbstract: .unixAbstract(name)
-            case .shm, .fifo, .file: preconditionFailure("\(kind) is not a socket transport")
+            case .shm, .fifo, .file, .uringTCP, .uringUDS: preconditionFailure("\(kind) is not a socket transport")
             }
         if case .unixPath(let path) = address, path.utf8.count > 107 {
             throw PodBenchError(
@@ -129,7 +129,7 @@ public enum SocketTransport {
     static func configure(
         _ fd: FileDescriptor, kind: TransportKind, options: TransportOptions, timeoutNanoseconds: UInt64
     ) throws {
-        if kind == .tcp || kind == .tcp6 {
+        if kind.socketKind == .tcp || kind.socketKind == .tcp6 {
             try fd.setSocketOption(level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1, what: "TCP_NODELAY")
         }
         try fd.setIOTimeout(nanoseconds: timeoutNanoseconds)

@@ -17,13 +17,32 @@ public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomString
     /// Records appended to files in the shared directory and followed by the reader, one set
     /// each way: the log-shipping sidecar's channel.
     case file
+    /// `tcp` with every send and receive submitted through an io_uring.
+    case uringTCP = "uring-tcp"
+    /// `uds` with every send and receive submitted through an io_uring.
+    case uringUDS = "uring-uds"
 
     public var description: String { rawValue }
+
+    /// The socket transport underneath an io_uring one (the same endpoints and socket options),
+    /// the transport itself otherwise.
+    public var socketKind: TransportKind {
+        switch self {
+        case .uringTCP: .tcp
+        case .uringUDS: .uds
+        default: self
+        }
+    }
+
+    /// Whether data moves through io_uring.
+    public var usesIOURing: Bool { self == .uringTCP || self == .uringUDS }
 
     /// What a pod must share for this transport, for help text and `probe`.
     public var needs: String {
         switch self {
         case .tcp, .tcp6: "the network namespace"
+        case .uringTCP: "the network namespace, and io_uring allowed (seccomp, kernel.io_uring_disabled)"
+        case .uringUDS: "a shared volume (directory), and io_uring allowed (seccomp, kernel.io_uring_disabled)"
         case .uds, .fifo, .file: "a shared volume (directory)"
         case .udsAbstract: "the network namespace"
         case .shm:

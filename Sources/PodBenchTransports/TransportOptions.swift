@@ -15,6 +15,10 @@ public struct TransportOptions: Codable, Hashable, Sendable {
     public var fsync: String?
     /// Size at which a `file` writer starts the next segment.
     public var segmentBytes: Int?
+    /// io_uring transports: sends queued per submission (`stream`), at least 1.
+    public var uringBatch: Int?
+    /// io_uring transports: how the ring is set up: default, defer-taskrun, sqpoll.
+    public var uringSetup: String?
 
     public static let defaultRingBytes = 1 << 20
 
@@ -44,5 +48,42 @@ public struct TransportOptions: Codable, Hashable, Sendable {
     /// The wait strategy (`spin-futex` when not set).
     public func waitStrategy() throws -> RingWaitStrategy {
         try RingWaitStrategy(parsing: wait ?? "spin-futex")
+    }
+}
+
+/// How an io_uring transport sets up its ring (`--uring-setup`).
+public enum URingSetupMode: String, CaseIterable, Hashable, Sendable, CustomStringConvertible {
+    /// No setup flags: completions run as task work when the kernel gets to them.
+    case standard = "default"
+    /// IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN (Linux 6.1): completion work runs
+    /// only when the one submitting thread waits, with no interrupts of its work.
+    case deferTaskrun = "defer-taskrun"
+    /// IORING_SETUP_SQPOLL: a kernel thread polls the submission queue, so submitting needs no
+    /// system call (the thread costs a CPU while busy).
+    case sqpoll
+
+    public var description: String { rawValue }
+
+    /// Parses a mode name.
+    public init(parsing text: String) throws {
+        guard let mode = URingSetupMode(rawValue: text) else {
+            throw PodBenchError(
+                .invalidConfiguration,
+                "unknown io_uring setup '\(text)': use \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self = mode
+    }
+}
+
+extension TransportOptions {
+    public static let defaultURingBatch = 16
+
+    /// The io_uring settings (batch 16, default setup when not set).
+    public func uringSettings() throws -> (batch: Int, setup: URingSetupMode) {
+        let batch = uringBatch ?? Self.defaultURingBatch
+        guard (1...256).contains(batch) else {
+            throw PodBenchError(.invalidConfiguration, "an io_uring batch of \(batch) is outside 1 to 256")
+        }
+        return (batch, try URingSetupMode(parsing: uringSetup ?? "default"))
     }
 }

@@ -68,6 +68,15 @@ struct MeasurementOptions: ParsableArguments {
     @Option(help: "Size at which a file writer starts the next segment (rotation); the reader removes finished ones.")
     var fileSegment = "4MiB"
 
+    @Option(help: "Sends an io_uring transport queues before one submission (stream), 1 to 256.")
+    var uringBatch = TransportOptions.defaultURingBatch
+
+    @Option(
+        help: ArgumentHelp(
+            "How io_uring transports set up their ring, comma-separated (each a case): default, defer-taskrun, sqpoll."
+        ))
+    var uringSetup = "default"
+
     @Flag(help: "Skip the quick calibration of this machine's limits at the start (no 'vs limit' column).")
     var noCalibrate = false
 
@@ -92,6 +101,7 @@ struct MeasurementOptions: ParsableArguments {
         var options: TransportOptions
         var shmWaits: [String]
         var fileFsyncs: [String]
+        var uringSetups: [String]
     }
 
     func validate() throws {
@@ -154,10 +164,18 @@ struct MeasurementOptions: ParsableArguments {
                 let mode = try Self.naming("--file-fsync") { try FileSyncMode(parsing: String(part)).description }
                 if !fsyncs.contains(mode) { fsyncs.append(mode) }
             }
+            guard (1...256).contains(uringBatch) else { throw ValidationError("--uring-batch must be 1 to 256") }
+            options.uringBatch = uringBatch
+            var setups: [String] = []
+            for part in uringSetup.split(separator: ",", omittingEmptySubsequences: false) {
+                let mode = try Self.naming("--uring-setup") { try URingSetupMode(parsing: String(part)).rawValue }
+                if !setups.contains(mode) { setups.append(mode) }
+            }
             return Parsed(
                 transports: transports, workloads: workloads, sizes: sizes, trials: trials, trialNanoseconds: trial,
                 warmupNanoseconds: warm, verifyEvery: verifyEvery, timeoutNanoseconds: timeoutNs, clientCPU: client,
-                serverCPU: server, options: options, shmWaits: waits, fileFsyncs: fsyncs)
+                serverCPU: server, options: options, shmWaits: waits, fileFsyncs: fsyncs,
+                uringSetups: setups)
         } catch let error as PodBenchError {
             throw ValidationError(error.message)
         }

@@ -1,0 +1,255 @@
+import CPodBenchURing
+import Glibc
+import PodBenchCore
+import PodBenchTransports
+import SystemPackage
+
+/// An io_uring, set up as a case asks, or the reason it cannot be had here.
+public final class URing: @unchecked Sendable {
+    let ring: OpaquePointer
+    public let setup: URingSetupMode
+    private var closed = false
+
+    /// Sets up a ring of at least `entries` submission entries.
+    /// - Throws: `.unavailable` saying why when the kernel, a seccomp profile or the sysctl
+    ///   refuses (or the kernel lacks the setup flags asked for).
+    public init(entries: Int, setup: URingSetupMode) throws {
+        let mode: Int32 =
+            switch setup {
+            case .standard: Int32(CPodBenchURing_standard)
+            case .deferTaskrun: Int32(CPodBenchURing_defer_taskrun)
+            case .sqpoll: Int32(CPodBenchURing_sqpoll)
+            }
+        var error: Int32 = 0
+        guard let ring = CPodBenchURing_create(UInt32(entries), mode, &error) else {
+            throw Self.refusal(Errno(rawValue: error), setup: setup)
+        }
+        self.ring = ring
+        self.setup = setup
+    }
+
+    /// Why io_uring_setup failed, in words a user can act on.
+    static func refusal(_ e: Errno, setup: URingSetupMode) -> PodBenchError {
+        let probe = HostEnvironment.probeIOURing()
+        if probe.available {
+            let hint =
+                switch setup {
+                case .deferTaskrun: "; defer-taskrun needs Linux 6.1 or later"
+                case .sqpoll: "; SQPOLL needs root before Linux 5.11"
+                case .standard: ""
+                }
+            return PodBenchError(
+                .unavailable, "io_uring works here, but not with the \(setup) setup (\(e))\(hint)",
+                cause: .init(call: "io_uring_setup", errno: e))
+        }
+        return PodBenchError(.unavailable, probe.reason, cause: .init(call: "io_uring_setup", errno: e))
+    }
+
+    /// Tears the ring down (pending requests are cancelled). Once.
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        CPodBenchURing_destroy(ring)
+    }
+
+    deinit { close() }
+}
+
+/// The `uring-tcp` and `uring-uds` connection: the same connected socket as `tcp` and `uds`, with
+/// every send and receive submitted through an io_uring.
+///
+/// Sends are copied into one of `batch` staging slots and queued as linked SEND requests
+/// (IOSQE_IO_LINK keeps their order on the stream; MSG_MORE on all but the last lets TCP fill its
+/// segments). The queue is submitted when it holds `batch` sends, or together with the next
+/// receive, in one `io_uring_enter`: a ping-pong round trip costs each side one system call where
+/// plain sockets take two. Messages larger than a slot go out at once from the caller's buffer.
+public final class URingSocketChannel: DataChannel, @unchecked Sendable {
+    public let descriptor: FileDescriptor
+    let uring: URing
+    let batch: Int
+    let timeoutNanoseconds: UInt64
+
+    public static let slotBytes = 64 << 10
+    let staging: UnsafeMutableRawPointer
+    let slotLengths: UnsafeMutablePointer<Int>
+    let slotResults: UnsafeMutablePointer<Int32>
+    /// Sends queued and not yet submitted, in slots 0..<queued.
+    var queued = 0
+    var receiveResult: Int32 = 0
+    private var closed = false
+
+    static let receiveTag: UInt64 = 1 << 32
+    static let directTag: UInt64 = 1 << 33
+
+    /// Takes over `descriptor`, a connected and configured stream socket.
+    public init(descriptor: FileDescriptor, uring: URing, batch: Int, timeoutNanoseconds: UInt64) {
+        self.descriptor = descriptor
+        self.uring = uring
+        self.batch = max(1, batch)
+        self.timeoutNanoseconds = timeoutNanoseconds
+        // A registered file spares the kernel a descriptor lookup per request; without it the
+        // requests name the descriptor itself.
+        _ = CPodBenchURing_register_file(uring.ring, descriptor.rawValue)
+        staging = .allocate(byteCount: self.batch * Self.slotBytes, alignment: 4096)
+        slotLengths = .allocate(capacity: self.batch)
+        slotResults = .allocate(capacity: self.batch)
+    }
+
+    deinit {
+        close()
+        staging.deallocate()
+        slotLengths.deallocate()
+        slotResults.deallocate()
+    }
+
+    public func sendAll(_ bytes: UnsafeRawBufferPointer) throws {
+        guard bytes.count > 0 else { return }
+        guard bytes.count <= Self.slotBytes else {
+            try flush(receiving: nil)
+            try sendDirect(bytes)
+            return
+        }
+        let slot = queued
+        let copy = staging + slot * Self.slotBytes
+        copy.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        slotLengths[slot] = bytes.count
+        if CPodBenchURing_queue_send(uring.ring, descriptor.rawValue, copy, bytes.count, 1, UInt64(slot)) != 0 {
+            try flush(receiving: nil)
+            return try sendAll(bytes)
+        }
+        queued += 1
+        if queued == batch { try flush(receiving: nil) }
+    }
+
+    /// Sends a large message (or the rest of a cut one) from its buffer, one request at a time.
+    func sendDirect(_ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < bytes.count {
+            guard
+                CPodBenchURing_queue_send(
+                    uring.ring, descriptor.rawValue, bytes.baseAddress! + offset, bytes.count - offset, 0, Self.directTag)
+                    == 0
+            else { throw PodBenchError(.ioFailure, "io_uring: no submission entry free for a send") }
+            var sent: Int32 = 0
+            var completed = false
+            try submitAndReap(
+                { tag, res in
+                    if tag == Self.directTag {
+                        sent = res
+                        completed = true
+                    }
+                }, until: { completed })
+            guard sent > 0 else { throw Self.error(sent, sending: true) }
+            offset += Int(sent)
+        }
+    }
+
+    public func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        try flush(receiving: buffer)
+        guard receiveResult > 0 else {
+            if receiveResult == 0 { throw PodBenchError(.peerClosed, "the peer closed the data connection") }
+            throw Self.error(receiveResult, sending: false)
+        }
+        return Int(receiveResult)
+    }
+
+    /// Submits the queued sends (and a receive into `buffer`) in one `io_uring_enter` and waits
+    /// for all of them. A send the kernel cut short, or cancelled behind one, goes again from its
+    /// first unsent byte, in order.
+    func flush(receiving buffer: UnsafeMutableRawBufferPointer?) throws {
+        let sends = queued
+        if let buffer {
+            // A receive that goes out with the sends it answers (ping-pong) cannot find data yet:
+            // let the kernel wait for it instead of trying once in vain.
+            let pollFirst: Int32 = sends > 0 ? 1 : 0
+            if CPodBenchURing_queue_recv(
+                uring.ring, descriptor.rawValue, buffer.baseAddress, buffer.count, pollFirst, Self.receiveTag) != 0
+            {
+                try flush(receiving: nil)
+                return try flush(receiving: buffer)
+            }
+        } else if sends == 0 {
+            return
+        }
+        queued = 0
+        for i in 0..<sends { slotResults[i] = Int32.min }
+        var reaped = 0
+        var received = buffer == nil
+        try submitAndReap(
+            { tag, res in
+                if tag == Self.receiveTag {
+                    self.receiveResult = res
+                    received = true
+                } else if tag < UInt64(sends) {
+                    self.slotResults[Int(tag)] = res
+                    reaped += 1
+                }
+            }, until: { reaped == sends && received })
+        var i = 0
+        while i < sends {
+            let res = slotResults[i]
+            if res == Int32(slotLengths[i]) {
+                i += 1
+                continue
+            }
+            if res < 0 && res != -ECANCELED && res != -EINTR && res != -EAGAIN {
+                throw Self.error(res, sending: true)
+            }
+            let done = res > 0 ? Int(res) : 0
+            for j in i..<sends {
+                let skip = j == i ? done : 0
+                try sendDirect(
+                    UnsafeRawBufferPointer(start: staging + j * Self.slotBytes + skip, count: slotLengths[j] - skip))
+            }
+            break
+        }
+    }
+
+    /// Submits what is queued and hands each completion to `handle` until `done` says so, waiting
+    /// at most the peer timeout for each.
+    func submitAndReap(_ handle: (UInt64, Int32) -> Void, until done: () -> Bool) throws {
+        var tag: UInt64 = 0
+        var res: Int32 = 0
+        while true {
+            let rc = CPodBenchURing_submit_and_wait(uring.ring, timeoutNanoseconds)
+            if rc < 0 {
+                if rc == -EINTR { continue }
+                if rc == -ETIME {
+                    throw PodBenchError(.timeout, "the peer moved no data through the io_uring socket in time")
+                }
+                throw PodBenchError.system("io_uring_enter", Errno(rawValue: -rc), "waiting on the io_uring failed")
+            }
+            while CPodBenchURing_next_completion(uring.ring, &tag, &res) == 1 { handle(tag, res) }
+            if done() { return }
+        }
+    }
+
+    static func error(_ res: Int32, sending: Bool) -> PodBenchError {
+        let e = Errno(rawValue: -res)
+        switch e {
+        case .brokenPipe, .connectionReset, .socketNotConnected:
+            return PodBenchError(.peerClosed, "the peer closed the data connection (\(e))")
+        default:
+            return PodBenchError.system(
+                sending ? "send (io_uring)" : "recv (io_uring)", e, "\(sending ? "sending" : "receiving") failed")
+        }
+    }
+
+    /// Submits the queued sends and waits for them.
+    public func flush() throws {
+        try flush(receiving: nil)
+    }
+
+    /// Sends what is queued, then shuts the socket down both ways (the peer sees end of stream).
+    public func shutdown() {
+        try? flush(receiving: nil)
+        descriptor.shutdownBoth()
+    }
+
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        uring.close()
+        try? descriptor.close()
+    }
+}
