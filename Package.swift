@@ -82,10 +82,12 @@ let package = Package(
         .executableTarget(
             name: "podbench",
             dependencies: [
+                "CPodBenchLinux",
                 "PodBenchCore",
                 "PodBenchHarness",
                 "PodBenchReport",
                 "PodBenchResults",
+                "PodBenchURing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -96,7 +98,8 @@ let package = Package(
             dependencies: ["PodBenchResults", .product(name: "Histogram", package: "hdrhistogram-swift")]
         ),
         .testTarget(name: "PodBenchReportTests", dependencies: ["PodBenchReport", "PodBenchResults", "PodBenchCore"]),
-        .testTarget(name: "PodBenchHarnessTests", dependencies: ["PodBenchHarness", "PodBenchTransports", "PodBenchURing"]),
+        .testTarget(
+            name: "PodBenchHarnessTests", dependencies: ["PodBenchHarness", "PodBenchTransports", "PodBenchURing"]),
         .testTarget(name: "PodBenchEndToEndTests", dependencies: ["PodBenchResults"]),
     ],
     swiftLanguageModes: [.v6]

@@ -7,6 +7,7 @@ import PodBenchHarness
 import PodBenchResults
 import PodBenchRing
 import PodBenchTransports
+import PodBenchURing
 import SystemPackage
 
 // The hot paths of a measurement, in process. Each sample runs `perSample` messages (figures are
@@ -133,6 +134,46 @@ private final class FilePair: @unchecked Sendable {
     }
 }
 
+/// A `uring-uds`-like connection: a socketpair with each end driven through its own io_uring,
+/// a server thread echoing (pingpong) or draining (stream) on the other end.
+private final class URingPair: @unchecked Sendable {
+    var reader: FrameReader<URingSocketChannel>
+    let writer: FrameWriter
+    var histogram = EncodedHistogram.makeLatencyHistogram()
+
+    init(size: Int, workload: WorkloadKind) {
+        var fds: [Int32] = [0, 0]
+        precondition(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
+        let serverFD = fds[1]
+        Thread {
+            // The ring is made on the thread that uses it (defer-taskrun rings are single-issuer).
+            let channel = URingSocketChannel(
+                descriptor: FileDescriptor(rawValue: serverFD), uring: try! URing(entries: 24, setup: .deferTaskrun),
+                batch: 16, timeoutNanoseconds: 60_000_000_000)
+            var reader = FrameReader(channel: channel, maximumPayload: size)
+            var oneWay = EncodedHistogram.makeLatencyHistogram()
+            while true {
+                var checker = IntegrityChecker(payloadLength: size, verifyEvery: 16)
+                do {
+                    switch workload {
+                    case .pingpong:
+                        try PingPongWorkload.server(reader: &reader, checker: &checker, corruptSequence: nil)
+                    case .stream: try StreamWorkload.server(reader: &reader, checker: &checker, oneWay: &oneWay)
+                    }
+                } catch {
+                    return
+                }
+            }
+        }.start()
+        // The benchmark's own thread uses this ring: a standard one (no single-issuer rule).
+        let channel = URingSocketChannel(
+            descriptor: FileDescriptor(rawValue: fds[0]), uring: try! URing(entries: 24, setup: .standard), batch: 16,
+            timeoutNanoseconds: 60_000_000_000)
+        reader = FrameReader(channel: channel, maximumPayload: size)
+        writer = FrameWriter(payloadLength: size, seed: 1)
+    }
+}
+
 let benchmarks: @Sendable () -> Void = {
     let metrics: [BenchmarkMetric] = [.wallClock, .throughput, .mallocCountTotal]
     Benchmark.defaultConfiguration = .init(
@@ -231,6 +272,29 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.startMeasurement()
             let outcome = try PingPongWorkload.client(
                 reader: &file.reader, writer: file.writer, checker: &checker, histogram: &file.histogram, plan: plan)
+            benchmark.stopMeasurement()
+            blackHole(outcome)
+        }
+    }
+
+    for size in [64, 1024] {
+        let pingpong = URingPair(size: size, workload: .pingpong)
+        Benchmark("io_uring channel pingpong over a socketpair, \(ByteSize.format(size)), 1000 messages") { benchmark in
+            let plan = PhasePlan(durationNanoseconds: 0, messageLimit: UInt64(perSample))
+            var checker = IntegrityChecker(payloadLength: size, verifyEvery: 16)
+            benchmark.startMeasurement()
+            let outcome = try PingPongWorkload.client(
+                reader: &pingpong.reader, writer: pingpong.writer, checker: &checker, histogram: &pingpong.histogram,
+                plan: plan)
+            benchmark.stopMeasurement()
+            blackHole(outcome)
+        }
+        let stream = URingPair(size: size, workload: .stream)
+        Benchmark("io_uring channel stream over a socketpair, \(ByteSize.format(size)), 1000 messages") { benchmark in
+            let plan = PhasePlan(durationNanoseconds: 0, messageLimit: UInt64(perSample))
+            benchmark.startMeasurement()
+            let outcome = try StreamWorkload.client(
+                reader: &stream.reader, writer: stream.writer, plan: plan, corruptSequence: nil)
             benchmark.stopMeasurement()
             blackHole(outcome)
         }

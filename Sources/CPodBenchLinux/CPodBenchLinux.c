@@ -11,6 +11,15 @@
 #include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <stddef.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#if defined(__x86_64__)
+#define PODBENCH_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define PODBENCH_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
 
 int CPodBenchLinux_pin_thread_to_cpu(int cpu) {
     if (cpu < 0 || cpu >= CPU_SETSIZE) {
@@ -123,6 +132,27 @@ int CPodBenchLinux_byte_locked(int fd, long offset) {
 
 long CPodBenchLinux_null_syscall(void) { return syscall(SYS_getppid); }
 
+int CPodBenchLinux_deny_io_uring(int error) {
+#if defined(SYS_io_uring_setup) && defined(SYS_seccomp) && defined(PODBENCH_AUDIT_ARCH)
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PODBENCH_AUDIT_ARCH, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)error & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog program = {.len = sizeof filter / sizeof filter[0], .filter = filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
+    return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &program) == 0 ? 0 : -1;
+#else
+    (void)error;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
 int CPodBenchLinux_filesystem_type(const char *path, long *type) {
     struct statfs fs;
     if (statfs(path, &fs) != 0) {
@@ -142,6 +172,7 @@ int CPodBenchLinux_thread_rusage(struct rusage *usage) { return getrusage(RUSAGE
 int CPodBenchLinux_set_parent_death_signal(int signal) { (void)signal; errno = ENOSYS; return -1; }
 int CPodBenchLinux_probe_io_uring(void) { errno = ENOSYS; return -1; }
 int CPodBenchLinux_filesystem_type(const char *path, long *type) { (void)path; (void)type; errno = ENOSYS; return -1; }
+int CPodBenchLinux_deny_io_uring(int error) { (void)error; errno = ENOSYS; return -1; }
 int CPodBenchLinux_futex_wait(uint32_t *word, uint32_t expected, uint64_t timeout_ns) { (void)word; (void)expected; (void)timeout_ns; errno = ENOSYS; return -1; }
 int CPodBenchLinux_futex_wake(uint32_t *word, int count) { (void)word; (void)count; errno = ENOSYS; return -1; }
 void CPodBenchLinux_cpu_relax(void) {}

@@ -143,18 +143,32 @@ public struct HostEnvironment: Codable, Equatable, Sendable {
     public static func probeIOURing() -> (available: Bool, reason: String) {
         let disabled = SystemFiles.firstLine("/proc/sys/kernel/io_uring_disabled").flatMap { Int($0) }
         if CPodBenchLinux_probe_io_uring() == 0 { return (true, "io_uring_setup works") }
-        let e = Errno(rawValue: errno)
+        return explainIOURingRefusal(Errno(rawValue: errno), disabledSysctl: disabled)
+    }
+
+    /// Why io_uring_setup failed with `e`, given kernel.io_uring_disabled.
+    public static func explainIOURingRefusal(_ e: Errno, disabledSysctl disabled: Int?) -> (
+        available: Bool, reason: String
+    ) {
         if let disabled, disabled != 0 {
-            return (false, "kernel.io_uring_disabled is \(disabled): set it to 0 (sysctl) to allow io_uring")
+            return (
+                false,
+                disabled == 1
+                    ? "kernel.io_uring_disabled is 1: only members of kernel.io_uring_group (or CAP_SYS_ADMIN) may use io_uring; set it to 0 (sysctl) or add the group"
+                    : "kernel.io_uring_disabled is \(disabled): io_uring is off for everyone; set it to 0 (sysctl) to allow it"
+            )
         }
         switch e {
         case .noFunction:
             return (
                 false,
-                "io_uring_setup fails with ENOSYS: the container's seccomp profile blocks it (or the kernel lacks it); allow io_uring_setup, io_uring_enter and io_uring_register in the profile"
+                "io_uring_setup fails with ENOSYS: the container's seccomp profile blocks it (podman's default profile answers ENOSYS), or the kernel lacks io_uring; allow io_uring_setup, io_uring_enter and io_uring_register in the profile"
             )
         case .notPermitted, .permissionDenied:
-            return (false, "io_uring_setup fails with \(e): blocked by a seccomp rule or a security module")
+            return (
+                false,
+                "io_uring_setup fails with \(e): blocked by a seccomp rule (Docker's default profile answers EPERM) or a security module; allow io_uring_setup, io_uring_enter and io_uring_register in the profile"
+            )
         default:
             return (false, "io_uring_setup fails: \(e)")
         }

@@ -127,7 +127,8 @@ public final class URingSocketChannel: DataChannel, @unchecked Sendable {
         while offset < bytes.count {
             guard
                 CPodBenchURing_queue_send(
-                    uring.ring, descriptor.rawValue, bytes.baseAddress! + offset, bytes.count - offset, 0, Self.directTag)
+                    uring.ring, descriptor.rawValue, bytes.baseAddress! + offset, bytes.count - offset, 0,
+                    Self.directTag)
                     == 0
             else { throw PodBenchError(.ioFailure, "io_uring: no submission entry free for a send") }
             var sent: Int32 = 0
@@ -251,5 +252,49 @@ public final class URingSocketChannel: DataChannel, @unchecked Sendable {
         closed = true
         uring.close()
         try? descriptor.close()
+    }
+}
+
+/// `podbench probe` for the io_uring transports: the socket underneath, then a ring, then one
+/// message through it.
+public enum URingProbe {
+    public static func probe(kind: TransportKind, sharedDirectory: String) -> (available: Bool, reason: String) {
+        let ioURing = HostEnvironment.probeIOURing()
+        guard ioURing.available else { return (false, ioURing.reason) }
+        do {
+            let listener = try SocketTransport.listen(
+                kind: kind, options: TransportOptions(), sharedDirectory: sharedDirectory,
+                name: "podbench-probe-\(getpid())")
+            defer { listener.close() }
+            let client = try SocketTransport.connect(
+                to: listener.endpoint, kind: kind, options: TransportOptions(), timeoutNanoseconds: 2_000_000_000)
+            let server = try listener.accept(timeoutNanoseconds: 2_000_000_000)
+            defer { server.close() }
+            let channel = URingSocketChannel(
+                descriptor: client.descriptor, uring: try URing(entries: 8, setup: .standard), batch: 1,
+                timeoutNanoseconds: 2_000_000_000)
+            defer { channel.close() }
+            var byte: UInt8 = 42
+            try withUnsafeBytes(of: &byte) { try channel.sendAll($0) }
+            try channel.flush()
+            var echo: UInt8 = 0
+            _ = try withUnsafeMutableBytes(of: &echo) { try server.receiveSome(into: $0) }
+            guard echo == 42 else { return (false, "a byte sent through io_uring arrived wrong") }
+            var modes: [String] = []
+            for setup in [URingSetupMode.deferTaskrun, .sqpoll] {
+                if let ring = try? URing(entries: 8, setup: setup) {
+                    ring.close()
+                    modes.append(setup.rawValue)
+                }
+            }
+            return (
+                true,
+                "sent through io_uring over \(listener.endpoint) (needs \(kind.needs)); setups here: default\(modes.map { ", " + $0 }.joined())"
+            )
+        } catch let error as PodBenchError {
+            return (false, error.description)
+        } catch {
+            return (false, "\(error)")
+        }
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import PodBenchCore
 import PodBenchResults
 import PodBenchTransports
+import PodBenchURing
 
 extension PodBench {
     /// `podbench probe`: what this machine offers.
@@ -22,8 +23,10 @@ extension PodBench {
         func run() async throws {
             let environment = HostEnvironment.probe()
             let transports = TransportKind.allCases.map { kind in
-                let (available, reason) = TransportProbe.probe(
-                    kind: kind, sharedDirectory: sharedDir, sharedMemoryDirectory: shmDir)
+                let (available, reason) =
+                    kind.usesIOURing
+                    ? URingProbe.probe(kind: kind, sharedDirectory: sharedDir)
+                    : TransportProbe.probe(kind: kind, sharedDirectory: sharedDir, sharedMemoryDirectory: shmDir)
                 return TransportAvailability(transport: kind.rawValue, available: available, reason: reason)
             }
             if json {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CPodBenchLinux
 import Foundation
 import PodBenchCore
 
@@ -31,6 +32,7 @@ struct PodBench: AsyncParsableCommand {
 
     static func main() async {
         signal(SIGPIPE, SIG_IGN)
+        denyIOURingForTests()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
@@ -49,5 +51,17 @@ struct PodBench: AsyncParsableCommand {
             }
             exit(withError: error)
         }
+    }
+}
+
+/// Test only: `PODBENCH_TEST_DENY_IO_URING=ENOSYS` (podman's default seccomp profile) or `EPERM`
+/// (Docker's) makes this process and its children run under a seccomp filter that refuses
+/// io_uring_setup, as a container with such a profile would.
+func denyIOURingForTests() {
+    guard let name = ProcessInfo.processInfo.environment["PODBENCH_TEST_DENY_IO_URING"] else { return }
+    let error: Int32 = name == "EPERM" ? EPERM : ENOSYS
+    if CPodBenchLinux_deny_io_uring(error) != 0 {
+        FileHandle.standardError.write(Data("podbench: cannot install the test seccomp filter (errno \(errno))\n".utf8))
+        Foundation.exit(1)
     }
 }

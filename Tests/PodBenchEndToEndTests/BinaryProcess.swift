@@ -28,9 +28,12 @@ final class BinaryProcess: @unchecked Sendable {
     private let lock = NSLock()
     private let readers = DispatchGroup()
 
-    init(_ arguments: [String], directory: String? = nil) throws {
+    init(_ arguments: [String], directory: String? = nil, environment: [String: String] = [:]) throws {
         process.executableURL = URL(fileURLWithPath: try podbenchBinary())
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         process.standardOutput = stdoutPipe
         process.standardError = stderrPipe
@@ -77,10 +80,10 @@ final class BinaryProcess: @unchecked Sendable {
     func signal(_ number: Int32) { kill(process.processIdentifier, number) }
 
     /// Runs podbench with `arguments` to completion.
-    static func run(_ arguments: [String], timeout: Double = 120) throws -> (
+    static func run(_ arguments: [String], timeout: Double = 120, environment: [String: String] = [:]) throws -> (
         status: Int32, stdout: String, stderr: String
     ) {
-        let p = try BinaryProcess(arguments)
+        let p = try BinaryProcess(arguments, environment: environment)
         let status = p.wait(timeout: timeout)
         return (status, p.stdout, p.stderr)
     }

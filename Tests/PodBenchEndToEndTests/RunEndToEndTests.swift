@@ -195,6 +195,70 @@ extension EndToEnd {
             }
         }
 
+        @Test("uring-tcp and uring-uds move 1 byte to 4 MiB intact both ways, in every ring setup")
+        func ioURing() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--transports", "uring-tcp,uring-uds", "--sizes", "1,1KiB,64KiB,4MiB", "--messages", "40",
+                    "--uring-setup", "default,defer-taskrun,sqpoll", "--uring-batch", "8", "--shared-dir", dir,
+                    "--results-dir", dir + "/r",
+                ] + Self.quick)
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/r").first))
+            #expect(run.cases.count == 2 * 3 * 2 * 4)
+            for c in run.cases {
+                // A setup this kernel refuses is unavailable with its reason, never a failure.
+                #expect(c.status != .failed, "\(c.key): \(c.error ?? "")")
+                if c.status == .unavailable {
+                    #expect(c.key.options["setup"] != "default", "\(c.key): \(c.error ?? "")")
+                    continue
+                }
+                #expect(c.key.options["batch"] == "8")
+                for t in c.trials {
+                    let receiver = c.key.workload == "pingpong" ? t.client.integrity : t.server.integrity
+                    #expect(t.messages == 40 && receiver.verified == 40 && !receiver.hasErrors, "\(c.key)")
+                }
+            }
+            #expect(run.cases.filter { $0.status == .ok }.count >= 16)
+        }
+
+        @Test(
+            "a seccomp profile that refuses io_uring: the io_uring cases are unavailable with the reason, the rest run",
+            arguments: [("ENOSYS", "podman"), ("EPERM", "Docker")])
+        func ioURingRefused(errno: String, runtime: String) throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let deny = ["PODBENCH_TEST_DENY_IO_URING": errno]
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--transports", "uring-tcp,tcp,uring-uds", "--workloads", "pingpong", "--sizes", "64",
+                    "--messages", "20", "--shared-dir", dir, "--results-dir", dir + "/r",
+                ] + Self.quick, environment: deny)
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/r").first))
+            #expect(run.cases.map(\.status) == [.unavailable, .ok, .unavailable])
+            for c in run.cases where c.status == .unavailable {
+                #expect(c.error?.contains("seccomp") == true && c.error?.contains(runtime) == true, "\(c.error ?? "")")
+            }
+            #expect(run.environment.client.ioURingAvailable == false)
+            let probe = try BinaryProcess.run(["probe", "--json"], environment: deny)
+            #expect(probe.status == 0)
+            struct Output: Decodable {
+                struct Transport: Decodable {
+                    var transport: String
+                    var available: Bool
+                    var reason: String
+                }
+                var transports: [Transport]
+            }
+            let output = try JSONDecoder().decode(Output.self, from: Data(probe.stdout.utf8))
+            let uring = try #require(output.transports.first { $0.transport == "uring-tcp" })
+            #expect(!uring.available && uring.reason.contains(errno == "EPERM" ? "EPERM" : "ENOSYS"))
+            #expect(output.transports.first { $0.transport == "tcp" }?.available == true)
+        }
+
         @Test("a corrupted message fails its case loudly and the run exits 1", arguments: ["pingpong", "stream"])
         func corruption(workload: String) throws {
             let dir = try temporaryDirectory()
@@ -448,7 +512,12 @@ extension EndToEnd {
             }
             let output = try JSONDecoder().decode(Output.self, from: Data(result.stdout.utf8))
             #expect(
-                output.transports.map(\.transport) == ["tcp", "tcp6", "uds", "uds-abstract", "fifo", "shm", "file"])
+                output.transports.map(\.transport) == [
+                    "tcp", "tcp6", "uds", "uds-abstract", "fifo", "shm", "file", "uring-tcp", "uring-uds",
+                ])
+            #expect(
+                output.transports.first { $0.transport == "uring-tcp" }?.available
+                    == output.environment.ioURingAvailable)
             #expect(output.transports.first { $0.transport == "fifo" }?.available == true)
             #expect(output.transports.first { $0.transport == "shm" }?.available == true)
             #expect(output.transports.first { $0.transport == "file" }?.available == true)

@@ -50,3 +50,92 @@ struct URingTests {
         try echo.wait()
     }
 }
+
+extension URingTests {
+    @Test(
+        "batched sends arrive complete and in order, small, slot-sized and larger than a slot", arguments: [1, 3, 16])
+    func ordering(batch: Int) throws {
+        let (a, b) = try Self.pair(batch: batch)
+        defer {
+            a.close()
+            b.close()
+        }
+        let sizes = [1, 100, 1000, URingSocketChannel.slotBytes, URingSocketChannel.slotBytes + 1, 7, 300_000, 64]
+        var bytes: [UInt8] = []
+        for (n, size) in sizes.enumerated() { bytes += (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ n) } }
+        let expected = bytes
+        let sender = Background {
+            var offset = 0
+            for _ in 0..<3 {
+                offset = 0
+                for size in sizes {
+                    try expected[offset..<(offset + size)].withUnsafeBytes { try a.sendAll($0) }
+                    offset += size
+                }
+            }
+            try a.flush()
+        }
+        for round in 0..<3 {
+            #expect(try Self.readExactly(b, expected.count) == expected, "round \(round)")
+        }
+        try sender.wait()
+    }
+
+    @Test("a closed peer is end of stream; a silent one is a timeout")
+    func peerEnds() throws {
+        let (a, b) = try Self.pair(batch: 4)
+        defer { a.close() }
+        b.close()
+        #expect {
+            try Self.readExactly(a, 1)
+        } throws: { ($0 as? PodBenchError)?.code == .peerClosed }
+        let (c, d) = try socketPair()
+        defer { d.close() }
+        let quiet = URingSocketChannel(
+            descriptor: c.descriptor, uring: try URing(entries: 8, setup: .standard), batch: 1,
+            timeoutNanoseconds: 200_000_000)
+        defer { quiet.close() }
+        let started = MonotonicClock.now()
+        #expect {
+            try Self.readExactly(quiet, 1)
+        } throws: { ($0 as? PodBenchError)?.code == .timeout }
+        #expect(MonotonicClock.now() - started < 3_000_000_000)
+    }
+
+    @Test("every ring setup this kernel offers carries a round trip", arguments: URingSetupMode.allCases)
+    func setups(setup: URingSetupMode) throws {
+        guard (try? URing(entries: 8, setup: setup)) != nil else { return }  // refused here: probe says why
+        let (x, y) = try socketPair()
+        let descriptor = y.descriptor
+        // defer-taskrun rings are single-issuer: each side makes its ring on the thread that uses it.
+        let echo = Background {
+            let b = URingSocketChannel(
+                descriptor: descriptor, uring: try URing(entries: 8, setup: setup), batch: 2,
+                timeoutNanoseconds: 5_000_000_000)
+            defer { b.close() }
+            let got = try Self.readExactly(b, 200)
+            try got.withUnsafeBytes { try b.sendAll($0) }
+            try b.flush()
+        }
+        let a = URingSocketChannel(
+            descriptor: x.descriptor, uring: try URing(entries: 8, setup: setup), batch: 2,
+            timeoutNanoseconds: 5_000_000_000)
+        defer { a.close() }
+        let message = (0..<200).map { UInt8($0) }
+        try message.withUnsafeBytes { try a.sendAll($0) }
+        #expect(try Self.readExactly(a, 200) == message)
+        try echo.wait()
+    }
+
+    @Test("a refusal names its cause")
+    func refusalReasons() {
+        #expect(HostEnvironment.explainIOURingRefusal(.noFunction, disabledSysctl: 0).reason.contains("seccomp"))
+        #expect(HostEnvironment.explainIOURingRefusal(.notPermitted, disabledSysctl: nil).reason.contains("EPERM"))
+        #expect(
+            HostEnvironment.explainIOURingRefusal(.notPermitted, disabledSysctl: 2).reason.contains(
+                "kernel.io_uring_disabled is 2"))
+        #expect(
+            HostEnvironment.explainIOURingRefusal(.notPermitted, disabledSysctl: 1).reason.contains("io_uring_group"))
+        #expect(throws: PodBenchError.self) { try URingSetupMode(parsing: "iopoll") }
+    }
+}

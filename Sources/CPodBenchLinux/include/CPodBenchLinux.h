@@ -55,6 +55,12 @@ int CPodBenchLinux_lock_byte(int fd, long offset);
 /// (fcntl(F_OFD_GETLK)): 1 held, 0 free, -1 error.
 int CPodBenchLinux_byte_locked(int fd, long offset);
 
+/// Installs a seccomp filter on the whole process (all threads, inherited by children) that
+/// fails io_uring_setup(2) with `error` (ENOSYS as podman's default profile does, EPERM as
+/// Docker's does) and allows everything else: how tests see a container that blocks io_uring.
+/// 0, or -1 with errno.
+int CPodBenchLinux_deny_io_uring(int error);
+
 /// A system call that does nothing but enter and leave the kernel (syscall(SYS_getppid)).
 long CPodBenchLinux_null_syscall(void);
 
