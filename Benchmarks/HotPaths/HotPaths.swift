@@ -147,7 +147,7 @@ private final class URingPair: @unchecked Sendable {
         let serverFD = fds[1]
         Thread {
             // The ring is made on the thread that uses it (defer-taskrun rings are single-issuer).
-            let channel = URingSocketChannel(
+            let channel = try! URingSocketChannel(
                 descriptor: FileDescriptor(rawValue: serverFD), uring: try! URing(entries: 24, setup: .deferTaskrun),
                 batch: 16, timeoutNanoseconds: 60_000_000_000)
             var reader = FrameReader(channel: channel, maximumPayload: size)
@@ -166,7 +166,7 @@ private final class URingPair: @unchecked Sendable {
             }
         }.start()
         // The benchmark's own thread uses this ring: a standard one (no single-issuer rule).
-        let channel = URingSocketChannel(
+        let channel = try! URingSocketChannel(
             descriptor: FileDescriptor(rawValue: fds[0]), uring: try! URing(entries: 24, setup: .standard), batch: 16,
             timeoutNanoseconds: 60_000_000_000)
         reader = FrameReader(channel: channel, maximumPayload: size)

@@ -1,10 +1,15 @@
 #include "CPodBenchURing.h"
 
+
 #include <errno.h>
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+
+_Static_assert(CPodBenchURing_more == IORING_CQE_F_MORE, "IORING_CQE_F_MORE");
+_Static_assert(CPodBenchURing_notification == IORING_CQE_F_NOTIF, "IORING_CQE_F_NOTIF");
 
 struct CPodBenchURing {
     struct io_uring ring;
@@ -47,6 +52,11 @@ int CPodBenchURing_register_file(CPodBenchURing *r, int fd) {
     return rc;
 }
 
+int CPodBenchURing_register_buffer(CPodBenchURing *r, void *base, size_t len) {
+    struct iovec vec = {.iov_base = base, .iov_len = len};
+    return io_uring_register_buffers(&r->ring, &vec, 1);
+}
+
 static void target(CPodBenchURing *r, struct io_uring_sqe *sqe, int fd) {
     if (fd == r->fixed_fd) {
         sqe->fd = 0;
@@ -54,14 +64,19 @@ static void target(CPodBenchURing *r, struct io_uring_sqe *sqe, int fd) {
     }
 }
 
-int CPodBenchURing_queue_send(CPodBenchURing *r, int fd, const void *buf, size_t len, int chain, uint64_t tag) {
+int CPodBenchURing_queue_send(CPodBenchURing *r, int fd, const void *buf, size_t len, int chain, int registered,
+                              uint64_t tag) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
     if (sqe == NULL) return -EBUSY;
     if (chain && r->last_send != NULL) {
         r->last_send->flags |= IOSQE_IO_LINK;
         r->last_send->msg_flags |= MSG_MORE;
     }
-    io_uring_prep_send(sqe, fd, buf, len, MSG_WAITALL | MSG_NOSIGNAL);
+    if (registered) {
+        io_uring_prep_send_zc_fixed(sqe, fd, buf, len, MSG_WAITALL | MSG_NOSIGNAL, 0, 0);
+    } else {
+        io_uring_prep_send(sqe, fd, buf, len, MSG_WAITALL | MSG_NOSIGNAL);
+    }
     target(r, sqe, fd);
     io_uring_sqe_set_data64(sqe, tag);
     r->last_send = sqe;
@@ -79,6 +94,35 @@ int CPodBenchURing_queue_recv(CPodBenchURing *r, int fd, void *buf, size_t len, 
     return 0;
 }
 
+int CPodBenchURing_queue_writev(CPodBenchURing *r, int fd, const struct iovec *vectors, unsigned count, int link,
+                                uint64_t tag) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+    if (sqe == NULL) return -EBUSY;
+    io_uring_prep_writev(sqe, fd, vectors, count, (uint64_t)-1);
+    if (link) sqe->flags |= IOSQE_IO_LINK;
+    io_uring_sqe_set_data64(sqe, tag);
+    r->last_send = NULL;
+    return 0;
+}
+
+int CPodBenchURing_queue_fsync(CPodBenchURing *r, int fd, uint64_t tag) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+    if (sqe == NULL) return -EBUSY;
+    io_uring_prep_fsync(sqe, fd, 0);
+    io_uring_sqe_set_data64(sqe, tag);
+    r->last_send = NULL;
+    return 0;
+}
+
+int CPodBenchURing_queue_read(CPodBenchURing *r, int fd, void *buf, unsigned len, uint64_t tag) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+    if (sqe == NULL) return -EBUSY;
+    io_uring_prep_read(sqe, fd, buf, len, (uint64_t)-1);
+    io_uring_sqe_set_data64(sqe, tag);
+    r->last_send = NULL;
+    return 0;
+}
+
 int CPodBenchURing_submit_and_wait(CPodBenchURing *r, uint64_t timeout_ns) {
     r->last_send = NULL;
     struct __kernel_timespec ts = {.tv_sec = (long long)(timeout_ns / 1000000000u),
@@ -87,11 +131,12 @@ int CPodBenchURing_submit_and_wait(CPodBenchURing *r, uint64_t timeout_ns) {
     return io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);
 }
 
-int CPodBenchURing_next_completion(CPodBenchURing *r, uint64_t *tag, int32_t *result) {
+int CPodBenchURing_next_completion(CPodBenchURing *r, uint64_t *tag, int32_t *result, uint32_t *flags) {
     struct io_uring_cqe *cqe = NULL;
     if (io_uring_peek_cqe(&r->ring, &cqe) != 0 || cqe == NULL) return 0;
     *tag = io_uring_cqe_get_data64(cqe);
     *result = cqe->res;
+    *flags = cqe->flags;
     io_uring_cqe_seen(&r->ring, cqe);
     return 1;
 }

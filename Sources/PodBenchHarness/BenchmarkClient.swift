@@ -138,14 +138,21 @@ public final class BenchmarkClient: @unchecked Sendable {
                     path: String(endpointText.dropFirst(4)), strategy: try spec.options.waitStrategy(),
                     timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
                 try measure(spec, over: channel, into: &result)
-            case .file:
+            case .file, .uringFile:
                 guard endpointText.hasPrefix("file:") else {
                     throw PodBenchError(.protocolViolation, "the server gave '\(endpointText)' for a file case")
                 }
                 let path = String(endpointText.dropFirst(5))
+                var io: URingFileIO?
+                if spec.transport == .uringFile {
+                    let settings = try spec.options.uringSettings()
+                    io = URingFileIO(
+                        uring: try URing(entries: 8, setup: settings.setup),
+                        timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+                }
                 let channel = try FileTransport.connect(
                     path: path, settings: try spec.options.fileSettings(),
-                    timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+                    timeoutNanoseconds: configuration.peerTimeoutNanoseconds, io: io)
                 result.filesystem = FilesystemType.name(of: path)
                 try measure(spec, over: channel, into: &result)
             case .fifo:
@@ -170,9 +177,16 @@ public final class BenchmarkClient: @unchecked Sendable {
                     uring.close()
                     throw error
                 }
-                let channel = URingSocketChannel(
-                    descriptor: socket.descriptor, uring: uring, batch: settings.batch,
-                    timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+                let channel: URingSocketChannel
+                do {
+                    channel = try URingSocketChannel(
+                        descriptor: socket.descriptor, uring: uring, batch: settings.batch,
+                        timeoutNanoseconds: configuration.peerTimeoutNanoseconds,
+                        registeredBuffers: settings.registeredBuffers)
+                } catch {
+                    socket.close()
+                    throw error
+                }
                 try measure(spec, over: channel, into: &result)
             case .tcp, .tcp6, .uds, .udsAbstract:
                 let address = try SocketAddress(parsing: endpointText)

@@ -219,10 +219,15 @@ public final class BenchmarkServer: @unchecked Sendable {
             defer { ringPathHook(nil) }
             try connection.send(.caseReady(endpoint: listener.endpoint))
             return ActiveCase(spec: spec, channel: try listener.accept(timeoutNanoseconds: timeout), listener: nil)
-        case .file:
+        case .file, .uringFile:
+            var io: URingFileIO?
+            if spec.transport == .uringFile {
+                let settings = try spec.options.uringSettings()
+                io = URingFileIO(uring: try URing(entries: 8, setup: settings.setup), timeoutNanoseconds: timeout)
+            }
             let listener = try FileTransport.listen(
                 directory: configuration.sharedDirectory, name: name, settings: try spec.options.fileSettings(),
-                timeoutNanoseconds: timeout)
+                timeoutNanoseconds: timeout, io: io)
             defer { listener.close() }
             try connection.send(.caseReady(endpoint: listener.endpoint))
             return ActiveCase(spec: spec, channel: try listener.accept(timeoutNanoseconds: timeout), listener: nil)
@@ -233,6 +238,12 @@ public final class BenchmarkServer: @unchecked Sendable {
             return ActiveCase(spec: spec, channel: try listener.accept(timeoutNanoseconds: timeout), listener: nil)
         case .uringTCP, .uringUDS:
             let settings = try spec.options.uringSettings()
+            if settings.registeredBuffers && spec.transport == .uringUDS {
+                throw PodBenchError(
+                    .unavailable,
+                    "registered buffers go out as zero-copy sends, which Unix sockets do not take: use --uring-buffers copy for uring-uds"
+                )
+            }
             // Made before the client is told where to connect: a refusal is the case's answer.
             let uring = try URing(entries: settings.batch + 8, setup: settings.setup)
             let listener = try SocketTransport.listen(
@@ -240,8 +251,15 @@ public final class BenchmarkServer: @unchecked Sendable {
             do {
                 try connection.send(.caseReady(endpoint: listener.endpoint.description))
                 let socket = try listener.accept(timeoutNanoseconds: timeout)
-                let channel = URingSocketChannel(
-                    descriptor: socket.descriptor, uring: uring, batch: settings.batch, timeoutNanoseconds: timeout)
+                let channel: URingSocketChannel
+                do {
+                    channel = try URingSocketChannel(
+                        descriptor: socket.descriptor, uring: uring, batch: settings.batch, timeoutNanoseconds: timeout,
+                        registeredBuffers: settings.registeredBuffers)
+                } catch {
+                    socket.close()
+                    throw error
+                }
                 return ActiveCase(spec: spec, channel: channel, listener: listener)
             } catch {
                 listener.close()

@@ -53,14 +53,17 @@ public struct CaseSpec: Codable, Equatable, Sendable {
         }
         if transport.usesIOURing {
             if let settings = try? options.uringSettings() {
-                opts["batch"] = String(settings.batch)
                 opts["setup"] = settings.setup.rawValue
+                if transport != .uringFile {
+                    opts["batch"] = String(settings.batch)
+                    opts["buffers"] = settings.registeredBuffers ? "registered" : "copy"
+                }
             } else {
                 opts["batch"] = options.uringBatch.map { String($0) } ?? "?"
                 opts["setup"] = options.uringSetup ?? "?"
             }
         }
-        if transport == .file {
+        if transport.isFile {
             if let settings = try? options.fileSettings() {
                 opts["follow"] = settings.follow.description
                 opts["fsync"] = settings.sync.description
@@ -87,7 +90,7 @@ public struct CaseSpec: Codable, Equatable, Sendable {
             try RingLayout.validate(capacity: options.ringBytes ?? TransportOptions.defaultRingBytes)
             _ = try options.waitStrategy()
         }
-        if transport == .file { _ = try options.fileSettings() }
+        if transport.isFile { _ = try options.fileSettings() }
         if transport.usesIOURing { _ = try options.uringSettings() }
     }
 }

@@ -25,12 +25,12 @@ public struct MatrixRunner {
         for transport in transports {
             // Options belong to their transport.
             var base = options
-            if [.shm, .file, .fifo].contains(transport) { base.socketBufferBytes = nil }
+            if [.shm, .file, .fifo, .uringFile].contains(transport) { base.socketBufferBytes = nil }
             if transport != .shm {
                 base.ringBytes = nil
                 base.wait = nil
             }
-            if transport != .file {
+            if !transport.isFile {
                 base.follow = nil
                 base.fsync = nil
                 base.segmentBytes = nil
@@ -38,6 +38,12 @@ public struct MatrixRunner {
             if !transport.usesIOURing {
                 base.uringBatch = nil
                 base.uringSetup = nil
+                base.uringBuffers = nil
+            }
+            if transport == .uringFile {
+                // Its writes are one record each; batch and buffers belong to the socket channels.
+                base.uringBatch = nil
+                base.uringBuffers = nil
             }
             // Each shm wait strategy, file fsync mode and io_uring setup is a case of its own.
             let variants: [(wait: String?, fsync: String?, setup: String?)] =
@@ -45,6 +51,7 @@ public struct MatrixRunner {
                 case .shm: shmWaits.map { ($0, nil, nil) }
                 case .file: fileFsyncs.map { (nil, $0, nil) }
                 case .uringTCP, .uringUDS: uringSetups.map { (nil, nil, $0) }
+                case .uringFile: fileFsyncs.flatMap { fsync in uringSetups.map { (nil, fsync, $0) } }
                 default: [(nil, nil, nil)]
                 }
             for (wait, fsync, setup) in variants {

@@ -100,7 +100,8 @@ public enum FileTransport {
 
     /// Makes the connection directory and opens the server's reader (c2s) and writer (s2c).
     public static func listen(
-        directory: String, name: String, settings: Settings, timeoutNanoseconds: UInt64
+        directory: String, name: String, settings: Settings, timeoutNanoseconds: UInt64,
+        io: (any FileIOEngine)? = nil
     ) throws -> Listener {
         let path = directory + "/" + name + ".file"
         guard mkdir(path, 0o770) == 0 else {
@@ -111,12 +112,12 @@ public enum FileTransport {
             try FileLogLayout.create(path + "/c2s")
             try FileLogLayout.create(path + "/s2c")
             let reader = try FileLogReader(
-                directory: path + "/c2s", follow: settings.follow, timeoutNanoseconds: timeoutNanoseconds)
+                directory: path + "/c2s", follow: settings.follow, timeoutNanoseconds: timeoutNanoseconds, io: io)
             let writer: FileLogWriter
             do {
                 writer = try FileLogWriter(
                     directory: path + "/s2c", segmentLimit: settings.segmentBytes, sync: settings.sync,
-                    timeoutNanoseconds: timeoutNanoseconds)
+                    timeoutNanoseconds: timeoutNanoseconds, io: io)
             } catch {
                 reader.close()
                 throw error
@@ -129,13 +130,15 @@ public enum FileTransport {
     }
 
     /// Opens the server's connection directory from the client's side.
-    public static func connect(path: String, settings: Settings, timeoutNanoseconds: UInt64) throws -> FileChannel {
+    public static func connect(
+        path: String, settings: Settings, timeoutNanoseconds: UInt64, io: (any FileIOEngine)? = nil
+    ) throws -> FileChannel {
         let reader = try FileLogReader(
-            directory: path + "/s2c", follow: settings.follow, timeoutNanoseconds: timeoutNanoseconds)
+            directory: path + "/s2c", follow: settings.follow, timeoutNanoseconds: timeoutNanoseconds, io: io)
         do {
             let writer = try FileLogWriter(
                 directory: path + "/c2s", segmentLimit: settings.segmentBytes, sync: settings.sync,
-                timeoutNanoseconds: timeoutNanoseconds)
+                timeoutNanoseconds: timeoutNanoseconds, io: io)
             return FileChannel(writer: writer, reader: reader, ownedDirectory: nil)
         } catch {
             reader.close()

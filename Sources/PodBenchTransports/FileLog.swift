@@ -223,6 +223,20 @@ public enum FileLogLayout {
     }
 }
 
+/// The system calls of the `file` transport's data path, so that `uring-file` can route them
+/// through an io_uring. Each returns what the system call returns, but errors as -errno.
+public protocol FileIOEngine: AnyObject {
+    /// writev(2) at the file's position; with `thenSync`, an fsync(2) ordered after it, whose
+    /// result goes to `syncResult` (0 or -errno; untouched without `thenSync`).
+    func writev(
+        _ fd: Int32, _ vectors: UnsafePointer<iovec>, _ count: Int32, thenSync: Bool, syncResult: inout Int32
+    ) -> Int
+    /// fsync(2): 0 or -errno.
+    func fsync(_ fd: Int32) -> Int32
+    /// read(2) at the file's position.
+    func read(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int
+}
+
 /// Appends records to one direction of a `file` connection.
 public final class FileLogWriter: @unchecked Sendable {
     public let directory: String
@@ -240,11 +254,17 @@ public final class FileLogWriter: @unchecked Sendable {
     let header: UnsafeMutableRawPointer
     let vectors: UnsafeMutablePointer<iovec>
     let names = FileLogLayout.SegmentName(0)
+    /// The io_uring the writes go through (`uring-file`), nil for plain system calls.
+    let io: (any FileIOEngine)?
     private var closed = false
     private var ended = false
 
     /// Opens the direction at `directory` (made by `FileLogLayout.create`) for writing.
-    public init(directory: String, segmentLimit: Int, sync: FileSyncMode, timeoutNanoseconds: UInt64) throws {
+    public init(
+        directory: String, segmentLimit: Int, sync: FileSyncMode, timeoutNanoseconds: UInt64,
+        io: (any FileIOEngine)? = nil
+    ) throws {
+        self.io = io
         self.directory = directory
         self.segmentLimit = max(1, segmentLimit)
         self.sync = sync
@@ -278,12 +298,12 @@ public final class FileLogWriter: @unchecked Sendable {
         FileRecord.writeHeader(
             to: header, kind: kind, length: body.count, sequence: sequence,
             body: PayloadChecksum.checksum(body), timestamp: MonotonicClock.now())
-        try writeRecord(body)
+        let synced = try writeRecord(body, thenSync: sync == .each)
         sequence &+= 1
         segmentBytes += size
         switch sync {
         case .none: break
-        case .each: try syncSegment()
+        case .each: if !synced { try syncSegment() }
         case .every(let n):
             sinceSync += 1
             if sinceSync >= n {
@@ -300,9 +320,12 @@ public final class FileLogWriter: @unchecked Sendable {
         try append(UnsafeRawBufferPointer(start: nil, count: 0), kind: .endOfStream)
     }
 
-    func writeRecord(_ body: UnsafeRawBufferPointer) throws {
+    /// Writes the record; with `thenSync` and an io_uring, the fsync goes in the same submission,
+    /// linked behind the write. Returns whether it synced.
+    func writeRecord(_ body: UnsafeRawBufferPointer, thenSync: Bool) throws -> Bool {
         let total = FileRecord.headerSize + body.count
         var done = 0
+        var synced = false
         while done < total {
             var count: Int32 = 0
             if done < FileRecord.headerSize {
@@ -320,12 +343,29 @@ public final class FileLogWriter: @unchecked Sendable {
                     iov_len: body.count - offset)
                 count = 1
             }
-            let n = writev(segmentFD, vectors, count)
+            let n: Int
+            let e: Errno
+            if let io {
+                var syncResult: Int32 = 0
+                // Only a write that may finish the record carries the fsync.
+                let linkSync = thenSync && done == 0
+                let r = io.writev(segmentFD, vectors, count, thenSync: linkSync, syncResult: &syncResult)
+                n = r < 0 ? -1 : r
+                e = Errno(rawValue: r < 0 ? Int32(-r) : 0)
+                if linkSync && r == total {
+                    guard syncResult == 0 else {
+                        throw PodBenchError.system("fsync", Errno(rawValue: -syncResult), "syncing \(directory) failed")
+                    }
+                    synced = true
+                }
+            } else {
+                n = writev(segmentFD, vectors, count)
+                e = Errno(rawValue: n < 0 ? errno : 0)
+            }
             if n > 0 {
                 done += n
                 continue
             }
-            let e = Errno(rawValue: errno)
             if e == .interrupted { continue }
             if e == .noSpace || e == .diskQuotaExceeded {
                 throw PodBenchError(
@@ -335,11 +375,14 @@ public final class FileLogWriter: @unchecked Sendable {
             }
             throw PodBenchError.system("writev", e, "appending to \(directory) failed")
         }
+        return synced
     }
 
     func syncSegment() throws {
-        while fsync(segmentFD) != 0 {
-            let e = Errno(rawValue: errno)
+        while true {
+            let rc = io.map { $0.fsync(segmentFD) } ?? (fsync(segmentFD) == 0 ? 0 : -errno)
+            if rc == 0 { return }
+            let e = Errno(rawValue: -rc)
             if e != .interrupted { throw PodBenchError.system("fsync", e, "syncing \(directory) failed") }
         }
     }
@@ -430,10 +473,15 @@ public final class FileLogReader: @unchecked Sendable {
     var endOfStream = false
     let nextName = FileLogLayout.SegmentName(1)
     let currentName = FileLogLayout.SegmentName(0)
+    /// The io_uring the reads go through (`uring-file`), nil for plain system calls.
+    let io: (any FileIOEngine)?
     private var closed = false
 
     /// Opens the direction at `directory` for reading.
-    public init(directory: String, follow: FileFollowMode, timeoutNanoseconds: UInt64) throws {
+    public init(
+        directory: String, follow: FileFollowMode, timeoutNanoseconds: UInt64, io: (any FileIOEngine)? = nil
+    ) throws {
+        self.io = io
         self.directory = directory
         self.follow = follow
         self.timeoutNanoseconds = timeoutNanoseconds
@@ -488,7 +536,7 @@ public final class FileLogReader: @unchecked Sendable {
                     out.baseAddress!.copyMemory(from: buffer + start, byteCount: n)
                     start += n
                 } else if want >= Self.directReadBytes {
-                    n = Glibc.read(segmentFD, out.baseAddress, want)
+                    n = readSegment(out.baseAddress!, want)
                     if n < 0 {
                         try readFailed()
                         continue
@@ -573,7 +621,7 @@ public final class FileLogReader: @unchecked Sendable {
             start = 0
         }
         while true {
-            let n = Glibc.read(segmentFD, buffer + end, Self.bufferCapacity - end)
+            let n = readSegment(buffer + end, Self.bufferCapacity - end)
             if n >= 0 {
                 end += n
                 segmentOffset += n
@@ -582,6 +630,18 @@ public final class FileLogReader: @unchecked Sendable {
             }
             try readFailed()
         }
+    }
+
+    /// read(2) of the segment, through the io_uring when there is one; -1 with errno on failure.
+    @inline(__always)
+    func readSegment(_ into: UnsafeMutableRawPointer, _ count: Int) -> Int {
+        guard let io else { return Glibc.read(segmentFD, into, count) }
+        let n = io.read(segmentFD, into, count)
+        if n < 0 {
+            errno = Int32(-n)
+            return -1
+        }
+        return n
     }
 
     func readFailed() throws {

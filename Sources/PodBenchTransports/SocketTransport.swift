@@ -65,7 +65,8 @@ public enum SocketTransport {
             case .tcp6: .ipv6(host: "::1", port: 0)
             case .uds: .unixPath(sharedDirectory + "/" + name + ".sock")
             case .udsAbstract: .unixAbstract(name)
-            case .shm, .fifo, .file, .uringTCP, .uringUDS: preconditionFailure("\(kind) is not a socket transport")
+            case .shm, .fifo, .file, .uringTCP, .uringUDS, .uringFile:
+                preconditionFailure("\(kind) is not a socket transport")
             }
         if case .unixPath(let path) = address, path.utf8.count > 107 {
             throw PodBenchError(

@@ -21,6 +21,8 @@ public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomString
     case uringTCP = "uring-tcp"
     /// `uds` with every send and receive submitted through an io_uring.
     case uringUDS = "uring-uds"
+    /// `file` with its writes, fsyncs and reads submitted through an io_uring.
+    case uringFile = "uring-file"
 
     public var description: String { rawValue }
 
@@ -35,14 +37,18 @@ public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomString
     }
 
     /// Whether data moves through io_uring.
-    public var usesIOURing: Bool { self == .uringTCP || self == .uringUDS }
+    public var usesIOURing: Bool { self == .uringTCP || self == .uringUDS || self == .uringFile }
+
+    /// Whether this is the `file` transport, plain or through io_uring.
+    public var isFile: Bool { self == .file || self == .uringFile }
 
     /// What a pod must share for this transport, for help text and `probe`.
     public var needs: String {
         switch self {
         case .tcp, .tcp6: "the network namespace"
         case .uringTCP: "the network namespace, and io_uring allowed (seccomp, kernel.io_uring_disabled)"
-        case .uringUDS: "a shared volume (directory), and io_uring allowed (seccomp, kernel.io_uring_disabled)"
+        case .uringUDS, .uringFile:
+            "a shared volume (directory), and io_uring allowed (seccomp, kernel.io_uring_disabled)"
         case .uds, .fifo, .file: "a shared volume (directory)"
         case .udsAbstract: "the network namespace"
         case .shm:

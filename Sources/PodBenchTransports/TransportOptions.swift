@@ -19,6 +19,9 @@ public struct TransportOptions: Codable, Hashable, Sendable {
     public var uringBatch: Int?
     /// io_uring transports: how the ring is set up: default, defer-taskrun, sqpoll.
     public var uringSetup: String?
+    /// io_uring transports: where staged sends come from: copy (plain sends), registered
+    /// (zero-copy sends from buffers registered with the ring).
+    public var uringBuffers: String?
 
     public static let defaultRingBytes = 1 << 20
 
@@ -78,12 +81,16 @@ public enum URingSetupMode: String, CaseIterable, Hashable, Sendable, CustomStri
 extension TransportOptions {
     public static let defaultURingBatch = 16
 
-    /// The io_uring settings (batch 16, default setup when not set).
-    public func uringSettings() throws -> (batch: Int, setup: URingSetupMode) {
+    /// The io_uring settings (batch 16, default setup, copied buffers when not set).
+    public func uringSettings() throws -> (batch: Int, setup: URingSetupMode, registeredBuffers: Bool) {
         let batch = uringBatch ?? Self.defaultURingBatch
         guard (1...256).contains(batch) else {
             throw PodBenchError(.invalidConfiguration, "an io_uring batch of \(batch) is outside 1 to 256")
         }
-        return (batch, try URingSetupMode(parsing: uringSetup ?? "default"))
+        let buffers = uringBuffers ?? "copy"
+        guard buffers == "copy" || buffers == "registered" else {
+            throw PodBenchError(.invalidConfiguration, "unknown io_uring buffers '\(buffers)': use copy or registered")
+        }
+        return (batch, try URingSetupMode(parsing: uringSetup ?? "default"), buffers == "registered")
     }
 }

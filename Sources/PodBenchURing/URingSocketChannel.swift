@@ -68,6 +68,8 @@ public final class URingSocketChannel: DataChannel, @unchecked Sendable {
     let uring: URing
     let batch: Int
     let timeoutNanoseconds: UInt64
+    /// Staged sends go out as zero-copy sends from the registered staging area.
+    public let registeredBuffers: Bool
 
     public static let slotBytes = 64 << 10
     let staging: UnsafeMutableRawPointer
@@ -82,17 +84,37 @@ public final class URingSocketChannel: DataChannel, @unchecked Sendable {
     static let directTag: UInt64 = 1 << 33
 
     /// Takes over `descriptor`, a connected and configured stream socket.
-    public init(descriptor: FileDescriptor, uring: URing, batch: Int, timeoutNanoseconds: UInt64) {
+    /// - Parameter registeredBuffers: register the staging slots with the ring and send from them
+    ///   with zero-copy sends (IORING_OP_SEND_ZC, fixed buffer). TCP only.
+    /// - Throws: `.unavailable` when the kernel refuses to register the buffers (RLIMIT_MEMLOCK).
+    public init(
+        descriptor: FileDescriptor, uring: URing, batch: Int, timeoutNanoseconds: UInt64,
+        registeredBuffers: Bool = false
+    ) throws {
         self.descriptor = descriptor
         self.uring = uring
         self.batch = max(1, batch)
         self.timeoutNanoseconds = timeoutNanoseconds
+        self.registeredBuffers = registeredBuffers
         // A registered file spares the kernel a descriptor lookup per request; without it the
         // requests name the descriptor itself.
         _ = CPodBenchURing_register_file(uring.ring, descriptor.rawValue)
         staging = .allocate(byteCount: self.batch * Self.slotBytes, alignment: 4096)
         slotLengths = .allocate(capacity: self.batch)
         slotResults = .allocate(capacity: self.batch)
+        if registeredBuffers {
+            let rc = CPodBenchURing_register_buffer(uring.ring, staging, self.batch * Self.slotBytes)
+            if rc != 0 {
+                staging.deallocate()
+                slotLengths.deallocate()
+                slotResults.deallocate()
+                let e = Errno(rawValue: -rc)
+                throw PodBenchError(
+                    .unavailable,
+                    "io_uring: cannot register \(self.batch * Self.slotBytes >> 10) KiB of buffers (\(e)); raise RLIMIT_MEMLOCK (ulimit -l) or use --uring-buffers copy",
+                    cause: .init(call: "io_uring_register", errno: e))
+            }
+        }
     }
 
     deinit {
@@ -113,7 +135,9 @@ public final class URingSocketChannel: DataChannel, @unchecked Sendable {
         let copy = staging + slot * Self.slotBytes
         copy.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
         slotLengths[slot] = bytes.count
-        if CPodBenchURing_queue_send(uring.ring, descriptor.rawValue, copy, bytes.count, 1, UInt64(slot)) != 0 {
+        if CPodBenchURing_queue_send(
+            uring.ring, descriptor.rawValue, copy, bytes.count, 1, registeredBuffers ? 1 : 0, UInt64(slot)) != 0
+        {
             try flush(receiving: nil)
             return try sendAll(bytes)
         }
@@ -127,14 +151,14 @@ public final class URingSocketChannel: DataChannel, @unchecked Sendable {
         while offset < bytes.count {
             guard
                 CPodBenchURing_queue_send(
-                    uring.ring, descriptor.rawValue, bytes.baseAddress! + offset, bytes.count - offset, 0,
+                    uring.ring, descriptor.rawValue, bytes.baseAddress! + offset, bytes.count - offset, 0, 0,
                     Self.directTag)
                     == 0
             else { throw PodBenchError(.ioFailure, "io_uring: no submission entry free for a send") }
             var sent: Int32 = 0
             var completed = false
             try submitAndReap(
-                { tag, res in
+                { tag, res, _ in
                     if tag == Self.directTag {
                         sent = res
                         completed = true
@@ -175,17 +199,25 @@ public final class URingSocketChannel: DataChannel, @unchecked Sendable {
         queued = 0
         for i in 0..<sends { slotResults[i] = Int32.min }
         var reaped = 0
+        // Zero-copy sends complete twice: the result (flagged "more"), then the notification
+        // that the kernel let go of the slot; a slot is reused only after both.
+        var notificationsDue = 0
         var received = buffer == nil
         try submitAndReap(
-            { tag, res in
+            { tag, res, flags in
                 if tag == Self.receiveTag {
                     self.receiveResult = res
                     received = true
                 } else if tag < UInt64(sends) {
-                    self.slotResults[Int(tag)] = res
-                    reaped += 1
+                    if flags & UInt32(CPodBenchURing_notification) != 0 {
+                        notificationsDue -= 1
+                    } else {
+                        self.slotResults[Int(tag)] = res
+                        reaped += 1
+                        if flags & UInt32(CPodBenchURing_more) != 0 { notificationsDue += 1 }
+                    }
                 }
-            }, until: { reaped == sends && received })
+            }, until: { reaped == sends && received && notificationsDue == 0 })
         var i = 0
         while i < sends {
             let res = slotResults[i]
@@ -208,9 +240,10 @@ public final class URingSocketChannel: DataChannel, @unchecked Sendable {
 
     /// Submits what is queued and hands each completion to `handle` until `done` says so, waiting
     /// at most the peer timeout for each.
-    func submitAndReap(_ handle: (UInt64, Int32) -> Void, until done: () -> Bool) throws {
+    func submitAndReap(_ handle: (UInt64, Int32, UInt32) -> Void, until done: () -> Bool) throws {
         var tag: UInt64 = 0
         var res: Int32 = 0
+        var flags: UInt32 = 0
         while true {
             let rc = CPodBenchURing_submit_and_wait(uring.ring, timeoutNanoseconds)
             if rc < 0 {
@@ -220,7 +253,7 @@ public final class URingSocketChannel: DataChannel, @unchecked Sendable {
                 }
                 throw PodBenchError.system("io_uring_enter", Errno(rawValue: -rc), "waiting on the io_uring failed")
             }
-            while CPodBenchURing_next_completion(uring.ring, &tag, &res) == 1 { handle(tag, res) }
+            while CPodBenchURing_next_completion(uring.ring, &tag, &res, &flags) == 1 { handle(tag, res, flags) }
             if done() { return }
         }
     }
@@ -261,6 +294,7 @@ public enum URingProbe {
     public static func probe(kind: TransportKind, sharedDirectory: String) -> (available: Bool, reason: String) {
         let ioURing = HostEnvironment.probeIOURing()
         guard ioURing.available else { return (false, ioURing.reason) }
+        if kind == .uringFile { return probeFile(sharedDirectory: sharedDirectory) }
         do {
             let listener = try SocketTransport.listen(
                 kind: kind, options: TransportOptions(), sharedDirectory: sharedDirectory,
@@ -270,7 +304,7 @@ public enum URingProbe {
                 to: listener.endpoint, kind: kind, options: TransportOptions(), timeoutNanoseconds: 2_000_000_000)
             let server = try listener.accept(timeoutNanoseconds: 2_000_000_000)
             defer { server.close() }
-            let channel = URingSocketChannel(
+            let channel = try URingSocketChannel(
                 descriptor: client.descriptor, uring: try URing(entries: 8, setup: .standard), batch: 1,
                 timeoutNanoseconds: 2_000_000_000)
             defer { channel.close() }
@@ -296,5 +330,98 @@ public enum URingProbe {
         } catch {
             return (false, "\(error)")
         }
+    }
+}
+
+extension URingProbe {
+    /// A record written, synced and read back through io_uring in the shared directory.
+    static func probeFile(sharedDirectory: String) -> (available: Bool, reason: String) {
+        let filesystem = FilesystemType.name(of: sharedDirectory) ?? "unknown filesystem"
+        do {
+            let settings = FileTransport.Settings(follow: .inotify, sync: .each, segmentBytes: 1 << 20)
+            let io = URingFileIO(uring: try URing(entries: 8, setup: .standard), timeoutNanoseconds: 2_000_000_000)
+            let listener = try FileTransport.listen(
+                directory: sharedDirectory, name: "podbench-probe-\(getpid())", settings: settings,
+                timeoutNanoseconds: 2_000_000_000, io: io)
+            defer { listener.close() }
+            let client = try FileTransport.connect(
+                path: listener.path, settings: settings, timeoutNanoseconds: 2_000_000_000, io: io)
+            defer { client.close() }
+            let server = try listener.accept(timeoutNanoseconds: 2_000_000_000)
+            defer { server.close() }
+            var byte: UInt8 = 42
+            try withUnsafeBytes(of: &byte) { try client.sendAll($0) }
+            var echo: UInt8 = 0
+            _ = try withUnsafeMutableBytes(of: &echo) { try server.receiveSome(into: $0) }
+            guard echo == 42 else { return (false, "a record written through io_uring read back wrong") }
+            return (true, "wrote, synced and read a record through io_uring in \(sharedDirectory) (\(filesystem))")
+        } catch {
+            return (false, "\(sharedDirectory) (\(filesystem)): \(error)")
+        }
+    }
+}
+
+/// The `uring-file` transport's system calls: each write (with its fsync linked behind it when
+/// the mode syncs every record), fsync and read is one submission through the ring, waited for
+/// at once. The waits for the writer (inotify or polling) stay as in `file`.
+public final class URingFileIO: FileIOEngine, @unchecked Sendable {
+    let uring: URing
+    let timeoutNanoseconds: UInt64
+    static let writeTag: UInt64 = 1
+    static let syncTag: UInt64 = 2
+    static let readTag: UInt64 = 3
+
+    public init(uring: URing, timeoutNanoseconds: UInt64) {
+        self.uring = uring
+        self.timeoutNanoseconds = timeoutNanoseconds
+    }
+
+    /// Submits what is queued and waits for `expected` completions; results by tag.
+    func complete(_ expected: Int, _ first: inout Int32, _ second: inout Int32) -> Int32 {
+        var seen = 0
+        var tag: UInt64 = 0
+        var res: Int32 = 0
+        var flags: UInt32 = 0
+        while seen < expected {
+            let rc = CPodBenchURing_submit_and_wait(uring.ring, timeoutNanoseconds)
+            if rc < 0 && rc != -EINTR { return rc }
+            while CPodBenchURing_next_completion(uring.ring, &tag, &res, &flags) == 1 {
+                if tag == Self.syncTag { second = res } else { first = res }
+                seen += 1
+            }
+        }
+        return 0
+    }
+
+    public func writev(
+        _ fd: Int32, _ vectors: UnsafePointer<iovec>, _ count: Int32, thenSync: Bool, syncResult: inout Int32
+    ) -> Int {
+        guard
+            CPodBenchURing_queue_writev(uring.ring, fd, vectors, UInt32(count), thenSync ? 1 : 0, Self.writeTag) == 0
+        else { return -Int(EBUSY) }
+        if thenSync, CPodBenchURing_queue_fsync(uring.ring, fd, Self.syncTag) != 0 { return -Int(EBUSY) }
+        var written: Int32 = 0
+        var synced: Int32 = 0
+        let rc = complete(thenSync ? 2 : 1, &written, &synced)
+        if rc < 0 { return Int(rc) }
+        if thenSync { syncResult = synced }
+        return Int(written)
+    }
+
+    public func fsync(_ fd: Int32) -> Int32 {
+        guard CPodBenchURing_queue_fsync(uring.ring, fd, Self.syncTag) == 0 else { return -EBUSY }
+        var unused: Int32 = 0
+        var synced: Int32 = 0
+        let rc = complete(1, &unused, &synced)
+        return rc < 0 ? rc : synced
+    }
+
+    public func read(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+        guard CPodBenchURing_queue_read(uring.ring, fd, buffer, UInt32(min(count, Int(Int32.max))), Self.readTag) == 0
+        else { return -Int(EBUSY) }
+        var got: Int32 = 0
+        var unused: Int32 = 0
+        let rc = complete(1, &got, &unused)
+        return rc < 0 ? Int(rc) : Int(got)
     }
 }

@@ -77,6 +77,12 @@ struct MeasurementOptions: ParsableArguments {
         ))
     var uringSetup = "default"
 
+    @Option(
+        help: ArgumentHelp(
+            "Where io_uring sends come from: copy (plain sends from a staging copy) or registered (zero-copy sends from buffers registered with the ring; TCP only)."
+        ))
+    var uringBuffers = "copy"
+
     @Flag(help: "Skip the quick calibration of this machine's limits at the start (no 'vs limit' column).")
     var noCalibrate = false
 
@@ -166,6 +172,10 @@ struct MeasurementOptions: ParsableArguments {
             }
             guard (1...256).contains(uringBatch) else { throw ValidationError("--uring-batch must be 1 to 256") }
             options.uringBatch = uringBatch
+            guard uringBuffers == "copy" || uringBuffers == "registered" else {
+                throw ValidationError("--uring-buffers: '\(uringBuffers)' is not copy or registered")
+            }
+            options.uringBuffers = uringBuffers
             var setups: [String] = []
             for part in uringSetup.split(separator: ",", omittingEmptySubsequences: false) {
                 let mode = try Self.naming("--uring-setup") { try URingSetupMode(parsing: String(part)).rawValue }

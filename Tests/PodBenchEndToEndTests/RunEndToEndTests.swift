@@ -224,6 +224,58 @@ extension EndToEnd {
             #expect(run.cases.filter { $0.status == .ok }.count >= 16)
         }
 
+        @Test("uring-file moves 1 byte to 4 MiB intact, in each fsync mode, with the filesystem recorded")
+        func ioURingFile() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--transports", "uring-file", "--sizes", "1,64KiB,4MiB", "--messages", "30",
+                    "--file-fsync", "none,each", "--file-segment", "1MiB", "--uring-setup", "default,defer-taskrun",
+                    "--shared-dir", dir, "--results-dir", dir + "/r",
+                ] + Self.quick)
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/r").first))
+            #expect(run.cases.count == 2 * 2 * 2 * 3)
+            for c in run.cases {
+                #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
+                #expect(c.filesystem != nil && c.key.options["fsync"] != nil && c.key.options["setup"] != nil)
+                #expect(c.key.options["batch"] == nil)
+                for t in c.trials {
+                    let receiver = c.key.workload == "pingpong" ? t.client.integrity : t.server.integrity
+                    #expect(t.messages == 30 && receiver.verified == 30 && !receiver.hasErrors, "\(c.key)")
+                }
+            }
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".file") }
+            #expect(leftovers.isEmpty)
+        }
+
+        @Test("registered buffers: uring-tcp moves every size intact through zero-copy sends; uring-uds says why not")
+        func ioURingRegistered() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--transports", "uring-tcp,uring-uds", "--sizes", "1,1KiB,64KiB,1MiB", "--messages", "40",
+                    "--uring-buffers", "registered", "--uring-batch", "4", "--shared-dir", dir, "--results-dir",
+                    dir + "/r",
+                ] + Self.quick)
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/r").first))
+            for c in run.cases {
+                #expect(c.key.options["buffers"] == "registered")
+                if c.key.transport == "uring-uds" {
+                    #expect(c.status == .unavailable && c.error?.contains("zero-copy") == true, "\(c.error ?? "")")
+                    continue
+                }
+                #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
+                for t in c.trials {
+                    let receiver = c.key.workload == "pingpong" ? t.client.integrity : t.server.integrity
+                    #expect(t.messages == 40 && receiver.verified == 40 && !receiver.hasErrors, "\(c.key)")
+                }
+            }
+        }
+
         @Test(
             "a seccomp profile that refuses io_uring: the io_uring cases are unavailable with the reason, the rest run",
             arguments: [("ENOSYS", "podman"), ("EPERM", "Docker")])
@@ -233,12 +285,13 @@ extension EndToEnd {
             let deny = ["PODBENCH_TEST_DENY_IO_URING": errno]
             let result = try BinaryProcess.run(
                 [
-                    "run", "--transports", "uring-tcp,tcp,uring-uds", "--workloads", "pingpong", "--sizes", "64",
+                    "run", "--transports", "uring-tcp,tcp,uring-uds,uring-file", "--workloads", "pingpong", "--sizes",
+                    "64",
                     "--messages", "20", "--shared-dir", dir, "--results-dir", dir + "/r",
                 ] + Self.quick, environment: deny)
             #expect(result.status == 0, "\(result.stderr)")
             let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/r").first))
-            #expect(run.cases.map(\.status) == [.unavailable, .ok, .unavailable])
+            #expect(run.cases.map(\.status) == [.unavailable, .ok, .unavailable, .unavailable])
             for c in run.cases where c.status == .unavailable {
                 #expect(c.error?.contains("seccomp") == true && c.error?.contains(runtime) == true, "\(c.error ?? "")")
             }
@@ -514,6 +567,7 @@ extension EndToEnd {
             #expect(
                 output.transports.map(\.transport) == [
                     "tcp", "tcp6", "uds", "uds-abstract", "fifo", "shm", "file", "uring-tcp", "uring-uds",
+                    "uring-file",
                 ])
             #expect(
                 output.transports.first { $0.transport == "uring-tcp" }?.available

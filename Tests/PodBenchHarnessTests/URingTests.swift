@@ -12,10 +12,10 @@ struct URingTests {
     static func pair(batch: Int, setup: URingSetupMode = .standard) throws -> (URingSocketChannel, URingSocketChannel) {
         let (a, b) = try socketPair()
         return (
-            URingSocketChannel(
+            try URingSocketChannel(
                 descriptor: a.descriptor, uring: try URing(entries: batch + 8, setup: setup), batch: batch,
                 timeoutNanoseconds: 5_000_000_000),
-            URingSocketChannel(
+            try URingSocketChannel(
                 descriptor: b.descriptor, uring: try URing(entries: batch + 8, setup: setup), batch: batch,
                 timeoutNanoseconds: 5_000_000_000)
         )
@@ -91,7 +91,7 @@ extension URingTests {
         } throws: { ($0 as? PodBenchError)?.code == .peerClosed }
         let (c, d) = try socketPair()
         defer { d.close() }
-        let quiet = URingSocketChannel(
+        let quiet = try URingSocketChannel(
             descriptor: c.descriptor, uring: try URing(entries: 8, setup: .standard), batch: 1,
             timeoutNanoseconds: 200_000_000)
         defer { quiet.close() }
@@ -109,7 +109,7 @@ extension URingTests {
         let descriptor = y.descriptor
         // defer-taskrun rings are single-issuer: each side makes its ring on the thread that uses it.
         let echo = Background {
-            let b = URingSocketChannel(
+            let b = try URingSocketChannel(
                 descriptor: descriptor, uring: try URing(entries: 8, setup: setup), batch: 2,
                 timeoutNanoseconds: 5_000_000_000)
             defer { b.close() }
@@ -117,7 +117,7 @@ extension URingTests {
             try got.withUnsafeBytes { try b.sendAll($0) }
             try b.flush()
         }
-        let a = URingSocketChannel(
+        let a = try URingSocketChannel(
             descriptor: x.descriptor, uring: try URing(entries: 8, setup: setup), batch: 2,
             timeoutNanoseconds: 5_000_000_000)
         defer { a.close() }
@@ -137,5 +137,33 @@ extension URingTests {
         #expect(
             HostEnvironment.explainIOURingRefusal(.notPermitted, disabledSysctl: 1).reason.contains("io_uring_group"))
         #expect(throws: PodBenchError.self) { try URingSetupMode(parsing: "iopoll") }
+    }
+}
+
+extension URingTests {
+    @Test(
+        "the file log through io_uring: records across rotations, each fsync mode",
+        arguments: [FileSyncMode.none, .each, .every(2)])
+    func fileLog(sync: FileSyncMode) throws {
+        let dir = try FileLogTests.direction()
+        defer { FileLogTests.remove(dir) }
+        let io = URingFileIO(uring: try URing(entries: 8, setup: .standard), timeoutNanoseconds: 2_000_000_000)
+        let writer = try FileLogWriter(
+            directory: dir, segmentLimit: 500, sync: sync, timeoutNanoseconds: 2_000_000_000, io: io)
+        let reader = try FileLogReader(directory: dir, follow: .inotify, timeoutNanoseconds: 2_000_000_000, io: io)
+        defer {
+            writer.close()
+            reader.close()
+        }
+        for n in 0..<20 {
+            let bytes = FileLogTests.body(n, count: 100 + n * 13)
+            try bytes.withUnsafeBytes { try writer.append($0) }
+            #expect(try FileLogTests.read(reader, count: bytes.count, chunk: 64) == bytes)
+        }
+        #expect(writer.segmentIndex > 3)
+        try writer.finish()
+        #expect {
+            try FileLogTests.read(reader, count: 1, chunk: 1)
+        } throws: { ($0 as? PodBenchError)?.code == .peerClosed }
     }
 }
