@@ -97,7 +97,9 @@ let package = Package(
             name: "PodBenchResultsTests",
             dependencies: ["PodBenchResults", .product(name: "Histogram", package: "hdrhistogram-swift")]
         ),
-        .testTarget(name: "PodBenchReportTests", dependencies: ["PodBenchReport", "PodBenchResults", "PodBenchCore"]),
+        .testTarget(
+            name: "PodBenchReportTests", dependencies: ["PodBenchReport", "PodBenchResults", "PodBenchCore"],
+            exclude: ["Fixtures"]),
         .testTarget(
             name: "PodBenchHarnessTests", dependencies: ["PodBenchHarness", "PodBenchTransports", "PodBenchURing"]),
         .testTarget(name: "PodBenchEndToEndTests", dependencies: ["PodBenchResults"]),

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-podbench_setup python3 python3-jsonschema
+podbench_setup python3 python3-jsonschema librsvg2-bin
 swift format lint --strict --recursive Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/HotPaths Fuzz/Package.swift Fuzz/ControlFrames Fuzz/ResultsFiles
 swift build --build-tests
 PODBENCH_BIN="$(swift build --show-bin-path)/podbench" swift test --skip-build

@@ -1,0 +1,350 @@
+import Foundation
+import Histogram
+import PodBenchCore
+import PodBenchResults
+
+/// `podbench report`: charts (SVG, drawn here), their data (CSV), a Markdown report and a static
+/// HTML page, from one or more results files.
+public struct ReportBuilder {
+    /// A results file and the short name it goes by in legends.
+    public struct Input {
+        public var label: String
+        public var path: String
+        public var run: RunResult
+
+        public init(label: String, path: String, run: RunResult) {
+            self.label = label
+            self.path = path
+            self.run = run
+        }
+    }
+
+    /// One chart of the report.
+    public struct Chart {
+        public var file: String
+        public var chart: SVGChart
+        public var caption: String
+    }
+
+    public var inputs: [Input]
+
+    public init(inputs: [Input]) {
+        self.inputs = inputs
+    }
+
+    /// A case's line in a legend: transport and options, with the file when there are several.
+    func seriesName(_ key: CaseKey, _ input: Input) -> String {
+        let opts = key.options.keys.sorted().map { name -> String in
+            let value = key.options[name]!
+            // Byte counts read better as sizes: ring=1MiB, not ring=1048576.
+            if ["ring", "socket-buffer"].contains(name), let bytes = Int(value) {
+                return "\(name)=\(ByteSize.format(bytes))"
+            }
+            return "\(name)=\(value)"
+        }
+        let name = ([key.transport] + opts).joined(separator: " ")
+        return inputs.count > 1 ? "\(name) [\(input.label)]" : name
+    }
+
+    /// The ok cases of a workload, grouped by series (in first-seen order), each sorted by size.
+    func groups(_ workload: String) -> [(name: String, cases: [(size: Int, summary: CaseSummary, result: CaseResult)])]
+    {
+        var order: [String] = []
+        var byName: [String: [(Int, CaseSummary, CaseResult)]] = [:]
+        for input in inputs {
+            for c in input.run.cases where c.status == .ok && c.key.workload == workload && !c.trials.isEmpty {
+                let name = seriesName(c.key, input)
+                if byName[name] == nil { order.append(name) }
+                byName[name, default: []].append((c.key.messageSize, CaseSummary(c), c))
+            }
+        }
+        return order.map { name in
+            (name, byName[name]!.sorted { $0.0 < $1.0 }.map { (size: $0.0, summary: $0.1, result: $0.2) })
+        }
+    }
+
+    /// Every chart this set of files supports.
+    public func charts() -> [Chart] {
+        var charts: [Chart] = []
+        let sizeAxis = ChartAxis(label: "message size (payload)", scale: .log, unit: .bytes)
+        let pingpong = groups("pingpong")
+        let stream = groups("stream")
+        for (file, title, pick) in [
+            ("latency-p50", "Round-trip latency, p50", { (s: CaseSummary) in s.p50 }),
+            ("latency-p99", "Round-trip latency, p99", { (s: CaseSummary) in s.p99 }),
+            ("latency-p999", "Round-trip latency, p99.9", { (s: CaseSummary) in s.p999 }),
+        ] as [(String, String, (CaseSummary) -> Double?)] where !pingpong.isEmpty {
+            charts.append(
+                Chart(
+                    file: file,
+                    chart: SVGChart(
+                        title: title, x: sizeAxis,
+                        y: ChartAxis(label: "round trip (pingpong)", scale: .log, unit: .nanoseconds),
+                        series: pingpong.map { g in
+                            ChartSeries(
+                                name: g.name,
+                                points: g.cases.compactMap { c in pick(c.summary).map { (Double(c.size), $0) } })
+                        }),
+                    caption:
+                        "\(title) against message size, per transport (pingpong: one message out, the same back). Each point is the median across trials of that trial's percentile."
+                ))
+        }
+        if !stream.isEmpty {
+            charts.append(
+                Chart(
+                    file: "throughput-messages",
+                    chart: SVGChart(
+                        title: "Throughput, messages per second", x: sizeAxis,
+                        y: ChartAxis(label: "messages/s (stream)", scale: .log, unit: .count),
+                        series: stream.map { g in
+                            ChartSeries(
+                                name: g.name, points: g.cases.map { (Double($0.size), $0.summary.messagesPerSecond) })
+                        }),
+                    caption: "Messages per second one way (stream), median across trials, against message size."))
+            charts.append(
+                Chart(
+                    file: "throughput-bytes",
+                    chart: SVGChart(
+                        title: "Throughput, payload bytes per second", x: sizeAxis,
+                        y: ChartAxis(label: "bytes/s (stream)", scale: .log, unit: .count),
+                        series: stream.map { g in
+                            ChartSeries(
+                                name: g.name, points: g.cases.map { (Double($0.size), $0.summary.bytesPerSecond) })
+                        }),
+                    caption: "Payload bytes per second one way (stream), median across trials, against message size."))
+            charts.append(
+                Chart(
+                    file: "cpu-per-message",
+                    chart: SVGChart(
+                        title: "CPU time per message, each side (stream)", x: sizeAxis,
+                        y: ChartAxis(label: "CPU time per message", scale: .log, unit: .nanoseconds),
+                        series: stream.flatMap { g in
+                            [
+                                ChartSeries(
+                                    name: g.name + " sender",
+                                    points: g.cases.map { (Double($0.size), $0.summary.clientCPUPerMessage) }),
+                                ChartSeries(
+                                    name: g.name + " receiver",
+                                    points: g.cases.map { (Double($0.size), $0.summary.serverCPUPerMessage) }),
+                            ]
+                        }),
+                    caption:
+                        "User + system CPU time of each side's measuring thread per message (stream): the sender (client) and the receiver (server)."
+                ))
+        }
+        if let spectrum = spectrumChart(pingpong) { charts.append(spectrum) }
+        if let spread = spreadChart() { charts.append(spread) }
+        return charts
+    }
+
+    /// The percentile spectrum of each transport's smallest pingpong case, from its trials'
+    /// histograms merged.
+    func spectrumChart(_ pingpong: [(name: String, cases: [(size: Int, summary: CaseSummary, result: CaseResult)])])
+        -> Chart?
+    {
+        var series: [ChartSeries] = []
+        for g in pingpong {
+            guard let smallest = g.cases.first else { continue }
+            var merged = EncodedHistogram.makeLatencyHistogram()
+            for t in smallest.result.trials {
+                guard let h = try? t.latency?.decode() else { continue }
+                merged.add(h)
+            }
+            guard merged.totalCount > 0 else { continue }
+            var points: [(x: Double, y: Double)] = []
+            for q in [50.0, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999] {
+                // A percentile needs enough samples beyond it to mean something.
+                guard Double(merged.totalCount) * (1 - q / 100) >= 1 else { break }
+                points.append((ChartAxis.logOdds(percentile: q), Double(merged.valueAtPercentile(q))))
+            }
+            series.append(ChartSeries(name: "\(g.name) \(ByteSize.format(smallest.size))", points: points))
+        }
+        guard !series.isEmpty else { return nil }
+        return Chart(
+            file: "spectrum",
+            chart: SVGChart(
+                title: "Latency percentile spectrum (pingpong, smallest size)",
+                x: ChartAxis(label: "percentile", scale: .linear, unit: .percentile),
+                y: ChartAxis(label: "round trip", scale: .log, unit: .nanoseconds), series: series),
+            caption:
+                "The round-trip latency at each percentile, from all trials' histograms of each transport's smallest pingpong case merged; the tail goes only as far as the samples reach."
+        )
+    }
+
+    /// With several files: p50 of each transport's smallest pingpong case, one point per file,
+    /// so an outlier node (kernel, runtime) stands out.
+    func spreadChart() -> Chart? {
+        guard inputs.count > 1 else { return nil }
+        var transports: [String] = []
+        for input in inputs {
+            for c in input.run.cases where c.status == .ok && c.key.workload == "pingpong" {
+                if !transports.contains(c.key.transport) { transports.append(c.key.transport) }
+            }
+        }
+        guard !transports.isEmpty else { return nil }
+        var series: [ChartSeries] = []
+        for input in inputs {
+            var points: [(x: Double, y: Double)] = []
+            for (i, transport) in transports.enumerated() {
+                let cases = input.run.cases.filter {
+                    $0.status == .ok && $0.key.workload == "pingpong" && $0.key.transport == transport
+                }
+                guard let smallest = cases.min(by: { $0.key.messageSize < $1.key.messageSize }),
+                    let p50 = CaseSummary(smallest).p50
+                else { continue }
+                points.append((Double(i), p50))
+            }
+            series.append(ChartSeries(name: input.label, points: points, pointsOnly: true))
+        }
+        return Chart(
+            file: "spread",
+            chart: SVGChart(
+                title: "Spread across results files: p50 round trip, smallest size",
+                x: ChartAxis(label: "transport", scale: .linear, unit: .categories(transports)),
+                y: ChartAxis(label: "round trip p50", scale: .log, unit: .nanoseconds), series: series),
+            caption:
+                "Each transport's smallest pingpong case, p50, one mark per results file (node, kernel, runtime, isolation): a file far from the others is the outlier."
+        )
+    }
+
+    /// Writes every file of the report into `directory`. Returns the paths written.
+    @discardableResult
+    public func write(to directory: String) throws -> [String] {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var written: [String] = []
+        func put(_ name: String, _ text: String) throws {
+            let path = directory + "/" + name
+            try ResultsStore.writeAtomically(Data(text.utf8), to: path)
+            written.append(path)
+        }
+        let charts = charts()
+        for c in charts {
+            try put(c.file + ".svg", c.chart.render())
+            try put(c.file + ".csv", c.chart.csv())
+        }
+        try put("report.md", markdown(charts))
+        try put("index.html", html(charts))
+        return written
+    }
+
+    // MARK: Documents
+
+    func tableRows() -> [[String]] {
+        var rows: [[String]] = []
+        for input in inputs {
+            for c in input.run.cases {
+                var row = [
+                    inputs.count > 1 ? input.label : nil, seriesName(c.key, input), c.key.workload,
+                    ByteSize.format(c.key.messageSize),
+                ]
+                .compactMap { $0 }
+                if inputs.count > 1 { row[1] = row[1].replacingOccurrences(of: " [\(input.label)]", with: "") }
+                guard c.status == .ok, !c.trials.isEmpty else {
+                    rows.append(row + [c.status.rawValue, "", "", "", "", "", ""])
+                    continue
+                }
+                let s = CaseSummary(c)
+                rows.append(
+                    row + [
+                        s.p50.map(Format.nanoseconds) ?? "-", s.p99.map(Format.nanoseconds) ?? "-",
+                        s.p999.map(Format.nanoseconds) ?? "-", Format.rate(s.messagesPerSecond),
+                        Format.decimal(s.bytesPerSecond / 1e6), Format.nanoseconds(s.clientCPUPerMessage),
+                        Format.nanoseconds(s.serverCPUPerMessage),
+                    ])
+            }
+        }
+        return rows
+    }
+
+    var tableHeader: [String] {
+        (inputs.count > 1 ? ["file"] : []) + [
+            "transport", "workload", "size", "p50", "p99", "p99.9", "msg/s", "MB/s", "cpu/msg client",
+            "cpu/msg server",
+        ]
+    }
+
+    func environmentLines(_ input: Input) -> [String] {
+        let e = input.run.environment
+        let c = e.client
+        var lines = [
+            "podbench \(input.run.podbench.version) (\(input.run.podbench.commit ?? "unknown commit")), started \(input.run.startedAt)\(input.run.complete ? "" : ", incomplete: \(input.run.incompleteReason ?? "")")",
+            "host \(c.hostname), kernel \(c.kernelRelease) (\(c.architecture)), \(c.cpuModel), \(c.onlineCPUs) CPUs online, allowed \(CPUPinning.formatList(c.allowedCPUs))",
+            "cgroup \(c.cgroupVersion), CPU quota \(c.cpuQuotaCores.map { Format.decimal($0) } ?? "none"), memory limit \(c.memoryLimitBytes.map { "\($0 >> 20) MiB" } ?? "none"); container runtime \(c.containerRuntime)",
+            "isolation \(input.run.settings.isolation); namespaces shared: \(e.sharedNamespaces.joined(separator: ", ")); separate: \(e.separateNamespaces.isEmpty ? "none" : e.separateNamespaces.joined(separator: ", "))",
+            "\(input.run.settings.trials) trials of \(input.run.settings.trialMessages.map { "\($0) messages" } ?? Format.decimal(input.run.settings.trialSeconds) + " s") after \(Format.decimal(input.run.settings.warmupSeconds)) s warm-up; verify \(input.run.settings.verify); io_uring \(c.ioURingAvailable ? "available" : "unavailable: \(c.ioURingReason)")",
+        ]
+        if let calibration = input.run.calibration {
+            let figures = calibration.measurements.filter {
+                [
+                    CalibrationMeasurement.cachelineCrossCore, CalibrationMeasurement.futexCrossCore,
+                    CalibrationMeasurement.memcpyLarge,
+                ].contains($0.id)
+            }.map {
+                "\($0.id) \($0.unit == "bytes/s" ? Format.decimal($0.median / 1e9) + " GB/s" : Format.nanoseconds($0.median))"
+            }
+            if !figures.isEmpty { lines.append("machine limits (calibrate): " + figures.joined(separator: ", ")) }
+        }
+        return lines
+    }
+
+    static let method = """
+        Both sides run as separate processes (or containers) and exchange framed messages over the \
+        channel under test; every message's sequence number and, as configured, payload checksum is \
+        checked. Each case has a warm-up, thrown away, then several timed trials. pingpong sends one \
+        message and waits for the same message back: its latency is the round trip. stream sends \
+        one way as fast as the receiver takes it: its throughput is payload messages and bytes per \
+        second, and its latency the one-way hand-off time (the sender's clock to arrival; the two \
+        sides share the kernel's monotonic clock). Figures are medians across trials of each \
+        trial's value; CPU time is each side's measuring thread's user plus system time. This \
+        build has no open-loop rate workload yet, so the report has no latency-against-offered-rate \
+        chart and no capacity table.
+        """
+
+    func markdown(_ charts: [Chart]) -> String {
+        var md = "# podbench report\n\n"
+        md += "Results files: " + inputs.map { "`\($0.label)`" }.joined(separator: ", ") + "\n\n"
+        for c in charts {
+            md +=
+                "## \(c.chart.title)\n\n![\(c.chart.title)](\(c.file).svg)\n\n\(c.caption) Data: [\(c.file).csv](\(c.file).csv).\n\n"
+        }
+        md += "## Cases\n\n| " + tableHeader.joined(separator: " | ") + " |\n|"
+        md += String(repeating: "---|", count: tableHeader.count) + "\n"
+        for row in tableRows() { md += "| " + row.joined(separator: " | ") + " |\n" }
+        md += "\n## Environment\n\n"
+        for input in inputs {
+            md += "### \(input.label)\n\n" + environmentLines(input).map { "- \($0)\n" }.joined() + "\n"
+        }
+        md += "## Method\n\n\(Self.method)\n"
+        return md
+    }
+
+    func html(_ charts: [Chart]) -> String {
+        let e = SVGChart.escape
+        var page = """
+            <!DOCTYPE html>
+            <html lang="en"><head><meta charset="utf-8"><title>podbench report</title>
+            <style>body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+            table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}
+            td:nth-child(-n+3),th{text-align:left}figure{margin:1.5em 0}figcaption{font-size:13px;color:#444;max-width:900px}</style>
+            </head><body>
+            <h1>podbench report</h1>
+            <p>Results files: \(inputs.map { "<code>\(e($0.label))</code>" }.joined(separator: ", "))</p>
+
+            """
+        for c in charts {
+            page +=
+                "<figure><img src=\"\(c.file).svg\" alt=\"\(e(c.chart.title))\" width=\"900\" height=\"430\"><figcaption>\(e(c.caption)) Data: <a href=\"\(c.file).csv\">\(c.file).csv</a>.</figcaption></figure>\n"
+        }
+        page += "<h2>Cases</h2>\n<table><tr>" + tableHeader.map { "<th>\(e($0))</th>" }.joined() + "</tr>\n"
+        for row in tableRows() { page += "<tr>" + row.map { "<td>\(e($0))</td>" }.joined() + "</tr>\n" }
+        page += "</table>\n<h2>Environment</h2>\n"
+        for input in inputs {
+            page +=
+                "<h3>\(e(input.label))</h3><ul>" + environmentLines(input).map { "<li>\(e($0))</li>" }.joined()
+                + "</ul>\n"
+        }
+        page +=
+            "<h2>Method</h2>\n<p>\(e(Self.method))</p>\n<p><a href=\"report.md\">report.md</a></p>\n</body></html>\n"
+        return page
+    }
+}

@@ -1,0 +1,333 @@
+import Foundation
+import PodBenchResults
+
+/// How an axis maps and labels its values.
+public struct ChartAxis: Sendable {
+    public enum Scale: Sendable {
+        case linear
+        case log
+    }
+
+    /// What the values are, for tick labels.
+    public enum Unit: Sendable {
+        /// Nanoseconds, labelled 100ns, 10µs, 1ms.
+        case nanoseconds
+        /// Bytes, labelled 64 B, 1 KiB, 1 MiB (log ticks at powers of 4).
+        case bytes
+        /// Per second or plain counts: 10k, 1M.
+        case count
+        /// Percentiles on a log scale of 1/(1−q): 50, 90, 99, 99.9.
+        case percentile
+        /// Category names, one tick per index.
+        case categories([String])
+    }
+
+    public var label: String
+    public var scale: Scale
+    public var unit: Unit
+
+    public init(label: String, scale: Scale, unit: Unit) {
+        self.label = label
+        self.scale = scale
+        self.unit = unit
+    }
+
+    /// Tick label of `value`.
+    func text(_ value: Double) -> String {
+        switch unit {
+        case .nanoseconds: return Format.nanoseconds(value)
+        case .bytes:
+            let v = Int(value.rounded())
+            if v >= 1 << 30 && v % (1 << 30) == 0 { return "\(v >> 30) GiB" }
+            if v >= 1 << 20 && v % (1 << 20) == 0 { return "\(v >> 20) MiB" }
+            if v >= 1 << 10 && v % (1 << 10) == 0 { return "\(v >> 10) KiB" }
+            return "\(v) B"
+        case .count: return Format.rate(value)
+        case .percentile: return "p" + ChartAxis.percentileText(ChartAxis.percentile(fromLogOdds: value))
+        case .categories(let names):
+            let i = Int(value.rounded())
+            return names.indices.contains(i) ? names[i] : ""
+        }
+    }
+
+    /// A percentile q (0–100) as the distance plotted: log10(1/(1−q/100)).
+    public static func logOdds(percentile q: Double) -> Double { log10(1 / max(1e-9, 1 - q / 100)) }
+
+    static func percentile(fromLogOdds x: Double) -> Double { 100 * (1 - pow(10, -x)) }
+
+    /// 50, 90, 99, 99.9, 99.99: as few digits as the value needs.
+    static func percentileText(_ q: Double) -> String {
+        for digits in 0...6 {
+            let text = Format.fixed(q, digits: digits)
+            if abs((Double(text) ?? q) - q) < 1e-6 { return text }
+        }
+        return Format.fixed(q, digits: 6)
+    }
+
+    /// The ticks between `low` and `high` (data units).
+    func ticks(_ low: Double, _ high: Double) -> [Double] {
+        switch unit {
+        case .categories(let names): return names.indices.map(Double.init)
+        case .percentile:
+            return [ChartAxis.logOdds(percentile: 50)] + stride(from: 1.0, through: high + 1e-9, by: 1).map { $0 }
+        default: break
+        }
+        if scale == .log {
+            let factor: Double
+            if case .bytes = unit { factor = 4 } else { factor = 10 }
+            var start = pow(factor, floor(log(low) / log(factor)))
+            var ticks: [Double] = []
+            while start <= high * 1.000_001 {
+                if start >= low * 0.999_999 { ticks.append(start) }
+                start *= factor
+            }
+            if ticks.count < 2 && factor == 10 {
+                // Less than a decade: add 2× and 5× ticks.
+                var t: [Double] = []
+                var d = pow(10, floor(log10(low)))
+                while d <= high * 1.000_001 {
+                    for m in [1.0, 2, 5] where d * m >= low * 0.999_999 && d * m <= high * 1.000_001 { t.append(d * m) }
+                    d *= 10
+                }
+                return t
+            }
+            return ticks
+        }
+        let span = max(high - low, 1e-12)
+        let raw = span / 5
+        let magnitude = pow(10, floor(log10(raw)))
+        let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? magnitude * 10
+        var t = ceil(low / step) * step
+        var ticks: [Double] = []
+        while t <= high + step * 1e-6 {
+            ticks.append(t)
+            t += step
+        }
+        return ticks
+    }
+}
+
+/// One line (or set of points) of a chart.
+public struct ChartSeries: Sendable {
+    public var name: String
+    public var points: [(x: Double, y: Double)]
+    /// Draw the points without a line (categories, spreads).
+    public var pointsOnly: Bool
+
+    public init(name: String, points: [(x: Double, y: Double)], pointsOnly: Bool = false) {
+        self.name = name
+        self.points = points
+        self.pointsOnly = pointsOnly
+    }
+}
+
+/// A vertical marker line with a label (a knee, an objective).
+public struct ChartMarker: Sendable {
+    public var x: Double?
+    public var y: Double?
+    public var label: String
+
+    public init(x: Double? = nil, y: Double? = nil, label: String) {
+        self.x = x
+        self.y = y
+        self.label = label
+    }
+}
+
+/// A line chart drawn as a standalone SVG document: title, axes with units, readable ticks on log
+/// or linear scales, a legend; series told apart by colour, marker shape and dash pattern, so they
+/// stay distinguishable printed in grey.
+public struct SVGChart: Sendable {
+    public var title: String
+    public var x: ChartAxis
+    public var y: ChartAxis
+    public var series: [ChartSeries]
+    public var markers: [ChartMarker]
+
+    public init(title: String, x: ChartAxis, y: ChartAxis, series: [ChartSeries], markers: [ChartMarker] = []) {
+        self.title = title
+        self.x = x
+        self.y = y
+        self.series = series
+        self.markers = markers
+    }
+
+    /// Okabe–Ito colours (told apart with colour-blindness), each with its own shape and dash.
+    static let colours = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
+    static let dashes = ["", "6 3", "2 3", "8 3 2 3", "12 4", "4 2 1 2"]
+
+    static let width = 900.0
+    static let plotLeft = 80.0
+    static let plotTop = 48.0
+    static let plotWidth = 470.0
+    static let plotHeight = 320.0
+    static let height = 430.0
+
+    /// The chart's data as CSV: series,x,y.
+    public func csv() -> String {
+        var lines = ["series,\(Self.csvField(x.label)),\(Self.csvField(y.label))"]
+        for s in series {
+            for p in s.points { lines.append("\(Self.csvField(s.name)),\(p.x),\(p.y)") }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func csvField(_ text: String) -> String {
+        text.contains(",") || text.contains("\"")
+            ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+    }
+
+    /// The SVG document.
+    public func render() -> String {
+        let usable = series.map { s in
+            ChartSeries(
+                name: s.name,
+                points: s.points.filter {
+                    $0.x.isFinite && $0.y.isFinite && (x.scale == .linear || $0.x > 0)
+                        && (y.scale == .linear || $0.y > 0)
+                }, pointsOnly: s.pointsOnly)
+        }
+        let xs = usable.flatMap { $0.points.map(\.x) } + markers.compactMap(\.x)
+        let ys = usable.flatMap { $0.points.map(\.y) } + markers.compactMap(\.y)
+        var svg = """
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(Self.width))" height="\(Int(Self.height))" \
+            viewBox="0 0 \(Int(Self.width)) \(Int(Self.height))" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">
+            <rect width="100%" height="100%" fill="#ffffff"/>
+            <text x="\(Self.plotLeft)" y="24" font-size="15" font-weight="bold">\(Self.escape(title))</text>
+
+            """
+        guard let xLow = xs.min(), let xHigh = xs.max(), let yLow = ys.min(), let yHigh = ys.max() else {
+            svg += "<text x=\"\(Self.plotLeft)\" y=\"\(Self.plotTop + 40)\">No data for this chart.</text>\n</svg>\n"
+            return svg
+        }
+        let xRange = Self.range(xLow, xHigh, x)
+        let yRange = Self.range(yLow, yHigh, y)
+        func px(_ v: Double) -> Double { Self.plotLeft + Self.position(v, xRange, x.scale) * Self.plotWidth }
+        func py(_ v: Double) -> Double { Self.plotTop + (1 - Self.position(v, yRange, y.scale)) * Self.plotHeight }
+        let bottom = Self.plotTop + Self.plotHeight
+        let right = Self.plotLeft + Self.plotWidth
+        svg +=
+            "<rect x=\"\(Self.plotLeft)\" y=\"\(Self.plotTop)\" width=\"\(Self.plotWidth)\" height=\"\(Self.plotHeight)\" fill=\"none\" stroke=\"#444\"/>\n"
+        for t in x.ticks(xRange.0, xRange.1) {
+            let p = Self.f(px(t))
+            svg += "<line x1=\"\(p)\" y1=\"\(Self.plotTop)\" x2=\"\(p)\" y2=\"\(bottom)\" stroke=\"#ddd\"/>\n"
+            svg += "<line x1=\"\(p)\" y1=\"\(bottom)\" x2=\"\(p)\" y2=\"\(bottom + 5)\" stroke=\"#444\"/>\n"
+            svg +=
+                "<text x=\"\(p)\" y=\"\(bottom + 18)\" text-anchor=\"middle\">\(Self.escape(x.text(t)))</text>\n"
+        }
+        for t in y.ticks(yRange.0, yRange.1) {
+            let p = Self.f(py(t))
+            svg += "<line x1=\"\(Self.plotLeft)\" y1=\"\(p)\" x2=\"\(right)\" y2=\"\(p)\" stroke=\"#ddd\"/>\n"
+            svg +=
+                "<line x1=\"\(Self.plotLeft - 5)\" y1=\"\(p)\" x2=\"\(Self.plotLeft)\" y2=\"\(p)\" stroke=\"#444\"/>\n"
+            svg +=
+                "<text x=\"\(Self.plotLeft - 8)\" y=\"\(Self.f(py(t) + 4))\" text-anchor=\"end\">\(Self.escape(y.text(t)))</text>\n"
+        }
+        svg +=
+            "<text x=\"\(Self.f(Self.plotLeft + Self.plotWidth / 2))\" y=\"\(bottom + 40)\" text-anchor=\"middle\">\(Self.escape(x.label))</text>\n"
+        svg +=
+            "<text transform=\"translate(18 \(Self.f(Self.plotTop + Self.plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">\(Self.escape(y.label))</text>\n"
+        for m in markers {
+            if let mx = m.x {
+                let p = Self.f(px(mx))
+                svg +=
+                    "<line x1=\"\(p)\" y1=\"\(Self.plotTop)\" x2=\"\(p)\" y2=\"\(bottom)\" stroke=\"#B00020\" stroke-dasharray=\"4 3\"/>\n"
+                svg +=
+                    "<text x=\"\(Self.f(px(mx) + 4))\" y=\"\(Self.plotTop + 14)\" fill=\"#B00020\">\(Self.escape(m.label))</text>\n"
+            }
+            if let my = m.y {
+                let p = Self.f(py(my))
+                svg +=
+                    "<line x1=\"\(Self.plotLeft)\" y1=\"\(p)\" x2=\"\(right)\" y2=\"\(p)\" stroke=\"#B00020\" stroke-dasharray=\"4 3\"/>\n"
+                svg +=
+                    "<text x=\"\(Self.f(right - 4))\" y=\"\(Self.f(py(my) - 4))\" text-anchor=\"end\" fill=\"#B00020\">\(Self.escape(m.label))</text>\n"
+            }
+        }
+        for (i, s) in usable.enumerated() {
+            let colour = Self.colours[i % Self.colours.count]
+            let dash = Self.dashes[(i / Self.colours.count + i) % Self.dashes.count]
+            let points = s.points.sorted { $0.x < $1.x }
+            if !s.pointsOnly && points.count > 1 {
+                let path = points.map { "\(Self.f(px($0.x))),\(Self.f(py($0.y)))" }.joined(separator: " ")
+                svg +=
+                    "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\"\(dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\"")/>\n"
+            }
+            for p in points { svg += Self.marker(i, at: px(p.x), py(p.y), colour: colour) }
+            let ly = Self.plotTop + 8 + Double(i) * 20
+            let lx = right + 16
+            svg +=
+                "<line x1=\"\(Self.f(lx))\" y1=\"\(Self.f(ly))\" x2=\"\(Self.f(lx + 28))\" y2=\"\(Self.f(ly))\" stroke=\"\(colour)\" stroke-width=\"2\"\(dash.isEmpty || s.pointsOnly ? "" : " stroke-dasharray=\"\(dash)\"")/>\n"
+            svg += Self.marker(i, at: lx + 14, ly, colour: colour)
+            svg +=
+                "<text x=\"\(Self.f(lx + 34))\" y=\"\(Self.f(ly + 4))\">\(Self.escape(Self.shorten(s.name)))</text>\n"
+        }
+        svg += "</svg>\n"
+        return svg
+    }
+
+    /// The plotted range: padded a little, and for log scales whole steps around the data.
+    static func range(_ low: Double, _ high: Double, _ axis: ChartAxis) -> (Double, Double) {
+        if case .categories(let names) = axis.unit { return (-0.5, Double(max(names.count, 1)) - 0.5) }
+        if case .percentile = axis.unit { return (ChartAxis.logOdds(percentile: 50) - 0.05, max(1, ceil(high))) }
+        if axis.scale == .log {
+            let factor: Double
+            if case .bytes = axis.unit { factor = 4 } else { factor = 10 }
+            let lo = pow(factor, floor(log(low) / log(factor) + 1e-9))
+            var hi = pow(factor, ceil(log(high) / log(factor) - 1e-9))
+            if hi <= lo { hi = lo * factor }
+            return (lo, hi)
+        }
+        let lo = min(0, low)
+        let hi = high <= lo ? lo + 1 : high * 1.08
+        return (lo, hi)
+    }
+
+    /// Where `v` falls in `range`, from 0 to 1.
+    static func position(_ v: Double, _ range: (Double, Double), _ scale: ChartAxis.Scale) -> Double {
+        switch scale {
+        case .linear: return (v - range.0) / (range.1 - range.0)
+        case .log: return (log(v) - log(range.0)) / (log(range.1) - log(range.0))
+        }
+    }
+
+    /// Series `i`'s marker: circle, square, triangle, diamond, cross, plus, in turn.
+    static func marker(_ i: Int, at x: Double, _ y: Double, colour: String) -> String {
+        let (cx, cy) = (f(x), f(y))
+        switch i % 6 {
+        case 0: return "<circle cx=\"\(cx)\" cy=\"\(cy)\" r=\"4\" fill=\"\(colour)\"/>\n"
+        case 1: return "<rect x=\"\(f(x - 4))\" y=\"\(f(y - 4))\" width=\"8\" height=\"8\" fill=\"\(colour)\"/>\n"
+        case 2:
+            return
+                "<polygon points=\"\(f(x)),\(f(y - 5)) \(f(x + 5)),\(f(y + 4)) \(f(x - 5)),\(f(y + 4))\" fill=\"\(colour)\"/>\n"
+        case 3:
+            return
+                "<polygon points=\"\(f(x)),\(f(y - 5)) \(f(x + 5)),\(f(y)) \(f(x)),\(f(y + 5)) \(f(x - 5)),\(f(y))\" fill=\"white\" stroke=\"\(colour)\" stroke-width=\"2\"/>\n"
+        case 4:
+            return
+                "<path d=\"M\(f(x - 4)) \(f(y - 4))L\(f(x + 4)) \(f(y + 4))M\(f(x - 4)) \(f(y + 4))L\(f(x + 4)) \(f(y - 4))\" stroke=\"\(colour)\" stroke-width=\"2\"/>\n"
+        default:
+            return
+                "<path d=\"M\(f(x - 5)) \(cy)L\(f(x + 5)) \(cy)M\(cx) \(f(y - 5))L\(cx) \(f(y + 5))\" stroke=\"\(colour)\" stroke-width=\"2\"/>\n"
+        }
+    }
+
+    static func shorten(_ name: String) -> String { name.count > 40 ? String(name.prefix(39)) + "…" : name }
+
+    static func f(_ v: Double) -> String { Format.fixed(v, digits: 1) }
+
+    /// Text made safe for XML.
+    public static func escape(_ text: String) -> String {
+        var out = ""
+        for c in text {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&apos;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import PodBenchCore
+import PodBenchReport
+import PodBenchResults
+
+extension PodBench {
+    /// `podbench report`: charts and a report from results files.
+    struct Report: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write charts (SVG + CSV), report.md and index.html from one or more results files.",
+            discussion: """
+                The charts are drawn by podbench itself: latency percentiles and throughput against message \
+                size per transport, CPU per message on each side, the latency percentile spectrum, and with \
+                several files (nodes, kernels, runtimes, isolation modes) the spread per transport. index.html \
+                needs no network to view. Exit codes: 0 written, 2 a bad or unreadable results file or option.
+                """)
+
+        @Argument(help: "Results files (JSON, as `run` and `client` write them).")
+        var results: [String] = []
+
+        @Option(help: "The directory to write the report into (made if missing).")
+        var out: String
+
+        func validate() throws {
+            guard !results.isEmpty else {
+                throw ValidationError(
+                    "give at least one results file, e.g. podbench report results/runs/*.json --out plots")
+            }
+        }
+
+        func run() async throws {
+            var inputs: [ReportBuilder.Input] = []
+            var labels: Set<String> = []
+            for path in results {
+                let run = try ResultsStore.load(path)
+                var label = (path as NSString).lastPathComponent.replacingOccurrences(of: ".json", with: "")
+                if labels.contains(label) { label += "-\(inputs.count + 1)" }
+                labels.insert(label)
+                inputs.append(ReportBuilder.Input(label: label, path: path, run: run))
+            }
+            let written: [String]
+            do {
+                written = try ReportBuilder(inputs: inputs).write(to: out)
+            } catch let error as PodBenchError {
+                throw error
+            } catch {
+                throw PodBenchError(.ioFailure, "cannot write the report into \(out): \(error)")
+            }
+            FileHandle.standardError.write(
+                Data(
+                    "podbench: report written: \(out)/index.html, \(out)/report.md and \(written.count - 2) chart files\n"
+                        .utf8))
+        }
+    }
+}
