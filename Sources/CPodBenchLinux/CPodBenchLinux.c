@@ -132,6 +132,8 @@ int CPodBenchLinux_byte_locked(int fd, long offset) {
 
 long CPodBenchLinux_null_syscall(void) { return syscall(SYS_getppid); }
 
+int CPodBenchLinux_set_timer_slack(unsigned long nanoseconds) { return prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0); }
+
 int CPodBenchLinux_deny_io_uring(int error) {
 #if defined(SYS_io_uring_setup) && defined(SYS_seccomp) && defined(PODBENCH_AUDIT_ARCH)
     struct sock_filter filter[] = {
@@ -173,6 +175,7 @@ int CPodBenchLinux_set_parent_death_signal(int signal) { (void)signal; errno = E
 int CPodBenchLinux_probe_io_uring(void) { errno = ENOSYS; return -1; }
 int CPodBenchLinux_filesystem_type(const char *path, long *type) { (void)path; (void)type; errno = ENOSYS; return -1; }
 int CPodBenchLinux_deny_io_uring(int error) { (void)error; errno = ENOSYS; return -1; }
+int CPodBenchLinux_set_timer_slack(unsigned long nanoseconds) { (void)nanoseconds; errno = ENOSYS; return -1; }
 int CPodBenchLinux_futex_wait(uint32_t *word, uint32_t expected, uint64_t timeout_ns) { (void)word; (void)expected; (void)timeout_ns; errno = ENOSYS; return -1; }
 int CPodBenchLinux_futex_wake(uint32_t *word, int count) { (void)word; (void)count; errno = ENOSYS; return -1; }
 void CPodBenchLinux_cpu_relax(void) {}

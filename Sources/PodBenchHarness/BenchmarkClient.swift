@@ -301,6 +301,10 @@ public final class BenchmarkClient: @unchecked Sendable {
             case .stream:
                 outcome = try StreamWorkload.client(
                     reader: &reader, writer: writer, plan: plan, corruptSequence: spec.corruptSequence)
+            case .rate:
+                outcome = try RateWorkload.client(
+                    reader: &reader, writer: writer, plan: plan,
+                    messagesPerSecond: Double(spec.messagesPerSecond ?? 1), corruptSequence: spec.corruptSequence)
             }
         } catch let error as PodBenchError {
             dataError = error

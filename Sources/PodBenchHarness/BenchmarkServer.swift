@@ -324,7 +324,7 @@ final class ActiveCase<Channel: DataChannel>: ServedCase {
             switch spec.workload {
             case .pingpong:
                 try PingPongWorkload.server(reader: &reader, checker: &checker, corruptSequence: spec.corruptSequence)
-            case .stream:
+            case .stream, .rate:
                 try StreamWorkload.server(reader: &reader, checker: &checker, oneWay: &oneWay)
             }
         } catch let error as PodBenchError {
@@ -332,7 +332,7 @@ final class ActiveCase<Channel: DataChannel>: ServedCase {
         } catch {
             failure = PodBenchError(.ioFailure, "\(error)")
         }
-        let recorded = spec.workload == .stream && oneWay.totalCount > 0 ? EncodedHistogram(oneWay) : nil
+        let recorded = spec.workload != .pingpong && oneWay.totalCount > 0 ? EncodedHistogram(oneWay) : nil
         return (checker.counts, failure, recorded)
     }
 

@@ -9,6 +9,9 @@ public enum WorkloadKind: String, CaseIterable, Codable, Sendable {
     case pingpong
     /// One direction (client to server) as fast as the receiver takes it; throughput.
     case stream
+    /// One direction at a fixed offered rate (open loop); latency from each message's intended
+    /// send time, achieved rate next to offered.
+    case rate
 
     /// Parses a comma-separated list of workload names.
     public static func parseList(_ text: String) throws -> [WorkloadKind] {
@@ -28,12 +31,16 @@ public struct CaseSpec: Codable, Equatable, Sendable {
     public var corruptSequence: UInt64?
     /// Seed of the payload pattern.
     public var seed: UInt64
+    /// Offered messages per second (`rate` workload).
+    public var messagesPerSecond: Int?
 
     public init(
         transport: TransportKind, workload: WorkloadKind, messageSize: Int,
         options: TransportOptions = TransportOptions(),
-        verifyEvery: Int = 1, corruptSequence: UInt64? = nil, seed: UInt64 = 0x5EED_F00D
+        verifyEvery: Int = 1, corruptSequence: UInt64? = nil, seed: UInt64 = 0x5EED_F00D,
+        messagesPerSecond: Int? = nil
     ) {
+        self.messagesPerSecond = messagesPerSecond
         self.transport = transport
         self.workload = workload
         self.messageSize = messageSize
@@ -73,6 +80,7 @@ public struct CaseSpec: Codable, Equatable, Sendable {
                 opts["fsync"] = options.fsync ?? "?"
             }
         }
+        if workload == .rate { opts["rate"] = messagesPerSecond.map { String($0) } ?? "?" }
         return CaseKey(
             transport: transport.rawValue, workload: workload.rawValue, messageSize: messageSize, options: opts)
     }
@@ -81,6 +89,12 @@ public struct CaseSpec: Codable, Equatable, Sendable {
     public func validate() throws {
         guard messageSize >= 1, messageSize <= ByteSize.maximum else {
             throw PodBenchError(.invalidConfiguration, "message size \(messageSize) is outside 1 byte to 4MiB")
+        }
+        if workload == .rate {
+            guard let rate = messagesPerSecond, rate >= 1, rate <= 100_000_000 else {
+                throw PodBenchError(
+                    .invalidConfiguration, "the rate workload needs an offered rate of 1 to 100M messages/s")
+            }
         }
         guard verifyEvery >= 1 else { throw PodBenchError(.invalidConfiguration, "verifyEvery must be at least 1") }
         if let bytes = options.socketBufferBytes, bytes < 1024 || bytes > 1 << 30 {

@@ -19,7 +19,7 @@ public struct MatrixRunner {
         transports: [TransportKind], workloads: [WorkloadKind], sizes: [Int], options: TransportOptions,
         verifyEvery: Int,
         corruptSequence: UInt64?, shmWaits: [String] = ["spin-futex"], fileFsyncs: [String] = ["none"],
-        uringSetups: [String] = ["default"]
+        uringSetups: [String] = ["default"], rates: [Int] = []
     ) -> [CaseSpec] {
         var specs: [CaseSpec] = []
         for transport in transports {
@@ -61,10 +61,14 @@ public struct MatrixRunner {
                 if let setup { variant.uringSetup = setup }
                 for workload in workloads {
                     for size in sizes {
-                        specs.append(
-                            CaseSpec(
-                                transport: transport, workload: workload, messageSize: size, options: variant,
-                                verifyEvery: verifyEvery, corruptSequence: corruptSequence))
+                        // The rate workload is one case per offered rate, lowest first.
+                        for rate in workload == .rate ? rates.map(Optional.some) : [nil] {
+                            specs.append(
+                                CaseSpec(
+                                    transport: transport, workload: workload, messageSize: size, options: variant,
+                                    verifyEvery: verifyEvery, corruptSequence: corruptSequence, messagesPerSecond: rate)
+                            )
+                        }
                     }
                 }
             }

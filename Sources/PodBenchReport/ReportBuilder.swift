@@ -27,14 +27,17 @@ public struct ReportBuilder {
     }
 
     public var inputs: [Input]
+    /// The latency objective for the capacity table (`--slo`).
+    public var objective: CapacityPlanner.Objective?
 
-    public init(inputs: [Input]) {
+    public init(inputs: [Input], objective: CapacityPlanner.Objective? = nil) {
         self.inputs = inputs
+        self.objective = objective
     }
 
     /// A case's line in a legend: transport and options, with the file when there are several.
     func seriesName(_ key: CaseKey, _ input: Input) -> String {
-        let opts = key.options.keys.sorted().map { name -> String in
+        let opts = key.options.keys.sorted().filter { $0 != "rate" }.map { name -> String in
             let value = key.options[name]!
             // Byte counts read better as sizes: ring=1MiB, not ring=1048576.
             if ["ring", "socket-buffer"].contains(name), let bytes = Int(value) {
@@ -62,6 +65,9 @@ public struct ReportBuilder {
             (name, byName[name]!.sorted { $0.0 < $1.0 }.map { (size: $0.0, summary: $0.1, result: $0.2) })
         }
     }
+
+    /// `64 B`, `1KiB`.
+    static func sizeText(_ bytes: Int) -> String { bytes < 1024 ? "\(bytes) B" : ByteSize.format(bytes) }
 
     /// Every chart this set of files supports.
     public func charts() -> [Chart] {
@@ -132,9 +138,97 @@ public struct ReportBuilder {
                         "User + system CPU time of each side's measuring thread per message (stream): the sender (client) and the receiver (server)."
                 ))
         }
+        charts += rateCharts()
         if let spectrum = spectrumChart(pingpong) { charts.append(spectrum) }
         if let spread = spreadChart() { charts.append(spread) }
         return charts
+    }
+
+    /// The `rate` cases as curves: one per transport, options and size, points by offered rate.
+    func rateCurves() -> [(name: String, points: [CapacityPlanner.Point])] {
+        var order: [String] = []
+        var curves: [String: [CapacityPlanner.Point]] = [:]
+        for input in inputs {
+            for c in input.run.cases where c.key.workload == "rate" {
+                guard let point = CapacityPlanner.point(c) else { continue }
+                let name = seriesName(c.key, input) + " " + Self.sizeText(c.key.messageSize)
+                if curves[name] == nil { order.append(name) }
+                curves[name, default: []].append(point)
+            }
+        }
+        return order.map { ($0, curves[$0]!.sorted { $0.offered < $1.offered }) }
+    }
+
+    func rateCharts() -> [Chart] {
+        let curves = rateCurves()
+        guard !curves.isEmpty else { return [] }
+        let rateAxis = ChartAxis(label: "offered rate, messages/s", scale: .log, unit: .count)
+        var markers: [ChartMarker] = []
+        for curve in curves {
+            if let knee = CapacityPlanner.knee(curve.points), knee.broke {
+                markers.append(ChartMarker(x: knee.point.offered, label: "knee \(SVGChart.shorten(curve.name))"))
+            }
+        }
+        if let objective { markers.append(ChartMarker(y: objective.nanoseconds, label: objective.description)) }
+        let latency = SVGChart(
+            title: "Latency against offered rate (open loop)", x: rateAxis,
+            y: ChartAxis(label: "one-way latency from intended send time", scale: .log, unit: .nanoseconds),
+            series: curves.flatMap { curve in
+                [
+                    ChartSeries(
+                        name: curve.name + " p50",
+                        points: curve.points.compactMap { p in p.p50.map { (p.offered, $0) } }),
+                    ChartSeries(
+                        name: curve.name + " p99",
+                        points: curve.points.compactMap { p in p.p99.map { (p.offered, $0) } }),
+                ]
+            }, markers: markers)
+        let highest = curves.flatMap { $0.points.map(\.offered) }.max() ?? 1
+        let lowest = curves.flatMap { $0.points.map(\.offered) }.min() ?? 1
+        let achieved = SVGChart(
+            title: "Achieved against offered rate", x: rateAxis,
+            y: ChartAxis(label: "achieved rate, messages/s", scale: .log, unit: .count),
+            series: [ChartSeries(name: "offered (ideal)", points: [(lowest, lowest), (highest, highest)])]
+                + curves.map { curve in
+                    ChartSeries(name: curve.name, points: curve.points.map { ($0.offered, $0.achieved) })
+                })
+        return [
+            Chart(
+                file: "latency-vs-rate", chart: latency,
+                caption:
+                    "The rate workload sends each message at its scheduled time and measures its one-way latency from that time, so a stall counts against every message due during it (no coordinated omission). The knee (marked) is the last rate before delivery falls under 95% of the offered rate or p99 more than doubles over the best p99 of the lower rates."
+            ),
+            Chart(
+                file: "achieved-vs-offered", chart: achieved,
+                caption:
+                    "Messages per second delivered against messages per second offered; the diagonal is perfect delivery."
+            ),
+        ]
+    }
+
+    /// The capacity table: per transport, options and size.
+    func capacityRows() -> [[String]] {
+        rateCurves().map { curve in
+            let knee = CapacityPlanner.knee(curve.points)
+            let kept = objective.flatMap { CapacityPlanner.capacity(curve.points, objective: $0) }
+            let basis = objective == nil ? knee?.point : kept
+            return [
+                curve.name,
+                knee.map { Format.rate($0.point.offered) + ($0.broke ? "" : " (no knee up to here)") }
+                    ?? "below the lowest rate",
+                objective == nil ? "-" : kept.map { Format.rate($0.offered) } ?? "none",
+                basis.flatMap(CapacityPlanner.ratePerCore).map(Format.rate) ?? "-",
+                Format.rate(CapacityPlanner.saturation(curve.points)),
+            ]
+        }
+    }
+
+    var capacityHeader: [String] {
+        [
+            "channel", "knee (msg/s)",
+            objective.map { "highest rate with \($0) (msg/s)" } ?? "highest rate under an objective (give --slo)",
+            "msg/s per core of CPU there", "saturation (most delivered, msg/s)",
+        ]
     }
 
     /// The percentile spectrum of each transport's smallest pingpong case, from its trials'
@@ -157,7 +251,7 @@ public struct ReportBuilder {
                 guard Double(merged.totalCount) * (1 - q / 100) >= 1 else { break }
                 points.append((ChartAxis.logOdds(percentile: q), Double(merged.valueAtPercentile(q))))
             }
-            series.append(ChartSeries(name: "\(g.name) \(ByteSize.format(smallest.size))", points: points))
+            series.append(ChartSeries(name: "\(g.name) \(Self.sizeText(smallest.size))", points: points))
         }
         guard !series.isEmpty else { return nil }
         return Chart(
@@ -287,6 +381,14 @@ public struct ReportBuilder {
         return lines
     }
 
+    static let capacityNote = """
+        From the rate workload: the knee is the last offered rate before delivery falls under 95% of \
+        the offered rate or p99 more than doubles over the best p99 at lower rates; the highest rate \
+        under the objective counts only if every lower rate kept it too; messages per core is that \
+        rate's messages per second of CPU time, both sides' CPU counted (at the knee without an \
+        objective); saturation is the most any offered rate delivered.
+        """
+
     static let method = """
         Both sides run as separate processes (or containers) and exchange framed messages over the \
         channel under test; every message's sequence number and, as configured, payload checksum is \
@@ -294,10 +396,10 @@ public struct ReportBuilder {
         message and waits for the same message back: its latency is the round trip. stream sends \
         one way as fast as the receiver takes it: its throughput is payload messages and bytes per \
         second, and its latency the one-way hand-off time (the sender's clock to arrival; the two \
-        sides share the kernel's monotonic clock). Figures are medians across trials of each \
-        trial's value; CPU time is each side's measuring thread's user plus system time. This \
-        build has no open-loop rate workload yet, so the report has no latency-against-offered-rate \
-        chart and no capacity table.
+        sides share the kernel's monotonic clock). rate sends on a fixed schedule (open loop) and \
+        measures each message's one-way latency from its intended send time. Figures are medians \
+        across trials of each trial's value; CPU time is each side's measuring thread's user plus \
+        system time.
         """
 
     func markdown(_ charts: [Chart]) -> String {
@@ -306,6 +408,13 @@ public struct ReportBuilder {
         for c in charts {
             md +=
                 "## \(c.chart.title)\n\n![\(c.chart.title)](\(c.file).svg)\n\n\(c.caption) Data: [\(c.file).csv](\(c.file).csv).\n\n"
+        }
+        let capacity = capacityRows()
+        if !capacity.isEmpty {
+            md += "## Capacity\n\n| " + capacityHeader.joined(separator: " | ") + " |\n|"
+            md += String(repeating: "---|", count: capacityHeader.count) + "\n"
+            for row in capacity { md += "| " + row.joined(separator: " | ") + " |\n" }
+            md += "\n\(Self.capacityNote)\n\n"
         }
         md += "## Cases\n\n| " + tableHeader.joined(separator: " | ") + " |\n|"
         md += String(repeating: "---|", count: tableHeader.count) + "\n"
@@ -334,6 +443,12 @@ public struct ReportBuilder {
         for c in charts {
             page +=
                 "<figure><img src=\"\(c.file).svg\" alt=\"\(e(c.chart.title))\" width=\"900\" height=\"430\"><figcaption>\(e(c.caption)) Data: <a href=\"\(c.file).csv\">\(c.file).csv</a>.</figcaption></figure>\n"
+        }
+        let capacity = capacityRows()
+        if !capacity.isEmpty {
+            page += "<h2>Capacity</h2>\n<table><tr>" + capacityHeader.map { "<th>\(e($0))</th>" }.joined() + "</tr>\n"
+            for row in capacity { page += "<tr>" + row.map { "<td>\(e($0))</td>" }.joined() + "</tr>\n" }
+            page += "</table>\n<p>\(e(Self.capacityNote))</p>\n"
         }
         page += "<h2>Cases</h2>\n<table><tr>" + tableHeader.map { "<th>\(e($0))</th>" }.joined() + "</tr>\n"
         for row in tableRows() { page += "<tr>" + row.map { "<td>\(e($0))</td>" }.joined() + "</tr>\n" }

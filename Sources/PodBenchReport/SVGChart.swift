@@ -32,17 +32,27 @@ public struct ChartAxis: Sendable {
         self.unit = unit
     }
 
+    /// `10.0µs` as `10µs`, `1.00k` as `1k`, `2.50ms` as `2.5ms`: tick labels without dead zeros.
+    static func trimmed(_ text: String) -> String {
+        guard let dot = text.firstIndex(of: ".") else { return text }
+        var digitsEnd = text.index(after: dot)
+        while digitsEnd < text.endIndex, text[digitsEnd].isNumber { digitsEnd = text.index(after: digitsEnd) }
+        var fraction = text[text.index(after: dot)..<digitsEnd]
+        while fraction.last == "0" { fraction = fraction.dropLast() }
+        return String(text[..<dot]) + (fraction.isEmpty ? "" : "." + fraction) + text[digitsEnd...]
+    }
+
     /// Tick label of `value`.
     func text(_ value: Double) -> String {
         switch unit {
-        case .nanoseconds: return Format.nanoseconds(value)
+        case .nanoseconds: return Self.trimmed(Format.nanoseconds(value))
         case .bytes:
             let v = Int(value.rounded())
             if v >= 1 << 30 && v % (1 << 30) == 0 { return "\(v >> 30) GiB" }
             if v >= 1 << 20 && v % (1 << 20) == 0 { return "\(v >> 20) MiB" }
             if v >= 1 << 10 && v % (1 << 10) == 0 { return "\(v >> 10) KiB" }
             return "\(v) B"
-        case .count: return Format.rate(value)
+        case .count: return Self.trimmed(Format.rate(value))
         case .percentile: return "p" + ChartAxis.percentileText(ChartAxis.percentile(fromLogOdds: value))
         case .categories(let names):
             let i = Int(value.rounded())

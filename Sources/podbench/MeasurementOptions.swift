@@ -11,8 +11,17 @@ struct MeasurementOptions: ParsableArguments {
     @Option(help: "Transports, comma-separated: \(TransportKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var transports = "tcp,uds,shm"
 
-    @Option(help: "Workloads, comma-separated: pingpong (round-trip latency), stream (one-way throughput).")
+    @Option(
+        help:
+            "Workloads, comma-separated: pingpong (round-trip latency), stream (one-way throughput), rate (open loop at each --rates)."
+    )
     var workloads = "pingpong,stream"
+
+    @Option(
+        help: ArgumentHelp(
+            "Offered rates for the rate workload, messages/s, comma-separated (each a case): e.g. 1k,10k,50k,200k.",
+            discussion: "Sends are scheduled on a timeline; latency counts from each message's intended send time."))
+    var rates = "1k,10k,100k"
 
     @Option(help: "Message sizes (payload bytes), comma-separated, 1 byte to 4MiB: e.g. 64,1KiB,64KiB,1MiB.")
     var sizes = "64,1KiB,64KiB,1MiB"
@@ -108,6 +117,7 @@ struct MeasurementOptions: ParsableArguments {
         var shmWaits: [String]
         var fileFsyncs: [String]
         var uringSetups: [String]
+        var rates: [Int]
     }
 
     func validate() throws {
@@ -181,11 +191,12 @@ struct MeasurementOptions: ParsableArguments {
                 let mode = try Self.naming("--uring-setup") { try URingSetupMode(parsing: String(part)).rawValue }
                 if !setups.contains(mode) { setups.append(mode) }
             }
+            let offered = try Self.parseRates(rates)
             return Parsed(
                 transports: transports, workloads: workloads, sizes: sizes, trials: trials, trialNanoseconds: trial,
                 warmupNanoseconds: warm, verifyEvery: verifyEvery, timeoutNanoseconds: timeoutNs, clientCPU: client,
                 serverCPU: server, options: options, shmWaits: waits, fileFsyncs: fsyncs,
-                uringSetups: setups)
+                uringSetups: setups, rates: offered)
         } catch let error as PodBenchError {
             throw ValidationError(error.message)
         }
@@ -198,6 +209,25 @@ struct MeasurementOptions: ParsableArguments {
         } catch let error as PodBenchError {
             throw ValidationError("\(option): \(error.message)")
         }
+    }
+
+    /// `1k,10k,2.5M` as messages per second, in the given order, without repeats.
+    static func parseRates(_ text: String) throws -> [Int] {
+        var out: [Int] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            var number = Substring(part.trimmingCharacters(in: .whitespaces))
+            var scale = 1.0
+            if let last = number.last, let factor = ["k": 1e3, "K": 1e3, "M": 1e6][String(last)] {
+                scale = factor
+                number = number.dropLast()
+            }
+            guard let value = Double(number), value.isFinite, value * scale >= 1, value * scale <= 100e6 else {
+                throw ValidationError("--rates: '\(part)' is not a rate of 1 to 100M messages/s; write e.g. 1k,10k,50k")
+            }
+            let rate = Int((value * scale).rounded())
+            if !out.contains(rate) { out.append(rate) }
+        }
+        return out.sorted()
     }
 
     static func parseVerify(_ text: String) throws -> Int {

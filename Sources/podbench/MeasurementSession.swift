@@ -84,7 +84,7 @@ struct MeasurementSession {
         let specs = MatrixRunner.cases(
             transports: parsed.transports, workloads: parsed.workloads, sizes: parsed.sizes, options: parsed.options,
             verifyEvery: parsed.verifyEvery, corruptSequence: options.injectCorruption, shmWaits: parsed.shmWaits,
-            fileFsyncs: parsed.fileFsyncs, uringSetups: parsed.uringSetups)
+            fileFsyncs: parsed.fileFsyncs, uringSetups: parsed.uringSetups, rates: parsed.rates)
         Self.progress(
             "podbench: \(specs.count) cases × (warm-up + \(parsed.trials) trials), isolation \(isolation), "
                 + "shared namespaces: \(environment.sharedNamespaces.joined(separator: ",")); "

@@ -22,7 +22,15 @@ extension PodBench {
         @Option(help: "The directory to write the report into (made if missing).")
         var out: String
 
+        @Option(help: "A latency objective for the capacity table, e.g. p99=200us (p50, p99, p99.9).")
+        var slo: String?
+
         func validate() throws {
+            if let slo {
+                do { _ = try CapacityPlanner.Objective(parsing: slo) } catch let e as PodBenchError {
+                    throw ValidationError(e.message)
+                }
+            }
             guard !results.isEmpty else {
                 throw ValidationError(
                     "give at least one results file, e.g. podbench report results/runs/*.json --out plots")
@@ -41,7 +49,9 @@ extension PodBench {
             }
             let written: [String]
             do {
-                written = try ReportBuilder(inputs: inputs).write(to: out)
+                written = try ReportBuilder(
+                    inputs: inputs, objective: try slo.map { try CapacityPlanner.Objective(parsing: $0) }
+                ).write(to: out)
             } catch let error as PodBenchError {
                 throw error
             } catch {

@@ -49,7 +49,8 @@ enum ResultsTable {
         var out = line(headers) + "\n"
         out += line(widths.map { String(repeating: "-", count: $0) }) + "\n"
         for row in rows { out += line(row) + "\n" }
-        out += "\nLatency: pingpong round trip, stream one-way delivery (sender's clock to arrival); median of "
+        out +=
+            "\nLatency: pingpong round trip, stream one-way delivery (sender's clock to arrival), rate the same from each message's intended send time; median of "
         out += "\(run.settings.trials) trials' percentiles. msg/s, MB/s: payload, "
         out +=
             "median of trials; ±: (max-min)/median of msg/s.\ncpu/msg: user+system CPU time of each side's measuring "

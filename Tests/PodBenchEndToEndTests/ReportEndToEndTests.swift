@@ -41,6 +41,39 @@ extension EndToEnd {
             }
         }
 
+        @Test("the rate workload paces every transport, and the report turns it into a capacity table")
+        func rateAndCapacity() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let run = try BinaryProcess.run(
+                [
+                    "run", "--transports", "tcp,shm,file,uring-tcp", "--workloads", "rate", "--rates", "2k,20k",
+                    "--sizes", "64", "--trials", "2", "--duration", "150ms", "--warmup", "20ms", "--verify", "all",
+                    "--no-calibrate", "--shared-dir", dir, "--results-dir", dir + "/r",
+                ])
+            #expect(run.status == 0, "\(run.stderr)")
+            let file = try #require(try resultsFiles(in: dir + "/r").first)
+            let result = try ResultsStore.load(file)
+            #expect(result.cases.count == 8)
+            for c in result.cases where c.status != .unavailable {
+                #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
+                let offered = try #require(c.key.options["rate"].flatMap(Double.init))
+                for t in c.trials {
+                    // Open loop: the offered rate is what goes out (the sender catches up when late).
+                    #expect(t.messagesPerSecond > 0.8 * offered && t.messagesPerSecond < 1.2 * offered, "\(c.key)")
+                    #expect((t.oneWayLatencySummary?.count ?? 0) > 0 && !t.server.integrity.hasErrors)
+                }
+            }
+            let report = try BinaryProcess.run(["report", file, "--out", dir + "/rep", "--slo", "p99=1s"])
+            #expect(report.status == 0, "\(report.stderr)")
+            let markdown = try String(contentsOfFile: dir + "/rep/report.md", encoding: .utf8)
+            #expect(markdown.contains("## Capacity") && markdown.contains("p99 ≤ 1s"))
+            #expect(FileManager.default.fileExists(atPath: dir + "/rep/latency-vs-rate.svg"))
+            #expect(FileManager.default.fileExists(atPath: dir + "/rep/achieved-vs-offered.svg"))
+            let bad = try BinaryProcess.run(["report", file, "--out", dir + "/rep2", "--slo", "p98=1ms"])
+            #expect(bad.status == 2 && bad.stderr.contains("--slo"))
+        }
+
         @Test("bad input: no file, a missing file, a malformed file: exit 2 with a clear message, nothing written")
         func badInput() throws {
             let dir = try temporaryDirectory()

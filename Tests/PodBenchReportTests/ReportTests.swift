@@ -54,7 +54,8 @@ struct ReportTests {
         #expect(Self.sizeAxis.ticks(64, 1_048_576) == [64, 256, 1024, 4096, 16384, 65536, 262_144, 1_048_576])
         #expect(Self.sizeAxis.text(1024) == "1 KiB" && Self.sizeAxis.text(64) == "64 B")
         #expect(Self.nsAxis.ticks(100, 1_000_000) == [100, 1000, 10000, 100_000, 1_000_000])
-        #expect(Self.nsAxis.text(10000) == "10.0µs")
+        #expect(Self.nsAxis.text(10000) == "10µs" && Self.nsAxis.text(2500) == "2.5µs")
+        #expect(ChartAxis(label: "r", scale: .log, unit: .count).text(1000) == "1k")
         // Less than a decade still gets ticks.
         #expect(Self.nsAxis.ticks(2000, 9000) == [2000, 5000])
         let linear = ChartAxis(label: "n", scale: .linear, unit: .count)
@@ -125,5 +126,53 @@ struct ReportTests {
             if let end = rest.firstIndex(of: ")") { found.append(String(rest[..<end])) }
         }
         return found
+    }
+}
+
+@Suite("capacity: knee, objective, cost, saturation on curves with known answers")
+struct CapacityTests {
+    typealias Point = CapacityPlanner.Point
+
+    /// A channel that holds 10 µs p99 up to 100k/s, then queues: p99 grows and delivery falls.
+    static let curve: [Point] = [
+        Point(offered: 1_000, achieved: 1_000, p50: 4_000, p99: 10_000, cpuPerMessage: 8_000),
+        Point(offered: 10_000, achieved: 10_000, p50: 4_000, p99: 9_000, cpuPerMessage: 6_000),
+        Point(offered: 100_000, achieved: 99_000, p50: 5_000, p99: 15_000, cpuPerMessage: 5_000),
+        Point(offered: 200_000, achieved: 198_000, p50: 9_000, p99: 40_000, cpuPerMessage: 4_000),
+        Point(offered: 400_000, achieved: 250_000, p50: 900_000, p99: 5_000_000, cpuPerMessage: 3_000),
+    ]
+
+    @Test("the knee is the last rate before p99 doubles over the best lower p99 or delivery falls under 95%")
+    func knee() {
+        let knee = CapacityPlanner.knee(Self.curve.shuffled())
+        #expect(knee?.point.offered == 100_000 && knee?.broke == true)
+        // Delivery breaking alone also marks it.
+        var slow = Self.curve
+        slow[2].achieved = 80_000
+        #expect(CapacityPlanner.knee(slow)?.point.offered == 10_000)
+        // No break: the highest rate, flagged as not a knee.
+        let flat = Self.curve.prefix(3).map { p in
+            Point(offered: p.offered, achieved: p.offered, p50: 1, p99: 10, cpuPerMessage: 1)
+        }
+        #expect(CapacityPlanner.knee(flat)?.point.offered == 100_000 && CapacityPlanner.knee(flat)?.broke == false)
+        // Even the lowest rate broke: no knee.
+        #expect(CapacityPlanner.knee([Point(offered: 10, achieved: 1, p50: 1, p99: 1, cpuPerMessage: 1)]) == nil)
+    }
+
+    @Test("capacity under an objective stops at the first rate that misses it")
+    func capacity() throws {
+        let objective = try CapacityPlanner.Objective(parsing: "p99=20us")
+        #expect(objective.nanoseconds == 20_000 && objective.percentile == .p99)
+        #expect(CapacityPlanner.capacity(Self.curve, objective: objective)?.offered == 100_000)
+        // A pass above a failure is noise, not capacity.
+        var bumpy = Self.curve
+        bumpy[1].p99 = 50_000
+        #expect(CapacityPlanner.capacity(bumpy, objective: objective)?.offered == 1_000)
+        #expect(CapacityPlanner.capacity(Self.curve, objective: try .init(parsing: "p50=1us")) == nil)
+        #expect(CapacityPlanner.ratePerCore(Self.curve[2]) == 200_000)
+        #expect(CapacityPlanner.saturation(Self.curve) == 250_000)
+        for bad in ["p98=1ms", "p99", "p99=soon", "p99=0"] {
+            #expect(throws: PodBenchError.self) { try CapacityPlanner.Objective(parsing: bad) }
+        }
     }
 }

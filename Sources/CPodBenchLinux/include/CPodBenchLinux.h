@@ -61,6 +61,10 @@ int CPodBenchLinux_byte_locked(int fd, long offset);
 /// 0, or -1 with errno.
 int CPodBenchLinux_deny_io_uring(int error);
 
+/// Sets the calling thread's timer slack (prctl(PR_SET_TIMERSLACK)): how late the kernel may
+/// wake it from a sleep, 50 us by default. 0 or -1 with errno.
+int CPodBenchLinux_set_timer_slack(unsigned long nanoseconds);
+
 /// A system call that does nothing but enter and leave the kernel (syscall(SYS_getppid)).
 long CPodBenchLinux_null_syscall(void);
 

@@ -1,0 +1,63 @@
+import CPodBenchLinux
+import Glibc
+import PodBenchCore
+import PodBenchTransports
+
+/// Open loop at a fixed offered rate: the client sends message i at its intended time
+/// `start + i / rate`, whatever happened to the messages before it, and stamps it with that
+/// intended time, so the server's one-way latency counts from when the message should have gone
+/// (no coordinated omission: a stall delays every message scheduled during it, and each shows it).
+/// A client that falls behind sends at once until it catches up; achieved rate is messages over
+/// elapsed time, next to the offered rate. The server side is `StreamWorkload.server`.
+public enum RateWorkload {
+    /// Waits shorter than this spin on the clock; longer ones sleep first, then spin the rest.
+    static let spinNanoseconds: UInt64 = 100_000
+
+    /// The client's (sender's) side of one phase. Allocates nothing.
+    public static func client<Channel: DataChannel>(
+        reader: inout FrameReader<Channel>, writer: FrameWriter, plan: PhasePlan, messagesPerSecond: Double,
+        corruptSequence: UInt64?
+    ) throws -> (messages: UInt64, elapsed: UInt64) {
+        let channel = reader.channel
+        let limit = plan.messageLimit ?? UInt64.max
+        let period = 1e9 / messagesPerSecond
+        // The kernel may wake a sleeper up to its timer slack late (50 us by default): ask for
+        // none, so that the schedule is the sender's, not the timer's.
+        _ = CPodBenchLinux_set_timer_slack(1)
+        let started = MonotonicClock.now()
+        let deadline = started &+ plan.durationNanoseconds
+        var sequence: UInt64 = 0
+        let corruptAt = corruptSequence ?? UInt64.max
+        while sequence < limit {
+            let intended = started &+ UInt64(Double(sequence) * period)
+            if plan.messageLimit == nil && intended >= deadline { break }
+            var now = MonotonicClock.now()
+            if now < intended {
+                let wait = intended &- now
+                if wait > spinNanoseconds {
+                    let sleep = wait - spinNanoseconds
+                    var request = timespec(tv_sec: Int(sleep / 1_000_000_000), tv_nsec: Int(sleep % 1_000_000_000))
+                    _ = nanosleep(&request, nil)
+                }
+                while now < intended { now = MonotonicClock.now() }
+            }
+            let frame = writer.prepare(sequence: sequence, timestamp: intended)
+            if sequence == corruptAt {
+                writer.corrupt()
+                try channel.sendAll(frame)
+                writer.corrupt()
+            } else {
+                try channel.sendAll(frame)
+            }
+            // Each message goes when it is due: nothing waits in a batching channel's queue.
+            try channel.flush()
+            sequence &+= 1
+        }
+        try sendMarker(.endOfTrial, sequence: sequence, on: channel)
+        let (ack, _) = try reader.next()
+        guard ack.kind == .endAcknowledged else {
+            throw PodBenchError(.protocolViolation, "the server did not acknowledge the end of the trial")
+        }
+        return (sequence, MonotonicClock.now() &- started)
+    }
+}
