@@ -42,7 +42,9 @@ struct SessionTests {
         try Self.withSession { client in
             for size in [1, 4096, 1 << 20] {
                 let result = try client.runCase(
-                    CaseSpec(transport: transport, workload: workload, messageSize: size, verifyEvery: 1))
+                    CaseSpec(
+                        transport: transport, workload: workload, messageSize: size, verifyEvery: 1,
+                        messagesPerSecond: workload == .rate ? 50_000 : nil))
                 #expect(result.status == .ok, "\(result.error ?? "")")
                 #expect(result.trials.count == 2)
                 for trial in result.trials {
@@ -64,12 +66,16 @@ struct SessionTests {
     func corruption(workload: WorkloadKind) throws {
         try Self.withSession { client in
             let bad = try client.runCase(
-                CaseSpec(transport: .tcp, workload: workload, messageSize: 256, verifyEvery: 1, corruptSequence: 7))
+                CaseSpec(
+                    transport: .tcp, workload: workload, messageSize: 256, verifyEvery: 1, corruptSequence: 7,
+                    messagesPerSecond: workload == .rate ? 50_000 : nil))
             #expect(bad.status == .failed)
             #expect(bad.errorCode == "integrityFailure")
             #expect(bad.error?.contains("message 7 failed its payload checksum") == true)
             let good = try client.runCase(
-                CaseSpec(transport: .tcp, workload: workload, messageSize: 256, verifyEvery: 1))
+                CaseSpec(
+                    transport: .tcp, workload: workload, messageSize: 256, verifyEvery: 1,
+                    messagesPerSecond: workload == .rate ? 50_000 : nil))
             #expect(good.status == .ok)
         }
     }
