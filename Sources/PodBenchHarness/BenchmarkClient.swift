@@ -292,6 +292,7 @@ public final class BenchmarkClient: @unchecked Sendable {
         var checker = IntegrityChecker(payloadLength: spec.messageSize, verifyEvery: spec.verifyEvery)
         let before = CPUUsage.currentThread()
         var outcome: (messages: UInt64, elapsed: UInt64) = (0, 0)
+        var pacing: UInt64 = 0
         var dataError: PodBenchError?
         do {
             switch spec.workload {
@@ -302,16 +303,21 @@ public final class BenchmarkClient: @unchecked Sendable {
                 outcome = try StreamWorkload.client(
                     reader: &reader, writer: writer, plan: plan, corruptSequence: spec.corruptSequence)
             case .rate:
-                outcome = try RateWorkload.client(
+                let paced = try RateWorkload.client(
                     reader: &reader, writer: writer, plan: plan,
                     messagesPerSecond: Double(spec.messagesPerSecond ?? 1), corruptSequence: spec.corruptSequence)
+                outcome = (paced.messages, paced.elapsed)
+                pacing = paced.pacing
             }
         } catch let error as PodBenchError {
             dataError = error
             // Wake a server blocked on this connection so that it reports at once.
             reader.channel.shutdown()
         }
-        let usage = CPUUsage.currentThread().since(before)
+        var usage = CPUUsage.currentThread().since(before)
+        // The rate workload's spinning for its schedule is the load generator's cost, not the
+        // channel's: the sender's CPU time leaves it out (it is user time; never below zero).
+        usage.userNanoseconds -= min(usage.userNanoseconds, pacing)
         let report: ServerPhaseReport
         do {
             report = try connection.expect("phaseReport") {

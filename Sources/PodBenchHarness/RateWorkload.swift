@@ -14,10 +14,12 @@ public enum RateWorkload {
     static let spinNanoseconds: UInt64 = 100_000
 
     /// The client's (sender's) side of one phase. Allocates nothing.
+    /// - Returns: messages sent, elapsed time, and the time spent spinning for the schedule (the
+    ///   load generator's own CPU time, which the sender's CPU figures leave out).
     public static func client<Channel: DataChannel>(
         reader: inout FrameReader<Channel>, writer: FrameWriter, plan: PhasePlan, messagesPerSecond: Double,
         corruptSequence: UInt64?
-    ) throws -> (messages: UInt64, elapsed: UInt64) {
+    ) throws -> (messages: UInt64, elapsed: UInt64, pacing: UInt64) {
         let channel = reader.channel
         let limit = plan.messageLimit ?? UInt64.max
         let period = 1e9 / messagesPerSecond
@@ -27,6 +29,7 @@ public enum RateWorkload {
         let started = MonotonicClock.now()
         let deadline = started &+ plan.durationNanoseconds
         var sequence: UInt64 = 0
+        var pacing: UInt64 = 0
         let corruptAt = corruptSequence ?? UInt64.max
         while sequence < limit {
             let intended = started &+ UInt64(Double(sequence) * period)
@@ -39,7 +42,10 @@ public enum RateWorkload {
                     var request = timespec(tv_sec: Int(sleep / 1_000_000_000), tv_nsec: Int(sleep % 1_000_000_000))
                     _ = nanosleep(&request, nil)
                 }
+                let spinFrom = MonotonicClock.now()
+                now = spinFrom
                 while now < intended { now = MonotonicClock.now() }
+                pacing &+= now &- spinFrom
             }
             let frame = writer.prepare(sequence: sequence, timestamp: intended)
             if sequence == corruptAt {
@@ -58,6 +64,6 @@ public enum RateWorkload {
         guard ack.kind == .endAcknowledged else {
             throw PodBenchError(.protocolViolation, "the server did not acknowledge the end of the trial")
         }
-        return (sequence, MonotonicClock.now() &- started)
+        return (sequence, MonotonicClock.now() &- started, pacing)
     }
 }

@@ -237,13 +237,17 @@ public struct SVGChart: Sendable {
             "<text x=\"\(Self.f(Self.plotLeft + Self.plotWidth / 2))\" y=\"\(bottom + 40)\" text-anchor=\"middle\">\(Self.escape(x.label))</text>\n"
         svg +=
             "<text transform=\"translate(18 \(Self.f(Self.plotTop + Self.plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">\(Self.escape(y.label))</text>\n"
+        var labelRow = 0
         for m in markers {
             if let mx = m.x {
                 let p = Self.f(px(mx))
                 svg +=
                     "<line x1=\"\(p)\" y1=\"\(Self.plotTop)\" x2=\"\(p)\" y2=\"\(bottom)\" stroke=\"#B00020\" stroke-dasharray=\"4 3\"/>\n"
+                // One row per marker label, so that knees at the same rate do not overprint.
+                let ly = Self.plotTop + 14 + Double(labelRow) * 14
+                labelRow += 1
                 svg +=
-                    "<text x=\"\(Self.f(px(mx) + 4))\" y=\"\(Self.plotTop + 14)\" fill=\"#B00020\">\(Self.escape(m.label))</text>\n"
+                    "<text x=\"\(Self.f(px(mx) + 4))\" y=\"\(Self.f(ly))\" fill=\"#B00020\" font-size=\"11\">\(Self.escape(m.label))</text>\n"
             }
             if let my = m.y {
                 let p = Self.f(py(my))
