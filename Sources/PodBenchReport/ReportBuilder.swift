@@ -96,28 +96,27 @@ public struct ReportBuilder {
                 ))
         }
         if !stream.isEmpty {
-            charts.append(
-                Chart(
-                    file: "throughput-messages",
-                    chart: SVGChart(
-                        title: "Throughput, messages per second", x: sizeAxis,
-                        y: ChartAxis(label: "messages/s (stream)", scale: .log, unit: .count),
-                        series: stream.map { g in
-                            ChartSeries(
-                                name: g.name, points: g.cases.map { (Double($0.size), $0.summary.messagesPerSecond) })
-                        }),
-                    caption: "Messages per second one way (stream), median across trials, against message size."))
-            charts.append(
-                Chart(
-                    file: "throughput-bytes",
-                    chart: SVGChart(
-                        title: "Throughput, payload bytes per second", x: sizeAxis,
-                        y: ChartAxis(label: "bytes/s (stream)", scale: .log, unit: .count),
-                        series: stream.map { g in
-                            ChartSeries(
-                                name: g.name, points: g.cases.map { (Double($0.size), $0.summary.bytesPerSecond) })
-                        }),
-                    caption: "Payload bytes per second one way (stream), median across trials, against message size."))
+            for (file, title, label, what, pick) in [
+                (
+                    "throughput-messages", "Throughput, messages per second", "messages/s (stream)", "Messages",
+                    \CaseSummary.messagesPerSecond
+                ),
+                (
+                    "throughput-bytes", "Throughput, payload bytes per second", "bytes/s (stream)", "Payload bytes",
+                    \CaseSummary.bytesPerSecond
+                ),
+            ] as [(String, String, String, String, KeyPath<CaseSummary, Double>)] {
+                charts.append(
+                    Chart(
+                        file: file,
+                        chart: SVGChart(
+                            title: title, x: sizeAxis, y: ChartAxis(label: label, scale: .log, unit: .count),
+                            series: stream.map { g in
+                                ChartSeries(
+                                    name: g.name, points: g.cases.map { (Double($0.size), $0.summary[keyPath: pick]) })
+                            }),
+                        caption: "\(what) per second one way (stream), median across trials, against message size."))
+            }
             charts.append(
                 Chart(
                     file: "cpu-per-message",

@@ -1,5 +1,7 @@
 import Foundation
 import Glibc
+import PodBenchResults
+import Testing
 
 /// The built `podbench` binary: `PODBENCH_BIN`, or the debug build of this package.
 func podbenchBinary() throws -> String {
@@ -150,5 +152,16 @@ extension BinaryProcess {
         try p.run()
         p.waitUntilExit()
         return p.terminationStatus
+    }
+}
+
+/// Every trial of `c` moved `messages` messages, all received and verified by the side that
+/// receives (the client for pingpong's echoes, the server otherwise), with no integrity error.
+func expectIntact(_ c: CaseResult, messages: UInt64, sourceLocation: SourceLocation = #_sourceLocation) {
+    for t in c.trials {
+        let receiver = c.key.workload == "pingpong" ? t.client.integrity : t.server.integrity
+        #expect(
+            t.messages == messages && receiver.verified == messages && !receiver.hasErrors, "\(c.key)",
+            sourceLocation: sourceLocation)
     }
 }

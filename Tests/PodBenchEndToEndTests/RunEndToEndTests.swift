@@ -124,10 +124,7 @@ extension EndToEnd {
             for c in run.cases {
                 #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
                 #expect(c.endpoint?.hasPrefix("fifo:") == true)
-                for t in c.trials {
-                    let receiver = c.key.workload == "pingpong" ? t.client.integrity : t.server.integrity
-                    #expect(t.messages == 30 && receiver.verified == 30 && !receiver.hasErrors)
-                }
+                expectIntact(c, messages: 30)
             }
             let leftovers = try FileManager.default.subpathsOfDirectory(atPath: dir).filter {
                 $0.hasSuffix(".c2s") || $0.hasSuffix(".s2c")
@@ -216,10 +213,7 @@ extension EndToEnd {
                     continue
                 }
                 #expect(c.key.options["batch"] == "8")
-                for t in c.trials {
-                    let receiver = c.key.workload == "pingpong" ? t.client.integrity : t.server.integrity
-                    #expect(t.messages == 40 && receiver.verified == 40 && !receiver.hasErrors, "\(c.key)")
-                }
+                expectIntact(c, messages: 40)
             }
             #expect(run.cases.filter { $0.status == .ok }.count >= 16)
         }
@@ -241,10 +235,7 @@ extension EndToEnd {
                 #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
                 #expect(c.filesystem != nil && c.key.options["fsync"] != nil && c.key.options["setup"] != nil)
                 #expect(c.key.options["batch"] == nil)
-                for t in c.trials {
-                    let receiver = c.key.workload == "pingpong" ? t.client.integrity : t.server.integrity
-                    #expect(t.messages == 30 && receiver.verified == 30 && !receiver.hasErrors, "\(c.key)")
-                }
+                expectIntact(c, messages: 30)
             }
             let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".file") }
             #expect(leftovers.isEmpty)
@@ -269,10 +260,7 @@ extension EndToEnd {
                     continue
                 }
                 #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
-                for t in c.trials {
-                    let receiver = c.key.workload == "pingpong" ? t.client.integrity : t.server.integrity
-                    #expect(t.messages == 40 && receiver.verified == 40 && !receiver.hasErrors, "\(c.key)")
-                }
+                expectIntact(c, messages: 40)
             }
         }
 
