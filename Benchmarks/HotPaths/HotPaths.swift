@@ -47,7 +47,7 @@ private final class Peer: @unchecked Sendable {
             do {
                 switch workload {
                 case .pingpong: try PingPongWorkload.server(reader: &reader, checker: &checker, corruptSequence: nil)
-                case .stream: try StreamWorkload.server(reader: &reader, checker: &checker, oneWay: &oneWay)
+                case .stream, .rate: try StreamWorkload.server(reader: &reader, checker: &checker, oneWay: &oneWay)
                 }
             } catch {
                 return
@@ -158,7 +158,7 @@ private final class URingPair: @unchecked Sendable {
                     switch workload {
                     case .pingpong:
                         try PingPongWorkload.server(reader: &reader, checker: &checker, corruptSequence: nil)
-                    case .stream: try StreamWorkload.server(reader: &reader, checker: &checker, oneWay: &oneWay)
+                    case .stream, .rate: try StreamWorkload.server(reader: &reader, checker: &checker, oneWay: &oneWay)
                     }
                 } catch {
                     return
@@ -203,6 +203,18 @@ let benchmarks: @Sendable () -> Void = {
                 reader: &stream.reader, writer: stream.writer, plan: plan, corruptSequence: nil)
             benchmark.stopMeasurement()
             blackHole(outcome)
+        }
+
+        // The open-loop sender at 1M messages/s (1 ms per sample): pacing, stamping, flushing.
+        let rate = ClientSide(size: size, workload: .rate)
+        Benchmark("rate loop over a socketpair at 1M/s, \(ByteSize.format(size)), 1000 messages") { benchmark in
+            let plan = PhasePlan(durationNanoseconds: 0, messageLimit: UInt64(perSample))
+            benchmark.startMeasurement()
+            let outcome = try RateWorkload.client(
+                reader: &rate.reader, writer: rate.writer, plan: plan, messagesPerSecond: 1_000_000,
+                corruptSequence: nil)
+            benchmark.stopMeasurement()
+            blackHole(outcome.messages)
         }
 
         Benchmark("frame prepare and check (no I/O), \(ByteSize.format(size)), 1000 messages") { benchmark in
