@@ -61,8 +61,9 @@ public struct MatrixRunner {
                 if let setup { variant.uringSetup = setup }
                 for workload in workloads {
                     for size in sizes {
-                        // The rate workload is one case per offered rate, lowest first.
-                        for rate in workload == .rate ? rates.map(Optional.some) : [nil] {
+                        // The rate workload is one case per offered rate, lowest first; with no rates
+                        // (`--rates auto`) one search, which `run` expands into the cases it measures.
+                        for rate in workload == .rate && !rates.isEmpty ? rates.map(Optional.some) : [nil] {
                             specs.append(
                                 CaseSpec(
                                     transport: transport, workload: workload, messageSize: size, options: variant,
@@ -79,23 +80,74 @@ public struct MatrixRunner {
     /// Runs every case. Returns nil when all ran, or the error that ended the session early.
     public func run(_ specs: [CaseSpec]) throws -> PodBenchError? {
         for (number, spec) in specs.enumerated() {
-            progress("[\(number + 1)/\(specs.count)] \(spec.key) ...")
-            let result: CaseResult
-            do {
-                result = try client.runCase(spec)
-            } catch let error as BenchmarkClient.SessionError {
-                var failed = CaseResult(
-                    key: spec.key, status: .failed, error: error.error.description, errorCode: error.error.code.rawValue
-                )
-                failed.endpoint = nil
-                try recorder.record(failed)
-                progress("[\(number + 1)/\(specs.count)] \(spec.key): FAILED, the server is gone: \(error.error)")
-                return error.error
+            if spec.workload == .rate && spec.messagesPerSecond == nil {
+                if let error = try searchRates(spec, label: "[\(number + 1)/\(specs.count)]") { return error }
+                continue
             }
-            try recorder.record(result)
-            progress("[\(number + 1)/\(specs.count)] \(spec.key): \(Self.oneLine(result))")
+            if let error = try runOne(spec, label: "[\(number + 1)/\(specs.count)]").error { return error }
         }
         return nil
+    }
+
+    /// `--rates auto`: measures `base` at offered rates from 1k/s up, ×4 a step, until the channel
+    /// breaks (delivers under 95% of the offered rate, or its p99 more than doubles over the best
+    /// p99 so far: the knee's rule in docs/report.md), then halves the gap to the last good rate
+    /// three times (geometric midpoints). At most 13 cases; each is recorded like any other.
+    func searchRates(_ base: CaseSpec, label: String) throws -> PodBenchError? {
+        func measure(_ rate: Int) throws -> (ok: Bool, error: PodBenchError?) {
+            var spec = base
+            spec.messagesPerSecond = rate
+            let (result, error) = try runOne(spec, label: label + " auto")
+            guard error == nil, result.status == .ok, !result.trials.isEmpty else { return (false, error) }
+            let s = CaseSummary(result)
+            let p99 = s.p99 ?? .infinity
+            let ok = s.messagesPerSecond >= 0.95 * Double(rate) && (bestP99.isInfinite || p99 <= 2 * bestP99)
+            if ok { bestP99 = min(bestP99, p99) }
+            return (ok, nil)
+        }
+        var bestP99 = Double.infinity
+        var good: Int?
+        var bad: Int?
+        var rate = 1_000
+        while rate <= 100_000_000 {
+            let (ok, error) = try measure(rate)
+            if let error { return error }
+            if !ok {
+                bad = rate
+                break
+            }
+            good = rate
+            rate *= 4
+        }
+        guard let low = good, let high = bad else { return nil }  // broke at once, or never within 100M/s
+        var (lo, hi) = (Double(low), Double(high))
+        for _ in 0..<3 {
+            let mid = Int((lo * hi).squareRoot().rounded())
+            guard mid > Int(lo), mid < Int(hi) else { break }
+            let (ok, error) = try measure(mid)
+            if let error { return error }
+            if ok { lo = Double(mid) } else { hi = Double(mid) }
+        }
+        return nil
+    }
+
+    /// Runs and records one case. Returns it, and the error that ended the session, if one did.
+    func runOne(_ spec: CaseSpec, label: String) throws -> (result: CaseResult, error: PodBenchError?) {
+        progress("\(label) \(spec.key) ...")
+        let result: CaseResult
+        do {
+            result = try client.runCase(spec)
+        } catch let error as BenchmarkClient.SessionError {
+            var failed = CaseResult(
+                key: spec.key, status: .failed, error: error.error.description, errorCode: error.error.code.rawValue)
+            failed.endpoint = nil
+            try recorder.record(failed)
+            progress("\(label) \(spec.key): FAILED, the server is gone: \(error.error)")
+            return (failed, error.error)
+        }
+        try recorder.record(result)
+        progress("\(label) \(spec.key): \(Self.oneLine(result))")
+        return (result, nil)
     }
 
     static func oneLine(_ result: CaseResult) -> String {

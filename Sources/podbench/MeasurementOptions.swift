@@ -19,8 +19,10 @@ struct MeasurementOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "Offered rates for the rate workload, messages/s, comma-separated (each a case): e.g. 1k,10k,50k,200k.",
-            discussion: "Sends are scheduled on a timeline; latency counts from each message's intended send time."))
+            "Offered rates for the rate workload, messages/s, comma-separated (each a case): e.g. 1k,10k,50k,200k; or auto.",
+            discussion:
+                "Sends are scheduled on a timeline; latency counts from each message's intended send time. auto searches: from 1k/s up ×4 until the channel breaks (under 95% delivered, or p99 doubled), then three halvings of the gap (at most 13 cases)."
+        ))
     var rates = "1k,10k,100k"
 
     @Option(help: "Message sizes (payload bytes), comma-separated, 1 byte to 4MiB: e.g. 64,1KiB,64KiB,1MiB.")
@@ -211,8 +213,9 @@ struct MeasurementOptions: ParsableArguments {
         }
     }
 
-    /// `1k,10k,2.5M` as messages per second, in the given order, without repeats.
+    /// `1k,10k,2.5M` as messages per second, lowest first, without repeats; `auto` as none.
     static func parseRates(_ text: String) throws -> [Int] {
+        if text == "auto" { return [] }  // the matrix searches (MatrixRunner.searchRates)
         var out: [Int] = []
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             var number = Substring(part.trimmingCharacters(in: .whitespaces))

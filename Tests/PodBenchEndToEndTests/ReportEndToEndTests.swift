@@ -74,6 +74,26 @@ extension EndToEnd {
             #expect(bad.status == 2 && bad.stderr.contains("--slo"))
         }
 
+        @Test("--rates auto searches upward ×4 from 1k/s, then narrows the gap, recording every rate it tried")
+        func autoRates() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let run = try BinaryProcess.run(
+                [
+                    "run", "--transports", "uds", "--workloads", "rate", "--rates", "auto", "--sizes", "64",
+                    "--messages", "300", "--results-dir", dir + "/r",
+                ] + RunEndToEndTests.quick, timeout: 240)
+            #expect(run.status == 0, "\(run.stderr)")
+            let result = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/r").first))
+            let rates = result.cases.compactMap { $0.key.options["rate"].flatMap(Int.init) }
+            #expect(rates.count == result.cases.count && rates.count >= 2 && rates.count <= 13, "\(rates)")
+            #expect(Array(rates.prefix(2)) == [1000, 4000], "\(rates)")
+            #expect(Set(rates).count == rates.count, "a rate measured twice: \(rates)")
+            #expect(result.cases.allSatisfy { $0.status == .ok })
+            let bad = try BinaryProcess.run(["run", "--workloads", "rate", "--rates", "fast"])
+            #expect(bad.status == 2 && bad.stderr.contains("--rates"))
+        }
+
         @Test("bad input: no file, a missing file, a malformed file: exit 2 with a clear message, nothing written")
         func badInput() throws {
             let dir = try temporaryDirectory()
