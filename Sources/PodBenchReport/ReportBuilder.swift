@@ -144,18 +144,29 @@ public struct ReportBuilder {
     }
 
     /// The `rate` cases as curves: one per transport, options and size, points by offered rate.
-    func rateCurves() -> [(name: String, points: [CapacityPlanner.Point])] {
+    /// The `rate` cases as curves, each with its message size and its run's memcpy ceiling
+    /// (calibrate's bandwidth beyond the last-level cache, the higher of before and after).
+    func rateCurves() -> [(name: String, points: [CapacityPlanner.Point], size: Int, memcpy: Double?)] {
         var order: [String] = []
-        var curves: [String: [CapacityPlanner.Point]] = [:]
+        var curves: [String: (points: [CapacityPlanner.Point], size: Int, memcpy: Double?)] = [:]
         for input in inputs {
+            let ceilings = [input.run.calibration, input.run.calibrationAfter].compactMap {
+                $0?[CalibrationMeasurement.memcpyLarge]?.median
+            }
             for c in input.run.cases where c.key.workload == "rate" {
                 guard let point = CapacityPlanner.point(c) else { continue }
                 let name = seriesName(c.key, input) + " " + Self.sizeText(c.key.messageSize)
-                if curves[name] == nil { order.append(name) }
-                curves[name, default: []].append(point)
+                if curves[name] == nil {
+                    order.append(name)
+                    curves[name] = ([], c.key.messageSize, ceilings.max())
+                }
+                curves[name]!.points.append(point)
             }
         }
-        return order.map { ($0, curves[$0]!.sorted { $0.offered < $1.offered }) }
+        return order.map {
+            let curve = curves[$0]!
+            return ($0, curve.points.sorted { $0.offered < $1.offered }, curve.size, curve.memcpy)
+        }
     }
 
     func rateCharts() -> [Chart] {
@@ -218,6 +229,9 @@ public struct ReportBuilder {
                 objective == nil ? "-" : kept.map { Format.rate($0.offered) } ?? "none",
                 basis.flatMap(CapacityPlanner.ratePerCore).map(Format.rate) ?? "-",
                 Format.rate(CapacityPlanner.saturation(curve.points)),
+                curve.memcpy.map {
+                    Format.decimal(CapacityPlanner.saturation(curve.points) * Double(curve.size) / $0 * 100) + "%"
+                } ?? "- (no calibrate)",
             ]
         }
     }
@@ -227,6 +241,7 @@ public struct ReportBuilder {
             "channel", "knee (msg/s)",
             objective.map { "highest rate with \($0) (msg/s)" } ?? "highest rate under an objective (give --slo)",
             "msg/s per core of CPU there", "saturation (most delivered, msg/s)",
+            "saturation bytes/s vs memcpy beyond LLC",
         ]
     }
 
@@ -385,7 +400,10 @@ public struct ReportBuilder {
         the offered rate or p99 more than doubles over the best p99 at lower rates; the highest rate \
         under the objective counts only if every lower rate kept it too; messages per core is that \
         rate's messages per second of CPU time, both sides' CPU counted (at the knee without an \
-        objective); saturation is the most any offered rate delivered.
+        objective); saturation is the most any offered rate delivered, and next to it its payload \
+        bytes per second as a share of this machine's single-core memcpy bandwidth for a block larger \
+        than the last-level cache (podbench calibrate, recorded by the run), the ceiling of any \
+        copying channel.
         """
 
     static let method = """
