@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import PodBenchCore
 import PodBenchResults
 import Testing
 
@@ -164,4 +165,15 @@ func expectIntact(_ c: CaseResult, messages: UInt64, sourceLocation: SourceLocat
             t.messages == messages && receiver.verified == messages && !receiver.hasErrors, "\(c.key)",
             sourceLocation: sourceLocation)
     }
+}
+
+/// What `podbench probe --json` prints.
+struct ProbeOutput: Decodable {
+    struct Transport: Decodable {
+        var transport: String
+        var available: Bool
+        var reason: String
+    }
+    var transports: [Transport]
+    var environment: HostEnvironment
 }

@@ -286,15 +286,7 @@ extension EndToEnd {
             #expect(run.environment.client.ioURingAvailable == false)
             let probe = try BinaryProcess.run(["probe", "--json"], environment: deny)
             #expect(probe.status == 0)
-            struct Output: Decodable {
-                struct Transport: Decodable {
-                    var transport: String
-                    var available: Bool
-                    var reason: String
-                }
-                var transports: [Transport]
-            }
-            let output = try JSONDecoder().decode(Output.self, from: Data(probe.stdout.utf8))
+            let output = try JSONDecoder().decode(ProbeOutput.self, from: Data(probe.stdout.utf8))
             let uring = try #require(output.transports.first { $0.transport == "uring-tcp" })
             #expect(!uring.available && uring.reason.contains(errno == "EPERM" ? "EPERM" : "ENOSYS"))
             #expect(output.transports.first { $0.transport == "tcp" }?.available == true)
@@ -542,16 +534,7 @@ extension EndToEnd {
         func probe() throws {
             let result = try BinaryProcess.run(["probe", "--json"])
             #expect(result.status == 0)
-            struct Output: Decodable {
-                struct Transport: Decodable {
-                    var transport: String
-                    var available: Bool
-                    var reason: String
-                }
-                var transports: [Transport]
-                var environment: HostEnvironment
-            }
-            let output = try JSONDecoder().decode(Output.self, from: Data(result.stdout.utf8))
+            let output = try JSONDecoder().decode(ProbeOutput.self, from: Data(result.stdout.utf8))
             #expect(
                 output.transports.map(\.transport) == [
                     "tcp", "tcp6", "uds", "uds-abstract", "fifo", "shm", "file", "uring-tcp", "uring-uds",
