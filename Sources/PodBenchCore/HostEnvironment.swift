@@ -40,6 +40,9 @@ public struct HostEnvironment: Codable, Equatable, Sendable {
     public var ioURingAvailable: Bool
     public var ioURingReason: String
     public var processID: Int32
+    /// The Kubernetes node the pod ran on, from `PODBENCH_NODE_NAME` (the manifests set it from
+    /// the downward API's spec.nodeName); nil elsewhere.
+    public var nodeName: String?
 
     /// Reads the environment of the calling process now.
     public static func probe() -> HostEnvironment {
@@ -85,11 +88,12 @@ public struct HostEnvironment: Codable, Equatable, Sendable {
             seccompMode: SystemFiles.field("Seccomp", in: status).flatMap { Int($0) },
             ioURingAvailable: uring.available,
             ioURingReason: uring.reason,
-            processID: getpid())
+            processID: getpid(),
+            nodeName: getenv("PODBENCH_NODE_NAME").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 })
     }
 
     /// The cgroup version, CPU quota in CPUs and memory limit of this process's cgroup.
-    static func probeCgroup() -> (version: String, quota: Double?, memory: UInt64?) {
+    public static func probeCgroup() -> (version: String, quota: Double?, memory: UInt64?) {
         var fsType = 0
         let cgroup2Magic: Int = 0x6367_7270
         let tmpfsMagic: Int = 0x0102_1994

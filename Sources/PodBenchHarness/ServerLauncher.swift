@@ -13,10 +13,11 @@ public final class ServerLauncher: @unchecked Sendable {
     public let control: SocketAddress
 
     /// Makes private directories under `parent` and `sharedMemoryParent` and starts the server
-    /// with them: whatever it leaves there, even when it is killed, goes with them.
+    /// with them: whatever it leaves there, even when it is killed, goes with them. `wrapper`, when
+    /// given, is a command the server is started through (`unshare … --`).
     public init(
         executable: String, parent: String, sharedMemoryParent: String, peerTimeout: String,
-        extraArguments: [String] = []
+        extraArguments: [String] = [], wrapper: [String] = []
     ) throws {
         directory = try Self.makePrivateDirectory(in: parent, option: "--shared-dir")
         do {
@@ -26,9 +27,10 @@ public final class ServerLauncher: @unchecked Sendable {
             throw error
         }
         control = .unixPath(directory + "/control.sock")
-        process.executableURL = URL(fileURLWithPath: executable)
+        process.executableURL = URL(fileURLWithPath: wrapper.first ?? executable)
         process.arguments =
-            [
+            wrapper.dropFirst() + (wrapper.isEmpty ? [] : [executable])
+            + [
                 "serve", "--control", control.description, "--shared-dir", directory, "--shm-dir",
                 sharedMemoryDirectory, "--timeout", peerTimeout, "--exit-with-parent", "--quiet",
             ] + extraArguments
@@ -37,7 +39,9 @@ public final class ServerLauncher: @unchecked Sendable {
         } catch {
             removeDirectory()
             throw PodBenchError(
-                .ioFailure, "cannot start the server process \(executable): \(error.localizedDescription)")
+                .ioFailure,
+                "cannot start the server process \((wrapper + [executable]).joined(separator: " ")): \(error.localizedDescription)"
+            )
         }
     }
 
@@ -70,7 +74,7 @@ public final class ServerLauncher: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: sharedMemoryDirectory)
     }
 
-    static func makePrivateDirectory(in parent: String, option: String) throws -> String {
+    public static func makePrivateDirectory(in parent: String, option: String) throws -> String {
         var template = Array((parent + "/podbench-XXXXXX").utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw PodBenchError(

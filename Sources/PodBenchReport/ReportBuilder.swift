@@ -376,9 +376,9 @@ public struct ReportBuilder {
         let c = e.client
         var lines = [
             "podbench \(input.run.podbench.version) (\(input.run.podbench.commit ?? "unknown commit")), started \(input.run.startedAt)\(input.run.complete ? "" : ", incomplete: \(input.run.incompleteReason ?? "")")",
-            "host \(c.hostname), kernel \(c.kernelRelease) (\(c.architecture)), \(c.cpuModel), \(c.onlineCPUs) CPUs online, allowed \(CPUPinning.formatList(c.allowedCPUs))",
+            "host \(c.hostname)\(c.nodeName.map { " on node \($0)" } ?? ""), kernel \(c.kernelRelease) (\(c.architecture)), \(c.cpuModel), \(c.onlineCPUs) CPUs online, allowed \(CPUPinning.formatList(c.allowedCPUs))",
             "cgroup \(c.cgroupVersion), CPU quota \(c.cpuQuotaCores.map { Format.decimal($0) } ?? "none"), memory limit \(c.memoryLimitBytes.map { "\($0 >> 20) MiB" } ?? "none"); container runtime \(c.containerRuntime)",
-            "isolation \(input.run.settings.isolation); namespaces shared: \(e.sharedNamespaces.joined(separator: ", ")); separate: \(e.separateNamespaces.isEmpty ? "none" : e.separateNamespaces.joined(separator: ", "))",
+            "isolation \(input.run.settings.isolation): \(e.topology); namespaces shared: \(e.sharedNamespaces.joined(separator: ", ")); separate: \(e.separateNamespaces.isEmpty ? "none" : e.separateNamespaces.joined(separator: ", "))",
             "\(input.run.settings.trials) trials of \(input.run.settings.trialMessages.map { "\($0) messages" } ?? Format.decimal(input.run.settings.trialSeconds) + " s") after \(Format.decimal(input.run.settings.warmupSeconds)) s warm-up; verify \(input.run.settings.verify); io_uring \(c.ioURingAvailable ? "available" : "unavailable: \(c.ioURingReason)")",
         ]
         if let calibration = input.run.calibration {

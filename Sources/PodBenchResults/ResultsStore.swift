@@ -181,7 +181,7 @@ public final class ResultsStore: @unchecked Sendable {
         return p.isEmpty ? "the top level" : p
     }
 
-    static func encoder(pretty: Bool) -> JSONEncoder {
+    public static func encoder(pretty: Bool) -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting =
             pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]

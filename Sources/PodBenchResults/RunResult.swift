@@ -115,3 +115,23 @@ public struct RunEnvironment: Codable, Equatable, Sendable {
         separateNamespaces = separate
     }
 }
+
+extension RunEnvironment {
+    /// What the two sides' namespace identities and container evidence prove about how they were
+    /// kept apart: "two containers, one pod" only when both are in containers, share the network,
+    /// IPC and UTS namespaces (what a pod shares) and have mount and PID namespaces of their own.
+    public var topology: String {
+        let shared = Set(sharedNamespaces)
+        let separate = Set(separateNamespaces)
+        let podShares = ["net", "ipc", "uts"].allSatisfy(shared.contains)
+        let ownMountAndPID = separate.contains("mnt") && separate.contains("pid")
+        let inContainers = client.containerRuntime != "none" && server.containerRuntime != "none"
+        if podShares && ownMountAndPID && inContainers { return "two containers, one pod" }
+        if podShares && ownMountAndPID {
+            return "a pod's split without containers: own mount and PID namespaces, network, IPC and UTS shared"
+        }
+        if separate.isEmpty { return "two processes in the same namespaces" }
+        if !shared.contains("net") { return "separate network namespaces: not one pod (localhost differs)" }
+        return "two processes, separate \(separateNamespaces.joined(separator: ", "))"
+    }
+}

@@ -257,6 +257,25 @@ struct MeasurementOptions: ParsableArguments {
         return (client, server)
     }
 
+    /// These options as command-line arguments that parse back to the same values: `run
+    /// --isolation podman` hands them to the client in its container. Every option is written,
+    /// defaults too, so that a new option left out here fails the round-trip test.
+    func arguments(resultsDir: String) -> [String] {
+        var out = [
+            "--transports", transports, "--workloads", workloads, "--rates", rates, "--sizes", sizes,
+            "--trials", String(trials), "--duration", duration, "--warmup", warmup, "--verify", verify,
+            "--timeout", timeout, "--shm-ring", shmRing, "--shm-wait", shmWait, "--file-follow", fileFollow,
+            "--file-fsync", fileFsync, "--file-segment", fileSegment, "--uring-batch", String(uringBatch),
+            "--uring-setup", uringSetup, "--uring-buffers", uringBuffers, "--results-dir", resultsDir,
+        ]
+        if let messages { out += ["--messages", String(messages)] }
+        if let cpu { out += ["--cpu", cpu] }
+        if let socketBuffer { out += ["--socket-buffer", socketBuffer] }
+        if noCalibrate { out.append("--no-calibrate") }
+        if let injectCorruption { out += ["--inject-corruption", String(injectCorruption)] }
+        return out
+    }
+
     /// Where the calibration's shared page goes (memory-backed; /dev/shm when present).
     var shmDirForCalibration: String {
         FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : "/tmp"

@@ -17,6 +17,8 @@ struct MeasurementSession {
     var onInterrupt: @Sendable () -> Void = {}
     var keepWaiting: () -> Bool = { true }
     var shutdownServer: Bool
+    /// Print the results file on stdout between marker lines (for `kubectl logs` and `collect`).
+    var printResults = false
 
     static func progress(_ line: String) {
         FileHandle.standardError.write(Data((line + "\n").utf8))
@@ -70,7 +72,9 @@ struct MeasurementSession {
             )
         }
         let store = try ResultsStore(
-            directory: options.resultsDir, startedAt: startedAt, host: clientEnvironment.hostname, header: header)
+            directory: options.resultsDir, startedAt: startedAt,
+            host: clientEnvironment.nodeName ?? clientEnvironment.hostname,
+            header: header)
         let recorder = RunRecorder(store: store, run: header)
         let interrupted = InterruptFlag()
         let signals = installInterruptHandlers(recorder: recorder, interrupted: interrupted)
@@ -86,8 +90,8 @@ struct MeasurementSession {
             verifyEvery: parsed.verifyEvery, corruptSequence: options.injectCorruption, shmWaits: parsed.shmWaits,
             fileFsyncs: parsed.fileFsyncs, uringSetups: parsed.uringSetups, rates: parsed.rates)
         Self.progress(
-            "podbench: \(specs.count) cases × (warm-up + \(parsed.trials) trials), isolation \(isolation), "
-                + "shared namespaces: \(environment.sharedNamespaces.joined(separator: ",")); "
+            "podbench: \(specs.count) cases × (warm-up + \(parsed.trials) trials), isolation \(isolation): "
+                + "\(environment.topology); shared namespaces: \(environment.sharedNamespaces.joined(separator: ",")); "
                 + "separate: \(environment.separateNamespaces.isEmpty ? "none" : environment.separateNamespaces.joined(separator: ","))"
         )
         let runner = MatrixRunner(client: client, recorder: recorder, progress: Self.progress)
@@ -125,12 +129,27 @@ struct MeasurementSession {
         let run = recorder.snapshot
         print(ResultsTable.render(run), terminator: "")
         Self.progress("podbench: results written to \(path)")
+        if printResults { try Self.printMarked(path: path) }
         if let sessionError {
             Self.progress(
                 "podbench: the run stopped early: \(sessionError.description); the finished cases are in the file")
             return 1
         }
         return run.cases.contains { $0.status == .failed } ? 1 : 0
+    }
+
+    /// The results file on stdout between `ResultsMarker` lines, flushed: a pod's log then holds
+    /// the whole file, which `podbench collect` takes back out.
+    static func printMarked(path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw PodBenchError(.ioFailure, "cannot read back \(path) to print it")
+        }
+        let name = (path as NSString).lastPathComponent
+        let text = String(decoding: data, as: UTF8.self)
+        print(ResultsMarker.begin(name: name, bytes: data.count))
+        print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
+        print(ResultsMarker.end)
+        fflush(nil)
     }
 
     private func installInterruptHandlers(recorder: RunRecorder, interrupted: InterruptFlag)

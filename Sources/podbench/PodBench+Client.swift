@@ -24,7 +24,24 @@ extension PodBench {
         @Flag(help: "Tell the server to exit when the run is done.")
         var shutdownServer = false
 
+        @Option(
+            help: ArgumentHelp(
+                "How the two sides were set up, recorded in the results: external, podman, kubernetes.",
+                discussion:
+                    "external (default): a serve started by hand. The results also record both sides' namespaces; the topology (\"two containers, one pod\") is read from those, not from this label."
+            ))
+        var isolation = "external"
+
+        @Flag(
+            help:
+                "Print the results file on stdout between marker lines too, for `kubectl logs`; `podbench collect` takes it back out."
+        )
+        var printResults = false
+
         func validate() throws {
+            guard ["external", "podman", "kubernetes"].contains(isolation) else {
+                throw ValidationError("--isolation: '\(isolation)' is not external, podman or kubernetes")
+            }
             do {
                 _ = try SocketAddress(parsing: control)
                 _ = try DurationText.parse(connectWait, option: "--connect-wait")
@@ -34,11 +51,12 @@ extension PodBench {
         }
 
         func run() async throws {
-            let session = MeasurementSession(
-                parsed: try measurement.parsed(), options: measurement, isolation: "external",
+            var session = MeasurementSession(
+                parsed: try measurement.parsed(), options: measurement, isolation: isolation,
                 control: try SocketAddress(parsing: control),
                 connectWaitNanoseconds: try DurationText.parse(connectWait, option: "--connect-wait"),
                 shutdownServer: shutdownServer)
+            session.printResults = printResults
             let code = try session.execute()
             if code != 0 { throw ExitCode(code) }
         }

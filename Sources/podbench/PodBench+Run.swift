@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Glibc
 import PodBenchCore
 import PodBenchHarness
 
@@ -26,20 +27,88 @@ extension PodBench {
         )
         var shmDir = "/dev/shm"
 
-        @Option(help: "How the server side is isolated: process (a child process).")
+        @Option(
+            help: ArgumentHelp(
+                "How the two sides are kept apart: process, namespaces or podman.",
+                discussion: """
+                    process: the server is a child process. namespaces (root): the server gets mount, PID and UTS \
+                    namespaces of its own through unshare(1), network and IPC shared, as in a pod. podman: two \
+                    containers of one pod (network, IPC, UTS and a memory-backed /dev/shm shared), the image built \
+                    from this binary; see docs/kubernetes.md.
+                    """))
         var isolation = "process"
 
+        @Option(help: "podman: the image to run instead of building one from this binary (see `podbench image`).")
+        var image: String?
+
+        @Option(help: "podman: the size of the pod's /dev/shm (podman's syntax: 512m, 2g).")
+        var podShmSize = "512m"
+
+        @Option(
+            help: ArgumentHelp(
+                "podman: the containers' seccomp filter: io_uring, runtime or unconfined.",
+                discussion:
+                    "io_uring (default): podman's default profile plus io_uring_setup, io_uring_enter and io_uring_register; runtime: podman's default as it is (io_uring cases are then unavailable, as in a default pod); unconfined: none."
+            ))
+        var podSeccomp = "io_uring"
+
+        @Option(
+            help: ArgumentHelp(
+                "podman: a containers.conf to use instead of the one podbench writes.",
+                discussion:
+                    "podbench's own sets default_ulimits within this host's hard limits and names runc on cgroup v1 or hybrid hosts (crun refuses them); CONTAINERS_CONF, when set, is used as it is."
+            ))
+        var podmanConf: String?
+
+        @Flag(help: "podman, namespaces: print the commands that would run the two sides, and run nothing.")
+        var dryRun = false
+
         func validate() throws {
-            guard isolation == "process" else {
-                throw ValidationError("--isolation: '\(isolation)' is not available in this version; use process")
+            guard ["process", "namespaces", "podman"].contains(isolation) else {
+                throw ValidationError("--isolation: '\(isolation)' is not process, namespaces or podman")
+            }
+            guard PodmanSettings.Seccomp(rawValue: podSeccomp) != nil else {
+                throw ValidationError("--pod-seccomp: '\(podSeccomp)' is not io_uring, runtime or unconfined")
+            }
+            if isolation != "podman" {
+                for (given, name) in [
+                    (image != nil, "--image"), (podShmSize != "512m", "--pod-shm-size"),
+                    (podSeccomp != "io_uring", "--pod-seccomp"), (podmanConf != nil, "--podman-conf"),
+                ] where given {
+                    throw ValidationError("\(name) applies to --isolation podman only")
+                }
+            }
+            if dryRun && isolation == "process" {
+                throw ValidationError("--dry-run applies to --isolation podman and namespaces")
             }
         }
 
         func run() async throws {
             let parsed = try measurement.parsed()
+            if isolation == "podman" {
+                let code = try PodmanRun(
+                    measurement: measurement, sharedParent: sharedDir, image: image, shmSize: podShmSize,
+                    seccomp: PodmanSettings.Seccomp(rawValue: podSeccomp)!, podmanConf: podmanConf, dryRun: dryRun
+                ).execute()
+                if code != 0 { throw ExitCode(code) }
+                return
+            }
+            var wrapper: [String] = []
+            if isolation == "namespaces" {
+                wrapper = try Self.namespaceWrapper()
+                if dryRun {
+                    print(
+                        (wrapper + [
+                            BuildInfo.executablePath, "serve", "--control",
+                            "unix:\(sharedDir)/podbench-XXXXXX/control.sock", "…",
+                        ])
+                        .joined(separator: " "))
+                    return
+                }
+            }
             let launcher = try ServerLauncher(
                 executable: BuildInfo.executablePath, parent: sharedDir, sharedMemoryParent: shmDir,
-                peerTimeout: measurement.timeout)
+                peerTimeout: measurement.timeout, wrapper: wrapper)
             var session = MeasurementSession(
                 parsed: parsed, options: measurement, isolation: isolation, control: launcher.control,
                 connectWaitNanoseconds: 10_000_000_000, shutdownServer: true)
@@ -62,6 +131,22 @@ extension PodBench {
             }
             launcher.stop()
             if code != 0 { throw ExitCode(code) }
+        }
+
+        /// unshare(1) giving the server mount, PID and UTS namespaces of its own (network and IPC
+        /// stay shared, as in a pod); the server dies with it (--kill-child).
+        static func namespaceWrapper() throws -> [String] {
+            guard geteuid() == 0 else {
+                throw PodBenchError(
+                    .invalidConfiguration,
+                    "--isolation namespaces needs root (it makes mount and PID namespaces): run as root, or use "
+                        + "--isolation process or podman")
+            }
+            guard let unshare = Podman.which("unshare") else {
+                throw PodBenchError(
+                    .unavailable, "--isolation namespaces needs unshare(1): install util-linux")
+            }
+            return [unshare, "--mount", "--uts", "--pid", "--fork", "--kill-child", "--mount-proc", "--"]
         }
     }
 }

@@ -26,7 +26,7 @@ struct PodBench: AsyncParsableCommand {
         version: PodBenchVersion.version,
         subcommands: [
             Run.self, Serve.self, Client.self, Probe.self, Calibrate.self, Compare.self, Baseline.self, Report.self,
-            CalibratePeer.self,
+            Image.self, Collect.self, CalibratePeer.self,
         ]
     )
 

@@ -1,0 +1,309 @@
+import Foundation
+import Glibc
+import PodBenchResults
+import Testing
+
+/// podman for the container tests. CI installs it and sets
+/// PODBENCH_REQUIRE_PODMAN=1, so there a missing podman fails these tests instead of skipping them.
+let podmanPath: String? = ["/usr/bin/podman", "/usr/local/bin/podman"].first {
+    FileManager.default.isExecutableFile(atPath: $0)
+}
+/// Not under the sanitizers (scripts/sanitizers.sh): the sanitized binary would run inside the
+/// containers, without the suppressions file and the options its runtime reads from the host.
+let podmanTestsEnabled =
+    (podmanPath != nil || ProcessInfo.processInfo.environment["PODBENCH_REQUIRE_PODMAN"] == "1")
+    && ProcessInfo.processInfo.environment["PODBENCH_SANITIZED"] == nil
+
+/// Runs podman with `arguments` (and `environment` added), returning status and output.
+@discardableResult
+func podman(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try #require(podmanPath, "podman is not installed"))
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// The names of the pods that podbench runs made (labelled with their owner).
+func podbenchPods() throws -> Set<String> {
+    let listing = try podman(["pod", "ps", "--filter", "label=io.podbench.owner", "--format", "{{.Name}}"])
+    return Set(listing.output.split(separator: "\n").map(String.init))
+}
+
+/// The root of this package (deploy/ lives there).
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
+extension EndToEnd {
+    @Suite("two real containers: podman pods, namespaces, Kubernetes manifests", .serialized)
+    struct ContainerEndToEndTests {
+        @Test(
+            "run --isolation podman: every transport between two containers of one pod, intact, the pod proven and removed",
+            .enabled(if: podmanTestsEnabled))
+        func everyTransport() throws {
+            let dir = try temporaryDirectory()
+            let sharedParent = try temporaryDirectory()
+            defer {
+                try? FileManager.default.removeItem(atPath: dir)
+                try? FileManager.default.removeItem(atPath: sharedParent)
+            }
+            let podsBefore = try podbenchPods()
+            let transports = "tcp,tcp6,uds,uds-abstract,fifo,shm,file,uring-tcp,uring-uds,uring-file"
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--isolation", "podman", "--transports", transports, "--sizes", "1,64KiB", "--trials", "2",
+                    "--messages", "50", "--warmup", "10ms", "--verify", "all", "--no-calibrate", "--results-dir", dir,
+                    "--shared-dir", sharedParent,
+                ], timeout: 600)
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+            #expect(run.settings.isolation == "podman")
+            #expect(run.cases.count == 10 * 2 * 2)
+            for c in run.cases {
+                #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
+                expectIntact(c, messages: 50)
+            }
+            let e = run.environment
+            #expect(e.topology == "two containers, one pod")
+            #expect(Set(["net", "ipc", "uts"]).isSubset(of: Set(e.sharedNamespaces)))
+            #expect(Set(["mnt", "pid"]).isSubset(of: Set(e.separateNamespaces)))
+            #expect(e.client.containerRuntime == "podman" && e.server.containerRuntime == "podman")
+            #expect(e.client.processID != e.server.processID || e.separateNamespaces.contains("pid"))
+            #expect(result.stderr.contains("two containers, one pod"))
+            // Gone afterwards: the pod, and the run's folder with the shared volume in it.
+            #expect(try podbenchPods() == podsBefore)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: sharedParent).isEmpty)
+        }
+
+        @Test(
+            "--pod-seccomp runtime: io_uring cases are unavailable with the reason, the others run",
+            .enabled(if: podmanTestsEnabled))
+        func defaultSeccomp() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--isolation", "podman", "--pod-seccomp", "runtime", "--transports", "tcp,uring-tcp",
+                    "--sizes", "64", "--trials", "1", "--messages", "20", "--warmup", "0", "--no-calibrate",
+                    "--results-dir", dir,
+                ], timeout: 300)
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+            for c in run.cases {
+                if c.key.transport == "tcp" {
+                    #expect(c.status == .ok)
+                } else {
+                    #expect(c.status == .unavailable)
+                    #expect(c.error?.contains("seccomp") == true, "\(c.error ?? "")")
+                }
+            }
+        }
+
+        @Test(
+            "the client's container gets every measurement option: --dry-run's client command names them all",
+            .enabled(if: podmanTestsEnabled))
+        func optionsReachTheClient() throws {
+            let help = try BinaryProcess.run(["client", "--help"])
+            let clientOnly: Set = [
+                "--control", "--connect-wait", "--shutdown-server", "--isolation", "--print-results", "--help",
+                "--version",
+            ]
+            // Each option's own line in the help starts with its name ("  --sizes <sizes>", "  -h, --help").
+            let names = Set(
+                help.stdout.split(separator: "\n").compactMap { line -> String? in
+                    let words = line.split(separator: " ")
+                    guard let first = words.first, first.hasPrefix("-") else { return nil }
+                    return words.first { $0.hasPrefix("--") }.map { String($0.prefix { $0 != "," }) }
+                }
+            ).subtracting(clientOnly)
+            #expect(names.count >= 20, "\(names)")
+            let result = try BinaryProcess.run([
+                "run", "--isolation", "podman", "--dry-run", "--cpu", "client=0,server=1", "--socket-buffer", "1MiB",
+                "--messages", "7", "--no-calibrate", "--transports", "tcp",
+            ])
+            #expect(result.status == 0, "\(result.stderr)")
+            let clientLine = try #require(result.stdout.split(separator: "\n").last { $0.contains(" client ") })
+            for name in names {
+                #expect(clientLine.contains(" \(name)"), "the client's container is not given \(name)")
+            }
+            #expect(clientLine.contains("--cpu client=0,server=1") && clientLine.contains("--messages 7"))
+            #expect(result.stdout.contains("pod create") && result.stdout.contains("--share net,ipc,uts"))
+        }
+
+        @Test(
+            "no podman, an image that does not exist, a wrong isolation: a clear error and exit 2",
+            .enabled(if: podmanTestsEnabled))
+        func errors() throws {
+            let missing = try BinaryProcess.run(
+                ["run", "--isolation", "podman", "--transports", "tcp"], environment: ["PATH": "/nonexistent"])
+            #expect(missing.status != 0 && missing.stderr.contains("podman is not installed"), "\(missing.stderr)")
+            #expect(missing.stderr.contains("apt-get install podman"))
+            let image = try BinaryProcess.run([
+                "run", "--isolation", "podman", "--image", "localhost/podbench:no-such-image", "--transports", "tcp",
+            ])
+            #expect(image.status == 2, "\(image.stderr)")
+            #expect(image.stderr.contains("podbench image --tag localhost/podbench:no-such-image"))
+            let wrong = try BinaryProcess.run(["run", "--isolation", "docker"])
+            #expect(wrong.status == 2 && wrong.stderr.contains("not process, namespaces or podman"))
+            let misplaced = try BinaryProcess.run(["run", "--pod-seccomp", "unconfined"])
+            #expect(misplaced.status == 2 && misplaced.stderr.contains("applies to --isolation podman only"))
+        }
+
+        @Test(
+            "a pod left over by a run that died is removed by the next run, which says so; a failing client's pod goes too",
+            .enabled(if: podmanTestsEnabled))
+        func leftoverAndFailure() throws {
+            // A pod labelled with a process that is gone, as a killed run leaves it.
+            let gone = Process()
+            gone.executableURL = URL(fileURLWithPath: "/bin/true")
+            try gone.run()
+            gone.waitUntilExit()
+            let name = "podbench-e2e-leftover-\(UInt32.random(in: 0..<1_000_000))"
+            let made = try podman(
+                [
+                    "pod", "create", "--name", name, "--label", "io.podbench.owner=\(gone.processIdentifier):1",
+                    "--infra=false",
+                ])
+            #expect(made.status == 0, "\(made.output)")
+            defer { _ = try? podman(["pod", "rm", "-f", name]) }
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let podsBefore = try podbenchPods().subtracting([name])
+            // The client finds a corrupted payload: its container exits 1 with the results written.
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--isolation", "podman", "--transports", "tcp", "--workloads", "stream", "--sizes", "64",
+                    "--trials", "1", "--messages", "20", "--warmup", "0", "--verify", "all", "--no-calibrate",
+                    "--inject-corruption", "3", "--results-dir", dir,
+                ], timeout: 300)
+            #expect(
+                result.stderr.contains("removed the pod \(name), left over from an earlier run"), "\(result.stderr)")
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("the client's container exited with status 1"), "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+            #expect(run.cases.first?.status == .failed)
+            #expect(try podbenchPods() == podsBefore)
+        }
+
+        @Test(
+            "Ctrl-C during run --isolation podman: finished cases written, marked incomplete, exit 130, pod removed",
+            .enabled(if: podmanTestsEnabled))
+        func interrupted() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let podsBefore = try podbenchPods()
+            let process = try BinaryProcess([
+                "run", "--isolation", "podman", "--transports", "tcp,uds", "--sizes", "64,1KiB,4KiB,16KiB",
+                "--trials", "2", "--duration", "200ms", "--warmup", "50ms", "--no-calibrate", "--results-dir", dir,
+            ])
+            #expect(waitForFinishedCases(in: dir, 2, timeout: 240), "no case finished")
+            process.signal(SIGINT)
+            let status = process.wait(timeout: 60)
+            #expect(status == 130, "\(process.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+            #expect(!run.complete && run.cases.count >= 2)
+            #expect(run.incompleteReason?.contains("SIGINT") == true)
+            #expect(try podbenchPods() == podsBefore)
+        }
+
+        @Test(
+            "deploy/kubernetes/pod.yaml under podman kube play: two containers, results out of the log by collect",
+            .enabled(if: podmanTestsEnabled))
+        func kubePlay() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let conf = dir + "/containers.conf"
+            let image = try BinaryProcess.run(
+                ["image", "--tag", "localhost/podbench:latest", "--containers-conf", conf], timeout: 300)
+            #expect(image.status == 0, "\(image.stderr)")
+            let manifest = packageRoot + "/deploy/kubernetes/pod.yaml"
+            let environment = ["CONTAINERS_CONF": conf]
+            try podman(["kube", "down", manifest], environment: environment)  // an earlier run's, if any
+            defer { _ = try? podman(["kube", "down", manifest], environment: environment) }
+            let play = try podman(["kube", "play", manifest], environment: environment)
+            #expect(play.status == 0, "\(play.output)")
+            let waited = try podman(["wait", "podbench-client"], environment: environment)
+            #expect(waited.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(waited.output)")
+            let logs = try podman(["logs", "podbench-client"], environment: environment)
+            let log = dir + "/client.log"
+            try logs.output.write(toFile: log, atomically: true, encoding: .utf8)
+            let collected = try BinaryProcess.run(["collect", log, "--results-dir", dir + "/nodes"])
+            #expect(collected.status == 0, "\(collected.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/nodes").first))
+            #expect(run.settings.isolation == "kubernetes")
+            #expect(run.environment.topology == "two containers, one pod")
+            #expect(run.complete && run.cases.count == 20)
+            for c in run.cases { #expect(c.status == .ok, "\(c.key): \(c.error ?? "")") }
+            #expect(collected.stderr.contains("two containers, one pod"))
+            // The server stopped when the client was done.
+            let server = try podman(
+                ["inspect", "--format", "{{.State.ExitCode}}", "podbench-server"], environment: environment)
+            #expect(server.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        }
+
+        @Test("deploy/kubernetes/job.yaml runs pod.yaml's containers, plus the node's name and one pod per node")
+        func jobMatchesPod() throws {
+            let script = """
+                import sys, yaml, json
+                pod = yaml.safe_load(open(sys.argv[1]))
+                job = yaml.safe_load(open(sys.argv[2]))
+                template = job["spec"]["template"]
+                spec = template["spec"]
+                assert job["spec"]["completionMode"] == "Indexed"
+                assert spec["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"] == "kubernetes.io/hostname"
+                envs = [c.pop("env") for c in spec["containers"] if "env" in c]
+                assert envs == [[{"name": "PODBENCH_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]], envs
+                del spec["affinity"]
+                assert spec == pod["spec"], json.dumps([spec, pod["spec"]])
+                assert template["metadata"]["annotations"] == pod["metadata"]["annotations"]
+                assert template["metadata"]["labels"] == pod["metadata"]["labels"]
+                print("same")
+                """
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            process.arguments = [
+                "-c", script, packageRoot + "/deploy/kubernetes/pod.yaml", packageRoot + "/deploy/kubernetes/job.yaml",
+            ]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            try process.run()
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0 && output.contains("same"), "\(output)")
+        }
+
+        @Test("run --isolation namespaces (root): the server in mount, PID and UTS namespaces of its own, intact")
+        func namespaces() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--isolation", "namespaces", "--transports", "tcp,uds,fifo,shm,file", "--sizes", "64,64KiB",
+                    "--trials", "2", "--messages", "50", "--warmup", "10ms", "--verify", "all", "--no-calibrate",
+                    "--results-dir", dir,
+                ], timeout: 300)
+            guard geteuid() == 0 else {
+                #expect(result.status == 2 && result.stderr.contains("needs root"), "\(result.stderr)")
+                return
+            }
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+            #expect(run.settings.isolation == "namespaces")
+            #expect(run.environment.separateNamespaces.sorted() == ["mnt", "pid", "uts"])
+            #expect(Set(["net", "ipc"]).isSubset(of: Set(run.environment.sharedNamespaces)))
+            #expect(run.environment.topology != "two containers, one pod")
+            for c in run.cases {
+                #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
+                expectIntact(c, messages: 50)
+            }
+        }
+    }
+}
