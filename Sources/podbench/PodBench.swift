@@ -10,16 +10,20 @@ struct PodBench: AsyncParsableCommand {
         commandName: "podbench",
         abstract: "Measure how fast co-located containers talk to each other.",
         discussion: """
-            podbench measures the channels that the containers of one Kubernetes pod share: localhost TCP, Unix sockets, named pipes and shared-memory rings in this version. The two sides are always separate processes.
+            podbench measures the channels that the containers of one Kubernetes pod share: localhost TCP, Unix sockets, named pipes, shared-memory rings and files on a shared volume, plain and through io_uring. The two sides are always separate processes, and with --isolation podman two containers of one pod.
 
             Start here:
-              podbench run      both sides here, the default matrix (about a minute)
+              podbench run      both sides here, the default matrix (about a minute);
+                                --isolation podman: as two containers of one pod
               podbench serve    the passive side, in one container
               podbench client   the driving side, in the other container
               podbench probe    which transports work here, and why not
               podbench calibrate  this machine's limits (cache-line and futex round trips, memcpy)
               podbench compare BASELINE CURRENT   the regression gate (exit 1 on a regression)
               podbench baseline save|list|show    named baselines in results/baselines/
+              podbench report RESULTS... --out DIR  charts, capacity table, index.html
+              podbench image    a container image of this binary (for deploy/kubernetes/)
+              podbench collect LOGS...   results files out of saved `kubectl logs`
 
             Exit codes: 0 every case ran (or is unavailable here); 1 a case failed (integrity error, peer gone, timeout) or the run stopped early; 2 a usage or input error; 130 interrupted. compare: 0 no regression, 1 regression, 2 input error, 3 environments differ.
             """,
