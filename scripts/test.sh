@@ -5,10 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-podbench_setup python3 python3-jsonschema python3-yaml librsvg2-bin podman buildah runc
+podbench_setup python3 python3-jsonschema python3-yaml librsvg2-bin podman buildah runc haproxy socat
 # The container tests (two real containers of one pod, the Kubernetes manifest under podman kube
-# play) fail instead of skipping when podman is missing.
-export PODBENCH_REQUIRE_PODMAN=1
+# play) fail instead of skipping when podman is missing; the pattern tests put haproxy and socat
+# (started on loopback by the tests) between the sides.
+export PODBENCH_REQUIRE_TOOLS=1
 swift format lint --strict --recursive Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/HotPaths Fuzz/Package.swift Fuzz/ControlFrames Fuzz/ResultsFiles
 swift build --build-tests
 PODBENCH_BIN="$(swift build --show-bin-path)/podbench" swift test --skip-build

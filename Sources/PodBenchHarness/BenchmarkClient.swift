@@ -19,11 +19,15 @@ public final class BenchmarkClient: @unchecked Sendable {
         public var serverCPU: Int?
         /// How long to keep retrying the first connection (a server that is still starting).
         public var connectWaitNanoseconds: UInt64
+        /// The stats endpoint of the relay in a hop (`podbench relay --stats`): asked before and
+        /// after each phase of a case with a hop, for the relay's own CPU per message.
+        public var hopStats: SocketAddress?
 
         public init(
             control: SocketAddress, trials: Int, warmup: PhasePlan, trial: PhasePlan, peerTimeoutNanoseconds: UInt64,
-            clientCPU: Int?, serverCPU: Int?, connectWaitNanoseconds: UInt64
+            clientCPU: Int?, serverCPU: Int?, connectWaitNanoseconds: UInt64, hopStats: SocketAddress? = nil
         ) {
+            self.hopStats = hopStats
             self.control = control
             self.trials = trials
             self.warmup = warmup
@@ -189,10 +193,17 @@ public final class BenchmarkClient: @unchecked Sendable {
                 }
                 try measure(spec, over: channel, into: &result)
             case .tcp, .tcp6, .uds, .udsAbstract:
-                let address = try SocketAddress(parsing: endpointText)
+                var address = try SocketAddress(parsing: endpointText)
+                var kind = spec.transport
+                if let via = spec.options.via {
+                    // Through the hop: it forwards to the server's endpoint.
+                    address = try SocketAddress(parsing: via)
+                    kind = try TransportKind.parseList(CaseSpec.socketKindName(address))[0]
+                    result.endpoint = "\(via) via \(spec.options.hop ?? "proxy") to \(endpointText)"
+                }
                 if case .unixPath(let path) = address { result.filesystem = FilesystemType.name(of: path) }
                 let channel = try SocketTransport.connect(
-                    to: address, kind: spec.transport, options: spec.options,
+                    to: address, kind: kind, options: spec.options,
                     timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
                 try measure(spec, over: channel, into: &result)
             }
@@ -279,6 +290,9 @@ public final class BenchmarkClient: @unchecked Sendable {
         histogram: inout Histogram<UInt64>
     ) throws -> TrialResult {
         guard let connection else { throw SessionError(error: PodBenchError(.peerClosed, "not connected")) }
+        // Before the phase starts, so that a relay that cannot be asked fails the case in step.
+        let hopStats = spec.options.via == nil ? nil : configuration.hopStats
+        let hopBefore = try hopStats.map { try Self.relayStats($0, timeout: configuration.peerTimeoutNanoseconds) }
         do {
             try connection.send(.startPhase(index: index, warmup: index < 0))
             try connection.expect("phaseReady") {
@@ -341,6 +355,11 @@ public final class BenchmarkClient: @unchecked Sendable {
         if let code = report.errorCode {
             throw PhaseError(error: PodBenchError(code, report.error ?? "the server's side of the phase failed"))
         }
+        var hopUsage: CPUUsage?
+        if let hopStats, let hopBefore {
+            hopUsage = try Self.relayStats(hopStats, timeout: configuration.peerTimeoutNanoseconds).usage.since(
+                hopBefore.usage)
+        }
         let messages = outcome.messages
         var latency: EncodedHistogram?
         var summary: LatencySummary?
@@ -357,12 +376,25 @@ public final class BenchmarkClient: @unchecked Sendable {
                     error: PodBenchError(.protocolViolation, "the server's one-way histogram: \(error.message)"))
             }
         }
-        return TrialResult(
+        var trial = TrialResult(
             index: index, messages: messages, bytes: messages * UInt64(spec.messageSize),
             elapsedNanoseconds: outcome.elapsed,
             latency: latency, latencySummary: summary,
             client: SideFigures(usage: usage, messages: messages, integrity: checker.counts),
             server: SideFigures(usage: report.usage, messages: messages, integrity: report.integrity),
             oneWayLatency: report.oneWayLatency, oneWayLatencySummary: oneWaySummary)
+        trial.hop = hopUsage.map { SideFigures(usage: $0, messages: messages, integrity: IntegrityCounts()) }
+        return trial
+    }
+
+    /// The relay's figures, or a phase error saying the relay's stats are unreachable.
+    static func relayStats(_ endpoint: SocketAddress, timeout: UInt64) throws -> RelayStats {
+        do {
+            return try RelayStats.query(endpoint, timeoutNanoseconds: timeout)
+        } catch let error as PodBenchError {
+            throw PhaseError(
+                error: PodBenchError(
+                    error.code, "cannot read the relay's stats at \(endpoint) (--via-stats): \(error.message)"))
+        }
     }
 }

@@ -267,8 +267,10 @@ public final class BenchmarkServer: @unchecked Sendable {
                 throw error
             }
         case .tcp, .tcp6, .uds, .udsAbstract:
+            // With a hop (--via) the server listens where the hop forwards, not where it likes.
             let listener = try SocketTransport.listen(
-                kind: spec.transport, options: spec.options, sharedDirectory: configuration.sharedDirectory, name: name)
+                kind: spec.transport, options: spec.options, sharedDirectory: configuration.sharedDirectory, name: name,
+                fixed: try spec.options.listen.map { try SocketAddress(parsing: $0) })
             do {
                 try connection.send(.caseReady(endpoint: listener.endpoint.description))
                 let channel = try listener.accept(timeoutNanoseconds: timeout)

@@ -81,8 +81,23 @@ public struct CaseSpec: Codable, Equatable, Sendable {
             }
         }
         if workload == .rate { opts["rate"] = messagesPerSecond.map { String($0) } ?? "?" }
+        if let via = options.via {
+            // Addresses change from run to run; what the hop is and what the client speaks to it do not.
+            opts["hop"] = options.hop ?? "proxy"
+            opts["hop-in"] = (try? SocketAddress(parsing: via)).map { Self.socketKindName($0) } ?? "?"
+        }
         return CaseKey(
             transport: transport.rawValue, workload: workload.rawValue, messageSize: messageSize, options: opts)
+    }
+
+    /// The transport name a client's side of a hop uses for `address`.
+    static func socketKindName(_ address: SocketAddress) -> String {
+        switch address {
+        case .ipv4: "tcp"
+        case .ipv6: "tcp6"
+        case .unixPath: "uds"
+        case .unixAbstract: "uds-abstract"
+        }
     }
 
     /// Checks what the server must not trust blindly.
@@ -106,6 +121,23 @@ public struct CaseSpec: Codable, Equatable, Sendable {
         }
         if transport.isFile { _ = try options.fileSettings() }
         if transport.usesIOURing { _ = try options.uringSettings() }
+        if options.via != nil || options.listen != nil {
+            guard [.tcp, .tcp6, .uds, .udsAbstract].contains(transport), let listen = options.listen,
+                let via = options.via
+            else {
+                throw PodBenchError(
+                    .invalidConfiguration,
+                    "a hop (--via) needs both endpoints and a socket transport on the server's side (tcp, tcp6, uds, uds-abstract)"
+                )
+            }
+            _ = try SocketAddress(parsing: via)
+            let target = try SocketAddress(parsing: listen)
+            guard Self.socketKindName(target) == transport.rawValue else {
+                throw PodBenchError(
+                    .invalidConfiguration,
+                    "the hop's target \(listen) is not a \(transport.rawValue) endpoint")
+            }
+        }
     }
 }
 

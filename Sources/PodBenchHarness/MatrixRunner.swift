@@ -19,7 +19,7 @@ public struct MatrixRunner {
         transports: [TransportKind], workloads: [WorkloadKind], sizes: [Int], options: TransportOptions,
         verifyEvery: Int,
         corruptSequence: UInt64?, shmWaits: [String] = ["spin-futex"], fileFsyncs: [String] = ["none"],
-        uringSetups: [String] = ["default"], rates: [Int] = []
+        uringSetups: [String] = ["default"], rates: [Int] = [], hop: Hop? = nil
     ) -> [CaseSpec] {
         var specs: [CaseSpec] = []
         for transport in transports {
@@ -64,17 +64,43 @@ public struct MatrixRunner {
                         // The rate workload is one case per offered rate, lowest first; with no rates
                         // (`--rates auto`) one search, which `run` expands into the cases it measures.
                         for rate in workload == .rate && !rates.isEmpty ? rates.map(Optional.some) : [nil] {
-                            specs.append(
-                                CaseSpec(
-                                    transport: transport, workload: workload, messageSize: size, options: variant,
-                                    verifyEvery: verifyEvery, corruptSequence: corruptSequence, messagesPerSecond: rate)
-                            )
+                            let direct = CaseSpec(
+                                transport: transport, workload: workload, messageSize: size, options: variant,
+                                verifyEvery: verifyEvery, corruptSequence: corruptSequence, messagesPerSecond: rate)
+                            specs.append(direct)
+                            // Through the hop, right after the same case direct: the hop's cost is
+                            // the difference, measured minutes apart at most.
+                            if let hop, hop.transport == transport {
+                                var through = direct
+                                through.options.via = hop.via
+                                through.options.listen = hop.listen
+                                through.options.hop = hop.name
+                                specs.append(through)
+                            }
                         }
                     }
                 }
             }
         }
         return specs
+    }
+
+    /// A hop between the sides (`--via`): the client connects to `via`, which forwards to `listen`,
+    /// where the server listens; `transport` is the server side's (from `listen`).
+    public struct Hop: Sendable, Equatable {
+        public var via: String
+        public var listen: String
+        public var name: String
+        public var transport: TransportKind
+
+        public init(via: String, listen: String, name: String) throws {
+            let target = try SocketAddress(parsing: listen)
+            _ = try SocketAddress(parsing: via)
+            self.via = via
+            self.listen = listen
+            self.name = name
+            transport = Relay.kind(of: target)
+        }
     }
 
     /// Runs every case. Returns nil when all ran, or the error that ended the session early.

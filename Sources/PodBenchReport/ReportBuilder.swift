@@ -419,6 +419,36 @@ public struct ReportBuilder {
         system time.
         """
 
+    let hopHeader = [
+        "file", "case", "hop", "p50 added", "p50 ×", "p99 added", "msg/s ×", "hop cpu/msg", "hop cs/msg",
+        "client cpu/msg added", "server cpu/msg added",
+    ]
+
+    static let hopNote = """
+        Each case through a hop (--via: podbench's relay, or a proxy such as haproxy) against the same \
+        case direct, measured back to back in the same run: the added median and p99 latency, the \
+        share of direct throughput, the hop's own CPU time and context switches per message (its whole \
+        process, when its stats were read; a proxy podbench cannot see into shows -), and what the two \
+        sides spent more per message.
+        """
+
+    /// One row per case through a hop with its direct twin.
+    func hopRows() -> [[String]] {
+        inputs.flatMap { input in
+            HopCost.pairs(in: input.run).map { h in
+                let k = h.through.key
+                return [
+                    input.label, "\(k.transport) \(k.workload) \(ByteSize.format(k.messageSize))",
+                    "\(h.hop) (\(h.hopIn) in)", h.p50Added.map { HopCost.signed($0) } ?? "-",
+                    h.p50Ratio.map { Format.fixed($0, digits: 2) } ?? "-", h.p99Added.map { HopCost.signed($0) } ?? "-",
+                    Format.fixed(h.rateRatio, digits: 2), h.hopCPUPerMessage.map(Format.nanoseconds) ?? "-",
+                    h.hopSwitchesPerMessage.map(Format.decimal) ?? "-", HopCost.signed(h.clientCPUAdded),
+                    HopCost.signed(h.serverCPUAdded),
+                ]
+            }
+        }
+    }
+
     func markdown(_ charts: [Chart]) -> String {
         var md = "# podbench report\n\n"
         md += "Results files: " + inputs.map { "`\($0.label)`" }.joined(separator: ", ") + "\n\n"
@@ -432,6 +462,13 @@ public struct ReportBuilder {
             md += String(repeating: "---|", count: capacityHeader.count) + "\n"
             for row in capacity { md += "| " + row.joined(separator: " | ") + " |\n" }
             md += "\n\(Self.capacityNote)\n\n"
+        }
+        let hops = hopRows()
+        if !hops.isEmpty {
+            md += "## Hops\n\n| " + hopHeader.joined(separator: " | ") + " |\n|"
+            md += String(repeating: "---|", count: hopHeader.count) + "\n"
+            for row in hops { md += "| " + row.joined(separator: " | ") + " |\n" }
+            md += "\n\(Self.hopNote)\n\n"
         }
         md += "## Cases\n\n| " + tableHeader.joined(separator: " | ") + " |\n|"
         md += String(repeating: "---|", count: tableHeader.count) + "\n"
@@ -466,6 +503,12 @@ public struct ReportBuilder {
             page += "<h2>Capacity</h2>\n<table><tr>" + capacityHeader.map { "<th>\(e($0))</th>" }.joined() + "</tr>\n"
             for row in capacity { page += "<tr>" + row.map { "<td>\(e($0))</td>" }.joined() + "</tr>\n" }
             page += "</table>\n<p>\(e(Self.capacityNote))</p>\n"
+        }
+        let hops = hopRows()
+        if !hops.isEmpty {
+            page += "<h2>Hops</h2>\n<table><tr>" + hopHeader.map { "<th>\(e($0))</th>" }.joined() + "</tr>\n"
+            for row in hops { page += "<tr>" + row.map { "<td>\(e($0))</td>" }.joined() + "</tr>\n" }
+            page += "</table>\n<p>\(e(Self.hopNote))</p>\n"
         }
         page += "<h2>Cases</h2>\n<table><tr>" + tableHeader.map { "<th>\(e($0))</th>" }.joined() + "</tr>\n"
         for row in tableRows() { page += "<tr>" + row.map { "<td>\(e($0))</td>" }.joined() + "</tr>\n" }

@@ -81,6 +81,9 @@ public struct TrialResult: Codable, Equatable, Sendable {
     public var oneWayLatencySummary: LatencySummary?
     public var client: SideFigures
     public var server: SideFigures
+    /// The relay's whole process in a hop (`--via` with `--via-stats`): its CPU time and context
+    /// switches over the phase, per message; no integrity counts (it forwards bytes unread).
+    public var hop: SideFigures?
 
     public init(
         index: Int, messages: UInt64, bytes: UInt64, elapsedNanoseconds: UInt64, latency: EncodedHistogram?,

@@ -57,17 +57,22 @@ public enum SocketTransport {
     ///   - sharedDirectory: where `uds` creates its socket file (the shared volume).
     ///   - name: a name unique to this server and case, for socket files and abstract names.
     public static func listen(
-        kind: TransportKind, options: TransportOptions, sharedDirectory: String, name: String
+        kind: TransportKind, options: TransportOptions, sharedDirectory: String, name: String,
+        fixed: SocketAddress? = nil
     ) throws -> Listener {
+        if case .unixPath(let path) = fixed { _ = unlink(path) }  // the previous case's, on a fixed path
         let address: SocketAddress =
-            switch kind.socketKind {
-            case .tcp: .ipv4(host: "127.0.0.1", port: 0)
-            case .tcp6: .ipv6(host: "::1", port: 0)
-            case .uds: .unixPath(sharedDirectory + "/" + name + ".sock")
-            case .udsAbstract: .unixAbstract(name)
-            case .shm, .fifo, .file, .uringTCP, .uringUDS, .uringFile:
-                preconditionFailure("\(kind) is not a socket transport")
-            }
+            fixed
+            ?? {
+                switch kind.socketKind {
+                case .tcp: .ipv4(host: "127.0.0.1", port: 0)
+                case .tcp6: .ipv6(host: "::1", port: 0)
+                case .uds: .unixPath(sharedDirectory + "/" + name + ".sock")
+                case .udsAbstract: .unixAbstract(name)
+                case .shm, .fifo, .file, .uringTCP, .uringUDS, .uringFile:
+                    preconditionFailure("\(kind) is not a socket transport")
+                }
+            }()
         if case .unixPath(let path) = address, path.utf8.count > 107 {
             throw PodBenchError(
                 .invalidConfiguration,

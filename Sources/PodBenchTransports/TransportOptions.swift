@@ -22,6 +22,13 @@ public struct TransportOptions: Codable, Hashable, Sendable {
     /// io_uring transports: where staged sends come from: copy (plain sends), registered
     /// (zero-copy sends from buffers registered with the ring).
     public var uringBuffers: String?
+    /// A hop between the sides (`--via`): the endpoint the client connects to instead of the
+    /// server's (a relay or a proxy that forwards to `listen`), e.g. tcp:127.0.0.1:9000.
+    public var via: String?
+    /// The endpoint the server listens on instead of one of its choosing: where the hop forwards.
+    public var listen: String?
+    /// The hop's name in the key: relay (podbench's), or the proxy's (haproxy, socat, …).
+    public var hop: String?
 
     public static let defaultRingBytes = 1 << 20
 

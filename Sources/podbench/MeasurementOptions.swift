@@ -94,6 +94,31 @@ struct MeasurementOptions: ParsableArguments {
         ))
     var uringBuffers = "copy"
 
+    @Option(
+        help: ArgumentHelp(
+            "A hop between the sides: ENDPOINT (a proxy you run, forwarding to --via-target), or relay[:uds] (run starts podbench's relay).",
+            discussion:
+                "Each socket case whose transport is --via-target's runs twice, direct and through the hop, back to back; the results key records the hop (hop, hop-in) and the table the hop's cost against the direct case. relay:uds makes the client speak uds to the relay, which forwards over the target's transport (the adapter pattern)."
+        ))
+    var via: String?
+
+    @Option(help: "With --via: the endpoint the server listens on, where the hop forwards (e.g. tcp:127.0.0.1:9001).")
+    var viaTarget: String?
+
+    @Option(help: "With --via: the hop's name in the results (default: relay for podbench's relay, else proxy).")
+    var viaName: String?
+
+    @Option(help: "With --via: the stats endpoint of a podbench relay (relay --stats), for its CPU per message.")
+    var viaStats: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "A pod pattern: ambassador (client → relay → server over localhost TCP) or adapter (client → relay over uds, relay → server over TCP).",
+            discussion:
+                "Sets --transports tcp (unless given) and --via relay or relay:uds (unless --via names a proxy of yours). See docs/patterns.md."
+        ))
+    var preset: String?
+
     @Flag(help: "Skip the quick calibration of this machine's limits at the start (no 'vs limit' column).")
     var noCalibrate = false
 
@@ -120,6 +145,11 @@ struct MeasurementOptions: ParsableArguments {
         var fileFsyncs: [String]
         var uringSetups: [String]
         var rates: [Int]
+        /// The hop, when --via names an endpoint (a relay that `run` starts is resolved there).
+        var hop: MatrixRunner.Hop?
+        /// `--via relay[:uds]`: run starts podbench's relay; the client speaks `relayIn` to it.
+        var relayIn: TransportKind?
+        var hopStats: SocketAddress?
     }
 
     func validate() throws {
@@ -128,7 +158,17 @@ struct MeasurementOptions: ParsableArguments {
 
     func parsed() throws -> Parsed {
         do {
-            let transports = try Self.naming("--transports") { try TransportKind.parseList(self.transports) }
+            var transportList = self.transports
+            var viaText = via
+            switch preset {
+            case nil: break
+            case "ambassador", "adapter":
+                if transportList == "tcp,uds,shm" { transportList = "tcp" }
+                if viaText == nil { viaText = preset == "ambassador" ? "relay" : "relay:uds" }
+            default:
+                throw ValidationError("--preset: '\(preset!)' is not ambassador or adapter")
+            }
+            let transports = try Self.naming("--transports") { try TransportKind.parseList(transportList) }
             let workloads = try Self.naming("--workloads") { try WorkloadKind.parseList(self.workloads) }
             let sizes = try Self.naming("--sizes") { try ByteSize.parseList(self.sizes) }
             guard (1...1000).contains(trials) else {
@@ -194,11 +234,42 @@ struct MeasurementOptions: ParsableArguments {
                 if !setups.contains(mode) { setups.append(mode) }
             }
             let offered = try Self.parseRates(rates)
+            var hop: MatrixRunner.Hop?
+            var relayIn: TransportKind?
+            if let viaText {
+                if viaText == "relay" || viaText.hasPrefix("relay:") {
+                    let kind = String(viaText.dropFirst(6))
+                    guard viaText == "relay" || ["tcp", "tcp6", "uds", "uds-abstract"].contains(kind) else {
+                        throw ValidationError(
+                            "--via: '\(viaText)' is not relay, relay:tcp, relay:tcp6, relay:uds or relay:uds-abstract")
+                    }
+                    relayIn = try TransportKind.parseList(viaText == "relay" ? "tcp" : kind)[0]
+                } else {
+                    guard let viaTarget else {
+                        throw ValidationError(
+                            "--via \(viaText) needs --via-target: the endpoint the hop forwards to, where the server listens"
+                        )
+                    }
+                    hop = try Self.naming("--via") {
+                        try MatrixRunner.Hop(via: viaText, listen: viaTarget, name: viaName ?? "proxy")
+                    }
+                    guard transports.contains(hop!.transport) else {
+                        throw ValidationError(
+                            "--via-target \(viaTarget) is a \(hop!.transport) endpoint: include \(hop!.transport) in --transports"
+                        )
+                    }
+                }
+            } else if viaTarget != nil || viaStats != nil || viaName != nil {
+                throw ValidationError("--via-target, --via-stats and --via-name go with --via")
+            }
+            let hopStats = try viaStats.map { text in
+                try Self.naming("--via-stats") { try SocketAddress(parsing: text) }
+            }
             return Parsed(
                 transports: transports, workloads: workloads, sizes: sizes, trials: trials, trialNanoseconds: trial,
                 warmupNanoseconds: warm, verifyEvery: verifyEvery, timeoutNanoseconds: timeoutNs, clientCPU: client,
                 serverCPU: server, options: options, shmWaits: waits, fileFsyncs: fsyncs,
-                uringSetups: setups, rates: offered)
+                uringSetups: setups, rates: offered, hop: hop, relayIn: relayIn, hopStats: hopStats)
         } catch let error as PodBenchError {
             throw ValidationError(error.message)
         }
@@ -273,6 +344,11 @@ struct MeasurementOptions: ParsableArguments {
         if let socketBuffer { out += ["--socket-buffer", socketBuffer] }
         if noCalibrate { out.append("--no-calibrate") }
         if let injectCorruption { out += ["--inject-corruption", String(injectCorruption)] }
+        if let via { out += ["--via", via] }
+        if let viaTarget { out += ["--via-target", viaTarget] }
+        if let viaName { out += ["--via-name", viaName] }
+        if let viaStats { out += ["--via-stats", viaStats] }
+        if let preset { out += ["--preset", preset] }
         return out
     }
 

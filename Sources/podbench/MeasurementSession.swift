@@ -33,7 +33,8 @@ struct MeasurementSession {
                 warmup: PhasePlan(durationNanoseconds: parsed.warmupNanoseconds, messageLimit: nil),
                 trial: PhasePlan(durationNanoseconds: parsed.trialNanoseconds, messageLimit: messageLimit),
                 peerTimeoutNanoseconds: parsed.timeoutNanoseconds, clientCPU: parsed.clientCPU,
-                serverCPU: parsed.serverCPU, connectWaitNanoseconds: connectWaitNanoseconds),
+                serverCPU: parsed.serverCPU, connectWaitNanoseconds: connectWaitNanoseconds,
+                hopStats: parsed.hopStats),
             log: Self.progress)
         let startedAt = Date()
         let clientEnvironment = HostEnvironment.probe()
@@ -88,7 +89,7 @@ struct MeasurementSession {
         let specs = MatrixRunner.cases(
             transports: parsed.transports, workloads: parsed.workloads, sizes: parsed.sizes, options: parsed.options,
             verifyEvery: parsed.verifyEvery, corruptSequence: options.injectCorruption, shmWaits: parsed.shmWaits,
-            fileFsyncs: parsed.fileFsyncs, uringSetups: parsed.uringSetups, rates: parsed.rates)
+            fileFsyncs: parsed.fileFsyncs, uringSetups: parsed.uringSetups, rates: parsed.rates, hop: parsed.hop)
         Self.progress(
             "podbench: \(specs.count) cases × (warm-up + \(parsed.trials) trials), isolation \(isolation): "
                 + "\(environment.topology); shared namespaces: \(environment.sharedNamespaces.joined(separator: ",")); "

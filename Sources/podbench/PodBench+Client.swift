@@ -42,6 +42,11 @@ extension PodBench {
             guard ["external", "podman", "kubernetes"].contains(isolation) else {
                 throw ValidationError("--isolation: '\(isolation)' is not external, podman or kubernetes")
             }
+            if let parsed = try? measurement.parsed(), parsed.relayIn != nil {
+                throw ValidationError(
+                    "--via relay and the presets start a relay, which only `run` does: start `podbench relay --listen A --forward B --stats S` and give --via A --via-target B --via-stats S"
+                )
+            }
             do {
                 _ = try SocketAddress(parsing: control)
                 _ = try DurationText.parse(connectWait, option: "--connect-wait")

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import PodBenchCore
 import PodBenchHarness
+import PodBenchTransports
 
 extension PodBench {
     /// `podbench run`: both sides on this machine, the server as a child process.
@@ -84,7 +85,13 @@ extension PodBench {
         }
 
         func run() async throws {
-            let parsed = try measurement.parsed()
+            var parsed = try measurement.parsed()
+            if isolation == "podman" && parsed.relayIn != nil {
+                throw ValidationError(
+                    "--via relay (and the presets) start podbench's relay as a third process, not yet as a third container: "
+                        + "with --isolation podman, run `podbench relay` yourself and give --via, --via-target and --via-stats"
+                )
+            }
             if isolation == "podman" {
                 let code = try PodmanRun(
                     measurement: measurement, sharedParent: sharedDir, image: image, shmSize: podShmSize,
@@ -109,10 +116,36 @@ extension PodBench {
             let launcher = try ServerLauncher(
                 executable: BuildInfo.executablePath, parent: sharedDir, sharedMemoryParent: shmDir,
                 peerTimeout: measurement.timeout, wrapper: wrapper)
+            var relay: RelayLauncher?
+            if let inbound = parsed.relayIn {
+                // The hop's server side is the first socket transport asked for (tcp for the presets).
+                let sockets: [TransportKind] = [.tcp, .tcp6, .uds, .udsAbstract]
+                guard let outbound = parsed.transports.first(where: { sockets.contains($0) })
+                else {
+                    launcher.kill()
+                    throw ValidationError(
+                        "--via relay needs a socket transport in --transports (tcp, tcp6, uds, uds-abstract)")
+                }
+                do {
+                    relay = try RelayLauncher(
+                        executable: BuildInfo.executablePath, directory: launcher.directory, inbound: inbound,
+                        outbound: outbound)
+                } catch {
+                    launcher.kill()
+                    throw error
+                }
+                parsed.hop = relay?.hop
+                parsed.hopStats = relay?.stats
+            }
+            let startedRelay = relay
+            defer { startedRelay?.kill() }
             var session = MeasurementSession(
                 parsed: parsed, options: measurement, isolation: isolation, control: launcher.control,
                 connectWaitNanoseconds: 10_000_000_000, shutdownServer: true)
-            session.onInterrupt = { launcher.kill() }
+            session.onInterrupt = {
+                startedRelay?.kill()
+                launcher.kill()
+            }
             session.keepWaiting = { launcher.isRunning }
             let code: Int32
             do {

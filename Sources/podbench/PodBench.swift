@@ -30,7 +30,7 @@ struct PodBench: AsyncParsableCommand {
         version: PodBenchVersion.version,
         subcommands: [
             Run.self, Serve.self, Client.self, Probe.self, Calibrate.self, Compare.self, Baseline.self, Report.self,
-            Image.self, Collect.self, CalibratePeer.self,
+            Relay.self, Image.self, Collect.self, CalibratePeer.self,
         ]
     )
 

@@ -70,6 +70,11 @@ enum ResultsTable {
                 out += "changed speed): compare those ratios with care, or run again.\n"
             }
         }
+        let hops = HopCost.pairs(in: run)
+        if !hops.isEmpty {
+            out += "Hops: each case through the hop against the same case direct, measured back to back.\n"
+            for hop in hops { out += "  " + hop.text + "\n" }
+        }
         for note in notes { out += note + "\n" }
         return out
     }

@@ -4,14 +4,14 @@ import PodBenchResults
 import Testing
 
 /// podman for the container tests. CI installs it and sets
-/// PODBENCH_REQUIRE_PODMAN=1, so there a missing podman fails these tests instead of skipping them.
+/// PODBENCH_REQUIRE_TOOLS=1, so there a missing podman fails these tests instead of skipping them.
 let podmanPath: String? = ["/usr/bin/podman", "/usr/local/bin/podman"].first {
     FileManager.default.isExecutableFile(atPath: $0)
 }
 /// Not under the sanitizers (scripts/sanitizers.sh): the sanitized binary would run inside the
 /// containers, without the suppressions file and the options its runtime reads from the host.
 let podmanTestsEnabled =
-    (podmanPath != nil || ProcessInfo.processInfo.environment["PODBENCH_REQUIRE_PODMAN"] == "1")
+    (podmanPath != nil || ProcessInfo.processInfo.environment["PODBENCH_REQUIRE_TOOLS"] == "1")
     && ProcessInfo.processInfo.environment["PODBENCH_SANITIZED"] == nil
 
 /// Runs podman with `arguments` (and `environment` added), returning status and output.
@@ -126,7 +126,9 @@ extension EndToEnd {
             #expect(names.count >= 20, "\(names)")
             let result = try BinaryProcess.run([
                 "run", "--isolation", "podman", "--dry-run", "--cpu", "client=0,server=1", "--socket-buffer", "1MiB",
-                "--messages", "7", "--no-calibrate", "--transports", "tcp",
+                "--messages", "7", "--no-calibrate", "--transports", "tcp", "--preset", "ambassador", "--via",
+                "tcp:127.0.0.1:9000", "--via-target", "tcp:127.0.0.1:9001", "--via-name", "haproxy", "--via-stats",
+                "unix:/tmp/none.sock",
             ])
             #expect(result.status == 0, "\(result.stderr)")
             let clientLine = try #require(result.stdout.split(separator: "\n").last { $0.contains(" client ") })

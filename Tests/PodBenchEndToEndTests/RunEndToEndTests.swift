@@ -450,7 +450,7 @@ extension EndToEnd {
 extension EndToEnd {
     @Suite("Results file schema")
     struct SchemaTests {
-        @Test("a real results file, complete or cut short, validates against docs/results.schema.json")
+        @Test("real results files (complete, cut short, with a hop, rate, file, io_uring) validate against the schema")
         func validates() throws {
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -462,8 +462,22 @@ extension EndToEnd {
                 ["run", "--transports", "uds", "--sizes", "64", "--results-dir", dir, "--inject-corruption", "1"]
                     + RunEndToEndTests.quick)
             #expect(failed.status == 1)
+            // A hop (relay figures, hop keys), the rate workload, file and io_uring transports.
+            let hop = try BinaryProcess.run(
+                [
+                    "run", "--preset", "ambassador", "--workloads", "pingpong,rate", "--rates", "1k", "--sizes", "64",
+                    "--results-dir", dir,
+                ] + RunEndToEndTests.quick)
+            #expect(hop.status == 0, "\(hop.stderr)")
+            let others = try BinaryProcess.run(
+                [
+                    "run", "--transports", "file,uring-tcp", "--workloads", "stream", "--sizes", "64", "--results-dir",
+                    dir,
+                ]
+                    + RunEndToEndTests.quick)
+            #expect(others.status == 0, "\(others.stderr)")
             let files = try resultsFiles(in: dir)
-            #expect(files.count == 2)
+            #expect(files.count == 4)
             let schema = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .deletingLastPathComponent().appendingPathComponent("docs/results.schema.json").path
             // Debian's python3 with python3-jsonschema (scripts/test.sh installs both).

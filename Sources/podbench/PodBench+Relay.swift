@@ -1,0 +1,64 @@
+import ArgumentParser
+import CPodBenchLinux
+import Foundation
+import PodBenchCore
+import PodBenchHarness
+
+extension PodBench {
+    /// `podbench relay`: the hop in the middle (an ambassador or an adapter), a third process or container.
+    struct Relay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Forward connections from one endpoint to another, both ways: the hop of an ambassador or adapter.",
+            discussion: """
+                Accepts connections on --listen; for each, connects to --forward and copies bytes both ways until \
+                either side closes (podbench's frames pass through untouched, so both sides still check every \
+                message). The two endpoints may be of different kinds (unix in, tcp out: an adapter). With --stats, \
+                answers each connection there with one JSON line of its process's CPU time, context switches and \
+                bytes forwarded; a client given --via-stats records the relay's CPU per message from it. Runs until \
+                killed. See docs/patterns.md.
+                """)
+
+        @Option(help: "Where clients connect: tcp:HOST:PORT, unix:PATH or unix:@NAME.")
+        var listen: String
+
+        @Option(help: "Where each connection is forwarded: tcp:HOST:PORT, unix:PATH or unix:@NAME.")
+        var forward: String
+
+        @Option(help: "An endpoint that answers with the relay's CPU and byte counts (for --via-stats).")
+        var stats: String?
+
+        @Option(help: "Pin the relay's threads to this CPU.")
+        var cpu: Int?
+
+        @Flag(help: ArgumentHelp("Exit when the parent process exits (used by `podbench run`).", visibility: .hidden))
+        var exitWithParent = false
+
+        @Flag(help: "Print nothing but errors.")
+        var quiet = false
+
+        func validate() throws {
+            for (name, text) in [("--listen", listen), ("--forward", forward), ("--stats", stats ?? "unix:/x")] {
+                do { _ = try SocketAddress(parsing: text) } catch let error as PodBenchError {
+                    throw ValidationError("\(name): \(error.message)")
+                }
+            }
+        }
+
+        func run() async throws {
+            if exitWithParent {
+                _ = CPodBenchLinux_set_parent_death_signal(SIGKILL)
+                signal(SIGINT, SIG_IGN)
+                if getppid() == 1 { return }
+            }
+            if let cpu { _ = try CPUPinning.pinCurrentThread(to: cpu) }
+            let quiet = self.quiet
+            let relay = PodBenchHarness.Relay(
+                configuration: .init(
+                    listen: try SocketAddress(parsing: listen), forward: try SocketAddress(parsing: forward),
+                    stats: try stats.map { try SocketAddress(parsing: $0) }),
+                log: { line in if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) } })
+            try relay.run()
+        }
+    }
+}

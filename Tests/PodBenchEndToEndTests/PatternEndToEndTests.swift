@@ -1,0 +1,210 @@
+import Foundation
+import Glibc
+import PodBenchResults
+import Testing
+
+/// Whether a test that needs `path` runs: when it is installed, and always in CI
+/// (PODBENCH_REQUIRE_TOOLS=1, set by scripts/test.sh, which installs it), where its absence fails.
+func toolPresent(_ path: String) -> Bool {
+    FileManager.default.isExecutableFile(atPath: path)
+        || ProcessInfo.processInfo.environment["PODBENCH_REQUIRE_TOOLS"] == "1"
+}
+
+/// A third-party proxy the test starts on loopback and stops after it.
+final class ExternalProxy {
+    let process = Process()
+
+    init(_ executable: String, _ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    /// Waits until `port` on 127.0.0.1 accepts a connection.
+    func waitForPort(_ port: UInt16) -> Bool {
+        for _ in 0..<200 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            addr.sin_port = port.bigEndian
+            let ok = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+            close(fd)
+            if ok { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+/// Every case through the hop has its direct twin and moved every message intact.
+func expectHopPairs(_ run: RunResult, hop: String, hopIn: String, messages: UInt64, relayFigures: Bool) {
+    let through = run.cases.filter { $0.key.options["hop"] != nil }
+    #expect(!through.isEmpty)
+    #expect(through.count * 2 == run.cases.count, "one direct case for each case through the hop")
+    for c in run.cases {
+        #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
+        expectIntact(c, messages: messages)
+    }
+    for c in through {
+        #expect(c.key.options["hop"] == hop && c.key.options["hop-in"] == hopIn, "\(c.key)")
+        #expect(c.endpoint?.contains("via \(hop)") == true, "\(c.endpoint ?? "")")
+        for t in c.trials {
+            if relayFigures {
+                let figures = try? #require(t.hop)
+                #expect((figures?.usage.userNanoseconds ?? 0) + (figures?.usage.systemNanoseconds ?? 0) > 0)
+            } else {
+                #expect(t.hop == nil)
+            }
+        }
+    }
+    #expect(HopCost.pairs(in: run).count == through.count)
+}
+
+extension EndToEnd {
+    @Suite("pod patterns: a hop between the sides", .serialized)
+    struct PatternEndToEndTests {
+        @Test(
+            "--preset ambassador: client → podbench relay → server over TCP, 1 B to 1 MiB intact, the relay's CPU recorded"
+        )
+        func ambassador() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--preset", "ambassador", "--sizes", "1,64KiB,1MiB", "--trials", "2", "--messages", "50",
+                    "--warmup", "10ms", "--verify", "all", "--no-calibrate", "--results-dir", dir,
+                ], timeout: 300)
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+            #expect(run.cases.count == 3 * 2 * 2)
+            #expect(run.cases.allSatisfy { $0.key.transport == "tcp" })
+            expectHopPairs(run, hop: "relay", hopIn: "tcp", messages: 50, relayFigures: true)
+            #expect(result.stdout.contains("Hops:") && result.stdout.contains("via relay (tcp in)"))
+            #expect(result.stdout.contains("relay cpu/msg"))
+            // The report shows the hop's cost too.
+            let file = try #require(try resultsFiles(in: dir).first)
+            let report = try BinaryProcess.run(["report", file, "--out", dir + "/report"])
+            #expect(report.status == 0, "\(report.stderr)")
+            let markdown = try String(contentsOfFile: dir + "/report/report.md", encoding: .utf8)
+            #expect(markdown.contains("## Hops") && markdown.contains("relay (tcp in)"))
+            let page = try String(contentsOfFile: dir + "/report/index.html", encoding: .utf8)
+            #expect(page.contains("<h2>Hops</h2>"))
+        }
+
+        @Test("--preset adapter: the client speaks uds to the relay, which forwards over TCP; rate cases too")
+        func adapter() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--preset", "adapter", "--workloads", "pingpong,stream,rate", "--rates", "2k", "--sizes",
+                    "64,4KiB", "--trials", "2", "--messages", "40", "--warmup", "10ms", "--verify", "all",
+                    "--no-calibrate", "--results-dir", dir,
+                ], timeout: 300)
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+            #expect(run.cases.count == 3 * 2 * 2)
+            expectHopPairs(run, hop: "relay", hopIn: "uds", messages: 40, relayFigures: true)
+            #expect(result.stdout.contains("via relay (uds in)"))
+        }
+
+        @Test(
+            "ambassador through a real haproxy in TCP mode, started on loopback by the test",
+            .enabled(if: toolPresent("/usr/sbin/haproxy")))
+        func haproxy() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let front = try freePort()
+            let back = try freePort()
+            let config = dir + "/haproxy.cfg"
+            try """
+            global
+                maxconn 64
+            defaults
+                mode tcp
+                timeout connect 5s
+                timeout client 60s
+                timeout server 60s
+            frontend podbench
+                bind 127.0.0.1:\(front)
+                default_backend server
+            backend server
+                server one 127.0.0.1:\(back)
+
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+            let proxy = try ExternalProxy("/usr/sbin/haproxy", ["-db", "-f", config])
+            defer { proxy.stop() }
+            #expect(proxy.waitForPort(front), "haproxy did not start")
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--preset", "ambassador", "--via", "tcp:127.0.0.1:\(front)", "--via-target",
+                    "tcp:127.0.0.1:\(back)", "--via-name", "haproxy", "--sizes", "64,64KiB", "--trials", "2",
+                    "--messages", "50", "--warmup", "10ms", "--verify", "all", "--no-calibrate", "--results-dir", dir,
+                ], timeout: 300)
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+            expectHopPairs(run, hop: "haproxy", hopIn: "tcp", messages: 50, relayFigures: false)
+            #expect(result.stdout.contains("via haproxy (tcp in)") && result.stdout.contains("own CPU not seen"))
+        }
+
+        @Test(
+            "adapter through socat, a Unix socket in and TCP out, started by the test",
+            .enabled(if: toolPresent("/usr/bin/socat")))
+        func socat() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let back = try freePort()
+            let path = dir + "/adapter.sock"
+            let proxy = try ExternalProxy("/usr/bin/socat", ["UNIX-LISTEN:\(path),fork", "TCP:127.0.0.1:\(back)"])
+            defer { proxy.stop() }
+            for _ in 0..<200 where !FileManager.default.fileExists(atPath: path) { usleep(20_000) }
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--transports", "tcp", "--via", "unix:\(path)", "--via-target", "tcp:127.0.0.1:\(back)",
+                    "--via-name", "socat", "--sizes", "64,64KiB", "--trials", "2", "--messages", "50", "--warmup",
+                    "10ms", "--verify", "all", "--no-calibrate", "--results-dir", dir,
+                ], timeout: 300)
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+            expectHopPairs(run, hop: "socat", hopIn: "uds", messages: 50, relayFigures: false)
+        }
+
+        @Test("a hop given wrong: each mistake named, exit 2")
+        func mistakes() throws {
+            let cases: [([String], String)] = [
+                (["run", "--via", "tcp:127.0.0.1:9000"], "needs --via-target"),
+                (
+                    [
+                        "run", "--transports", "uds", "--via", "tcp:127.0.0.1:9000", "--via-target",
+                        "tcp:127.0.0.1:9001",
+                    ],
+                    "include tcp in --transports"
+                ),
+                (["run", "--via-target", "tcp:127.0.0.1:9001"], "go with --via"),
+                (["run", "--preset", "sidecar"], "is not ambassador or adapter"),
+                (["run", "--via", "relay:fifo"], "is not relay"),
+                (["client", "--preset", "ambassador"], "only `run` does"),
+                (["run", "--isolation", "podman", "--preset", "ambassador"], "not yet as a third container"),
+            ]
+            for (arguments, expected) in cases {
+                let result = try BinaryProcess.run(arguments)
+                #expect(result.status == 2, "\(arguments): \(result.stderr)")
+                #expect(result.stderr.contains(expected), "\(arguments): \(result.stderr)")
+            }
+        }
+    }
+}
