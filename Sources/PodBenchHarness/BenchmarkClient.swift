@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import Histogram
 import PodBenchCore
@@ -197,9 +198,19 @@ public final class BenchmarkClient: @unchecked Sendable {
                 var kind = spec.transport
                 if let via = spec.options.via {
                     // Through the hop: it forwards to the server's endpoint.
+                    result.endpoint = "\(via) via \(spec.options.hop ?? "proxy") to \(endpointText)"
+                    if via.hasPrefix("file:") {
+                        // A sidecar following a file: the app appends records, the sidecar forwards.
+                        let path = String(via.dropFirst(5))
+                        result.filesystem = FilesystemType.name(of: (path as NSString).deletingLastPathComponent)
+                        let channel = try Self.connectFile(
+                            path: path, settings: try spec.options.fileSettings(),
+                            timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+                        try measure(spec, over: channel, into: &result)
+                        break
+                    }
                     address = try SocketAddress(parsing: via)
                     kind = try TransportKind.parseList(CaseSpec.socketKindName(address))[0]
-                    result.endpoint = "\(via) via \(spec.options.hop ?? "proxy") to \(endpointText)"
                 }
                 if case .unixPath(let path) = address { result.filesystem = FilesystemType.name(of: path) }
                 let channel = try SocketTransport.connect(
@@ -226,6 +237,31 @@ public final class BenchmarkClient: @unchecked Sendable {
             throw SessionError(error: error)
         }
         return result
+    }
+
+    /// Opens the fresh file connection a relay made in the directory `path` (`--via file:PATH`),
+    /// waiting while the relay is still making it after the previous case.
+    static func connectFile(path: String, settings: FileTransport.Settings, timeoutNanoseconds: UInt64) throws
+        -> FileChannel
+    {
+        let deadline = MonotonicClock.now() + timeoutNanoseconds
+        while true {
+            if let fresh = FileTransport.freshConnection(in: path) {
+                do {
+                    return try FileTransport.connect(
+                        path: fresh, settings: settings, timeoutNanoseconds: timeoutNanoseconds)
+                } catch let error as PodBenchError where MonotonicClock.now() < deadline {
+                    _ = error  // taken or removed meanwhile: look again
+                }
+            }
+            guard MonotonicClock.now() < deadline else {
+                throw PodBenchError(
+                    .timeout,
+                    "no file connection of the hop appeared in \(path): is `podbench relay --listen file:\(path)` running?"
+                )
+            }
+            usleep(500)
+        }
     }
 
     /// Runs the warm-up and the trials of a case over a connected channel of a concrete type (the

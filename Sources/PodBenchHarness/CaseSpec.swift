@@ -84,10 +84,16 @@ public struct CaseSpec: Codable, Equatable, Sendable {
         if let via = options.via {
             // Addresses change from run to run; what the hop is and what the client speaks to it do not.
             opts["hop"] = options.hop ?? "proxy"
-            opts["hop-in"] = (try? SocketAddress(parsing: via)).map { Self.socketKindName($0) } ?? "?"
+            opts["hop-in"] = Self.hopInName(via)
         }
         return CaseKey(
             transport: transport.rawValue, workload: workload.rawValue, messageSize: messageSize, options: opts)
+    }
+
+    /// The transport the client speaks to a hop at `via`: file for `file:PATH`, else the socket's.
+    static func hopInName(_ via: String) -> String {
+        if via.hasPrefix("file:") { return "file" }
+        return (try? SocketAddress(parsing: via)).map { socketKindName($0) } ?? "?"
     }
 
     /// The transport name a client's side of a hop uses for `address`.
@@ -130,7 +136,7 @@ public struct CaseSpec: Codable, Equatable, Sendable {
                     "a hop (--via) needs both endpoints and a socket transport on the server's side (tcp, tcp6, uds, uds-abstract)"
                 )
             }
-            _ = try SocketAddress(parsing: via)
+            if !via.hasPrefix("file:") { _ = try SocketAddress(parsing: via) }
             let target = try SocketAddress(parsing: listen)
             guard Self.socketKindName(target) == transport.rawValue else {
                 throw PodBenchError(

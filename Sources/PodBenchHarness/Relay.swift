@@ -58,14 +58,36 @@ public struct RelayStats: Codable, Equatable, Sendable {
 /// forwards bytes both ways (the frames pass through untouched, so both sides' integrity checks
 /// cover the hop). A thread per direction; one buffer per direction, made per connection.
 public final class Relay: Sendable {
+    /// Where clients come in: a socket, or a directory in which the relay makes file connections
+    /// (`file:DIR`, the log-shipping sidecar's side: the app appends records, the relay follows).
+    public enum Inbound: Sendable, CustomStringConvertible {
+        case socket(SocketAddress)
+        case file(directory: String)
+
+        public init(parsing text: String) throws {
+            if text.hasPrefix("file:") {
+                self = .file(directory: String(text.dropFirst(5)))
+            } else {
+                self = .socket(try SocketAddress(parsing: text))
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .socket(let address): address.description
+            case .file(let directory): "file:" + directory
+            }
+        }
+    }
+
     public struct Configuration: Sendable {
-        public var listen: SocketAddress
+        public var listen: Inbound
         public var forward: SocketAddress
         public var stats: SocketAddress?
         /// Bytes moved per read (and the buffer's size).
         public var bufferBytes: Int
 
-        public init(listen: SocketAddress, forward: SocketAddress, stats: SocketAddress?, bufferBytes: Int = 1 << 20) {
+        public init(listen: Inbound, forward: SocketAddress, stats: SocketAddress?, bufferBytes: Int = 1 << 20) {
             self.listen = listen
             self.forward = forward
             self.stats = stats
@@ -94,9 +116,19 @@ public final class Relay: Sendable {
 
     /// Binds both endpoints and serves until the process ends.
     public func run() throws -> Never {
-        let listener = try SocketTransport.listen(
-            kind: Self.kind(of: configuration.listen), options: TransportOptions(), sharedDirectory: "", name: "",
-            fixed: configuration.listen)
+        var socketListener: SocketTransport.Listener?
+        switch configuration.listen {
+        case .socket(let address):
+            socketListener = try SocketTransport.listen(
+                kind: Self.kind(of: address), options: TransportOptions(), sharedDirectory: "", name: "",
+                fixed: address)
+        case .file(let directory):
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue
+            else {
+                throw PodBenchError(.invalidConfiguration, "--listen file:\(directory): not a directory")
+            }
+        }
         if let stats = configuration.stats {
             let statsListener = try SocketTransport.listen(
                 kind: Self.kind(of: stats), options: TransportOptions(), sharedDirectory: "", name: "", fixed: stats)
@@ -106,49 +138,82 @@ public final class Relay: Sendable {
         log(
             "podbench relay: forwarding \(configuration.listen) → \(configuration.forward)\(configuration.stats.map { ", stats on \($0)" } ?? "")"
         )
+        var number = 0
         while true {
-            let inbound: SocketChannel
-            do {
-                inbound = try listener.accept(timeoutNanoseconds: 3_600_000_000_000)
-            } catch let error as PodBenchError where error.code == .timeout {
-                continue
-            }
-            let outbound: SocketChannel
-            do {
-                outbound = try SocketTransport.connect(
-                    to: configuration.forward, kind: Self.kind(of: configuration.forward), options: TransportOptions(),
-                    timeoutNanoseconds: 10_000_000_000)
-            } catch let error as PodBenchError {
-                log("podbench relay: cannot reach \(configuration.forward): \(error.message); dropping the connection")
-                inbound.close()
-                continue
-            }
-            // No timeout while forwarding: the sides are idle between phases, as long as they like.
-            try? inbound.descriptor.setIOTimeout(nanoseconds: 0)
-            try? outbound.descriptor.setIOTimeout(nanoseconds: 0)
-            connections.add(1, ordering: .relaxed)
-            let done = Atomic<Int>(0)
-            for (from, to) in [(inbound, outbound), (outbound, inbound)] {
-                let thread = Thread { [self] in
-                    pump(from: from, to: to)
-                    if done.add(1, ordering: .acquiringAndReleasing).newValue == 2 {
-                        inbound.close()
-                        outbound.close()
-                    }
+            number += 1
+            if let socketListener {
+                let inbound: SocketChannel
+                do {
+                    inbound = try socketListener.accept(timeoutNanoseconds: 3_600_000_000_000)
+                } catch let error as PodBenchError where error.code == .timeout {
+                    continue
+                } catch {
+                    throw error
                 }
-                thread.start()
+                // No timeout while forwarding: the sides are idle between phases, as long as they like.
+                try? inbound.descriptor.setIOTimeout(nanoseconds: 0)
+                forward(inbound)
+            } else if case .file(let directory) = configuration.listen {
+                // One fresh connection directory at a time, numbered so the newest sorts last;
+                // the reader notices a writer that dies by its lock, not by a timeout.
+                let listener = try FileTransport.listen(
+                    directory: directory, name: "relay-\(getpid())-" + String(format: "%08d", number),
+                    settings: try TransportOptions().fileSettings(), timeoutNanoseconds: 3_600_000_000_000)
+                let inbound: FileChannel
+                do {
+                    inbound = try listener.accept(timeoutNanoseconds: 3_600_000_000_000)
+                } catch let error as PodBenchError where error.code == .timeout {
+                    continue
+                } catch {
+                    throw error
+                }
+                forward(inbound)
             }
         }
     }
 
+    /// Connects to the forward endpoint and pumps both ways on two threads.
+    func forward<Inbound: DataChannel & Sendable>(_ inbound: Inbound) {
+        let outbound: SocketChannel
+        do {
+            outbound = try SocketTransport.connect(
+                to: configuration.forward, kind: Self.kind(of: configuration.forward), options: TransportOptions(),
+                timeoutNanoseconds: 10_000_000_000)
+        } catch {
+            let message = (error as? PodBenchError)?.message ?? "\(error)"
+            log("podbench relay: cannot reach \(configuration.forward): \(message); dropping the connection")
+            inbound.shutdown()
+            inbound.close()
+            return
+        }
+        try? outbound.descriptor.setIOTimeout(nanoseconds: 0)
+        connections.add(1, ordering: .relaxed)
+        let done = Atomic<Int>(0)
+        let finish: @Sendable () -> Void = {
+            if done.add(1, ordering: .acquiringAndReleasing).newValue == 2 {
+                inbound.close()
+                outbound.close()
+            }
+        }
+        Thread { [self] in
+            pump(from: inbound, to: outbound)
+            finish()
+        }.start()
+        Thread { [self] in
+            pump(from: outbound, to: inbound)
+            finish()
+        }.start()
+    }
+
     /// Forwards until either side closes, then shuts both so the other direction ends too.
-    func pump(from: SocketChannel, to: SocketChannel) {
+    func pump<From: DataChannel, To: DataChannel>(from: From, to: To) {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: configuration.bufferBytes, alignment: 64)
         defer { buffer.deallocate() }
         while true {
             do {
                 let count = try from.receiveSome(into: buffer)
                 try to.sendAll(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                try to.flush()
                 bytes.add(UInt64(count), ordering: .relaxed)
             } catch {
                 from.shutdown()
@@ -187,6 +252,7 @@ public final class RelayLauncher: @unchecked Sendable {
             case .tcp: "tcp:127.0.0.1:\(try Self.freePort(ipv6: false))"
             case .tcp6: "tcp:[::1]:\(try Self.freePort(ipv6: true))"
             case .udsAbstract: "unix:@podbench-\(getpid())-\(name)"
+            case .file: "file:\(directory)"
             default: "unix:\(directory)/\(name).sock"
             }
         }

@@ -434,19 +434,21 @@ public struct ReportBuilder {
 
     /// One row per case through a hop with its direct twin.
     func hopRows() -> [[String]] {
-        inputs.flatMap { input in
-            HopCost.pairs(in: input.run).map { h in
-                let k = h.through.key
-                return [
-                    input.label, "\(k.transport) \(k.workload) \(ByteSize.format(k.messageSize))",
-                    "\(h.hop) (\(h.hopIn) in)", h.p50Added.map { HopCost.signed($0) } ?? "-",
-                    h.p50Ratio.map { Format.fixed($0, digits: 2) } ?? "-", h.p99Added.map { HopCost.signed($0) } ?? "-",
-                    Format.fixed(h.rateRatio, digits: 2), h.hopCPUPerMessage.map(Format.nanoseconds) ?? "-",
-                    h.hopSwitchesPerMessage.map(Format.decimal) ?? "-", HopCost.signed(h.clientCPUAdded),
-                    HopCost.signed(h.serverCPUAdded),
-                ]
+        var rows: [[String]] = []
+        for input in inputs {
+            for h in HopCost.pairs(in: input.run) {
+                let added: String = h.p50Added.map { HopCost.signed($0) } ?? "-"
+                let ratio: String = h.p50Ratio.map { Format.fixed($0, digits: 2) } ?? "-"
+                let tail: String = h.p99Added.map { HopCost.signed($0) } ?? "-"
+                let cpu: String = h.hopCPUPerMessage.map { Format.nanoseconds($0) } ?? "-"
+                let switches: String = h.hopSwitchesPerMessage.map { Format.decimal($0) } ?? "-"
+                var row: [String] = [input.label, h.caseName, "\(h.hop) (\(h.hopIn) in)", added, ratio, tail]
+                row += [Format.fixed(h.rateRatio, digits: 2), cpu, switches]
+                row += [HopCost.signed(h.clientCPUAdded), HopCost.signed(h.serverCPUAdded)]
+                rows.append(row)
             }
         }
+        return rows
     }
 
     func markdown(_ charts: [Chart]) -> String {

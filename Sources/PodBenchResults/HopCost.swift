@@ -60,10 +60,17 @@ public struct HopCost: Sendable {
         serverCPUAdded = b.serverCPUPerMessage - a.serverCPUPerMessage
     }
 
+    /// transport, workload, size and (rate) offered rate: `tcp rate 256 at 10k/s`.
+    public var caseName: String {
+        let key = through.key
+        let rate = key.options["rate"].flatMap(Double.init).map { " at \(Format.rate($0))/s" } ?? ""
+        return "\(key.transport) \(key.workload) \(ByteSize.format(key.messageSize))\(rate)"
+    }
+
     /// One line: the case, what the hop added to latency and took from throughput, its own CPU.
     public var text: String {
         let key = through.key
-        var parts = ["\(key.transport) \(key.workload) \(ByteSize.format(key.messageSize)) via \(hop) (\(hopIn) in)"]
+        var parts = ["\(caseName) via \(hop) (\(hopIn) in)"]
         if let p50Added, let p50Ratio {
             parts.append(
                 "p50 \(p50Added >= 0 ? "+" : "−")\(Format.nanoseconds(abs(p50Added))) (×\(Format.fixed(p50Ratio, digits: 2)))"

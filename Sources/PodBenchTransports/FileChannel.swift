@@ -146,6 +146,26 @@ public enum FileTransport {
         }
     }
 
+    /// The newest connection directory in `directory` that no client has opened or written yet:
+    /// where a client of a relay that makes its connections in one fixed directory connects (the
+    /// previous case's directory may still be there, written and being removed).
+    public static func freshConnection(in directory: String) -> String? {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return nil }
+        for name in names.filter({ $0.hasSuffix(".file") }).sorted(by: >) {
+            let c2s = directory + "/" + name + "/c2s"
+            guard let files = try? FileManager.default.contentsOfDirectory(atPath: c2s),
+                files.filter({ $0 != FileLogLayout.lockFileName }) == [FileLogLayout.segmentName(0)]
+            else { continue }
+            var info = stat()
+            guard stat(c2s + "/" + FileLogLayout.segmentName(0), &info) == 0, info.st_size == 0 else { continue }
+            let fd = open(c2s + "/" + FileLogLayout.lockFileName, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            defer { Glibc.close(fd) }
+            if CPodBenchLinux_byte_locked(fd, FileLogLayout.writerLockByte) == 0 { return directory + "/" + name }
+        }
+        return nil
+    }
+
     /// Removes connection directories in `directory` that no live server holds (left by a server
     /// that was killed): one whose server-side locks (reader of c2s, writer of s2c) are both free.
     /// - Returns: the paths removed.

@@ -96,7 +96,7 @@ struct MeasurementOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "A hop between the sides: ENDPOINT (a proxy you run, forwarding to --via-target), or relay[:uds] (run starts podbench's relay).",
+            "A hop between the sides: ENDPOINT (a proxy you run, forwarding to --via-target; file:DIR for a relay following files), or relay[:tcp|uds|file…] (run starts podbench's relay).",
             discussion:
                 "Each socket case whose transport is --via-target's runs twice, direct and through the hop, back to back; the results key records the hop (hop, hop-in) and the table the hop's cost against the direct case. relay:uds makes the client speak uds to the relay, which forwards over the target's transport (the adapter pattern)."
         ))
@@ -113,9 +113,9 @@ struct MeasurementOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "A pod pattern: ambassador (client → relay → server over localhost TCP) or adapter (client → relay over uds, relay → server over TCP).",
+            "A pod pattern: ambassador (client → relay → server over localhost TCP), adapter (client → relay over uds, relay → server over TCP) or sidecar-logs (the app appends records to a file, the relay follows it and ships them over TCP).",
             discussion:
-                "Sets --transports tcp (unless given) and --via relay or relay:uds (unless --via names a proxy of yours). See docs/patterns.md."
+                "Sets --transports tcp (unless given) and --via relay, relay:uds or relay:file (unless --via names a proxy of yours); sidecar-logs also --workloads rate (unless given): one-way latency from each record's intended append time to its arrival at the collector is the shipper's lag. See docs/patterns.md."
         ))
     var preset: String?
 
@@ -159,17 +159,22 @@ struct MeasurementOptions: ParsableArguments {
     func parsed() throws -> Parsed {
         do {
             var transportList = self.transports
+            var workloadList = self.workloads
             var viaText = via
             switch preset {
             case nil: break
-            case "ambassador", "adapter":
+            case "ambassador", "adapter", "sidecar-logs":
                 if transportList == "tcp,uds,shm" { transportList = "tcp" }
-                if viaText == nil { viaText = preset == "ambassador" ? "relay" : "relay:uds" }
+                if viaText == nil {
+                    viaText = ["ambassador": "relay", "adapter": "relay:uds", "sidecar-logs": "relay:file"][preset!]
+                }
+                // The log shipper's question is lag at an append rate: open loop.
+                if preset == "sidecar-logs" && workloadList == "pingpong,stream" { workloadList = "rate" }
             default:
-                throw ValidationError("--preset: '\(preset!)' is not ambassador or adapter")
+                throw ValidationError("--preset: '\(preset!)' is not ambassador, adapter or sidecar-logs")
             }
             let transports = try Self.naming("--transports") { try TransportKind.parseList(transportList) }
-            let workloads = try Self.naming("--workloads") { try WorkloadKind.parseList(self.workloads) }
+            let workloads = try Self.naming("--workloads") { try WorkloadKind.parseList(workloadList) }
             let sizes = try Self.naming("--sizes") { try ByteSize.parseList(self.sizes) }
             guard (1...1000).contains(trials) else {
                 throw ValidationError("--trials must be 1 to 1000, not \(trials)")
@@ -239,9 +244,10 @@ struct MeasurementOptions: ParsableArguments {
             if let viaText {
                 if viaText == "relay" || viaText.hasPrefix("relay:") {
                     let kind = String(viaText.dropFirst(6))
-                    guard viaText == "relay" || ["tcp", "tcp6", "uds", "uds-abstract"].contains(kind) else {
+                    guard viaText == "relay" || ["tcp", "tcp6", "uds", "uds-abstract", "file"].contains(kind) else {
                         throw ValidationError(
-                            "--via: '\(viaText)' is not relay, relay:tcp, relay:tcp6, relay:uds or relay:uds-abstract")
+                            "--via: '\(viaText)' is not relay, relay:tcp, relay:tcp6, relay:uds, relay:uds-abstract or relay:file"
+                        )
                     }
                     relayIn = try TransportKind.parseList(viaText == "relay" ? "tcp" : kind)[0]
                 } else {

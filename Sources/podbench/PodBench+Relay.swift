@@ -19,7 +19,10 @@ extension PodBench {
                 killed. See docs/patterns.md.
                 """)
 
-        @Option(help: "Where clients connect: tcp:HOST:PORT, unix:PATH or unix:@NAME.")
+        @Option(
+            help:
+                "Where clients connect: tcp:HOST:PORT, unix:PATH, unix:@NAME, or file:DIR (the relay makes file connections in DIR and follows what the client appends: a log-shipping sidecar)."
+        )
         var listen: String
 
         @Option(help: "Where each connection is forwarded: tcp:HOST:PORT, unix:PATH or unix:@NAME.")
@@ -38,7 +41,10 @@ extension PodBench {
         var quiet = false
 
         func validate() throws {
-            for (name, text) in [("--listen", listen), ("--forward", forward), ("--stats", stats ?? "unix:/x")] {
+            for (name, text) in [
+                ("--listen", listen.hasPrefix("file:") ? "unix:/x" : listen), ("--forward", forward),
+                ("--stats", stats ?? "unix:/x"),
+            ] {
                 do { _ = try SocketAddress(parsing: text) } catch let error as PodBenchError {
                     throw ValidationError("\(name): \(error.message)")
                 }
@@ -55,7 +61,8 @@ extension PodBench {
             let quiet = self.quiet
             let relay = PodBenchHarness.Relay(
                 configuration: .init(
-                    listen: try SocketAddress(parsing: listen), forward: try SocketAddress(parsing: forward),
+                    listen: try PodBenchHarness.Relay.Inbound(parsing: listen),
+                    forward: try SocketAddress(parsing: forward),
                     stats: try stats.map { try SocketAddress(parsing: $0) }),
                 log: { line in if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) } })
             try relay.run()

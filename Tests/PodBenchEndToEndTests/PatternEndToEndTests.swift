@@ -123,6 +123,35 @@ extension EndToEnd {
         }
 
         @Test(
+            "--preset sidecar-logs: records appended to a file, followed by the relay, shipped over TCP; lag per rate")
+        func sidecarLogs() throws {
+            let dir = try temporaryDirectory()
+            let shared = try temporaryDirectory()
+            defer {
+                try? FileManager.default.removeItem(atPath: dir)
+                try? FileManager.default.removeItem(atPath: shared)
+            }
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--preset", "sidecar-logs", "--rates", "1k,5k", "--sizes", "200,64KiB", "--trials", "2",
+                    "--messages", "40", "--warmup", "10ms", "--verify", "all", "--no-calibrate", "--results-dir", dir,
+                    "--shared-dir", shared,
+                ], timeout: 300)
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+            #expect(run.cases.count == 2 * 2 * 2)
+            #expect(run.cases.allSatisfy { $0.key.workload == "rate" })
+            expectHopPairs(run, hop: "relay", hopIn: "file", messages: 40, relayFigures: true)
+            for c in run.cases where c.key.options["hop"] != nil {
+                // The lag: from each record's intended append time to its arrival at the collector.
+                #expect(c.trials.allSatisfy { ($0.oneWayLatencySummary?.p50 ?? 0) > 0 })
+            }
+            #expect(result.stdout.contains("via relay (file in)") && result.stdout.contains(" at 5"))
+            // The relay's file connections go with the run's folder.
+            #expect(try FileManager.default.contentsOfDirectory(atPath: shared).isEmpty)
+        }
+
+        @Test(
             "ambassador through a real haproxy in TCP mode, started on loopback by the test",
             .enabled(if: toolPresent("/usr/sbin/haproxy")))
         func haproxy() throws {
@@ -195,7 +224,7 @@ extension EndToEnd {
                     "include tcp in --transports"
                 ),
                 (["run", "--via-target", "tcp:127.0.0.1:9001"], "go with --via"),
-                (["run", "--preset", "sidecar"], "is not ambassador or adapter"),
+                (["run", "--preset", "sidecar"], "is not ambassador, adapter or sidecar-logs"),
                 (["run", "--via", "relay:fifo"], "is not relay"),
                 (["client", "--preset", "ambassador"], "only `run` does"),
                 (["run", "--isolation", "podman", "--preset", "ambassador"], "not yet as a third container"),
