@@ -245,6 +245,26 @@ public final class RelayLauncher: @unchecked Sendable {
     public let hop: MatrixRunner.Hop
     public let stats: SocketAddress
 
+    /// The relay's endpoints inside a pod of its own network namespace (fixed loopback ports are
+    /// free there) with the shared volume at `shared`: listen, forward, stats.
+    public static func podEndpoints(shared: String, inbound: TransportKind, outbound: TransportKind) -> (
+        listen: String, forward: String, stats: String
+    ) {
+        func endpoint(_ kind: TransportKind, _ name: String, _ port: Int) -> String {
+            switch kind {
+            case .tcp: "tcp:127.0.0.1:\(port)"
+            case .tcp6: "tcp:[::1]:\(port)"
+            case .udsAbstract: "unix:@podbench-\(name)"
+            case .file: "file:\(shared)/\(name)"
+            default: "unix:\(shared)/\(name).sock"
+            }
+        }
+        return (
+            endpoint(inbound, "relay-in", 7101), endpoint(outbound, "relay-out", 7102),
+            "unix:\(shared)/relay-stats.sock"
+        )
+    }
+
     /// Starts the relay: the client speaks `inbound` to it, it speaks `outbound` to the server.
     public init(executable: String, directory: String, inbound: TransportKind, outbound: TransportKind) throws {
         func endpoint(_ kind: TransportKind, _ name: String) throws -> String {
@@ -252,8 +272,14 @@ public final class RelayLauncher: @unchecked Sendable {
             case .tcp: "tcp:127.0.0.1:\(try Self.freePort(ipv6: false))"
             case .tcp6: "tcp:[::1]:\(try Self.freePort(ipv6: true))"
             case .udsAbstract: "unix:@podbench-\(getpid())-\(name)"
-            case .file: "file:\(directory)"
+            case .file: "file:\(directory)/relay-in"
             default: "unix:\(directory)/\(name).sock"
+            }
+        }
+        if inbound == .file {
+            // A folder of its own: the server's file connections are in `directory` too.
+            guard mkdir(directory + "/relay-in", 0o770) == 0 else {
+                throw PodBenchError(.ioFailure, "cannot make \(directory)/relay-in for the relay's file connections")
             }
         }
         let listen = try endpoint(inbound, "relay-in")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CPodBenchLinux
 import Foundation
+import Glibc
 import PodBenchCore
 import PodBenchHarness
 
@@ -34,6 +35,12 @@ extension PodBench {
         @Option(help: "Pin the relay's threads to this CPU.")
         var cpu: Int?
 
+        @Option(
+            help:
+                "Exit once PATH has appeared and is gone again: give the server's control socket, and the relay ends with the run (a third container of a pod)."
+        )
+        var exitAfter: String?
+
         @Flag(help: ArgumentHelp("Exit when the parent process exits (used by `podbench run`).", visibility: .hidden))
         var exitWithParent = false
 
@@ -58,6 +65,24 @@ extension PodBench {
                 if getppid() == 1 { return }
             }
             if let cpu { _ = try CPUPinning.pinCurrentThread(to: cpu) }
+            if let exitAfter {
+                let quiet = self.quiet
+                Thread {
+                    var seen = false
+                    while true {
+                        let present = access(exitAfter, F_OK) == 0
+                        if present { seen = true }
+                        if seen && !present {
+                            if !quiet {
+                                FileHandle.standardError.write(
+                                    Data("podbench relay: \(exitAfter) is gone: exiting\n".utf8))
+                            }
+                            Glibc.exit(0)
+                        }
+                        usleep(100_000)
+                    }
+                }.start()
+            }
             let quiet = self.quiet
             let relay = PodBenchHarness.Relay(
                 configuration: .init(

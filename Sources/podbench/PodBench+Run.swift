@@ -86,12 +86,6 @@ extension PodBench {
 
         func run() async throws {
             var parsed = try measurement.parsed()
-            if isolation == "podman" && parsed.relayIn != nil {
-                throw ValidationError(
-                    "--via relay (and the presets) start podbench's relay as a third process, not yet as a third container: "
-                        + "with --isolation podman, run `podbench relay` yourself and give --via, --via-target and --via-stats"
-                )
-            }
             if isolation == "podman" {
                 let code = try PodmanRun(
                     measurement: measurement, sharedParent: sharedDir, image: image, shmSize: podShmSize,

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import PodBenchCore
 import PodBenchHarness
+import PodBenchTransports
 import Synchronization
 
 /// `podbench run --isolation podman`: the two sides in two containers of one pod. The pod shares
@@ -54,21 +55,54 @@ struct PodmanRun {
             "serve", "--control", control, "--shared-dir", shared, "--shm-dir", "/dev/shm", "--timeout",
             measurement.timeout,
         ]
+        // A relay (--via relay, the presets) is a third container of the pod; the client is told
+        // its endpoints, which are fixed: the pod's loopback and the shared volume are its own.
+        var clientMeasurement = measurement
+        var relayCommand: [String]?
+        let parsed = try measurement.parsed()
+        if let inbound = parsed.relayIn {
+            let sockets: [TransportKind] = [.tcp, .tcp6, .uds, .udsAbstract]
+            guard let outbound = parsed.transports.first(where: { sockets.contains($0) }) else {
+                throw PodBenchError(
+                    .invalidConfiguration,
+                    "--via relay needs a socket transport in --transports (tcp, tcp6, uds, uds-abstract)")
+            }
+            let hop = RelayLauncher.podEndpoints(shared: shared, inbound: inbound, outbound: outbound)
+            if inbound == .file {
+                try? FileManager.default.createDirectory(
+                    atPath: shared + "/relay-in", withIntermediateDirectories: true)
+            }
+            relayCommand = [
+                "relay", "--listen", hop.listen, "--forward", hop.forward, "--stats", hop.stats, "--exit-after",
+                shared + "/control.sock",
+            ]
+            clientMeasurement.via = hop.listen
+            clientMeasurement.viaTarget = hop.forward
+            clientMeasurement.viaStats = hop.stats
+            clientMeasurement.viaName = "relay"
+        }
         let clientCommand =
             [
                 "client", "--control", control, "--connect-wait", "60s", "--shutdown-server", "--isolation",
                 "podman",
-            ] + measurement.arguments(resultsDir: results)
+            ] + clientMeasurement.arguments(resultsDir: results)
         let createArguments = pod.createArguments(shmSize: shmSize)
         let serverArguments = pod.runArguments(
             container: pod.serverName, detached: true, image: tag, volumes: [shared], securityOption: security,
             command: serverCommand)
+        let relayArguments = relayCommand.map {
+            pod.runArguments(
+                container: pod.name + "-relay", detached: true, image: tag, volumes: [shared], securityOption: security,
+                command: $0)
+        }
         let clientArguments = pod.runArguments(
             container: pod.clientName, detached: false, image: tag, volumes: [shared, results],
             securityOption: security, command: clientCommand)
         if dryRun {
             let prefix = "CONTAINERS_CONF=\(environment["CONTAINERS_CONF"] ?? "") \(executable)"
-            for arguments in [createArguments, serverArguments, clientArguments] {
+            for arguments in [createArguments, serverArguments] + (relayArguments.map { [$0] } ?? []) + [
+                clientArguments
+            ] {
                 print(prefix + " " + arguments.map(Self.shellQuoted).joined(separator: " "))
             }
             return 0
@@ -138,6 +172,7 @@ struct PodmanRun {
         try podman.check(createArguments, doing: "creating the pod \(pod.name)")
         try stopIfInterrupted()
         try podman.check(serverArguments, doing: "starting the server's container")
+        if let relayArguments { try podman.check(relayArguments, doing: "starting the relay's container") }
         Self.progress("podbench: pod \(pod.name): server and client containers of \(tag), seccomp \(seccomp.rawValue)")
         try stopIfInterrupted()
         let child = try ChildProcess(executable: executable, arguments: clientArguments, environment: environment)

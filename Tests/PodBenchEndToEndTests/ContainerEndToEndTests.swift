@@ -250,6 +250,61 @@ extension EndToEnd {
             #expect(server.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
         }
 
+        @Test(
+            "--isolation podman --preset sidecar-logs and ambassador: the relay is a third container of the pod",
+            .enabled(if: podmanTestsEnabled))
+        func relayContainer() throws {
+            for (preset, hopIn) in [("ambassador", "tcp"), ("sidecar-logs", "file")] {
+                let dir = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(atPath: dir) }
+                let podsBefore = try podbenchPods()
+                let result = try BinaryProcess.run(
+                    [
+                        "run", "--isolation", "podman", "--preset", preset, "--rates", "2k", "--sizes", "64,4KiB",
+                        "--trials", "2", "--messages", "40", "--warmup", "10ms", "--verify", "all", "--no-calibrate",
+                        "--results-dir", dir,
+                    ], timeout: 300)
+                #expect(result.status == 0, "\(preset): \(result.stderr)")
+                let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+                #expect(run.environment.topology == "two containers, one pod")
+                expectHopPairs(run, hop: "relay", hopIn: hopIn, messages: 40, relayFigures: true)
+                #expect(try podbenchPods() == podsBefore)
+            }
+        }
+
+        @Test(
+            "deploy/kubernetes/pod-ambassador.yaml under podman kube play: three containers, the hop's cost collected",
+            .enabled(if: podmanTestsEnabled))
+        func kubePlayAmbassador() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let conf = dir + "/containers.conf"
+            let image = try BinaryProcess.run(
+                ["image", "--tag", "localhost/podbench:latest", "--containers-conf", conf], timeout: 300)
+            #expect(image.status == 0, "\(image.stderr)")
+            let manifest = packageRoot + "/deploy/kubernetes/pod-ambassador.yaml"
+            let environment = ["CONTAINERS_CONF": conf]
+            try podman(["kube", "down", manifest], environment: environment)
+            defer { _ = try? podman(["kube", "down", manifest], environment: environment) }
+            let play = try podman(["kube", "play", manifest], environment: environment)
+            #expect(play.status == 0, "\(play.output)")
+            let waited = try podman(["wait", "podbench-ambassador-client"], environment: environment)
+            #expect(waited.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(waited.output)")
+            let log = dir + "/client.log"
+            try podman(["logs", "podbench-ambassador-client"], environment: environment).output.write(
+                toFile: log, atomically: true, encoding: .utf8)
+            let collected = try BinaryProcess.run(["collect", log, "--results-dir", dir + "/nodes"])
+            #expect(collected.status == 0, "\(collected.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/nodes").first))
+            #expect(run.environment.topology == "two containers, one pod")
+            #expect(run.cases.count == 2 * 2 * 2)
+            let pairs = HopCost.pairs(in: run)
+            #expect(pairs.count == 4 && pairs.allSatisfy { $0.hopCPUPerMessage != nil })
+            // The relay ended with the server, so the pod completes.
+            let relay = try podman(["wait", "podbench-ambassador-relay"], environment: environment)
+            #expect(relay.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(relay.output)")
+        }
+
         @Test("deploy/kubernetes/job.yaml runs pod.yaml's containers, plus the node's name and one pod per node")
         func jobMatchesPod() throws {
             let script = """

@@ -227,7 +227,6 @@ extension EndToEnd {
                 (["run", "--preset", "sidecar"], "is not ambassador, adapter or sidecar-logs"),
                 (["run", "--via", "relay:fifo"], "is not relay"),
                 (["client", "--preset", "ambassador"], "only `run` does"),
-                (["run", "--isolation", "podman", "--preset", "ambassador"], "not yet as a third container"),
             ]
             for (arguments, expected) in cases {
                 let result = try BinaryProcess.run(arguments)
