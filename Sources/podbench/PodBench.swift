@@ -22,6 +22,8 @@ struct PodBench: AsyncParsableCommand {
               podbench compare BASELINE CURRENT   the regression gate (exit 1 on a regression)
               podbench baseline save|list|show    named baselines in results/baselines/
               podbench report RESULTS... --out DIR  charts, capacity table, index.html
+              podbench run --preset ambassador|adapter|sidecar-logs   a hop between the sides
+              podbench relay    the hop as a third process or container
               podbench image    a container image of this binary (for deploy/kubernetes/)
               podbench collect LOGS...   results files out of saved `kubectl logs`
 

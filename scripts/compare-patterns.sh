@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The pod patterns on this machine, each hop against the same case direct in the same run:
+# ambassador through podbench's relay, haproxy (TCP mode) and socat; adapter (uds in, tcp out)
+# through the relay; sidecar-logs (file in, tcp out) at a few append rates. Prints each run's
+# "Hops" lines (podbench's own comparison) and the machine.
+#
+#   scripts/compare-patterns.sh [--cpu CLIENT,SERVER] [-- PODBENCH-OPTIONS...]
+#
+# Needs a release build (swift build -c release); installs haproxy and socat if missing.
+# docs/patterns.md explains the figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cpu="client=0,server=1"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --cpu) IFS=, read -r c s <<<"$2"; cpu="client=$c,server=$s"; shift 2 ;;
+    --) shift; break ;;
+    *) echo "unknown option $1 (use --cpu C,S -- OPTIONS)" >&2; exit 2 ;;
+  esac
+done
+source scripts/setup.sh
+podbench_setup haproxy socat
+bin=.build/release/podbench
+[ -x "$bin" ] || swift build -c release --product podbench >&2
+work=$(mktemp -d /tmp/podbench-patterns-XXXXXX)
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+common=(--trials 5 --duration 300ms --warmup 300ms --cpu "$cpu" --no-calibrate --results-dir "$work/results")
+hops() { "$bin" run "${common[@]}" "$@" 2>"$work/err" | sed -n '/^Hops:/,/^[^ H]/p' | grep -v '^Hops' || { cat "$work/err" >&2; exit 1; }; }
+
+echo "machine: $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs; pinning $cpu; $(haproxy -v | head -1 | cut -d' ' -f1-3); $(socat -V | grep -m1 'socat version' | cut -d' ' -f1-3)"
+echo "== ambassador: podbench relay (its own thread pair, 1 MiB buffers)"
+hops --preset ambassador --sizes 64,1KiB,64KiB "$@"
+echo "== ambassador: haproxy, TCP mode"
+cat >"$work/haproxy.cfg" <<CFG
+global
+    maxconn 64
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend podbench
+    bind 127.0.0.1:17101
+    default_backend server
+backend server
+    server one 127.0.0.1:17102
+CFG
+haproxy -db -f "$work/haproxy.cfg" >/dev/null 2>&1 & pids+=($!)
+sleep 0.5
+hops --preset ambassador --via tcp:127.0.0.1:17101 --via-target tcp:127.0.0.1:17102 --via-name haproxy --sizes 64,1KiB,64KiB "$@"
+echo "== ambassador: socat"
+socat TCP-LISTEN:17201,bind=127.0.0.1,reuseaddr,fork TCP:127.0.0.1:17202 & pids+=($!)
+sleep 0.5
+hops --preset ambassador --via tcp:127.0.0.1:17201 --via-target tcp:127.0.0.1:17202 --via-name socat --sizes 64,1KiB,64KiB "$@"
+echo "== adapter: podbench relay, uds in, tcp out"
+hops --preset adapter --sizes 64,1KiB,64KiB "$@"
+echo "== sidecar-logs: podbench relay following a file, tcp out, 256 B records"
+hops --preset sidecar-logs --rates 1k,10k,50k --sizes 256 "$@"
