@@ -219,35 +219,59 @@ extension EndToEnd {
             "deploy/kubernetes/pod.yaml under podman kube play: two containers, results out of the log by collect",
             .enabled(if: podmanTestsEnabled))
         func kubePlay() throws {
+            let played = try playManifest("pod.yaml", pod: "podbench")
+            let run = played.run
+            #expect(run.settings.isolation == "kubernetes")
+            #expect(run.environment.topology == "two containers, one pod")
+            #expect(run.complete && run.cases.count == 20)
+            for c in run.cases { #expect(c.status == .ok, "\(c.key): \(c.error ?? "")") }
+            #expect(played.collectOutput.contains("two containers, one pod"))
+            // The server stopped when the client was done.
+            #expect(played.exitCodes["server"] == "0")
+        }
+
+        /// Builds localhost/podbench:latest from the binary under test, plays
+        /// deploy/kubernetes/MANIFEST with podman (the settings this host needs), waits for the
+        /// client, collects its results from its log, and takes the pod down again.
+        func playManifest(_ manifestName: String, pod: String) throws -> (
+            run: RunResult, collectOutput: String, exitCodes: [String: String]
+        ) {
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let conf = dir + "/containers.conf"
             let image = try BinaryProcess.run(
                 ["image", "--tag", "localhost/podbench:latest", "--containers-conf", conf], timeout: 300)
             #expect(image.status == 0, "\(image.stderr)")
-            let manifest = packageRoot + "/deploy/kubernetes/pod.yaml"
+            let manifest = packageRoot + "/deploy/kubernetes/" + manifestName
             let environment = ["CONTAINERS_CONF": conf]
             try podman(["kube", "down", manifest], environment: environment)  // an earlier run's, if any
             defer { _ = try? podman(["kube", "down", manifest], environment: environment) }
             let play = try podman(["kube", "play", manifest], environment: environment)
             #expect(play.status == 0, "\(play.output)")
-            let waited = try podman(["wait", "podbench-client"], environment: environment)
+            let waited = try podman(["wait", pod + "-client"], environment: environment)
             #expect(waited.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(waited.output)")
-            let logs = try podman(["logs", "podbench-client"], environment: environment)
+            // conmon may still be writing the log's last lines when `podman wait` returns.
+            var logs = ""
+            for _ in 0..<100 {
+                logs = try podman(["logs", pod + "-client"], environment: environment).output
+                if logs.contains(ResultsMarker.end) { break }
+                usleep(100_000)
+            }
             let log = dir + "/client.log"
-            try logs.output.write(toFile: log, atomically: true, encoding: .utf8)
+            try logs.write(toFile: log, atomically: true, encoding: .utf8)
             let collected = try BinaryProcess.run(["collect", log, "--results-dir", dir + "/nodes"])
-            #expect(collected.status == 0, "\(collected.stderr)")
+            #expect(collected.status == 0, "\(collected.stderr) \(waited.output)")
             let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/nodes").first))
-            #expect(run.settings.isolation == "kubernetes")
-            #expect(run.environment.topology == "two containers, one pod")
-            #expect(run.complete && run.cases.count == 20)
-            for c in run.cases { #expect(c.status == .ok, "\(c.key): \(c.error ?? "")") }
-            #expect(collected.stderr.contains("two containers, one pod"))
-            // The server stopped when the client was done.
-            let server = try podman(
-                ["inspect", "--format", "{{.State.ExitCode}}", "podbench-server"], environment: environment)
-            #expect(server.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+            // Every other container has stopped by now (or stops soon): their exit codes.
+            var codes: [String: String] = [:]
+            let names = try podman(
+                ["ps", "-a", "--filter", "pod=\(pod)", "--format", "{{.Names}}"], environment: environment)
+            for name in names.output.split(separator: "\n") where name.hasPrefix(pod + "-") {
+                let container = String(name.dropFirst(pod.count + 1))
+                let exit = try podman(["wait", String(name)], environment: environment)
+                codes[container] = exit.output.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            return (run, collected.stderr, codes)
         }
 
         @Test(
@@ -276,33 +300,13 @@ extension EndToEnd {
             "deploy/kubernetes/pod-ambassador.yaml under podman kube play: three containers, the hop's cost collected",
             .enabled(if: podmanTestsEnabled))
         func kubePlayAmbassador() throws {
-            let dir = try temporaryDirectory()
-            defer { try? FileManager.default.removeItem(atPath: dir) }
-            let conf = dir + "/containers.conf"
-            let image = try BinaryProcess.run(
-                ["image", "--tag", "localhost/podbench:latest", "--containers-conf", conf], timeout: 300)
-            #expect(image.status == 0, "\(image.stderr)")
-            let manifest = packageRoot + "/deploy/kubernetes/pod-ambassador.yaml"
-            let environment = ["CONTAINERS_CONF": conf]
-            try podman(["kube", "down", manifest], environment: environment)
-            defer { _ = try? podman(["kube", "down", manifest], environment: environment) }
-            let play = try podman(["kube", "play", manifest], environment: environment)
-            #expect(play.status == 0, "\(play.output)")
-            let waited = try podman(["wait", "podbench-ambassador-client"], environment: environment)
-            #expect(waited.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(waited.output)")
-            let log = dir + "/client.log"
-            try podman(["logs", "podbench-ambassador-client"], environment: environment).output.write(
-                toFile: log, atomically: true, encoding: .utf8)
-            let collected = try BinaryProcess.run(["collect", log, "--results-dir", dir + "/nodes"])
-            #expect(collected.status == 0, "\(collected.stderr)")
-            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/nodes").first))
-            #expect(run.environment.topology == "two containers, one pod")
-            #expect(run.cases.count == 2 * 2 * 2)
-            let pairs = HopCost.pairs(in: run)
+            let played = try playManifest("pod-ambassador.yaml", pod: "podbench-ambassador")
+            #expect(played.run.environment.topology == "two containers, one pod")
+            #expect(played.run.cases.count == 2 * 2 * 2)
+            let pairs = HopCost.pairs(in: played.run)
             #expect(pairs.count == 4 && pairs.allSatisfy { $0.hopCPUPerMessage != nil })
             // The relay ended with the server, so the pod completes.
-            let relay = try podman(["wait", "podbench-ambassador-relay"], environment: environment)
-            #expect(relay.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(relay.output)")
+            #expect(played.exitCodes["relay"] == "0" && played.exitCodes["server"] == "0", "\(played.exitCodes)")
         }
 
         @Test("deploy/kubernetes/job.yaml runs pod.yaml's containers, plus the node's name and one pod per node")
