@@ -116,8 +116,8 @@ public struct MatrixRunner {
     }
 
     /// `--rates auto`: measures `base` at offered rates from 1k/s up, ×4 a step, until the channel
-    /// breaks (delivers under 95% of the offered rate, or its p99 more than doubles over the best
-    /// p99 so far: the knee's rule in docs/report.md), then halves the gap to the last good rate
+    /// breaks (`KneeRule`: delivers under 95% of the offered rate, or its p99 more than doubles
+    /// over the best p99 so far), then halves the gap to the last good rate
     /// three times (geometric midpoints). At most 13 cases; each is recorded like any other.
     func searchRates(_ base: CaseSpec, label: String) throws -> PodBenchError? {
         func measure(_ rate: Int) throws -> (ok: Bool, error: PodBenchError?) {
@@ -126,12 +126,9 @@ public struct MatrixRunner {
             let (result, error) = try runOne(spec, label: label + " auto")
             guard error == nil, result.status == .ok, !result.trials.isEmpty else { return (false, error) }
             let s = CaseSummary(result)
-            let p99 = s.p99 ?? .infinity
-            let ok = s.messagesPerSecond >= 0.95 * Double(rate) && (bestP99.isInfinite || p99 <= 2 * bestP99)
-            if ok { bestP99 = min(bestP99, p99) }
-            return (ok, nil)
+            return (rule.admit(offered: Double(rate), achieved: s.messagesPerSecond, p99: s.p99), nil)
         }
-        var bestP99 = Double.infinity
+        var rule = KneeRule()
         var good: Int?
         var bad: Int?
         var rate = 1_000

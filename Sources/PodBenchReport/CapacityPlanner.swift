@@ -27,7 +27,7 @@ public enum CapacityPlanner {
         }
 
         /// Whether the channel delivered (nearly) what was offered.
-        public var keptUp: Bool { achieved >= 0.95 * offered }
+        public var keptUp: Bool { KneeRule.keptUp(offered: offered, achieved: achieved) }
     }
 
     /// A latency objective: a percentile and its bound.
@@ -84,15 +84,12 @@ public enum CapacityPlanner {
     /// less than 95% of the offered rate, or a p99 more than `factor` times the best p99 seen at
     /// the lower rates. Nil when even the lowest rate breaks; the highest rate when none does.
     public static func knee(_ points: [Point], factor: Double = 2) -> (point: Point, broke: Bool)? {
-        let sorted = points.sorted { $0.offered < $1.offered }
-        var best = Double.infinity
+        var rule = KneeRule(factor: factor)
         var last: Point?
-        for p in sorted {
-            let tail = p.p99 ?? .infinity
-            if !p.keptUp || (best.isFinite && tail > factor * best) {
+        for p in points.sorted(by: { $0.offered < $1.offered }) {
+            guard rule.admit(offered: p.offered, achieved: p.achieved, p99: p.p99) else {
                 return last.map { ($0, true) }
             }
-            best = min(best, tail)
             last = p
         }
         return last.map { ($0, false) }

@@ -105,3 +105,24 @@ struct ResultsMarkerTests {
                 == "two processes, separate mnt, pid, uts")
     }
 }
+
+@Suite("The knee's rule")
+struct KneeRuleTests {
+    @Test("kept up and p99 within twice the best so far: admitted; under 95% delivered or p99 doubled: the knee")
+    func rule() {
+        var rule = KneeRule()
+        var admitted: [Bool] = []
+        admitted.append(rule.admit(offered: 1000, achieved: 1000, p99: 50_000))
+        admitted.append(rule.admit(offered: 4000, achieved: 3990, p99: 20_000))
+        #expect(rule.bestP99 == 20_000)
+        admitted.append(rule.admit(offered: 16000, achieved: 15200, p99: 40_000))  // exactly 95%, exactly 2×
+        admitted.append(rule.admit(offered: 64000, achieved: 60000, p99: 30_000))  // 93.75% delivered
+        admitted.append(rule.admit(offered: 64000, achieved: 64000, p99: 40_001))  // over 2× the best
+        admitted.append(rule.admit(offered: 64000, achieved: 64000, p99: nil))  // no tail measured
+        #expect(admitted == [true, true, true, false, false, false])
+        var fresh = KneeRule()
+        let first = fresh.admit(offered: 1000, achieved: 1000, p99: nil)
+        #expect(first)  // the first point sets no bound
+        #expect(KneeRule.keptUp(offered: 100, achieved: 95) && !KneeRule.keptUp(offered: 100, achieved: 94.9))
+    }
+}
