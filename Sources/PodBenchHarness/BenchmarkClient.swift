@@ -3,6 +3,7 @@ import Glibc
 import Histogram
 import PodBenchCore
 import PodBenchResults
+import PodBenchRing
 import PodBenchTransports
 import PodBenchURing
 import SystemPackage
@@ -209,6 +210,16 @@ public final class BenchmarkClient: @unchecked Sendable {
                         try measure(spec, over: channel, into: &result)
                         break
                     }
+                    if via.hasPrefix("shm:") {
+                        // An adapter whose app side is a ring: the relay's ring file waiting in DIR.
+                        let directory = String(via.dropFirst(4))
+                        let channel = try Self.connectRing(
+                            directory: directory, strategy: try spec.options.waitStrategy(),
+                            timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+                        result.filesystem = FilesystemType.name(of: directory)
+                        try measure(spec, over: channel, into: &result)
+                        break
+                    }
                     address = try SocketAddress(parsing: via)
                     kind = try TransportKind.parseList(CaseSpec.socketKindName(address))[0]
                 }
@@ -237,6 +248,34 @@ public final class BenchmarkClient: @unchecked Sendable {
             throw SessionError(error: error)
         }
         return result
+    }
+
+    /// Attaches to the ring file a relay made in `directory` (`--via shm:DIR`), waiting while it is
+    /// still making it after the previous case (an attached ring file loses its name at once).
+    static func connectRing(directory: String, strategy: RingWaitStrategy, timeoutNanoseconds: UInt64) throws
+        -> SharedMemoryChannel
+    {
+        let deadline = MonotonicClock.now() + timeoutNanoseconds
+        while true {
+            let rings = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
+                $0.hasSuffix(".ring") && !$0.hasPrefix(".")
+            }
+            for name in rings.sorted(by: >) {
+                do {
+                    return try SharedMemoryTransport.connect(
+                        path: directory + "/" + name, strategy: strategy, timeoutNanoseconds: timeoutNanoseconds)
+                } catch let error as PodBenchError where MonotonicClock.now() < deadline {
+                    _ = error  // attached by now, or removed: look again
+                }
+            }
+            guard MonotonicClock.now() < deadline else {
+                throw PodBenchError(
+                    .timeout,
+                    "no ring file of the hop appeared in \(directory): is `podbench relay --listen shm:\(directory)` running?"
+                )
+            }
+            usleep(200)
+        }
     }
 
     /// Opens the fresh file connection a relay made in the directory `path` (`--via file:PATH`),

@@ -93,6 +93,7 @@ public struct CaseSpec: Codable, Equatable, Sendable {
     /// The transport the client speaks to a hop at `via`: file for `file:PATH`, else the socket's.
     static func hopInName(_ via: String) -> String {
         if via.hasPrefix("file:") { return "file" }
+        if via.hasPrefix("shm:") { return "shm" }
         return (try? SocketAddress(parsing: via)).map { socketKindName($0) } ?? "?"
     }
 
@@ -136,7 +137,7 @@ public struct CaseSpec: Codable, Equatable, Sendable {
                     "a hop (--via) needs both endpoints and a socket transport on the server's side (tcp, tcp6, uds, uds-abstract)"
                 )
             }
-            if !via.hasPrefix("file:") { _ = try SocketAddress(parsing: via) }
+            if !via.hasPrefix("file:") && !via.hasPrefix("shm:") { _ = try SocketAddress(parsing: via) }
             let target = try SocketAddress(parsing: listen)
             guard Self.socketKindName(target) == transport.rawValue else {
                 throw PodBenchError(

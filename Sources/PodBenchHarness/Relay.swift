@@ -60,13 +60,18 @@ public struct RelayStats: Codable, Equatable, Sendable {
 public final class Relay: Sendable {
     /// Where clients come in: a socket, or a directory in which the relay makes file connections
     /// (`file:DIR`, the log-shipping sidecar's side: the app appends records, the relay follows).
+    /// Or a memory-backed directory in which it makes shm ring files (`shm:DIR`: an adapter whose
+    /// app side is a shared-memory ring).
     public enum Inbound: Sendable, CustomStringConvertible {
         case socket(SocketAddress)
         case file(directory: String)
+        case sharedMemory(directory: String)
 
         public init(parsing text: String) throws {
             if text.hasPrefix("file:") {
                 self = .file(directory: String(text.dropFirst(5)))
+            } else if text.hasPrefix("shm:") {
+                self = .sharedMemory(directory: String(text.dropFirst(4)))
             } else {
                 self = .socket(try SocketAddress(parsing: text))
             }
@@ -76,6 +81,7 @@ public final class Relay: Sendable {
             switch self {
             case .socket(let address): address.description
             case .file(let directory): "file:" + directory
+            case .sharedMemory(let directory): "shm:" + directory
             }
         }
     }
@@ -122,11 +128,13 @@ public final class Relay: Sendable {
             socketListener = try SocketTransport.listen(
                 kind: Self.kind(of: address), options: TransportOptions(), sharedDirectory: "", name: "",
                 fixed: address)
-        case .file(let directory):
+        case .file(let directory), .sharedMemory(let directory):
+            // Made if missing: in a pod, the relay's container may be the first to look.
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue
             else {
-                throw PodBenchError(.invalidConfiguration, "--listen file:\(directory): not a directory")
+                throw PodBenchError(.invalidConfiguration, "--listen \(configuration.listen): not a directory")
             }
         }
         if let stats = configuration.stats {
@@ -160,6 +168,21 @@ public final class Relay: Sendable {
                     directory: directory, name: "relay-\(getpid())-" + String(format: "%08d", number),
                     settings: try TransportOptions().fileSettings(), timeoutNanoseconds: 3_600_000_000_000)
                 let inbound: FileChannel
+                do {
+                    inbound = try listener.accept(timeoutNanoseconds: 3_600_000_000_000)
+                } catch let error as PodBenchError where error.code == .timeout {
+                    continue
+                } catch {
+                    throw error
+                }
+                forward(inbound)
+            } else if case .sharedMemory(let directory) = configuration.listen {
+                // A ring file waits under its name until the client attaches, then loses its name:
+                // the one ring file in the directory is the one to attach to.
+                let listener = try SharedMemoryTransport.listen(
+                    directory: directory, name: "relay-\(getpid())-" + String(format: "%08d", number),
+                    capacity: TransportOptions.defaultRingBytes, strategy: try TransportOptions().waitStrategy())
+                let inbound: SharedMemoryChannel
                 do {
                     inbound = try listener.accept(timeoutNanoseconds: 3_600_000_000_000)
                 } catch let error as PodBenchError where error.code == .timeout {
@@ -256,6 +279,7 @@ public final class RelayLauncher: @unchecked Sendable {
             case .tcp6: "tcp:[::1]:\(port)"
             case .udsAbstract: "unix:@podbench-\(name)"
             case .file: "file:\(shared)/\(name)"
+            case .shm: "shm:/dev/shm/podbench-\(name)"
             default: "unix:\(shared)/\(name).sock"
             }
         }
@@ -266,20 +290,24 @@ public final class RelayLauncher: @unchecked Sendable {
     }
 
     /// Starts the relay: the client speaks `inbound` to it, it speaks `outbound` to the server.
-    public init(executable: String, directory: String, inbound: TransportKind, outbound: TransportKind) throws {
+    public init(
+        executable: String, directory: String, sharedMemoryDirectory: String, inbound: TransportKind,
+        outbound: TransportKind
+    ) throws {
         func endpoint(_ kind: TransportKind, _ name: String) throws -> String {
             switch kind {
             case .tcp: "tcp:127.0.0.1:\(try Self.freePort(ipv6: false))"
             case .tcp6: "tcp:[::1]:\(try Self.freePort(ipv6: true))"
             case .udsAbstract: "unix:@podbench-\(getpid())-\(name)"
             case .file: "file:\(directory)/relay-in"
+            case .shm: "shm:\(sharedMemoryDirectory)/relay-in"
             default: "unix:\(directory)/\(name).sock"
             }
         }
-        if inbound == .file {
-            // A folder of its own: the server's file connections are in `directory` too.
-            guard mkdir(directory + "/relay-in", 0o770) == 0 else {
-                throw PodBenchError(.ioFailure, "cannot make \(directory)/relay-in for the relay's file connections")
+        // The relay's own folder for file connections or ring files: the server's are beside it.
+        for (kind, parent) in [(TransportKind.file, directory), (.shm, sharedMemoryDirectory)] where inbound == kind {
+            guard mkdir(parent + "/relay-in", 0o770) == 0 else {
+                throw PodBenchError(.ioFailure, "cannot make \(parent)/relay-in for the relay's connections")
             }
         }
         let listen = try endpoint(inbound, "relay-in")

@@ -49,7 +49,8 @@ extension PodBench {
 
         func validate() throws {
             for (name, text) in [
-                ("--listen", listen.hasPrefix("file:") ? "unix:/x" : listen), ("--forward", forward),
+                ("--listen", listen.hasPrefix("file:") || listen.hasPrefix("shm:") ? "unix:/x" : listen),
+                ("--forward", forward),
                 ("--stats", stats ?? "unix:/x"),
             ] {
                 do { _ = try SocketAddress(parsing: text) } catch let error as PodBenchError {

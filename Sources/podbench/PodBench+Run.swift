@@ -122,8 +122,8 @@ extension PodBench {
                 }
                 do {
                     relay = try RelayLauncher(
-                        executable: BuildInfo.executablePath, directory: launcher.directory, inbound: inbound,
-                        outbound: outbound)
+                        executable: BuildInfo.executablePath, directory: launcher.directory,
+                        sharedMemoryDirectory: launcher.sharedMemoryDirectory, inbound: inbound, outbound: outbound)
                 } catch {
                     launcher.kill()
                     throw error

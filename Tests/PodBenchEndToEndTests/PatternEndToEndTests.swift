@@ -122,6 +122,22 @@ extension EndToEnd {
             #expect(result.stdout.contains("via relay (uds in)"))
         }
 
+        @Test("--via relay:shm: an adapter whose app side is a shared-memory ring, TCP out; 1 B to 1 MiB intact")
+        func sharedMemoryAdapter() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--transports", "tcp", "--via", "relay:shm", "--sizes", "1,64KiB,1MiB", "--trials", "2",
+                    "--messages", "40", "--warmup", "10ms", "--verify", "all", "--no-calibrate", "--results-dir", dir,
+                ], timeout: 300)
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+            #expect(run.cases.count == 3 * 2 * 2)
+            expectHopPairs(run, hop: "relay", hopIn: "shm", messages: 40, relayFigures: true)
+            for c in run.cases where c.key.options["hop"] != nil { #expect(c.filesystem == "tmpfs") }
+        }
+
         @Test(
             "--preset sidecar-logs: records appended to a file, followed by the relay, shipped over TCP; lag per rate")
         func sidecarLogs() throws {
@@ -226,6 +242,7 @@ extension EndToEnd {
                 (["run", "--via-target", "tcp:127.0.0.1:9001"], "go with --via"),
                 (["run", "--preset", "sidecar"], "is not ambassador, adapter or sidecar-logs"),
                 (["run", "--via", "relay:fifo"], "is not relay"),
+                (["relay", "--listen", "tcp:nowhere", "--forward", "tcp:127.0.0.1:1"], "--listen"),
                 (["client", "--preset", "ambassador"], "only `run` does"),
             ]
             for (arguments, expected) in cases {
