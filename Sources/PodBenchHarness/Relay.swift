@@ -228,7 +228,10 @@ public final class Relay: Sendable {
         }.start()
     }
 
-    /// Forwards until either side closes, then shuts both so the other direction ends too.
+    /// Forwards until `from` ends or `to` fails, then ends `to`'s sending side only: each thread
+    /// touches only the receiving half of `from` and the sending half of `to` (a file channel's
+    /// writer belongs to the one thread that writes it). Ending `to` wakes the other thread, which
+    /// receives from it, so both directions end.
     func pump<From: DataChannel, To: DataChannel>(from: From, to: To) {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: configuration.bufferBytes, alignment: 64)
         defer { buffer.deallocate() }
@@ -239,7 +242,6 @@ public final class Relay: Sendable {
                 try to.flush()
                 bytes.add(UInt64(count), ordering: .relaxed)
             } catch {
-                from.shutdown()
                 to.shutdown()
                 return
             }
