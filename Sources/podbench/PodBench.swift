@@ -48,7 +48,13 @@ struct PodBench: AsyncParsableCommand {
             }
         } catch let error as PodBenchError {
             FileHandle.standardError.write(Data("podbench: error: \(error.description)\n".utf8))
-            Foundation.exit(error.code == .invalidConfiguration || error.code == .incompatibleResults ? 2 : 1)
+            let status: Int32 =
+                switch error.code {
+                case .invalidConfiguration, .incompatibleResults: 2
+                case .interrupted: 130
+                default: 1
+                }
+            Foundation.exit(status)
         } catch {
             let code = exitCode(for: error)
             if code == .validationFailure {
