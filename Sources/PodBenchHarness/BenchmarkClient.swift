@@ -210,6 +210,15 @@ public final class BenchmarkClient: @unchecked Sendable {
                         try measure(spec, over: channel, into: &result)
                         break
                     }
+                    if via.hasPrefix("fifo:") {
+                        // The relay's FIFO pair waiting in DIR (it loses its names once opened).
+                        let directory = String(via.dropFirst(5))
+                        let channel = try Self.connectFIFO(
+                            directory: directory, timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+                        result.filesystem = FilesystemType.name(of: directory)
+                        try measure(spec, over: channel, into: &result)
+                        break
+                    }
                     if via.hasPrefix("shm:") {
                         // An adapter whose app side is a ring: the relay's ring file waiting in DIR.
                         let directory = String(via.dropFirst(4))
@@ -248,6 +257,32 @@ public final class BenchmarkClient: @unchecked Sendable {
             throw SessionError(error: error)
         }
         return result
+    }
+
+    /// Opens the FIFO pair a relay made in `directory` (`--via fifo:DIR`), waiting while it is
+    /// still making it after the previous case.
+    static func connectFIFO(directory: String, timeoutNanoseconds: UInt64) throws -> FIFOChannel {
+        let deadline = MonotonicClock.now() + timeoutNanoseconds
+        while true {
+            let pairs = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
+                $0.hasSuffix(".s2c")
+            }
+            for name in pairs.sorted(by: >) {
+                do {
+                    return try FIFOTransport.connect(
+                        base: directory + "/" + name.dropLast(4), timeoutNanoseconds: timeoutNanoseconds)
+                } catch let error as PodBenchError where MonotonicClock.now() < deadline {
+                    _ = error  // opened and unnamed meanwhile: look again
+                }
+            }
+            guard MonotonicClock.now() < deadline else {
+                throw PodBenchError(
+                    .timeout,
+                    "no FIFO pair of the hop appeared in \(directory): is `podbench relay --listen fifo:\(directory)` running?"
+                )
+            }
+            usleep(200)
+        }
     }
 
     /// Attaches to the ring file a relay made in `directory` (`--via shm:DIR`), waiting while it is

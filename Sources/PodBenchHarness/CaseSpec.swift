@@ -94,6 +94,7 @@ public struct CaseSpec: Codable, Equatable, Sendable {
     static func hopInName(_ via: String) -> String {
         if via.hasPrefix("file:") { return "file" }
         if via.hasPrefix("shm:") { return "shm" }
+        if via.hasPrefix("fifo:") { return "fifo" }
         return (try? SocketAddress(parsing: via)).map { socketKindName($0) } ?? "?"
     }
 
@@ -137,7 +138,9 @@ public struct CaseSpec: Codable, Equatable, Sendable {
                     "a hop (--via) needs both endpoints and a socket transport on the server's side (tcp, tcp6, uds, uds-abstract)"
                 )
             }
-            if !via.hasPrefix("file:") && !via.hasPrefix("shm:") { _ = try SocketAddress(parsing: via) }
+            if !["file:", "shm:", "fifo:"].contains(where: { via.hasPrefix($0) }) {
+                _ = try SocketAddress(parsing: via)
+            }
             let target = try SocketAddress(parsing: listen)
             guard Self.socketKindName(target) == transport.rawValue else {
                 throw PodBenchError(

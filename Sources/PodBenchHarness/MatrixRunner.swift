@@ -95,7 +95,9 @@ public struct MatrixRunner {
 
         public init(via: String, listen: String, name: String) throws {
             let target = try SocketAddress(parsing: listen)
-            if !via.hasPrefix("file:") && !via.hasPrefix("shm:") { _ = try SocketAddress(parsing: via) }
+            if !["file:", "shm:", "fifo:"].contains(where: { via.hasPrefix($0) }) {
+                _ = try SocketAddress(parsing: via)
+            }
             self.via = via
             self.listen = listen
             self.name = name

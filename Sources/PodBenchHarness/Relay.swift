@@ -66,9 +66,13 @@ public final class Relay: Sendable {
         case socket(SocketAddress)
         case file(directory: String)
         case sharedMemory(directory: String)
+        /// A directory in which it makes FIFO pairs (`fifo:DIR`).
+        case fifo(directory: String)
 
         public init(parsing text: String) throws {
-            if text.hasPrefix("file:") {
+            if text.hasPrefix("fifo:") {
+                self = .fifo(directory: String(text.dropFirst(5)))
+            } else if text.hasPrefix("file:") {
                 self = .file(directory: String(text.dropFirst(5)))
             } else if text.hasPrefix("shm:") {
                 self = .sharedMemory(directory: String(text.dropFirst(4)))
@@ -82,6 +86,7 @@ public final class Relay: Sendable {
             case .socket(let address): address.description
             case .file(let directory): "file:" + directory
             case .sharedMemory(let directory): "shm:" + directory
+            case .fifo(let directory): "fifo:" + directory
             }
         }
     }
@@ -128,7 +133,7 @@ public final class Relay: Sendable {
             socketListener = try SocketTransport.listen(
                 kind: Self.kind(of: address), options: TransportOptions(), sharedDirectory: "", name: "",
                 fixed: address)
-        case .file(let directory), .sharedMemory(let directory):
+        case .file(let directory), .sharedMemory(let directory), .fifo(let directory):
             // Made if missing: in a pod, the relay's container may be the first to look.
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             var isDirectory: ObjCBool = false
@@ -168,6 +173,19 @@ public final class Relay: Sendable {
                     directory: directory, name: "relay-\(getpid())-" + String(format: "%08d", number),
                     settings: try TransportOptions().fileSettings(), timeoutNanoseconds: 3_600_000_000_000)
                 let inbound: FileChannel
+                do {
+                    inbound = try listener.accept(timeoutNanoseconds: 3_600_000_000_000)
+                } catch let error as PodBenchError where error.code == .timeout {
+                    continue
+                } catch {
+                    throw error
+                }
+                forward(inbound)
+            } else if case .fifo(let directory) = configuration.listen {
+                // Like a ring file: the pair keeps its names only until the client has opened it.
+                let listener = try FIFOTransport.listen(
+                    directory: directory, name: "relay-\(getpid())-" + String(format: "%08d", number))
+                let inbound: FIFOChannel
                 do {
                     inbound = try listener.accept(timeoutNanoseconds: 3_600_000_000_000)
                 } catch let error as PodBenchError where error.code == .timeout {
@@ -281,6 +299,7 @@ public final class RelayLauncher: @unchecked Sendable {
             case .tcp6: "tcp:[::1]:\(port)"
             case .udsAbstract: "unix:@podbench-\(name)"
             case .file: "file:\(shared)/\(name)"
+            case .fifo: "fifo:\(shared)/\(name)"
             case .shm: "shm:/dev/shm/podbench-\(name)"
             default: "unix:\(shared)/\(name).sock"
             }
@@ -302,12 +321,14 @@ public final class RelayLauncher: @unchecked Sendable {
             case .tcp6: "tcp:[::1]:\(try Self.freePort(ipv6: true))"
             case .udsAbstract: "unix:@podbench-\(getpid())-\(name)"
             case .file: "file:\(directory)/relay-in"
+            case .fifo: "fifo:\(directory)/relay-in"
             case .shm: "shm:\(sharedMemoryDirectory)/relay-in"
             default: "unix:\(directory)/\(name).sock"
             }
         }
         // The relay's own folder for file connections or ring files: the server's are beside it.
-        for (kind, parent) in [(TransportKind.file, directory), (.shm, sharedMemoryDirectory)] where inbound == kind {
+        for (kind, parent) in [(TransportKind.file, directory), (.fifo, directory), (.shm, sharedMemoryDirectory)]
+        where inbound == kind {
             guard mkdir(parent + "/relay-in", 0o770) == 0 else {
                 throw PodBenchError(.ioFailure, "cannot make \(parent)/relay-in for the relay's connections")
             }

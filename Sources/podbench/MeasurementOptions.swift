@@ -244,10 +244,12 @@ struct MeasurementOptions: ParsableArguments {
             if let viaText {
                 if viaText == "relay" || viaText.hasPrefix("relay:") {
                     let kind = String(viaText.dropFirst(6))
-                    guard viaText == "relay" || ["tcp", "tcp6", "uds", "uds-abstract", "file", "shm"].contains(kind)
+                    guard
+                        viaText == "relay"
+                            || ["tcp", "tcp6", "uds", "uds-abstract", "file", "fifo", "shm"].contains(kind)
                     else {
                         throw ValidationError(
-                            "--via: '\(viaText)' is not relay, relay:tcp, relay:tcp6, relay:uds, relay:uds-abstract, relay:file or relay:shm"
+                            "--via: '\(viaText)' is not relay, relay:tcp, relay:tcp6, relay:uds, relay:uds-abstract, relay:file, relay:fifo or relay:shm"
                         )
                     }
                     relayIn = try TransportKind.parseList(viaText == "relay" ? "tcp" : kind)[0]

@@ -22,7 +22,7 @@ extension PodBench {
 
         @Option(
             help:
-                "Where clients connect: tcp:HOST:PORT, unix:PATH, unix:@NAME, or file:DIR (the relay makes file connections in DIR and follows what the client appends: a log-shipping sidecar)."
+                "Where clients connect: tcp:HOST:PORT, unix:PATH, unix:@NAME, file:DIR (the relay makes file connections in DIR and follows what the client appends: a log-shipping sidecar), shm:DIR (ring files) or fifo:DIR (FIFO pairs)."
         )
         var listen: String
 
@@ -49,7 +49,10 @@ extension PodBench {
 
         func validate() throws {
             for (name, text) in [
-                ("--listen", listen.hasPrefix("file:") || listen.hasPrefix("shm:") ? "unix:/x" : listen),
+                (
+                    "--listen",
+                    ["file:", "shm:", "fifo:"].contains(where: { listen.hasPrefix($0) }) ? "unix:/x" : listen
+                ),
                 ("--forward", forward),
                 ("--stats", stats ?? "unix:/x"),
             ] {

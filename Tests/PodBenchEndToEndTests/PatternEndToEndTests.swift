@@ -138,6 +138,21 @@ extension EndToEnd {
             for c in run.cases where c.key.options["hop"] != nil { #expect(c.filesystem == "tmpfs") }
         }
 
+        @Test("--via relay:fifo: the client writes named pipes in the shared directory, the relay forwards over TCP")
+        func fifoAdapter() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--transports", "tcp", "--via", "relay:fifo", "--sizes", "1,64KiB,1MiB", "--trials", "2",
+                    "--messages", "40", "--warmup", "10ms", "--verify", "all", "--no-calibrate", "--results-dir", dir,
+                ], timeout: 300)
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+            #expect(run.cases.count == 3 * 2 * 2)
+            expectHopPairs(run, hop: "relay", hopIn: "fifo", messages: 40, relayFigures: true)
+        }
+
         @Test(
             "--preset sidecar-logs: records appended to a file, followed by the relay, shipped over TCP; lag per rate")
         func sidecarLogs() throws {
@@ -241,7 +256,7 @@ extension EndToEnd {
                 ),
                 (["run", "--via-target", "tcp:127.0.0.1:9001"], "go with --via"),
                 (["run", "--preset", "sidecar"], "is not ambassador, adapter or sidecar-logs"),
-                (["run", "--via", "relay:fifo"], "is not relay"),
+                (["run", "--via", "relay:pipe"], "is not relay"),
                 (["relay", "--listen", "tcp:nowhere", "--forward", "tcp:127.0.0.1:1"], "--listen"),
                 (["client", "--preset", "ambassador"], "only `run` does"),
             ]
