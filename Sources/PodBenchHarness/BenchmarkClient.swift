@@ -259,82 +259,66 @@ public final class BenchmarkClient: @unchecked Sendable {
         return result
     }
 
-    /// Opens the FIFO pair a relay made in `directory` (`--via fifo:DIR`), waiting while it is
-    /// still making it after the previous case.
+    /// Opens the FIFO pair a relay made in `directory` (`--via fifo:DIR`).
     static func connectFIFO(directory: String, timeoutNanoseconds: UInt64) throws -> FIFOChannel {
-        let deadline = MonotonicClock.now() + timeoutNanoseconds
-        while true {
+        try connectFresh(in: directory, via: "fifo", timeoutNanoseconds: timeoutNanoseconds) {
             let pairs = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
                 $0.hasSuffix(".s2c")
             }
-            for name in pairs.sorted(by: >) {
-                do {
-                    return try FIFOTransport.connect(
-                        base: directory + "/" + name.dropLast(4), timeoutNanoseconds: timeoutNanoseconds)
-                } catch let error as PodBenchError where MonotonicClock.now() < deadline {
-                    _ = error  // opened and unnamed meanwhile: look again
-                }
-            }
-            guard MonotonicClock.now() < deadline else {
-                throw PodBenchError(
-                    .timeout,
-                    "no FIFO pair of the hop appeared in \(directory): is `podbench relay --listen fifo:\(directory)` running?"
-                )
-            }
-            usleep(200)
+            return pairs.sorted(by: >).map { directory + "/" + $0.dropLast(4) }
+        } connect: {
+            try FIFOTransport.connect(base: $0, timeoutNanoseconds: timeoutNanoseconds)
         }
     }
 
-    /// Attaches to the ring file a relay made in `directory` (`--via shm:DIR`), waiting while it is
-    /// still making it after the previous case (an attached ring file loses its name at once).
+    /// Attaches to the ring file a relay made in `directory` (`--via shm:DIR`).
     static func connectRing(directory: String, strategy: RingWaitStrategy, timeoutNanoseconds: UInt64) throws
         -> SharedMemoryChannel
     {
-        let deadline = MonotonicClock.now() + timeoutNanoseconds
-        while true {
+        try connectFresh(in: directory, via: "shm", timeoutNanoseconds: timeoutNanoseconds) {
             let rings = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
                 $0.hasSuffix(".ring") && !$0.hasPrefix(".")
             }
-            for name in rings.sorted(by: >) {
-                do {
-                    return try SharedMemoryTransport.connect(
-                        path: directory + "/" + name, strategy: strategy, timeoutNanoseconds: timeoutNanoseconds)
-                } catch let error as PodBenchError where MonotonicClock.now() < deadline {
-                    _ = error  // attached by now, or removed: look again
-                }
-            }
-            guard MonotonicClock.now() < deadline else {
-                throw PodBenchError(
-                    .timeout,
-                    "no ring file of the hop appeared in \(directory): is `podbench relay --listen shm:\(directory)` running?"
-                )
-            }
-            usleep(200)
+            return rings.sorted(by: >).map { directory + "/" + $0 }
+        } connect: {
+            try SharedMemoryTransport.connect(path: $0, strategy: strategy, timeoutNanoseconds: timeoutNanoseconds)
         }
     }
 
-    /// Opens the fresh file connection a relay made in the directory `path` (`--via file:PATH`),
-    /// waiting while the relay is still making it after the previous case.
+    /// Opens the fresh file connection a relay made in the directory `path` (`--via file:PATH`).
     static func connectFile(path: String, settings: FileTransport.Settings, timeoutNanoseconds: UInt64) throws
         -> FileChannel
     {
+        try connectFresh(in: path, via: "file", timeoutNanoseconds: timeoutNanoseconds) {
+            FileTransport.freshConnection(in: path).map { [$0] } ?? []
+        } connect: {
+            try FileTransport.connect(path: $0, settings: settings, timeoutNanoseconds: timeoutNanoseconds)
+        }
+    }
+
+    /// Connects to a connection a relay made in `directory`, newest first, waiting while the relay
+    /// is still making it after the previous case (ring files and FIFO pairs lose their names once
+    /// opened; a candidate taken or removed meanwhile is skipped and the directory looked at again).
+    static func connectFresh<Channel>(
+        in directory: String, via kind: String, timeoutNanoseconds: UInt64, candidates: () -> [String],
+        connect: (String) throws -> Channel
+    ) throws -> Channel {
         let deadline = MonotonicClock.now() + timeoutNanoseconds
         while true {
-            if let fresh = FileTransport.freshConnection(in: path) {
+            for candidate in candidates() {
                 do {
-                    return try FileTransport.connect(
-                        path: fresh, settings: settings, timeoutNanoseconds: timeoutNanoseconds)
+                    return try connect(candidate)
                 } catch let error as PodBenchError where MonotonicClock.now() < deadline {
-                    _ = error  // taken or removed meanwhile: look again
+                    _ = error
                 }
             }
             guard MonotonicClock.now() < deadline else {
                 throw PodBenchError(
                     .timeout,
-                    "no file connection of the hop appeared in \(path): is `podbench relay --listen file:\(path)` running?"
+                    "no connection of the hop appeared in \(directory): is `podbench relay --listen \(kind):\(directory)` running?"
                 )
             }
-            usleep(500)
+            usleep(200)
         }
     }
 

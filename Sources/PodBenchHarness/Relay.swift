@@ -151,64 +151,39 @@ public final class Relay: Sendable {
         log(
             "podbench relay: forwarding \(configuration.listen) → \(configuration.forward)\(configuration.stats.map { ", stats on \($0)" } ?? "")"
         )
+        let long: UInt64 = 3_600_000_000_000
         var number = 0
         while true {
             number += 1
-            if let socketListener {
-                let inbound: SocketChannel
-                do {
-                    inbound = try socketListener.accept(timeoutNanoseconds: 3_600_000_000_000)
-                } catch let error as PodBenchError where error.code == .timeout {
-                    continue
-                } catch {
-                    throw error
+            // Connections made in a directory are numbered so the newest sorts last; a ring file
+            // and a FIFO pair keep their names only until the client has opened them, a file
+            // connection stays fresh until the client writes (FileTransport.freshConnection).
+            let name = "relay-\(getpid())-" + String(format: "%08d", number)
+            do {
+                switch configuration.listen {
+                case .socket:
+                    let inbound = try socketListener!.accept(timeoutNanoseconds: long)
+                    // No timeout while forwarding: the sides are idle between phases, as long as they like.
+                    try? inbound.descriptor.setIOTimeout(nanoseconds: 0)
+                    forward(inbound)
+                case .file(let directory):
+                    // The reader notices a writer that dies by its lock, not by a timeout.
+                    forward(
+                        try FileTransport.listen(
+                            directory: directory, name: name, settings: try TransportOptions().fileSettings(),
+                            timeoutNanoseconds: long
+                        ).accept(timeoutNanoseconds: long))
+                case .fifo(let directory):
+                    forward(try FIFOTransport.listen(directory: directory, name: name).accept(timeoutNanoseconds: long))
+                case .sharedMemory(let directory):
+                    forward(
+                        try SharedMemoryTransport.listen(
+                            directory: directory, name: name, capacity: TransportOptions.defaultRingBytes,
+                            strategy: try TransportOptions().waitStrategy()
+                        ).accept(timeoutNanoseconds: long))
                 }
-                // No timeout while forwarding: the sides are idle between phases, as long as they like.
-                try? inbound.descriptor.setIOTimeout(nanoseconds: 0)
-                forward(inbound)
-            } else if case .file(let directory) = configuration.listen {
-                // One fresh connection directory at a time, numbered so the newest sorts last;
-                // the reader notices a writer that dies by its lock, not by a timeout.
-                let listener = try FileTransport.listen(
-                    directory: directory, name: "relay-\(getpid())-" + String(format: "%08d", number),
-                    settings: try TransportOptions().fileSettings(), timeoutNanoseconds: 3_600_000_000_000)
-                let inbound: FileChannel
-                do {
-                    inbound = try listener.accept(timeoutNanoseconds: 3_600_000_000_000)
-                } catch let error as PodBenchError where error.code == .timeout {
-                    continue
-                } catch {
-                    throw error
-                }
-                forward(inbound)
-            } else if case .fifo(let directory) = configuration.listen {
-                // Like a ring file: the pair keeps its names only until the client has opened it.
-                let listener = try FIFOTransport.listen(
-                    directory: directory, name: "relay-\(getpid())-" + String(format: "%08d", number))
-                let inbound: FIFOChannel
-                do {
-                    inbound = try listener.accept(timeoutNanoseconds: 3_600_000_000_000)
-                } catch let error as PodBenchError where error.code == .timeout {
-                    continue
-                } catch {
-                    throw error
-                }
-                forward(inbound)
-            } else if case .sharedMemory(let directory) = configuration.listen {
-                // A ring file waits under its name until the client attaches, then loses its name:
-                // the one ring file in the directory is the one to attach to.
-                let listener = try SharedMemoryTransport.listen(
-                    directory: directory, name: "relay-\(getpid())-" + String(format: "%08d", number),
-                    capacity: TransportOptions.defaultRingBytes, strategy: try TransportOptions().waitStrategy())
-                let inbound: SharedMemoryChannel
-                do {
-                    inbound = try listener.accept(timeoutNanoseconds: 3_600_000_000_000)
-                } catch let error as PodBenchError where error.code == .timeout {
-                    continue
-                } catch {
-                    throw error
-                }
-                forward(inbound)
+            } catch let error as PodBenchError where error.code == .timeout {
+                continue  // nobody came for an hour: make a fresh one
             }
         }
     }
