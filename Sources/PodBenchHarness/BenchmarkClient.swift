@@ -134,109 +134,13 @@ public final class BenchmarkClient: @unchecked Sendable {
         }
         result.endpoint = endpointText
         do {
-            switch spec.transport {
-            case .shm:
-                guard endpointText.hasPrefix("shm:") else {
-                    throw PodBenchError(.protocolViolation, "the server gave '\(endpointText)' for an shm case")
-                }
-                result.filesystem = FilesystemType.name(of: String(endpointText.dropFirst(4)))
-                let channel = try SharedMemoryTransport.connect(
-                    path: String(endpointText.dropFirst(4)), strategy: try spec.options.waitStrategy(),
-                    timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
-                try measure(spec, over: channel, into: &result)
-            case .file, .uringFile:
-                guard endpointText.hasPrefix("file:") else {
-                    throw PodBenchError(.protocolViolation, "the server gave '\(endpointText)' for a file case")
-                }
-                let path = String(endpointText.dropFirst(5))
-                var io: URingFileIO?
-                if spec.transport == .uringFile {
-                    let settings = try spec.options.uringSettings()
-                    io = URingFileIO(
-                        uring: try URing(entries: 8, setup: settings.setup),
-                        timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
-                }
-                let channel = try FileTransport.connect(
-                    path: path, settings: try spec.options.fileSettings(),
-                    timeoutNanoseconds: configuration.peerTimeoutNanoseconds, io: io)
-                result.filesystem = FilesystemType.name(of: path)
-                try measure(spec, over: channel, into: &result)
-            case .fifo:
-                guard endpointText.hasPrefix("fifo:") else {
-                    throw PodBenchError(.protocolViolation, "the server gave '\(endpointText)' for a fifo case")
-                }
-                result.filesystem = FilesystemType.name(of: String(endpointText.dropFirst(5)) + ".s2c")
-                let channel = try FIFOTransport.connect(
-                    base: String(endpointText.dropFirst(5)), timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
-                try measure(spec, over: channel, into: &result)
-            case .uringTCP, .uringUDS:
-                let settings = try spec.options.uringSettings()
-                let uring = try URing(entries: settings.batch + 8, setup: settings.setup)
-                let address = try SocketAddress(parsing: endpointText)
-                if case .unixPath(let path) = address { result.filesystem = FilesystemType.name(of: path) }
-                let socket: SocketChannel
-                do {
-                    socket = try SocketTransport.connect(
-                        to: address, kind: spec.transport, options: spec.options,
-                        timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
-                } catch {
-                    uring.close()
-                    throw error
-                }
-                let channel: URingSocketChannel
-                do {
-                    channel = try URingSocketChannel(
-                        descriptor: socket.descriptor, uring: uring, batch: settings.batch,
-                        timeoutNanoseconds: configuration.peerTimeoutNanoseconds,
-                        registeredBuffers: settings.registeredBuffers)
-                } catch {
-                    socket.close()
-                    throw error
-                }
-                try measure(spec, over: channel, into: &result)
-            case .tcp, .tcp6, .uds, .udsAbstract:
-                var address = try SocketAddress(parsing: endpointText)
-                var kind = spec.transport
-                if let via = spec.options.via {
-                    // Through the hop: it forwards to the server's endpoint.
-                    result.endpoint = "\(via) via \(spec.options.hop ?? "proxy") to \(endpointText)"
-                    if via.hasPrefix("file:") {
-                        // A sidecar following a file: the app appends records, the sidecar forwards.
-                        let path = String(via.dropFirst(5))
-                        result.filesystem = FilesystemType.name(of: (path as NSString).deletingLastPathComponent)
-                        let channel = try Self.connectFile(
-                            path: path, settings: try spec.options.fileSettings(),
-                            timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
-                        try measure(spec, over: channel, into: &result)
-                        break
-                    }
-                    if via.hasPrefix("fifo:") {
-                        // The relay's FIFO pair waiting in DIR (it loses its names once opened).
-                        let directory = String(via.dropFirst(5))
-                        let channel = try Self.connectFIFO(
-                            directory: directory, timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
-                        result.filesystem = FilesystemType.name(of: directory)
-                        try measure(spec, over: channel, into: &result)
-                        break
-                    }
-                    if via.hasPrefix("shm:") {
-                        // An adapter whose app side is a ring: the relay's ring file waiting in DIR.
-                        let directory = String(via.dropFirst(4))
-                        let channel = try Self.connectRing(
-                            directory: directory, strategy: try spec.options.waitStrategy(),
-                            timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
-                        result.filesystem = FilesystemType.name(of: directory)
-                        try measure(spec, over: channel, into: &result)
-                        break
-                    }
-                    address = try SocketAddress(parsing: via)
-                    kind = try TransportKind.parseList(CaseSpec.socketKindName(address))[0]
-                }
-                if case .unixPath(let path) = address { result.filesystem = FilesystemType.name(of: path) }
-                let channel = try SocketTransport.connect(
-                    to: address, kind: kind, options: spec.options,
-                    timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
-                try measure(spec, over: channel, into: &result)
+            if let via = spec.options.via {
+                // Through the hop, which forwards to the server's endpoint (any transport: the
+                // server made its connection where the hop looks, `--via-target`).
+                result.endpoint = "\(via) via \(spec.options.hop ?? "proxy") to \(endpointText)"
+                try measureThroughHop(spec, via: via, into: &result)
+            } else {
+                try measureDirect(spec, endpoint: endpointText, into: &result)
             }
         } catch let error as PodBenchError {
             // The server waits for the connection until its timeout, then reports failure; read it
@@ -259,66 +163,104 @@ public final class BenchmarkClient: @unchecked Sendable {
         return result
     }
 
-    /// Opens the FIFO pair a relay made in `directory` (`--via fifo:DIR`).
-    static func connectFIFO(directory: String, timeoutNanoseconds: UInt64) throws -> FIFOChannel {
-        try connectFresh(in: directory, via: "fifo", timeoutNanoseconds: timeoutNanoseconds) {
-            let pairs = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
-                $0.hasSuffix(".s2c")
-            }
-            return pairs.sorted(by: >).map { directory + "/" + $0.dropLast(4) }
-        } connect: {
-            try FIFOTransport.connect(base: $0, timeoutNanoseconds: timeoutNanoseconds)
+    /// Connects to the hop (`--via`): a socket, or a connection the relay made in a directory
+    /// (`file:DIR`, a sidecar following what the app appends; `fifo:DIR`; `shm:DIR`, a ring whose
+    /// wait strategy the client adopts), and measures over it.
+    func measureThroughHop(_ spec: CaseSpec, via: String, into result: inout CaseResult) throws {
+        let timeout = configuration.peerTimeoutNanoseconds
+        if via.hasPrefix("file:") {
+            let path = String(via.dropFirst(5))
+            result.filesystem = FilesystemType.name(of: (path as NSString).deletingLastPathComponent)
+            let channel = try FreshConnection.file(
+                in: path, settings: try spec.options.fileSettings(), timeoutNanoseconds: timeout)
+            try measure(spec, over: channel, into: &result)
+        } else if via.hasPrefix("fifo:") {
+            let directory = String(via.dropFirst(5))
+            result.filesystem = FilesystemType.name(of: directory)
+            try measure(spec, over: try FreshConnection.fifo(in: directory, timeoutNanoseconds: timeout), into: &result)
+        } else if via.hasPrefix("shm:") {
+            let directory = String(via.dropFirst(4))
+            result.filesystem = FilesystemType.name(of: directory)
+            let channel = try FreshConnection.ring(in: directory, strategy: nil, timeoutNanoseconds: timeout)
+            try measure(spec, over: channel, into: &result)
+        } else {
+            let address = try SocketAddress(parsing: via)
+            if case .unixPath(let path) = address { result.filesystem = FilesystemType.name(of: path) }
+            let channel = try SocketTransport.connect(
+                to: address, kind: Relay.kind(of: address), options: spec.options, timeoutNanoseconds: timeout)
+            try measure(spec, over: channel, into: &result)
         }
     }
 
-    /// Attaches to the ring file a relay made in `directory` (`--via shm:DIR`).
-    static func connectRing(directory: String, strategy: RingWaitStrategy, timeoutNanoseconds: UInt64) throws
-        -> SharedMemoryChannel
-    {
-        try connectFresh(in: directory, via: "shm", timeoutNanoseconds: timeoutNanoseconds) {
-            let rings = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
-                $0.hasSuffix(".ring") && !$0.hasPrefix(".")
+    /// Connects straight to the server's endpoint for the case's transport and measures over it.
+    func measureDirect(_ spec: CaseSpec, endpoint endpointText: String, into result: inout CaseResult) throws {
+        switch spec.transport {
+        case .shm:
+            guard endpointText.hasPrefix("shm:") else {
+                throw PodBenchError(.protocolViolation, "the server gave '\(endpointText)' for an shm case")
             }
-            return rings.sorted(by: >).map { directory + "/" + $0 }
-        } connect: {
-            try SharedMemoryTransport.connect(path: $0, strategy: strategy, timeoutNanoseconds: timeoutNanoseconds)
-        }
-    }
-
-    /// Opens the fresh file connection a relay made in the directory `path` (`--via file:PATH`).
-    static func connectFile(path: String, settings: FileTransport.Settings, timeoutNanoseconds: UInt64) throws
-        -> FileChannel
-    {
-        try connectFresh(in: path, via: "file", timeoutNanoseconds: timeoutNanoseconds) {
-            FileTransport.freshConnection(in: path).map { [$0] } ?? []
-        } connect: {
-            try FileTransport.connect(path: $0, settings: settings, timeoutNanoseconds: timeoutNanoseconds)
-        }
-    }
-
-    /// Connects to a connection a relay made in `directory`, newest first, waiting while the relay
-    /// is still making it after the previous case (ring files and FIFO pairs lose their names once
-    /// opened; a candidate taken or removed meanwhile is skipped and the directory looked at again).
-    static func connectFresh<Channel>(
-        in directory: String, via kind: String, timeoutNanoseconds: UInt64, candidates: () -> [String],
-        connect: (String) throws -> Channel
-    ) throws -> Channel {
-        let deadline = MonotonicClock.now() + timeoutNanoseconds
-        while true {
-            for candidate in candidates() {
-                do {
-                    return try connect(candidate)
-                } catch let error as PodBenchError where MonotonicClock.now() < deadline {
-                    _ = error
-                }
+            result.filesystem = FilesystemType.name(of: String(endpointText.dropFirst(4)))
+            let channel = try SharedMemoryTransport.connect(
+                path: String(endpointText.dropFirst(4)), strategy: try spec.options.waitStrategy(),
+                timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+            try measure(spec, over: channel, into: &result)
+        case .file, .uringFile:
+            guard endpointText.hasPrefix("file:") else {
+                throw PodBenchError(.protocolViolation, "the server gave '\(endpointText)' for a file case")
             }
-            guard MonotonicClock.now() < deadline else {
-                throw PodBenchError(
-                    .timeout,
-                    "no connection of the hop appeared in \(directory): is `podbench relay --listen \(kind):\(directory)` running?"
-                )
+            let path = String(endpointText.dropFirst(5))
+            var io: URingFileIO?
+            if spec.transport == .uringFile {
+                let settings = try spec.options.uringSettings()
+                io = URingFileIO(
+                    uring: try URing(entries: 8, setup: settings.setup),
+                    timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
             }
-            usleep(200)
+            let channel = try FileTransport.connect(
+                path: path, settings: try spec.options.fileSettings(),
+                timeoutNanoseconds: configuration.peerTimeoutNanoseconds, io: io)
+            result.filesystem = FilesystemType.name(of: path)
+            try measure(spec, over: channel, into: &result)
+        case .fifo:
+            guard endpointText.hasPrefix("fifo:") else {
+                throw PodBenchError(.protocolViolation, "the server gave '\(endpointText)' for a fifo case")
+            }
+            result.filesystem = FilesystemType.name(of: String(endpointText.dropFirst(5)) + ".s2c")
+            let channel = try FIFOTransport.connect(
+                base: String(endpointText.dropFirst(5)), timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+            try measure(spec, over: channel, into: &result)
+        case .uringTCP, .uringUDS:
+            let settings = try spec.options.uringSettings()
+            let uring = try URing(entries: settings.batch + 8, setup: settings.setup)
+            let address = try SocketAddress(parsing: endpointText)
+            if case .unixPath(let path) = address { result.filesystem = FilesystemType.name(of: path) }
+            let socket: SocketChannel
+            do {
+                socket = try SocketTransport.connect(
+                    to: address, kind: spec.transport, options: spec.options,
+                    timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+            } catch {
+                uring.close()
+                throw error
+            }
+            let channel: URingSocketChannel
+            do {
+                channel = try URingSocketChannel(
+                    descriptor: socket.descriptor, uring: uring, batch: settings.batch,
+                    timeoutNanoseconds: configuration.peerTimeoutNanoseconds,
+                    registeredBuffers: settings.registeredBuffers)
+            } catch {
+                socket.close()
+                throw error
+            }
+            try measure(spec, over: channel, into: &result)
+        case .tcp, .tcp6, .uds, .udsAbstract:
+            let address = try SocketAddress(parsing: endpointText)
+            if case .unixPath(let path) = address { result.filesystem = FilesystemType.name(of: path) }
+            let channel = try SocketTransport.connect(
+                to: address, kind: spec.transport, options: spec.options,
+                timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+            try measure(spec, over: channel, into: &result)
         }
     }
 

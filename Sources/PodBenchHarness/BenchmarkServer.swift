@@ -206,12 +206,29 @@ public final class BenchmarkServer: @unchecked Sendable {
 
     /// Opens the case's data endpoint, tells the client where it is, and accepts its connection.
     func openCase(_ spec: CaseSpec, connection: ControlConnection) throws -> any ServedCase {
-        let name = "podbench-\(instance)-\(caseCounter)"
+        // Zero-padded: a hop finds the newest connection in a directory as the last name.
+        let name = "podbench-\(instance)-" + String(format: "%08d", caseCounter)
         let timeout = configuration.peerTimeoutNanoseconds
+        // With a hop whose server side is a directory (`--via-target file:DIR`, shm:DIR, fifo:DIR)
+        // the connection is made there, where the hop looks for it, instead of the run's folder.
+        var fixedDirectory: String?
+        if let listen = spec.options.listen, [.shm, .file, .fifo].contains(spec.transport) {
+            let endpoint = try Relay.Endpoint(parsing: listen)
+            guard endpoint.transport == spec.transport, let directory = endpoint.directory else {
+                throw PodBenchError(
+                    .invalidConfiguration,
+                    "--via-target \(listen) is not a \(spec.transport) endpoint (\(spec.transport):DIR)")
+            }
+            try Relay.makeDirectory(directory, option: "--via-target \(listen)")
+            // A connection left there by a killed server must not be the one the hop opens.
+            SharedMemoryTransport.removeStaleRingFiles(in: directory)
+            FileTransport.removeStaleConnections(in: directory)
+            fixedDirectory = directory
+        }
         switch spec.transport {
         case .shm:
             let listener = try SharedMemoryTransport.listen(
-                directory: configuration.sharedMemoryDirectory, name: name,
+                directory: fixedDirectory ?? configuration.sharedMemoryDirectory, name: name,
                 capacity: spec.options.ringBytes ?? TransportOptions.defaultRingBytes,
                 strategy: try spec.options.waitStrategy())
             defer { listener.close() }
@@ -226,13 +243,15 @@ public final class BenchmarkServer: @unchecked Sendable {
                 io = URingFileIO(uring: try URing(entries: 8, setup: settings.setup), timeoutNanoseconds: timeout)
             }
             let listener = try FileTransport.listen(
-                directory: configuration.sharedDirectory, name: name, settings: try spec.options.fileSettings(),
+                directory: fixedDirectory ?? configuration.sharedDirectory, name: name,
+                settings: try spec.options.fileSettings(),
                 timeoutNanoseconds: timeout, io: io)
             defer { listener.close() }
             try connection.send(.caseReady(endpoint: listener.endpoint))
             return ActiveCase(spec: spec, channel: try listener.accept(timeoutNanoseconds: timeout), listener: nil)
         case .fifo:
-            let listener = try FIFOTransport.listen(directory: configuration.sharedDirectory, name: name)
+            let listener = try FIFOTransport.listen(
+                directory: fixedDirectory ?? configuration.sharedDirectory, name: name)
             defer { listener.close() }
             try connection.send(.caseReady(endpoint: listener.endpoint))
             return ActiveCase(spec: spec, channel: try listener.accept(timeoutNanoseconds: timeout), listener: nil)

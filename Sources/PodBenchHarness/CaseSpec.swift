@@ -90,22 +90,9 @@ public struct CaseSpec: Codable, Equatable, Sendable {
             transport: transport.rawValue, workload: workload.rawValue, messageSize: messageSize, options: opts)
     }
 
-    /// The transport the client speaks to a hop at `via`: file for `file:PATH`, else the socket's.
+    /// The transport the client speaks to a hop at `via`: file for `file:DIR`, else the socket's, ….
     static func hopInName(_ via: String) -> String {
-        if via.hasPrefix("file:") { return "file" }
-        if via.hasPrefix("shm:") { return "shm" }
-        if via.hasPrefix("fifo:") { return "fifo" }
-        return (try? SocketAddress(parsing: via)).map { socketKindName($0) } ?? "?"
-    }
-
-    /// The transport name a client's side of a hop uses for `address`.
-    static func socketKindName(_ address: SocketAddress) -> String {
-        switch address {
-        case .ipv4: "tcp"
-        case .ipv6: "tcp6"
-        case .unixPath: "uds"
-        case .unixAbstract: "uds-abstract"
-        }
+        (try? Relay.Endpoint(parsing: via))?.transport.rawValue ?? "?"
     }
 
     /// Checks what the server must not trust blindly.
@@ -130,22 +117,16 @@ public struct CaseSpec: Codable, Equatable, Sendable {
         if transport.isFile { _ = try options.fileSettings() }
         if transport.usesIOURing { _ = try options.uringSettings() }
         if options.via != nil || options.listen != nil {
-            guard [.tcp, .tcp6, .uds, .udsAbstract].contains(transport), let listen = options.listen,
-                let via = options.via
-            else {
+            guard Relay.forwardKinds.contains(transport), let listen = options.listen, let via = options.via else {
                 throw PodBenchError(
                     .invalidConfiguration,
-                    "a hop (--via) needs both endpoints and a socket transport on the server's side (tcp, tcp6, uds, uds-abstract)"
+                    "a hop (--via) needs both endpoints and, on the server's side, one of tcp, tcp6, uds, uds-abstract, file, fifo, shm"
                 )
             }
-            if !["file:", "shm:", "fifo:"].contains(where: { via.hasPrefix($0) }) {
-                _ = try SocketAddress(parsing: via)
-            }
-            let target = try SocketAddress(parsing: listen)
-            guard Self.socketKindName(target) == transport.rawValue else {
+            _ = try Relay.Endpoint(parsing: via)
+            guard try Relay.Endpoint(parsing: listen).transport == transport else {
                 throw PodBenchError(
-                    .invalidConfiguration,
-                    "the hop's target \(listen) is not a \(transport.rawValue) endpoint")
+                    .invalidConfiguration, "the hop's target \(listen) is not a \(transport.rawValue) endpoint")
             }
         }
     }

@@ -94,14 +94,12 @@ public struct MatrixRunner {
         public var transport: TransportKind
 
         public init(via: String, listen: String, name: String) throws {
-            let target = try SocketAddress(parsing: listen)
-            if !["file:", "shm:", "fifo:"].contains(where: { via.hasPrefix($0) }) {
-                _ = try SocketAddress(parsing: via)
-            }
+            // Both a socket, or a directory of connections (the relay's, the server's).
+            _ = try Relay.Endpoint(parsing: via)
             self.via = via
             self.listen = listen
             self.name = name
-            transport = Relay.kind(of: target)
+            transport = try Relay.Endpoint(parsing: listen).transport
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import PodBenchCore
+import PodBenchRing
 import PodBenchTransports
 import Synchronization
 
@@ -58,15 +59,16 @@ public struct RelayStats: Codable, Equatable, Sendable {
 /// forwards bytes both ways (the frames pass through untouched, so both sides' integrity checks
 /// cover the hop). A thread per direction; one buffer per direction, made per connection.
 public final class Relay: Sendable {
-    /// Where clients come in: a socket, or a directory in which the relay makes file connections
-    /// (`file:DIR`, the log-shipping sidecar's side: the app appends records, the relay follows).
-    /// Or a memory-backed directory in which it makes shm ring files (`shm:DIR`: an adapter whose
-    /// app side is a shared-memory ring).
-    public enum Inbound: Sendable, CustomStringConvertible {
+    /// One side of the relay: a socket, or a directory of connections. On the listening side the
+    /// relay makes the connections there and its client finds the fresh one (`file:DIR`: file
+    /// connections, the log-shipping sidecar's side, the app appends and the relay follows;
+    /// `shm:DIR`: ring files, an adapter whose app side is a ring; `fifo:DIR`: FIFO pairs). On the
+    /// forwarding side the server makes them there (`serve` with the case's `--via-target`) and the
+    /// relay opens the fresh one for each connection it accepts.
+    public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
         case socket(SocketAddress)
         case file(directory: String)
         case sharedMemory(directory: String)
-        /// A directory in which it makes FIFO pairs (`fifo:DIR`).
         case fifo(directory: String)
 
         public init(parsing text: String) throws {
@@ -78,6 +80,28 @@ public final class Relay: Sendable {
                 self = .sharedMemory(directory: String(text.dropFirst(4)))
             } else {
                 self = .socket(try SocketAddress(parsing: text))
+            }
+            if let directory, directory.isEmpty || !directory.hasPrefix("/") {
+                throw PodBenchError(
+                    .invalidConfiguration, "'\(text)': give the directory as an absolute path, e.g. file:/shared/relay")
+            }
+        }
+
+        /// The directory of a file, shm or fifo endpoint.
+        public var directory: String? {
+            switch self {
+            case .socket: nil
+            case .file(let directory), .sharedMemory(let directory), .fifo(let directory): directory
+            }
+        }
+
+        /// The transport a side speaks to this endpoint.
+        public var transport: TransportKind {
+            switch self {
+            case .socket(let address): Relay.kind(of: address)
+            case .file: .file
+            case .sharedMemory: .shm
+            case .fifo: .fifo
             }
         }
 
@@ -92,19 +116,31 @@ public final class Relay: Sendable {
     }
 
     public struct Configuration: Sendable {
-        public var listen: Inbound
-        public var forward: SocketAddress
+        public var listen: Endpoint
+        public var forward: Endpoint
         public var stats: SocketAddress?
+        /// How the relay waits on the rings it makes (`shm:` listen); on a ring it forwards to, it
+        /// adopts the server's.
+        public var wait: RingWaitStrategy
         /// Bytes moved per read (and the buffer's size).
         public var bufferBytes: Int
 
-        public init(listen: Inbound, forward: SocketAddress, stats: SocketAddress?, bufferBytes: Int = 1 << 20) {
+        public init(
+            listen: Endpoint, forward: Endpoint, stats: SocketAddress?,
+            wait: RingWaitStrategy = .spinFutex(nanoseconds: RingWaitStrategy.defaultSpinNanoseconds),
+            bufferBytes: Int = 1 << 20
+        ) {
             self.listen = listen
             self.forward = forward
             self.stats = stats
+            self.wait = wait
             self.bufferBytes = bufferBytes
         }
     }
+
+    /// The kinds a relay forwards to, and listens on (the io_uring transports are a way of driving
+    /// a socket or a file, not endpoints of their own).
+    public static let forwardKinds: [TransportKind] = [.tcp, .tcp6, .uds, .udsAbstract, .file, .fifo, .shm]
 
     public let configuration: Configuration
     let bytes = Atomic<UInt64>(0)
@@ -134,13 +170,16 @@ public final class Relay: Sendable {
                 kind: Self.kind(of: address), options: TransportOptions(), sharedDirectory: "", name: "",
                 fixed: address)
         case .file(let directory), .sharedMemory(let directory), .fifo(let directory):
-            // Made if missing: in a pod, the relay's container may be the first to look.
-            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue
-            else {
-                throw PodBenchError(.invalidConfiguration, "--listen \(configuration.listen): not a directory")
+            try Self.makeDirectory(directory, option: "--listen \(configuration.listen)")
+            // Left by a relay that was killed: its client must not find them as fresh.
+            for path in SharedMemoryTransport.removeStaleRingFiles(in: directory, prefix: "relay-")
+                + FileTransport.removeStaleConnections(in: directory, prefix: "relay-")
+            {
+                log("podbench relay: removed \(path), left by a relay that is gone")
             }
+        }
+        if let directory = configuration.forward.directory {
+            try Self.makeDirectory(directory, option: "--forward \(configuration.forward)")
         }
         if let stats = configuration.stats {
             let statsListener = try SocketTransport.listen(
@@ -179,7 +218,7 @@ public final class Relay: Sendable {
                     forward(
                         try SharedMemoryTransport.listen(
                             directory: directory, name: name, capacity: TransportOptions.defaultRingBytes,
-                            strategy: try TransportOptions().waitStrategy()
+                            strategy: configuration.wait
                         ).accept(timeoutNanoseconds: long))
                 }
             } catch let error as PodBenchError where error.code == .timeout {
@@ -188,21 +227,52 @@ public final class Relay: Sendable {
         }
     }
 
-    /// Connects to the forward endpoint and pumps both ways on two threads.
+    /// Makes a directory of connections if it is missing (in a pod, the relay's container may be
+    /// the first to look) and checks that it is one.
+    static func makeDirectory(_ directory: String, option: String) throws {
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue
+        else {
+            throw PodBenchError(.invalidConfiguration, "\(option): not a directory, and cannot be made one")
+        }
+    }
+
+    /// Connects to the forward endpoint (a socket, or the server's fresh connection in a
+    /// directory) and pumps both ways on two threads.
     func forward<Inbound: DataChannel & Sendable>(_ inbound: Inbound) {
-        let outbound: SocketChannel
+        let timeout: UInt64 = 10_000_000_000
         do {
-            outbound = try SocketTransport.connect(
-                to: configuration.forward, kind: Self.kind(of: configuration.forward), options: TransportOptions(),
-                timeoutNanoseconds: 10_000_000_000)
+            switch configuration.forward {
+            case .socket(let address):
+                let outbound = try SocketTransport.connect(
+                    to: address, kind: Self.kind(of: address), options: TransportOptions(),
+                    timeoutNanoseconds: timeout)
+                try? outbound.descriptor.setIOTimeout(nanoseconds: 0)
+                join(inbound, outbound)
+            case .file(let directory):
+                join(
+                    inbound,
+                    try FreshConnection.file(
+                        in: directory, settings: try TransportOptions().fileSettings(), timeoutNanoseconds: timeout))
+            case .fifo(let directory):
+                join(inbound, try FreshConnection.fifo(in: directory, timeoutNanoseconds: timeout))
+            case .sharedMemory(let directory):
+                join(inbound, try FreshConnection.ring(in: directory, strategy: nil, timeoutNanoseconds: timeout))
+            }
         } catch {
             let message = (error as? PodBenchError)?.message ?? "\(error)"
             log("podbench relay: cannot reach \(configuration.forward): \(message); dropping the connection")
             inbound.shutdown()
             inbound.close()
-            return
         }
-        try? outbound.descriptor.setIOTimeout(nanoseconds: 0)
+    }
+
+    /// Pumps both ways between a connection and its forward, a thread per direction; the last
+    /// thread to end closes both.
+    func join<Inbound: DataChannel & Sendable, Outbound: DataChannel & Sendable>(
+        _ inbound: Inbound, _ outbound: Outbound
+    ) {
         connections.add(1, ordering: .relaxed)
         let done = Atomic<Int>(0)
         let finish: @Sendable () -> Void = {
@@ -285,6 +355,18 @@ public final class RelayLauncher: @unchecked Sendable {
         )
     }
 
+    /// The server side of a relay that `run` starts: the first transport asked for that a relay
+    /// can forward to (tcp for the presets).
+    public static func outbound(for transports: [TransportKind]) throws -> TransportKind {
+        guard let kind = transports.first(where: { Relay.forwardKinds.contains($0) }) else {
+            throw PodBenchError(
+                .invalidConfiguration,
+                "--via relay needs a transport the relay can forward to in --transports: tcp, tcp6, uds, uds-abstract, file, fifo or shm (the io_uring ones drive a socket or a file: list tcp, uds or file)"
+            )
+        }
+        return kind
+    }
+
     /// Starts the relay: the client speaks `inbound` to it, it speaks `outbound` to the server.
     public init(
         executable: String, directory: String, sharedMemoryDirectory: String, inbound: TransportKind,
@@ -295,17 +377,19 @@ public final class RelayLauncher: @unchecked Sendable {
             case .tcp: "tcp:127.0.0.1:\(try Self.freePort(ipv6: false))"
             case .tcp6: "tcp:[::1]:\(try Self.freePort(ipv6: true))"
             case .udsAbstract: "unix:@podbench-\(getpid())-\(name)"
-            case .file: "file:\(directory)/relay-in"
-            case .fifo: "fifo:\(directory)/relay-in"
-            case .shm: "shm:\(sharedMemoryDirectory)/relay-in"
+            case .file: "file:\(directory)/\(name)"
+            case .fifo: "fifo:\(directory)/\(name)"
+            case .shm: "shm:\(sharedMemoryDirectory)/\(name)"
             default: "unix:\(directory)/\(name).sock"
             }
         }
-        // The relay's own folder for file connections or ring files: the server's are beside it.
-        for (kind, parent) in [(TransportKind.file, directory), (.fifo, directory), (.shm, sharedMemoryDirectory)]
-        where inbound == kind {
-            guard mkdir(parent + "/relay-in", 0o770) == 0 else {
-                throw PodBenchError(.ioFailure, "cannot make \(parent)/relay-in for the relay's connections")
+        // The folders where the relay (in) and the server (out) make connections: beside the
+        // server's own, removed with them.
+        for (kind, name) in [(inbound, "relay-in"), (outbound, "relay-out")] {
+            let parent = kind == .shm ? sharedMemoryDirectory : directory
+            guard [.file, .fifo, .shm].contains(kind) else { continue }
+            guard mkdir(parent + "/" + name, 0o770) == 0 else {
+                throw PodBenchError(.ioFailure, "cannot make \(parent)/\(name) for the relay's connections")
             }
         }
         let listen = try endpoint(inbound, "relay-in")

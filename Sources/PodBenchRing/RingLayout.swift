@@ -5,7 +5,8 @@ import PodBenchCore
 ///
 /// ```
 /// offset                 size       what
-/// 0                      4096       FileHeader (magic, layout version, ring capacity, state word)
+/// 0                      4096       FileHeader (magic, layout version, ring capacity, state word,
+///                                   the server's wait strategy)
 /// 4096                   1024       ring 0 control block: client → server
 /// 5120                   capacity   ring 0 data
 /// 5120 + capacity        1024       ring 1 control block: server → client
@@ -30,8 +31,8 @@ import PodBenchCore
 public enum RingLayout {
     /// "PODBRING" as a little-endian UInt64.
     public static let magic: UInt64 = 0x474E_4952_4244_4F50
-    /// 2: records with header words in the data area (1 published a tail counter).
-    public static let version: UInt32 = 2
+    /// 3: the header records the server's wait strategy (2 did not; 1 published a tail counter).
+    public static let version: UInt32 = 3
     public static let headerSize = 4096
     public static let controlBlockSize = 1024
     public static let headOffset = 128
@@ -45,6 +46,11 @@ public enum RingLayout {
     public static let versionOffset = 8
     public static let capacityOffset = 16
     public static let stateOffset = 24
+    /// The server's wait strategy (`RingWaitStrategy.headerCode`) and, for spin-futex, its spin in
+    /// nanoseconds: a side that may sleep needs a peer that checks the waiting flags, so the client
+    /// adopts the server's strategy or is refused a mismatched one.
+    public static let strategyOffset = 32
+    public static let spinNanosecondsOffset = 40
 
     /// File byte locked by each side for as long as it lives (see `CPodBenchLinux_lock_byte`).
     public static let serverLockByte = 0

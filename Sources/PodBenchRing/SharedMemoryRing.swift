@@ -130,6 +130,25 @@ public enum RingWaitStrategy: Hashable, Sendable, CustomStringConvertible {
 
     /// Whether a side using this strategy may sleep (so its peer must check the waiting flags).
     public var sleeps: Bool { self != .spin }
+
+    /// The strategy as stored in a ring file's header: a code, and the spin of spin-futex.
+    public var headerCode: (code: UInt32, spinNanoseconds: UInt64) {
+        switch self {
+        case .spin: (1, 0)
+        case .futex: (2, 0)
+        case .spinFutex(let ns): (3, ns)
+        }
+    }
+
+    /// The strategy a ring file's header records; nil for a code this version does not know.
+    public init?(headerCode code: UInt32, spinNanoseconds: UInt64) {
+        switch code {
+        case 1: self = .spin
+        case 2: self = .futex
+        case 3: self = .spinFutex(nanoseconds: spinNanoseconds)
+        default: return nil
+        }
+    }
 }
 
 /// What a waiting side checks now and then: the deadline, and whether the peer is still there.

@@ -161,7 +161,7 @@ public enum FIFOTransport {
         return Listener(base: base, input: FileDescriptor(rawValue: fd))
     }
 
-    /// Opens the server's FIFOs from the client's side.
+    /// Opens the server's FIFOs from the client's side; returns once the server has both ends.
     public static func connect(base: String, timeoutNanoseconds: UInt64) throws -> FIFOChannel {
         let input = open(base + ".s2c", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard input >= 0 else {
@@ -177,6 +177,19 @@ public enum FIFOTransport {
             let e = Errno(rawValue: errno)
             Glibc.close(input)
             throw PodBenchError.system("open", e, "cannot open the FIFO \(base).c2s")
+        }
+        // Reading a FIFO that no writer has opened yet is end of stream, the same as one whose
+        // writer closed: wait until the server has opened its writing end, which it shows by
+        // removing the names (`Listener.accept`), so that a first read right away (a relay's)
+        // waits for data instead.
+        let deadline = MonotonicClock.now() + timeoutNanoseconds
+        while access(base + ".s2c", F_OK) == 0 {
+            guard MonotonicClock.now() < deadline else {
+                Glibc.close(input)
+                Glibc.close(output)
+                throw PodBenchError(.timeout, "the server did not take the FIFO pair \(base) in time")
+            }
+            usleep(50)
         }
         return FIFOChannel(
             input: FileDescriptor(rawValue: input), output: FileDescriptor(rawValue: output),

@@ -146,7 +146,8 @@ public enum FileTransport {
         }
     }
 
-    /// The newest connection directory in `directory` that no client has opened or written yet:
+    /// The newest connection directory in `directory` that no client has opened or written yet and
+    /// whose maker is alive:
     /// where a client of a relay that makes its connections in one fixed directory connects (the
     /// previous case's directory may still be there, written and being removed).
     public static func freshConnection(in directory: String) -> String? {
@@ -161,7 +162,12 @@ public enum FileTransport {
             let fd = open(c2s + "/" + FileLogLayout.lockFileName, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { continue }
             defer { Glibc.close(fd) }
-            if CPodBenchLinux_byte_locked(fd, FileLogLayout.writerLockByte) == 0 { return directory + "/" + name }
+            // No client writes it yet, and its maker still reads it (not left by a killed one).
+            if CPodBenchLinux_byte_locked(fd, FileLogLayout.writerLockByte) == 0,
+                CPodBenchLinux_byte_locked(fd, FileLogLayout.readerLockByte) != 0
+            {
+                return directory + "/" + name
+            }
         }
         return nil
     }
@@ -170,10 +176,10 @@ public enum FileTransport {
     /// that was killed): one whose server-side locks (reader of c2s, writer of s2c) are both free.
     /// - Returns: the paths removed.
     @discardableResult
-    public static func removeStaleConnections(in directory: String) -> [String] {
+    public static func removeStaleConnections(in directory: String, prefix: String = "podbench-") -> [String] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
         var removed: [String] = []
-        for name in names where name.hasPrefix("podbench-") && name.hasSuffix(".file") {
+        for name in names where name.hasPrefix(prefix) && name.hasSuffix(".file") {
             let path = directory + "/" + name
             let held = [("c2s", FileLogLayout.readerLockByte), ("s2c", FileLogLayout.writerLockByte)].contains {
                 let fd = open(path + "/" + $0.0 + "/" + FileLogLayout.lockFileName, O_RDONLY | O_CLOEXEC)

@@ -19,7 +19,7 @@ public final class SharedMemoryChannel: DataChannel, @unchecked Sendable {
     let state: UnsafeMutablePointer<Atomic<UInt32>>
     var producer: RingProducer
     var consumer: RingConsumer
-    let strategy: RingWaitStrategy
+    public let strategy: RingWaitStrategy
     let monitor: Monitor
     private var closed = false
 

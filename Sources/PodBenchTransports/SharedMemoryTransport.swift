@@ -124,6 +124,11 @@ public enum SharedMemoryTransport {
             base.storeBytes(
                 of: RingLayout.version.littleEndian, toByteOffset: RingLayout.versionOffset, as: UInt32.self)
             base.storeBytes(of: UInt64(capacity).littleEndian, toByteOffset: RingLayout.capacityOffset, as: UInt64.self)
+            let recorded = strategy.headerCode
+            base.storeBytes(of: recorded.code.littleEndian, toByteOffset: RingLayout.strategyOffset, as: UInt32.self)
+            base.storeBytes(
+                of: recorded.spinNanoseconds.littleEndian, toByteOffset: RingLayout.spinNanosecondsOffset,
+                as: UInt64.self)
             for index in 0..<2 {
                 RingPointers(block: base + RingLayout.ringOffset(index, capacity: capacity), capacity: capacity).reset()
             }
@@ -144,14 +149,14 @@ public enum SharedMemoryTransport {
     /// its client attached): a file whose server lock byte nobody holds is stale.
     /// - Returns: the paths removed.
     @discardableResult
-    public static func removeStaleRingFiles(in directory: String) -> [String] {
+    public static func removeStaleRingFiles(in directory: String, prefix: String = "podbench-") -> [String] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
         var removed: [String] = []
         for name in names {
-            let finished = name.hasPrefix("podbench-") && name.hasSuffix(".ring")
+            let finished = name.hasPrefix(prefix) && name.hasSuffix(".ring")
             // A file still being made is locked a moment after it appears: count it stale only
             // when it is a minute old.
-            let creating = name.hasPrefix(".podbench-") && name.hasSuffix(".ring.creating")
+            let creating = name.hasPrefix("." + prefix) && name.hasSuffix(".ring.creating")
             guard finished || creating else { continue }
             let path = directory + "/" + name
             if creating {
@@ -169,10 +174,13 @@ public enum SharedMemoryTransport {
     }
 
     /// Maps the ring file a server created and attaches to it.
+    /// - Parameter strategy: how this side waits; nil adopts the server's (a relay forwarding to a
+    ///   ring, a client of a relay's ring). Both sides must agree on whether they may sleep.
     /// - Throws: `.protocolViolation` for a file that is not a podbench ring of this layout version,
+    ///   `.invalidConfiguration` for a strategy that does not match the server's on sleeping,
     ///   `.unavailable` when the file is not visible here.
     public static func connect(
-        path: String, strategy: RingWaitStrategy, timeoutNanoseconds: UInt64
+        path: String, strategy: RingWaitStrategy?, timeoutNanoseconds: UInt64
     ) throws -> SharedMemoryChannel {
         let fd: FileDescriptor
         do {
@@ -213,10 +221,26 @@ public enum SharedMemoryTransport {
                     .protocolViolation,
                     "\(path) says its rings hold \(capacity) bytes, which does not match its size \(size)")
             }
+            let code = UInt32(littleEndian: base.load(fromByteOffset: RingLayout.strategyOffset, as: UInt32.self))
+            let spin = UInt64(
+                littleEndian: base.load(fromByteOffset: RingLayout.spinNanosecondsOffset, as: UInt64.self))
+            guard let servers = RingWaitStrategy(headerCode: code, spinNanoseconds: spin) else {
+                throw PodBenchError(.protocolViolation, "\(path) records an unknown wait strategy (\(code))")
+            }
+            let strategy = strategy ?? servers
+            guard strategy.sleeps == servers.sleeps else {
+                throw PodBenchError(
+                    .invalidConfiguration,
+                    "the ring \(path) waits with \(servers) and this side with \(strategy): a side that sleeps needs a peer that wakes it, so give both the same --wait (or both futex/spin-futex)"
+                )
+            }
             let state = (base + RingLayout.stateOffset).assumingMemoryBound(to: Atomic<UInt32>.self)
             guard state.pointee.load(ordering: .acquiring) == RingState.ready.rawValue else {
                 throw PodBenchError(
                     .protocolViolation, "\(path) is not waiting for a client (already attached or closed)")
+            }
+            guard CPodBenchLinux_byte_locked(fd.rawValue, RingLayout.serverLockByte) != 0 else {
+                throw PodBenchError(.peerClosed, "\(path) was left by a server that is gone (nobody holds its lock)")
             }
             guard CPodBenchLinux_lock_byte(fd.rawValue, RingLayout.clientLockByte) == 0 else {
                 throw PodBenchError.system("fcntl", Errno(rawValue: errno), "cannot lock the ring file \(path)")

@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import PodBenchCore
 import PodBenchRing
@@ -66,10 +67,16 @@ public enum TransportProbe {
         do {
             let listener = try FIFOTransport.listen(directory: sharedDirectory, name: "podbench-probe-\(getpid())")
             defer { listener.close() }
+            // The client's connect returns once the server has taken the pair: accept beside it,
+            // and wait for that thread before the listener goes.
+            let done = DispatchSemaphore(value: 0)
+            Thread {
+                (try? listener.accept(timeoutNanoseconds: 2_000_000_000))?.close()
+                done.signal()
+            }.start()
+            defer { done.wait() }
             let client = try FIFOTransport.connect(base: listener.base, timeoutNanoseconds: 2_000_000_000)
-            defer { client.close() }
-            let server = try listener.accept(timeoutNanoseconds: 2_000_000_000)
-            server.close()
+            client.close()
             return (true, "opened two FIFOs in \(sharedDirectory) (needs a shared volume)")
         } catch {
             return (false, "\(error)")

@@ -96,13 +96,16 @@ struct MeasurementOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "A hop between the sides: ENDPOINT (a proxy you run, forwarding to --via-target; file:DIR for a relay following files), or relay[:tcp|uds|file…] (run starts podbench's relay).",
+            "A hop between the sides: ENDPOINT (a proxy you run, forwarding to --via-target; file:DIR, shm:DIR or fifo:DIR for a podbench relay making connections there), or relay[:tcp|tcp6|uds|uds-abstract|file|fifo|shm] (run starts podbench's relay).",
             discussion:
-                "Each socket case whose transport is --via-target's runs twice, direct and through the hop, back to back; the results key records the hop (hop, hop-in) and the table the hop's cost against the direct case. relay:uds makes the client speak uds to the relay, which forwards over the target's transport (the adapter pattern)."
+                "Each case whose transport is --via-target's runs twice, direct and through the hop, back to back; the results key records the hop (hop, hop-in) and the table the hop's cost against the direct case. relay:uds makes the client speak uds to the relay, which forwards over the server's transport, the first of --transports it can reach (the adapter pattern)."
         ))
     var via: String?
 
-    @Option(help: "With --via: the endpoint the server listens on, where the hop forwards (e.g. tcp:127.0.0.1:9001).")
+    @Option(
+        help:
+            "With --via: where the server listens and the hop forwards: a socket (tcp:127.0.0.1:9001), or file:DIR, shm:DIR, fifo:DIR, where the server makes each case's connection for the relay to open."
+    )
     var viaTarget: String?
 
     @Option(help: "With --via: the hop's name in the results (default: relay for podbench's relay, else proxy).")

@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import PodBenchCore
 import PodBenchHarness
+import PodBenchRing
 
 extension PodBench {
     /// `podbench relay`: the hop in the middle (an ambassador or an adapter), a third process or container.
@@ -26,8 +27,17 @@ extension PodBench {
         )
         var listen: String
 
-        @Option(help: "Where each connection is forwarded: tcp:HOST:PORT, unix:PATH or unix:@NAME.")
+        @Option(
+            help:
+                "Where each connection is forwarded: tcp:HOST:PORT, unix:PATH, unix:@NAME, or file:DIR, shm:DIR, fifo:DIR (the server makes its connections in DIR, given there as --via-target, and the relay opens the fresh one)."
+        )
         var forward: String
+
+        @Option(
+            help:
+                "How the relay waits on the rings it makes (--listen shm:DIR): spin, futex or spin-futex[:DURATION]. On a ring it forwards to, it takes the server's."
+        )
+        var wait = "spin-futex"
 
         @Option(help: "An endpoint that answers with the relay's CPU and byte counts (for --via-stats).")
         var stats: String?
@@ -48,17 +58,16 @@ extension PodBench {
         var quiet = false
 
         func validate() throws {
-            for (name, text) in [
-                (
-                    "--listen",
-                    ["file:", "shm:", "fifo:"].contains(where: { listen.hasPrefix($0) }) ? "unix:/x" : listen
-                ),
-                ("--forward", forward),
-                ("--stats", stats ?? "unix:/x"),
-            ] {
-                do { _ = try SocketAddress(parsing: text) } catch let error as PodBenchError {
+            for (name, text) in [("--listen", listen), ("--forward", forward)] {
+                do { _ = try PodBenchHarness.Relay.Endpoint(parsing: text) } catch let error as PodBenchError {
                     throw ValidationError("\(name): \(error.message)")
                 }
+            }
+            do {
+                _ = try stats.map { try SocketAddress(parsing: $0) }
+                _ = try RingWaitStrategy(parsing: wait)
+            } catch let error as PodBenchError {
+                throw ValidationError(error.message)
             }
         }
 
@@ -90,9 +99,9 @@ extension PodBench {
             let quiet = self.quiet
             let relay = PodBenchHarness.Relay(
                 configuration: .init(
-                    listen: try PodBenchHarness.Relay.Inbound(parsing: listen),
-                    forward: try SocketAddress(parsing: forward),
-                    stats: try stats.map { try SocketAddress(parsing: $0) }),
+                    listen: try PodBenchHarness.Relay.Endpoint(parsing: listen),
+                    forward: try PodBenchHarness.Relay.Endpoint(parsing: forward),
+                    stats: try stats.map { try SocketAddress(parsing: $0) }, wait: try RingWaitStrategy(parsing: wait)),
                 log: { line in if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) } })
             try relay.run()
         }

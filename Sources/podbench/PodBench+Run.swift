@@ -112,15 +112,8 @@ extension PodBench {
                 peerTimeout: measurement.timeout, wrapper: wrapper)
             var relay: RelayLauncher?
             if let inbound = parsed.relayIn {
-                // The hop's server side is the first socket transport asked for (tcp for the presets).
-                let sockets: [TransportKind] = [.tcp, .tcp6, .uds, .udsAbstract]
-                guard let outbound = parsed.transports.first(where: { sockets.contains($0) })
-                else {
-                    launcher.kill()
-                    throw ValidationError(
-                        "--via relay needs a socket transport in --transports (tcp, tcp6, uds, uds-abstract)")
-                }
                 do {
+                    let outbound = try RelayLauncher.outbound(for: parsed.transports)
                     relay = try RelayLauncher(
                         executable: BuildInfo.executablePath, directory: launcher.directory,
                         sharedMemoryDirectory: launcher.sharedMemoryDirectory, inbound: inbound, outbound: outbound)

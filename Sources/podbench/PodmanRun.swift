@@ -61,17 +61,8 @@ struct PodmanRun {
         var relayCommand: [String]?
         let parsed = try measurement.parsed()
         if let inbound = parsed.relayIn {
-            let sockets: [TransportKind] = [.tcp, .tcp6, .uds, .udsAbstract]
-            guard let outbound = parsed.transports.first(where: { sockets.contains($0) }) else {
-                throw PodBenchError(
-                    .invalidConfiguration,
-                    "--via relay needs a socket transport in --transports (tcp, tcp6, uds, uds-abstract)")
-            }
+            let outbound = try RelayLauncher.outbound(for: parsed.transports)
             let hop = RelayLauncher.podEndpoints(shared: shared, inbound: inbound, outbound: outbound)
-            if inbound == .file {
-                try? FileManager.default.createDirectory(
-                    atPath: shared + "/relay-in", withIntermediateDirectories: true)
-            }
             relayCommand = [
                 "relay", "--listen", hop.listen, "--forward", hop.forward, "--stats", hop.stats, "--exit-after",
                 shared + "/control.sock",

@@ -154,6 +154,60 @@ extension EndToEnd {
         }
 
         @Test(
+            "the relay between any two transports: the server's side a ring, a file or a FIFO pair, 1 B to 1 MiB intact",
+            arguments: [("shm", "tcp"), ("file", "uds"), ("fifo", "shm"), ("shm", "file"), ("file", "fifo")])
+        func anyToAny(server: String, relayIn: String) throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--transports", server, "--via", "relay:\(relayIn)", "--workloads", "pingpong,stream",
+                    "--sizes", "1,64KiB,1MiB", "--trials", "2", "--messages", "40", "--warmup", "10ms", "--verify",
+                    "all", "--no-calibrate", "--results-dir", dir,
+                ], timeout: 300)
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+            #expect(run.cases.count == 2 * 3 * 2)
+            #expect(run.cases.allSatisfy { $0.key.transport == server })
+            expectHopPairs(run, hop: "relay", hopIn: relayIn, messages: 40, relayFigures: true)
+            #expect(result.stdout.contains("via relay (\(relayIn) in)"))
+        }
+
+        @Test("a relay the user starts, forwarding TCP to the server's rings in a directory (--via-target shm:DIR)")
+        func userRelayToRing() throws {
+            let dir = try temporaryDirectory()
+            let rings = "/dev/shm/podbench-test-\(UUID().uuidString.prefix(8))"
+            defer {
+                try? FileManager.default.removeItem(atPath: dir)
+                try? FileManager.default.removeItem(atPath: rings)
+            }
+            let front = try freePort()
+            let relay = try ExternalProxy(
+                try podbenchBinary(),
+                [
+                    "relay", "--listen", "tcp:127.0.0.1:\(front)", "--forward", "shm:\(rings)", "--stats",
+                    "unix:\(dir)/stats.sock",
+                ])
+            defer { relay.stop() }
+            // Ready once its stats socket is there (bound after --listen). Not by connecting to
+            // it: each connection takes one of the server's, and a probe would take the first.
+            for _ in 0..<250 where !FileManager.default.fileExists(atPath: dir + "/stats.sock") { usleep(20_000) }
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--transports", "shm", "--shm-wait", "futex", "--via", "tcp:127.0.0.1:\(front)",
+                    "--via-target", "shm:\(rings)", "--via-name", "relay", "--via-stats", "unix:\(dir)/stats.sock",
+                    "--sizes", "64,64KiB", "--trials", "2", "--messages", "50", "--warmup", "10ms", "--verify", "all",
+                    "--no-calibrate", "--results-dir", dir,
+                ], timeout: 300)
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+            expectHopPairs(run, hop: "relay", hopIn: "tcp", messages: 50, relayFigures: true)
+            #expect(run.cases.allSatisfy { $0.key.options["wait"] == "futex" })
+            // Every ring the server made there was taken and unlinked.
+            #expect((try? FileManager.default.contentsOfDirectory(atPath: rings)) == [])
+        }
+
+        @Test(
             "--preset sidecar-logs: records appended to a file, followed by the relay, shipped over TCP; lag per rate")
         func sidecarLogs() throws {
             let dir = try temporaryDirectory()
@@ -258,6 +312,16 @@ extension EndToEnd {
                 (["run", "--preset", "sidecar"], "is not ambassador, adapter or sidecar-logs"),
                 (["run", "--via", "relay:pipe"], "is not relay"),
                 (["relay", "--listen", "tcp:nowhere", "--forward", "tcp:127.0.0.1:1"], "--listen"),
+                (["relay", "--listen", "tcp:127.0.0.1:1", "--forward", "shm:dev/shm/x"], "absolute path"),
+                (["relay", "--listen", "tcp:127.0.0.1:1", "--forward", "tcp:127.0.0.1:2", "--wait", "nap"], "nap"),
+                (["run", "--transports", "uring-tcp", "--via", "relay"], "a transport the relay can forward to"),
+                (
+                    [
+                        "run", "--transports", "shm", "--via", "tcp:127.0.0.1:9000", "--via-target",
+                        "file:/tmp/podbench-x",
+                    ],
+                    "include file in --transports"
+                ),
                 (["client", "--preset", "ambassador"], "only `run` does"),
             ]
             for (arguments, expected) in cases {

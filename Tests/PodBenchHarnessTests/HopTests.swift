@@ -1,3 +1,5 @@
+import Foundation
+import Glibc
 import PodBenchCore
 import PodBenchTransports
 import Testing
@@ -40,5 +42,66 @@ struct HopTests {
         try spec.validate()
         spec.options.listen = nil
         #expect(throws: PodBenchError.self) { try spec.validate() }
+    }
+
+    @Test("a hop's server side may be a directory of connections: file, fifo, shm; relative or mismatched ones refused")
+    func directoryTargets() throws {
+        for (target, kind) in [
+            ("shm:/dev/shm/podbench-out", TransportKind.shm), ("file:/shared/out", .file), ("fifo:/shared/out", .fifo),
+        ] {
+            let hop = try MatrixRunner.Hop(via: "tcp:127.0.0.1:9000", listen: target, name: "relay")
+            #expect(hop.transport == kind)
+            let specs = MatrixRunner.cases(
+                transports: [kind], workloads: [.pingpong], sizes: [64], options: TransportOptions(), verifyEvery: 1,
+                corruptSequence: nil, rates: [], hop: hop)
+            #expect(specs.count == 2)
+            #expect(specs[1].options.listen == target && specs[1].key.options["hop-in"] == "tcp")
+            try specs[1].validate()
+        }
+        var spec = CaseSpec(transport: .shm, workload: .pingpong, messageSize: 64)
+        spec.options.via = "fifo:/shared/in"
+        spec.options.listen = "file:/shared/out"
+        #expect(throws: PodBenchError.self) { try spec.validate() }
+        spec.options.listen = "shm:/dev/shm/out"
+        try spec.validate()
+        #expect(spec.key.options["hop-in"] == "fifo")
+        #expect(throws: PodBenchError.self) { try Relay.Endpoint(parsing: "shm:relative/dir") }
+        #expect(throws: PodBenchError.self) { try Relay.Endpoint(parsing: "file:") }
+        spec.transport = .uringTCP
+        spec.options.listen = "tcp:127.0.0.1:9001"
+        #expect(throws: PodBenchError.self) { try spec.validate() }
+    }
+
+    @Test("run's relay forwards to the first transport asked for that a relay can reach")
+    func relayOutbound() throws {
+        #expect(try RelayLauncher.outbound(for: [.uringTCP, .shm, .tcp]) == .shm)
+        #expect(try RelayLauncher.outbound(for: [.uds, .file]) == .uds)
+        #expect {
+            try RelayLauncher.outbound(for: [.uringTCP, .uringFile])
+        } throws: {
+            ($0 as? PodBenchError)?.message.contains("tcp, tcp6, uds, uds-abstract, file, fifo or shm") == true
+        }
+    }
+
+    @Test("a FIFO client returns only once the server holds both ends: an immediate read waits for data, not EOF")
+    func fifoHandshake() throws {
+        let directory = NSTemporaryDirectory() + "podbench-fifo-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let listener = try FIFOTransport.listen(directory: directory, name: "podbench-test")
+        let accepted = Thread {
+            usleep(100_000)  // the server is slow to accept: the client must not read before it
+            guard let server = try? listener.accept(timeoutNanoseconds: 2_000_000_000) else { return }
+            usleep(50_000)
+            try? ([7, 8, 9] as [UInt8]).withUnsafeBytes { try server.sendAll($0) }
+            server.close()
+        }
+        accepted.start()
+        let client = try FIFOTransport.connect(base: listener.base, timeoutNanoseconds: 2_000_000_000)
+        defer { client.close() }
+        #expect(access(listener.base + ".s2c", F_OK) != 0, "the server took the pair before connect returned")
+        var buffer = [UInt8](repeating: 0, count: 8)
+        #expect(try buffer.withUnsafeMutableBytes { try client.receiveSome(into: $0) } == 3)
+        #expect(buffer.prefix(3) == [7, 8, 9])
     }
 }

@@ -9,9 +9,14 @@ struct SharedMemoryFileTests {
     static func path() -> String { "/dev/shm/podbench-test-\(UUID().uuidString.prefix(8)).ring" }
 
     /// Writes a file shaped like a ring file with the given header fields.
-    static func write(_ path: String, magic: UInt64, version: UInt32, capacity: UInt64, size: Int) throws {
+    static func write(
+        _ path: String, magic: UInt64, version: UInt32, capacity: UInt64, size: Int, strategy: RingWaitStrategy? = nil
+    ) throws {
         var bytes = [UInt8](repeating: 0, count: size)
         bytes.withUnsafeMutableBytes { raw in
+            if let code = strategy?.headerCode {
+                raw.storeBytes(of: code.code.littleEndian, toByteOffset: RingLayout.strategyOffset, as: UInt32.self)
+            }
             raw.storeBytes(of: magic.littleEndian, toByteOffset: RingLayout.magicOffset, as: UInt64.self)
             raw.storeBytes(of: version.littleEndian, toByteOffset: RingLayout.versionOffset, as: UInt32.self)
             raw.storeBytes(of: capacity.littleEndian, toByteOffset: RingLayout.capacityOffset, as: UInt64.self)
@@ -24,7 +29,7 @@ struct SharedMemoryFileTests {
         "a file that is not a ring of this layout is refused with a clear message",
         arguments: [
             (RingLayout.magic ^ 1, RingLayout.version, 4096, "wrong magic"),
-            (RingLayout.magic, RingLayout.version + 1, 4096, "ring layout version 3"),
+            (RingLayout.magic, RingLayout.version + 1, 4096, "ring layout version \(RingLayout.version + 1)"),
             (RingLayout.magic, RingLayout.version, 8192, "does not match its size"),
             (RingLayout.magic, RingLayout.version, 1000, "does not match its size"),
         ] as [(UInt64, UInt32, UInt64, String)])
@@ -38,6 +43,56 @@ struct SharedMemoryFileTests {
         } throws: { error in
             let e = error as? PodBenchError
             return e?.code == .protocolViolation && e!.message.contains(expected)
+        }
+    }
+
+    @Test("the client adopts the server's wait strategy, or is refused one that disagrees on sleeping")
+    func strategyRecorded() throws {
+        for (server, client, works) in [
+            (RingWaitStrategy.spin, RingWaitStrategy?.none, true), (.futex, nil, true),
+            (.spinFutex(nanoseconds: 7_000), .futex, true), (.spin, .futex, false), (.futex, .spin, false),
+        ] {
+            let listener = try SharedMemoryTransport.listen(
+                directory: "/dev/shm", name: "podbench-test-\(UUID().uuidString.prefix(8))", capacity: 4096,
+                strategy: server)
+            defer { listener.close() }
+            if works {
+                let channel = try SharedMemoryTransport.connect(
+                    path: listener.path, strategy: client, timeoutNanoseconds: 1_000_000_000)
+                #expect(channel.strategy == (client ?? server))
+                channel.close()
+            } else {
+                #expect {
+                    try SharedMemoryTransport.connect(
+                        path: listener.path, strategy: client, timeoutNanoseconds: 1_000_000_000)
+                } throws: { error in
+                    let e = error as? PodBenchError
+                    return e?.code == .invalidConfiguration && e!.message.contains("same --wait")
+                }
+            }
+        }
+        let path = Self.path()
+        defer { unlink(path) }
+        try Self.write(
+            path, magic: RingLayout.magic, version: RingLayout.version, capacity: 4096,
+            size: RingLayout.fileSize(capacity: 4096))
+        #expect {
+            try SharedMemoryTransport.connect(path: path, strategy: nil, timeoutNanoseconds: 1_000_000_000)
+        } throws: { ($0 as? PodBenchError)?.message.contains("unknown wait strategy") == true }
+    }
+
+    @Test("a ring file whose server is gone (nobody holds its lock) is refused, not attached to")
+    func orphanRefused() throws {
+        let path = Self.path()
+        defer { unlink(path) }
+        try Self.write(
+            path, magic: RingLayout.magic, version: RingLayout.version, capacity: 4096,
+            size: RingLayout.fileSize(capacity: 4096), strategy: .futex)
+        #expect {
+            try SharedMemoryTransport.connect(path: path, strategy: nil, timeoutNanoseconds: 1_000_000_000)
+        } throws: { error in
+            let e = error as? PodBenchError
+            return e?.code == .peerClosed && e!.message.contains("server that is gone")
         }
     }
 

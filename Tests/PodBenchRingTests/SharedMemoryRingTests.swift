@@ -123,7 +123,8 @@ struct RingSingleThreadTests {
         #expect(RingLayout.fileSize(capacity: 4096) == 4096 + 2 * (1024 + 4096))
         #expect(RingLayout.ringOffset(1, capacity: 4096) == 4096 + 1024 + 4096)
         #expect(RingLayout.producerWaitingOffset + 4 <= RingLayout.controlBlockSize)
-        #expect(RingLayout.version == 2)
+        #expect(RingLayout.version == 3)
+        #expect(RingLayout.spinNanosecondsOffset + 8 <= RingLayout.headerSize)
         try RingLayout.validate(capacity: 1 << 20)
         for bad in [0, 1000, 4095, 6000, 1 << 31] {
             #expect(throws: PodBenchError.self) { try RingLayout.validate(capacity: bad) }
