@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The pod patterns on this machine, each hop against the same case direct in the same run:
 # ambassador through podbench's relay, haproxy (TCP mode) and socat; adapter (uds in, tcp out)
-# through the relay; sidecar-logs (file in, tcp out) at a few append rates. Prints each run's
+# through the relay; sidecar-logs (file in, tcp out) at a few append rates; adapters whose server
+# side is a ring, a file or a FIFO pair (tcp→shm, uds→file, shm→fifo). Prints each run's
 # "Hops" lines (podbench's own comparison) and the machine.
 #
 #   scripts/compare-patterns.sh [--cpu CLIENT,SERVER] [-- PODBENCH-OPTIONS...]
@@ -57,3 +58,10 @@ echo "== adapter: podbench relay, uds in, tcp out"
 hops --preset adapter --sizes 64,1KiB,64KiB "$@"
 echo "== sidecar-logs: podbench relay following a file, tcp out, 256 B records"
 hops --preset sidecar-logs --rates 1k,10k,50k --sizes 256 "$@"
+echo "== adapters into the server's own channel (the relay opens the server's connection in a directory)"
+echo "-- tcp in, shared-memory ring out"
+hops --transports shm --via relay:tcp --sizes 64,64KiB "$@"
+echo "-- uds in, file out"
+hops --transports file --via relay:uds --sizes 64,64KiB "$@"
+echo "-- ring in, FIFO out"
+hops --transports fifo --via relay:shm --sizes 64,64KiB "$@"
