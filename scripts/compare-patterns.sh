@@ -47,9 +47,9 @@ frontend podbench
 backend server
     server one 127.0.0.1:17102
 CFG
-haproxy -db -f "$work/haproxy.cfg" >/dev/null 2>&1 & pids+=($!)
+haproxy -db -f "$work/haproxy.cfg" >/dev/null 2>&1 & pids+=($!); haproxy_pid=$!
 sleep 0.5
-hops --preset ambassador --via tcp:127.0.0.1:17101 --via-target tcp:127.0.0.1:17102 --via-name haproxy --sizes 64,1KiB,64KiB "$@"
+hops --preset ambassador --via tcp:127.0.0.1:17101 --via-target tcp:127.0.0.1:17102 --via-name haproxy --via-stats pid:"$haproxy_pid" --sizes 64,1KiB,64KiB "$@"
 echo "== ambassador: socat"
 socat TCP-LISTEN:17201,bind=127.0.0.1,reuseaddr,fork TCP:127.0.0.1:17202 & pids+=($!)
 sleep 0.5

@@ -23,11 +23,11 @@ public final class BenchmarkClient: @unchecked Sendable {
         public var connectWaitNanoseconds: UInt64
         /// The stats endpoint of the relay in a hop (`podbench relay --stats`): asked before and
         /// after each phase of a case with a hop, for the relay's own CPU per message.
-        public var hopStats: SocketAddress?
+        public var hopStats: HopStatsSource?
 
         public init(
             control: SocketAddress, trials: Int, warmup: PhasePlan, trial: PhasePlan, peerTimeoutNanoseconds: UInt64,
-            clientCPU: Int?, serverCPU: Int?, connectWaitNanoseconds: UInt64, hopStats: SocketAddress? = nil
+            clientCPU: Int?, serverCPU: Int?, connectWaitNanoseconds: UInt64, hopStats: HopStatsSource? = nil
         ) {
             self.hopStats = hopStats
             self.control = control
@@ -393,8 +393,7 @@ public final class BenchmarkClient: @unchecked Sendable {
         }
         var hopUsage: CPUUsage?
         if let hopStats, let hopBefore {
-            hopUsage = try Self.relayStats(hopStats, timeout: configuration.peerTimeoutNanoseconds).usage.since(
-                hopBefore.usage)
+            hopUsage = try Self.relayStats(hopStats, timeout: configuration.peerTimeoutNanoseconds).since(hopBefore)
         }
         let messages = outcome.messages
         var latency: EncodedHistogram?
@@ -423,14 +422,14 @@ public final class BenchmarkClient: @unchecked Sendable {
         return trial
     }
 
-    /// The relay's figures, or a phase error saying the relay's stats are unreachable.
-    static func relayStats(_ endpoint: SocketAddress, timeout: UInt64) throws -> RelayStats {
+    /// The hop's figures, or a phase error saying they cannot be read.
+    static func relayStats(_ source: HopStatsSource, timeout: UInt64) throws -> HopReading {
         do {
-            return try RelayStats.query(endpoint, timeoutNanoseconds: timeout)
+            return try source.read(timeoutNanoseconds: timeout)
         } catch let error as PodBenchError {
             throw PhaseError(
                 error: PodBenchError(
-                    error.code, "cannot read the relay's stats at \(endpoint) (--via-stats): \(error.message)"))
+                    error.code, "cannot read the hop's figures at \(source) (--via-stats): \(error.message)"))
         }
     }
 }

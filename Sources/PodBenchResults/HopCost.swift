@@ -69,7 +69,6 @@ public struct HopCost: Sendable {
 
     /// One line: the case, what the hop added to latency and took from throughput, its own CPU.
     public var text: String {
-        let key = through.key
         var parts = ["\(caseName) via \(hop) (\(hopIn) in)"]
         if let p50Added, let p50Ratio {
             parts.append(
@@ -83,7 +82,7 @@ public struct HopCost: Sendable {
                 "\(hop) cpu/msg \(Format.nanoseconds(hopCPUPerMessage)), cs/msg \(Format.decimal(hopSwitchesPerMessage))"
             )
         } else {
-            parts.append("\(hop)'s own CPU not seen (no --via-stats)")
+            parts.append("\(hop)'s own CPU not seen (no --via-stats: a relay's stats endpoint, or pid:PID)")
         }
         parts.append(
             "sides' cpu/msg \(Self.signed(clientCPUAdded)) client, \(Self.signed(serverCPUAdded)) server")

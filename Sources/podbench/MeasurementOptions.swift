@@ -111,7 +111,10 @@ struct MeasurementOptions: ParsableArguments {
     @Option(help: "With --via: the hop's name in the results (default: relay for podbench's relay, else proxy).")
     var viaName: String?
 
-    @Option(help: "With --via: the stats endpoint of a podbench relay (relay --stats), for its CPU per message.")
+    @Option(
+        help:
+            "With --via: where the hop's own CPU per message comes from: the stats endpoint of a podbench relay (relay --stats), or pid:PID, a proxy's process as this side sees it (its threads' CPU time and context switches from /proc)."
+    )
     var viaStats: String?
 
     @Option(
@@ -152,7 +155,7 @@ struct MeasurementOptions: ParsableArguments {
         var hop: MatrixRunner.Hop?
         /// `--via relay[:uds]`: run starts podbench's relay; the client speaks `relayIn` to it.
         var relayIn: TransportKind?
-        var hopStats: SocketAddress?
+        var hopStats: HopStatsSource?
     }
 
     func validate() throws {
@@ -275,7 +278,7 @@ struct MeasurementOptions: ParsableArguments {
                 throw ValidationError("--via-target, --via-stats and --via-name go with --via")
             }
             let hopStats = try viaStats.map { text in
-                try Self.naming("--via-stats") { try SocketAddress(parsing: text) }
+                try Self.naming("--via-stats") { try HopStatsSource(parsing: text) }
             }
             return Parsed(
                 transports: transports, workloads: workloads, sizes: sizes, trials: trials, trialNanoseconds: trial,

@@ -122,7 +122,7 @@ extension PodBench {
                     throw error
                 }
                 parsed.hop = relay?.hop
-                parsed.hopStats = relay?.stats
+                parsed.hopStats = relay.map { .relay($0.stats) }
             }
             let startedRelay = relay
             defer { startedRelay?.kill() }

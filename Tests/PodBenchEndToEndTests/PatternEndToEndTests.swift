@@ -64,8 +64,8 @@ func expectHopPairs(_ run: RunResult, hop: String, hopIn: String, messages: UInt
         #expect(c.endpoint?.contains("via \(hop)") == true, "\(c.endpoint ?? "")")
         for t in c.trials {
             if relayFigures {
-                let figures = try? #require(t.hop)
-                #expect((figures?.usage.userNanoseconds ?? 0) + (figures?.usage.systemNanoseconds ?? 0) > 0)
+                #expect(t.hop != nil, "trial \(t.index) of \(c.key) has no hop figures")
+                #expect((t.hop?.usage.userNanoseconds ?? 0) + (t.hop?.usage.systemNanoseconds ?? 0) > 0)
             } else {
                 #expect(t.hop == nil)
             }
@@ -266,13 +266,15 @@ extension EndToEnd {
             let result = try BinaryProcess.run(
                 [
                     "run", "--preset", "ambassador", "--via", "tcp:127.0.0.1:\(front)", "--via-target",
-                    "tcp:127.0.0.1:\(back)", "--via-name", "haproxy", "--sizes", "64,64KiB", "--trials", "2",
-                    "--messages", "50", "--warmup", "10ms", "--verify", "all", "--no-calibrate", "--results-dir", dir,
+                    "tcp:127.0.0.1:\(back)", "--via-name", "haproxy", "--via-stats",
+                    "pid:\(proxy.process.processIdentifier)", "--sizes", "64,64KiB", "--trials", "2", "--messages",
+                    "50", "--warmup", "10ms", "--verify", "all", "--no-calibrate", "--results-dir", dir,
                 ], timeout: 300)
             #expect(result.status == 0, "\(result.stderr)")
             let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
-            expectHopPairs(run, hop: "haproxy", hopIn: "tcp", messages: 50, relayFigures: false)
-            #expect(result.stdout.contains("via haproxy (tcp in)") && result.stdout.contains("own CPU not seen"))
+            // haproxy's own CPU and context switches, read from /proc by the client.
+            expectHopPairs(run, hop: "haproxy", hopIn: "tcp", messages: 50, relayFigures: true)
+            #expect(result.stdout.contains("via haproxy (tcp in)") && result.stdout.contains("haproxy cpu/msg"))
         }
 
         @Test(
@@ -295,6 +297,7 @@ extension EndToEnd {
             #expect(result.status == 0, "\(result.stderr)")
             let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
             expectHopPairs(run, hop: "socat", hopIn: "uds", messages: 50, relayFigures: false)
+            #expect(result.stdout.contains("socat's own CPU not seen"))
         }
 
         @Test("a hop given wrong: each mistake named, exit 2")

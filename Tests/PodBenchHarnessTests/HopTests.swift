@@ -104,4 +104,48 @@ struct HopTests {
         #expect(try buffer.withUnsafeMutableBytes { try client.receiveSome(into: $0) } == 3)
         #expect(buffer.prefix(3) == [7, 8, 9])
     }
+
+    @Test("a proxy's own CPU from /proc: threads' run time split by their ticks, switches summed, threads come and go")
+    func processAccounting() throws {
+        // A command name with spaces and a parenthesis must not shift the fields.
+        let stat = "4242 (ha proxy) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 30 10 0 0 20 0 1 0 5 0 0"
+        let status = "Name:\tha\nvoluntary_ctxt_switches:\t120\nnonvoluntary_ctxt_switches:\t7\n"
+        let thread = try #require(
+            ProcessAccounting.thread(schedstat: "400000000 5 9\n", stat: stat, status: status))
+        #expect(thread.runNanoseconds == 400_000_000 && thread.userTicks == 30 && thread.systemTicks == 10)
+        #expect(thread.voluntarySwitches == 120 && thread.involuntarySwitches == 7)
+        #expect(ProcessAccounting.thread(schedstat: "x", stat: stat, status: status) == nil)
+        #expect(ProcessAccounting.thread(schedstat: "1 2 3", stat: "4242 (cut", status: status) == nil)
+
+        var later = thread
+        later.runNanoseconds += 1_000_000
+        later.userTicks += 3
+        later.systemTicks += 1
+        later.voluntarySwitches += 10
+        var newcomer = thread
+        newcomer.runNanoseconds = 500_000
+        newcomer.userTicks = 0
+        newcomer.systemTicks = 0
+        newcomer.voluntarySwitches = 2
+        newcomer.involuntarySwitches = 0
+        let usage = ProcessAccounting.usage(from: [1: thread, 9: thread], to: [1: later, 2: newcomer])
+        // Thread 1: 1 ms split 3:1; thread 2 (new, no ticks yet): all user; thread 9 ended: lost.
+        #expect(usage.userNanoseconds == 750_000 + 500_000)
+        #expect(usage.systemNanoseconds == 250_000)
+        #expect(usage.voluntarySwitches == 10 + 2 && usage.involuntarySwitches == 0)
+    }
+
+    @Test("pid:PID reads this very process: the CPU a busy thread burns shows up")
+    func processAccountingLive() throws {
+        let source = try HopStatsSource(parsing: "pid:\(getpid())")
+        let before = try source.read(timeoutNanoseconds: 1_000_000_000)
+        let start = MonotonicClock.now()
+        var x: UInt64 = 1
+        while MonotonicClock.now() - start < 50_000_000 { x = x &* 6_364_136_223_846_793_005 &+ 1 }
+        #expect(x != 0)
+        let usage = try source.read(timeoutNanoseconds: 1_000_000_000).since(before)
+        #expect(usage.userNanoseconds + usage.systemNanoseconds >= 30_000_000)
+        #expect(throws: PodBenchError.self) { try HopStatsSource(parsing: "pid:0") }
+        #expect(throws: PodBenchError.self) { try HopStatsSource(parsing: "pid:2147483646") }
+    }
 }
