@@ -305,6 +305,13 @@ public final class Relay: Sendable {
                 try to.flush()
                 bytes.add(UInt64(count), ordering: .relaxed)
             } catch {
+                // A side that closes is the normal end of a connection; anything else (a timeout,
+                // a failed write) the user needs to see to know why a case through the hop failed.
+                if (error as? PodBenchError)?.code != .peerClosed {
+                    log(
+                        "podbench relay: a connection stopped forwarding: \((error as? PodBenchError)?.message ?? "\(error)")"
+                    )
+                }
                 to.shutdown()
                 return
             }

@@ -101,8 +101,9 @@ public enum FIFOTransport {
         /// Waits until the client has opened both FIFOs, then removes their names.
         public func accept(timeoutNanoseconds: UInt64) throws -> FIFOChannel {
             let deadline = MonotonicClock.now() + timeoutNanoseconds
-            // The client opens its reading end (s2c) first, so opening the writing end succeeds
-            // once it is there; ENXIO means no reader yet.
+            // The client opens its writing end (c2s) and then its reading end (s2c), so once
+            // opening the writing end of s2c succeeds, both of its ends are open and a first read
+            // of c2s waits for data; ENXIO means no reader yet.
             var output: FileDescriptor?
             while output == nil {
                 let fd = open(base + ".s2c", O_WRONLY | O_NONBLOCK | O_CLOEXEC)
@@ -163,20 +164,24 @@ public enum FIFOTransport {
 
     /// Opens the server's FIFOs from the client's side; returns once the server has both ends.
     public static func connect(base: String, timeoutNanoseconds: UInt64) throws -> FIFOChannel {
-        let input = open(base + ".s2c", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard input >= 0 else {
-            let e = Errno(rawValue: errno)
-            throw PodBenchError(
-                e == .noSuchFileOrDirectory ? .unavailable : .ioFailure,
-                "cannot open the FIFO \(base).s2c: \(e); both sides must see the same shared directory",
-                cause: .init(call: "open", errno: e))
-        }
-        // The server holds the reading end of c2s open already, so this does not block.
+        // The writing end first: the server takes the pair once the reading end (s2c) is open
+        // (`Listener.accept`), and its first read of c2s must find a writer there, or it reads end
+        // of stream. The server holds the reading end of c2s open already, so this does not block.
         let output = open(base + ".c2s", O_WRONLY | O_NONBLOCK | O_CLOEXEC)
         guard output >= 0 else {
             let e = Errno(rawValue: errno)
-            Glibc.close(input)
-            throw PodBenchError.system("open", e, "cannot open the FIFO \(base).c2s")
+            throw PodBenchError(
+                e == .noSuchFileOrDirectory || e.rawValue == ENXIO ? .unavailable : .ioFailure,
+                "cannot open the FIFO \(base).c2s: \(e); both sides must see the same shared directory",
+                cause: .init(call: "open", errno: e))
+        }
+        let input = open(base + ".s2c", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard input >= 0 else {
+            let e = Errno(rawValue: errno)
+            Glibc.close(output)
+            throw PodBenchError(
+                e == .noSuchFileOrDirectory ? .unavailable : .ioFailure,
+                "cannot open the FIFO \(base).s2c: \(e)", cause: .init(call: "open", errno: e))
         }
         // Reading a FIFO that no writer has opened yet is end of stream, the same as one whose
         // writer closed: wait until the server has opened its writing end, which it shows by

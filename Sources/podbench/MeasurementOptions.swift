@@ -113,7 +113,7 @@ struct MeasurementOptions: ParsableArguments {
 
     @Option(
         help:
-            "With --via: where the hop's own CPU per message comes from: the stats endpoint of a podbench relay (relay --stats), or pid:PID, a proxy's process as this side sees it (its threads' CPU time and context switches from /proc)."
+            "With --via: where the hop's own CPU per message comes from: the endpoint a podbench relay serves its stats on (unix:PATH or tcp:HOST:PORT), or pid:PID, a proxy's process as this side sees it (its threads' CPU time and context switches from /proc)."
     )
     var viaStats: String?
 

@@ -115,9 +115,11 @@ extension EndToEnd {
                 "--control", "--connect-wait", "--shutdown-server", "--isolation", "--print-results", "--help",
                 "--version",
             ]
-            // Each option's own line in the help starts with its name ("  --sizes <sizes>", "  -h, --help").
+            // Each option's own line in the help starts with its name, indented two spaces ("  --sizes <sizes>",
+            // "  -h, --help"); a wrapped description line is indented further and names no option of its own.
             let names = Set(
                 help.stdout.split(separator: "\n").compactMap { line -> String? in
+                    guard line.hasPrefix("  -") else { return nil }
                     let words = line.split(separator: " ")
                     guard let first = words.first, first.hasPrefix("-") else { return nil }
                     return words.first { $0.hasPrefix("--") }.map { String($0.prefix { $0 != "," }) }

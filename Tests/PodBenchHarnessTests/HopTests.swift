@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import PodBenchCore
 import PodBenchTransports
+import Synchronization
 import Testing
 
 @testable import PodBenchHarness
@@ -103,6 +104,34 @@ struct HopTests {
         var buffer = [UInt8](repeating: 0, count: 8)
         #expect(try buffer.withUnsafeMutableBytes { try client.receiveSome(into: $0) } == 3)
         #expect(buffer.prefix(3) == [7, 8, 9])
+    }
+
+    @Test("a FIFO server that reads right after accept waits for the client's first bytes, not EOF")
+    func fifoServerFirstRead() throws {
+        let directory = NSTemporaryDirectory() + "podbench-fifo-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // The server takes the pair as soon as the client's reading end is open; the client's
+        // writing end must be open by then, every time.
+        for round in 0..<20 {
+            let listener = try FIFOTransport.listen(directory: directory, name: "podbench-\(round)")
+            let received = Mutex<[UInt8]?>(nil)
+            let server = Thread {
+                guard let channel = try? listener.accept(timeoutNanoseconds: 2_000_000_000) else { return }
+                defer { channel.close() }
+                var buffer = [UInt8](repeating: 0, count: 8)
+                let n = try? buffer.withUnsafeMutableBytes { try channel.receiveSome(into: $0) }
+                received.withLock { $0 = n.map { Array(buffer.prefix($0)) } }
+            }
+            server.start()
+            let client = try FIFOTransport.connect(base: listener.base, timeoutNanoseconds: 2_000_000_000)
+            usleep(20_000)
+            try ([UInt8(round)] as [UInt8]).withUnsafeBytes { try client.sendAll($0) }
+            let deadline = MonotonicClock.now() + 2_000_000_000
+            while received.withLock({ $0 }) == nil && MonotonicClock.now() < deadline { usleep(1000) }
+            client.close()
+            #expect(received.withLock { $0 } == [UInt8(round)], "round \(round): the server read end of stream")
+        }
     }
 
     @Test("a proxy's own CPU from /proc: threads' run time split by their ticks, switches summed, threads come and go")
