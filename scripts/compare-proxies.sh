@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The ambassador hop through real third-party proxies against podbench's relay, with each proxy's
+# own CPU and context switches per message (`--via-stats pid:PID`): haproxy in TCP mode (one
+# process for all rounds), socat without `fork` (a fresh process per round handles the one hop
+# connection, so its PID is the one doing the work), podbench's relay. tcp pingpong 64 B, each
+# case direct then through the hop in the same run; prints each run's "Hops" line.
+#
+#   scripts/compare-proxies.sh [--rounds N] [--cpu CLIENT,SERVER]
+#
+# Needs a release build (swift build -c release); installs haproxy and socat if missing.
+# docs/patterns.md explains the figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=4
+cpu="client=0,server=1"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) rounds="$2"; shift 2 ;;
+    --cpu) IFS=, read -r c s <<<"$2"; cpu="client=$c,server=$s"; shift 2 ;;
+    *) echo "unknown option $1 (use --rounds N, --cpu C,S)" >&2; exit 2 ;;
+  esac
+done
+source scripts/setup.sh
+podbench_setup haproxy socat
+bin=.build/release/podbench
+[ -x "$bin" ] || swift build -c release --product podbench >&2
+work=$(mktemp -d /tmp/podbench-proxies-XXXXXX)
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+common=(--trials 5 --duration 300ms --warmup 300ms --cpu "$cpu" --no-calibrate --results-dir "$work/results"
+  --workloads pingpong --sizes 64 --preset ambassador)
+hops() { "$bin" run "${common[@]}" "$@" 2>"$work/err" | sed -n '/^Hops:/,/^[^ H]/p' | grep -v '^Hops' || { cat "$work/err" >&2; exit 1; }; }
+cat >"$work/haproxy.cfg" <<CFG
+global
+    maxconn 64
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend podbench
+    bind 127.0.0.1:17101
+    default_backend server
+backend server
+    server one 127.0.0.1:17102
+CFG
+haproxy -db -f "$work/haproxy.cfg" >/dev/null 2>&1 & pids+=($!); haproxy_pid=$!
+sleep 0.5
+echo "machine: $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs; pinning $cpu; $(haproxy -v | head -1 | cut -d' ' -f1-3); $(socat -V | grep -m1 'socat version' | cut -d' ' -f1-3)"
+for round in $(seq "$rounds"); do
+  echo "== round $round"
+  hops --via tcp:127.0.0.1:17101 --via-target tcp:127.0.0.1:17102 --via-name haproxy --via-stats pid:"$haproxy_pid"
+  socat TCP-LISTEN:17201,bind=127.0.0.1,reuseaddr,nodelay TCP:127.0.0.1:17202,nodelay & socat_pid=$!
+  pids+=("$socat_pid")
+  sleep 0.3
+  hops --via tcp:127.0.0.1:17201 --via-target tcp:127.0.0.1:17202 --via-name socat --via-stats pid:"$socat_pid"
+  kill "$socat_pid" 2>/dev/null || true; wait "$socat_pid" 2>/dev/null || true
+  hops
+done
