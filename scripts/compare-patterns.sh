@@ -33,20 +33,7 @@ echo "machine: $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 
 echo "== ambassador: podbench relay (its own thread pair, 1 MiB buffers)"
 hops --preset ambassador --sizes 64,1KiB,64KiB "$@"
 echo "== ambassador: haproxy, TCP mode"
-cat >"$work/haproxy.cfg" <<CFG
-global
-    maxconn 64
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-frontend podbench
-    bind 127.0.0.1:17101
-    default_backend server
-backend server
-    server one 127.0.0.1:17102
-CFG
+podbench_haproxy_config "$work/haproxy.cfg" 17101 17102
 haproxy -db -f "$work/haproxy.cfg" >/dev/null 2>&1 & pids+=($!); haproxy_pid=$!
 sleep 0.5
 hops --preset ambassador --via tcp:127.0.0.1:17101 --via-target tcp:127.0.0.1:17102 --via-name haproxy --via-stats pid:"$haproxy_pid" --sizes 64,1KiB,64KiB "$@"

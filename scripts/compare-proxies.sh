@@ -30,20 +30,7 @@ trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$wo
 common=(--trials 5 --duration 300ms --warmup 300ms --cpu "$cpu" --no-calibrate --results-dir "$work/results"
   --workloads pingpong --sizes 64 --preset ambassador)
 hops() { "$bin" run "${common[@]}" "$@" 2>"$work/err" | sed -n '/^Hops:/,/^[^ H]/p' | grep -v '^Hops' || { cat "$work/err" >&2; exit 1; }; }
-cat >"$work/haproxy.cfg" <<CFG
-global
-    maxconn 64
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-frontend podbench
-    bind 127.0.0.1:17101
-    default_backend server
-backend server
-    server one 127.0.0.1:17102
-CFG
+podbench_haproxy_config "$work/haproxy.cfg" 17101 17102
 haproxy -db -f "$work/haproxy.cfg" >/dev/null 2>&1 & pids+=($!); haproxy_pid=$!
 sleep 0.5
 echo "machine: $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs; pinning $cpu; $(haproxy -v | head -1 | cut -d' ' -f1-3); $(socat -V | grep -m1 'socat version' | cut -d' ' -f1-3)"

@@ -31,6 +31,25 @@ podbench_setup() {
   }
 }
 
+# Writes a haproxy configuration for a plain TCP proxy on loopback: `podbench_haproxy_config FILE
+# LISTEN-PORT TARGET-PORT` (the comparison scripts put it in front of podbench's server).
+podbench_haproxy_config() {
+  cat >"$1" <<CFG
+global
+    maxconn 64
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend podbench
+    bind 127.0.0.1:$2
+    default_backend server
+backend server
+    server one 127.0.0.1:$3
+CFG
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   set -euo pipefail
   podbench_setup "$@"

@@ -19,6 +19,10 @@ public struct CPUUsage: Equatable, Sendable, Codable {
         self.involuntarySwitches = involuntarySwitches
     }
 
+    /// Nothing used: the start of a sum.
+    public static let zero = CPUUsage(
+        userNanoseconds: 0, systemNanoseconds: 0, voluntarySwitches: 0, involuntarySwitches: 0)
+
     /// Reads the calling thread's usage now.
     public static func currentThread() -> CPUUsage {
         var usage = rusage()

@@ -57,7 +57,7 @@ public enum HopReading: Sendable {
         case (.process(let now), .process(let then)):
             return ProcessAccounting.usage(from: then, to: now)
         default:
-            return CPUUsage(userNanoseconds: 0, systemNanoseconds: 0, voluntarySwitches: 0, involuntarySwitches: 0)
+            return .zero
         }
     }
 }
@@ -119,7 +119,7 @@ public enum ProcessAccounting {
     /// threads that started in between count whole, threads that ended in between are lost (a
     /// proxy keeps its workers; say so where it matters).
     static func usage(from start: [Int32: Thread], to end: [Int32: Thread]) -> CPUUsage {
-        var usage = CPUUsage(userNanoseconds: 0, systemNanoseconds: 0, voluntarySwitches: 0, involuntarySwitches: 0)
+        var usage = CPUUsage.zero
         for (tid, now) in end {
             let then =
                 start[tid]

@@ -31,7 +31,7 @@ struct EnvironmentTests {
         let before = CPUUsage.currentThread()
         var x: UInt64 = 1
         var previous = before
-        var used = CPUUsage(userNanoseconds: 0, systemNanoseconds: 0, voluntarySwitches: 0, involuntarySwitches: 0)
+        var used = CPUUsage.zero
         let start = MonotonicClock.now()
         // Spin until 20 ms of CPU were charged to this thread (bounded: a loaded machine may give
         // the thread only a share of the wall-clock time).
