@@ -207,7 +207,6 @@ public struct Calibrator {
             histogram.reset()
             var checker = IntegrityChecker(payloadLength: 64, verifyEvery: 16)
             let plan = PhasePlan(durationNanoseconds: configuration.trialNanoseconds, messageLimit: nil)
-            channel.echo = true
             let outcome = try PingPongWorkload.client(
                 reader: &reader, writer: writer, checker: &checker, histogram: &histogram, plan: plan)
             return Double(outcome.elapsed) / Double(max(outcome.messages, 1))
@@ -294,17 +293,31 @@ func blackHoleValue<T>(_ value: T) {
 }
 
 /// An in-process channel that hands back what was sent: the harness with no transport at all.
+/// Its read and write offsets live behind a pointer, as the `shm` channel's do: a class's `var`
+/// would cost a run-time exclusivity check on every use, which is Swift's, not the harness's.
 final class LoopbackChannel: DataChannel, @unchecked Sendable {
     let buffer: UnsafeMutableRawBufferPointer
-    var start = 0
-    var end = 0
-    var echo = true
+    let offsets: UnsafeMutablePointer<(start: Int, end: Int)>
+
+    var start: Int {
+        @inline(__always) get { offsets.pointee.start }
+        @inline(__always) set { offsets.pointee.start = newValue }
+    }
+    var end: Int {
+        @inline(__always) get { offsets.pointee.end }
+        @inline(__always) set { offsets.pointee.end = newValue }
+    }
 
     init(capacity: Int) {
         buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 64)
+        offsets = .allocate(capacity: 1)
+        offsets.initialize(to: (0, 0))
     }
 
-    func deallocate() { buffer.deallocate() }
+    func deallocate() {
+        buffer.deallocate()
+        offsets.deallocate()
+    }
 
     func sendAll(_ bytes: UnsafeRawBufferPointer) throws {
         if end + bytes.count > buffer.count {

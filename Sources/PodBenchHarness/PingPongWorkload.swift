@@ -20,9 +20,13 @@ public enum PingPongWorkload {
         var sequence: UInt64 = 0
         var now = started
         while sequence < limit && (plan.messageLimit != nil || now < deadline) {
+            // The frame is built before the clock starts: the round trip is the channel's, from
+            // the send to the echo's last byte, not the harness's work on the message. (Its
+            // timestamp field is when the message was built; nothing reads it in a pingpong.)
+            let message = writer.prepare(sequence: sequence, timestamp: now)
             let sent = MonotonicClock.now()
-            try channel.sendAll(writer.prepare(sequence: sequence, timestamp: sent))
-            let (header, frame) = try reader.next()
+            try channel.sendAll(message)
+            let (header, frame) = try reader.next(from: channel)
             now = MonotonicClock.now()
             guard header.kind == .data else {
                 throw PodBenchError(.protocolViolation, "the server sent a \(header.kind) frame instead of an echo")
@@ -45,15 +49,24 @@ public enum PingPongWorkload {
     ) throws {
         let channel = reader.channel
         while true {
-            let (header, frame) = try reader.next()
+            let (header, frame) = try reader.next(from: channel)
             switch header.kind {
             case .data:
-                checker.check(header, frame: frame)
-                if let corruptSequence, header.sequence == corruptSequence, frame.count > FrameHeader.size {
-                    let p = UnsafeMutableRawPointer(mutating: frame.baseAddress!) + FrameHeader.size
-                    p.storeBytes(of: p.load(as: UInt8.self) ^ 0x10, as: UInt8.self)
+                if let corruptSequence {
+                    // Test-only fault: check what arrived, then spoil the echo.
+                    checker.check(header, frame: frame)
+                    if header.sequence == corruptSequence, frame.count > FrameHeader.size {
+                        let p = UnsafeMutableRawPointer(mutating: frame.baseAddress!) + FrameHeader.size
+                        p.storeBytes(of: p.load(as: UInt8.self) ^ 0x10, as: UInt8.self)
+                    }
+                    try channel.sendAll(frame)
+                } else {
+                    // The echo leaves first and the message is checked while it travels: the
+                    // check costs the server the same, but no longer sits in the client's round
+                    // trip. The frame stays valid until the next `next()`.
+                    try channel.sendAll(frame)
+                    checker.check(header, frame: frame)
                 }
-                try channel.sendAll(frame)
             case .endOfTrial:
                 checker.checkEnd(sentCount: header.sequence)
                 try sendMarker(.endAcknowledged, sequence: header.sequence, on: channel)

@@ -47,7 +47,7 @@ public enum StreamWorkload {
         let channel = reader.channel
         let highest = oneWay.highestTrackableValue
         while true {
-            let (header, frame) = try reader.next()
+            let (header, frame) = try reader.next(from: channel)
             switch header.kind {
             case .data:
                 let now = MonotonicClock.now()

@@ -17,8 +17,12 @@ public final class SharedMemoryChannel: DataChannel, @unchecked Sendable {
     let descriptor: FileDescriptor
     let region: MappedRegion
     let state: UnsafeMutablePointer<Atomic<UInt32>>
-    var producer: RingProducer
-    var consumer: RingConsumer
+    // The two ends' positions live in memory this object owns rather than in stored `var`s: a
+    // class's `var` is checked for exclusive access at run time on every use (two runtime calls
+    // and a thread-local lookup per send and per receive), a pointer's pointee is not. Only the
+    // thread that drives the channel touches them.
+    let producer: UnsafeMutablePointer<RingProducer>
+    let consumer: UnsafeMutablePointer<RingConsumer>
     public let strategy: RingWaitStrategy
     let monitor: Monitor
     private var closed = false
@@ -52,13 +56,15 @@ public final class SharedMemoryChannel: DataChannel, @unchecked Sendable {
         let toServer = RingPointers(block: base + RingLayout.ringOffset(0, capacity: capacity), capacity: capacity)
         let toClient = RingPointers(block: base + RingLayout.ringOffset(1, capacity: capacity), capacity: capacity)
         let sleeps = strategy.sleeps
+        producer = .allocate(capacity: 1)
+        consumer = .allocate(capacity: 1)
         switch role {
         case .server:
-            producer = RingProducer(ring: toClient, consumerSleeps: sleeps)
-            consumer = RingConsumer(ring: toServer, producerSleeps: sleeps)
+            producer.initialize(to: RingProducer(ring: toClient, consumerSleeps: sleeps))
+            consumer.initialize(to: RingConsumer(ring: toServer, producerSleeps: sleeps))
         case .client:
-            producer = RingProducer(ring: toServer, consumerSleeps: sleeps)
-            consumer = RingConsumer(ring: toClient, producerSleeps: sleeps)
+            producer.initialize(to: RingProducer(ring: toServer, consumerSleeps: sleeps))
+            consumer.initialize(to: RingConsumer(ring: toClient, producerSleeps: sleeps))
         }
         state = (base + RingLayout.stateOffset).assumingMemoryBound(to: Atomic<UInt32>.self)
         monitor = Monitor(
@@ -72,14 +78,16 @@ public final class SharedMemoryChannel: DataChannel, @unchecked Sendable {
 
     deinit {
         close()
+        producer.deinitialize(count: 1).deallocate()
+        consumer.deinitialize(count: 1).deallocate()
     }
 
     public func sendAll(_ bytes: UnsafeRawBufferPointer) throws {
         var offset = 0
         while offset < bytes.count {
-            let n = producer.write(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+            let n = producer.pointee.write(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
             if n == 0 {
-                try producer.waitForSpace(strategy, monitor: monitor)
+                try producer.pointee.waitForSpace(strategy, monitor: monitor)
             }
             offset += n
         }
@@ -87,13 +95,13 @@ public final class SharedMemoryChannel: DataChannel, @unchecked Sendable {
 
     public func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         while true {
-            let n = consumer.read(into: buffer)
+            let n = consumer.pointee.read(into: buffer)
             if n > 0 { return n }
             do {
-                try consumer.waitForData(strategy, monitor: monitor)
+                try consumer.pointee.waitForData(strategy, monitor: monitor)
             } catch let error as PodBenchError where error.code == .peerClosed {
                 // Bytes the peer published before it closed are still data.
-                let last = consumer.read(into: buffer)
+                let last = consumer.pointee.read(into: buffer)
                 if last > 0 { return last }
                 throw error
             }
@@ -103,8 +111,8 @@ public final class SharedMemoryChannel: DataChannel, @unchecked Sendable {
     /// Marks the ring closed and wakes a sleeping peer, which then sees end of stream.
     public func shutdown() {
         state.pointee.store(RingState.closed.rawValue, ordering: .releasing)
-        producer.wakeConsumer()
-        consumer.wakeProducer()
+        producer.pointee.wakeConsumer()
+        consumer.pointee.wakeProducer()
     }
 
     /// Shuts down and closes the file (the mapping goes with this object).
