@@ -20,35 +20,27 @@ while [ $# -gt 0 ]; do
   esac
 done
 source scripts/setup.sh
-podbench_setup haproxy socat
-bin=.build/release/podbench
-[ -x "$bin" ] || swift build -c release --product podbench >&2
-work=$(mktemp -d /tmp/podbench-patterns-XXXXXX)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+podbench_hop_frame patterns "$cpu"
 common=(--trials 5 --duration 300ms --warmup 300ms --cpu "$cpu" --no-calibrate --results-dir "$work/results")
-hops() { "$bin" run "${common[@]}" "$@" 2>"$work/err" | sed -n '/^Hops:/,/^[^ H]/p' | grep -v '^Hops' || { cat "$work/err" >&2; exit 1; }; }
-
-echo "machine: $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs; pinning $cpu; $(haproxy -v | head -1 | cut -d' ' -f1-3); $(socat -V | grep -m1 'socat version' | cut -d' ' -f1-3)"
 echo "== ambassador: podbench relay (its own thread pair, 1 MiB buffers)"
-hops --preset ambassador --sizes 64,1KiB,64KiB "$@"
+podbench_hops --preset ambassador --sizes 64,1KiB,64KiB "$@"
 echo "== ambassador: haproxy, TCP mode"
 podbench_haproxy_config "$work/haproxy.cfg" 17101 17102
 haproxy -db -f "$work/haproxy.cfg" >/dev/null 2>&1 & pids+=($!); haproxy_pid=$!
 sleep 0.5
-hops --preset ambassador --via tcp:127.0.0.1:17101 --via-target tcp:127.0.0.1:17102 --via-name haproxy --via-stats pid:"$haproxy_pid" --sizes 64,1KiB,64KiB "$@"
+podbench_hops --preset ambassador --via tcp:127.0.0.1:17101 --via-target tcp:127.0.0.1:17102 --via-name haproxy --via-stats pid:"$haproxy_pid" --sizes 64,1KiB,64KiB "$@"
 echo "== ambassador: socat"
 socat TCP-LISTEN:17201,bind=127.0.0.1,reuseaddr,fork TCP:127.0.0.1:17202 & pids+=($!)
 sleep 0.5
-hops --preset ambassador --via tcp:127.0.0.1:17201 --via-target tcp:127.0.0.1:17202 --via-name socat --sizes 64,1KiB,64KiB "$@"
+podbench_hops --preset ambassador --via tcp:127.0.0.1:17201 --via-target tcp:127.0.0.1:17202 --via-name socat --sizes 64,1KiB,64KiB "$@"
 echo "== adapter: podbench relay, uds in, tcp out"
-hops --preset adapter --sizes 64,1KiB,64KiB "$@"
+podbench_hops --preset adapter --sizes 64,1KiB,64KiB "$@"
 echo "== sidecar-logs: podbench relay following a file, tcp out, 256 B records"
-hops --preset sidecar-logs --rates 1k,10k,50k --sizes 256 "$@"
+podbench_hops --preset sidecar-logs --rates 1k,10k,50k --sizes 256 "$@"
 echo "== adapters into the server's own channel (the relay opens the server's connection in a directory)"
 echo "-- tcp in, shared-memory ring out"
-hops --transports shm --via relay:tcp --sizes 64,64KiB "$@"
+podbench_hops --transports shm --via relay:tcp --sizes 64,64KiB "$@"
 echo "-- uds in, file out"
-hops --transports file --via relay:uds --sizes 64,64KiB "$@"
+podbench_hops --transports file --via relay:uds --sizes 64,64KiB "$@"
 echo "-- ring in, FIFO out"
-hops --transports fifo --via relay:shm --sizes 64,64KiB "$@"
+podbench_hops --transports fifo --via relay:shm --sizes 64,64KiB "$@"

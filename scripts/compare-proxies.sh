@@ -21,26 +21,19 @@ while [ $# -gt 0 ]; do
   esac
 done
 source scripts/setup.sh
-podbench_setup haproxy socat
-bin=.build/release/podbench
-[ -x "$bin" ] || swift build -c release --product podbench >&2
-work=$(mktemp -d /tmp/podbench-proxies-XXXXXX)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+podbench_hop_frame proxies "$cpu"
 common=(--trials 5 --duration 300ms --warmup 300ms --cpu "$cpu" --no-calibrate --results-dir "$work/results"
   --workloads pingpong --sizes 64 --preset ambassador)
-hops() { "$bin" run "${common[@]}" "$@" 2>"$work/err" | sed -n '/^Hops:/,/^[^ H]/p' | grep -v '^Hops' || { cat "$work/err" >&2; exit 1; }; }
 podbench_haproxy_config "$work/haproxy.cfg" 17101 17102
 haproxy -db -f "$work/haproxy.cfg" >/dev/null 2>&1 & pids+=($!); haproxy_pid=$!
 sleep 0.5
-echo "machine: $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs; pinning $cpu; $(haproxy -v | head -1 | cut -d' ' -f1-3); $(socat -V | grep -m1 'socat version' | cut -d' ' -f1-3)"
 for round in $(seq "$rounds"); do
   echo "== round $round"
-  hops --via tcp:127.0.0.1:17101 --via-target tcp:127.0.0.1:17102 --via-name haproxy --via-stats pid:"$haproxy_pid"
+  podbench_hops --via tcp:127.0.0.1:17101 --via-target tcp:127.0.0.1:17102 --via-name haproxy --via-stats pid:"$haproxy_pid"
   socat TCP-LISTEN:17201,bind=127.0.0.1,reuseaddr,nodelay TCP:127.0.0.1:17202,nodelay & socat_pid=$!
   pids+=("$socat_pid")
   sleep 0.3
-  hops --via tcp:127.0.0.1:17201 --via-target tcp:127.0.0.1:17202 --via-name socat --via-stats pid:"$socat_pid"
+  podbench_hops --via tcp:127.0.0.1:17201 --via-target tcp:127.0.0.1:17202 --via-name socat --via-stats pid:"$socat_pid"
   kill "$socat_pid" 2>/dev/null || true; wait "$socat_pid" 2>/dev/null || true
-  hops
+  podbench_hops
 done

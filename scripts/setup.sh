@@ -50,6 +50,28 @@ backend server
 CFG
 }
 
+# The frame of the hop comparison scripts (compare-patterns.sh, compare-proxies.sh):
+# `podbench_hop_frame NAME PINNING` installs haproxy and socat if missing, builds the release
+# binary if there is none, sets $bin and $work (a fresh folder, removed on exit, when every
+# process in the array $pids is killed too) and prints the machine line with both proxies'
+# versions. `podbench_hops ARGS...` then runs `podbench run "${common[@]}" ARGS...` and prints the
+# run's "Hops" lines; when the run fails it shows podbench's errors and exits.
+podbench_hop_frame() {
+  podbench_setup haproxy socat
+  bin=.build/release/podbench
+  [ -x "$bin" ] || swift build -c release --product podbench >&2
+  work=$(mktemp -d "/tmp/podbench-$1-XXXXXX")
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+  echo "machine: $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs;" \
+    "pinning $2; $(haproxy -v | head -1 | cut -d' ' -f1-3); $(socat -V | grep -m1 'socat version' | cut -d' ' -f1-3)"
+}
+
+podbench_hops() {
+  "$bin" run "${common[@]}" "$@" 2>"$work/err" | sed -n '/^Hops:/,/^[^ H]/p' | grep -v '^Hops' ||
+    { cat "$work/err" >&2; exit 1; }
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   set -euo pipefail
   podbench_setup "$@"

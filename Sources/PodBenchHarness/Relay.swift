@@ -307,10 +307,9 @@ public final class Relay: Sendable {
             } catch {
                 // A side that closes is the normal end of a connection; anything else (a timeout,
                 // a failed write) the user needs to see to know why a case through the hop failed.
-                if (error as? PodBenchError)?.code != .peerClosed {
-                    log(
-                        "podbench relay: a connection stopped forwarding: \((error as? PodBenchError)?.message ?? "\(error)")"
-                    )
+                let failure = error as? PodBenchError
+                if failure?.code != .peerClosed {
+                    log("podbench relay: a connection stopped forwarding: \(failure?.message ?? "\(error)")")
                 }
                 to.shutdown()
                 return
