@@ -244,22 +244,19 @@ extension EndToEnd {
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let front = try freePort()
             let back = try freePort()
+            // The configuration the comparison scripts measure haproxy with (scripts/setup.sh), so
+            // this test proves it too.
             let config = dir + "/haproxy.cfg"
-            try """
-            global
-                maxconn 64
-            defaults
-                mode tcp
-                timeout connect 5s
-                timeout client 60s
-                timeout server 60s
-            frontend podbench
-                bind 127.0.0.1:\(front)
-                default_backend server
-            backend server
-                server one 127.0.0.1:\(back)
-
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+            let write = Process()
+            write.executableURL = URL(fileURLWithPath: "/bin/bash")
+            write.arguments = [
+                // $0 is not the script, so sourcing it only defines its functions.
+                "-c", #"source "$1" && podbench_haproxy_config "$2" "$3" "$4""#, "haproxy-test",
+                packageRoot + "/scripts/setup.sh", config, String(front), String(back),
+            ]
+            try write.run()
+            write.waitUntilExit()
+            #expect(write.terminationStatus == 0, "podbench_haproxy_config failed")
             let proxy = try ExternalProxy("/usr/sbin/haproxy", ["-db", "-f", config])
             defer { proxy.stop() }
             #expect(proxy.waitForPort(front), "haproxy did not start")
