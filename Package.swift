@@ -70,6 +70,7 @@ let package = Package(
         .target(
             name: "PodBenchHarness",
             dependencies: [
+                "CPodBenchLinux",
                 "PodBenchCore",
                 "PodBenchRing",
                 "PodBenchTransports",

@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/vfs.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -63,6 +64,14 @@ int CPodBenchLinux_thread_affinity(int *cpus, int capacity) {
 int CPodBenchLinux_current_cpu(void) { return sched_getcpu(); }
 
 int CPodBenchLinux_thread_rusage(struct rusage *usage) { return getrusage(RUSAGE_THREAD, usage); }
+
+int CPodBenchLinux_peer_uid(int fd, uint32_t *uid) {
+    struct ucred credentials;
+    socklen_t length = sizeof credentials;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return -1;
+    *uid = (uint32_t)credentials.uid;
+    return 0;
+}
 
 int CPodBenchLinux_set_parent_death_signal(int signal) {
     return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0UL, 0UL, 0UL);
@@ -171,6 +180,7 @@ int CPodBenchLinux_thread_affinity(int *cpus, int capacity) { (void)cpus; (void)
 int CPodBenchLinux_current_cpu(void) { errno = ENOSYS; return -1; }
 int CPodBenchLinux_set_thread_affinity(const int *cpus, int count) { (void)cpus; (void)count; errno = ENOSYS; return -1; }
 int CPodBenchLinux_thread_rusage(struct rusage *usage) { return getrusage(RUSAGE_SELF, usage); }
+int CPodBenchLinux_peer_uid(int fd, uint32_t *uid) { (void)fd; (void)uid; errno = ENOSYS; return -1; }
 int CPodBenchLinux_set_parent_death_signal(int signal) { (void)signal; errno = ENOSYS; return -1; }
 int CPodBenchLinux_probe_io_uring(void) { errno = ENOSYS; return -1; }
 int CPodBenchLinux_filesystem_type(const char *path, long *type) { (void)path; (void)type; errno = ENOSYS; return -1; }

@@ -24,7 +24,8 @@ public enum CPUPinning {
     /// - Throws: `.invalidConfiguration` when the CPU does not exist or is outside the cpuset.
     public static func pinCurrentThread(to cpu: Int?) throws -> Outcome {
         if let cpu {
-            guard CPodBenchLinux_pin_thread_to_cpu(Int32(cpu)) == 0 else {
+            // A CPU number comes from the command line or from another container's hello.
+            guard let number = Int32(exactly: cpu), number >= 0, CPodBenchLinux_pin_thread_to_cpu(number) == 0 else {
                 let e = Errno(rawValue: errno)
                 throw PodBenchError(
                     .invalidConfiguration,

@@ -116,6 +116,35 @@ extension FileDescriptor {
         }
     }
 
+    /// The local address of a connected Internet socket without its port (`getsockname(2)`), as an
+    /// address to bind another socket to; nil for a Unix socket.
+    public func localInternetAddress() throws -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(rawValue, $0, &len) }
+        }
+        guard rc == 0 else {
+            throw PodBenchError.system("getsockname", Errno(rawValue: errno), "cannot read the local address")
+        }
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            var address = withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+            }
+            guard inet_ntop(AF_INET, &address, &text, socklen_t(text.count)) != nil else { return nil }
+            return .ipv4(host: String(cString: text), port: 0)
+        case AF_INET6:
+            var address = withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
+            }
+            guard inet_ntop(AF_INET6, &address, &text, socklen_t(text.count)) != nil else { return nil }
+            return .ipv6(host: String(cString: text), port: 0)
+        default: return nil
+        }
+    }
+
     /// Sends some of `bytes` (`send(2)` with MSG_NOSIGNAL), retrying EINTR; returns how many went.
     /// - Throws: `.timeout` when SO_SNDTIMEO expires, `.peerClosed` on EPIPE/ECONNRESET.
     @inlinable

@@ -23,6 +23,9 @@ public struct PodBenchError: Error, Sendable, CustomStringConvertible, Equatable
         case integrityFailure
         /// The user interrupted the run.
         case interrupted
+        /// The peer did not prove that it may use this server (no or a wrong control token, another
+        /// user), or the server refused it for now (too many waiting).
+        case unauthorized
     }
 
     /// The failed system call and its errno.

@@ -1,3 +1,4 @@
+import CPodBenchLinux
 import Foundation
 import Glibc
 import Histogram
@@ -24,12 +25,17 @@ public final class BenchmarkClient: @unchecked Sendable {
         /// The stats endpoint of the relay in a hop (`podbench relay --stats`): asked before and
         /// after each phase of a case with a hop, for the relay's own CPU per message.
         public var hopStats: HopStatsSource?
+        /// The file holding the server's control token (`--token-file`), read once connected: a
+        /// server that is still starting makes it before it listens.
+        public var tokenFile: String
 
         public init(
             control: SocketAddress, trials: Int, warmup: PhasePlan, trial: PhasePlan, peerTimeoutNanoseconds: UInt64,
-            clientCPU: Int?, serverCPU: Int?, connectWaitNanoseconds: UInt64, hopStats: HopStatsSource? = nil
+            clientCPU: Int?, serverCPU: Int?, connectWaitNanoseconds: UInt64, hopStats: HopStatsSource? = nil,
+            tokenFile: String
         ) {
             self.hopStats = hopStats
+            self.tokenFile = tokenFile
             self.control = control
             self.trials = trials
             self.warmup = warmup
@@ -84,15 +90,24 @@ public final class BenchmarkClient: @unchecked Sendable {
                 usleep(20_000)
             }
         }
-        do {
-            try connection!.send(
-                .hello(Hello(podbenchVersion: PodBenchVersion.version, serverCPU: configuration.serverCPU)))
-            welcome = try connection!.expect("welcome") {
-                if case .welcome(let w) = $0 { return w }
-                return nil
+        if configuration.control.family == AF_UNIX, let connection {
+            // The token goes only to a server of this user or root: whoever else listens there
+            // (a socket swapped in on a shared volume) is an impostor.
+            var uid: UInt32 = 0
+            if CPodBenchLinux_peer_uid(connection.descriptor.rawValue, &uid) == 0, uid != geteuid(), uid != 0 {
+                throw PodBenchError(
+                    .unauthorized,
+                    "the process at \(configuration.control) runs as uid \(uid), not as this user (\(geteuid())) or root: not sending it the control token"
+                )
             }
-        } catch let error as PodBenchError {
-            throw error
+        }
+        let token = try ControlToken.read(path: configuration.tokenFile)
+        try connection!.send(
+            .hello(
+                Hello(podbenchVersion: PodBenchVersion.version, serverCPU: configuration.serverCPU, token: token.text)))
+        welcome = try connection!.expect("welcome") {
+            if case .welcome(let w) = $0 { return w }
+            return nil
         }
     }
 

@@ -1,3 +1,6 @@
+import CPodBenchLinux
+import Dispatch
+import Foundation
 import Glibc
 import Histogram
 import PodBenchCore
@@ -14,21 +17,34 @@ public final class BenchmarkServer: @unchecked Sendable {
         public var control: SocketAddress
         /// Where `uds` data sockets are created: the volume both sides mount.
         public var sharedDirectory: String
+        /// How long one control message may take to arrive, and how long a silent peer is waited for.
         public var peerTimeoutNanoseconds: UInt64
         /// The CPU to pin the serving thread to when a client does not ask for one.
         public var cpu: Int?
         /// Where `shm` ring files are created: /dev/shm or a memory-backed volume both sides mount.
         public var sharedMemoryDirectory: String
+        /// The secret every client must present in its `hello`.
+        public var token: ControlToken
+        /// The endpoints a hop forwards to (`serve --via-target`): the only places other than its
+        /// own directories where this server listens, and only when a client's case names one.
+        public var hopTargets: [Relay.Endpoint]
+        /// Connections that may wait (being authenticated, or authenticated and queued behind the
+        /// client being served); more are refused at once with a message.
+        public var maximumWaiting: Int
 
         public init(
             control: SocketAddress, sharedDirectory: String, peerTimeoutNanoseconds: UInt64, cpu: Int?,
-            sharedMemoryDirectory: String = "/dev/shm"
+            sharedMemoryDirectory: String = "/dev/shm", token: ControlToken, hopTargets: [Relay.Endpoint] = [],
+            maximumWaiting: Int = 8
         ) {
             self.control = control
             self.sharedDirectory = sharedDirectory
             self.sharedMemoryDirectory = sharedMemoryDirectory
             self.peerTimeoutNanoseconds = peerTimeoutNanoseconds
             self.cpu = cpu
+            self.token = token
+            self.hopTargets = hopTargets
+            self.maximumWaiting = maximumWaiting
         }
     }
 
@@ -64,6 +80,10 @@ public final class BenchmarkServer: @unchecked Sendable {
             if address.family != AF_UNIX {
                 try fd.setSocketOption(level: SOL_SOCKET, name: SO_REUSEADDR, value: 1, what: "SO_REUSEADDR")
             }
+            // The socket file is made 0600 as bind creates it (a chmod afterwards would follow a
+            // symlink swapped in meanwhile): only this user and root may connect.
+            let previousMask = umask(0o177)
+            defer { umask(previousMask) }
             do {
                 try fd.bind(to: address)
             } catch let error as PodBenchError where error.cause?.errno == .addressInUse {
@@ -73,7 +93,7 @@ public final class BenchmarkServer: @unchecked Sendable {
                         "\(address) is in use by another process (another podbench serve?): stop it or pick another --control",
                         cause: error.cause)
                 }
-                _ = unlink(path)  // stale socket file of a server that died
+                try Self.removeStaleSocket(at: path)
                 try fd.bind(to: address)
             }
             try fd.listen()
@@ -84,6 +104,18 @@ public final class BenchmarkServer: @unchecked Sendable {
         listener = fd
     }
 
+    /// Removes a Unix socket file nobody listens on any more (a dead server's); anything else at
+    /// that path is left alone and is an error.
+    static func removeStaleSocket(at path: String) throws {
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK else {
+            throw PodBenchError(
+                .invalidConfiguration,
+                "\(path) exists and is not a socket: podbench removes nothing it did not make; pick another path")
+        }
+        _ = unlink(path)
+    }
+
     static func somebodyListens(at address: SocketAddress) -> Bool {
         guard let probe = try? FileDescriptor.streamSocket(family: address.family) else { return false }
         defer { try? probe.close() }
@@ -91,6 +123,11 @@ public final class BenchmarkServer: @unchecked Sendable {
     }
 
     /// Serves clients until one sends `shutdown`.
+    ///
+    /// A thread accepts connections and authenticates each on a thread of its own (the peer's uid on
+    /// a Unix socket, then the token in its `hello`, which must arrive whole within the timeout);
+    /// only authenticated clients queue for this thread, which serves them one at a time. So a
+    /// silent or slow connection costs the others nothing, and at most `maximumWaiting` wait.
     public func serve() throws {
         if listener == nil { try bind() }
         guard let listener else { return }
@@ -102,20 +139,162 @@ public final class BenchmarkServer: @unchecked Sendable {
         for path in FileTransport.removeStaleConnections(in: configuration.sharedDirectory) {
             log("podbench serve: removed \(path), the files of a file connection whose server died")
         }
-        while true {
-            let fd = try listener.accept()
-            let connection: ControlConnection
-            do {
-                connection = try ControlConnection(
-                    descriptor: fd, timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
-            } catch {
-                try? fd.close()
-                continue
-            }
-            let stop = serveSession(connection)
+        let gate = AdmissionGate(limit: configuration.maximumWaiting)
+        let acceptingEnded = DispatchSemaphore(value: 0)
+        let accepting = Thread { [self] in
+            acceptLoop(listener, gate: gate)
+            acceptingEnded.signal()
+        }
+        accepting.start()
+        defer {
+            gate.stop()
+            listener.shutdownBoth()  // wakes the accepting thread, which then ends
+            // Before the listener is closed: its descriptor must not be reused under that thread.
+            acceptingEnded.wait()
+        }
+        while let (connection, hello) = try gate.next() {
+            let stop = serveSession(connection, hello: hello)
             connection.close()
             if stop { return }
         }
+    }
+
+    /// Accepts connections until the listener is shut down; each is authenticated on its own thread.
+    func acceptLoop(_ listener: FileDescriptor, gate: AdmissionGate) {
+        var lastComplaint: UInt64 = 0
+        while !gate.isStopped {
+            let fd: FileDescriptor
+            do {
+                fd = try listener.accept()
+            } catch let error as PodBenchError {
+                if gate.isStopped { return }
+                switch error.cause?.errno {
+                case .tooManyOpenFiles, .tooManyOpenFilesInSystem, .noBufferSpace, .noMemory:
+                    // Out of descriptors or memory: say so now and then, and keep the clients we have.
+                    let now = MonotonicClock.now()
+                    if now &- lastComplaint > 10_000_000_000 {
+                        log("podbench serve: cannot accept a connection: \(error) (raise `ulimit -n`?)")
+                        lastComplaint = now
+                    }
+                    usleep(50_000)
+                    continue
+                // accept(2): errors of the new connection or the network, to be retried.
+                case .connectionAbort, .interrupted, .resourceTemporarilyUnavailable, .protocolError,
+                    .networkDown, .networkUnreachable, .hostIsDown, .noRouteToHost, .notSupported,
+                    .protocolNotSupported, .permissionDenied, .timedOut:
+                    continue
+                default:
+                    gate.stop(
+                        failure: PodBenchError(
+                            .ioFailure, "podbench serve cannot accept connections any more: \(error.message)",
+                            cause: error.cause))
+                    return
+                }
+            } catch {
+                gate.stop(failure: PodBenchError(.ioFailure, "podbench serve cannot accept connections: \(error)"))
+                return
+            }
+            guard gate.admit(fd) else {
+                Self.refuse(
+                    fd, .unauthorized,
+                    "the server is busy: \(configuration.maximumWaiting) clients are already waiting to be served; try again when its client is done"
+                )
+                continue
+            }
+            let authenticating = Thread { [self] in
+                if let admitted = authenticate(fd, gate: gate) {
+                    gate.enqueue(admitted)
+                } else {
+                    gate.leave()
+                }
+            }
+            authenticating.start()
+        }
+    }
+
+    /// Checks who is at the other end of a new connection: the peer's uid (Unix sockets) and the
+    /// token in its `hello`. Returns the connection and its greeting, or nil after telling the peer
+    /// why not and closing it.
+    func authenticate(_ fd: FileDescriptor, gate: AdmissionGate) -> (ControlConnection, Hello)? {
+        if configuration.control.family == AF_UNIX {
+            var uid: UInt32 = 0
+            if CPodBenchLinux_peer_uid(fd.rawValue, &uid) == 0, uid != geteuid(), uid != 0 {
+                gate.proven(fd)
+                log("podbench serve: refused a client of uid \(uid) (this server runs as uid \(geteuid()))")
+                Self.refuse(
+                    fd, .unauthorized, "uid \(uid) may not use a podbench server of uid \(geteuid())",
+                    drainNanoseconds: 100_000_000)
+                return nil
+            }
+        }
+        let connection: ControlConnection
+        do {
+            connection = try ControlConnection(descriptor: fd, timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+        } catch {
+            gate.proven(fd)
+            try? fd.close()
+            return nil
+        }
+        let message: ControlMessage
+        do {
+            defer { gate.proven(fd) }
+            message = try connection.receive()
+        } catch let error as PodBenchError {
+            if error.code != .peerClosed { log("podbench serve: dropping a connection before its hello: \(error)") }
+            connection.close()
+            return nil
+        } catch {
+            connection.close()
+            return nil
+        }
+        guard case .hello(let hello) = message else {
+            log("podbench serve: dropping a connection that began with \(message.name), not hello")
+            try? connection.send(
+                .failure(code: .protocolViolation, message: "a session begins with hello; got \(message.name)"))
+            connection.close()
+            return nil
+        }
+        guard configuration.token.matches(hello.token) else {
+            log("podbench serve: refused a client with \(hello.token == nil ? "no" : "a wrong") control token")
+            try? connection.send(
+                .failure(
+                    code: .unauthorized,
+                    message:
+                        "the control token is \(hello.token == nil ? "missing" : "wrong"): give the client the --token-file that serve uses"
+                ))
+            connection.close()
+            return nil
+        }
+        return (connection, hello)
+    }
+
+    /// Tells a connection why it is refused (one frame into an empty socket buffer never blocks)
+    /// and closes it. What the peer sent is read and dropped first, for at most `drainNanoseconds`
+    /// (0: only what has already arrived): closing a socket with unread bytes resets the
+    /// connection, and the peer would lose the reason.
+    static func refuse(_ fd: FileDescriptor, _ code: PodBenchError.Code, _ text: String, drainNanoseconds: UInt64 = 0) {
+        if let frame = try? ControlConnection.encodeFrame(.failure(code: code, message: text)) {
+            _ = frame.withUnsafeBytes { try? fd.send($0) }
+        }
+        _ = Glibc.shutdown(fd.rawValue, Int32(SHUT_WR))
+        let deadline = MonotonicClock.now() &+ drainNanoseconds
+        var scratch = [UInt8](repeating: 0, count: 4096)
+        var drained = 0
+        while drained < 1 << 16 {
+            let now = MonotonicClock.now()
+            if drainNanoseconds > 0 {
+                // One deadline for the whole drain: a peer that trickles cannot stretch it.
+                guard now < deadline, (try? fd.setIOTimeout(nanoseconds: max(deadline - now, 1000))) != nil else {
+                    break
+                }
+            }
+            let n = scratch.withUnsafeMutableBytes {
+                recv(fd.rawValue, $0.baseAddress, $0.count, drainNanoseconds > 0 ? 0 : Int32(MSG_DONTWAIT))
+            }
+            if n <= 0 { break }
+            drained += n
+        }
+        try? fd.close()
     }
 
     /// Closes the control listener and removes its socket file.
@@ -128,9 +307,25 @@ public final class BenchmarkServer: @unchecked Sendable {
     }
 
     /// One client's session. Returns true when the client asked the server to exit.
-    func serveSession(_ connection: ControlConnection) -> Bool {
+    func serveSession(_ connection: ControlConnection, hello: Hello) -> Bool {
         var active: (any ServedCase)?
         defer { active?.close() }
+        do {
+            let cpu = hello.serverCPU ?? configuration.cpu
+            if cpu == nil, !initialCPUs.isEmpty { try CPUPinning.allow(initialCPUs) }
+            let pinning = try CPUPinning.pinCurrentThread(to: cpu)
+            try connection.send(
+                .welcome(
+                    Welcome(
+                        podbenchVersion: PodBenchVersion.version, environment: HostEnvironment.probe(),
+                        pinning: pinning)))
+        } catch {
+            try? connection.send(.failure(code: (error as? PodBenchError)?.code ?? .ioFailure, message: "\(error)"))
+            return false
+        }
+        // Data sockets listen on the address this client reached the server by (loopback for a
+        // Unix control socket), never on every interface.
+        let localAddress = try? connection.descriptor.localInternetAddress()
         while true {
             let message: ControlMessage
             do {
@@ -143,21 +338,12 @@ public final class BenchmarkServer: @unchecked Sendable {
             }
             do {
                 switch message {
-                case .hello(let hello):
-                    let cpu = hello.serverCPU ?? configuration.cpu
-                    if cpu == nil, !initialCPUs.isEmpty { try CPUPinning.allow(initialCPUs) }
-                    let pinning = try CPUPinning.pinCurrentThread(to: cpu)
-                    try connection.send(
-                        .welcome(
-                            Welcome(
-                                podbenchVersion: PodBenchVersion.version, environment: HostEnvironment.probe(),
-                                pinning: pinning)))
                 case .prepareCase(let spec):
                     active?.close()
                     active = nil
                     try spec.validate()
                     caseCounter += 1
-                    active = try openCase(spec, connection: connection)
+                    active = try openCase(spec, connection: connection, localAddress: localAddress)
                 case .startPhase:
                     guard let current = active else {
                         throw PodBenchError(.protocolViolation, "startPhase before prepareCase")
@@ -205,15 +391,18 @@ public final class BenchmarkServer: @unchecked Sendable {
     }
 
     /// Opens the case's data endpoint, tells the client where it is, and accepts its connection.
-    func openCase(_ spec: CaseSpec, connection: ControlConnection) throws -> any ServedCase {
+    func openCase(_ spec: CaseSpec, connection: ControlConnection, localAddress: SocketAddress? = nil) throws
+        -> any ServedCase
+    {
         // Zero-padded: a hop finds the newest connection in a directory as the last name.
         let name = "podbench-\(instance)-" + String(format: "%08d", caseCounter)
         let timeout = configuration.peerTimeoutNanoseconds
         // With a hop whose server side is a directory (`--via-target file:DIR`, shm:DIR, fifo:DIR)
         // the connection is made there, where the hop looks for it, instead of the run's folder.
+        // Only a target this server was started for: a client names a case, never a path.
+        let hopTarget = try spec.options.listen.map { try allowedHopTarget($0) }
         var fixedDirectory: String?
-        if let listen = spec.options.listen, [.shm, .file, .fifo].contains(spec.transport) {
-            let endpoint = try Relay.Endpoint(parsing: listen)
+        if let listen = spec.options.listen, let endpoint = hopTarget, [.shm, .file, .fifo].contains(spec.transport) {
             guard endpoint.transport == spec.transport, let directory = endpoint.directory else {
                 throw PodBenchError(
                     .invalidConfiguration,
@@ -266,7 +455,8 @@ public final class BenchmarkServer: @unchecked Sendable {
             // Made before the client is told where to connect: a refusal is the case's answer.
             let uring = try URing(entries: settings.batch + 8, setup: settings.setup)
             let listener = try SocketTransport.listen(
-                kind: spec.transport, options: spec.options, sharedDirectory: configuration.sharedDirectory, name: name)
+                kind: spec.transport, options: spec.options, sharedDirectory: configuration.sharedDirectory, name: name,
+                fixed: Self.dataAddress(for: spec.transport, localAddress: localAddress))
             do {
                 try connection.send(.caseReady(endpoint: listener.endpoint.description))
                 let socket = try listener.accept(timeoutNanoseconds: timeout)
@@ -289,7 +479,8 @@ public final class BenchmarkServer: @unchecked Sendable {
             // With a hop (--via) the server listens where the hop forwards, not where it likes.
             let listener = try SocketTransport.listen(
                 kind: spec.transport, options: spec.options, sharedDirectory: configuration.sharedDirectory, name: name,
-                fixed: try spec.options.listen.map { try SocketAddress(parsing: $0) })
+                fixed: hopTarget.flatMap(\.socketAddress)
+                    ?? Self.dataAddress(for: spec.transport, localAddress: localAddress))
             do {
                 try connection.send(.caseReady(endpoint: listener.endpoint.description))
                 let channel = try listener.accept(timeoutNanoseconds: timeout)
@@ -298,6 +489,33 @@ public final class BenchmarkServer: @unchecked Sendable {
                 listener.close()
                 throw error
             }
+        }
+    }
+
+    /// The hop target `listen` names, when this server was started for it (`serve --via-target`).
+    func allowedHopTarget(_ listen: String) throws -> Relay.Endpoint {
+        let endpoint = try Relay.Endpoint(parsing: listen)
+        guard configuration.hopTargets.contains(endpoint) else {
+            throw PodBenchError(
+                .invalidConfiguration,
+                "this server was not started for a hop to \(listen): a client cannot choose where the server listens; start `podbench serve --via-target \(listen)`"
+            )
+        }
+        return endpoint
+    }
+
+    /// Where a TCP data socket listens: the address the client reached the control endpoint by,
+    /// when it is of the transport's family, else the loopback address (nil: the transport's own
+    /// choice, for the Unix socket kinds).
+    static func dataAddress(for transport: TransportKind, localAddress: SocketAddress?) -> SocketAddress? {
+        switch transport.socketKind {
+        case .tcp:
+            if case .ipv4(let host, _) = localAddress { return .ipv4(host: host, port: 0) }
+            return .ipv4(host: "127.0.0.1", port: 0)
+        case .tcp6:
+            if case .ipv6(let host, _) = localAddress { return .ipv6(host: host, port: 0) }
+            return .ipv6(host: "::1", port: 0)
+        default: return nil
         }
     }
 

@@ -21,10 +21,14 @@ public final class ControlConnection: @unchecked Sendable {
     public static let maximumBody = 1 << 20
 
     public let descriptor: FileDescriptor
+    /// How long one whole message may take to arrive (not each read: a peer that trickles bytes
+    /// is held to the same bound as one that sends nothing).
+    public let timeoutNanoseconds: UInt64
     private var closed = false
 
     public init(descriptor: FileDescriptor, timeoutNanoseconds: UInt64) throws {
         self.descriptor = descriptor
+        self.timeoutNanoseconds = timeoutNanoseconds
         try descriptor.setIOTimeout(nanoseconds: timeoutNanoseconds)
     }
 
@@ -66,8 +70,10 @@ public final class ControlConnection: @unchecked Sendable {
     /// - Throws: `.peerClosed`, `.timeout`, or `.protocolViolation` for a bad frame (after telling
     ///   the peer why, when the fault is the peer's version).
     public func receive() throws -> ControlMessage {
+        let deadline = MonotonicClock.now() &+ timeoutNanoseconds
+        defer { try? descriptor.setIOTimeout(nanoseconds: timeoutNanoseconds) }
         var header = [UInt8](repeating: 0, count: Self.headerSize)
-        try readExactly(&header, what: "a control frame header")
+        try readExactly(&header, what: "a control frame header", deadline: deadline)
         let length: Int
         do {
             length = try Self.bodyLength(ofHeader: header)
@@ -76,8 +82,15 @@ public final class ControlConnection: @unchecked Sendable {
             throw PodBenchError(.protocolViolation, "the peer speaks \(error.text)")
         }
         var body = [UInt8](repeating: 0, count: length)
-        try readExactly(&body, what: "a control frame body")
-        return try Self.decodeBody(body)
+        try readExactly(&body, what: "a control frame body", deadline: deadline)
+        do {
+            return try Self.decodeBody(body)
+        } catch let error as PodBenchError {
+            // Say why before the connection goes: a peer of another build, or a hand-written one,
+            // learns which field is wrong (cut short: it quotes the peer's own input).
+            try? send(.failure(code: .protocolViolation, message: String(error.message.prefix(400))))
+            throw error
+        }
     }
 
     /// A frame of another protocol version; `text` says which, for both sides.
@@ -126,11 +139,18 @@ public final class ControlConnection: @unchecked Sendable {
         throw PodBenchError(.protocolViolation, "expected \(what) on the control channel, got \(message.name)")
     }
 
-    private func readExactly(_ bytes: inout [UInt8], what: String) throws {
+    private func readExactly(_ bytes: inout [UInt8], what: String, deadline: UInt64) throws {
         let channel = SocketChannel(descriptor: descriptor)
         var offset = 0
         while offset < bytes.count {
             do {
+                // What is left of the message's time, for this read: SO_RCVTIMEO alone would
+                // start afresh with every byte.
+                let now = MonotonicClock.now()
+                guard now < deadline else {
+                    throw PodBenchError(.timeout, "\(what) took longer than the timeout to arrive")
+                }
+                try descriptor.setIOTimeout(nanoseconds: max(deadline - now, 1000))
                 offset += try bytes.withUnsafeMutableBytes {
                     try channel.receiveSome(into: UnsafeMutableRawBufferPointer(rebasing: $0[offset...]))
                 }
@@ -138,7 +158,8 @@ public final class ControlConnection: @unchecked Sendable {
                 let message =
                     switch error.code {
                     case .peerClosed: "the peer closed the control connection while podbench waited for \(what)"
-                    case .timeout: "the peer sent nothing on the control connection in time (waiting for \(what))"
+                    case .timeout:
+                        "the peer did not send a whole message on the control connection within the timeout (waiting for \(what))"
                     default: "reading \(what) failed: \(error.message)"
                     }
                 throw PodBenchError(error.code, message, cause: error.cause)

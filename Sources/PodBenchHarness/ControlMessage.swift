@@ -44,10 +44,14 @@ public struct Hello: Codable, Equatable, Sendable {
     public var podbenchVersion: String
     /// The CPU the server should pin its measuring thread to.
     public var serverCPU: Int?
+    /// The shared secret from the token file (`--token-file`); the server answers nothing else
+    /// until it matches.
+    public var token: String?
 
-    public init(podbenchVersion: String, serverCPU: Int?) {
+    public init(podbenchVersion: String, serverCPU: Int?, token: String? = nil) {
         self.podbenchVersion = podbenchVersion
         self.serverCPU = serverCPU
+        self.token = token
     }
 }
 

@@ -87,6 +87,12 @@ public final class Relay: Sendable {
             }
         }
 
+        /// The address of a socket endpoint.
+        public var socketAddress: SocketAddress? {
+            if case .socket(let address) = self { return address }
+            return nil
+        }
+
         /// The directory of a file, shm or fifo endpoint.
         public var directory: String? {
             switch self {

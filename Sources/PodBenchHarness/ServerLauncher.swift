@@ -12,13 +12,10 @@ public final class ServerLauncher: @unchecked Sendable {
     public let sharedMemoryDirectory: String
     public let control: SocketAddress
 
-    /// Makes private directories under `parent` and `sharedMemoryParent` and starts the server
-    /// with them: whatever it leaves there, even when it is killed, goes with them. `wrapper`, when
-    /// given, is a command the server is started through (`unshare … --`).
-    public init(
-        executable: String, parent: String, sharedMemoryParent: String, peerTimeout: String,
-        extraArguments: [String] = [], wrapper: [String] = []
-    ) throws {
+    /// Makes private directories under `parent` and `sharedMemoryParent`; `start` then runs the
+    /// server with them: whatever it leaves there, even when it is killed, goes with them. The
+    /// server makes its control token in the private directory (`tokenFile`), readable by this user only.
+    public init(parent: String, sharedMemoryParent: String) throws {
         directory = try Self.makePrivateDirectory(in: parent, option: "--shared-dir")
         do {
             sharedMemoryDirectory = try Self.makePrivateDirectory(in: sharedMemoryParent, option: "--shm-dir")
@@ -27,12 +24,26 @@ public final class ServerLauncher: @unchecked Sendable {
             throw error
         }
         control = .unixPath(directory + "/control.sock")
+    }
+
+    /// The control token the server makes at start, which the client presents.
+    public var tokenFile: String { directory + "/" + Self.tokenFileName }
+
+    /// The token file's name in a server's shared directory (`serve --token-file`'s default).
+    public static let tokenFileName = "podbench.token"
+
+    /// Starts the server. `wrapper`, when given, is a command the server is started through
+    /// (`unshare … --`); `extraArguments` go to `serve` (a hop's `--via-target`).
+    public func start(
+        executable: String, peerTimeout: String, extraArguments: [String] = [], wrapper: [String] = []
+    ) throws {
         process.executableURL = URL(fileURLWithPath: wrapper.first ?? executable)
         process.arguments =
             wrapper.dropFirst() + (wrapper.isEmpty ? [] : [executable])
             + [
                 "serve", "--control", control.description, "--shared-dir", directory, "--shm-dir",
-                sharedMemoryDirectory, "--timeout", peerTimeout, "--exit-with-parent", "--quiet",
+                sharedMemoryDirectory, "--token-file", tokenFile, "--timeout", peerTimeout, "--exit-with-parent",
+                "--quiet",
             ] + extraArguments
         do {
             try process.run()
@@ -47,6 +58,9 @@ public final class ServerLauncher: @unchecked Sendable {
 
     /// Whether the child still runs.
     public var isRunning: Bool { process.isRunning }
+
+    /// Whether the child was started.
+    public var wasStarted: Bool { process.processIdentifier != 0 }
 
     /// Waits up to `timeoutNanoseconds` for the child to exit, then kills it; removes the directory.
     public func stop(timeoutNanoseconds: UInt64 = 2_000_000_000) {

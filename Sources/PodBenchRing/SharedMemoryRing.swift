@@ -185,13 +185,13 @@ extension RingPointers {
     /// The header word at byte `position` (a multiple of 64) of the data area.
     @inline(__always)
     func header(at position: UInt64) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        (data + (Int(position) & (capacity - 1))).assumingMemoryBound(to: Atomic<UInt64>.self)
+        (data + (Int(truncatingIfNeeded: position) & (capacity - 1))).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
 
     /// Copies `count` bytes in at byte `position` of the data area, wrapping at its end.
     @inline(__always)
     func copyIn(_ source: UnsafeRawPointer, count: Int, at position: UInt64) {
-        let start = Int(position) & (capacity - 1)
+        let start = Int(truncatingIfNeeded: position) & (capacity - 1)
         let first = min(count, capacity - start)
         (data + start).copyMemory(from: source, byteCount: first)
         if first < count { data.copyMemory(from: source + first, byteCount: count - first) }
@@ -200,7 +200,7 @@ extension RingPointers {
     /// Copies `count` bytes out from byte `position` of the data area, wrapping at its end.
     @inline(__always)
     func copyOut(_ target: UnsafeMutableRawPointer, count: Int, at position: UInt64) {
-        let start = Int(position) & (capacity - 1)
+        let start = Int(truncatingIfNeeded: position) & (capacity - 1)
         let first = min(count, capacity - start)
         target.copyMemory(from: data + start, byteCount: first)
         if first < count { (target + first).copyMemory(from: data, byteCount: count - first) }
@@ -213,25 +213,37 @@ public struct RingProducer: @unchecked Sendable {
     /// Whether the consumer may sleep: then every publish checks its waiting flag.
     public let consumerSleeps: Bool
     /// Where the next record goes (bytes since the start, a multiple of 64).
-    var position: UInt64
+    public internal(set) var position: UInt64
     var cachedHead: UInt64
+    /// The consumer's `head` when it made no sense (ahead of this side, or more than a ring
+    /// behind): the peer, or something else, wrote into the ring. Nothing is written after that.
+    public private(set) var forgedHead: UInt64?
 
     public init(ring: RingPointers, consumerSleeps: Bool) {
         self.ring = ring
         self.consumerSleeps = consumerSleeps
-        cachedHead = ring.head.pointee.load(ordering: .acquiring)
+        // Records start on 64-byte lines; a head that does not cannot be the consumer's.
+        cachedHead = ring.head.pointee.load(ordering: .acquiring) & ~UInt64(RecordHeader.line - 1)
         position = cachedHead
     }
 
-    /// Free bytes now (reloads the consumer's head only when the cached one cannot fit `wanted`).
+    /// Free bytes now (reloads the consumer's head only when the cached one cannot fit `wanted`);
+    /// 0 once the head read from shared memory is impossible (`forgedHead`).
     @inline(__always)
     mutating func freeSpace(wanted: Int) -> Int {
-        var free = ring.capacity - Int(position &- cachedHead)
-        if free < wanted {
+        var used = position &- cachedHead
+        if ring.capacity &- Int(truncatingIfNeeded: used) < wanted {
             cachedHead = ring.head.pointee.load(ordering: .acquiring)
-            free = ring.capacity - Int(position &- cachedHead)
+            used = position &- cachedHead
+            // One compare on a value already loaded: the bytes in flight can never exceed the
+            // ring, so a head that says so is forged (and would make the copy below overrun).
+            guard used <= UInt64(ring.capacity) else {
+                forgedHead = cachedHead
+                cachedHead = position &- UInt64(ring.capacity)
+                return 0
+            }
         }
-        return free
+        return ring.capacity - Int(used)
     }
 
     /// Publishes as much of `bytes` as fits as one record; returns how many bytes went (0 when full).
@@ -265,7 +277,9 @@ public struct RingProducer: @unchecked Sendable {
         try RingWaiter.wait(
             strategy, monitor: monitor,
             ready: {
-                ring.capacity - Int(position &- ring.head.pointee.load(ordering: .acquiring)) >= RecordHeader.line
+                // A forged head (more than a ring in flight) ends the wait too: `write` then refuses.
+                let used = position &- ring.head.pointee.load(ordering: .acquiring)
+                return used > UInt64(ring.capacity) || ring.capacity - Int(used) >= RecordHeader.line
             },
             signal: ring.spaceSignal, waiting: ring.producerWaiting)
     }
@@ -287,11 +301,14 @@ public struct RingConsumer: @unchecked Sendable {
     /// The record being read when a reader's buffer took only part of it.
     var recordLength = 0
     var recordOffset = 0
+    /// A header word whose length no producer could have written (0, or more than the ring
+    /// holds), and where it was: the ring was written by something else. Nothing is read after it.
+    public private(set) var forgedRecord: (header: UInt64, position: UInt64)?
 
     public init(ring: RingPointers, producerSleeps: Bool) {
         self.ring = ring
         self.producerSleeps = producerSleeps
-        position = ring.head.pointee.load(ordering: .relaxed)
+        position = ring.head.pointee.load(ordering: .relaxed) & ~UInt64(RecordHeader.line - 1)
     }
 
     /// Whether bytes are ready to read now.
@@ -312,7 +329,14 @@ public struct RingConsumer: @unchecked Sendable {
             if recordLength == 0 {
                 let word = ring.header(at: position).pointee.load(ordering: .acquiring)
                 guard RecordHeader.matches(word, position: position) else { break }
-                recordLength = Int(word & 0xFFFF_FFFF)
+                let length = Int(word & 0xFFFF_FFFF)
+                // One compare on the word just loaded: a producer writes 1 to capacity − 8 bytes
+                // per record; any other length would copy past the ring (and the caller's buffer).
+                guard UInt(bitPattern: length &- 1) < UInt(ring.capacity - RecordHeader.size) else {
+                    forgedRecord = (word, position)
+                    break
+                }
+                recordLength = length
                 recordOffset = 0
             }
             let n = min(recordLength - recordOffset, buffer.count - copied)

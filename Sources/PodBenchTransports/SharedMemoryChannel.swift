@@ -87,6 +87,9 @@ public final class SharedMemoryChannel: DataChannel, @unchecked Sendable {
         while offset < bytes.count {
             let n = producer.pointee.write(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
             if n == 0 {
+                if let head = producer.pointee.forgedHead {
+                    throw forged(head: head, position: producer.pointee.position)
+                }
                 try producer.pointee.waitForSpace(strategy, monitor: monitor)
             }
             offset += n
@@ -97,15 +100,33 @@ public final class SharedMemoryChannel: DataChannel, @unchecked Sendable {
         while true {
             let n = consumer.pointee.read(into: buffer)
             if n > 0 { return n }
+            if let record = consumer.pointee.forgedRecord { throw forged(record: record) }
             do {
                 try consumer.pointee.waitForData(strategy, monitor: monitor)
             } catch let error as PodBenchError where error.code == .peerClosed {
                 // Bytes the peer published before it closed are still data.
                 let last = consumer.pointee.read(into: buffer)
                 if last > 0 { return last }
+                if let record = consumer.pointee.forgedRecord { throw forged(record: record) }
                 throw error
             }
         }
+    }
+
+    /// The peer's ring end published a record no producer could have written.
+    func forged(record: (header: UInt64, position: UInt64)) -> PodBenchError {
+        PodBenchError(
+            .integrityFailure,
+            "the shared-memory ring from the peer holds a record of \(record.header & 0xFFFF_FFFF) bytes at ring offset \(record.position) (a record holds 1 to \(consumer.pointee.ring.capacity - 8)): something other than podbench wrote into the ring; reading stopped there"
+        )
+    }
+
+    /// The peer's consumer position (`head`) in the ring this side writes is impossible.
+    func forged(head: UInt64, position: UInt64) -> PodBenchError {
+        PodBenchError(
+            .integrityFailure,
+            "the shared-memory ring to the peer says the peer has read up to offset \(head), but this side has written only up to \(position) (or more than a ring's \(producer.pointee.ring.capacity) bytes beyond it): something other than podbench wrote into the ring; writing stopped there"
+        )
     }
 
     /// Marks the ring closed and wakes a sleeping peer, which then sees end of stream.

@@ -60,7 +60,11 @@ public enum SocketTransport {
         kind: TransportKind, options: TransportOptions, sharedDirectory: String, name: String,
         fixed: SocketAddress? = nil
     ) throws -> Listener {
-        if case .unixPath(let path) = fixed { _ = unlink(path) }  // the previous case's, on a fixed path
+        if case .unixPath(let path) = fixed {
+            // The previous case's socket on a fixed path (a hop's target); never anything else.
+            var info = stat()
+            if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK { _ = unlink(path) }
+        }
         let address: SocketAddress =
             fixed
             ?? {

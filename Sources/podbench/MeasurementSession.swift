@@ -17,6 +17,8 @@ struct MeasurementSession {
     var onInterrupt: @Sendable () -> Void = {}
     var keepWaiting: () -> Bool = { true }
     var shutdownServer: Bool
+    /// The control token the server expects (read once connected: a starting server makes it).
+    var tokenFile: String
     /// Print the results file on stdout between marker lines (for `kubectl logs` and `collect`).
     var printResults = false
 
@@ -34,7 +36,7 @@ struct MeasurementSession {
                 trial: PhasePlan(durationNanoseconds: parsed.trialNanoseconds, messageLimit: messageLimit),
                 peerTimeoutNanoseconds: parsed.timeoutNanoseconds, clientCPU: parsed.clientCPU,
                 serverCPU: parsed.serverCPU, connectWaitNanoseconds: connectWaitNanoseconds,
-                hopStats: parsed.hopStats),
+                hopStats: parsed.hopStats, tokenFile: tokenFile),
             log: Self.progress)
         let startedAt = Date()
         let clientEnvironment = HostEnvironment.probe()

@@ -18,6 +18,14 @@ extension PodBench {
         @Option(help: "The server's control endpoint: unix:PATH, unix:@NAME or tcp:HOST:PORT.")
         var control = "unix:/tmp/podbench.sock"
 
+        @Option(
+            help: ArgumentHelp(
+                "The file holding the server's control token (serve's --token-file).",
+                discussion:
+                    "Default: podbench.token beside a unix:PATH control socket (serve's default with --shared-dir there); needed with any other --control."
+            ))
+        var tokenFile: String?
+
         @Option(help: "Keep trying to reach the server for this long (it may still be starting).")
         var connectWait = "10s"
 
@@ -53,6 +61,18 @@ extension PodBench {
             } catch let error as PodBenchError {
                 throw ValidationError("--control: \(error.message)")
             }
+            guard resolvedTokenFile != nil else {
+                throw ValidationError(
+                    "--token-file: give the file holding the server's control token (serve's --token-file); only a unix:PATH --control has a default"
+                )
+            }
+        }
+
+        /// `--token-file`, or podbench.token beside a Unix control socket.
+        var resolvedTokenFile: String? {
+            if let tokenFile { return tokenFile }
+            guard case .unixPath(let path)? = try? SocketAddress(parsing: control) else { return nil }
+            return (path.lastIndex(of: "/").map { String(path[...$0]) } ?? "") + ServerLauncher.tokenFileName
         }
 
         func run() async throws {
@@ -60,7 +80,7 @@ extension PodBench {
                 parsed: try measurement.parsed(), options: measurement, isolation: isolation,
                 control: try SocketAddress(parsing: control),
                 connectWaitNanoseconds: try DurationText.parse(connectWait, option: "--connect-wait"),
-                shutdownServer: shutdownServer)
+                shutdownServer: shutdownServer, tokenFile: resolvedTokenFile ?? ServerLauncher.tokenFileName)
             session.printResults = printResults
             let code = try session.execute()
             if code != 0 { throw ExitCode(code) }

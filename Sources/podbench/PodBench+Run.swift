@@ -107,9 +107,7 @@ extension PodBench {
                     return
                 }
             }
-            let launcher = try ServerLauncher(
-                executable: BuildInfo.executablePath, parent: sharedDir, sharedMemoryParent: shmDir,
-                peerTimeout: measurement.timeout, wrapper: wrapper)
+            let launcher = try ServerLauncher(parent: sharedDir, sharedMemoryParent: shmDir)
             var relay: RelayLauncher?
             if let inbound = parsed.relayIn {
                 do {
@@ -124,11 +122,21 @@ extension PodBench {
                 parsed.hop = relay?.hop
                 parsed.hopStats = relay.map { .relay($0.stats) }
             }
+            do {
+                // The server listens where a hop forwards only because it was started for it.
+                try launcher.start(
+                    executable: BuildInfo.executablePath, peerTimeout: measurement.timeout,
+                    extraArguments: parsed.hop.map { ["--via-target", $0.listen] } ?? [], wrapper: wrapper)
+            } catch {
+                relay?.kill()
+                launcher.kill()
+                throw error
+            }
             let startedRelay = relay
             defer { startedRelay?.kill() }
             var session = MeasurementSession(
                 parsed: parsed, options: measurement, isolation: isolation, control: launcher.control,
-                connectWaitNanoseconds: 10_000_000_000, shutdownServer: true)
+                connectWaitNanoseconds: 10_000_000_000, shutdownServer: true, tokenFile: launcher.tokenFile)
             session.onInterrupt = {
                 startedRelay?.kill()
                 launcher.kill()

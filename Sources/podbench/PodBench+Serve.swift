@@ -17,7 +17,11 @@ extension PodBench {
             discussion: """
                 Listens on --control and runs whatever cases a client asks for, one client at a time, any number \
                 of clients, until a client sends shutdown or the process gets SIGINT/SIGTERM (the control \
-                socket file is removed either way). Unix data sockets are created in --shared-dir.
+                socket file is removed either way). Unix data sockets are created in --shared-dir, rings in \
+                --shm-dir; a client names a case, never a path: the server listens nowhere else but a hop's \
+                --via-target it was started for. A client must present the token in --token-file first (made, \
+                0600, when missing); a Unix control socket is 0600 and takes only this user's and root's \
+                clients. See docs/security.md.
                 """)
 
         @Option(help: "Control endpoint to listen on: unix:PATH, unix:@NAME or tcp:HOST:PORT.")
@@ -32,7 +36,25 @@ extension PodBench {
         @Option(help: "Pin the serving thread to this CPU (a client's --cpu server=N overrides it).")
         var cpu: Int?
 
-        @Option(help: "Give up on a client that sends nothing for this long (e.g. 10s).")
+        @Option(
+            help: ArgumentHelp(
+                "The file holding the control token every client must present.",
+                discussion:
+                    "Default: podbench.token in --shared-dir. Made with a random token (mode 0600) when missing; an existing file must be this user's or root's and readable by its owner only (a Kubernetes Secret: defaultMode 0400)."
+            ))
+        var tokenFile: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "An endpoint a hop forwards to, where this server may listen for a client's case through that hop (repeatable).",
+                discussion:
+                    "tcp:HOST:PORT, unix:PATH, unix:@NAME, or file:DIR, shm:DIR, fifo:DIR: what a client gives as its --via-target. Without it, cases through a hop are refused."
+            ))
+        var viaTarget: [String] = []
+
+        @Option(
+            help:
+                "A whole control message must arrive within this time (e.g. 10s); a silent client is dropped after it.")
         var timeout = "10s"
 
         @Flag(help: ArgumentHelp("Exit when the parent process exits (used by `podbench run`).", visibility: .hidden))
@@ -45,6 +67,7 @@ extension PodBench {
             do {
                 _ = try SocketAddress(parsing: control)
                 _ = try DurationText.parse(timeout, option: "--timeout")
+                for target in viaTarget { _ = try PodBenchHarness.Relay.Endpoint(parsing: target) }
             } catch let error as PodBenchError {
                 throw ValidationError(error.message)
             }
@@ -68,11 +91,20 @@ extension PodBench {
             }
             let address = try SocketAddress(parsing: control)
             let quiet = self.quiet
+            let tokenPath = tokenFile ?? sharedDir + "/" + ServerLauncher.tokenFileName
+            let (token, created) = try ControlToken.loadOrCreate(path: tokenPath)
+            if created && !quiet {
+                FileHandle.standardError.write(
+                    Data(
+                        "podbench serve: made a new control token in \(tokenPath) (clients: --token-file \(tokenPath))\n"
+                            .utf8))
+            }
             let server = BenchmarkServer(
                 configuration: .init(
                     control: address, sharedDirectory: sharedDir,
                     peerTimeoutNanoseconds: try DurationText.parse(timeout, option: "--timeout"), cpu: cpu,
-                    sharedMemoryDirectory: shmDir),
+                    sharedMemoryDirectory: shmDir, token: token,
+                    hopTargets: try viaTarget.map { try PodBenchHarness.Relay.Endpoint(parsing: $0) }),
                 log: { line in
                     if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
                 },

@@ -51,7 +51,7 @@ struct PodmanRun {
         let tag = try image ?? ContainerImage.defaultTag(binary: binary)
         let pod = PodmanPod(podman: podman, name: PodmanPod.uniqueName())
         let control = "unix:\(shared)/control.sock"
-        let serverCommand = [
+        var serverCommand = [
             "serve", "--control", control, "--shared-dir", shared, "--shm-dir", "/dev/shm", "--timeout",
             measurement.timeout,
         ]
@@ -72,6 +72,8 @@ struct PodmanRun {
             clientMeasurement.viaStats = hop.stats
             clientMeasurement.viaName = "relay"
         }
+        // The server listens where a hop forwards only because it was started for it.
+        if let target = clientMeasurement.viaTarget { serverCommand += ["--via-target", target] }
         let clientCommand =
             [
                 "client", "--control", control, "--connect-wait", "60s", "--shutdown-server", "--isolation",

@@ -31,8 +31,11 @@ final class BinaryProcess: @unchecked Sendable {
     private let lock = NSLock()
     private let readers = DispatchGroup()
 
-    init(_ arguments: [String], directory: String? = nil, environment: [String: String] = [:]) throws {
-        process.executableURL = URL(fileURLWithPath: try podbenchBinary())
+    /// Starts podbench (or `executable`) with `arguments`.
+    init(
+        _ arguments: [String], directory: String? = nil, environment: [String: String] = [:], executable: String? = nil
+    ) throws {
+        process.executableURL = URL(fileURLWithPath: try executable ?? podbenchBinary())
         process.arguments = arguments
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -82,11 +85,13 @@ final class BinaryProcess: @unchecked Sendable {
 
     func signal(_ number: Int32) { kill(process.processIdentifier, number) }
 
-    /// Runs podbench with `arguments` to completion.
-    static func run(_ arguments: [String], timeout: Double = 120, environment: [String: String] = [:]) throws -> (
-        status: Int32, stdout: String, stderr: String
-    ) {
-        let p = try BinaryProcess(arguments, environment: environment)
+    var isRunning: Bool { process.isRunning }
+
+    /// Runs podbench (or `executable`) with `arguments` to completion.
+    static func run(
+        _ arguments: [String], timeout: Double = 120, environment: [String: String] = [:], executable: String? = nil
+    ) throws -> (status: Int32, stdout: String, stderr: String) {
+        let p = try BinaryProcess(arguments, environment: environment, executable: executable)
         let status = p.wait(timeout: timeout)
         return (status, p.stdout, p.stderr)
     }

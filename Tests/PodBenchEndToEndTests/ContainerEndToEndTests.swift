@@ -112,8 +112,8 @@ extension EndToEnd {
         func optionsReachTheClient() throws {
             let help = try BinaryProcess.run(["client", "--help"])
             let clientOnly: Set = [
-                "--control", "--connect-wait", "--shutdown-server", "--isolation", "--print-results", "--help",
-                "--version",
+                "--control", "--token-file", "--connect-wait", "--shutdown-server", "--isolation", "--print-results",
+                "--help", "--version",
             ]
             // Each option's own line in the help starts with its name, indented two spaces ("  --sizes <sizes>",
             // "  -h, --help"); a wrapped description line is indented further and names no option of its own.
@@ -138,6 +138,9 @@ extension EndToEnd {
                 #expect(clientLine.contains(" \(name)"), "the client's container is not given \(name)")
             }
             #expect(clientLine.contains("--cpu client=0,server=1") && clientLine.contains("--messages 7"))
+            // The server is started for the hop's target: the only place besides its own it may listen.
+            let serverLine = try #require(result.stdout.split(separator: "\n").first { $0.contains(" serve ") })
+            #expect(serverLine.contains("--via-target tcp:127.0.0.1:9001"), "\(serverLine)")
             #expect(result.stdout.contains("pod create") && result.stdout.contains("--share net,ipc,uts"))
         }
 

@@ -27,6 +27,10 @@ extension EndToEnd {
                 }
             }
             try #require(bound == 0 && listen(listener, 4) == 0)
+            // The token a real server would have made: the client presents it, then waits for an answer.
+            FileManager.default.createFile(
+                atPath: dir + "/podbench.token", contents: Data("0123456789abcdef0123456789abcdef\n".utf8),
+                attributes: [.posixPermissions: 0o600])
             let started = Date()
             let result = try BinaryProcess.run(
                 ["client", "--control", "unix:\(path)", "--timeout", "1s", "--results-dir", dir + "/r"]
@@ -34,7 +38,9 @@ extension EndToEnd {
                 timeout: 30)
             #expect(result.status == 1)
             #expect(Date().timeIntervalSince(started) < 10)
-            #expect(result.stderr.contains("sent nothing on the control connection in time"), "\(result.stderr)")
+            #expect(
+                result.stderr.contains("did not send a whole message on the control connection within the timeout"),
+                "\(result.stderr)")
             #expect(!FileManager.default.fileExists(atPath: dir + "/r"))
         }
 
@@ -265,10 +271,10 @@ extension EndToEnd {
             }
             let inputs: [[UInt8]] = [
                 random,
-                Array("PBCT".utf8) + [1, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF],
+                Array("PBCT".utf8) + [2, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF],
                 Array("PBCT".utf8) + [7, 0, 0, 0, 2, 0, 0, 0] + Array("{}".utf8),
-                Array("PBCT".utf8) + [1, 0, 0, 0, 100, 0, 0, 0] + Array("{\"hel".utf8),
-                Array("PBCT".utf8) + [1, 0, 0, 0, 11, 0, 0, 0] + Array("{\"bye\":{}}".utf8) + [0],
+                Array("PBCT".utf8) + [2, 0, 0, 0, 100, 0, 0, 0] + Array("{\"hel".utf8),
+                Array("PBCT".utf8) + [2, 0, 0, 0, 11, 0, 0, 0] + Array("{\"bye\":{}}".utf8) + [0],
                 [],
             ]
             for input in inputs { Self.send(input, to: path) }

@@ -94,7 +94,8 @@ extension EndToEnd {
             let server = try BinaryProcess(["serve", "--control", "tcp:127.0.0.1:\(port)", "--shared-dir", dir])
             let client = try BinaryProcess(
                 [
-                    "client", "--control", "tcp:127.0.0.1:\(port)", "--transports", "uds-abstract,tcp6", "--workloads",
+                    "client", "--control", "tcp:127.0.0.1:\(port)", "--token-file", dir + "/podbench.token",
+                    "--transports", "uds-abstract,tcp6", "--workloads",
                     "pingpong", "--sizes", "1,4MiB", "--results-dir", dir, "--shutdown-server",
                 ] + Self.quick)
             let clientStatus = client.wait()

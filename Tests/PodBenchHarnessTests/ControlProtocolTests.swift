@@ -61,10 +61,10 @@ struct ControlProtocolTests {
         "hostile bytes end in an error, never a crash or a huge allocation",
         arguments: [
             Array("GET / HTTP/1.1\r\n\r\n".utf8),
-            Array("PBCT".utf8) + [1, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0x7F],  // 2 GiB body
-            Array("PBCT".utf8) + [1, 0, 0, 0, 5, 0, 0, 0] + Array("{bad}".utf8),
-            Array("PBCT".utf8) + [1, 0, 0, 0, 9, 0, 0, 0] + Array("{}".utf8),  // truncated body
-            Array("PBCT".utf8) + [1, 0, 0, 0, 2, 0, 0, 0] + Array("{}".utf8),  // not a message
+            Array("PBCT".utf8) + [2, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0x7F],  // 2 GiB body
+            Array("PBCT".utf8) + [2, 0, 0, 0, 5, 0, 0, 0] + Array("{bad}".utf8),
+            Array("PBCT".utf8) + [2, 0, 0, 0, 9, 0, 0, 0] + Array("{}".utf8),  // truncated body
+            Array("PBCT".utf8) + [2, 0, 0, 0, 2, 0, 0, 0] + Array("{}".utf8),  // not a message
         ])
     func hostile(bytes: [UInt8]) throws {
         let (connection, raw) = try pair()

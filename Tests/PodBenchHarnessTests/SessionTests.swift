@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import PodBenchCore
 import PodBenchResults
 import PodBenchTransports
@@ -12,11 +13,13 @@ import Testing
 struct SessionTests {
     static func withSession(_ body: (BenchmarkClient) throws -> Void) throws {
         let name = "podbench-test-\(UUID().uuidString.prefix(8))"
+        let tokenFile = NSTemporaryDirectory() + "/\(name).token"
+        defer { unlink(tokenFile) }
         let server = BenchmarkServer(
             configuration: .init(
                 control: .unixAbstract(name), sharedDirectory: NSTemporaryDirectory(),
                 peerTimeoutNanoseconds: 5_000_000_000,
-                cpu: nil),
+                cpu: nil, token: try ControlToken.loadOrCreate(path: tokenFile).token),
             log: { _ in })
         try server.bind()
         let serving = Background { try server.serve() }
@@ -25,7 +28,7 @@ struct SessionTests {
                 control: .unixAbstract(name), trials: 2,
                 warmup: PhasePlan(durationNanoseconds: 0, messageLimit: nil),
                 trial: PhasePlan(durationNanoseconds: 0, messageLimit: 50), peerTimeoutNanoseconds: 5_000_000_000,
-                clientCPU: nil, serverCPU: nil, connectWaitNanoseconds: 2_000_000_000),
+                clientCPU: nil, serverCPU: nil, connectWaitNanoseconds: 2_000_000_000, tokenFile: tokenFile),
             log: { _ in })
         try client.start()
         defer {

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import PodBenchCore
 import PodBenchRing
 import PodBenchTransports
@@ -139,5 +140,45 @@ struct SharedMemoryFileTests {
             try listener.accept(timeoutNanoseconds: 100_000_000)
         } throws: { ($0 as? PodBenchError)?.code == .timeout }
         #expect(!FileManager.default.fileExists(atPath: listener.path))
+    }
+}
+
+@Suite("shm channel, a ring forged by a third party")
+struct SharedMemoryForgeryTests {
+    /// Maps the ring file at `path` as anyone who can open it could, and writes `header` as the
+    /// first record header of ring `index` (0: client to server, 1: server to client).
+    static func forge(path: String, ring index: Int, capacity: Int, header: UInt64) throws {
+        let fd = open(path, O_RDWR)
+        try #require(fd >= 0)
+        defer { Glibc.close(fd) }
+        let size = RingLayout.fileSize(capacity: capacity)
+        let base = try #require(mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0))
+        defer { munmap(base, size) }
+        let ring = RingPointers(block: base + RingLayout.ringOffset(index, capacity: capacity), capacity: capacity)
+        ring.data.storeBytes(of: header, as: UInt64.self)
+    }
+
+    @Test("a forged record length is an integrity failure naming the ring offset, on either side", arguments: [0, 1])
+    func forgedLength(ring index: Int) throws {
+        let name = "podbench-test-\(UUID().uuidString.prefix(8))"
+        let listener = try SharedMemoryTransport.listen(
+            directory: "/dev/shm", name: name, capacity: 4096, strategy: .spin)
+        defer { listener.close() }
+        let path = listener.path
+        let client = try SharedMemoryTransport.connect(path: path, strategy: .spin, timeoutNanoseconds: 2_000_000_000)
+        defer { client.close() }
+        // Sequence 0 at position 0, the valid bit, and a length of 0xFFFFFFF0: a memcpy of 4 GiB.
+        // (Before the server takes the connection: it then removes the file's name.)
+        try Self.forge(path: path, ring: index, capacity: 4096, header: 1 << 63 | 0xFFFF_FFF0)
+        let server = try listener.accept(timeoutNanoseconds: 2_000_000_000)
+        defer { server.close() }
+        let victim = index == 0 ? server : client
+        var buffer = [UInt8](repeating: 0, count: 64)
+        #expect {
+            _ = try buffer.withUnsafeMutableBytes { try victim.receiveSome(into: $0) }
+        } throws: { error in
+            let e = error as? PodBenchError
+            return e?.code == .integrityFailure && e!.message.contains("4294967280 bytes at ring offset 0")
+        }
     }
 }

@@ -217,3 +217,53 @@ struct RingTwoThreadTests {
         }
     }
 }
+
+@Suite("Shared-memory ring, forged by the peer")
+struct RingForgeryTests {
+    @Test(
+        "a record header whose length no producer writes is refused, not copied",
+        arguments: [0, 4096 - 7, 0xFFFF_FFF0, 0xFFFF_FFFF] as [UInt64])
+    func forgedRecordLength(length: UInt64) {
+        let test = TestRing(capacity: 4096)
+        var producer = RingProducer(ring: test.ring, consumerSleeps: false)
+        var consumer = RingConsumer(ring: test.ring, producerSleeps: false)
+        let first = pattern(100, seed: 1)
+        #expect(first.withUnsafeBytes { producer.write($0) } == 100)
+        // The next record's header, as the peer could write it: the right sequence, a bad length.
+        let position = UInt64(128)
+        let header = (test.ring.data + Int(position)).assumingMemoryBound(to: UInt64.self)
+        header.pointee = 1 << 63 | ((position >> 6) << 32) | length
+        var buffer = [UInt8](repeating: 0, count: 8192)
+        let got = buffer.withUnsafeMutableBytes { consumer.read(into: $0) }
+        #expect(got == 100, "the record before the forged one is read whole")
+        #expect(Array(buffer[0..<100]) == first)
+        #expect(consumer.forgedRecord?.position == position)
+        #expect(buffer.withUnsafeMutableBytes { consumer.read(into: $0) } == 0)
+    }
+
+    @Test("the largest record a producer writes is still accepted")
+    func largestRecord() {
+        let test = TestRing(capacity: 4096)
+        var producer = RingProducer(ring: test.ring, consumerSleeps: false)
+        var consumer = RingConsumer(ring: test.ring, producerSleeps: false)
+        let data = pattern(4096, seed: 3)
+        #expect(data.withUnsafeBytes { producer.write($0) } == 4096 - 8)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        #expect(buffer.withUnsafeMutableBytes { consumer.read(into: $0) } == 4096 - 8)
+        #expect(consumer.forgedRecord == nil)
+    }
+
+    @Test(
+        "a consumer head ahead of the producer or a ring behind it stops the producer",
+        arguments: [64 * 1000, 1 << 62, 1 << 63] as [UInt64])
+    func forgedHead(head: UInt64) {
+        let test = TestRing(capacity: 4096)
+        var producer = RingProducer(ring: test.ring, consumerSleeps: false)
+        let data = pattern(4000, seed: 2)
+        #expect(data.withUnsafeBytes { producer.write($0) } > 0)
+        test.ring.head.pointee.store(head, ordering: .releasing)
+        // Asks for more than the cached head can fit, so the forged one is loaded.
+        #expect(data.withUnsafeBytes { producer.write($0) } == 0)
+        #expect(producer.forgedHead == head)
+    }
+}

@@ -23,6 +23,10 @@ int CPodBenchLinux_current_cpu(void);
 /// Resource usage of the calling thread only (getrusage(RUSAGE_THREAD)).
 int CPodBenchLinux_thread_rusage(struct rusage *usage);
 
+/// The user id of the process at the other end of a connected Unix socket, as the kernel recorded
+/// it when the peer connected (getsockopt(SO_PEERCRED)).
+int CPodBenchLinux_peer_uid(int fd, uint32_t *uid);
+
 /// Asks the kernel to send `signal` to this process when its parent dies
 /// (prctl(PR_SET_PDEATHSIG)).
 int CPodBenchLinux_set_parent_death_signal(int signal);
