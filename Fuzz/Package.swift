@@ -1,6 +1,6 @@
 // swift-tools-version:6.1
 // libFuzzer targets for podbench's decoders of untrusted input: control-protocol frames, ring
-// records and results files. Built and run by scripts/fuzz.sh (a package of its own: the fuzzer's flags must
+// records, file-transport segments and results files. Built and run by scripts/fuzz.sh (a package of its own: the fuzzer's flags must
 // not reach podbench's own build).
 import PackageDescription
 
@@ -12,6 +12,12 @@ let package = Package(
             name: "ControlFrames",
             dependencies: [.product(name: "PodBenchLibrary", package: "podbench")],
             path: "ControlFrames",
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
+        .executableTarget(
+            name: "FileRecords",
+            dependencies: [.product(name: "PodBenchLibrary", package: "podbench")],
+            path: "FileRecords",
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
         .executableTarget(

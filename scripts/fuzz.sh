@@ -12,8 +12,8 @@ export SWIFT_BACKTRACE=enable=no  # the backtracer can hang after a crash it was
 (cd Fuzz && swift build -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library >&2)
 bin=$(cd Fuzz && swift build -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --show-bin-path)
 work=$(mktemp -d /tmp/podbench-fuzz-XXXXXX)
-trap 'rm -rf "$work"' EXIT
-for pair in ControlFrames:control RingRecords:ring ResultsFiles:results; do
+trap 'rm -rf "$work" /dev/shm/podbench-fuzz-file-*' EXIT
+for pair in ControlFrames:control RingRecords:ring FileRecords:file ResultsFiles:results; do
   target=${pair%%:*} corpus=${pair##*:}
   mkdir -p "$work/$corpus"
   cp Tests/FuzzCorpus/"$corpus"/* "$work/$corpus/"

@@ -95,14 +95,7 @@ extension FileDescriptor {
 
     /// The port the socket is bound to (`getsockname(2)`); 0 for Unix sockets.
     public func boundPort() throws -> UInt16 {
-        var storage = sockaddr_storage()
-        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let rc = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(rawValue, $0, &len) }
-        }
-        guard rc == 0 else {
-            throw PodBenchError.system("getsockname", Errno(rawValue: errno), "cannot read the bound port")
-        }
+        var storage = try socketName(what: "the bound port")
         switch Int32(storage.ss_family) {
         case AF_INET:
             return withUnsafePointer(to: &storage) {
@@ -116,17 +109,23 @@ extension FileDescriptor {
         }
     }
 
-    /// The local address of a connected Internet socket without its port (`getsockname(2)`), as an
-    /// address to bind another socket to; nil for a Unix socket.
-    public func localInternetAddress() throws -> SocketAddress? {
+    /// The socket's own address (`getsockname(2)`).
+    private func socketName(what: String) throws -> sockaddr_storage {
         var storage = sockaddr_storage()
         var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let rc = withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(rawValue, $0, &len) }
         }
         guard rc == 0 else {
-            throw PodBenchError.system("getsockname", Errno(rawValue: errno), "cannot read the local address")
+            throw PodBenchError.system("getsockname", Errno(rawValue: errno), "cannot read \(what)")
         }
+        return storage
+    }
+
+    /// The local address of a connected Internet socket without its port (`getsockname(2)`), as an
+    /// address to bind another socket to; nil for a Unix socket.
+    public func localInternetAddress() throws -> SocketAddress? {
+        var storage = try socketName(what: "the local address")
         var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
         switch Int32(storage.ss_family) {
         case AF_INET:

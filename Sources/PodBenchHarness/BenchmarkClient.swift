@@ -397,11 +397,19 @@ public final class BenchmarkClient: @unchecked Sendable {
                     error.code, "the server went away during \(phase) (\(error.message))\(data)", cause: error.cause))
         }
         if let dataError {
+            let phase = index < 0 ? "warm-up" : "trial \(index + 1)"
+            // The side that found the fault names it: an integrity failure on either side wins, and
+            // a client that only saw the server close after the server's own error reports that error.
+            if let code = report.errorCode, let text = report.error,
+                code == .integrityFailure
+                    || (dataError.code == .peerClosed && code != .peerClosed)
+                        && dataError.code != .integrityFailure
+            {
+                throw PhaseError(
+                    error: PodBenchError(code, "\(phase): \(text); the client then saw: \(dataError.description)"))
+            }
             let server = report.error.map { "; \($0)" } ?? ""
-            throw PhaseError(
-                error: PodBenchError(
-                    dataError.code, "\(index < 0 ? "warm-up" : "trial \(index + 1)"): \(dataError.description)\(server)"
-                ))
+            throw PhaseError(error: PodBenchError(dataError.code, "\(phase): \(dataError.description)\(server)"))
         }
         if let code = report.errorCode {
             throw PhaseError(error: PodBenchError(code, report.error ?? "the server's side of the phase failed"))

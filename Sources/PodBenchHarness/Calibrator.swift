@@ -221,9 +221,19 @@ public struct Calibrator {
     func roundTrip(mode: CalibrationPeer.Mode, peerCPU: Int, id: String, summary: String) throws
         -> CalibrationMeasurement
     {
-        let path = configuration.directory + "/podbench-calibrate-\(getpid())-\(id)"
-        let fd = try FileDescriptor.open(
-            FilePath(path), .readWrite, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite])
+        // /dev/shm is world-writable: an unguessable name, created exclusively, never through a link.
+        let path =
+            configuration.directory + "/podbench-calibrate-\(id)-"
+            + String(UInt64.random(in: 0..<UInt64.max), radix: 36)
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(
+                FilePath(path), .readWrite, options: [.create, .exclusiveCreate, .noFollow, .closeOnExec],
+                permissions: [.ownerReadWrite])
+        } catch let e as Errno {
+            throw PodBenchError(
+                .ioFailure, "cannot create the calibration page \(path): \(e)", cause: .init(call: "open", errno: e))
+        }
         defer {
             try? fd.close()
             unlink(path)

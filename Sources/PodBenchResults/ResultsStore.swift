@@ -30,7 +30,7 @@ public final class ResultsStore: @unchecked Sendable {
                 do {
                     journal = try FileDescriptor.open(
                         FilePath(candidateJournal), .writeOnly,
-                        options: [.create, .exclusiveCreate, .append, .closeOnExec],
+                        options: [.create, .exclusiveCreate, .noFollow, .append, .closeOnExec],
                         permissions: [.ownerReadWrite, .groupRead, .otherRead])
                     path = candidate
                     journalPath = candidateJournal
@@ -72,10 +72,14 @@ public final class ResultsStore: @unchecked Sendable {
         guard let journal else { return }
         var line = data
         line.append(0x0A)
+        // Where this line starts: a write that fails part-way (a full disk) is cut back to here,
+        // so the journal only ever holds whole lines.
+        let start = lseek(journal.rawValue, 0, SEEK_END)
         do {
             try line.withUnsafeBytes { _ = try journal.writeAll($0) }
             try journal.synchronize()
         } catch let e as Errno {
+            if start >= 0 { _ = ftruncate(journal.rawValue, start) }
             throw PodBenchError(
                 .ioFailure,
                 "cannot append to \(journalPath): \(e)\(e == .noSpace ? " (the disk is full; free space and run again)" : "")",
@@ -94,11 +98,22 @@ public final class ResultsStore: @unchecked Sendable {
     /// Writes `data` to `path` so that `path` holds either its old content or all of `data`.
     public static func writeAtomically(_ data: Data, to path: String) throws {
         let directory = (path as NSString).deletingLastPathComponent
-        let temporary = path + ".tmp-\(getpid())"
+        // A name nobody can guess, created exclusively and never through a symlink: a results
+        // folder may be shared, and a planted link must not make this write land elsewhere.
+        var temporary = ""
         do {
-            let fd = try FileDescriptor.open(
-                FilePath(temporary), .writeOnly, options: [.create, .truncate, .closeOnExec],
-                permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            var made: FileDescriptor?
+            for _ in 0..<16 where made == nil {
+                temporary = path + ".tmp-" + String(UInt64.random(in: 0..<UInt64.max), radix: 36)
+                do {
+                    made = try FileDescriptor.open(
+                        FilePath(temporary), .writeOnly, options: [.create, .exclusiveCreate, .noFollow, .closeOnExec],
+                        permissions: [.ownerReadWrite, .groupRead, .otherRead])
+                } catch Errno.fileExists {
+                    continue
+                }
+            }
+            guard let fd = made else { throw Errno.fileExists }
             do {
                 try data.withUnsafeBytes { _ = try fd.writeAll($0) }
                 try fd.synchronize()
@@ -121,9 +136,14 @@ public final class ResultsStore: @unchecked Sendable {
         }
     }
 
-    /// Reads a results file.
+    /// The journal's name ends so: `NAME.journal.jsonl`.
+    public static let journalSuffix = ".journal.jsonl"
+
+    /// Reads a results file, or the journal a run left when it was killed (`NAME.journal.jsonl`:
+    /// the run's header, then one finished case per line), which reads as an incomplete run.
     /// - Throws: `.incompatibleResults` saying what is wrong and where.
     public static func load(_ path: String) throws -> RunResult {
+        if path.hasSuffix(journalSuffix) { return try loadJournal(path) }
         // An empty file is answered before reading it (Foundation's read of an empty file also
         // leaks its buffer, which the address sanitizer reports).
         var st = stat()
@@ -137,6 +157,46 @@ public final class ResultsStore: @unchecked Sendable {
             throw PodBenchError(.incompatibleResults, "cannot read \(path): \(error.localizedDescription)")
         }
         return try decode(data, source: path)
+    }
+
+    /// Reads a journal as an incomplete run. A last line without its newline is a write that did
+    /// not finish (the run was killed, or the disk filled, mid-line): it is skipped, and the run's
+    /// `incompleteReason` says so. Any other line that does not decode is an error naming it.
+    public static func loadJournal(_ path: String) throws -> RunResult {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw PodBenchError(.incompatibleResults, "cannot read \(path): \(error.localizedDescription)")
+        }
+        var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).map { Data($0) }
+        var cut = false
+        if let last = lines.last {
+            if last.isEmpty { lines.removeLast() } else { cut = true }
+        }
+        if cut { lines.removeLast() }
+        guard let header = lines.first else {
+            throw PodBenchError(
+                .incompatibleResults, "\(path) holds no whole line: the run was killed before its first case")
+        }
+        var run = try decode(header, source: "\(path) line 1")
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        for (index, line) in lines.enumerated().dropFirst() {
+            do {
+                run.cases.append(try decoder.decode(CaseResult.self, from: line))
+            } catch {
+                throw PodBenchError(
+                    .incompatibleResults, "\(path) line \(index + 1) is not a finished case: \(error)")
+            }
+        }
+        run.complete = false
+        run.incompleteReason =
+            "read from the journal of a run that did not finish (\(run.cases.count) finished cases)"
+            + (cut ? "; its last line was cut short and is skipped" : "")
+        try run.validate(source: path)
+        return run
     }
 
     /// Decodes a results document.

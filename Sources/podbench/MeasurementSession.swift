@@ -97,7 +97,13 @@ struct MeasurementSession {
                 + "\(environment.topology); shared namespaces: \(environment.sharedNamespaces.joined(separator: ",")); "
                 + "separate: \(environment.separateNamespaces.isEmpty ? "none" : environment.separateNamespaces.joined(separator: ","))"
         )
-        let runner = MatrixRunner(client: client, recorder: recorder, progress: Self.progress)
+        // Once interrupted, the case in flight ends because the server was stopped on purpose:
+        // that is not a failure to report (the signal handler says what happens instead).
+        let runner = MatrixRunner(
+            client: client, recorder: recorder,
+            progress: { line in
+                if !interrupted.value.load(ordering: .acquiring) { Self.progress(line) }
+            })
         let sessionError: PodBenchError?
         do {
             sessionError = try runner.run(specs)

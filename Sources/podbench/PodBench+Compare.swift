@@ -71,6 +71,12 @@ extension PodBench {
             let store = BaselineStore(directory: baselinesDir)
             let (baselineName, baselineRun) = try store.load(baseline)
             let (currentName, currentRun) = try store.load(current)
+            for (name, run) in [(baselineName, baselineRun), (currentName, currentRun)] where !run.complete {
+                FileHandle.standardError.write(
+                    Data(
+                        "podbench: note: \(name) is an incomplete run: \(run.incompleteReason ?? "it did not finish")\n"
+                            .utf8))
+            }
             let comparator = Comparator(
                 confidence: confidence, minimumEffects: try minEffect.map(ComparedMetric.parseMinimumEffects) ?? [:])
             let report = try comparator.compare(

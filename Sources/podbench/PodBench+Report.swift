@@ -42,6 +42,12 @@ extension PodBench {
             var labels: Set<String> = []
             for path in results {
                 let run = try ResultsStore.load(path)
+                if !run.complete {
+                    FileHandle.standardError.write(
+                        Data(
+                            "podbench: note: \(path) is an incomplete run: \(run.incompleteReason ?? "it did not finish")\n"
+                                .utf8))
+                }
                 var label = (path as NSString).lastPathComponent.replacingOccurrences(of: ".json", with: "")
                 if labels.contains(label) { label += "-\(inputs.count + 1)" }
                 labels.insert(label)

@@ -108,6 +108,9 @@ extension PodBench {
                 }
             }
             let launcher = try ServerLauncher(parent: sharedDir, sharedMemoryParent: shmDir)
+            for path in launcher.removedLeftovers {
+                FileHandle.standardError.write(Data("podbench: removed \(path), left by a run that was killed\n".utf8))
+            }
             var relay: RelayLauncher?
             if let inbound = parsed.relayIn {
                 do {

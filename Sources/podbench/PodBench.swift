@@ -1,6 +1,7 @@
 import ArgumentParser
 import CPodBenchLinux
 import Foundation
+import Glibc
 import PodBenchCore
 
 /// The `podbench` command.
@@ -40,6 +41,7 @@ struct PodBench: AsyncParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         denyIOURingForTests()
         do {
+            try ensureFileLimit()
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
@@ -75,5 +77,31 @@ func denyIOURingForTests() {
     if CPodBenchLinux_deny_io_uring(error) != 0 {
         FileHandle.standardError.write(Data("podbench: cannot install the test seccomp filter (errno \(errno))\n".utf8))
         Foundation.exit(1)
+    }
+}
+
+extension PodBench {
+    /// Open files podbench needs at most: two sides' control and data endpoints, a file
+    /// connection's segments, io_uring rings, the pipes and descriptors Foundation's `Process`
+    /// uses to start the server (which fails with EBADF below about 256 here).
+    static let minimumOpenFiles: rlim_t = 256
+
+    /// Raises the soft limit on open files to the hard limit (any process may), and refuses to
+    /// start, saying which limit and what to do, when even that is too low: a low `ulimit -n`
+    /// is an error with a message, never a failure deep inside a run.
+    static func ensureFileLimit() throws {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = min(limit.rlim_max, 65536)
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        guard limit.rlim_cur >= minimumOpenFiles else {
+            throw PodBenchError(
+                .ioFailure,
+                "podbench needs to open at least \(minimumOpenFiles) files and this process may open \(limit.rlim_cur) (ulimit -n \(limit.rlim_cur), hard limit \(limit.rlim_max)): raise it, e.g. `ulimit -n 1024`, or for a container `--ulimit nofile=1024:1024`"
+            )
+        }
     }
 }

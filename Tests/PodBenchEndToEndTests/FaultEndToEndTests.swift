@@ -9,6 +9,27 @@ extension EndToEnd {
     /// measured, and leaves nothing behind.
     @Suite("faults end to end", .serialized)
     struct FaultEndToEndTests {
+        @Test("a low open-file limit: raised to the hard limit when it can be, a clear error when not")
+        func fileLimit() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let binary = try podbenchBinary()
+            let run =
+                "'\(binary)' run --transports tcp,uds,shm --workloads pingpong --sizes 64 --shared-dir '\(dir)' --shm-dir '\(dir)' --results-dir '\(dir)/r' "
+                + RunEndToEndTests.quick.joined(separator: " ")
+            // A soft limit of 16 under a generous hard limit: podbench raises its own and runs.
+            let raised = try BinaryProcess.run(["-c", "ulimit -Sn 16 && exec \(run)"], executable: "/bin/bash")
+            #expect(raised.status == 0, "\(raised.stderr)")
+            // A hard limit of 16: nothing to raise; the message names the limit and what to do.
+            for hard in [12, 16, 100] {
+                let low = try BinaryProcess.run(["-c", "ulimit -n \(hard) && exec \(run)"], executable: "/bin/bash")
+                #expect(low.status == 1, "\(low.stderr)")
+                #expect(low.stderr.contains("needs to open at least 256 files") && low.stderr.contains("ulimit -n"))
+                #expect(!low.stderr.contains("Fatal error"))
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir).allSatisfy { $0 == "r" })
+        }
+
         @Test("a server that accepts but never answers the handshake: the client gives up at --timeout")
         func silentServer() throws {
             let dir = try temporaryDirectory()

@@ -359,6 +359,58 @@ extension EndToEnd {
             #expect(second.stderr.contains("tcp:127.0.0.1:\(port) is in use"), "\(second.stderr)")
         }
 
+        @Test("run removes the private folders of a killed run, never a live run's or a folder it cannot prove")
+        func leftovers() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let shared = dir + "/shared"
+            let shm = dir + "/shm"
+            for folder in [shared, shm] {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            }
+            // A run killed with SIGKILL after its first case, mid-case: its folders keep the control
+            // socket and a ring file. Its owner is a process that no longer runs.
+            let killed = try BinaryProcess([
+                "run", "--transports", "tcp,shm", "--workloads", "pingpong", "--sizes", "64", "--shared-dir", shared,
+                "--shm-dir", shm, "--results-dir", dir + "/r", "--trials", "50", "--duration", "200ms",
+                "--no-calibrate",
+            ])
+            #expect(waitForFinishedCases(in: dir + "/r", 1, timeout: 120))
+            usleep(300_000)
+            killed.signal(SIGKILL)
+            killed.wait()
+            // What it measured is read back from its journal, said to be incomplete.
+            let journal = try #require(
+                try FileManager.default.contentsOfDirectory(atPath: dir + "/r").first { $0.hasSuffix(".journal.jsonl") }
+            )
+            let report = try BinaryProcess.run(["report", dir + "/r/" + journal, "--out", dir + "/plots"])
+            #expect(report.status == 0, "\(report.stderr)")
+            #expect(report.stderr.contains("is an incomplete run: read from the journal"), "\(report.stderr)")
+            let compare = try BinaryProcess.run(["compare", dir + "/r/" + journal, dir + "/r/" + journal])
+            #expect([0, 1].contains(compare.status) && compare.stderr.contains("incomplete run"), "\(compare.stderr)")
+            let left = try FileManager.default.contentsOfDirectory(atPath: shared)
+            #expect(left.count == 1, "\(left)")
+            // A live owner (this test process), and a folder with no owner file: both stay.
+            try FileManager.default.createDirectory(
+                atPath: shared + "/podbench-live00", withIntermediateDirectories: true)
+            let stat = try String(contentsOfFile: "/proc/self/stat", encoding: .utf8)
+            let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+            try "\(getpid()):\(fields[19])".write(
+                toFile: shared + "/podbench-live00/owner", atomically: false, encoding: .utf8)
+            try FileManager.default.createDirectory(
+                atPath: shared + "/podbench-nobody", withIntermediateDirectories: true)
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--transports", "uds", "--workloads", "pingpong", "--sizes", "64", "--shared-dir", shared,
+                    "--shm-dir", shm, "--results-dir", dir + "/r",
+                ] + Self.quick)
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stderr.contains("left by a run that was killed"), "\(result.stderr)")
+            let after = Set(try FileManager.default.contentsOfDirectory(atPath: shared))
+            #expect(after == ["podbench-live00", "podbench-nobody"], "\(after)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: shm).isEmpty)
+        }
+
         @Test("serve replaces a stale socket file and removes its own on SIGTERM")
         func staleSocket() throws {
             let dir = try temporaryDirectory()
@@ -428,6 +480,8 @@ extension EndToEnd {
             usleep(200_000)
             run.signal(SIGINT)
             #expect(run.wait(timeout: 10) == 130)
+            // The case the interrupt cut short is not reported as a failure.
+            #expect(!run.stderr.contains("FAILED"), "\(run.stderr)")
             let result = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/results").first))
             #expect(!result.complete)
             #expect(result.incompleteReason == "interrupted by SIGINT")

@@ -64,20 +64,20 @@ struct SessionTests {
     }
 
     @Test(
-        "a corrupted message fails its case with an integrity error; the next case runs clean",
-        arguments: WorkloadKind.allCases)
-    func corruption(workload: WorkloadKind) throws {
+        "a corrupted message fails its case with an integrity error, whichever side finds it; the next case runs clean",
+        arguments: [TransportKind.tcp, .file, .shm, .fifo], WorkloadKind.allCases)
+    func corruption(transport: TransportKind, workload: WorkloadKind) throws {
         try Self.withSession { client in
             let bad = try client.runCase(
                 CaseSpec(
-                    transport: .tcp, workload: workload, messageSize: 256, verifyEvery: 1, corruptSequence: 7,
+                    transport: transport, workload: workload, messageSize: 256, verifyEvery: 1, corruptSequence: 7,
                     messagesPerSecond: workload == .rate ? 50_000 : nil))
             #expect(bad.status == .failed)
-            #expect(bad.errorCode == "integrityFailure")
-            #expect(bad.error?.contains("message 7 failed its payload checksum") == true)
+            #expect(bad.errorCode == "integrityFailure", "\(bad.error ?? "")")
+            #expect(bad.error?.contains("message 7 failed its payload checksum") == true, "\(bad.error ?? "")")
             let good = try client.runCase(
                 CaseSpec(
-                    transport: .tcp, workload: workload, messageSize: 256, verifyEvery: 1,
+                    transport: transport, workload: workload, messageSize: 256, verifyEvery: 1,
                     messagesPerSecond: workload == .rate ? 50_000 : nil))
             #expect(good.status == .ok)
         }

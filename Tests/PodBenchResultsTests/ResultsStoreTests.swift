@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import PodBenchCore
 import PodBenchResults
 import Testing
@@ -59,6 +60,53 @@ struct ResultsStoreTests {
         #expect(try ResultsStore.load(store.path) == run)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".tmp-") }
         #expect(leftovers.isEmpty)
+    }
+
+    @Test("a journal left by a killed run reads as an incomplete run; a cut last line is skipped, saying so")
+    func journal() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var header = Self.sampleRun()
+        let finished = header.cases[0]
+        header.cases = []
+        let store = try ResultsStore(directory: dir, startedAt: Date(), host: "h", header: header)
+        try store.appendToJournal(finished)
+        try store.appendToJournal(finished)
+        let whole = try ResultsStore.load(store.journalPath)
+        #expect(!whole.complete && whole.cases.count == 2)
+        #expect(whole.incompleteReason?.contains("did not finish (2 finished cases)") == true)
+        #expect(whole.incompleteReason?.contains("cut") == false)
+        // The run was killed mid-line: half of a third case, no newline.
+        let third = try ResultsStore.encoder(pretty: false).encode(finished)
+        let handle = try #require(FileHandle(forWritingAtPath: store.journalPath))
+        handle.seekToEndOfFile()
+        handle.write(third.prefix(third.count / 2))
+        try handle.close()
+        let cut = try ResultsStore.load(store.journalPath)
+        #expect(cut.cases.count == 2)
+        #expect(cut.incompleteReason?.contains("its last line was cut short and is skipped") == true)
+        // A damaged line in the middle is an error naming it, never skipped in silence.
+        let lines = try String(contentsOfFile: store.journalPath, encoding: .utf8).split(separator: "\n")
+        try (lines[0] + "\n{\"oops\": 1}\n" + lines[1] + "\n").write(
+            toFile: store.journalPath, atomically: false, encoding: .utf8)
+        #expect {
+            try ResultsStore.load(store.journalPath)
+        } throws: { ($0 as? PodBenchError)?.message.contains("line 2 is not a finished case") == true }
+    }
+
+    @Test("a temporary file planted as a symlink cannot redirect an atomic write")
+    func plantedTemporary() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let victim = dir + "/victim"
+        try Data("precious".utf8).write(to: URL(fileURLWithPath: victim))
+        // The names a process with a known PID would have used, all planted.
+        for pid in [getpid(), getpid() + 1] {
+            try FileManager.default.createSymbolicLink(atPath: dir + "/x.json.tmp-\(pid)", withDestinationPath: victim)
+        }
+        try ResultsStore.writeAtomically(Data("results".utf8), to: dir + "/x.json")
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious")
+        #expect(try String(contentsOfFile: dir + "/x.json", encoding: .utf8) == "results")
     }
 
     @Test("an atomic write over an existing file replaces it whole")
