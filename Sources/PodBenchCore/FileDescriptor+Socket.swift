@@ -133,15 +133,20 @@ extension FileDescriptor {
                 $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
             }
             guard inet_ntop(AF_INET, &address, &text, socklen_t(text.count)) != nil else { return nil }
-            return .ipv4(host: String(cString: text), port: 0)
+            return .ipv4(host: Self.text(text), port: 0)
         case AF_INET6:
             var address = withUnsafePointer(to: &storage) {
                 $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
             }
             guard inet_ntop(AF_INET6, &address, &text, socklen_t(text.count)) != nil else { return nil }
-            return .ipv6(host: String(cString: text), port: 0)
+            return .ipv6(host: Self.text(text), port: 0)
         default: return nil
         }
+    }
+
+    /// The text of a NUL-terminated C buffer.
+    private static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Sends some of `bytes` (`send(2)` with MSG_NOSIGNAL), retrying EINTR; returns how many went.

@@ -29,7 +29,8 @@ public final class BenchmarkServer: @unchecked Sendable {
         /// own directories where this server listens, and only when a client's case names one.
         public var hopTargets: [Relay.Endpoint]
         /// Connections that may wait (being authenticated, or authenticated and queued behind the
-        /// client being served); more are refused at once with a message.
+        /// client being served). A new one beyond it takes the place of the oldest one still
+        /// authenticating; only when all are authenticated is it refused with a message.
         public var maximumWaiting: Int
 
         public init(

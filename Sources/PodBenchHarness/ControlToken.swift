@@ -29,6 +29,10 @@ public struct ControlToken: Sendable, Equatable {
         self.text = text
     }
 
+    private init(checked text: String) {
+        self.text = text
+    }
+
     /// A new random token: 32 bytes from the kernel's random source, as 64 hexadecimal digits.
     public static func random() -> ControlToken {
         var generator = SystemRandomNumberGenerator()
@@ -38,8 +42,9 @@ public struct ControlToken: Sendable, Equatable {
             text +=
                 String(repeating: "0", count: word.leadingZeroBitCount / 4) + (word == 0 ? "" : String(word, radix: 16))
         }
-        // 4 × 16 digits; a word of zero contributes its 16 zeros through the padding above.
-        return try! ControlToken(text: text)  // 64 hex digits always satisfy init's rule
+        // 4 × 16 digits (a word of zero contributes its 16 zeros through the padding above): 64
+        // printable characters, which init(text:) would accept.
+        return ControlToken(checked: text)
     }
 
     /// Whether `presented` is this token, in time that does not depend on where they differ.

@@ -40,7 +40,7 @@ extension PodBench {
             help: ArgumentHelp(
                 "The file holding the control token every client must present.",
                 discussion:
-                    "Default: podbench.token in --shared-dir. Made with a random token (mode 0600) when missing; an existing file must be this user's or root's and readable by its owner only (a Kubernetes Secret: defaultMode 0400)."
+                    "Default: podbench.token in --shared-dir. Made with a random token (mode 0600) when missing; an existing file must be this user's or root's, not writable by its group, and closed to others (a Kubernetes Secret: defaultMode 0400, or 0440 with fsGroup)."
             ))
         var tokenFile: String?
 

@@ -30,6 +30,8 @@ final class BinaryProcess: @unchecked Sendable {
     private var stderrData = Data()
     private let lock = NSLock()
     private let readers = DispatchGroup()
+    /// When the process last wrote anything (or started).
+    private var lastOutput = Date()
 
     /// Starts podbench (or `executable`) with `arguments`.
     init(
@@ -48,21 +50,32 @@ final class BinaryProcess: @unchecked Sendable {
             readers.enter()
             let handle = pipe.fileHandleForReading
             Thread { [self] in
-                let data = handle.readDataToEndOfFile()
-                lock.lock()
-                if isOut { stdoutData = data } else { stderrData = data }
-                lock.unlock()
+                while true {
+                    let chunk = handle.availableData
+                    if chunk.isEmpty { break }
+                    lock.lock()
+                    if isOut { stdoutData.append(chunk) } else { stderrData.append(chunk) }
+                    lastOutput = Date()
+                    lock.unlock()
+                }
                 readers.leave()
             }.start()
         }
         try process.run()
     }
 
-    /// Runs to completion (killed after `timeout` seconds) and returns the exit status.
+    /// Runs to completion and returns the exit status; killed once it has written nothing for
+    /// `timeout` seconds. A limit on silence, not on the whole run: a run that keeps reporting
+    /// progress (slow under a sanitizer, or on a busy machine) is never cut off, a stalled one is.
     @discardableResult
     func wait(timeout: Double = 120) -> Int32 {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
+        while process.isRunning {
+            lock.lock()
+            let silent = Date().timeIntervalSince(lastOutput)
+            lock.unlock()
+            if silent > timeout { break }
+            usleep(10_000)
+        }
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
         }

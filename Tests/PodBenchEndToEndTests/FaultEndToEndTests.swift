@@ -49,7 +49,7 @@ extension EndToEnd {
             }
             try #require(bound == 0 && listen(listener, 4) == 0)
             // The token a real server would have made: the client presents it, then waits for an answer.
-            FileManager.default.createFile(
+            _ = FileManager.default.createFile(
                 atPath: dir + "/podbench.token", contents: Data("0123456789abcdef0123456789abcdef\n".utf8),
                 attributes: [.posixPermissions: 0o600])
             let started = Date()

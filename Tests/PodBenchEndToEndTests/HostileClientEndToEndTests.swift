@@ -17,7 +17,7 @@ extension EndToEnd {
             let victim = dir + "/victim"
             try FileManager.default.createDirectory(atPath: victim + "/sub", withIntermediateDirectories: true)
             for (name, mode) in [("secret", 0o600), ("podbench-old.ring", 0o666), ("sub/podbench-a.sock", 0o644)] {
-                FileManager.default.createFile(
+                _ = FileManager.default.createFile(
                     atPath: victim + "/" + name, contents: Data("precious \(name)\n".utf8),
                     attributes: [.posixPermissions: mode])
             }

@@ -105,7 +105,7 @@ final class HostileTestServer: @unchecked Sendable {
             ("secret", 0o600), ("podbench-old.ring", 0o666), ("podbench-x.file/segment", 0o644),
             ("control.sock", 0o600), ("dir/podbench-a-00000001.sock", 0o644),
         ] {
-            FileManager.default.createFile(
+            _ = FileManager.default.createFile(
                 atPath: victim + "/" + name, contents: Data("victim \(name)\n".utf8),
                 attributes: [.posixPermissions: mode])
         }
@@ -404,6 +404,25 @@ struct OtherUserTests {
 
 @Suite("control token files")
 struct ControlTokenTests {
+    @Test(
+        "a token planted as a link to another user's file is refused, and nothing is written through it",
+        .enabled(if: geteuid() == 0))
+    func plantedLink() throws {
+        let directory = NSTemporaryDirectory() + "podbench-token-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // The attacker (uid 65534) owns a 0600 file with a token it knows, and links the token's name to it.
+        let known = directory + "/known"
+        _ = FileManager.default.createFile(
+            atPath: known, contents: Data("attacker-knows-this-token\n".utf8), attributes: [.posixPermissions: 0o600])
+        #expect(chown(known, 65534, 65534) == 0)
+        try FileManager.default.createSymbolicLink(atPath: directory + "/podbench.token", withDestinationPath: known)
+        #expect {
+            try ControlToken.loadOrCreate(path: directory + "/podbench.token")
+        } throws: { ($0 as? PodBenchError)?.message.contains("belongs to uid 65534") == true }
+        #expect(try String(contentsOfFile: known, encoding: .utf8) == "attacker-knows-this-token\n")
+    }
+
     @Test("a token file others can read, or one too short, is refused; a new one is 0600 and random")
     func tokenFiles() throws {
         let directory = NSTemporaryDirectory() + "podbench-token-\(UUID().uuidString.prefix(8))"
@@ -416,13 +435,13 @@ struct ControlTokenTests {
         #expect(try ControlToken.loadOrCreate(path: directory + "/a") == (made.token, false))
         #expect(try ControlToken.loadOrCreate(path: directory + "/b").token != made.token)
 
-        FileManager.default.createFile(
+        _ = FileManager.default.createFile(
             atPath: directory + "/open", contents: Data("0123456789abcdef0123\n".utf8),
             attributes: [.posixPermissions: 0o644])
         #expect {
             try ControlToken.loadOrCreate(path: directory + "/open")
         } throws: { ($0 as? PodBenchError)?.message.contains("others may read or write it") == true }
-        FileManager.default.createFile(
+        _ = FileManager.default.createFile(
             atPath: directory + "/short", contents: Data("abc\n".utf8), attributes: [.posixPermissions: 0o600])
         #expect(throws: PodBenchError.self) { try ControlToken.loadOrCreate(path: directory + "/short") }
         #expect(made.token.matches(made.token.text))

@@ -109,6 +109,24 @@ struct ResultsStoreTests {
         #expect(try String(contentsOfFile: dir + "/x.json", encoding: .utf8) == "results")
     }
 
+    @Test("a journal name planted as a symlink is passed over, never written through")
+    func plantedJournal() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let victim = dir + "/victim"
+        try Data("precious".utf8).write(to: URL(fileURLWithPath: victim))
+        let date = Date()
+        let name = ResultsStore.fileName(startedAt: date, host: "h")
+        // Both the link that points at a file and one that points nowhere yet.
+        try FileManager.default.createSymbolicLink(atPath: dir + "/\(name).journal.jsonl", withDestinationPath: victim)
+        try FileManager.default.createSymbolicLink(
+            atPath: dir + "/\(name)-2.journal.jsonl", withDestinationPath: dir + "/made-by-link")
+        let store = try ResultsStore(directory: dir, startedAt: date, host: "h", header: Self.sampleRun())
+        #expect(store.journalPath.hasSuffix("\(name)-3.journal.jsonl"))
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/made-by-link"))
+    }
+
     @Test("an atomic write over an existing file replaces it whole")
     func atomicReplace() throws {
         let dir = try Self.temporaryDirectory()
