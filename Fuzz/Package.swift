@@ -8,27 +8,28 @@ let package = Package(
     name: "podbench-fuzz",
     dependencies: [.package(name: "podbench", path: "..")],
     targets: [
+        .target(name: "FuzzSupport", path: "FuzzSupport"),
         .executableTarget(
             name: "ControlFrames",
-            dependencies: [.product(name: "PodBenchLibrary", package: "podbench")],
+            dependencies: ["FuzzSupport", .product(name: "PodBenchLibrary", package: "podbench")],
             path: "ControlFrames",
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
         .executableTarget(
             name: "FileRecords",
-            dependencies: [.product(name: "PodBenchLibrary", package: "podbench")],
+            dependencies: ["FuzzSupport", .product(name: "PodBenchLibrary", package: "podbench")],
             path: "FileRecords",
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
         .executableTarget(
             name: "RingRecords",
-            dependencies: [.product(name: "PodBenchLibrary", package: "podbench")],
+            dependencies: ["FuzzSupport", .product(name: "PodBenchLibrary", package: "podbench")],
             path: "RingRecords",
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
         .executableTarget(
             name: "ResultsFiles",
-            dependencies: [.product(name: "PodBenchLibrary", package: "podbench")],
+            dependencies: ["FuzzSupport", .product(name: "PodBenchLibrary", package: "podbench")],
             path: "ResultsFiles",
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),

@@ -1,3 +1,4 @@
+import FuzzSupport
 import Glibc
 import PodBenchCore
 import PodBenchTransports
@@ -63,18 +64,8 @@ enum FuzzFolder {
     }
 }
 
-// SwiftPM links an executable's entry point as `FileRecords_main`; here it hands over to libFuzzer's
-// driver (libFuzzer's own `main` is then not linked in).
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt
-
+// SwiftPM links this executable's entry point as `FileRecords_main` (FuzzSupport says why).
 @_cdecl("FileRecords_main")
 func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var count = argc
-    var arguments = argv
-    return runFuzzerDriver(&count, &arguments) { data, size in fuzzFileRecords(data, size) }
+    runFuzzer(argc, argv) { data, size in fuzzFileRecords(data, size) }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import FuzzSupport
 import PodBenchResults
 
 /// libFuzzer entry: any bytes as a results file. Loading must accept or refuse with an error,
@@ -14,18 +15,8 @@ public func fuzzResultsFiles(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt 
     return 0
 }
 
-// SwiftPM links an executable's entry point as `ResultsFiles_main`; here it hands over to libFuzzer's
-// driver (libFuzzer's own `main` is then not linked in).
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt
-
+// SwiftPM links this executable's entry point as `ResultsFiles_main` (FuzzSupport says why).
 @_cdecl("ResultsFiles_main")
 func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var count = argc
-    var arguments = argv
-    return runFuzzerDriver(&count, &arguments) { data, size in fuzzResultsFiles(data, size) }
+    runFuzzer(argc, argv) { data, size in fuzzResultsFiles(data, size) }
 }

@@ -1,3 +1,4 @@
+import FuzzSupport
 import PodBenchCore
 import PodBenchRing
 
@@ -48,18 +49,8 @@ public func fuzzRingRecords(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-// SwiftPM links an executable's entry point as `RingRecords_main`; here it hands over to libFuzzer's
-// driver (libFuzzer's own `main` is then not linked in).
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt
-
+// SwiftPM links this executable's entry point as `RingRecords_main` (FuzzSupport says why).
 @_cdecl("RingRecords_main")
 func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var count = argc
-    var arguments = argv
-    return runFuzzerDriver(&count, &arguments) { data, size in fuzzRingRecords(data, size) }
+    runFuzzer(argc, argv) { data, size in fuzzRingRecords(data, size) }
 }

@@ -69,9 +69,12 @@ final class BinaryProcess: @unchecked Sendable {
     /// progress (slow under a sanitizer, or on a busy machine) is never cut off, a stalled one is.
     @discardableResult
     func wait(timeout: Double = 120) -> Int32 {
+        let started = Date()
         while process.isRunning {
             lock.lock()
-            let silent = Date().timeIntervalSince(lastOutput)
+            // Silence counts from the later of its last output and this call: a quiet server told
+            // to stop gets the whole `timeout` to do so.
+            let silent = Date().timeIntervalSince(max(lastOutput, started))
             lock.unlock()
             if silent > timeout { break }
             usleep(10_000)
