@@ -13,7 +13,7 @@ import Testing
 final class HostileClient {
     let fd: Int32
 
-    init(_ address: SocketAddress, receiveTimeoutNanoseconds: UInt64 = 30_000_000_000) throws {
+    init(_ address: SocketAddress, receiveTimeoutNanoseconds: UInt64 = 600_000_000_000) throws {
         let socket = try FileDescriptor.streamSocket(family: address.family)
         try socket.connect(to: address)
         try socket.setIOTimeout(nanoseconds: receiveTimeoutNanoseconds)
@@ -89,7 +89,7 @@ final class HostileTestServer: @unchecked Sendable {
     let timeoutNanoseconds: UInt64
 
     init(
-        timeoutNanoseconds: UInt64 = 20_000_000_000, maximumWaiting: Int = 8, hopTargets: [String] = [],
+        timeoutNanoseconds: UInt64 = 600_000_000_000, maximumWaiting: Int = 8, hopTargets: [String] = [],
         abstractControl: Bool = false
     ) throws {
         root = NSTemporaryDirectory() + "podbench-hostile-\(UUID().uuidString.prefix(8))"
@@ -145,7 +145,7 @@ final class HostileTestServer: @unchecked Sendable {
         let client = BenchmarkClient(
             configuration: .init(
                 control: control, trials: 1, warmup: PhasePlan(durationNanoseconds: 0, messageLimit: nil),
-                trial: PhasePlan(durationNanoseconds: 0, messageLimit: 20), peerTimeoutNanoseconds: 10_000_000_000,
+                trial: PhasePlan(durationNanoseconds: 0, messageLimit: 20), peerTimeoutNanoseconds: 600_000_000_000,
                 clientCPU: nil, serverCPU: nil, connectWaitNanoseconds: 2_000_000_000, tokenFile: tokenFile),
             log: { _ in })
         try client.start()
@@ -224,7 +224,7 @@ struct HostileClientTests {
         let target = NSTemporaryDirectory() + "podbench-hop-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: target) }
         // The server then waits for the data connection that never comes, for its timeout.
-        let server = try HostileTestServer(timeoutNanoseconds: 5_000_000_000, hopTargets: ["file:" + target])
+        let server = try HostileTestServer(timeoutNanoseconds: 60_000_000_000, hopTargets: ["file:" + target])
         let client = try HostileClient(server.control)
         client.send(HostileClient.frame(HostileClient.hello(token: server.token.text)))
         #expect(try #require(client.receive()).contains("welcome"))
@@ -264,7 +264,7 @@ struct HostileClientTests {
 
     @Test("idle connections without the token cost a real client nothing: the oldest makes way")
     func idleConnections() throws {
-        let server = try HostileTestServer(timeoutNanoseconds: 30_000_000_000, maximumWaiting: 3)
+        let server = try HostileTestServer(timeoutNanoseconds: 600_000_000_000, maximumWaiting: 3)
         let idle = try (0..<10).map { _ in try HostileClient(server.control) }
         // Ten idle connections against three places, each allowed 30 s to say hello: the real
         // client gets in at once because the oldest silent ones are dropped to make room.
@@ -275,7 +275,7 @@ struct HostileClientTests {
 
     @Test("beyond the bound of authenticated clients waiting, the next is told the server is busy")
     func busy() throws {
-        let server = try HostileTestServer(timeoutNanoseconds: 30_000_000_000, maximumWaiting: 3)
+        let server = try HostileTestServer(timeoutNanoseconds: 600_000_000_000, maximumWaiting: 3)
         let hello = HostileClient.frame(HostileClient.hello(token: server.token.text))
         // One session being served, three authenticated clients queued behind it.
         let holder = try HostileClient(server.control)
