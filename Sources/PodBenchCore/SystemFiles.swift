@@ -39,6 +39,15 @@ public enum SystemFiles {
     /// Whether a path exists.
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    /// Removes `path` only if it is a Unix socket file itself (not a link to one, not anything
+    /// else): a stale socket may go, whatever else was put at that name stays.
+    /// - Returns: whether a socket file was there and is gone.
+    @discardableResult
+    public static func removeSocketFile(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFSOCK && unlink(path) == 0
+    }
+
     /// The inode of a path (stat), e.g. of /proc/self/ns/net: equal inodes mean one namespace.
     public static func inode(_ path: String) -> UInt64? {
         var st = stat()

@@ -94,7 +94,13 @@ public final class BenchmarkServer: @unchecked Sendable {
                         "\(address) is in use by another process (another podbench serve?): stop it or pick another --control",
                         cause: error.cause)
                 }
-                try Self.removeStaleSocket(at: path)
+                // A dead server's socket file; anything else at that name is not ours to remove.
+                guard SystemFiles.removeSocketFile(path) else {
+                    throw PodBenchError(
+                        .invalidConfiguration,
+                        "\(path) exists and is not a socket: podbench removes nothing it did not make; pick another path"
+                    )
+                }
                 try fd.bind(to: address)
             }
             try fd.listen()
@@ -103,18 +109,6 @@ public final class BenchmarkServer: @unchecked Sendable {
             throw error
         }
         listener = fd
-    }
-
-    /// Removes a Unix socket file nobody listens on any more (a dead server's); anything else at
-    /// that path is left alone and is an error.
-    static func removeStaleSocket(at path: String) throws {
-        var info = stat()
-        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK else {
-            throw PodBenchError(
-                .invalidConfiguration,
-                "\(path) exists and is not a socket: podbench removes nothing it did not make; pick another path")
-        }
-        _ = unlink(path)
     }
 
     static func somebodyListens(at address: SocketAddress) -> Bool {

@@ -62,8 +62,7 @@ public enum SocketTransport {
     ) throws -> Listener {
         if case .unixPath(let path) = fixed {
             // The previous case's socket on a fixed path (a hop's target); never anything else.
-            var info = stat()
-            if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK { _ = unlink(path) }
+            SystemFiles.removeSocketFile(path)
         }
         let address: SocketAddress =
             fixed
