@@ -22,8 +22,27 @@ struct MeasurementSession {
     /// Print the results file on stdout between marker lines (for `kubectl logs` and `collect`).
     var printResults = false
 
+    /// Orders what the session writes: a progress line never lands inside the table or the
+    /// printed results file (other threads, the interrupt handlers, write progress too).
+    static let outputLock = Mutex(())
+
     static func progress(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        outputLock.withLock { _ in
+            fflush(nil)
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+    }
+
+    /// `client --print-results`: from here on the process writes one stream. Its stderr becomes
+    /// its stdout, and the table, the results and every progress line are written whole (one lock,
+    /// stdout flushed before a progress line), so everything reaches the pod's log in
+    /// the order written. With two streams the log is not safe: conmon and the kubelet read them
+    /// from two pipes, tag a line that one read cut short as partial, and `podman logs` (and
+    /// `kubectl logs`) join a partial line with whatever line is read next, from either stream,
+    /// so a progress line could land in the middle of the printed results.
+    static func joinOutputStreams() {
+        fflush(nil)
+        _ = dup2(STDOUT_FILENO, STDERR_FILENO)
     }
 
     /// Runs everything; returns the process exit code.
@@ -136,7 +155,10 @@ struct MeasurementSession {
                 cause: error.cause)
         }
         let run = recorder.snapshot
-        print(ResultsTable.render(run), terminator: "")
+        Self.outputLock.withLock { _ in
+            print(ResultsTable.render(run), terminator: "")
+            fflush(nil)
+        }
         Self.progress("podbench: results written to \(path)")
         if printResults { try Self.printMarked(path: path) }
         if let sessionError {
@@ -155,10 +177,12 @@ struct MeasurementSession {
         }
         let name = (path as NSString).lastPathComponent
         let text = String(decoding: data, as: UTF8.self)
-        print(ResultsMarker.begin(name: name, bytes: data.count))
-        print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
-        print(ResultsMarker.end)
-        fflush(nil)
+        outputLock.withLock { _ in
+            print(ResultsMarker.begin(name: name, bytes: data.count))
+            print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
+            print(ResultsMarker.end)
+            fflush(nil)
+        }
     }
 
     private func installInterruptHandlers(recorder: RunRecorder, interrupted: InterruptFlag)

@@ -41,9 +41,11 @@ extension PodBench {
         var isolation = "external"
 
         @Flag(
-            help:
-                "Print the results file on stdout between marker lines too, for `kubectl logs`; `podbench collect` takes it back out."
-        )
+            help: ArgumentHelp(
+                "Print the results file on stdout between marker lines too, for `kubectl logs`; `podbench collect` takes it back out.",
+                discussion:
+                    "Everything the client says then goes to stdout, stderr included: a log that merges two streams (podman's, the kubelet's) can join a line cut short in one with a line of the other."
+            ))
         var printResults = false
 
         func validate() throws {
@@ -82,6 +84,7 @@ extension PodBench {
                 connectWaitNanoseconds: try DurationText.parse(connectWait, option: "--connect-wait"),
                 shutdownServer: shutdownServer, tokenFile: resolvedTokenFile ?? ServerLauncher.tokenFileName)
             session.printResults = printResults
+            if printResults { MeasurementSession.joinOutputStreams() }
             let code = try session.execute()
             if code != 0 { throw ExitCode(code) }
         }

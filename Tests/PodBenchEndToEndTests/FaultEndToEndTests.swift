@@ -65,6 +65,30 @@ extension EndToEnd {
             #expect(!FileManager.default.fileExists(atPath: dir + "/r"))
         }
 
+        @Test("client --print-results writes one stream: its progress on stdout, never inside the results")
+        func printResultsOneStream() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let server = try BinaryProcess(["serve", "--control", "unix:\(dir)/ctl.sock", "--shared-dir", dir])
+            defer { server.signal(SIGTERM) }
+            let client = try BinaryProcess.run(
+                [
+                    "client", "--control", "unix:\(dir)/ctl.sock", "--transports", "uds", "--workloads", "pingpong",
+                    "--sizes", "64", "--trials", "2", "--messages", "50", "--warmup", "0", "--no-calibrate",
+                    "--print-results", "--shutdown-server", "--results-dir", dir + "/r",
+                ])
+            #expect(client.status == 0, "\(client.stdout)")
+            // A pod's log merges the two streams; with one there is nothing to interleave.
+            #expect(client.stderr.isEmpty, "\(client.stderr)")
+            let lines = client.stdout.split(separator: "\n")
+            let written = try #require(lines.firstIndex { $0.hasPrefix("podbench: results written to") })
+            let begin = try #require(lines.firstIndex { $0.hasPrefix("=== podbench results begin") })
+            #expect(written < begin)
+            let found = try ResultsMarker.extract(from: client.stdout, source: "stdout")
+            #expect(found.count == 1 && found.first?.run.cases.count == 1)
+            #expect(server.wait(timeout: 30) == 0)
+        }
+
         @Test("a server killed during the warm-up: the client names the phase and writes an incomplete file")
         func killedInWarmup() throws {
             let dir = try temporaryDirectory()
