@@ -10,7 +10,7 @@ let package = Package(
             name: "PodBenchLibrary",
             targets: [
                 "PodBenchCore", "PodBenchRing", "PodBenchTransports", "PodBenchURing", "PodBenchResults",
-                "PodBenchHarness",
+                "PodBenchHarness", "PodBenchReport",
             ]),
     ],
     dependencies: [

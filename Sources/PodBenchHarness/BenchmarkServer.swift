@@ -313,7 +313,9 @@ public final class BenchmarkServer: @unchecked Sendable {
                 .welcome(
                     Welcome(
                         podbenchVersion: PodBenchVersion.version, environment: HostEnvironment.probe(),
-                        pinning: pinning)))
+                        pinning: pinning,
+                        injectedDelayNanoseconds: PingPongWorkload.injectedDelayNanoseconds > 0
+                            ? PingPongWorkload.injectedDelayNanoseconds : nil)))
         } catch {
             try? connection.send(.failure(code: (error as? PodBenchError)?.code ?? .ioFailure, message: "\(error)"))
             return false

@@ -60,11 +60,18 @@ public struct Welcome: Codable, Equatable, Sendable {
     public var podbenchVersion: String
     public var environment: HostEnvironment
     public var pinning: CPUPinning.Outcome
+    /// The test-only delay the server adds before each pingpong echo (`PODBENCH_TEST_SERVER_DELAY_NS`),
+    /// when set; recorded in the results so that a slowed run is never taken for a real one.
+    public var injectedDelayNanoseconds: UInt64?
 
-    public init(podbenchVersion: String, environment: HostEnvironment, pinning: CPUPinning.Outcome) {
+    public init(
+        podbenchVersion: String, environment: HostEnvironment, pinning: CPUPinning.Outcome,
+        injectedDelayNanoseconds: UInt64? = nil
+    ) {
         self.podbenchVersion = podbenchVersion
         self.environment = environment
         self.pinning = pinning
+        self.injectedDelayNanoseconds = injectedDelayNanoseconds
     }
 }
 

@@ -1,3 +1,4 @@
+import Glibc
 import Histogram
 import PodBenchCore
 import PodBenchTransports
@@ -43,15 +44,31 @@ public enum PingPongWorkload {
         return (sequence, now &- started)
     }
 
+    /// Test only: `PODBENCH_TEST_SERVER_DELAY_NS=N` makes the server busy-wait N nanoseconds
+    /// before each echo, a known slowdown for proving that `podbench ab` and `compare` catch one.
+    /// Off (0) unless set; a run records it (`settings.injectedServerDelayNanoseconds`).
+    public static let injectedDelayNanoseconds: UInt64 = {
+        guard let raw = getenv(injectedDelayVariable), let value = UInt64(String(cString: raw)) else { return 0 }
+        return min(value, 1_000_000_000)
+    }()
+
+    /// The environment variable of `injectedDelayNanoseconds`.
+    public static let injectedDelayVariable = "PODBENCH_TEST_SERVER_DELAY_NS"
+
     /// The server's side of one phase: echo every data frame until the end-of-trial frame.
     public static func server<Channel: DataChannel>(
         reader: inout FrameReader<Channel>, checker: inout IntegrityChecker, corruptSequence: UInt64?
     ) throws {
         let channel = reader.channel
+        let delay = injectedDelayNanoseconds
         while true {
             let (header, frame) = try reader.next(from: channel)
             switch header.kind {
             case .data:
+                if delay > 0 {
+                    let start = MonotonicClock.now()
+                    while MonotonicClock.now() &- start < delay {}
+                }
                 if let corruptSequence {
                     // Test-only fault: check what arrived, then spoil the echo.
                     checker.check(header, frame: frame)

@@ -30,7 +30,21 @@ public struct BaselineStore: Sendable {
     /// Copies a run into the store as `name`, after checking that it reads as a results file.
     public func save(name: String, run path: String, overwrite: Bool) throws -> String {
         try Self.validate(name: name)
-        let run = try ResultsStore.load(path)
+        // Read once and keep exactly what was checked (a file swapped after the check is never
+        // stored); a journal is stored as the results file it reads as.
+        let run: RunResult
+        let data: Data
+        if path.hasSuffix(ResultsStore.journalSuffix) {
+            run = try ResultsStore.load(path)
+            data = try ResultsStore.encoder(pretty: true).encode(run)
+        } else {
+            do {
+                data = try Data(contentsOf: URL(fileURLWithPath: path))
+            } catch {
+                throw PodBenchError(.incompatibleResults, "cannot read \(path): \(error.localizedDescription)")
+            }
+            run = try ResultsStore.decode(data, source: path)
+        }
         guard !run.cases.isEmpty else {
             throw PodBenchError(.incompatibleResults, "\(path) has no cases: a baseline needs measured cases")
         }
@@ -44,13 +58,14 @@ public struct BaselineStore: Sendable {
         } catch {
             throw PodBenchError(.ioFailure, "cannot create \(directory): \(error.localizedDescription)")
         }
-        let data: Data
+        // Linked into place unless replacing: of two saves of one name at once, one wins and
+        // the other is told, rather than both succeeding with one of them lost.
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw PodBenchError(.incompatibleResults, "cannot read \(path): \(error.localizedDescription)")
+            try ResultsStore.writeAtomically(data, to: target, replace: overwrite)
+        } catch let error as PodBenchError where error.code == .invalidConfiguration {
+            throw PodBenchError(
+                .invalidConfiguration, "a baseline named \(name) exists (\(target)): pass --force to replace it")
         }
-        try ResultsStore.writeAtomically(data, to: target)
         return target
     }
 

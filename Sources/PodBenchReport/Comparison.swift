@@ -112,6 +112,13 @@ public struct MetricComparison: Codable, Equatable, Sendable {
     public var confidence: Double?
     /// The minimum effect used: the one asked, or the baseline's own spread when larger.
     public var minimumEffect: Double
+    /// The (1 − 2α) interval that decides `unchanged` (two one-sided tests at α each: equivalence
+    /// is shown when this interval lies within ±δ).
+    public var equivalenceLower: Double?
+    public var equivalenceUpper: Double?
+    /// The smallest change this comparison could have called a regression, as a fraction (0.12
+    /// = 12%): δ plus the half-width of the interval the trials gave. nil without an interval.
+    public var detectableChange: Double?
     public var verdict: Verdict
     public var reason: String
 }
@@ -137,27 +144,172 @@ public struct EnvironmentDifference: Codable, Equatable, Sendable {
     public var current: String
 }
 
+/// What the gate does with what it could not decide.
+public enum InconclusivePolicy: String, Codable, Sendable, CaseIterable {
+    /// Undecided metrics fail the gate (exit 4): the default, so that nothing passes unjudged.
+    case fail
+    /// Shown as undecided everywhere, but the exit code is 0 when nothing regressed.
+    case warn
+    /// Shown as undecided everywhere; the exit code ignores them.
+    case pass
+}
+
+/// How `compare` turns a report into a pass or a failure.
+public struct GatePolicy: Codable, Equatable, Sendable {
+    public var allowEnvironmentMismatch: Bool
+    public var onInconclusive: InconclusivePolicy
+    /// Cases of the baseline missing from the current run, an unfinished current run, and cases
+    /// that failed in the baseline do not fail the gate (they are still listed).
+    public var allowMissing: Bool
+
+    public init(
+        allowEnvironmentMismatch: Bool = false, onInconclusive: InconclusivePolicy = .fail, allowMissing: Bool = false
+    ) {
+        self.allowEnvironmentMismatch = allowEnvironmentMismatch
+        self.onInconclusive = onInconclusive
+        self.allowMissing = allowMissing
+    }
+}
+
+/// The gate's decision.
+public enum GateOutcome: String, Sendable {
+    /// Every case compared and decided, none regressed.
+    case passed
+    /// Nothing regressed, but some things were undecided and the policy let them through.
+    case passedUndecided
+    case regressed
+    /// Nothing regressed, and something the gate could not decide fails it.
+    case undecided
+    case environmentMismatch
+
+    /// 0 passed, 1 a regression, 3 the environments differ, 4 undecided.
+    public var exitCode: Int32 {
+        switch self {
+        case .passed, .passedUndecided: 0
+        case .regressed: 1
+        case .environmentMismatch: 3
+        case .undecided: 4
+        }
+    }
+}
+
 /// Everything `compare` decided.
 public struct ComparisonReport: Codable, Equatable, Sendable {
     public var baseline: String
     public var current: String
     public var confidence: Double
     public var cases: [CaseComparison]
-    /// Cases in one run only, or not comparable (failed or unavailable in the baseline).
+    /// Cases in one run only, or not comparable (failed in the baseline).
     public var onlyInBaseline: [CaseKey]
     public var onlyInCurrent: [CaseKey]
     public var notComparable: [String]
+    /// Cases unavailable in both runs (e.g. io_uring refused on both): nothing to compare, no loss.
+    public var unavailableInBoth: [CaseKey]
+    /// Why a run is incomplete, when it is.
+    public var baselineIncomplete: String?
+    public var currentIncomplete: String?
     public var environmentDifferences: [EnvironmentDifference]
     /// Geometric mean of the ratios across cases, per metric: the suite line.
     public var geometricMeans: [String: Double]
+    /// Per metric, the median over cases of the smallest change the comparison could have called
+    /// a regression (0.12 = 12%).
+    public var detectableChanges: [String: Double]
+    /// `podbench ab`: the interleaved rounds each verdict rests on (nil: two runs, `compare`).
+    public var rounds: Int?
+    /// What else the reader should know (why `ab` stopped, what differs between A and B).
+    public var notes: [String] = []
+    /// The gate's decision and exit code under the policy it was rendered with (the JSON verdict
+    /// file carries them, so a tool can tell "passed" from "passed with undecided").
+    public var gate: String?
+    public var gateExitCode: Int32?
+
+    init(
+        baseline: String, current: String, confidence: Double, cases: [CaseComparison], onlyInBaseline: [CaseKey],
+        onlyInCurrent: [CaseKey], notComparable: [String], unavailableInBoth: [CaseKey], baselineIncomplete: String?,
+        currentIncomplete: String?, environmentDifferences: [EnvironmentDifference], geometricMeans: [String: Double],
+        detectableChanges: [String: Double]
+    ) {
+        self.baseline = baseline
+        self.current = current
+        self.confidence = confidence
+        self.cases = cases
+        self.onlyInBaseline = onlyInBaseline
+        self.onlyInCurrent = onlyInCurrent
+        self.notComparable = notComparable
+        self.unavailableInBoth = unavailableInBoth
+        self.baselineIncomplete = baselineIncomplete
+        self.currentIncomplete = currentIncomplete
+        self.environmentDifferences = environmentDifferences
+        self.geometricMeans = geometricMeans
+        self.detectableChanges = detectableChanges
+    }
+
+    /// Reads verdict files of earlier versions too: fields added since are optional on reading.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        baseline = try c.decode(String.self, forKey: .baseline)
+        current = try c.decode(String.self, forKey: .current)
+        confidence = try c.decode(Double.self, forKey: .confidence)
+        cases = try c.decode([CaseComparison].self, forKey: .cases)
+        onlyInBaseline = try c.decode([CaseKey].self, forKey: .onlyInBaseline)
+        onlyInCurrent = try c.decode([CaseKey].self, forKey: .onlyInCurrent)
+        notComparable = try c.decode([String].self, forKey: .notComparable)
+        unavailableInBoth = try c.decodeIfPresent([CaseKey].self, forKey: .unavailableInBoth) ?? []
+        baselineIncomplete = try c.decodeIfPresent(String.self, forKey: .baselineIncomplete)
+        currentIncomplete = try c.decodeIfPresent(String.self, forKey: .currentIncomplete)
+        environmentDifferences = try c.decode([EnvironmentDifference].self, forKey: .environmentDifferences)
+        geometricMeans = try c.decode([String: Double].self, forKey: .geometricMeans)
+        detectableChanges = try c.decodeIfPresent([String: Double].self, forKey: .detectableChanges) ?? [:]
+        rounds = try c.decodeIfPresent(Int.self, forKey: .rounds)
+        notes = try c.decodeIfPresent([String].self, forKey: .notes) ?? []
+        gate = try c.decodeIfPresent(String.self, forKey: .gate)
+        gateExitCode = try c.decodeIfPresent(Int32.self, forKey: .gateExitCode)
+    }
 
     public var regressions: Int { cases.reduce(0) { $0 + ($1.verdict == .regressed ? 1 : 0) } }
 
-    /// Exit codes: 0 no regression, 1 regression, 3 environment mismatch (unless allowed).
-    public func exitCode(allowEnvironmentMismatch: Bool) -> Int32 {
-        if !environmentDifferences.isEmpty && !allowEnvironmentMismatch { return 3 }
-        return regressions > 0 ? 1 : 0
+    /// Cases with a metric the trials could not decide.
+    public var inconclusiveCases: Int { cases.reduce(0) { $0 + ($1.verdict == .inconclusive ? 1 : 0) } }
+
+    /// What the comparison could not decide, in words, one line each; empty when it decided all.
+    public var undecided: [String] {
+        var lines: [String] = []
+        let inconclusive = inconclusiveCases
+        if inconclusive > 0 {
+            lines.append(
+                "\(inconclusive) case\(inconclusive == 1 ? "" : "s") with a metric whose interval crosses δ: too noisy or too small a change to tell"
+            )
+        }
+        if !onlyInBaseline.isEmpty {
+            lines.append(
+                "\(onlyInBaseline.count) case\(onlyInBaseline.count == 1 ? "" : "s") of the baseline missing from the current run"
+            )
+        }
+        if let currentIncomplete { lines.append("the current run did not finish: \(currentIncomplete)") }
+        if let baselineIncomplete {
+            lines.append("the baseline run did not finish (cases it lacks are not judged): \(baselineIncomplete)")
+        }
+        if !notComparable.isEmpty {
+            lines.append(
+                "\(notComparable.count) case\(notComparable.count == 1 ? "" : "s") failed in the baseline, so cannot be judged: save a new baseline"
+            )
+        }
+        return lines
     }
+
+    /// The gate's decision under `policy`.
+    public func outcome(_ policy: GatePolicy) -> GateOutcome {
+        if !environmentDifferences.isEmpty && !policy.allowEnvironmentMismatch { return .environmentMismatch }
+        if regressions > 0 { return .regressed }
+        let missing =
+            !onlyInBaseline.isEmpty || currentIncomplete != nil || baselineIncomplete != nil || !notComparable.isEmpty
+        let inconclusive = inconclusiveCases > 0
+        if (missing && !policy.allowMissing) || (inconclusive && policy.onInconclusive == .fail) { return .undecided }
+        return undecided.isEmpty ? .passed : .passedUndecided
+    }
+
+    /// Exit codes: 0 passed, 1 a regression, 3 environment mismatch (unless allowed), 4 undecided.
+    public func exitCode(_ policy: GatePolicy) -> Int32 { outcome(policy).exitCode }
 }
 
 /// Compares two runs.
@@ -181,10 +333,15 @@ public struct Comparator: Sendable {
         var compared: [CaseComparison] = []
         var onlyInCurrent: [CaseKey] = []
         var notComparable: [String] = []
+        var unavailableInBoth: [CaseKey] = []
         for c in current.cases {
             currentKeys.insert(c.key)
             guard let b = baselineCases[c.key] else {
                 onlyInCurrent.append(c.key)
+                continue
+            }
+            if b.status == .unavailable && c.status == .unavailable {
+                unavailableInBoth.append(c.key)
                 continue
             }
             guard b.status == .ok else {
@@ -207,46 +364,104 @@ public struct Comparator: Sendable {
                 "\(baselineName) and \(currentName) have no case in common to compare (\(baseline.cases.count) and \(current.cases.count) cases): run the same matrix"
             )
         }
-        var means: [String: Double] = [:]
-        for metric in ComparedMetric.allCases {
-            let ratios = compared.flatMap(\.metrics).filter { $0.metric == metric }.map(\.ratio).filter { $0 > 0 }
-            guard !ratios.isEmpty else { continue }
-            means[metric.rawValue] = exp(ratios.map(log).reduce(0, +) / Double(ratios.count))
+        let means = Self.geometricMeans(compared)
+        func incomplete(_ run: RunResult) -> String? {
+            run.complete ? nil : (run.incompleteReason ?? "it did not finish")
         }
         return ComparisonReport(
             baseline: baselineName, current: currentName, confidence: confidence, cases: compared,
             onlyInBaseline: onlyInBaseline, onlyInCurrent: onlyInCurrent, notComparable: notComparable,
-            environmentDifferences: EnvironmentFingerprint.differences(baseline, current), geometricMeans: means)
+            unavailableInBoth: unavailableInBoth, baselineIncomplete: incomplete(baseline),
+            currentIncomplete: incomplete(current),
+            environmentDifferences: EnvironmentFingerprint.differences(baseline, current), geometricMeans: means,
+            detectableChanges: Self.detectable(compared))
+    }
+
+    static func geometricMeans(_ compared: [CaseComparison]) -> [String: Double] {
+        var means: [String: Double] = [:]
+        for metric in ComparedMetric.allCases {
+            let ratios = compared.flatMap(\.metrics).filter { $0.metric == metric }.map(\.ratio).filter {
+                $0 > 0 && $0.isFinite
+            }
+            if !ratios.isEmpty { means[metric.rawValue] = exp(ratios.map(log).reduce(0, +) / Double(ratios.count)) }
+        }
+        return means
+    }
+
+    static func detectable(_ compared: [CaseComparison]) -> [String: Double] {
+        var detectable: [String: Double] = [:]
+        for metric in ComparedMetric.allCases {
+            let changes = compared.flatMap(\.metrics).filter { $0.metric == metric }.compactMap(\.detectableChange)
+            if !changes.isEmpty { detectable[metric.rawValue] = CaseSummary.median(changes) }
+        }
+        return detectable
     }
 
     func compareMetrics(_ b: CaseResult, _ c: CaseResult) -> [MetricComparison] {
         ComparedMetric.allCases.compactMap { metric in
             let x = b.trials.compactMap { metric.value($0) }
             let y = c.trials.compactMap { metric.value($0) }
-            guard !x.isEmpty, !y.isEmpty else { return nil }
+            if x.isEmpty && y.isEmpty { return nil }  // the workload has no such metric
+            guard !x.isEmpty, !y.isEmpty else {
+                return Self.missing(metric, baseline: x, current: y, asked: minimumEffects[metric])
+            }
             return compare(metric: metric, baseline: x, current: y)
         }
     }
 
+    /// A metric one side measured and the other did not: undecided, never skipped.
+    static func missing(_ metric: ComparedMetric, baseline x: [Double], current y: [Double], asked: Double?)
+        -> MetricComparison
+    {
+        MetricComparison(
+            metric: metric, baseline: x, current: y, baselineMedian: x.isEmpty ? .nan : CaseSummary.median(x),
+            currentMedian: y.isEmpty ? .nan : CaseSummary.median(y), ratio: .nan, ratioLower: nil, ratioUpper: nil,
+            confidence: nil, minimumEffect: asked ?? metric.defaultMinimumEffect, equivalenceLower: nil,
+            equivalenceUpper: nil, detectableChange: nil, verdict: .inconclusive,
+            reason:
+                "\(metric.rawValue) is missing from the \(x.isEmpty ? "baseline" : "current run"): nothing to compare it with"
+        )
+    }
+
     /// Compares one metric's trial values.
+    ///
+    /// A regression or an improvement needs the whole (1 − α) interval of the ratio beyond δ;
+    /// `unchanged` needs the (1 − 2α) interval within ±δ (two one-sided tests at α, the usual
+    /// test of equivalence); anything else is inconclusive, with the reason. A zero (a throughput
+    /// that collapsed to nothing, a CPU time too small to count) has no logarithm: it is taken as
+    /// a thousandth of the smallest value measured on either side, so a collapse is a large
+    /// ratio, never a reason to give up.
     public func compare(metric: ComparedMetric, baseline x: [Double], current y: [Double]) -> MetricComparison {
         let asked = minimumEffects[metric] ?? metric.defaultMinimumEffect
         var result = MetricComparison(
             metric: metric, baseline: x, current: y, baselineMedian: CaseSummary.median(x),
             currentMedian: CaseSummary.median(y), ratio: .nan, ratioLower: nil, ratioUpper: nil, confidence: nil,
-            minimumEffect: asked, verdict: .inconclusive, reason: "")
-        guard x.allSatisfy({ $0 > 0 && $0.isFinite }), y.allSatisfy({ $0 > 0 && $0.isFinite }) else {
-            result.reason = "a trial value is zero or not finite; no ratio can be formed"
+            minimumEffect: asked, equivalenceLower: nil, equivalenceUpper: nil, detectableChange: nil,
+            verdict: .inconclusive, reason: "")
+        guard (x + y).allSatisfy({ $0 >= 0 && $0.isFinite }) else {
+            result.reason = "a trial value is negative or not finite; no ratio can be formed"
             return result
         }
-        let a = x.map(log)
-        let bLog = y.map(log)
+        let positive = (x + y).filter { $0 > 0 }
+        guard let smallest = positive.min() else {
+            result.ratio = 1
+            result.verdict = .unchanged
+            result.reason = "zero in every trial on both sides"
+            return result
+        }
+        let floor = smallest / 1000
+        let zeros = (x + y).contains(0)
+        let a = x.map { log(max($0, floor)) }
+        let bLog = y.map { log(max($0, floor)) }
         let shift = ShiftEstimate(baseline: a, current: bLog, confidence: confidence)
         result.ratio = exp(shift.estimate)
-        // δ in log space, raised to the baseline's own trial-to-trial spread (half its range).
-        let spread = ((a.max() ?? 0) - (a.min() ?? 0)) / 2
+        // δ in log space, raised to the baseline's own trial-to-trial spread (half its range), of
+        // the values measured: a zero's floor must not widen δ and let a real change through.
+        let measured = x.filter { $0 > 0 }.map(log)
+        let spread = ((measured.max() ?? 0) - (measured.min() ?? 0)) / 2
         let delta = max(log1p(asked), spread)
         result.minimumEffect = expm1(delta)
+        let zeroNote = zeros ? " (a zero counted as \(Format.decimal(floor)), a thousandth of the smallest value)" : ""
         guard let lower = shift.lower, let upper = shift.upper else {
             result.reason =
                 "too few trials (\(x.count) and \(y.count)) for a \(Int(confidence * 100))% interval: use 4 or more on both sides"
@@ -255,6 +470,12 @@ public struct Comparator: Sendable {
         result.ratioLower = exp(lower)
         result.ratioUpper = exp(upper)
         result.confidence = shift.achievedConfidence
+        result.detectableChange = expm1(delta + (upper - lower) / 2)
+        let equivalence = ShiftEstimate(baseline: a, current: bLog, confidence: 1 - 2 * (1 - confidence))
+        let equivalenceLower = equivalence.lower ?? lower
+        let equivalenceUpper = equivalence.upper ?? upper
+        result.equivalenceLower = exp(equivalenceLower)
+        result.equivalenceUpper = exp(equivalenceUpper)
         // In "worse" space: positive means worse.
         let sign = metric.higherIsWorse ? 1.0 : -1.0
         let worseLow = min(sign * lower, sign * upper)
@@ -262,15 +483,172 @@ public struct Comparator: Sendable {
         let effect = Format.decimal(result.minimumEffect * 100) + "%"
         if worseLow > delta {
             result.verdict = .regressed
-            result.reason = "the whole interval is worse than the minimum effect \(effect)"
+            result.reason = "the whole interval is worse than the minimum effect \(effect)" + zeroNote
         } else if worseHigh < -delta {
             result.verdict = .improved
-            result.reason = "the whole interval is better than the minimum effect \(effect)"
-        } else if worseLow >= -delta && worseHigh <= delta {
+            result.reason = "the whole interval is better than the minimum effect \(effect)" + zeroNote
+        } else if equivalenceLower >= -delta && equivalenceUpper <= delta {
             result.verdict = .unchanged
-            result.reason = "the whole interval lies within ±\(effect)"
+            let level = Format.decimal((1 - 2 * (1 - confidence)) * 100)
+            result.reason = "the whole \(level)% interval lies within ±\(effect) (equivalence)" + zeroNote
         } else {
-            result.reason = "the interval crosses the minimum effect \(effect): too noisy or too small a change to tell"
+            result.reason =
+                "the interval crosses the minimum effect \(effect): too noisy or too small a change to tell" + zeroNote
+        }
+        return result
+    }
+    /// `podbench ab`: compares B with A from interleaved rounds, each round one run of each. A
+    /// round is one paired observation per case and metric (the ratio of B's run median to A's),
+    /// so the machine's drift between rounds cancels within each pair instead of posing as a
+    /// regression.
+    /// - Throws: `.incompatibleResults` when no case ran in every round on both sides.
+    public func comparePaired(rounds: [(a: RunResult, b: RunResult)], aName: String, bName: String) throws
+        -> ComparisonReport
+    {
+        guard let first = rounds.first else {
+            throw PodBenchError(.incompatibleResults, "no round finished: nothing to compare")
+        }
+        func find(_ run: RunResult, _ key: CaseKey) -> CaseResult? { run.cases.first { $0.key == key } }
+        var compared: [CaseComparison] = []
+        var missing: [CaseKey] = []
+        var notComparable: [String] = []
+        var unavailableInBoth: [CaseKey] = []
+        // Every case either side ran in any round, in the order first seen.
+        var keys: [CaseKey] = []
+        var seen = Set<CaseKey>()
+        for round in rounds {
+            for c in round.a.cases + round.b.cases where seen.insert(c.key).inserted { keys.append(c.key) }
+        }
+        for key in keys {
+            let pairs = rounds.map { (find($0.a, key), find($0.b, key)) }
+            if pairs.contains(where: { $0.0 == nil || $0.1 == nil }) {
+                missing.append(key)
+                continue
+            }
+            if pairs.allSatisfy({ $0.0?.status == .unavailable && $0.1?.status == .unavailable }) {
+                unavailableInBoth.append(key)
+                continue
+            }
+            if let bad = pairs.firstIndex(where: { $0.0?.status != .ok }) {
+                let c = pairs[bad].0
+                notComparable.append(
+                    "\(key): \(c?.status.rawValue ?? "missing") in A's round \(bad + 1) (\(c?.error ?? "no reason"))")
+                continue
+            }
+            if let bad = pairs.firstIndex(where: { $0.1?.status != .ok }), let c = pairs[bad].1 {
+                compared.append(
+                    CaseComparison(
+                        key: key,
+                        failure: "\(c.status.rawValue) in B's round \(bad + 1): \(c.error ?? "no reason")", metrics: [])
+                )
+                continue
+            }
+            var metrics: [MetricComparison] = []
+            for metric in ComparedMetric.allCases {
+                let a = pairs.compactMap { p in Self.runValue(p.0!, metric) }
+                let b = pairs.compactMap { p in Self.runValue(p.1!, metric) }
+                if a.isEmpty && b.isEmpty { continue }  // the workload has no such metric
+                guard a.count == rounds.count, b.count == rounds.count else {
+                    metrics.append(Self.missing(metric, baseline: a, current: b, asked: minimumEffects[metric]))
+                    continue
+                }
+                metrics.append(comparePaired(metric: metric, a: a, b: b))
+            }
+            compared.append(CaseComparison(key: key, failure: nil, metrics: metrics))
+        }
+        guard !compared.isEmpty else {
+            throw PodBenchError(
+                .incompatibleResults, "A and B have no case that ran in every round on both sides: nothing to compare")
+        }
+        let incompleteA = rounds.compactMap { $0.a.complete ? nil : $0.a.incompleteReason ?? "it did not finish" }
+        let incompleteB = rounds.compactMap { $0.b.complete ? nil : $0.b.incompleteReason ?? "it did not finish" }
+        var report = ComparisonReport(
+            baseline: aName, current: bName, confidence: confidence, cases: compared, onlyInBaseline: missing,
+            onlyInCurrent: [], notComparable: notComparable, unavailableInBoth: unavailableInBoth,
+            baselineIncomplete: incompleteA.first, currentIncomplete: incompleteB.first, environmentDifferences: [],
+            geometricMeans: Self.geometricMeans(compared), detectableChanges: Self.detectable(compared))
+        report.rounds = rounds.count
+        let differences = EnvironmentFingerprint.differences(first.a, first.b)
+        if !differences.isEmpty {
+            report.notes.append(
+                "A and B differ in "
+                    + differences.map { "\($0.property) (\($0.baseline) → \($0.current))" }.joined(separator: ", ")
+                    + ": what the comparison measures")
+        }
+        return report
+    }
+
+    /// A run's value of `metric` for a case: the median over its trials.
+    static func runValue(_ c: CaseResult, _ metric: ComparedMetric) -> Double? {
+        let values = c.trials.compactMap { metric.value($0) }
+        return values.isEmpty ? nil : CaseSummary.median(values)
+    }
+
+    /// Compares one metric from paired rounds (A's and B's run values of each round, in order).
+    /// The same verdict rules as `compare(metric:baseline:current:)`, on the signed-rank interval
+    /// of the per-round log ratios; δ is the one asked (the rounds' own spread is in the interval
+    /// already). An undecided metric says how many rounds would decide it at the noise seen.
+    public func comparePaired(metric: ComparedMetric, a x: [Double], b y: [Double]) -> MetricComparison {
+        let asked = minimumEffects[metric] ?? metric.defaultMinimumEffect
+        var result = MetricComparison(
+            metric: metric, baseline: x, current: y, baselineMedian: CaseSummary.median(x),
+            currentMedian: CaseSummary.median(y), ratio: .nan, ratioLower: nil, ratioUpper: nil, confidence: nil,
+            minimumEffect: asked, equivalenceLower: nil, equivalenceUpper: nil, detectableChange: nil,
+            verdict: .inconclusive, reason: "")
+        guard x.count == y.count, !x.isEmpty, (x + y).allSatisfy({ $0 >= 0 && $0.isFinite }) else {
+            result.reason = "a round's value is missing, negative or not finite"
+            return result
+        }
+        guard let smallest = (x + y).filter({ $0 > 0 }).min() else {
+            result.ratio = 1
+            result.verdict = .unchanged
+            result.reason = "zero in every round on both sides"
+            return result
+        }
+        let floor = smallest / 1000
+        let d = zip(x, y).map { log(max($1, floor)) - log(max($0, floor)) }
+        let delta = log1p(asked)
+        let shift = SignedRankEstimate(differences: d, confidence: confidence)
+        result.ratio = exp(shift.estimate)
+        let effect = Format.decimal(asked * 100) + "%"
+        guard let lower = shift.lower, let upper = shift.upper else {
+            result.reason =
+                "too few rounds (\(d.count)) for a \(Format.decimal(confidence * 100))% interval: \(SignedRankEstimate.minimumRounds(confidence: confidence)) needed"
+            return result
+        }
+        result.ratioLower = exp(lower)
+        result.ratioUpper = exp(upper)
+        result.confidence = shift.achievedConfidence
+        let halfWidth = (upper - lower) / 2
+        result.detectableChange = expm1(delta + halfWidth)
+        let equivalence = SignedRankEstimate(differences: d, confidence: 1 - 2 * (1 - confidence))
+        let eqLower = equivalence.lower ?? lower
+        let eqUpper = equivalence.upper ?? upper
+        result.equivalenceLower = exp(eqLower)
+        result.equivalenceUpper = exp(eqUpper)
+        let sign = metric.higherIsWorse ? 1.0 : -1.0
+        let worseLow = min(sign * lower, sign * upper)
+        let worseHigh = max(sign * lower, sign * upper)
+        if worseLow > delta {
+            result.verdict = .regressed
+            result.reason = "the whole interval of \(d.count) rounds is worse than the minimum effect \(effect)"
+        } else if worseHigh < -delta {
+            result.verdict = .improved
+            result.reason = "the whole interval of \(d.count) rounds is better than the minimum effect \(effect)"
+        } else if eqLower >= -delta && eqUpper <= delta {
+            result.verdict = .unchanged
+            result.reason = "the whole equivalence interval of \(d.count) rounds lies within ±\(effect)"
+        } else {
+            // The interval narrows as 1/√n: the rounds that would bring its half-width under the
+            // distance between the estimate and δ, at the noise seen.
+            let gap = abs(abs(shift.estimate) - delta)
+            let needed = gap > 1e-9 ? Double(d.count) * (halfWidth / gap) * (halfWidth / gap) : .infinity
+            let advice =
+                needed.isFinite && needed < 10_000
+                ? "about \(Int(needed.rounded(.up))) rounds would decide it at the noise seen"
+                : "the estimate sits at δ: no number of rounds would decide it"
+            result.reason =
+                "the interval of \(d.count) rounds crosses the minimum effect \(effect); \(advice)"
         }
         return result
     }

@@ -255,7 +255,11 @@ public struct ReportBuilder {
             guard let smallest = g.cases.first else { continue }
             var merged = EncodedHistogram.makeLatencyHistogram()
             for t in smallest.result.trials {
-                guard let h = try? t.latency?.decode() else { continue }
+                // Validation keeps every histogram within podbench's range; one beyond it would
+                // not fit the merged histogram (its `add` traps), so it is passed over.
+                guard let h = try? t.latency?.decode(), h.maxRecorded <= merged.highestTrackableValue,
+                    merged.totalCount <= UInt64.max - h.totalCount
+                else { continue }
                 merged.add(h)
             }
             guard merged.totalCount > 0 else { continue }
@@ -452,8 +456,11 @@ public struct ReportBuilder {
     }
 
     func markdown(_ charts: [Chart]) -> String {
+        // Labels, names and environment text come from results files: escaped (TextEscaping).
+        let e = TextEscaping.markdown
+        func row(_ cells: [String]) -> String { "| " + cells.map(e).joined(separator: " | ") + " |\n" }
         var md = "# podbench report\n\n"
-        md += "Results files: " + inputs.map { "`\($0.label)`" }.joined(separator: ", ") + "\n\n"
+        md += "Results files: " + inputs.map { e($0.label) }.joined(separator: ", ") + "\n\n"
         for c in charts {
             md +=
                 "## \(c.chart.title)\n\n![\(c.chart.title)](\(c.file).svg)\n\n\(c.caption) Data: [\(c.file).csv](\(c.file).csv).\n\n"
@@ -462,22 +469,22 @@ public struct ReportBuilder {
         if !capacity.isEmpty {
             md += "## Capacity\n\n| " + capacityHeader.joined(separator: " | ") + " |\n|"
             md += String(repeating: "---|", count: capacityHeader.count) + "\n"
-            for row in capacity { md += "| " + row.joined(separator: " | ") + " |\n" }
+            for cells in capacity { md += row(cells) }
             md += "\n\(Self.capacityNote)\n\n"
         }
         let hops = hopRows()
         if !hops.isEmpty {
             md += "## Hops\n\n| " + hopHeader.joined(separator: " | ") + " |\n|"
             md += String(repeating: "---|", count: hopHeader.count) + "\n"
-            for row in hops { md += "| " + row.joined(separator: " | ") + " |\n" }
+            for cells in hops { md += row(cells) }
             md += "\n\(Self.hopNote)\n\n"
         }
         md += "## Cases\n\n| " + tableHeader.joined(separator: " | ") + " |\n|"
         md += String(repeating: "---|", count: tableHeader.count) + "\n"
-        for row in tableRows() { md += "| " + row.joined(separator: " | ") + " |\n" }
+        for cells in tableRows() { md += row(cells) }
         md += "\n## Environment\n\n"
         for input in inputs {
-            md += "### \(input.label)\n\n" + environmentLines(input).map { "- \($0)\n" }.joined() + "\n"
+            md += "### \(e(input.label))\n\n" + environmentLines(input).map { "- \(e($0))\n" }.joined() + "\n"
         }
         md += "## Method\n\n\(Self.method)\n"
         return md

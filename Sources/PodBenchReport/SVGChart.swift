@@ -1,4 +1,5 @@
 import Foundation
+import PodBenchCore
 import PodBenchResults
 
 /// How an axis maps and labels its values.
@@ -87,7 +88,8 @@ public struct ChartAxis: Sendable {
             if case .bytes = unit { factor = 4 } else { factor = 10 }
             var start = pow(factor, floor(log(low) / log(factor)))
             var ticks: [Double] = []
-            while start <= high * 1.000_001 {
+            // Bounded: the range is clamped to finite, normal values, and no axis needs more.
+            while start <= high * 1.000_001 && ticks.count < 64 && start > 0 {
                 if start >= low * 0.999_999 { ticks.append(start) }
                 start *= factor
             }
@@ -95,7 +97,7 @@ public struct ChartAxis: Sendable {
                 // Less than a decade: add 2× and 5× ticks.
                 var t: [Double] = []
                 var d = pow(10, floor(log10(low)))
-                while d <= high * 1.000_001 {
+                while d <= high * 1.000_001 && t.count < 64 && d > 0 {
                     for m in [1.0, 2, 5] where d * m >= low * 0.999_999 && d * m <= high * 1.000_001 { t.append(d * m) }
                     d *= 10
                 }
@@ -177,15 +179,15 @@ public struct SVGChart: Sendable {
     public func csv() -> String {
         var lines = ["series,\(Self.csvField(x.label)),\(Self.csvField(y.label))"]
         for s in series {
-            for p in s.points { lines.append("\(Self.csvField(s.name)),\(p.x),\(p.y)") }
+            for p in s.points where p.x.isFinite && p.y.isFinite {
+                lines.append("\(Self.csvField(s.name)),\(p.x),\(p.y)")
+            }
         }
         return lines.joined(separator: "\n") + "\n"
     }
 
-    static func csvField(_ text: String) -> String {
-        text.contains(",") || text.contains("\"")
-            ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
-    }
+    /// One CSV field: names come from results files, so quoted and defused (`TextEscaping.csv`).
+    static func csvField(_ text: String) -> String { TextEscaping.csv(text) }
 
     /// The SVG document.
     public func render() -> String {
@@ -196,6 +198,11 @@ public struct SVGChart: Sendable {
                     $0.x.isFinite && $0.y.isFinite && (x.scale == .linear || $0.x > 0)
                         && (y.scale == .linear || $0.y > 0)
                 }, pointsOnly: s.pointsOnly)
+        }
+        // Markers are filtered as points are: a knee at a rate no axis can show is not drawn.
+        let markers = self.markers.filter { m in
+            (m.x.map { $0.isFinite && (x.scale == .linear || $0 > 0) } ?? true)
+                && (m.y.map { $0.isFinite && (y.scale == .linear || $0 > 0) } ?? true)
         }
         let xs = usable.flatMap { $0.points.map(\.x) } + markers.compactMap(\.x)
         let ys = usable.flatMap { $0.points.map(\.y) } + markers.compactMap(\.y)
@@ -286,6 +293,9 @@ public struct SVGChart: Sendable {
         if axis.scale == .log {
             let factor: Double
             if case .bytes = axis.unit { factor = 4 } else { factor = 10 }
+            // Clamped to what a log axis can draw: no zero, no infinity, whatever a file holds.
+            let low = min(max(low, 1e-12), 1e300)
+            let high = min(max(high, low), 1e300)
             let lo = pow(factor, floor(log(low) / log(factor) + 1e-9))
             var hi = pow(factor, ceil(log(high) / log(factor) - 1e-9))
             if hi <= lo { hi = lo * factor }
@@ -329,19 +339,6 @@ public struct SVGChart: Sendable {
 
     static func f(_ v: Double) -> String { Format.fixed(v, digits: 1) }
 
-    /// Text made safe for XML.
-    public static func escape(_ text: String) -> String {
-        var out = ""
-        for c in text {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
+    /// Text made safe for XML: the references, and no character XML 1.0 forbids.
+    public static func escape(_ text: String) -> String { TextEscaping.xml(text) }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The medians across a case's trials, metric by metric: what the run's table shows. Comparisons
 /// use the trial values themselves, never these.
 public struct CaseSummary: Sendable {
@@ -45,7 +47,8 @@ public struct CaseSummary: Sendable {
 public enum Format {
     /// `850ns`, `12.3µs`, `4.56ms`, `1.23s`.
     public static func nanoseconds(_ ns: Double) -> String {
-        if ns < 1_000 { return "\(Int(ns.rounded()))ns" }
+        guard ns.isFinite else { return "-" }
+        if ns < 1_000 { return fixed(ns, digits: 0) + "ns" }
         if ns < 1_000_000 { return decimal(ns / 1e3) + "µs" }
         if ns < 1_000_000_000 { return decimal(ns / 1e6) + "ms" }
         return decimal(ns / 1e9) + "s"
@@ -66,11 +69,14 @@ public enum Format {
         return decimal(value)
     }
 
-    /// `value` with `digits` digits after the point.
+    /// `value` with `digits` digits after the point; `-` when it is not finite, and an exponent
+    /// (`1.2e+30`) when it is too large for the digits (no figure from any file can trap here).
     public static func fixed(_ value: Double, digits: Int) -> String {
+        guard value.isFinite else { return "-" }
         var scale = 1.0
         for _ in 0..<digits { scale *= 10 }
         let scaled = (value * scale).rounded()
+        guard abs(scaled) < 1e15 else { return String(format: "%.3g", value) }
         let negative = scaled < 0
         let whole = Int(abs(scaled))
         let integerPart = whole / Int(scale)

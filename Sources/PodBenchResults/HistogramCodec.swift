@@ -64,7 +64,9 @@ public struct EncodedHistogram: Codable, Equatable, Sendable {
             throw PodBenchError(
                 .incompatibleResults, "histogram with \(significantDigits) digits in '\(unit)' is not supported")
         }
-        guard highestTrackableValue >= 2, highestTrackableValue <= 1 << 50 else {
+        // podbench records up to `highestTrackable` (60 s); a wider range would not fit the
+        // histograms a report merges trials into.
+        guard highestTrackableValue >= 2, highestTrackableValue <= Self.highestTrackable else {
             throw PodBenchError(.incompatibleResults, "histogram range \(highestTrackableValue) is out of bounds")
         }
         guard let raw = Data(base64Encoded: data) else {
@@ -78,6 +80,7 @@ public struct EncodedHistogram: Codable, Equatable, Sendable {
         var index = 0
         var value: UInt64 = 0
         var total: UInt64 = 0
+        var sumOfValues = 0.0
         while index < bytes.count {
             let delta = try Self.readVarint(bytes, &index)
             let count = try Self.readVarint(bytes, &index)
@@ -88,6 +91,12 @@ public struct EncodedHistogram: Codable, Equatable, Sendable {
             }
             value = next
             total = sum
+            // The histogram's mean sums count × value in 64 bits: far beyond any real trial
+            // (10^18 ns is 31 years of summed latency), and refused before it could overflow.
+            sumOfValues += Double(count) * Double(next)
+            guard sumOfValues <= 1e18 else {
+                throw PodBenchError(.incompatibleResults, "histogram data sums to more latency than any trial holds")
+            }
             buckets.append((value, count))
         }
         guard total == totalCount else {

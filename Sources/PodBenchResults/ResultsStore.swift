@@ -96,7 +96,9 @@ public final class ResultsStore: @unchecked Sendable {
     }
 
     /// Writes `data` to `path` so that `path` holds either its old content or all of `data`.
-    public static func writeAtomically(_ data: Data, to path: String) throws {
+    /// With `replace: false` the file is linked into place, which fails when `path` exists, so of
+    /// two writers of one name exactly one succeeds; the other gets `.invalidConfiguration`.
+    public static func writeAtomically(_ data: Data, to path: String, replace: Bool = true) throws {
         let directory = (path as NSString).deletingLastPathComponent
         // A name nobody can guess, created exclusively and never through a symlink: a results
         // folder may be shared, and a planted link must not make this write land elsewhere.
@@ -122,7 +124,33 @@ public final class ResultsStore: @unchecked Sendable {
                 try? fd.close()
                 throw error
             }
-            guard rename(temporary, path) == 0 else { throw Errno(rawValue: errno) }
+            if replace {
+                guard rename(temporary, path) == 0 else { throw Errno(rawValue: errno) }
+            } else {
+                let linked = link(temporary, path)
+                let linkError = errno
+                _ = unlink(temporary)
+                if linked != 0 && linkError == EEXIST {
+                    throw PodBenchError(.invalidConfiguration, "\(path) exists")
+                }
+                if linked != 0 && [EPERM, EOPNOTSUPP, EXDEV, EMLINK].contains(linkError) {
+                    // A file system without hard links: created exclusively and written in place
+                    // (still one winner; a reader may see it part-written for a moment).
+                    let fd: FileDescriptor
+                    do {
+                        fd = try FileDescriptor.open(
+                            FilePath(path), .writeOnly, options: [.create, .exclusiveCreate, .noFollow, .closeOnExec],
+                            permissions: [.ownerReadWrite, .groupRead, .otherRead])
+                    } catch Errno.fileExists {
+                        throw PodBenchError(.invalidConfiguration, "\(path) exists")
+                    }
+                    defer { try? fd.close() }
+                    try data.withUnsafeBytes { _ = try fd.writeAll($0) }
+                    try fd.synchronize()
+                } else if linked != 0 {
+                    throw Errno(rawValue: linkError)
+                }
+            }
             if let dir = try? FileDescriptor.open(FilePath(directory.isEmpty ? "." : directory), .readOnly) {
                 try? dir.synchronize()
                 try? dir.close()
@@ -190,6 +218,7 @@ public final class ResultsStore: @unchecked Sendable {
                 throw PodBenchError(
                     .incompatibleResults, "\(path) line \(index + 1) is not a finished case: \(error)")
             }
+            try refuseDuplicateKeys(line, source: "\(path) line \(index + 1)")
         }
         run.complete = false
         run.incompleteReason =
@@ -202,6 +231,12 @@ public final class ResultsStore: @unchecked Sendable {
     /// Decodes a results document.
     public static func decode(_ data: Data, source: String) throws -> RunResult {
         guard !data.isEmpty else { throw PodBenchError(.incompatibleResults, "\(source) is empty") }
+        // UTF-8 only: Foundation also decodes UTF-16 and UTF-32, which the duplicate-key scan
+        // (and jq) would read differently. Text in those has NUL bytes; UTF-8 JSON never does.
+        guard !data.contains(0) else {
+            throw PodBenchError(
+                .incompatibleResults, "\(source) is not UTF-8 JSON (it holds NUL bytes: UTF-16 or UTF-32, or binary)")
+        }
         struct VersionProbe: Decodable { var schemaVersion: Int }
         if let probe = try? JSONDecoder().decode(VersionProbe.self, from: data),
             probe.schemaVersion != PodBenchVersion.resultsSchema
@@ -232,8 +267,19 @@ public final class ResultsStore: @unchecked Sendable {
         } catch {
             throw PodBenchError(.incompatibleResults, "\(source) cannot be read: \(error)")
         }
+        try refuseDuplicateKeys(data, source: source)
         try run.validate(source: source)
         return run
+    }
+
+    /// Refuses a document that names a key twice in one object (see `DuplicateKeys`).
+    static func refuseDuplicateKeys(_ data: Data, source: String) throws {
+        if let key = DuplicateKeys.first(in: data) {
+            throw PodBenchError(
+                .incompatibleResults,
+                "\(source) names the key \(key) twice: readers disagree about which one counts (podbench would read the first, jq the last), so the file is refused; write it again"
+            )
+        }
     }
 
     private static func path(_ context: DecodingError.Context) -> String {

@@ -68,11 +68,15 @@ public struct RunSettings: Codable, Equatable, Sendable {
     public var isolation: String
     /// Seconds either side waits for the other before giving up.
     public var peerTimeoutSeconds: Double
+    /// Test only: the busy delay the server added before each pingpong echo
+    /// (`PODBENCH_TEST_SERVER_DELAY_NS`), as the server reported it; absent in real runs.
+    public var injectedServerDelayNanoseconds: UInt64?
 
     public init(
         trials: Int, warmupSeconds: Double, trialSeconds: Double, trialMessages: Int?, verify: String,
-        isolation: String, peerTimeoutSeconds: Double
+        isolation: String, peerTimeoutSeconds: Double, injectedServerDelayNanoseconds: UInt64? = nil
     ) {
+        self.injectedServerDelayNanoseconds = injectedServerDelayNanoseconds
         self.trials = trials
         self.warmupSeconds = warmupSeconds
         self.trialSeconds = trialSeconds

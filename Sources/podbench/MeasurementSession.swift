@@ -80,7 +80,8 @@ struct MeasurementSession {
             trials: parsed.trials, warmupSeconds: Double(parsed.warmupNanoseconds) / 1e9,
             trialSeconds: Double(parsed.trialNanoseconds) / 1e9, trialMessages: options.messages,
             verify: parsed.verifyEvery == 1 ? "all" : "sample:\(parsed.verifyEvery)", isolation: isolation,
-            peerTimeoutSeconds: Double(parsed.timeoutNanoseconds) / 1e9)
+            peerTimeoutSeconds: Double(parsed.timeoutNanoseconds) / 1e9,
+            injectedServerDelayNanoseconds: welcome.injectedDelayNanoseconds)
         var header = RunResult(
             podbench: ToolInfo(
                 version: PodBenchVersion.version, commit: BuildInfo.commit(),

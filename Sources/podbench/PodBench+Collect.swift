@@ -72,7 +72,9 @@ extension PodBench {
             if problems > 0 { throw ExitCode(2) }
         }
 
-        static func say(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        static func say(_ line: String) {
+            FileHandle.standardError.write(Data((TextEscaping.terminal(line) + "\n").utf8))
+        }
 
         /// Writes `document` under its own name; an equal file already there is kept, a different
         /// one is not overwritten (the new one gets a suffix).

@@ -15,11 +15,15 @@ extension PodBench {
                 msg/s, bytes/s, CPU per message on each side) the trials of each run give the Hodges–Lehmann \
                 estimate of the ratio current/baseline and its Mann–Whitney confidence interval; a metric regressed \
                 only when the whole interval lies beyond the minimum effect δ (5% for p50 and throughput, 10% for \
-                tails and CPU, raised to the baseline's own trial spread when that is larger).
+                tails and CPU, raised to the baseline's own trial spread when that is larger), and unchanged only \
+                when the whole (1 − 2α) interval lies within ±δ (equivalence). Anything else is undecided, and so \
+                is a case of the baseline missing from the current run, or a current run that did not finish.
 
-                Exit codes: 0 no regression (improvements never fail); 1 a regression; 2 a usage or input error \
-                (unreadable file, no case in common); 3 the environments differ (kernel, CPU, cgroup limits, \
-                isolation, pinning, podbench version) and --allow-env-mismatch was not given. See docs/ci.md.
+                Exit codes: 0 no regression and every case decided (improvements never fail); 1 a regression; \
+                2 a usage or input error (unreadable or invalid file, no case in common); 3 the environments differ \
+                (kernel, CPU, architecture, cgroup limits, isolation, pinning, trial length, verification, podbench \
+                version) and --allow-env-mismatch was not given; 4 nothing regressed but something was undecided \
+                (see --on-inconclusive and --allow-missing). See docs/ci.md.
                 """)
 
         @Argument(help: "The baseline: a results file or a baseline name.")
@@ -47,6 +51,20 @@ extension PodBench {
         @Flag(help: "Compare even when the environments differ (the differences are still reported).")
         var allowEnvMismatch = false
 
+        @Option(
+            help: ArgumentHelp(
+                "What an undecided metric does to the exit code: fail (exit 4), warn (shown, exit 0), pass.",
+                discussion:
+                    "Undecided metrics are shown as undecided in every format whatever this says; fail is the default so that the gate never passes what it could not judge."
+            ))
+        var onInconclusive = "fail"
+
+        @Flag(
+            help:
+                "Cases of the baseline missing from the current run, an unfinished current run, and cases that failed in the baseline do not fail the gate (they are still listed)."
+        )
+        var allowMissing = false
+
         @Flag(help: "List unchanged metrics too (table format).")
         var all = false
 
@@ -56,6 +74,9 @@ extension PodBench {
         func validate() throws {
             guard ["table", "markdown", "json", "junit"].contains(format) else {
                 throw ValidationError("--format: '\(format)' is not one of table, markdown, json, junit")
+            }
+            guard InconclusivePolicy(rawValue: onInconclusive) != nil else {
+                throw ValidationError("--on-inconclusive: '\(onInconclusive)' is not one of fail, warn, pass")
             }
             guard confidence >= 0.8, confidence <= 0.999 else {
                 throw ValidationError("--confidence must be between 0.8 and 0.999")
@@ -74,28 +95,40 @@ extension PodBench {
             for (name, run) in [(baselineName, baselineRun), (currentName, currentRun)] where !run.complete {
                 FileHandle.standardError.write(
                     Data(
-                        "podbench: note: \(name) is an incomplete run: \(run.incompleteReason ?? "it did not finish")\n"
-                            .utf8))
+                        TextEscaping.terminal(
+                            "podbench: note: \(name) is an incomplete run: \(run.incompleteReason ?? "it did not finish")"
+                        )
+                        .utf8 + [0x0A]))
             }
+            let policy = GatePolicy(
+                allowEnvironmentMismatch: allowEnvMismatch,
+                onInconclusive: InconclusivePolicy(rawValue: onInconclusive) ?? .fail, allowMissing: allowMissing)
             let comparator = Comparator(
                 confidence: confidence, minimumEffects: try minEffect.map(ComparedMetric.parseMinimumEffects) ?? [:])
             let report = try comparator.compare(
                 baseline: baselineRun, current: currentRun, baselineName: baselineName, currentName: currentName)
             let text: String
             switch format {
-            case "markdown": text = ComparisonRenderer.markdown(report, allowEnvironmentMismatch: allowEnvMismatch)
-            case "json": text = try ComparisonRenderer.json(report)
-            case "junit": text = ComparisonRenderer.junit(report)
+            case "markdown": text = ComparisonRenderer.markdown(report, policy: policy)
+            case "json": text = try ComparisonRenderer.json(report, policy: policy)
+            case "junit": text = ComparisonRenderer.junit(report, policy: policy)
             default:
                 text = ComparisonRenderer.terminal(
-                    report, colour: output == nil && isatty(STDOUT_FILENO) == 1, all: all)
+                    report, policy: policy, colour: output == nil && isatty(STDOUT_FILENO) == 1, all: all)
             }
             if let output {
                 try ResultsStore.writeAtomically(Data(text.utf8), to: output)
             } else {
                 print(text, terminator: "")
             }
-            let code = report.exitCode(allowEnvironmentMismatch: allowEnvMismatch)
+            let code = report.exitCode(policy)
+            if code == 4 {
+                FileHandle.standardError.write(
+                    Data(
+                        TextEscaping.terminal(
+                            "podbench compare: undecided: \(report.undecided.joined(separator: "; ")) (exit 4: --on-inconclusive warn or --allow-missing to let them pass)"
+                        ).utf8 + [0x0A]))
+            }
             if code == 3 {
                 FileHandle.standardError.write(
                     Data(
@@ -142,8 +175,9 @@ extension PodBench {
                 for name in names {
                     if let run = try? ResultsStore.load(store.path(of: name)) {
                         print(
-                            "\(name)  \(run.startedAt)  \(run.environment.client.hostname)  \(run.cases.count) cases  kernel \(run.environment.client.kernelRelease)"
-                        )
+                            TextEscaping.terminal(
+                                "\(name)  \(run.startedAt)  \(run.environment.client.hostname)  \(run.cases.count) cases  kernel \(run.environment.client.kernelRelease)"
+                            ))
                     } else {
                         print("\(name)  (unreadable: podbench baseline show \(name) says why)")
                     }
@@ -159,8 +193,9 @@ extension PodBench {
             func run() async throws {
                 let (_, run) = try BaselineStore(directory: options.baselinesDir).load(name)
                 print(
-                    "baseline \(name): \(run.startedAt), \(run.environment.client.hostname), podbench \(run.podbench.version)"
-                )
+                    TextEscaping.terminal(
+                        "baseline \(name): \(run.startedAt), \(run.environment.client.hostname), podbench \(run.podbench.version)"
+                    ))
                 print(ResultsTable.render(run), terminator: "")
             }
         }

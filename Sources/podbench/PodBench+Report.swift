@@ -45,8 +45,10 @@ extension PodBench {
                 if !run.complete {
                     FileHandle.standardError.write(
                         Data(
-                            "podbench: note: \(path) is an incomplete run: \(run.incompleteReason ?? "it did not finish")\n"
-                                .utf8))
+                            (TextEscaping.terminal(
+                                "podbench: note: \(path) is an incomplete run: \(run.incompleteReason ?? "it did not finish")"
+                            )
+                                + "\n").utf8))
                 }
                 var label = (path as NSString).lastPathComponent.replacingOccurrences(of: ".json", with: "")
                 if labels.contains(label) { label += "-\(inputs.count + 1)" }

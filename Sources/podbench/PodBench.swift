@@ -32,7 +32,8 @@ struct PodBench: AsyncParsableCommand {
             """,
         version: PodBenchVersion.version,
         subcommands: [
-            Run.self, Serve.self, Client.self, Probe.self, Calibrate.self, Compare.self, Baseline.self, Report.self,
+            Run.self, Serve.self, Client.self, Probe.self, Calibrate.self, Compare.self, AB.self, Baseline.self,
+            Report.self,
             Relay.self, Image.self, Collect.self, CalibratePeer.self,
         ]
     )
@@ -49,7 +50,9 @@ struct PodBench: AsyncParsableCommand {
                 try command.run()
             }
         } catch let error as PodBenchError {
-            FileHandle.standardError.write(Data("podbench: error: \(error.description)\n".utf8))
+            // Error texts quote files, peers and names: nothing in them may drive the terminal.
+            FileHandle.standardError.write(
+                Data((TextEscaping.terminal("podbench: error: \(error.description)") + "\n").utf8))
             let status: Int32 =
                 switch error.code {
                 case .invalidConfiguration, .incompatibleResults: 2

@@ -14,13 +14,15 @@ enum ResultsTable {
         for result in run.cases {
             let key = result.key
             let sizeText = ByteSize.format(key.messageSize)
-            let transport = ([key.transport] + key.options.keys.sorted().map { "\($0)=\(key.options[$0]!)" }).joined(
-                separator: " ")
+            // Every field from the file is cleaned before it is laid out (one line per row).
+            let transport = TextEscaping.terminal(
+                ([key.transport] + key.options.keys.sorted().map { "\($0)=\(key.options[$0]!)" }).joined(separator: " ")
+            )
             switch result.status {
             case .ok:
                 let s = CaseSummary(result)
                 rows.append([
-                    transport, key.workload, sizeText,
+                    transport, TextEscaping.terminal(key.workload), sizeText,
                     s.p50.map(Format.nanoseconds) ?? "-", s.p99.map(Format.nanoseconds) ?? "-",
                     s.p999.map(Format.nanoseconds) ?? "-",
                     Format.rate(s.messagesPerSecond), Format.decimal(s.bytesPerSecond / 1e6),
@@ -32,8 +34,9 @@ enum ResultsTable {
             case .failed, .unavailable:
                 let label = result.status == .failed ? "FAILED" : "unavailable"
                 rows.append(
-                    [transport, key.workload, sizeText, label] + Array(repeating: "", count: headers.count - 4))
-                notes.append("\(key): \(label): \(result.error ?? "no reason recorded")")
+                    [transport, TextEscaping.terminal(key.workload), sizeText, label]
+                        + Array(repeating: "", count: headers.count - 4))
+                notes.append(TextEscaping.terminal("\(key): \(label): \(result.error ?? "no reason recorded")"))
             }
         }
         var widths = headers.map(\.count)
@@ -73,10 +76,12 @@ enum ResultsTable {
         let hops = HopCost.pairs(in: run)
         if !hops.isEmpty {
             out += "Hops: each case through the hop against the same case direct, measured back to back.\n"
-            for hop in hops { out += "  " + hop.text + "\n" }
+            for hop in hops { out += "  " + TextEscaping.terminal(hop.text) + "\n" }
         }
         for note in notes { out += note + "\n" }
-        return out
+        // Names and error texts come from the run's file or its peer: nothing may drive the terminal.
+        return out.split(separator: "\n", omittingEmptySubsequences: false).map { TextEscaping.terminal(String($0)) }
+            .joined(separator: "\n")
     }
 }
 

@@ -1,7 +1,9 @@
+import Dispatch
 import Foundation
 import PodBenchCore
 import PodBenchReport
 import PodBenchResults
+import Synchronization
 import Testing
 
 /// Synthetic runs with known differences.
@@ -48,6 +50,7 @@ enum Synthetic {
             }
             run.cases.append(c)
         }
+        run.complete = true
         return run
     }
 
@@ -69,7 +72,7 @@ struct ComparatorTests {
         let report = try compare(
             Synthetic.run(latency: 10_000, noise: Synthetic.tight),
             Synthetic.run(latency: 10_000, noise: Synthetic.tight2))
-        #expect(report.exitCode(allowEnvironmentMismatch: false) == 0)
+        #expect(report.exitCode(GatePolicy()) == 0)
         #expect(report.cases[0].metrics.allSatisfy { $0.verdict == .unchanged })
         #expect(abs((report.geometricMeans["p50"] ?? 0) - 1) < 0.01)
     }
@@ -79,7 +82,7 @@ struct ComparatorTests {
         let report = try compare(
             Synthetic.run(latency: 10_000, noise: Synthetic.tight),
             Synthetic.run(latency: 12_000, noise: Synthetic.tight2))
-        #expect(report.exitCode(allowEnvironmentMismatch: false) == 1)
+        #expect(report.exitCode(GatePolicy()) == 1)
         let metrics = Dictionary(uniqueKeysWithValues: report.cases[0].metrics.map { ($0.metric, $0) })
         for metric in [ComparedMetric.p50, .p99, .messagesPerSecond, .clientCPU] {
             #expect(metrics[metric]?.verdict == .regressed, "\(metric)")
@@ -89,12 +92,14 @@ struct ComparatorTests {
         #expect(metrics[.p50]!.ratioLower! > 1.05)
     }
 
-    @Test("a 20% slowdown with wildly noisy trials is inconclusive, not a regression")
+    @Test("a 20% slowdown with wildly noisy trials is undecided, not a regression, and not a pass")
     func noisySlowdown() throws {
         let report = try compare(
             Synthetic.run(latency: 10_000, noise: Synthetic.noisy),
             Synthetic.run(latency: 12_000, noise: Synthetic.noisy))
-        #expect(report.exitCode(allowEnvironmentMismatch: false) == 0)
+        #expect(report.exitCode(GatePolicy()) == 4)
+        #expect(report.exitCode(GatePolicy(onInconclusive: .warn)) == 0)
+        #expect(report.outcome(GatePolicy(onInconclusive: .pass)) == .passedUndecided)
         let p50 = try #require(report.cases[0].metrics.first { $0.metric == .p50 })
         #expect(p50.verdict == .inconclusive)
         // δ was raised to the baseline's own spread.
@@ -106,7 +111,7 @@ struct ComparatorTests {
         let report = try compare(
             Synthetic.run(latency: 12_000, noise: Synthetic.tight),
             Synthetic.run(latency: 10_000, noise: Synthetic.tight2))
-        #expect(report.exitCode(allowEnvironmentMismatch: false) == 0)
+        #expect(report.exitCode(GatePolicy()) == 0)
         #expect(report.cases[0].verdict == .improved)
     }
 
@@ -118,7 +123,7 @@ struct ComparatorTests {
         let p50 = try #require(report.cases[0].metrics.first { $0.metric == .p50 })
         #expect(p50.verdict == .inconclusive)
         #expect(p50.reason.contains("too few trials"))
-        #expect(report.exitCode(allowEnvironmentMismatch: false) == 0)
+        #expect(report.exitCode(GatePolicy()) == 4)
     }
 
     @Test("a smaller effect than δ is not called, whatever the confidence")
@@ -139,9 +144,20 @@ struct ComparatorTests {
         let report = try compare(
             Synthetic.run(latency: 10_000, noise: Synthetic.tight),
             Synthetic.run(latency: 10_000, noise: Synthetic.tight2, kernel: "6.9.0"))
-        #expect(report.exitCode(allowEnvironmentMismatch: false) == 3)
-        #expect(report.exitCode(allowEnvironmentMismatch: true) == 0)
+        #expect(report.exitCode(GatePolicy()) == 3)
+        #expect(report.exitCode(GatePolicy(allowEnvironmentMismatch: true)) == 0)
         #expect(report.environmentDifferences.map(\.property) == ["kernel"])
+        var longer = Synthetic.run(latency: 10_000, noise: Synthetic.tight2)
+        longer.settings.trialSeconds = 2
+        longer.settings.verify = "sample:16"
+        longer.environment.server.architecture = "aarch64"
+        longer.environment.server.kernelRelease = "6.9.0"
+        let settings = try compare(Synthetic.run(latency: 10_000, noise: Synthetic.tight), longer)
+        #expect(
+            settings.environmentDifferences.map(\.property).sorted() == [
+                "architecture", "kernel", "payload verification", "trial length",
+            ])
+        #expect(settings.exitCode(GatePolicy()) == 3)
         #expect(report.environmentDifferences.first?.current == "6.9.0")
     }
 
@@ -152,11 +168,14 @@ struct ComparatorTests {
             Synthetic.run(latency: 10_000, noise: Synthetic.tight2, keys: ["tcp", "shm"]))
         #expect(report.onlyInBaseline.map(\.transport) == ["uds"])
         #expect(report.onlyInCurrent.map(\.transport) == ["shm"])
+        // A case of the baseline missing now is undecided (exit 4) unless allowed.
+        #expect(report.exitCode(GatePolicy()) == 4)
+        #expect(report.exitCode(GatePolicy(allowMissing: true)) == 0)
         var failing = Synthetic.run(latency: 10_000, noise: Synthetic.tight2)
         failing.cases[0].status = .failed
         failing.cases[0].error = "integrity error"
         let failed = try compare(Synthetic.run(latency: 10_000, noise: Synthetic.tight), failing)
-        #expect(failed.exitCode(allowEnvironmentMismatch: false) == 1)
+        #expect(failed.exitCode(GatePolicy()) == 1)
         #expect(failed.cases[0].failure?.contains("integrity error") == true)
     }
 
@@ -178,23 +197,219 @@ struct ComparatorTests {
         }
     }
 
+    @Test("a run compared with itself is unchanged by equivalence, and the gate passes")
+    func selfComparison() throws {
+        let run = Synthetic.run(latency: 10_000, noise: Synthetic.tight)
+        let report = try compare(run, run)
+        #expect(report.cases.allSatisfy { $0.verdict == .unchanged })
+        #expect(report.outcome(GatePolicy()) == .passed)
+        #expect(ComparisonRenderer.markdown(report, policy: GatePolicy()).contains("✅ No regression"))
+        #expect((report.detectableChanges["p50"] ?? 1) < 0.1)
+    }
+
+    @Test("three trials that all fell to 0.46×: undecided, exit 4, never \"✅ No regression\"")
+    func threeTrialCollapse() throws {
+        let report = try compare(
+            Synthetic.run(latency: 10_000, noise: [0, 0.01, 0.02]),
+            Synthetic.run(latency: 21_700, noise: [0, 0.01, 0.02]))
+        #expect(report.exitCode(GatePolicy()) == 4)
+        for policy in InconclusivePolicy.allCases {
+            let markdown = ComparisonRenderer.markdown(report, policy: GatePolicy(onInconclusive: policy))
+            #expect(!markdown.contains("✅"), "\(policy)")
+            #expect(markdown.contains("undecided") || markdown.contains("Undecided"))
+            let junit = ComparisonRenderer.junit(report, policy: GatePolicy(onInconclusive: policy))
+            #expect(junit.contains(policy == .fail ? "<failure type=\"undecided\"" : "<skipped"), "\(policy)")
+        }
+        #expect(
+            ComparisonRenderer.terminal(report, policy: GatePolicy(), colour: false, all: false).contains("undecided"))
+    }
+
+    @Test("a throughput that collapsed to zero in a trial is a regression, not a reason to give up")
+    func zeroTrial() throws {
+        var current = Synthetic.run(latency: 100_000, noise: Synthetic.tight2)
+        current.cases[0].trials[2].messagesPerSecond = 0
+        current.cases[0].trials[2].bytesPerSecond = 0
+        let report = try compare(Synthetic.run(latency: 10_000, noise: Synthetic.tight), current)
+        let rate = try #require(report.cases[0].metrics.first { $0.metric == .messagesPerSecond })
+        #expect(rate.verdict == .regressed, "\(rate.reason)")
+        #expect(rate.reason.contains("a zero counted as"))
+        #expect(report.exitCode(GatePolicy()) == 1)
+    }
+
+    @Test("a zero on both sides cannot widen δ into calling a 3× change unchanged")
+    func zeroInBaseline() {
+        let c = Comparator().compare(
+            metric: .clientCPU, baseline: [0, 500, 480, 510, 495], current: [0, 1500, 1450, 1520, 1490])
+        #expect(c.verdict != .unchanged && c.minimumEffect < 0.2, "\(c.verdict) \(c.minimumEffect)")
+    }
+
+    @Test("a metric one side measured and the other did not is undecided, never skipped")
+    func missingMetric() throws {
+        var current = Synthetic.run(latency: 10_000, noise: Synthetic.tight2)
+        for i in current.cases[0].trials.indices { current.cases[0].trials[i].latencySummary = nil }
+        let report = try compare(Synthetic.run(latency: 10_000, noise: Synthetic.tight), current)
+        let p50 = try #require(report.cases[0].metrics.first { $0.metric == .p50 })
+        #expect(p50.verdict == .inconclusive && p50.reason.contains("missing from the current run"))
+        #expect(report.exitCode(GatePolicy()) == 4)
+    }
+
+    @Test("an unfinished current run is undecided and says why; cases unavailable in both are no loss")
+    func incompleteAndUnavailable() throws {
+        var current = Synthetic.run(latency: 10_000, noise: Synthetic.tight2)
+        current.complete = false
+        current.incompleteReason = "interrupted by SIGINT"
+        var baseline = Synthetic.run(latency: 10_000, noise: Synthetic.tight)
+        baseline.complete = true
+        let report = try compare(baseline, current)
+        #expect(report.currentIncomplete == "interrupted by SIGINT")
+        #expect(report.exitCode(GatePolicy()) == 4)
+        #expect(report.exitCode(GatePolicy(allowMissing: true)) == 0)
+        #expect(ComparisonRenderer.markdown(report, policy: GatePolicy()).contains("interrupted by SIGINT"))
+        current.complete = true
+        var both = Synthetic.run(latency: 10_000, noise: Synthetic.tight2, keys: ["tcp", "uring-tcp"])
+        both.complete = true
+        both.cases[1] = CaseResult(key: both.cases[1].key, status: .unavailable, error: "io_uring refused")
+        var baseBoth = Synthetic.run(latency: 10_000, noise: Synthetic.tight, keys: ["tcp", "uring-tcp"])
+        baseBoth.complete = true
+        baseBoth.cases[1] = both.cases[1]
+        let unavailable = try compare(baseBoth, both)
+        #expect(unavailable.unavailableInBoth.map(\.transport) == ["uring-tcp"])
+        #expect(unavailable.exitCode(GatePolicy()) == 0)
+    }
+
+    @Test("names from a file cannot forge Markdown, JUnit or terminal output")
+    func hostileNames() throws {
+        let evil = "x |\n\n## ✅ No regression\n<script>alert(1)</script> [a](http://e) \u{1B}[2J\u{7}\u{202E}"
+        var a = Synthetic.run(latency: 10_000, noise: Synthetic.tight, keys: [evil])
+        var b = Synthetic.run(latency: 12_000, noise: Synthetic.tight2, keys: [evil])
+        a.complete = true
+        b.complete = true
+        let report = try comparator.compare(baseline: a, current: b, baselineName: evil, currentName: "cur")
+        let markdown = ComparisonRenderer.markdown(report, policy: GatePolicy())
+        #expect(
+            !markdown.contains("<script>") && !markdown.replacingOccurrences(of: "\\](", with: "").contains("](http"))
+        #expect(markdown.split(separator: "\n").filter { $0.hasPrefix("## ") }.count == 1)
+        // Every row of the case tables keeps its seven columns: no pipe came through unescaped.
+        func cells(_ line: Substring) -> Int {
+            var count = 0
+            var previous: Character = " "
+            for c in line {
+                if c == "|" && previous != "\\" { count += 1 }
+                previous = c
+            }
+            return count
+        }
+        let rows = markdown.split(separator: "\n").filter { $0.hasPrefix("| x") }
+        #expect(rows.count >= 7 && rows.allSatisfy { cells($0) == 8 }, "\(rows)")
+        let junit = ComparisonRenderer.junit(report, policy: GatePolicy())
+        #expect(!junit.contains("<script>") && !junit.contains("\u{1B}") && !junit.contains("\u{7}"))
+        #expect(junit.unicodeScalars.allSatisfy { $0.value >= 0x20 || $0 == "\n" || $0 == "\t" || $0 == "\r" })
+        let table = ComparisonRenderer.terminal(report, policy: GatePolicy(), colour: true, all: true)
+        #expect(!table.contains("\u{1B}[2J") && !table.contains("\u{7}") && !table.contains("\u{202E}"))
+    }
+
     @Test("the renderers say the verdicts: Markdown headline, JUnit failures, JSON round trip")
     func renderers() throws {
         let report = try compare(
             Synthetic.run(latency: 10_000, noise: Synthetic.tight),
             Synthetic.run(latency: 12_000, noise: Synthetic.tight2))
-        let markdown = ComparisonRenderer.markdown(report, allowEnvironmentMismatch: false)
+        let markdown = ComparisonRenderer.markdown(report, policy: GatePolicy())
         #expect(markdown.contains("❌ 1 case regressed"))
         #expect(markdown.contains("**regressed**"))
-        let junit = ComparisonRenderer.junit(report)
+        let junit = ComparisonRenderer.junit(report, policy: GatePolicy())
         #expect(junit.contains("<failure"))
         #expect(junit.hasPrefix("<?xml"))
-        let json = try ComparisonRenderer.json(report)
+        let json = try ComparisonRenderer.json(report, policy: GatePolicy())
         let decoded = try JSONDecoder().decode(ComparisonReport.self, from: Data(json.utf8))
         #expect(decoded.cases.count == report.cases.count)
         #expect(decoded.regressions == 1)
-        let table = ComparisonRenderer.terminal(report, colour: false, all: true)
+        let table = ComparisonRenderer.terminal(report, policy: GatePolicy(), colour: false, all: true)
         #expect(table.contains("regressed"))
         #expect(!table.contains("\u{1B}["))
+    }
+}
+
+@Suite("Named baselines")
+struct BaselineStoreTests {
+    @Test("two saves of one name at once: exactly one succeeds, the other is told")
+    func concurrentSave() throws {
+        let dir = NSTemporaryDirectory() + "podbench-baselines-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let runPath = dir + "/run.json"
+        // A file must pass validation to be saved: summaries only with their histograms.
+        var run = Synthetic.run(latency: 10_000, noise: Synthetic.tight)
+        for t in run.cases[0].trials.indices { run.cases[0].trials[t].latencySummary = nil }
+        try ResultsStore.writeAtomically(try ResultsStore.encoder(pretty: false).encode(run), to: runPath)
+        let store = BaselineStore(directory: dir + "/baselines")
+        for round in 0..<30 {
+            let successes = Mutex(0)
+            let refusals = Mutex(0)
+            DispatchQueue.concurrentPerform(iterations: 2) { _ in
+                do {
+                    _ = try store.save(name: "node-\(round)", run: runPath, overwrite: false)
+                    successes.withLock { $0 += 1 }
+                } catch let error as PodBenchError where error.message.contains("exists") {
+                    refusals.withLock { $0 += 1 }
+                } catch {}
+            }
+            #expect(successes.withLock { $0 } == 1 && refusals.withLock { $0 } == 1, "round \(round)")
+        }
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir + "/baselines")
+        #expect(left.count == 30, "\(left.filter { $0.contains(".tmp-") })")
+    }
+}
+
+@Suite("Interleaved A/B rounds")
+struct PairedComparisonTests {
+    /// Per-round machine speed: modes up to 3× apart, as this VM flips between.
+    static let drift: [Double] = [1, 2.9, 1.1, 0.95, 3, 1.05, 2.5, 1, 1.2, 2.8, 0.9, 1]
+
+    @Test("a 10% slowdown under 3× drift between rounds: the pairs decide it, the pooled trials cannot")
+    func driftCancels() throws {
+        let a = Self.drift.map { 10_000 * $0 * (1 + 0.01 * sin($0 * 7)) }
+        let b = zip(Self.drift, a).map { 1.10 * $1 * (1 + 0.01 * cos($0 * 5)) }
+        let paired = Comparator().comparePaired(metric: .p50, a: a, b: b)
+        #expect(paired.verdict == .regressed, "\(paired.reason)")
+        #expect(abs(paired.ratio - 1.1) < 0.03)
+        let pooled = Comparator().compare(metric: .p50, baseline: a, current: b)
+        #expect(pooled.verdict != .regressed)
+    }
+
+    @Test("A against itself under drift: unchanged by equivalence; too few rounds: undecided, saying how many")
+    func aa() {
+        let a = Self.drift.map { 10_000 * $0 }
+        let b = zip(Self.drift, a).enumerated().map { i, p in p.1 * (1 + (i % 2 == 0 ? 0.004 : -0.004)) }
+        #expect(Comparator().comparePaired(metric: .p50, a: a, b: b).verdict == .unchanged)
+        let few = Comparator().comparePaired(metric: .p50, a: Array(a.prefix(4)), b: Array(b.prefix(4)))
+        #expect(few.verdict == .inconclusive && few.reason.contains("6 needed"), "\(few.reason)")
+        let noisy = zip(a, [1.0, 1.2, 0.85, 1.1, 0.9, 1.15, 0.95, 1.05, 0.88, 1.12, 1.0, 0.93]).map { $0 * $1 }
+        let undecided = Comparator().comparePaired(metric: .p50, a: a, b: noisy)
+        #expect(
+            undecided.verdict == .inconclusive && undecided.reason.contains("about")
+                && undecided.reason.contains("rounds would decide it"), "\(undecided.reason)")
+    }
+
+    @Test("whole runs as rounds: a case failing in B is a regression, one missing is undecided")
+    func runs() throws {
+        var rounds: [(a: RunResult, b: RunResult)] = []
+        for (i, d) in Self.drift.prefix(8).enumerated() {
+            let a = Synthetic.run(latency: 10_000 * d, noise: Synthetic.tight, keys: ["tcp", "uds"])
+            var b = Synthetic.run(latency: 10_000 * d * 1.3, noise: Synthetic.tight2, keys: ["tcp", "uds"])
+            if i == 5 {
+                b.cases[1].status = .failed
+                b.cases[1].error = "peer died"
+            }
+            rounds.append((a, b))
+        }
+        let report = try Comparator().comparePaired(rounds: rounds, aName: "A", bName: "B")
+        #expect(report.rounds == 8)
+        #expect(
+            report.cases.first { $0.key.transport == "tcp" }?.metrics.first { $0.metric == .p50 }?.verdict == .regressed
+        )
+        #expect(report.cases.first { $0.key.transport == "uds" }?.failure?.contains("B's round 6") == true)
+        #expect(report.exitCode(GatePolicy()) == 1)
+        let markdown = ComparisonRenderer.markdown(report, policy: GatePolicy())
+        #expect(markdown.contains("Interleaved A/B: 8 rounds") && markdown.contains("A rounds"))
     }
 }

@@ -106,6 +106,51 @@ struct ReportTests {
         }
     }
 
+    @Test("hostile names are escaped in report.md, the page, the charts and their CSV; extremes never trap")
+    func hostileAndExtreme() throws {
+        let dir = NSTemporaryDirectory() + "/podbench-report-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let evil = "=cmd|x\n## ✅ forged\n<script>alert(1)</script>\u{1B}[2J\u{1}"
+        var run = Self.run(host: evil, scale: 1)
+        run.environment.client.cpuModel = evil
+        run.incompleteReason = evil
+        for i in run.cases.indices {
+            run.cases[i].key.transport = evil
+            for j in run.cases[i].trials.indices {
+                run.cases[i].trials[j].messagesPerSecond = j == 0 ? 1e12 : 1e-9
+                run.cases[i].trials[j].bytesPerSecond = 1e15
+                run.cases[i].trials[j].client.cpuNanosecondsPerMessage = 1e-9
+                run.cases[i].trials[j].server.cpuNanosecondsPerMessage = 1e15
+            }
+        }
+        let written = try ReportBuilder(inputs: [ReportBuilder.Input(label: evil, path: "x.json", run: run)]).write(
+            to: dir)
+        #expect(!written.isEmpty)
+        let markdown = try String(contentsOfFile: dir + "/report.md", encoding: .utf8)
+        #expect(!markdown.contains("<script>") && !markdown.contains("\u{1B}") && !markdown.contains("\u{1}"))
+        #expect(!markdown.split(separator: "\n").contains { $0.hasPrefix("## ✅") })
+        let html = try String(contentsOfFile: dir + "/index.html", encoding: .utf8)
+        #expect(!html.contains("<script>") && !html.contains("\u{1B}"))
+        for name in try FileManager.default.contentsOfDirectory(atPath: dir) {
+            let text = try String(contentsOfFile: dir + "/" + name, encoding: .utf8)
+            if name.hasSuffix(".svg") { #expect(Self.parsesAsXML(text), "\(name)") }
+            if name.hasSuffix(".csv") {
+                #expect(!text.split(separator: "\n").contains { $0.hasPrefix("=") || $0.hasPrefix("## ") }, "\(name)")
+            }
+        }
+    }
+
+    @Test("axes over extreme but finite values and markers no axis can show: drawn, bounded, never hung")
+    func extremeAxes() {
+        let chart = SVGChart(
+            title: "extremes", x: Self.sizeAxis, y: Self.nsAxis,
+            series: [ChartSeries(name: "a", points: [(64, 1e308), (128, 5e-324), (256, 1)])],
+            markers: [ChartMarker(x: -5, label: "negative"), ChartMarker(x: .nan, label: "nan")])
+        #expect(Self.parsesAsXML(chart.render()))
+        let ticks = Self.nsAxis.ticks(1e-300, 1e300)
+        #expect(ticks.count == 64 && ticks.allSatisfy(\.isFinite))
+    }
+
     static func references(in html: String) -> [String] {
         var found: [String] = []
         for attribute in ["src=\"", "href=\""] {

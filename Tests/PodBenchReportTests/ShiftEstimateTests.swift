@@ -74,3 +74,31 @@ struct ShiftEstimateTests {
         #expect(s.lower != nil && s.lower! < 10 && s.upper! > 10)
     }
 }
+
+@Suite("The signed-rank estimate of paired rounds")
+struct SignedRankEstimateTests {
+    @Test("exact critical values match the published table; too few rounds give no interval")
+    func criticalValues() {
+        // Wilcoxon signed-rank, two-sided 5%: the critical T is 0 for n = 6, 3 for 8, 8 for 10, 25 for 15.
+        for (n, t) in [(6, 0), (8, 3), (10, 8), (15, 25)] {
+            #expect(SignedRankEstimate.criticalRank(n: n, alphaHalf: 0.025)?.rank == t + 1, "n = \(n)")
+        }
+        #expect(SignedRankEstimate.criticalRank(n: 5, alphaHalf: 0.025) == nil)
+        #expect(SignedRankEstimate.minimumRounds(confidence: 0.95) == 6)
+        #expect(SignedRankEstimate.minimumRounds(confidence: 0.99) == 8)
+        let cdf = SignedRankEstimate.cumulative(n: 10)
+        #expect(abs(cdf.last! - 1) < 1e-12 && abs(cdf[8] - 0.0244) < 0.0005)
+    }
+
+    @Test("the estimate is the median of the Walsh averages; the interval holds it")
+    func estimate() {
+        let d = [0.1, 0.2, 0.15, 0.3, 0.12, 0.18, 0.22, 0.09]
+        let e = SignedRankEstimate(differences: d, confidence: 0.95)
+        var walsh: [Double] = []
+        for i in d.indices { for j in i..<d.count { walsh.append((d[i] + d[j]) / 2) } }
+        walsh.sort()
+        #expect(abs(e.estimate - (walsh[17] + walsh[18]) / 2) < 1e-12)
+        #expect(e.lower! <= e.estimate && e.estimate <= e.upper! && e.lower! > 0)
+        #expect(e.achievedConfidence! >= 0.95)
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Histogram
 import PodBenchCore
 import PodBenchResults
 import Testing
@@ -68,10 +69,12 @@ struct ResultsStoreTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var header = Self.sampleRun()
         let finished = header.cases[0]
+        var second = finished
+        second.key.messageSize = 128  // each case once: a run never measures one twice
         header.cases = []
         let store = try ResultsStore(directory: dir, startedAt: Date(), host: "h", header: header)
         try store.appendToJournal(finished)
-        try store.appendToJournal(finished)
+        try store.appendToJournal(second)
         let whole = try ResultsStore.load(store.journalPath)
         #expect(!whole.complete && whole.cases.count == 2)
         #expect(whole.incompleteReason?.contains("did not finish (2 finished cases)") == true)
@@ -277,6 +280,104 @@ struct HostileResultsTests {
         cases[0]["key"] = key
         object["cases"] = cases
         #expect(throws: PodBenchError.self) { try Self.decode(object) }
+    }
+
+    static func expectRefused(_ data: Data, saying expected: String, sourceLocation: SourceLocation = #_sourceLocation)
+    {
+        #expect(sourceLocation: sourceLocation) {
+            try ResultsStore.decode(data, source: "doctored.json")
+        } throws: { error in
+            let e = error as? PodBenchError
+            return e?.code == .incompatibleResults && e!.message.contains(expected)
+        }
+    }
+
+    @Test("a key named twice in one object is refused, escaped spellings included, with its path")
+    func duplicateJSONKeys() throws {
+        let text = String(
+            decoding: try ResultsStore.encoder(pretty: false).encode(ResultsStoreTests.sampleRun()), as: UTF8.self)
+        // The first case's transport given twice: Foundation would read one, jq the other.
+        let twice = text.replacingOccurrences(
+            of: "\"transport\":\"tcp\"", with: "\"transport\":\"tcp\",\"transport\":\"uds\"")
+        #expect(twice != text)
+        Self.expectRefused(Data(twice.utf8), saying: "cases[0].key.transport twice")
+        let escaped = text.replacingOccurrences(
+            of: "\"transport\":\"tcp\"", with: "\"transport\":\"tcp\",\"\\u0074ransport\":\"uds\"")
+        Self.expectRefused(Data(escaped.utf8), saying: "transport twice")
+        // The same name in two different objects is fine.
+        #expect(DuplicateKeys.first(in: Data(#"{"a":{"a":1},"b":[{"a":1},{"a":2}]}"#.utf8)) == nil)
+        #expect(DuplicateKeys.first(in: Data(#"{"a":1,"b":{"c":"}\",","c":2}}"#.utf8)) == "b.c")
+        #expect(DuplicateKeys.first(in: Data(#"[{"x":1},{"x":1,"y":[1,{"x":2,"x":3}]}]"#.utf8)) == "[1].y[1].x")
+        // Garbage never traps.
+        for garbage in ["{", "\"", "{\"a\\", "}}]]", "{\"a\":\"\\u12", "{\"\\ud800\":1,\"\\ud800\":2}"] {
+            _ = DuplicateKeys.first(in: Data(garbage.utf8))
+        }
+    }
+
+    static var sampleCaseObject: [String: Any] {
+        get throws { (try sampleObject()["cases"] as! [[String: Any]])[0] }
+    }
+
+    @Test("the same case twice, and an ok case without trials, are refused")
+    func duplicateCases() throws {
+        var object = try Self.sampleObject()
+        object["cases"] = [try Self.sampleCaseObject, try Self.sampleCaseObject]
+        Self.expectRefused(try JSONSerialization.data(withJSONObject: object), saying: "the same case as case 1")
+        var empty = try Self.sampleCaseObject
+        empty["trials"] = [Any]()
+        object["cases"] = [empty]
+        Self.expectRefused(try JSONSerialization.data(withJSONObject: object), saying: "holds no trials")
+    }
+
+    @Test("a latency summary that contradicts its histogram, or has none, is refused")
+    func summaryContradicts() throws {
+        var run = ResultsStoreTests.sampleRun()
+        let histogram = try run.cases[0].trials[0].latency!.decode()
+        for i in run.cases[0].trials.indices { run.cases[0].trials[i].latencySummary = LatencySummary(histogram) }
+        let good = try ResultsStore.encoder(pretty: false).encode(run)
+        #expect(try ResultsStore.decode(good, source: "good.json") == run)
+        var forged = run
+        forged.cases[0].trials[1].latencySummary?.p50 = 1
+        Self.expectRefused(try ResultsStore.encoder(pretty: false).encode(forged), saying: "contradicts its histogram")
+        var bare = run
+        bare.cases[0].trials[0].latency = nil
+        Self.expectRefused(
+            try ResultsStore.encoder(pretty: false).encode(bare), saying: "without the latency histogram")
+    }
+
+    @Test("figures beyond any machine, vanishing ones, and names podbench never writes are refused")
+    func implausible() throws {
+        for value in [1e13, 1e-12, 5e-324] {
+            let object = try Self.withTrial { $0["messagesPerSecond"] = value }
+            Self.expectRefused(try JSONSerialization.data(withJSONObject: object), saying: "messagesPerSecond")
+        }
+        var run = ResultsStoreTests.sampleRun()
+        run.cases[0].key.transport = "::error::forged"
+        Self.expectRefused(try ResultsStore.encoder(pretty: false).encode(run), saying: "transport name")
+        run = ResultsStoreTests.sampleRun()
+        run.cases[0].key.options = ["rate": "nan"]
+        Self.expectRefused(try ResultsStore.encoder(pretty: false).encode(run), saying: "offered rate")
+        run.cases[0].key.options = ["hop": "relay\u{1B}[2J"]
+        Self.expectRefused(try ResultsStore.encoder(pretty: false).encode(run), saying: "control characters")
+        run = ResultsStoreTests.sampleRun()
+        run.settings.trialSeconds = .infinity
+        Self.expectRefused(try ResultsStore.encoder(pretty: false).encode(run), saying: "trialSeconds")
+        run = ResultsStoreTests.sampleRun()
+        run.environment.client.allowedCPUs = [0, Int.max]
+        Self.expectRefused(try ResultsStore.encoder(pretty: false).encode(run), saying: "CPU numbers")
+        // UTF-16: Foundation would decode it, the duplicate-key scan and jq would not read it alike.
+        let utf16 = String(
+            decoding: try ResultsStore.encoder(pretty: false).encode(ResultsStoreTests.sampleRun()), as: UTF8.self
+        )
+        .data(using: .utf16LittleEndian)!
+        Self.expectRefused(utf16, saying: "not UTF-8")
+        // A histogram wider than podbench records (a value of 68.7 s or more once trapped report).
+        run = ResultsStoreTests.sampleRun()
+        var wide = Histogram<UInt64>(
+            lowestDiscernibleValue: 1, highestTrackableValue: 1 << 40, numberOfSignificantValueDigits: .three)
+        wide.record(1 << 36)
+        run.cases[0].trials[0].latency = EncodedHistogram(wide)
+        Self.expectRefused(try ResultsStore.encoder(pretty: false).encode(run), saying: "out of bounds")
     }
 
     @Test("the untouched sample still loads")

@@ -1,0 +1,279 @@
+import ArgumentParser
+import Foundation
+import PodBenchCore
+import PodBenchReport
+import PodBenchResults
+
+extension PodBench {
+    /// `podbench ab`: interleaved A/B rounds on one machine, decided from paired ratios.
+    struct AB: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ab",
+            abstract: "Run A and B in interleaved rounds on this machine and decide, case by case, whether B is worse.",
+            discussion: """
+                A and B are two podbench binaries (--a-bin, --b-bin: e.g. the main branch's build and a pull \
+                request's) or one binary with two option sets (--a, --b: e.g. --b "--shm-wait futex"). Each round \
+                runs `podbench run` once for each, in an order drawn at random, with the options after -- on both; \
+                a round is one paired observation per case and metric (B's run median over A's), so the machine's \
+                drift between rounds cancels within each pair. Verdicts come from the Wilcoxon signed-rank interval \
+                of the per-round ratios, with the rules of `compare` (regressed or improved beyond δ, unchanged only \
+                by equivalence). It looks at the rounds on a fixed schedule (the confidence of each look corrected \
+                for the number of looks), stops once every case is decided, or when --budget or --max-rounds runs \
+                out, and then says which cases stay undecided and about how many rounds would decide them.
+
+                Exit codes as `compare`: 0 no regression and every case decided; 1 a regression; 2 bad input or a \
+                run that gave no results file; 4 undecided (see --on-inconclusive, --allow-missing). Each round's \
+                results files stay in --results-dir. See docs/ci.md.
+                """)
+
+        @Option(help: "A's podbench binary (default: this one).")
+        var aBin: String?
+
+        @Option(help: "B's podbench binary (default: this one).")
+        var bBin: String?
+
+        @Option(
+            parsing: .unconditional, help: "`run` options for A's runs only, as one string (e.g. \"--shm-wait spin\").")
+        var a = ""
+
+        @Option(parsing: .unconditional, help: "`run` options for B's runs only, as one string.")
+        var b = ""
+
+        @Option(help: "An environment variable for A's runs only, NAME=VALUE (repeatable).")
+        var aEnv: [String] = []
+
+        @Option(help: "An environment variable for B's runs only, NAME=VALUE (repeatable).")
+        var bEnv: [String] = []
+
+        @Option(help: "Stop starting rounds once this much time has passed (e.g. 10m, 90s).")
+        var budget = "10m"
+
+        @Option(help: "Stop after this many rounds.")
+        var maxRounds = 30
+
+        @Option(help: "Seed of the order of A and B in each round (default: drawn; printed, to repeat a run).")
+        var seed: UInt64?
+
+        @Option(help: "Minimum effects, as `compare --min-effect`.")
+        var minEffect: String?
+
+        @Option(help: "Confidence of the verdicts over all looks (0.8 to 0.999).")
+        var confidence = 0.95
+
+        @Option(help: "What an undecided metric does to the exit code: fail (exit 4), warn, pass.")
+        var onInconclusive = "fail"
+
+        @Flag(help: "Cases missing from a round, or failing in A's, do not fail the gate (they are still listed).")
+        var allowMissing = false
+
+        @Option(help: "Output: table, markdown, json, junit (as `compare`).")
+        var format = "table"
+
+        @Option(help: "Write the output to this file instead of stdout.")
+        var output: String?
+
+        @Option(help: "Where each round's results files go (round-NN-a/, round-NN-b/).")
+        var resultsDir = "results/ab"
+
+        @Argument(
+            parsing: .postTerminator,
+            help: "Options for `podbench run` on both sides, after -- (e.g. -- --transports tcp --sizes 64).")
+        var runOptions: [String] = []
+
+        func validate() throws {
+            guard ["table", "markdown", "json", "junit"].contains(format) else {
+                throw ValidationError("--format: '\(format)' is not one of table, markdown, json, junit")
+            }
+            guard InconclusivePolicy(rawValue: onInconclusive) != nil else {
+                throw ValidationError("--on-inconclusive: '\(onInconclusive)' is not one of fail, warn, pass")
+            }
+            guard confidence >= 0.8, confidence <= 0.999 else {
+                throw ValidationError("--confidence must be between 0.8 and 0.999")
+            }
+            do {
+                _ = try DurationText.parse(budget, option: "--budget")
+                if let minEffect { _ = try ComparedMetric.parseMinimumEffects(minEffect) }
+            } catch let e as PodBenchError {
+                throw ValidationError(e.message)
+            }
+            let first = Self.looks(maxRounds: maxRounds, confidence: confidence).rounds.first ?? 0
+            guard maxRounds >= first, maxRounds <= 500 else {
+                throw ValidationError(
+                    "--max-rounds: give between \(first) (the fewest rounds that can decide anything at \(confidence) confidence) and 500"
+                )
+            }
+            for option in runOptions + Self.split(a) + Self.split(b)
+            where option == "--results-dir" || option.hasPrefix("--results-dir=") {
+                throw ValidationError("--results-dir: give it to `ab` itself (each round's runs go below it)")
+            }
+            for pair in aEnv + bEnv where !pair.contains("=") || pair.hasPrefix("=") {
+                throw ValidationError("--a-env/--b-env: '\(pair)' is not NAME=VALUE")
+            }
+            for bin in [aBin, bBin].compactMap({ $0 }) where !FileManager.default.isExecutableFile(atPath: bin) {
+                throw ValidationError("--a-bin/--b-bin: \(bin) is not an executable file")
+            }
+        }
+
+        /// Options given as one string, split at spaces (no shell quoting: options are words).
+        static func split(_ text: String) -> [String] { text.split(separator: " ").map(String.init) }
+
+        /// The rounds at which the verdicts are looked at, and the confidence of each look: the
+        /// asked confidence divided over the looks (Bonferroni), one look kept for the end of the
+        /// budget. The schedule grows by about a third each time, so few looks cover many rounds.
+        static func looks(maxRounds: Int, confidence: Double) -> (rounds: [Int], perLook: Double) {
+            var count = 2
+            while true {
+                let perLook = 1 - (1 - confidence) / Double(count)
+                let first = SignedRankEstimate.minimumRounds(confidence: perLook)
+                var schedule: [Int] = []
+                var n = first
+                while n < maxRounds {
+                    schedule.append(n)
+                    n = max(n + 1, Int((Double(n) * 1.35).rounded(.up)))
+                }
+                schedule.append(max(maxRounds, first))
+                if schedule.count + 1 <= count { return (schedule, perLook) }
+                count += 1
+            }
+        }
+
+        enum Side: String { case a = "A", b = "B" }
+
+        func run() async throws {
+            let budgetNanoseconds = try DurationText.parse(budget, option: "--budget")
+            let (schedule, perLook) = Self.looks(maxRounds: maxRounds, confidence: confidence)
+            let comparator = Comparator(
+                confidence: perLook, minimumEffects: try minEffect.map(ComparedMetric.parseMinimumEffects) ?? [:])
+            let orderSeed = seed ?? UInt64.random(in: 0...UInt64.max)
+            var generator = SplitMix64(seed: orderSeed)
+            let aBinary = aBin ?? BuildInfo.executablePath
+            let bBinary = bBin ?? BuildInfo.executablePath
+            let aName = (aBin ?? "this podbench") + (a.isEmpty ? "" : " " + a)
+            let bName = (bBin ?? "this podbench") + (b.isEmpty ? "" : " " + b)
+            MeasurementSession.progress(
+                "podbench ab: A = \(aName), B = \(bName); up to \(maxRounds) rounds or \(budget), verdicts looked at after rounds \(schedule.map(String.init).joined(separator: ", ")) at \(Format.decimal(perLook * 100))% each; order seed \(orderSeed)"
+            )
+            let started = MonotonicClock.now()
+            var rounds: [(a: RunResult, b: RunResult)] = []
+            var longestRound: UInt64 = 0
+            var report: ComparisonReport?
+            var stopped = "--max-rounds \(maxRounds) reached"
+            for round in 1...maxRounds {
+                let elapsed = MonotonicClock.now() &- started
+                if round > 1, elapsed &+ longestRound > budgetNanoseconds {
+                    stopped = "the budget of \(budget) ran out after \(round - 1) rounds"
+                    break
+                }
+                let roundStart = MonotonicClock.now()
+                let order: [Side] = generator.next() & 1 == 0 ? [.a, .b] : [.b, .a]
+                var results: [Side: RunResult] = [:]
+                for side in order {
+                    results[side] = try runOnce(
+                        side: side, round: round, binary: side == .a ? aBinary : bBinary,
+                        options: Self.split(side == .a ? a : b), environment: side == .a ? aEnv : bEnv)
+                }
+                rounds.append((results[.a]!, results[.b]!))
+                let took = MonotonicClock.now() &- roundStart
+                longestRound = max(longestRound, took)
+                MeasurementSession.progress(
+                    "podbench ab: round \(round) (\(order.map(\.rawValue).joined(separator: " then "))) in \(Format.nanoseconds(Double(took)))"
+                )
+                if schedule.contains(round) {
+                    let looked = try comparator.comparePaired(rounds: rounds, aName: aName, bName: bName)
+                    report = looked
+                    let open = looked.inconclusiveCases
+                    MeasurementSession.progress(
+                        "podbench ab: after \(round) rounds \(looked.cases.count - open) of \(looked.cases.count) cases decided"
+                    )
+                    if open == 0 {
+                        stopped = "every case decided after \(round) rounds"
+                        break
+                    }
+                }
+            }
+            guard !rounds.isEmpty else {
+                throw PodBenchError(.interrupted, "no round finished within --budget \(budget)")
+            }
+            // The last look: at the rounds done, when the schedule's last look was earlier.
+            if report?.rounds != rounds.count {
+                report = try comparator.comparePaired(rounds: rounds, aName: aName, bName: bName)
+            }
+            guard var report else { return }
+            report.notes.insert("Stopped: \(stopped); order seed \(orderSeed) (--seed repeats it).", at: 0)
+            let policy = GatePolicy(
+                allowEnvironmentMismatch: true, onInconclusive: InconclusivePolicy(rawValue: onInconclusive) ?? .fail,
+                allowMissing: allowMissing)
+            let text: String
+            switch format {
+            case "markdown": text = ComparisonRenderer.markdown(report, policy: policy)
+            case "json": text = try ComparisonRenderer.json(report, policy: policy)
+            case "junit": text = ComparisonRenderer.junit(report, policy: policy)
+            default:
+                text = ComparisonRenderer.terminal(
+                    report, policy: policy, colour: output == nil && isatty(STDOUT_FILENO) == 1, all: false)
+            }
+            if let output {
+                try ResultsStore.writeAtomically(Data(text.utf8), to: output)
+            } else {
+                print(text, terminator: "")
+            }
+            let code = report.exitCode(policy)
+            if code != 0 { throw ExitCode(code) }
+        }
+
+        /// One `podbench run` of one side; its results file, loaded.
+        func runOnce(side: Side, round: Int, binary: String, options: [String], environment: [String]) throws
+            -> RunResult
+        {
+            let directory = resultsDir + "/round-" + (round < 10 ? "0" : "") + "\(round)-" + side.rawValue.lowercased()
+            try? FileManager.default.removeItem(atPath: directory)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = ["run"] + runOptions + options + ["--results-dir", directory]
+            var env = ProcessInfo.processInfo.environment
+            for pair in environment {
+                let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                env[parts[0]] = parts.count > 1 ? parts[1] : ""
+            }
+            process.environment = env
+            process.standardOutput = FileHandle.nullDevice
+            let errors = Pipe()
+            process.standardError = errors
+            do {
+                try process.run()
+            } catch {
+                throw PodBenchError(.invalidConfiguration, "cannot start \(binary): \(error.localizedDescription)")
+            }
+            let said = errors.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
+                $0.hasSuffix(".json")
+            }.sorted()
+            let status = process.terminationStatus
+            guard status == 0 || status == 1, let file = files.first else {
+                let tail = String(decoding: said.suffix(2000), as: UTF8.self)
+                // Not exit 1: that is a regression's code. A side that cannot run is bad input (2).
+                throw PodBenchError(
+                    status == 130 ? .interrupted : .incompatibleResults,
+                    "round \(round), side \(side.rawValue): `\(binary) run` exited \(status) without a results file; the earlier rounds' files are in \(resultsDir). It said: \(tail)"
+                )
+            }
+            return try ResultsStore.load(directory + "/" + file)
+        }
+    }
+}
+
+/// A small seeded generator (SplitMix64), so an A/B order can be repeated from its seed.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
