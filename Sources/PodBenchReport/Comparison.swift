@@ -44,6 +44,25 @@ public enum ComparedMetric: String, CaseIterable, Codable, Sendable {
         }
     }
 
+    /// Parses `--metrics p50,throughput,cpu` (the groups and names of `--min-effect`), in the
+    /// order of `allCases`.
+    public static func parseList(_ text: String) throws -> [ComparedMetric] {
+        var chosen = Set<ComparedMetric>()
+        for name in text.split(separator: ",").map(String.init) {
+            guard let named = try? parseMinimumEffects(name + "=0%") else {
+                throw PodBenchError(
+                    .invalidConfiguration,
+                    "--metrics: unknown metric '\(name)'; use latency, tails, throughput, cpu, p50, p99, p99.9, msg/s, bytes/s"
+                )
+            }
+            chosen.formUnion(named.keys)
+        }
+        guard !chosen.isEmpty else {
+            throw PodBenchError(.invalidConfiguration, "--metrics: name at least one metric")
+        }
+        return allCases.filter(chosen.contains)
+    }
+
     /// Parses `--min-effect p50=3%,p99=15%,throughput=5%,cpu=20%` (groups: latency, tails,
     /// throughput, cpu, or a metric's own name).
     public static func parseMinimumEffects(_ text: String) throws -> [ComparedMetric: Double] {
@@ -316,10 +335,17 @@ public struct ComparisonReport: Codable, Equatable, Sendable {
 public struct Comparator: Sendable {
     public var confidence: Double
     public var minimumEffects: [ComparedMetric: Double]
+    /// The metrics judged (`--metrics`); the others are left out of the comparison, and the
+    /// outputs list only these.
+    public var metrics: [ComparedMetric]
 
-    public init(confidence: Double = 0.95, minimumEffects: [ComparedMetric: Double] = [:]) {
+    public init(
+        confidence: Double = 0.95, minimumEffects: [ComparedMetric: Double] = [:],
+        metrics: [ComparedMetric] = ComparedMetric.allCases
+    ) {
         self.confidence = confidence
         self.minimumEffects = minimumEffects
+        self.metrics = metrics
     }
 
     /// Compares `current` with `baseline`.
@@ -398,7 +424,7 @@ public struct Comparator: Sendable {
     }
 
     func compareMetrics(_ b: CaseResult, _ c: CaseResult) -> [MetricComparison] {
-        ComparedMetric.allCases.compactMap { metric in
+        metrics.compactMap { metric in
             let x = b.trials.compactMap { metric.value($0) }
             let y = c.trials.compactMap { metric.value($0) }
             if x.isEmpty && y.isEmpty { return nil }  // the workload has no such metric
@@ -544,7 +570,7 @@ public struct Comparator: Sendable {
                 continue
             }
             var metrics: [MetricComparison] = []
-            for metric in ComparedMetric.allCases {
+            for metric in self.metrics {
                 let a = pairs.compactMap { p in Self.runValue(p.0!, metric) }
                 let b = pairs.compactMap { p in Self.runValue(p.1!, metric) }
                 if a.isEmpty && b.isEmpty { continue }  // the workload has no such metric

@@ -57,6 +57,9 @@ extension PodBench {
         @Option(help: "Minimum effects, as `compare --min-effect`.")
         var minEffect: String?
 
+        @Option(help: "The metrics to judge, as `compare --metrics` (default: all).")
+        var metrics: String?
+
         @Option(help: "Confidence of the verdicts over all looks (0.8 to 0.999).")
         var confidence = 0.95
 
@@ -93,6 +96,7 @@ extension PodBench {
             do {
                 _ = try DurationText.parse(budget, option: "--budget")
                 if let minEffect { _ = try ComparedMetric.parseMinimumEffects(minEffect) }
+                if let metrics { _ = try ComparedMetric.parseList(metrics) }
             } catch let e as PodBenchError {
                 throw ValidationError(e.message)
             }
@@ -143,7 +147,8 @@ extension PodBench {
             let budgetNanoseconds = try DurationText.parse(budget, option: "--budget")
             let (schedule, perLook) = Self.looks(maxRounds: maxRounds, confidence: confidence)
             let comparator = Comparator(
-                confidence: perLook, minimumEffects: try minEffect.map(ComparedMetric.parseMinimumEffects) ?? [:])
+                confidence: perLook, minimumEffects: try minEffect.map(ComparedMetric.parseMinimumEffects) ?? [:],
+                metrics: try metrics.map(ComparedMetric.parseList) ?? ComparedMetric.allCases)
             let orderSeed = seed ?? UInt64.random(in: 0...UInt64.max)
             var generator = SplitMix64(seed: orderSeed)
             let aBinary = aBin ?? BuildInfo.executablePath

@@ -48,6 +48,12 @@ extension PodBench {
         @Option(help: "Confidence of the intervals (0.8 to 0.999).")
         var confidence = 0.95
 
+        @Option(
+            help:
+                "The metrics to judge, e.g. p50,throughput,cpu (names and groups as --min-effect; default: all)."
+        )
+        var metrics: String?
+
         @Flag(help: "Compare even when the environments differ (the differences are still reported).")
         var allowEnvMismatch = false
 
@@ -81,10 +87,11 @@ extension PodBench {
             guard confidence >= 0.8, confidence <= 0.999 else {
                 throw ValidationError("--confidence must be between 0.8 and 0.999")
             }
-            if let minEffect {
-                do { _ = try ComparedMetric.parseMinimumEffects(minEffect) } catch let e as PodBenchError {
-                    throw ValidationError(e.message)
-                }
+            do {
+                if let minEffect { _ = try ComparedMetric.parseMinimumEffects(minEffect) }
+                if let metrics { _ = try ComparedMetric.parseList(metrics) }
+            } catch let e as PodBenchError {
+                throw ValidationError(e.message)
             }
         }
 
@@ -104,7 +111,8 @@ extension PodBench {
                 allowEnvironmentMismatch: allowEnvMismatch,
                 onInconclusive: InconclusivePolicy(rawValue: onInconclusive) ?? .fail, allowMissing: allowMissing)
             let comparator = Comparator(
-                confidence: confidence, minimumEffects: try minEffect.map(ComparedMetric.parseMinimumEffects) ?? [:])
+                confidence: confidence, minimumEffects: try minEffect.map(ComparedMetric.parseMinimumEffects) ?? [:],
+                metrics: try metrics.map(ComparedMetric.parseList) ?? ComparedMetric.allCases)
             let report = try comparator.compare(
                 baseline: baselineRun, current: currentRun, baselineName: baselineName, currentName: currentName)
             let text: String

@@ -188,6 +188,17 @@ struct ComparatorTests {
         } throws: { ($0 as? PodBenchError)?.code == .incompatibleResults }
     }
 
+    @Test("--metrics narrows what is judged; the rest is left out, not passed")
+    func metricList() throws {
+        #expect(try ComparedMetric.parseList("cpu,p50") == [.p50, .clientCPU, .serverCPU])
+        #expect(throws: PodBenchError.self) { try ComparedMetric.parseList("p42") }
+        #expect(throws: PodBenchError.self) { try ComparedMetric.parseList("") }
+        let narrow = try Comparator(metrics: [.p50]).compare(
+            baseline: Synthetic.run(latency: 10_000, noise: Synthetic.noisy),
+            current: Synthetic.run(latency: 10_000, noise: Synthetic.noisy), baselineName: "a", currentName: "b")
+        #expect(narrow.cases[0].metrics.map(\.metric) == [.p50])
+    }
+
     @Test("minimum effects parse by metric and group; nonsense is refused")
     func minimumEffects() throws {
         let effects = try ComparedMetric.parseMinimumEffects("p50=3%,tails=15%,cpu=20%")
