@@ -455,8 +455,9 @@ public struct Comparator: Sendable {
     /// `unchanged` needs the (1 − 2α) interval within ±δ (two one-sided tests at α, the usual
     /// test of equivalence); anything else is inconclusive, with the reason. A zero (a throughput
     /// that collapsed to nothing, a CPU time too small to count) has no logarithm: it is taken as
-    /// a thousandth of the smallest value measured on either side, so a collapse is a large
-    /// ratio, never a reason to give up.
+    /// half the smallest value measured on either side (below what was resolved, but not so far
+    /// below that zeros from counting granularity swamp a run compared with itself), so a collapse
+    /// is a large ratio, never a reason to give up.
     public func compare(metric: ComparedMetric, baseline x: [Double], current y: [Double]) -> MetricComparison {
         let asked = minimumEffects[metric] ?? metric.defaultMinimumEffect
         var result = MetricComparison(
@@ -475,7 +476,7 @@ public struct Comparator: Sendable {
             result.reason = "zero in every trial on both sides"
             return result
         }
-        let floor = smallest / 1000
+        let floor = smallest / 2
         let zeros = (x + y).contains(0)
         let a = x.map { log(max($0, floor)) }
         let bLog = y.map { log(max($0, floor)) }
@@ -487,7 +488,7 @@ public struct Comparator: Sendable {
         let spread = ((measured.max() ?? 0) - (measured.min() ?? 0)) / 2
         let delta = max(log1p(asked), spread)
         result.minimumEffect = expm1(delta)
-        let zeroNote = zeros ? " (a zero counted as \(Format.decimal(floor)), a thousandth of the smallest value)" : ""
+        let zeroNote = zeros ? " (a zero counted as \(Format.decimal(floor)), half the smallest value)" : ""
         guard let lower = shift.lower, let upper = shift.upper else {
             result.reason =
                 "too few trials (\(x.count) and \(y.count)) for a \(Int(confidence * 100))% interval: use 4 or more on both sides"
@@ -631,7 +632,7 @@ public struct Comparator: Sendable {
             result.reason = "zero in every round on both sides"
             return result
         }
-        let floor = smallest / 1000
+        let floor = smallest / 2
         let d = zip(x, y).map { log(max($1, floor)) - log(max($0, floor)) }
         let delta = log1p(asked)
         let shift = SignedRankEstimate(differences: d, confidence: confidence)

@@ -12,6 +12,8 @@ import Testing
 /// (docs/control-protocol.md), frame bytes and JSON by hand, never through podbench's client.
 final class HostileClient {
     let fd: Int32
+    /// Why the last read came back short: the end of the stream, or an errno (for a failure's text).
+    private(set) var lastFailure = ""
 
     init(_ address: SocketAddress, receiveTimeoutNanoseconds: UInt64 = 600_000_000_000) throws {
         let socket = try FileDescriptor.streamSocket(family: address.family)
@@ -68,7 +70,11 @@ final class HostileClient {
         var got = 0
         while got < count {
             let n = bytes.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, count - got, 0) }
-            if n <= 0 { return nil }
+            if n <= 0 {
+                lastFailure =
+                    n == 0 ? "end of stream after \(got) of \(count) bytes" : "errno \(errno) after \(got) bytes"
+                return nil
+            }
             got += n
         }
         return bytes
@@ -180,7 +186,7 @@ struct HostileClientTests {
         ] {
             let client = try HostileClient(server.control)
             client.send(HostileClient.frame(opening))
-            let answer = try #require(client.receive())
+            let answer = try #require(client.receive(), "no answer to \(opening): \(client.lastFailure)")
             #expect(answer.contains("failure") && answer.contains(expected), "\(answer)")
             // The connection is closed, so nothing sent after a refused hello is read.
             client.send(HostileClient.frame(#"{"shutdown":{}}"#))
