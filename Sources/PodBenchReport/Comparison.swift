@@ -403,6 +403,23 @@ public struct Comparator: Sendable {
             detectableChanges: Self.detectable(compared))
     }
 
+    /// The rule both designs share, in log space: regressed or improved when the whole (1 − α)
+    /// interval `lower…upper` lies beyond δ on the metric's worse or better side; unchanged when
+    /// the whole (1 − 2α) interval lies within ±δ; nil (undecided) otherwise.
+    static func decide(
+        _ metric: ComparedMetric, lower: Double, upper: Double, equivalenceLower: Double, equivalenceUpper: Double,
+        delta: Double
+    ) -> Verdict? {
+        // In "worse" space: positive means worse.
+        let sign = metric.higherIsWorse ? 1.0 : -1.0
+        let worseLow = min(sign * lower, sign * upper)
+        let worseHigh = max(sign * lower, sign * upper)
+        if worseLow > delta { return .regressed }
+        if worseHigh < -delta { return .improved }
+        if equivalenceLower >= -delta && equivalenceUpper <= delta { return .unchanged }
+        return nil
+    }
+
     static func geometricMeans(_ compared: [CaseComparison]) -> [String: Double] {
         var means: [String: Double] = [:]
         for metric in ComparedMetric.allCases {
@@ -503,22 +520,22 @@ public struct Comparator: Sendable {
         let equivalenceUpper = equivalence.upper ?? upper
         result.equivalenceLower = exp(equivalenceLower)
         result.equivalenceUpper = exp(equivalenceUpper)
-        // In "worse" space: positive means worse.
-        let sign = metric.higherIsWorse ? 1.0 : -1.0
-        let worseLow = min(sign * lower, sign * upper)
-        let worseHigh = max(sign * lower, sign * upper)
         let effect = Format.decimal(result.minimumEffect * 100) + "%"
-        if worseLow > delta {
+        switch Self.decide(
+            metric, lower: lower, upper: upper, equivalenceLower: equivalenceLower, equivalenceUpper: equivalenceUpper,
+            delta: delta)
+        {
+        case .regressed?:
             result.verdict = .regressed
             result.reason = "the whole interval is worse than the minimum effect \(effect)" + zeroNote
-        } else if worseHigh < -delta {
+        case .improved?:
             result.verdict = .improved
             result.reason = "the whole interval is better than the minimum effect \(effect)" + zeroNote
-        } else if equivalenceLower >= -delta && equivalenceUpper <= delta {
+        case .unchanged?:
             result.verdict = .unchanged
             let level = Format.decimal((1 - 2 * (1 - confidence)) * 100)
             result.reason = "the whole \(level)% interval lies within ±\(effect) (equivalence)" + zeroNote
-        } else {
+        default:
             result.reason =
                 "the interval crosses the minimum effect \(effect): too noisy or too small a change to tell" + zeroNote
         }
@@ -653,19 +670,19 @@ public struct Comparator: Sendable {
         let eqUpper = equivalence.upper ?? upper
         result.equivalenceLower = exp(eqLower)
         result.equivalenceUpper = exp(eqUpper)
-        let sign = metric.higherIsWorse ? 1.0 : -1.0
-        let worseLow = min(sign * lower, sign * upper)
-        let worseHigh = max(sign * lower, sign * upper)
-        if worseLow > delta {
+        switch Self.decide(
+            metric, lower: lower, upper: upper, equivalenceLower: eqLower, equivalenceUpper: eqUpper, delta: delta)
+        {
+        case .regressed?:
             result.verdict = .regressed
             result.reason = "the whole interval of \(d.count) rounds is worse than the minimum effect \(effect)"
-        } else if worseHigh < -delta {
+        case .improved?:
             result.verdict = .improved
             result.reason = "the whole interval of \(d.count) rounds is better than the minimum effect \(effect)"
-        } else if eqLower >= -delta && eqUpper <= delta {
+        case .unchanged?:
             result.verdict = .unchanged
             result.reason = "the whole equivalence interval of \(d.count) rounds lies within ±\(effect)"
-        } else {
+        default:
             // The interval narrows as 1/√n: the rounds that would bring its half-width under the
             // distance between the estimate and δ, at the noise seen.
             let gap = abs(abs(shift.estimate) - delta)

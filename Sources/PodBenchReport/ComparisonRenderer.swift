@@ -234,6 +234,18 @@ public enum ComparisonRenderer {
         return parts.joined(separator: ", ")
     }
 
+    /// `report` in one of the formats `compare` and `ab` write: table, markdown, json, junit.
+    public static func render(_ report: ComparisonReport, format: String, policy: GatePolicy, colour: Bool, all: Bool)
+        throws -> String
+    {
+        switch format {
+        case "markdown": markdown(report, policy: policy)
+        case "json": try json(report, policy: policy)
+        case "junit": junit(report, policy: policy)
+        default: terminal(report, policy: policy, colour: colour, all: all)
+        }
+    }
+
     /// The verdict file, with the gate's decision and exit code under `policy`.
     public static func json(_ report: ComparisonReport, policy: GatePolicy) throws -> String {
         var report = report

@@ -208,15 +208,8 @@ extension PodBench {
             let policy = GatePolicy(
                 allowEnvironmentMismatch: true, onInconclusive: InconclusivePolicy(rawValue: onInconclusive) ?? .fail,
                 allowMissing: allowMissing)
-            let text: String
-            switch format {
-            case "markdown": text = ComparisonRenderer.markdown(report, policy: policy)
-            case "json": text = try ComparisonRenderer.json(report, policy: policy)
-            case "junit": text = ComparisonRenderer.junit(report, policy: policy)
-            default:
-                text = ComparisonRenderer.terminal(
-                    report, policy: policy, colour: output == nil && isatty(STDOUT_FILENO) == 1, all: false)
-            }
+            let text = try ComparisonRenderer.render(
+                report, format: format, policy: policy, colour: output == nil && isatty(STDOUT_FILENO) == 1, all: false)
             if let output {
                 try ResultsStore.writeAtomically(Data(text.utf8), to: output)
             } else {

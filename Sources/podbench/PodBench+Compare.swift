@@ -115,15 +115,8 @@ extension PodBench {
                 metrics: try metrics.map(ComparedMetric.parseList) ?? ComparedMetric.allCases)
             let report = try comparator.compare(
                 baseline: baselineRun, current: currentRun, baselineName: baselineName, currentName: currentName)
-            let text: String
-            switch format {
-            case "markdown": text = ComparisonRenderer.markdown(report, policy: policy)
-            case "json": text = try ComparisonRenderer.json(report, policy: policy)
-            case "junit": text = ComparisonRenderer.junit(report, policy: policy)
-            default:
-                text = ComparisonRenderer.terminal(
-                    report, policy: policy, colour: output == nil && isatty(STDOUT_FILENO) == 1, all: all)
-            }
+            let text = try ComparisonRenderer.render(
+                report, format: format, policy: policy, colour: output == nil && isatty(STDOUT_FILENO) == 1, all: all)
             if let output {
                 try ResultsStore.writeAtomically(Data(text.utf8), to: output)
             } else {
