@@ -420,6 +420,30 @@ public struct Comparator: Sendable {
         return nil
     }
 
+    /// The start both designs share: an undecided result to fill in, and the value a zero counts
+    /// as (half the smallest value measured on either side); or, with no floor, a result already
+    /// final: values missing, negative or not finite, or zero everywhere (unchanged).
+    static func begin(
+        _ metric: ComparedMetric, _ x: [Double], _ y: [Double], asked: Double, unit: String, valid: Bool
+    ) -> (MetricComparison, Double?) {
+        var result = MetricComparison(
+            metric: metric, baseline: x, current: y, baselineMedian: x.isEmpty ? .nan : CaseSummary.median(x),
+            currentMedian: y.isEmpty ? .nan : CaseSummary.median(y), ratio: .nan, ratioLower: nil, ratioUpper: nil,
+            confidence: nil, minimumEffect: asked, equivalenceLower: nil, equivalenceUpper: nil,
+            detectableChange: nil, verdict: .inconclusive, reason: "")
+        guard valid, (x + y).allSatisfy({ $0 >= 0 && $0.isFinite }) else {
+            result.reason = "a \(unit)'s value is missing, negative or not finite; no ratio can be formed"
+            return (result, nil)
+        }
+        guard let smallest = (x + y).filter({ $0 > 0 }).min() else {
+            result.ratio = 1
+            result.verdict = .unchanged
+            result.reason = "zero in every \(unit) on both sides"
+            return (result, nil)
+        }
+        return (result, smallest / 2)
+    }
+
     static func geometricMeans(_ compared: [CaseComparison]) -> [String: Double] {
         var means: [String: Double] = [:]
         for metric in ComparedMetric.allCases {
@@ -477,23 +501,8 @@ public struct Comparator: Sendable {
     /// is a large ratio, never a reason to give up.
     public func compare(metric: ComparedMetric, baseline x: [Double], current y: [Double]) -> MetricComparison {
         let asked = minimumEffects[metric] ?? metric.defaultMinimumEffect
-        var result = MetricComparison(
-            metric: metric, baseline: x, current: y, baselineMedian: CaseSummary.median(x),
-            currentMedian: CaseSummary.median(y), ratio: .nan, ratioLower: nil, ratioUpper: nil, confidence: nil,
-            minimumEffect: asked, equivalenceLower: nil, equivalenceUpper: nil, detectableChange: nil,
-            verdict: .inconclusive, reason: "")
-        guard (x + y).allSatisfy({ $0 >= 0 && $0.isFinite }) else {
-            result.reason = "a trial value is negative or not finite; no ratio can be formed"
-            return result
-        }
-        let positive = (x + y).filter { $0 > 0 }
-        guard let smallest = positive.min() else {
-            result.ratio = 1
-            result.verdict = .unchanged
-            result.reason = "zero in every trial on both sides"
-            return result
-        }
-        let floor = smallest / 2
+        var (result, floor) = Self.begin(metric, x, y, asked: asked, unit: "trial", valid: true)
+        guard let floor else { return result }
         let zeros = (x + y).contains(0)
         let a = x.map { log(max($0, floor)) }
         let bLog = y.map { log(max($0, floor)) }
@@ -634,22 +643,9 @@ public struct Comparator: Sendable {
     /// already). An undecided metric says how many rounds would decide it at the noise seen.
     public func comparePaired(metric: ComparedMetric, a x: [Double], b y: [Double]) -> MetricComparison {
         let asked = minimumEffects[metric] ?? metric.defaultMinimumEffect
-        var result = MetricComparison(
-            metric: metric, baseline: x, current: y, baselineMedian: CaseSummary.median(x),
-            currentMedian: CaseSummary.median(y), ratio: .nan, ratioLower: nil, ratioUpper: nil, confidence: nil,
-            minimumEffect: asked, equivalenceLower: nil, equivalenceUpper: nil, detectableChange: nil,
-            verdict: .inconclusive, reason: "")
-        guard x.count == y.count, !x.isEmpty, (x + y).allSatisfy({ $0 >= 0 && $0.isFinite }) else {
-            result.reason = "a round's value is missing, negative or not finite"
-            return result
-        }
-        guard let smallest = (x + y).filter({ $0 > 0 }).min() else {
-            result.ratio = 1
-            result.verdict = .unchanged
-            result.reason = "zero in every round on both sides"
-            return result
-        }
-        let floor = smallest / 2
+        var (result, floor) = Self.begin(
+            metric, x, y, asked: asked, unit: "round", valid: x.count == y.count && !x.isEmpty)
+        guard let floor else { return result }
         let d = zip(x, y).map { log(max($1, floor)) - log(max($0, floor)) }
         let delta = log1p(asked)
         let shift = SignedRankEstimate(differences: d, confidence: confidence)

@@ -54,26 +54,7 @@ extension PodBench {
         @Option(help: "Seed of the order of A and B in each round (default: drawn; printed, to repeat a run).")
         var seed: UInt64?
 
-        @Option(help: "Minimum effects, as `compare --min-effect`.")
-        var minEffect: String?
-
-        @Option(help: "The metrics to judge, as `compare --metrics` (default: all).")
-        var metrics: String?
-
-        @Option(help: "Confidence of the verdicts over all looks (0.8 to 0.999).")
-        var confidence = 0.95
-
-        @Option(help: "What an undecided metric does to the exit code: fail (exit 4), warn, pass.")
-        var onInconclusive = "fail"
-
-        @Flag(help: "Cases missing from a round, or failing in A's, do not fail the gate (they are still listed).")
-        var allowMissing = false
-
-        @Option(help: "Output: table, markdown, json, junit (as `compare`).")
-        var format = "table"
-
-        @Option(help: "Write the output to this file instead of stdout.")
-        var output: String?
+        @OptionGroup var gate: GateOptions
 
         @Option(help: "Where each round's results files go (round-NN-a/, round-NN-b/).")
         var resultsDir = "results/ab"
@@ -84,26 +65,15 @@ extension PodBench {
         var runOptions: [String] = []
 
         func validate() throws {
-            guard ["table", "markdown", "json", "junit"].contains(format) else {
-                throw ValidationError("--format: '\(format)' is not one of table, markdown, json, junit")
-            }
-            guard InconclusivePolicy(rawValue: onInconclusive) != nil else {
-                throw ValidationError("--on-inconclusive: '\(onInconclusive)' is not one of fail, warn, pass")
-            }
-            guard confidence >= 0.8, confidence <= 0.999 else {
-                throw ValidationError("--confidence must be between 0.8 and 0.999")
-            }
             do {
                 _ = try DurationText.parse(budget, option: "--budget")
-                if let minEffect { _ = try ComparedMetric.parseMinimumEffects(minEffect) }
-                if let metrics { _ = try ComparedMetric.parseList(metrics) }
             } catch let e as PodBenchError {
                 throw ValidationError(e.message)
             }
-            let first = Self.looks(maxRounds: maxRounds, confidence: confidence).rounds.first ?? 0
+            let first = Self.looks(maxRounds: maxRounds, confidence: gate.confidence).rounds.first ?? 0
             guard maxRounds >= first, maxRounds <= 500 else {
                 throw ValidationError(
-                    "--max-rounds: give between \(first) (the fewest rounds that can decide anything at \(confidence) confidence) and 500"
+                    "--max-rounds: give between \(first) (the fewest rounds that can decide anything at \(gate.confidence) confidence) and 500"
                 )
             }
             for option in runOptions + Self.split(a) + Self.split(b)
@@ -145,10 +115,8 @@ extension PodBench {
 
         func run() async throws {
             let budgetNanoseconds = try DurationText.parse(budget, option: "--budget")
-            let (schedule, perLook) = Self.looks(maxRounds: maxRounds, confidence: confidence)
-            let comparator = Comparator(
-                confidence: perLook, minimumEffects: try minEffect.map(ComparedMetric.parseMinimumEffects) ?? [:],
-                metrics: try metrics.map(ComparedMetric.parseList) ?? ComparedMetric.allCases)
+            let (schedule, perLook) = Self.looks(maxRounds: maxRounds, confidence: gate.confidence)
+            let comparator = try gate.comparator(confidence: perLook)
             let orderSeed = seed ?? UInt64.random(in: 0...UInt64.max)
             var generator = SplitMix64(seed: orderSeed)
             let aBinary = aBin ?? BuildInfo.executablePath
@@ -205,17 +173,8 @@ extension PodBench {
             }
             guard var report else { return }
             report.notes.insert("Stopped: \(stopped); order seed \(orderSeed) (--seed repeats it).", at: 0)
-            let policy = GatePolicy(
-                allowEnvironmentMismatch: true, onInconclusive: InconclusivePolicy(rawValue: onInconclusive) ?? .fail,
-                allowMissing: allowMissing)
-            let text = try ComparisonRenderer.render(
-                report, format: format, policy: policy, colour: output == nil && isatty(STDOUT_FILENO) == 1, all: false)
-            if let output {
-                try ResultsStore.writeAtomically(Data(text.utf8), to: output)
-            } else {
-                print(text, terminator: "")
-            }
-            let code = report.exitCode(policy)
+            // A and B differ on purpose: their differences are notes, never a mismatch.
+            let code = try gate.write(report, policy: gate.policy(allowEnvironmentMismatch: true), all: false)
             if code != 0 { throw ExitCode(code) }
         }
 

@@ -32,68 +32,16 @@ extension PodBench {
         @Argument(help: "The current run: a results file or a baseline name.")
         var current: String
 
-        @Option(
-            help: "Output: table (terminal), markdown ($GITHUB_STEP_SUMMARY, PR comments), json (verdict file), junit.")
-        var format = "table"
-
-        @Option(help: "Write the output to this file instead of stdout.")
-        var output: String?
-
-        @Option(
-            help:
-                "Minimum effects, e.g. p50=3%,tails=15%,throughput=5%,cpu=20% (metrics: latency, tails, throughput, cpu, p50, p99, p99.9, msg/s, bytes/s)."
-        )
-        var minEffect: String?
-
-        @Option(help: "Confidence of the intervals (0.8 to 0.999).")
-        var confidence = 0.95
-
-        @Option(
-            help:
-                "The metrics to judge, e.g. p50,throughput,cpu (names and groups as --min-effect; default: all)."
-        )
-        var metrics: String?
+        @OptionGroup var gate: GateOptions
 
         @Flag(help: "Compare even when the environments differ (the differences are still reported).")
         var allowEnvMismatch = false
-
-        @Option(
-            help: ArgumentHelp(
-                "What an undecided metric does to the exit code: fail (exit 4), warn (shown, exit 0), pass.",
-                discussion:
-                    "Undecided metrics are shown as undecided in every format whatever this says; fail is the default so that the gate never passes what it could not judge."
-            ))
-        var onInconclusive = "fail"
-
-        @Flag(
-            help:
-                "Cases of the baseline missing from the current run, an unfinished current run, and cases that failed in the baseline do not fail the gate (they are still listed)."
-        )
-        var allowMissing = false
 
         @Flag(help: "List unchanged metrics too (table format).")
         var all = false
 
         @Option(help: "Where baselines are stored.")
         var baselinesDir = "results/baselines"
-
-        func validate() throws {
-            guard ["table", "markdown", "json", "junit"].contains(format) else {
-                throw ValidationError("--format: '\(format)' is not one of table, markdown, json, junit")
-            }
-            guard InconclusivePolicy(rawValue: onInconclusive) != nil else {
-                throw ValidationError("--on-inconclusive: '\(onInconclusive)' is not one of fail, warn, pass")
-            }
-            guard confidence >= 0.8, confidence <= 0.999 else {
-                throw ValidationError("--confidence must be between 0.8 and 0.999")
-            }
-            do {
-                if let minEffect { _ = try ComparedMetric.parseMinimumEffects(minEffect) }
-                if let metrics { _ = try ComparedMetric.parseList(metrics) }
-            } catch let e as PodBenchError {
-                throw ValidationError(e.message)
-            }
-        }
 
         func run() async throws {
             let store = BaselineStore(directory: baselinesDir)
@@ -107,22 +55,10 @@ extension PodBench {
                         )
                         .utf8 + [0x0A]))
             }
-            let policy = GatePolicy(
-                allowEnvironmentMismatch: allowEnvMismatch,
-                onInconclusive: InconclusivePolicy(rawValue: onInconclusive) ?? .fail, allowMissing: allowMissing)
-            let comparator = Comparator(
-                confidence: confidence, minimumEffects: try minEffect.map(ComparedMetric.parseMinimumEffects) ?? [:],
-                metrics: try metrics.map(ComparedMetric.parseList) ?? ComparedMetric.allCases)
-            let report = try comparator.compare(
+            let policy = gate.policy(allowEnvironmentMismatch: allowEnvMismatch)
+            let report = try gate.comparator(confidence: gate.confidence).compare(
                 baseline: baselineRun, current: currentRun, baselineName: baselineName, currentName: currentName)
-            let text = try ComparisonRenderer.render(
-                report, format: format, policy: policy, colour: output == nil && isatty(STDOUT_FILENO) == 1, all: all)
-            if let output {
-                try ResultsStore.writeAtomically(Data(text.utf8), to: output)
-            } else {
-                print(text, terminator: "")
-            }
-            let code = report.exitCode(policy)
+            let code = try gate.write(report, policy: policy, all: all)
             if code == 4 {
                 FileHandle.standardError.write(
                     Data(
