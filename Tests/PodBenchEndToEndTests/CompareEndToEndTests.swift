@@ -221,9 +221,16 @@ extension EndToEnd {
             #expect(result.status == 3)
             #expect(result.stdout.contains("environment differs: kernel"))
             #expect(result.stderr.contains("--allow-env-mismatch"))
-            let allowed = try BinaryProcess.run(
-                ["compare", a, other, "--allow-env-mismatch", "--min-effect", "latency=150%,throughput=150%,cpu=150%"])
+            // Allowed, the environment no longer decides; the figures still do, and three trials
+            // of identical figures can have a p99 spread no δ covers (seen: [0.20, 4.96] at CI),
+            // so undecided metrics are let through here: this test is about the environment.
+            let allowed = try BinaryProcess.run([
+                "compare", a, other, "--allow-env-mismatch", "--min-effect", "latency=150%,throughput=150%,cpu=150%",
+                "--on-inconclusive", "warn",
+            ])
             #expect(allowed.status == 0, "\(allowed.stdout)")
+            // Allowed is not hidden: the difference is still printed.
+            #expect(allowed.stdout.contains("environment differs: kernel"), "\(allowed.stdout)")
             // The same run with half its cases lost and marked unfinished: undecided, exit 4.
             run = try ResultsStore.load(a)
             run.cases.removeLast()
