@@ -23,7 +23,13 @@ let package = Package(
             ],
             path: "HotPaths",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        )
+        ),
+        // The gate's statistical test (scripts/test.sh runs it with --check; docs/ci.md quotes it).
+        .executableTarget(
+            name: "GateSimulation",
+            dependencies: [.product(name: "PodBenchLibrary", package: "podbench")],
+            path: "GateSimulation"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -44,6 +44,11 @@ public enum ComparedMetric: String, CaseIterable, Codable, Sendable {
         }
     }
 
+    /// What `ab` judges unless told: all but the tails. A round's run is one trial of 250 ms, a
+    /// few thousand round trips in a slow case, of which p99.9 is the third largest: it moves by
+    /// 2× between runs (docs/ci.md), so no number of rounds would pin it within 10%.
+    public static let abDefaults: [ComparedMetric] = allCases.filter { $0 != .p99 && $0 != .p999 }
+
     /// Parses `--metrics p50,throughput,cpu` (the groups and names of `--min-effect`), in the
     /// order of `allCases`.
     public static func parseList(_ text: String) throws -> [ComparedMetric] {

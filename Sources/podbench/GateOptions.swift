@@ -19,7 +19,10 @@ struct GateOptions: ParsableArguments {
     )
     var minEffect: String?
 
-    @Option(help: "The metrics to judge, e.g. p50,throughput,cpu (names and groups as --min-effect; default: all).")
+    @Option(
+        help:
+            "The metrics to judge, e.g. p50,throughput,cpu (names and groups as --min-effect; default: all in compare; in ab all but the tails, which a 250 ms round holds too few messages to pin)."
+    )
     var metrics: String?
 
     @Option(help: "Confidence of the verdicts (0.8 to 0.999; in `ab`, over all its looks).")
@@ -58,10 +61,12 @@ struct GateOptions: ParsableArguments {
 
     /// A comparator with these minimum effects and metrics, at `confidence` (`ab` passes the
     /// confidence of one look).
-    func comparator(confidence: Double) throws -> PodBenchReport.Comparator {
+    func comparator(confidence: Double, defaultMetrics: [ComparedMetric] = ComparedMetric.allCases) throws
+        -> PodBenchReport.Comparator
+    {
         PodBenchReport.Comparator(
             confidence: confidence, minimumEffects: try minEffect.map(ComparedMetric.parseMinimumEffects) ?? [:],
-            metrics: try metrics.map(ComparedMetric.parseList) ?? ComparedMetric.allCases)
+            metrics: try metrics.map(ComparedMetric.parseList) ?? defaultMetrics)
     }
 
     func policy(allowEnvironmentMismatch: Bool) -> GatePolicy {

@@ -13,7 +13,9 @@ extension PodBench {
             discussion: """
                 A and B are two podbench binaries (--a-bin, --b-bin: e.g. the main branch's build and a pull \
                 request's) or one binary with two option sets (--a, --b: e.g. --b "--shm-wait futex"). Each round \
-                runs `podbench run` once for each, in an order drawn at random, with the options after -- on both; \
+                runs `podbench run` once for each, in an order drawn at random, with the options after -- on both \
+                (each run is one trial of 250 ms after a 100 ms warm-up, uncalibrated, unless those options say \
+                otherwise: many short rounds decide sooner than a few long ones); \
                 a round is one paired observation per case and metric (B's run median over A's), so the machine's \
                 drift between rounds cancels within each pair. Verdicts come from the Wilcoxon signed-rank interval \
                 of the per-round ratios, with the rules of `compare` (regressed or improved beyond δ, unchanged only \
@@ -49,7 +51,7 @@ extension PodBench {
         var budget = "10m"
 
         @Option(help: "Stop after this many rounds.")
-        var maxRounds = 30
+        var maxRounds = 200
 
         @Option(help: "Seed of the order of A and B in each round (default: drawn; printed, to repeat a run).")
         var seed: UInt64?
@@ -70,7 +72,7 @@ extension PodBench {
             } catch let e as PodBenchError {
                 throw ValidationError(e.message)
             }
-            let first = Self.looks(maxRounds: maxRounds, confidence: gate.confidence).rounds.first ?? 0
+            let first = LookSchedule(maxRounds: maxRounds, confidence: gate.confidence).first
             guard maxRounds >= first, maxRounds <= 500 else {
                 throw ValidationError(
                     "--max-rounds: give between \(first) (the fewest rounds that can decide anything at \(gate.confidence) confidence) and 500"
@@ -88,35 +90,32 @@ extension PodBench {
             }
         }
 
-        /// Options given as one string, split at spaces (no shell quoting: options are words).
-        static func split(_ text: String) -> [String] { text.split(separator: " ").map(String.init) }
+        /// What each run gets unless the options say otherwise: one trial of 250 ms after a
+        /// 100 ms warm-up, no calibration. A round's pair cancels the drift between rounds, and
+        /// that drift, not the noise within a run, is the largest noise on a VM: many short
+        /// rounds decide sooner than a few long ones (docs/ci.md has the figures).
+        static let roundDefaults: [(option: String, value: String?)] = [
+            ("--trials", "1"), ("--duration", "250ms"), ("--warmup", "100ms"), ("--no-calibrate", nil),
+        ]
 
-        /// The rounds at which the verdicts are looked at, and the confidence of each look: the
-        /// asked confidence divided over the looks (Bonferroni), one look kept for the end of the
-        /// budget. The schedule grows by about a third each time, so few looks cover many rounds.
-        static func looks(maxRounds: Int, confidence: Double) -> (rounds: [Int], perLook: Double) {
-            var count = 2
-            while true {
-                let perLook = 1 - (1 - confidence) / Double(count)
-                let first = SignedRankEstimate.minimumRounds(confidence: perLook)
-                var schedule: [Int] = []
-                var n = first
-                while n < maxRounds {
-                    schedule.append(n)
-                    n = max(n + 1, Int((Double(n) * 1.35).rounded(.up)))
-                }
-                schedule.append(max(maxRounds, first))
-                if schedule.count + 1 <= count { return (schedule, perLook) }
-                count += 1
+        /// The round defaults not already given in `options`.
+        static func defaults(besides options: [String]) -> [String] {
+            roundDefaults.flatMap { option, value -> [String] in
+                let given = options.contains { $0 == option || $0.hasPrefix(option + "=") }
+                return given ? [] : [option] + (value.map { [$0] } ?? [])
             }
         }
+
+        /// Options given as one string, split at spaces (no shell quoting: options are words).
+        static func split(_ text: String) -> [String] { text.split(separator: " ").map(String.init) }
 
         enum Side: String { case a = "A", b = "B" }
 
         func run() async throws {
             let budgetNanoseconds = try DurationText.parse(budget, option: "--budget")
-            let (schedule, perLook) = Self.looks(maxRounds: maxRounds, confidence: gate.confidence)
-            let comparator = try gate.comparator(confidence: perLook)
+            let looks = LookSchedule(maxRounds: maxRounds, confidence: gate.confidence)
+            let (schedule, perLook) = (looks.rounds, looks.perLook)
+            let comparator = try gate.comparator(confidence: perLook, defaultMetrics: ComparedMetric.abDefaults)
             let orderSeed = seed ?? UInt64.random(in: 0...UInt64.max)
             var generator = SplitMix64(seed: orderSeed)
             let aBinary = aBin ?? BuildInfo.executablePath
@@ -186,7 +185,10 @@ extension PodBench {
             try? FileManager.default.removeItem(atPath: directory)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = ["run"] + runOptions + options + ["--results-dir", directory]
+            process.arguments =
+                ["run"] + Self.defaults(besides: runOptions + options) + runOptions + options + [
+                    "--results-dir", directory,
+                ]
             var env = ProcessInfo.processInfo.environment
             for pair in environment {
                 let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
@@ -217,20 +219,5 @@ extension PodBench {
             }
             return try ResultsStore.load(directory + "/" + file)
         }
-    }
-}
-
-/// A small seeded generator (SplitMix64), so an A/B order can be repeated from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

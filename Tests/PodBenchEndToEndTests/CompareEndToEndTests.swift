@@ -114,6 +114,21 @@ extension EndToEnd {
                 ] + run, timeout: 600)
             #expect(same.status == 0, "\(same.stdout)\(same.stderr)")
             #expect(same.stdout.contains("Interleaved A/B: "), "\(same.stdout)")
+            // Options given win over ab's round defaults; without them a run is one trial of 250 ms
+            // after a 100 ms warm-up.
+            let given = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/aa/round-01-a").first))
+            #expect(given.settings.trials == 3 && given.settings.trialSeconds == 0.03, "\(given.settings)")
+            let short = try BinaryProcess.run(
+                [
+                    "ab", "--max-rounds", "8", "--results-dir", dir + "/short", "--on-inconclusive", "pass",
+                    "--min-effect", "latency=150%,throughput=150%,cpu=150%", "--", "--transports", "uds",
+                    "--workloads", "pingpong", "--sizes", "64", "--cpu", "client=\(cpus.first!),server=\(cpus.last!)",
+                ], timeout: 600)
+            #expect(short.status == 0, "\(short.stdout)\(short.stderr)")
+            let round = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/short/round-01-b").first))
+            #expect(
+                round.settings.trials == 1 && round.settings.trialSeconds == 0.25
+                    && round.settings.warmupSeconds == 0.1, "\(round.settings)")
         }
 
         @Test("baseline save, list, show, and compare against the name; a regression exits 1")

@@ -101,4 +101,29 @@ struct SignedRankEstimateTests {
         #expect(e.lower! <= e.estimate && e.estimate <= e.upper! && e.lower! > 0)
         #expect(e.achievedConfidence! >= 0.95)
     }
+
+    @Test("selecting the order statistics gives what sorting every Walsh average gives, ties and all")
+    func selection() {
+        var random = SplitMix64(seed: 11)
+        for trial in 0..<300 {
+            let n = 1 + trial % 90
+            // Every third draw from a few levels only: ties, the hard case for a partition.
+            let d = (0..<n).map { _ in
+                trial % 3 == 0 ? Double(random.next() % 4) : Double(random.next() % 1_000_000) / 1e5 - 5
+            }
+            var walsh: [Double] = []
+            for i in d.indices { for j in i..<d.count { walsh.append((d[i] + d[j]) / 2) } }
+            walsh.sort()
+            for confidence in [0.5, 0.95, 0.999] {
+                let e = SignedRankEstimate(differences: d, confidence: confidence)
+                let count = walsh.count
+                #expect(e.estimate == (walsh[(count - 1) / 2] + walsh[count / 2]) / 2, "n \(n)")
+                if let k = SignedRankEstimate.criticalRank(n: n, alphaHalf: (1 - confidence) / 2) {
+                    #expect(e.lower == walsh[k.rank - 1] && e.upper == walsh[count - k.rank], "n \(n)")
+                } else {
+                    #expect(e.lower == nil && e.upper == nil)
+                }
+            }
+        }
+    }
 }
