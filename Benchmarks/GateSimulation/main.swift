@@ -80,6 +80,9 @@ print()
 // 1. The default matrix in one ab, and compare of one default run a side.
 var abFalse = 0
 var compareFalse = 0
+var baselineFalse = 0
+/// The runs a baseline of several holds in the table's row.
+let baselineRuns = 5
 var seconds: [Double] = []
 var rounds: [Int] = []
 for i in 0..<options.aa {
@@ -88,6 +91,9 @@ for i in 0..<options.aa {
     seconds.append(outcome.seconds)
     rounds.append(outcome.rounds)
     if matrix.compare(seed: options.seed &+ UInt64(i)).anyRegression { compareFalse += 1 }
+    if matrix.compare(seed: options.seed &+ UInt64(i), baselineRuns: baselineRuns).anyRegression {
+        baselineFalse += 1
+    }
 }
 if abFalse * 100 > options.aa {
     failures.append("ab of the matrix: \(abFalse) of \(options.aa) A/A suites called a regression (more than 1%)")
@@ -98,6 +104,7 @@ struct Row {
     var matrixNeeded: Double
     var matrixCaught = 0
     var compareCaught = 0
+    var baselineCaught = 0
     var aloneNeeded: Double
     var aloneAffordable: Int
     var aloneCaught = 0
@@ -125,6 +132,8 @@ for (index, c) in model.cases.enumerated() {
         if matrix.compare(seed: seed, slowCase: index, slowdown: slowdown).verdicts[index] == .regressed {
             row.compareCaught += 1
         }
+        let five = matrix.compare(seed: seed, baselineRuns: baselineRuns, slowCase: index, slowdown: slowdown)
+        if five.verdicts[index] == .regressed { row.baselineCaught += 1 }
         let caught = alone.ab(seed: seed, slowCase: 0, slowdown: slowdown)
         if caught.verdicts[0] == .regressed {
             row.aloneCaught += 1
@@ -165,6 +174,9 @@ print(
     "| `compare`, one default run a side (5 trials of 500 ms) | \(compareFalse) of \(options.aa) (\(percent(compareFalse, options.aa))) | \(caughtShare(rows) { $0.compareCaught }) | 2 runs, \(Int(2 * matrixPlan.runSeconds(.runDefault))) s |"
 )
 print(
+    "| `compare` with a baseline of \(baselineRuns) default runs (runs as the unit) | \(baselineFalse) of \(options.aa) (\(percent(baselineFalse, options.aa))) | \(caughtShare(rows) { $0.baselineCaught }) | 1 run, \(Int(matrixPlan.runSeconds(.runDefault))) s (the baseline's \(baselineRuns) made before) |"
+)
+print(
     "| `ab` of the 24-case matrix | \(abFalse) of \(options.aa) (\(percent(abFalse, options.aa))) | \(caughtShare(rows) { $0.matrixCaught }) | \(Int(median(seconds) ?? 0)) s, \(median(rounds) ?? 0) rounds of \(String(format: "%.1f", matrixPlan.roundSeconds)) s |"
 )
 print(
@@ -172,15 +184,15 @@ print(
 )
 print()
 print(
-    "| case | rounds for 95% power | caught in the matrix (\(matrixPlan.affordableRounds) rounds) | caught with 95% power there | caught alone | rounds alone (affordable) | median rounds, time to catch | `compare` caught |"
+    "| case | rounds for 95% power | caught in the matrix (\(matrixPlan.affordableRounds) rounds) | caught with 95% power there | caught alone | rounds alone (affordable) | median rounds, time to catch | `compare` caught | `compare` with \(baselineRuns) baseline runs caught |"
 )
-print("|---|---|---|---|---|---|---|---|")
+print("|---|---|---|---|---|---|---|---|---|")
 for row in rows {
     let need = row.aloneNeeded.isFinite && row.aloneNeeded < 100_000 ? String(Int(row.aloneNeeded.rounded(.up))) : "∞"
     let when =
         median(row.aloneRounds).map { "\($0), \(Int(median(row.aloneSeconds) ?? 0)) s" } ?? "-"
     print(
-        "| \(row.name) | \(need) | \(percent(row.matrixCaught, options.slow)) | \(row.matrixDetectable) | \(percent(row.aloneCaught, options.slow)) | \(row.aloneAffordable) | \(when) | \(percent(row.compareCaught, options.slow)) |"
+        "| \(row.name) | \(need) | \(percent(row.matrixCaught, options.slow)) | \(row.matrixDetectable) | \(percent(row.aloneCaught, options.slow)) | \(row.aloneAffordable) | \(when) | \(percent(row.compareCaught, options.slow)) | \(percent(row.baselineCaught, options.slow)) |"
     )
 }
 print()

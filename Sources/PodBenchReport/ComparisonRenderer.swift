@@ -46,8 +46,13 @@ public enum ComparisonRenderer {
     /// how far the machine drifts between runs; interleaved rounds can.
     static func evidenceLine(_ report: ComparisonReport) -> String {
         guard let rounds = report.rounds else {
+            let (k, j) = (report.baselineRuns ?? 1, report.currentRuns ?? 1)
+            if k + j >= 3 {
+                return
+                    "Runs as the unit: \(k) baseline run\(k == 1 ? "" : "s") and \(j) current; each verdict rests on the runs' medians, so the drift between runs is in the intervals (Student's t, the spread pooled over the runs)."
+            }
             return
-                "One run per side: the intervals come from the trials of each run, which do not show how far this machine drifts between runs (on a VM, often more than within one; docs/ci.md)."
+                "One baseline run: run-to-run spread unknown. The intervals come from the trials of each run, which do not show how far this machine drifts between runs (on a VM, often more than within one), so a verdict here may be that drift: keep several runs in the baseline (podbench baseline add) or use podbench ab (docs/ci.md)."
         }
         return
             "Interleaved A/B: \(rounds) rounds, the order of A and B drawn at random in each; every verdict rests on \(rounds) paired ratios (B's run median over A's), so drift between rounds cancels within each pair (Wilcoxon signed-rank interval at \(Format.decimal(report.confidence * 100))% per look)."

@@ -277,19 +277,28 @@ public struct GateSimulator: Sendable {
         return Outcome(verdicts: verdicts, rounds: rounds, seconds: time, regressedAt: regressedAt, ratios: ratios)
     }
 
-    /// One two-file `compare`: a baseline run and, later, a current run, each of `shape`,
-    /// judged trial by trial as `podbench compare` does.
-    public func compare(seed: UInt64, shape: RunShape = .runDefault, slowCase: Int? = nil, slowdown: Double = 1)
-        -> Outcome
-    {
+    /// One `compare` of a current run with a baseline of `baselineRuns` runs (each made at
+    /// another time: ten minutes apart), all of `shape`: trial by trial with one baseline run,
+    /// runs as the unit with more, as `podbench compare` does.
+    public func compare(
+        seed: UInt64, shape: RunShape = .runDefault, baselineRuns: Int = 1, slowCase: Int? = nil,
+        slowdown: Double = 1
+    ) -> Outcome {
         var random = SplitMix64(seed: seed)
         var spells = Spells(model, &random)
-        let comparator = Comparator(confidence: confidence, minimumEffects: minimumEffects)
+        var comparator = Comparator(confidence: confidence, minimumEffects: minimumEffects)
+        if baselineRuns > 1 {
+            // As `compare` does with runs as the unit: α shared over every (case, metric).
+            let family = model.cases.reduce(0) { $0 + $1.trialSigma.count }
+            comparator.confidence = 1 - (1 - confidence) / Double(family)
+        }
         var time = 0.0
-        let baseline = run(
-            at: &time, shape: shape, spells: &spells, random: &random, slowCase: nil, slowdown: 1)
-        // Later: another job, another minute.
-        time += 60
+        var baseline: [[[ComparedMetric: [Double]]]] = []
+        for _ in 0..<max(1, baselineRuns) {
+            baseline.append(
+                run(at: &time, shape: shape, spells: &spells, random: &random, slowCase: nil, slowdown: 1))
+            time += 600
+        }
         let current = run(
             at: &time, shape: shape, spells: &spells, random: &random, slowCase: slowCase, slowdown: slowdown)
         var verdicts: [Verdict] = []
@@ -298,8 +307,15 @@ public struct GateSimulator: Sendable {
             var worst = Verdict.unchanged
             var ratio = Double.nan
             for metric in ComparedMetric.allCases {
-                guard let x = baseline[index][metric], let y = current[index][metric] else { continue }
-                let compared = comparator.compare(metric: metric, baseline: x, current: y)
+                guard let y = current[index][metric] else { continue }
+                let compared: MetricComparison
+                if baseline.count == 1 {
+                    guard let x = baseline[0][index][metric] else { continue }
+                    compared = comparator.compare(metric: metric, baseline: x, current: y)
+                } else {
+                    let x = baseline.compactMap { $0[index][metric].map(CaseSummary.median) }
+                    compared = comparator.compareRuns(metric: metric, baseline: x, current: [CaseSummary.median(y)])
+                }
                 worst = min(worst, compared.verdict)
                 if ratio.isNaN { ratio = compared.ratio }
             }

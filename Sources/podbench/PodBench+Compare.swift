@@ -45,19 +45,23 @@ extension PodBench {
 
         func run() async throws {
             let store = BaselineStore(directory: baselinesDir)
-            let (baselineName, baselineRun) = try store.load(baseline)
-            let (currentName, currentRun) = try store.load(current)
-            for (name, run) in [(baselineName, baselineRun), (currentName, currentRun)] where !run.complete {
-                FileHandle.standardError.write(
-                    Data(
-                        TextEscaping.terminal(
-                            "podbench: note: \(name) is an incomplete run: \(run.incompleteReason ?? "it did not finish")"
-                        )
-                        .utf8 + [0x0A]))
+            let (baselineName, baselineRuns) = try store.load(baseline)
+            let (currentName, currentRuns) = try store.load(current)
+            for (name, runs) in [(baselineName, baselineRuns), (currentName, currentRuns)] {
+                for (index, run) in runs.enumerated() where !run.complete {
+                    let which = runs.count > 1 ? "run \(index + 1) of \(name)" : name
+                    FileHandle.standardError.write(
+                        Data(
+                            TextEscaping.terminal(
+                                "podbench: note: \(which) is an incomplete run: \(run.incompleteReason ?? "it did not finish")"
+                            )
+                            .utf8 + [0x0A]))
+                }
             }
             let policy = gate.policy(allowEnvironmentMismatch: allowEnvMismatch)
             let report = try gate.comparator(confidence: gate.confidence).compare(
-                baseline: baselineRun, current: currentRun, baselineName: baselineName, currentName: currentName)
+                baselineRuns: baselineRuns, currentRuns: currentRuns, baselineName: baselineName,
+                currentName: currentName)
             let code = try gate.write(report, policy: policy, all: all)
             if code == 4 {
                 FileHandle.standardError.write(
@@ -80,7 +84,7 @@ extension PodBench {
     struct Baseline: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Keep named baselines under results/baselines/ (commit them; compare against them).",
-            subcommands: [Save.self, List.self, Show.self])
+            subcommands: [Save.self, Add.self, List.self, Show.self])
 
         struct Options: ParsableArguments {
             @Option(help: "Where baselines are stored.")
@@ -88,16 +92,44 @@ extension PodBench {
         }
 
         struct Save: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Copy a run into results/baselines/NAME.json.")
+            static let configuration = CommandConfiguration(
+                abstract: "Keep one or more runs as the baseline NAME (results/baselines/NAME/run-NN.json).",
+                discussion: """
+                    Several runs of the same build let compare see how far this machine drifts between runs: \
+                    against a baseline of two runs or more, runs are the unit of evidence (each run's median over \
+                    its trials one value), so that drift is in the intervals instead of posing as a regression. \
+                    With one run the spread between runs is unknown, and compare says so. Save three to five runs \
+                    made at different times (or add them later with `baseline add`).
+                    """)
             @Argument(help: "The baseline's name (letters, digits, '.', '_', '-').") var name: String
-            @Argument(help: "The results file to keep.") var run: String
+            @Argument(help: "The results files to keep (one or more).") var runs: [String]
             @Flag(help: "Replace an existing baseline of that name.") var force = false
             @OptionGroup var options: Options
 
             func run() async throws {
                 let path = try BaselineStore(directory: options.baselinesDir).save(
-                    name: name, run: run, overwrite: force)
-                print("saved \(run) as baseline \(name): \(path)")
+                    name: name, runs: runs, overwrite: force)
+                print(
+                    TextEscaping.terminal(
+                        "saved \(runs.count) run\(runs.count == 1 ? "" : "s") as baseline \(name): \(path)"))
+            }
+        }
+
+        struct Add: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Add runs to the baseline NAME (each becomes its next run-NN.json).")
+            @Argument(help: "The baseline's name.") var name: String
+            @Argument(help: "The results files to add (one or more).") var runs: [String]
+            @OptionGroup var options: Options
+
+            func run() async throws {
+                let store = BaselineStore(directory: options.baselinesDir)
+                let written = try store.add(name: name, runs: runs)
+                let total = store.files(of: name).count
+                print(
+                    TextEscaping.terminal(
+                        "added \(written.count) run\(written.count == 1 ? "" : "s") to baseline \(name): \(total) in all (\(written.joined(separator: ", ")))"
+                    ))
             }
         }
 
@@ -110,13 +142,14 @@ extension PodBench {
                 let names = store.names()
                 if names.isEmpty { print("no baselines in \(options.baselinesDir)") }
                 for name in names {
-                    if let run = try? ResultsStore.load(store.path(of: name)) {
+                    let files = store.files(of: name)
+                    if let first = files.first, let run = try? ResultsStore.load(first) {
                         print(
                             TextEscaping.terminal(
-                                "\(name)  \(run.startedAt)  \(run.environment.client.hostname)  \(run.cases.count) cases  kernel \(run.environment.client.kernelRelease)"
+                                "\(name)  \(files.count) run\(files.count == 1 ? "" : "s")  \(run.startedAt)  \(run.environment.client.hostname)  \(run.cases.count) cases  kernel \(run.environment.client.kernelRelease)"
                             ))
                     } else {
-                        print("\(name)  (unreadable: podbench baseline show \(name) says why)")
+                        print(TextEscaping.terminal("\(name)  (unreadable: podbench baseline show \(name) says why)"))
                     }
                 }
             }
@@ -128,12 +161,15 @@ extension PodBench {
             @OptionGroup var options: Options
 
             func run() async throws {
-                let (_, run) = try BaselineStore(directory: options.baselinesDir).load(name)
-                print(
-                    TextEscaping.terminal(
-                        "baseline \(name): \(run.startedAt), \(run.environment.client.hostname), podbench \(run.podbench.version)"
-                    ))
-                print(ResultsTable.render(run), terminator: "")
+                let (_, runs) = try BaselineStore(directory: options.baselinesDir).load(name)
+                for (index, run) in runs.enumerated() {
+                    let which = runs.count > 1 ? " run \(index + 1) of \(runs.count)" : ""
+                    print(
+                        TextEscaping.terminal(
+                            "baseline \(name)\(which): \(run.startedAt), \(run.environment.client.hostname), podbench \(run.podbench.version)"
+                        ))
+                    print(ResultsTable.render(run), terminator: "")
+                }
             }
         }
     }

@@ -135,7 +135,7 @@ extension EndToEnd {
         func baselines() throws {
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            let (a, _) = try Self.twoRuns(in: dir)
+            let (a, b) = try Self.twoRuns(in: dir)
             let store = ["--baselines-dir", dir + "/baselines"]
             #expect(try BinaryProcess.run(["baseline", "save", "node-a", a] + store).status == 0)
             #expect(try BinaryProcess.run(["baseline", "save", "node-a", a] + store).status == 2)  // exists
@@ -173,6 +173,17 @@ extension EndToEnd {
             let result = try BinaryProcess.run(["compare", "node-a", slower] + store)
             #expect(result.status == 1, "\(result.stdout)")
             #expect(result.stdout.contains("regressed"))
+            #expect(result.stdout.contains("One baseline run: run-to-run spread unknown"), "\(result.stdout)")
+            // A second run makes runs the unit: the output says so, and list counts the runs.
+            let added = try BinaryProcess.run(["baseline", "add", "node-a", b] + store)
+            #expect(added.status == 0 && added.stdout.contains("2 in all"), "\(added.stdout)\(added.stderr)")
+            #expect(try BinaryProcess.run(["baseline", "list"] + store).stdout.contains("node-a  2 runs"))
+            let runs = try BinaryProcess.run(["compare", "node-a", slower, "--format", "json"] + store)
+            // Regressed, or undecided if two runs under a sanitizer spread too far for t with one
+            // degree of freedom; the decisions themselves are tested on synthetic runs.
+            #expect(runs.status == 1 || runs.status == 4, "\(runs.stdout)")
+            #expect(runs.stdout.contains("\"baselineRuns\" : 2"), "\(runs.stdout.prefix(400))")
+            #expect(try BinaryProcess.run(["baseline", "add", "nobody", b] + store).status == 2)
         }
 
         @Test(

@@ -1,10 +1,11 @@
 import Dispatch
 import Foundation
 import PodBenchCore
-import PodBenchReport
 import PodBenchResults
 import Synchronization
 import Testing
+
+@testable import PodBenchReport
 
 /// Synthetic runs with known differences.
 enum Synthetic {
@@ -358,7 +359,7 @@ struct BaselineStoreTests {
             let refusals = Mutex(0)
             DispatchQueue.concurrentPerform(iterations: 2) { _ in
                 do {
-                    _ = try store.save(name: "node-\(round)", run: runPath, overwrite: false)
+                    _ = try store.save(name: "node-\(round)", runs: [runPath], overwrite: false)
                     successes.withLock { $0 += 1 }
                 } catch let error as PodBenchError where error.message.contains("exists") {
                     refusals.withLock { $0 += 1 }
@@ -367,7 +368,147 @@ struct BaselineStoreTests {
             #expect(successes.withLock { $0 } == 1 && refusals.withLock { $0 } == 1, "round \(round)")
         }
         let left = try FileManager.default.contentsOfDirectory(atPath: dir + "/baselines")
-        #expect(left.count == 30, "\(left.filter { $0.contains(".tmp-") })")
+        #expect(left.count == 30, "\(left.filter { $0.hasPrefix(".") })")
+        #expect(store.names().count == 30 && store.files(of: "node-7").count == 1)
+    }
+
+    /// A results file that passes validation, with p50 `latency`.
+    static func write(_ dir: String, _ name: String, latency: Double) throws -> String {
+        var run = Synthetic.run(latency: latency, noise: Synthetic.tight)
+        for t in run.cases[0].trials.indices { run.cases[0].trials[t].latencySummary = nil }
+        let path = dir + "/" + name
+        try ResultsStore.writeAtomically(try ResultsStore.encoder(pretty: false).encode(run), to: path)
+        return path
+    }
+
+    @Test(
+        "several runs: saved as a folder in order, added to, loaded whole; a one-run NAME.json from before reads and becomes a folder on add"
+    )
+    func severalRuns() throws {
+        let dir = NSTemporaryDirectory() + "podbench-baselines-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let runs = try (1...4).map { try Self.write(dir, "r\($0).json", latency: 10_000 * Double($0)) }
+        let store = BaselineStore(directory: dir + "/baselines")
+        let folder = try store.save(name: "node-a", runs: Array(runs.prefix(3)), overwrite: false)
+        #expect(folder == dir + "/baselines/node-a")
+        #expect(
+            store.files(of: "node-a").map { ($0 as NSString).lastPathComponent } == [
+                "run-01.json", "run-02.json", "run-03.json",
+            ])
+        #expect(throws: PodBenchError.self) { try store.save(name: "node-a", runs: [runs[3]], overwrite: false) }
+        let added = try store.add(name: "node-a", runs: [runs[3]])
+        #expect(added == [folder + "/run-04.json"])
+        let loaded = try store.load("node-a")
+        #expect(
+            loaded.runs.map { $0.cases[0].trials[0].messages }
+                == runs.map { try! ResultsStore.load($0).cases[0].trials[0].messages })
+        // --force replaces the whole folder.
+        try store.save(name: "node-a", runs: [runs[0]], overwrite: true)
+        #expect(try store.load("node-a").runs.count == 1)
+        // A baseline saved by an earlier version: NAME.json.
+        try FileManager.default.copyItem(atPath: runs[1], toPath: dir + "/baselines/old.json")
+        #expect(store.names() == ["node-a", "old"])
+        #expect(try store.load("old").runs.count == 1)
+        #expect(throws: PodBenchError.self) { try store.save(name: "old", runs: [runs[0]], overwrite: false) }
+        try store.add(name: "old", runs: [runs[2]])
+        #expect(!FileManager.default.fileExists(atPath: dir + "/baselines/old.json"))
+        let old = try store.load("old").runs
+        let first = try ResultsStore.load(runs[1]).cases[0].trials[0].messages
+        #expect(old.count == 2 && old[0].cases[0].trials[0].messages == first)
+        #expect(throws: PodBenchError.self) { try store.add(name: "nobody", runs: [runs[0]]) }
+        // Nothing half-made is left beside them.
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir + "/baselines").sorted()
+        #expect(left == ["node-a", "old"], "\(left)")
+    }
+
+    @Test("two adds to one baseline at once both land, under distinct names")
+    func concurrentAdd() throws {
+        let dir = NSTemporaryDirectory() + "podbench-baselines-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let run = try Self.write(dir, "r.json", latency: 10_000)
+        let store = BaselineStore(directory: dir + "/baselines")
+        try store.save(name: "node", runs: [run], overwrite: false)
+        let failures = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            do { try store.add(name: "node", runs: [run, run]) } catch { failures.withLock { $0 += 1 } }
+        }
+        #expect(failures.withLock { $0 } == 0)
+        #expect(store.files(of: "node").count == 17)
+    }
+}
+
+@Suite("Baselines of several runs: runs as the unit")
+struct RunsComparisonTests {
+    @Test("Student's t quantiles match the tables; the runs interval is the pooled t interval")
+    func studentT() {
+        for (df, q) in [(1.0, 12.7062047), (2, 4.30265273), (4, 2.77644511), (10, 2.22813885), (30, 2.04227246)] {
+            #expect(abs(StudentT.quantile(0.975, degreesOfFreedom: df) - q) < 1e-6, "df \(df)")
+        }
+        #expect(abs(StudentT.quantile(0.95, degreesOfFreedom: 5) - 2.01504837) < 1e-6)
+        #expect(abs(StudentT.cdf(0, degreesOfFreedom: 3) - 0.5) < 1e-12)
+        let e = RunsEstimate(baseline: [0, 0.1, 0.2], current: [0.5], confidence: 0.95)
+        #expect(abs(e.estimate - 0.4) < 1e-12 && abs(e.runSpread! - 0.1) < 1e-12)
+        let half = 4.30265273 * 0.1 * (1.0 / 3 + 1).squareRoot()
+        #expect(abs(e.lower! - (0.4 - half)) < 1e-6 && abs(e.upper! - (0.4 + half)) < 1e-6)
+        #expect(RunsEstimate(baseline: [0.1], current: [0.2], confidence: 0.95).lower == nil)
+    }
+
+    /// Five baseline runs drifting ±15% from run to run, tight trials within each.
+    static let drift: [Double] = [1, 1.15, 0.87, 1.08, 0.93]
+
+    @Test("drift between runs: one run a side calls it a regression; five baseline runs see the drift and do not")
+    func drift() throws {
+        let baseline = Self.drift.map { Synthetic.run(latency: 10_000 * $0, noise: Synthetic.tight) }
+        let current = Synthetic.run(latency: 11_500, noise: Synthetic.tight2)
+        let one = try Comparator().compare(
+            baseline: baseline[2], current: current, baselineName: "b", currentName: "c")
+        #expect(one.regressions == 1)
+        #expect(ComparisonRenderer.evidenceLine(one).contains("One baseline run: run-to-run spread unknown"))
+        let five = try Comparator().compare(
+            baselineRuns: baseline, currentRuns: [current], baselineName: "b", currentName: "c")
+        #expect(five.regressions == 0 && five.baselineRuns == 5 && five.currentRuns == 1)
+        let p50 = try #require(five.cases[0].metrics.first { $0.metric == .p50 })
+        #expect(p50.verdict == .inconclusive && p50.reason.contains("5 baseline runs"), "\(p50.reason)")
+        #expect(p50.baseline.count == 5 && p50.current.count == 1)
+        #expect(ComparisonRenderer.evidenceLine(five).contains("Runs as the unit: 5 baseline runs"))
+    }
+
+    @Test("beyond the drift: a 2× slowdown regresses; a current run amid tight runs is unchanged")
+    func decided() throws {
+        let baseline = Self.drift.map { Synthetic.run(latency: 10_000 * (1 + ($0 - 1) / 5), noise: Synthetic.tight) }
+        let slow = try Comparator().compare(
+            baselineRuns: baseline, currentRuns: [Synthetic.run(latency: 20_000, noise: Synthetic.tight2)],
+            baselineName: "b", currentName: "c")
+        #expect(slow.regressions == 1, "\(slow.cases[0].metrics.map(\.reason))")
+        let tight = [1, 1.004, 0.997, 1.002, 0.999, 1.003, 0.998, 1.001].map {
+            Synthetic.run(latency: 10_000 * $0, noise: Synthetic.tight)
+        }
+        let same = try Comparator().compare(
+            baselineRuns: tight, currentRuns: [Synthetic.run(latency: 10_005, noise: Synthetic.tight2)],
+            baselineName: "b", currentName: "c")
+        let p50 = try #require(same.cases[0].metrics.first { $0.metric == .p50 })
+        #expect(p50.verdict == .unchanged, "\(p50.reason)")
+    }
+
+    @Test(
+        "a case failing in one baseline run is not comparable, naming the run; an unfinished run makes its side incomplete"
+    )
+    func statuses() throws {
+        var baseline = (0..<3).map { _ in Synthetic.run(latency: 10_000, noise: Synthetic.tight, keys: ["tcp", "uds"]) }
+        baseline[1].cases[1].status = .failed
+        baseline[1].cases[1].error = "peer died"
+        baseline[2].complete = false
+        baseline[2].incompleteReason = "interrupted"
+        let report = try Comparator().compare(
+            baselineRuns: baseline,
+            currentRuns: [Synthetic.run(latency: 10_000, noise: Synthetic.tight2, keys: ["tcp", "uds"])],
+            baselineName: "b", currentName: "c")
+        #expect(
+            report.notComparable.count == 1 && report.notComparable[0].contains("run 2: peer died"),
+            "\(report.notComparable)")
+        #expect(report.baselineIncomplete?.contains("run 3: interrupted") == true)
     }
 }
 
