@@ -25,10 +25,11 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         // The gate's statistical test (scripts/test.sh runs it with --check; docs/ci.md quotes it).
+        // Under Tools/: package-benchmark runs every executable whose folder sits in Benchmarks/.
         .executableTarget(
             name: "GateSimulation",
             dependencies: [.product(name: "PodBenchLibrary", package: "podbench")],
-            path: "GateSimulation"
+            path: "Tools/GateSimulation"
         ),
     ],
     swiftLanguageModes: [.v6]

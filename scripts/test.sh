@@ -10,7 +10,7 @@ podbench_setup python3 python3-jsonschema python3-yaml librsvg2-bin podman build
 # play) fail instead of skipping when podman is missing; the pattern tests put haproxy and socat
 # (started on loopback by the tests) between the sides.
 export PODBENCH_REQUIRE_TOOLS=1
-swift format lint --strict --recursive Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/HotPaths Benchmarks/GateSimulation Fuzz/Package.swift Fuzz/FuzzSupport Fuzz/ControlFrames Fuzz/RingRecords Fuzz/FileRecords Fuzz/ResultsFiles
+swift format lint --strict --recursive Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/HotPaths Benchmarks/Tools/GateSimulation Fuzz/Package.swift Fuzz/FuzzSupport Fuzz/ControlFrames Fuzz/RingRecords Fuzz/FileRecords Fuzz/ResultsFiles
 swift build --build-tests
 PODBENCH_BIN="$(swift build --show-bin-path)/podbench" swift test --skip-build
 # The measured loops allocate nothing: package-benchmark's malloc counters, deterministic.

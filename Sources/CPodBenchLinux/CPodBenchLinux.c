@@ -141,6 +141,17 @@ int CPodBenchLinux_byte_locked(int fd, long offset) {
 
 long CPodBenchLinux_null_syscall(void) { return syscall(SYS_getppid); }
 
+int CPodBenchLinux_rename_exchange(const char *a, const char *b) {
+#ifdef SYS_renameat2
+    return (int)syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, 2 /* RENAME_EXCHANGE */);
+#else
+    (void)a;
+    (void)b;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
 int CPodBenchLinux_set_timer_slack(unsigned long nanoseconds) { return prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0); }
 
 int CPodBenchLinux_deny_io_uring(int error) {
@@ -192,4 +203,5 @@ void CPodBenchLinux_cpu_relax(void) {}
 int CPodBenchLinux_lock_byte(int fd, long offset) { (void)fd; (void)offset; errno = ENOSYS; return -1; }
 int CPodBenchLinux_byte_locked(int fd, long offset) { (void)fd; (void)offset; errno = ENOSYS; return -1; }
 long CPodBenchLinux_null_syscall(void) { return 0; }
+int CPodBenchLinux_rename_exchange(const char *a, const char *b) { (void)a; (void)b; errno = ENOSYS; return -1; }
 #endif

@@ -1,3 +1,4 @@
+import CPodBenchLinux
 import Glibc
 import SystemPackage
 
@@ -38,6 +39,18 @@ public enum SystemFiles {
 
     /// Whether a path exists.
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    /// Whether `path` is a symbolic link itself (lstat: the link, not what it names).
+    public static func isSymbolicLink(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
+    }
+
+    /// Swaps the names `a` and `b`, both existing, in one step (renameat2 with RENAME_EXCHANGE):
+    /// 0, or the errno (EINVAL where the filesystem cannot, ENOSYS on an old kernel).
+    public static func exchange(_ a: String, _ b: String) -> Int32 {
+        CPodBenchLinux_rename_exchange(a, b) == 0 ? 0 : errno
+    }
 
     /// Removes `path` only if it is a Unix socket file itself (not a link to one, not anything
     /// else): a stale socket may go, whatever else was put at that name stays.

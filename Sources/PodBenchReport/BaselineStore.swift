@@ -15,9 +15,10 @@ public struct BaselineStore: Sendable {
     /// Checks a baseline name: letters, digits, `.`, `_`, `-`.
     public static func validate(name: String) throws {
         let allowed = name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
-        guard !name.isEmpty, allowed, !name.hasPrefix(".") else {
+        guard !name.isEmpty, allowed, !name.hasPrefix("."), !name.hasSuffix(".json") else {
             throw PodBenchError(
-                .invalidConfiguration, "'\(name)' is not a baseline name: use letters, digits, '.', '_' and '-'")
+                .invalidConfiguration,
+                "'\(name)' is not a baseline name: use letters, digits, '.', '_' and '-' (not ending in .json)")
         }
     }
 
@@ -28,13 +29,31 @@ public struct BaselineStore: Sendable {
     public func folder(of name: String) -> String { directory + "/" + name }
 
     /// The results files of a baseline, in order; empty when there is no such baseline.
+    /// Symbolic links are not followed: a link planted in a shared checkout (a baseline folder
+    /// or run that points elsewhere) is not a baseline.
     public func files(of name: String) -> [String] {
-        if let runs = try? FileManager.default.contentsOfDirectory(atPath: folder(of: name)) {
-            return runs.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.sorted().map {
-                folder(of: name) + "/" + $0
-            }
+        let folder = folder(of: name)
+        if SystemFiles.isSymbolicLink(folder) { return [] }
+        if let entries = try? FileManager.default.contentsOfDirectory(atPath: folder) {
+            return entries.compactMap { entry -> (Int, String)? in
+                guard let index = Self.runIndex(entry), !SystemFiles.isSymbolicLink(folder + "/" + entry) else {
+                    return nil
+                }
+                return (index, folder + "/" + entry)
+            }.sorted { $0.0 < $1.0 }.map(\.1)
         }
-        return FileManager.default.fileExists(atPath: path(of: name)) ? [path(of: name)] : []
+        let single = path(of: name)
+        return FileManager.default.fileExists(atPath: single) && !SystemFiles.isSymbolicLink(single) ? [single] : []
+    }
+
+    /// NN of a `run-NN.json` name; nil for any other name.
+    static func runIndex(_ entry: String) -> Int? {
+        guard entry.hasPrefix("run-"), entry.hasSuffix(".json") else { return nil }
+        let digits = entry.dropFirst(4).dropLast(5)
+        guard !digits.isEmpty, digits.count <= 6, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            return nil
+        }
+        return Int(digits)
     }
 
     /// The names of the stored baselines, sorted.
@@ -54,7 +73,7 @@ public struct BaselineStore: Sendable {
     /// Reads a run to be kept: once, checked, and returned as the very bytes checked (a file
     /// swapped after the check is never stored); a journal is stored as the results file it
     /// reads as.
-    static func read(_ path: String) throws -> Data {
+    static func read(_ path: String) throws -> (data: Data, identity: String) {
         let run: RunResult
         let data: Data
         if path.hasSuffix(ResultsStore.journalSuffix) {
@@ -71,7 +90,22 @@ public struct BaselineStore: Sendable {
         guard !run.cases.isEmpty else {
             throw PodBenchError(.incompatibleResults, "\(path) has no cases: a baseline needs measured cases")
         }
-        return data
+        return (data, identity(run))
+    }
+
+    /// What tells two runs apart: when and where each started. A run kept twice would add a degree
+    /// of freedom and no spread, and make the runs' interval falsely narrow.
+    static func identity(_ run: RunResult) -> String { "\(run.startedAt) on \(run.environment.client.hostname)" }
+
+    /// Refuses a run given twice, or one the baseline holds already.
+    static func refuseDuplicates(_ identities: [String], besides held: [String], name: String) throws {
+        var seen = Set(held)
+        for identity in identities where !seen.insert(identity).inserted {
+            throw PodBenchError(
+                .invalidConfiguration,
+                "the run started \(identity) is given twice or is in baseline \(name) already: a baseline's runs must be separate runs (the same run twice would make its spread look smaller than it is)"
+            )
+        }
     }
 
     static func runName(_ index: Int) -> String { "run-" + (index < 10 ? "0" : "") + "\(index).json" }
@@ -100,9 +134,14 @@ public struct BaselineStore: Sendable {
         guard !paths.isEmpty else {
             throw PodBenchError(.invalidConfiguration, "name at least one results file to keep")
         }
-        let contents = try paths.map(Self.read)
+        let read = try paths.map(Self.read)
+        try Self.refuseDuplicates(read.map(\.identity), besides: [], name: name)
+        if SystemFiles.isSymbolicLink(folder(of: name)) || SystemFiles.isSymbolicLink(path(of: name)) {
+            throw PodBenchError(
+                .invalidConfiguration, "\(folder(of: name)) is a symbolic link: a baseline is a folder of its own")
+        }
         if !overwrite && !files(of: name).isEmpty { throw exists(name) }
-        let target = try install(name: name, contents, overwrite: overwrite)
+        let target = try install(name: name, read.map(\.data), overwrite: overwrite)
         // A one-run baseline saved by an earlier version is replaced too.
         if overwrite { try? FileManager.default.removeItem(atPath: path(of: name)) }
         return target
@@ -127,6 +166,14 @@ public struct BaselineStore: Sendable {
         let target = folder(of: name)
         var replaced: String?
         if overwrite && FileManager.default.fileExists(atPath: target) {
+            // One step: the new folder and the old swap names, so the baseline never goes missing
+            // and a save racing this one cannot slip in; the old runs leave with `aside`.
+            let swapped = SystemFiles.exchange(aside, target)
+            if swapped == 0 { return target }
+            guard swapped == EINVAL || swapped == ENOSYS else {
+                throw PodBenchError(.ioFailure, "cannot replace \(target): \(String(cString: strerror(swapped)))")
+            }
+            // A filesystem without the exchange: the old folder moves aside first.
             let old = directory + "/.\(name).replaced-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             guard rename(target, old) == 0 else {
                 throw PodBenchError(.ioFailure, "cannot replace \(target): \(String(cString: strerror(errno)))")
@@ -136,7 +183,12 @@ public struct BaselineStore: Sendable {
         // rename(2) of a folder onto a folder that holds files fails: the lost race is told.
         guard rename(aside, target) == 0 else {
             let error = errno
-            if let replaced { _ = rename(replaced, target) }
+            if let replaced, rename(replaced, target) != 0 {
+                throw PodBenchError(
+                    .ioFailure,
+                    "cannot replace \(target) (\(String(cString: strerror(error)))), nor put the old baseline back: its runs are in \(replaced)"
+                )
+            }
             if error == EEXIST || error == ENOTEMPTY { throw exists(name) }
             throw PodBenchError(.ioFailure, "cannot create \(target): \(String(cString: strerror(error)))")
         }
@@ -153,23 +205,31 @@ public struct BaselineStore: Sendable {
         guard !paths.isEmpty else {
             throw PodBenchError(.invalidConfiguration, "name at least one results file to add")
         }
-        let contents = try paths.map(Self.read)
+        let read = try paths.map(Self.read)
         let target = folder(of: name)
+        if SystemFiles.isSymbolicLink(target) {
+            throw PodBenchError(
+                .invalidConfiguration, "\(target) is a symbolic link: a baseline is a folder of its own")
+        }
         if !FileManager.default.fileExists(atPath: target) {
-            guard FileManager.default.fileExists(atPath: path(of: name)) else {
+            guard FileManager.default.fileExists(atPath: path(of: name)), !SystemFiles.isSymbolicLink(path(of: name))
+            else {
                 throw PodBenchError(
                     .incompatibleResults,
                     "no baseline named \(name) in \(directory): podbench baseline save \(name) RUN... first")
             }
-            // The old single file becomes run 1 of a folder, then goes.
+            // The old single file becomes run 1 of a folder, then goes. Another add may convert it
+            // at the same moment: whichever finds the folder made carries on with it.
             do {
-                _ = try install(name: name, [try Self.read(path(of: name))], overwrite: false)
-            } catch let error as PodBenchError where error.code == .invalidConfiguration {
-                // Another add converted it first: carry on with its folder.
+                _ = try install(name: name, [try Self.read(path(of: name)).data], overwrite: false)
+            } catch let error as PodBenchError where FileManager.default.fileExists(atPath: target) {
                 _ = error
             }
             try? FileManager.default.removeItem(atPath: path(of: name))
         }
+        let held = try files(of: name).map { Self.identity(try ResultsStore.load($0)) }
+        try Self.refuseDuplicates(read.map(\.identity), besides: held, name: name)
+        let contents = read.map(\.data)
         var written: [String] = []
         var index = 1
         for data in contents {

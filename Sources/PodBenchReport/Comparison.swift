@@ -440,7 +440,7 @@ public struct Comparator: Sendable {
         report.currentRuns = currentRuns.count
         if family > 1 {
             report.notes.append(
-                "Each runs interval at \(Format.decimal(perComparison.confidence * 100))%: the \(Format.decimal(confidence * 100))% shared over the \(family) case × metric comparisons made from runs (Bonferroni), so that a whole suite of comparisons of one build with itself calls any regression at most \(Format.decimal((1 - confidence) * 50))% of the time."
+                "Each runs interval at \(Format.decimal(perComparison.confidence * 100))%: the \(Format.decimal(confidence * 100))% shared over the \(family) case × metric comparisons made from runs (Bonferroni), so that a whole suite of comparisons of one build with itself calls any regression at most \(Format.decimal((1 - confidence) * 50))% of the time — if the current run drifts as the baseline's runs did (a slow spell of the VM during one run does not: docs/ci.md)."
             )
         }
         // The runs of one side should differ only by chance: anything else is worth a line.
@@ -623,28 +623,40 @@ public struct Comparator: Sendable {
         result.confidence = confidence
         result.detectableChange = expm1(delta + (upper - lower) / 2)
         let equivalence = RunsEstimate(baseline: a, current: b, confidence: 1 - 2 * (1 - confidence))
-        let eqLower = equivalence.lower ?? lower
-        let eqUpper = equivalence.upper ?? upper
+        let spread = estimate.runSpread.map { " (runs spread ±\(Format.decimal(expm1($0) * 100))%)" } ?? ""
+        Self.settle(
+            &result, metric, lower: lower, upper: upper, equivalence: (equivalence.lower, equivalence.upper),
+            delta: delta, evidence: runs, effect: effect + spread,
+            undecided:
+                "the interval of \(runs) crosses the minimum effect \(effect)\(spread): more runs would narrow it")
+        return result
+    }
+
+    /// Sets a paired or runs comparison's verdict by `decide` and says why, naming the evidence
+    /// ("12 rounds", "5 baseline runs and 1 current"); `undecided` is the reason when undecided.
+    static func settle(
+        _ result: inout MetricComparison, _ metric: ComparedMetric, lower: Double, upper: Double,
+        equivalence: (Double?, Double?), delta: Double, evidence: String, effect: String, undecided: String
+    ) {
+        let eqLower = equivalence.0 ?? lower
+        let eqUpper = equivalence.1 ?? upper
         result.equivalenceLower = exp(eqLower)
         result.equivalenceUpper = exp(eqUpper)
-        let spread = estimate.runSpread.map { " (runs spread ±\(Format.decimal(expm1($0) * 100))%)" } ?? ""
-        switch Self.decide(
+        switch decide(
             metric, lower: lower, upper: upper, equivalenceLower: eqLower, equivalenceUpper: eqUpper, delta: delta)
         {
         case .regressed?:
             result.verdict = .regressed
-            result.reason = "the whole interval of \(runs) is worse than the minimum effect \(effect)\(spread)"
+            result.reason = "the whole interval of \(evidence) is worse than the minimum effect \(effect)"
         case .improved?:
             result.verdict = .improved
-            result.reason = "the whole interval of \(runs) is better than the minimum effect \(effect)\(spread)"
+            result.reason = "the whole interval of \(evidence) is better than the minimum effect \(effect)"
         case .unchanged?:
             result.verdict = .unchanged
-            result.reason = "the whole equivalence interval of \(runs) lies within ±\(effect)\(spread)"
+            result.reason = "the whole equivalence interval of \(evidence) lies within ±\(effect)"
         default:
-            result.reason =
-                "the interval of \(runs) crosses the minimum effect \(effect)\(spread): more runs would narrow it"
+            result.reason = undecided
         }
-        return result
     }
 
     /// A metric one side measured and the other did not: undecided, never skipped.
@@ -833,34 +845,18 @@ public struct Comparator: Sendable {
         let halfWidth = (upper - lower) / 2
         result.detectableChange = expm1(delta + halfWidth)
         let equivalence = SignedRankEstimate(differences: d, confidence: 1 - 2 * (1 - confidence))
-        let eqLower = equivalence.lower ?? lower
-        let eqUpper = equivalence.upper ?? upper
-        result.equivalenceLower = exp(eqLower)
-        result.equivalenceUpper = exp(eqUpper)
-        switch Self.decide(
-            metric, lower: lower, upper: upper, equivalenceLower: eqLower, equivalenceUpper: eqUpper, delta: delta)
-        {
-        case .regressed?:
-            result.verdict = .regressed
-            result.reason = "the whole interval of \(d.count) rounds is worse than the minimum effect \(effect)"
-        case .improved?:
-            result.verdict = .improved
-            result.reason = "the whole interval of \(d.count) rounds is better than the minimum effect \(effect)"
-        case .unchanged?:
-            result.verdict = .unchanged
-            result.reason = "the whole equivalence interval of \(d.count) rounds lies within ±\(effect)"
-        default:
-            // The interval narrows as 1/√n: the rounds that would bring its half-width under the
-            // distance between the estimate and δ, at the noise seen.
-            let gap = abs(abs(shift.estimate) - delta)
-            let needed = gap > 1e-9 ? Double(d.count) * (halfWidth / gap) * (halfWidth / gap) : .infinity
-            let advice =
-                needed.isFinite && needed < 10_000
-                ? "about \(Int(needed.rounded(.up))) rounds would decide it at the noise seen"
-                : "the estimate sits at δ: no number of rounds would decide it"
-            result.reason =
-                "the interval of \(d.count) rounds crosses the minimum effect \(effect); \(advice)"
-        }
+        // The interval narrows as 1/√n: the rounds that would bring its half-width under the
+        // distance between the estimate and δ, at the noise seen.
+        let gap = abs(abs(shift.estimate) - delta)
+        let needed = gap > 1e-9 ? Double(d.count) * (halfWidth / gap) * (halfWidth / gap) : .infinity
+        let advice =
+            needed.isFinite && needed < 10_000
+            ? "about \(Int(needed.rounded(.up))) rounds would decide it at the noise seen"
+            : "the estimate sits at δ: no number of rounds would decide it"
+        Self.settle(
+            &result, metric, lower: lower, upper: upper, equivalence: (equivalence.lower, equivalence.upper),
+            delta: delta, evidence: "\(d.count) rounds", effect: effect,
+            undecided: "the interval of \(d.count) rounds crosses the minimum effect \(effect); \(advice)")
         return result
     }
 }

@@ -438,3 +438,17 @@ extension GatePlan {
         return exp(delta + z / (12 * Double(rounds)).squareRoot() / g2)
     }
 }
+
+extension GatePlan {
+    /// The chance that the case's primary metric alone calls the slowdown at a look after
+    /// `rounds` rounds, by the normal approximation `roundsNeeded` uses: a lower bound for `ab`,
+    /// which also judges the case's other metrics. 0 when the slowdown is within δ.
+    public func power(_ c: NoiseModel.Case, rounds: Int) -> Double {
+        let metric = Self.primary(c)
+        let delta = log1p(simulator.minimumEffects[metric] ?? metric.defaultMinimumEffect)
+        let margin = log(slowdown) - delta
+        guard margin > 0, rounds > 0 else { return 0 }
+        let standardError = 1 / ((12 * Double(rounds)).squareRoot() * densitySquaredIntegral(c))
+        return NormalDistribution.cdf(margin / standardError - NormalDistribution.quantile(1 - (1 - looks.perLook) / 2))
+    }
+}

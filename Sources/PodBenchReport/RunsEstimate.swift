@@ -16,6 +16,9 @@ public struct RunsEstimate: Equatable, Sendable {
     /// The pooled standard deviation of a run's value (the run-to-run spread).
     public var runSpread: Double?
 
+    /// The smallest spread assumed: a histogram's relative resolution (0.1%).
+    public static let resolution = 0.001
+
     public init(baseline x: [Double], current y: [Double], confidence: Double) {
         precondition(!x.isEmpty && !y.isEmpty, "each side needs a run")
         let mx = x.reduce(0, +) / Double(x.count)
@@ -24,7 +27,10 @@ public struct RunsEstimate: Equatable, Sendable {
         let df = x.count + y.count - 2
         guard df >= 1 else { return }
         let squares = x.reduce(0) { $0 + ($1 - mx) * ($1 - mx) } + y.reduce(0) { $0 + ($1 - my) * ($1 - my) }
-        let spread = (squares / Double(df)).squareRoot()
+        // Floored at the histograms' resolution (3 significant digits): runs whose values agree
+        // exactly have a spread too small to see, not none, and a zero would make any difference
+        // beyond δ certain.
+        let spread = max((squares / Double(df)).squareRoot(), Self.resolution)
         runSpread = spread
         let standardError = spread * (1 / Double(x.count) + 1 / Double(y.count)).squareRoot()
         let t = StudentT.quantile(1 - (1 - confidence) / 2, degreesOfFreedom: Double(df))

@@ -5,7 +5,7 @@ import Foundation
 /// `podbench ab` gives for each case and metric from its rounds (one difference of logarithms,
 /// B − A, per round).
 ///
-/// For n differences the n(n+1)/2 Walsh averages `(d[i] + d[j]) / 2, i ≤ j` are sorted: the
+/// For n differences the n(n+1)/2 Walsh averages `(d[i] + d[j]) / 2, i ≤ j` are ranked: the
 /// estimate is their median, and the interval with confidence 1 − α is `[W(k), W(N + 1 − k)]`,
 /// where k is the largest integer with `P(T ≤ k − 1) ≤ α/2` under the null distribution of the
 /// signed-rank statistic T (exact, counted by the classic recursion, for n ≤ 60; the normal

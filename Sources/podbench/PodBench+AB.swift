@@ -14,8 +14,9 @@ extension PodBench {
                 A and B are two podbench binaries (--a-bin, --b-bin: e.g. the main branch's build and a pull \
                 request's) or one binary with two option sets (--a, --b: e.g. --b "--shm-wait futex"). Each round \
                 runs `podbench run` once for each, in an order drawn at random, with the options after -- on both \
-                (each run is one trial of 250 ms after a 100 ms warm-up, uncalibrated, unless those options say \
-                otherwise: many short rounds decide sooner than a few long ones); \
+                (each run is one trial of 250 ms after a 100 ms warm-up unless the options of either side say \
+                otherwise, and uncalibrated: a paired ratio needs no floors; many short rounds decide sooner than \
+                a few long ones); \
                 a round is one paired observation per case and metric (B's run median over A's), so the machine's \
                 drift between rounds cancels within each pair. Verdicts come from the Wilcoxon signed-rank interval \
                 of the per-round ratios, with the rules of `compare` (regressed or improved beyond δ, unchanged only \
@@ -90,8 +91,8 @@ extension PodBench {
             }
         }
 
-        /// What each run gets unless the options say otherwise: one trial of 250 ms after a
-        /// 100 ms warm-up, no calibration. A round's pair cancels the drift between rounds, and
+        /// What each run gets unless the options (of either side) say otherwise: one trial of
+        /// 250 ms after a 100 ms warm-up; and no calibration (a paired ratio needs no floors). A round's pair cancels the drift between rounds, and
         /// that drift, not the noise within a run, is the largest noise on a VM: many short
         /// rounds decide sooner than a few long ones (docs/ci.md has the figures).
         static let roundDefaults: [(option: String, value: String?)] = [
@@ -185,10 +186,9 @@ extension PodBench {
             try? FileManager.default.removeItem(atPath: directory)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments =
-                ["run"] + Self.defaults(besides: runOptions + options) + runOptions + options + [
-                    "--results-dir", directory,
-                ]
+            // The defaults both sides lack, so that A and B never differ by a default.
+            let defaults = Self.defaults(besides: runOptions + Self.split(a) + Self.split(b))
+            process.arguments = ["run"] + defaults + runOptions + options + ["--results-dir", directory]
             var env = ProcessInfo.processInfo.environment
             for pair in environment {
                 let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)

@@ -179,8 +179,9 @@ extension EndToEnd {
             #expect(added.status == 0 && added.stdout.contains("2 in all"), "\(added.stdout)\(added.stderr)")
             #expect(try BinaryProcess.run(["baseline", "list"] + store).stdout.contains("node-a  2 runs"))
             let runs = try BinaryProcess.run(["compare", "node-a", slower, "--format", "json"] + store)
-            // Regressed, or undecided if two runs under a sanitizer spread too far for t with one
-            // degree of freedom; the decisions themselves are tested on synthetic runs.
+            // Two runs and one: t with one degree of freedom, at α shared over every case and metric
+            // (t in the hundreds), decides only if the two runs agree closely; so regressed or
+            // undecided. The decisions themselves are tested on synthetic runs (RunsComparisonTests).
             #expect(runs.status == 1 || runs.status == 4, "\(runs.stdout)")
             #expect(runs.stdout.contains("\"baselineRuns\" : 2"), "\(runs.stdout.prefix(400))")
             #expect(try BinaryProcess.run(["baseline", "add", "nobody", b] + store).status == 2)

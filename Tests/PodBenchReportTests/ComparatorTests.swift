@@ -372,9 +372,12 @@ struct BaselineStoreTests {
         #expect(store.names().count == 30 && store.files(of: "node-7").count == 1)
     }
 
-    /// A results file that passes validation, with p50 `latency`.
-    static func write(_ dir: String, _ name: String, latency: Double) throws -> String {
+    /// A results file that passes validation, with p50 `latency`, started at second `second` (runs
+    /// of a baseline must be separate runs).
+    static func write(_ dir: String, _ name: String, latency: Double, second: Int) throws -> String {
         var run = Synthetic.run(latency: latency, noise: Synthetic.tight)
+        run.startedAt =
+            "2026-11-22T00:\(second / 60 < 10 ? "0" : "")\(second / 60):\(second % 60 < 10 ? "0" : "")\(second % 60)Z"
         for t in run.cases[0].trials.indices { run.cases[0].trials[t].latencySummary = nil }
         let path = dir + "/" + name
         try ResultsStore.writeAtomically(try ResultsStore.encoder(pretty: false).encode(run), to: path)
@@ -388,7 +391,7 @@ struct BaselineStoreTests {
         let dir = NSTemporaryDirectory() + "podbench-baselines-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let runs = try (1...4).map { try Self.write(dir, "r\($0).json", latency: 10_000 * Double($0)) }
+        let runs = try (1...4).map { try Self.write(dir, "r\($0).json", latency: 10_000 * Double($0), second: $0) }
         let store = BaselineStore(directory: dir + "/baselines")
         let folder = try store.save(name: "node-a", runs: Array(runs.prefix(3)), overwrite: false)
         #expect(folder == dir + "/baselines/node-a")
@@ -427,15 +430,53 @@ struct BaselineStoreTests {
         let dir = NSTemporaryDirectory() + "podbench-baselines-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let run = try Self.write(dir, "r.json", latency: 10_000)
+        let runs = try (0...16).map { try Self.write(dir, "r\($0).json", latency: 10_000, second: $0) }
         let store = BaselineStore(directory: dir + "/baselines")
-        try store.save(name: "node", runs: [run], overwrite: false)
+        try store.save(name: "node", runs: [runs[0]], overwrite: false)
         let failures = Mutex(0)
-        DispatchQueue.concurrentPerform(iterations: 8) { _ in
-            do { try store.add(name: "node", runs: [run, run]) } catch { failures.withLock { $0 += 1 } }
+        DispatchQueue.concurrentPerform(iterations: 8) { i in
+            do { try store.add(name: "node", runs: [runs[1 + 2 * i], runs[2 + 2 * i]]) } catch {
+                failures.withLock { $0 += 1 }
+            }
         }
         #expect(failures.withLock { $0 } == 0)
         #expect(store.files(of: "node").count == 17)
+    }
+
+    @Test("a run twice, a name ending in .json, a planted symbolic link: refused; runs are read in numeric order")
+    func refusals() throws {
+        let dir = NSTemporaryDirectory() + "podbench-baselines-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let a = try Self.write(dir, "a.json", latency: 10_000, second: 1)
+        let b = try Self.write(dir, "b.json", latency: 10_000, second: 2)
+        let store = BaselineStore(directory: dir + "/baselines")
+        #expect(throws: PodBenchError.self) { try store.save(name: "twice", runs: [a, a], overwrite: false) }
+        try store.save(name: "node", runs: [a], overwrite: false)
+        #expect(throws: PodBenchError.self) { try store.add(name: "node", runs: [a]) }
+        #expect(throws: PodBenchError.self) { try store.save(name: "node.json", runs: [b], overwrite: false) }
+        // A folder planted as a link to elsewhere is no baseline, and nothing is written through it.
+        try FileManager.default.createDirectory(atPath: dir + "/elsewhere", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(
+            atPath: dir + "/baselines/linked", withDestinationPath: dir + "/elsewhere")
+        #expect(store.files(of: "linked").isEmpty && !store.names().contains("linked"))
+        #expect(throws: PodBenchError.self) { try store.save(name: "linked", runs: [b], overwrite: true) }
+        #expect(throws: PodBenchError.self) { try store.add(name: "linked", runs: [b]) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/elsewhere").isEmpty)
+        // run-10 after run-9, and a stray file is not a run.
+        let folder = dir + "/baselines/node"
+        for n in [2, 9, 10] {
+            try FileManager.default.copyItem(atPath: b, toPath: folder + "/run-\(n).json")
+        }
+        try FileManager.default.copyItem(atPath: b, toPath: folder + "/notes.json")
+        #expect(
+            store.files(of: "node").map { ($0 as NSString).lastPathComponent } == [
+                "run-01.json", "run-2.json", "run-9.json", "run-10.json",
+            ])
+        // --force swaps the whole folder in one step.
+        try store.save(name: "node", runs: [b], overwrite: true)
+        #expect(store.files(of: "node").count == 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/baselines").sorted() == ["linked", "node"])
     }
 }
 
@@ -453,6 +494,9 @@ struct RunsComparisonTests {
         let half = 4.30265273 * 0.1 * (1.0 / 3 + 1).squareRoot()
         #expect(abs(e.lower! - (0.4 - half)) < 1e-6 && abs(e.upper! - (0.4 + half)) < 1e-6)
         #expect(RunsEstimate(baseline: [0.1], current: [0.2], confidence: 0.95).lower == nil)
+        // Runs that agree exactly still have the histograms' resolution as their spread.
+        let exact = RunsEstimate(baseline: [0.5, 0.5, 0.5], current: [0.6], confidence: 0.95)
+        #expect(exact.runSpread == RunsEstimate.resolution && exact.upper! - exact.lower! > 0.001)
     }
 
     /// Five baseline runs drifting ±15% from run to run, tight trials within each.

@@ -3,7 +3,7 @@ import Testing
 
 @testable import PodBenchReport
 
-/// The simulator the gate's statistical test runs on (Benchmarks/GateSimulation, in release, from
+/// The simulator the gate's statistical test runs on (Benchmarks/Tools/GateSimulation, in release, from
 /// scripts/test.sh): that it is deterministic, that it draws what its model says, and that the
 /// verdicts it reports are the commands' own.
 @Suite("The gate's simulator and look schedule")
@@ -96,6 +96,10 @@ struct GateSimulatorTests {
         #expect(n > 5 && n < 100, "\(n)")
         #expect(abs(noisy.roundsNeeded(Self.model(trialSigma: 0.10).cases[0]) / n - 4) < 0.01)
         #expect(GatePlan(simulator: quiet.simulator, slowdown: 1.04).roundsNeeded(c) == .infinity)
+        // The power at the rounds needed is 95%, and it grows with the rounds.
+        #expect(abs(quiet.power(c, rounds: Int(n.rounded())) - 0.95) < 0.02)
+        #expect(quiet.power(c, rounds: 5) < quiet.power(c, rounds: 50))
+        #expect(GatePlan(simulator: quiet.simulator, slowdown: 1.04).power(c, rounds: 100) == 0)
     }
 
     @Test("looks: each at 1 − α/k for k looks, one kept for the budget's end, the last at the most rounds")

@@ -77,4 +77,8 @@ int CPodBenchLinux_set_timer_slack(unsigned long nanoseconds);
 /// A system call that does nothing but enter and leave the kernel (syscall(SYS_getppid)).
 long CPodBenchLinux_null_syscall(void);
 
+/// Swaps the names `a` and `b` in one step, both of which must exist (renameat2(RENAME_EXCHANGE));
+/// EINVAL where the filesystem cannot.
+int CPodBenchLinux_rename_exchange(const char *a, const char *b);
+
 #endif
