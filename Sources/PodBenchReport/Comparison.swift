@@ -123,6 +123,15 @@ public enum Verdict: String, Codable, Sendable, Comparable {
 
 /// One metric of one case, compared.
 public struct MetricComparison: Codable, Equatable, Sendable {
+    /// Fills in the interval of the log ratio `lower…upper`, the confidence it really has, and the
+    /// smallest change it could call (δ plus its half-width), the same in every design.
+    mutating func setInterval(lower: Double, upper: Double, confidence: Double?, delta: Double) {
+        ratioLower = exp(lower)
+        ratioUpper = exp(upper)
+        self.confidence = confidence
+        detectableChange = expm1(delta + (upper - lower) / 2)
+    }
+
     public var metric: ComparedMetric
     public var baseline: [Double]
     public var current: [Double]
@@ -618,10 +627,7 @@ public struct Comparator: Sendable {
             result.reason = "too few runs (\(runs)) for an interval: 3 or more in all"
             return result
         }
-        result.ratioLower = exp(lower)
-        result.ratioUpper = exp(upper)
-        result.confidence = confidence
-        result.detectableChange = expm1(delta + (upper - lower) / 2)
+        result.setInterval(lower: lower, upper: upper, confidence: confidence, delta: delta)
         let equivalence = RunsEstimate(baseline: a, current: b, confidence: 1 - 2 * (1 - confidence))
         let spread = estimate.runSpread.map { " (runs spread ±\(Format.decimal(expm1($0) * 100))%)" } ?? ""
         Self.settle(
@@ -703,10 +709,7 @@ public struct Comparator: Sendable {
                 "too few trials (\(x.count) and \(y.count)) for a \(Int(confidence * 100))% interval: use 4 or more on both sides"
             return result
         }
-        result.ratioLower = exp(lower)
-        result.ratioUpper = exp(upper)
-        result.confidence = shift.achievedConfidence
-        result.detectableChange = expm1(delta + (upper - lower) / 2)
+        result.setInterval(lower: lower, upper: upper, confidence: shift.achievedConfidence, delta: delta)
         let equivalence = ShiftEstimate(baseline: a, current: bLog, confidence: 1 - 2 * (1 - confidence))
         let equivalenceLower = equivalence.lower ?? lower
         let equivalenceUpper = equivalence.upper ?? upper
@@ -839,11 +842,8 @@ public struct Comparator: Sendable {
                 "too few rounds (\(d.count)) for a \(Format.decimal(confidence * 100))% interval: \(SignedRankEstimate.minimumRounds(confidence: confidence)) needed"
             return result
         }
-        result.ratioLower = exp(lower)
-        result.ratioUpper = exp(upper)
-        result.confidence = shift.achievedConfidence
+        result.setInterval(lower: lower, upper: upper, confidence: shift.achievedConfidence, delta: delta)
         let halfWidth = (upper - lower) / 2
-        result.detectableChange = expm1(delta + halfWidth)
         let equivalence = SignedRankEstimate(differences: d, confidence: 1 - 2 * (1 - confidence))
         // The interval narrows as 1/√n: the rounds that would bring its half-width under the
         // distance between the estimate and δ, at the noise seen.
