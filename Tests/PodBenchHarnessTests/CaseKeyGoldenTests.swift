@@ -1,0 +1,157 @@
+import Foundation
+import PodBenchResults
+import PodBenchTransports
+import Testing
+
+@testable import PodBenchHarness
+
+/// The key every kind of case has in results files, as JSON, fixed when the key was still strings
+/// (before #19). Baselines and old results files are matched by these keys: a change here is a
+/// change of file format, so these strings never change with the code.
+@Suite("case keys on disk")
+struct CaseKeyGoldenTests {
+    static func spec(
+        _ transport: TransportKind, _ workload: WorkloadKind = .pingpong, size: Int = 64,
+        rate: Int? = nil, _ edit: (inout TransportOptions) -> Void = { _ in }
+    ) -> CaseSpec {
+        var options = TransportOptions()
+        edit(&options)
+        return CaseSpec(
+            transport: transport, workload: workload, messageSize: size, options: options, messagesPerSecond: rate)
+    }
+
+    static let golden: [(CaseSpec, String)] = [
+        (spec(.tcp), #"{"messageSize":64,"options":{},"transport":"tcp","workload":"pingpong"}"#),
+        (
+            spec(.tcp6, .stream, size: 65536),
+            #"{"messageSize":65536,"options":{},"transport":"tcp6","workload":"stream"}"#
+        ),
+        (
+            spec(.tcp) { $0.socketBufferBytes = 262144 },
+            #"{"messageSize":64,"options":{"socket-buffer":"262144"},"transport":"tcp","workload":"pingpong"}"#
+        ),
+        (
+            spec(.uds, .rate, rate: 10000),
+            #"{"messageSize":64,"options":{"rate":"10000"},"transport":"uds","workload":"rate"}"#
+        ),
+        (spec(.udsAbstract), #"{"messageSize":64,"options":{},"transport":"uds-abstract","workload":"pingpong"}"#),
+        (spec(.fifo, .stream), #"{"messageSize":64,"options":{},"transport":"fifo","workload":"stream"}"#),
+        (
+            spec(.shm),
+            #"{"messageSize":64,"options":{"ring":"1048576","wait":"spin-futex"},"transport":"shm","workload":"pingpong"}"#
+        ),
+        (
+            spec(.shm) {
+                $0.wait = "spin"; $0.ringBytes = 4096
+            },
+            #"{"messageSize":64,"options":{"ring":"4096","wait":"spin"},"transport":"shm","workload":"pingpong"}"#
+        ),
+        (
+            spec(.shm, .stream) { $0.wait = "futex" },
+            #"{"messageSize":64,"options":{"ring":"1048576","wait":"futex"},"transport":"shm","workload":"stream"}"#
+        ),
+        (
+            spec(.shm) { $0.wait = "spin-futex:200us" },
+            #"{"messageSize":64,"options":{"ring":"1048576","wait":"spin-futex:200000ns"},"transport":"shm","workload":"pingpong"}"#
+        ),
+        (
+            spec(.file),
+            #"{"messageSize":64,"options":{"follow":"inotify","fsync":"none","segment":"4MiB"},"transport":"file","workload":"pingpong"}"#
+        ),
+        (
+            spec(.file, .stream) {
+                $0.fsync = "every:100"; $0.follow = "poll:200us"; $0.segmentBytes = 1 << 20
+            },
+            #"{"messageSize":64,"options":{"follow":"poll:200us","fsync":"every:100","segment":"1MiB"},"transport":"file","workload":"stream"}"#
+        ),
+        (
+            spec(.file) { $0.fsync = "each" },
+            #"{"messageSize":64,"options":{"follow":"inotify","fsync":"each","segment":"4MiB"},"transport":"file","workload":"pingpong"}"#
+        ),
+        (
+            spec(.uringTCP),
+            #"{"messageSize":64,"options":{"batch":"16","buffers":"copy","setup":"default"},"transport":"uring-tcp","workload":"pingpong"}"#
+        ),
+        (
+            spec(.uringUDS, .stream) {
+                $0.uringSetup = "defer-taskrun"; $0.uringBatch = 8; $0.uringBuffers = "registered"
+            },
+            #"{"messageSize":64,"options":{"batch":"8","buffers":"registered","setup":"defer-taskrun"},"transport":"uring-uds","workload":"stream"}"#
+        ),
+        (
+            spec(.uringTCP) {
+                $0.uringSetup = "sqpoll"; $0.socketBufferBytes = 1 << 20
+            },
+            #"{"messageSize":64,"options":{"batch":"16","buffers":"copy","setup":"sqpoll","socket-buffer":"1048576"},"transport":"uring-tcp","workload":"pingpong"}"#
+        ),
+        (
+            spec(.uringFile, .stream) { $0.fsync = "every:8" },
+            #"{"messageSize":64,"options":{"follow":"inotify","fsync":"every:8","segment":"4MiB","setup":"default"},"transport":"uring-file","workload":"stream"}"#
+        ),
+        (
+            spec(.tcp, .rate, size: 256, rate: 50000) {
+                $0.via = "unix:/shared/relay.sock"; $0.listen = "tcp:127.0.0.1:9001"; $0.hop = "relay"
+            },
+            #"{"messageSize":256,"options":{"hop":"relay","hop-in":"uds","rate":"50000"},"transport":"tcp","workload":"rate"}"#
+        ),
+        (
+            spec(.tcp) {
+                $0.via = "tcp:127.0.0.1:9000"; $0.listen = "tcp:127.0.0.1:9001"
+            },
+            #"{"messageSize":64,"options":{"hop":"proxy","hop-in":"tcp"},"transport":"tcp","workload":"pingpong"}"#
+        ),
+        (
+            spec(.shm) {
+                $0.via = "tcp:127.0.0.1:9000"; $0.listen = "shm:/dev/shm/out"; $0.hop = "haproxy"
+            },
+            #"{"messageSize":64,"options":{"hop":"haproxy","hop-in":"tcp","ring":"1048576","wait":"spin-futex"},"transport":"shm","workload":"pingpong"}"#
+        ),
+        (
+            spec(.fifo) {
+                $0.via = "file:/shared/in"; $0.listen = "fifo:/shared/out"; $0.hop = "relay"
+            },
+            #"{"messageSize":64,"options":{"hop":"relay","hop-in":"file"},"transport":"fifo","workload":"pingpong"}"#
+        ),
+    ]
+
+    @Test("every kind of case has the key it had when keys were strings")
+    func golden() throws {
+        let encoder = ResultsStore.encoder(pretty: false)
+        for (spec, json) in Self.golden {
+            try spec.validate()
+            #expect(String(decoding: try encoder.encode(spec.key), as: UTF8.self) == json, "\(spec)")
+            let decoded = try JSONDecoder().decode(CaseKey.self, from: Data(json.utf8))
+            #expect(decoded == spec.key, "\(json)")
+        }
+        #expect(Set(Self.golden.map(\.0.transport)) == Set(TransportKind.allCases))
+        #expect(Set(Self.golden.map(\.0.workload)) == Set(WorkloadKind.allCases))
+    }
+}
+
+@Suite("committed results files")
+struct CommittedResultsTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// The committed results files: the example run and the report's fixture.
+    static func files() throws -> [URL] {
+        let example = root.appendingPathComponent("results/example")
+        let names = try FileManager.default.contentsOfDirectory(atPath: example.path).filter { $0.hasSuffix(".json") }
+        #expect(!names.isEmpty)
+        return names.sorted().map { example.appendingPathComponent($0) }
+            + [root.appendingPathComponent("Tests/PodBenchReportTests/Fixtures/run.json")]
+    }
+
+    @Test("each reads and writes back the same JSON: keys, options and figures")
+    func roundTrip() throws {
+        for url in try Self.files() {
+            let data = try Data(contentsOf: url)
+            let run = try ResultsStore.decode(data, source: url.lastPathComponent)
+            let again = try ResultsStore.encoder(pretty: false).encode(run)
+            let before = try JSONSerialization.jsonObject(with: data) as? NSDictionary
+            let after = try JSONSerialization.jsonObject(with: again) as? NSDictionary
+            #expect(before != nil && before == after, "\(url.lastPathComponent)")
+            #expect(!run.cases.isEmpty)
+        }
+    }
+}
