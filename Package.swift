@@ -37,15 +37,20 @@ let package = Package(
         .target(
             name: "PodBenchTransports",
             dependencies: [
+                "CPodBenchLinux",
                 "PodBenchCore",
                 "PodBenchRing",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
-        // liburing, from Debian's liburing-dev (scripts/setup.sh installs it).
-        .systemLibrary(name: "CLibURing", pkgConfig: "liburing", providers: [.apt(["liburing-dev"])]),
+        // liburing, from Debian's liburing-dev (scripts/setup.sh installs it), linked statically:
+        // see its module map.
+        .systemLibrary(name: "CLibURing", providers: [.apt(["liburing-dev"])]),
         // A narrow C face of liburing (see its header for why Swift does not import liburing).
-        .target(name: "CPodBenchURing", dependencies: ["CLibURing"]),
+        .target(
+            name: "CPodBenchURing", dependencies: ["CLibURing"],
+            // liburing's archive, not its shared library: see CLibURing's module map.
+            linkerSettings: [.linkedLibrary(":liburing.a")]),
         .target(
             name: "PodBenchURing",
             dependencies: [
@@ -65,7 +70,9 @@ let package = Package(
         ),
         .target(
             name: "PodBenchReport",
-            dependencies: ["PodBenchCore", "PodBenchResults"]
+            dependencies: [
+                "PodBenchCore", "PodBenchResults", .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
         ),
         .target(
             name: "PodBenchHarness",
@@ -88,6 +95,8 @@ let package = Package(
                 "PodBenchHarness",
                 "PodBenchReport",
                 "PodBenchResults",
+                "PodBenchRing",
+                "PodBenchTransports",
                 "PodBenchURing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -96,14 +105,22 @@ let package = Package(
         .testTarget(name: "PodBenchRingTests", dependencies: ["PodBenchRing", "PodBenchCore"]),
         .testTarget(
             name: "PodBenchResultsTests",
-            dependencies: ["PodBenchResults", .product(name: "Histogram", package: "hdrhistogram-swift")]
+            dependencies: [
+                "PodBenchResults", "PodBenchCore", .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
         ),
         .testTarget(
             name: "PodBenchReportTests", dependencies: ["PodBenchReport", "PodBenchResults", "PodBenchCore"],
             exclude: ["Fixtures"]),
         .testTarget(
-            name: "PodBenchHarnessTests", dependencies: ["PodBenchHarness", "PodBenchTransports", "PodBenchURing"]),
-        .testTarget(name: "PodBenchEndToEndTests", dependencies: ["PodBenchResults"]),
+            name: "PodBenchHarnessTests",
+            dependencies: [
+                "PodBenchHarness", "PodBenchTransports", "PodBenchURing", "PodBenchCore", "PodBenchResults",
+                "PodBenchRing", .product(name: "SystemPackage", package: "swift-system"),
+            ]),
+        .testTarget(name: "PodBenchEndToEndTests", dependencies: ["PodBenchResults", "PodBenchCore"]),
+        // The command line as a unit: options into the plan and into the container's arguments.
+        .testTarget(name: "podbenchTests", dependencies: ["podbench", "PodBenchCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -12,6 +12,7 @@ let package = Package(
         .package(name: "podbench", path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         .executableTarget(
@@ -20,6 +21,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "PodBenchLibrary", package: "podbench"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "HotPaths",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

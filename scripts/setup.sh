@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Installs the system packages podbench needs on Debian/Ubuntu (liburing-dev and pkg-config for
-# the io_uring transports, plus any packages named) and checks the Swift toolchain. Safe to run
+# Installs the system packages podbench needs on Debian/Ubuntu (liburing-dev for the io_uring
+# transports, linked statically into the binary, plus any packages named) and checks the Swift toolchain. Safe to run
 # again. Scripts source this file and call `podbench_setup [PACKAGE...]`; run directly, it takes
 # the packages as arguments.
 
 podbench_setup() {
-  local packages=(liburing-dev pkg-config "$@")
+  local packages=(liburing-dev "$@")
   local missing=()
   local p
   for p in "${packages[@]}"; do

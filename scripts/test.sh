@@ -2,7 +2,19 @@
 # The test command: install what is missing, check formatting, build, and run every test
 # (unit tests, end-to-end tests of the built binary as two processes, the zero-allocation check of
 # the hot loops, a bounded fuzzing run, and the suite under TSan and ASan). Fails when a test fails.
+#
+#   scripts/test.sh           everything (CI runs this)
+#   scripts/test.sh --quick   the edit-test loop: formatting, imports, build, unit tests and the
+#                             end-to-end tests of one machine (no podman pods, no pattern hops, no
+#                             allocation gate, simulation, fuzzing or sanitizers): a few minutes
 set -euo pipefail
+quick=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    *) echo "test.sh: unknown option '$arg' (use --quick, or nothing for every test)" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 podbench_setup python3 python3-jsonschema python3-yaml librsvg2-bin podman buildah runc haproxy socat
@@ -11,7 +23,15 @@ podbench_setup python3 python3-jsonschema python3-yaml librsvg2-bin podman build
 # (started on loopback by the tests) between the sides.
 export PODBENCH_REQUIRE_TOOLS=1
 swift format lint --strict --recursive Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/HotPaths Benchmarks/Tools/GateSimulation Fuzz/Package.swift Fuzz/FuzzSupport Fuzz/ControlFrames Fuzz/RingRecords Fuzz/FileRecords Fuzz/ResultsFiles
+# Every import declared in Package.swift (SwiftPM would let an undeclared one through).
+for package in . Benchmarks Fuzz; do python3 scripts/check-imports.py "$package"; done
 swift build --build-tests
+if [ "$quick" = 1 ]; then
+  PODBENCH_BIN="$(swift build --show-bin-path)/podbench" swift test --skip-build \
+    --skip ContainerEndToEndTests --skip PatternEndToEndTests
+  echo "test.sh --quick: passed (the full command also runs podman pods, patterns, the gates, fuzzing, sanitizers)"
+  exit 0
+fi
 PODBENCH_BIN="$(swift build --show-bin-path)/podbench" swift test --skip-build
 # The measured loops allocate nothing: package-benchmark's malloc counters, deterministic.
 bash scripts/check-allocations.sh

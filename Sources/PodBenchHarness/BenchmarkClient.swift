@@ -129,7 +129,7 @@ public final class BenchmarkClient: @unchecked Sendable {
     /// - Throws: `SessionError` when the control channel broke and no further case can run.
     public func runCase(_ spec: CaseSpec) throws -> CaseResult {
         guard let connection else { throw SessionError(error: PodBenchError(.peerClosed, "not connected")) }
-        var result = CaseResult(key: spec.key, status: .ok)
+        var result = CaseResult(key: try spec.key(), status: .ok)
         let endpointText: String
         do {
             try connection.send(.prepareCase(spec))

@@ -3,22 +3,6 @@ import PodBenchResults
 import PodBenchRing
 import PodBenchTransports
 
-/// The workloads of this build.
-public enum WorkloadKind: String, CaseIterable, Codable, Sendable {
-    /// Closed loop: one message out, the same message back; round-trip latency.
-    case pingpong
-    /// One direction (client to server) as fast as the receiver takes it; throughput.
-    case stream
-    /// One direction at a fixed offered rate (open loop); latency from each message's intended
-    /// send time, achieved rate next to offered.
-    case rate
-
-    /// Parses a comma-separated list of workload names.
-    public static func parseList(_ text: String) throws -> [WorkloadKind] {
-        try NameList.parse(text, what: "workload")
-    }
-}
-
 /// Everything both sides need to run one case; the client sends it to the server.
 public struct CaseSpec: Codable, Equatable, Sendable {
     public var transport: TransportKind
@@ -51,48 +35,40 @@ public struct CaseSpec: Codable, Equatable, Sendable {
     }
 
     /// The key this case has in results files.
-    public var key: CaseKey {
+    /// - Throws: `.invalidConfiguration` when a setting the key records does not parse, or a
+    ///   `rate` case has no offered rate: a key is only ever made of settings that parse. (What
+    ///   else the server refuses, a size out of range say, fails that case alone.)
+    public func key() throws -> CaseKey {
+        if workload == .rate && messagesPerSecond == nil {
+            throw PodBenchError(.invalidConfiguration, "a rate case needs an offered rate")
+        }
         var opts: [String: String] = [:]
         if let bytes = options.socketBufferBytes { opts["socket-buffer"] = String(bytes) }
         if transport == .shm {
             opts["ring"] = String(options.ringBytes ?? TransportOptions.defaultRingBytes)
-            opts["wait"] = (try? options.waitStrategy().description) ?? options.wait ?? "?"
+            opts["wait"] = try options.waitStrategy().description
         }
         if transport.usesIOURing {
-            if let settings = try? options.uringSettings() {
-                opts["setup"] = settings.setup.rawValue
-                if transport != .uringFile {
-                    opts["batch"] = String(settings.batch)
-                    opts["buffers"] = settings.registeredBuffers ? "registered" : "copy"
-                }
-            } else {
-                opts["batch"] = options.uringBatch.map { String($0) } ?? "?"
-                opts["setup"] = options.uringSetup ?? "?"
+            let settings = try options.uringSettings()
+            opts["setup"] = settings.setup.rawValue
+            if transport != .uringFile {
+                opts["batch"] = String(settings.batch)
+                opts["buffers"] = settings.registeredBuffers ? "registered" : "copy"
             }
         }
         if transport.isFile {
-            if let settings = try? options.fileSettings() {
-                opts["follow"] = settings.follow.description
-                opts["fsync"] = settings.sync.description
-                opts["segment"] = ByteSize.format(settings.segmentBytes)
-            } else {
-                opts["follow"] = options.follow ?? "?"
-                opts["fsync"] = options.fsync ?? "?"
-            }
+            let settings = try options.fileSettings()
+            opts["follow"] = settings.follow.description
+            opts["fsync"] = settings.sync.description
+            opts["segment"] = ByteSize.format(settings.segmentBytes)
         }
-        if workload == .rate { opts["rate"] = messagesPerSecond.map { String($0) } ?? "?" }
-        if let via = options.via {
-            // Addresses change from run to run; what the hop is and what the client speaks to it do not.
-            opts["hop"] = options.hop ?? "proxy"
-            opts["hop-in"] = Self.hopInName(via)
+        // Addresses change from run to run; what the hop is and what the client speaks to it do not.
+        let hop = try options.via.map {
+            CaseKey.Hop(name: options.hop ?? "proxy", entry: try Relay.Endpoint(parsing: $0).transport)
         }
         return CaseKey(
-            transport: transport.rawValue, workload: workload.rawValue, messageSize: messageSize, options: opts)
-    }
-
-    /// The transport the client speaks to a hop at `via`: file for `file:DIR`, else the socket's, ….
-    static func hopInName(_ via: String) -> String {
-        (try? Relay.Endpoint(parsing: via))?.transport.rawValue ?? "?"
+            transport: transport, workload: workload, messageSize: messageSize,
+            rate: workload == .rate ? messagesPerSecond : nil, hop: hop, options: opts)
     }
 
     /// Checks what the server must not trust blindly.
@@ -124,6 +100,12 @@ public struct CaseSpec: Codable, Equatable, Sendable {
                 )
             }
             _ = try Relay.Endpoint(parsing: via)
+            if let name = options.hop,
+                name.isEmpty || name.unicodeScalars.count > 256 || TextEscaping.terminal(name) != name
+            {
+                throw PodBenchError(
+                    .invalidConfiguration, "a hop's name must be 1 to 256 characters without control characters")
+            }
             guard try Relay.Endpoint(parsing: listen).transport == transport else {
                 throw PodBenchError(
                     .invalidConfiguration, "the hop's target \(listen) is not a \(transport.rawValue) endpoint")

@@ -104,7 +104,14 @@ public struct MatrixRunner {
     }
 
     /// Runs every case. Returns nil when all ran, or the error that ended the session early.
+    /// - Throws: `.invalidConfiguration` before the first case when a case's key cannot be made
+    ///   (a setting it records does not parse).
     public func run(_ specs: [CaseSpec]) throws -> PodBenchError? {
+        for spec in specs {
+            var checked = spec
+            if checked.workload == .rate && checked.messagesPerSecond == nil { checked.messagesPerSecond = 1_000 }
+            _ = try checked.key()
+        }
         for (number, spec) in specs.enumerated() {
             if spec.workload == .rate && spec.messagesPerSecond == nil {
                 if let error = try searchRates(spec, label: "[\(number + 1)/\(specs.count)]") { return error }
@@ -156,20 +163,21 @@ public struct MatrixRunner {
 
     /// Runs and records one case. Returns it, and the error that ended the session, if one did.
     func runOne(_ spec: CaseSpec, label: String) throws -> (result: CaseResult, error: PodBenchError?) {
-        progress("\(label) \(spec.key) ...")
+        let key = try spec.key()
+        progress("\(label) \(key) ...")
         let result: CaseResult
         do {
             result = try client.runCase(spec)
         } catch let error as BenchmarkClient.SessionError {
             var failed = CaseResult(
-                key: spec.key, status: .failed, error: error.error.description, errorCode: error.error.code.rawValue)
+                key: key, status: .failed, error: error.error.description, errorCode: error.error.code.rawValue)
             failed.endpoint = nil
             try recorder.record(failed)
-            progress("\(label) \(spec.key): FAILED, the server is gone: \(error.error)")
+            progress("\(label) \(key): FAILED, the server is gone: \(error.error)")
             return (failed, error.error)
         }
         try recorder.record(result)
-        progress("\(label) \(spec.key): \(Self.oneLine(result))")
+        progress("\(label) \(key): \(Self.oneLine(result))")
         return (result, nil)
     }
 

@@ -116,7 +116,7 @@ public enum CapacityPlanner {
 
     /// The point of a `rate` case.
     public static func point(_ result: CaseResult) -> Point? {
-        guard result.status == .ok, !result.trials.isEmpty, let rate = result.key.options["rate"].flatMap(Double.init)
+        guard result.status == .ok, !result.trials.isEmpty, let rate = result.key.rate.map(Double.init)
         else { return nil }
         let s = CaseSummary(result)
         return Point(

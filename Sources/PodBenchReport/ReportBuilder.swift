@@ -37,21 +37,24 @@ public struct ReportBuilder {
 
     /// A case's line in a legend: transport and options, with the file when there are several.
     func seriesName(_ key: CaseKey, _ input: Input) -> String {
-        let opts = key.options.keys.sorted().filter { $0 != "rate" }.map { name -> String in
-            let value = key.options[name]!
+        var options = key.fileOptions
+        options["rate"] = nil
+        let opts = options.keys.sorted().map { name -> String in
+            let value = options[name]!
             // Byte counts read better as sizes: ring=1MiB, not ring=1048576.
             if ["ring", "socket-buffer"].contains(name), let bytes = Int(value) {
                 return "\(name)=\(ByteSize.format(bytes))"
             }
             return "\(name)=\(value)"
         }
-        let name = ([key.transport] + opts).joined(separator: " ")
+        let name = ([key.transport.rawValue] + opts).joined(separator: " ")
         return inputs.count > 1 ? "\(name) [\(input.label)]" : name
     }
 
     /// The ok cases of a workload, grouped by series (in first-seen order), each sorted by size.
-    func groups(_ workload: String) -> [(name: String, cases: [(size: Int, summary: CaseSummary, result: CaseResult)])]
-    {
+    func groups(_ workload: WorkloadKind) -> [(
+        name: String, cases: [(size: Int, summary: CaseSummary, result: CaseResult)]
+    )] {
         var order: [String] = []
         var byName: [String: [(Int, CaseSummary, CaseResult)]] = [:]
         for input in inputs {
@@ -73,8 +76,8 @@ public struct ReportBuilder {
     public func charts() -> [Chart] {
         var charts: [Chart] = []
         let sizeAxis = ChartAxis(label: "message size (payload)", scale: .log, unit: .bytes)
-        let pingpong = groups("pingpong")
-        let stream = groups("stream")
+        let pingpong = groups(.pingpong)
+        let stream = groups(.stream)
         for (file, title, pick) in [
             ("latency-p50", "Round-trip latency, p50", { (s: CaseSummary) in s.p50 }),
             ("latency-p99", "Round-trip latency, p99", { (s: CaseSummary) in s.p99 }),
@@ -153,7 +156,7 @@ public struct ReportBuilder {
             let ceilings = [input.run.calibration, input.run.calibrationAfter].compactMap {
                 $0?[CalibrationMeasurement.memcpyLarge]?.median
             }
-            for c in input.run.cases where c.key.workload == "rate" {
+            for c in input.run.cases where c.key.workload == .rate {
                 guard let point = CapacityPlanner.point(c) else { continue }
                 let name = seriesName(c.key, input) + " " + Self.sizeText(c.key.messageSize)
                 if curves[name] == nil {
@@ -287,9 +290,9 @@ public struct ReportBuilder {
     /// so an outlier node (kernel, runtime) stands out.
     func spreadChart() -> Chart? {
         guard inputs.count > 1 else { return nil }
-        var transports: [String] = []
+        var transports: [TransportKind] = []
         for input in inputs {
-            for c in input.run.cases where c.status == .ok && c.key.workload == "pingpong" {
+            for c in input.run.cases where c.status == .ok && c.key.workload == .pingpong {
                 if !transports.contains(c.key.transport) { transports.append(c.key.transport) }
             }
         }
@@ -299,7 +302,7 @@ public struct ReportBuilder {
             var points: [(x: Double, y: Double)] = []
             for (i, transport) in transports.enumerated() {
                 let cases = input.run.cases.filter {
-                    $0.status == .ok && $0.key.workload == "pingpong" && $0.key.transport == transport
+                    $0.status == .ok && $0.key.workload == .pingpong && $0.key.transport == transport
                 }
                 guard let smallest = cases.min(by: { $0.key.messageSize < $1.key.messageSize }),
                     let p50 = CaseSummary(smallest).p50
@@ -312,7 +315,7 @@ public struct ReportBuilder {
             file: "spread",
             chart: SVGChart(
                 title: "Spread across results files: p50 round trip, smallest size",
-                x: ChartAxis(label: "transport", scale: .linear, unit: .categories(transports)),
+                x: ChartAxis(label: "transport", scale: .linear, unit: .categories(transports.map(\.rawValue))),
                 y: ChartAxis(label: "round trip p50", scale: .log, unit: .nanoseconds), series: series),
             caption:
                 "Each transport's smallest pingpong case, p50, one mark per results file (node, kernel, runtime, isolation): a file far from the others is the outlier."
@@ -346,7 +349,7 @@ public struct ReportBuilder {
         for input in inputs {
             for c in input.run.cases {
                 var row = [
-                    inputs.count > 1 ? input.label : nil, seriesName(c.key, input), c.key.workload,
+                    inputs.count > 1 ? input.label : nil, seriesName(c.key, input), c.key.workload.rawValue,
                     ByteSize.format(c.key.messageSize),
                 ]
                 .compactMap { $0 }

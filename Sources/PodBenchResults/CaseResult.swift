@@ -2,26 +2,131 @@ import Histogram
 import PodBenchCore
 
 /// What identifies a case across runs: two results' cases with equal keys are comparable.
+///
+/// On disk it is `{transport, workload, messageSize, options}` with every option a string, the
+/// offered rate and the hop among them (`rate`, `hop`, `hop-in`): the format of every results
+/// file and baseline since schema 1. In memory the names are kinds and the rate a number, so a
+/// file naming a transport or workload this podbench does not know is refused when it is read,
+/// and no reader compares strings.
 public struct CaseKey: Codable, Hashable, Sendable, CustomStringConvertible {
-    /// Transport name as on the command line (`tcp`, `uds`, ...).
-    public var transport: String
-    /// `pingpong` or `stream`.
-    public var workload: String
+    public var transport: TransportKind
+    public var workload: WorkloadKind
     /// Payload bytes per message.
     public var messageSize: Int
-    /// Transport options that change the measurement, as `name=value` (sorted); empty for defaults.
+    /// Offered messages per second (`rate` workload); nil for the closed-loop workloads.
+    public var rate: Int?
+    /// The hop between the sides (`--via`), nil for a direct case.
+    public var hop: Hop?
+    /// The transport's own options that change the measurement (ring, wait, fsync, setup, …), as
+    /// `name=value`; empty for defaults. Never `rate`, `hop` or `hop-in`: those are fields.
     public var options: [String: String]
 
-    public init(transport: String, workload: String, messageSize: Int, options: [String: String] = [:]) {
+    /// A hop between the sides, as a case's key records it.
+    public struct Hop: Hashable, Sendable {
+        /// Its name: relay (podbench's), or the proxy's (haproxy, socat, …), from `--via-name`.
+        public var name: String
+        /// The transport the client speaks to it (the server's side is the key's transport).
+        public var entry: TransportKind
+
+        public init(name: String, entry: TransportKind) {
+            self.name = name
+            self.entry = entry
+        }
+    }
+
+    /// Option names the key keeps as fields; a transport option cannot take them.
+    public static let fieldOptionNames: Set<String> = ["rate", "hop", "hop-in"]
+
+    public init(
+        transport: TransportKind, workload: WorkloadKind, messageSize: Int, rate: Int? = nil, hop: Hop? = nil,
+        options: [String: String] = [:]
+    ) {
         self.transport = transport
         self.workload = workload
         self.messageSize = messageSize
-        self.options = options
+        self.rate = rate
+        self.hop = hop
+        self.options = options.filter { !Self.fieldOptionNames.contains($0.key) }
+    }
+
+    /// The options as the file holds them: the transport's, with the rate and the hop.
+    public var fileOptions: [String: String] {
+        var all = options
+        if let rate { all["rate"] = String(rate) }
+        if let hop {
+            all["hop"] = hop.name
+            all["hop-in"] = hop.entry.rawValue
+        }
+        return all
+    }
+
+    /// The same case, direct: what a case through a hop is measured against.
+    public var direct: CaseKey {
+        var key = self
+        key.hop = nil
+        return key
     }
 
     public var description: String {
-        let opts = options.keys.sorted().map { "\($0)=\(options[$0]!)" }
-        return ([transport, workload, ByteSize.format(messageSize)] + opts).joined(separator: " ")
+        let all = fileOptions
+        let opts = all.keys.sorted().map { "\($0)=\(all[$0]!)" }
+        return ([transport.rawValue, workload.rawValue, ByteSize.format(messageSize)] + opts).joined(separator: " ")
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case transport, workload, messageSize, options
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func kind<K: RawRepresentable & CaseIterable>(_ name: String, _ what: String, _ key: CodingKeys) throws -> K
+        where K.RawValue == String {
+            guard let kind = K(rawValue: name) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: key, in: c,
+                    debugDescription:
+                        "the \(what) name \(Self.quoted(name)) is not one this podbench knows (\(K.allCases.map(\.rawValue).joined(separator: ", "))); a newer podbench may have written the file"
+                )
+            }
+            return kind
+        }
+        transport = try kind(try c.decode(String.self, forKey: .transport), "transport", .transport)
+        workload = try kind(try c.decode(String.self, forKey: .workload), "workload", .workload)
+        messageSize = try c.decode(Int.self, forKey: .messageSize)
+        var all = try c.decode([String: String].self, forKey: .options)
+        if let text = all.removeValue(forKey: "rate") {
+            guard let value = Int(text), value >= 1 else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .options, in: c,
+                    debugDescription:
+                        "the offered rate \(Self.quoted(text)) is not a rate in whole messages per second")
+            }
+            rate = value
+        }
+        let hopName = all.removeValue(forKey: "hop")
+        let hopEntry = all.removeValue(forKey: "hop-in")
+        switch (hopName, hopEntry) {
+        case (nil, nil): hop = nil
+        case (let name?, let entry?): hop = Hop(name: name, entry: try kind(entry, "hop-in transport", .options))
+        default:
+            throw DecodingError.dataCorruptedError(
+                forKey: .options, in: c, debugDescription: "a hop needs both options hop and hop-in, and has one")
+        }
+        options = all
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(transport.rawValue, forKey: .transport)
+        try c.encode(workload.rawValue, forKey: .workload)
+        try c.encode(messageSize, forKey: .messageSize)
+        try c.encode(fileOptions, forKey: .options)
+    }
+
+    /// A name from a file, quoted with control and bidirectional characters escaped, so that an
+    /// error naming it is safe in a terminal.
+    static func quoted(_ text: String) -> String {
+        TextEscaping.terminal(String(text.unicodeScalars.prefix(64).map(Character.init))).debugDescription
     }
 }
 

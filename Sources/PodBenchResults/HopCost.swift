@@ -26,15 +26,10 @@ public struct HopCost: Sendable {
     /// Every case through a hop that has its direct twin in `run`, both measured.
     public static func pairs(in run: RunResult) -> [HopCost] {
         run.cases.compactMap { through in
-            guard through.status == .ok, let hop = through.key.options["hop"] else { return nil }
-            var options = through.key.options
-            options["hop"] = nil
-            options["hop-in"] = nil
-            let key = CaseKey(
-                transport: through.key.transport, workload: through.key.workload,
-                messageSize: through.key.messageSize, options: options)
+            guard through.status == .ok, let hop = through.key.hop else { return nil }
+            let key = through.key.direct
             guard let direct = run.cases.first(where: { $0.key == key && $0.status == .ok }) else { return nil }
-            return HopCost(through: through, direct: direct, hop: hop, hopIn: through.key.options["hop-in"] ?? "?")
+            return HopCost(through: through, direct: direct, hop: hop.name, hopIn: hop.entry.rawValue)
         }
     }
 
@@ -63,7 +58,7 @@ public struct HopCost: Sendable {
     /// transport, workload, size and (rate) offered rate: `tcp rate 256 at 10k/s`.
     public var caseName: String {
         let key = through.key
-        let rate = key.options["rate"].flatMap(Double.init).map { " at \(Format.rate($0))/s" } ?? ""
+        let rate = key.rate.map { " at \(Format.rate(Double($0)))/s" } ?? ""
         return "\(key.transport) \(key.workload) \(ByteSize.format(key.messageSize))\(rate)"
     }
 

@@ -253,7 +253,12 @@ public final class ResultsStore: @unchecked Sendable {
                 positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
             run = try decoder.decode(RunResult.self, from: data)
         } catch let DecodingError.dataCorrupted(context) {
-            throw PodBenchError(.incompatibleResults, "\(source) is not valid JSON: \(context.debugDescription)")
+            // At the top level the JSON itself is broken; deeper, a value podbench does not write.
+            throw PodBenchError(
+                .incompatibleResults,
+                context.codingPath.isEmpty
+                    ? "\(source) is not valid JSON: \(context.debugDescription)"
+                    : "\(source): at \(Self.path(context)): \(context.debugDescription)")
         } catch let DecodingError.keyNotFound(key, context) {
             throw PodBenchError(
                 .incompatibleResults,

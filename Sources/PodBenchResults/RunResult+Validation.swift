@@ -11,7 +11,7 @@ extension RunResult {
         try validateSettings(source: source)
         var seen: [CaseKey: Int] = [:]
         for (caseIndex, c) in cases.enumerated() {
-            let where_ = "\(source): case \(caseIndex + 1) (\(c.key))"
+            let where_ = "\(source): case \(caseIndex + 1) (\(TextEscaping.terminal(c.key.description)))"
             guard c.key.messageSize >= 1, c.key.messageSize <= ByteSize.maximum else {
                 throw PodBenchError(
                     .incompatibleResults, "\(where_): message size \(c.key.messageSize) is out of range")
@@ -135,11 +135,11 @@ extension RunResult {
 }
 
 extension CaseKey {
-    /// Names podbench writes: a transport, a workload and option names of lower-case letters,
-    /// digits, `.`, `_`, `-`; option values without control or bidirectional characters; a rate
-    /// that is a number of messages per second a machine could offer. What a file holds beyond
-    /// that could only have been written to mislead a reader (a transport named `::error::`
-    /// starts a GitHub Actions command at the head of a table row), so it is refused.
+    /// Names podbench writes (the transport and workload are kinds, checked when decoded): option
+    /// names of lower-case letters, digits, `.`, `_`, `-`; option values and the hop's name
+    /// without control or bidirectional characters; a rate a machine could offer. What a file
+    /// holds beyond that could only have been written to mislead a reader (an option named
+    /// `::error::` starts a GitHub Actions command in a table row), so it is refused.
     func validate(at place: String) throws {
         func identifier(_ text: String) -> Bool {
             guard let first = text.unicodeScalars.first, text.unicodeScalars.count <= 64 else { return false }
@@ -149,23 +149,22 @@ extension CaseKey {
             return ("a"..."z").contains(first) || ("0"..."9").contains(first)
                 ? text.unicodeScalars.allSatisfy(allowed) : false
         }
-        for (what, name) in [("transport", transport), ("workload", workload)] + options.keys.map({ ("option", $0) })
-        where !identifier(name) {
+        for name in options.keys where !identifier(name) {
             throw PodBenchError(
                 .incompatibleResults,
-                "\(place): the \(what) name \(name.debugDescription) is not one podbench writes (lower-case letters, digits, '.', '_', '-')"
+                "\(place): the option name \(Self.quoted(name)) is not one podbench writes (lower-case letters, digits, '.', '_', '-')"
             )
         }
-        for (name, value) in options {
+        for (name, value) in fileOptions {
             let clean = value.unicodeScalars.count <= 256 && TextEscaping.terminal(value) == value
             guard clean else {
                 throw PodBenchError(
                     .incompatibleResults, "\(place): option \(name)'s value holds control characters or is too long")
             }
         }
-        if let text = options["rate"], let rate = Double(text), !(rate.isFinite && rate >= 1e-3 && rate <= 1e12) {
+        if let rate, !(1...1_000_000_000_000).contains(rate) {
             throw PodBenchError(
-                .incompatibleResults, "\(place): the offered rate \(text) is not a rate in messages per second")
+                .incompatibleResults, "\(place): the offered rate \(rate) is not a rate in messages per second")
         }
     }
 }

@@ -8,14 +8,22 @@ import PodBenchTransports
 
 /// What to measure and how: shared by `run` and `client`.
 struct MeasurementOptions: ParsableArguments {
-    @Option(help: "Transports, comma-separated: \(TransportKind.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var transports = "tcp,uds,shm"
+    /// The transports when --transports is not given (and no --preset chooses others).
+    static let defaultTransports = "tcp,uds,shm"
+    /// The workloads when --workloads is not given (and no --preset chooses others).
+    static let defaultWorkloads = "pingpong,stream"
 
     @Option(
-        help:
-            "Workloads, comma-separated: pingpong (round-trip latency), stream (one-way throughput), rate (open loop at each --rates)."
-    )
-    var workloads = "pingpong,stream"
+        help: ArgumentHelp(
+            "Transports, comma-separated: \(TransportKind.allCases.map(\.rawValue).joined(separator: ", ")).",
+            discussion: "Default: \(defaultTransports) (tcp with --preset)."))
+    var transports: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Workloads, comma-separated: pingpong (round-trip latency), stream (one-way throughput), rate (open loop at each --rates).",
+            discussion: "Default: \(defaultWorkloads) (rate with --preset sidecar-logs)."))
+    var workloads: String?
 
     @Option(
         help: ArgumentHelp(
@@ -164,22 +172,30 @@ struct MeasurementOptions: ParsableArguments {
         _ = try parsed()
     }
 
+    /// --transports and --workloads as this run measures them: as given, else as --preset
+    /// chooses, else the defaults. A preset fills only what was not given: an explicit list, the
+    /// default spelt out included, stands.
+    func lists() throws -> (transports: String, workloads: String) {
+        var transports = self.transports ?? Self.defaultTransports
+        var workloads = self.workloads ?? Self.defaultWorkloads
+        switch preset {
+        case nil: break
+        case "ambassador", "adapter", "sidecar-logs":
+            if self.transports == nil { transports = "tcp" }
+            // The log shipper's question is lag at an append rate: open loop.
+            if preset == "sidecar-logs" && self.workloads == nil { workloads = "rate" }
+        default:
+            throw ValidationError("--preset: '\(preset!)' is not ambassador, adapter or sidecar-logs")
+        }
+        return (transports, workloads)
+    }
+
     func parsed() throws -> Parsed {
         do {
-            var transportList = self.transports
-            var workloadList = self.workloads
+            let (transportList, workloadList) = try lists()
             var viaText = via
-            switch preset {
-            case nil: break
-            case "ambassador", "adapter", "sidecar-logs":
-                if transportList == "tcp,uds,shm" { transportList = "tcp" }
-                if viaText == nil {
-                    viaText = ["ambassador": "relay", "adapter": "relay:uds", "sidecar-logs": "relay:file"][preset!]
-                }
-                // The log shipper's question is lag at an append rate: open loop.
-                if preset == "sidecar-logs" && workloadList == "pingpong,stream" { workloadList = "rate" }
-            default:
-                throw ValidationError("--preset: '\(preset!)' is not ambassador, adapter or sidecar-logs")
+            if let preset, viaText == nil {
+                viaText = ["ambassador": "relay", "adapter": "relay:uds", "sidecar-logs": "relay:file"][preset]
             }
             let transports = try Self.naming("--transports") { try TransportKind.parseList(transportList) }
             let workloads = try Self.naming("--workloads") { try WorkloadKind.parseList(workloadList) }
@@ -349,6 +365,8 @@ struct MeasurementOptions: ParsableArguments {
     /// --isolation podman` hands them to the client in its container. Every option is written,
     /// defaults too, so that a new option left out here fails the round-trip test.
     func arguments(resultsDir: String) -> [String] {
+        // The lists as resolved here (a preset's choice written out: the same run there).
+        let (transports, workloads) = (try? lists()) ?? (Self.defaultTransports, Self.defaultWorkloads)
         var out = [
             "--transports", transports, "--workloads", workloads, "--rates", rates, "--sizes", sizes,
             "--trials", String(trials), "--duration", duration, "--warmup", warmup, "--verify", verify,

@@ -42,8 +42,8 @@ extension PodBench {
         @Option(help: "podman: the image to run instead of building one from this binary (see `podbench image`).")
         var image: String?
 
-        @Option(help: "podman: the size of the pod's /dev/shm (podman's syntax: 512m, 2g).")
-        var podShmSize = "512m"
+        @Option(help: "podman: the size of the pod's /dev/shm (podman's syntax: 512m, 2g; default 512m).")
+        var podShmSize: String?
 
         @Option(
             help: ArgumentHelp(
@@ -51,7 +51,7 @@ extension PodBench {
                 discussion:
                     "io_uring (default): podman's default profile plus io_uring_setup, io_uring_enter and io_uring_register; runtime: podman's default as it is (io_uring cases are then unavailable, as in a default pod); unconfined: none."
             ))
-        var podSeccomp = "io_uring"
+        var podSeccomp: String?
 
         @Option(
             help: ArgumentHelp(
@@ -68,13 +68,13 @@ extension PodBench {
             guard ["process", "namespaces", "podman"].contains(isolation) else {
                 throw ValidationError("--isolation: '\(isolation)' is not process, namespaces or podman")
             }
-            guard PodmanSettings.Seccomp(rawValue: podSeccomp) != nil else {
+            if let podSeccomp, PodmanSettings.Seccomp(rawValue: podSeccomp) == nil {
                 throw ValidationError("--pod-seccomp: '\(podSeccomp)' is not io_uring, runtime or unconfined")
             }
             if isolation != "podman" {
                 for (given, name) in [
-                    (image != nil, "--image"), (podShmSize != "512m", "--pod-shm-size"),
-                    (podSeccomp != "io_uring", "--pod-seccomp"), (podmanConf != nil, "--podman-conf"),
+                    (image != nil, "--image"), (podShmSize != nil, "--pod-shm-size"),
+                    (podSeccomp != nil, "--pod-seccomp"), (podmanConf != nil, "--podman-conf"),
                 ] where given {
                     throw ValidationError("\(name) applies to --isolation podman only")
                 }
@@ -88,8 +88,9 @@ extension PodBench {
             var parsed = try measurement.parsed()
             if isolation == "podman" {
                 let code = try PodmanRun(
-                    measurement: measurement, sharedParent: sharedDir, image: image, shmSize: podShmSize,
-                    seccomp: PodmanSettings.Seccomp(rawValue: podSeccomp)!, podmanConf: podmanConf, dryRun: dryRun
+                    measurement: measurement, sharedParent: sharedDir, image: image, shmSize: podShmSize ?? "512m",
+                    seccomp: podSeccomp.flatMap(PodmanSettings.Seccomp.init(rawValue:)) ?? .ioURing,
+                    podmanConf: podmanConf, dryRun: dryRun
                 ).execute()
                 if code != 0 { throw ExitCode(code) }
                 return

@@ -16,13 +16,14 @@ enum ResultsTable {
             let sizeText = ByteSize.format(key.messageSize)
             // Every field from the file is cleaned before it is laid out (one line per row).
             let transport = TextEscaping.terminal(
-                ([key.transport] + key.options.keys.sorted().map { "\($0)=\(key.options[$0]!)" }).joined(separator: " ")
+                ([key.transport.rawValue] + key.fileOptions.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
+                    .joined(separator: " ")
             )
             switch result.status {
             case .ok:
                 let s = CaseSummary(result)
                 rows.append([
-                    transport, TextEscaping.terminal(key.workload), sizeText,
+                    transport, key.workload.rawValue, sizeText,
                     s.p50.map(Format.nanoseconds) ?? "-", s.p99.map(Format.nanoseconds) ?? "-",
                     s.p999.map(Format.nanoseconds) ?? "-",
                     Format.rate(s.messagesPerSecond), Format.decimal(s.bytesPerSecond / 1e6),
@@ -34,7 +35,7 @@ enum ResultsTable {
             case .failed, .unavailable:
                 let label = result.status == .failed ? "FAILED" : "unavailable"
                 rows.append(
-                    [transport, TextEscaping.terminal(key.workload), sizeText, label]
+                    [transport, key.workload.rawValue, sizeText, label]
                         + Array(repeating: "", count: headers.count - 4))
                 notes.append(TextEscaping.terminal("\(key): \(label): \(result.error ?? "no reason recorded")"))
             }
@@ -106,23 +107,23 @@ enum LimitRatio {
     static func text(for result: CaseResult, summary s: CaseSummary, run: RunResult) -> String? {
         guard run.calibration != nil else { return nil }
         switch result.key.workload {
-        case "pingpong":
+        case .pingpong:
             // A floor is only meaningful when both sides sat where the floor was measured.
             guard let p50 = s.p50, let client = run.environment.clientPinning.asked,
                 let server = run.environment.serverPinning.asked
             else { return nil }
             let sameCore = client == server
-            let spins = result.key.transport == "shm" && result.key.options["wait"] != "futex"
+            let spins = result.key.transport == .shm && result.key.options["wait"] != "futex"
             let id =
                 spins
                 ? (sameCore ? CalibrationMeasurement.cachelineSameCore : CalibrationMeasurement.cachelineCrossCore)
                 : (sameCore ? CalibrationMeasurement.futexSameCore : CalibrationMeasurement.futexCrossCore)
             guard let floor = limit(id, run: run, ceiling: false) else { return nil }
             return Format.decimal(p50 / floor.value) + "× " + (spins ? "cl" : "fx") + (floor.drifted ? "?" : "")
-        case "stream":
+        case .stream:
             guard let ceiling = limit(CalibrationMeasurement.memcpyLarge, run: run, ceiling: true) else { return nil }
             return Format.decimal(s.bytesPerSecond / ceiling.value * 100) + "% mc" + (ceiling.drifted ? "?" : "")
-        default:
+        case .rate:
             return nil
         }
     }

@@ -221,7 +221,7 @@ extension EndToEnd {
             try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: truncated))
             #expect(try BinaryProcess.run(["compare", truncated, b]).status == 2)
             var other = try ResultsStore.load(b)
-            for i in other.cases.indices { other.cases[i].key.transport = "tcp6" }
+            for i in other.cases.indices { other.cases[i].key.transport = .tcp6 }
             let otherPath = dir + "/other.json"
             try JSONEncoder().encode(other).write(to: URL(fileURLWithPath: otherPath))
             let disjoint = try BinaryProcess.run(["compare", a, otherPath])

@@ -97,7 +97,7 @@ extension EndToEnd {
             #expect(result.status == 0, "\(result.stderr)")
             let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
             for c in run.cases {
-                if c.key.transport == "tcp" {
+                if c.key.transport == .tcp {
                     #expect(c.status == .ok)
                 } else {
                     #expect(c.status == .unavailable)

@@ -52,7 +52,7 @@ final class ExternalProxy {
 
 /// Every case through the hop has its direct twin and moved every message intact.
 func expectHopPairs(_ run: RunResult, hop: String, hopIn: String, messages: UInt64, relayFigures: Bool) {
-    let through = run.cases.filter { $0.key.options["hop"] != nil }
+    let through = run.cases.filter { $0.key.hop?.name != nil }
     #expect(!through.isEmpty)
     #expect(through.count * 2 == run.cases.count, "one direct case for each case through the hop")
     for c in run.cases {
@@ -60,7 +60,7 @@ func expectHopPairs(_ run: RunResult, hop: String, hopIn: String, messages: UInt
         expectIntact(c, messages: messages)
     }
     for c in through {
-        #expect(c.key.options["hop"] == hop && c.key.options["hop-in"] == hopIn, "\(c.key)")
+        #expect(c.key.hop?.name == hop && c.key.hop?.entry.rawValue == hopIn, "\(c.key)")
         #expect(c.endpoint?.contains("via \(hop)") == true, "\(c.endpoint ?? "")")
         for t in c.trials {
             if relayFigures {
@@ -91,7 +91,7 @@ extension EndToEnd {
             #expect(result.status == 0, "\(result.stderr)")
             let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
             #expect(run.cases.count == 3 * 2 * 2)
-            #expect(run.cases.allSatisfy { $0.key.transport == "tcp" })
+            #expect(run.cases.allSatisfy { $0.key.transport == .tcp })
             expectHopPairs(run, hop: "relay", hopIn: "tcp", messages: 50, relayFigures: true)
             #expect(result.stdout.contains("Hops:") && result.stdout.contains("via relay (tcp in)"))
             #expect(result.stdout.contains("relay cpu/msg"))
@@ -135,7 +135,7 @@ extension EndToEnd {
             let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
             #expect(run.cases.count == 3 * 2 * 2)
             expectHopPairs(run, hop: "relay", hopIn: "shm", messages: 40, relayFigures: true)
-            for c in run.cases where c.key.options["hop"] != nil { #expect(c.filesystem == "tmpfs") }
+            for c in run.cases where c.key.hop?.name != nil { #expect(c.filesystem == "tmpfs") }
         }
 
         @Test("--via relay:fifo: the client writes named pipes in the shared directory, the relay forwards over TCP")
@@ -168,7 +168,7 @@ extension EndToEnd {
             #expect(result.status == 0, "\(result.stderr)")
             let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
             #expect(run.cases.count == 2 * 3 * 2)
-            #expect(run.cases.allSatisfy { $0.key.transport == server })
+            #expect(run.cases.allSatisfy { $0.key.transport.rawValue == server })
             expectHopPairs(run, hop: "relay", hopIn: relayIn, messages: 40, relayFigures: true)
             #expect(result.stdout.contains("via relay (\(relayIn) in)"))
         }
@@ -225,9 +225,9 @@ extension EndToEnd {
             #expect(result.status == 0, "\(result.stderr)")
             let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
             #expect(run.cases.count == 2 * 2 * 2)
-            #expect(run.cases.allSatisfy { $0.key.workload == "rate" })
+            #expect(run.cases.allSatisfy { $0.key.workload == .rate })
             expectHopPairs(run, hop: "relay", hopIn: "file", messages: 40, relayFigures: true)
-            for c in run.cases where c.key.options["hop"] != nil {
+            for c in run.cases where c.key.hop?.name != nil {
                 // The lag: from each record's intended append time to its arrival at the collector.
                 #expect(c.trials.allSatisfy { ($0.oneWayLatencySummary?.p50 ?? 0) > 0 })
             }

@@ -57,7 +57,7 @@ extension EndToEnd {
             #expect(result.cases.count == 8)
             for c in result.cases where c.status != .unavailable {
                 #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
-                let offered = try #require(c.key.options["rate"].flatMap(Double.init))
+                let offered = try #require(c.key.rate.map(Double.init))
                 for t in c.trials {
                     // Open loop: the offered rate is what goes out (the sender catches up when late).
                     #expect(t.messagesPerSecond > 0.8 * offered && t.messagesPerSecond < 1.2 * offered, "\(c.key)")
@@ -87,7 +87,7 @@ extension EndToEnd {
                 ] + RunEndToEndTests.quick, timeout: 240)
             #expect(run.status == 0, "\(run.stderr)")
             let result = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/r").first))
-            let rates = result.cases.compactMap { $0.key.options["rate"].flatMap(Int.init) }
+            let rates = result.cases.compactMap { $0.key.rate }
             #expect(rates.count == result.cases.count && rates.count >= 2 && rates.count <= 13, "\(rates)")
             #expect(Array(rates.prefix(2)) == [1000, 4000], "\(rates)")
             #expect(Set(rates).count == rates.count, "a rate measured twice: \(rates)")

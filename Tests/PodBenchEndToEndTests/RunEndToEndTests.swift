@@ -61,11 +61,11 @@ extension EndToEnd {
                         #expect(side.cpuNanosecondsPerMessage > 0)
                         #expect(!side.integrity.hasErrors)
                     }
-                    let receiver = c.key.workload == "pingpong" ? t.client.integrity : t.server.integrity
+                    let receiver = c.key.workload == .pingpong ? t.client.integrity : t.server.integrity
                     #expect(receiver.received == t.messages)
                     #expect(receiver.verified == t.messages)
                     #expect(t.server.integrity.received == t.messages)
-                    if c.key.workload == "pingpong" {
+                    if c.key.workload == .pingpong {
                         let histogram = try #require(try t.latency?.decode())
                         #expect(histogram.totalCount == t.messages)
                         let s = try #require(t.latencySummary)
@@ -153,16 +153,16 @@ extension EndToEnd {
             let filesystem = parent == "/dev/shm" ? "tmpfs" : "ext4"
             for c in run.cases {
                 #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
-                #expect(c.endpoint?.hasPrefix(c.key.transport + ":") == true)
+                #expect(c.endpoint?.hasPrefix(c.key.transport.rawValue + ":") == true)
                 #expect(c.filesystem == filesystem || filesystem == "ext4" && c.filesystem != "tmpfs")
-                if c.key.transport == "file" {
+                if c.key.transport == .file {
                     #expect(c.key.options == ["follow": "inotify", "fsync": "none", "segment": "1MiB"])
                 }
                 for t in c.trials {
-                    let receiver = c.key.workload == "pingpong" ? t.client.integrity : t.server.integrity
+                    let receiver = c.key.workload == .pingpong ? t.client.integrity : t.server.integrity
                     #expect(t.messages == 30 && receiver.verified == 30 && !receiver.hasErrors)
                     // Co-located sides share CLOCK_MONOTONIC: stream records the hand-off latency.
-                    if c.key.workload == "stream" { #expect((t.oneWayLatencySummary?.count ?? 0) > 0) }
+                    if c.key.workload == .stream { #expect((t.oneWayLatencySummary?.count ?? 0) > 0) }
                 }
             }
             let leftovers = try FileManager.default.contentsOfDirectory(atPath: shared)
@@ -256,7 +256,7 @@ extension EndToEnd {
             let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/r").first))
             for c in run.cases {
                 #expect(c.key.options["buffers"] == "registered")
-                if c.key.transport == "uring-uds" {
+                if c.key.transport == .uringUDS {
                     #expect(c.status == .unavailable && c.error?.contains("zero-copy") == true, "\(c.error ?? "")")
                     continue
                 }

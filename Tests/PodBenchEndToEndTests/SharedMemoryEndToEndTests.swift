@@ -45,7 +45,7 @@ extension EndToEnd {
                 #expect(c.endpoint?.hasPrefix("shm:\(shm)/") == true)
                 for t in c.trials {
                     #expect(t.messages == 40)
-                    let receiver = c.key.workload == "pingpong" ? t.client.integrity : t.server.integrity
+                    let receiver = c.key.workload == .pingpong ? t.client.integrity : t.server.integrity
                     #expect(receiver.received == 40 && receiver.verified == 40 && !receiver.hasErrors)
                 }
             }
@@ -138,10 +138,10 @@ extension EndToEnd {
                 ] + RunEndToEndTests.quick)
             #expect(result.status == 0, "\(result.stderr)")
             let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
-            let shmCase = try #require(run.cases.first { $0.key.transport == "shm" })
+            let shmCase = try #require(run.cases.first { $0.key.transport == .shm })
             #expect(shmCase.status == .unavailable)
             #expect(shmCase.error?.contains("does not fit in \(small)") == true, "\(shmCase.error ?? "")")
-            #expect(run.cases.first { $0.key.transport == "uds" }?.status == .ok)
+            #expect(run.cases.first { $0.key.transport == .uds }?.status == .ok)
             #expect(result.stdout.contains("unavailable"))
             #expect(ringFiles(in: small).isEmpty)
         }

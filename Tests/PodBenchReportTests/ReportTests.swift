@@ -115,7 +115,8 @@ struct ReportTests {
         run.environment.client.cpuModel = evil
         run.incompleteReason = evil
         for i in run.cases.indices {
-            run.cases[i].key.transport = evil
+            run.cases[i].key.hop = CaseKey.Hop(name: evil, entry: .uds)
+            run.cases[i].key.options["wait"] = evil
             for j in run.cases[i].trials.indices {
                 run.cases[i].trials[j].messagesPerSecond = j == 0 ? 1e12 : 1e-9
                 run.cases[i].trials[j].bytesPerSecond = 1e15

@@ -36,7 +36,7 @@ struct ResultsStoreTests {
             latencySummary: nil, client: side, server: side)
         run.cases = [
             CaseResult(
-                key: CaseKey(transport: "tcp", workload: "pingpong", messageSize: 64), status: .ok,
+                key: CaseKey(transport: .tcp, workload: .pingpong, messageSize: 64), status: .ok,
                 trials: [trial, trial])
         ]
         return run
@@ -351,15 +351,29 @@ struct HostileResultsTests {
             let object = try Self.withTrial { $0["messagesPerSecond"] = value }
             Self.expectRefused(try JSONSerialization.data(withJSONObject: object), saying: "messagesPerSecond")
         }
+        for (field, value, saying) in [
+            (
+                "transport", "::error::forged" as Any,
+                "transport name \"::error::forged\" is not one this podbench knows"
+            ),
+            ("workload", "ping\u{1B}[2Jpong", "workload name \"ping?[2Jpong\" is not one"),
+            ("options", ["rate": "nan"], "offered rate \"nan\""),
+            ("options", ["rate": "0"], "offered rate \"0\""),
+            ("options", ["rate": "2000000000000"], "offered rate 2000000000000"),
+            ("options", ["hop": "relay\u{1B}[2J", "hop-in": "uds"], "control characters"),
+            ("options", ["hop": "relay", "hop-in": "carrier-pigeon"], "hop-in transport name"),
+            ("options", ["hop": "relay"], "a hop needs both"),
+            ("options", ["::error::x": "1"], "option name"),
+        ] {
+            var object = try Self.sampleObject()
+            var cases = object["cases"] as! [[String: Any]]
+            var key = cases[0]["key"] as! [String: Any]
+            key[field] = value
+            cases[0]["key"] = key
+            object["cases"] = cases
+            Self.expectRefused(try JSONSerialization.data(withJSONObject: object), saying: saying)
+        }
         var run = ResultsStoreTests.sampleRun()
-        run.cases[0].key.transport = "::error::forged"
-        Self.expectRefused(try ResultsStore.encoder(pretty: false).encode(run), saying: "transport name")
-        run = ResultsStoreTests.sampleRun()
-        run.cases[0].key.options = ["rate": "nan"]
-        Self.expectRefused(try ResultsStore.encoder(pretty: false).encode(run), saying: "offered rate")
-        run.cases[0].key.options = ["hop": "relay\u{1B}[2J"]
-        Self.expectRefused(try ResultsStore.encoder(pretty: false).encode(run), saying: "control characters")
-        run = ResultsStoreTests.sampleRun()
         run.settings.trialSeconds = .infinity
         Self.expectRefused(try ResultsStore.encoder(pretty: false).encode(run), saying: "trialSeconds")
         run = ResultsStoreTests.sampleRun()

@@ -1,4 +1,5 @@
-import PodBenchCore
+/// The vocabulary of a case: what carries the messages and what pattern they follow. Every
+/// module below the command line speaks it (results files, reports, the harness).
 
 /// The transports this build measures, by their command-line names.
 public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomStringConvertible {
@@ -60,5 +61,23 @@ public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomString
     /// - Throws: `.invalidConfiguration` naming the unknown transport and the known ones.
     public static func parseList(_ text: String) throws -> [TransportKind] {
         try NameList.parse(text, what: "transport")
+    }
+}
+
+/// The workloads of this build.
+public enum WorkloadKind: String, CaseIterable, Codable, Sendable, CustomStringConvertible {
+    /// Closed loop: one message out, the same message back; round-trip latency.
+    case pingpong
+    /// One direction (client to server) as fast as the receiver takes it; throughput.
+    case stream
+    /// One direction at a fixed offered rate (open loop); latency from each message's intended
+    /// send time, achieved rate next to offered.
+    case rate
+
+    public var description: String { rawValue }
+
+    /// Parses a comma-separated list of workload names.
+    public static func parseList(_ text: String) throws -> [WorkloadKind] {
+        try NameList.parse(text, what: "workload")
     }
 }

@@ -1,0 +1,69 @@
+import PodBenchCore
+import Testing
+
+@testable import podbench
+
+/// The command line's options, parsed as `run` and `client` parse them: what reaches the plan.
+@Suite("measurement options")
+struct MeasurementOptionsTests {
+    static func parsed(_ arguments: [String]) throws -> MeasurementOptions.Parsed {
+        try MeasurementOptions.parse(arguments).parsed()
+    }
+
+    @Test("a preset fills only the lists not given: an explicit default list stands")
+    func presetFillsOnlyWhatIsMissing() throws {
+        #expect(
+            try Self.parsed(["--preset", "ambassador", "--transports", "tcp,uds,shm"]).transports == [.tcp, .uds, .shm])
+        #expect(try Self.parsed(["--preset", "ambassador"]).transports == [.tcp])
+        #expect(try Self.parsed(["--preset", "adapter", "--transports", "uds"]).transports == [.uds])
+        #expect(try Self.parsed([]).transports == [.tcp, .uds, .shm])
+        #expect(try Self.parsed([]).workloads == [.pingpong, .stream])
+        #expect(try Self.parsed(["--preset", "sidecar-logs"]).workloads == [.rate])
+        #expect(
+            try Self.parsed(["--preset", "sidecar-logs", "--workloads", "pingpong,stream"]).workloads == [
+                .pingpong, .stream,
+            ])
+        #expect(try Self.parsed(["--preset", "ambassador"]).workloads == [.pingpong, .stream])
+        #expect(throws: (any Error).self) { try Self.parsed(["--preset", "mesh"]) }
+    }
+
+    @Test("the arguments handed to the client's container parse back to the same run")
+    func argumentsRoundTrip() throws {
+        for given in [
+            [],
+            ["--preset", "ambassador", "--transports", "tcp,uds,shm"],
+            ["--preset", "sidecar-logs"],
+            [
+                "--transports", "shm,file,uring-file", "--workloads", "rate", "--rates", "5k,20k", "--sizes", "1,4KiB",
+                "--trials", "3", "--duration", "300ms", "--warmup", "0", "--messages", "99", "--verify", "sample:4",
+                "--cpu", "client=0,server=1", "--shm-ring", "64KiB", "--shm-wait", "spin,futex",
+                "--file-follow", "poll:100us", "--file-fsync", "none,every:8", "--file-segment", "1MiB",
+                "--socket-buffer", "256KiB", "--uring-batch", "4", "--uring-setup", "sqpoll", "--uring-buffers",
+                "registered", "--no-calibrate",
+            ],
+        ] {
+            let options = try MeasurementOptions.parse(given)
+            let written = options.arguments(resultsDir: "/results")
+            let again = try MeasurementOptions.parse(written)
+            #expect(again.arguments(resultsDir: "/results") == written, "\(given)")
+            let (a, b) = (try options.parsed(), try again.parsed())
+            #expect(a.transports == b.transports && a.workloads == b.workloads && a.sizes == b.sizes, "\(given)")
+            #expect(a.options == b.options && a.rates == b.rates && a.shmWaits == b.shmWaits, "\(given)")
+            #expect(a.fileFsyncs == b.fileFsyncs && a.uringSetups == b.uringSetups, "\(given)")
+            #expect(a.trials == b.trials && a.trialNanoseconds == b.trialNanoseconds, "\(given)")
+            #expect(a.warmupNanoseconds == b.warmupNanoseconds && a.verifyEvery == b.verifyEvery, "\(given)")
+            #expect(a.clientCPU == b.clientCPU && a.serverCPU == b.serverCPU, "\(given)")
+        }
+    }
+
+    @Test("podman's options given with another isolation are refused, their defaults spelt out included")
+    func podmanOnlyOptions() throws {
+        for option in [["--pod-shm-size", "512m"], ["--pod-seccomp", "io_uring"], ["--image", "x"]] {
+            #expect(throws: (any Error).self) { try PodBench.Run.parse(["--isolation", "process"] + option) }
+            _ = try PodBench.Run.parse(["--isolation", "podman"] + option)
+        }
+        #expect(throws: (any Error).self) {
+            try PodBench.Run.parse(["--isolation", "podman", "--pod-seccomp", "none"])
+        }
+    }
+}
