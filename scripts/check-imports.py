@@ -21,9 +21,8 @@ PLATFORM = {"Foundation", "FoundationEssentials", "FoundationXML", "FoundationNe
 # A product of a package dependency and the modules it brings.
 PRODUCT_MODULES = {"Histogram": {"Histogram"}, "SystemPackage": {"SystemPackage"},
                    "ArgumentParser": {"ArgumentParser"}, "Benchmark": {"Benchmark"}}
-IMPORT = re.compile(r"^(?:@testable\s+|@_implementationOnly\s+|(?:public|internal|package)\s+)?import\s+"
-                    r"(?:(?:struct|class|enum|protocol|func|var|let|typealias)\s+)?([A-Za-z_][A-Za-z0-9_]*)",
-                    )
+IMPORT = re.compile(r"^\s*(?:@\w+(?:\([^)]*\))?\s+)*(?:(?:public|internal|package|private|fileprivate)\s+)?"
+                    r"import\s+(?:(?:struct|class|enum|protocol|func|var|let|typealias)\s+)?(\w+)")
 # What may come before and between a file's imports.
 PREAMBLE = re.compile(r"^\s*(?://.*|#if.*|#else.*|#elseif.*|#endif.*|)$")
 
@@ -61,7 +60,19 @@ def local_products(root: str, package: dict) -> dict:
     return out
 
 
+def self_test() -> None:
+    """The reader of import lines finds every form Swift allows before a file's first declaration."""
+    text = "\n".join([
+        "// comment", "import A", "@testable import B", "#if canImport(C)", "    import C", "#else",
+        "  @preconcurrency import D", "#endif", "@_spi(X) @_exported import E", "private import F",
+        "public import struct G.Thing", "/* block", "import NotCode */", "", "struct S {}", "import Late",
+    ])
+    found = imports(text)
+    assert found == {"A", "B", "C", "D", "E", "F", "G"}, found
+
+
 def main() -> int:
+    self_test()
     root = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else ".")
     package = json.loads(subprocess.run(["swift", "package", "dump-package"], cwd=root, check=True,
                                         capture_output=True, text=True).stdout)

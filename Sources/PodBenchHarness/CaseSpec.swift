@@ -100,11 +100,8 @@ public struct CaseSpec: Codable, Equatable, Sendable {
                 )
             }
             _ = try Relay.Endpoint(parsing: via)
-            if let name = options.hop,
-                name.isEmpty || name.unicodeScalars.count > 256 || TextEscaping.terminal(name) != name
-            {
-                throw PodBenchError(
-                    .invalidConfiguration, "a hop's name must be 1 to 256 characters without control characters")
+            if let name = options.hop, !CaseKey.Hop.isValidName(name) {
+                throw PodBenchError(.invalidConfiguration, CaseKey.Hop.nameRule)
             }
             guard try Relay.Endpoint(parsing: listen).transport == transport else {
                 throw PodBenchError(

@@ -69,6 +69,9 @@ public enum ContainerImage {
         return paths
     }
 
+    /// Where Debian keeps liburing's copyright and licence (liburing-dev, which the build needs).
+    static let liburingNotices = ["/usr/share/doc/liburing-dev/copyright", "/usr/share/doc/liburing2/copyright"]
+
     /// Writes the build context into `directory`: rootfs/ and a Containerfile.
     public static func writeContext(binary: String, libraries: [String], commit: String?, into directory: String)
         throws
@@ -85,6 +88,13 @@ public enum ContainerImage {
                 try files.createDirectory(
                     atPath: root + (library as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
                 try copyResolved(library, to: root + library)
+            }
+            // liburing is linked into the binary: its copyright and licence go with it (MIT's terms).
+            for notice in liburingNotices where files.fileExists(atPath: notice) {
+                try files.createDirectory(
+                    atPath: root + (notice as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                try copyResolved(notice, to: root + notice)
+                break
             }
         } catch let error as PodBenchError {
             throw error

@@ -18,8 +18,13 @@ public struct CaseKey: Codable, Hashable, Sendable, CustomStringConvertible {
     /// The hop between the sides (`--via`), nil for a direct case.
     public var hop: Hop?
     /// The transport's own options that change the measurement (ring, wait, fsync, setup, …), as
-    /// `name=value`; empty for defaults. Never `rate`, `hop` or `hop-in`: those are fields.
-    public var options: [String: String]
+    /// `name=value`; empty for defaults. Never `rate`, `hop` or `hop-in`: those are fields (a
+    /// transport option of one of those names would be read back as the field).
+    public var options: [String: String] {
+        didSet { precondition(Self.fieldOptionNames.isDisjoint(with: options.keys), Self.fieldOptionMessage) }
+    }
+
+    private static let fieldOptionMessage = "rate, hop and hop-in are CaseKey's fields, not transport options"
 
     /// A hop between the sides, as a case's key records it.
     public struct Hop: Hashable, Sendable {
@@ -31,6 +36,14 @@ public struct CaseKey: Codable, Hashable, Sendable, CustomStringConvertible {
         public init(name: String, entry: TransportKind) {
             self.name = name
             self.entry = entry
+        }
+
+        /// What a hop's name may be, in words.
+        public static let nameRule = "a hop's name must be 1 to 256 characters without control characters"
+
+        /// Whether `name` may name a hop: it is shown in tables, reports and terminals.
+        public static func isValidName(_ name: String) -> Bool {
+            !name.isEmpty && name.unicodeScalars.count <= 256 && TextEscaping.terminal(name) == name
         }
     }
 
@@ -46,7 +59,8 @@ public struct CaseKey: Codable, Hashable, Sendable, CustomStringConvertible {
         self.messageSize = messageSize
         self.rate = rate
         self.hop = hop
-        self.options = options.filter { !Self.fieldOptionNames.contains($0.key) }
+        precondition(Self.fieldOptionNames.isDisjoint(with: options.keys), Self.fieldOptionMessage)
+        self.options = options
     }
 
     /// The options as the file holds them: the transport's, with the rate and the hop.

@@ -162,6 +162,9 @@ extension CaseKey {
                     .incompatibleResults, "\(place): option \(name)'s value holds control characters or is too long")
             }
         }
+        if let hop, !Hop.isValidName(hop.name) {
+            throw PodBenchError(.incompatibleResults, "\(place): \(Hop.nameRule)")
+        }
         if let rate, !(1...1_000_000_000_000).contains(rate) {
             throw PodBenchError(
                 .incompatibleResults, "\(place): the offered rate \(rate) is not a rate in messages per second")

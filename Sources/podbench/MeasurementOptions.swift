@@ -295,6 +295,9 @@ struct MeasurementOptions: ParsableArguments {
             } else if viaTarget != nil || viaStats != nil || viaName != nil {
                 throw ValidationError("--via-target, --via-stats and --via-name go with --via")
             }
+            if let viaName, !CaseKey.Hop.isValidName(viaName) {
+                throw ValidationError("--via-name: \(CaseKey.Hop.nameRule)")
+            }
             let hopStats = try viaStats.map { text in
                 try Self.naming("--via-stats") { try HopStatsSource(parsing: text) }
             }

@@ -24,7 +24,7 @@ extension EndToEnd {
             }
         }
 
-        @Test("liburing is linked in: no liburing among the libraries, and compare runs on a bare environment")
+        @Test("liburing is linked in: no liburing among the binary's libraries, and compare runs")
         func noLiburingAtRunTime() throws {
             let binary = try podbenchBinary()
             let needed = try Self.neededLibraries(binary)

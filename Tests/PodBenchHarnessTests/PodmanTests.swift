@@ -74,6 +74,9 @@ struct PodmanTests {
         for library in libraries { #expect(FileManager.default.fileExists(atPath: root + library), "\(library)") }
         var info = stat()
         #expect(stat(root + "/tmp", &info) == 0 && info.st_mode & 0o7777 == 0o1777)
+        // liburing is linked in (liburing-dev builds the package): its notice goes with the binary.
+        let notice = try #require(ContainerImage.liburingNotices.first { FileManager.default.fileExists(atPath: $0) })
+        #expect(try String(contentsOfFile: root + notice, encoding: .utf8).contains("MIT"))
         let file = try String(contentsOfFile: directory + "/Containerfile", encoding: .utf8)
         #expect(file.contains("FROM scratch") && file.contains("ENV PODBENCH_COMMIT=abc123"))
         #expect(file.contains("ENTRYPOINT [\"/podbench\"]"))

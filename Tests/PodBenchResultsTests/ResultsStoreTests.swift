@@ -362,6 +362,7 @@ struct HostileResultsTests {
             ("options", ["rate": "2000000000000"], "offered rate 2000000000000"),
             ("options", ["hop": "relay\u{1B}[2J", "hop-in": "uds"], "control characters"),
             ("options", ["hop": "relay", "hop-in": "carrier-pigeon"], "hop-in transport name"),
+            ("options", ["hop": "", "hop-in": "uds"], "hop's name"),
             ("options", ["hop": "relay"], "a hop needs both"),
             ("options", ["::error::x": "1"], "option name"),
         ] {

@@ -27,6 +27,15 @@ struct MeasurementOptionsTests {
         #expect(throws: (any Error).self) { try Self.parsed(["--preset", "mesh"]) }
     }
 
+    @Test("a hop's name that could not be shown is refused before the run, not case by case")
+    func hopName() throws {
+        let hop = ["--transports", "tcp", "--via", "tcp:127.0.0.1:9000", "--via-target", "tcp:127.0.0.1:9001"]
+        #expect(try Self.parsed(hop + ["--via-name", "envoy 1.30"]).hop?.name == "envoy 1.30")
+        for bad in ["", "relay\u{1B}[2J", String(repeating: "x", count: 257)] {
+            #expect(throws: (any Error).self) { try Self.parsed(hop + ["--via-name", bad]) }
+        }
+    }
+
     @Test("the arguments handed to the client's container parse back to the same run")
     func argumentsRoundTrip() throws {
         for given in [
