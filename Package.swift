@@ -101,8 +101,21 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Helpers shared by the test targets (socket pairs, background threads); only tests use it.
+        .target(
+            name: "PodBenchTestSupport",
+            dependencies: [
+                "PodBenchCore", "PodBenchTransports", .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Tests/PodBenchTestSupport"),
         .testTarget(name: "PodBenchCoreTests", dependencies: ["PodBenchCore"]),
         .testTarget(name: "PodBenchRingTests", dependencies: ["PodBenchRing", "PodBenchCore"]),
+        .testTarget(
+            name: "PodBenchTransportsTests",
+            dependencies: ["PodBenchTransports", "PodBenchCore", "PodBenchTestSupport"]),
+        .testTarget(
+            name: "PodBenchURingTests",
+            dependencies: ["PodBenchURing", "PodBenchTransports", "PodBenchCore", "PodBenchTestSupport"]),
         .testTarget(
             name: "PodBenchResultsTests",
             dependencies: [
@@ -116,7 +129,7 @@ let package = Package(
             name: "PodBenchHarnessTests",
             dependencies: [
                 "PodBenchHarness", "PodBenchTransports", "PodBenchURing", "PodBenchCore", "PodBenchResults",
-                "PodBenchRing", .product(name: "SystemPackage", package: "swift-system"),
+                "PodBenchRing", "PodBenchTestSupport", .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .testTarget(name: "PodBenchEndToEndTests", dependencies: ["PodBenchResults", "PodBenchCore"]),
         // The command line as a unit: options into the plan and into the container's arguments.

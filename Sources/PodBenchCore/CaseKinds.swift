@@ -43,20 +43,6 @@ public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomString
     /// Whether this is the `file` transport, plain or through io_uring.
     public var isFile: Bool { self == .file || self == .uringFile }
 
-    /// What a pod must share for this transport, for help text and `probe`.
-    public var needs: String {
-        switch self {
-        case .tcp, .tcp6: "the network namespace"
-        case .uringTCP: "the network namespace, and io_uring allowed (seccomp, kernel.io_uring_disabled)"
-        case .uringUDS, .uringFile:
-            "a shared volume (directory), and io_uring allowed (seccomp, kernel.io_uring_disabled)"
-        case .uds, .fifo, .file: "a shared volume (directory)"
-        case .udsAbstract: "the network namespace"
-        case .shm:
-            "a memory-backed shared directory (/dev/shm with a shared IPC namespace, or an emptyDir of medium Memory)"
-        }
-    }
-
     /// Parses a comma-separated list of transport names.
     /// - Throws: `.invalidConfiguration` naming the unknown transport and the known ones.
     public static func parseList(_ text: String) throws -> [TransportKind] {

@@ -42,26 +42,8 @@ public struct CaseSpec: Codable, Equatable, Sendable {
         if workload == .rate && messagesPerSecond == nil {
             throw PodBenchError(.invalidConfiguration, "a rate case needs an offered rate")
         }
-        var opts: [String: String] = [:]
+        var opts = try TransportCatalog.transport(transport).keyOptions(options)
         if let bytes = options.socketBufferBytes { opts["socket-buffer"] = String(bytes) }
-        if transport == .shm {
-            opts["ring"] = String(options.ringBytes ?? TransportOptions.defaultRingBytes)
-            opts["wait"] = try options.waitStrategy().description
-        }
-        if transport.usesIOURing {
-            let settings = try options.uringSettings()
-            opts["setup"] = settings.setup.rawValue
-            if transport != .uringFile {
-                opts["batch"] = String(settings.batch)
-                opts["buffers"] = settings.registeredBuffers ? "registered" : "copy"
-            }
-        }
-        if transport.isFile {
-            let settings = try options.fileSettings()
-            opts["follow"] = settings.follow.description
-            opts["fsync"] = settings.sync.description
-            opts["segment"] = ByteSize.format(settings.segmentBytes)
-        }
         // Addresses change from run to run; what the hop is and what the client speaks to it do not.
         let hop = try options.via.map {
             CaseKey.Hop(name: options.hop ?? "proxy", entry: try Relay.Endpoint(parsing: $0).transport)
@@ -86,12 +68,7 @@ public struct CaseSpec: Codable, Equatable, Sendable {
         if let bytes = options.socketBufferBytes, bytes < 1024 || bytes > 1 << 30 {
             throw PodBenchError(.invalidConfiguration, "socket buffer \(bytes) is outside 1KiB to 1GiB")
         }
-        if transport == .shm {
-            try RingLayout.validate(capacity: options.ringBytes ?? TransportOptions.defaultRingBytes)
-            _ = try options.waitStrategy()
-        }
-        if transport.isFile { _ = try options.fileSettings() }
-        if transport.usesIOURing { _ = try options.uringSettings() }
+        try TransportCatalog.transport(transport).validate(options)
         if options.via != nil || options.listen != nil {
             guard Relay.forwardKinds.contains(transport), let listen = options.listen, let via = options.via else {
                 throw PodBenchError(

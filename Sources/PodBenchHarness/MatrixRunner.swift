@@ -23,42 +23,11 @@ public struct MatrixRunner {
     ) -> [CaseSpec] {
         var specs: [CaseSpec] = []
         for transport in transports {
-            // Options belong to their transport.
-            var base = options
-            if [.shm, .file, .fifo, .uringFile].contains(transport) { base.socketBufferBytes = nil }
-            if transport != .shm {
-                base.ringBytes = nil
-                base.wait = nil
-            }
-            if !transport.isFile {
-                base.follow = nil
-                base.fsync = nil
-                base.segmentBytes = nil
-            }
-            if !transport.usesIOURing {
-                base.uringBatch = nil
-                base.uringSetup = nil
-                base.uringBuffers = nil
-            }
-            if transport == .uringFile {
-                // Its writes are one record each; batch and buffers belong to the socket channels.
-                base.uringBatch = nil
-                base.uringBuffers = nil
-            }
-            // Each shm wait strategy, file fsync mode and io_uring setup is a case of its own.
-            let variants: [(wait: String?, fsync: String?, setup: String?)] =
-                switch transport {
-                case .shm: shmWaits.map { ($0, nil, nil) }
-                case .file: fileFsyncs.map { (nil, $0, nil) }
-                case .uringTCP, .uringUDS: uringSetups.map { (nil, nil, $0) }
-                case .uringFile: fileFsyncs.flatMap { fsync in uringSetups.map { (nil, fsync, $0) } }
-                default: [(nil, nil, nil)]
-                }
-            for (wait, fsync, setup) in variants {
-                var variant = base
-                if let wait { variant.wait = wait }
-                if let fsync { variant.fsync = fsync }
-                if let setup { variant.uringSetup = setup }
+            // Options belong to their transport; each shm wait strategy, file fsync mode and
+            // io_uring setup is a case of its own.
+            let type = TransportCatalog.transport(transport)
+            let lists = VariantLists(shmWaits: shmWaits, fileFsyncs: fileFsyncs, uringSetups: uringSetups)
+            for variant in type.variants(of: type.own(options), lists: lists) {
                 for workload in workloads {
                     for size in sizes {
                         // The rate workload is one case per offered rate, lowest first; with no rates

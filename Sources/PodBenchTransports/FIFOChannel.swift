@@ -201,3 +201,13 @@ public enum FIFOTransport {
             timeoutNanoseconds: timeoutNanoseconds)
     }
 }
+
+extension FIFOTransport: Transport {
+    public static let kind = TransportKind.fifo
+    public static let needs = "a shared volume (directory)"
+    public static let optionGroups: TransportOptions.Groups = []
+
+    public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {
+        TransportProbe.probeFIFO(sharedDirectory: places.sharedDirectory)
+    }
+}

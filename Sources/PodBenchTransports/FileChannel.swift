@@ -209,3 +209,23 @@ extension FileChannel {
             && CPodBenchLinuxLocks.held(writer.lockFD, byte: FileLogLayout.readerLockByte)
     }
 }
+
+extension FileTransport: Transport {
+    public static let kind = TransportKind.file
+    public static let needs = "a shared volume (directory)"
+    public static let optionGroups: TransportOptions.Groups = .fileLog
+
+    public static func variants(of options: TransportOptions, lists: VariantLists) -> [TransportOptions] {
+        options.fsyncVariants(lists)
+    }
+
+    public static func validate(_ options: TransportOptions) throws { _ = try options.fileSettings() }
+
+    public static func keyOptions(_ options: TransportOptions) throws -> [String: String] {
+        try options.fileLogKeyOptions()
+    }
+
+    public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {
+        TransportProbe.probeFile(sharedDirectory: places.sharedDirectory)
+    }
+}

@@ -255,3 +255,35 @@ public enum SharedMemoryTransport {
         }
     }
 }
+
+extension SharedMemoryTransport: Transport {
+    public static let kind = TransportKind.shm
+    public static let needs =
+        "a memory-backed shared directory (/dev/shm with a shared IPC namespace, or an emptyDir of medium Memory)"
+    public static let optionGroups: TransportOptions.Groups = .ring
+
+    /// Each wait strategy a case of its own.
+    public static func variants(of options: TransportOptions, lists: VariantLists) -> [TransportOptions] {
+        lists.shmWaits.map {
+            var variant = options
+            variant.wait = $0
+            return variant
+        }
+    }
+
+    public static func validate(_ options: TransportOptions) throws {
+        try RingLayout.validate(capacity: options.ringBytes ?? TransportOptions.defaultRingBytes)
+        _ = try options.waitStrategy()
+    }
+
+    public static func keyOptions(_ options: TransportOptions) throws -> [String: String] {
+        [
+            "ring": String(options.ringBytes ?? TransportOptions.defaultRingBytes),
+            "wait": try options.waitStrategy().description,
+        ]
+    }
+
+    public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {
+        TransportProbe.probeSharedMemory(sharedMemoryDirectory: places.sharedMemoryDirectory)
+    }
+}

@@ -145,7 +145,8 @@ public enum SocketTransport {
     }
 
     /// Whether the socket transport `kind` works here: opens a listener and connects to it once.
-    static func probe(kind: TransportKind, sharedDirectory: String) -> (available: Bool, reason: String) {
+    static func probe(kind: TransportKind, needs: String, sharedDirectory: String) -> (available: Bool, reason: String)
+    {
         do {
             let listener = try listen(
                 kind: kind, options: TransportOptions(), sharedDirectory: sharedDirectory,
@@ -156,11 +157,55 @@ public enum SocketTransport {
             defer { client.close() }
             let server = try listener.accept(timeoutNanoseconds: 2_000_000_000)
             server.close()
-            return (true, "connected over \(listener.endpoint) (needs \(kind.needs))")
+            return (true, "connected over \(listener.endpoint) (needs \(needs))")
         } catch let error as PodBenchError {
             return (false, error.description)
         } catch {
             return (false, "\(error)")
         }
+    }
+}
+
+/// TCP over 127.0.0.1 with TCP_NODELAY: what a pod's shared network namespace gives.
+public enum TCPTransport: Transport {
+    public static let kind = TransportKind.tcp
+    public static let needs = "the network namespace"
+    public static let optionGroups: TransportOptions.Groups = .socket
+
+    public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {
+        SocketTransport.probe(kind: kind, needs: needs, sharedDirectory: places.sharedDirectory)
+    }
+}
+
+/// TCP over ::1 with TCP_NODELAY.
+public enum TCP6Transport: Transport {
+    public static let kind = TransportKind.tcp6
+    public static let needs = "the network namespace"
+    public static let optionGroups: TransportOptions.Groups = .socket
+
+    public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {
+        SocketTransport.probe(kind: kind, needs: needs, sharedDirectory: places.sharedDirectory)
+    }
+}
+
+/// A Unix stream socket at a path in the shared directory (a volume both containers mount).
+public enum UnixStreamTransport: Transport {
+    public static let kind = TransportKind.uds
+    public static let needs = "a shared volume (directory)"
+    public static let optionGroups: TransportOptions.Groups = .socket
+
+    public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {
+        SocketTransport.probe(kind: kind, needs: needs, sharedDirectory: places.sharedDirectory)
+    }
+}
+
+/// A Unix stream socket in the abstract namespace (shared with the network namespace).
+public enum AbstractUnixStreamTransport: Transport {
+    public static let kind = TransportKind.udsAbstract
+    public static let needs = "the network namespace"
+    public static let optionGroups: TransportOptions.Groups = .socket
+
+    public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {
+        SocketTransport.probe(kind: kind, needs: needs, sharedDirectory: places.sharedDirectory)
     }
 }

@@ -5,13 +5,8 @@ import PodBenchRing
 
 /// `podbench probe`: whether each transport works here, and why not.
 public enum TransportProbe {
-    /// Tries `kind` for real: a listener, a connection, an accept.
-    public static func probe(
-        kind: TransportKind, sharedDirectory: String, sharedMemoryDirectory: String
-    ) -> (available: Bool, reason: String) {
-        if kind == .fifo { return probeFIFO(sharedDirectory: sharedDirectory) }
-        if kind == .file { return probeFile(sharedDirectory: sharedDirectory) }
-        guard kind == .shm else { return SocketTransport.probe(kind: kind, sharedDirectory: sharedDirectory) }
+    /// Tries shm for real: room for a ring file, a listener, a connection, an accept.
+    static func probeSharedMemory(sharedMemoryDirectory: String) -> (available: Bool, reason: String) {
         var fs = statvfs()
         guard statvfs(sharedMemoryDirectory, &fs) == 0 else {
             return (false, "\(sharedMemoryDirectory) is not there: mount a memory-backed volume or pass --shm-dir")

@@ -291,7 +291,8 @@ public final class URingSocketChannel: DataChannel, @unchecked Sendable {
 /// `podbench probe` for the io_uring transports: the socket underneath, then a ring, then one
 /// message through it.
 public enum URingProbe {
-    public static func probe(kind: TransportKind, sharedDirectory: String) -> (available: Bool, reason: String) {
+    static func probe(kind: TransportKind, needs: String, sharedDirectory: String) -> (available: Bool, reason: String)
+    {
         let ioURing = HostEnvironment.probeIOURing()
         guard ioURing.available else { return (false, ioURing.reason) }
         if kind == .uringFile { return probeFile(sharedDirectory: sharedDirectory) }
@@ -323,7 +324,7 @@ public enum URingProbe {
             }
             return (
                 true,
-                "sent through io_uring over \(listener.endpoint) (needs \(kind.needs)); setups here: default\(modes.map { ", " + $0 }.joined())"
+                "sent through io_uring over \(listener.endpoint) (needs \(needs)); setups here: default\(modes.map { ", " + $0 }.joined())"
             )
         } catch let error as PodBenchError {
             return (false, error.description)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PodBenchCore
+import PodBenchHarness
 import PodBenchResults
 import PodBenchTransports
 import PodBenchURing
@@ -22,12 +23,10 @@ extension PodBench {
 
         func run() async throws {
             let environment = HostEnvironment.probe()
-            let transports = TransportKind.allCases.map { kind in
-                let (available, reason) =
-                    kind.usesIOURing
-                    ? URingProbe.probe(kind: kind, sharedDirectory: sharedDir)
-                    : TransportProbe.probe(kind: kind, sharedDirectory: sharedDir, sharedMemoryDirectory: shmDir)
-                return TransportAvailability(transport: kind.rawValue, available: available, reason: reason)
+            let places = ProbePlaces(sharedDirectory: sharedDir, sharedMemoryDirectory: shmDir)
+            let transports = TransportCatalog.all.map { type in
+                let (available, reason) = type.probe(places)
+                return TransportAvailability(transport: type.kind.rawValue, available: available, reason: reason)
             }
             if json {
                 struct Output: Encodable {

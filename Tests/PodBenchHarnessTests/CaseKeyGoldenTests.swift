@@ -156,3 +156,35 @@ struct CommittedResultsTests {
         }
     }
 }
+
+@Suite("the transport catalog")
+struct TransportCatalogTests {
+    @Test("every transport kind is listed once, under its own kind")
+    func complete() {
+        let kinds = TransportCatalog.all.map { $0.kind }
+        #expect(kinds.count == Set(kinds).count)
+        #expect(Set(kinds) == Set(TransportKind.allCases))
+        for kind in TransportKind.allCases { #expect(TransportCatalog.transport(kind).kind == kind) }
+        #expect(TransportCatalog.all.allSatisfy { !$0.needs.isEmpty })
+    }
+
+    @Test("the matrix makes each listed variant of each transport, in order")
+    func matrixVariants() throws {
+        let specs = MatrixRunner.cases(
+            transports: [.shm, .uringFile, .uringTCP, .tcp], workloads: [.pingpong], sizes: [64],
+            options: TransportOptions(socketBufferBytes: 65536), verifyEvery: 1, corruptSequence: nil,
+            shmWaits: ["spin", "futex"], fileFsyncs: ["none", "each"], uringSetups: ["default", "sqpoll"])
+        let keys = try specs.map { try $0.key().description }
+        #expect(
+            keys == [
+                "shm pingpong 64 ring=1048576 wait=spin", "shm pingpong 64 ring=1048576 wait=futex",
+                "uring-file pingpong 64 follow=inotify fsync=none segment=4MiB setup=default",
+                "uring-file pingpong 64 follow=inotify fsync=none segment=4MiB setup=sqpoll",
+                "uring-file pingpong 64 follow=inotify fsync=each segment=4MiB setup=default",
+                "uring-file pingpong 64 follow=inotify fsync=each segment=4MiB setup=sqpoll",
+                "uring-tcp pingpong 64 batch=16 buffers=copy setup=default socket-buffer=65536",
+                "uring-tcp pingpong 64 batch=16 buffers=copy setup=sqpoll socket-buffer=65536",
+                "tcp pingpong 64 socket-buffer=65536",
+            ], "\(keys)")
+    }
+}

@@ -1,6 +1,7 @@
 import Foundation
 import PodBenchCore
 import PodBenchResults
+import PodBenchTestSupport
 import PodBenchTransports
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import PodBenchCore
+import PodBenchTestSupport
 import PodBenchTransports
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import PodBenchCore
+import PodBenchTestSupport
 import PodBenchTransports
 import Synchronization
 import SystemPackage

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import PodBenchCore
 import PodBenchResults
+import PodBenchTestSupport
 import PodBenchTransports
 import Testing
 

@@ -1,3 +1,4 @@
+// Helpers of the test targets (a library only tests depend on).
 import Foundation
 import Glibc
 import PodBenchCore
@@ -5,7 +6,7 @@ import PodBenchTransports
 import SystemPackage
 
 /// Two connected Unix stream sockets.
-func socketPair() throws -> (SocketChannel, SocketChannel) {
+public func socketPair() throws -> (SocketChannel, SocketChannel) {
     var fds: [Int32] = [0, 0]
     guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0 else {
         throw PodBenchError.system("socketpair", Errno(rawValue: errno), "socketpair failed")
@@ -18,11 +19,11 @@ func socketPair() throws -> (SocketChannel, SocketChannel) {
 }
 
 /// Runs `body` on its own thread (blocking socket work off the test's thread) and waits for it.
-final class Background: @unchecked Sendable {
+public final class Background: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private var error: (any Error)?
 
-    init(_ body: @escaping @Sendable () throws -> Void) {
+    public init(_ body: @escaping @Sendable () throws -> Void) {
         let thread = Thread { [self] in
             do { try body() } catch { self.error = error }
             done.signal()
@@ -30,7 +31,7 @@ final class Background: @unchecked Sendable {
         thread.start()
     }
 
-    func wait() throws {
+    public func wait() throws {
         done.wait()
         if let error { throw error }
     }

@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
 import PodBenchCore
-import PodBenchHarness
+import PodBenchTestSupport
 import PodBenchTransports
 import PodBenchURing
 import Testing
@@ -145,8 +145,8 @@ extension URingTests {
         "the file log through io_uring: records across rotations, each fsync mode",
         arguments: [FileSyncMode.none, .each, .every(2)])
     func fileLog(sync: FileSyncMode) throws {
-        let dir = try FileLogTests.direction()
-        defer { FileLogTests.remove(dir) }
+        let dir = try FileLogFixture.direction()
+        defer { FileLogFixture.remove(dir) }
         let io = URingFileIO(uring: try URing(entries: 8, setup: .standard), timeoutNanoseconds: 2_000_000_000)
         let writer = try FileLogWriter(
             directory: dir, segmentLimit: 500, sync: sync, timeoutNanoseconds: 2_000_000_000, io: io)
@@ -156,14 +156,14 @@ extension URingTests {
             reader.close()
         }
         for n in 0..<20 {
-            let bytes = FileLogTests.body(n, count: 100 + n * 13)
+            let bytes = FileLogFixture.body(n, count: 100 + n * 13)
             try bytes.withUnsafeBytes { try writer.append($0) }
-            #expect(try FileLogTests.read(reader, count: bytes.count, chunk: 64) == bytes)
+            #expect(try FileLogFixture.read(reader, count: bytes.count, chunk: 64) == bytes)
         }
         #expect(writer.segmentIndex > 3)
         try writer.finish()
         #expect {
-            try FileLogTests.read(reader, count: 1, chunk: 1)
+            try FileLogFixture.read(reader, count: 1, chunk: 1)
         } throws: { ($0 as? PodBenchError)?.code == .peerClosed }
     }
 }

@@ -1,46 +1,12 @@
 import Foundation
 import Glibc
 import PodBenchCore
+import PodBenchTestSupport
 import PodBenchTransports
 import Testing
 
 @Suite("file transport: records, segments, followers")
 struct FileLogTests {
-    /// A fresh direction directory (lock file and segment 0) under a fresh parent.
-    static func direction(in parent: String = NSTemporaryDirectory()) throws -> String {
-        let base = parent + "/podbench-filelog-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
-        try FileLogLayout.create(base + "/d")
-        return base + "/d"
-    }
-
-    static func remove(_ direction: String) {
-        try? FileManager.default.removeItem(atPath: (direction as NSString).deletingLastPathComponent)
-    }
-
-    /// Deterministic body bytes of record `n`, `count` long.
-    static func body(_ n: Int, count: Int) -> [UInt8] {
-        (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ n &* 7 &+ 1) }
-    }
-
-    static func segments(in direction: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: direction)) ?? []).filter { $0.hasSuffix(".log") }
-            .sorted()
-    }
-
-    /// Reads exactly `count` body bytes, `chunk` at most per call.
-    static func read(_ reader: FileLogReader, count: Int, chunk: Int) throws -> [UInt8] {
-        var out: [UInt8] = []
-        var piece = [UInt8](repeating: 0, count: chunk)
-        while out.count < count {
-            let want = min(chunk, count - out.count)
-            let n = try piece.withUnsafeMutableBytes {
-                try reader.receiveSome(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<want]))
-            }
-            out += piece[0..<n]
-        }
-        return out
-    }
 
     @Test("the streaming checksum equals the one-shot checksum however the bytes are split")
     func accumulator() {
@@ -72,8 +38,8 @@ struct FileLogTests {
             300, 299, 301, 99, 50, 1, 1009,
         ])
     func rotation(limit: Int) throws {
-        let dir = try Self.direction()
-        defer { Self.remove(dir) }
+        let dir = try FileLogFixture.direction()
+        defer { FileLogFixture.remove(dir) }
         let writer = try FileLogWriter(
             directory: dir, segmentLimit: limit, sync: .none, timeoutNanoseconds: 2_000_000_000)
         let reader = try FileLogReader(directory: dir, follow: .inotify, timeoutNanoseconds: 2_000_000_000)
@@ -85,17 +51,17 @@ struct FileLogTests {
         for batch in [1, 2, 3, 1, 3, 2, 1, 1, 3, 3] {
             var expected: [UInt8] = []
             for _ in 0..<batch {
-                let bytes = Self.body(n, count: Self.body60)
+                let bytes = FileLogFixture.body(n, count: Self.body60)
                 try bytes.withUnsafeBytes { try writer.append($0) }
                 expected += bytes
                 n += 1
             }
-            let got = try Self.read(reader, count: expected.count, chunk: [1, 7, 60, 4096][n % 4])
+            let got = try FileLogFixture.read(reader, count: expected.count, chunk: [1, 7, 60, 4096][n % 4])
             #expect(got == expected, "limit \(limit), after record \(n)")
         }
         #expect(reader.expectedSequence == UInt64(n))
         // The reader removes a segment when it finds the next: at most the last two remain.
-        #expect(Self.segments(in: dir).count <= 2, "\(Self.segments(in: dir))")
+        #expect(FileLogFixture.segments(in: dir).count <= 2, "\(FileLogFixture.segments(in: dir))")
         if limit < 100 { #expect(writer.segmentIndex == n - 1) }
         if limit == 300 { #expect(writer.segmentIndex == (n - 1) / 3) }
         if limit == 299 { #expect(writer.segmentIndex == (n - 1) / 2) }
@@ -105,8 +71,8 @@ struct FileLogTests {
         "records of 1 byte to 4 MiB arrive intact through large and direct reads",
         arguments: [1, 16 << 10, 1 << 20, 4 << 20])
     func sizes(size: Int) throws {
-        let dir = try Self.direction()
-        defer { Self.remove(dir) }
+        let dir = try FileLogFixture.direction()
+        defer { FileLogFixture.remove(dir) }
         let writer = try FileLogWriter(
             directory: dir, segmentLimit: 3 << 20, sync: .none, timeoutNanoseconds: 2_000_000_000)
         let reader = try FileLogReader(
@@ -116,9 +82,9 @@ struct FileLogTests {
             reader.close()
         }
         for n in 0..<3 {
-            let bytes = Self.body(n, count: size)
+            let bytes = FileLogFixture.body(n, count: size)
             try bytes.withUnsafeBytes { try writer.append($0) }
-            #expect(try Self.read(reader, count: size, chunk: 1 << 20) == bytes)
+            #expect(try FileLogFixture.read(reader, count: size, chunk: 1 << 20) == bytes)
         }
     }
 
@@ -126,8 +92,8 @@ struct FileLogTests {
         "a follower wakes for records a writer on another thread appends slowly",
         arguments: [FileFollowMode.inotify, .poll(intervalNanoseconds: 100_000)])
     func follow(mode: FileFollowMode) throws {
-        let dir = try Self.direction()
-        defer { Self.remove(dir) }
+        let dir = try FileLogFixture.direction()
+        defer { FileLogFixture.remove(dir) }
         let reader = try FileLogReader(directory: dir, follow: mode, timeoutNanoseconds: 5_000_000_000)
         defer { reader.close() }
         let writing = Background {
@@ -135,24 +101,24 @@ struct FileLogTests {
                 directory: dir, segmentLimit: 1000, sync: .every(2), timeoutNanoseconds: 5_000_000_000)
             defer { writer.close() }
             for n in 0..<40 {
-                try Self.body(n, count: 100).withUnsafeBytes { try writer.append($0) }
+                try FileLogFixture.body(n, count: 100).withUnsafeBytes { try writer.append($0) }
                 if n % 5 == 0 { usleep(3000) }
             }
             try writer.finish()
         }
         var expected: [UInt8] = []
-        for n in 0..<40 { expected += Self.body(n, count: 100) }
-        #expect(try Self.read(reader, count: expected.count, chunk: 333) == expected)
+        for n in 0..<40 { expected += FileLogFixture.body(n, count: 100) }
+        #expect(try FileLogFixture.read(reader, count: expected.count, chunk: 333) == expected)
         #expect {
-            try Self.read(reader, count: 1, chunk: 1)
+            try FileLogFixture.read(reader, count: 1, chunk: 1)
         } throws: { ($0 as? PodBenchError)?.code == .peerClosed && "\($0)".contains("ended its stream") }
         try writing.wait()
     }
 
     @Test("every fsync mode writes the same records", arguments: [FileSyncMode.none, .each, .every(3)])
     func syncModes(mode: FileSyncMode) throws {
-        let dir = try Self.direction()
-        defer { Self.remove(dir) }
+        let dir = try FileLogFixture.direction()
+        defer { FileLogFixture.remove(dir) }
         let writer = try FileLogWriter(directory: dir, segmentLimit: 512, sync: mode, timeoutNanoseconds: 2_000_000_000)
         let reader = try FileLogReader(directory: dir, follow: .inotify, timeoutNanoseconds: 2_000_000_000)
         defer {
@@ -160,9 +126,9 @@ struct FileLogTests {
             reader.close()
         }
         for n in 0..<10 {
-            let bytes = Self.body(n, count: 200)
+            let bytes = FileLogFixture.body(n, count: 200)
             try bytes.withUnsafeBytes { try writer.append($0) }
-            #expect(try Self.read(reader, count: 200, chunk: 200) == bytes)
+            #expect(try FileLogFixture.read(reader, count: 200, chunk: 200) == bytes)
         }
         #expect(try FileSyncMode(parsing: mode.description) == mode)
     }
@@ -177,8 +143,8 @@ struct FileLogTests {
 
     /// One whole record as the writer lays it out, from a scratch direction.
     static func recordBytes(body: [UInt8], sequence: Int) throws -> [UInt8] {
-        let scratch = try direction()
-        defer { remove(scratch) }
+        let scratch = try FileLogFixture.direction()
+        defer { FileLogFixture.remove(scratch) }
         let writer = try FileLogWriter(
             directory: scratch, segmentLimit: 1 << 20, sync: .none, timeoutNanoseconds: 1_000_000_000)
         for n in 0...sequence {
@@ -193,20 +159,20 @@ struct FileLogTests {
         "a writer that died mid-record leaves a record that is reported with its offset, never read as data",
         arguments: [10, FileRecord.headerSize + 50])
     func tornRecord(cut: Int) throws {
-        let dir = try Self.direction()
-        defer { Self.remove(dir) }
+        let dir = try FileLogFixture.direction()
+        defer { FileLogFixture.remove(dir) }
         let reader = try FileLogReader(directory: dir, follow: .inotify, timeoutNanoseconds: 5_000_000_000)
         defer { reader.close() }
         let writer = try FileLogWriter(
             directory: dir, segmentLimit: 1 << 20, sync: .none, timeoutNanoseconds: 1_000_000_000)
-        let first = Self.body(0, count: 100)
+        let first = FileLogFixture.body(0, count: 100)
         try first.withUnsafeBytes { try writer.append($0) }
-        let second = try Self.recordBytes(body: Self.body(1, count: 100), sequence: 1)
+        let second = try Self.recordBytes(body: FileLogFixture.body(1, count: 100), sequence: 1)
         try Self.appendRaw(Array(second.prefix(cut)), to: dir)
         writer.close()  // the lock goes as it would with the process
-        #expect(try Self.read(reader, count: 100, chunk: 4096) == first)
+        #expect(try FileLogFixture.read(reader, count: 100, chunk: 4096) == first)
         #expect {
-            try Self.read(reader, count: 100, chunk: 4096)
+            try FileLogFixture.read(reader, count: 100, chunk: 4096)
         } throws: { error in
             let text = "\(error)"
             return (error as? PodBenchError)?.code == .peerClosed && text.contains("died mid-record")
@@ -217,20 +183,20 @@ struct FileLogTests {
     @Test("a corrupted body or header fails with the record's offset")
     func corrupted() throws {
         for (index, what) in [(FileRecord.headerSize + 30, "body checksum"), (20, "header at offset 140")] {
-            let dir = try Self.direction()
-            defer { Self.remove(dir) }
+            let dir = try FileLogFixture.direction()
+            defer { FileLogFixture.remove(dir) }
             let reader = try FileLogReader(directory: dir, follow: .inotify, timeoutNanoseconds: 2_000_000_000)
             defer { reader.close() }
             let writer = try FileLogWriter(
                 directory: dir, segmentLimit: 1 << 20, sync: .none, timeoutNanoseconds: 1_000_000_000)
             defer { writer.close() }
-            try Self.body(0, count: 100).withUnsafeBytes { try writer.append($0) }
-            var second = try Self.recordBytes(body: Self.body(1, count: 100), sequence: 1)
+            try FileLogFixture.body(0, count: 100).withUnsafeBytes { try writer.append($0) }
+            var second = try Self.recordBytes(body: FileLogFixture.body(1, count: 100), sequence: 1)
             second[index] ^= 0x40
             try Self.appendRaw(second, to: dir)
-            _ = try Self.read(reader, count: 100, chunk: 4096)
+            _ = try FileLogFixture.read(reader, count: 100, chunk: 4096)
             #expect {
-                try Self.read(reader, count: 100, chunk: 4096)
+                try FileLogFixture.read(reader, count: 100, chunk: 4096)
             } throws: { error in
                 (error as? PodBenchError)?.code == .integrityFailure && "\(error)".contains(what)
                     && "\(error)".contains("offset 140")
@@ -240,8 +206,8 @@ struct FileLogTests {
 
     @Test("a lost or repeated record is named as such")
     func sequenceGap() throws {
-        let dir = try Self.direction()
-        defer { Self.remove(dir) }
+        let dir = try FileLogFixture.direction()
+        defer { FileLogFixture.remove(dir) }
         let reader = try FileLogReader(directory: dir, follow: .inotify, timeoutNanoseconds: 2_000_000_000)
         defer { reader.close() }
         let writer = try FileLogWriter(
@@ -249,26 +215,26 @@ struct FileLogTests {
         defer { writer.close() }
         try [UInt8(1)].withUnsafeBytes { try writer.append($0) }
         try Self.appendRaw(try Self.recordBytes(body: [2], sequence: 2), to: dir)
-        _ = try Self.read(reader, count: 1, chunk: 1)
+        _ = try FileLogFixture.read(reader, count: 1, chunk: 1)
         #expect {
-            try Self.read(reader, count: 1, chunk: 1)
+            try FileLogFixture.read(reader, count: 1, chunk: 1)
         } throws: { "\($0)".contains("sequence 2, expected 1") && "\($0)".contains("lost") }
     }
 
     @Test("a writer whose reader is gone stops at the segment window instead of filling the volume")
     func readerGone() throws {
-        let dir = try Self.direction()
-        defer { Self.remove(dir) }
+        let dir = try FileLogFixture.direction()
+        defer { FileLogFixture.remove(dir) }
         let reader = try FileLogReader(directory: dir, follow: .inotify, timeoutNanoseconds: 2_000_000_000)
         let writer = try FileLogWriter(
             directory: dir, segmentLimit: 1024, sync: .none, timeoutNanoseconds: 2_000_000_000)
         defer { writer.close() }
         reader.close()
-        let body = Self.body(0, count: 1000)
+        let body = FileLogFixture.body(0, count: 1000)
         #expect {
             for _ in 0..<(FileLogLayout.segmentsAhead + 2) { try body.withUnsafeBytes { try writer.append($0) } }
         } throws: { ($0 as? PodBenchError)?.code == .peerClosed && "\($0)".contains("reader") }
-        #expect(Self.segments(in: dir).count == FileLogLayout.segmentsAhead)
+        #expect(FileLogFixture.segments(in: dir).count == FileLogLayout.segmentsAhead)
     }
 
     @Test("a full volume is a clear error, not a crash")
@@ -280,13 +246,13 @@ struct FileLogTests {
             try? FileManager.default.removeItem(atPath: parent)
         }
         try #require(mount("tmpfs", parent, "tmpfs", 0, "size=64k") == 0, "mounting a small tmpfs needs root")
-        let dir = try Self.direction(in: parent)
+        let dir = try FileLogFixture.direction(in: parent)
         let reader = try FileLogReader(directory: dir, follow: .inotify, timeoutNanoseconds: 2_000_000_000)
         defer { reader.close() }
         let writer = try FileLogWriter(
             directory: dir, segmentLimit: 1 << 20, sync: .none, timeoutNanoseconds: 2_000_000_000)
         defer { writer.close() }
-        let body = Self.body(0, count: 16 << 10)
+        let body = FileLogFixture.body(0, count: 16 << 10)
         #expect {
             for _ in 0..<8 { try body.withUnsafeBytes { try writer.append($0) } }
         } throws: { ($0 as? PodBenchError)?.code == .ioFailure && "\($0)".contains("is full") }

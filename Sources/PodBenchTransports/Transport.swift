@@ -1,0 +1,136 @@
+import PodBenchCore
+import PodBenchRing
+
+/// One transport, in one place: what it is, what a pod must share for it, which options are its
+/// own, how they become cases and a case's key, and how `probe` tries it. Each transport is one
+/// type conforming to this protocol, listed once in `TransportCatalog` (Harness, the lowest module
+/// that sees the io_uring ones).
+///
+/// Listening and connecting are each type's own static functions today (`SocketTransport`,
+/// `FIFOTransport`, …), reached through per-kind switches in the client, server and relay; they
+/// join this protocol in the next slice of #19 (docs/modules.md).
+public protocol Transport {
+    /// The command-line name this type answers to.
+    static var kind: TransportKind { get }
+    /// What a pod must share for it, for help text and `probe`.
+    static var needs: String { get }
+    /// The groups of `TransportOptions` it reads; the others are cleared from its cases.
+    static var optionGroups: TransportOptions.Groups { get }
+    /// The cases one transport, workload and size make: each shm wait strategy, file fsync mode or
+    /// io_uring setup the command line lists is a case of its own. `options` holds only its groups.
+    static func variants(of options: TransportOptions, lists: VariantLists) -> [TransportOptions]
+    /// Checks its options as a server must: nothing from a client is trusted blindly.
+    static func validate(_ options: TransportOptions) throws
+    /// Its options as a case's key records them (the defaults spelt out).
+    /// - Throws: `.invalidConfiguration` when an option does not parse.
+    static func keyOptions(_ options: TransportOptions) throws -> [String: String]
+    /// Tries it for real here: a listener, a connection, a message where it can.
+    static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String)
+}
+
+extension Transport {
+    public static func variants(of options: TransportOptions, lists: VariantLists) -> [TransportOptions] {
+        [options]
+    }
+    public static func validate(_ options: TransportOptions) throws {}
+    public static func keyOptions(_ options: TransportOptions) throws -> [String: String] { [:] }
+
+    /// `options` with every group this transport does not read cleared.
+    public static func own(_ options: TransportOptions) -> TransportOptions {
+        options.keeping(optionGroups)
+    }
+}
+
+/// The lists on the command line that make several cases of one transport.
+public struct VariantLists: Sendable {
+    public var shmWaits: [String]
+    public var fileFsyncs: [String]
+    public var uringSetups: [String]
+
+    public init(
+        shmWaits: [String] = ["spin-futex"], fileFsyncs: [String] = ["none"], uringSetups: [String] = ["default"]
+    ) {
+        self.shmWaits = shmWaits
+        self.fileFsyncs = fileFsyncs
+        self.uringSetups = uringSetups
+    }
+}
+
+/// Where `probe` tries the transports.
+public struct ProbePlaces: Sendable {
+    /// The shared directory (a volume both sides mount).
+    public var sharedDirectory: String
+    /// The memory-backed shared directory (shm's rings).
+    public var sharedMemoryDirectory: String
+
+    public init(sharedDirectory: String, sharedMemoryDirectory: String) {
+        self.sharedDirectory = sharedDirectory
+        self.sharedMemoryDirectory = sharedMemoryDirectory
+    }
+}
+
+extension TransportOptions {
+    /// Groups of options, each read by some transports only.
+    public struct Groups: OptionSet, Sendable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        /// SO_SNDBUF/SO_RCVBUF (`socketBufferBytes`).
+        public static let socket = Groups(rawValue: 1 << 0)
+        /// The rings (`ringBytes`, `wait`).
+        public static let ring = Groups(rawValue: 1 << 1)
+        /// The record log (`follow`, `fsync`, `segmentBytes`).
+        public static let fileLog = Groups(rawValue: 1 << 2)
+        /// How an io_uring is set up (`uringSetup`).
+        public static let uringSetup = Groups(rawValue: 1 << 3)
+        /// io_uring sends: batching and registered buffers (`uringBatch`, `uringBuffers`).
+        public static let uringSends = Groups(rawValue: 1 << 4)
+    }
+
+    /// These options with every group not in `groups` cleared (the hop's settings stay).
+    public func keeping(_ groups: Groups) -> TransportOptions {
+        var out = self
+        if !groups.contains(.socket) { out.socketBufferBytes = nil }
+        if !groups.contains(.ring) {
+            out.ringBytes = nil
+            out.wait = nil
+        }
+        if !groups.contains(.fileLog) {
+            out.follow = nil
+            out.fsync = nil
+            out.segmentBytes = nil
+        }
+        if !groups.contains(.uringSetup) { out.uringSetup = nil }
+        if !groups.contains(.uringSends) {
+            out.uringBatch = nil
+            out.uringBuffers = nil
+        }
+        return out
+    }
+
+    /// The record log's options as a key records them (`file`, `uring-file`).
+    public func fileLogKeyOptions() throws -> [String: String] {
+        let settings = try fileSettings()
+        return [
+            "follow": settings.follow.description, "fsync": settings.sync.description,
+            "segment": ByteSize.format(settings.segmentBytes),
+        ]
+    }
+
+    /// Each fsync mode of `lists` a case of its own (`file`, `uring-file`).
+    public func fsyncVariants(_ lists: VariantLists) -> [TransportOptions] {
+        lists.fileFsyncs.map {
+            var variant = self
+            variant.fsync = $0
+            return variant
+        }
+    }
+
+    /// Each io_uring setup of `lists` a case of its own.
+    public func setupVariants(_ lists: VariantLists) -> [TransportOptions] {
+        lists.uringSetups.map {
+            var variant = self
+            variant.uringSetup = $0
+            return variant
+        }
+    }
+}

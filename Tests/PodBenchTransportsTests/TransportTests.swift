@@ -1,0 +1,62 @@
+import PodBenchCore
+import PodBenchTransports
+import Testing
+
+/// The transports of this module as `Transport`s: their options, cases and keys.
+@Suite("transports, one type each")
+struct TransportTests {
+    static let everything: TransportOptions = {
+        var o = TransportOptions(
+            socketBufferBytes: 1 << 20, ringBytes: 4096, wait: "spin", follow: "poll:1ms", fsync: "each",
+            segmentBytes: 1 << 20)
+        o.uringBatch = 4
+        o.uringSetup = "sqpoll"
+        o.uringBuffers = "registered"
+        o.via = "tcp:127.0.0.1:9000"
+        o.listen = "tcp:127.0.0.1:9001"
+        o.hop = "relay"
+        return o
+    }()
+
+    @Test("each keeps only the options it reads, and the hop's")
+    func ownOptions() {
+        let tcp = TCPTransport.own(Self.everything)
+        #expect(tcp.socketBufferBytes == 1 << 20 && tcp.ringBytes == nil && tcp.wait == nil && tcp.fsync == nil)
+        #expect(tcp.uringSetup == nil && tcp.uringBatch == nil && tcp.via == Self.everything.via)
+        let shm = SharedMemoryTransport.own(Self.everything)
+        #expect(shm.socketBufferBytes == nil && shm.ringBytes == 4096 && shm.wait == "spin" && shm.follow == nil)
+        let file = FileTransport.own(Self.everything)
+        #expect(file.socketBufferBytes == nil && file.fsync == "each" && file.segmentBytes == 1 << 20)
+        #expect(file.uringSetup == nil && file.ringBytes == nil)
+        #expect(FIFOTransport.own(Self.everything) == Self.everything.keeping([]))
+        #expect(Self.everything.keeping([.socket, .ring, .fileLog, .uringSetup, .uringSends]) == Self.everything)
+    }
+
+    @Test("each listed wait strategy or fsync mode is a case of its own; others make one case")
+    func variants() {
+        let lists = VariantLists(shmWaits: ["spin", "futex"], fileFsyncs: ["none", "each", "every:8"])
+        #expect(SharedMemoryTransport.variants(of: TransportOptions(), lists: lists).map(\.wait) == ["spin", "futex"])
+        #expect(
+            FileTransport.variants(of: TransportOptions(), lists: lists).map(\.fsync) == ["none", "each", "every:8"])
+        #expect(TCPTransport.variants(of: TransportOptions(), lists: lists) == [TransportOptions()])
+    }
+
+    @Test("keys spell the defaults out; options that do not parse are refused")
+    func keysAndValidation() throws {
+        #expect(try SharedMemoryTransport.keyOptions(TransportOptions()) == ["ring": "1048576", "wait": "spin-futex"])
+        #expect(
+            try FileTransport.keyOptions(TransportOptions()) == [
+                "follow": "inotify", "fsync": "none", "segment": "4MiB",
+            ])
+        #expect(try TCPTransport.keyOptions(Self.everything) == [:])
+        var bad = TransportOptions()
+        bad.wait = "nap"
+        #expect(throws: PodBenchError.self) { try SharedMemoryTransport.validate(bad) }
+        #expect(throws: PodBenchError.self) { try SharedMemoryTransport.keyOptions(bad) }
+        bad = TransportOptions(ringBytes: 1000)
+        #expect(throws: PodBenchError.self) { try SharedMemoryTransport.validate(bad) }
+        bad = TransportOptions(fsync: "sometimes")
+        #expect(throws: PodBenchError.self) { try FileTransport.validate(bad) }
+        try FIFOTransport.validate(Self.everything)
+    }
+}
