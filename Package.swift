@@ -101,7 +101,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        // Helpers shared by the test targets (socket pairs, background threads); only tests use it.
+        // Helpers shared by the test targets (socket pairs, threads, record logs); only tests use it.
         .target(
             name: "PodBenchTestSupport",
             dependencies: [
@@ -128,7 +128,7 @@ let package = Package(
         .testTarget(
             name: "PodBenchHarnessTests",
             dependencies: [
-                "PodBenchHarness", "PodBenchTransports", "PodBenchURing", "PodBenchCore", "PodBenchResults",
+                "PodBenchHarness", "PodBenchTransports", "PodBenchCore", "PodBenchResults",
                 "PodBenchRing", "PodBenchTestSupport", .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .testTarget(name: "PodBenchEndToEndTests", dependencies: ["PodBenchResults", "PodBenchCore"]),

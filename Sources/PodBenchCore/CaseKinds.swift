@@ -37,12 +37,6 @@ public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomString
         }
     }
 
-    /// Whether data moves through io_uring.
-    public var usesIOURing: Bool { self == .uringTCP || self == .uringUDS || self == .uringFile }
-
-    /// Whether this is the `file` transport, plain or through io_uring.
-    public var isFile: Bool { self == .file || self == .uringFile }
-
     /// Parses a comma-separated list of transport names.
     /// - Throws: `.invalidConfiguration` naming the unknown transport and the known ones.
     public static func parseList(_ text: String) throws -> [TransportKind] {

@@ -1,6 +1,5 @@
 import PodBenchCore
 import PodBenchResults
-import PodBenchRing
 import PodBenchTransports
 
 /// Everything both sides need to run one case; the client sends it to the server.

@@ -6,26 +6,22 @@ import PodBenchURing
 /// `Transport`) and one line here; the matrix, the case key, validation and `probe` find it here.
 /// It lives in Harness, the lowest module that sees the io_uring transports (PodBenchURing).
 public enum TransportCatalog {
-    /// In the order `probe` and help list them.
-    public static let all: [any Transport.Type] = [
-        TCPTransport.self,
-        TCP6Transport.self,
-        UnixStreamTransport.self,
-        AbstractUnixStreamTransport.self,
-        FIFOTransport.self,
-        SharedMemoryTransport.self,
-        FileTransport.self,
-        URingTCPTransport.self,
-        URingUnixStreamTransport.self,
-        URingFileTransport.self,
-    ]
-
-    private static let byKind: [TransportKind: any Transport.Type] = Dictionary(
-        uniqueKeysWithValues: all.map { ($0.kind, $0) })
-
-    /// The type of `kind`. Every kind has one (a test holds the catalog to `TransportKind`).
+    /// The type of `kind`: one switch, so the compiler holds the catalog to `TransportKind`.
     public static func transport(_ kind: TransportKind) -> any Transport.Type {
-        guard let type = byKind[kind] else { preconditionFailure("\(kind) is not in TransportCatalog") }
-        return type
+        switch kind {
+        case .tcp: TCPTransport.self
+        case .tcp6: TCP6Transport.self
+        case .uds: UnixStreamTransport.self
+        case .udsAbstract: AbstractUnixStreamTransport.self
+        case .fifo: FIFOTransport.self
+        case .shm: SharedMemoryTransport.self
+        case .file: FileTransport.self
+        case .uringTCP: URingTCPTransport.self
+        case .uringUDS: URingUnixStreamTransport.self
+        case .uringFile: URingFileTransport.self
+        }
     }
+
+    /// Every transport, in `TransportKind`'s order (the order `probe` and help list them).
+    public static var all: [any Transport.Type] { TransportKind.allCases.map(transport) }
 }

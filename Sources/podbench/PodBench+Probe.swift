@@ -4,7 +4,6 @@ import PodBenchCore
 import PodBenchHarness
 import PodBenchResults
 import PodBenchTransports
-import PodBenchURing
 
 extension PodBench {
     /// `podbench probe`: what this machine offers.

@@ -168,6 +168,37 @@ struct TransportCatalogTests {
         #expect(TransportCatalog.all.allSatisfy { !$0.needs.isEmpty })
     }
 
+    @Test("each transport's cases keep exactly the options it reads, and the hop's")
+    func ownOptions() {
+        var all = TransportOptions(
+            socketBufferBytes: 1 << 20, ringBytes: 4096, wait: "spin", follow: "poll:1ms", fsync: "each",
+            segmentBytes: 1 << 20)
+        all.uringBatch = 4
+        all.uringSetup = "sqpoll"
+        all.uringBuffers = "registered"
+        all.via = "tcp:127.0.0.1:9000"
+        all.listen = "tcp:127.0.0.1:9001"
+        all.hop = "relay"
+        // What each kind read before the catalog (MatrixRunner's clearing, written out).
+        let reads: [TransportKind: Set<String>] = [
+            .tcp: ["socket"], .tcp6: ["socket"], .uds: ["socket"], .udsAbstract: ["socket"], .fifo: [],
+            .shm: ["ring", "wait"], .file: ["follow", "fsync", "segment"],
+            .uringTCP: ["socket", "setup", "batch", "buffers"], .uringUDS: ["socket", "setup", "batch", "buffers"],
+            .uringFile: ["follow", "fsync", "segment", "setup"],
+        ]
+        for kind in TransportKind.allCases {
+            let own = TransportCatalog.transport(kind).own(all)
+            let kept: [(String, Bool)] = [
+                ("socket", own.socketBufferBytes != nil), ("ring", own.ringBytes != nil), ("wait", own.wait != nil),
+                ("follow", own.follow != nil), ("fsync", own.fsync != nil), ("segment", own.segmentBytes != nil),
+                ("setup", own.uringSetup != nil), ("batch", own.uringBatch != nil),
+                ("buffers", own.uringBuffers != nil),
+            ]
+            #expect(Set(kept.filter(\.1).map(\.0)) == reads[kind], "\(kind)")
+            #expect(own.via == all.via && own.listen == all.listen && own.hop == all.hop, "\(kind)")
+        }
+    }
+
     @Test("the matrix makes each listed variant of each transport, in order")
     func matrixVariants() throws {
         let specs = MatrixRunner.cases(
