@@ -198,3 +198,12 @@ struct ProbeOutput: Decodable {
     var transports: [Transport]
     var environment: HostEnvironment
 }
+
+/// Whether the binary under test is a sanitizer's build (scripts/sanitizers.sh sets it).
+let sanitized = ProcessInfo.processInfo.environment["PODBENCH_SANITIZED"] != nil
+
+/// Messages per trial for an end-to-end matrix of large messages: a fifth (at least 4) under a
+/// sanitizer, which runs the same paths 10 to 20 times slower (every checksummed byte is checked
+/// for races or bad addresses); what the repetitions add is speed, which those runs do not judge.
+/// Each test asserts the count it asked for.
+func sanitizerScaled(_ messages: Int) -> Int { sanitized ? max(4, messages / 5) : messages }

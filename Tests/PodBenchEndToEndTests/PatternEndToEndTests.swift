@@ -81,18 +81,20 @@ extension EndToEnd {
             "--preset ambassador: client → podbench relay → server over TCP, 1 B to 1 MiB intact, the relay's CPU recorded"
         )
         func ambassador() throws {
+            let messages = sanitizerScaled(50)
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let result = try BinaryProcess.run(
                 [
-                    "run", "--preset", "ambassador", "--sizes", "1,64KiB,1MiB", "--trials", "2", "--messages", "50",
+                    "run", "--preset", "ambassador", "--sizes", "1,64KiB,1MiB", "--trials", "2", "--messages",
+                    String(messages),
                     "--warmup", "10ms", "--verify", "all", "--no-calibrate", "--results-dir", dir,
                 ], timeout: 300)
             #expect(result.status == 0, "\(result.stderr)")
             let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
             #expect(run.cases.count == 3 * 2 * 2)
             #expect(run.cases.allSatisfy { $0.key.transport == .tcp })
-            expectHopPairs(run, hop: "relay", hopIn: "tcp", messages: 50, relayFigures: true)
+            expectHopPairs(run, hop: "relay", hopIn: "tcp", messages: UInt64(messages), relayFigures: true)
             #expect(result.stdout.contains("Hops:") && result.stdout.contains("via relay (tcp in)"))
             #expect(result.stdout.contains("relay cpu/msg"))
             // The report shows the hop's cost too.
@@ -157,19 +159,21 @@ extension EndToEnd {
             "the relay between any two transports: the server's side a ring, a file or a FIFO pair, 1 B to 1 MiB intact",
             arguments: [("shm", "tcp"), ("file", "uds"), ("fifo", "shm"), ("shm", "file"), ("file", "fifo")])
         func anyToAny(server: String, relayIn: String) throws {
+            let messages = sanitizerScaled(40)
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let result = try BinaryProcess.run(
                 [
                     "run", "--transports", server, "--via", "relay:\(relayIn)", "--workloads", "pingpong,stream",
-                    "--sizes", "1,64KiB,1MiB", "--trials", "2", "--messages", "40", "--warmup", "10ms", "--verify",
+                    "--sizes", "1,64KiB,1MiB", "--trials", "2", "--messages", String(messages), "--warmup", "10ms",
+                    "--verify",
                     "all", "--no-calibrate", "--results-dir", dir,
                 ], timeout: 300)
             #expect(result.status == 0, "\(result.stderr)")
             let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
             #expect(run.cases.count == 2 * 3 * 2)
             #expect(run.cases.allSatisfy { $0.key.transport.rawValue == server })
-            expectHopPairs(run, hop: "relay", hopIn: relayIn, messages: 40, relayFigures: true)
+            expectHopPairs(run, hop: "relay", hopIn: relayIn, messages: UInt64(messages), relayFigures: true)
             #expect(result.stdout.contains("via relay (\(relayIn) in)"))
         }
 

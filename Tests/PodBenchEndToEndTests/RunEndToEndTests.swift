@@ -111,11 +111,13 @@ extension EndToEnd {
 
         @Test("fifo moves 1 byte to 4 MiB intact both ways and leaves no FIFO behind")
         func fifo() throws {
+            let messages = sanitizerScaled(30)
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let result = try BinaryProcess.run(
                 [
-                    "run", "--transports", "fifo", "--sizes", "1,4KiB,64KiB,4MiB", "--messages", "30", "--shared-dir",
+                    "run", "--transports", "fifo", "--sizes", "1,4KiB,64KiB,4MiB", "--messages", String(messages),
+                    "--shared-dir",
                     dir,
                     "--results-dir", dir + "/r",
                 ] + Self.quick)
@@ -125,7 +127,7 @@ extension EndToEnd {
             for c in run.cases {
                 #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
                 #expect(c.endpoint?.hasPrefix("fifo:") == true)
-                expectIntact(c, messages: 30)
+                expectIntact(c, messages: UInt64(messages))
             }
             let leftovers = try FileManager.default.subpathsOfDirectory(atPath: dir).filter {
                 $0.hasSuffix(".c2s") || $0.hasSuffix(".s2c")
@@ -137,6 +139,7 @@ extension EndToEnd {
             "file and fifo move 1 byte to 4 MiB intact both ways on tmpfs and on disk, record the filesystem and leave nothing behind",
             arguments: ["/dev/shm", "/var/tmp"])
         func fileAndFIFO(parent: String) throws {
+            let messages = sanitizerScaled(30)
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let shared = parent + "/podbench-e2e-file-\(UUID().uuidString.prefix(8))"
@@ -144,7 +147,8 @@ extension EndToEnd {
             defer { try? FileManager.default.removeItem(atPath: shared) }
             let result = try BinaryProcess.run(
                 [
-                    "run", "--transports", "file,fifo", "--sizes", "1,64KiB,4MiB", "--messages", "30", "--shared-dir",
+                    "run", "--transports", "file,fifo", "--sizes", "1,64KiB,4MiB", "--messages", String(messages),
+                    "--shared-dir",
                     shared, "--file-segment", "1MiB", "--results-dir", dir + "/r",
                 ] + Self.quick)
             #expect(result.status == 0, "\(result.stderr)")
@@ -160,7 +164,8 @@ extension EndToEnd {
                 }
                 for t in c.trials {
                     let receiver = c.key.workload == .pingpong ? t.client.integrity : t.server.integrity
-                    #expect(t.messages == 30 && receiver.verified == 30 && !receiver.hasErrors)
+                    #expect(
+                        t.messages == UInt64(messages) && receiver.verified == UInt64(messages) && !receiver.hasErrors)
                     // Co-located sides share CLOCK_MONOTONIC: stream records the hand-off latency.
                     if c.key.workload == .stream { #expect((t.oneWayLatencySummary?.count ?? 0) > 0) }
                 }
@@ -195,11 +200,13 @@ extension EndToEnd {
 
         @Test("uring-tcp and uring-uds move 1 byte to 4 MiB intact both ways, in every ring setup")
         func ioURing() throws {
+            let messages = sanitizerScaled(40)
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let result = try BinaryProcess.run(
                 [
-                    "run", "--transports", "uring-tcp,uring-uds", "--sizes", "1,1KiB,64KiB,4MiB", "--messages", "40",
+                    "run", "--transports", "uring-tcp,uring-uds", "--sizes", "1,1KiB,64KiB,4MiB", "--messages",
+                    String(messages),
                     "--uring-setup", "default,defer-taskrun,sqpoll", "--uring-batch", "8", "--shared-dir", dir,
                     "--results-dir", dir + "/r",
                 ] + Self.quick)
@@ -214,18 +221,19 @@ extension EndToEnd {
                     continue
                 }
                 #expect(c.key.options["batch"] == "8")
-                expectIntact(c, messages: 40)
+                expectIntact(c, messages: UInt64(messages))
             }
             #expect(run.cases.filter { $0.status == .ok }.count >= 16)
         }
 
         @Test("uring-file moves 1 byte to 4 MiB intact, in each fsync mode, with the filesystem recorded")
         func ioURingFile() throws {
+            let messages = sanitizerScaled(30)
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let result = try BinaryProcess.run(
                 [
-                    "run", "--transports", "uring-file", "--sizes", "1,64KiB,4MiB", "--messages", "30",
+                    "run", "--transports", "uring-file", "--sizes", "1,64KiB,4MiB", "--messages", String(messages),
                     "--file-fsync", "none,each", "--file-segment", "1MiB", "--uring-setup", "default,defer-taskrun",
                     "--shared-dir", dir, "--results-dir", dir + "/r",
                 ] + Self.quick)
@@ -236,7 +244,7 @@ extension EndToEnd {
                 #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
                 #expect(c.filesystem != nil && c.key.options["fsync"] != nil && c.key.options["setup"] != nil)
                 #expect(c.key.options["batch"] == nil)
-                expectIntact(c, messages: 30)
+                expectIntact(c, messages: UInt64(messages))
             }
             let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".file") }
             #expect(leftovers.isEmpty)
@@ -244,11 +252,13 @@ extension EndToEnd {
 
         @Test("registered buffers: uring-tcp moves every size intact through zero-copy sends; uring-uds says why not")
         func ioURingRegistered() throws {
+            let messages = sanitizerScaled(40)
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let result = try BinaryProcess.run(
                 [
-                    "run", "--transports", "uring-tcp,uring-uds", "--sizes", "1,1KiB,64KiB,1MiB", "--messages", "40",
+                    "run", "--transports", "uring-tcp,uring-uds", "--sizes", "1,1KiB,64KiB,1MiB", "--messages",
+                    String(messages),
                     "--uring-buffers", "registered", "--uring-batch", "4", "--shared-dir", dir, "--results-dir",
                     dir + "/r",
                 ] + Self.quick)
@@ -261,7 +271,7 @@ extension EndToEnd {
                     continue
                 }
                 #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
-                expectIntact(c, messages: 40)
+                expectIntact(c, messages: UInt64(messages))
             }
         }
 

@@ -19,6 +19,7 @@ extension EndToEnd {
     struct SharedMemoryEndToEndTests {
         @Test("every wait strategy moves 1 byte to 4 MiB through a 4 KiB ring intact, and leaves no ring file")
         func strategies() throws {
+            let messages = sanitizerScaled(40)
             let dir = try temporaryDirectory()
             let shm = try sharedMemoryDirectory()
             defer {
@@ -29,7 +30,8 @@ extension EndToEnd {
                 [
                     "run", "--transports", "shm", "--shm-wait", "spin,futex,spin-futex", "--shm-ring", "4KiB",
                     "--sizes",
-                    "1,4KiB,64KiB,4MiB", "--shm-dir", shm, "--results-dir", dir, "--trials", "2", "--messages", "40",
+                    "1,4KiB,64KiB,4MiB", "--shm-dir", shm, "--results-dir", dir, "--trials", "2", "--messages",
+                    String(messages),
                     "--warmup", "10ms", "--verify", "all",
                 ])
             #expect(result.status == 0, "\(result.stderr)")
@@ -44,9 +46,11 @@ extension EndToEnd {
                 #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
                 #expect(c.endpoint?.hasPrefix("shm:\(shm)/") == true)
                 for t in c.trials {
-                    #expect(t.messages == 40)
+                    #expect(t.messages == UInt64(messages))
                     let receiver = c.key.workload == .pingpong ? t.client.integrity : t.server.integrity
-                    #expect(receiver.received == 40 && receiver.verified == 40 && !receiver.hasErrors)
+                    #expect(
+                        receiver.received == UInt64(messages) && receiver.verified == UInt64(messages)
+                            && !receiver.hasErrors)
                 }
             }
             #expect(ringFiles(in: shm).isEmpty)
