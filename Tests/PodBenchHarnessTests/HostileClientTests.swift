@@ -230,7 +230,6 @@ struct HostileClientTests {
     func startedHopTarget() throws {
         let target = NSTemporaryDirectory() + "podbench-hop-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: target) }
-        // The server then waits for the data connection that never comes, for its timeout.
         let server = try HostileTestServer(timeoutNanoseconds: 60_000_000_000, hopTargets: ["file:" + target])
         let client = try HostileClient(server.control)
         client.send(HostileClient.frame(HostileClient.hello(token: server.token.text)))
@@ -242,6 +241,14 @@ struct HostileClientTests {
         client.send(HostileClient.frame(HostileClient.prepare(transport: "file", listen: "file:" + target)))
         let answer = try #require(client.receive()).replacingOccurrences(of: "\\/", with: "/")
         #expect(answer.contains("caseReady") && answer.contains(target), "\(answer)")
+        // Connect where it listens, so that it need not wait out its timeout for a connection.
+        let prefix = #""endpoint":"file:"#
+        let start = try #require(answer.range(of: prefix)).upperBound
+        let path = String(answer[start...].prefix { $0 != "\"" })
+        #expect(path.hasPrefix(target + "/"), "\(path)")
+        let channel = try FileTransport.connect(
+            path: path, settings: try TransportOptions().fileSettings(), timeoutNanoseconds: server.timeoutNanoseconds)
+        defer { channel.close() }
         client.send(HostileClient.frame(#"{"bye":{}}"#))
         try server.stop()
     }
