@@ -166,46 +166,37 @@ public enum SocketTransport {
     }
 }
 
-/// TCP over 127.0.0.1 with TCP_NODELAY: what a pod's shared network namespace gives.
-public enum TCPTransport: Transport {
-    public static let kind = TransportKind.tcp
-    public static let needs = "the network namespace"
-    public static let optionGroups: TransportOptions.Groups = .socket
+/// A plain socket transport: its socket buffers are its options, and probe connects once.
+public protocol PlainSocketTransport: Transport {}
+
+extension PlainSocketTransport {
+    public static var optionGroups: TransportOptions.Groups { .socket }
 
     public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {
         SocketTransport.probe(kind: kind, needs: needs, sharedDirectory: places.sharedDirectory)
     }
+}
+
+/// TCP over 127.0.0.1 with TCP_NODELAY: what a pod's shared network namespace gives.
+public enum TCPTransport: PlainSocketTransport {
+    public static let kind = TransportKind.tcp
+    public static let needs = "the network namespace"
 }
 
 /// TCP over ::1 with TCP_NODELAY.
-public enum TCP6Transport: Transport {
+public enum TCP6Transport: PlainSocketTransport {
     public static let kind = TransportKind.tcp6
     public static let needs = "the network namespace"
-    public static let optionGroups: TransportOptions.Groups = .socket
-
-    public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {
-        SocketTransport.probe(kind: kind, needs: needs, sharedDirectory: places.sharedDirectory)
-    }
 }
 
 /// A Unix stream socket at a path in the shared directory (a volume both containers mount).
-public enum UnixStreamTransport: Transport {
+public enum UnixStreamTransport: PlainSocketTransport {
     public static let kind = TransportKind.uds
     public static let needs = "a shared volume (directory)"
-    public static let optionGroups: TransportOptions.Groups = .socket
-
-    public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {
-        SocketTransport.probe(kind: kind, needs: needs, sharedDirectory: places.sharedDirectory)
-    }
 }
 
 /// A Unix stream socket in the abstract namespace (shared with the network namespace).
-public enum AbstractUnixStreamTransport: Transport {
+public enum AbstractUnixStreamTransport: PlainSocketTransport {
     public static let kind = TransportKind.udsAbstract
     public static let needs = "the network namespace"
-    public static let optionGroups: TransportOptions.Groups = .socket
-
-    public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {
-        SocketTransport.probe(kind: kind, needs: needs, sharedDirectory: places.sharedDirectory)
-    }
 }

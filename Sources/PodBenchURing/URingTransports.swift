@@ -3,7 +3,7 @@ import PodBenchTransports
 
 /// The io_uring transports' options: the setup always, the sends' batching and buffers for sockets.
 extension TransportOptions {
-    fileprivate func uringKeyOptions(sends: Bool) throws -> [String: String] {
+    func uringKeyOptions(sends: Bool) throws -> [String: String] {
         let settings = try uringSettings()
         var out = ["setup": settings.setup.rawValue]
         if sends {
@@ -16,11 +16,12 @@ extension TransportOptions {
 
 private let needsIOURing = "io_uring allowed (seccomp, kernel.io_uring_disabled)"
 
-/// `tcp` with every send and receive submitted through an io_uring.
-public enum URingTCPTransport: Transport {
-    public static let kind = TransportKind.uringTCP
-    public static let needs = "the network namespace, and " + needsIOURing
-    public static let optionGroups: TransportOptions.Groups = [.socket, .uringSetup, .uringSends]
+/// A socket transport whose sends and receives go through an io_uring: its socket buffers, ring
+/// setup, batching and buffers are its options, and each listed setup is a case of its own.
+public protocol URingSocketTransport: Transport {}
+
+extension URingSocketTransport {
+    public static var optionGroups: TransportOptions.Groups { [.socket, .uringSetup, .uringSends] }
 
     public static func variants(of options: TransportOptions, lists: VariantLists) -> [TransportOptions] {
         options.setupVariants(lists)
@@ -37,25 +38,16 @@ public enum URingTCPTransport: Transport {
     }
 }
 
+/// `tcp` with every send and receive submitted through an io_uring.
+public enum URingTCPTransport: URingSocketTransport {
+    public static let kind = TransportKind.uringTCP
+    public static let needs = "the network namespace, and " + needsIOURing
+}
+
 /// `uds` with every send and receive submitted through an io_uring.
-public enum URingUnixStreamTransport: Transport {
+public enum URingUnixStreamTransport: URingSocketTransport {
     public static let kind = TransportKind.uringUDS
     public static let needs = "a shared volume (directory), and " + needsIOURing
-    public static let optionGroups: TransportOptions.Groups = [.socket, .uringSetup, .uringSends]
-
-    public static func variants(of options: TransportOptions, lists: VariantLists) -> [TransportOptions] {
-        options.setupVariants(lists)
-    }
-
-    public static func validate(_ options: TransportOptions) throws { _ = try options.uringSettings() }
-
-    public static func keyOptions(_ options: TransportOptions) throws -> [String: String] {
-        try options.uringKeyOptions(sends: true)
-    }
-
-    public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {
-        URingProbe.probe(kind: kind, needs: needs, sharedDirectory: places.sharedDirectory)
-    }
 }
 
 /// `file` with its writes, fsyncs and reads submitted through an io_uring. Its writes are one

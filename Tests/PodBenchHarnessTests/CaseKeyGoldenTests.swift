@@ -1,6 +1,7 @@
 import Foundation
 import PodBenchCore
 import PodBenchResults
+import PodBenchTestSupport
 import PodBenchTransports
 import Testing
 
@@ -170,15 +171,7 @@ struct TransportCatalogTests {
 
     @Test("each transport's cases keep exactly the options it reads, and the hop's")
     func ownOptions() {
-        var all = TransportOptions(
-            socketBufferBytes: 1 << 20, ringBytes: 4096, wait: "spin", follow: "poll:1ms", fsync: "each",
-            segmentBytes: 1 << 20)
-        all.uringBatch = 4
-        all.uringSetup = "sqpoll"
-        all.uringBuffers = "registered"
-        all.via = "tcp:127.0.0.1:9000"
-        all.listen = "tcp:127.0.0.1:9001"
-        all.hop = "relay"
+        let all = TransportOptions.everyOption
         // What each kind read before the catalog (MatrixRunner's clearing, written out).
         let reads: [TransportKind: Set<String>] = [
             .tcp: ["socket"], .tcp6: ["socket"], .uds: ["socket"], .udsAbstract: ["socket"], .fifo: [],

@@ -1,22 +1,12 @@
 import PodBenchCore
+import PodBenchTestSupport
 import PodBenchTransports
 import Testing
 
 /// The transports of this module as `Transport`s: their options, cases and keys.
 @Suite("transports, one type each")
 struct TransportTests {
-    static let everything: TransportOptions = {
-        var o = TransportOptions(
-            socketBufferBytes: 1 << 20, ringBytes: 4096, wait: "spin", follow: "poll:1ms", fsync: "each",
-            segmentBytes: 1 << 20)
-        o.uringBatch = 4
-        o.uringSetup = "sqpoll"
-        o.uringBuffers = "registered"
-        o.via = "tcp:127.0.0.1:9000"
-        o.listen = "tcp:127.0.0.1:9001"
-        o.hop = "relay"
-        return o
-    }()
+    static let everything = TransportOptions.everyOption
 
     @Test("each keeps only the options it reads, and the hop's")
     func ownOptions() {

@@ -1,0 +1,17 @@
+import PodBenchTransports
+
+extension TransportOptions {
+    /// Every option set, a hop's included: what a transport's own options are cut from.
+    public static let everyOption: TransportOptions = {
+        var o = TransportOptions(
+            socketBufferBytes: 1 << 20, ringBytes: 4096, wait: "spin", follow: "poll:1ms", fsync: "each",
+            segmentBytes: 1 << 20)
+        o.uringBatch = 4
+        o.uringSetup = "sqpoll"
+        o.uringBuffers = "registered"
+        o.via = "tcp:127.0.0.1:9000"
+        o.listen = "tcp:127.0.0.1:9001"
+        o.hop = "relay"
+        return o
+    }()
+}
