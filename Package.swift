@@ -97,7 +97,6 @@ let package = Package(
                 "PodBenchResults",
                 "PodBenchRing",
                 "PodBenchTransports",
-                "PodBenchURing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

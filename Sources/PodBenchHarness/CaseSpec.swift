@@ -41,8 +41,7 @@ public struct CaseSpec: Codable, Equatable, Sendable {
         if workload == .rate && messagesPerSecond == nil {
             throw PodBenchError(.invalidConfiguration, "a rate case needs an offered rate")
         }
-        var opts = try TransportCatalog.transport(transport).keyOptions(options)
-        if let bytes = options.socketBufferBytes { opts["socket-buffer"] = String(bytes) }
+        let opts = try TransportCatalog.transport(transport).keyOptions(options)
         // Addresses change from run to run; what the hop is and what the client speaks to it do not.
         let hop = try options.via.map {
             CaseKey.Hop(name: options.hop ?? "proxy", entry: try Relay.Endpoint(parsing: $0).transport)
@@ -64,9 +63,6 @@ public struct CaseSpec: Codable, Equatable, Sendable {
             }
         }
         guard verifyEvery >= 1 else { throw PodBenchError(.invalidConfiguration, "verifyEvery must be at least 1") }
-        if let bytes = options.socketBufferBytes, bytes < 1024 || bytes > 1 << 30 {
-            throw PodBenchError(.invalidConfiguration, "socket buffer \(bytes) is outside 1KiB to 1GiB")
-        }
         try TransportCatalog.transport(transport).validate(options)
         if options.via != nil || options.listen != nil {
             guard Relay.forwardKinds.contains(transport), let listen = options.listen, let via = options.via else {

@@ -73,15 +73,7 @@ public struct MatrixRunner {
     }
 
     /// Runs every case. Returns nil when all ran, or the error that ended the session early.
-    /// - Throws: `.invalidConfiguration` before the first case when a case's key cannot be made
-    ///   (a setting it records does not parse; a command line's options were checked when parsed,
-    ///   so this guards specs made elsewhere).
     public func run(_ specs: [CaseSpec]) throws -> PodBenchError? {
-        for spec in specs {
-            var checked = spec
-            if checked.workload == .rate && checked.messagesPerSecond == nil { checked.messagesPerSecond = 1_000 }
-            _ = try checked.key()
-        }
         for (number, spec) in specs.enumerated() {
             if spec.workload == .rate && spec.messagesPerSecond == nil {
                 if let error = try searchRates(spec, label: "[\(number + 1)/\(specs.count)]") { return error }

@@ -215,8 +215,7 @@ public final class ResultsStore: @unchecked Sendable {
             do {
                 run.cases.append(try decoder.decode(CaseResult.self, from: line))
             } catch {
-                throw PodBenchError(
-                    .incompatibleResults, "\(path) line \(index + 1) is not a finished case: \(error)")
+                throw Self.refusal(error, source: "\(path) line \(index + 1)", what: "a finished case")
             }
             try refuseDuplicateKeys(line, source: "\(path) line \(index + 1)")
         }
@@ -252,29 +251,35 @@ public final class ResultsStore: @unchecked Sendable {
             decoder.nonConformingFloatDecodingStrategy = .convertFromString(
                 positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
             run = try decoder.decode(RunResult.self, from: data)
-        } catch let DecodingError.dataCorrupted(context) {
-            // At the top level the JSON itself is broken; deeper, a value podbench does not write.
-            throw PodBenchError(
-                .incompatibleResults,
-                context.codingPath.isEmpty
-                    ? "\(source) is not valid JSON: \(context.debugDescription)"
-                    : "\(source): at \(Self.path(context)): \(context.debugDescription)")
-        } catch let DecodingError.keyNotFound(key, context) {
-            throw PodBenchError(
-                .incompatibleResults,
-                "\(source) is not a podbench results file: '\(key.stringValue)' missing at \(Self.path(context))")
-        } catch let DecodingError.typeMismatch(_, context) {
-            throw PodBenchError(
-                .incompatibleResults, "\(source) is not a podbench results file: wrong type at \(Self.path(context))")
-        } catch let DecodingError.valueNotFound(_, context) {
-            throw PodBenchError(
-                .incompatibleResults, "\(source) is not a podbench results file: null at \(Self.path(context))")
         } catch {
-            throw PodBenchError(.incompatibleResults, "\(source) cannot be read: \(error)")
+            throw Self.refusal(error, source: source, what: "a podbench results file")
         }
         try refuseDuplicateKeys(data, source: source)
         try run.validate(source: source)
         return run
+    }
+
+    /// What a decoding error says about `source`, which should have been `what`: where and why,
+    /// never Foundation's dump of the error.
+    static func refusal(_ error: any Error, source: String, what: String) -> PodBenchError {
+        let message: String
+        switch error {
+        case DecodingError.dataCorrupted(let context):
+            // At the top level the JSON itself is broken; deeper, a value podbench does not write.
+            message =
+                context.codingPath.isEmpty
+                ? "\(source) is not valid JSON: \(context.debugDescription)"
+                : "\(source): at \(path(context)): \(context.debugDescription)"
+        case DecodingError.keyNotFound(let key, let context):
+            message = "\(source) is not \(what): '\(key.stringValue)' missing at \(path(context))"
+        case DecodingError.typeMismatch(_, let context):
+            message = "\(source) is not \(what): wrong type at \(path(context))"
+        case DecodingError.valueNotFound(_, let context):
+            message = "\(source) is not \(what): null at \(path(context))"
+        default:
+            message = "\(source) cannot be read: \(error)"
+        }
+        return PodBenchError(.incompatibleResults, message)
     }
 
     /// Refuses a document that names a key twice in one object (see `DuplicateKeys`).

@@ -172,6 +172,12 @@ public protocol PlainSocketTransport: Transport {}
 extension PlainSocketTransport {
     public static var optionGroups: TransportOptions.Groups { .socket }
 
+    public static func validate(_ options: TransportOptions) throws { try options.validateSocketBuffers() }
+
+    public static func keyOptions(_ options: TransportOptions) throws -> [String: String] {
+        options.socketKeyOptions()
+    }
+
     public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {
         SocketTransport.probe(kind: kind, needs: needs, sharedDirectory: places.sharedDirectory)
     }

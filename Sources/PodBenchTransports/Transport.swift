@@ -12,7 +12,7 @@ import PodBenchRing
 public protocol Transport {
     /// The command-line name this type answers to.
     static var kind: TransportKind { get }
-    /// What a pod must share for it, for help text and `probe`.
+    /// What a pod must share for it, as `probe` says it.
     static var needs: String { get }
     /// The groups of `TransportOptions` it reads; the others are cleared from its cases.
     static var optionGroups: TransportOptions.Groups { get }
@@ -105,6 +105,18 @@ extension TransportOptions {
             out.uringBuffers = nil
         }
         return out
+    }
+
+    /// The socket buffers as a key records them (every socket transport).
+    public func socketKeyOptions() -> [String: String] {
+        socketBufferBytes.map { ["socket-buffer": String($0)] } ?? [:]
+    }
+
+    /// Checks the socket buffers (every socket transport): 1 KiB to 1 GiB.
+    public func validateSocketBuffers() throws {
+        if let bytes = socketBufferBytes, bytes < 1024 || bytes > 1 << 30 {
+            throw PodBenchError(.invalidConfiguration, "socket buffer \(bytes) is outside 1KiB to 1GiB")
+        }
     }
 
     /// The record log's options as a key records them (`file`, `uring-file`).

@@ -3,8 +3,8 @@ import Glibc
 import PodBenchCore
 import PodBenchRing
 
-/// `podbench probe`: whether each transport works here, and why not.
-public enum TransportProbe {
+/// How `probe` tries the shared-memory, file and FIFO transports (their `Transport.probe`).
+enum TransportProbe {
     /// Tries shm for real: room for a ring file, a listener, a connection, an accept.
     static func probeSharedMemory(sharedMemoryDirectory: String) -> (available: Bool, reason: String) {
         var fs = statvfs()
@@ -72,7 +72,7 @@ public enum TransportProbe {
             defer { done.wait() }
             let client = try FIFOTransport.connect(base: listener.base, timeoutNanoseconds: 2_000_000_000)
             client.close()
-            return (true, "opened two FIFOs in \(sharedDirectory) (needs a shared volume)")
+            return (true, "opened two FIFOs in \(sharedDirectory) (needs \(FIFOTransport.needs))")
         } catch {
             return (false, "\(error)")
         }

@@ -295,7 +295,6 @@ public enum URingProbe {
     {
         let ioURing = HostEnvironment.probeIOURing()
         guard ioURing.available else { return (false, ioURing.reason) }
-        if kind == .uringFile { return probeFile(sharedDirectory: sharedDirectory) }
         do {
             let listener = try SocketTransport.listen(
                 kind: kind, options: TransportOptions(), sharedDirectory: sharedDirectory,
@@ -335,8 +334,11 @@ public enum URingProbe {
 }
 
 extension URingProbe {
-    /// A record written, synced and read back through io_uring in the shared directory.
+    /// A record written, synced and read back through io_uring in the shared directory, where
+    /// io_uring is allowed.
     static func probeFile(sharedDirectory: String) -> (available: Bool, reason: String) {
+        let ioURing = HostEnvironment.probeIOURing()
+        guard ioURing.available else { return (false, ioURing.reason) }
         let filesystem = FilesystemType.name(of: sharedDirectory) ?? "unknown filesystem"
         do {
             let settings = FileTransport.Settings(follow: .inotify, sync: .each, segmentBytes: 1 << 20)

@@ -27,10 +27,13 @@ extension URingSocketTransport {
         options.setupVariants(lists)
     }
 
-    public static func validate(_ options: TransportOptions) throws { _ = try options.uringSettings() }
+    public static func validate(_ options: TransportOptions) throws {
+        try options.validateSocketBuffers()
+        _ = try options.uringSettings()
+    }
 
     public static func keyOptions(_ options: TransportOptions) throws -> [String: String] {
-        try options.uringKeyOptions(sends: true)
+        try options.uringKeyOptions(sends: true).merging(options.socketKeyOptions()) { $1 }
     }
 
     public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {
@@ -72,6 +75,6 @@ public enum URingFileTransport: Transport {
     }
 
     public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {
-        URingProbe.probe(kind: kind, needs: needs, sharedDirectory: places.sharedDirectory)
+        URingProbe.probeFile(sharedDirectory: places.sharedDirectory)
     }
 }

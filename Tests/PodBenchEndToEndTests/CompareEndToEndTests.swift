@@ -27,7 +27,7 @@ extension EndToEnd {
         @Test(
             "A/A: two real runs of the same build compare without a regression, in every format",
             .disabled(
-                if: ProcessInfo.processInfo.environment["PODBENCH_SANITIZED"] != nil,
+                if: sanitized,
                 "speed under a sanitizer is uneven"))
         func aa() throws {
             // This VM flips between modes 2.5 × apart for seconds at a time (docs/benchmarks.md), so the
@@ -68,7 +68,7 @@ extension EndToEnd {
         @Test(
             "ab: a server slowed by a test delay is flagged in every round's pairs; the binary against itself is not",
             .disabled(
-                if: ProcessInfo.processInfo.environment["PODBENCH_SANITIZED"] != nil,
+                if: sanitized,
                 "speed under a sanitizer is uneven"))
         func ab() throws {
             let dir = try temporaryDirectory()

@@ -12,7 +12,7 @@ let podmanPath: String? = ["/usr/bin/podman", "/usr/local/bin/podman"].first {
 /// containers, without the suppressions file and the options its runtime reads from the host.
 let podmanTestsEnabled =
     (podmanPath != nil || ProcessInfo.processInfo.environment["PODBENCH_REQUIRE_TOOLS"] == "1")
-    && ProcessInfo.processInfo.environment["PODBENCH_SANITIZED"] == nil
+    && !sanitized
 
 /// Runs podman with `arguments` (and `environment` added), returning status and output.
 @discardableResult

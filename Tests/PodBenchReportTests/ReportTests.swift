@@ -124,8 +124,12 @@ struct ReportTests {
                 run.cases[i].trials[j].server.cpuNanosecondsPerMessage = 1e15
             }
         }
-        let written = try ReportBuilder(inputs: [ReportBuilder.Input(label: evil, path: "x.json", run: run)]).write(
-            to: dir)
+        // Two files, the hostile one's label heading its rows (the spread chart's CSV starts each
+        // line with a file's label): kinds are checked when read, so labels and free text carry it.
+        let written = try ReportBuilder(inputs: [
+            ReportBuilder.Input(label: evil, path: "x.json", run: run),
+            ReportBuilder.Input(label: "plain", path: "y.json", run: run),
+        ]).write(to: dir)
         #expect(!written.isEmpty)
         let markdown = try String(contentsOfFile: dir + "/report.md", encoding: .utf8)
         #expect(!markdown.contains("<script>") && !markdown.contains("\u{1B}") && !markdown.contains("\u{1}"))
