@@ -6,7 +6,6 @@ import PodBenchCore
 import PodBenchResults
 import PodBenchRing
 import PodBenchTransports
-import PodBenchURing
 import SystemPackage
 
 /// The side that drives a run: connects to a server's control endpoint, runs the matrix case by
@@ -130,10 +129,10 @@ public final class BenchmarkClient: @unchecked Sendable {
     public func runCase(_ spec: CaseSpec) throws -> CaseResult {
         guard let connection else { throw SessionError(error: PodBenchError(.peerClosed, "not connected")) }
         var result = CaseResult(key: try spec.key(), status: .ok)
-        let endpointText: String
+        let endpoint: Endpoint
         do {
             try connection.send(.prepareCase(spec))
-            endpointText = try connection.expect("caseReady") {
+            endpoint = try connection.expect("caseReady") {
                 if case .caseReady(let endpoint) = $0 { return endpoint }
                 return nil
             }
@@ -147,15 +146,15 @@ public final class BenchmarkClient: @unchecked Sendable {
             }
             throw SessionError(error: error)
         }
-        result.endpoint = endpointText
+        result.endpoint = endpoint.description
         do {
             if let via = spec.options.via {
                 // Through the hop, which forwards to the server's endpoint (any transport: the
                 // server made its connection where the hop looks, `--via-target`).
-                result.endpoint = "\(via) via \(spec.options.hop ?? "proxy") to \(endpointText)"
+                result.endpoint = "\(via) via \(spec.options.hop ?? "proxy") to \(endpoint)"
                 try measureThroughHop(spec, via: via, into: &result)
             } else {
-                try measureDirect(spec, endpoint: endpointText, into: &result)
+                try measureDirect(spec, endpoint: endpoint, into: &result)
             }
         } catch let error as PodBenchError {
             // The server waits for the connection until its timeout, then reports failure; read it
@@ -181,101 +180,49 @@ public final class BenchmarkClient: @unchecked Sendable {
     /// Connects to the hop (`--via`): a socket, or a connection the relay made in a directory
     /// (`file:DIR`, a sidecar following what the app appends; `fifo:DIR`; `shm:DIR`, a ring whose
     /// wait strategy the client adopts), and measures over it.
-    func measureThroughHop(_ spec: CaseSpec, via: String, into result: inout CaseResult) throws {
+    func measureThroughHop(_ spec: CaseSpec, via: HopEndpoint, into result: inout CaseResult) throws {
         let timeout = configuration.peerTimeoutNanoseconds
-        if via.hasPrefix("file:") {
-            let path = String(via.dropFirst(5))
+        switch via {
+        case .file(let path):
             result.filesystem = FilesystemType.name(of: (path as NSString).deletingLastPathComponent)
             let channel = try FreshConnection.file(
                 in: path, settings: try spec.options.fileSettings(), timeoutNanoseconds: timeout)
             try measure(spec, over: channel, into: &result)
-        } else if via.hasPrefix("fifo:") {
-            let directory = String(via.dropFirst(5))
+        case .fifo(let directory):
             result.filesystem = FilesystemType.name(of: directory)
             try measure(spec, over: try FreshConnection.fifo(in: directory, timeoutNanoseconds: timeout), into: &result)
-        } else if via.hasPrefix("shm:") {
-            let directory = String(via.dropFirst(4))
+        case .sharedMemory(let directory):
             result.filesystem = FilesystemType.name(of: directory)
             let channel = try FreshConnection.ring(in: directory, strategy: nil, timeoutNanoseconds: timeout)
             try measure(spec, over: channel, into: &result)
-        } else {
-            let address = try SocketAddress(parsing: via)
+        case .socket(let address):
             if case .unixPath(let path) = address { result.filesystem = FilesystemType.name(of: path) }
             let channel = try SocketTransport.connect(
-                to: address, kind: Relay.kind(of: address), options: spec.options, timeoutNanoseconds: timeout)
+                to: address, kind: address.transport, options: spec.options, timeoutNanoseconds: timeout)
             try measure(spec, over: channel, into: &result)
         }
     }
 
     /// Connects straight to the server's endpoint for the case's transport and measures over it.
-    func measureDirect(_ spec: CaseSpec, endpoint endpointText: String, into result: inout CaseResult) throws {
-        switch spec.transport {
-        case .shm:
-            guard endpointText.hasPrefix("shm:") else {
-                throw PodBenchError(.protocolViolation, "the server gave '\(endpointText)' for an shm case")
-            }
-            result.filesystem = FilesystemType.name(of: String(endpointText.dropFirst(4)))
-            let channel = try SharedMemoryTransport.connect(
-                path: String(endpointText.dropFirst(4)), strategy: try spec.options.waitStrategy(),
-                timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
-            try measure(spec, over: channel, into: &result)
-        case .file, .uringFile:
-            guard endpointText.hasPrefix("file:") else {
-                throw PodBenchError(.protocolViolation, "the server gave '\(endpointText)' for a file case")
-            }
-            let path = String(endpointText.dropFirst(5))
-            var io: URingFileIO?
-            if spec.transport == .uringFile {
-                let settings = try spec.options.uringSettings()
-                io = URingFileIO(
-                    uring: try URing(entries: 8, setup: settings.setup),
-                    timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
-            }
-            let channel = try FileTransport.connect(
-                path: path, settings: try spec.options.fileSettings(),
-                timeoutNanoseconds: configuration.peerTimeoutNanoseconds, io: io)
-            result.filesystem = FilesystemType.name(of: path)
-            try measure(spec, over: channel, into: &result)
-        case .fifo:
-            guard endpointText.hasPrefix("fifo:") else {
-                throw PodBenchError(.protocolViolation, "the server gave '\(endpointText)' for a fifo case")
-            }
-            result.filesystem = FilesystemType.name(of: String(endpointText.dropFirst(5)) + ".s2c")
-            let channel = try FIFOTransport.connect(
-                base: String(endpointText.dropFirst(5)), timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
-            try measure(spec, over: channel, into: &result)
-        case .uringTCP, .uringUDS:
-            let settings = try spec.options.uringSettings()
-            let uring = try URing(entries: settings.batch + 8, setup: settings.setup)
-            let address = try SocketAddress(parsing: endpointText)
-            if case .unixPath(let path) = address { result.filesystem = FilesystemType.name(of: path) }
-            let socket: SocketChannel
-            do {
-                socket = try SocketTransport.connect(
-                    to: address, kind: spec.transport, options: spec.options,
-                    timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
-            } catch {
-                uring.close()
-                throw error
-            }
-            let channel: URingSocketChannel
-            do {
-                channel = try URingSocketChannel(
-                    descriptor: socket.descriptor, uring: uring, batch: settings.batch,
-                    timeoutNanoseconds: configuration.peerTimeoutNanoseconds,
-                    registeredBuffers: settings.registeredBuffers)
-            } catch {
-                socket.close()
-                throw error
-            }
-            try measure(spec, over: channel, into: &result)
-        case .tcp, .tcp6, .uds, .udsAbstract:
-            let address = try SocketAddress(parsing: endpointText)
-            if case .unixPath(let path) = address { result.filesystem = FilesystemType.name(of: path) }
-            let channel = try SocketTransport.connect(
-                to: address, kind: spec.transport, options: spec.options,
-                timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
-            try measure(spec, over: channel, into: &result)
+    func measureDirect(_ spec: CaseSpec, endpoint: Endpoint, into result: inout CaseResult) throws {
+        result.filesystem = endpoint.filesystemPath.flatMap(FilesystemType.name(of:))
+        result = try TransportCatalog.visit(
+            spec.transport, with: MeasureDirect(client: self, spec: spec, endpoint: endpoint, result: result))
+    }
+
+    /// Connects with the transport `T` and measures over its channel.
+    struct MeasureDirect: TransportVisitor {
+        let client: BenchmarkClient
+        let spec: CaseSpec
+        let endpoint: Endpoint
+        let result: CaseResult
+
+        func visit<T: Transport>(_ transport: T.Type) throws -> CaseResult {
+            let channel = try T.connect(
+                to: endpoint, options: spec.options, timeoutNanoseconds: client.configuration.peerTimeoutNanoseconds)
+            var result = result
+            try client.measure(spec, over: channel, into: &result)
+            return result
         }
     }
 

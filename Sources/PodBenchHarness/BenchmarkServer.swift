@@ -7,7 +7,6 @@ import PodBenchCore
 import PodBenchResults
 import PodBenchRing
 import PodBenchTransports
-import PodBenchURing
 import SystemPackage
 
 /// `podbench serve`: listens on the control endpoint and runs whatever cases clients ask for,
@@ -27,7 +26,7 @@ public final class BenchmarkServer: @unchecked Sendable {
         public var token: ControlToken
         /// The endpoints a hop forwards to (`serve --via-target`): the only places other than its
         /// own directories where this server listens, and only when a client's case names one.
-        public var hopTargets: [Relay.Endpoint]
+        public var hopTargets: [HopEndpoint]
         /// Connections that may wait (being authenticated, or authenticated and queued behind the
         /// client being served). A new one beyond it takes the place of the oldest one still
         /// authenticating; only when all are authenticated is it refused with a message.
@@ -35,7 +34,7 @@ public final class BenchmarkServer: @unchecked Sendable {
 
         public init(
             control: SocketAddress, sharedDirectory: String, peerTimeoutNanoseconds: UInt64, cpu: Int?,
-            sharedMemoryDirectory: String = "/dev/shm", token: ControlToken, hopTargets: [Relay.Endpoint] = [],
+            sharedMemoryDirectory: String = "/dev/shm", token: ControlToken, hopTargets: [HopEndpoint] = [],
             maximumWaiting: Int = 8
         ) {
             self.control = control
@@ -393,127 +392,29 @@ public final class BenchmarkServer: @unchecked Sendable {
     {
         // Zero-padded: a hop finds the newest connection in a directory as the last name.
         let name = "podbench-\(instance)-" + String(format: "%08d", caseCounter)
-        let timeout = configuration.peerTimeoutNanoseconds
-        // With a hop whose server side is a directory (`--via-target file:DIR`, shm:DIR, fifo:DIR)
-        // the connection is made there, where the hop looks for it, instead of the run's folder.
-        // Only a target this server was started for: a client names a case, never a path.
-        let hopTarget = try spec.options.listen.map { try allowedHopTarget($0) }
-        var fixedDirectory: String?
-        if let listen = spec.options.listen, let endpoint = hopTarget, [.shm, .file, .fifo].contains(spec.transport) {
-            guard endpoint.transport == spec.transport, let directory = endpoint.directory else {
-                throw PodBenchError(
-                    .invalidConfiguration,
-                    "--via-target \(listen) is not a \(spec.transport) endpoint (\(spec.transport):DIR)")
-            }
-            try Relay.makeDirectory(directory, option: "--via-target \(listen)")
-            // A connection left there by a killed server must not be the one the hop opens.
-            SharedMemoryTransport.removeStaleRingFiles(in: directory)
-            FileTransport.removeStaleConnections(in: directory)
-            fixedDirectory = directory
-        }
-        switch spec.transport {
-        case .shm:
-            let listener = try SharedMemoryTransport.listen(
-                directory: fixedDirectory ?? configuration.sharedMemoryDirectory, name: name,
-                capacity: spec.options.ringBytes ?? TransportOptions.defaultRingBytes,
-                strategy: try spec.options.waitStrategy())
-            defer { listener.close() }
-            ringPathHook(listener.path)
-            defer { ringPathHook(nil) }
-            try connection.send(.caseReady(endpoint: listener.endpoint))
-            return ActiveCase(spec: spec, channel: try listener.accept(timeoutNanoseconds: timeout), listener: nil)
-        case .file, .uringFile:
-            var io: URingFileIO?
-            if spec.transport == .uringFile {
-                let settings = try spec.options.uringSettings()
-                io = URingFileIO(uring: try URing(entries: 8, setup: settings.setup), timeoutNanoseconds: timeout)
-            }
-            let listener = try FileTransport.listen(
-                directory: fixedDirectory ?? configuration.sharedDirectory, name: name,
-                settings: try spec.options.fileSettings(),
-                timeoutNanoseconds: timeout, io: io)
-            defer { listener.close() }
-            try connection.send(.caseReady(endpoint: listener.endpoint))
-            return ActiveCase(spec: spec, channel: try listener.accept(timeoutNanoseconds: timeout), listener: nil)
-        case .fifo:
-            let listener = try FIFOTransport.listen(
-                directory: fixedDirectory ?? configuration.sharedDirectory, name: name)
-            defer { listener.close() }
-            try connection.send(.caseReady(endpoint: listener.endpoint))
-            return ActiveCase(spec: spec, channel: try listener.accept(timeoutNanoseconds: timeout), listener: nil)
-        case .uringTCP, .uringUDS:
-            let settings = try spec.options.uringSettings()
-            if settings.registeredBuffers && spec.transport == .uringUDS {
-                throw PodBenchError(
-                    .unavailable,
-                    "registered buffers go out as zero-copy sends, which Unix sockets do not take: use --uring-buffers copy for uring-uds"
-                )
-            }
-            // Made before the client is told where to connect: a refusal is the case's answer.
-            let uring = try URing(entries: settings.batch + 8, setup: settings.setup)
-            let listener = try SocketTransport.listen(
-                kind: spec.transport, options: spec.options, sharedDirectory: configuration.sharedDirectory, name: name,
-                fixed: Self.dataAddress(for: spec.transport, localAddress: localAddress))
-            do {
-                try connection.send(.caseReady(endpoint: listener.endpoint.description))
-                let socket = try listener.accept(timeoutNanoseconds: timeout)
-                let channel: URingSocketChannel
-                do {
-                    channel = try URingSocketChannel(
-                        descriptor: socket.descriptor, uring: uring, batch: settings.batch, timeoutNanoseconds: timeout,
-                        registeredBuffers: settings.registeredBuffers)
-                } catch {
-                    socket.close()
-                    throw error
-                }
-                return ActiveCase(spec: spec, channel: channel, listener: listener)
-            } catch {
-                listener.close()
-                uring.close()
-                throw error
-            }
-        case .tcp, .tcp6, .uds, .udsAbstract:
-            // With a hop (--via) the server listens where the hop forwards, not where it likes.
-            let listener = try SocketTransport.listen(
-                kind: spec.transport, options: spec.options, sharedDirectory: configuration.sharedDirectory, name: name,
-                fixed: hopTarget.flatMap(\.socketAddress)
-                    ?? Self.dataAddress(for: spec.transport, localAddress: localAddress))
-            do {
-                try connection.send(.caseReady(endpoint: listener.endpoint.description))
-                let channel = try listener.accept(timeoutNanoseconds: timeout)
-                return ActiveCase(spec: spec, channel: channel, listener: listener)
-            } catch {
-                listener.close()
-                throw error
-            }
-        }
+        // With a hop (`--via`) the server listens where the hop forwards (`--via-target`: a socket,
+        // or file:DIR, shm:DIR, fifo:DIR where it makes the connection for the hop to open) instead
+        // of a place of its own choosing. Only a target this server was started for: a client
+        // names a case, never a place.
+        let place = ListenPlace(
+            name: name, sharedDirectory: configuration.sharedDirectory,
+            sharedMemoryDirectory: configuration.sharedMemoryDirectory, controlAddress: localAddress,
+            hopTarget: try spec.options.listen.map { try allowedHopTarget($0) },
+            timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+        return try TransportCatalog.visit(
+            spec.transport,
+            with: OpenCase(spec: spec, place: place, connection: connection, ringPathHook: ringPathHook))
     }
 
     /// The hop target `listen` names, when this server was started for it (`serve --via-target`).
-    func allowedHopTarget(_ listen: String) throws -> Relay.Endpoint {
-        let endpoint = try Relay.Endpoint(parsing: listen)
-        guard configuration.hopTargets.contains(endpoint) else {
+    func allowedHopTarget(_ listen: HopEndpoint) throws -> HopEndpoint {
+        guard configuration.hopTargets.contains(listen) else {
             throw PodBenchError(
                 .invalidConfiguration,
-                "this server was not started for a hop to \(listen): a client cannot choose where the server listens; start `podbench serve --via-target \(listen)`"
+                "this server was not started for a hop to \(TextEscaping.terminal(String(listen.description.prefix(200)))): a client cannot choose where the server listens; start `podbench serve --via-target` with it"
             )
         }
-        return endpoint
-    }
-
-    /// Where a TCP data socket listens: the address the client reached the control endpoint by,
-    /// when it is of the transport's family, else the loopback address (nil: the transport's own
-    /// choice, for the Unix socket kinds).
-    static func dataAddress(for transport: TransportKind, localAddress: SocketAddress?) -> SocketAddress? {
-        switch transport.socketKind {
-        case .tcp:
-            if case .ipv4(let host, _) = localAddress { return .ipv4(host: host, port: 0) }
-            return .ipv4(host: "127.0.0.1", port: 0)
-        case .tcp6:
-            if case .ipv6(let host, _) = localAddress { return .ipv6(host: host, port: 0) }
-            return .ipv6(host: "::1", port: 0)
-        default: return nil
-        }
+        return listen
     }
 
     /// Runs one phase of the active case: snapshot, tell the client to go, serve the data, snapshot.
@@ -537,16 +438,40 @@ protocol ServedCase: AnyObject {
     func close()
 }
 
-/// A served case over a concrete channel type: the workload loops are specialised for it (the
-/// existential is crossed once per phase, never per message).
-final class ActiveCase<Channel: DataChannel>: ServedCase {
+/// Listens for one case with the transport `T`, tells the client where, accepts its connection.
+struct OpenCase: TransportVisitor {
     let spec: CaseSpec
-    let listener: SocketTransport.Listener?
+    let place: ListenPlace
+    let connection: ControlConnection
+    let ringPathHook: @Sendable (String?) -> Void
+
+    func visit<T: Transport>(_ transport: T.Type) throws -> any ServedCase {
+        let listener = try T.listen(spec.options, at: place)
+        do {
+            if case .ring(let path) = listener.endpoint { ringPathHook(path) }
+            defer { ringPathHook(nil) }
+            try connection.send(.caseReady(endpoint: listener.endpoint))
+            let channel = try listener.accept(timeoutNanoseconds: place.timeoutNanoseconds)
+            return ActiveCase(spec: spec, channel: channel, listener: listener)
+        } catch {
+            listener.close()
+            throw error
+        }
+    }
+}
+
+/// A served case over a concrete channel type: the workload loops are specialised for it (the
+/// existential is crossed once per phase, never per message). It holds the listener until the
+/// case ends (a socket file goes then).
+final class ActiveCase<Listener: DataListener>: ServedCase {
+    typealias Channel = Listener.Channel
+    let spec: CaseSpec
+    let listener: Listener
     var reader: FrameReader<Channel>
     var oneWay = EncodedHistogram.makeLatencyHistogram()
     private var closed = false
 
-    init(spec: CaseSpec, channel: Channel, listener: SocketTransport.Listener?) {
+    init(spec: CaseSpec, channel: Channel, listener: Listener) {
         self.spec = spec
         self.listener = listener
         reader = FrameReader(channel: channel, maximumPayload: spec.messageSize)
@@ -577,7 +502,7 @@ final class ActiveCase<Channel: DataChannel>: ServedCase {
         closed = true
         reader.channel.close()
         reader.deallocate()
-        listener?.close()
+        listener.close()
     }
 
     deinit { close() }

@@ -1,5 +1,6 @@
 import PodBenchCore
 import PodBenchResults
+import PodBenchTransports
 
 /// The messages of the control channel, in the order a session uses them:
 /// `hello` → `welcome`; per case `prepareCase` → `caseReady`; per phase `startPhase` →
@@ -10,7 +11,7 @@ public enum ControlMessage: Codable, Equatable, Sendable {
     case hello(Hello)
     case welcome(Welcome)
     case prepareCase(CaseSpec)
-    case caseReady(endpoint: String)
+    case caseReady(endpoint: Endpoint)
     case startPhase(index: Int, warmup: Bool)
     case phaseReady
     case phaseReport(ServerPhaseReport)

@@ -57,18 +57,16 @@ public struct MatrixRunner {
     /// A hop between the sides (`--via`): the client connects to `via`, which forwards to `listen`,
     /// where the server listens; `transport` is the server side's (from `listen`).
     public struct Hop: Sendable, Equatable {
-        public var via: String
-        public var listen: String
+        public var via: HopEndpoint
+        public var listen: HopEndpoint
         public var name: String
-        public var transport: TransportKind
+        /// The server side's transport.
+        public var transport: TransportKind { listen.transport }
 
-        public init(via: String, listen: String, name: String) throws {
-            // Both a socket, or a directory of connections (the relay's, the server's).
-            _ = try Relay.Endpoint(parsing: via)
+        public init(via: HopEndpoint, listen: HopEndpoint, name: String) {
             self.via = via
             self.listen = listen
             self.name = name
-            transport = try Relay.Endpoint(parsing: listen).transport
         }
     }
 

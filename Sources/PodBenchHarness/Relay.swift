@@ -59,71 +59,9 @@ public struct RelayStats: Codable, Equatable, Sendable {
 /// forwards bytes both ways (the frames pass through untouched, so both sides' integrity checks
 /// cover the hop). A thread per direction; one buffer per direction, made per connection.
 public final class Relay: Sendable {
-    /// One side of the relay: a socket, or a directory of connections. On the listening side the
-    /// relay makes the connections there and its client finds the fresh one (`file:DIR`: file
-    /// connections, the log-shipping sidecar's side, the app appends and the relay follows;
-    /// `shm:DIR`: ring files, an adapter whose app side is a ring; `fifo:DIR`: FIFO pairs). On the
-    /// forwarding side the server makes them there (`serve` with the case's `--via-target`) and the
-    /// relay opens the fresh one for each connection it accepts.
-    public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
-        case socket(SocketAddress)
-        case file(directory: String)
-        case sharedMemory(directory: String)
-        case fifo(directory: String)
-
-        public init(parsing text: String) throws {
-            if text.hasPrefix("fifo:") {
-                self = .fifo(directory: String(text.dropFirst(5)))
-            } else if text.hasPrefix("file:") {
-                self = .file(directory: String(text.dropFirst(5)))
-            } else if text.hasPrefix("shm:") {
-                self = .sharedMemory(directory: String(text.dropFirst(4)))
-            } else {
-                self = .socket(try SocketAddress(parsing: text))
-            }
-            if let directory, directory.isEmpty || !directory.hasPrefix("/") {
-                throw PodBenchError(
-                    .invalidConfiguration, "'\(text)': give the directory as an absolute path, e.g. file:/shared/relay")
-            }
-        }
-
-        /// The address of a socket endpoint.
-        public var socketAddress: SocketAddress? {
-            if case .socket(let address) = self { return address }
-            return nil
-        }
-
-        /// The directory of a file, shm or fifo endpoint.
-        public var directory: String? {
-            switch self {
-            case .socket: nil
-            case .file(let directory), .sharedMemory(let directory), .fifo(let directory): directory
-            }
-        }
-
-        /// The transport a side speaks to this endpoint.
-        public var transport: TransportKind {
-            switch self {
-            case .socket(let address): Relay.kind(of: address)
-            case .file: .file
-            case .sharedMemory: .shm
-            case .fifo: .fifo
-            }
-        }
-
-        public var description: String {
-            switch self {
-            case .socket(let address): address.description
-            case .file(let directory): "file:" + directory
-            case .sharedMemory(let directory): "shm:" + directory
-            case .fifo(let directory): "fifo:" + directory
-            }
-        }
-    }
-
     public struct Configuration: Sendable {
-        public var listen: Endpoint
-        public var forward: Endpoint
+        public var listen: HopEndpoint
+        public var forward: HopEndpoint
         public var stats: SocketAddress?
         /// How the relay waits on the rings it makes (`shm:` listen); on a ring it forwards to, it
         /// adopts the server's.
@@ -132,7 +70,7 @@ public final class Relay: Sendable {
         public var bufferBytes: Int
 
         public init(
-            listen: Endpoint, forward: Endpoint, stats: SocketAddress?,
+            listen: HopEndpoint, forward: HopEndpoint, stats: SocketAddress?,
             wait: RingWaitStrategy = .spinFutex(nanoseconds: RingWaitStrategy.defaultSpinNanoseconds),
             bufferBytes: Int = 1 << 20
         ) {
@@ -158,25 +96,16 @@ public final class Relay: Sendable {
         self.log = log
     }
 
-    static func kind(of address: SocketAddress) -> TransportKind {
-        switch address {
-        case .ipv4: .tcp
-        case .ipv6: .tcp6
-        case .unixPath: .uds
-        case .unixAbstract: .udsAbstract
-        }
-    }
-
     /// Binds both endpoints and serves until the process ends.
     public func run() throws -> Never {
         var socketListener: SocketTransport.Listener?
         switch configuration.listen {
         case .socket(let address):
             socketListener = try SocketTransport.listen(
-                kind: Self.kind(of: address), options: TransportOptions(), sharedDirectory: "", name: "",
+                kind: address.transport, options: TransportOptions(), sharedDirectory: "", name: "",
                 fixed: address)
         case .file(let directory), .sharedMemory(let directory), .fifo(let directory):
-            try Self.makeDirectory(directory, option: "--listen \(configuration.listen)")
+            try HopEndpoint.makeDirectory(directory, option: "--listen \(configuration.listen)")
             // Left by a relay that was killed: its client must not find them as fresh.
             for path in SharedMemoryTransport.removeStaleRingFiles(in: directory, prefix: "relay-")
                 + FileTransport.removeStaleConnections(in: directory, prefix: "relay-")
@@ -185,11 +114,11 @@ public final class Relay: Sendable {
             }
         }
         if let directory = configuration.forward.directory {
-            try Self.makeDirectory(directory, option: "--forward \(configuration.forward)")
+            try HopEndpoint.makeDirectory(directory, option: "--forward \(configuration.forward)")
         }
         if let stats = configuration.stats {
             let statsListener = try SocketTransport.listen(
-                kind: Self.kind(of: stats), options: TransportOptions(), sharedDirectory: "", name: "", fixed: stats)
+                kind: stats.transport, options: TransportOptions(), sharedDirectory: "", name: "", fixed: stats)
             let thread = Thread { [self] in serveStats(statsListener) }
             thread.start()
         }
@@ -235,15 +164,6 @@ public final class Relay: Sendable {
 
     /// Makes a directory of connections if it is missing (in a pod, the relay's container may be
     /// the first to look) and checks that it is one.
-    static func makeDirectory(_ directory: String, option: String) throws {
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue
-        else {
-            throw PodBenchError(.invalidConfiguration, "\(option): not a directory, and cannot be made one")
-        }
-    }
-
     /// Connects to the forward endpoint (a socket, or the server's fresh connection in a
     /// directory) and pumps both ways on two threads.
     func forward<Inbound: DataChannel & Sendable>(_ inbound: Inbound) {
@@ -252,7 +172,7 @@ public final class Relay: Sendable {
             switch configuration.forward {
             case .socket(let address):
                 let outbound = try SocketTransport.connect(
-                    to: address, kind: Self.kind(of: address), options: TransportOptions(),
+                    to: address, kind: address.transport, options: TransportOptions(),
                     timeoutNanoseconds: timeout)
                 try? outbound.descriptor.setIOTimeout(nanoseconds: 0)
                 join(inbound, outbound)
@@ -384,15 +304,15 @@ public final class RelayLauncher: @unchecked Sendable {
         executable: String, directory: String, sharedMemoryDirectory: String, inbound: TransportKind,
         outbound: TransportKind
     ) throws {
-        func endpoint(_ kind: TransportKind, _ name: String) throws -> String {
+        func endpoint(_ kind: TransportKind, _ name: String) throws -> HopEndpoint {
             switch kind {
-            case .tcp: "tcp:127.0.0.1:\(try Self.freePort(ipv6: false))"
-            case .tcp6: "tcp:[::1]:\(try Self.freePort(ipv6: true))"
-            case .udsAbstract: "unix:@podbench-\(getpid())-\(name)"
-            case .file: "file:\(directory)/\(name)"
-            case .fifo: "fifo:\(directory)/\(name)"
-            case .shm: "shm:\(sharedMemoryDirectory)/\(name)"
-            default: "unix:\(directory)/\(name).sock"
+            case .tcp: .socket(address: .ipv4(host: "127.0.0.1", port: try Self.freePort(ipv6: false)))
+            case .tcp6: .socket(address: .ipv6(host: "::1", port: try Self.freePort(ipv6: true)))
+            case .udsAbstract: .socket(address: .unixAbstract("podbench-\(getpid())-\(name)"))
+            case .file: .file(directory: "\(directory)/\(name)")
+            case .fifo: .fifo(directory: "\(directory)/\(name)")
+            case .shm: .sharedMemory(directory: "\(sharedMemoryDirectory)/\(name)")
+            default: .socket(address: .unixPath("\(directory)/\(name).sock"))
             }
         }
         // The folders where the relay (in) and the server (out) make connections: beside the
@@ -407,10 +327,11 @@ public final class RelayLauncher: @unchecked Sendable {
         let listen = try endpoint(inbound, "relay-in")
         let forward = try endpoint(outbound, "relay-out")
         stats = .unixPath(directory + "/relay-stats.sock")
-        hop = try MatrixRunner.Hop(via: listen, listen: forward, name: "relay")
+        hop = MatrixRunner.Hop(via: listen, listen: forward, name: "relay")
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = [
-            "relay", "--listen", listen, "--forward", forward, "--stats", stats.description, "--exit-with-parent",
+            "relay", "--listen", listen.description, "--forward", forward.description, "--stats", stats.description,
+            "--exit-with-parent",
             "--quiet",
         ]
         do {
@@ -441,8 +362,8 @@ public final class RelayLauncher: @unchecked Sendable {
         let listener = try SocketTransport.listen(
             kind: ipv6 ? .tcp6 : .tcp, options: TransportOptions(), sharedDirectory: "", name: "")
         defer { listener.close() }
-        guard case .ipv4(_, let port) = listener.endpoint else {
-            if case .ipv6(_, let port) = listener.endpoint { return port }
+        guard case .ipv4(_, let port) = listener.address else {
+            if case .ipv6(_, let port) = listener.address { return port }
             throw PodBenchError(.ioFailure, "no port for the relay")
         }
         return port

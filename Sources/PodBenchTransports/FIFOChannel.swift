@@ -87,9 +87,9 @@ public final class FIFOChannel: DataChannel, @unchecked Sendable {
 /// (`NAME.c2s`, `NAME.s2c`), the client opens them; the names go as soon as both ends are open.
 public enum FIFOTransport {
     /// The server's pair of FIFOs, waiting for the client.
-    public final class Listener: @unchecked Sendable {
+    public final class Listener: DataListener, @unchecked Sendable {
         public let base: String
-        public var endpoint: String { "fifo:" + base }
+        public var endpoint: Endpoint { .fifo(base: base) }
         let input: FileDescriptor
         private var handedOut = false
 
@@ -206,6 +206,18 @@ extension FIFOTransport: Transport {
     public static let kind = TransportKind.fifo
     public static let needs = "a shared volume (directory)"
     public static let optionGroups: TransportOptions.Groups = []
+
+    /// The FIFO pair in `--shared-dir` (or the hop's `fifo:DIR`).
+    public static func listen(_ options: TransportOptions, at place: ListenPlace) throws -> Listener {
+        try listen(directory: try place.directory(for: kind, otherwise: place.sharedDirectory), name: place.name)
+    }
+
+    public static func connect(to endpoint: Endpoint, options: TransportOptions, timeoutNanoseconds: UInt64) throws
+        -> FIFOChannel
+    {
+        guard case .fifo(let base) = endpoint else { throw endpoint.refused(for: kind) }
+        return try connect(base: base, timeoutNanoseconds: timeoutNanoseconds)
+    }
 
     public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {
         TransportProbe.probeFIFO(sharedDirectory: places.sharedDirectory)

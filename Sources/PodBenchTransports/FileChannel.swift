@@ -62,9 +62,9 @@ public enum FileTransport {
     }
 
     /// A connection directory waiting for its client.
-    public final class Listener: @unchecked Sendable {
+    public final class Listener: DataListener, @unchecked Sendable {
         public let path: String
-        public var endpoint: String { "file:" + path }
+        public var endpoint: Endpoint { .file(path: path) }
         var channel: FileChannel?
 
         init(path: String, channel: FileChannel) {
@@ -223,6 +223,29 @@ extension FileTransport: Transport {
 
     public static func keyOptions(_ options: TransportOptions) throws -> [String: String] {
         try options.fileLogKeyOptions()
+    }
+
+    /// The connection directory in `--shared-dir` (or the hop's `file:DIR`).
+    public static func listen(_ options: TransportOptions, at place: ListenPlace) throws -> Listener {
+        try listen(
+            directory: try place.directory(for: kind, otherwise: place.sharedDirectory), name: place.name,
+            settings: try options.fileSettings(), timeoutNanoseconds: place.timeoutNanoseconds)
+    }
+
+    public static func connect(to endpoint: Endpoint, options: TransportOptions, timeoutNanoseconds: UInt64) throws
+        -> FileChannel
+    {
+        try connect(to: endpoint, kind: kind, options: options, timeoutNanoseconds: timeoutNanoseconds, io: nil)
+    }
+
+    /// Opens the connection directory `endpoint` names, its files through `io` when given.
+    public static func connect(
+        to endpoint: Endpoint, kind: TransportKind, options: TransportOptions, timeoutNanoseconds: UInt64,
+        io: (any FileIOEngine)?
+    ) throws -> FileChannel {
+        guard case .file(let path) = endpoint else { throw endpoint.refused(for: kind) }
+        return try connect(
+            path: path, settings: try options.fileSettings(), timeoutNanoseconds: timeoutNanoseconds, io: io)
     }
 
     public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {

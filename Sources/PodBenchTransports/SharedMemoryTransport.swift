@@ -11,10 +11,10 @@ import SystemPackage
 /// crash of either side afterwards leaves nothing behind.
 public enum SharedMemoryTransport {
     /// The ring file a server created, waiting for its client.
-    public final class Listener: @unchecked Sendable {
+    public final class Listener: DataListener, @unchecked Sendable {
         public let path: String
         public let capacity: Int
-        public var endpoint: String { "shm:" + path }
+        public var endpoint: Endpoint { .ring(path: path) }
         let descriptor: FileDescriptor
         var region: MappedRegion?
         let strategy: RingWaitStrategy
@@ -281,6 +281,20 @@ extension SharedMemoryTransport: Transport {
             "ring": String(options.ringBytes ?? TransportOptions.defaultRingBytes),
             "wait": try options.waitStrategy().description,
         ]
+    }
+
+    /// The ring file in `--shm-dir` (or the hop's `shm:DIR`).
+    public static func listen(_ options: TransportOptions, at place: ListenPlace) throws -> Listener {
+        try listen(
+            directory: try place.directory(for: kind, otherwise: place.sharedMemoryDirectory), name: place.name,
+            capacity: options.ringBytes ?? TransportOptions.defaultRingBytes, strategy: try options.waitStrategy())
+    }
+
+    public static func connect(to endpoint: Endpoint, options: TransportOptions, timeoutNanoseconds: UInt64) throws
+        -> SharedMemoryChannel
+    {
+        guard case .ring(let path) = endpoint else { throw endpoint.refused(for: kind) }
+        return try connect(path: path, strategy: try options.waitStrategy(), timeoutNanoseconds: timeoutNanoseconds)
     }
 
     public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {

@@ -6,16 +6,19 @@ import SystemPackage
 /// the server listens and advertises an endpoint, the client connects to it.
 public enum SocketTransport {
     /// A listening socket and the endpoint a client connects to.
-    public final class Listener: @unchecked Sendable {
+    public final class Listener: DataListener, @unchecked Sendable {
         public let descriptor: FileDescriptor
-        public let endpoint: SocketAddress
+        /// The address it is bound to (the port filled in).
+        public let address: SocketAddress
         let kind: TransportKind
         let options: TransportOptions
         private var closed = false
 
-        init(descriptor: FileDescriptor, endpoint: SocketAddress, kind: TransportKind, options: TransportOptions) {
+        public var endpoint: Endpoint { .socket(address: address) }
+
+        init(descriptor: FileDescriptor, address: SocketAddress, kind: TransportKind, options: TransportOptions) {
             self.descriptor = descriptor
-            self.endpoint = endpoint
+            self.address = address
             self.kind = kind
             self.options = options
         }
@@ -28,7 +31,7 @@ public enum SocketTransport {
                 fd = try descriptor.accept()
             } catch let error as PodBenchError where error.code == .timeout {
                 throw PodBenchError(
-                    .timeout, "the client did not open the data connection to \(endpoint) in time",
+                    .timeout, "the client did not open the data connection to \(address) in time",
                     cause: error.cause)
             }
             do {
@@ -45,7 +48,7 @@ public enum SocketTransport {
             guard !closed else { return }
             closed = true
             try? descriptor.close()
-            if case .unixPath(let path) = endpoint { _ = unlink(path) }
+            if case .unixPath(let path) = address { _ = unlink(path) }
         }
 
         deinit { close() }
@@ -108,15 +111,26 @@ public enum SocketTransport {
                     cause: error.cause)
             }
             try fd.listen()
-            let endpoint = address.family == AF_UNIX ? address : address.withPort(try fd.boundPort())
-            return Listener(descriptor: fd, endpoint: endpoint, kind: kind, options: options)
+            let bound = address.family == AF_UNIX ? address : address.withPort(try fd.boundPort())
+            return Listener(descriptor: fd, address: bound, kind: kind, options: options)
         } catch {
             try? fd.close()
             throw error
         }
     }
 
-    /// Connects to a server's data endpoint.
+    /// Connects to a server's data endpoint, an address of `kind`'s family.
+    /// - Throws: `.protocolViolation` for an endpoint that is not a socket of `kind`'s family.
+    public static func connect(
+        to endpoint: Endpoint, kind: TransportKind, options: TransportOptions, timeoutNanoseconds: UInt64
+    ) throws -> SocketChannel {
+        guard case .socket(let address) = endpoint, address.transport == kind.socketKind else {
+            throw endpoint.refused(for: kind)
+        }
+        return try connect(to: address, kind: kind, options: options, timeoutNanoseconds: timeoutNanoseconds)
+    }
+
+    /// Connects to a socket at `endpoint`.
     public static func connect(
         to endpoint: SocketAddress, kind: TransportKind, options: TransportOptions, timeoutNanoseconds: UInt64
     ) throws -> SocketChannel {
@@ -153,7 +167,7 @@ public enum SocketTransport {
                 name: "podbench-probe-\(getpid())")
             defer { listener.close() }
             let client = try connect(
-                to: listener.endpoint, kind: kind, options: TransportOptions(), timeoutNanoseconds: 2_000_000_000)
+                to: listener.address, kind: kind, options: TransportOptions(), timeoutNanoseconds: 2_000_000_000)
             defer { client.close() }
             let server = try listener.accept(timeoutNanoseconds: 2_000_000_000)
             server.close()
@@ -176,6 +190,18 @@ extension PlainSocketTransport {
 
     public static func keyOptions(_ options: TransportOptions) throws -> [String: String] {
         options.socketKeyOptions()
+    }
+
+    public static func listen(_ options: TransportOptions, at place: ListenPlace) throws -> SocketTransport.Listener {
+        try SocketTransport.listen(
+            kind: kind, options: options, sharedDirectory: place.sharedDirectory, name: place.name,
+            fixed: place.socketAddress(for: kind))
+    }
+
+    public static func connect(to endpoint: Endpoint, options: TransportOptions, timeoutNanoseconds: UInt64) throws
+        -> SocketChannel
+    {
+        try SocketTransport.connect(to: endpoint, kind: kind, options: options, timeoutNanoseconds: timeoutNanoseconds)
     }
 
     public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {

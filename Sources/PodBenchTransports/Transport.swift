@@ -2,14 +2,16 @@ import PodBenchCore
 import PodBenchRing
 
 /// One transport, in one place: what it is, what a pod must share for it, which options are its
-/// own, how they become cases and a case's key, and how `probe` tries it. Each transport is one
-/// type conforming to this protocol, listed once in `TransportCatalog` (Harness, the lowest module
-/// that sees the io_uring ones).
-///
-/// Listening and connecting are each type's own static functions today (`SocketTransport`,
-/// `FIFOTransport`, …), reached through per-kind switches in the client, server and relay; they
-/// join this protocol in the next slice of #19 (docs/modules.md).
+/// own, how they become cases and a case's key, how the server listens and the client connects,
+/// and how `probe` tries it. Each transport is one type conforming to this protocol, listed once in
+/// `TransportCatalog` (Harness, the lowest module that sees the io_uring ones). The client, the
+/// server and `probe` reach it through the catalog's visitor, so the measured loops are
+/// specialised for its concrete `Channel` (static dispatch, docs/design-notes.md).
 public protocol Transport {
+    /// The connected channel the workloads run over.
+    associatedtype Channel: DataChannel
+    /// What the server holds for one case until the client has connected.
+    associatedtype Listener: DataListener<Channel>
     /// The command-line name this type answers to.
     static var kind: TransportKind { get }
     /// What a pod must share for it, as `probe` says it.
@@ -24,6 +26,14 @@ public protocol Transport {
     /// Its options as a case's key records them (the defaults spelt out).
     /// - Throws: `.invalidConfiguration` when an option does not parse.
     static func keyOptions(_ options: TransportOptions) throws -> [String: String]
+    /// The server's side: makes one case's listener at the place the server chose (`options` are
+    /// validated).
+    /// - Throws: `.unavailable` when this host or pod cannot offer it, with the reason.
+    static func listen(_ options: TransportOptions, at place: ListenPlace) throws -> Listener
+    /// The client's side: connects to the endpoint the server advertised.
+    /// - Throws: `.protocolViolation` for an endpoint of another kind.
+    static func connect(to endpoint: Endpoint, options: TransportOptions, timeoutNanoseconds: UInt64) throws
+        -> Channel
     /// Tries it for real here: a listener, a connection, a message where it can.
     static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String)
 }

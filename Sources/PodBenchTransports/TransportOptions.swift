@@ -24,9 +24,10 @@ public struct TransportOptions: Codable, Hashable, Sendable {
     public var uringBuffers: String?
     /// A hop between the sides (`--via`): the endpoint the client connects to instead of the
     /// server's (a relay or a proxy that forwards to `listen`), e.g. tcp:127.0.0.1:9000.
-    public var via: String?
-    /// The endpoint the server listens on instead of one of its choosing: where the hop forwards.
-    public var listen: String?
+    public var via: HopEndpoint?
+    /// The endpoint the server listens on instead of one of its choosing: where the hop forwards
+    /// (one of the server's `--via-target`s).
+    public var listen: HopEndpoint?
     /// The hop's name in the key: relay (podbench's), or the proxy's (haproxy, socat, …).
     public var hop: String?
 

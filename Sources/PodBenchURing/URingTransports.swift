@@ -36,8 +36,96 @@ extension URingSocketTransport {
         try options.uringKeyOptions(sends: true).merging(options.socketKeyOptions()) { $1 }
     }
 
+    /// The socket's listener, with the ring the accepted connection will use made first: a
+    /// refusal (io_uring disabled, seccomp) is the case's answer, before the client is told
+    /// where to connect.
+    public static func listen(_ options: TransportOptions, at place: ListenPlace) throws -> URingSocketListener {
+        let settings = try options.uringSettings()
+        if settings.registeredBuffers && kind.socketKind == .uds {
+            throw PodBenchError(
+                .unavailable,
+                "registered buffers go out as zero-copy sends, which Unix sockets do not take: use --uring-buffers copy for \(kind.rawValue)"
+            )
+        }
+        let uring = try URing(entries: settings.batch + 8, setup: settings.setup)
+        do {
+            let socket = try SocketTransport.listen(
+                kind: kind, options: options, sharedDirectory: place.sharedDirectory, name: place.name,
+                fixed: place.socketAddress(for: kind))
+            return URingSocketListener(socket: socket, uring: uring, settings: settings)
+        } catch {
+            uring.close()
+            throw error
+        }
+    }
+
+    public static func connect(to endpoint: Endpoint, options: TransportOptions, timeoutNanoseconds: UInt64) throws
+        -> URingSocketChannel
+    {
+        let settings = try options.uringSettings()
+        let uring = try URing(entries: settings.batch + 8, setup: settings.setup)
+        let socket: SocketChannel
+        do {
+            socket = try SocketTransport.connect(
+                to: endpoint, kind: kind, options: options, timeoutNanoseconds: timeoutNanoseconds)
+        } catch {
+            uring.close()
+            throw error
+        }
+        do {
+            return try URingSocketChannel(
+                descriptor: socket.descriptor, uring: uring, batch: settings.batch,
+                timeoutNanoseconds: timeoutNanoseconds, registeredBuffers: settings.registeredBuffers)
+        } catch {
+            socket.close()
+            uring.close()
+            throw error
+        }
+    }
+
     public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {
         URingProbe.probe(kind: kind, needs: needs, sharedDirectory: places.sharedDirectory)
+    }
+}
+
+/// The listener of an io_uring socket transport: a listening socket and the ring its connection
+/// will use, until `accept` hands both to the channel.
+public final class URingSocketListener: DataListener, @unchecked Sendable {
+    let socket: SocketTransport.Listener
+    var uring: URing?
+    let settings: (batch: Int, setup: URingSetupMode, registeredBuffers: Bool)
+
+    init(
+        socket: SocketTransport.Listener, uring: URing,
+        settings: (batch: Int, setup: URingSetupMode, registeredBuffers: Bool)
+    ) {
+        self.socket = socket
+        self.uring = uring
+        self.settings = settings
+    }
+
+    public var endpoint: Endpoint { socket.endpoint }
+
+    public func accept(timeoutNanoseconds: UInt64) throws -> URingSocketChannel {
+        guard let uring else { throw PodBenchError(.protocolViolation, "the connection was already handed out") }
+        let connection = try socket.accept(timeoutNanoseconds: timeoutNanoseconds)
+        self.uring = nil
+        do {
+            return try URingSocketChannel(
+                descriptor: connection.descriptor, uring: uring, batch: settings.batch,
+                timeoutNanoseconds: timeoutNanoseconds, registeredBuffers: settings.registeredBuffers)
+        } catch {
+            connection.close()
+            uring.close()
+            throw error
+        }
+    }
+
+    /// Closes the listening socket (removing its file), and the ring if no connection took it.
+    public func close() {
+        socket.close()
+        uring?.close()
+        uring = nil
     }
 }
 
@@ -72,6 +160,30 @@ public enum URingFileTransport: Transport {
 
     public static func keyOptions(_ options: TransportOptions) throws -> [String: String] {
         try options.fileLogKeyOptions().merging(try options.uringKeyOptions(sends: false)) { $1 }
+    }
+
+    public static func listen(_ options: TransportOptions, at place: ListenPlace) throws -> FileTransport.Listener {
+        try FileTransport.listen(
+            directory: try place.directory(for: kind, otherwise: place.sharedDirectory), name: place.name,
+            settings: try options.fileSettings(), timeoutNanoseconds: place.timeoutNanoseconds,
+            io: try fileIO(options, timeoutNanoseconds: place.timeoutNanoseconds))
+    }
+
+    public static func connect(to endpoint: Endpoint, options: TransportOptions, timeoutNanoseconds: UInt64) throws
+        -> FileChannel
+    {
+        // Checked before a ring is made for it.
+        guard case .file = endpoint else { throw endpoint.refused(for: kind) }
+        return try FileTransport.connect(
+            to: endpoint, kind: kind, options: options, timeoutNanoseconds: timeoutNanoseconds,
+            io: try fileIO(options, timeoutNanoseconds: timeoutNanoseconds))
+    }
+
+    /// The ring a side's files go through (8 entries: a write, its fsync, a read in flight).
+    static func fileIO(_ options: TransportOptions, timeoutNanoseconds: UInt64) throws -> URingFileIO {
+        URingFileIO(
+            uring: try URing(entries: 8, setup: try options.uringSettings().setup),
+            timeoutNanoseconds: timeoutNanoseconds)
     }
 
     public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {

@@ -284,7 +284,9 @@ struct MeasurementOptions: ParsableArguments {
                         )
                     }
                     hop = try Self.naming("--via") {
-                        try MatrixRunner.Hop(via: viaText, listen: viaTarget, name: viaName ?? "proxy")
+                        MatrixRunner.Hop(
+                            via: try HopEndpoint(parsing: viaText), listen: try HopEndpoint(parsing: viaTarget),
+                            name: viaName ?? "proxy")
                     }
                     guard transports.contains(hop!.transport) else {
                         throw ValidationError(

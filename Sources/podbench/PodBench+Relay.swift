@@ -5,6 +5,7 @@ import Glibc
 import PodBenchCore
 import PodBenchHarness
 import PodBenchRing
+import PodBenchTransports
 
 extension PodBench {
     /// `podbench relay`: the hop in the middle (an ambassador or an adapter), a third process or container.
@@ -59,7 +60,7 @@ extension PodBench {
 
         func validate() throws {
             for (name, text) in [("--listen", listen), ("--forward", forward)] {
-                do { _ = try PodBenchHarness.Relay.Endpoint(parsing: text) } catch let error as PodBenchError {
+                do { _ = try HopEndpoint(parsing: text) } catch let error as PodBenchError {
                     throw ValidationError("\(name): \(error.message)")
                 }
             }
@@ -99,8 +100,8 @@ extension PodBench {
             let quiet = self.quiet
             let relay = PodBenchHarness.Relay(
                 configuration: .init(
-                    listen: try PodBenchHarness.Relay.Endpoint(parsing: listen),
-                    forward: try PodBenchHarness.Relay.Endpoint(parsing: forward),
+                    listen: try HopEndpoint(parsing: listen),
+                    forward: try HopEndpoint(parsing: forward),
                     stats: try stats.map { try SocketAddress(parsing: $0) }, wait: try RingWaitStrategy(parsing: wait)),
                 log: { line in if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) } })
             try relay.run()

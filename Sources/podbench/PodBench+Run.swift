@@ -130,7 +130,7 @@ extension PodBench {
                 // The server listens where a hop forwards only because it was started for it.
                 try launcher.start(
                     executable: BuildInfo.executablePath, peerTimeout: measurement.timeout,
-                    extraArguments: parsed.hop.map { ["--via-target", $0.listen] } ?? [], wrapper: wrapper)
+                    extraArguments: parsed.hop.map { ["--via-target", $0.listen.description] } ?? [], wrapper: wrapper)
             } catch {
                 relay?.kill()
                 launcher.kill()

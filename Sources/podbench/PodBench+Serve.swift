@@ -3,6 +3,7 @@ import CPodBenchLinux
 import Foundation
 import PodBenchCore
 import PodBenchHarness
+import PodBenchTransports
 
 /// The control socket path to remove on a fatal signal (set once before serving).
 nonisolated(unsafe) private var controlPathToRemove: UnsafeMutablePointer<CChar>?
@@ -67,7 +68,7 @@ extension PodBench {
             do {
                 _ = try SocketAddress(parsing: control)
                 _ = try DurationText.parse(timeout, option: "--timeout")
-                for target in viaTarget { _ = try PodBenchHarness.Relay.Endpoint(parsing: target) }
+                for target in viaTarget { _ = try HopEndpoint(parsing: target) }
             } catch let error as PodBenchError {
                 throw ValidationError(error.message)
             }
@@ -104,7 +105,7 @@ extension PodBench {
                     control: address, sharedDirectory: sharedDir,
                     peerTimeoutNanoseconds: try DurationText.parse(timeout, option: "--timeout"), cpu: cpu,
                     sharedMemoryDirectory: shmDir, token: token,
-                    hopTargets: try viaTarget.map { try PodBenchHarness.Relay.Endpoint(parsing: $0) }),
+                    hopTargets: try viaTarget.map { try HopEndpoint(parsing: $0) }),
                 log: { line in
                     if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
                 },

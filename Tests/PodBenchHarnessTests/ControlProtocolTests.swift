@@ -22,7 +22,7 @@ struct ControlProtocolTests {
         let spec = CaseSpec(transport: .udsAbstract, workload: .stream, messageSize: 4096, verifyEvery: 4)
         let messages: [ControlMessage] = [
             .hello(Hello(podbenchVersion: "1", serverCPU: 3)), .prepareCase(spec),
-            .caseReady(endpoint: "tcp:127.0.0.1:9"),
+            .caseReady(endpoint: .socket(address: .ipv4(host: "127.0.0.1", port: 9))),
             .startPhase(index: -1, warmup: true), .phaseReady, .endCase, .caseEnded, .bye, .shutdown,
             .failure(code: .unavailable, message: "no"),
             .phaseReport(
@@ -62,10 +62,10 @@ struct ControlProtocolTests {
         "hostile bytes end in an error, never a crash or a huge allocation",
         arguments: [
             Array("GET / HTTP/1.1\r\n\r\n".utf8),
-            Array("PBCT".utf8) + [2, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0x7F],  // 2 GiB body
-            Array("PBCT".utf8) + [2, 0, 0, 0, 5, 0, 0, 0] + Array("{bad}".utf8),
-            Array("PBCT".utf8) + [2, 0, 0, 0, 9, 0, 0, 0] + Array("{}".utf8),  // truncated body
-            Array("PBCT".utf8) + [2, 0, 0, 0, 2, 0, 0, 0] + Array("{}".utf8),  // not a message
+            Array("PBCT".utf8) + [3, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0x7F],  // 2 GiB body
+            Array("PBCT".utf8) + [3, 0, 0, 0, 5, 0, 0, 0] + Array("{bad}".utf8),
+            Array("PBCT".utf8) + [3, 0, 0, 0, 9, 0, 0, 0] + Array("{}".utf8),  // truncated body
+            Array("PBCT".utf8) + [3, 0, 0, 0, 2, 0, 0, 0] + Array("{}".utf8),  // not a message
         ])
     func hostile(bytes: [UInt8]) throws {
         let (connection, raw) = try pair()
@@ -73,6 +73,62 @@ struct ControlProtocolTests {
         raw.descriptor.shutdownBoth()
         #expect(throws: PodBenchError.self) { try connection.receive() }
         raw.close()
+    }
+
+    @Test("endpoints travel typed: every kind round-trips, with its JSON shape fixed")
+    func typedEndpoints() throws {
+        let endpoints: [(Endpoint, String)] = [
+            (.socket(address: .ipv4(host: "127.0.0.1", port: 41234)), #"{"socket":{"address":"tcp:127.0.0.1:41234"}}"#),
+            (.socket(address: .unixAbstract("podbench-a")), #"{"socket":{"address":"unix:@podbench-a"}}"#),
+            (.ring(path: "/dev/shm/podbench-a.ring"), #"{"ring":{"path":"/dev/shm/podbench-a.ring"}}"#),
+            (.file(path: "/shared/podbench-a.file"), #"{"file":{"path":"/shared/podbench-a.file"}}"#),
+            (.fifo(base: "/shared/podbench-a"), #"{"fifo":{"base":"/shared/podbench-a"}}"#),
+        ]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        for (endpoint, json) in endpoints {
+            #expect(String(decoding: try encoder.encode(endpoint), as: UTF8.self) == json)
+            #expect(try JSONDecoder().decode(Endpoint.self, from: Data(json.utf8)) == endpoint)
+        }
+        let hops: [(HopEndpoint, String)] = [
+            ("tcp:[::1]:9000", #"{"socket":"tcp:[::1]:9000"}"#),
+            ("unix:/shared/r.sock", #"{"socket":"unix:/shared/r.sock"}"#),
+            ("file:/shared/out", #"{"file":"/shared/out"}"#), ("shm:/dev/shm/out", #"{"shm":"/dev/shm/out"}"#),
+            ("fifo:/shared/out", #"{"fifo":"/shared/out"}"#),
+        ]
+        for (hop, json) in hops {
+            #expect(String(decoding: try encoder.encode(hop), as: UTF8.self) == json)
+            #expect(try JSONDecoder().decode(HopEndpoint.self, from: Data(json.utf8)) == hop)
+            #expect(try HopEndpoint(parsing: hop.description) == hop)
+        }
+        for bad in [
+            #"{"file":"relative"}"#, #"{"file":""}"#, #"{"file":"/a","shm":"/b"}"#, "{}", #"{"door":"/x"}"#,
+            #"{"socket":"unix:"}"#, #"{"socket":"tcp:localhost:80"}"#, #""file:/x""#,
+        ] {
+            #expect(throws: (any Error).self, "\(bad)") {
+                try JSONDecoder().decode(HopEndpoint.self, from: Data(bad.utf8))
+            }
+        }
+    }
+
+    @Test("the fuzz corpus's whole messages decode in this protocol version")
+    func corpusSeedsDecode() throws {
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("FuzzCorpus/control")
+        var decoded = 0
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        where !["truncated", "oversized", "other-version"].contains(name) {
+            var bytes = Array(try Data(contentsOf: directory.appendingPathComponent(name)))
+            while !bytes.isEmpty {
+                let length = try ControlConnection.bodyLength(
+                    ofHeader: Array(bytes.prefix(ControlConnection.headerSize)))
+                let end = ControlConnection.headerSize + length
+                _ = try ControlConnection.decodeBody(Array(bytes[ControlConnection.headerSize..<end]))
+                bytes.removeFirst(end)
+                decoded += 1
+            }
+        }
+        #expect(decoded >= 10)
     }
 
     @Test("a silent peer times out within the set time")

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import PodBenchCore
+import PodBenchTestSupport
 import PodBenchTransports
 import Synchronization
 import Testing
@@ -11,7 +12,7 @@ import Testing
 struct HopTests {
     @Test("each case of the hop's transport runs direct, then through the hop; others once; the key names the hop")
     func expansion() throws {
-        let hop = try MatrixRunner.Hop(via: "unix:/tmp/a.sock", listen: "tcp:127.0.0.1:9001", name: "socat")
+        let hop = MatrixRunner.Hop(via: "unix:/tmp/a.sock", listen: "tcp:127.0.0.1:9001", name: "socat")
         #expect(hop.transport == .tcp)
         let specs = MatrixRunner.cases(
             transports: [.tcp, .uds], workloads: [.pingpong, .rate], sizes: [64], options: TransportOptions(),
@@ -50,13 +51,14 @@ struct HopTests {
         for (target, kind) in [
             ("shm:/dev/shm/podbench-out", TransportKind.shm), ("file:/shared/out", .file), ("fifo:/shared/out", .fifo),
         ] {
-            let hop = try MatrixRunner.Hop(via: "tcp:127.0.0.1:9000", listen: target, name: "relay")
+            let hop = MatrixRunner.Hop(
+                via: "tcp:127.0.0.1:9000", listen: try HopEndpoint(parsing: target), name: "relay")
             #expect(hop.transport == kind)
             let specs = MatrixRunner.cases(
                 transports: [kind], workloads: [.pingpong], sizes: [64], options: TransportOptions(), verifyEvery: 1,
                 corruptSequence: nil, rates: [], hop: hop)
             #expect(specs.count == 2)
-            #expect(try specs[1].options.listen == target && specs[1].key().hop?.entry.rawValue == "tcp")
+            #expect(try specs[1].options.listen?.description == target && specs[1].key().hop?.entry.rawValue == "tcp")
             try specs[1].validate()
         }
         var spec = CaseSpec(transport: .shm, workload: .pingpong, messageSize: 64)
@@ -66,8 +68,8 @@ struct HopTests {
         spec.options.listen = "shm:/dev/shm/out"
         try spec.validate()
         #expect(try spec.key().hop?.entry.rawValue == "fifo")
-        #expect(throws: PodBenchError.self) { try Relay.Endpoint(parsing: "shm:relative/dir") }
-        #expect(throws: PodBenchError.self) { try Relay.Endpoint(parsing: "file:") }
+        #expect(throws: PodBenchError.self) { try HopEndpoint(parsing: "shm:relative/dir") }
+        #expect(throws: PodBenchError.self) { try HopEndpoint(parsing: "file:") }
         spec.transport = .uringTCP
         spec.options.listen = "tcp:127.0.0.1:9001"
         #expect(throws: PodBenchError.self) { try spec.validate() }

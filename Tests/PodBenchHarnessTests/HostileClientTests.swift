@@ -25,8 +25,8 @@ final class HostileClient {
 
     deinit { Glibc.close(fd) }
 
-    /// A frame: "PBCT", version 2 little-endian, two zero bytes, the body's length, the body.
-    static func frame(_ json: String, version: UInt16 = 2) -> [UInt8] {
+    /// A frame: "PBCT", version 3 little-endian, two zero bytes, the body's length, the body.
+    static func frame(_ json: String, version: UInt16 = 3) -> [UInt8] {
         let body = Array(json.utf8)
         let n = UInt32(body.count)
         return Array("PBCT".utf8) + [UInt8(version & 0xFF), UInt8(version >> 8), 0, 0]
@@ -38,8 +38,25 @@ final class HostileClient {
         return #"{"hello":{"_0":{"podbenchVersion":"hostile"\#(field)}}}"#
     }
 
+    /// A case through a hop; `listen` and `via` as the command line writes them.
     static func prepare(transport: String, listen: String, via: String = "tcp:127.0.0.1:9") -> String {
-        #"{"prepareCase":{"_0":{"transport":"\#(transport)","workload":"pingpong","messageSize":64,"options":{"listen":"\#(listen)","via":"\#(via)"},"verifyEvery":1,"seed":1}}}"#
+        prepare(transport: transport, listenJSON: hop(listen), viaJSON: hop(via))
+    }
+
+    /// A case through a hop, its endpoints as raw JSON.
+    static func prepare(transport: String, listenJSON: String, viaJSON: String = #"{"socket":"tcp:127.0.0.1:9"}"#)
+        -> String
+    {
+        #"{"prepareCase":{"_0":{"transport":"\#(transport)","workload":"pingpong","messageSize":64,"options":{"listen":\#(listenJSON),"via":\#(viaJSON)},"verifyEvery":1,"seed":1}}}"#
+    }
+
+    /// A hop endpoint as the protocol writes it (docs/control-protocol.md): `{"file":"/dir"}`,
+    /// `{"socket":"unix:/path"}`.
+    static func hop(_ text: String) -> String {
+        for (prefix, key) in [("file:", "file"), ("shm:", "shm"), ("fifo:", "fifo")] where text.hasPrefix(prefix) {
+            return #"{"\#(key)":"\#(text.dropFirst(prefix.count))"}"#
+        }
+        return #"{"socket":"\#(text)"}"#
     }
 
     /// Sends bytes; false once the server has closed the connection.
@@ -126,7 +143,7 @@ final class HostileTestServer: @unchecked Sendable {
             configuration: .init(
                 control: control, sharedDirectory: shared, peerTimeoutNanoseconds: timeoutNanoseconds, cpu: nil,
                 sharedMemoryDirectory: shm, token: token,
-                hopTargets: try hopTargets.map { try Relay.Endpoint(parsing: $0) }, maximumWaiting: maximumWaiting),
+                hopTargets: try hopTargets.map { try HopEndpoint(parsing: $0) }, maximumWaiting: maximumWaiting),
             log: { _ in })
         try server.bind()
         let server = self.server
@@ -226,6 +243,29 @@ struct HostileClientTests {
         try server.stop()
     }
 
+    @Test("hop endpoints that do not decode are refused, naming the field, and touch nothing")
+    func malformedHopEndpoints() throws {
+        let server = try HostileTestServer(hopTargets: ["file:" + NSTemporaryDirectory() + "podbench-never"])
+        let before = server.victimTree()
+        let victim = server.victim
+        let attempts = [
+            #"{"file":"relative/dir"}"#, #"{"file":""}"#, #"{"shm":"\#(victim)","file":"\#(victim)"}"#, "{}",
+            #"{"door":"\#(victim)"}"#, #"{"socket":"unix:"}"#, #"{"socket":5}"#, #"{"socket":{"unix":"/x"}}"#,
+            #""file:\#(victim)""#, "null", "[]", #"{"fifo":"\#(victim)\u0000/x"}"#,
+        ]
+        for json in attempts {
+            let client = try HostileClient(server.control)
+            client.send(HostileClient.frame(HostileClient.hello(token: server.token.text)))
+            #expect(try #require(client.receive()).contains("welcome"))
+            client.send(HostileClient.frame(HostileClient.prepare(transport: "file", listenJSON: json)))
+            let answer = try #require(client.receive(), "no answer to \(json)")
+            #expect(answer.contains("failure") && !answer.contains("caseReady"), "\(json): \(answer)")
+        }
+        #expect(server.victimTree() == before)
+        #expect(try server.realClientRuns())
+        try server.stop()
+    }
+
     @Test("a hop target the server was started for is the one place besides its own it listens")
     func startedHopTarget() throws {
         let target = NSTemporaryDirectory() + "podbench-hop-\(UUID().uuidString.prefix(8))"
@@ -242,7 +282,7 @@ struct HostileClientTests {
         let answer = try #require(client.receive()).replacingOccurrences(of: "\\/", with: "/")
         #expect(answer.contains("caseReady") && answer.contains(target), "\(answer)")
         // Connect where it listens, so that it need not wait out its timeout for a connection.
-        let prefix = #""endpoint":"file:"#
+        let prefix = #""endpoint":{"file":{"path":""#
         let start = try #require(answer.range(of: prefix)).upperBound
         let path = String(answer[start...].prefix { $0 != "\"" })
         #expect(path.hasPrefix(target + "/"), "\(path)")

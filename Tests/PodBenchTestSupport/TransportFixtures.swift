@@ -9,8 +9,8 @@ extension TransportOptions {
         o.uringBatch = 4
         o.uringSetup = "sqpoll"
         o.uringBuffers = "registered"
-        o.via = "tcp:127.0.0.1:9000"
-        o.listen = "tcp:127.0.0.1:9001"
+        o.via = .socket(address: .ipv4(host: "127.0.0.1", port: 9000))
+        o.listen = .socket(address: .ipv4(host: "127.0.0.1", port: 9001))
         o.hop = "relay"
         return o
     }()
