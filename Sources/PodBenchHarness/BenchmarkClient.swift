@@ -181,25 +181,30 @@ public final class BenchmarkClient: @unchecked Sendable {
     /// (`file:DIR`, a sidecar following what the app appends; `fifo:DIR`; `shm:DIR`, a ring whose
     /// wait strategy the client adopts), and measures over it.
     func measureThroughHop(_ spec: CaseSpec, via: HopEndpoint, into result: inout CaseResult) throws {
-        let timeout = configuration.peerTimeoutNanoseconds
-        switch via {
-        case .file(let path):
-            result.filesystem = FilesystemType.name(of: (path as NSString).deletingLastPathComponent)
-            let channel = try FreshConnection.file(
-                in: path, settings: try spec.options.fileSettings(), timeoutNanoseconds: timeout)
-            try measure(spec, over: channel, into: &result)
-        case .fifo(let directory):
+        if case .socket(.unixPath(let path)) = via {
+            result.filesystem = FilesystemType.name(of: path)
+        } else if let directory = via.directory {
             result.filesystem = FilesystemType.name(of: directory)
-            try measure(spec, over: try FreshConnection.fifo(in: directory, timeoutNanoseconds: timeout), into: &result)
-        case .sharedMemory(let directory):
-            result.filesystem = FilesystemType.name(of: directory)
-            let channel = try FreshConnection.ring(in: directory, strategy: nil, timeoutNanoseconds: timeout)
-            try measure(spec, over: channel, into: &result)
-        case .socket(let address):
-            if case .unixPath(let path) = address { result.filesystem = FilesystemType.name(of: path) }
-            let channel = try SocketTransport.connect(
-                to: address, kind: address.transport, options: spec.options, timeoutNanoseconds: timeout)
-            try measure(spec, over: channel, into: &result)
+        }
+        // The case's options where they are the hop's transport's too (a file case through
+        // file:DIR keeps its fsync); a ring's wait is its maker's, the relay's.
+        var options = spec.options
+        options.wait = nil
+        result = try HopConnection.open(
+            via, options: options, timeoutNanoseconds: configuration.peerTimeoutNanoseconds,
+            then: Measure(client: self, spec: spec, result: result))
+    }
+
+    /// Measures a case over a channel of any type (specialised where it is called with one).
+    struct Measure: ChannelUser {
+        let client: BenchmarkClient
+        let spec: CaseSpec
+        let result: CaseResult
+
+        func use<Channel: DataChannel & Sendable>(_ channel: Channel) throws -> CaseResult {
+            var result = result
+            try client.measure(spec, over: channel, into: &result)
+            return result
         }
     }
 
@@ -220,9 +225,7 @@ public final class BenchmarkClient: @unchecked Sendable {
         func visit<T: Transport>(_ transport: T.Type) throws -> CaseResult {
             let channel = try T.connect(
                 to: endpoint, options: spec.options, timeoutNanoseconds: client.configuration.peerTimeoutNanoseconds)
-            var result = result
-            try client.measure(spec, over: channel, into: &result)
-            return result
+            return try Measure(client: client, spec: spec, result: result).use(channel)
         }
     }
 

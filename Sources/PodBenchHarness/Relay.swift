@@ -98,13 +98,7 @@ public final class Relay: Sendable {
 
     /// Binds both endpoints and serves until the process ends.
     public func run() throws -> Never {
-        var socketListener: SocketTransport.Listener?
-        switch configuration.listen {
-        case .socket(let address):
-            socketListener = try SocketTransport.listen(
-                kind: address.transport, options: TransportOptions(), sharedDirectory: "", name: "",
-                fixed: address)
-        case .file(let directory), .sharedMemory(let directory), .fifo(let directory):
+        if let directory = configuration.listen.directory {
             try HopEndpoint.makeDirectory(directory, option: "--listen \(configuration.listen)")
             // Left by a relay that was killed: its client must not find them as fresh.
             for path in SharedMemoryTransport.removeStaleRingFiles(in: directory, prefix: "relay-")
@@ -116,81 +110,83 @@ public final class Relay: Sendable {
         if let directory = configuration.forward.directory {
             try HopEndpoint.makeDirectory(directory, option: "--forward \(configuration.forward)")
         }
-        if let stats = configuration.stats {
-            let statsListener = try SocketTransport.listen(
-                kind: stats.transport, options: TransportOptions(), sharedDirectory: "", name: "", fixed: stats)
-            let thread = Thread { [self] in serveStats(statsListener) }
-            thread.start()
-        }
-        log(
-            "podbench relay: forwarding \(configuration.listen) → \(configuration.forward)\(configuration.stats.map { ", stats on \($0)" } ?? "")"
-        )
-        let long: UInt64 = 3_600_000_000_000
-        var number = 0
-        while true {
-            number += 1
-            // Connections made in a directory are numbered so the newest sorts last; a ring file
-            // and a FIFO pair keep their names only until the client has opened them, a file
-            // connection stays fresh until the client writes (FileTransport.freshConnection).
-            let name = "relay-\(getpid())-" + String(format: "%08d", number)
-            do {
-                switch configuration.listen {
-                case .socket:
-                    let inbound = try socketListener!.accept(timeoutNanoseconds: long)
-                    // No timeout while forwarding: the sides are idle between phases, as long as they like.
-                    try? inbound.descriptor.setIOTimeout(nanoseconds: 0)
-                    forward(inbound)
-                case .file(let directory):
-                    // The reader notices a writer that dies by its lock, not by a timeout.
-                    forward(
-                        try FileTransport.listen(
-                            directory: directory, name: name, settings: try TransportOptions().fileSettings(),
-                            timeoutNanoseconds: long
-                        ).accept(timeoutNanoseconds: long))
-                case .fifo(let directory):
-                    forward(try FIFOTransport.listen(directory: directory, name: name).accept(timeoutNanoseconds: long))
-                case .sharedMemory(let directory):
-                    forward(
-                        try SharedMemoryTransport.listen(
-                            directory: directory, name: name, capacity: TransportOptions.defaultRingBytes,
-                            strategy: configuration.wait
-                        ).accept(timeoutNanoseconds: long))
+        // The listening side first: a socket that cannot be bound ends the relay before it serves.
+        return try TransportCatalog.visit(configuration.listen.transport, with: AcceptLoop(relay: self))
+    }
+
+    /// Accepts connections on the listening side with the transport that speaks there, and
+    /// forwards each.
+    struct AcceptLoop: TransportVisitor {
+        let relay: Relay
+
+        func visit<T: Transport>(_ transport: T.Type) throws -> Never {
+            let configuration = relay.configuration
+            var options = TransportOptions()
+            options.wait = configuration.wait.description
+            func place(_ name: String, timeoutNanoseconds: UInt64) -> ListenPlace {
+                let directory = configuration.listen.directory ?? ""
+                return ListenPlace(
+                    name: name, sharedDirectory: directory, sharedMemoryDirectory: directory,
+                    hopTarget: configuration.listen.directory == nil ? configuration.listen : nil,
+                    timeoutNanoseconds: timeoutNanoseconds)
+            }
+            // A socket listens once and accepts with no timeout: a connection forwards with none,
+            // the sides idle between phases as long as they like. In a directory each connection
+            // is made afresh and waited for an hour (then made again), the reader noticing a
+            // writer that dies by its lock, not by a timeout.
+            let persistent = configuration.listen.directory == nil
+            let timeout: UInt64 = persistent ? 0 : 3_600_000_000_000
+            let socketListener = persistent ? try T.listen(options, at: place("", timeoutNanoseconds: 0)) : nil
+            if let stats = configuration.stats {
+                let statsListener = try SocketTransport.listen(
+                    kind: stats.transport, options: TransportOptions(), sharedDirectory: "", name: "", fixed: stats)
+                Thread { [relay] in relay.serveStats(statsListener) }.start()
+            }
+            relay.log(
+                "podbench relay: forwarding \(configuration.listen) → \(configuration.forward)\(configuration.stats.map { ", stats on \($0)" } ?? "")"
+            )
+            var number = 0
+            while true {
+                number += 1
+                // Connections made in a directory are numbered so the newest sorts last; a ring
+                // file and a FIFO pair keep their names only until the client has opened them, a
+                // file connection stays fresh until the client writes (`waitingEndpoints`).
+                let name = "relay-\(getpid())-" + String(format: "%08d", number)
+                do {
+                    let listener = try socketListener ?? T.listen(options, at: place(name, timeoutNanoseconds: timeout))
+                    relay.forward(try listener.accept(timeoutNanoseconds: timeout))
+                } catch let error as PodBenchError where error.code == .timeout {
+                    continue  // nobody came for an hour: make a fresh one
                 }
-            } catch let error as PodBenchError where error.code == .timeout {
-                continue  // nobody came for an hour: make a fresh one
             }
         }
     }
 
-    /// Makes a directory of connections if it is missing (in a pod, the relay's container may be
-    /// the first to look) and checks that it is one.
     /// Connects to the forward endpoint (a socket, or the server's fresh connection in a
     /// directory) and pumps both ways on two threads.
     func forward<Inbound: DataChannel & Sendable>(_ inbound: Inbound) {
-        let timeout: UInt64 = 10_000_000_000
         do {
-            switch configuration.forward {
-            case .socket(let address):
-                let outbound = try SocketTransport.connect(
-                    to: address, kind: address.transport, options: TransportOptions(),
-                    timeoutNanoseconds: timeout)
-                try? outbound.descriptor.setIOTimeout(nanoseconds: 0)
-                join(inbound, outbound)
-            case .file(let directory):
-                join(
-                    inbound,
-                    try FreshConnection.file(
-                        in: directory, settings: try TransportOptions().fileSettings(), timeoutNanoseconds: timeout))
-            case .fifo(let directory):
-                join(inbound, try FreshConnection.fifo(in: directory, timeoutNanoseconds: timeout))
-            case .sharedMemory(let directory):
-                join(inbound, try FreshConnection.ring(in: directory, strategy: nil, timeoutNanoseconds: timeout))
-            }
+            // A socket forwards with no timeout: the sides are idle between phases as long as they
+            // like. A directory's fresh connection is waited for 10 s.
+            let timeout: UInt64 = configuration.forward.directory == nil ? 0 : 10_000_000_000
+            try HopConnection.open(
+                configuration.forward, options: TransportOptions(), timeoutNanoseconds: timeout,
+                then: Join(relay: self, inbound: inbound))
         } catch {
             let message = (error as? PodBenchError)?.message ?? "\(error)"
             log("podbench relay: cannot reach \(configuration.forward): \(message); dropping the connection")
             inbound.shutdown()
             inbound.close()
+        }
+    }
+
+    /// Joins the inbound connection with the outbound one, once connected.
+    struct Join<Inbound: DataChannel & Sendable>: ChannelUser {
+        let relay: Relay
+        let inbound: Inbound
+
+        func use<Outbound: DataChannel & Sendable>(_ outbound: Outbound) {
+            relay.join(inbound, outbound)
         }
     }
 

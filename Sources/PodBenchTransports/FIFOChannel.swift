@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import PodBenchCore
 import SystemPackage
@@ -217,6 +218,14 @@ extension FIFOTransport: Transport {
     {
         guard case .fifo(let base) = endpoint else { throw endpoint.refused(for: kind) }
         return try connect(base: base, timeoutNanoseconds: timeoutNanoseconds)
+    }
+
+    /// The FIFO pairs in `directory` (`fifo:DIR`), newest name first.
+    public static func waitingEndpoints(in directory: String) -> [Endpoint] {
+        let pairs = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
+            $0.hasSuffix(".s2c")
+        }
+        return pairs.sorted(by: >).map { .fifo(base: directory + "/" + $0.dropLast(4)) }
     }
 
     public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {

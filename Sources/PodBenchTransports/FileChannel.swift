@@ -248,6 +248,11 @@ extension FileTransport: Transport {
             path: path, settings: try options.fileSettings(), timeoutNanoseconds: timeoutNanoseconds, io: io)
     }
 
+    /// The fresh connection directory in `directory` (`file:DIR`): nobody has opened or written it.
+    public static func waitingEndpoints(in directory: String) -> [Endpoint] {
+        freshConnection(in: directory).map { [.file(path: $0)] } ?? []
+    }
+
     public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {
         TransportProbe.probeFile(sharedDirectory: places.sharedDirectory)
     }

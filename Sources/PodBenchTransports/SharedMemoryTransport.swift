@@ -294,7 +294,17 @@ extension SharedMemoryTransport: Transport {
         -> SharedMemoryChannel
     {
         guard case .ring(let path) = endpoint else { throw endpoint.refused(for: kind) }
-        return try connect(path: path, strategy: try options.waitStrategy(), timeoutNanoseconds: timeoutNanoseconds)
+        // No wait given: adopt the ring's maker's (a relay's ring; a server's has the same default).
+        let strategy = options.wait == nil ? nil : try options.waitStrategy()
+        return try connect(path: path, strategy: strategy, timeoutNanoseconds: timeoutNanoseconds)
+    }
+
+    /// The ring files in `directory` (`shm:DIR`), newest name first.
+    public static func waitingEndpoints(in directory: String) -> [Endpoint] {
+        let rings = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
+            $0.hasSuffix(".ring") && !$0.hasPrefix(".")
+        }
+        return rings.sorted(by: >).map { .ring(path: directory + "/" + $0) }
     }
 
     public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {

@@ -8,8 +8,8 @@ import PodBenchRing
 /// server and `probe` reach it through the catalog's visitor, so the measured loops are
 /// specialised for its concrete `Channel` (static dispatch, docs/design-notes.md).
 public protocol Transport {
-    /// The connected channel the workloads run over.
-    associatedtype Channel: DataChannel
+    /// The connected channel the workloads run over (and a relay pumps, a thread per direction).
+    associatedtype Channel: DataChannel & Sendable
     /// What the server holds for one case until the client has connected.
     associatedtype Listener: DataListener<Channel>
     /// The command-line name this type answers to.
@@ -34,6 +34,9 @@ public protocol Transport {
     /// - Throws: `.protocolViolation` for an endpoint of another kind.
     static func connect(to endpoint: Endpoint, options: TransportOptions, timeoutNanoseconds: UInt64) throws
         -> Channel
+    /// The connections waiting for a client in a directory of connections (one side of a hop,
+    /// `KIND:DIR`), newest first; none for the kinds that have no such form (sockets).
+    static func waitingEndpoints(in directory: String) -> [Endpoint]
     /// Tries it for real here: a listener, a connection, a message where it can.
     static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String)
 }
@@ -44,6 +47,7 @@ extension Transport {
     }
     public static func validate(_ options: TransportOptions) throws {}
     public static func keyOptions(_ options: TransportOptions) throws -> [String: String] { [:] }
+    public static func waitingEndpoints(in directory: String) -> [Endpoint] { [] }
 
     /// `options` with every group this transport does not read cleared.
     public static func own(_ options: TransportOptions) -> TransportOptions {
