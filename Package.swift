@@ -10,7 +10,7 @@ let package = Package(
             name: "PodBenchLibrary",
             targets: [
                 "PodBenchCore", "PodBenchRing", "PodBenchTransports", "PodBenchURing", "PodBenchResults",
-                "PodBenchHarness", "PodBenchReport",
+                "PodBenchHarness", "PodBenchLaunch", "PodBenchReport",
             ]),
     ],
     dependencies: [
@@ -87,12 +87,15 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // Launching: processes, podman, pods, the container image, the server as a child.
+        .target(name: "PodBenchLaunch", dependencies: ["PodBenchCore"]),
         .executableTarget(
             name: "podbench",
             dependencies: [
                 "CPodBenchLinux",
                 "PodBenchCore",
                 "PodBenchHarness",
+                "PodBenchLaunch",
                 "PodBenchReport",
                 "PodBenchResults",
                 "PodBenchRing",
@@ -130,6 +133,7 @@ let package = Package(
                 "PodBenchHarness", "PodBenchTransports", "PodBenchCore", "PodBenchResults",
                 "PodBenchRing", "PodBenchTestSupport", .product(name: "SystemPackage", package: "swift-system"),
             ]),
+        .testTarget(name: "PodBenchLaunchTests", dependencies: ["PodBenchLaunch", "PodBenchCore"]),
         .testTarget(name: "PodBenchEndToEndTests", dependencies: ["PodBenchResults", "PodBenchCore"]),
         // The command line as a unit: options into the plan and into the container's arguments.
         .testTarget(name: "podbenchTests", dependencies: ["podbench", "PodBenchCore"]),

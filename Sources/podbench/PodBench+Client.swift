@@ -1,6 +1,7 @@
 import ArgumentParser
 import PodBenchCore
 import PodBenchHarness
+import PodBenchLaunch
 
 extension PodBench {
     /// `podbench client`: the driving side, against a `podbench serve` in the other container.

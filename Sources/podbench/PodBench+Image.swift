@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PodBenchCore
 import PodBenchHarness
+import PodBenchLaunch
 
 extension PodBench {
     /// `podbench image`: the container image of this binary, with no registry.

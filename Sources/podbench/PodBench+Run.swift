@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import PodBenchCore
 import PodBenchHarness
+import PodBenchLaunch
 import PodBenchTransports
 
 extension PodBench {

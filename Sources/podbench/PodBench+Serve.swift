@@ -3,6 +3,7 @@ import CPodBenchLinux
 import Foundation
 import PodBenchCore
 import PodBenchHarness
+import PodBenchLaunch
 import PodBenchTransports
 
 /// The control socket path to remove on a fatal signal (set once before serving).

@@ -2,7 +2,7 @@ import Foundation
 import PodBenchCore
 import Testing
 
-@testable import PodBenchHarness
+@testable import PodBenchLaunch
 
 @Suite("podman settings and the image's files")
 struct PodmanTests {
