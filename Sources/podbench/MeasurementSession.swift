@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import PodBenchCore
 import PodBenchHarness
+import PodBenchLaunch
 import PodBenchResults
 import Synchronization
 
@@ -101,7 +102,7 @@ struct MeasurementSession {
         let recorder = RunRecorder(store: store, run: header)
         let interrupted = InterruptFlag()
         let signals = installInterruptHandlers(recorder: recorder, interrupted: interrupted)
-        defer { signals.forEach { $0.cancel() } }
+        defer { signals.stop() }
         // Once a signal is being handled, the handler owns the ending (exit 130): the measuring
         // thread, whose server the handler stops, must not race it to an exit of its own.
         func yieldToInterrupt() {
@@ -186,41 +187,28 @@ struct MeasurementSession {
         }
     }
 
-    private func installInterruptHandlers(recorder: RunRecorder, interrupted: InterruptFlag)
-        -> [any DispatchSourceSignal]
-    {
-        let count = Mutex(0)
+    private func installInterruptHandlers(recorder: RunRecorder, interrupted: InterruptFlag) -> InterruptWatch {
         let onInterrupt = self.onInterrupt
-        return [SIGINT, SIGTERM].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                let seen = count.withLock { value -> Int in
-                    value += 1
-                    return value
-                }
-                if seen > 1 { _exit(130) }
-                interrupted.value.store(true, ordering: .releasing)
-                let name = number == SIGINT ? "SIGINT" : "SIGTERM"
-                Self.progress("podbench: \(name): writing the finished cases and stopping (again to quit at once)")
-                // Write first, then stop the server: a case cut short by the server's end is not
-                // a finished case, and the recorder takes nothing after it has written the file.
-                defer {
-                    onInterrupt()
-                    _exit(130)
-                }
-                do {
-                    let path = try recorder.finish(
-                        complete: false, reason: "interrupted by \(name)", finishedAt: BuildInfo.utcTimestamp())
-                    Self.progress("podbench: partial results written to \(path)")
-                } catch {
-                    Self.progress(
-                        "podbench: could not write the results file: \(error); the journal \(recorder.store.journalPath) keeps the finished cases"
-                    )
-                }
+        return InterruptWatch { number, seen in
+            if seen > 1 { _exit(130) }
+            interrupted.value.store(true, ordering: .releasing)
+            let name = InterruptWatch.name(of: number)
+            Self.progress("podbench: \(name): writing the finished cases and stopping (again to quit at once)")
+            // Write first, then stop the server: a case cut short by the server's end is not
+            // a finished case, and the recorder takes nothing after it has written the file.
+            defer {
+                onInterrupt()
+                _exit(130)
             }
-            source.resume()
-            return source
+            do {
+                let path = try recorder.finish(
+                    complete: false, reason: "interrupted by \(name)", finishedAt: BuildInfo.utcTimestamp())
+                Self.progress("podbench: partial results written to \(path)")
+            } catch {
+                Self.progress(
+                    "podbench: could not write the results file: \(error); the journal \(recorder.store.journalPath) keeps the finished cases"
+                )
+            }
         }
     }
 }

@@ -105,36 +105,23 @@ struct PodmanRun {
         // From here on a signal ends the run through the pod's removal, never around it.
         let interrupts = Mutex(0)
         let client = Mutex<ChildProcess?>(nil)
-        let sources = [SIGINT, SIGTERM].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                let seen = interrupts.withLock { value -> Int in
-                    value += 1
-                    return value
-                }
-                let child = client.withLock { $0 }
-                if let child {
-                    Self.progress(
-                        seen == 1
-                            ? "podbench: \(number == SIGINT ? "SIGINT" : "SIGTERM"): passing it to the client's container (again to stop at once)"
-                            : "podbench: stopping the client's container at once")
-                    child.signal(seen == 1 ? SIGINT : SIGKILL)
-                } else if seen == 1 {
-                    Self.progress("podbench: interrupted: removing the pod (again to quit at once)")
-                } else {
-                    pod.remove()
-                    _exit(130)
-                }
+        let watch = InterruptWatch { number, seen in
+            interrupts.withLock { $0 = seen }
+            let child = client.withLock { $0 }
+            if let child {
+                Self.progress(
+                    seen == 1
+                        ? "podbench: \(InterruptWatch.name(of: number)): passing it to the client's container (again to stop at once)"
+                        : "podbench: stopping the client's container at once")
+                child.signal(seen == 1 ? SIGINT : SIGKILL)
+            } else if seen == 1 {
+                Self.progress("podbench: interrupted: removing the pod (again to quit at once)")
+            } else {
+                pod.remove()
+                _exit(130)
             }
-            source.resume()
-            return source
         }
-        defer {
-            sources.forEach { $0.cancel() }
-            signal(SIGINT, SIG_DFL)
-            signal(SIGTERM, SIG_DFL)
-        }
+        defer { watch.stop() }
         func stopIfInterrupted() throws {
             if interrupts.withLock({ $0 }) > 0 {
                 throw PodBenchError(.interrupted, "interrupted before the measurement started; nothing was measured")
