@@ -302,7 +302,7 @@ public final class BenchmarkServer: @unchecked Sendable {
 
     /// One client's session. Returns true when the client asked the server to exit.
     func serveSession(_ connection: ControlConnection, hello: Hello) -> Bool {
-        var active: (any ServedCase)?
+        var active: ServedCase?
         defer { active?.close() }
         do {
             let cpu = hello.serverCPU ?? configuration.cpu
@@ -388,7 +388,7 @@ public final class BenchmarkServer: @unchecked Sendable {
 
     /// Opens the case's data endpoint, tells the client where it is, and accepts its connection.
     func openCase(_ spec: CaseSpec, connection: ControlConnection, localAddress: SocketAddress? = nil) throws
-        -> any ServedCase
+        -> ServedCase
     {
         // Zero-padded: a hop finds the newest connection in a directory as the last name.
         let name = "podbench-\(instance)-" + String(format: "%08d", caseCounter)
@@ -418,7 +418,7 @@ public final class BenchmarkServer: @unchecked Sendable {
     }
 
     /// Runs one phase of the active case: snapshot, tell the client to go, serve the data, snapshot.
-    func runPhase(_ current: any ServedCase, connection: ControlConnection) throws -> ServerPhaseReport {
+    func runPhase(_ current: ServedCase, connection: ControlConnection) throws -> ServerPhaseReport {
         let before = CPUUsage.currentThread()
         try connection.send(.phaseReady)
         let (counts, failure, oneWay) = current.serve()
@@ -429,13 +429,31 @@ public final class BenchmarkServer: @unchecked Sendable {
     }
 }
 
-/// A case the server is serving: its connection, held between phases.
-protocol ServedCase: AnyObject {
-    var spec: CaseSpec { get }
+/// A case the server is serving: its connection, held between phases. Its two actions are
+/// closures made where the channel's type is known (`OpenCase.visit`), so the workload loops they
+/// call are specialised for it: the case is crossed once per phase, never per message. (A
+/// protocol existential over a generic class would run them unspecialised: its witnesses are
+/// generic code.)
+final class ServedCase {
+    let spec: CaseSpec
+    private let serveBody: () -> (IntegrityCounts, PodBenchError?, EncodedHistogram?)
+    private let closeBody: () -> Void
+
+    init(
+        spec: CaseSpec, serve: @escaping () -> (IntegrityCounts, PodBenchError?, EncodedHistogram?),
+        close: @escaping () -> Void
+    ) {
+        self.spec = spec
+        serveBody = serve
+        closeBody = close
+    }
+
     /// Serves one data phase until the client's end-of-trial frame; returns the integrity counts,
     /// the error it ended in, and (stream) the one-way delivery times.
-    func serve() -> (IntegrityCounts, PodBenchError?, EncodedHistogram?)
-    func close()
+    func serve() -> (IntegrityCounts, PodBenchError?, EncodedHistogram?) { serveBody() }
+
+    /// Closes the connection and the listener (once; the case's end or the session's).
+    func close() { closeBody() }
 }
 
 /// Listens for one case with the transport `T`, tells the client where, accepts its connection.
@@ -445,14 +463,15 @@ struct OpenCase: TransportVisitor {
     let connection: ControlConnection
     let ringPathHook: @Sendable (String?) -> Void
 
-    func visit<T: Transport>(_ transport: T.Type) throws -> any ServedCase {
+    func visit<T: Transport>(_ transport: T.Type) throws -> ServedCase {
         let listener = try T.listen(spec.options, at: place)
         do {
             if case .ring(let path) = listener.endpoint { ringPathHook(path) }
             defer { ringPathHook(nil) }
             try connection.send(.caseReady(endpoint: listener.endpoint))
             let channel = try listener.accept(timeoutNanoseconds: place.timeoutNanoseconds)
-            return ActiveCase(spec: spec, channel: channel, listener: listener)
+            let active = ActiveCase(spec: spec, channel: channel, listener: listener)
+            return ServedCase(spec: spec, serve: { active.serve() }, close: { active.close() })
         } catch {
             listener.close()
             throw error
@@ -460,10 +479,9 @@ struct OpenCase: TransportVisitor {
     }
 }
 
-/// A served case over a concrete channel type: the workload loops are specialised for it (the
-/// existential is crossed once per phase, never per message). It holds the listener until the
-/// case ends (a socket file goes then).
-final class ActiveCase<Listener: DataListener>: ServedCase {
+/// A served case over a concrete channel type, called directly where that type is known. It holds
+/// the listener until the case ends (a socket file goes then).
+final class ActiveCase<Listener: DataListener> {
     typealias Channel = Listener.Channel
     let spec: CaseSpec
     let listener: Listener

@@ -69,8 +69,10 @@ public enum HopEndpoint: Hashable, Sendable, Codable, CustomStringConvertible {
     }
 
     public init(from decoder: any Decoder) throws {
+        // Every key counted, the unknown ones too: `{"file":"/x","door":1}` is not a file endpoint.
+        let all = try decoder.container(keyedBy: AnyKey.self).allKeys
         let container = try decoder.container(keyedBy: Keys.self)
-        guard container.allKeys.count == 1, let key = container.allKeys.first else {
+        guard all.count == 1, container.allKeys.count == 1, let key = container.allKeys.first else {
             throw DecodingError.dataCorrupted(
                 .init(
                     codingPath: decoder.codingPath,
@@ -106,6 +108,13 @@ public enum HopEndpoint: Hashable, Sendable, Codable, CustomStringConvertible {
 
     private enum Keys: String, CodingKey {
         case socket, file, shm, fifo
+    }
+
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
     }
 
     private func checkDirectory(_ text: String) throws {

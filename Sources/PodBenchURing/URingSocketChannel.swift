@@ -91,30 +91,33 @@ public final class URingSocketChannel: DataChannel, @unchecked Sendable {
         descriptor: FileDescriptor, uring: URing, batch: Int, timeoutNanoseconds: UInt64,
         registeredBuffers: Bool = false
     ) throws {
-        self.descriptor = descriptor
-        self.uring = uring
-        self.batch = max(1, batch)
-        self.timeoutNanoseconds = timeoutNanoseconds
-        self.registeredBuffers = registeredBuffers
-        // A registered file spares the kernel a descriptor lookup per request; without it the
-        // requests name the descriptor itself.
-        _ = CPodBenchURing_register_file(uring.ring, descriptor.rawValue)
-        staging = .allocate(byteCount: self.batch * Self.slotBytes, alignment: 4096)
-        slotLengths = .allocate(capacity: self.batch)
-        slotResults = .allocate(capacity: self.batch)
+        let batch = max(1, batch)
+        // The one step that can fail comes before any stored property is set: a throw then runs
+        // no deinit, so the staging is freed once, here, and the descriptor and the ring stay the
+        // caller's to close (they are the channel's only once it exists).
+        let staging = UnsafeMutableRawPointer.allocate(byteCount: batch * Self.slotBytes, alignment: 4096)
         if registeredBuffers {
-            let rc = CPodBenchURing_register_buffer(uring.ring, staging, self.batch * Self.slotBytes)
+            let rc = CPodBenchURing_register_buffer(uring.ring, staging, batch * Self.slotBytes)
             if rc != 0 {
                 staging.deallocate()
-                slotLengths.deallocate()
-                slotResults.deallocate()
                 let e = Errno(rawValue: -rc)
                 throw PodBenchError(
                     .unavailable,
-                    "io_uring: cannot register \(self.batch * Self.slotBytes >> 10) KiB of buffers (\(e)); raise RLIMIT_MEMLOCK (ulimit -l) or use --uring-buffers copy",
+                    "io_uring: cannot register \(batch * Self.slotBytes >> 10) KiB of buffers (\(e)); raise RLIMIT_MEMLOCK (ulimit -l) or use --uring-buffers copy",
                     cause: .init(call: "io_uring_register", errno: e))
             }
         }
+        // A registered file spares the kernel a descriptor lookup per request; without it the
+        // requests name the descriptor itself.
+        _ = CPodBenchURing_register_file(uring.ring, descriptor.rawValue)
+        self.descriptor = descriptor
+        self.uring = uring
+        self.batch = batch
+        self.timeoutNanoseconds = timeoutNanoseconds
+        self.registeredBuffers = registeredBuffers
+        self.staging = staging
+        slotLengths = .allocate(capacity: batch)
+        slotResults = .allocate(capacity: batch)
     }
 
     deinit {

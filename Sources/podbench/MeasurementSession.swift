@@ -194,20 +194,23 @@ struct MeasurementSession {
             interrupted.value.store(true, ordering: .releasing)
             let name = InterruptWatch.name(of: number)
             Self.progress("podbench: \(name): writing the finished cases and stopping (again to quit at once)")
-            // Write first, then stop the server: a case cut short by the server's end is not
-            // a finished case, and the recorder takes nothing after it has written the file.
-            defer {
-                onInterrupt()
-                _exit(130)
-            }
-            do {
-                let path = try recorder.finish(
-                    complete: false, reason: "interrupted by \(name)", finishedAt: BuildInfo.utcTimestamp())
-                Self.progress("podbench: partial results written to \(path)")
-            } catch {
-                Self.progress(
-                    "podbench: could not write the results file: \(error); the journal \(recorder.store.journalPath) keeps the finished cases"
-                )
+            // Off the signal's queue, so that a second Ctrl-C is heard while this writes.
+            DispatchQueue.global().async {
+                // Write first, then stop the server: a case cut short by the server's end is not
+                // a finished case, and the recorder takes nothing after it has written the file.
+                defer {
+                    onInterrupt()
+                    _exit(130)
+                }
+                do {
+                    let path = try recorder.finish(
+                        complete: false, reason: "interrupted by \(name)", finishedAt: BuildInfo.utcTimestamp())
+                    Self.progress("podbench: partial results written to \(path)")
+                } catch {
+                    Self.progress(
+                        "podbench: could not write the results file: \(error); the journal \(recorder.store.journalPath) keeps the finished cases"
+                    )
+                }
             }
         }
     }

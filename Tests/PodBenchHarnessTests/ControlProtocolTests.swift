@@ -103,7 +103,7 @@ struct ControlProtocolTests {
         }
         for bad in [
             #"{"file":"relative"}"#, #"{"file":""}"#, #"{"file":"/a","shm":"/b"}"#, "{}", #"{"door":"/x"}"#,
-            #"{"socket":"unix:"}"#, #"{"socket":"tcp:localhost:80"}"#, #""file:/x""#,
+            #"{"socket":"unix:"}"#, #"{"socket":"tcp:localhost:80"}"#, #""file:/x""#, #"{"file":"/x","door":1}"#,
         ] {
             #expect(throws: (any Error).self, "\(bad)") {
                 try JSONDecoder().decode(HopEndpoint.self, from: Data(bad.utf8))
