@@ -72,15 +72,8 @@ extension URingSocketTransport {
             uring.close()
             throw error
         }
-        do {
-            return try URingSocketChannel(
-                descriptor: socket.descriptor, uring: uring, batch: settings.batch,
-                timeoutNanoseconds: timeoutNanoseconds, registeredBuffers: settings.registeredBuffers)
-        } catch {
-            socket.close()
-            uring.close()
-            throw error
-        }
+        return try URingSocketChannel.taking(
+            socket, uring: uring, settings: settings, timeoutNanoseconds: timeoutNanoseconds)
     }
 
     public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {
@@ -110,15 +103,8 @@ public final class URingSocketListener: DataListener, @unchecked Sendable {
         guard let uring else { throw PodBenchError(.protocolViolation, "the connection was already handed out") }
         let connection = try socket.accept(timeoutNanoseconds: timeoutNanoseconds)
         self.uring = nil
-        do {
-            return try URingSocketChannel(
-                descriptor: connection.descriptor, uring: uring, batch: settings.batch,
-                timeoutNanoseconds: timeoutNanoseconds, registeredBuffers: settings.registeredBuffers)
-        } catch {
-            connection.close()
-            uring.close()
-            throw error
-        }
+        return try URingSocketChannel.taking(
+            connection, uring: uring, settings: settings, timeoutNanoseconds: timeoutNanoseconds)
     }
 
     /// Closes the listening socket (removing its file), and the ring if no connection took it.
@@ -188,5 +174,24 @@ public enum URingFileTransport: Transport {
 
     public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {
         URingProbe.probeFile(sharedDirectory: places.sharedDirectory)
+    }
+}
+
+extension URingSocketChannel {
+    /// A channel over a connected socket and a ring, which it then owns; when it cannot be made
+    /// (buffers that cannot be registered), both are closed here.
+    static func taking(
+        _ socket: SocketChannel, uring: URing, settings: (batch: Int, setup: URingSetupMode, registeredBuffers: Bool),
+        timeoutNanoseconds: UInt64
+    ) throws -> URingSocketChannel {
+        do {
+            return try URingSocketChannel(
+                descriptor: socket.descriptor, uring: uring, batch: settings.batch,
+                timeoutNanoseconds: timeoutNanoseconds, registeredBuffers: settings.registeredBuffers)
+        } catch {
+            socket.close()
+            uring.close()
+            throw error
+        }
     }
 }

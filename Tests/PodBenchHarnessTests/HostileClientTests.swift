@@ -62,7 +62,18 @@ final class HostileClient {
     /// Sends bytes; false once the server has closed the connection.
     @discardableResult
     func send(_ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
+        // EINTR retried: the test process's children (end-to-end tests) end with SIGCHLD, which
+        // interrupts a socket call with a timeout even under SA_RESTART (signal(7)).
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes.withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL))
+            }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return false }
+            sent += n
+        }
+        return true
     }
 
     /// Reads one frame's JSON body, or nil when the server closed the connection.
@@ -78,6 +89,7 @@ final class HostileClient {
         var byte: UInt8 = 0
         while true {
             let n = recv(fd, &byte, 1, 0)
+            if n < 0 && errno == EINTR { continue }
             if n == 0 { return true }
             if n < 0 { return errno == ECONNRESET }
         }
@@ -88,6 +100,7 @@ final class HostileClient {
         var got = 0
         while got < count {
             let n = bytes.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, count - got, 0) }
+            if n < 0 && errno == EINTR { continue }
             if n <= 0 {
                 lastFailure =
                     n == 0 ? "end of stream after \(got) of \(count) bytes" : "errno \(errno) after \(got) bytes"
@@ -256,7 +269,8 @@ struct HostileClientTests {
         for json in attempts {
             let client = try HostileClient(server.control)
             client.send(HostileClient.frame(HostileClient.hello(token: server.token.text)))
-            #expect(try #require(client.receive()).contains("welcome"))
+            #expect(
+                try #require(client.receive(), "no welcome before \(json): \(client.lastFailure)").contains("welcome"))
             client.send(HostileClient.frame(HostileClient.prepare(transport: "file", listenJSON: json)))
             let answer = try #require(client.receive(), "no answer to \(json)")
             #expect(answer.contains("failure") && !answer.contains("caseReady"), "\(json): \(answer)")
