@@ -5,7 +5,11 @@ import PodBenchCore
 import PodBenchHarness
 import PodBenchLaunch
 import PodBenchTransports
-import Synchronization
+
+/// The control socket path to remove on a fatal signal (set once before serving).
+nonisolated(unsafe) private var controlPathToRemove: UnsafeMutablePointer<CChar>?
+/// The ring file that has a name on disk right now, if any (a fixed buffer: a signal handler reads it).
+nonisolated(unsafe) private let ringPathToRemove = UnsafeMutablePointer<CChar>.allocate(capacity: 4096)
 
 extension PodBench {
     /// `podbench serve`: the passive side, one container of a pod.
@@ -97,7 +101,6 @@ extension PodBench {
                         "podbench serve: made a new control token in \(tokenPath) (clients: --token-file \(tokenPath))\n"
                             .utf8))
             }
-            let ringPath = Mutex<String?>(nil)
             let server = BenchmarkServer(
                 configuration: .init(
                     control: address, sharedDirectory: sharedDir,
@@ -107,17 +110,26 @@ extension PodBench {
                 log: { line in
                     if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
                 },
-                ringPathHook: { path in ringPath.withLock { $0 = path } })
+                ringPathHook: { path in
+                    // Written between cases only, never while a signal handler could be reading it.
+                    ringPathToRemove[0] = 0
+                    guard let path, path.utf8.count < 4095 else { return }
+                    _ = path.withCString { strcpy(ringPathToRemove, $0) }
+                })
             try server.bind()
-            // SIGTERM (and SIGINT, unless the parent handles it) removes what has a name on disk:
-            // the control socket, and the ring file waiting for its client, if any.
-            let controlPath: String? = if case .unixPath(let path) = address { path } else { nil }
-            let watch = InterruptWatch(signals: exitWithParent ? [SIGTERM] : [SIGINT, SIGTERM]) { number, _ in
-                if let controlPath { unlink(controlPath) }
-                if let path = ringPath.withLock({ $0 }) { unlink(path) }
-                _exit(128 + number)
+            ringPathToRemove[0] = 0
+            if case .unixPath(let path) = address { controlPathToRemove = strdup(path) }
+            // A handler in signal context, not InterruptWatch: it acts the moment the signal
+            // arrives, with no queue to wait for, so the serving thread has a few system calls'
+            // time, not a scheduling delay, to make the next case's ring file between the clean-up
+            // and the exit (with InterruptWatch one was left behind in CI, 2026-12-02).
+            for number in [SIGINT, SIGTERM] where !(exitWithParent && number == SIGINT) {
+                signal(number) { signalNumber in
+                    if let path = controlPathToRemove { unlink(path) }
+                    if ringPathToRemove[0] != 0 { unlink(ringPathToRemove) }
+                    _exit(128 + signalNumber)
+                }
             }
-            defer { watch.stop() }
             try server.serve()
         }
     }

@@ -65,6 +65,44 @@ struct MeasurementOptionsTests {
         }
     }
 
+    /// Every measurement option, each given a value other than its default.
+    static let everyOption = [
+        "--transports", "tcp,uds", "--workloads", "pingpong,rate", "--rates", "5k,20k", "--sizes", "1,4KiB",
+        "--trials", "3", "--duration", "300ms", "--warmup", "0", "--messages", "99", "--verify", "sample:4",
+        "--timeout", "7s", "--cpu", "client=0,server=1", "--socket-buffer", "256KiB", "--shm-ring", "64KiB",
+        "--shm-wait", "spin,futex", "--file-follow", "poll:100us", "--file-fsync", "none,every:8",
+        "--file-segment", "1MiB", "--uring-batch", "4", "--uring-setup", "sqpoll", "--uring-buffers", "registered",
+        "--via", "tcp:127.0.0.1:9000", "--via-target", "tcp:127.0.0.1:9001", "--via-name", "haproxy",
+        "--via-stats", "unix:/tmp/none.sock", "--preset", "ambassador", "--no-calibrate", "--results-dir",
+        "/results", "--inject-corruption", "5",
+    ]
+
+    /// `shmRing` → `--shm-ring`: ArgumentParser's naming of a property.
+    static func optionName(_ property: String) -> String {
+        "--"
+            + property.reduce(into: "") { name, character in
+                if character.isUppercase { name += "-" + character.lowercased() } else { name.append(character) }
+            }
+    }
+
+    @Test("every measurement option reaches the client's container: each one listed here, each one round-trips")
+    func everyOptionReachesTheClient() throws {
+        let options = try MeasurementOptions.parse(Self.everyOption)
+        // The options as the type declares them (its stored properties), not as help prints them: a
+        // new option fails here until it is listed above, and then below unless it is forwarded.
+        let declared = Mirror(reflecting: options).children.compactMap { $0.label }.map {
+            Self.optionName(String($0.drop { $0 == "_" }))
+        }
+        #expect(declared.count >= 28, "\(declared)")
+        #expect(Set(declared) == Set(Self.everyOption.filter { $0.hasPrefix("--") }), "\(declared)")
+        let again = try MeasurementOptions.parse(options.arguments(resultsDir: "/results"))
+        for (mine, theirs) in zip(Mirror(reflecting: options).children, Mirror(reflecting: again).children) {
+            #expect(
+                String(describing: mine.value) == String(describing: theirs.value),
+                "\(mine.label ?? "?") is not handed to the client's container")
+        }
+    }
+
     @Test("podman's options given with another isolation are refused, their defaults spelt out included")
     func podmanOnlyOptions() throws {
         for option in [["--pod-shm-size", "512m"], ["--pod-seccomp", "io_uring"], ["--image", "x"]] {
