@@ -181,11 +181,7 @@ public final class BenchmarkClient: @unchecked Sendable {
     /// (`file:DIR`, a sidecar following what the app appends; `fifo:DIR`; `shm:DIR`, a ring whose
     /// wait strategy the client adopts), and measures over it.
     func measureThroughHop(_ spec: CaseSpec, via: HopEndpoint, into result: inout CaseResult) throws {
-        if case .socket(.unixPath(let path)) = via {
-            result.filesystem = FilesystemType.name(of: path)
-        } else if let directory = via.directory {
-            result.filesystem = FilesystemType.name(of: directory)
-        }
+        result.filesystem = via.filesystemPath.flatMap(FilesystemType.name(of:))
         // The case's options where they are the hop's transport's too (a file case through
         // file:DIR keeps its fsync); a ring's wait is its maker's, the relay's.
         var options = spec.options

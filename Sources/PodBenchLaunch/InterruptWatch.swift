@@ -51,9 +51,6 @@ public final class InterruptWatch {
         switch number {
         case SIGINT: "SIGINT"
         case SIGTERM: "SIGTERM"
-        case SIGHUP: "SIGHUP"
-        case SIGUSR1: "SIGUSR1"
-        case SIGUSR2: "SIGUSR2"
         default: "signal \(number)"
         }
     }

@@ -126,6 +126,16 @@ public enum HopEndpoint: Hashable, Sendable, Codable, CustomStringConvertible {
         }
     }
 
+    /// Where this side lives on a filesystem (a Unix socket's file, a directory of connections),
+    /// to name it in the results; nil for the network and the abstract namespace.
+    public var filesystemPath: String? {
+        switch self {
+        case .socket(.unixPath(let path)): path
+        case .socket: nil
+        case .file(let directory), .sharedMemory(let directory), .fifo(let directory): directory
+        }
+    }
+
     /// The address of a socket endpoint.
     public var socketAddress: SocketAddress? {
         if case .socket(let address) = self { return address }

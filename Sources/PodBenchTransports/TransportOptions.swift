@@ -3,6 +3,9 @@ import PodBenchRing
 
 /// Options of a transport that change what is measured, so they are part of a case's key.
 public struct TransportOptions: Codable, Hashable, Sendable {
+    /// An io_uring transport's settings, checked: sends per submission, ring setup, registered buffers.
+    public typealias URingSettings = (batch: Int, setup: URingSetupMode, registeredBuffers: Bool)
+
     /// SO_SNDBUF and SO_RCVBUF in bytes on both sides, nil for the kernel's default (socket transports).
     public var socketBufferBytes: Int?
     /// Bytes in each of the two rings (`shm`).
@@ -90,7 +93,7 @@ extension TransportOptions {
     public static let defaultURingBatch = 16
 
     /// The io_uring settings (batch 16, default setup, copied buffers when not set).
-    public func uringSettings() throws -> (batch: Int, setup: URingSetupMode, registeredBuffers: Bool) {
+    public func uringSettings() throws -> URingSettings {
         let batch = uringBatch ?? Self.defaultURingBatch
         guard (1...256).contains(batch) else {
             throw PodBenchError(.invalidConfiguration, "an io_uring batch of \(batch) is outside 1 to 256")

@@ -86,11 +86,11 @@ extension URingSocketTransport {
 public final class URingSocketListener: DataListener, @unchecked Sendable {
     let socket: SocketTransport.Listener
     var uring: URing?
-    let settings: (batch: Int, setup: URingSetupMode, registeredBuffers: Bool)
+    let settings: TransportOptions.URingSettings
 
     init(
         socket: SocketTransport.Listener, uring: URing,
-        settings: (batch: Int, setup: URingSetupMode, registeredBuffers: Bool)
+        settings: TransportOptions.URingSettings
     ) {
         self.socket = socket
         self.uring = uring
@@ -181,7 +181,7 @@ extension URingSocketChannel {
     /// A channel over a connected socket and a ring, which it then owns; when it cannot be made
     /// (buffers that cannot be registered), both are closed here.
     static func taking(
-        _ socket: SocketChannel, uring: URing, settings: (batch: Int, setup: URingSetupMode, registeredBuffers: Bool),
+        _ socket: SocketChannel, uring: URing, settings: TransportOptions.URingSettings,
         timeoutNanoseconds: UInt64
     ) throws -> URingSocketChannel {
         do {
