@@ -114,7 +114,10 @@ let package = Package(
         .testTarget(name: "PodBenchRingTests", dependencies: ["PodBenchRing", "PodBenchCore"]),
         .testTarget(
             name: "PodBenchTransportsTests",
-            dependencies: ["PodBenchTransports", "PodBenchCore", "PodBenchTestSupport"]),
+            dependencies: [
+                "PodBenchTransports", "PodBenchCore", "PodBenchTestSupport",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
         .testTarget(
             name: "PodBenchURingTests",
             dependencies: ["PodBenchURing", "PodBenchTransports", "PodBenchCore", "PodBenchTestSupport"]),
@@ -132,6 +135,7 @@ let package = Package(
             dependencies: [
                 "PodBenchHarness", "PodBenchTransports", "PodBenchCore", "PodBenchResults",
                 "PodBenchRing", "PodBenchTestSupport", .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
         .testTarget(name: "PodBenchLaunchTests", dependencies: ["PodBenchLaunch", "PodBenchCore"]),
         .testTarget(name: "PodBenchEndToEndTests", dependencies: ["PodBenchResults", "PodBenchCore"]),

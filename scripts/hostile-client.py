@@ -18,7 +18,7 @@ Output: one line per attack, `name | what the server answered | PASS/WARN/FAIL/S
 """
 import argparse, hashlib, json, os, select, socket, stat, struct, sys, threading, time
 
-MAGIC, VERSION, MAX_BODY = b"PBCT", 3, 1 << 20
+MAGIC, VERSION, MAX_BODY = b"PBCT", 4, 1 << 20
 HDR = struct.Struct("<4sHHI")      # magic "PBCT", version u16 LE, reserved u16 = 0, body length u32 LE
 A, TOKEN, FAILED = None, None, []
 
@@ -346,7 +346,7 @@ def main():
     good = hello(TOKEN or "0" * 64)
     run("frame:bad-magic", a_probe, frame(good, magic=b"XXXX"), None, False)
     run("frame:http-garbage", a_probe, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", None, False)
-    for ver in [1, 2, 0xFFFF]:
+    for ver in [1, 2, 3, 0xFFFF]:
         run(f"frame:version-{ver}", a_version, ver)
     run("frame:length-1MiB+1(no body)", a_probe, frame(b"", length=MAX_BODY + 1), None, False)
     run("frame:length-4GiB(no body)", a_probe, frame(b"", length=0xFFFFFFFF), None, False)

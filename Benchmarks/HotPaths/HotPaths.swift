@@ -174,6 +174,41 @@ private final class URingPair: @unchecked Sendable {
     }
 }
 
+/// Two connected Unix datagram sockets (what `uds-dgram` and, connected, `udp` hold) with a server
+/// thread echoing (pingpong) or draining (stream) on the other end: the datagram paths of the
+/// workloads (whole-datagram frames, the phase's end sent until acknowledged).
+private final class DatagramPair: @unchecked Sendable {
+    var reader: FrameReader<DatagramChannel>
+    let writer: FrameWriter
+    var histogram = EncodedHistogram.makeLatencyHistogram()
+
+    init(size: Int, workload: WorkloadKind) {
+        var fds: [Int32] = [0, 0]
+        precondition(socketpair(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0, &fds) == 0)
+        for fd in fds { try! FileDescriptor(rawValue: fd).setIOTimeout(nanoseconds: 60_000_000_000) }
+        let server = DatagramChannel(descriptor: FileDescriptor(rawValue: fds[1]))
+        Thread {
+            var reader = FrameReader(channel: server, maximumPayload: size)
+            var oneWay = EncodedHistogram.makeLatencyHistogram()
+            while true {
+                var checker = IntegrityChecker(payloadLength: size, verifyEvery: 16, datagrams: true)
+                do {
+                    switch workload {
+                    case .pingpong:
+                        try PingPongWorkload.server(reader: &reader, checker: &checker, corruptSequence: nil)
+                    case .stream, .rate: try StreamWorkload.server(reader: &reader, checker: &checker, oneWay: &oneWay)
+                    }
+                } catch {
+                    return
+                }
+            }
+        }.start()
+        reader = FrameReader(
+            channel: DatagramChannel(descriptor: FileDescriptor(rawValue: fds[0])), maximumPayload: size)
+        writer = FrameWriter(payloadLength: size, seed: 1)
+    }
+}
+
 let benchmarks: @Sendable () -> Void = {
     let metrics: [BenchmarkMetric] = [.wallClock, .throughput, .mallocCountTotal]
     Benchmark.defaultConfiguration = .init(
@@ -303,6 +338,31 @@ let benchmarks: @Sendable () -> Void = {
         }
         let stream = URingPair(size: size, workload: .stream)
         Benchmark("io_uring channel stream over a socketpair, \(ByteSize.format(size)), 1000 messages") { benchmark in
+            let plan = PhasePlan(durationNanoseconds: 0, messageLimit: UInt64(perSample))
+            benchmark.startMeasurement()
+            let outcome = try StreamWorkload.client(
+                reader: &stream.reader, writer: stream.writer, plan: plan, corruptSequence: nil)
+            benchmark.stopMeasurement()
+            blackHole(outcome)
+        }
+    }
+
+    for size in [64, 65536] {
+        let pingpong = DatagramPair(size: size, workload: .pingpong)
+        Benchmark("datagram channel pingpong over a socketpair, \(ByteSize.format(size)), 1000 messages") {
+            benchmark in
+            let plan = PhasePlan(durationNanoseconds: 0, messageLimit: UInt64(perSample))
+            var checker = IntegrityChecker(payloadLength: size, verifyEvery: 16, datagrams: true)
+            benchmark.startMeasurement()
+            let outcome = try PingPongWorkload.client(
+                reader: &pingpong.reader, writer: pingpong.writer, checker: &checker, histogram: &pingpong.histogram,
+                plan: plan)
+            benchmark.stopMeasurement()
+            precondition(outcome.messages == UInt64(perSample))
+            blackHole(outcome)
+        }
+        let stream = DatagramPair(size: size, workload: .stream)
+        Benchmark("datagram channel stream over a socketpair, \(ByteSize.format(size)), 1000 messages") { benchmark in
             let plan = PhasePlan(durationNanoseconds: 0, messageLimit: UInt64(perSample))
             benchmark.startMeasurement()
             let outcome = try StreamWorkload.client(

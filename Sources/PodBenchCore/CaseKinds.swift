@@ -24,6 +24,13 @@ public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomString
     case uringUDS = "uring-uds"
     /// `file` with its writes, fsyncs and reads submitted through an io_uring.
     case uringFile = "uring-file"
+    /// UDP datagrams over 127.0.0.1: one message a datagram, which may be lost or reordered.
+    case udp
+    /// UDP datagrams over ::1.
+    case udp6
+    /// Unix datagram sockets at paths in the shared directory (the channel of statsd-style
+    /// metrics agents): one message a datagram, the sender blocking while the receiver's queue is full.
+    case udsDgram = "uds-dgram"
 
     public var description: String { rawValue }
 

@@ -3,11 +3,15 @@ import SystemPackage
 #if canImport(Glibc)
     import Glibc
     @usableFromInline let podbenchSockStream = Int32(SOCK_STREAM.rawValue)
+    @usableFromInline let podbenchSockDatagram = Int32(SOCK_DGRAM.rawValue)
+    @usableFromInline let podbenchTruncated = Int32(MSG_TRUNC)
     @usableFromInline let podbenchSockCloexec = Int32(SOCK_CLOEXEC.rawValue)
     @usableFromInline let podbenchNoSignal = Int32(MSG_NOSIGNAL)
 #elseif canImport(Darwin)
     import Darwin
     @usableFromInline let podbenchSockStream = SOCK_STREAM
+    @usableFromInline let podbenchSockDatagram = SOCK_DGRAM
+    @usableFromInline let podbenchTruncated = MSG_TRUNC
     @usableFromInline let podbenchSockCloexec: Int32 = 0
     @usableFromInline let podbenchNoSignal: Int32 = 0
 #endif
@@ -20,6 +24,25 @@ extension FileDescriptor {
         let fd = Glibc.socket(family, podbenchSockStream | podbenchSockCloexec, 0)
         guard fd >= 0 else { throw PodBenchError.system("socket", Errno(rawValue: errno), "cannot create a socket") }
         return FileDescriptor(rawValue: fd)
+    }
+
+    /// A new datagram socket (`socket(2)` SOCK_DGRAM with SOCK_CLOEXEC).
+    public static func datagramSocket(family: Int32) throws -> FileDescriptor {
+        let fd = Glibc.socket(family, podbenchSockDatagram | podbenchSockCloexec, 0)
+        guard fd >= 0 else {
+            throw PodBenchError.system("socket", Errno(rawValue: errno), "cannot create a datagram socket")
+        }
+        return FileDescriptor(rawValue: fd)
+    }
+
+    /// Reads an integer socket option (`getsockopt(2)`).
+    public func socketOption(level: Int32, name: Int32, what: String) throws -> Int32 {
+        var v: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(rawValue, level, name, &v, &length) == 0 else {
+            throw PodBenchError.system("getsockopt", Errno(rawValue: errno), "cannot read \(what)")
+        }
+        return v
     }
 
     /// Sets an integer socket option (`setsockopt(2)`).
@@ -168,6 +191,21 @@ extension FileDescriptor {
     public func receive(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         while true {
             let n = Glibc.recv(rawValue, buffer.baseAddress, buffer.count, 0)
+            if n >= 0 { return n }
+            let e = Errno(rawValue: errno)
+            if e == .interrupted { continue }
+            throw PodBenchError.system("recv", e, "receiving from the peer failed")
+        }
+    }
+
+    /// Receives one datagram into `buffer` (`recv(2)` with MSG_TRUNC), retrying EINTR; returns the
+    /// datagram's whole length, which is more than `buffer.count` when it did not fit (the rest is
+    /// gone: the caller refuses it).
+    /// - Throws: `.timeout` when SO_RCVTIMEO expires.
+    @inlinable
+    public func receiveDatagram(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        while true {
+            let n = Glibc.recv(rawValue, buffer.baseAddress, buffer.count, podbenchTruncated)
             if n >= 0 { return n }
             let e = Errno(rawValue: errno)
             if e == .interrupted { continue }

@@ -300,7 +300,9 @@ public final class BenchmarkClient: @unchecked Sendable {
             throw SessionError(error: error)
         }
         histogram.reset()
-        var checker = IntegrityChecker(payloadLength: spec.messageSize, verifyEvery: spec.verifyEvery)
+        var checker = IntegrityChecker(
+            payloadLength: spec.messageSize, verifyEvery: spec.verifyEvery, datagrams: Channel.isDatagram)
+        let peerTimeout = configuration.peerTimeoutNanoseconds
         let before = CPUUsage.currentThread()
         var outcome: (messages: UInt64, elapsed: UInt64) = (0, 0)
         var pacing: UInt64 = 0
@@ -309,14 +311,17 @@ public final class BenchmarkClient: @unchecked Sendable {
             switch spec.workload {
             case .pingpong:
                 outcome = try PingPongWorkload.client(
-                    reader: &reader, writer: writer, checker: &checker, histogram: &histogram, plan: plan)
+                    reader: &reader, writer: writer, checker: &checker, histogram: &histogram, plan: plan,
+                    peerTimeoutNanoseconds: peerTimeout)
             case .stream:
                 outcome = try StreamWorkload.client(
-                    reader: &reader, writer: writer, plan: plan, corruptSequence: spec.corruptSequence)
+                    reader: &reader, writer: writer, plan: plan, corruptSequence: spec.corruptSequence,
+                    peerTimeoutNanoseconds: peerTimeout)
             case .rate:
                 let paced = try RateWorkload.client(
                     reader: &reader, writer: writer, plan: plan,
-                    messagesPerSecond: Double(spec.messagesPerSecond ?? 1), corruptSequence: spec.corruptSequence)
+                    messagesPerSecond: Double(spec.messagesPerSecond ?? 1), corruptSequence: spec.corruptSequence,
+                    peerTimeoutNanoseconds: peerTimeout)
                 outcome = (paced.messages, paced.elapsed)
                 pacing = paced.pacing
             }
@@ -364,7 +369,10 @@ public final class BenchmarkClient: @unchecked Sendable {
         if let hopStats, let hopBefore {
             hopUsage = try Self.relayStats(hopStats, timeout: configuration.peerTimeoutNanoseconds).since(hopBefore)
         }
-        let messages = outcome.messages
+        // Over datagrams a phase's messages are those delivered: what the server received (stream,
+        // rate), the round trips whose echo came (pingpong); the rest are counted lost.
+        let messages =
+            Channel.isDatagram && spec.workload != .pingpong ? report.integrity.received : outcome.messages
         var latency: EncodedHistogram?
         var summary: LatencySummary?
         if spec.workload == .pingpong, histogram.totalCount > 0 {

@@ -420,8 +420,11 @@ public final class BenchmarkServer: @unchecked Sendable {
     /// Runs one phase of the active case: snapshot, tell the client to go, serve the data, snapshot.
     func runPhase(_ current: ServedCase, connection: ControlConnection) throws -> ServerPhaseReport {
         let before = CPUUsage.currentThread()
+        // Frames stamped before this are an earlier phase's (dropped over datagrams): the client
+        // starts its clock after it reads phaseReady.
+        let since = MonotonicClock.now()
         try connection.send(.phaseReady)
-        let (counts, failure, oneWay) = current.serve()
+        let (counts, failure, oneWay) = current.serve(since: since)
         let usage = CPUUsage.currentThread().since(before)
         return ServerPhaseReport(
             usage: usage, integrity: counts, errorCode: failure?.code,
@@ -436,11 +439,11 @@ public final class BenchmarkServer: @unchecked Sendable {
 /// generic code.)
 final class ServedCase {
     let spec: CaseSpec
-    private let serveBody: () -> (IntegrityCounts, PodBenchError?, EncodedHistogram?)
+    private let serveBody: (UInt64) -> (IntegrityCounts, PodBenchError?, EncodedHistogram?)
     private let closeBody: () -> Void
 
     init(
-        spec: CaseSpec, serve: @escaping () -> (IntegrityCounts, PodBenchError?, EncodedHistogram?),
+        spec: CaseSpec, serve: @escaping (UInt64) -> (IntegrityCounts, PodBenchError?, EncodedHistogram?),
         close: @escaping () -> Void
     ) {
         self.spec = spec
@@ -450,7 +453,7 @@ final class ServedCase {
 
     /// Serves one data phase until the client's end-of-trial frame; returns the integrity counts,
     /// the error it ended in, and (stream) the one-way delivery times.
-    func serve() -> (IntegrityCounts, PodBenchError?, EncodedHistogram?) { serveBody() }
+    func serve(since: UInt64) -> (IntegrityCounts, PodBenchError?, EncodedHistogram?) { serveBody(since) }
 
     /// Closes the connection and the listener (once; the case's end or the session's).
     func close() { closeBody() }
@@ -464,6 +467,12 @@ struct OpenCase: TransportVisitor {
     let ringPathHook: @Sendable (String?) -> Void
 
     func visit<T: Transport>(_ transport: T.Type) throws -> ServedCase {
+        if let most = T.maximumPayload(spec.options), spec.messageSize > most {
+            throw PodBenchError(
+                .unavailable,
+                "\(T.kind.rawValue) carries at most \(most) payload bytes in one message (one datagram, less podbench's 32-byte frame header): \(ByteSize.format(spec.messageSize)) does not fit; pick smaller --sizes"
+            )
+        }
         let listener = try T.listen(spec.options, at: place)
         do {
             if case .ring(let path) = listener.endpoint { ringPathHook(path) }
@@ -471,7 +480,7 @@ struct OpenCase: TransportVisitor {
             try connection.send(.caseReady(endpoint: listener.endpoint))
             let channel = try listener.accept(timeoutNanoseconds: place.timeoutNanoseconds)
             let active = ActiveCase(spec: spec, channel: channel, listener: listener)
-            return ServedCase(spec: spec, serve: { active.serve() }, close: { active.close() })
+            return ServedCase(spec: spec, serve: { active.serve(since: $0) }, close: { active.close() })
         } catch {
             listener.close()
             throw error
@@ -495,16 +504,18 @@ final class ActiveCase<Listener: DataListener> {
         reader = FrameReader(channel: channel, maximumPayload: spec.messageSize)
     }
 
-    func serve() -> (IntegrityCounts, PodBenchError?, EncodedHistogram?) {
-        var checker = IntegrityChecker(payloadLength: spec.messageSize, verifyEvery: spec.verifyEvery)
+    func serve(since: UInt64) -> (IntegrityCounts, PodBenchError?, EncodedHistogram?) {
+        var checker = IntegrityChecker(
+            payloadLength: spec.messageSize, verifyEvery: spec.verifyEvery, datagrams: Channel.isDatagram)
         oneWay.reset()
         var failure: PodBenchError?
         do {
             switch spec.workload {
             case .pingpong:
-                try PingPongWorkload.server(reader: &reader, checker: &checker, corruptSequence: spec.corruptSequence)
+                try PingPongWorkload.server(
+                    reader: &reader, checker: &checker, corruptSequence: spec.corruptSequence, since: since)
             case .stream, .rate:
-                try StreamWorkload.server(reader: &reader, checker: &checker, oneWay: &oneWay)
+                try StreamWorkload.server(reader: &reader, checker: &checker, oneWay: &oneWay, since: since)
             }
         } catch let error as PodBenchError {
             failure = error

@@ -36,6 +36,7 @@ public struct FrameReader<Channel: DataChannel> {
     /// would retain and release it (two atomic instructions per message on a class channel).
     @inline(__always)
     public mutating func next(from channel: Channel) throws -> (header: FrameHeader, frame: UnsafeRawBufferPointer) {
+        if Channel.isDatagram { return try nextDatagram(from: channel) }
         try fill(FrameHeader.size, from: channel)
         let base = buffer.baseAddress!
         guard let header = FrameHeader.read(from: base + start) else {
@@ -57,6 +58,40 @@ public struct FrameReader<Channel: DataChannel> {
             end = 0
         }
         return (header, frame)
+    }
+
+    /// The next frame of this phase: over a datagram channel, frames stamped before `since` (the
+    /// phase's start on this side) are left-overs of an earlier phase (a late echo, a retried
+    /// hello or end) and are dropped; a stream channel has none, and this is `next(from:)`.
+    @inline(__always)
+    public mutating func next(from channel: Channel, since: UInt64) throws -> (
+        header: FrameHeader, frame: UnsafeRawBufferPointer
+    ) {
+        while true {
+            let next = try next(from: channel)
+            if !Channel.isDatagram || next.header.timestamp >= since { return next }
+        }
+    }
+
+    /// One datagram, one whole frame: its length must be the header's and its payload's exactly.
+    @inline(__always)
+    mutating func nextDatagram(from channel: Channel) throws -> (header: FrameHeader, frame: UnsafeRawBufferPointer) {
+        let n = try channel.receiveSome(into: buffer)
+        let base = UnsafeRawPointer(buffer.baseAddress!)
+        guard n >= FrameHeader.size, let header = FrameHeader.read(from: base) else {
+            if n == 0 { throw PodBenchError(.peerClosed, "the data connection was shut down") }
+            throw PodBenchError(.protocolViolation, "a datagram of \(n) bytes is not a frame")
+        }
+        let length = Int(header.payloadLength)
+        guard length <= maximumPayload, FrameHeader.size + length == n else {
+            throw PodBenchError(
+                .protocolViolation,
+                "a datagram of \(n) bytes says \(length) payload bytes (this case's are at most \(maximumPayload))")
+        }
+        if header.kind == .endAcknowledged, header.checksum == DatagramChannel.goodbye, length == 0 {
+            throw PodBenchError(.peerClosed, "the peer gave up on the data connection")
+        }
+        return (header, UnsafeRawBufferPointer(start: base, count: n))
     }
 
     @inline(__always)

@@ -3,26 +3,37 @@ import PodBenchResults
 
 /// Checks every received data frame: its sequence number and length always, its payload checksum
 /// on every `verifyEvery`-th message (all of them in tests). Errors are counted, never averaged
-/// away; the first one is described.
+/// away; the first one is described. Over a datagram channel a gap in the sequence is a loss and a
+/// step back a reordering, both counted (`lost`, `reordered`), neither an error; a wrong length or
+/// checksum still is.
 public struct IntegrityChecker {
     public let payloadLength: Int
     public let verifyEvery: Int
+    public let datagrams: Bool
     public private(set) var counts = IntegrityCounts()
     public private(set) var expectedSequence: UInt64 = 0
     var untilVerify: Int
 
-    public init(payloadLength: Int, verifyEvery: Int) {
+    public init(payloadLength: Int, verifyEvery: Int, datagrams: Bool = false) {
         self.payloadLength = payloadLength
         self.verifyEvery = max(1, verifyEvery)
+        self.datagrams = datagrams
         untilVerify = 1
+        if datagrams {
+            counts.lost = 0
+            counts.reordered = 0
+        }
     }
 
     /// Checks one data frame (header included in `frame`).
     @inline(__always)
     public mutating func check(_ header: FrameHeader, frame: UnsafeRawBufferPointer) {
         counts.received &+= 1
-        if header.sequence != expectedSequence { recordOutOfSequence(header.sequence) }
-        expectedSequence = header.sequence &+ 1
+        if header.sequence != expectedSequence {
+            recordOutOfSequence(header.sequence)
+        } else {
+            expectedSequence = header.sequence &+ 1
+        }
         guard Int(header.payloadLength) == payloadLength else {
             recordCorrupted(
                 "message \(header.sequence) has \(header.payloadLength) payload bytes, expected \(payloadLength)")
@@ -39,8 +50,13 @@ public struct IntegrityChecker {
         }
     }
 
-    /// Checks the sender's count in an end-of-trial frame against what arrived.
+    /// Checks the sender's count in an end-of-trial frame against what arrived. Over datagrams,
+    /// what did not arrive is counted lost; more than was sent is still an error.
     public mutating func checkEnd(sentCount: UInt64) {
+        if datagrams && sentCount >= counts.received {
+            counts.lost = sentCount - counts.received
+            return
+        }
         if sentCount != counts.received {
             counts.outOfSequence &+= 1
             if counts.firstError == nil {
@@ -50,10 +66,20 @@ public struct IntegrityChecker {
     }
 
     mutating func recordOutOfSequence(_ got: UInt64) {
+        if datagrams {
+            // A gap is counted at the end (sent less received); a step back is a reordering.
+            if got < expectedSequence {
+                counts.reordered = (counts.reordered ?? 0) &+ 1
+            } else {
+                expectedSequence = got &+ 1
+            }
+            return
+        }
         counts.outOfSequence &+= 1
         if counts.firstError == nil {
             counts.firstError = "expected message \(expectedSequence), got \(got) (lost or reordered)"
         }
+        expectedSequence = got &+ 1
     }
 
     mutating func recordCorrupted(_ what: String) {

@@ -11,8 +11,13 @@ public enum PingPongWorkload {
     /// - Returns: round trips completed and the phase's elapsed nanoseconds.
     public static func client<Channel: DataChannel>(
         reader: inout FrameReader<Channel>, writer: FrameWriter, checker: inout IntegrityChecker,
-        histogram: inout Histogram<UInt64>, plan: PhasePlan
+        histogram: inout Histogram<UInt64>, plan: PhasePlan, peerTimeoutNanoseconds: UInt64 = 30_000_000_000
     ) throws -> (messages: UInt64, elapsed: UInt64) {
+        if Channel.isDatagram {
+            return try DatagramPhase.pingPongClient(
+                reader: &reader, writer: writer, checker: &checker, histogram: &histogram, plan: plan,
+                peerTimeoutNanoseconds: peerTimeoutNanoseconds)
+        }
         let channel = reader.channel
         let limit = plan.messageLimit ?? UInt64.max
         let started = MonotonicClock.now()
@@ -56,13 +61,15 @@ public enum PingPongWorkload {
     public static let injectedDelayVariable = "PODBENCH_TEST_SERVER_DELAY_NS"
 
     /// The server's side of one phase: echo every data frame until the end-of-trial frame.
+    /// - Parameter since: when this side's phase began (a datagram channel drops frames from before).
     public static func server<Channel: DataChannel>(
-        reader: inout FrameReader<Channel>, checker: inout IntegrityChecker, corruptSequence: UInt64?
+        reader: inout FrameReader<Channel>, checker: inout IntegrityChecker, corruptSequence: UInt64?,
+        since: UInt64 = 0
     ) throws {
         let channel = reader.channel
         let delay = injectedDelayNanoseconds
         while true {
-            let (header, frame) = try reader.next(from: channel)
+            let (header, frame) = try reader.next(from: channel, since: since)
             switch header.kind {
             case .data:
                 if delay > 0 {

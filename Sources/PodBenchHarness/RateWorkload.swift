@@ -18,7 +18,7 @@ public enum RateWorkload {
     ///   load generator's own CPU time, which the sender's CPU figures leave out).
     public static func client<Channel: DataChannel>(
         reader: inout FrameReader<Channel>, writer: FrameWriter, plan: PhasePlan, messagesPerSecond: Double,
-        corruptSequence: UInt64?
+        corruptSequence: UInt64?, peerTimeoutNanoseconds: UInt64 = 30_000_000_000
     ) throws -> (messages: UInt64, elapsed: UInt64, pacing: UInt64) {
         let channel = reader.channel
         let limit = plan.messageLimit ?? UInt64.max
@@ -58,6 +58,11 @@ public enum RateWorkload {
             // Each message goes when it is due: nothing waits in a batching channel's queue.
             try channel.flush()
             sequence &+= 1
+        }
+        if Channel.isDatagram {
+            try DatagramPhase.end(
+                sent: sequence, reader: &reader, since: started, peerTimeoutNanoseconds: peerTimeoutNanoseconds)
+            return (sequence, MonotonicClock.now() &- started, pacing)
         }
         try sendMarker(.endOfTrial, sequence: sequence, on: channel)
         let (ack, _) = try reader.next()

@@ -9,7 +9,8 @@ import PodBenchTransports
 public enum StreamWorkload {
     /// The client's (sender's) side of one phase. Allocates nothing.
     public static func client<Channel: DataChannel>(
-        reader: inout FrameReader<Channel>, writer: FrameWriter, plan: PhasePlan, corruptSequence: UInt64?
+        reader: inout FrameReader<Channel>, writer: FrameWriter, plan: PhasePlan, corruptSequence: UInt64?,
+        peerTimeoutNanoseconds: UInt64 = 30_000_000_000
     ) throws -> (messages: UInt64, elapsed: UInt64) {
         let channel = reader.channel
         let limit = plan.messageLimit ?? UInt64.max
@@ -30,6 +31,11 @@ public enum StreamWorkload {
             sequence &+= 1
             now = MonotonicClock.now()
         }
+        if Channel.isDatagram {
+            try DatagramPhase.end(
+                sent: sequence, reader: &reader, since: started, peerTimeoutNanoseconds: peerTimeoutNanoseconds)
+            return (sequence, MonotonicClock.now() &- started)
+        }
         try sendMarker(.endOfTrial, sequence: sequence, on: channel)
         let (ack, _) = try reader.next()
         guard ack.kind == .endAcknowledged else {
@@ -41,13 +47,15 @@ public enum StreamWorkload {
     /// The server's (receiver's) side of one phase.
     /// Records each message's one-way delivery time (its sender's timestamp to its arrival here:
     /// both sides read the same kernel's monotonic clock) in `oneWay`.
+    /// - Parameter since: when this side's phase began (a datagram channel drops frames from before).
     public static func server<Channel: DataChannel>(
-        reader: inout FrameReader<Channel>, checker: inout IntegrityChecker, oneWay: inout Histogram<UInt64>
+        reader: inout FrameReader<Channel>, checker: inout IntegrityChecker, oneWay: inout Histogram<UInt64>,
+        since: UInt64 = 0
     ) throws {
         let channel = reader.channel
         let highest = oneWay.highestTrackableValue
         while true {
-            let (header, frame) = try reader.next(from: channel)
+            let (header, frame) = try reader.next(from: channel, since: since)
             switch header.kind {
             case .data:
                 let now = MonotonicClock.now()

@@ -24,6 +24,9 @@ public enum TransportCatalog {
         case .uringTCP: try visitor.visit(URingTCPTransport.self)
         case .uringUDS: try visitor.visit(URingUnixStreamTransport.self)
         case .uringFile: try visitor.visit(URingFileTransport.self)
+        case .udp: try visitor.visit(UDPTransport.self)
+        case .udp6: try visitor.visit(UDP6Transport.self)
+        case .udsDgram: try visitor.visit(UnixDatagramTransport.self)
         }
     }
 

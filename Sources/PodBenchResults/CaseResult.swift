@@ -289,16 +289,24 @@ public struct IntegrityCounts: Codable, Equatable, Sendable {
     public var corrupted: UInt64
     /// The first error, in words (which message, what was expected).
     public var firstError: String?
+    /// Datagram channels only (nil elsewhere): messages sent that never arrived, or (pingpong's
+    /// client) round trips whose echo did not come back within the loss deadline. Counted, not
+    /// an error: a datagram channel may drop.
+    public var lost: UInt64?
+    /// Datagram channels only: messages that arrived after one sent later than them.
+    public var reordered: UInt64?
 
     public init(
         received: UInt64 = 0, verified: UInt64 = 0, outOfSequence: UInt64 = 0, corrupted: UInt64 = 0,
-        firstError: String? = nil
+        firstError: String? = nil, lost: UInt64? = nil, reordered: UInt64? = nil
     ) {
         self.received = received
         self.verified = verified
         self.outOfSequence = outOfSequence
         self.corrupted = corrupted
         self.firstError = firstError
+        self.lost = lost
+        self.reordered = reordered
     }
 
     /// Whether any error was seen.

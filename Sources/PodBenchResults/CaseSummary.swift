@@ -15,6 +15,9 @@ public struct CaseSummary: Sendable {
     public var serverSwitchesPerMessage: Double
     /// (max − min) / median of messages/s across trials: how much the trials disagree.
     public var throughputSpread: Double
+    /// Datagram channels: the share of messages sent that never arrived, over all trials
+    /// (pingpong: round trips without an echo in time); nil for the stream channels.
+    public var lossFraction: Double?
 
     public init(_ result: CaseResult) {
         let t = result.trials
@@ -32,6 +35,24 @@ public struct CaseSummary: Sendable {
         serverSwitchesPerMessage = Self.median(t.map(\.server.contextSwitchesPerMessage))
         let rates = t.map(\.messagesPerSecond)
         throughputSpread = messagesPerSecond > 0 ? ((rates.max() ?? 0) - (rates.min() ?? 0)) / messagesPerSecond : 0
+        lossFraction = Self.lossFraction(result)
+    }
+
+    /// Lost over sent, summed over the trials, from the side that counts them: the client for
+    /// pingpong (echoes), the receiver (server) otherwise.
+    static func lossFraction(_ result: CaseResult) -> Double? {
+        var lost: UInt64 = 0
+        var sent: UInt64 = 0
+        var counted = false
+        for trial in result.trials {
+            let counts = result.key.workload == .pingpong ? trial.client.integrity : trial.server.integrity
+            guard let l = counts.lost else { continue }
+            counted = true
+            lost &+= l
+            sent &+= l &+ counts.received
+        }
+        guard counted else { return nil }
+        return sent > 0 ? Double(lost) / Double(sent) : 0
     }
 
     /// The median of `values` (the mean of the middle two for an even count); 0 when empty.

@@ -7,6 +7,8 @@ import PodBenchCore
 public enum Endpoint: Hashable, Sendable, Codable, CustomStringConvertible {
     /// A listening socket (tcp, tcp6, uds, uds-abstract and the io_uring socket transports).
     case socket(address: SocketAddress)
+    /// A bound datagram socket (udp, udp6, uds-dgram).
+    case datagram(address: SocketAddress)
     /// A ring file both sides map (`shm`).
     case ring(path: String)
     /// A connection directory of two record logs (`file`, `uring-file`).
@@ -19,6 +21,7 @@ public enum Endpoint: Hashable, Sendable, Codable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .socket(let address): address.description
+        case .datagram(let address): address.datagramDescription
         case .ring(let path): "shm:" + path
         case .file(let path): "file:" + path
         case .fifo(let base): "fifo:" + base
@@ -29,8 +32,8 @@ public enum Endpoint: Hashable, Sendable, Codable, CustomStringConvertible {
     /// the network and the abstract namespace.
     public var filesystemPath: String? {
         switch self {
-        case .socket(.unixPath(let path)), .ring(let path), .file(let path): path
-        case .socket: nil
+        case .socket(.unixPath(let path)), .datagram(.unixPath(let path)), .ring(let path), .file(let path): path
+        case .socket, .datagram: nil
         case .fifo(let base): base + ".s2c"
         }
     }
@@ -171,6 +174,17 @@ public enum HopEndpoint: Hashable, Sendable, Codable, CustomStringConvertible {
 }
 
 extension SocketAddress {
+    /// As a datagram endpoint is written: `udp:HOST:PORT`, `udp:[HOST]:PORT`, `unixgram:PATH`,
+    /// `unixgram:@NAME`.
+    public var datagramDescription: String {
+        switch self {
+        case .ipv4(let host, let port): "udp:\(host):\(port)"
+        case .ipv6(let host, let port): "udp:[\(host)]:\(port)"
+        case .unixPath(let path): "unixgram:\(path)"
+        case .unixAbstract(let name): "unixgram:@\(name)"
+        }
+    }
+
     /// The plain socket transport that speaks to this address.
     public var transport: TransportKind {
         switch self {
@@ -226,6 +240,14 @@ public struct ListenPlace: Sendable {
         SharedMemoryTransport.removeStaleRingFiles(in: directory)
         FileTransport.removeStaleConnections(in: directory)
         return directory
+    }
+
+    /// Refuses a hop for a transport no relay forwards (the datagram ones: a relay pumps streams).
+    public func refuseHop(for kind: TransportKind) throws {
+        if let hopTarget {
+            throw PodBenchError(
+                .unavailable, "\(kind.rawValue) cannot go through a hop (\(hopTarget)): the relays forward streams")
+        }
     }
 
     /// Where a socket transport of `kind` listens: the hop target's address when a hop forwards

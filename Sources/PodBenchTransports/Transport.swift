@@ -1,3 +1,4 @@
+import Glibc
 import PodBenchCore
 import PodBenchRing
 
@@ -23,6 +24,9 @@ public protocol Transport {
     static func variants(of options: TransportOptions, lists: VariantLists) -> [TransportOptions]
     /// Checks its options as a server must: nothing from a client is trusted blindly.
     static func validate(_ options: TransportOptions) throws
+    /// The largest payload one message may carry with these options, for a transport that has
+    /// such a limit (a datagram); nil for none. The server answers a larger case `unavailable`.
+    static func maximumPayload(_ options: TransportOptions) -> Int?
     /// Its options as a case's key records them (the defaults spelt out).
     /// - Throws: `.invalidConfiguration` when an option does not parse.
     static func keyOptions(_ options: TransportOptions) throws -> [String: String]
@@ -46,12 +50,22 @@ extension Transport {
         [options]
     }
     public static func validate(_ options: TransportOptions) throws {}
+    public static func maximumPayload(_ options: TransportOptions) -> Int? { nil }
     public static func keyOptions(_ options: TransportOptions) throws -> [String: String] { [:] }
     public static func waitingEndpoints(in directory: String) -> [Endpoint] { [] }
 
     /// `options` with every group this transport does not read cleared.
     public static func own(_ options: TransportOptions) -> TransportOptions {
         options.keeping(optionGroups)
+    }
+}
+
+extension Transport {
+    /// Where `probe` listens: the probe's own name in the shared directories.
+    static func probePlace(_ places: ProbePlaces) -> ListenPlace {
+        ListenPlace(
+            name: "podbench-probe-\(getpid())", sharedDirectory: places.sharedDirectory,
+            sharedMemoryDirectory: places.sharedMemoryDirectory, timeoutNanoseconds: 2_000_000_000)
     }
 }
 

@@ -9,6 +9,9 @@ enum ResultsTable {
     ]
 
     static func render(_ run: RunResult) -> String {
+        // A "lost" column after "±" only when the run has a datagram case (only they lose messages).
+        let losses = run.cases.contains { $0.status == .ok && CaseSummary($0).lossFraction != nil }
+        let headers = losses ? Array(headers[...8]) + ["lost"] + Array(headers[9...]) : headers
         var rows: [[String]] = []
         var notes: [String] = []
         for result in run.cases {
@@ -22,16 +25,18 @@ enum ResultsTable {
             switch result.status {
             case .ok:
                 let s = CaseSummary(result)
-                rows.append([
-                    transport, key.workload.rawValue, sizeText,
-                    s.p50.map(Format.nanoseconds) ?? "-", s.p99.map(Format.nanoseconds) ?? "-",
-                    s.p999.map(Format.nanoseconds) ?? "-",
-                    Format.rate(s.messagesPerSecond), Format.decimal(s.bytesPerSecond / 1e6),
-                    Format.decimal(s.throughputSpread * 100) + "%",
-                    Format.nanoseconds(s.clientCPUPerMessage), Format.nanoseconds(s.serverCPUPerMessage),
-                    Format.decimal(s.clientSwitchesPerMessage), Format.decimal(s.serverSwitchesPerMessage),
-                    LimitRatio.text(for: result, summary: s, run: run) ?? "-",
-                ])
+                rows.append(
+                    [
+                        transport, key.workload.rawValue, sizeText,
+                        s.p50.map(Format.nanoseconds) ?? "-", s.p99.map(Format.nanoseconds) ?? "-",
+                        s.p999.map(Format.nanoseconds) ?? "-",
+                        Format.rate(s.messagesPerSecond), Format.decimal(s.bytesPerSecond / 1e6),
+                        Format.decimal(s.throughputSpread * 100) + "%",
+                    ] + (losses ? [s.lossFraction.map(Self.lossText) ?? "-"] : []) + [
+                        Format.nanoseconds(s.clientCPUPerMessage), Format.nanoseconds(s.serverCPUPerMessage),
+                        Format.decimal(s.clientSwitchesPerMessage), Format.decimal(s.serverSwitchesPerMessage),
+                        LimitRatio.text(for: result, summary: s, run: run) ?? "-",
+                    ])
             case .failed, .unavailable:
                 let label = result.status == .failed ? "FAILED" : "unavailable"
                 rows.append(
@@ -59,6 +64,11 @@ enum ResultsTable {
         out +=
             "median of trials; ±: (max-min)/median of msg/s.\ncpu/msg: user+system CPU time of each side's measuring "
         out += "thread per message; cs/msg: context switches per message.\n"
+        if losses {
+            out +=
+                "lost: datagram cases, messages sent that never arrived over all trials (pingpong: no echo within "
+            out += "200ms); msg/s counts only those delivered. See docs/datagrams.md.\n"
+        }
         if run.calibration != nil {
             out +=
                 "vs limit: pingpong p50 as a multiple of this machine's floor (cl: cache-line round trip, for shm that "
@@ -83,6 +93,16 @@ enum ResultsTable {
         // Names and error texts come from the run's file or its peer: nothing may drive the terminal.
         return out.split(separator: "\n", omittingEmptySubsequences: false).map { TextEscaping.terminal(String($0)) }
             .joined(separator: "\n")
+    }
+}
+
+extension ResultsTable {
+    /// A loss share: `0%` exactly when none was lost, else three significant digits (`0.012%`).
+    static func lossText(_ fraction: Double) -> String {
+        if fraction == 0 { return "0%" }
+        let percent = fraction * 100
+        if percent < 0.001 { return "<0.001%" }
+        return (percent < 0.01 ? Format.fixed(percent, digits: 3) : Format.decimal(percent)) + "%"
     }
 }
 

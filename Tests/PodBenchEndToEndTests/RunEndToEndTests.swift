@@ -136,6 +136,45 @@ extension EndToEnd {
         }
 
         @Test(
+            "udp, udp6 and uds-dgram carry every size one datagram holds intact, count what they lose, and refuse larger sizes with the limit"
+        )
+        func datagrams() throws {
+            let messages = sanitizerScaled(30)
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--transports", "udp,udp6,uds-dgram", "--workloads", "pingpong,stream,rate", "--rates", "2k",
+                    "--sizes", "1,4KiB,65475,1MiB", "--messages", String(messages), "--shared-dir", dir,
+                    "--results-dir", dir + "/r",
+                ] + Self.quick)
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout.contains("lost"), "\(result.stdout)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/r").first))
+            #expect(run.cases.count == 3 * 3 * 4)
+            for c in run.cases {
+                if c.key.messageSize == 1 << 20 {
+                    #expect(c.status == .unavailable, "\(c.key)")
+                    #expect(c.error?.contains("carries at most") == true, "\(c.error ?? "")")
+                    continue
+                }
+                #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
+                let prefix = c.key.transport == .udsDgram ? "unixgram:" + dir : "udp:"
+                #expect(c.endpoint?.hasPrefix(prefix) == true, "\(c.endpoint ?? "")")
+                for t in c.trials {
+                    // What arrived plus what was lost is what was sent; what arrived is intact.
+                    let receiver = c.key.workload == .pingpong ? t.client.integrity : t.server.integrity
+                    #expect(receiver.received + (receiver.lost ?? 99) == UInt64(messages), "\(c.key)")
+                    #expect(t.messages == receiver.received && receiver.verified == receiver.received)
+                    #expect(!receiver.hasErrors && !t.server.integrity.hasErrors, "\(receiver.firstError ?? "")")
+                    if c.key.transport == .udsDgram { #expect(receiver.lost == 0, "a Unix sender blocks, never loses") }
+                }
+            }
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".dgram") }
+            #expect(leftovers.isEmpty, "\(leftovers)")
+        }
+
+        @Test(
             "file and fifo move 1 byte to 4 MiB intact both ways on tmpfs and on disk, record the filesystem and leave nothing behind",
             arguments: ["/dev/shm", "/var/tmp"])
         func fileAndFIFO(parent: String) throws {
@@ -541,7 +580,8 @@ extension EndToEnd {
             #expect(hop.status == 0, "\(hop.stderr)")
             let others = try BinaryProcess.run(
                 [
-                    "run", "--transports", "file,uring-tcp", "--workloads", "stream", "--sizes", "64", "--results-dir",
+                    "run", "--transports", "file,uring-tcp,udp,uds-dgram", "--workloads", "stream", "--sizes", "64",
+                    "--results-dir",
                     dir,
                 ]
                     + RunEndToEndTests.quick)
@@ -622,7 +662,7 @@ extension EndToEnd {
             #expect(
                 output.transports.map(\.transport) == [
                     "tcp", "tcp6", "uds", "uds-abstract", "fifo", "shm", "file", "uring-tcp", "uring-uds",
-                    "uring-file",
+                    "uring-file", "udp", "udp6", "uds-dgram",
                 ])
             #expect(
                 output.transports.first { $0.transport == "uring-tcp" }?.available
@@ -632,6 +672,8 @@ extension EndToEnd {
             #expect(output.transports.first { $0.transport == "file" }?.available == true)
             #expect(output.transports.first { $0.transport == "tcp" }?.available == true)
             #expect(output.transports.first { $0.transport == "uds" }?.available == true)
+            #expect(output.transports.first { $0.transport == "udp" }?.available == true)
+            #expect(output.transports.first { $0.transport == "uds-dgram" }?.available == true)
             #expect(output.transports.allSatisfy { !$0.reason.isEmpty })
             #expect(output.environment.namespaces["net"] != nil)
         }

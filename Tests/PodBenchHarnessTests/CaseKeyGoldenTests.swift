@@ -37,6 +37,16 @@ struct CaseKeyGoldenTests {
             #"{"messageSize":64,"options":{"rate":"10000"},"transport":"uds","workload":"rate"}"#
         ),
         (spec(.udsAbstract), #"{"messageSize":64,"options":{},"transport":"uds-abstract","workload":"pingpong"}"#),
+        // The datagram channels (#19): fixed when they were added.
+        (spec(.udp), #"{"messageSize":64,"options":{},"transport":"udp","workload":"pingpong"}"#),
+        (
+            spec(.udp6, .stream) { $0.socketBufferBytes = 65536 },
+            #"{"messageSize":64,"options":{"socket-buffer":"65536"},"transport":"udp6","workload":"stream"}"#
+        ),
+        (
+            spec(.udsDgram, .rate, rate: 5000),
+            #"{"messageSize":64,"options":{"rate":"5000"},"transport":"uds-dgram","workload":"rate"}"#
+        ),
         (spec(.fifo, .stream), #"{"messageSize":64,"options":{},"transport":"fifo","workload":"stream"}"#),
         (
             spec(.shm),
@@ -174,6 +184,7 @@ struct TransportCatalogTests {
             .shm: ["ring", "wait"], .file: ["follow", "fsync", "segment"],
             .uringTCP: ["socket", "setup", "batch", "buffers"], .uringUDS: ["socket", "setup", "batch", "buffers"],
             .uringFile: ["follow", "fsync", "segment", "setup"],
+            .udp: ["socket"], .udp6: ["socket"], .udsDgram: ["socket"],
         ]
         for kind in TransportKind.allCases {
             let own = TransportCatalog.transport(kind).own(all)

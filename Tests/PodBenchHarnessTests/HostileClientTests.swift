@@ -25,8 +25,8 @@ final class HostileClient {
 
     deinit { Glibc.close(fd) }
 
-    /// A frame: "PBCT", version 3 little-endian, two zero bytes, the body's length, the body.
-    static func frame(_ json: String, version: UInt16 = 3) -> [UInt8] {
+    /// A frame: "PBCT", version 4 little-endian, two zero bytes, the body's length, the body.
+    static func frame(_ json: String, version: UInt16 = 4) -> [UInt8] {
         let body = Array(json.utf8)
         let n = UInt32(body.count)
         return Array("PBCT".utf8) + [UInt8(version & 0xFF), UInt8(version >> 8), 0, 0]

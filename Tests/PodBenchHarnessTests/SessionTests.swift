@@ -43,22 +43,43 @@ struct SessionTests {
         "every transport and workload runs clean",
         arguments: TransportKind.allCases, WorkloadKind.allCases)
     func clean(transport: TransportKind, workload: WorkloadKind) throws {
+        // A datagram carries at most one message: the largest size it takes, and a larger one is
+        // refused with the reason (docs/datagrams.md).
+        let most = TransportCatalog.transport(transport).maximumPayload(TransportOptions())
         try Self.withSession { client in
-            for size in [1, 4096, 1 << 20] {
+            for size in [1, 4096, 1 << 20, most].compactMap({ $0 }) {
                 let result = try client.runCase(
                     CaseSpec(
                         transport: transport, workload: workload, messageSize: size, verifyEvery: 1,
                         messagesPerSecond: workload == .rate ? 50_000 : nil))
+                if let most, size > most {
+                    #expect(result.status == .unavailable, "\(result.error ?? "")")
+                    #expect(result.error?.contains("carries at most \(most) payload bytes") == true)
+                    continue
+                }
                 #expect(result.status == .ok, "\(result.error ?? "")")
                 #expect(result.trials.count == 2)
                 for trial in result.trials {
-                    #expect(trial.messages == 50)
-                    #expect(trial.bytes == 50 * UInt64(size))
                     let receiver = workload == .pingpong ? trial.client.integrity : trial.server.integrity
-                    #expect(receiver.received == 50 && receiver.verified == 50)
-                    #expect(trial.server.integrity.received == 50)
+                    // UDP drops what a full receive buffer cannot hold (50 messages sent at once
+                    // overrun it at 4 KiB), and any datagram channel counts an echo later than its
+                    // deadline lost (a busy machine under a sanitizer): what arrived and what was
+                    // lost make up what was sent, and the figures count only what arrived. Streams
+                    // never lose.
+                    let datagrams = [TransportKind.udp, .udp6, .udsDgram].contains(transport)
+                    let delivered = datagrams ? receiver.received : 50
+                    #expect(delivered > 0)
+                    #expect(trial.messages == delivered)
+                    #expect(trial.bytes == delivered * UInt64(size))
+                    #expect(receiver.received == delivered && receiver.verified == delivered)
+                    if workload == .pingpong {
+                        #expect(trial.server.integrity.received >= delivered)
+                    } else {
+                        #expect(trial.server.integrity.received == delivered)
+                    }
+                    #expect(receiver.lost == (datagrams ? 50 - delivered : nil))
                     #expect((trial.latencySummary != nil) == (workload == .pingpong))
-                    if let latency = trial.latency { #expect(try latency.decode().totalCount == 50) }
+                    if let latency = trial.latency { #expect(try latency.decode().totalCount == delivered) }
                 }
             }
         }

@@ -18,6 +18,19 @@ public func socketPair() throws -> (SocketChannel, SocketChannel) {
     )
 }
 
+/// Two connected Unix datagram sockets as datagram channels (each receive waits `timeout`).
+public func datagramPair(timeoutNanoseconds: UInt64 = 5_000_000_000) throws -> (DatagramChannel, DatagramChannel) {
+    var fds: [Int32] = [0, 0]
+    guard socketpair(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0, &fds) == 0 else {
+        throw PodBenchError.system("socketpair", Errno(rawValue: errno), "socketpair failed")
+    }
+    for fd in fds { try FileDescriptor(rawValue: fd).setIOTimeout(nanoseconds: timeoutNanoseconds) }
+    return (
+        DatagramChannel(descriptor: FileDescriptor(rawValue: fds[0])),
+        DatagramChannel(descriptor: FileDescriptor(rawValue: fds[1]))
+    )
+}
+
 /// Runs `body` on its own thread (blocking socket work off the test's thread) and waits for it.
 public final class Background: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)

@@ -1,0 +1,362 @@
+import Glibc
+import PodBenchCore
+import SystemPackage
+
+/// A connected datagram socket (UDP or Unix) as a `DataChannel`: each frame one datagram, sent with
+/// one `send` and received whole with one `recv`. A datagram larger than the receiver's room is
+/// refused (MSG_TRUNC tells its real length), never half-read.
+public struct DatagramChannel: DataChannel, Sendable {
+    public let descriptor: FileDescriptor
+
+    @inlinable
+    public static var isDatagram: Bool { true }
+
+    /// How long a side waits for a datagram it expects before counting it lost: an echo or an
+    /// acknowledgement later than this is a loss, never a hang (docs/datagrams.md).
+    public static let lossDeadlineNanoseconds: UInt64 = 200_000_000
+
+    // The handshake and the goodbye are header-only frames of kind `endAcknowledged` with these
+    // words in the checksum field and a zero timestamp: a side that meets one late (a retried hello)
+    // drops it as older than its phase.
+    /// The client's first datagram: "connect me".
+    public static let hello: UInt64 = 0x504244_47_48454C4F  // "PBDGHELO"
+    /// The server's answer to `hello`: the client may send.
+    public static let welcome: UInt64 = 0x504244_47_57454C43  // "PBDGWELC"
+    /// A side that gives up on the phase says so, as a stream socket's shutdown would.
+    public static let goodbye: UInt64 = 0x504244_47_42594521  // "PBDGBYE!"
+
+    public init(descriptor: FileDescriptor) {
+        self.descriptor = descriptor
+    }
+
+    @inlinable
+    public func sendAll(_ bytes: UnsafeRawBufferPointer) throws {
+        let sent: Int
+        do {
+            sent = try descriptor.send(bytes)
+        } catch let error as PodBenchError {
+            throw Self.translated(error)
+        }
+        if sent != bytes.count {
+            throw PodBenchError(.ioFailure, "a datagram of \(bytes.count) bytes went out as \(sent)")
+        }
+    }
+
+    /// Receives one whole datagram.
+    /// - Throws: `.protocolViolation` for a datagram larger than `buffer`, `.peerClosed` when the
+    ///   peer's socket is gone (UDP: ICMP port unreachable) or this side was shut down.
+    @inlinable
+    public func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n: Int
+        do {
+            n = try descriptor.receiveDatagram(into: buffer)
+        } catch let error as PodBenchError {
+            throw Self.translated(error)
+        }
+        if n > buffer.count {
+            throw PodBenchError(
+                .protocolViolation, "a datagram of \(n) bytes is larger than this case's frames (\(buffer.count) bytes)"
+            )
+        }
+        return n
+    }
+
+    /// Sends the goodbye datagram, so that a peer waiting for the next message stops at once (a
+    /// datagram socket has no end of stream to send), and wakes this side's own blocked receive.
+    public func shutdown() {
+        var bytes = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        withUnsafeMutableBytes(of: &bytes) { raw in
+            FrameHeader(payloadLength: 0, kind: .endAcknowledged, sequence: 0, checksum: Self.goodbye, timestamp: 0)
+                .write(to: raw.baseAddress!)
+            _ = try? descriptor.send(UnsafeRawBufferPointer(raw))
+        }
+        descriptor.shutdownBoth()
+    }
+
+    public func close() {
+        try? descriptor.close()
+    }
+
+    /// A refused or reset connected datagram socket means the peer's socket is gone.
+    @usableFromInline
+    static func translated(_ error: PodBenchError) -> PodBenchError {
+        if error.cause?.errno == .connectionRefused || error.cause?.errno == .connectionReset {
+            return PodBenchError(.peerClosed, "the peer's datagram socket is gone", cause: error.cause)
+        }
+        return error
+    }
+
+    /// What a header-only control datagram of kind `endAcknowledged` says: hello, welcome, goodbye,
+    /// or nil for anything else.
+    public static func marker(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
+        guard bytes.count == FrameHeader.size, let header = FrameHeader.read(from: bytes.baseAddress!),
+            header.kind == .endAcknowledged, header.payloadLength == 0
+        else { return nil }
+        return [hello, welcome, goodbye].contains(header.checksum) ? header.checksum : nil
+    }
+
+    /// Sends a header-only marker datagram on `descriptor`.
+    static func sendMarker(_ word: UInt64, on descriptor: FileDescriptor) throws {
+        var bytes = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        try withUnsafeMutableBytes(of: &bytes) { raw in
+            FrameHeader(payloadLength: 0, kind: .endAcknowledged, sequence: 0, checksum: word, timestamp: 0)
+                .write(to: raw.baseAddress!)
+            _ = try descriptor.send(UnsafeRawBufferPointer(raw))
+        }
+    }
+}
+
+/// Sets up the data connection of the datagram transports (`udp`, `udp6`, `uds-dgram`). The server
+/// binds a socket and advertises it; the client connects its own socket there and sends `hello`
+/// until the server answers `welcome` (a hello can be lost too). The server takes the first hello
+/// from a sender its transport accepts (loopback for UDP; the one client path next to its own for
+/// Unix), connects its socket to that sender, so the kernel drops datagrams from anyone else, and
+/// answers. Both ends then hold one connected socket each.
+public enum DatagramSocket {
+    /// A bound datagram socket waiting for its client's hello.
+    public final class Listener: DataListener, @unchecked Sendable {
+        public let descriptor: FileDescriptor
+        public let address: SocketAddress
+        let kind: TransportKind
+        let accepts: (UnsafePointer<sockaddr>, socklen_t) -> Bool
+        private var handedOver = false
+        private var closed = false
+
+        public var endpoint: Endpoint { .datagram(address: address) }
+
+        init(
+            descriptor: FileDescriptor, address: SocketAddress, kind: TransportKind,
+            accepts: @escaping (UnsafePointer<sockaddr>, socklen_t) -> Bool
+        ) {
+            self.descriptor = descriptor
+            self.address = address
+            self.kind = kind
+            self.accepts = accepts
+        }
+
+        /// Waits at most `timeoutNanoseconds` for a hello from an accepted sender (anything else is
+        /// dropped), connects to it and answers. The socket becomes the channel's.
+        public func accept(timeoutNanoseconds: UInt64) throws -> DatagramChannel {
+            try descriptor.setIOTimeout(nanoseconds: timeoutNanoseconds)
+            let deadline = MonotonicClock.now() &+ timeoutNanoseconds
+            var buffer = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+            var from = sockaddr_storage()
+            while MonotonicClock.now() < deadline {
+                var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+                let n = withUnsafeMutableBytes(of: &buffer) { raw in
+                    withUnsafeMutablePointer(to: &from) {
+                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                            recvfrom(descriptor.rawValue, raw.baseAddress, raw.count, Int32(MSG_TRUNC), $0, &length)
+                        }
+                    }
+                }
+                if n < 0 {
+                    let e = Errno(rawValue: errno)
+                    if e == .interrupted { continue }
+                    if e == .resourceTemporarilyUnavailable { break }
+                    throw PodBenchError.system("recvfrom", e, "cannot receive the client's hello")
+                }
+                let isHello = withUnsafeBytes(of: &buffer) {
+                    n == FrameHeader.size
+                        && DatagramChannel.marker(UnsafeRawBufferPointer(rebasing: $0[..<n])) == DatagramChannel.hello
+                }
+                let acceptable = withUnsafePointer(to: &from) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accepts($0, length) }
+                }
+                // Anything but a hello from the expected sender is noise from another process.
+                guard isHello, acceptable else { continue }
+                let rc = withUnsafePointer(to: &from) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        Glibc.connect(descriptor.rawValue, $0, length)
+                    }
+                }
+                guard rc == 0 else {
+                    throw PodBenchError.system(
+                        "connect", Errno(rawValue: errno), "cannot connect to the client's socket")
+                }
+                try DatagramChannel.sendMarker(DatagramChannel.welcome, on: descriptor)
+                handedOver = true
+                return DatagramChannel(descriptor: descriptor)
+            }
+            throw PodBenchError(.timeout, "the client did not open the data connection to \(endpoint) in time")
+        }
+
+        /// Removes the socket file, if any; closes the socket unless a channel holds it.
+        public func close() {
+            guard !closed else { return }
+            closed = true
+            if !handedOver { try? descriptor.close() }
+            if case .unixPath(let path) = address { _ = SystemFiles.removeSocketFile(path) }
+        }
+
+        deinit { close() }
+    }
+
+    /// Binds a datagram socket at `address` (port 0: the kernel's choice) for one case.
+    /// - Parameter accepts: whether a hello from this sender is the client's.
+    public static func listen(
+        kind: TransportKind, address: SocketAddress, options: TransportOptions,
+        accepts: @escaping (UnsafePointer<sockaddr>, socklen_t) -> Bool
+    ) throws -> Listener {
+        if case .unixPath(let path) = address, path.utf8.count > 105 {
+            throw PodBenchError(
+                .invalidConfiguration, "the socket path \(path) is too long for \(kind): pass a shorter --shared-dir")
+        }
+        let fd = try socket(kind: kind, family: address.family, options: options)
+        do {
+            do {
+                try fd.bind(to: address)
+            } catch let error as PodBenchError
+                where error.cause?.errno == .addressNotAvailable || error.cause?.errno == .addressFamilyNotSupported
+            {
+                throw PodBenchError(
+                    .unavailable, "\(kind) needs \(address.datagramDescription) and this host does not offer it",
+                    cause: error.cause)
+            }
+            let bound = address.family == AF_UNIX ? address : address.withPort(try fd.boundPort())
+            return Listener(descriptor: fd, address: bound, kind: kind, accepts: accepts)
+        } catch {
+            try? fd.close()
+            throw error
+        }
+    }
+
+    /// Connects to a server's datagram endpoint and says hello until it answers.
+    /// - Parameters:
+    ///   - local: where the client's socket is bound (Unix: a path the server sends to), nil for
+    ///     the kernel's choice (UDP).
+    public static func connect(
+        to address: SocketAddress, local: SocketAddress?, kind: TransportKind, options: TransportOptions,
+        timeoutNanoseconds: UInt64
+    ) throws -> DatagramChannel {
+        let fd = try open(to: address, local: local, kind: kind, options: options)
+        defer { if case .unixPath(let path) = local { _ = SystemFiles.removeSocketFile(path) } }
+        do {
+            try handshake(fd, address: address, timeoutNanoseconds: timeoutNanoseconds)
+            return DatagramChannel(descriptor: fd)
+        } catch {
+            try? fd.close()
+            throw error
+        }
+    }
+
+    /// The client's socket, bound to `local` and connected to `address`.
+    static func open(to address: SocketAddress, local: SocketAddress?, kind: TransportKind, options: TransportOptions)
+        throws -> FileDescriptor
+    {
+        let fd = try socket(kind: kind, family: address.family, options: options)
+        do {
+            if let local {
+                if case .unixPath(let path) = local { _ = SystemFiles.removeSocketFile(path) }
+                try fd.bind(to: local)
+            }
+            try fd.connect(to: address)
+            return fd
+        } catch {
+            try? fd.close()
+            if case .unixPath(let path) = local { _ = SystemFiles.removeSocketFile(path) }
+            throw error
+        }
+    }
+
+    /// Says hello every 20 ms until the server answers welcome (either may be lost), for at most
+    /// `timeoutNanoseconds`; then sets the channel's timeouts: a receive waits the loss deadline, a
+    /// send the whole timeout.
+    static func handshake(_ fd: FileDescriptor, address: SocketAddress, timeoutNanoseconds: UInt64) throws {
+        try fd.setIOTimeout(nanoseconds: 20_000_000)
+        let deadline = MonotonicClock.now() &+ timeoutNanoseconds
+        var buffer = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        var answered = false
+        while !answered {
+            guard MonotonicClock.now() < deadline else {
+                throw PodBenchError(.timeout, "no podbench server answered at \(address.datagramDescription) in time")
+            }
+            do {
+                try DatagramChannel.sendMarker(DatagramChannel.hello, on: fd)
+                let n = try withUnsafeMutableBytes(of: &buffer) { try fd.receiveDatagram(into: $0) }
+                answered = withUnsafeBytes(of: &buffer) {
+                    n == FrameHeader.size
+                        && DatagramChannel.marker(UnsafeRawBufferPointer(rebasing: $0[..<n])) == DatagramChannel.welcome
+                }
+            } catch let error as PodBenchError where error.code == .timeout {
+                continue
+            } catch let error as PodBenchError {
+                throw DatagramChannel.translated(error)
+            }
+        }
+        try setTimeouts(
+            fd, receive: min(timeoutNanoseconds, DatagramChannel.lossDeadlineNanoseconds), send: timeoutNanoseconds)
+    }
+
+    /// A datagram socket of `family` with the case's socket buffers.
+    static func socket(kind: TransportKind, family: Int32, options: TransportOptions) throws -> FileDescriptor {
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.datagramSocket(family: family)
+        } catch let error as PodBenchError where error.cause?.errno == .addressFamilyNotSupported {
+            throw PodBenchError(.unavailable, "\(kind): this host has no such sockets", cause: error.cause)
+        }
+        do {
+            if let bytes = options.socketBufferBytes {
+                try fd.setSocketOption(level: SOL_SOCKET, name: SO_RCVBUF, value: Int32(bytes), what: "SO_RCVBUF")
+                try fd.setSocketOption(level: SOL_SOCKET, name: SO_SNDBUF, value: Int32(bytes), what: "SO_SNDBUF")
+            }
+            return fd
+        } catch {
+            try? fd.close()
+            throw error
+        }
+    }
+
+    /// SO_RCVTIMEO and SO_SNDTIMEO, each its own.
+    static func setTimeouts(_ fd: FileDescriptor, receive: UInt64, send: UInt64) throws {
+        for (name, nanoseconds) in [(SO_RCVTIMEO, receive), (SO_SNDTIMEO, send)] {
+            var tv = timeval(
+                tv_sec: Int(nanoseconds / 1_000_000_000), tv_usec: Int((nanoseconds % 1_000_000_000) / 1000))
+            guard setsockopt(fd.rawValue, SOL_SOCKET, name, &tv, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
+                throw PodBenchError.system("setsockopt", Errno(rawValue: errno), "cannot set the socket timeout")
+            }
+        }
+    }
+
+    /// The payload bytes one frame may carry on a socket of `family` with these options: the
+    /// largest datagram less the frame's header. UDP: 65,507 (IPv4) or 65,527 (IPv6) bytes; Unix:
+    /// the send buffer less 32 bytes, as Linux allows (read from a socket made with the options).
+    public static func maximumPayload(kind: TransportKind, family: Int32, options: TransportOptions) -> Int? {
+        switch family {
+        case AF_INET: return 65_507 - FrameHeader.size
+        case AF_INET6: return 65_527 - FrameHeader.size
+        default:
+            guard let fd = try? socket(kind: kind, family: family, options: options) else { return nil }
+            defer { try? fd.close() }
+            guard let buffer = try? fd.socketOption(level: SOL_SOCKET, name: SO_SNDBUF, what: "SO_SNDBUF") else {
+                return nil
+            }
+            return Int(buffer) - 32 - FrameHeader.size
+        }
+    }
+
+    /// Tries a datagram transport for real: binds, connects, and completes the handshake (the
+    /// client's first hello waits in the server's queue while the server accepts).
+    static func probe(
+        kind: TransportKind, needs: String, listener: Listener, local: SocketAddress?
+    ) -> (available: Bool, reason: String) {
+        defer { listener.close() }
+        do {
+            let fd = try open(to: listener.address, local: local, kind: kind, options: TransportOptions())
+            defer {
+                try? fd.close()
+                if case .unixPath(let path) = local { _ = SystemFiles.removeSocketFile(path) }
+            }
+            try DatagramChannel.sendMarker(DatagramChannel.hello, on: fd)
+            let server = try listener.accept(timeoutNanoseconds: 2_000_000_000)
+            defer { server.close() }
+            try handshake(fd, address: listener.address, timeoutNanoseconds: 2_000_000_000)
+            return (true, "exchanged datagrams over \(listener.endpoint) (needs \(needs))")
+        } catch let error as PodBenchError {
+            return (false, error.description)
+        } catch {
+            return (false, "\(error)")
+        }
+    }
+}
