@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# podbench against Debian's sockperf (TCP 64 B round trip) and iperf3 (TCP stream 64 KiB), on the
+# podbench against Debian's sockperf (TCP and UDP 64 B round trips) and iperf3 (TCP stream 64 KiB), on the
 # same machine, with the same pinning, in one run, alternating A/B rounds so that drift hits both.
 #
 #   scripts/compare-peers.sh [--cpu CLIENT,SERVER] [--rounds N] [--seconds S]
@@ -27,9 +27,10 @@ work=$(mktemp -d /tmp/podbench-peers-XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 port=$((20000 + RANDOM % 20000))
 next_port() { port=$((port + 1)); }  # a fresh port per measurement: no TIME_WAIT clashes
-wait_listening() {  # waits until something listens on $port (without connecting to it)
+proto=t
+wait_listening() {  # waits until something listens on $port, TCP or ($proto=u) UDP, without connecting
   for _ in $(seq 1 100); do
-    [ -n "$(ss -Htln "sport = :$port" 2>/dev/null)" ] && return 0
+    [ -n "$(ss -H${proto}ln "sport = :$port" 2>/dev/null)" ] && return 0
     kill -0 "$server_pid" 2>/dev/null || return 1
     sleep 0.05
   done
@@ -47,11 +48,14 @@ start_server() {  # starts "$@" pinned to the server CPU on a fresh port; retrie
   echo "the peer server did not start:" >&2; cat "$work/server.log" >&2; exit 1
 }
 
-sockperf_p50() {  # prints the median full round trip in microseconds
-  start_server sockperf server --tcp -i 127.0.0.1
-  taskset -c "$client_cpu" sockperf ping-pong --tcp -i 127.0.0.1 -p "$port" -m 64 -t "$seconds" --full-rtt \
+sockperf_p50() {  # $1 tcp or udp; prints the median full round trip in microseconds
+  local flag=()
+  if [ "$1" = tcp ]; then proto=t; flag=(--tcp); else proto=u; fi
+  start_server sockperf server "${flag[@]}" -i 127.0.0.1
+  taskset -c "$client_cpu" sockperf ping-pong "${flag[@]}" -i 127.0.0.1 -p "$port" -m 64 -t "$seconds" --full-rtt \
     >"$work/sockperf.txt" 2>&1 || true
   kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true
+  proto=t
   local p50
   p50=$(awk '/percentile 50.000 =/ {print $NF}' "$work/sockperf.txt")
   [ -n "$p50" ] || { echo "sockperf failed:" >&2; cat "$work/sockperf.txt" >&2; exit 1; }
@@ -66,9 +70,9 @@ iperf3_gbps() {  # prints receiver-side GB/s (payload)
     "$work/iperf3.json"
 }
 
-podbench_case() {  # $1 workload, $2 size; prints p50 µs (pingpong) or GB/s (stream), median of trials
+podbench_case() {  # $1 workload, $2 size, $3 transport; prints p50 µs (pingpong) or GB/s (stream), median of trials
   rm -rf "$work/results"
-  "$bin" run --transports tcp --workloads "$1" --sizes "$2" --trials 5 --duration "$(python3 -c "print($seconds/5)")s" \
+  "$bin" run --transports "${3:-tcp}" --workloads "$1" --sizes "$2" --trials 5 --duration "$(python3 -c "print($seconds/5)")s" \
     --warmup 500ms --cpu "client=$client_cpu,server=$server_cpu" --results-dir "$work/results" >/dev/null 2>"$work/podbench.err" \
     || { cat "$work/podbench.err" >&2; exit 1; }
   python3 - "$1" "$work"/results/*.json <<'PY'
@@ -83,21 +87,26 @@ PY
 }
 
 echo "machine: $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs; pinning client=$client_cpu server=$server_cpu; $seconds s per measurement"
-printf '%-6s %18s %18s %18s %18s\n' round "sockperf p50 µs" "podbench p50 µs" "iperf3 GB/s" "podbench GB/s"
+printf '%-6s %14s %14s %14s %14s %14s %14s\n' round "sockperf tcp" "podbench tcp" "sockperf udp" "podbench udp" \
+  "iperf3 GB/s" "podbench GB/s"
+printf '%-6s %14s %14s %14s %14s\n' "" "p50 µs" "p50 µs" "p50 µs" "p50 µs"
 : >"$work/rows"
 for r in $(seq 1 "$rounds"); do
-  a=$(sockperf_p50); b=$(podbench_case pingpong 64); c=$(iperf3_gbps); d=$(podbench_case stream 64KiB)
-  printf '%-6s %18.2f %18.2f %18.2f %18.2f\n' "$r" "$a" "$b" "$c" "$d"
-  echo "$a $b $c $d" >>"$work/rows"
+  a=$(sockperf_p50 tcp); b=$(podbench_case pingpong 64); e=$(sockperf_p50 udp); f=$(podbench_case pingpong 64 udp)
+  c=$(iperf3_gbps); d=$(podbench_case stream 64KiB)
+  printf '%-6s %14.2f %14.2f %14.2f %14.2f %14.2f %14.2f\n' "$r" "$a" "$b" "$e" "$f" "$c" "$d"
+  echo "$a $b $c $d $e $f" >>"$work/rows"
 done
 python3 - "$work/rows" <<'PY'
 import statistics, sys
 rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
 cols = list(zip(*rows))
 m = [statistics.median(c) for c in cols]
-best = [min(cols[0]), min(cols[1]), max(cols[2]), max(cols[3])]
-print(f"{'median':<6} {m[0]:18.2f} {m[1]:18.2f} {m[2]:18.2f} {m[3]:18.2f}")
-print(f"{'best':<6} {best[0]:18.2f} {best[1]:18.2f} {best[2]:18.2f} {best[3]:18.2f}")
+best = [min(cols[0]), min(cols[1]), max(cols[2]), max(cols[3]), min(cols[4]), min(cols[5])]
+order = [0, 1, 4, 5, 2, 3]
+print(f"{'median':<6} " + " ".join(f"{m[i]:14.2f}" for i in order))
+print(f"{'best':<6} " + " ".join(f"{best[i]:14.2f}" for i in order))
 print(f"podbench/sockperf p50: median {m[1]/m[0]:.3f}, best {best[1]/best[0]:.3f} (1.0 = same; within 10% is the goal)")
+print(f"podbench/sockperf --udp p50: median {m[5]/m[4]:.3f}, best {best[5]/best[4]:.3f} (within 10% is the goal)")
 print(f"podbench/iperf3 GB/s:  median {m[3]/m[2]:.3f}, best {best[3]/best[2]:.3f} (1.0 = same; within 10% is the goal)")
 PY

@@ -355,7 +355,7 @@ public struct ReportBuilder {
                 .compactMap { $0 }
                 if inputs.count > 1 { row[1] = row[1].replacingOccurrences(of: " [\(input.label)]", with: "") }
                 guard c.status == .ok, !c.trials.isEmpty else {
-                    rows.append(row + [c.status.rawValue, "", "", "", "", "", ""])
+                    rows.append(row + [c.status.rawValue] + Array(repeating: "", count: showsLoss ? 7 : 6))
                     continue
                 }
                 let s = CaseSummary(c)
@@ -363,8 +363,9 @@ public struct ReportBuilder {
                     row + [
                         s.p50.map(Format.nanoseconds) ?? "-", s.p99.map(Format.nanoseconds) ?? "-",
                         s.p999.map(Format.nanoseconds) ?? "-", Format.rate(s.messagesPerSecond),
-                        Format.decimal(s.bytesPerSecond / 1e6), Format.nanoseconds(s.clientCPUPerMessage),
-                        Format.nanoseconds(s.serverCPUPerMessage),
+                        Format.decimal(s.bytesPerSecond / 1e6),
+                    ] + (showsLoss ? [s.lossFraction.map(Format.loss) ?? "-"] : []) + [
+                        Format.nanoseconds(s.clientCPUPerMessage), Format.nanoseconds(s.serverCPUPerMessage),
                     ])
             }
         }
@@ -373,9 +374,16 @@ public struct ReportBuilder {
 
     var tableHeader: [String] {
         (inputs.count > 1 ? ["file"] : []) + [
-            "transport", "workload", "size", "p50", "p99", "p99.9", "msg/s", "MB/s", "cpu/msg client",
-            "cpu/msg server",
-        ]
+            "transport", "workload", "size", "p50", "p99", "p99.9", "msg/s", "MB/s",
+        ] + (showsLoss ? ["lost"] : []) + ["cpu/msg client", "cpu/msg server"]
+    }
+
+    /// Whether a case of the inputs ran on a datagram channel (they count lost messages): the cases
+    /// table then has a `lost` column (docs/datagrams.md).
+    var showsLoss: Bool {
+        inputs.contains { input in
+            input.run.cases.contains { $0.status == .ok && CaseSummary.lossFraction($0) != nil }
+        }
     }
 
     func environmentLines(_ input: Input) -> [String] {
@@ -401,6 +409,13 @@ public struct ReportBuilder {
         }
         return lines
     }
+
+    static let lossNote = """
+        lost: datagram cases (udp, udp6, uds-dgram) only, the messages sent that never arrived over all \
+        trials (pingpong: round trips without an echo within 200 ms); their msg/s, MB/s and CPU per \
+        message count only what was delivered. A datagram channel may drop: losses are counted, not \
+        errors (docs/datagrams.md).
+        """
 
     static let capacityNote = """
         From the rate workload: the knee is the last offered rate before delivery falls under 95% of \
@@ -485,6 +500,7 @@ public struct ReportBuilder {
         md += "## Cases\n\n| " + tableHeader.joined(separator: " | ") + " |\n|"
         md += String(repeating: "---|", count: tableHeader.count) + "\n"
         for cells in tableRows() { md += row(cells) }
+        if showsLoss { md += "\n\(Self.lossNote)\n" }
         md += "\n## Environment\n\n"
         for input in inputs {
             md += "### \(e(input.label))\n\n" + environmentLines(input).map { "- \(e($0))\n" }.joined() + "\n"
@@ -524,7 +540,7 @@ public struct ReportBuilder {
         }
         page += "<h2>Cases</h2>\n<table><tr>" + tableHeader.map { "<th>\(e($0))</th>" }.joined() + "</tr>\n"
         for row in tableRows() { page += "<tr>" + row.map { "<td>\(e($0))</td>" }.joined() + "</tr>\n" }
-        page += "</table>\n<h2>Environment</h2>\n"
+        page += "</table>\n" + (showsLoss ? "<p>\(e(Self.lossNote))</p>\n" : "") + "<h2>Environment</h2>\n"
         for input in inputs {
             page +=
                 "<h3>\(e(input.label))</h3><ul>" + environmentLines(input).map { "<li>\(e($0))</li>" }.joined()

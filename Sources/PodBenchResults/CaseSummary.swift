@@ -40,7 +40,7 @@ public struct CaseSummary: Sendable {
 
     /// Lost over sent, summed over the trials, from the side that counts them: the client for
     /// pingpong (echoes), the receiver (server) otherwise.
-    static func lossFraction(_ result: CaseResult) -> Double? {
+    public static func lossFraction(_ result: CaseResult) -> Double? {
         var lost: UInt64 = 0
         var sent: UInt64 = 0
         var counted = false
@@ -81,6 +81,16 @@ public enum Format {
         let magnitude = abs(value)
         let digits = magnitude >= 100 ? 0 : magnitude >= 10 ? 1 : 2
         return fixed(value, digits: digits)
+    }
+
+    /// A loss share: `0%` exactly when none was lost, `<0.001%` below that, else `0.012%`, `1.23%`,
+    /// `74.4%`.
+    public static func loss(_ fraction: Double) -> String {
+        guard fraction.isFinite else { return "-" }
+        if fraction <= 0 { return "0%" }
+        let percent = fraction * 100
+        if percent < 0.001 { return "<0.001%" }
+        return (percent < 0.01 ? fixed(percent, digits: 3) : decimal(percent)) + "%"
     }
 
     /// `12.3k`, `1.23M`.

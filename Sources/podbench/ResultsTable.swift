@@ -32,7 +32,7 @@ enum ResultsTable {
                         s.p999.map(Format.nanoseconds) ?? "-",
                         Format.rate(s.messagesPerSecond), Format.decimal(s.bytesPerSecond / 1e6),
                         Format.decimal(s.throughputSpread * 100) + "%",
-                    ] + (losses ? [s.lossFraction.map(Self.lossText) ?? "-"] : []) + [
+                    ] + (losses ? [s.lossFraction.map(Format.loss) ?? "-"] : []) + [
                         Format.nanoseconds(s.clientCPUPerMessage), Format.nanoseconds(s.serverCPUPerMessage),
                         Format.decimal(s.clientSwitchesPerMessage), Format.decimal(s.serverSwitchesPerMessage),
                         LimitRatio.text(for: result, summary: s, run: run) ?? "-",
@@ -93,16 +93,6 @@ enum ResultsTable {
         // Names and error texts come from the run's file or its peer: nothing may drive the terminal.
         return out.split(separator: "\n", omittingEmptySubsequences: false).map { TextEscaping.terminal(String($0)) }
             .joined(separator: "\n")
-    }
-}
-
-extension ResultsTable {
-    /// A loss share: `0%` exactly when none was lost, else three significant digits (`0.012%`).
-    static func lossText(_ fraction: Double) -> String {
-        if fraction == 0 { return "0%" }
-        let percent = fraction * 100
-        if percent < 0.001 { return "<0.001%" }
-        return (percent < 0.01 ? Format.fixed(percent, digits: 3) : Format.decimal(percent)) + "%"
     }
 }
 
