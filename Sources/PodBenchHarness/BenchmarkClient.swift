@@ -365,6 +365,12 @@ public final class BenchmarkClient: @unchecked Sendable {
         if let code = report.errorCode {
             throw PhaseError(error: PodBenchError(code, report.error ?? "the server's side of the phase failed"))
         }
+        if Channel.isDatagram && spec.workload != .pingpong && report.integrity.received > outcome.messages {
+            throw PhaseError(
+                error: PodBenchError(
+                    .protocolViolation,
+                    "the server says \(report.integrity.received) messages arrived; \(outcome.messages) were sent"))
+        }
         var hopUsage: CPUUsage?
         if let hopStats, let hopBefore {
             hopUsage = try Self.relayStats(hopStats, timeout: configuration.peerTimeoutNanoseconds).since(hopBefore)

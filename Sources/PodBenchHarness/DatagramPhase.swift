@@ -20,7 +20,7 @@ enum DatagramPhase {
         let started = MonotonicClock.now()
         let deadline = started &+ plan.durationNanoseconds
         let highest = histogram.highestTrackableValue
-        let lossDeadline = DatagramChannel.lossDeadlineNanoseconds
+        let lossDeadline = DatagramChannel.lossDeadline(peerTimeoutNanoseconds: peerTimeoutNanoseconds)
         var sequence: UInt64 = 0
         var now = started
         var lastHeard = started
@@ -42,18 +42,21 @@ enum DatagramPhase {
                     }
                     break  // lost: counted at the end (sent less echoed)
                 }
-                guard header.kind == .data else {
-                    throw PodBenchError(.protocolViolation, "the server sent a \(header.kind) frame instead of an echo")
-                }
-                if header.sequence != sequence {
-                    // The late echo of a round trip already counted lost: dropped. The wait for
-                    // this one stays bounded however many of them come.
-                    now = MonotonicClock.now()
-                    if now &- sent >= lossDeadline { break }
-                    continue
+                guard header.kind == .data, header.sequence <= sequence else {
+                    throw PodBenchError(
+                        .protocolViolation,
+                        header.kind == .data
+                            ? "the server echoed message \(header.sequence), which was never sent (the last was \(sequence))"
+                            : "the server sent a \(header.kind) frame instead of an echo")
                 }
                 now = MonotonicClock.now()
                 lastHeard = now
+                if header.sequence != sequence {
+                    // The late echo of a round trip already counted lost: dropped. The server is
+                    // alive; the wait for this one stays bounded however many of them come.
+                    if now &- sent >= lossDeadline { break }
+                    continue
+                }
                 checker.check(header, frame: frame)
                 histogram.record(min(now &- sent, highest))
                 break
@@ -61,25 +64,31 @@ enum DatagramPhase {
             sequence &+= 1
         }
         checker.checkEnd(sentCount: sequence)
-        try end(sent: sequence, reader: &reader, since: started, peerTimeoutNanoseconds: peerTimeoutNanoseconds)
+        _ = try end(sent: sequence, reader: &reader, since: started, peerTimeoutNanoseconds: peerTimeoutNanoseconds)
         return (checker.counts.received, now &- started)
     }
 
     /// Ends a client's phase: sends the end-of-trial frame (the count sent) and waits for its
-    /// acknowledgement, sending it again after each loss deadline without one (either may be
-    /// lost), for at most the peer timeout. Late echoes that arrive meanwhile are dropped.
+    /// acknowledgement, sending it again after each loss deadline without one (behind a full queue
+    /// it can be dropped), for at most the peer timeout. Late echoes that arrive meanwhile are dropped.
+    /// - Returns: the acknowledgement's stamp (stream, rate: when the server received the last
+    ///   message), or now when it is older than the phase.
     static func end<Channel: DataChannel>(
         sent: UInt64, reader: inout FrameReader<Channel>, since: UInt64, peerTimeoutNanoseconds: UInt64
-    ) throws {
+    ) throws -> UInt64 {
         let channel = reader.channel
         let giveUp = MonotonicClock.now() &+ peerTimeoutNanoseconds
+        let lossDeadline = DatagramChannel.lossDeadline(peerTimeoutNanoseconds: peerTimeoutNanoseconds)
         while true {
             try sendMarker(.endOfTrial, sequence: sent, on: channel)
-            let resend = MonotonicClock.now() &+ DatagramChannel.lossDeadlineNanoseconds
+            let resend = MonotonicClock.now() &+ lossDeadline
             waiting: while true {
                 do {
                     let (header, _) = try reader.next(from: channel, since: since)
-                    if header.kind == .endAcknowledged && header.sequence == sent { return }
+                    if header.kind == .endAcknowledged && header.sequence == sent {
+                        let now = MonotonicClock.now()
+                        return header.timestamp >= since && header.timestamp <= now ? header.timestamp : now
+                    }
                 } catch let error as PodBenchError where error.code == .timeout {
                     break waiting
                 }

@@ -145,11 +145,16 @@ public struct FrameWriter {
 }
 
 /// Sends a payload-less control frame on the data channel (end of trial and its acknowledgement).
-func sendMarker<Channel: DataChannel>(_ kind: FrameHeader.Kind, sequence: UInt64, on channel: Channel) throws {
+/// Stamped now unless `timestamp` says otherwise.
+func sendMarker<Channel: DataChannel>(
+    _ kind: FrameHeader.Kind, sequence: UInt64, on channel: Channel, timestamp: UInt64? = nil
+) throws {
     var bytes = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
     try withUnsafeMutableBytes(of: &bytes) { raw in
-        FrameHeader(payloadLength: 0, kind: kind, sequence: sequence, checksum: 0, timestamp: MonotonicClock.now())
-            .write(to: raw.baseAddress!)
+        FrameHeader(
+            payloadLength: 0, kind: kind, sequence: sequence, checksum: 0, timestamp: timestamp ?? MonotonicClock.now()
+        )
+        .write(to: raw.baseAddress!)
         try channel.sendAll(UnsafeRawBufferPointer(raw))
     }
     // A marker ends a phase (or answers its end): nothing may stay queued behind it.

@@ -53,8 +53,16 @@ public struct IntegrityChecker {
     /// Checks the sender's count in an end-of-trial frame against what arrived. Over datagrams,
     /// what did not arrive is counted lost; more than was sent is still an error.
     public mutating func checkEnd(sentCount: UInt64) {
-        if datagrams && sentCount >= counts.received {
+        if datagrams && sentCount >= counts.received && (counts.received == 0 || expectedSequence <= sentCount) {
             counts.lost = sentCount - counts.received
+            return
+        }
+        if datagrams && expectedSequence > sentCount {
+            counts.outOfSequence &+= 1
+            if counts.firstError == nil {
+                counts.firstError =
+                    "message \(expectedSequence - 1) arrived, but the sender says it sent \(sentCount) (numbered from 0)"
+            }
             return
         }
         if sentCount != counts.received {

@@ -60,9 +60,9 @@ public enum RateWorkload {
             sequence &+= 1
         }
         if Channel.isDatagram {
-            try DatagramPhase.end(
+            let ended = try DatagramPhase.end(
                 sent: sequence, reader: &reader, since: started, peerTimeoutNanoseconds: peerTimeoutNanoseconds)
-            return (sequence, MonotonicClock.now() &- started, pacing)
+            return (sequence, ended &- started, pacing)
         }
         try sendMarker(.endOfTrial, sequence: sequence, on: channel)
         let (ack, _) = try reader.next()

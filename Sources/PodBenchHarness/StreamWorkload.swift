@@ -32,9 +32,9 @@ public enum StreamWorkload {
             now = MonotonicClock.now()
         }
         if Channel.isDatagram {
-            try DatagramPhase.end(
+            let ended = try DatagramPhase.end(
                 sent: sequence, reader: &reader, since: started, peerTimeoutNanoseconds: peerTimeoutNanoseconds)
-            return (sequence, MonotonicClock.now() &- started)
+            return (sequence, ended &- started)
         }
         try sendMarker(.endOfTrial, sequence: sequence, on: channel)
         let (ack, _) = try reader.next()
@@ -54,16 +54,22 @@ public enum StreamWorkload {
     ) throws {
         let channel = reader.channel
         let highest = oneWay.highestTrackableValue
+        var lastArrival: UInt64 = 0
         while true {
             let (header, frame) = try reader.next(from: channel, since: since)
             switch header.kind {
             case .data:
                 let now = MonotonicClock.now()
+                lastArrival = now
                 oneWay.record(min(now &- header.timestamp, highest))
                 checker.check(header, frame: frame)
             case .endOfTrial:
                 checker.checkEnd(sentCount: header.sequence)
-                try sendMarker(.endAcknowledged, sequence: header.sequence, on: channel)
+                // Over datagrams the acknowledgement carries when the last message arrived: the
+                // sender's phase ends there, however long its end-of-trial took to get through (it
+                // may have been lost behind a full queue and sent again).
+                let stamp = Channel.isDatagram && lastArrival != 0 ? lastArrival : nil
+                try sendMarker(.endAcknowledged, sequence: header.sequence, on: channel, timestamp: stamp)
                 return
             case .endAcknowledged:
                 throw PodBenchError(.protocolViolation, "the client sent an unexpected end acknowledgement")

@@ -15,6 +15,12 @@ public struct DatagramChannel: DataChannel, Sendable {
     /// acknowledgement later than this is a loss, never a hang (docs/datagrams.md).
     public static let lossDeadlineNanoseconds: UInt64 = 200_000_000
 
+    /// The loss deadline with a peer timeout of `peerTimeoutNanoseconds`: 200 ms, or half the
+    /// timeout when that is shorter (so that one loss never uses up the whole timeout).
+    public static func lossDeadline(peerTimeoutNanoseconds: UInt64) -> UInt64 {
+        max(1_000_000, min(lossDeadlineNanoseconds, peerTimeoutNanoseconds / 2))
+    }
+
     // The handshake and the goodbye are header-only frames of kind `endAcknowledged` with these
     // words in the checksum field and a zero timestamp: a side that meets one late (a retried hello)
     // drops it as older than its phase.
@@ -55,7 +61,8 @@ public struct DatagramChannel: DataChannel, Sendable {
         }
         if n > buffer.count {
             throw PodBenchError(
-                .protocolViolation, "a datagram of \(n) bytes is larger than this case's frames (\(buffer.count) bytes)"
+                .protocolViolation,
+                "a datagram of \(n) bytes is larger than the \(buffer.count) bytes of room for it (more than any frame of this case)"
             )
         }
         return n
@@ -63,12 +70,13 @@ public struct DatagramChannel: DataChannel, Sendable {
 
     /// Sends the goodbye datagram, so that a peer waiting for the next message stops at once (a
     /// datagram socket has no end of stream to send), and wakes this side's own blocked receive.
+    /// Never blocks: a peer whose queue is full is not waited for (it times out instead).
     public func shutdown() {
         var bytes = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         withUnsafeMutableBytes(of: &bytes) { raw in
             FrameHeader(payloadLength: 0, kind: .endAcknowledged, sequence: 0, checksum: Self.goodbye, timestamp: 0)
                 .write(to: raw.baseAddress!)
-            _ = try? descriptor.send(UnsafeRawBufferPointer(raw))
+            _ = Glibc.send(descriptor.rawValue, raw.baseAddress, raw.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
         }
         descriptor.shutdownBoth()
     }
@@ -86,32 +94,42 @@ public struct DatagramChannel: DataChannel, Sendable {
         return error
     }
 
-    /// What a header-only control datagram of kind `endAcknowledged` says: hello, welcome, goodbye,
-    /// or nil for anything else.
-    public static func marker(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
-        guard bytes.count == FrameHeader.size, let header = FrameHeader.read(from: bytes.baseAddress!),
-            header.kind == .endAcknowledged, header.payloadLength == 0
-        else { return nil }
-        return [hello, welcome, goodbye].contains(header.checksum) ? header.checksum : nil
+    /// Whether `bytes` is the header-only control datagram `word` (hello, welcome, goodbye) of the
+    /// connection `nonce` (the case's secret from the control connection, in the sequence field).
+    public static func isMarker(_ bytes: UnsafeRawBufferPointer, _ word: UInt64, nonce: UInt64) -> Bool {
+        guard bytes.count == FrameHeader.size, let header = FrameHeader.read(from: bytes.baseAddress!) else {
+            return false
+        }
+        return header.kind == .endAcknowledged && header.payloadLength == 0 && header.checksum == word
+            && header.sequence == nonce
     }
 
     /// Sends a header-only marker datagram on `descriptor`.
-    static func sendMarker(_ word: UInt64, on descriptor: FileDescriptor) throws {
+    static func sendMarker(_ word: UInt64, nonce: UInt64, on descriptor: FileDescriptor) throws {
         var bytes = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         try withUnsafeMutableBytes(of: &bytes) { raw in
-            FrameHeader(payloadLength: 0, kind: .endAcknowledged, sequence: 0, checksum: word, timestamp: 0)
+            FrameHeader(payloadLength: 0, kind: .endAcknowledged, sequence: nonce, checksum: word, timestamp: 0)
                 .write(to: raw.baseAddress!)
             _ = try descriptor.send(UnsafeRawBufferPointer(raw))
         }
     }
+
+    /// Throws away whatever waits in `descriptor`'s receive queue: datagrams that came before it
+    /// was connected, from anyone.
+    static func drain(_ descriptor: FileDescriptor) {
+        var byte: UInt8 = 0
+        while Glibc.recv(descriptor.rawValue, &byte, 1, Int32(MSG_DONTWAIT | MSG_TRUNC)) >= 0 {}
+    }
 }
 
 /// Sets up the data connection of the datagram transports (`udp`, `udp6`, `uds-dgram`). The server
-/// binds a socket and advertises it; the client connects its own socket there and sends `hello`
-/// until the server answers `welcome` (a hello can be lost too). The server takes the first hello
-/// from a sender its transport accepts (loopback for UDP; the one client path next to its own for
-/// Unix), connects its socket to that sender, so the kernel drops datagrams from anyone else, and
-/// answers. Both ends then hold one connected socket each.
+/// binds a socket and advertises it with a random nonce (on the authenticated control connection);
+/// the client connects its own socket there, drops whatever waited in its queue, and sends `hello`
+/// with the nonce every 20 ms until the server answers `welcome` with it. The server takes the first
+/// hello with the nonce from a sender its transport accepts (127.0.0.1 or ::1 for UDP; the one
+/// client path next to its own for Unix), connects its socket to that sender, so the kernel drops
+/// datagrams from anyone else, drops what waited in its queue, and answers. Both ends then hold
+/// one connected socket each (docs/datagrams.md).
 public enum DatagramSocket {
     /// A bound datagram socket waiting for its client's hello.
     public final class Listener: DataListener, @unchecked Sendable {
@@ -119,10 +137,12 @@ public enum DatagramSocket {
         public let address: SocketAddress
         let kind: TransportKind
         let accepts: (UnsafePointer<sockaddr>, socklen_t) -> Bool
+        /// The case's secret: only a hello that carries it is the client's.
+        public let nonce = UInt64.random(in: 1...UInt64.max)
         private var handedOver = false
         private var closed = false
 
-        public var endpoint: Endpoint { .datagram(address: address) }
+        public var endpoint: Endpoint { .datagram(address: address, nonce: nonce) }
 
         init(
             descriptor: FileDescriptor, address: SocketAddress, kind: TransportKind,
@@ -137,11 +157,12 @@ public enum DatagramSocket {
         /// Waits at most `timeoutNanoseconds` for a hello from an accepted sender (anything else is
         /// dropped), connects to it and answers. The socket becomes the channel's.
         public func accept(timeoutNanoseconds: UInt64) throws -> DatagramChannel {
-            try descriptor.setIOTimeout(nanoseconds: timeoutNanoseconds)
             let deadline = MonotonicClock.now() &+ timeoutNanoseconds
             var buffer = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
             var from = sockaddr_storage()
             while MonotonicClock.now() < deadline {
+                // What is left of the wait, however many strangers' datagrams came first.
+                try descriptor.setIOTimeout(nanoseconds: max(1000, deadline &- MonotonicClock.now()))
                 var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
                 let n = withUnsafeMutableBytes(of: &buffer) { raw in
                     withUnsafeMutablePointer(to: &from) {
@@ -158,12 +179,13 @@ public enum DatagramSocket {
                 }
                 let isHello = withUnsafeBytes(of: &buffer) {
                     n == FrameHeader.size
-                        && DatagramChannel.marker(UnsafeRawBufferPointer(rebasing: $0[..<n])) == DatagramChannel.hello
+                        && DatagramChannel.isMarker(
+                            UnsafeRawBufferPointer(rebasing: $0[..<n]), DatagramChannel.hello, nonce: nonce)
                 }
                 let acceptable = withUnsafePointer(to: &from) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accepts($0, length) }
                 }
-                // Anything but a hello from the expected sender is noise from another process.
+                // Anything but a hello with the nonce from the expected sender is another process's.
                 guard isHello, acceptable else { continue }
                 let rc = withUnsafePointer(to: &from) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -174,7 +196,9 @@ public enum DatagramSocket {
                     throw PodBenchError.system(
                         "connect", Errno(rawValue: errno), "cannot connect to the client's socket")
                 }
-                try DatagramChannel.sendMarker(DatagramChannel.welcome, on: descriptor)
+                DatagramChannel.drain(descriptor)
+                try descriptor.setIOTimeout(nanoseconds: timeoutNanoseconds)
+                try DatagramChannel.sendMarker(DatagramChannel.welcome, nonce: nonce, on: descriptor)
                 handedOver = true
                 return DatagramChannel(descriptor: descriptor)
             }
@@ -226,13 +250,13 @@ public enum DatagramSocket {
     ///   - local: where the client's socket is bound (Unix: a path the server sends to), nil for
     ///     the kernel's choice (UDP).
     public static func connect(
-        to address: SocketAddress, local: SocketAddress?, kind: TransportKind, options: TransportOptions,
-        timeoutNanoseconds: UInt64
+        to address: SocketAddress, nonce: UInt64, local: SocketAddress?, kind: TransportKind,
+        options: TransportOptions, timeoutNanoseconds: UInt64
     ) throws -> DatagramChannel {
         let fd = try open(to: address, local: local, kind: kind, options: options)
         defer { if case .unixPath(let path) = local { _ = SystemFiles.removeSocketFile(path) } }
         do {
-            try handshake(fd, address: address, timeoutNanoseconds: timeoutNanoseconds)
+            try handshake(fd, address: address, nonce: nonce, timeoutNanoseconds: timeoutNanoseconds)
             return DatagramChannel(descriptor: fd)
         } catch {
             try? fd.close()
@@ -251,6 +275,7 @@ public enum DatagramSocket {
                 try fd.bind(to: local)
             }
             try fd.connect(to: address)
+            DatagramChannel.drain(fd)
             return fd
         } catch {
             try? fd.close()
@@ -259,10 +284,11 @@ public enum DatagramSocket {
         }
     }
 
-    /// Says hello every 20 ms until the server answers welcome (either may be lost), for at most
-    /// `timeoutNanoseconds`; then sets the channel's timeouts: a receive waits the loss deadline, a
-    /// send the whole timeout.
-    static func handshake(_ fd: FileDescriptor, address: SocketAddress, timeoutNanoseconds: UInt64) throws {
+    /// Says hello every 20 ms until the server answers welcome, for at most `timeoutNanoseconds`;
+    /// then sets the channel's timeouts: a receive waits the loss deadline, a send the whole timeout.
+    static func handshake(_ fd: FileDescriptor, address: SocketAddress, nonce: UInt64, timeoutNanoseconds: UInt64)
+        throws
+    {
         try fd.setIOTimeout(nanoseconds: 20_000_000)
         let deadline = MonotonicClock.now() &+ timeoutNanoseconds
         var buffer = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
@@ -272,11 +298,12 @@ public enum DatagramSocket {
                 throw PodBenchError(.timeout, "no podbench server answered at \(address.datagramDescription) in time")
             }
             do {
-                try DatagramChannel.sendMarker(DatagramChannel.hello, on: fd)
+                try DatagramChannel.sendMarker(DatagramChannel.hello, nonce: nonce, on: fd)
                 let n = try withUnsafeMutableBytes(of: &buffer) { try fd.receiveDatagram(into: $0) }
                 answered = withUnsafeBytes(of: &buffer) {
                     n == FrameHeader.size
-                        && DatagramChannel.marker(UnsafeRawBufferPointer(rebasing: $0[..<n])) == DatagramChannel.welcome
+                        && DatagramChannel.isMarker(
+                            UnsafeRawBufferPointer(rebasing: $0[..<n]), DatagramChannel.welcome, nonce: nonce)
                 }
             } catch let error as PodBenchError where error.code == .timeout {
                 continue
@@ -285,7 +312,8 @@ public enum DatagramSocket {
             }
         }
         try setTimeouts(
-            fd, receive: min(timeoutNanoseconds, DatagramChannel.lossDeadlineNanoseconds), send: timeoutNanoseconds)
+            fd, receive: DatagramChannel.lossDeadline(peerTimeoutNanoseconds: timeoutNanoseconds),
+            send: timeoutNanoseconds)
     }
 
     /// A datagram socket of `family` with the case's socket buffers.
@@ -348,10 +376,10 @@ public enum DatagramSocket {
                 try? fd.close()
                 if case .unixPath(let path) = local { _ = SystemFiles.removeSocketFile(path) }
             }
-            try DatagramChannel.sendMarker(DatagramChannel.hello, on: fd)
+            try DatagramChannel.sendMarker(DatagramChannel.hello, nonce: listener.nonce, on: fd)
             let server = try listener.accept(timeoutNanoseconds: 2_000_000_000)
             defer { server.close() }
-            try handshake(fd, address: listener.address, timeoutNanoseconds: 2_000_000_000)
+            try handshake(fd, address: listener.address, nonce: listener.nonce, timeoutNanoseconds: 2_000_000_000)
             return (true, "exchanged datagrams over \(listener.endpoint) (needs \(needs))")
         } catch let error as PodBenchError {
             return (false, error.description)

@@ -7,8 +7,9 @@ import PodBenchCore
 public enum Endpoint: Hashable, Sendable, Codable, CustomStringConvertible {
     /// A listening socket (tcp, tcp6, uds, uds-abstract and the io_uring socket transports).
     case socket(address: SocketAddress)
-    /// A bound datagram socket (udp, udp6, uds-dgram).
-    case datagram(address: SocketAddress)
+    /// A bound datagram socket (udp, udp6, uds-dgram) and the case's nonce, which the client's
+    /// hello must carry (docs/datagrams.md).
+    case datagram(address: SocketAddress, nonce: UInt64)
     /// A ring file both sides map (`shm`).
     case ring(path: String)
     /// A connection directory of two record logs (`file`, `uring-file`).
@@ -21,7 +22,7 @@ public enum Endpoint: Hashable, Sendable, Codable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .socket(let address): address.description
-        case .datagram(let address): address.datagramDescription
+        case .datagram(let address, _): address.datagramDescription
         case .ring(let path): "shm:" + path
         case .file(let path): "file:" + path
         case .fifo(let base): "fifo:" + base
@@ -32,7 +33,7 @@ public enum Endpoint: Hashable, Sendable, Codable, CustomStringConvertible {
     /// the network and the abstract namespace.
     public var filesystemPath: String? {
         switch self {
-        case .socket(.unixPath(let path)), .datagram(.unixPath(let path)), .ring(let path), .file(let path): path
+        case .socket(.unixPath(let path)), .datagram(.unixPath(let path), _), .ring(let path), .file(let path): path
         case .socket, .datagram: nil
         case .fifo(let base): base + ".s2c"
         }

@@ -27,11 +27,12 @@ extension UDPSocketTransport {
     public static func listen(_ options: TransportOptions, at place: ListenPlace) throws -> DatagramSocket.Listener {
         try place.refuseHop(for: kind)
         return try DatagramSocket.listen(kind: kind, address: loopback, options: options) { address, length in
-            // The client shares the loopback: a hello from any other address is not its.
+            // The client's socket, connected to 127.0.0.1 (::1), sends from it: a hello from any
+            // other address is not its.
             switch Int32(address.pointee.sa_family) {
             case AF_INET:
                 return address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
-                    UInt32(bigEndian: $0.pointee.sin_addr.s_addr) >> 24 == 127
+                    UInt32(bigEndian: $0.pointee.sin_addr.s_addr) == 0x7F00_0001
                 }
             case AF_INET6:
                 return address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
@@ -47,11 +48,12 @@ extension UDPSocketTransport {
     public static func connect(to endpoint: Endpoint, options: TransportOptions, timeoutNanoseconds: UInt64) throws
         -> DatagramChannel
     {
-        guard case .datagram(let address) = endpoint, address.family == loopback.family else {
+        // Only the loopback: a server cannot send this client's hellos to another host.
+        guard case .datagram(let address, let nonce) = endpoint, address.withPort(0) == loopback else {
             throw endpoint.refused(for: kind)
         }
         return try DatagramSocket.connect(
-            to: address, local: nil, kind: kind, options: options, timeoutNanoseconds: timeoutNanoseconds)
+            to: address, nonce: nonce, local: nil, kind: kind, options: options, timeoutNanoseconds: timeoutNanoseconds)
     }
 
     public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {

@@ -43,12 +43,23 @@ public enum UnixDatagramTransport: Transport {
     public static func connect(to endpoint: Endpoint, options: TransportOptions, timeoutNanoseconds: UInt64) throws
         -> DatagramChannel
     {
-        guard case .datagram(.unixPath(let path)) = endpoint, path.hasPrefix("/") else {
+        // The client binds (and first removes a stale socket at) a path next to the server's: only
+        // next to a socket named as a server names it, never anywhere a server says.
+        guard case .datagram(.unixPath(let path), let nonce) = endpoint, isServerPath(path) else {
             throw endpoint.refused(for: kind)
         }
         return try DatagramSocket.connect(
-            to: .unixPath(path), local: .unixPath(clientPath(of: path)), kind: kind, options: options,
+            to: .unixPath(path), nonce: nonce, local: .unixPath(clientPath(of: path)), kind: kind, options: options,
             timeoutNanoseconds: timeoutNanoseconds)
+    }
+
+    /// Whether `path` is absolute, names a file `podbench-….dgram`, and has no `.` or `..` step.
+    static func isServerPath(_ path: String) -> Bool {
+        let steps = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard path.hasPrefix("/"), let name = steps.last, name.hasPrefix("podbench-"), name.hasSuffix(".dgram"),
+            !steps.contains(where: { $0 == "." || $0 == ".." })
+        else { return false }
+        return true
     }
 
     public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {

@@ -48,6 +48,14 @@ struct DatagramPhaseTests {
         }
         more.checkEnd(sentCount: 4)
         #expect(more.counts.hasErrors)
+        // A message numbered past what the sender says it sent is an error, whatever the counts.
+        var past = IntegrityChecker(payloadLength: 8, verifyEvery: 1, datagrams: true)
+        for bytes in [0, 7].map({ Self.frame(sequence: $0, timestamp: 1) }) {
+            bytes.withUnsafeBytes { past.check(FrameHeader.read(from: $0.baseAddress!)!, frame: $0) }
+        }
+        past.checkEnd(sentCount: 5)
+        #expect(past.counts.hasErrors)
+        #expect(past.counts.firstError?.contains("message 7 arrived, but the sender says it sent 5") == true)
 
         // A stream channel's checker is unchanged: the same frames are errors, and nothing is "lost".
         var stream = IntegrityChecker(payloadLength: 8, verifyEvery: 1)
@@ -141,6 +149,39 @@ struct DatagramPhaseTests {
         #expect(histogram.totalCount == 40)
         #expect(checker.counts.received == 40 && checker.counts.lost == 10)
         #expect(!checker.counts.hasErrors, "\(checker.counts.firstError ?? "")")
+    }
+
+    @Test("an echo of a message never sent is a protocol violation, not a loss")
+    func echoFromTheFuture() throws {
+        final class Ahead: DataChannel, @unchecked Sendable {
+            static var isDatagram: Bool { true }
+            var next: [UInt8]?
+            func sendAll(_ bytes: UnsafeRawBufferPointer) throws {
+                let header = FrameHeader.read(from: bytes.baseAddress!)!
+                next = DatagramPhaseTests.frame(sequence: header.sequence + 3, timestamp: header.timestamp)
+            }
+            func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+                guard let bytes = next else { throw PodBenchError(.timeout, "nothing") }
+                buffer.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count))
+                next = nil
+                return bytes.count
+            }
+            func shutdown() {}
+            func close() {}
+        }
+        var reader = FrameReader(channel: Ahead(), maximumPayload: 8)
+        let writer = FrameWriter(payloadLength: 8, seed: 3)
+        var histogram = EncodedHistogram.makeLatencyHistogram()
+        defer {
+            reader.deallocate()
+            writer.deallocate()
+        }
+        var checker = IntegrityChecker(payloadLength: 8, verifyEvery: 1, datagrams: true)
+        #expect {
+            _ = try PingPongWorkload.client(
+                reader: &reader, writer: writer, checker: &checker, histogram: &histogram,
+                plan: PhasePlan(durationNanoseconds: 0, messageLimit: 10), peerTimeoutNanoseconds: 5_000_000_000)
+        } throws: { ($0 as? PodBenchError)?.code == .protocolViolation && "\($0)".contains("never sent") }
     }
 
     @Test("pingpong against a server that never answers gives up after the peer timeout, not before")

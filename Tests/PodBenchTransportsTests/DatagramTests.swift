@@ -103,7 +103,7 @@ struct DatagramTests {
             try b.receiveSome(into: buffer)
         } throws: {
             ($0 as? PodBenchError)?.code == .protocolViolation
-                && "\($0)".contains("a datagram of 100 bytes is larger than this case's frames")
+                && "\($0)".contains("a datagram of 100 bytes is larger than the 64 bytes of room")
         }
     }
 
@@ -147,12 +147,13 @@ struct DatagramTests {
     func stranger() throws {
         let listener = try UnixDatagramTransport.listen(TransportOptions(), at: Self.place())
         defer { listener.close() }
-        guard case .datagram(.unixPath(let path)) = listener.endpoint else {
+        guard case .datagram(.unixPath(let path), _) = listener.endpoint else {
             Issue.record("not a Unix datagram endpoint")
             return
         }
         #expect(FileManager.default.fileExists(atPath: path))
-        // A process bound elsewhere says hello first, then sends garbage.
+        // A process bound elsewhere says hello first, even with the right nonce (it cannot know it:
+        // it travels on the control connection), then sends garbage.
         let strangerPath = NSTemporaryDirectory() + "/podbench-stranger-\(getpid()).sock"
         _ = unlink(strangerPath)
         let stranger = try FileDescriptor.datagramSocket(family: AF_UNIX)
@@ -162,13 +163,16 @@ struct DatagramTests {
         }
         try stranger.bind(to: .unixPath(strangerPath))
         try stranger.connect(to: .unixPath(path))
-        var hello = [UInt8](repeating: 0, count: FrameHeader.size)
-        hello.withUnsafeMutableBytes {
-            FrameHeader(
-                payloadLength: 0, kind: .endAcknowledged, sequence: 0, checksum: DatagramChannel.hello, timestamp: 0
-            ).write(to: $0.baseAddress!)
+        for nonce in [0, listener.nonce] {
+            var hello = [UInt8](repeating: 0, count: FrameHeader.size)
+            hello.withUnsafeMutableBytes {
+                FrameHeader(
+                    payloadLength: 0, kind: .endAcknowledged, sequence: nonce, checksum: DatagramChannel.hello,
+                    timestamp: 0
+                ).write(to: $0.baseAddress!)
+            }
+            _ = try hello.withUnsafeBytes { try stranger.send($0) }
         }
-        _ = try hello.withUnsafeBytes { try stranger.send($0) }
         _ = try [UInt8](repeating: 0xFF, count: 7).withUnsafeBytes { try stranger.send($0) }
         // The real client still gets through, and only it is connected.
         let endpoint = listener.endpoint
@@ -194,6 +198,41 @@ struct DatagramTests {
         }
     }
 
+    @Test("over UDP a hello without the case's nonce is dropped, and the client still gets through")
+    func strangerUDP() throws {
+        let listener = try UDPTransport.listen(TransportOptions(), at: Self.place())
+        defer { listener.close() }
+        guard case .datagram(let address, let nonce) = listener.endpoint else {
+            Issue.record("not a datagram endpoint")
+            return
+        }
+        let stranger = try FileDescriptor.datagramSocket(family: AF_INET)
+        defer { try? stranger.close() }
+        try stranger.connect(to: address)
+        var hello = [UInt8](repeating: 0, count: FrameHeader.size)
+        hello.withUnsafeMutableBytes {
+            FrameHeader(
+                payloadLength: 0, kind: .endAcknowledged, sequence: nonce &+ 1, checksum: DatagramChannel.hello,
+                timestamp: 0
+            ).write(to: $0.baseAddress!)
+        }
+        _ = try hello.withUnsafeBytes { try stranger.send($0) }
+        let endpoint = listener.endpoint
+        nonisolated(unsafe) var client: DatagramChannel?
+        let connecting = Background {
+            client = try UDPTransport.connect(
+                to: endpoint, options: TransportOptions(), timeoutNanoseconds: 5_000_000_000)
+        }
+        let server = try listener.accept(timeoutNanoseconds: 5_000_000_000)
+        try connecting.wait()
+        defer {
+            client?.close()
+            server.close()
+        }
+        try Self.exchange(try #require(client), server, count: 16, seed: 9)
+        try Self.exchange(server, try #require(client), count: 16, seed: 10)
+    }
+
     @Test("a client refuses an endpoint of another kind, and a stream socket for a datagram case")
     func refusedEndpoints() {
         let stream = Endpoint.socket(address: .ipv4(host: "127.0.0.1", port: 9))
@@ -208,13 +247,32 @@ struct DatagramTests {
                             to: stream, options: TransportOptions(), timeoutNanoseconds: 1_000_000)
             } throws: { ($0 as? PodBenchError)?.code == .protocolViolation }
         }
-        #expect {
-            _ = try UDP6Transport.connect(
-                to: .datagram(address: .ipv4(host: "127.0.0.1", port: 9)), options: TransportOptions(),
-                timeoutNanoseconds: 1_000_000)
-        } throws: { ($0 as? PodBenchError)?.code == .protocolViolation }
-        #expect(Endpoint.datagram(address: .ipv6(host: "::1", port: 5)).description == "udp:[::1]:5")
-        #expect(Endpoint.datagram(address: .unixPath("/s/x.dgram")).description == "unixgram:/s/x.dgram")
+        // A server cannot point the client elsewhere: another family, another host, a path that is
+        // not a podbench server's socket (the client binds and removes a socket next to it).
+        let refused: [(Endpoint, TransportKind)] = [
+            (.datagram(address: .ipv4(host: "127.0.0.1", port: 9), nonce: 1), .udp6),
+            (.datagram(address: .ipv4(host: "10.0.0.1", port: 9), nonce: 1), .udp),
+            (.datagram(address: .ipv4(host: "127.0.0.2", port: 9), nonce: 1), .udp),
+            (.datagram(address: .unixPath("/etc/passwd"), nonce: 1), .udsDgram),
+            (.datagram(address: .unixPath("/shared/../etc/podbench-x.dgram"), nonce: 1), .udsDgram),
+            (.datagram(address: .unixPath("relative/podbench-x.dgram"), nonce: 1), .udsDgram),
+            (.datagram(address: .unixAbstract("podbench-x.dgram"), nonce: 1), .udsDgram),
+        ]
+        for (endpoint, kind) in refused {
+            #expect("\(endpoint) for \(kind)") {
+                _ =
+                    try kind == .udp
+                    ? UDPTransport.connect(to: endpoint, options: TransportOptions(), timeoutNanoseconds: 1_000_000)
+                    : kind == .udp6
+                        ? UDP6Transport.connect(
+                            to: endpoint, options: TransportOptions(), timeoutNanoseconds: 1_000_000)
+                        : UnixDatagramTransport.connect(
+                            to: endpoint, options: TransportOptions(), timeoutNanoseconds: 1_000_000)
+            } throws: { ($0 as? PodBenchError)?.code == .protocolViolation }
+        }
+        #expect(Endpoint.datagram(address: .ipv6(host: "::1", port: 5), nonce: 1).description == "udp:[::1]:5")
+        #expect(
+            Endpoint.datagram(address: .unixPath("/s/x.dgram"), nonce: 1).description == "unixgram:/s/x.dgram")
     }
 
     @Test("a hop is refused: the relays forward streams")
