@@ -188,6 +188,25 @@ func expectIntact(_ c: CaseResult, messages: UInt64, sourceLocation: SourceLocat
     }
 }
 
+/// `expectIntact` for a case on any transport: over a datagram channel (whose receiver counts
+/// `lost`), what arrived plus what was lost is what was sent and what arrived is intact; a Unix
+/// datagram sender blocks, so `uds-dgram` loses nothing.
+func expectDelivered(_ c: CaseResult, messages: UInt64, sourceLocation: SourceLocation = #_sourceLocation) {
+    guard [TransportKind.udp, .udp6, .udsDgram].contains(c.key.transport) else {
+        expectIntact(c, messages: messages, sourceLocation: sourceLocation)
+        return
+    }
+    for t in c.trials {
+        let receiver = c.key.workload == .pingpong ? t.client.integrity : t.server.integrity
+        let lost = receiver.lost ?? UInt64.max
+        #expect(
+            receiver.received &+ lost == messages && t.messages == receiver.received
+                && receiver.verified == receiver.received && !receiver.hasErrors && !t.server.integrity.hasErrors,
+            "\(c.key): \(receiver)", sourceLocation: sourceLocation)
+        if c.key.transport == .udsDgram { #expect(lost == 0, "\(c.key)", sourceLocation: sourceLocation) }
+    }
+}
+
 /// What `podbench probe --json` prints.
 struct ProbeOutput: Decodable {
     struct Transport: Decodable {
