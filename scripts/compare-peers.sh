@@ -25,8 +25,10 @@ bin=.build/release/podbench
 [ -x "$bin" ] || swift build -c release --product podbench >&2
 work=$(mktemp -d /tmp/podbench-peers-XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-port=$((20000 + RANDOM % 20000))
-next_port() { port=$((port + 1)); }  # a fresh port per measurement: no TIME_WAIT clashes
+# A fresh port per measurement (no TIME_WAIT clashes), counted in a file: the measurements run in
+# $(...) subshells, where a variable's change would not outlive the call.
+echo $((20000 + RANDOM % 20000)) >"$work/port"
+next_port() { port=$(($(cat "$work/port") + 1)); echo "$port" >"$work/port"; }
 proto=t
 wait_listening() {  # waits until something listens on $port, TCP or ($proto=u) UDP, without connecting
   for _ in $(seq 1 100); do
@@ -55,7 +57,6 @@ sockperf_p50() {  # $1 tcp or udp; prints the median full round trip in microsec
   taskset -c "$client_cpu" sockperf ping-pong "${flag[@]}" -i 127.0.0.1 -p "$port" -m 64 -t "$seconds" --full-rtt \
     >"$work/sockperf.txt" 2>&1 || true
   kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true
-  proto=t
   local p50
   p50=$(awk '/percentile 50.000 =/ {print $NF}' "$work/sockperf.txt")
   [ -n "$p50" ] || { echo "sockperf failed:" >&2; cat "$work/sockperf.txt" >&2; exit 1; }

@@ -329,7 +329,8 @@ def main():
     eps = [("uds", f"unix:{V}/evil.sock"), ("uds", f"unix:{V}/../{os.path.basename(V)}/evil2.sock"),
            ("uds-abstract", f"unix:@podbench-hostile-{os.getpid()}"), ("file", f"file:{V}"),
            ("file", f"file:{V}/newdir"), ("shm", f"shm:{V}"), ("fifo", f"fifo:{V}"),
-           ("tcp", "tcp:0.0.0.0:0"), ("tcp6", "tcp:[::]:0")]
+           ("tcp", "tcp:0.0.0.0:0"), ("tcp6", "tcp:[::]:0"),
+           ("udp", "tcp:0.0.0.0:0"), ("uds-dgram", f"unix:{V}/evil5.sock")]
     for mode in ["first", "badtoken", "token"]:
         for transport, ep in eps:
             run(f"prepareCase[{mode}] {ep}", a_prepare, mode, transport, ep)

@@ -34,6 +34,15 @@ public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomString
 
     public var description: String { rawValue }
 
+    /// Whether it carries one message per datagram, which may be lost or reordered (its channel's
+    /// `isDatagram`; a catalog test holds the two together): for what sees kinds, not channel types.
+    public var carriesDatagrams: Bool {
+        switch self {
+        case .udp, .udp6, .udsDgram: true
+        default: false
+        }
+    }
+
     /// The socket transport underneath an io_uring one (the same endpoints and socket options),
     /// the transport itself otherwise.
     public var socketKind: TransportKind {

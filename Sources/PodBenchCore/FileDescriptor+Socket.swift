@@ -55,9 +55,14 @@ extension FileDescriptor {
     /// Makes blocking sends and receives give up after `nanoseconds` (SO_RCVTIMEO, SO_SNDTIMEO);
     /// this is how a silent peer ends in bounded time without costing the fast path anything.
     public func setIOTimeout(nanoseconds: UInt64) throws {
-        var tv = timeval(
-            tv_sec: Int(nanoseconds / 1_000_000_000), tv_usec: Int((nanoseconds % 1_000_000_000) / 1000))
-        for name in [SO_RCVTIMEO, SO_SNDTIMEO] {
+        try setIOTimeout(receiveNanoseconds: nanoseconds, sendNanoseconds: nanoseconds)
+    }
+
+    /// `setIOTimeout(nanoseconds:)` with a receive and a send timeout of their own.
+    public func setIOTimeout(receiveNanoseconds: UInt64, sendNanoseconds: UInt64) throws {
+        for (name, nanoseconds) in [(SO_RCVTIMEO, receiveNanoseconds), (SO_SNDTIMEO, sendNanoseconds)] {
+            var tv = timeval(
+                tv_sec: Int(nanoseconds / 1_000_000_000), tv_usec: Int((nanoseconds % 1_000_000_000) / 1000))
             guard setsockopt(rawValue, SOL_SOCKET, name, &tv, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
                 throw PodBenchError.system("setsockopt", Errno(rawValue: errno), "cannot set the socket timeout")
             }

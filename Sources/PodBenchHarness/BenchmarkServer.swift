@@ -470,7 +470,7 @@ struct OpenCase: TransportVisitor {
         if let most = T.maximumPayload(spec.options), spec.messageSize > most {
             throw PodBenchError(
                 .unavailable,
-                "\(T.kind.rawValue) carries at most \(most) payload bytes in one message (one datagram, less podbench's 32-byte frame header): \(ByteSize.format(spec.messageSize)) does not fit; pick smaller --sizes"
+                "\(T.kind.rawValue) carries at most \(most) payload bytes in one message (what one datagram holds, less podbench's \(FrameHeader.size)-byte frame header): \(ByteSize.format(spec.messageSize)) does not fit; pick smaller --sizes"
             )
         }
         let listener = try T.listen(spec.options, at: place)
@@ -522,6 +522,9 @@ final class ActiveCase<Listener: DataListener> {
         } catch {
             failure = PodBenchError(.ioFailure, "\(error)")
         }
+        // A datagram client waiting for an echo or an acknowledgement has no end of stream to see:
+        // the goodbye tells it at once (the case ends with this failure).
+        if failure != nil && Channel.isDatagram { reader.channel.shutdown() }
         let recorded = spec.workload != .pingpong && oneWay.totalCount > 0 ? EncodedHistogram(oneWay) : nil
         return (checker.counts, failure, recorded)
     }

@@ -53,7 +53,7 @@ public struct IntegrityChecker {
     /// Checks the sender's count in an end-of-trial frame against what arrived. Over datagrams,
     /// what did not arrive is counted lost; more than was sent is still an error.
     public mutating func checkEnd(sentCount: UInt64) {
-        if datagrams && sentCount >= counts.received && (counts.received == 0 || expectedSequence <= sentCount) {
+        if datagrams && sentCount >= counts.received && expectedSequence <= sentCount {
             counts.lost = sentCount - counts.received
             return
         }

@@ -381,9 +381,7 @@ public struct ReportBuilder {
     /// Whether a case of the inputs ran on a datagram channel (they count lost messages): the cases
     /// table then has a `lost` column (docs/datagrams.md).
     var showsLoss: Bool {
-        inputs.contains { input in
-            input.run.cases.contains { $0.status == .ok && CaseSummary.lossFraction($0) != nil }
-        }
+        inputs.contains { CaseSummary.countsLosses($0.run.cases) }
     }
 
     func environmentLines(_ input: Input) -> [String] {
@@ -409,13 +407,6 @@ public struct ReportBuilder {
         }
         return lines
     }
-
-    static let lossNote = """
-        lost: datagram cases (udp, udp6, uds-dgram) only, the messages sent that never arrived over all \
-        trials (pingpong: round trips without an echo within 200 ms); their msg/s, MB/s and CPU per \
-        message count only what was delivered. A datagram channel may drop: losses are counted, not \
-        errors (docs/datagrams.md).
-        """
 
     static let capacityNote = """
         From the rate workload: the knee is the last offered rate before delivery falls under 95% of \
@@ -500,7 +491,7 @@ public struct ReportBuilder {
         md += "## Cases\n\n| " + tableHeader.joined(separator: " | ") + " |\n|"
         md += String(repeating: "---|", count: tableHeader.count) + "\n"
         for cells in tableRows() { md += row(cells) }
-        if showsLoss { md += "\n\(Self.lossNote)\n" }
+        if showsLoss { md += "\n\(CaseSummary.lossNote)\n" }
         md += "\n## Environment\n\n"
         for input in inputs {
             md += "### \(e(input.label))\n\n" + environmentLines(input).map { "- \(e($0))\n" }.joined() + "\n"
@@ -540,7 +531,7 @@ public struct ReportBuilder {
         }
         page += "<h2>Cases</h2>\n<table><tr>" + tableHeader.map { "<th>\(e($0))</th>" }.joined() + "</tr>\n"
         for row in tableRows() { page += "<tr>" + row.map { "<td>\(e($0))</td>" }.joined() + "</tr>\n" }
-        page += "</table>\n" + (showsLoss ? "<p>\(e(Self.lossNote))</p>\n" : "") + "<h2>Environment</h2>\n"
+        page += "</table>\n" + (showsLoss ? "<p>\(e(CaseSummary.lossNote))</p>\n" : "") + "<h2>Environment</h2>\n"
         for input in inputs {
             page +=
                 "<h3>\(e(input.label))</h3><ul>" + environmentLines(input).map { "<li>\(e($0))</li>" }.joined()

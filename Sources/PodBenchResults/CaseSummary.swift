@@ -38,6 +38,16 @@ public struct CaseSummary: Sendable {
         lossFraction = Self.lossFraction(result)
     }
 
+    /// Under a table with a `lost` column: what it counts.
+    public static let lossNote =
+        "lost: datagram cases (udp, udp6, uds-dgram) only, the messages sent that never arrived over all trials (pingpong: round trips without an echo within the loss deadline, 200 ms or half --timeout); their msg/s, MB/s and CPU per message count only what was delivered. A datagram channel may drop: losses are counted, not errors (docs/datagrams.md)."
+
+    /// Whether any finished case of `cases` ran on a datagram channel (it counted its losses): a
+    /// table of them then has a `lost` column.
+    public static func countsLosses(_ cases: [CaseResult]) -> Bool {
+        cases.contains { $0.status == .ok && lossFraction($0) != nil }
+    }
+
     /// Lost over sent, summed over the trials, from the side that counts them: the client for
     /// pingpong (echoes), the receiver (server) otherwise.
     public static func lossFraction(_ result: CaseResult) -> Double? {
@@ -83,14 +93,16 @@ public enum Format {
         return fixed(value, digits: digits)
     }
 
-    /// A loss share: `0%` exactly when none was lost, `<0.001%` below that, else `0.012%`, `1.23%`,
-    /// `74.4%`.
+    /// A loss share: `0%` exactly when none was lost, `<0.001%` below a thousandth of a percent,
+    /// to the thousandth below 1% (`0.012%`, `0.123%`), else three significant digits (`1.23%`,
+    /// `74.4%`).
     public static func loss(_ fraction: Double) -> String {
         guard fraction.isFinite else { return "-" }
         if fraction <= 0 { return "0%" }
         let percent = fraction * 100
         if percent < 0.001 { return "<0.001%" }
-        return (percent < 0.01 ? fixed(percent, digits: 3) : decimal(percent)) + "%"
+        if percent < 1 { return fixed(percent, digits: 3) + "%" }
+        return decimal(percent) + "%"
     }
 
     /// `12.3k`, `1.23M`.

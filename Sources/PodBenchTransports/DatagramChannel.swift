@@ -22,8 +22,9 @@ public struct DatagramChannel: DataChannel, Sendable {
     }
 
     // The handshake and the goodbye are header-only frames of kind `endAcknowledged` with these
-    // words in the checksum field and a zero timestamp: a side that meets one late (a retried hello)
-    // drops it as older than its phase.
+    // words in the checksum field and a zero timestamp. Hello and welcome carry the case's nonce in
+    // the sequence field, and a side that meets one late (a retried hello) drops it as older than its
+    // phase; the goodbye (sequence 0) is taken whenever it comes, on the connected socket only.
     /// The client's first datagram: "connect me".
     public static let hello: UInt64 = 0x504244_47_48454C4F  // "PBDGHELO"
     /// The server's answer to `hello`: the client may send.
@@ -94,7 +95,7 @@ public struct DatagramChannel: DataChannel, Sendable {
         return error
     }
 
-    /// Whether `bytes` is the header-only control datagram `word` (hello, welcome, goodbye) of the
+    /// Whether `bytes` is the header-only control datagram `word` (hello, welcome) of the
     /// connection `nonce` (the case's secret from the control connection, in the sequence field).
     public static func isMarker(_ bytes: UnsafeRawBufferPointer, _ word: UInt64, nonce: UInt64) -> Bool {
         guard bytes.count == FrameHeader.size, let header = FrameHeader.read(from: bytes.baseAddress!) else {
@@ -135,7 +136,6 @@ public enum DatagramSocket {
     public final class Listener: DataListener, @unchecked Sendable {
         public let descriptor: FileDescriptor
         public let address: SocketAddress
-        let kind: TransportKind
         let accepts: (UnsafePointer<sockaddr>, socklen_t) -> Bool
         /// The case's secret: only a hello that carries it is the client's.
         public let nonce = UInt64.random(in: 1...UInt64.max)
@@ -145,12 +145,11 @@ public enum DatagramSocket {
         public var endpoint: Endpoint { .datagram(address: address, nonce: nonce) }
 
         init(
-            descriptor: FileDescriptor, address: SocketAddress, kind: TransportKind,
+            descriptor: FileDescriptor, address: SocketAddress,
             accepts: @escaping (UnsafePointer<sockaddr>, socklen_t) -> Bool
         ) {
             self.descriptor = descriptor
             self.address = address
-            self.kind = kind
             self.accepts = accepts
         }
 
@@ -160,9 +159,11 @@ public enum DatagramSocket {
             let deadline = MonotonicClock.now() &+ timeoutNanoseconds
             var buffer = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
             var from = sockaddr_storage()
-            while MonotonicClock.now() < deadline {
+            while true {
                 // What is left of the wait, however many strangers' datagrams came first.
-                try descriptor.setIOTimeout(nanoseconds: max(1000, deadline &- MonotonicClock.now()))
+                let now = MonotonicClock.now()
+                guard now < deadline else { break }
+                try descriptor.setIOTimeout(nanoseconds: max(1000, deadline - now))
                 var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
                 let n = withUnsafeMutableBytes(of: &buffer) { raw in
                     withUnsafeMutablePointer(to: &from) {
@@ -222,7 +223,8 @@ public enum DatagramSocket {
         kind: TransportKind, address: SocketAddress, options: TransportOptions,
         accepts: @escaping (UnsafePointer<sockaddr>, socklen_t) -> Bool
     ) throws -> Listener {
-        if case .unixPath(let path) = address, path.utf8.count > 105 {
+        // sun_path holds 108 bytes with the NUL; the client's path is this one and ".c".
+        if case .unixPath(let path) = address, path.utf8.count > 107 - 2 {
             throw PodBenchError(
                 .invalidConfiguration, "the socket path \(path) is too long for \(kind): pass a shorter --shared-dir")
         }
@@ -238,7 +240,7 @@ public enum DatagramSocket {
                     cause: error.cause)
             }
             let bound = address.family == AF_UNIX ? address : address.withPort(try fd.boundPort())
-            return Listener(descriptor: fd, address: bound, kind: kind, accepts: accepts)
+            return Listener(descriptor: fd, address: bound, accepts: accepts)
         } catch {
             try? fd.close()
             throw error
@@ -311,9 +313,9 @@ public enum DatagramSocket {
                 throw DatagramChannel.translated(error)
             }
         }
-        try setTimeouts(
-            fd, receive: DatagramChannel.lossDeadline(peerTimeoutNanoseconds: timeoutNanoseconds),
-            send: timeoutNanoseconds)
+        try fd.setIOTimeout(
+            receiveNanoseconds: DatagramChannel.lossDeadline(peerTimeoutNanoseconds: timeoutNanoseconds),
+            sendNanoseconds: timeoutNanoseconds)
     }
 
     /// A datagram socket of `family` with the case's socket buffers.
@@ -333,17 +335,6 @@ public enum DatagramSocket {
         } catch {
             try? fd.close()
             throw error
-        }
-    }
-
-    /// SO_RCVTIMEO and SO_SNDTIMEO, each its own.
-    static func setTimeouts(_ fd: FileDescriptor, receive: UInt64, send: UInt64) throws {
-        for (name, nanoseconds) in [(SO_RCVTIMEO, receive), (SO_SNDTIMEO, send)] {
-            var tv = timeval(
-                tv_sec: Int(nanoseconds / 1_000_000_000), tv_usec: Int((nanoseconds % 1_000_000_000) / 1000))
-            guard setsockopt(fd.rawValue, SOL_SOCKET, name, &tv, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
-                throw PodBenchError.system("setsockopt", Errno(rawValue: errno), "cannot set the socket timeout")
-            }
         }
     }
 

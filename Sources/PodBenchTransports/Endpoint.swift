@@ -3,7 +3,7 @@ import PodBenchCore
 
 /// Where one case's data connection is: what a transport's listener makes and advertises (the
 /// control protocol's `caseReady`) and what the client connects to. Typed on the wire (control
-/// protocol 3): a client of one kind given another kind's endpoint is told so, never guesses.
+/// protocol 3; the datagram endpoint since 4): a client of one kind given another kind's endpoint is told so, never guesses.
 public enum Endpoint: Hashable, Sendable, Codable, CustomStringConvertible {
     /// A listening socket (tcp, tcp6, uds, uds-abstract and the io_uring socket transports).
     case socket(address: SocketAddress)
@@ -17,7 +17,8 @@ public enum Endpoint: Hashable, Sendable, Codable, CustomStringConvertible {
     /// A pair of FIFOs, `BASE.c2s` and `BASE.s2c` (`fifo`).
     case fifo(base: String)
 
-    /// As results files and messages write it (`unix:PATH`, `tcp:HOST:PORT`, `shm:PATH`,
+    /// As results files and messages write it (`unix:PATH`, `tcp:HOST:PORT`, `udp:HOST:PORT`,
+    /// `unixgram:PATH`, `shm:PATH`,
     /// `file:PATH`, `fifo:BASE`).
     public var description: String {
         switch self {

@@ -10,7 +10,7 @@ enum ResultsTable {
 
     static func render(_ run: RunResult) -> String {
         // A "lost" column after "±" only when the run has a datagram case (only they lose messages).
-        let losses = run.cases.contains { $0.status == .ok && CaseSummary($0).lossFraction != nil }
+        let losses = CaseSummary.countsLosses(run.cases)
         let headers = losses ? Array(headers[...8]) + ["lost"] + Array(headers[9...]) : headers
         var rows: [[String]] = []
         var notes: [String] = []
@@ -64,11 +64,7 @@ enum ResultsTable {
         out +=
             "median of trials; ±: (max-min)/median of msg/s.\ncpu/msg: user+system CPU time of each side's measuring "
         out += "thread per message; cs/msg: context switches per message.\n"
-        if losses {
-            out +=
-                "lost: datagram cases, messages sent that never arrived over all trials (pingpong: no echo within "
-            out += "200ms); msg/s counts only those delivered. See docs/datagrams.md.\n"
-        }
+        if losses { out += CaseSummary.lossNote + "\n" }
         if run.calibration != nil {
             out +=
                 "vs limit: pingpong p50 as a multiple of this machine's floor (cl: cache-line round trip, for shm that "

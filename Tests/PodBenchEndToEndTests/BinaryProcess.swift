@@ -192,7 +192,7 @@ func expectIntact(_ c: CaseResult, messages: UInt64, sourceLocation: SourceLocat
 /// `lost`), what arrived plus what was lost is what was sent and what arrived is intact; a Unix
 /// datagram sender blocks, so `uds-dgram` loses nothing.
 func expectDelivered(_ c: CaseResult, messages: UInt64, sourceLocation: SourceLocation = #_sourceLocation) {
-    guard [TransportKind.udp, .udp6, .udsDgram].contains(c.key.transport) else {
+    guard c.key.transport.carriesDatagrams else {
         expectIntact(c, messages: messages, sourceLocation: sourceLocation)
         return
     }

@@ -161,14 +161,7 @@ extension EndToEnd {
                 #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
                 let prefix = c.key.transport == .udsDgram ? "unixgram:" + dir : "udp:"
                 #expect(c.endpoint?.hasPrefix(prefix) == true, "\(c.endpoint ?? "")")
-                for t in c.trials {
-                    // What arrived plus what was lost is what was sent; what arrived is intact.
-                    let receiver = c.key.workload == .pingpong ? t.client.integrity : t.server.integrity
-                    #expect(receiver.received + (receiver.lost ?? 99) == UInt64(messages), "\(c.key)")
-                    #expect(t.messages == receiver.received && receiver.verified == receiver.received)
-                    #expect(!receiver.hasErrors && !t.server.integrity.hasErrors, "\(receiver.firstError ?? "")")
-                    if c.key.transport == .udsDgram { #expect(receiver.lost == 0, "a Unix sender blocks, never loses") }
-                }
+                expectDelivered(c, messages: UInt64(messages))
             }
             let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".dgram") }
             #expect(leftovers.isEmpty, "\(leftovers)")

@@ -175,6 +175,17 @@ struct TransportCatalogTests {
         for kind in TransportKind.allCases { #expect(TransportCatalog.transport(kind).kind == kind) }
     }
 
+    @Test("a kind carries datagrams exactly when its channel type is a datagram channel")
+    func datagramKinds() {
+        struct IsDatagram: TransportVisitor {
+            typealias Failure = Never
+            func visit<T: Transport>(_ transport: T.Type) -> Bool { T.Channel.isDatagram }
+        }
+        for kind in TransportKind.allCases {
+            #expect(TransportCatalog.visit(kind, with: IsDatagram()) == kind.carriesDatagrams, "\(kind)")
+        }
+    }
+
     @Test("each transport's cases keep exactly the options it reads, and the hop's")
     func ownOptions() {
         let all = TransportOptions.everyOption

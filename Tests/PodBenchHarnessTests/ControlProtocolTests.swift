@@ -58,14 +58,18 @@ struct ControlProtocolTests {
         #expect(text.contains("same podbench version"))
     }
 
+    static let version = UInt8(PodBenchVersion.controlProtocol)
+
     @Test(
         "hostile bytes end in an error, never a crash or a huge allocation",
         arguments: [
             Array("GET / HTTP/1.1\r\n\r\n".utf8),
-            Array("PBCT".utf8) + [3, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0x7F],  // 2 GiB body
-            Array("PBCT".utf8) + [3, 0, 0, 0, 5, 0, 0, 0] + Array("{bad}".utf8),
-            Array("PBCT".utf8) + [3, 0, 0, 0, 9, 0, 0, 0] + Array("{}".utf8),  // truncated body
-            Array("PBCT".utf8) + [3, 0, 0, 0, 2, 0, 0, 0] + Array("{}".utf8),  // not a message
+            // In this build's version: a frame of another version is refused before its length is read.
+            Array("PBCT".utf8) + [ControlProtocolTests.version, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0x7F],  // 2 GiB body
+            Array("PBCT".utf8) + [ControlProtocolTests.version, 0, 0, 0, 5, 0, 0, 0] + Array("{bad}".utf8),
+            // A truncated body, then one that is not a message.
+            Array("PBCT".utf8) + [ControlProtocolTests.version, 0, 0, 0, 9, 0, 0, 0] + Array("{}".utf8),
+            Array("PBCT".utf8) + [ControlProtocolTests.version, 0, 0, 0, 2, 0, 0, 0] + Array("{}".utf8),
         ])
     func hostile(bytes: [UInt8]) throws {
         let (connection, raw) = try pair()
@@ -83,6 +87,14 @@ struct ControlProtocolTests {
             (.ring(path: "/dev/shm/podbench-a.ring"), #"{"ring":{"path":"/dev/shm/podbench-a.ring"}}"#),
             (.file(path: "/shared/podbench-a.file"), #"{"file":{"path":"/shared/podbench-a.file"}}"#),
             (.fifo(base: "/shared/podbench-a"), #"{"fifo":{"base":"/shared/podbench-a"}}"#),
+            (
+                .datagram(address: .ipv4(host: "127.0.0.1", port: 41234), nonce: 7),
+                #"{"datagram":{"address":"tcp:127.0.0.1:41234","nonce":7}}"#
+            ),
+            (
+                .datagram(address: .unixPath("/shared/podbench-a.dgram"), nonce: 18_446_744_073_709_551_615),
+                #"{"datagram":{"address":"unix:/shared/podbench-a.dgram","nonce":18446744073709551615}}"#
+            ),
         ]
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -66,7 +66,7 @@ struct SessionTests {
                     // deadline lost (a busy machine under a sanitizer): what arrived and what was
                     // lost make up what was sent, and the figures count only what arrived. Streams
                     // never lose.
-                    let datagrams = [TransportKind.udp, .udp6, .udsDgram].contains(transport)
+                    let datagrams = transport.carriesDatagrams
                     let delivered = datagrams ? receiver.received : 50
                     #expect(delivered > 0)
                     #expect(trial.messages == delivered)

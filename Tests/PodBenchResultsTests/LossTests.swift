@@ -39,13 +39,16 @@ struct LossTests {
         #expect(CaseSummary(tcp).lossFraction == nil)
     }
 
-    @Test("the loss share is written exactly at zero and three significant digits elsewhere")
+    @Test("the loss share: exactly 0 at zero, to the thousandth of a percent below 1%, three digits above")
     func format() {
         #expect(Format.loss(0) == "0%")
         #expect(Format.loss(0.000_000_1) == "<0.001%")
         #expect(Format.loss(0.000_012_34) == "0.001%")
         #expect(Format.loss(0.000_099_9) == "0.010%")
-        #expect(Format.loss(0.000_1234) == "0.01%")
+        #expect(Format.loss(0.000_12) == "0.012%")
+        #expect(Format.loss(0.000_149) == "0.015%")
+        #expect(Format.loss(0.001_234) == "0.123%")
+        #expect(Format.loss(0.009_99) == "0.999%")
         #expect(Format.loss(0.012_34) == "1.23%")
         #expect(Format.loss(0.744) == "74.4%")
         #expect(Format.loss(1) == "100%")
