@@ -26,6 +26,23 @@ private func socketPair() -> (SocketChannel, SocketChannel) {
     )
 }
 
+/// The server side of `workload` over `channel`, phase after phase, until the channel fails.
+private func serveForever<C: DataChannel>(_ channel: C, size: Int, workload: WorkloadKind) {
+    var reader = FrameReader(channel: channel, maximumPayload: size)
+    var oneWay = EncodedHistogram.makeLatencyHistogram()
+    while true {
+        var checker = IntegrityChecker(payloadLength: size, verifyEvery: 16, datagrams: C.isDatagram)
+        do {
+            switch workload {
+            case .pingpong: try PingPongWorkload.server(reader: &reader, checker: &checker, corruptSequence: nil)
+            case .stream, .rate: try StreamWorkload.server(reader: &reader, checker: &checker, oneWay: &oneWay)
+            }
+        } catch {
+            return
+        }
+    }
+}
+
 /// A peer on its own thread that runs the server side of `workload` phase after phase.
 private final class Peer: @unchecked Sendable {
     let channel: SocketChannel
@@ -40,19 +57,7 @@ private final class Peer: @unchecked Sendable {
     }
 
     func serve() {
-        var reader = FrameReader(channel: channel, maximumPayload: size)
-        var oneWay = EncodedHistogram.makeLatencyHistogram()
-        while true {
-            var checker = IntegrityChecker(payloadLength: size, verifyEvery: 16)
-            do {
-                switch workload {
-                case .pingpong: try PingPongWorkload.server(reader: &reader, checker: &checker, corruptSequence: nil)
-                case .stream, .rate: try StreamWorkload.server(reader: &reader, checker: &checker, oneWay: &oneWay)
-                }
-            } catch {
-                return
-            }
-        }
+        serveForever(channel, size: size, workload: workload)
     }
 }
 
@@ -150,20 +155,7 @@ private final class URingPair: @unchecked Sendable {
             let channel = try! URingSocketChannel(
                 descriptor: FileDescriptor(rawValue: serverFD), uring: try! URing(entries: 24, setup: .deferTaskrun),
                 batch: 16, timeoutNanoseconds: 60_000_000_000)
-            var reader = FrameReader(channel: channel, maximumPayload: size)
-            var oneWay = EncodedHistogram.makeLatencyHistogram()
-            while true {
-                var checker = IntegrityChecker(payloadLength: size, verifyEvery: 16)
-                do {
-                    switch workload {
-                    case .pingpong:
-                        try PingPongWorkload.server(reader: &reader, checker: &checker, corruptSequence: nil)
-                    case .stream, .rate: try StreamWorkload.server(reader: &reader, checker: &checker, oneWay: &oneWay)
-                    }
-                } catch {
-                    return
-                }
-            }
+            serveForever(channel, size: size, workload: workload)
         }.start()
         // The benchmark's own thread uses this ring: a standard one (no single-issuer rule).
         let channel = try! URingSocketChannel(
@@ -187,22 +179,7 @@ private final class DatagramPair: @unchecked Sendable {
         precondition(socketpair(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0, &fds) == 0)
         for fd in fds { try! FileDescriptor(rawValue: fd).setIOTimeout(nanoseconds: 60_000_000_000) }
         let server = DatagramChannel(descriptor: FileDescriptor(rawValue: fds[1]))
-        Thread {
-            var reader = FrameReader(channel: server, maximumPayload: size)
-            var oneWay = EncodedHistogram.makeLatencyHistogram()
-            while true {
-                var checker = IntegrityChecker(payloadLength: size, verifyEvery: 16, datagrams: true)
-                do {
-                    switch workload {
-                    case .pingpong:
-                        try PingPongWorkload.server(reader: &reader, checker: &checker, corruptSequence: nil)
-                    case .stream, .rate: try StreamWorkload.server(reader: &reader, checker: &checker, oneWay: &oneWay)
-                    }
-                } catch {
-                    return
-                }
-            }
-        }.start()
+        Thread { serveForever(server, size: size, workload: workload) }.start()
         reader = FrameReader(
             channel: DatagramChannel(descriptor: FileDescriptor(rawValue: fds[0])), maximumPayload: size)
         writer = FrameWriter(payloadLength: size, seed: 1)

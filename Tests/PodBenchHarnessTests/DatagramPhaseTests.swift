@@ -96,33 +96,24 @@ struct DatagramPhaseTests {
         #expect { _ = try reader.next(from: b, since: 50) } throws: { ($0 as? PodBenchError)?.code == .peerClosed }
     }
 
-    /// Echoes what it is sent in memory, losing every fifth message and then delivering the lost
-    /// one's echo late, ahead of the next; acknowledges an end of trial.
-    final class LossyEcho: DataChannel, @unchecked Sendable {
+    /// A datagram peer in memory: whatever `answer` gives for each frame sent is what the client
+    /// receives next, in order; with nothing queued a receive is the loss deadline passing.
+    final class ScriptedPeer: DataChannel, @unchecked Sendable {
         static var isDatagram: Bool { true }
+        let answer: (FrameHeader, UnsafeRawBufferPointer) -> [[UInt8]]
         var queue: [[UInt8]] = []
-        var lostLast: [UInt8]?
+
+        init(answer: @escaping (FrameHeader, UnsafeRawBufferPointer) -> [[UInt8]]) { self.answer = answer }
 
         func sendAll(_ bytes: UnsafeRawBufferPointer) throws {
-            let header = FrameHeader.read(from: bytes.baseAddress!)!
-            switch header.kind {
-            case .endOfTrial:
-                queue.append(
-                    DatagramPhaseTests.frame(
-                        sequence: header.sequence, kind: .endAcknowledged, timestamp: MonotonicClock.now()))
-            case .data where header.sequence % 5 == 4:
-                lostLast = Array(bytes)
-            default:
-                if let late = lostLast {
-                    queue.append(late)
-                    lostLast = nil
-                }
-                queue.append(Array(bytes))
-            }
+            queue += answer(FrameHeader.read(from: bytes.baseAddress!)!, bytes)
         }
 
         func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-            guard !queue.isEmpty else { throw PodBenchError(.timeout, "nothing came within the deadline") }
+            guard !queue.isEmpty else {
+                usleep(1000)
+                throw PodBenchError(.timeout, "nothing came within the deadline")
+            }
             let next = queue.removeFirst()
             buffer.copyMemory(from: UnsafeRawBufferPointer(start: next, count: next.count))
             return next.count
@@ -132,82 +123,65 @@ struct DatagramPhaseTests {
         func close() {}
     }
 
-    @Test("pingpong counts a round trip without an echo as lost, drops its late echo, and ends acknowledged")
-    func lossyPingPong() throws {
-        var reader = FrameReader(channel: LossyEcho(), maximumPayload: 64)
-        let writer = FrameWriter(payloadLength: 64, seed: 3)
+    /// Runs pingpong's client against `peer`; its figures, or what it threw.
+    static func pingPong(
+        against peer: ScriptedPeer, payload: Int, plan: PhasePlan, peerTimeoutNanoseconds: UInt64 = 5_000_000_000
+    ) throws -> (messages: UInt64, recorded: UInt64, counts: IntegrityCounts) {
+        var reader = FrameReader(channel: peer, maximumPayload: payload)
+        let writer = FrameWriter(payloadLength: payload, seed: 3)
         var histogram = EncodedHistogram.makeLatencyHistogram()
         defer {
             reader.deallocate()
             writer.deallocate()
         }
-        var checker = IntegrityChecker(payloadLength: 64, verifyEvery: 1, datagrams: true)
+        var checker = IntegrityChecker(payloadLength: payload, verifyEvery: 1, datagrams: true)
         let outcome = try PingPongWorkload.client(
-            reader: &reader, writer: writer, checker: &checker, histogram: &histogram,
-            plan: PhasePlan(durationNanoseconds: 0, messageLimit: 50), peerTimeoutNanoseconds: 5_000_000_000)
-        #expect(outcome.messages == 40)
-        #expect(histogram.totalCount == 40)
-        #expect(checker.counts.received == 40 && checker.counts.lost == 10)
-        #expect(!checker.counts.hasErrors, "\(checker.counts.firstError ?? "")")
+            reader: &reader, writer: writer, checker: &checker, histogram: &histogram, plan: plan,
+            peerTimeoutNanoseconds: peerTimeoutNanoseconds)
+        return (outcome.messages, histogram.totalCount, checker.counts)
+    }
+
+    /// An end of trial's acknowledgement.
+    static func acknowledgement(of header: FrameHeader) -> [UInt8] {
+        frame(sequence: header.sequence, kind: .endAcknowledged, timestamp: MonotonicClock.now())
+    }
+
+    @Test("pingpong counts a round trip without an echo as lost, drops its late echo, and ends acknowledged")
+    func lossyPingPong() throws {
+        // Every fifth message is lost, and its echo comes late, ahead of the next one's.
+        var late: [UInt8]?
+        let peer = ScriptedPeer { header, bytes in
+            if header.kind == .endOfTrial { return [Self.acknowledgement(of: header)] }
+            if header.sequence % 5 == 4 {
+                late = Array(bytes)
+                return []
+            }
+            defer { late = nil }
+            return (late.map { [$0] } ?? []) + [Array(bytes)]
+        }
+        let result = try Self.pingPong(
+            against: peer, payload: 64, plan: PhasePlan(durationNanoseconds: 0, messageLimit: 50))
+        #expect(result.messages == 40 && result.recorded == 40)
+        #expect(result.counts.received == 40 && result.counts.lost == 10)
+        #expect(!result.counts.hasErrors, "\(result.counts.firstError ?? "")")
     }
 
     @Test("an echo of a message never sent is a protocol violation, not a loss")
     func echoFromTheFuture() throws {
-        final class Ahead: DataChannel, @unchecked Sendable {
-            static var isDatagram: Bool { true }
-            var next: [UInt8]?
-            func sendAll(_ bytes: UnsafeRawBufferPointer) throws {
-                let header = FrameHeader.read(from: bytes.baseAddress!)!
-                next = DatagramPhaseTests.frame(sequence: header.sequence + 3, timestamp: header.timestamp)
-            }
-            func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-                guard let bytes = next else { throw PodBenchError(.timeout, "nothing") }
-                buffer.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count))
-                next = nil
-                return bytes.count
-            }
-            func shutdown() {}
-            func close() {}
+        let peer = ScriptedPeer { header, _ in
+            [Self.frame(sequence: header.sequence + 3, timestamp: header.timestamp)]
         }
-        var reader = FrameReader(channel: Ahead(), maximumPayload: 8)
-        let writer = FrameWriter(payloadLength: 8, seed: 3)
-        var histogram = EncodedHistogram.makeLatencyHistogram()
-        defer {
-            reader.deallocate()
-            writer.deallocate()
-        }
-        var checker = IntegrityChecker(payloadLength: 8, verifyEvery: 1, datagrams: true)
         #expect {
-            _ = try PingPongWorkload.client(
-                reader: &reader, writer: writer, checker: &checker, histogram: &histogram,
-                plan: PhasePlan(durationNanoseconds: 0, messageLimit: 10), peerTimeoutNanoseconds: 5_000_000_000)
+            _ = try Self.pingPong(against: peer, payload: 8, plan: PhasePlan(durationNanoseconds: 0, messageLimit: 10))
         } throws: { ($0 as? PodBenchError)?.code == .protocolViolation && "\($0)".contains("never sent") }
     }
 
     @Test("pingpong against a server that never answers gives up after the peer timeout, not before")
     func silentServer() throws {
-        final class Silent: DataChannel, @unchecked Sendable {
-            static var isDatagram: Bool { true }
-            func sendAll(_ bytes: UnsafeRawBufferPointer) throws {}
-            func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-                usleep(1000)
-                throw PodBenchError(.timeout, "nothing")
-            }
-            func shutdown() {}
-            func close() {}
-        }
-        var reader = FrameReader(channel: Silent(), maximumPayload: 8)
-        let writer = FrameWriter(payloadLength: 8, seed: 3)
-        var histogram = EncodedHistogram.makeLatencyHistogram()
-        defer {
-            reader.deallocate()
-            writer.deallocate()
-        }
-        var checker = IntegrityChecker(payloadLength: 8, verifyEvery: 1, datagrams: true)
         let start = MonotonicClock.now()
         #expect {
-            _ = try PingPongWorkload.client(
-                reader: &reader, writer: writer, checker: &checker, histogram: &histogram,
+            _ = try Self.pingPong(
+                against: ScriptedPeer { _, _ in [] }, payload: 8,
                 plan: PhasePlan(durationNanoseconds: 10_000_000_000, messageLimit: nil),
                 peerTimeoutNanoseconds: 50_000_000)
         } throws: { ($0 as? PodBenchError)?.code == .timeout && "\($0)".contains("the server is silent") }

@@ -21,6 +21,14 @@ struct DatagramTests {
         -> (client: T.Channel, server: T.Channel, listener: T.Listener)
     {
         let listener = try T.listen(options, at: place())
+        let (client, server) = try accept(T.self, on: listener, options: options)
+        return (client, server, listener)
+    }
+
+    /// The client connecting on a thread while `listener` accepts it: both ends.
+    static func accept<T: Transport>(
+        _ transport: T.Type, on listener: T.Listener, options: TransportOptions = TransportOptions()
+    ) throws -> (client: T.Channel, server: T.Channel) {
         let endpoint = listener.endpoint
         nonisolated(unsafe) var client: T.Channel?
         let connecting = Background {
@@ -28,7 +36,7 @@ struct DatagramTests {
         }
         let server = try listener.accept(timeoutNanoseconds: 5_000_000_000)
         try connecting.wait()
-        return (client!, server, listener)
+        return (client!, server)
     }
 
     static func message(_ count: Int, seed: UInt8) -> [UInt8] {
@@ -177,19 +185,12 @@ struct DatagramTests {
         }
         _ = try [UInt8](repeating: 0xFF, count: 7).withUnsafeBytes { try stranger.send($0) }
         // The real client still gets through, and only it is connected.
-        let endpoint = listener.endpoint
-        nonisolated(unsafe) var client: DatagramChannel?
-        let connecting = Background {
-            client = try UnixDatagramTransport.connect(
-                to: endpoint, options: TransportOptions(), timeoutNanoseconds: 5_000_000_000)
-        }
-        let server = try listener.accept(timeoutNanoseconds: 5_000_000_000)
-        try connecting.wait()
+        let (client, server) = try Self.accept(UnixDatagramTransport.self, on: listener)
         defer {
-            client?.close()
+            client.close()
             server.close()
         }
-        try Self.exchange(try #require(client), server, count: 16, seed: 8)
+        try Self.exchange(client, server, count: 16, seed: 8)
         // The client's own path is gone once connected; the server's goes with the listener.
         #expect(!FileManager.default.fileExists(atPath: UnixDatagramTransport.clientPath(of: path)))
         listener.close()
@@ -219,20 +220,13 @@ struct DatagramTests {
             ).write(to: $0.baseAddress!)
         }
         _ = try hello.withUnsafeBytes { try stranger.send($0) }
-        let endpoint = listener.endpoint
-        nonisolated(unsafe) var client: DatagramChannel?
-        let connecting = Background {
-            client = try UDPTransport.connect(
-                to: endpoint, options: TransportOptions(), timeoutNanoseconds: 5_000_000_000)
-        }
-        let server = try listener.accept(timeoutNanoseconds: 5_000_000_000)
-        try connecting.wait()
+        let (client, server) = try Self.accept(UDPTransport.self, on: listener)
         defer {
-            client?.close()
+            client.close()
             server.close()
         }
-        try Self.exchange(try #require(client), server, count: 16, seed: 9)
-        try Self.exchange(server, try #require(client), count: 16, seed: 10)
+        try Self.exchange(client, server, count: 16, seed: 9)
+        try Self.exchange(server, client, count: 16, seed: 10)
     }
 
     @Test("a client refuses an endpoint of another kind, and a stream socket for a datagram case")
