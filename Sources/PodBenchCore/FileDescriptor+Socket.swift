@@ -190,12 +190,13 @@ extension FileDescriptor {
         }
     }
 
-    /// Receives up to `buffer.count` bytes (`recv(2)`), retrying EINTR; 0 means the peer closed.
+    /// Receives up to `buffer.count` bytes (`recv(2)` with `flags`), retrying EINTR; 0 means the
+    /// peer closed.
     /// - Throws: `.timeout` when SO_RCVTIMEO expires, `.peerClosed` on ECONNRESET.
     @inlinable
-    public func receive(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    public func receive(into buffer: UnsafeMutableRawBufferPointer, flags: Int32 = 0) throws -> Int {
         while true {
-            let n = Glibc.recv(rawValue, buffer.baseAddress, buffer.count, 0)
+            let n = Glibc.recv(rawValue, buffer.baseAddress, buffer.count, flags)
             if n >= 0 { return n }
             let e = Errno(rawValue: errno)
             if e == .interrupted { continue }
@@ -209,13 +210,7 @@ extension FileDescriptor {
     /// - Throws: `.timeout` when SO_RCVTIMEO expires.
     @inlinable
     public func receiveDatagram(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        while true {
-            let n = Glibc.recv(rawValue, buffer.baseAddress, buffer.count, podbenchTruncated)
-            if n >= 0 { return n }
-            let e = Errno(rawValue: errno)
-            if e == .interrupted { continue }
-            throw PodBenchError.system("recv", e, "receiving from the peer failed")
-        }
+        try receive(into: buffer, flags: podbenchTruncated)
     }
 
     /// Shuts down both directions (`shutdown(2)`), ignoring errors: used to wake a blocked peer.

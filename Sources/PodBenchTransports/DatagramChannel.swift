@@ -327,10 +327,7 @@ public enum DatagramSocket {
             throw PodBenchError(.unavailable, "\(kind): this host has no such sockets", cause: error.cause)
         }
         do {
-            if let bytes = options.socketBufferBytes {
-                try fd.setSocketOption(level: SOL_SOCKET, name: SO_RCVBUF, value: Int32(bytes), what: "SO_RCVBUF")
-                try fd.setSocketOption(level: SOL_SOCKET, name: SO_SNDBUF, value: Int32(bytes), what: "SO_SNDBUF")
-            }
+            try options.applySocketBuffers(to: fd)
             return fd
         } catch {
             try? fd.close()

@@ -96,11 +96,8 @@ public enum SocketTransport {
             if address.family != AF_UNIX {
                 try fd.setSocketOption(level: SOL_SOCKET, name: SO_REUSEADDR, value: 1, what: "SO_REUSEADDR")
             }
-            if let bytes = options.socketBufferBytes {
-                // Set before listen so that accepted sockets inherit it and TCP's window scale fits.
-                try fd.setSocketOption(level: SOL_SOCKET, name: SO_RCVBUF, value: Int32(bytes), what: "SO_RCVBUF")
-                try fd.setSocketOption(level: SOL_SOCKET, name: SO_SNDBUF, value: Int32(bytes), what: "SO_SNDBUF")
-            }
+            // Set before listen so that accepted sockets inherit them and TCP's window scale fits.
+            try options.applySocketBuffers(to: fd)
             do {
                 try fd.bind(to: address)
             } catch let error as PodBenchError
@@ -136,10 +133,7 @@ public enum SocketTransport {
     ) throws -> SocketChannel {
         let fd = try FileDescriptor.streamSocket(family: endpoint.family)
         do {
-            if let bytes = options.socketBufferBytes {
-                try fd.setSocketOption(level: SOL_SOCKET, name: SO_RCVBUF, value: Int32(bytes), what: "SO_RCVBUF")
-                try fd.setSocketOption(level: SOL_SOCKET, name: SO_SNDBUF, value: Int32(bytes), what: "SO_SNDBUF")
-            }
+            try options.applySocketBuffers(to: fd)
             try fd.connect(to: endpoint)
             try configure(fd, kind: kind, options: options, timeoutNanoseconds: timeoutNanoseconds)
             return SocketChannel(descriptor: fd)

@@ -1,6 +1,7 @@
 import Glibc
 import PodBenchCore
 import PodBenchRing
+import SystemPackage
 
 /// One transport, in one place: what it is, what a pod must share for it, which options are its
 /// own, how they become cases and a case's key, how the server listens and the client connects,
@@ -138,6 +139,14 @@ extension TransportOptions {
     /// The socket buffers as a key records them (every socket transport).
     public func socketKeyOptions() -> [String: String] {
         socketBufferBytes.map { ["socket-buffer": String($0)] } ?? [:]
+    }
+
+    /// Sets SO_RCVBUF and SO_SNDBUF on `fd` when the socket buffers are given (every socket
+    /// transport, stream or datagram).
+    public func applySocketBuffers(to fd: FileDescriptor) throws {
+        guard let bytes = socketBufferBytes else { return }
+        try fd.setSocketOption(level: SOL_SOCKET, name: SO_RCVBUF, value: Int32(bytes), what: "SO_RCVBUF")
+        try fd.setSocketOption(level: SOL_SOCKET, name: SO_SNDBUF, value: Int32(bytes), what: "SO_SNDBUF")
     }
 
     /// Checks the socket buffers (every socket transport): 1 KiB to 1 GiB.

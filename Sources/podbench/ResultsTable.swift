@@ -11,7 +11,8 @@ enum ResultsTable {
     static func render(_ run: RunResult) -> String {
         // A "lost" column after "±" only when the run has a datagram case (only they lose messages).
         let losses = CaseSummary.countsLosses(run.cases)
-        let headers = losses ? Array(headers[...8]) + ["lost"] + Array(headers[9...]) : headers
+        let spread = headers.firstIndex(of: "±")! + 1
+        let headers = losses ? Array(headers[..<spread]) + ["lost"] + Array(headers[spread...]) : headers
         var rows: [[String]] = []
         var notes: [String] = []
         for result in run.cases {
