@@ -16,30 +16,44 @@ for arg in "$@"; do
   esac
 done
 cd "$(dirname "$0")/.."
+# Each stage says when it starts (minutes since the command began), so a slow stage is named.
+started=$SECONDS
+stage() { printf 'test.sh: [%d:%02d] %s\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)) "$1" >&2; }
+stage "installing what is missing"
 source scripts/setup.sh
 podbench_setup python3 python3-jsonschema python3-yaml librsvg2-bin podman buildah runc haproxy socat
 # The container tests (two real containers of one pod, the Kubernetes manifest under podman kube
 # play) fail instead of skipping when podman is missing; the pattern tests put haproxy and socat
 # (started on loopback by the tests) between the sides.
 export PODBENCH_REQUIRE_TOOLS=1
+stage "formatting and imports"
 swift format lint --strict --recursive Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/HotPaths Benchmarks/Tools/GateSimulation Fuzz/Package.swift Fuzz/FuzzSupport Fuzz/ControlFrames Fuzz/RingRecords Fuzz/FileRecords Fuzz/ResultsFiles
 # Every import declared in Package.swift (SwiftPM would let an undeclared one through).
 for package in . Benchmarks Fuzz; do python3 scripts/check-imports.py "$package"; done
+stage "debug build"
 swift build --build-tests
 if [ "$quick" = 1 ]; then
+  stage "unit and one-machine end-to-end tests"
   PODBENCH_BIN="$(swift build --show-bin-path)/podbench" swift test --skip-build \
     --skip ContainerEndToEndTests --skip PatternEndToEndTests
+  stage "passed"
   echo "test.sh --quick: passed (the full command also runs podman pods, patterns, the gates, fuzzing, sanitizers)"
   exit 0
 fi
+stage "unit and end-to-end tests"
 PODBENCH_BIN="$(swift build --show-bin-path)/podbench" swift test --skip-build
 # The measured loops allocate nothing: package-benchmark's malloc counters, deterministic.
+stage "zero-allocation gate (release build of Benchmarks)"
 bash scripts/check-allocations.sh
 # The gate's statistical test: ab and compare on figures drawn from the noise model fitted to real
 # runs (seeded, deterministic); fails when A/A suites call regressions or reachable slowdowns are
 # missed (docs/ci.md quotes its tables).
+stage "the gate's simulation"
 (cd Benchmarks && swift run -c release GateSimulation --check)
 # The decoders of untrusted input under libFuzzer, bounded, from the committed corpus.
+stage "fuzzing"
 bash scripts/fuzz.sh 20
 # Everything again under the thread and the address sanitizers.
+stage "sanitizers"
 bash scripts/sanitizers.sh
+stage "passed"

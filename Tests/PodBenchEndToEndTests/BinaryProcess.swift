@@ -218,8 +218,36 @@ struct ProbeOutput: Decodable {
     var environment: HostEnvironment
 }
 
-/// Whether the binary under test is a sanitizer's build (scripts/sanitizers.sh sets it).
-let sanitized = ProcessInfo.processInfo.environment["PODBENCH_SANITIZED"] != nil
+/// The sanitizer the binary under test was built with: scripts/sanitizers.sh sets
+/// `PODBENCH_SANITIZED` to `thread` or `address` (any other value counts as a sanitizer's build).
+enum SanitizerBuild: String { case thread, address, other }
+
+let sanitizerBuild: SanitizerBuild? = ProcessInfo.processInfo.environment["PODBENCH_SANITIZED"].map {
+    SanitizerBuild(rawValue: $0) ?? .other
+}
+
+/// Whether the binary under test is a sanitizer's build.
+let sanitized = sanitizerBuild != nil
+
+extension Trait where Self == ConditionTrait {
+    /// Off under the thread sanitizer, which finds races between the threads of one process: what
+    /// the test drives runs on one thread of each process (a sweep of sizes or settings through a
+    /// data path that each side moves on its own thread, a channel shared between processes, which
+    /// no sanitizer sees across). The address sanitizer's pass still runs it. The thread
+    /// sanitizer's pass keeps the tests that exercise the threads the binary starts: serve's
+    /// accepting and authenticating threads, the relay's two directions, the calibration peers,
+    /// the probe, run's interrupt handling, and every transport once (the rate matrix).
+    static func singleThreaded(_ what: Comment) -> Self {
+        .disabled(if: sanitizerBuild == .thread, what)
+    }
+
+    /// Off under both sanitizers: what the test drives is safe Swift on one thread (reading files,
+    /// the statistics, reports, option parsing), where neither sanitizer has anything to find that
+    /// the unit tests and the fuzzers (whose builds carry the address sanitizer) do not already
+    /// reach; or it checks a property of the binary users get (its link) that a sanitizer's build
+    /// changes. The plain pass runs it.
+    static func safeSwiftOnOneThread(_ what: Comment) -> Self { .disabled(if: sanitized, what) }
+}
 
 /// Messages per trial for an end-to-end matrix of large messages: a fifth (at least 4) under a
 /// sanitizer, which runs the same paths 10 to 20 times slower (every checksummed byte is checked

@@ -4,7 +4,9 @@ import PodBenchResults
 import Testing
 
 extension EndToEnd {
-    @Suite("compare and baseline end to end", .serialized)
+    @Suite(
+        "compare and baseline end to end", .serialized,
+        .safeSwiftOnOneThread("compare, ab's verdicts and baselines read files and compute on one thread"))
     struct CompareEndToEndTests {
         /// Two real runs of this build on this machine, pinned, the same matrix.
         static func twoRuns(in dir: String) throws -> (String, String) {

@@ -24,7 +24,9 @@ extension EndToEnd {
             }
         }
 
-        @Test("liburing is linked in: no liburing among the binary's libraries, and compare runs")
+        @Test(
+            "liburing is linked in: no liburing among the binary's libraries, and compare runs",
+            .safeSwiftOnOneThread("a property of the link of the binary users get"))
         func noLiburingAtRunTime() throws {
             let binary = try podbenchBinary()
             let needed = try Self.neededLibraries(binary)

@@ -3,7 +3,7 @@ import Testing
 
 extension EndToEnd {
     /// Every option with a nonsense value gets a message naming the option, exit 2, and no output.
-    @Suite("nonsense options")
+    @Suite("nonsense options", .safeSwiftOnOneThread("option parsing"))
     struct OptionsEndToEndTests {
         static let cases: [(String, [String], String)] = [
             ("run", ["--transports", "pigeon"], "--transports"),

@@ -6,7 +6,9 @@ import Testing
 extension EndToEnd {
     @Suite("report end to end", .serialized)
     struct ReportEndToEndTests {
-        @Test("report of real runs: every SVG renders to PNG (rsvg-convert), the page links what exists")
+        @Test(
+            "report of real runs: every SVG renders to PNG (rsvg-convert), the page links what exists",
+            .safeSwiftOnOneThread("the report is drawn on one thread"))
         func realRuns() throws {
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -76,7 +78,9 @@ extension EndToEnd {
             #expect(bad.status == 2 && bad.stderr.contains("--slo"))
         }
 
-        @Test("--rates auto searches upward ×4 from 1k/s, then narrows the gap, recording every rate it tried")
+        @Test(
+            "--rates auto searches upward ×4 from 1k/s, then narrows the gap, recording every rate it tried",
+            .singleThreaded("the search for rates runs on the client's one thread"))
         func autoRates() throws {
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -96,7 +100,9 @@ extension EndToEnd {
             #expect(bad.status == 2 && bad.stderr.contains("--rates"))
         }
 
-        @Test("bad input: no file, a missing file, a malformed file: exit 2 with a clear message, nothing written")
+        @Test(
+            "bad input: no file, a missing file, a malformed file: exit 2 with a clear message, nothing written",
+            .safeSwiftOnOneThread("reading files"))
         func badInput() throws {
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -109,7 +109,9 @@ extension EndToEnd {
             #expect(run.cases.contains { $0.endpoint?.hasPrefix("tcp:[::1]:") == true })
         }
 
-        @Test("fifo moves 1 byte to 4 MiB intact both ways and leaves no FIFO behind")
+        @Test(
+            "fifo moves 1 byte to 4 MiB intact both ways and leaves no FIFO behind",
+            .singleThreaded("a sweep of sizes through one FIFO pair"))
         func fifo() throws {
             let messages = sanitizerScaled(30)
             let dir = try temporaryDirectory()
@@ -136,8 +138,8 @@ extension EndToEnd {
         }
 
         @Test(
-            "udp, udp6 and uds-dgram carry every size one datagram holds intact, count what they lose, and refuse larger sizes with the limit"
-        )
+            "udp, udp6 and uds-dgram carry every size one datagram holds intact, count what they lose, and refuse larger sizes with the limit",
+            .singleThreaded("a sweep of sizes; each side moves its datagrams on one thread"))
         func datagrams() throws {
             let messages = sanitizerScaled(30)
             let dir = try temporaryDirectory()
@@ -169,7 +171,7 @@ extension EndToEnd {
 
         @Test(
             "file and fifo move 1 byte to 4 MiB intact both ways on tmpfs and on disk, record the filesystem and leave nothing behind",
-            arguments: ["/dev/shm", "/var/tmp"])
+            .singleThreaded("a sweep of sizes and filesystems"), arguments: ["/dev/shm", "/var/tmp"])
         func fileAndFIFO(parent: String) throws {
             let messages = sanitizerScaled(30)
             let dir = try temporaryDirectory()
@@ -206,7 +208,9 @@ extension EndToEnd {
             #expect(leftovers.isEmpty, "\(leftovers)")
         }
 
-        @Test("each file fsync mode is a case of its own; poll following works end to end")
+        @Test(
+            "each file fsync mode is a case of its own; poll following works end to end",
+            .singleThreaded("a sweep of fsync modes"))
         func fileModes() throws {
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -230,7 +234,9 @@ extension EndToEnd {
             }
         }
 
-        @Test("uring-tcp and uring-uds move 1 byte to 4 MiB intact both ways, in every ring setup")
+        @Test(
+            "uring-tcp and uring-uds move 1 byte to 4 MiB intact both ways, in every ring setup",
+            .singleThreaded("a sweep of sizes and ring setups; the rings are driven from one thread"))
         func ioURing() throws {
             let messages = sanitizerScaled(40)
             let dir = try temporaryDirectory()
@@ -258,7 +264,9 @@ extension EndToEnd {
             #expect(run.cases.filter { $0.status == .ok }.count >= 16)
         }
 
-        @Test("uring-file moves 1 byte to 4 MiB intact, in each fsync mode, with the filesystem recorded")
+        @Test(
+            "uring-file moves 1 byte to 4 MiB intact, in each fsync mode, with the filesystem recorded",
+            .singleThreaded("a sweep of sizes and fsync modes"))
         func ioURingFile() throws {
             let messages = sanitizerScaled(30)
             let dir = try temporaryDirectory()
@@ -282,7 +290,9 @@ extension EndToEnd {
             #expect(leftovers.isEmpty)
         }
 
-        @Test("registered buffers: uring-tcp moves every size intact through zero-copy sends; uring-uds says why not")
+        @Test(
+            "registered buffers: uring-tcp moves every size intact through zero-copy sends; uring-uds says why not",
+            .singleThreaded("a sweep of sizes"))
         func ioURingRegistered() throws {
             let messages = sanitizerScaled(40)
             let dir = try temporaryDirectory()
@@ -335,7 +345,9 @@ extension EndToEnd {
             #expect(output.transports.first { $0.transport == "tcp" }?.available == true)
         }
 
-        @Test("a corrupted message fails its case loudly and the run exits 1", arguments: ["pingpong", "stream"])
+        @Test(
+            "a corrupted message fails its case loudly and the run exits 1",
+            .singleThreaded("the integrity check on the receiving side"), arguments: ["pingpong", "stream"])
         func corruption(workload: String) throws {
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -354,7 +366,7 @@ extension EndToEnd {
         }
 
         @Test(
-            "bad options get a message naming them and exit 2",
+            "bad options get a message naming them and exit 2", .safeSwiftOnOneThread("option parsing"),
             arguments: [
                 (["--transports", "carrier-pigeon"], "unknown transport 'carrier-pigeon'"),
                 (["--sizes", "5MiB"], "out of range"),
@@ -401,7 +413,9 @@ extension EndToEnd {
             #expect(second.stderr.contains("tcp:127.0.0.1:\(port) is in use"), "\(second.stderr)")
         }
 
-        @Test("run removes the private folders of a killed run, never a live run's or a folder it cannot prove")
+        @Test(
+            "run removes the private folders of a killed run, never a live run's or a folder it cannot prove",
+            .singleThreaded("run's clean-up of folders on the disk"))
         func leftovers() throws {
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -552,7 +566,9 @@ extension EndToEnd {
 extension EndToEnd {
     @Suite("Results file schema")
     struct SchemaTests {
-        @Test("real results files (complete, cut short, with a hop, rate, file, io_uring) validate against the schema")
+        @Test(
+            "real results files (complete, cut short, with a hop, rate, file, io_uring) validate against the schema",
+            .safeSwiftOnOneThread("reading and validating files"))
         func validates() throws {
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -17,7 +17,9 @@ func ringFiles(in directory: String) -> [String] {
 extension EndToEnd {
     @Suite("shm end to end", .serialized)
     struct SharedMemoryEndToEndTests {
-        @Test("every wait strategy moves 1 byte to 4 MiB through a 4 KiB ring intact, and leaves no ring file")
+        @Test(
+            "every wait strategy moves 1 byte to 4 MiB through a 4 KiB ring intact, and leaves no ring file",
+            .singleThreaded("a sweep of sizes and wait strategies through a ring shared between processes"))
         func strategies() throws {
             let messages = sanitizerScaled(40)
             let dir = try temporaryDirectory()
