@@ -5,18 +5,20 @@ let package = Package(
     name: "podbench",
     products: [
         .executable(name: "podbench", targets: ["podbench"]),
-        // For Benchmarks/ (a package of its own): the hot paths, measured in process.
+        // For Benchmarks/ and Fuzz/ (packages of their own): the hot paths, measured in process, and
+        // the decoders. Not the launchers, which they do not use (nor build swift-subprocess for).
         .library(
             name: "PodBenchLibrary",
             targets: [
                 "PodBenchCore", "PodBenchRing", "PodBenchTransports", "PodBenchURing", "PodBenchResults",
-                "PodBenchHarness", "PodBenchLaunch", "PodBenchReport",
+                "PodBenchHarness", "PodBenchReport",
             ]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         .target(
@@ -88,7 +90,13 @@ let package = Package(
             ]
         ),
         // Launching: processes, podman, pods, the container image, the server as a child.
-        .target(name: "PodBenchLaunch", dependencies: ["PodBenchCore"]),
+        .target(
+            name: "PodBenchLaunch",
+            dependencies: [
+                "PodBenchCore",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
         .executableTarget(
             name: "podbench",
             dependencies: [

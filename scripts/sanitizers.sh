@@ -14,7 +14,7 @@ for sanitizer in thread address; do
   echo "sanitizers: swift test --sanitize=$sanitizer" >&2
   swift build --build-tests --sanitize="$sanitizer" --scratch-path "$scratch" >&2
   LSAN_OPTIONS="suppressions=$PWD/Tests/Sanitizers/lsan.supp:print_suppressions=0" \
-    TSAN_OPTIONS="halt_on_error=1" \
+    TSAN_OPTIONS="halt_on_error=1:suppressions=$PWD/Tests/Sanitizers/tsan.supp" \
     PODBENCH_BIN="$PWD/$scratch/debug/podbench" \
     swift test --skip-build --sanitize="$sanitizer" --scratch-path "$scratch"
 done

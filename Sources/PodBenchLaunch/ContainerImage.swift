@@ -31,19 +31,12 @@ public enum ContainerImage {
 
     /// The shared libraries `binary` loads, as absolute paths, from `ldd`; throws naming any the
     /// loader cannot find.
-    public static func libraries(of binary: String) throws -> [String] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Podman.which("ldd") ?? "/usr/bin/ldd")
-        process.arguments = [binary]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch {
-            throw PodBenchError(.unavailable, "cannot run ldd to list \(binary)'s libraries (install libc-bin)")
-        }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return try parseLDD(String(decoding: data, as: UTF8.self), binary: binary)
+    public static func libraries(of binary: String) async throws -> [String] {
+        let listing = try await ChildProcess.capture(
+            executable: Podman.which("ldd") ?? "/usr/bin/ldd", arguments: [binary],
+            environment: ProcessInfo.processInfo.environment,
+            doing: "to list \(binary)'s libraries (install libc-bin)")
+        return try parseLDD(listing.output, binary: binary)
     }
 
     /// The library paths in `ldd` output: `name => /path (addr)`, `/path (addr)`; vdso has none.
@@ -128,12 +121,12 @@ public enum ContainerImage {
     @discardableResult
     public static func build(
         podman: Podman, binary: String, tag: String, commit: String?, workDirectory: String, rebuild: Bool = false
-    ) throws -> Bool {
-        if !rebuild, (try? podman.run(["image", "exists", tag]))?.status == 0 { return false }
+    ) async throws -> Bool {
+        if !rebuild, (try? await podman.run(["image", "exists", tag]))?.status == 0 { return false }
         let context = workDirectory + "/image"
         defer { try? FileManager.default.removeItem(atPath: context) }
-        try writeContext(binary: binary, libraries: try libraries(of: binary), commit: commit, into: context)
-        try podman.check(
+        try writeContext(binary: binary, libraries: try await libraries(of: binary), commit: commit, into: context)
+        try await podman.check(
             ["build", "--quiet", "--tag", tag, "--file", context + "/Containerfile", context],
             doing: "building the image \(tag)")
         return true

@@ -23,8 +23,11 @@ public struct Podman: Sendable {
                 + "containers with --isolation process, or --isolation namespaces (root)")
     }
 
+    /// `PATH`, as podbench was started with.
+    public static var defaultSearchPath: String? { ProcessInfo.processInfo.environment["PATH"] }
+
     /// The first executable named `name` on `path`.
-    public static func which(_ name: String, path: String? = ProcessInfo.processInfo.environment["PATH"]) -> String? {
+    public static func which(_ name: String, path: String? = defaultSearchPath) -> String? {
         for directory in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
             let candidate = "\(directory)/\(name)"
             if access(candidate, X_OK) == 0 { return candidate }
@@ -38,46 +41,18 @@ public struct Podman: Sendable {
         public var standardError: String
     }
 
-    /// Runs podman with `arguments` and waits; both streams captured (into unlinked temporary
-    /// files: a pipe would stay open in a conmon that `podman run --detach` leaves behind).
-    public func run(_ arguments: [String]) throws -> Output {
-        func temporary() throws -> Int32 {
-            var template = Array("/tmp/podbench-podman-XXXXXX".utf8CString)
-            let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-            guard fd >= 0 else {
-                throw PodBenchError(.ioFailure, "cannot make a temporary file in /tmp to read podman's output")
-            }
-            template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            return fd
-        }
-        let out = try temporary()
-        defer { close(out) }
-        let err = try temporary()
-        defer { close(err) }
-        let child = try ChildProcess(
-            executable: executable, arguments: arguments, environment: environment, standardOutput: out,
-            standardError: err)
-        let status = child.wait()
-        func contents(_ fd: Int32) -> String {
-            var bytes: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            var offset: off_t = 0
-            while true {
-                let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, offset) }
-                if count <= 0 { break }
-                bytes += buffer[0..<count]
-                offset += off_t(count)
-            }
-            return String(decoding: bytes, as: UTF8.self)
-        }
-        return Output(status: status, standardOutput: contents(out), standardError: contents(err))
+    /// Runs podman with `arguments` and waits; both streams captured (`ChildProcess.runCapturing`:
+    /// into files, as a `podman run --detach` leaves a conmon behind that would hold a pipe open).
+    public func run(_ arguments: [String]) async throws -> Output {
+        let output = try await ChildProcess.runCapturing(
+            executable: executable, arguments: arguments, environment: environment)
+        return Output(status: output.status, standardOutput: output.standardOutput, standardError: output.standardError)
     }
 
     /// Runs podman and returns its standard output, or throws with what it said on failure.
     @discardableResult
-    public func check(_ arguments: [String], doing: String) throws -> String {
-        let output = try run(arguments)
+    public func check(_ arguments: [String], doing: String) async throws -> String {
+        let output = try await run(arguments)
         guard output.status == 0 else {
             throw PodBenchError(
                 .ioFailure,

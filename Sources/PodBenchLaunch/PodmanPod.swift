@@ -34,9 +34,9 @@ public final class PodmanPod: Sendable {
     }
 
     /// Removes pods that podbench runs made whose process is gone; returns their names.
-    public static func removeLeftovers(podman: Podman) -> [String] {
+    public static func removeLeftovers(podman: Podman) async -> [String] {
         guard
-            let listing = try? podman.check(
+            let listing = try? await podman.check(
                 ["pod", "ps", "--filter", "label=\(ownerLabel)", "--format", "{{.Name}} {{.Labels}}"],
                 doing: "listing pods")
         else { return [] }
@@ -47,7 +47,9 @@ public final class PodmanPod: Sendable {
             let owner = parts[1][range.upperBound...].prefix { $0.isNumber || $0 == ":" }
             let pid = pid_t(owner.split(separator: ":").first ?? "") ?? 0
             if pid > 0, Self.owner(of: pid) == String(owner) { continue }  // its run is still going
-            if (try? podman.check(["pod", "rm", "--force", "--time", "0", parts[0]], doing: "removing a pod")) != nil {
+            if (try? await podman.check(["pod", "rm", "--force", "--time", "0", parts[0]], doing: "removing a pod"))
+                != nil
+            {
                 removed.append(parts[0])
             }
         }
@@ -81,9 +83,9 @@ public final class PodmanPod: Sendable {
     }
 
     /// The server's state: whether it still runs, and its exit code once it has stopped.
-    public func serverState() -> (running: Bool, exitCode: Int32?) {
+    public func serverState() async -> (running: Bool, exitCode: Int32?) {
         guard
-            let text = try? podman.check(
+            let text = try? await podman.check(
                 ["inspect", "--format", "{{.State.Running}} {{.State.ExitCode}}", serverName],
                 doing: "inspecting the server")
         else { return (false, nil) }
@@ -92,81 +94,24 @@ public final class PodmanPod: Sendable {
     }
 
     /// Waits up to `timeoutNanoseconds` for the server to stop; returns its exit code then.
-    public func waitForServer(timeoutNanoseconds: UInt64) -> Int32? {
+    public func waitForServer(timeoutNanoseconds: UInt64) async -> Int32? {
         let deadline = MonotonicClock.now() + timeoutNanoseconds
         while true {
-            let state = serverState()
+            let state = await serverState()
             if !state.running { return state.exitCode }
             if MonotonicClock.now() > deadline { return nil }
-            usleep(50_000)
+            try? await Task.sleep(nanoseconds: 50_000_000)
         }
     }
 
     /// The server container's last `lines` lines of output.
-    public func serverLogs(lines: Int) -> String {
-        let output = try? podman.run(["logs", "--tail", String(lines), serverName])
+    public func serverLogs(lines: Int) async -> String {
+        let output = try? await podman.run(["logs", "--tail", String(lines), serverName])
         return ((output?.standardOutput ?? "") + (output?.standardError ?? ""))
     }
 
     /// Removes the pod and its containers at once; quiet when it is already gone.
-    public func remove() {
-        _ = try? podman.run(["pod", "rm", "--force", "--time", "0", name])
+    public func remove() async {
+        _ = try? await podman.run(["pod", "rm", "--force", "--time", "0", name])
     }
-}
-
-/// A child process started with posix_spawn and reaped with waitpid by its owner (Foundation's
-/// Process lost the exit of a `podman run --detach` whose conmon outlives it): in a process group
-/// of its own (a terminal's Ctrl-C reaches only podbench, which passes it on once), standard input
-/// from /dev/null, output to podbench's own or to the files given.
-public struct ChildProcess: Sendable {
-    public let pid: pid_t
-
-    public init(
-        executable: String, arguments: [String], environment: [String: String], standardOutput: Int32? = nil,
-        standardError: Int32? = nil
-    ) throws {
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setpgroup(&attributes, 0)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for number in [SIGINT, SIGTERM, SIGPIPE, SIGCHLD] { sigaddset(&defaults, number) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        posix_spawnattr_setflags(
-            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        if let standardOutput { posix_spawn_file_actions_adddup2(&actions, standardOutput, 1) }
-        if let standardError { posix_spawn_file_actions_adddup2(&actions, standardError, 2) }
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var child: pid_t = 0
-        let status = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
-        guard status == 0 else {
-            throw PodBenchError(.ioFailure, "cannot start \(executable): \(String(cString: strerror(status)))")
-        }
-        pid = child
-    }
-
-    /// Waits for the child; its exit status, or 128 + the signal that ended it.
-    public func wait() -> Int32 {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            if errno != EINTR { return -1 }
-        }
-        let signal = status & 0x7f
-        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
-    }
-
-    public func signal(_ number: Int32) { _ = kill(pid, number) }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PodBenchCore
+import PodBenchLaunch
 import PodBenchReport
 import PodBenchResults
 
@@ -141,7 +142,7 @@ extension PodBench {
                 let order: [Side] = generator.next() & 1 == 0 ? [.a, .b] : [.b, .a]
                 var results: [Side: RunResult] = [:]
                 for side in order {
-                    results[side] = try runOnce(
+                    results[side] = try await runOnce(
                         side: side, round: round, binary: side == .a ? aBinary : bBinary,
                         options: Self.split(side == .a ? a : b), environment: side == .a ? aEnv : bEnv)
                 }
@@ -179,38 +180,33 @@ extension PodBench {
         }
 
         /// One `podbench run` of one side; its results file, loaded.
-        func runOnce(side: Side, round: Int, binary: String, options: [String], environment: [String]) throws
+        func runOnce(side: Side, round: Int, binary: String, options: [String], environment: [String]) async throws
             -> RunResult
         {
             let directory = resultsDir + "/round-" + (round < 10 ? "0" : "") + "\(round)-" + side.rawValue.lowercased()
             try? FileManager.default.removeItem(atPath: directory)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
             // The defaults both sides lack, so that A and B never differ by a default.
             let defaults = Self.defaults(besides: runOptions + Self.split(a) + Self.split(b))
-            process.arguments = ["run"] + defaults + runOptions + options + ["--results-dir", directory]
             var env = ProcessInfo.processInfo.environment
             for pair in environment {
                 let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
                 env[parts[0]] = parts.count > 1 ? parts[1] : ""
             }
-            process.environment = env
-            process.standardOutput = FileHandle.nullDevice
-            let errors = Pipe()
-            process.standardError = errors
+            let output: (status: Int32, standardOutput: String, standardError: String)
             do {
-                try process.run()
-            } catch {
-                throw PodBenchError(.invalidConfiguration, "cannot start \(binary): \(error.localizedDescription)")
+                output = try await ChildProcess.runCapturing(
+                    executable: binary,
+                    arguments: ["run"] + defaults + runOptions + options + ["--results-dir", directory],
+                    environment: env, ownProcessGroup: false)
+            } catch let error as PodBenchError {
+                throw PodBenchError(.invalidConfiguration, error.message)
             }
-            let said = errors.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
             let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
                 $0.hasSuffix(".json")
             }.sorted()
-            let status = process.terminationStatus
+            let status = output.status
             guard status == 0 || status == 1, let file = files.first else {
-                let tail = String(decoding: said.suffix(2000), as: UTF8.self)
+                let tail = String(output.standardError.suffix(2000))
                 // Not exit 1: that is a regression's code. A side that cannot run is bad input (2).
                 throw PodBenchError(
                     status == 130 ? .interrupted : .incompatibleResults,

@@ -32,7 +32,7 @@ extension PodBench {
             let podman = Podman(executable: try Podman.locate(), environment: ProcessInfo.processInfo.environment)
             let work = try ServerLauncher.makePrivateDirectory(in: "/tmp", option: "--tag")
             defer { try? FileManager.default.removeItem(atPath: work) }
-            try ContainerImage.build(
+            try await ContainerImage.build(
                 podman: podman, binary: BuildInfo.executablePath, tag: tag, commit: BuildInfo.commit(),
                 workDirectory: work, rebuild: true)
             if let containersConf {

@@ -88,17 +88,13 @@ extension PodBench {
         func run() async throws {
             var parsed = try measurement.parsed()
             if isolation == "podman" {
-                let code = try PodmanRun(
-                    measurement: measurement, sharedParent: sharedDir, image: image, shmSize: podShmSize ?? "512m",
-                    seccomp: podSeccomp.flatMap(PodmanSettings.Seccomp.init(rawValue:)) ?? .ioURing,
-                    podmanConf: podmanConf, dryRun: dryRun
-                ).execute()
+                let code = try await PodRun(plan: podPlan()).execute()
                 if code != 0 { throw ExitCode(code) }
                 return
             }
             var wrapper: [String] = []
             if isolation == "namespaces" {
-                wrapper = try Self.namespaceWrapper()
+                wrapper = try NamespaceIsolation.unshareCommand()
                 if dryRun {
                     print(
                         (wrapper + [
@@ -164,22 +160,6 @@ extension PodBench {
             }
             launcher.stop()
             if code != 0 { throw ExitCode(code) }
-        }
-
-        /// unshare(1) giving the server mount, PID and UTS namespaces of its own (network and IPC
-        /// stay shared, as in a pod); the server dies with it (--kill-child).
-        static func namespaceWrapper() throws -> [String] {
-            guard geteuid() == 0 else {
-                throw PodBenchError(
-                    .invalidConfiguration,
-                    "--isolation namespaces needs root (it makes mount and PID namespaces): run as root, or use "
-                        + "--isolation process or podman")
-            }
-            guard let unshare = Podman.which("unshare") else {
-                throw PodBenchError(
-                    .unavailable, "--isolation namespaces needs unshare(1): install util-linux")
-            }
-            return [unshare, "--mount", "--uts", "--pid", "--fork", "--kill-child", "--mount-proc", "--"]
         }
     }
 }

@@ -233,10 +233,11 @@ extension Trait where Self == ConditionTrait {
     /// Off under the thread sanitizer, which finds races between the threads of one process: what
     /// the test drives runs on one thread of each process (a sweep of sizes or settings through a
     /// data path that each side moves on its own thread, a channel shared between processes, which
-    /// no sanitizer sees across). The address sanitizer's pass still runs it. The thread
-    /// sanitizer's pass keeps the tests that exercise the threads the binary starts: serve's
-    /// accepting and authenticating threads, the relay's two directions, the calibration peers,
-    /// the probe, run's interrupt handling, and every transport once (the rate matrix).
+    /// no sanitizer sees across, reading files). The address sanitizer's pass still runs it. The
+    /// thread sanitizer's pass keeps the tests that exercise the threads the binary starts: serve's
+    /// accepting and authenticating threads, the relay's two directions, its stats and its
+    /// `--exit-after` watcher, the probe's FIFO thread, run's interrupt handling and the
+    /// `Process` children it waits for (server, calibration peer).
     static func singleThreaded(_ what: Comment) -> Self {
         .disabled(if: sanitizerBuild == .thread, what)
     }

@@ -6,7 +6,7 @@ import Testing
 extension EndToEnd {
     @Suite(
         "compare and baseline end to end", .serialized,
-        .safeSwiftOnOneThread("compare, ab's verdicts and baselines read files and compute on one thread"))
+        .singleThreaded("compare, ab's verdicts and baselines read files and compute on one thread"))
     struct CompareEndToEndTests {
         /// Two real runs of this build on this machine, pinned, the same matrix.
         static func twoRuns(in dir: String) throws -> (String, String) {

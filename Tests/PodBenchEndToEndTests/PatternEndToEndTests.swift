@@ -157,8 +157,9 @@ extension EndToEnd {
 
         @Test(
             "the relay between any two transports: the server's side a ring, a file or a FIFO pair, 1 B to 1 MiB intact",
-            // Under the thread sanitizer two pairs: the relay's two directions are the same two threads
-            // whatever the transports, and each side of a pair moves its data on one thread.
+            // Under the thread sanitizer two pairs: the relay's two threads share each channel (one
+            // receives, the other sends and shuts down), and the other pattern tests run every
+            // inbound transport and tcp, shm and file outbound; fifo outbound is the inbound's type.
             arguments: sanitizerBuild == .thread
                 ? [("shm", "tcp"), ("file", "fifo")]
                 : [("shm", "tcp"), ("file", "uds"), ("fifo", "shm"), ("shm", "file"), ("file", "fifo")])
@@ -305,6 +306,28 @@ extension EndToEnd {
             let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
             expectHopPairs(run, hop: "socat", hopIn: "uds", messages: 50, relayFigures: false)
             #expect(result.stdout.contains("socat's own CPU not seen"))
+        }
+
+        @Test("relay --exit-after: the relay exits 0 once the file it watches is gone, as a pod's relay container does")
+        func relayExitsAfter() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let watched = dir + "/control.sock"
+            let relay = try BinaryProcess([
+                "relay", "--listen", "tcp:127.0.0.1:\(try freePort())", "--forward",
+                "tcp:127.0.0.1:\(try freePort())", "--exit-after", watched,
+            ])
+            // The relay leaves only once it has seen the file and then misses it (it looks every
+            // 100 ms): the file comes and goes until the relay has seen both, however slow it starts.
+            let started = Date()
+            while relay.isRunning && Date().timeIntervalSince(started) < 120 {
+                _ = FileManager.default.createFile(atPath: watched, contents: Data())
+                usleep(250_000)
+                try? FileManager.default.removeItem(atPath: watched)
+                usleep(250_000)
+            }
+            #expect(relay.wait(timeout: 10) == 0, "\(relay.stderr)")
+            #expect(relay.stderr.contains("is gone: exiting"), "\(relay.stderr)")
         }
 
         @Test("a hop given wrong: each mistake named, exit 2")

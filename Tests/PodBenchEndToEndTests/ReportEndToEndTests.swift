@@ -102,7 +102,7 @@ extension EndToEnd {
 
         @Test(
             "bad input: no file, a missing file, a malformed file: exit 2 with a clear message, nothing written",
-            .safeSwiftOnOneThread("reading files"))
+            .singleThreaded("reading files"))
         func badInput() throws {
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -568,7 +568,7 @@ extension EndToEnd {
     struct SchemaTests {
         @Test(
             "real results files (complete, cut short, with a hop, rate, file, io_uring) validate against the schema",
-            .safeSwiftOnOneThread("reading and validating files"))
+            .safeSwiftOnOneThread("its runs are those the other tests make; the schema is checked by Python"))
         func validates() throws {
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }

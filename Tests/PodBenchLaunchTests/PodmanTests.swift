@@ -63,11 +63,12 @@ struct PodmanTests {
     }
 
     @Test("the image's files: the binary at /podbench, each library at its own path, /tmp open to all")
-    func context() throws {
+    func context() async throws {
         let directory = NSTemporaryDirectory() + "podbench-image-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let binary = "/proc/self/exe"
-        let libraries = try ContainerImage.libraries(of: URL(fileURLWithPath: binary).resolvingSymlinksInPath().path)
+        let libraries = try await ContainerImage.libraries(
+            of: URL(fileURLWithPath: binary).resolvingSymlinksInPath().path)
         try ContainerImage.writeContext(binary: binary, libraries: libraries, commit: "abc123", into: directory)
         let root = directory + "/rootfs"
         #expect(FileManager.default.isExecutableFile(atPath: root + "/podbench"))

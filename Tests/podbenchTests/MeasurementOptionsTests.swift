@@ -103,6 +103,38 @@ struct MeasurementOptionsTests {
         }
     }
 
+    @Test("run --isolation podman hands the launcher its settings and each container's command, every option in")
+    func podPlan() throws {
+        let run = try PodBench.Run.parse(["--isolation", "podman", "--shared-dir", "/work"] + Self.everyOption)
+        let plan = run.podPlan()
+        #expect(plan.sharedParent == "/work" && plan.resultsDirectory == "/results" && plan.shmSize == "512m")
+        #expect(plan.seccomp == .ioURing && plan.image == nil && plan.podmanConf == nil && !plan.dryRun)
+        let commands = try plan.commands("/work/p/shared")
+        let control = "unix:/work/p/shared/control.sock"
+        #expect(commands.server.starts(with: ["serve", "--control", control, "--shared-dir", "/work/p/shared"]))
+        #expect(commands.server.contains("--timeout") && commands.server.contains("7s"))
+        // The hop was given (--via), so no relay container; the server listens where it forwards.
+        #expect(commands.relay == nil)
+        #expect(Array(commands.server.suffix(2)) == ["--via-target", "tcp:127.0.0.1:9001"])
+        let lead = [
+            "client", "--control", control, "--connect-wait", "60s", "--shutdown-server", "--isolation", "podman",
+        ]
+        #expect(commands.client.starts(with: lead))
+        #expect(Array(commands.client.dropFirst(lead.count)) == run.measurement.arguments(resultsDir: "/results"))
+
+        // --via relay: a third container whose endpoints the client is told.
+        let relayed = try PodBench.Run.parse(["--isolation", "podman", "--transports", "tcp", "--via", "relay:uds"])
+        let hop = try relayed.podPlan().commands("/s")
+        let relay = try #require(hop.relay)
+        #expect(relay.first == "relay")
+        let listen = relay[relay.firstIndex(of: "--listen")! + 1]
+        let forward = relay[relay.firstIndex(of: "--forward")! + 1]
+        let client = try MeasurementOptions.parse(Array(hop.client.dropFirst(lead.count)))
+        #expect(client.via == listen && client.viaTarget == forward && client.viaName == "relay")
+        #expect(Array(hop.server.suffix(2)) == ["--via-target", forward])
+        #expect(listen.hasPrefix("unix:/s/") && relay.last == "/s/control.sock")
+    }
+
     @Test("podman's options given with another isolation are refused, their defaults spelt out included")
     func podmanOnlyOptions() throws {
         for option in [["--pod-shm-size", "512m"], ["--pod-seccomp", "io_uring"], ["--image", "x"]] {

@@ -1,0 +1,54 @@
+import Foundation
+import PodBenchHarness
+import PodBenchLaunch
+
+extension PodBench.Run {
+    /// What `run --isolation podman` hands to the launcher: the pod's settings and the commands
+    /// of its containers, made from the measurement's options.
+    func podPlan() -> PodRunPlan {
+        let measurement = self.measurement
+        return PodRunPlan(
+            sharedParent: sharedDir, resultsDirectory: measurement.resultsDir, binary: BuildInfo.executablePath,
+            commit: BuildInfo.commit(), image: image, shmSize: podShmSize ?? "512m",
+            seccomp: podSeccomp.flatMap(PodmanSettings.Seccomp.init(rawValue:)) ?? .ioURing, podmanConf: podmanConf,
+            dryRun: dryRun,
+            commands: { shared in try Self.podCommands(measurement: measurement, shared: shared) },
+            progress: { MeasurementSession.progress($0) })
+    }
+
+    /// The containers' commands, `shared` being the pod's shared volume (at the same path in each).
+    static func podCommands(measurement: MeasurementOptions, shared: String) throws -> PodRunPlan.Commands {
+        let control = "unix:\(shared)/control.sock"
+        var server = [
+            "serve", "--control", control, "--shared-dir", shared, "--shm-dir", "/dev/shm", "--timeout",
+            measurement.timeout,
+        ]
+        // A relay (--via relay, the presets) is a third container of the pod; the client is told
+        // its endpoints, which are fixed: the pod's loopback and the shared volume are its own.
+        var clientMeasurement = measurement
+        var relay: [String]?
+        let parsed = try measurement.parsed()
+        if let inbound = parsed.relayIn {
+            let outbound = try RelayLauncher.outbound(for: parsed.transports)
+            let hop = RelayLauncher.podEndpoints(shared: shared, inbound: inbound, outbound: outbound)
+            relay = [
+                "relay", "--listen", hop.listen, "--forward", hop.forward, "--stats", hop.stats, "--exit-after",
+                shared + "/control.sock",
+            ]
+            clientMeasurement.via = hop.listen
+            clientMeasurement.viaTarget = hop.forward
+            clientMeasurement.viaStats = hop.stats
+            clientMeasurement.viaName = "relay"
+        }
+        // The server listens where a hop forwards only because it was started for it.
+        if let target = clientMeasurement.viaTarget { server += ["--via-target", target] }
+        let client =
+            [
+                "client", "--control", control, "--connect-wait", "60s", "--shutdown-server", "--isolation",
+                "podman",
+            ]
+            + clientMeasurement.arguments(
+                resultsDir: URL(fileURLWithPath: measurement.resultsDir).standardizedFileURL.path)
+        return .init(server: server, relay: relay, client: client)
+    }
+}

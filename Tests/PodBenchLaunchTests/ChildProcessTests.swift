@@ -1,0 +1,78 @@
+import Foundation
+import Glibc
+import PodBenchCore
+import PodBenchLaunch
+import Testing
+
+@Suite("child processes through swift-subprocess")
+struct ChildProcessTests {
+    @Test("both streams and the exit status come back; a signal's end reads as 128 + the signal")
+    func capture() async throws {
+        let said = try await ChildProcess.runCapturing(
+            executable: "/bin/sh", arguments: ["-c", "echo out; echo err >&2; exit 3"], environment: [:])
+        #expect(said.status == 3 && said.standardOutput == "out\n" && said.standardError == "err\n")
+        let killed = try await ChildProcess.runCapturing(
+            executable: "/bin/sh", arguments: ["-c", "kill -TERM $$"], environment: [:])
+        #expect(killed.status == 128 + SIGTERM)
+        let environment = try await ChildProcess.runCapturing(
+            executable: "/usr/bin/env", arguments: [], environment: ["PODBENCH_X": "1"])
+        #expect(environment.standardOutput == "PODBENCH_X=1\n")
+        await #expect(throws: PodBenchError.self) {
+            try await ChildProcess.runCapturing(executable: "/nonexistent/podman", arguments: [], environment: [:])
+        }
+    }
+
+    @Test("a grandchild that keeps the output open (conmon after podman run --detach) is not waited for")
+    func grandchildKeepsOutputOpen() async throws {
+        let said = try await ChildProcess.runCapturing(
+            executable: "/bin/sh", arguments: ["-c", "sleep 300 & echo $!"], environment: [:])
+        let grandchild = try #require(pid_t(said.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)))
+        // Still alive: the call returned when its child ended, not when the output's last holder did.
+        #expect(kill(grandchild, 0) == 0)
+        kill(grandchild, SIGKILL)
+    }
+
+    @Test("the child has every signal at its default and none blocked, in a process group of its own or ours")
+    func signalsAndGroup() async throws {
+        // podbench ignores SIGINT and SIGTERM while an InterruptWatch watches them.
+        let before = signal(SIGINT, SIG_IGN)
+        defer { signal(SIGINT, before) }
+        let status = try await ChildProcess.runCapturing(
+            executable: "/bin/cat", arguments: ["/proc/self/status"], environment: [:])
+        func mask(_ name: String) -> UInt64? {
+            status.standardOutput.split(separator: "\n").first { $0.hasPrefix(name + ":") }
+                .flatMap { UInt64($0.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces), radix: 16) }
+        }
+        // Signals 1 to 31 (bits 0 to 30); glibc keeps 32 and 33 for itself, out of a program's reach.
+        #expect(try #require(mask("SigIgn")) & 0x7fff_ffff == 0, "\(status.standardOutput)")
+        #expect(try #require(mask("SigBlk")) & 0x7fff_ffff == 0, "\(status.standardOutput)")
+        #expect(try #require(mask("SigIgn")) & (1 << (UInt64(SIGINT) - 1)) == 0)
+        for own in [true, false] {
+            let stat = try await ChildProcess.runCapturing(
+                executable: "/bin/cat", arguments: ["/proc/self/stat"], environment: [:], ownProcessGroup: own)
+            let fields = stat.standardOutput[
+                stat.standardOutput.index(after: stat.standardOutput.lastIndex(of: ")")!)...
+            ]
+            .split(separator: " ")
+            // After the command: state, ppid, pgrp.
+            let pid = try #require(pid_t(stat.standardOutput.prefix { $0 != " " }))
+            let group = try #require(pid_t(fields[2]))
+            #expect(own ? group == pid : group == getpgrp(), "\(stat.standardOutput)")
+        }
+    }
+
+    @Test("a forwarder passes a signal to the running child, and to nobody once it has ended")
+    func forwarding() async throws {
+        let forwarder = SignalForwarder()
+        #expect(!forwarder.signal(SIGINT))
+        let waiting = Task {
+            try await ChildProcess.run(
+                executable: "/bin/sleep", arguments: ["300"], environment: [:], standardOutput: nil,
+                standardError: nil, forwarder: forwarder)
+        }
+        // Until the child runs; each try is a few microseconds.
+        while !forwarder.signal(SIGINT) { try await Task.sleep(nanoseconds: 1_000_000) }
+        #expect(try await waiting.value == 128 + SIGINT)
+        #expect(!forwarder.signal(SIGINT))
+    }
+}
