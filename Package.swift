@@ -93,6 +93,7 @@ let package = Package(
         .target(
             name: "PodBenchLaunch",
             dependencies: [
+                "CPodBenchLinux",
                 "PodBenchCore",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -148,7 +149,7 @@ let package = Package(
         .testTarget(name: "PodBenchLaunchTests", dependencies: ["PodBenchLaunch", "PodBenchCore"]),
         .testTarget(name: "PodBenchEndToEndTests", dependencies: ["PodBenchResults", "PodBenchCore"]),
         // The command line as a unit: options into the plan and into the container's arguments.
-        .testTarget(name: "podbenchTests", dependencies: ["podbench", "PodBenchCore"]),
+        .testTarget(name: "podbenchTests", dependencies: ["podbench", "PodBenchCore", "PodBenchHarness"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -77,6 +77,14 @@ int CPodBenchLinux_set_parent_death_signal(int signal) {
     return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0UL, 0UL, 0UL);
 }
 
+int CPodBenchLinux_pidfd_send_signal(int pidfd, int signal) {
+#ifdef SYS_pidfd_send_signal
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0U);
+#else
+    return (int)syscall(424, pidfd, signal, NULL, 0U);
+#endif
+}
+
 int CPodBenchLinux_probe_io_uring(void) {
 #ifdef SYS_io_uring_setup
     // struct io_uring_params is 120 bytes; zeroed means "no flags". Declared as bytes so that
@@ -193,6 +201,7 @@ int CPodBenchLinux_set_thread_affinity(const int *cpus, int count) { (void)cpus;
 int CPodBenchLinux_thread_rusage(struct rusage *usage) { return getrusage(RUSAGE_SELF, usage); }
 int CPodBenchLinux_peer_uid(int fd, uint32_t *uid) { (void)fd; (void)uid; errno = ENOSYS; return -1; }
 int CPodBenchLinux_set_parent_death_signal(int signal) { (void)signal; errno = ENOSYS; return -1; }
+int CPodBenchLinux_pidfd_send_signal(int pidfd, int signal) { (void)pidfd; (void)signal; errno = ENOSYS; return -1; }
 int CPodBenchLinux_probe_io_uring(void) { errno = ENOSYS; return -1; }
 int CPodBenchLinux_filesystem_type(const char *path, long *type) { (void)path; (void)type; errno = ENOSYS; return -1; }
 int CPodBenchLinux_deny_io_uring(int error) { (void)error; errno = ENOSYS; return -1; }

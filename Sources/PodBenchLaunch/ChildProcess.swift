@@ -1,3 +1,4 @@
+import CPodBenchLinux
 import Foundation
 import Glibc
 import PodBenchCore
@@ -15,8 +16,7 @@ import SystemPackage
 public enum ChildProcess {
     /// Runs `executable` to its end, its output into the descriptors given (podbench's own when
     /// nil); `forwarder`, when given, passes signals to it while it runs. `ownProcessGroup: false`
-    /// leaves it in podbench's, so that a terminal's Ctrl-C reaches it too (`ab`'s runs, which
-    /// write their finished cases when interrupted).
+    /// leaves it in podbench's, where a terminal's Ctrl-C reaches it directly.
     /// - Returns: its exit status, or 128 + the signal that ended it.
     public static func run(
         executable: String, arguments: [String], environment: [String: String], standardOutput: Int32? = nil,
@@ -34,8 +34,11 @@ public enum ChildProcess {
                 error: .fileDescriptor(
                     FileDescriptor(rawValue: standardError ?? STDERR_FILENO), closeAfterSpawningProcess: false)
             ) { execution in
-                // Sent through the child's pidfd: once it is reaped the signal goes nowhere.
-                forwarder?.attach { number in try? execution.send(signal: Signal(rawValue: number)) }
+                // A pidfd of the forwarder's own (the execution's closes when `run` returns): a
+                // signal sent after the child has ended goes nowhere, whoever has its PID by then.
+                forwarder?.attach(
+                    pidfd: fcntl(execution.processIdentifier.processDescriptor, F_DUPFD_CLOEXEC, 0),
+                    pid: execution.processIdentifier.value)
             }
         } catch {
             throw PodBenchError(.ioFailure, "cannot start \(executable): \(error)")
@@ -47,7 +50,8 @@ public enum ChildProcess {
     /// files rather than pipes: a pipe's reader waits for every writer, and a child may leave one
     /// behind that outlives it (the conmon of `podman run --detach`).
     public static func runCapturing(
-        executable: String, arguments: [String], environment: [String: String], ownProcessGroup: Bool = true
+        executable: String, arguments: [String], environment: [String: String], forwarder: SignalForwarder? = nil,
+        ownProcessGroup: Bool = true
     ) async throws -> (status: Int32, standardOutput: String, standardError: String) {
         let out = try temporaryFile()
         defer { close(out) }
@@ -55,7 +59,7 @@ public enum ChildProcess {
         defer { close(err) }
         let status = try await run(
             executable: executable, arguments: arguments, environment: environment, standardOutput: out,
-            standardError: err, ownProcessGroup: ownProcessGroup)
+            standardError: err, forwarder: forwarder, ownProcessGroup: ownProcessGroup)
         return (status, contents(of: out), contents(of: err))
     }
 
@@ -126,23 +130,58 @@ public enum ChildProcess {
 }
 
 /// Passes signals to the child a `ChildProcess.run` is running, from any thread (an
-/// `InterruptWatch` handler): nothing when no child runs.
+/// `InterruptWatch` handler). A signal that comes while no child runs is kept and delivered the
+/// moment one starts (between the last check before starting it and its start, a Ctrl-C is
+/// otherwise lost); one that comes after the child has ended goes nowhere.
 public final class SignalForwarder: Sendable {
-    private let send = Mutex<(@Sendable (Int32) -> Void)?>(nil)
+    private struct State {
+        var pidfd: Int32 = -1
+        var pid: pid_t = 0
+        var pending: Int32?
+    }
+
+    private let state = Mutex(State())
 
     public init() {}
 
-    func attach(_ send: @escaping @Sendable (Int32) -> Void) { self.send.withLock { $0 = send } }
+    func attach(pidfd: Int32, pid: pid_t) {
+        state.withLock { state in
+            state.pidfd = pidfd
+            state.pid = pid
+            if let pending = state.pending {
+                state.pending = nil
+                Self.send(pending, to: state)
+            }
+        }
+    }
 
-    func detach() { send.withLock { $0 = nil } }
+    func detach() {
+        state.withLock { state in
+            if state.pidfd >= 0 { close(state.pidfd) }
+            state = State()
+        }
+    }
 
-    /// Sends `number` to the running child; whether one was running.
+    /// Sends `number` to the running child; whether one was running (if not, it goes to the next
+    /// child this forwarder runs).
     @discardableResult
     public func signal(_ number: Int32) -> Bool {
-        send.withLock { send in
-            guard let send else { return false }
-            send(number)
+        state.withLock { state in
+            guard state.pid != 0 else {
+                state.pending = number
+                return false
+            }
+            Self.send(number, to: state)
             return true
+        }
+    }
+
+    private static func send(_ number: Int32, to state: State) {
+        // Without a pidfd of its own (the dup refused), the PID.
+        if state.pidfd >= 0 {
+            _ = CPodBenchLinux_pidfd_send_signal(state.pidfd, number)
+        } else {
+            kill(state.pid, number)
         }
     }
 }

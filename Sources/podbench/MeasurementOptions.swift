@@ -144,29 +144,8 @@ struct MeasurementOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Test only: corrupt the payload of message N in every phase.", visibility: .private))
     var injectCorruption: UInt64?
 
-    /// The parsed, checked settings.
-    struct Parsed {
-        var transports: [TransportKind]
-        var workloads: [WorkloadKind]
-        var sizes: [Int]
-        var trials: Int
-        var trialNanoseconds: UInt64
-        var warmupNanoseconds: UInt64
-        var verifyEvery: Int
-        var timeoutNanoseconds: UInt64
-        var clientCPU: Int?
-        var serverCPU: Int?
-        var options: TransportOptions
-        var shmWaits: [String]
-        var fileFsyncs: [String]
-        var uringSetups: [String]
-        var rates: [Int]
-        /// The hop, when --via names an endpoint (a relay that `run` starts is resolved there).
-        var hop: MatrixRunner.Hop?
-        /// `--via relay[:uds]`: run starts podbench's relay; the client speaks `relayIn` to it.
-        var relayIn: TransportKind?
-        var hopStats: HopStatsSource?
-    }
+    /// The parsed, checked settings: the plan `MeasurementSession` runs.
+    typealias Parsed = MeasurementPlan
 
     func validate() throws {
         _ = try parsed()
@@ -178,25 +157,27 @@ struct MeasurementOptions: ParsableArguments {
     func lists() throws -> (transports: String, workloads: String) {
         var transports = self.transports ?? Self.defaultTransports
         var workloads = self.workloads ?? Self.defaultWorkloads
-        switch preset {
-        case nil: break
-        case "ambassador", "adapter", "sidecar-logs":
-            if self.transports == nil { transports = "tcp" }
-            // The log shipper's question is lag at an append rate: open loop.
-            if preset == "sidecar-logs" && self.workloads == nil { workloads = "rate" }
-        default:
-            throw ValidationError("--preset: '\(preset!)' is not ambassador, adapter or sidecar-logs")
+        if let preset = try chosenPreset() {
+            if self.transports == nil { transports = preset.transports.map(\.rawValue).joined(separator: ",") }
+            if self.workloads == nil, let own = preset.workloads {
+                workloads = own.map(\.rawValue).joined(separator: ",")
+            }
         }
         return (transports, workloads)
+    }
+
+    /// `--preset`, parsed.
+    func chosenPreset() throws -> Preset? {
+        do { return try preset.map(Preset.init(parsing:)) } catch let error as PodBenchError {
+            throw ValidationError(error.message)
+        }
     }
 
     func parsed() throws -> Parsed {
         do {
             let (transportList, workloadList) = try lists()
             var viaText = via
-            if let preset, viaText == nil {
-                viaText = ["ambassador": "relay", "adapter": "relay:uds", "sidecar-logs": "relay:file"][preset]
-            }
+            if viaText == nil { viaText = try chosenPreset()?.via }
             let transports = try Self.naming("--transports") { try TransportKind.parseList(transportList) }
             let workloads = try Self.naming("--workloads") { try WorkloadKind.parseList(workloadList) }
             let sizes = try Self.naming("--sizes") { try ByteSize.parseList(self.sizes) }
@@ -303,11 +284,13 @@ struct MeasurementOptions: ParsableArguments {
             let hopStats = try viaStats.map { text in
                 try Self.naming("--via-stats") { try HopStatsSource(parsing: text) }
             }
-            return Parsed(
+            return MeasurementPlan(
                 transports: transports, workloads: workloads, sizes: sizes, trials: trials, trialNanoseconds: trial,
-                warmupNanoseconds: warm, verifyEvery: verifyEvery, timeoutNanoseconds: timeoutNs, clientCPU: client,
-                serverCPU: server, options: options, shmWaits: waits, fileFsyncs: fsyncs,
-                uringSetups: setups, rates: offered, hop: hop, relayIn: relayIn, hopStats: hopStats)
+                warmupNanoseconds: warm, messages: messages, verifyEvery: verifyEvery, timeoutNanoseconds: timeoutNs,
+                clientCPU: client, serverCPU: server, options: options, shmWaits: waits, fileFsyncs: fsyncs,
+                uringSetups: setups, rates: offered, hop: hop, relayIn: relayIn, hopStats: hopStats,
+                calibrate: !noCalibrate, calibrationDirectory: shmDirForCalibration, resultsDirectory: resultsDir,
+                injectCorruption: injectCorruption)
         } catch let error as PodBenchError {
             throw ValidationError(error.message)
         }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Glibc
 import PodBenchCore
+import PodBenchHarness
 import PodBenchLaunch
 import PodBenchReport
 import PodBenchResults
@@ -127,6 +129,18 @@ extension PodBench {
             MeasurementSession.progress(
                 "podbench ab: A = \(aName), B = \(bName); up to \(maxRounds) rounds or \(budget), verdicts looked at after rounds \(schedule.map(String.init).joined(separator: ", ")) at \(Format.decimal(perLook * 100))% each; order seed \(orderSeed)"
             )
+            // Ctrl-C (or SIGTERM to ab alone) goes to the run in progress, once a signal, so that it
+            // writes its finished cases; between runs, to the next one as it starts. That run then
+            // ends with 130 and ab stops, naming the rounds' folders.
+            let forwarder = SignalForwarder()
+            let watch = InterruptWatch { number, seen in
+                MeasurementSession.progress(
+                    seen == 1
+                        ? "podbench ab: \(InterruptWatch.name(of: number)): stopping the run in progress (again to stop it at once)"
+                        : "podbench ab: stopping the run in progress at once")
+                forwarder.signal(SIGINT)
+            }
+            defer { watch.stop() }
             let started = MonotonicClock.now()
             var rounds: [(a: RunResult, b: RunResult)] = []
             var longestRound: UInt64 = 0
@@ -144,7 +158,8 @@ extension PodBench {
                 for side in order {
                     results[side] = try await runOnce(
                         side: side, round: round, binary: side == .a ? aBinary : bBinary,
-                        options: Self.split(side == .a ? a : b), environment: side == .a ? aEnv : bEnv)
+                        options: Self.split(side == .a ? a : b), environment: side == .a ? aEnv : bEnv,
+                        forwarder: forwarder)
                 }
                 rounds.append((results[.a]!, results[.b]!))
                 let took = MonotonicClock.now() &- roundStart
@@ -180,9 +195,10 @@ extension PodBench {
         }
 
         /// One `podbench run` of one side; its results file, loaded.
-        func runOnce(side: Side, round: Int, binary: String, options: [String], environment: [String]) async throws
-            -> RunResult
-        {
+        func runOnce(
+            side: Side, round: Int, binary: String, options: [String], environment: [String],
+            forwarder: SignalForwarder
+        ) async throws -> RunResult {
             let directory = resultsDir + "/round-" + (round < 10 ? "0" : "") + "\(round)-" + side.rawValue.lowercased()
             try? FileManager.default.removeItem(atPath: directory)
             // The defaults both sides lack, so that A and B never differ by a default.
@@ -197,7 +213,7 @@ extension PodBench {
                 output = try await ChildProcess.runCapturing(
                     executable: binary,
                     arguments: ["run"] + defaults + runOptions + options + ["--results-dir", directory],
-                    environment: env, ownProcessGroup: false)
+                    environment: env, forwarder: forwarder)
             } catch let error as PodBenchError {
                 throw PodBenchError(.invalidConfiguration, error.message)
             }
@@ -205,11 +221,17 @@ extension PodBench {
                 $0.hasSuffix(".json")
             }.sorted()
             let status = output.status
+            if status == 130 {
+                throw PodBenchError(
+                    .interrupted,
+                    "interrupted in round \(round), side \(side.rawValue); every run's results file, that one's partial, is in \(resultsDir)"
+                )
+            }
             guard status == 0 || status == 1, let file = files.first else {
                 let tail = String(output.standardError.suffix(2000))
                 // Not exit 1: that is a regression's code. A side that cannot run is bad input (2).
                 throw PodBenchError(
-                    status == 130 ? .interrupted : .incompatibleResults,
+                    .incompatibleResults,
                     "round \(round), side \(side.rawValue): `\(binary) run` exited \(status) without a results file; the earlier rounds' files are in \(resultsDir). It said: \(tail)"
                 )
             }

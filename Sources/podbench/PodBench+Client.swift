@@ -80,7 +80,7 @@ extension PodBench {
 
         func run() async throws {
             var session = MeasurementSession(
-                parsed: try measurement.parsed(), options: measurement, isolation: isolation,
+                plan: try measurement.parsed(), isolation: isolation,
                 control: try SocketAddress(parsing: control),
                 connectWaitNanoseconds: try DurationText.parse(connectWait, option: "--connect-wait"),
                 shutdownServer: shutdownServer, tokenFile: resolvedTokenFile ?? ServerLauncher.tokenFileName)

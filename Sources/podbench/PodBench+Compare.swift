@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PodBenchCore
+import PodBenchHarness
 import PodBenchReport
 import PodBenchResults
 

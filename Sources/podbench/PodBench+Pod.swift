@@ -1,4 +1,5 @@
 import Foundation
+import PodBenchCore
 import PodBenchHarness
 import PodBenchLaunch
 

@@ -136,7 +136,7 @@ extension PodBench {
             let startedRelay = relay
             defer { startedRelay?.kill() }
             var session = MeasurementSession(
-                parsed: parsed, options: measurement, isolation: isolation, control: launcher.control,
+                plan: parsed, isolation: isolation, control: launcher.control,
                 connectWaitNanoseconds: 10_000_000_000, shutdownServer: true, tokenFile: launcher.tokenFile)
             session.onInterrupt = {
                 startedRelay?.kill()

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import PodBenchCore
 import PodBenchResults
 import Testing
@@ -131,6 +132,31 @@ extension EndToEnd {
             #expect(
                 round.settings.trials == 1 && round.settings.trialSeconds == 0.25
                     && round.settings.warmupSeconds == 0.1, "\(round.settings)")
+        }
+
+        @Test("Ctrl-C during ab: the run in progress writes its finished cases, ab exits 130 naming the folder")
+        func abInterrupted() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let ab = try BinaryProcess(
+                [
+                    "ab", "--max-rounds", "7", "--results-dir", dir, "--", "--transports", "tcp", "--workloads",
+                    "pingpong", "--sizes", "64,128", "--trials", "2", "--duration", "1s", "--no-calibrate",
+                ])
+            // Once the first run has a finished case, whatever the machine's speed.
+            var journal = false
+            let deadline = Date().addingTimeInterval(120)
+            while !journal && ab.isRunning && Date() < deadline {
+                let rounds = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+                journal = rounds.contains { waitForFinishedCases(in: dir + "/" + $0, 1, timeout: 0.05) }
+            }
+            #expect(journal)
+            ab.signal(SIGINT)
+            #expect(ab.wait(timeout: 60) == 130, "\(ab.stderr)")
+            #expect(ab.stderr.contains("interrupted in round 1") && ab.stderr.contains(dir), "\(ab.stderr)")
+            let round = try #require(try FileManager.default.contentsOfDirectory(atPath: dir).sorted().first)
+            let partial = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/" + round).first))
+            #expect(partial.complete == false && partial.cases.count >= 1)
         }
 
         @Test("baseline save, list, show, and compare against the name; a regression exits 1")

@@ -115,7 +115,7 @@ struct DatagramPhaseTests {
                 throw PodBenchError(.timeout, "nothing came within the deadline")
             }
             let next = queue.removeFirst()
-            buffer.copyMemory(from: UnsafeRawBufferPointer(start: next, count: next.count))
+            next.withUnsafeBytes { buffer.copyMemory(from: $0) }
             return next.count
         }
 

@@ -61,18 +61,24 @@ struct ChildProcessTests {
         }
     }
 
-    @Test("a forwarder passes a signal to the running child, and to nobody once it has ended")
+    @Test("a forwarder passes a signal to the running child; one sent before it starts reaches it as it starts")
     func forwarding() async throws {
+        let early = SignalForwarder()
+        // Nothing runs: kept for the next child (a Ctrl-C just before the client starts).
+        #expect(!early.signal(SIGTERM))
+        let first = try await ChildProcess.run(
+            executable: "/bin/sleep", arguments: ["300"], environment: [:], forwarder: early)
+        #expect(first == 128 + SIGTERM)
+
         let forwarder = SignalForwarder()
-        #expect(!forwarder.signal(SIGINT))
         let waiting = Task {
             try await ChildProcess.run(
-                executable: "/bin/sleep", arguments: ["300"], environment: [:], standardOutput: nil,
-                standardError: nil, forwarder: forwarder)
+                executable: "/bin/sleep", arguments: ["300"], environment: [:], forwarder: forwarder)
         }
         // Until the child runs; each try is a few microseconds.
         while !forwarder.signal(SIGINT) { try await Task.sleep(nanoseconds: 1_000_000) }
         #expect(try await waiting.value == 128 + SIGINT)
+        // Ended: the signal goes to no process (a pidfd of an ended child), kept for a next one.
         #expect(!forwarder.signal(SIGINT))
     }
 }

@@ -1,4 +1,5 @@
 import PodBenchCore
+import PodBenchHarness
 import Testing
 
 @testable import podbench
@@ -25,6 +26,14 @@ struct MeasurementOptionsTests {
             ])
         #expect(try Self.parsed(["--preset", "ambassador"]).workloads == [.pingpong, .stream])
         #expect(throws: (any Error).self) { try Self.parsed(["--preset", "mesh"]) }
+        // Each preset's hop is podbench's relay, spoken to in the preset's transport; --via wins.
+        for preset in Preset.allCases {
+            let plan = try Self.parsed(["--preset", preset.rawValue])
+            #expect(plan.relayIn == preset.relayIn && plan.transports == preset.transports, "\(preset)")
+            #expect(plan.workloads == preset.workloads ?? [.pingpong, .stream], "\(preset)")
+            #expect(try Self.parsed(["--preset", preset.rawValue, "--via", "relay:shm"]).relayIn == .shm)
+        }
+        #expect(Preset.adapter.via == "relay:uds" && Preset.ambassador.via == "relay")
     }
 
     @Test("a hop's name that could not be shown is refused before the run, not case by case")

@@ -31,6 +31,10 @@ int CPodBenchLinux_peer_uid(int fd, uint32_t *uid);
 /// (prctl(PR_SET_PDEATHSIG)).
 int CPodBenchLinux_set_parent_death_signal(int signal);
 
+/// pidfd_send_signal(2): `signal` to the process `pidfd` refers to (ESRCH once it has ended,
+/// whoever has its PID since).
+int CPodBenchLinux_pidfd_send_signal(int pidfd, int signal);
+
 /// Tries io_uring_setup(2) with one entry and closes the ring at once. Returns 0 when io_uring
 /// works here, else -1 with errno (ENOSYS: blocked by seccomp or not built in; EPERM: disabled
 /// by kernel.io_uring_disabled or a seccomp rule).

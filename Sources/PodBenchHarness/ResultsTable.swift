@@ -2,13 +2,13 @@ import PodBenchCore
 import PodBenchResults
 
 /// The table `run` and `client` print at the end: one row per case, medians across trials.
-enum ResultsTable {
+public enum ResultsTable {
     static let headers = [
         "transport", "workload", "size", "p50", "p99", "p99.9", "msg/s", "MB/s", "±", "cpu/msg cli", "cpu/msg srv",
         "cs/msg cli", "cs/msg srv", "vs limit",
     ]
 
-    static func render(_ run: RunResult) -> String {
+    public static func render(_ run: RunResult) -> String {
         // A "lost" column after "±" only when the run has a datagram case (only they lose messages).
         let losses = CaseSummary.countsLosses(run.cases)
         let spread = headers.firstIndex(of: "±")! + 1

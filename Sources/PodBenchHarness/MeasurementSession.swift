@@ -1,33 +1,44 @@
 import Dispatch
 import Foundation
 import PodBenchCore
-import PodBenchHarness
-import PodBenchLaunch
 import PodBenchResults
 import Synchronization
 
 /// The part `run` and `client` share: greet the server, record the environment, run the matrix,
-/// write the results file (also when interrupted), print the table, pick the exit code.
-struct MeasurementSession {
-    var parsed: MeasurementOptions.Parsed
-    var options: MeasurementOptions
-    var isolation: String
-    var control: SocketAddress
-    var connectWaitNanoseconds: UInt64
+/// write the results file (also when interrupted), print the table, pick the exit code. The
+/// executable parses its options into the plan and hands it over with where the server is.
+public struct MeasurementSession {
+    public var plan: MeasurementPlan
+    /// How the sides are kept apart, as the results record it (process, namespaces, podman).
+    public var isolation: String
+    public var control: SocketAddress
+    public var connectWaitNanoseconds: UInt64
     /// Called when the run ends early by a signal, before exiting (kills a child server).
-    var onInterrupt: @Sendable () -> Void = {}
-    var keepWaiting: () -> Bool = { true }
-    var shutdownServer: Bool
+    public var onInterrupt: @Sendable () -> Void = {}
+    public var keepWaiting: () -> Bool = { true }
+    public var shutdownServer: Bool
     /// The control token the server expects (read once connected: a starting server makes it).
-    var tokenFile: String
+    public var tokenFile: String
     /// Print the results file on stdout between marker lines (for `kubectl logs` and `collect`).
-    var printResults = false
+    public var printResults = false
+
+    public init(
+        plan: MeasurementPlan, isolation: String, control: SocketAddress, connectWaitNanoseconds: UInt64,
+        shutdownServer: Bool, tokenFile: String
+    ) {
+        self.plan = plan
+        self.isolation = isolation
+        self.control = control
+        self.connectWaitNanoseconds = connectWaitNanoseconds
+        self.shutdownServer = shutdownServer
+        self.tokenFile = tokenFile
+    }
 
     /// Orders what the session writes: a progress line never lands inside the table or the
     /// printed results file (other threads, the interrupt handlers, write progress too).
-    static let outputLock = Mutex(())
+    public static let outputLock = Mutex(())
 
-    static func progress(_ line: String) {
+    public static func progress(_ line: String) {
         outputLock.withLock { _ in
             fflush(nil)
             FileHandle.standardError.write(Data((line + "\n").utf8))
@@ -41,33 +52,33 @@ struct MeasurementSession {
     /// from two pipes, tag a line that one read cut short as partial, and `podman logs` (and
     /// `kubectl logs`) join a partial line with whatever line is read next, from either stream,
     /// so a progress line could land in the middle of the printed results.
-    static func joinOutputStreams() {
+    public static func joinOutputStreams() {
         fflush(nil)
         _ = dup2(STDOUT_FILENO, STDERR_FILENO)
     }
 
     /// Runs everything; returns the process exit code.
-    func execute() throws -> Int32 {
-        let messageLimit = options.messages.map(UInt64.init)
+    public func execute() throws -> Int32 {
+        let messageLimit = plan.messages.map(UInt64.init)
         let client = BenchmarkClient(
             configuration: .init(
-                control: control, trials: parsed.trials,
-                warmup: PhasePlan(durationNanoseconds: parsed.warmupNanoseconds, messageLimit: nil),
-                trial: PhasePlan(durationNanoseconds: parsed.trialNanoseconds, messageLimit: messageLimit),
-                peerTimeoutNanoseconds: parsed.timeoutNanoseconds, clientCPU: parsed.clientCPU,
-                serverCPU: parsed.serverCPU, connectWaitNanoseconds: connectWaitNanoseconds,
-                hopStats: parsed.hopStats, tokenFile: tokenFile),
+                control: control, trials: plan.trials,
+                warmup: PhasePlan(durationNanoseconds: plan.warmupNanoseconds, messageLimit: nil),
+                trial: PhasePlan(durationNanoseconds: plan.trialNanoseconds, messageLimit: messageLimit),
+                peerTimeoutNanoseconds: plan.timeoutNanoseconds, clientCPU: plan.clientCPU,
+                serverCPU: plan.serverCPU, connectWaitNanoseconds: connectWaitNanoseconds,
+                hopStats: plan.hopStats, tokenFile: tokenFile),
             log: Self.progress)
         let startedAt = Date()
         let clientEnvironment = HostEnvironment.probe()
         // Before the client pins itself: the calibration picks its CPUs from all allowed ones.
         let calibration: Calibration? =
-            options.noCalibrate
+            !plan.calibrate
             ? nil
             : try Calibrator(
                 configuration: .init(
-                    trials: 5, trialNanoseconds: 20_000_000, firstCPU: parsed.clientCPU, secondCPU: parsed.serverCPU,
-                    directory: options.shmDirForCalibration, executable: BuildInfo.executablePath),
+                    trials: 5, trialNanoseconds: 20_000_000, firstCPU: plan.clientCPU, secondCPU: plan.serverCPU,
+                    directory: plan.calibrationDirectory, executable: BuildInfo.executablePath),
                 progress: { _ in }
             ).run()
         try client.start(keepWaiting: keepWaiting)
@@ -78,10 +89,10 @@ struct MeasurementSession {
             client: clientEnvironment, server: welcome.environment, clientPinning: clientPinning,
             serverPinning: welcome.pinning, timerOverheadNanoseconds: MonotonicClock.measureOverhead())
         let settings = RunSettings(
-            trials: parsed.trials, warmupSeconds: Double(parsed.warmupNanoseconds) / 1e9,
-            trialSeconds: Double(parsed.trialNanoseconds) / 1e9, trialMessages: options.messages,
-            verify: parsed.verifyEvery == 1 ? "all" : "sample:\(parsed.verifyEvery)", isolation: isolation,
-            peerTimeoutSeconds: Double(parsed.timeoutNanoseconds) / 1e9,
+            trials: plan.trials, warmupSeconds: Double(plan.warmupNanoseconds) / 1e9,
+            trialSeconds: Double(plan.trialNanoseconds) / 1e9, trialMessages: plan.messages,
+            verify: plan.verifyEvery == 1 ? "all" : "sample:\(plan.verifyEvery)", isolation: isolation,
+            peerTimeoutSeconds: Double(plan.timeoutNanoseconds) / 1e9,
             injectedServerDelayNanoseconds: welcome.injectedDelayNanoseconds)
         var header = RunResult(
             podbench: ToolInfo(
@@ -96,7 +107,7 @@ struct MeasurementSession {
             )
         }
         let store = try ResultsStore(
-            directory: options.resultsDir, startedAt: startedAt,
+            directory: plan.resultsDirectory, startedAt: startedAt,
             host: clientEnvironment.nodeName ?? clientEnvironment.hostname,
             header: header)
         let recorder = RunRecorder(store: store, run: header)
@@ -110,11 +121,11 @@ struct MeasurementSession {
         }
 
         let specs = MatrixRunner.cases(
-            transports: parsed.transports, workloads: parsed.workloads, sizes: parsed.sizes, options: parsed.options,
-            verifyEvery: parsed.verifyEvery, corruptSequence: options.injectCorruption, shmWaits: parsed.shmWaits,
-            fileFsyncs: parsed.fileFsyncs, uringSetups: parsed.uringSetups, rates: parsed.rates, hop: parsed.hop)
+            transports: plan.transports, workloads: plan.workloads, sizes: plan.sizes, options: plan.options,
+            verifyEvery: plan.verifyEvery, corruptSequence: plan.injectCorruption, shmWaits: plan.shmWaits,
+            fileFsyncs: plan.fileFsyncs, uringSetups: plan.uringSetups, rates: plan.rates, hop: plan.hop)
         Self.progress(
-            "podbench: \(specs.count) cases × (warm-up + \(parsed.trials) trials), isolation \(isolation): "
+            "podbench: \(specs.count) cases × (warm-up + \(plan.trials) trials), isolation \(isolation): "
                 + "\(environment.topology); shared namespaces: \(environment.sharedNamespaces.joined(separator: ",")); "
                 + "separate: \(environment.separateNamespaces.isEmpty ? "none" : environment.separateNamespaces.joined(separator: ","))"
         )
@@ -139,7 +150,7 @@ struct MeasurementSession {
             let after = try? Calibrator(
                 configuration: .init(
                     trials: 5, trialNanoseconds: 20_000_000, firstCPU: before.firstCPU, secondCPU: before.secondCPU,
-                    directory: options.shmDirForCalibration, executable: BuildInfo.executablePath),
+                    directory: plan.calibrationDirectory, executable: BuildInfo.executablePath),
                 progress: { _ in }
             ).run()
             if let after { recorder.setCalibrationAfter(after) }
@@ -173,7 +184,7 @@ struct MeasurementSession {
 
     /// The results file on stdout between `ResultsMarker` lines, flushed: a pod's log then holds
     /// the whole file, which `podbench collect` takes back out.
-    static func printMarked(path: String) throws {
+    public static func printMarked(path: String) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw PodBenchError(.ioFailure, "cannot read back \(path) to print it")
         }

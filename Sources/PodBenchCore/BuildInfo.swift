@@ -1,15 +1,15 @@
 import Foundation
 
 /// Where this binary came from, for the results file.
-enum BuildInfo {
+public enum BuildInfo {
     /// The path of the running executable.
-    static var executablePath: String {
+    public static var executablePath: String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
     /// The git commit: `PODBENCH_COMMIT` when set (container images), else the HEAD of the checkout
     /// the binary was built in (found by walking up from the executable), else nil.
-    static func commit() -> String? {
+    public static func commit() -> String? {
         if let env = ProcessInfo.processInfo.environment["PODBENCH_COMMIT"], !env.isEmpty { return env }
         var dir = URL(fileURLWithPath: executablePath).deletingLastPathComponent()
         for _ in 0..<8 {
@@ -34,7 +34,7 @@ enum BuildInfo {
     }
 
     /// UTC now in ISO 8601.
-    static func utcTimestamp(_ date: Date = Date()) -> String {
+    public static func utcTimestamp(_ date: Date = Date()) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter.string(from: date)

@@ -1,0 +1,69 @@
+import PodBenchCore
+import PodBenchTransports
+
+/// What `run` and `client` measure, parsed and checked from the command line's options (the
+/// executable's `MeasurementOptions.parsed()` makes it): the matrix, the phases, the checks, the
+/// CPUs, the hop, where results go. `MeasurementSession` runs it.
+public struct MeasurementPlan: Sendable {
+    public var transports: [TransportKind]
+    public var workloads: [WorkloadKind]
+    public var sizes: [Int]
+    public var trials: Int
+    public var trialNanoseconds: UInt64
+    public var warmupNanoseconds: UInt64
+    /// Trials of exactly this many messages (`--messages`), instead of a duration.
+    public var messages: Int?
+    public var verifyEvery: Int
+    public var timeoutNanoseconds: UInt64
+    public var clientCPU: Int?
+    public var serverCPU: Int?
+    public var options: TransportOptions
+    public var shmWaits: [String]
+    public var fileFsyncs: [String]
+    public var uringSetups: [String]
+    public var rates: [Int]
+    /// The hop, when --via names an endpoint (a relay that `run` starts is resolved there).
+    public var hop: MatrixRunner.Hop?
+    /// `--via relay[:uds]`: run starts podbench's relay; the client speaks `relayIn` to it.
+    public var relayIn: TransportKind?
+    public var hopStats: HopStatsSource?
+    /// Measure the machine's limits before and after (`--no-calibrate` turns it off).
+    public var calibrate: Bool
+    /// Where the calibration peers share their memory (a memory-backed directory when there is one).
+    public var calibrationDirectory: String
+    public var resultsDirectory: String
+    /// Test only: corrupt the payload of message N in every phase.
+    public var injectCorruption: UInt64?
+
+    public init(
+        transports: [TransportKind], workloads: [WorkloadKind], sizes: [Int], trials: Int, trialNanoseconds: UInt64,
+        warmupNanoseconds: UInt64, messages: Int?, verifyEvery: Int, timeoutNanoseconds: UInt64, clientCPU: Int?,
+        serverCPU: Int?, options: TransportOptions, shmWaits: [String], fileFsyncs: [String], uringSetups: [String],
+        rates: [Int], hop: MatrixRunner.Hop?, relayIn: TransportKind?, hopStats: HopStatsSource?, calibrate: Bool,
+        calibrationDirectory: String, resultsDirectory: String, injectCorruption: UInt64?
+    ) {
+        self.transports = transports
+        self.workloads = workloads
+        self.sizes = sizes
+        self.trials = trials
+        self.trialNanoseconds = trialNanoseconds
+        self.warmupNanoseconds = warmupNanoseconds
+        self.messages = messages
+        self.verifyEvery = verifyEvery
+        self.timeoutNanoseconds = timeoutNanoseconds
+        self.clientCPU = clientCPU
+        self.serverCPU = serverCPU
+        self.options = options
+        self.shmWaits = shmWaits
+        self.fileFsyncs = fileFsyncs
+        self.uringSetups = uringSetups
+        self.rates = rates
+        self.hop = hop
+        self.relayIn = relayIn
+        self.hopStats = hopStats
+        self.calibrate = calibrate
+        self.calibrationDirectory = calibrationDirectory
+        self.resultsDirectory = resultsDirectory
+        self.injectCorruption = injectCorruption
+    }
+}
