@@ -162,6 +162,9 @@ public final class SignalForwarder: Sendable {
         }
     }
 
+    /// Whether a child is running with this forwarder.
+    public var isAttached: Bool { state.withLock { $0.pid != 0 } }
+
     /// Sends `number` to the running child; whether one was running (if not, it goes to the next
     /// child this forwarder runs).
     @discardableResult

@@ -173,14 +173,24 @@ public enum FileTransport {
     }
 
     /// Removes connection directories in `directory` that no live server holds (left by a server
-    /// that was killed): one whose server-side locks (reader of c2s, writer of s2c) are both free.
+    /// that was killed): one whose server-side locks (reader of c2s, writer of s2c) are both free,
+    /// and that has not changed for `minimumAgeSeconds`. Another server sharing the directory may
+    /// be making one right now: between creating its lock files and taking its locks, a directory
+    /// is unheld, and a clean-up at that moment would delete a live connection (seen with two
+    /// servers on one /tmp). A leftover is old; the next start removes it.
     /// - Returns: the paths removed.
     @discardableResult
-    public static func removeStaleConnections(in directory: String, prefix: String = "podbench-") -> [String] {
+    public static func removeStaleConnections(
+        in directory: String, prefix: String = "podbench-", minimumAgeSeconds: Int = 60
+    ) -> [String] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
         var removed: [String] = []
+        let now = time(nil)
         for name in names where name.hasPrefix(prefix) && name.hasSuffix(".file") {
             let path = directory + "/" + name
+            var info = stat()
+            guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { continue }
+            if Int(now - max(info.st_mtim.tv_sec, info.st_ctim.tv_sec)) < minimumAgeSeconds { continue }
             let held = [("c2s", FileLogLayout.readerLockByte), ("s2c", FileLogLayout.writerLockByte)].contains {
                 let fd = open(path + "/" + $0.0 + "/" + FileLogLayout.lockFileName, O_RDONLY | O_CLOEXEC)
                 // A directory without its lock files yet is being made right now: leave it.

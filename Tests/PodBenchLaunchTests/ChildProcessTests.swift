@@ -75,9 +75,11 @@ struct ChildProcessTests {
             try await ChildProcess.run(
                 executable: "/bin/sleep", arguments: ["300"], environment: [:], forwarder: forwarder)
         }
-        // Until the child runs; each try is a few microseconds.
-        while !forwarder.signal(SIGINT) { try await Task.sleep(nanoseconds: 1_000_000) }
+        // Until the child runs (a signal sent before would be kept for it: part one).
+        while !forwarder.isAttached { try await Task.sleep(nanoseconds: 1_000_000) }
+        #expect(forwarder.signal(SIGINT))
         #expect(try await waiting.value == 128 + SIGINT)
+        #expect(!forwarder.isAttached)
         // Ended: the signal goes to no process (a pidfd of an ended child), kept for a next one.
         #expect(!forwarder.signal(SIGINT))
     }
