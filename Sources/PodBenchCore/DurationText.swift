@@ -19,4 +19,14 @@ public enum DurationText {
         }
         return UInt64(value * scale)
     }
+
+    /// Writes nanoseconds in the largest unit that holds them exactly (`10s`, `1500ms`, `7ns`), a
+    /// text `parse` reads back to the same value.
+    public static func format(nanoseconds: UInt64) -> String {
+        for (suffix, factor) in [("s", UInt64(1_000_000_000)), ("ms", 1_000_000), ("us", 1000)]
+        where nanoseconds >= factor && nanoseconds % factor == 0 {
+            return "\(nanoseconds / factor)\(suffix)"
+        }
+        return "\(nanoseconds)ns"
+    }
 }

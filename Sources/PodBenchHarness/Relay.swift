@@ -261,26 +261,23 @@ public final class RelayLauncher: @unchecked Sendable {
     public let hop: MatrixRunner.Hop
     public let stats: SocketAddress
 
-    /// The relay's endpoints inside a pod of its own network namespace (fixed loopback ports are
-    /// free there) with the shared volume at `shared`: listen, forward, stats.
-    public static func podEndpoints(shared: String, inbound: TransportKind, outbound: TransportKind) -> (
-        listen: String, forward: String, stats: String
-    ) {
-        func endpoint(_ kind: TransportKind, _ name: String, _ port: Int) -> String {
+    /// The relay of a pod with its own network namespace (fixed loopback ports are free there) and
+    /// the shared volume at `shared`: its endpoints, and it ends with the server's control socket.
+    public static func podPlan(shared: String, inbound: TransportKind, outbound: TransportKind) -> RelayPlan {
+        func endpoint(_ kind: TransportKind, _ name: String, _ port: UInt16) -> HopEndpoint {
             switch kind {
-            case .tcp: "tcp:127.0.0.1:\(port)"
-            case .tcp6: "tcp:[::1]:\(port)"
-            case .udsAbstract: "unix:@podbench-\(name)"
-            case .file: "file:\(shared)/\(name)"
-            case .fifo: "fifo:\(shared)/\(name)"
-            case .shm: "shm:/dev/shm/podbench-\(name)"
-            default: "unix:\(shared)/\(name).sock"
+            case .tcp: .socket(address: .ipv4(host: "127.0.0.1", port: port))
+            case .tcp6: .socket(address: .ipv6(host: "::1", port: port))
+            case .udsAbstract: .socket(address: .unixAbstract("podbench-\(name)"))
+            case .file: .file(directory: "\(shared)/\(name)")
+            case .fifo: .fifo(directory: "\(shared)/\(name)")
+            case .shm: .sharedMemory(directory: "/dev/shm/podbench-\(name)")
+            default: .socket(address: .unixPath("\(shared)/\(name).sock"))
             }
         }
-        return (
-            endpoint(inbound, "relay-in", 7101), endpoint(outbound, "relay-out", 7102),
-            "unix:\(shared)/relay-stats.sock"
-        )
+        return RelayPlan(
+            listen: endpoint(inbound, "relay-in", 7101), forward: endpoint(outbound, "relay-out", 7102),
+            stats: .unixPath("\(shared)/relay-stats.sock"), exitAfter: shared + "/control.sock")
     }
 
     /// The server side of a relay that `run` starts: the first transport asked for that a relay
@@ -325,11 +322,8 @@ public final class RelayLauncher: @unchecked Sendable {
         stats = .unixPath(directory + "/relay-stats.sock")
         hop = MatrixRunner.Hop(via: listen, listen: forward, name: "relay")
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = [
-            "relay", "--listen", listen.description, "--forward", forward.description, "--stats", stats.description,
-            "--exit-with-parent",
-            "--quiet",
-        ]
+        process.arguments =
+            RelayPlan(listen: listen, forward: forward, stats: stats, exitWithParent: true, quiet: true).arguments
         do {
             try process.run()
         } catch {

@@ -15,8 +15,8 @@ public final class ServerLauncher: @unchecked Sendable {
     public let removedLeftovers: [String]
 
     /// Makes private directories under `parent` and `sharedMemoryParent`; `start` then runs the
-    /// server with them: whatever it leaves there, even when it is killed, goes with them. The
-    /// server makes its control token in the private directory (`tokenFile`), readable by this user only.
+    /// server with them: whatever it leaves there, even when it is killed, goes with them (the
+    /// server's control token too, made there readable by this user only).
     public init(parent: String, sharedMemoryParent: String) throws {
         removedLeftovers = Self.removeLeftovers(in: parent) + Self.removeLeftovers(in: sharedMemoryParent)
         directory = try Self.makePrivateDirectory(in: parent, option: "--shared-dir")
@@ -29,25 +29,12 @@ public final class ServerLauncher: @unchecked Sendable {
         control = .unixPath(directory + "/control.sock")
     }
 
-    /// The control token the server makes at start, which the client presents.
-    public var tokenFile: String { directory + "/" + Self.tokenFileName }
-
-    /// The token file's name in a server's shared directory (`serve --token-file`'s default).
-    public static let tokenFileName = "podbench.token"
-
-    /// Starts the server. `wrapper`, when given, is a command the server is started through
-    /// (`unshare … --`); `extraArguments` go to `serve` (a hop's `--via-target`).
-    public func start(
-        executable: String, peerTimeout: String, extraArguments: [String] = [], wrapper: [String] = []
-    ) throws {
+    /// Starts the server with `arguments` (a `serve` command line whose directories and control
+    /// endpoint are these). `wrapper`, when given, is a command the server is started through
+    /// (`unshare … --`).
+    public func start(executable: String, arguments: [String], wrapper: [String] = []) throws {
         process.executableURL = URL(fileURLWithPath: wrapper.first ?? executable)
-        process.arguments =
-            wrapper.dropFirst() + (wrapper.isEmpty ? [] : [executable])
-            + [
-                "serve", "--control", control.description, "--shared-dir", directory, "--shm-dir",
-                sharedMemoryDirectory, "--token-file", tokenFile, "--timeout", peerTimeout, "--exit-with-parent",
-                "--quiet",
-            ] + extraArguments
+        process.arguments = wrapper.dropFirst() + (wrapper.isEmpty ? [] : [executable]) + arguments
         do {
             try process.run()
         } catch {

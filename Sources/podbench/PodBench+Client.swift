@@ -75,7 +75,7 @@ extension PodBench {
         var resolvedTokenFile: String? {
             if let tokenFile { return tokenFile }
             guard case .unixPath(let path)? = try? SocketAddress(parsing: control) else { return nil }
-            return (path.lastIndex(of: "/").map { String(path[...$0]) } ?? "") + ServerLauncher.tokenFileName
+            return (path.lastIndex(of: "/").map { String(path[...$0]) } ?? "") + ServePlan.defaultTokenFileName
         }
 
         func run() async throws {
@@ -83,7 +83,7 @@ extension PodBench {
                 plan: try measurement.parsed(), isolation: isolation,
                 control: try SocketAddress(parsing: control),
                 connectWaitNanoseconds: try DurationText.parse(connectWait, option: "--connect-wait"),
-                shutdownServer: shutdownServer, tokenFile: resolvedTokenFile ?? ServerLauncher.tokenFileName)
+                shutdownServer: shutdownServer, tokenFile: resolvedTokenFile ?? ServePlan.defaultTokenFileName)
             session.printResults = printResults
             if printResults { MeasurementSession.joinOutputStreams() }
             let code = try session.execute()

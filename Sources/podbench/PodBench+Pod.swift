@@ -2,6 +2,7 @@ import Foundation
 import PodBenchCore
 import PodBenchHarness
 import PodBenchLaunch
+import PodBenchTransports
 
 extension PodBench.Run {
     /// What `run --isolation podman` hands to the launcher: the pod's settings and the commands
@@ -19,37 +20,33 @@ extension PodBench.Run {
 
     /// The containers' commands, `shared` being the pod's shared volume (at the same path in each).
     static func podCommands(measurement: MeasurementOptions, shared: String) throws -> PodRunPlan.Commands {
-        let control = "unix:\(shared)/control.sock"
-        var server = [
-            "serve", "--control", control, "--shared-dir", shared, "--shm-dir", "/dev/shm", "--timeout",
-            measurement.timeout,
-        ]
+        let control = SocketAddress.unixPath("\(shared)/control.sock")
+        let parsed = try measurement.parsed()
+        var server = ServePlan(
+            control: control, sharedDirectory: shared, sharedMemoryDirectory: "/dev/shm",
+            timeoutNanoseconds: parsed.timeoutNanoseconds)
         // A relay (--via relay, the presets) is a third container of the pod; the client is told
         // its endpoints, which are fixed: the pod's loopback and the shared volume are its own.
         var clientMeasurement = measurement
-        var relay: [String]?
-        let parsed = try measurement.parsed()
+        var relay: RelayPlan?
         if let inbound = parsed.relayIn {
-            let outbound = try RelayLauncher.outbound(for: parsed.transports)
-            let hop = RelayLauncher.podEndpoints(shared: shared, inbound: inbound, outbound: outbound)
-            relay = [
-                "relay", "--listen", hop.listen, "--forward", hop.forward, "--stats", hop.stats, "--exit-after",
-                shared + "/control.sock",
-            ]
-            clientMeasurement.via = hop.listen
-            clientMeasurement.viaTarget = hop.forward
-            clientMeasurement.viaStats = hop.stats
+            let hop = RelayLauncher.podPlan(
+                shared: shared, inbound: inbound, outbound: try RelayLauncher.outbound(for: parsed.transports))
+            relay = hop
+            clientMeasurement.via = hop.listen.description
+            clientMeasurement.viaTarget = hop.forward.description
+            clientMeasurement.viaStats = hop.stats?.description
             clientMeasurement.viaName = "relay"
         }
         // The server listens where a hop forwards only because it was started for it.
-        if let target = clientMeasurement.viaTarget { server += ["--via-target", target] }
+        if let target = clientMeasurement.viaTarget { server.hopTargets = [try HopEndpoint(parsing: target)] }
         let client =
             [
-                "client", "--control", control, "--connect-wait", "60s", "--shutdown-server", "--isolation",
+                "client", "--control", control.description, "--connect-wait", "60s", "--shutdown-server", "--isolation",
                 "podman",
             ]
             + clientMeasurement.arguments(
                 resultsDir: URL(fileURLWithPath: measurement.resultsDir).standardizedFileURL.path)
-        return .init(server: server, relay: relay, client: client)
+        return .init(server: server.arguments, relay: relay?.arguments, client: client)
     }
 }

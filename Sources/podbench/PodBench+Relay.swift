@@ -58,29 +58,39 @@ extension PodBench {
         @Flag(help: "Print nothing but errors.")
         var quiet = false
 
-        func validate() throws {
-            for (name, text) in [("--listen", listen), ("--forward", forward)] {
-                do { _ = try HopEndpoint(parsing: text) } catch let error as PodBenchError {
+        /// The options as a plan; every check `validate` makes is made here.
+        func plan() throws -> RelayPlan {
+            func endpoint(_ name: String, _ text: String) throws -> HopEndpoint {
+                do { return try HopEndpoint(parsing: text) } catch let error as PodBenchError {
                     throw ValidationError("\(name): \(error.message)")
                 }
             }
+            let listen = try endpoint("--listen", listen)
+            let forward = try endpoint("--forward", forward)
             do {
-                _ = try stats.map { try SocketAddress(parsing: $0) }
-                _ = try RingWaitStrategy(parsing: wait)
+                return RelayPlan(
+                    listen: listen, forward: forward, stats: try stats.map { try SocketAddress(parsing: $0) },
+                    wait: try RingWaitStrategy(parsing: wait), cpu: cpu, exitAfter: exitAfter,
+                    exitWithParent: exitWithParent, quiet: quiet)
             } catch let error as PodBenchError {
                 throw ValidationError(error.message)
             }
         }
 
+        func validate() throws {
+            _ = try plan()
+        }
+
         func run() async throws {
-            if exitWithParent {
+            let plan = try plan()
+            if plan.exitWithParent {
                 _ = CPodBenchLinux_set_parent_death_signal(SIGKILL)
                 signal(SIGINT, SIG_IGN)
                 if getppid() == 1 { return }
             }
-            if let cpu { _ = try CPUPinning.pinCurrentThread(to: cpu) }
-            if let exitAfter {
-                let quiet = self.quiet
+            if let cpu = plan.cpu { _ = try CPUPinning.pinCurrentThread(to: cpu) }
+            let quiet = plan.quiet
+            if let exitAfter = plan.exitAfter {
                 Thread {
                     var seen = false
                     while true {
@@ -97,12 +107,8 @@ extension PodBench {
                     }
                 }.start()
             }
-            let quiet = self.quiet
             let relay = PodBenchHarness.Relay(
-                configuration: .init(
-                    listen: try HopEndpoint(parsing: listen),
-                    forward: try HopEndpoint(parsing: forward),
-                    stats: try stats.map { try SocketAddress(parsing: $0) }, wait: try RingWaitStrategy(parsing: wait)),
+                configuration: plan.configuration,
                 log: { line in if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) } })
             try relay.run()
         }

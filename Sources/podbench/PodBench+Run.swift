@@ -123,11 +123,14 @@ extension PodBench {
                 parsed.hop = relay?.hop
                 parsed.hopStats = relay.map { .relay($0.stats) }
             }
+            // The server listens where a hop forwards only because it was started for it.
+            let serve = ServePlan(
+                control: launcher.control, sharedDirectory: launcher.directory,
+                sharedMemoryDirectory: launcher.sharedMemoryDirectory, hopTargets: parsed.hop.map { [$0.listen] } ?? [],
+                timeoutNanoseconds: parsed.timeoutNanoseconds, exitWithParent: true, quiet: true)
             do {
-                // The server listens where a hop forwards only because it was started for it.
                 try launcher.start(
-                    executable: BuildInfo.executablePath, peerTimeout: measurement.timeout,
-                    extraArguments: parsed.hop.map { ["--via-target", $0.listen.description] } ?? [], wrapper: wrapper)
+                    executable: BuildInfo.executablePath, arguments: serve.arguments, wrapper: wrapper)
             } catch {
                 relay?.kill()
                 launcher.kill()
@@ -137,7 +140,7 @@ extension PodBench {
             defer { startedRelay?.kill() }
             var session = MeasurementSession(
                 plan: parsed, isolation: isolation, control: launcher.control,
-                connectWaitNanoseconds: 10_000_000_000, shutdownServer: true, tokenFile: launcher.tokenFile)
+                connectWaitNanoseconds: 10_000_000_000, shutdownServer: true, tokenFile: serve.tokenPath)
             session.onInterrupt = {
                 startedRelay?.kill()
                 launcher.kill()

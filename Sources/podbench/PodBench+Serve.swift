@@ -65,14 +65,24 @@ extension PodBench {
         @Flag(help: "Print nothing but errors.")
         var quiet = false
 
-        func validate() throws {
+        /// The options as a plan; every check `validate` makes is made here.
+        func plan() throws -> ServePlan {
+            let plan: ServePlan
             do {
-                _ = try SocketAddress(parsing: control)
-                _ = try DurationText.parse(timeout, option: "--timeout")
-                for target in viaTarget { _ = try HopEndpoint(parsing: target) }
+                plan = ServePlan(
+                    control: try SocketAddress(parsing: control), sharedDirectory: sharedDir,
+                    sharedMemoryDirectory: shmDir, cpu: cpu, tokenFile: tokenFile,
+                    hopTargets: try viaTarget.map { try HopEndpoint(parsing: $0) },
+                    timeoutNanoseconds: try DurationText.parse(timeout, option: "--timeout"),
+                    exitWithParent: exitWithParent, quiet: quiet)
             } catch let error as PodBenchError {
                 throw ValidationError(error.message)
             }
+            return plan
+        }
+
+        func validate() throws {
+            _ = try plan()
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: sharedDir, isDirectory: &isDirectory), isDirectory.boolValue
             else {
@@ -85,15 +95,15 @@ extension PodBench {
         }
 
         func run() async throws {
-            if exitWithParent {
+            let plan = try plan()
+            if plan.exitWithParent {
                 _ = CPodBenchLinux_set_parent_death_signal(SIGKILL)
                 // The parent handles Ctrl-C for both; it tells this process to stop.
                 signal(SIGINT, SIG_IGN)
                 if getppid() == 1 { return }
             }
-            let address = try SocketAddress(parsing: control)
-            let quiet = self.quiet
-            let tokenPath = tokenFile ?? sharedDir + "/" + ServerLauncher.tokenFileName
+            let quiet = plan.quiet
+            let tokenPath = plan.tokenPath
             let (token, created) = try ControlToken.loadOrCreate(path: tokenPath)
             if created && !quiet {
                 FileHandle.standardError.write(
@@ -102,11 +112,7 @@ extension PodBench {
                             .utf8))
             }
             let server = BenchmarkServer(
-                configuration: .init(
-                    control: address, sharedDirectory: sharedDir,
-                    peerTimeoutNanoseconds: try DurationText.parse(timeout, option: "--timeout"), cpu: cpu,
-                    sharedMemoryDirectory: shmDir, token: token,
-                    hopTargets: try viaTarget.map { try HopEndpoint(parsing: $0) }),
+                configuration: plan.configuration(token: token),
                 log: { line in
                     if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
                 },
@@ -118,12 +124,12 @@ extension PodBench {
                 })
             try server.bind()
             ringPathToRemove[0] = 0
-            if case .unixPath(let path) = address { controlPathToRemove = strdup(path) }
+            if case .unixPath(let path) = plan.control { controlPathToRemove = strdup(path) }
             // A handler in signal context, not InterruptWatch: it acts the moment the signal
             // arrives, with no queue to wait for, so the serving thread has a few system calls'
             // time, not a scheduling delay, to make the next case's ring file between the clean-up
             // and the exit (with InterruptWatch one was left behind in CI, 2026-12-02).
-            for number in [SIGINT, SIGTERM] where !(exitWithParent && number == SIGINT) {
+            for number in [SIGINT, SIGTERM] where !(plan.exitWithParent && number == SIGINT) {
                 signal(number) { signalNumber in
                     if let path = controlPathToRemove { unlink(path) }
                     if ringPathToRemove[0] != 0 { unlink(ringPathToRemove) }

@@ -49,6 +49,18 @@ struct ParsingTests {
         #expect(try DurationText.parse(text, option: "--x") == nanoseconds)
     }
 
+    @Test(
+        "durations print in the largest exact unit and parse back to the same nanoseconds",
+        arguments: [
+            (0, "0ns"), (1, "1ns"), (999, "999ns"), (1000, "1us"), (1001, "1001ns"), (250_000, "250us"),
+            (1_500_000_000, "1500ms"), (10_000_000_000, "10s"), (86_400_000_000_000, "86400s"),
+            (123_456_789, "123456789ns"),
+        ] as [(UInt64, String)])
+    func durationFormat(nanoseconds: UInt64, text: String) throws {
+        #expect(DurationText.format(nanoseconds: nanoseconds) == text)
+        #expect(try DurationText.parse(text, option: "--x") == nanoseconds)
+    }
+
     @Test("bad durations name the option", arguments: ["", "fast", "-1s", "2h", "nan", "2days"])
     func badDurations(text: String) {
         #expect {
