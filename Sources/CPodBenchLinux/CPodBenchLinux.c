@@ -5,6 +5,9 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <signal.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/vfs.h>
 #include <fcntl.h>
@@ -71,6 +74,84 @@ int CPodBenchLinux_peer_uid(int fd, uint32_t *uid) {
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return -1;
     *uid = (uint32_t)credentials.uid;
     return 0;
+}
+
+int CPodBenchLinux_peer_pid(int fd, int32_t *pid) {
+    struct ucred credentials;
+    socklen_t length = sizeof credentials;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return -1;
+    *pid = (int32_t)credentials.pid;
+    return 0;
+}
+
+int CPodBenchLinux_pipe(int ends[2]) { return pipe2(ends, O_CLOEXEC | O_NONBLOCK); }
+
+int CPodBenchLinux_pidfd_open(int32_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, (pid_t)pid, 0U);
+#else
+    return (int)syscall(434, (pid_t)pid, 0U);
+#endif
+}
+
+int CPodBenchLinux_pidfd_getfd(int pidfd, int target) {
+#ifdef SYS_pidfd_getfd
+    return (int)syscall(SYS_pidfd_getfd, pidfd, target, 0U);
+#else
+    return (int)syscall(438, pidfd, target, 0U);
+#endif
+}
+
+int CPodBenchLinux_message_signal(void) { return SIGRTMIN + 5; }
+
+int32_t CPodBenchLinux_thread_id(void) { return (int32_t)syscall(SYS_gettid); }
+
+int CPodBenchLinux_block_signal_in_thread(int signal) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signal);
+    int rc = pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    return 0;
+}
+
+int CPodBenchLinux_signalfd(int signal) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signal);
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+int CPodBenchLinux_queue_signal(int32_t process, int32_t thread, int signal, int code, uint64_t value) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    info.si_signo = signal;
+    info.si_code = code;
+    info.si_pid = getpid();
+    info.si_uid = getuid();
+    info.si_value.sival_ptr = (void *)(uintptr_t)value;
+    return (int)syscall(SYS_rt_tgsigqueueinfo, (pid_t)process, (pid_t)thread, signal, &info);
+}
+
+int CPodBenchLinux_read_signals(int fd, int32_t *codes, uint64_t *values, int32_t *senders, int capacity) {
+    struct signalfd_siginfo batch[64];
+    if (capacity > 64) capacity = 64;
+    if (capacity < 1) {
+        errno = EINVAL;
+        return -1;
+    }
+    ssize_t n = read(fd, batch, sizeof batch[0] * (size_t)capacity);
+    if (n < 0) return -1;
+    int count = (int)(n / (ssize_t)sizeof batch[0]);
+    for (int i = 0; i < count; i++) {
+        codes[i] = batch[i].ssi_code;
+        values[i] = batch[i].ssi_ptr;
+        senders[i] = (int32_t)batch[i].ssi_pid;
+    }
+    return count;
 }
 
 int CPodBenchLinux_set_parent_death_signal(int signal) {
@@ -200,6 +281,16 @@ int CPodBenchLinux_current_cpu(void) { errno = ENOSYS; return -1; }
 int CPodBenchLinux_set_thread_affinity(const int *cpus, int count) { (void)cpus; (void)count; errno = ENOSYS; return -1; }
 int CPodBenchLinux_thread_rusage(struct rusage *usage) { return getrusage(RUSAGE_SELF, usage); }
 int CPodBenchLinux_peer_uid(int fd, uint32_t *uid) { (void)fd; (void)uid; errno = ENOSYS; return -1; }
+int CPodBenchLinux_peer_pid(int fd, int32_t *pid) { (void)fd; (void)pid; errno = ENOSYS; return -1; }
+int CPodBenchLinux_pipe(int ends[2]) { (void)ends; errno = ENOSYS; return -1; }
+int CPodBenchLinux_pidfd_open(int32_t pid) { (void)pid; errno = ENOSYS; return -1; }
+int CPodBenchLinux_pidfd_getfd(int pidfd, int target) { (void)pidfd; (void)target; errno = ENOSYS; return -1; }
+int CPodBenchLinux_message_signal(void) { return 0; }
+int32_t CPodBenchLinux_thread_id(void) { return 0; }
+int CPodBenchLinux_block_signal_in_thread(int signal) { (void)signal; errno = ENOSYS; return -1; }
+int CPodBenchLinux_signalfd(int signal) { (void)signal; errno = ENOSYS; return -1; }
+int CPodBenchLinux_queue_signal(int32_t process, int32_t thread, int signal, int code, uint64_t value) { (void)process; (void)thread; (void)signal; (void)code; (void)value; errno = ENOSYS; return -1; }
+int CPodBenchLinux_read_signals(int fd, int32_t *codes, uint64_t *values, int32_t *senders, int capacity) { (void)fd; (void)codes; (void)values; (void)senders; (void)capacity; errno = ENOSYS; return -1; }
 int CPodBenchLinux_set_parent_death_signal(int signal) { (void)signal; errno = ENOSYS; return -1; }
 int CPodBenchLinux_pidfd_send_signal(int pidfd, int signal) { (void)pidfd; (void)signal; errno = ENOSYS; return -1; }
 int CPodBenchLinux_probe_io_uring(void) { errno = ENOSYS; return -1; }

@@ -31,6 +31,12 @@ public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomString
     /// Unix datagram sockets at paths in the shared directory (the channel of statsd-style
     /// metrics agents): one message a datagram, the sender blocking while the receiver's queue is full.
     case udsDgram = "uds-dgram"
+    /// A pair of pipes the server makes and the client takes from the server's process with
+    /// pidfd_getfd(2): a channel that needs a shared process namespace and nothing else shared.
+    case pidfdPipe = "pidfd-pipe"
+    /// Queued real-time signals to a thread of the other process, eight bytes a signal, read by a
+    /// signalfd: the cost of "signal the other container". Needs a shared process namespace.
+    case signal
 
     public var description: String { rawValue }
 

@@ -158,11 +158,19 @@ public final class BenchmarkClient: @unchecked Sendable {
             }
         } catch let error as PodBenchError {
             // The server waits for the connection until its timeout, then reports failure; read it
-            // to stay in step.
+            // to stay in step. Its timeout began before this wait did, so wait longer than it: a
+            // wait that ended with the report half read would put the session out of step.
             result.status = error.code == .unavailable ? .unavailable : .failed
             result.error = "cannot open the data connection: \(error.description)"
             result.errorCode = error.code.rawValue
-            _ = try? connection.receive()
+            do {
+                _ = try connection.receive(waitNanoseconds: configuration.peerTimeoutNanoseconds * 2 + 1_000_000_000)
+            } catch let control as PodBenchError {
+                throw SessionError(
+                    error: PodBenchError(
+                        control.code, "\(result.error ?? ""); then the server did not report: \(control.message)",
+                        cause: control.cause))
+            }
             return result
         }
         do {
@@ -207,8 +215,30 @@ public final class BenchmarkClient: @unchecked Sendable {
     /// Connects straight to the server's endpoint for the case's transport and measures over it.
     func measureDirect(_ spec: CaseSpec, endpoint: Endpoint, into result: inout CaseResult) throws {
         result.filesystem = endpoint.filesystemPath.flatMap(FilesystemType.name(of:))
+        var endpoint = endpoint
+        if endpoint.naming(process: 1) != nil {
+            // The process to take descriptors from or to signal is the one the kernel says is at
+            // the other end of the control socket, not the one the server names: a hostile server
+            // cannot point this client at a third process.
+            endpoint = endpoint.naming(process: try serverProcess()) ?? endpoint
+        }
         result = try TransportCatalog.visit(
             spec.transport, with: MeasureDirect(client: self, spec: spec, endpoint: endpoint, result: result))
+    }
+
+    /// The server's process as this process's PID namespace sees it, named by the kernel (the
+    /// control socket's peer credentials).
+    /// - Throws: `.unavailable` when the kernel names none: the control connection is not a Unix
+    ///   socket, or the server's PID namespace is neither this one nor below it.
+    func serverProcess() throws -> Int32 {
+        var pid: Int32 = 0
+        guard let connection, CPodBenchLinux_peer_pid(connection.descriptor.rawValue, &pid) == 0, pid > 0 else {
+            throw PodBenchError(
+                .unavailable,
+                "the server's process is not visible from here: a channel through the process namespace needs both sides in one PID namespace (a pod with shareProcessNamespace: true; podman pod create --share +pid) and a Unix control socket (the only kind whose peer the kernel names)"
+            )
+        }
+        return pid
     }
 
     /// Connects with the transport `T` and measures over its channel.

@@ -386,6 +386,13 @@ public final class BenchmarkServer: @unchecked Sendable {
         return false
     }
 
+    /// The client's process as the kernel names it here (a Unix control socket's peer), or nil.
+    static func peerProcess(of connection: ControlConnection) -> Int32? {
+        var pid: Int32 = 0
+        guard CPodBenchLinux_peer_pid(connection.descriptor.rawValue, &pid) == 0, pid > 0 else { return nil }
+        return pid
+    }
+
     /// Opens the case's data endpoint, tells the client where it is, and accepts its connection.
     func openCase(_ spec: CaseSpec, connection: ControlConnection, localAddress: SocketAddress? = nil) throws
         -> ServedCase
@@ -400,7 +407,7 @@ public final class BenchmarkServer: @unchecked Sendable {
             name: name, sharedDirectory: configuration.sharedDirectory,
             sharedMemoryDirectory: configuration.sharedMemoryDirectory, controlAddress: localAddress,
             hopTarget: try spec.options.listen.map { try allowedHopTarget($0) },
-            timeoutNanoseconds: configuration.peerTimeoutNanoseconds)
+            timeoutNanoseconds: configuration.peerTimeoutNanoseconds, peerProcess: Self.peerProcess(of: connection))
         return try TransportCatalog.visit(
             spec.transport,
             with: OpenCase(spec: spec, place: place, connection: connection, ringPathHook: ringPathHook))

@@ -66,11 +66,12 @@ public final class ControlConnection: @unchecked Sendable {
         }
     }
 
-    /// Receives one message.
+    /// Receives one message, waiting at most `waitNanoseconds` (the connection's timeout unless
+    /// given).
     /// - Throws: `.peerClosed`, `.timeout`, or `.protocolViolation` for a bad frame (after telling
     ///   the peer why, when the fault is the peer's version).
-    public func receive() throws -> ControlMessage {
-        let deadline = MonotonicClock.now() &+ timeoutNanoseconds
+    public func receive(waitNanoseconds: UInt64? = nil) throws -> ControlMessage {
+        let deadline = MonotonicClock.now() &+ (waitNanoseconds ?? timeoutNanoseconds)
         defer { try? descriptor.setIOTimeout(nanoseconds: timeoutNanoseconds) }
         var header = [UInt8](repeating: 0, count: Self.headerSize)
         try readExactly(&header, what: "a control frame header", deadline: deadline)

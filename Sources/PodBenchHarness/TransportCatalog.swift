@@ -27,6 +27,8 @@ public enum TransportCatalog {
         case .udp: try visitor.visit(UDPTransport.self)
         case .udp6: try visitor.visit(UDP6Transport.self)
         case .udsDgram: try visitor.visit(UnixDatagramTransport.self)
+        case .pidfdPipe: try visitor.visit(PidfdPipeTransport.self)
+        case .signal: try visitor.visit(SignalTransport.self)
         }
     }
 

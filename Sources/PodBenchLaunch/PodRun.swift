@@ -36,6 +36,9 @@ public struct PodRunPlan: Sendable {
     public var podmanConf: String?
     /// Print the podman commands and run nothing.
     public var dryRun: Bool
+    /// Share the pod's process namespace (a case needs it: `pidfd-pipe`), as Kubernetes'
+    /// `shareProcessNamespace: true` does.
+    public var sharesProcessNamespace: Bool
     /// The containers' commands, given the shared volume's path (the same inside and outside).
     public var commands: @Sendable (_ shared: String) throws -> Commands
     /// Where progress lines go.
@@ -44,7 +47,8 @@ public struct PodRunPlan: Sendable {
     public init(
         sharedParent: String, resultsDirectory: String, binary: String, commit: String?, image: String?,
         shmSize: String, seccomp: PodmanSettings.Seccomp, podmanConf: String?, dryRun: Bool,
-        commands: @escaping @Sendable (String) throws -> Commands, progress: @escaping @Sendable (String) -> Void
+        sharesProcessNamespace: Bool = false, commands: @escaping @Sendable (String) throws -> Commands,
+        progress: @escaping @Sendable (String) -> Void
     ) {
         self.sharedParent = sharedParent
         self.resultsDirectory = resultsDirectory
@@ -55,6 +59,7 @@ public struct PodRunPlan: Sendable {
         self.seccomp = seccomp
         self.podmanConf = podmanConf
         self.dryRun = dryRun
+        self.sharesProcessNamespace = sharesProcessNamespace
         self.commands = commands
         self.progress = progress
     }
@@ -99,18 +104,19 @@ public struct PodRun: Sendable {
         let tag = try plan.image ?? ContainerImage.defaultTag(binary: plan.binary)
         let pod = PodmanPod(podman: podman, name: PodmanPod.uniqueName())
         let commands = try plan.commands(shared)
-        let createArguments = pod.createArguments(shmSize: plan.shmSize)
+        let createArguments = pod.createArguments(
+            shmSize: plan.shmSize, sharesProcessNamespace: plan.sharesProcessNamespace)
         let serverArguments = pod.runArguments(
             container: pod.serverName, detached: true, image: tag, volumes: [shared], securityOption: security,
-            command: commands.server)
+            sharesProcessNamespace: plan.sharesProcessNamespace, command: commands.server)
         let relayArguments = commands.relay.map {
             pod.runArguments(
                 container: pod.name + "-relay", detached: true, image: tag, volumes: [shared], securityOption: security,
-                command: $0)
+                sharesProcessNamespace: plan.sharesProcessNamespace, command: $0)
         }
         let clientArguments = pod.runArguments(
             container: pod.clientName, detached: false, image: tag, volumes: [shared, results],
-            securityOption: security, command: commands.client)
+            securityOption: security, sharesProcessNamespace: plan.sharesProcessNamespace, command: commands.client)
         if plan.dryRun {
             let prefix = "CONTAINERS_CONF=\(environment["CONTAINERS_CONF"] ?? "") \(executable)"
             for arguments in [createArguments, serverArguments] + (relayArguments.map { [$0] } ?? []) + [

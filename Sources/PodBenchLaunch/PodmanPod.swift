@@ -58,24 +58,28 @@ public final class PodmanPod: Sendable {
 
     /// `podman pod create` arguments: loopback-only network, and net, IPC and UTS shared as a
     /// Kubernetes pod shares them, with a /dev/shm of `shmSize` (podman's syntax, e.g. 512m),
-    /// labelled with this process, named like this host (the results file is named by it).
-    public func createArguments(shmSize: String) -> [String] {
+    /// labelled with this process, named like this host (the results file is named by it); the
+    /// process namespace too when `sharesProcessNamespace` (`shareProcessNamespace: true`).
+    public func createArguments(shmSize: String, sharesProcessNamespace: Bool = false) -> [String] {
         let hostname = ProcessInfo.processInfo.hostName
         return [
             "pod", "create", "--name", name, "--infra-name", name + "-infra", "--label",
             "\(Self.ownerLabel)=\(Self.owner(of: getpid()) ?? "\(getpid()):0")", "--hostname", hostname, "--network",
             "none", "--share",
-            "net,ipc,uts", "--shm-size", shmSize,
+            sharesProcessNamespace ? "net,ipc,uts,pid" : "net,ipc,uts", "--shm-size", shmSize,
         ]
     }
 
     /// The `podman run` arguments for one side: in this pod, with tini-like --init (so SIGTERM
-    /// stops it at once), `volumes` bound at the same path inside, `securityOption` if any.
+    /// stops it at once) unless the pod shares its process namespace (its infra container's
+    /// process is then PID 1 of all, and podbench is not, so it takes SIGTERM itself), `volumes`
+    /// bound at the same path inside, `securityOption` if any.
     public func runArguments(
         container: String, detached: Bool, image: String, volumes: [String], securityOption: String?,
-        environment: [String: String] = [:], command: [String]
+        sharesProcessNamespace: Bool = false, environment: [String: String] = [:], command: [String]
     ) -> [String] {
-        var arguments = ["run", detached ? "--detach" : "--rm", "--init", "--pod", name, "--name", container]
+        var arguments = ["run", detached ? "--detach" : "--rm"] + (sharesProcessNamespace ? [] : ["--init"])
+        arguments += ["--pod", name, "--name", container]
         for volume in volumes { arguments += ["--volume", "\(volume):\(volume)"] }
         if let securityOption { arguments += ["--security-opt", securityOption] }
         for (key, value) in environment.sorted(by: { $0.key < $1.key }) { arguments += ["--env", "\(key)=\(value)"] }

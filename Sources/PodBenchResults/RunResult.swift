@@ -123,7 +123,9 @@ public struct RunEnvironment: Codable, Equatable, Sendable {
 extension RunEnvironment {
     /// What the two sides' namespace identities and container evidence prove about how they were
     /// kept apart: "two containers, one pod" only when both are in containers, share the network,
-    /// IPC and UTS namespaces (what a pod shares) and have mount and PID namespaces of their own.
+    /// IPC and UTS namespaces (what a pod shares) and have mount and PID namespaces of their own;
+    /// "… sharing its process namespace" when the PID namespace is shared too
+    /// (`shareProcessNamespace: true`).
     public var topology: String {
         let shared = Set(sharedNamespaces)
         let separate = Set(separateNamespaces)
@@ -131,6 +133,9 @@ extension RunEnvironment {
         let ownMountAndPID = separate.contains("mnt") && separate.contains("pid")
         let inContainers = client.containerRuntime != "none" && server.containerRuntime != "none"
         if podShares && ownMountAndPID && inContainers { return "two containers, one pod" }
+        if podShares && shared.contains("pid") && separate.contains("mnt") && inContainers {
+            return "two containers, one pod sharing its process namespace"
+        }
         if podShares && ownMountAndPID {
             return "a pod's split without containers: own mount and PID namespaces, network, IPC and UTS shared"
         }

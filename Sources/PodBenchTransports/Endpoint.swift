@@ -16,6 +16,13 @@ public enum Endpoint: Hashable, Sendable, Codable, CustomStringConvertible {
     case file(path: String)
     /// A pair of FIFOs, `BASE.c2s` and `BASE.s2c` (`fifo`).
     case fifo(base: String)
+    /// Descriptors held by the server's process, which the client takes with pidfd_getfd
+    /// (`pidfd-pipe`: its writing end, then its reading end). `pid` is the server's own word for
+    /// its process; the client uses the kernel's (the control socket's peer) instead.
+    case process(pid: Int32, descriptors: [Int32])
+    /// A thread of the server's process that takes queued signals (`signal`). `pid` is the
+    /// server's word, replaced by the kernel's as for `process`.
+    case signal(pid: Int32, thread: Int32)
 
     /// As results files and messages write it (`unix:PATH`, `tcp:HOST:PORT`, `udp:HOST:PORT`,
     /// `unixgram:PATH`, `shm:PATH`,
@@ -27,6 +34,9 @@ public enum Endpoint: Hashable, Sendable, Codable, CustomStringConvertible {
         case .ring(let path): "shm:" + path
         case .file(let path): "file:" + path
         case .fifo(let base): "fifo:" + base
+        case .process(let pid, let descriptors):
+            "process:\(pid)/fd:" + descriptors.prefix(8).map(String.init).joined(separator: ",")
+        case .signal(let pid, let thread): "signal:\(pid)/thread:\(thread)"
         }
     }
 
@@ -35,8 +45,18 @@ public enum Endpoint: Hashable, Sendable, Codable, CustomStringConvertible {
     public var filesystemPath: String? {
         switch self {
         case .socket(.unixPath(let path)), .datagram(.unixPath(let path), _), .ring(let path), .file(let path): path
-        case .socket, .datagram: nil
+        case .socket, .datagram, .process, .signal: nil
         case .fifo(let base): base + ".s2c"
+        }
+    }
+
+    /// This endpoint with its process named by `pid` (the kernel's word for the server's process),
+    /// for the kinds that name a process; nil for the others.
+    public func naming(process pid: Int32) -> Endpoint? {
+        switch self {
+        case .process(_, let descriptors): .process(pid: pid, descriptors: descriptors)
+        case .signal(_, let thread): .signal(pid: pid, thread: thread)
+        default: nil
         }
     }
 
@@ -214,11 +234,16 @@ public struct ListenPlace: Sendable {
     public var hopTarget: HopEndpoint?
     /// How long to wait for the client.
     public var timeoutNanoseconds: UInt64
+    /// The client's process as the kernel names it in this process's PID namespace (the control
+    /// socket's peer credentials); nil where it names none (a TCP control connection, or a client
+    /// in a namespace this one cannot see).
+    public var peerProcess: Int32?
 
     public init(
         name: String, sharedDirectory: String, sharedMemoryDirectory: String, controlAddress: SocketAddress? = nil,
-        hopTarget: HopEndpoint? = nil, timeoutNanoseconds: UInt64
+        hopTarget: HopEndpoint? = nil, timeoutNanoseconds: UInt64, peerProcess: Int32? = nil
     ) {
+        self.peerProcess = peerProcess
         self.name = name
         self.sharedDirectory = sharedDirectory
         self.sharedMemoryDirectory = sharedMemoryDirectory
@@ -245,10 +270,9 @@ public struct ListenPlace: Sendable {
     }
 
     /// Refuses a hop for a transport no relay forwards (the datagram ones: a relay pumps streams).
-    public func refuseHop(for kind: TransportKind) throws {
+    public func refuseHop(for kind: TransportKind, because reason: String = "the relays forward streams") throws {
         if let hopTarget {
-            throw PodBenchError(
-                .unavailable, "\(kind.rawValue) cannot go through a hop (\(hopTarget)): the relays forward streams")
+            throw PodBenchError(.unavailable, "\(kind.rawValue) cannot go through a hop (\(hopTarget)): \(reason)")
         }
     }
 

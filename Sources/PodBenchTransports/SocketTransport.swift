@@ -75,7 +75,7 @@ public enum SocketTransport {
                 case .tcp6: .ipv6(host: "::1", port: 0)
                 case .uds: .unixPath(sharedDirectory + "/" + name + ".sock")
                 case .udsAbstract: .unixAbstract(name)
-                case .shm, .fifo, .file, .uringTCP, .uringUDS, .uringFile, .udp, .udp6, .udsDgram:
+                case .shm, .fifo, .file, .uringTCP, .uringUDS, .uringFile, .udp, .udp6, .udsDgram, .pidfdPipe, .signal:
                     preconditionFailure("\(kind) is not a socket transport")
                 }
             }()

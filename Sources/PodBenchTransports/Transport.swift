@@ -18,6 +18,9 @@ public protocol Transport {
     static var kind: TransportKind { get }
     /// What a pod must share for it, as `probe` says it.
     static var needs: String { get }
+    /// Whether it needs the two sides in one PID namespace (a pod then shares its process
+    /// namespace: `run --isolation podman` asks podman for it).
+    static var needsProcessNamespace: Bool { get }
     /// The groups of `TransportOptions` it reads; the others are cleared from its cases.
     static var optionGroups: TransportOptions.Groups { get }
     /// The cases one transport, workload and size make: each shm wait strategy, file fsync mode or
@@ -54,6 +57,7 @@ extension Transport {
     public static func maximumPayload(_ options: TransportOptions) -> Int? { nil }
     public static func keyOptions(_ options: TransportOptions) throws -> [String: String] { [:] }
     public static func waitingEndpoints(in directory: String) -> [Endpoint] { [] }
+    public static var needsProcessNamespace: Bool { false }
 
     /// `options` with every group this transport does not read cleared.
     public static func own(_ options: TransportOptions) -> TransportOptions {

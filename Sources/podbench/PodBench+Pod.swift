@@ -14,6 +14,9 @@ extension PodBench.Run {
             commit: BuildInfo.commit(), image: image, shmSize: podShmSize ?? "512m",
             seccomp: podSeccomp.flatMap(PodmanSettings.Seccomp.init(rawValue:)) ?? .ioURing, podmanConf: podmanConf,
             dryRun: dryRun,
+            sharesProcessNamespace: (try? measurement.parsed().transports.contains {
+                TransportCatalog.transport($0).needsProcessNamespace
+            }) ?? false,
             commands: { shared in try Self.podCommands(measurement: measurement, shared: shared) },
             progress: { MeasurementSession.progress($0) })
     }

@@ -47,6 +47,9 @@ struct CaseKeyGoldenTests {
             spec(.udsDgram, .rate, rate: 5000),
             #"{"messageSize":64,"options":{"rate":"5000"},"transport":"uds-dgram","workload":"rate"}"#
         ),
+        // The process namespace's channels (#23): fixed when they were added.
+        (spec(.pidfdPipe), #"{"messageSize":64,"options":{},"transport":"pidfd-pipe","workload":"pingpong"}"#),
+        (spec(.signal, .stream), #"{"messageSize":64,"options":{},"transport":"signal","workload":"stream"}"#),
         (spec(.fifo, .stream), #"{"messageSize":64,"options":{},"transport":"fifo","workload":"stream"}"#),
         (
             spec(.shm),
@@ -195,7 +198,7 @@ struct TransportCatalogTests {
             .shm: ["ring", "wait"], .file: ["follow", "fsync", "segment"],
             .uringTCP: ["socket", "setup", "batch", "buffers"], .uringUDS: ["socket", "setup", "batch", "buffers"],
             .uringFile: ["follow", "fsync", "segment", "setup"],
-            .udp: ["socket"], .udp6: ["socket"], .udsDgram: ["socket"],
+            .udp: ["socket"], .udp6: ["socket"], .udsDgram: ["socket"], .pidfdPipe: [], .signal: [],
         ]
         for kind in TransportKind.allCases {
             let own = TransportCatalog.transport(kind).own(all)

@@ -96,6 +96,9 @@ struct PodmanTests {
         let create = pod.createArguments(shmSize: "64m")
         #expect(create.contains("--share") && create.contains("net,ipc,uts") && create.contains("64m"))
         #expect(create.contains("io.podbench.owner=\(me)"))
+        // A case that needs the process namespace (pidfd-pipe) shares it too.
+        let sharing = pod.createArguments(shmSize: "64m", sharesProcessNamespace: true)
+        #expect(sharing[sharing.firstIndex(of: "--share")! + 1] == "net,ipc,uts,pid")
         let run = pod.runArguments(
             container: "c", detached: false, image: "i", volumes: ["/a"], securityOption: "seccomp=unconfined",
             command: ["client"])

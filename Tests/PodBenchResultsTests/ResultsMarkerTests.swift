@@ -93,6 +93,15 @@ struct ResultsMarkerTests {
         #expect(
             Self.environment(client: host, server: host, runtimes: ("podman", "podman")).topology
                 == "two processes in the same namespaces")
+        // A pod that shares its process namespace (pidfd-pipe, signal): said so; not in containers, not a pod.
+        var sharingPID = other
+        sharingPID["pid"] = 5
+        #expect(
+            Self.environment(client: host, server: sharingPID, runtimes: ("podman", "podman")).topology
+                == "two containers, one pod sharing its process namespace")
+        #expect(
+            Self.environment(client: host, server: sharingPID, runtimes: ("none", "none")).topology
+                == "two processes, separate mnt")
         var apart = other
         apart["net"] = 14
         #expect(

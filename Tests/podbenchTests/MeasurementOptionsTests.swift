@@ -131,6 +131,11 @@ struct MeasurementOptionsTests {
         #expect(commands.client.starts(with: lead))
         #expect(Array(commands.client.dropFirst(lead.count)) == run.measurement.arguments(resultsDir: "/results"))
 
+        // The process namespace is shared only when a transport asked for needs it.
+        #expect(!plan.sharesProcessNamespace)
+        let pidfd = try PodBench.Run.parse(["--isolation", "podman", "--transports", "tcp,pidfd-pipe"])
+        #expect(pidfd.podPlan().sharesProcessNamespace)
+
         // --via relay: a third container whose endpoints the client is told.
         let relayed = try PodBench.Run.parse(["--isolation", "podman", "--transports", "tcp", "--via", "relay:uds"])
         let hop = try relayed.podPlan().commands("/s")

@@ -27,6 +27,43 @@ int CPodBenchLinux_thread_rusage(struct rusage *usage);
 /// it when the peer connected (getsockopt(SO_PEERCRED)).
 int CPodBenchLinux_peer_uid(int fd, uint32_t *uid);
 
+/// The process id of the process at the other end of a connected Unix socket, as this process's
+/// PID namespace sees it (getsockopt(SO_PEERCRED)): 0 when that process is not visible here (its
+/// namespace is not this one nor below it) or the socket is not a Unix socket.
+int CPodBenchLinux_peer_pid(int fd, int32_t *pid);
+
+/// pipe2(2) with O_CLOEXEC | O_NONBLOCK: `ends[0]` reads, `ends[1]` writes.
+int CPodBenchLinux_pipe(int ends[2]);
+
+/// pidfd_open(2): a descriptor referring to the process `pid` (flags 0).
+int CPodBenchLinux_pidfd_open(int32_t pid);
+
+/// pidfd_getfd(2): a copy, close-on-exec, of the descriptor `target` of the process `pidfd` refers
+/// to (same open file description). Needs ptrace access to that process.
+int CPodBenchLinux_pidfd_getfd(int pidfd, int target);
+
+/// The real-time signal the `signal` transport carries its messages in (SIGRTMIN + 5: glibc keeps
+/// the first two for itself).
+int CPodBenchLinux_message_signal(void);
+
+/// The calling thread's id (gettid(2)), as this process's PID namespace numbers it.
+int32_t CPodBenchLinux_thread_id(void);
+
+/// Blocks `signal` in the calling thread only (pthread_sigmask), so that it stays pending for a
+/// signalfd instead of being delivered.
+int CPodBenchLinux_block_signal_in_thread(int signal);
+
+/// A non-blocking, close-on-exec signalfd(2) for `signal`.
+int CPodBenchLinux_signalfd(int signal);
+
+/// rt_tgsigqueueinfo(2): queues `signal` to thread `thread` of process `process`, with `code`
+/// (negative: a queued signal) and `value` as its sigval (8 bytes).
+int CPodBenchLinux_queue_signal(int32_t process, int32_t thread, int signal, int code, uint64_t value);
+
+/// Reads up to `capacity` (at most 64) queued signals from the signalfd `fd`: each one's code,
+/// sigval and sender's pid. Returns how many, or -1 with errno (EAGAIN: none pending).
+int CPodBenchLinux_read_signals(int fd, int32_t *codes, uint64_t *values, int32_t *senders, int capacity);
+
 /// Asks the kernel to send `signal` to this process when its parent dies
 /// (prctl(PR_SET_PDEATHSIG)).
 int CPodBenchLinux_set_parent_death_signal(int signal);

@@ -1,0 +1,89 @@
+import Foundation
+import Glibc
+import PodBenchCore
+import PodBenchResults
+import Testing
+
+extension EndToEnd {
+    /// The channels of a shared process namespace (#23) between two real processes, and refused
+    /// with the reason where the namespace is not shared or ptrace is not allowed.
+    @Suite("process namespace channels end to end", .serialized)
+    struct ProcessNamespaceEndToEndTests {
+        @Test(
+            "pidfd-pipe and signal move 1 byte to 1 MiB intact in every workload between two processes",
+            .singleThreaded("a sweep of sizes and workloads"))
+        func channels() throws {
+            // A MiB is 131,072 signals.
+            let messages = sanitizerScaled(10)
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--transports", "pidfd-pipe,signal", "--workloads", "pingpong,stream,rate", "--rates", "2k",
+                    "--sizes", "1,4KiB,1MiB", "--messages", String(messages), "--shared-dir", dir, "--results-dir",
+                    dir + "/r",
+                ] + RunEndToEndTests.quick)
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/r").first))
+            #expect(run.cases.count == 2 * 3 * 3)
+            for c in run.cases {
+                #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
+                let prefix = c.key.transport == .signal ? "signal:" : "process:"
+                #expect(c.endpoint?.hasPrefix(prefix) == true, "\(c.endpoint ?? "")")
+                expectDelivered(c, messages: UInt64(messages))
+            }
+        }
+
+        /// A server and a client in two sibling PID namespaces (as two containers of a pod that
+        /// does not share its process namespace), or a client without CAP_SYS_PTRACE taking from a
+        /// server that has it.
+        @Test(
+            "refused with the reason when the server's process is in another PID namespace, or ptrace is not allowed",
+            .enabled(if: geteuid() == 0, "unshare and setpriv need root"),
+            arguments: ["namespace", "ptrace"])
+        func refused(why: String) throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let binary = try podbenchBinary()
+            let serve = [binary, "serve", "--control", "unix:\(dir)/ctl.sock", "--shared-dir", dir]
+            let separate = ["--pid", "--fork", "--kill-child", "--"]
+            let server = try BinaryProcess(
+                why == "namespace" ? separate + serve : Array(serve.dropFirst()),
+                executable: why == "namespace" ? "/usr/bin/unshare" : nil)
+            defer { server.signal(SIGTERM) }
+            let client = [
+                binary, "client", "--control", "unix:\(dir)/ctl.sock", "--transports", "pidfd-pipe,signal,uds",
+                "--workloads", "pingpong", "--sizes", "64", "--trials", "1", "--messages", "20", "--warmup", "0",
+                "--no-calibrate", "--shutdown-server", "--connect-wait", "20s", "--results-dir", dir + "/r",
+            ]
+            let result =
+                why == "namespace"
+                ? try BinaryProcess.run(separate + client, executable: "/usr/bin/unshare")
+                : try BinaryProcess.run(
+                    ["--bounding-set", "-sys_ptrace", "--inh-caps", "-sys_ptrace", "--"] + client,
+                    executable: "/usr/bin/setpriv")
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/r").first))
+            let pidfd = try #require(run.cases.first { $0.key.transport == .pidfdPipe })
+            #expect(pidfd.status == .unavailable, "\(pidfd.error ?? "")")
+            let reason = pidfd.error ?? ""
+            if why == "namespace" {
+                #expect(
+                    reason.contains("not visible from here") && reason.contains("shareProcessNamespace"), "\(reason)")
+            } else {
+                #expect(reason.contains("pidfd_getfd") && reason.contains("SYS_PTRACE"), "\(reason)")
+            }
+            // Signals need the other process visible, not ptrace.
+            let signal = try #require(run.cases.first { $0.key.transport == .signal })
+            if why == "namespace" {
+                #expect(signal.status == .unavailable, "\(signal.error ?? "")")
+                #expect(signal.error?.contains("not visible from the server") == true, "\(signal.error ?? "")")
+            } else {
+                #expect(signal.status == .ok, "\(signal.error ?? "")")
+            }
+            // The rest of the run goes on.
+            #expect(run.cases.first { $0.key.transport == .uds }?.status == .ok)
+            #expect(server.wait(timeout: 30) == 0)
+        }
+    }
+}
