@@ -96,12 +96,14 @@ extension PodBench {
             if isolation == "namespaces" {
                 wrapper = try NamespaceIsolation.unshareCommand()
                 if dryRun {
-                    print(
-                        (wrapper + [
-                            BuildInfo.executablePath, "serve", "--control",
-                            "unix:\(sharedDir)/podbench-XXXXXX/control.sock", "…",
-                        ])
-                        .joined(separator: " "))
+                    // The private folders get their names when the run makes them.
+                    let folder = "\(sharedDir)/podbench-XXXXXX"
+                    let serve = ServePlan(
+                        control: .unixPath(folder + "/control.sock"), sharedDirectory: folder,
+                        sharedMemoryDirectory: "\(shmDir)/podbench-XXXXXX",
+                        timeoutNanoseconds: parsed.timeoutNanoseconds,
+                        exitWithParent: true, quiet: true)
+                    print((wrapper + [BuildInfo.executablePath] + serve.arguments).joined(separator: " "))
                     return
                 }
             }
