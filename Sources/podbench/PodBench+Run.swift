@@ -85,6 +85,17 @@ extension PodBench {
             }
         }
 
+        /// The server `run` starts as its child, in its private folders; it listens where the
+        /// run's hop forwards only because it was started for it, and dies with its parent.
+        static func serverPlan(
+            control: SocketAddress, directory: String, sharedMemoryDirectory: String, plan: MeasurementPlan
+        ) -> ServePlan {
+            ServePlan(
+                control: control, sharedDirectory: directory, sharedMemoryDirectory: sharedMemoryDirectory,
+                hopTargets: plan.hop.map { [$0.listen] } ?? [], timeoutNanoseconds: plan.timeoutNanoseconds,
+                exitWithParent: true, quiet: true)
+        }
+
         func run() async throws {
             var parsed = try measurement.parsed()
             if isolation == "podman" {
@@ -98,11 +109,9 @@ extension PodBench {
                 if dryRun {
                     // The private folders get their names when the run makes them.
                     let folder = "\(sharedDir)/podbench-XXXXXX"
-                    let serve = ServePlan(
-                        control: .unixPath(folder + "/control.sock"), sharedDirectory: folder,
-                        sharedMemoryDirectory: "\(shmDir)/podbench-XXXXXX",
-                        timeoutNanoseconds: parsed.timeoutNanoseconds,
-                        exitWithParent: true, quiet: true)
+                    let serve = Self.serverPlan(
+                        control: .unixPath(folder + "/control.sock"), directory: folder,
+                        sharedMemoryDirectory: "\(shmDir)/podbench-XXXXXX", plan: parsed)
                     print((wrapper + [BuildInfo.executablePath] + serve.arguments).joined(separator: " "))
                     return
                 }
@@ -125,11 +134,9 @@ extension PodBench {
                 parsed.hop = relay?.hop
                 parsed.hopStats = relay.map { .relay($0.stats) }
             }
-            // The server listens where a hop forwards only because it was started for it.
-            let serve = ServePlan(
-                control: launcher.control, sharedDirectory: launcher.directory,
-                sharedMemoryDirectory: launcher.sharedMemoryDirectory, hopTargets: parsed.hop.map { [$0.listen] } ?? [],
-                timeoutNanoseconds: parsed.timeoutNanoseconds, exitWithParent: true, quiet: true)
+            let serve = Self.serverPlan(
+                control: launcher.control, directory: launcher.directory,
+                sharedMemoryDirectory: launcher.sharedMemoryDirectory, plan: parsed)
             do {
                 try launcher.start(
                     executable: BuildInfo.executablePath, arguments: serve.arguments, wrapper: wrapper)
