@@ -146,7 +146,8 @@ extension PodBench {
                 throw error
             }
             let startedRelay = relay
-            defer { startedRelay?.kill() }
+            // The relay goes before the run's folder does: a relay listening on file:DIR makes its next
+            // connection there while it waits, and a folder being removed while it does so stays.
             var session = MeasurementSession(
                 plan: parsed, isolation: isolation, control: launcher.control,
                 connectWaitNanoseconds: 10_000_000_000, shutdownServer: true, tokenFile: serve.tokenPath)
@@ -159,6 +160,7 @@ extension PodBench {
             do {
                 code = try session.execute()
             } catch {
+                startedRelay?.kill()
                 launcher.kill()
                 if !launcher.isRunning, launcher.process.terminationStatus != 0,
                     let error = error as? PodBenchError, error.code != .invalidConfiguration
@@ -170,6 +172,7 @@ extension PodBench {
                 }
                 throw error
             }
+            startedRelay?.kill()
             launcher.stop()
             if code != 0 { throw ExitCode(code) }
         }
