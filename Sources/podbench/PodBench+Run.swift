@@ -85,6 +85,17 @@ extension PodBench {
             }
         }
 
+        /// The server `run` starts as its child, in its private folders; it listens where the
+        /// run's hop forwards only because it was started for it, and dies with its parent.
+        static func serverPlan(
+            control: SocketAddress, directory: String, sharedMemoryDirectory: String, plan: MeasurementPlan
+        ) -> ServePlan {
+            ServePlan(
+                control: control, sharedDirectory: directory, sharedMemoryDirectory: sharedMemoryDirectory,
+                hopTargets: plan.hop.map { [$0.listen] } ?? [], timeoutNanoseconds: plan.timeoutNanoseconds,
+                exitWithParent: true, quiet: true)
+        }
+
         func run() async throws {
             var parsed = try measurement.parsed()
             if isolation == "podman" {
@@ -96,12 +107,12 @@ extension PodBench {
             if isolation == "namespaces" {
                 wrapper = try NamespaceIsolation.unshareCommand()
                 if dryRun {
-                    print(
-                        (wrapper + [
-                            BuildInfo.executablePath, "serve", "--control",
-                            "unix:\(sharedDir)/podbench-XXXXXX/control.sock", "…",
-                        ])
-                        .joined(separator: " "))
+                    // The private folders get their names when the run makes them.
+                    let folder = "\(sharedDir)/podbench-XXXXXX"
+                    let serve = Self.serverPlan(
+                        control: .unixPath(folder + "/control.sock"), directory: folder,
+                        sharedMemoryDirectory: "\(shmDir)/podbench-XXXXXX", plan: parsed)
+                    print((wrapper + [BuildInfo.executablePath] + serve.arguments).joined(separator: " "))
                     return
                 }
             }
@@ -123,11 +134,9 @@ extension PodBench {
                 parsed.hop = relay?.hop
                 parsed.hopStats = relay.map { .relay($0.stats) }
             }
-            // The server listens where a hop forwards only because it was started for it.
-            let serve = ServePlan(
-                control: launcher.control, sharedDirectory: launcher.directory,
-                sharedMemoryDirectory: launcher.sharedMemoryDirectory, hopTargets: parsed.hop.map { [$0.listen] } ?? [],
-                timeoutNanoseconds: parsed.timeoutNanoseconds, exitWithParent: true, quiet: true)
+            let serve = Self.serverPlan(
+                control: launcher.control, directory: launcher.directory,
+                sharedMemoryDirectory: launcher.sharedMemoryDirectory, plan: parsed)
             do {
                 try launcher.start(
                     executable: BuildInfo.executablePath, arguments: serve.arguments, wrapper: wrapper)
@@ -137,7 +146,8 @@ extension PodBench {
                 throw error
             }
             let startedRelay = relay
-            defer { startedRelay?.kill() }
+            // The relay goes before the run's folder does: a relay listening on file:DIR makes its next
+            // connection there while it waits, and a folder being removed while it does so stays.
             var session = MeasurementSession(
                 plan: parsed, isolation: isolation, control: launcher.control,
                 connectWaitNanoseconds: 10_000_000_000, shutdownServer: true, tokenFile: serve.tokenPath)
@@ -150,6 +160,7 @@ extension PodBench {
             do {
                 code = try session.execute()
             } catch {
+                startedRelay?.kill()
                 launcher.kill()
                 if !launcher.isRunning, launcher.process.terminationStatus != 0,
                     let error = error as? PodBenchError, error.code != .invalidConfiguration
@@ -161,6 +172,7 @@ extension PodBench {
                 }
                 throw error
             }
+            startedRelay?.kill()
             launcher.stop()
             if code != 0 { throw ExitCode(code) }
         }

@@ -157,7 +157,15 @@ struct CommittedResultsTests {
             + [root.appendingPathComponent("Tests/PodBenchReportTests/Fixtures/run.json")]
     }
 
-    @Test("each reads and writes back the same JSON: keys, options and figures")
+    /// Not under the sanitizers (scripts/sanitizers.sh sets `PODBENCH_SANITIZED`): it is the strict
+    /// reader on one thread over 1.8 MB, 1.4 s in a debug build and 67 s under the thread
+    /// sanitizer, which has no race to find in it; the reader's memory safety under the address
+    /// sanitizer is the `ResultsFiles` fuzzer's job (scripts/fuzz.sh, seeded with a results file).
+    @Test(
+        "each reads and writes back the same JSON: keys, options and figures",
+        .disabled(
+            if: ProcessInfo.processInfo.environment["PODBENCH_SANITIZED"] != nil,
+            "one thread reading 1.8 MB: the plain pass runs it, the ResultsFiles fuzzer runs the reader under ASan"))
     func roundTrip() throws {
         for url in try Self.files() {
             let data = try Data(contentsOf: url)

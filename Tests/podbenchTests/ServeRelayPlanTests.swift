@@ -110,6 +110,25 @@ struct ServeRelayPlanTests {
         #expect(throws: (any Error).self) { try PodBench.Relay.parse(required + ["--wait", "nap"]) }
     }
 
+    @Test("run's server child (and its --dry-run line) listens where the hop forwards, with the run's timeout")
+    func runServerPlan() throws {
+        let (shared, memory) = try Self.directories()
+        let measurement = try MeasurementOptions.parse([
+            "--transports", "tcp", "--via", "tcp:127.0.0.1:9000", "--via-target", "tcp:127.0.0.1:9001", "--timeout",
+            "3s",
+        ]).parsed()
+        let plan = PodBench.Run.serverPlan(
+            control: .unixPath(shared + "/control.sock"), directory: shared, sharedMemoryDirectory: memory,
+            plan: measurement)
+        #expect(plan.hopTargets == [.socket(address: .ipv4(host: "127.0.0.1", port: 9001))])
+        #expect(plan.timeoutNanoseconds == 3_000_000_000 && plan.exitWithParent && plan.quiet)
+        #expect(try PodBench.Serve.parse(Array(plan.arguments.dropFirst())).plan() == plan)
+        let direct = PodBench.Run.serverPlan(
+            control: .unixPath(shared + "/control.sock"), directory: shared, sharedMemoryDirectory: memory,
+            plan: try MeasurementOptions.parse([]).parsed())
+        #expect(direct.hopTargets.isEmpty)
+    }
+
     @Test("the pod's server and relay containers get command lines that parse back to the pod's plan")
     func podContainersParseBack() throws {
         let (shared, _) = try Self.directories()
