@@ -25,8 +25,9 @@ final class HostileClient {
 
     deinit { Glibc.close(fd) }
 
-    /// A frame: "PBCT", version 4 little-endian, two zero bytes, the body's length, the body.
-    static func frame(_ json: String, version: UInt16 = 4) -> [UInt8] {
+    /// A frame: "PBCT", this build's protocol version little-endian (a frame of another version is
+    /// refused before anything it says is looked at), two zero bytes, the body's length, the body.
+    static func frame(_ json: String, version: UInt16 = PodBenchVersion.controlProtocol) -> [UInt8] {
         let body = Array(json.utf8)
         let n = UInt32(body.count)
         return Array("PBCT".utf8) + [UInt8(version & 0xFF), UInt8(version >> 8), 0, 0]
@@ -196,7 +197,11 @@ final class HostileTestServer: @unchecked Sendable {
         client.send(HostileClient.frame(HostileClient.hello(token: token.text)))
         _ = client.receive()
         client.send(HostileClient.frame(#"{"shutdown":{}}"#))
-        _ = client.receive()
+        // Without its bye the server is still serving: waiting for it would hang the test run.
+        let answer = client.receive()
+        guard answer?.contains("bye") == true else {
+            throw PodBenchError(.protocolViolation, "the test server did not stop; it answered \(answer ?? "nothing")")
+        }
         try serving.wait()
         try? FileManager.default.removeItem(atPath: root)
     }
