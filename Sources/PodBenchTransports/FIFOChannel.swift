@@ -84,6 +84,23 @@ public final class FIFOChannel: DataChannel, @unchecked Sendable {
     }
 }
 
+/// For a set-up step that reads a non-blocking `fd` until something arrives (a listener's first
+/// byte or hello): after a read that returned `n` (0 or less: errno tells why), throws the read's
+/// error unless it would block or was interrupted, throws `.timeout` with `late` past `deadline`,
+/// and otherwise waits in poll(2) for more, a second at a time at most.
+func waitToRead(_ fd: FileDescriptor, after n: Int, until deadline: UInt64, reading what: String, late: String)
+    throws
+{
+    let e = Errno(rawValue: errno)
+    guard n < 0, e == .resourceTemporarilyUnavailable || e == .interrupted else {
+        throw PodBenchError.system("read", e, "reading \(what) failed")
+    }
+    let now = MonotonicClock.now()
+    guard now < deadline else { throw PodBenchError(.timeout, late) }
+    var entry = pollfd(fd: fd.rawValue, events: Int16(POLLIN), revents: 0)
+    _ = poll(&entry, 1, Int32(min((deadline - now) / 1_000_000 + 1, 1000)))
+}
+
 /// Sets up the `fifo` transport: the server makes two named pipes in the shared directory
 /// (`NAME.c2s`, `NAME.s2c`), the client opens them; the names go as soon as both ends are open.
 public enum FIFOTransport {

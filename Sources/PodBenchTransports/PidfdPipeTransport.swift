@@ -46,18 +46,14 @@ public enum PidfdPipeTransport {
             while true {
                 let n = Glibc.read(input.rawValue, &byte, 1)
                 if n == 1 { break }
-                let e = Errno(rawValue: errno)
-                guard n < 0, e == .resourceTemporarilyUnavailable || e == .interrupted else {
+                do {
+                    try waitToRead(
+                        input, after: n, until: deadline, reading: "the client's first byte",
+                        late: "the client did not take the pipes (pidfd-pipe) in time")
+                } catch {
                     close()
-                    throw PodBenchError.system("read", e, "reading the client's first byte failed")
+                    throw error
                 }
-                let now = MonotonicClock.now()
-                guard now < deadline else {
-                    close()
-                    throw PodBenchError(.timeout, "the client did not take the pipes (pidfd-pipe) in time")
-                }
-                var entry = pollfd(fd: input.rawValue, events: Int16(POLLIN), revents: 0)
-                _ = poll(&entry, 1, Int32(min((deadline - now) / 1_000_000 + 1, 1000)))
             }
             guard byte == PidfdPipeTransport.taken else {
                 close()

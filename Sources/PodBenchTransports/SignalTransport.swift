@@ -247,18 +247,14 @@ public enum SignalTransport {
                     }
                     continue
                 }
-                let e = Errno(rawValue: errno)
-                guard n < 0, e == .resourceTemporarilyUnavailable || e == .interrupted else {
+                do {
+                    try waitToRead(
+                        signals, after: Int(n), until: deadline, reading: "the signalfd",
+                        late: "the client sent no hello signal in time")
+                } catch {
                     close()
-                    throw PodBenchError.system("read", e, "reading the signalfd failed")
+                    throw error
                 }
-                let now = MonotonicClock.now()
-                guard now < deadline else {
-                    close()
-                    throw PodBenchError(.timeout, "the client sent no hello signal in time")
-                }
-                var entry = pollfd(fd: signals.rawValue, events: Int16(POLLIN), revents: 0)
-                _ = poll(&entry, 1, Int32(min((deadline - now) / 1_000_000 + 1, 1000)))
             }
             let process = try SignalTransport.open(process: clientID, who: "the client")
             handedOut = true
