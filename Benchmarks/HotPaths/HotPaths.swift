@@ -186,6 +186,34 @@ private final class DatagramPair: @unchecked Sendable {
     }
 }
 
+/// A `process-vm` connection inside this process (each side reads the other's memory with
+/// process_vm_readv, here this process's own) with a server thread on the other end.
+private final class ProcessVMPair: @unchecked Sendable {
+    var reader: FrameReader<ProcessVMChannel>
+    let writer: FrameWriter
+    var histogram = EncodedHistogram.makeLatencyHistogram()
+
+    init(size: Int, workload: WorkloadKind) {
+        let listener = try! ProcessVMTransport.listen(client: getpid())
+        guard case .process(let pid, let descriptors) = listener.endpoint else { fatalError("not a process endpoint") }
+        nonisolated(unsafe) var client: ProcessVMChannel?
+        let connected = DispatchSemaphore(value: 0)
+        Thread {
+            client = try! ProcessVMTransport.connect(
+                pid: pid, descriptors: descriptors, timeoutNanoseconds: 60_000_000_000)
+            connected.signal()
+        }.start()
+        let server = try! listener.accept(timeoutNanoseconds: 60_000_000_000)
+        connected.wait()
+        Thread {
+            _ = try? CPUPinning.pinCurrentThread(to: CPUPinning.allowedCPUs().last)
+            serveForever(server, size: size, workload: workload)
+        }.start()
+        reader = FrameReader(channel: client!, maximumPayload: size)
+        writer = FrameWriter(payloadLength: size, seed: 1)
+    }
+}
+
 let benchmarks: @Sendable () -> Void = {
     let metrics: [BenchmarkMetric] = [.wallClock, .throughput, .mallocCountTotal]
     Benchmark.defaultConfiguration = .init(
@@ -340,6 +368,33 @@ let benchmarks: @Sendable () -> Void = {
         }
         let stream = DatagramPair(size: size, workload: .stream)
         Benchmark("datagram channel stream over a socketpair, \(ByteSize.format(size)), 1000 messages") { benchmark in
+            let plan = PhasePlan(durationNanoseconds: 0, messageLimit: UInt64(perSample))
+            benchmark.startMeasurement()
+            let outcome = try StreamWorkload.client(
+                reader: &stream.reader, writer: stream.writer, plan: plan, corruptSequence: nil)
+            benchmark.stopMeasurement()
+            blackHole(outcome)
+        }
+    }
+
+    for size in [64, 65536] {
+        let pingpong = ProcessVMPair(size: size, workload: .pingpong)
+        Benchmark("process-vm channel pingpong between two threads, \(ByteSize.format(size)), 1000 messages") {
+            benchmark in
+            _ = try? CPUPinning.pinCurrentThread(to: CPUPinning.allowedCPUs().first)
+            let plan = PhasePlan(durationNanoseconds: 0, messageLimit: UInt64(perSample))
+            var checker = IntegrityChecker(payloadLength: size, verifyEvery: 16)
+            benchmark.startMeasurement()
+            let outcome = try PingPongWorkload.client(
+                reader: &pingpong.reader, writer: pingpong.writer, checker: &checker, histogram: &pingpong.histogram,
+                plan: plan)
+            benchmark.stopMeasurement()
+            blackHole(outcome)
+        }
+        let stream = ProcessVMPair(size: size, workload: .stream)
+        Benchmark("process-vm channel stream between two threads, \(ByteSize.format(size)), 1000 messages") {
+            benchmark in
+            _ = try? CPUPinning.pinCurrentThread(to: CPUPinning.allowedCPUs().first)
             let plan = PhasePlan(durationNanoseconds: 0, messageLimit: UInt64(perSample))
             benchmark.startMeasurement()
             let outcome = try StreamWorkload.client(

@@ -14,6 +14,7 @@
 #include <linux/futex.h>
 #include <time.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <stddef.h>
 #include <linux/audit.h>
@@ -100,6 +101,12 @@ int CPodBenchLinux_pidfd_getfd(int pidfd, int target) {
 #else
     return (int)syscall(438, pidfd, target, 0U);
 #endif
+}
+
+long CPodBenchLinux_read_process_memory(int32_t pid, void *local, uint64_t remote, size_t count) {
+    struct iovec here = { .iov_base = local, .iov_len = count };
+    struct iovec there = { .iov_base = (void *)(uintptr_t)remote, .iov_len = count };
+    return (long)syscall(SYS_process_vm_readv, (pid_t)pid, &here, 1UL, &there, 1UL, 0UL);
 }
 
 int CPodBenchLinux_message_signal(void) { return SIGRTMIN + 5; }
@@ -285,6 +292,7 @@ int CPodBenchLinux_peer_pid(int fd, int32_t *pid) { (void)fd; (void)pid; errno =
 int CPodBenchLinux_pipe(int ends[2]) { (void)ends; errno = ENOSYS; return -1; }
 int CPodBenchLinux_pidfd_open(int32_t pid) { (void)pid; errno = ENOSYS; return -1; }
 int CPodBenchLinux_pidfd_getfd(int pidfd, int target) { (void)pidfd; (void)target; errno = ENOSYS; return -1; }
+long CPodBenchLinux_read_process_memory(int32_t pid, void *local, uint64_t remote, size_t count) { (void)pid; (void)local; (void)remote; (void)count; errno = ENOSYS; return -1; }
 int CPodBenchLinux_message_signal(void) { return 0; }
 int32_t CPodBenchLinux_thread_id(void) { return 0; }
 int CPodBenchLinux_block_signal_in_thread(int signal) { (void)signal; errno = ENOSYS; return -1; }

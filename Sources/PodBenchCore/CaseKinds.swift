@@ -37,6 +37,10 @@ public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomString
     /// Queued real-time signals to a thread of the other process, eight bytes a signal, read by a
     /// signalfd: the cost of "signal the other container". Needs a shared process namespace.
     case signal
+    /// Cross-memory attach: the receiver copies each message straight out of the sender's memory
+    /// with process_vm_readv(2), offers and doorbells on pipes taken with pidfd_getfd(2). Needs a
+    /// shared process namespace and ptrace access both ways.
+    case processVM = "process-vm"
 
     public var description: String { rawValue }
 

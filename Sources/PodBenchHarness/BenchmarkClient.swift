@@ -164,7 +164,18 @@ public final class BenchmarkClient: @unchecked Sendable {
             result.error = "cannot open the data connection: \(error.description)"
             result.errorCode = error.code.rawValue
             do {
-                _ = try connection.receive(waitNanoseconds: configuration.peerTimeoutNanoseconds * 2 + 1_000_000_000)
+                let report = try connection.receive(
+                    waitNanoseconds: configuration.peerTimeoutNanoseconds * 2 + 1_000_000_000)
+                if case .failure(let code, let message) = report {
+                    // Why the server refused (process-vm's server cannot read the client's
+                    // memory, say): here only its end of the connection closing was seen.
+                    result.error =
+                        "cannot open the data connection: the server says: \(message.prefix(600)) (here: \(error.description))"
+                    if code == .unavailable {
+                        result.status = .unavailable
+                        result.errorCode = code.rawValue
+                    }
+                }
             } catch let control as PodBenchError {
                 throw SessionError(
                     error: PodBenchError(

@@ -29,6 +29,7 @@ public enum TransportCatalog {
         case .udsDgram: try visitor.visit(UnixDatagramTransport.self)
         case .pidfdPipe: try visitor.visit(PidfdPipeTransport.self)
         case .signal: try visitor.visit(SignalTransport.self)
+        case .processVM: try visitor.visit(ProcessVMTransport.self)
         }
     }
 

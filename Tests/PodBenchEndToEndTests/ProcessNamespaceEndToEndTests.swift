@@ -10,7 +10,7 @@ extension EndToEnd {
     @Suite("process namespace channels end to end", .serialized)
     struct ProcessNamespaceEndToEndTests {
         @Test(
-            "pidfd-pipe and signal move 1 byte to 1 MiB intact in every workload between two processes",
+            "pidfd-pipe, signal and process-vm move 1 byte to 1 MiB intact in every workload between two processes",
             .singleThreaded("a sweep of sizes and workloads"))
         func channels() throws {
             // A MiB is 131,072 signals.
@@ -19,13 +19,14 @@ extension EndToEnd {
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let result = try BinaryProcess.run(
                 [
-                    "run", "--transports", "pidfd-pipe,signal", "--workloads", "pingpong,stream,rate", "--rates", "2k",
+                    "run", "--transports", "pidfd-pipe,signal,process-vm", "--workloads", "pingpong,stream,rate",
+                    "--rates", "2k",
                     "--sizes", "1,4KiB,1MiB", "--messages", String(messages), "--shared-dir", dir, "--results-dir",
                     dir + "/r",
                 ] + RunEndToEndTests.quick)
             #expect(result.status == 0, "\(result.stderr)")
             let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/r").first))
-            #expect(run.cases.count == 2 * 3 * 3)
+            #expect(run.cases.count == 3 * 3 * 3)
             for c in run.cases {
                 #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
                 let prefix = c.key.transport == .signal ? "signal:" : "process:"
@@ -35,12 +36,13 @@ extension EndToEnd {
         }
 
         /// A server and a client in two sibling PID namespaces (as two containers of a pod that
-        /// does not share its process namespace), or a client without CAP_SYS_PTRACE taking from a
-        /// server that has it.
+        /// does not share its process namespace), a client without CAP_SYS_PTRACE taking from a
+        /// server that has it, or a server without it reading a client that has it (process-vm:
+        /// each side reads the other's memory).
         @Test(
             "refused with the reason when the server's process is in another PID namespace, or ptrace is not allowed",
             .enabled(if: geteuid() == 0, "unshare and setpriv need root"),
-            arguments: ["namespace", "ptrace"])
+            arguments: ["namespace", "ptrace", "server-ptrace"])
         func refused(why: String) throws {
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -49,31 +51,53 @@ extension EndToEnd {
             // With a /proc of its own, as a container has: LeakSanitizer stops the threads it
             // finds in /proc/self/task, which a /proc of the parent namespace numbers otherwise.
             let separate = ["--pid", "--fork", "--kill-child", "--mount-proc", "--"]
-            let server = try BinaryProcess(
-                why == "namespace" ? separate + serve : Array(serve.dropFirst()),
-                executable: why == "namespace" ? "/usr/bin/unshare" : nil)
+            let withoutPtrace = ["--bounding-set", "-sys_ptrace", "--inh-caps", "-sys_ptrace", "--"]
+            let server =
+                switch why {
+                case "namespace": try BinaryProcess(separate + serve, executable: "/usr/bin/unshare")
+                case "server-ptrace": try BinaryProcess(withoutPtrace + serve, executable: "/usr/bin/setpriv")
+                default: try BinaryProcess(Array(serve.dropFirst()))
+                }
             defer { server.signal(SIGTERM) }
             let client = [
-                binary, "client", "--control", "unix:\(dir)/ctl.sock", "--transports", "pidfd-pipe,signal,uds",
+                binary, "client", "--control", "unix:\(dir)/ctl.sock", "--transports",
+                "pidfd-pipe,signal,process-vm,uds",
                 "--workloads", "pingpong", "--sizes", "64", "--trials", "1", "--messages", "20", "--warmup", "0",
                 "--no-calibrate", "--shutdown-server", "--connect-wait", "20s", "--results-dir", dir + "/r",
             ]
             let result =
-                why == "namespace"
-                ? try BinaryProcess.run(separate + client, executable: "/usr/bin/unshare")
-                : try BinaryProcess.run(
-                    ["--bounding-set", "-sys_ptrace", "--inh-caps", "-sys_ptrace", "--"] + client,
-                    executable: "/usr/bin/setpriv")
+                switch why {
+                case "namespace": try BinaryProcess.run(separate + client, executable: "/usr/bin/unshare")
+                case "ptrace": try BinaryProcess.run(withoutPtrace + client, executable: "/usr/bin/setpriv")
+                default: try BinaryProcess.run(Array(client.dropFirst()))
+                }
             #expect(result.status == 0, "\(result.stderr)")
             let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/r").first))
             let pidfd = try #require(run.cases.first { $0.key.transport == .pidfdPipe })
-            #expect(pidfd.status == .unavailable, "\(pidfd.error ?? "")")
             let reason = pidfd.error ?? ""
-            if why == "namespace" {
+            switch why {
+            case "namespace":
+                #expect(pidfd.status == .unavailable, "\(reason)")
                 #expect(
                     reason.contains("not visible from here") && reason.contains("shareProcessNamespace"), "\(reason)")
-            } else {
+            case "ptrace":
+                #expect(pidfd.status == .unavailable, "\(reason)")
                 #expect(reason.contains("pidfd_getfd") && reason.contains("SYS_PTRACE"), "\(reason)")
+            default:
+                // Only the client takes: a server without ptrace access does not matter.
+                #expect(pidfd.status == .ok, "\(reason)")
+            }
+            // process-vm needs the same of the client, and of the server too: it reads the client.
+            let processVM = try #require(run.cases.first { $0.key.transport == .processVM })
+            let vmReason = processVM.error ?? ""
+            #expect(processVM.status == .unavailable, "\(vmReason)")
+            switch why {
+            case "namespace": #expect(vmReason.contains("not visible from the server"), "\(vmReason)")
+            case "ptrace": #expect(vmReason.contains("pidfd_getfd") && vmReason.contains("SYS_PTRACE"), "\(vmReason)")
+            default:
+                #expect(
+                    vmReason.contains("the server cannot read the client's memory") && vmReason.contains("SYS_PTRACE"),
+                    "\(vmReason)")
             }
             // Signals need the other process visible, not ptrace.
             let signal = try #require(run.cases.first { $0.key.transport == .signal })

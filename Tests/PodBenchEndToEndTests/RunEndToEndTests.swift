@@ -671,11 +671,11 @@ extension EndToEnd {
             #expect(
                 output.transports.map(\.transport) == [
                     "tcp", "tcp6", "uds", "uds-abstract", "fifo", "shm", "file", "uring-tcp", "uring-uds",
-                    "uring-file", "udp", "udp6", "uds-dgram", "pidfd-pipe", "signal",
+                    "uring-file", "udp", "udp6", "uds-dgram", "pidfd-pipe", "signal", "process-vm",
                 ])
             // The process-namespace channels are probed inside this process, where nothing can
             // refuse them; what another container needs is in the reason.
-            for kind in ["pidfd-pipe", "signal"] {
+            for kind in ["pidfd-pipe", "signal", "process-vm"] {
                 let entry = output.transports.first { $0.transport == kind }
                 #expect(entry?.available == true, "\(kind): \(entry?.reason ?? "missing")")
                 #expect(entry?.reason.contains("shareProcessNamespace") == true, "\(kind): \(entry?.reason ?? "")")

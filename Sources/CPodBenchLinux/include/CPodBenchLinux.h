@@ -4,6 +4,7 @@
 #ifndef CPODBENCHLINUX_H
 #define CPODBENCHLINUX_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/resource.h>
 
@@ -41,6 +42,11 @@ int CPodBenchLinux_pidfd_open(int32_t pid);
 /// pidfd_getfd(2): a copy, close-on-exec, of the descriptor `target` of the process `pidfd` refers
 /// to (same open file description). Needs ptrace access to that process.
 int CPodBenchLinux_pidfd_getfd(int pidfd, int target);
+
+/// process_vm_readv(2) with one range each side: copies `count` bytes at `remote` in the process
+/// `pid` to `local` in this one. Returns the bytes copied (fewer when the remote range ends in
+/// memory that is not mapped), or -1 with errno. Needs ptrace access to that process.
+long CPodBenchLinux_read_process_memory(int32_t pid, void *local, uint64_t remote, size_t count);
 
 /// The real-time signal the `signal` transport carries its messages in (SIGRTMIN + 5: glibc keeps
 /// the first two for itself).
