@@ -2,6 +2,7 @@ import CPodBenchLinux
 import Foundation
 import Glibc
 import PodBenchCore
+import PodBenchRing
 import SystemPackage
 
 /// The `process-vm` transport's connection: cross-memory attach. A message is never copied into
@@ -26,6 +27,10 @@ import SystemPackage
 /// A rendezvous: `sendAll` returns once the receiver has taken every byte, so both sides sending at
 /// once wait for each other until the peer timeout (podbench's workloads take turns or send one
 /// way). One thread at a time per side.
+///
+/// A side waiting for the peer's next record waits as `--shm-wait` says, as a ring's side does:
+/// `spin` keeps reading the non-blocking pipe, `futex` sleeps in poll(2) at once, `spin-futex`
+/// spins first (50 µs by default), then sleeps. The peer's write wakes a sleeper either way.
 public final class ProcessVMChannel: DataChannel, @unchecked Sendable {
     let pipes: FIFOChannel
     /// The peer's process, as the kernel named it (the control socket's peer credentials).
@@ -39,9 +44,18 @@ public final class ProcessVMChannel: DataChannel, @unchecked Sendable {
     /// The value the client's hello asks the server to read out of the client's memory.
     let cookie: UnsafeMutablePointer<UInt64>
 
-    init(pipes: FIFOChannel, peer: Int32) {
+    /// How long a wait for a record spins before it sleeps; `spinsOnly`: it never sleeps.
+    let spinNanoseconds: UInt64
+    let spinsOnly: Bool
+
+    init(pipes: FIFOChannel, peer: Int32, strategy: RingWaitStrategy, timeoutNanoseconds: UInt64) {
         self.pipes = pipes
         self.peer = peer
+        switch strategy {
+        case .spin: (spinNanoseconds, spinsOnly) = (max(timeoutNanoseconds, 1), true)
+        case .futex: (spinNanoseconds, spinsOnly) = (0, false)
+        case .spinFutex(let nanoseconds): (spinNanoseconds, spinsOnly) = (nanoseconds, false)
+        }
         incoming = .allocate(byteCount: Record.size, alignment: 8)
         cookie = .allocate(capacity: 1)
         cookie.initialize(to: 0)
@@ -77,11 +91,31 @@ public final class ProcessVMChannel: DataChannel, @unchecked Sendable {
         try withUnsafeBytes(of: &record) { try pipes.sendAll($0) }
     }
 
-    /// Reads the next whole record, waiting at most the peer timeout for it.
+    /// Reads the next whole record, spinning and then sleeping as the wait strategy says, at most
+    /// the peer timeout.
     func read() throws -> Record {
+        var spinUntil: UInt64 = 0
         while incomingFill < Record.size {
-            incomingFill += try pipes.receiveSome(
-                into: UnsafeMutableRawBufferPointer(rebasing: incoming[incomingFill...]))
+            let n = Glibc.read(pipes.input.rawValue, incoming.baseAddress! + incomingFill, Record.size - incomingFill)
+            if n > 0 {
+                incomingFill += n
+                continue
+            }
+            if n == 0 { throw PodBenchError(.peerClosed, "the peer closed its record pipe (process-vm)") }
+            let e = errno
+            if e == EINTR { continue }
+            guard e == EAGAIN else {
+                throw PodBenchError.system("read", Errno(rawValue: e), "reading the peer's record failed (process-vm)")
+            }
+            if spinNanoseconds > 0 {
+                let now = MonotonicClock.now()
+                if spinUntil == 0 { spinUntil = now &+ spinNanoseconds }
+                if now < spinUntil { continue }
+                if spinsOnly {
+                    throw PodBenchError(.timeout, "the peer sent no record in time (process-vm, spinning)")
+                }
+            }
+            try pipes.wait(pipes.input, for: Int16(POLLIN), what: "sent")
         }
         incomingFill = 0
         return Record(
@@ -227,8 +261,10 @@ public enum ProcessVMTransport {
     public final class Listener: DataListener, @unchecked Sendable {
         let pipes: PidfdPipeTransport.Listener
         let client: Int32
+        let strategy: RingWaitStrategy
 
-        init(pipes: PidfdPipeTransport.Listener, client: Int32) {
+        init(pipes: PidfdPipeTransport.Listener, client: Int32, strategy: RingWaitStrategy) {
+            self.strategy = strategy
             self.pipes = pipes
             self.client = client
         }
@@ -237,7 +273,8 @@ public enum ProcessVMTransport {
 
         public func accept(timeoutNanoseconds: UInt64) throws -> ProcessVMChannel {
             let channel = ProcessVMChannel(
-                pipes: try pipes.accept(timeoutNanoseconds: timeoutNanoseconds), peer: client)
+                pipes: try pipes.accept(timeoutNanoseconds: timeoutNanoseconds), peer: client, strategy: strategy,
+                timeoutNanoseconds: timeoutNanoseconds)
             do {
                 try channel.welcome()
             } catch {
@@ -250,21 +287,26 @@ public enum ProcessVMTransport {
         public func close() { pipes.close() }
     }
 
+    /// The wait when none is given: as `shm`'s.
+    public static let defaultWait = RingWaitStrategy.spinFutex(nanoseconds: RingWaitStrategy.defaultSpinNanoseconds)
+
     /// What each side needs to read the other's memory.
     static let permission =
         "ptrace access to the other process (PTRACE_MODE_ATTACH): the same user and no capability it has that this one lacks, or CAP_SYS_PTRACE (securityContext.capabilities.add [SYS_PTRACE], podman --cap-add SYS_PTRACE); Yama's ptrace_scope 0, or 1 with CAP_SYS_PTRACE; a seccomp profile that allows process_vm_readv, pidfd_open and pidfd_getfd (podman's default allows them)"
 
     /// The record pipes for a client whose process is `client`.
-    public static func listen(client: Int32) throws -> Listener {
-        Listener(pipes: try PidfdPipeTransport.listen(), client: client)
+    public static func listen(client: Int32, strategy: RingWaitStrategy = defaultWait) throws -> Listener {
+        Listener(pipes: try PidfdPipeTransport.listen(), client: client, strategy: strategy)
     }
 
     /// Takes the record pipes out of the server's process `pid`, says hello, waits for the answer.
-    public static func connect(pid: Int32, descriptors: [Int32], timeoutNanoseconds: UInt64) throws -> ProcessVMChannel
-    {
+    public static func connect(
+        pid: Int32, descriptors: [Int32], strategy: RingWaitStrategy = defaultWait, timeoutNanoseconds: UInt64
+    ) throws -> ProcessVMChannel {
         let pipes = try PidfdPipeTransport.connect(
             pid: pid, descriptors: descriptors, timeoutNanoseconds: timeoutNanoseconds)
-        let channel = ProcessVMChannel(pipes: pipes, peer: pid)
+        let channel = ProcessVMChannel(
+            pipes: pipes, peer: pid, strategy: strategy, timeoutNanoseconds: timeoutNanoseconds)
         do {
             try channel.hello()
         } catch {
@@ -279,8 +321,25 @@ extension ProcessVMTransport: Transport {
     public static let kind = TransportKind.processVM
     public static let needs =
         "a shared process namespace (shareProcessNamespace: true; podman pod create --share +pid), a Unix control socket, and ptrace access to each other's process"
-    public static let optionGroups: TransportOptions.Groups = []
+    public static let optionGroups: TransportOptions.Groups = .wait
     public static let needsProcessNamespace = true
+
+    /// Each wait strategy (`--shm-wait`) a case of its own.
+    public static func variants(of options: TransportOptions, lists: VariantLists) -> [TransportOptions] {
+        lists.shmWaits.map {
+            var variant = options
+            variant.wait = $0
+            return variant
+        }
+    }
+
+    public static func validate(_ options: TransportOptions) throws {
+        _ = try options.waitStrategy()
+    }
+
+    public static func keyOptions(_ options: TransportOptions) throws -> [String: String] {
+        ["wait": try options.waitStrategy().description]
+    }
 
     /// Two pipes in the server's process; the client's process from the control socket.
     public static func listen(_ options: TransportOptions, at place: ListenPlace) throws -> Listener {
@@ -291,14 +350,16 @@ extension ProcessVMTransport: Transport {
                 "the client's process is not visible from the server: process-vm needs both sides in one PID namespace (shareProcessNamespace: true; podman pod create --share +pid) and a Unix control socket"
             )
         }
-        return try listen(client: client)
+        return try listen(client: client, strategy: try options.waitStrategy())
     }
 
     public static func connect(to endpoint: Endpoint, options: TransportOptions, timeoutNanoseconds: UInt64) throws
         -> ProcessVMChannel
     {
         guard case .process(let pid, let descriptors) = endpoint else { throw endpoint.refused(for: kind) }
-        return try connect(pid: pid, descriptors: descriptors, timeoutNanoseconds: timeoutNanoseconds)
+        return try connect(
+            pid: pid, descriptors: descriptors, strategy: try options.waitStrategy(),
+            timeoutNanoseconds: timeoutNanoseconds)
     }
 
     /// A message each way between two threads of this process (the system calls and the seccomp

@@ -260,7 +260,7 @@ extension SharedMemoryTransport: Transport {
     public static let kind = TransportKind.shm
     public static let needs =
         "a memory-backed shared directory (/dev/shm with a shared IPC namespace, or an emptyDir of medium Memory)"
-    public static let optionGroups: TransportOptions.Groups = .ring
+    public static let optionGroups: TransportOptions.Groups = [.ring, .wait]
 
     /// Each wait strategy a case of its own.
     public static func variants(of options: TransportOptions, lists: VariantLists) -> [TransportOptions] {

@@ -109,7 +109,7 @@ extension TransportOptions {
         public init(rawValue: Int) { self.rawValue = rawValue }
         /// SO_SNDBUF/SO_RCVBUF (`socketBufferBytes`).
         public static let socket = Groups(rawValue: 1 << 0)
-        /// The rings (`ringBytes`, `wait`).
+        /// The rings' size (`ringBytes`).
         public static let ring = Groups(rawValue: 1 << 1)
         /// The record log (`follow`, `fsync`, `segmentBytes`).
         public static let fileLog = Groups(rawValue: 1 << 2)
@@ -117,16 +117,16 @@ extension TransportOptions {
         public static let uringSetup = Groups(rawValue: 1 << 3)
         /// io_uring sends: batching and registered buffers (`uringBatch`, `uringBuffers`).
         public static let uringSends = Groups(rawValue: 1 << 4)
+        /// How a side waits for its peer: spinning, sleeping, or both (`wait`; shm, process-vm).
+        public static let wait = Groups(rawValue: 1 << 5)
     }
 
     /// These options with every group not in `groups` cleared (the hop's settings stay).
     public func keeping(_ groups: Groups) -> TransportOptions {
         var out = self
         if !groups.contains(.socket) { out.socketBufferBytes = nil }
-        if !groups.contains(.ring) {
-            out.ringBytes = nil
-            out.wait = nil
-        }
+        if !groups.contains(.ring) { out.ringBytes = nil }
+        if !groups.contains(.wait) { out.wait = nil }
         if !groups.contains(.fileLog) {
             out.follow = nil
             out.fsync = nil

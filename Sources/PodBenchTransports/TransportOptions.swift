@@ -10,7 +10,8 @@ public struct TransportOptions: Codable, Hashable, Sendable {
     public var socketBufferBytes: Int?
     /// Bytes in each of the two rings (`shm`).
     public var ringBytes: Int?
-    /// How a side waits on an empty or full ring (`shm`): spin, futex, spin-futex[:DURATION].
+    /// How a side waits on an empty or full ring (`shm`), or for its peer's record (`process-vm`):
+    /// spin, futex, spin-futex[:DURATION].
     public var wait: String?
     /// How a `file` reader follows the writer: inotify, poll[:DURATION].
     public var follow: String?

@@ -70,8 +70,10 @@ struct MeasurementOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "How shm sides wait, comma-separated (each a case): spin, futex, spin-futex[:DURATION].",
-            discussion: "spin never sleeps; futex sleeps at once; spin-futex spins 50us (or DURATION), then sleeps."))
+            "How shm and process-vm sides wait for the peer, comma-separated (each a case): spin, futex, spin-futex[:DURATION].",
+            discussion:
+                "spin never sleeps; futex sleeps at once (process-vm: in poll on its pipe); spin-futex spins 50us (or DURATION), then sleeps."
+        ))
     var shmWait = "spin-futex"
 
     @Option(

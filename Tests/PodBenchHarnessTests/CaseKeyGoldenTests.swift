@@ -50,7 +50,10 @@ struct CaseKeyGoldenTests {
         // The process namespace's channels (#23): fixed when they were added.
         (spec(.pidfdPipe), #"{"messageSize":64,"options":{},"transport":"pidfd-pipe","workload":"pingpong"}"#),
         (spec(.signal, .stream), #"{"messageSize":64,"options":{},"transport":"signal","workload":"stream"}"#),
-        (spec(.processVM, .stream), #"{"messageSize":64,"options":{},"transport":"process-vm","workload":"stream"}"#),
+        (
+            spec(.processVM, .stream),
+            #"{"messageSize":64,"options":{"wait":"spin-futex"},"transport":"process-vm","workload":"stream"}"#
+        ),
         (spec(.fifo, .stream), #"{"messageSize":64,"options":{},"transport":"fifo","workload":"stream"}"#),
         (
             spec(.shm),
@@ -207,7 +210,8 @@ struct TransportCatalogTests {
             .shm: ["ring", "wait"], .file: ["follow", "fsync", "segment"],
             .uringTCP: ["socket", "setup", "batch", "buffers"], .uringUDS: ["socket", "setup", "batch", "buffers"],
             .uringFile: ["follow", "fsync", "segment", "setup"],
-            .udp: ["socket"], .udp6: ["socket"], .udsDgram: ["socket"], .pidfdPipe: [], .signal: [], .processVM: [],
+            .udp: ["socket"], .udp6: ["socket"], .udsDgram: ["socket"], .pidfdPipe: [], .signal: [],
+            .processVM: ["wait"],
         ]
         for kind in TransportKind.allCases {
             let own = TransportCatalog.transport(kind).own(all)

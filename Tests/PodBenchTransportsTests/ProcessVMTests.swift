@@ -22,16 +22,17 @@ struct ProcessVMTests {
 
     /// A connected pair: the client connects on a thread of its own (it waits for the server's
     /// answer to its hello) while this one accepts.
-    static func pair(timeoutNanoseconds: UInt64 = 5_000_000_000) throws -> (
+    static func pair(timeoutNanoseconds: UInt64 = 5_000_000_000, wait: String? = nil) throws -> (
         client: ProcessVMChannel, server: ProcessVMChannel
     ) {
-        let listener = try ProcessVMTransport.listen(TransportOptions(), at: place())
+        let options = TransportOptions(wait: wait)
+        let listener = try ProcessVMTransport.listen(options, at: place())
         defer { listener.close() }
         let endpoint = listener.endpoint
         nonisolated(unsafe) var client: ProcessVMChannel?
         let connecting = Background {
             client = try ProcessVMTransport.connect(
-                to: endpoint, options: TransportOptions(), timeoutNanoseconds: timeoutNanoseconds)
+                to: endpoint, options: options, timeoutNanoseconds: timeoutNanoseconds)
         }
         let server = try listener.accept(timeoutNanoseconds: timeoutNanoseconds)
         try connecting.wait()
@@ -68,6 +69,33 @@ struct ProcessVMTests {
             try Self.move(count, from: client, to: server, seed: 1)
             try Self.move(count, from: server, to: client, seed: 2)
         }
+    }
+
+    @Test(
+        "every wait strategy carries the bytes: spinning on the pipe, sleeping in poll, both",
+        arguments: ["spin", "futex", "spin-futex:1us"])
+    func waits(wait: String) throws {
+        let (client, server) = try Self.pair(wait: wait)
+        defer {
+            client.close()
+            server.close()
+        }
+        for count in [1, 65_537, 1 << 20] {
+            try Self.move(count, from: client, to: server, seed: 3)
+            try Self.move(count, from: server, to: client, seed: 4)
+        }
+    }
+
+    @Test("a side that only spins still times out on a silent peer")
+    func spinningTimeout() throws {
+        let (client, server) = try Self.pair(timeoutNanoseconds: 100_000_000, wait: "spin")
+        defer {
+            client.close()
+            server.close()
+        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16, alignment: 8)
+        defer { buffer.deallocate() }
+        #expect { _ = try server.receiveSome(into: buffer) } throws: { ($0 as? PodBenchError)?.code == .timeout }
     }
 
     @Test("either side gone is end of stream for the other, also for a sender waiting to be taken")
