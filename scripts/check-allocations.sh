@@ -7,8 +7,8 @@
 # allocate during a sample. The timing figures it prints are for reading, never asserted.
 set -euo pipefail
 cd "$(dirname "$0")/../Benchmarks"
-# The file-channel benchmarks leave their connection directories behind (the processes just exit).
-trap 'rm -rf /dev/shm/podbench-bench-*.file' EXIT
+# The file and content-sync benchmarks leave their connection directories behind (the processes just exit).
+trap 'rm -rf /dev/shm/podbench-bench-*.file /dev/shm/podbench-bench-*.sync' EXIT
 out=$(swift package benchmark --format markdown --no-progress 2>&1) || { echo "$out" >&2; exit 1; }
 echo "$out" | grep -E '^### |Malloc \(total\)|Throughput|wall clock' || true
 echo "$out" | awk '

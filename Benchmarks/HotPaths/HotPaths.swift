@@ -214,6 +214,29 @@ private final class ProcessVMPair: @unchecked Sendable {
     }
 }
 
+/// A content-sync connection in /dev/shm (`sync-symlink` or `sync-rename`) with a server thread
+/// echoing each version it reads: every message a published version, created and removed.
+private final class ContentSyncPair: @unchecked Sendable {
+    var reader: FrameReader<ContentSyncChannel>
+    let writer: FrameWriter
+    var histogram = EncodedHistogram.makeLatencyHistogram()
+
+    init(size: Int, publishing: ContentPublishing) {
+        let listener = try! ContentSyncTransport.listen(
+            directory: "/dev/shm", name: "podbench-bench-\(getpid())-\(size)-\(publishing)", publishing: publishing,
+            follow: .inotify, timeoutNanoseconds: 60_000_000_000)
+        let client = try! ContentSyncTransport.connect(
+            path: listener.path, publishing: publishing, follow: .inotify, timeoutNanoseconds: 60_000_000_000)
+        let server = try! listener.accept(timeoutNanoseconds: 5_000_000_000)
+        Thread {
+            _ = try? CPUPinning.pinCurrentThread(to: CPUPinning.allowedCPUs().last)
+            serveForever(server, size: size, workload: .pingpong)
+        }.start()
+        reader = FrameReader(channel: client, maximumPayload: size)
+        writer = FrameWriter(payloadLength: size, seed: 1)
+    }
+}
+
 let benchmarks: @Sendable () -> Void = {
     let metrics: [BenchmarkMetric] = [.wallClock, .throughput, .mallocCountTotal]
     Benchmark.defaultConfiguration = .init(
@@ -400,6 +423,21 @@ let benchmarks: @Sendable () -> Void = {
             let outcome = try StreamWorkload.client(
                 reader: &stream.reader, writer: stream.writer, plan: plan, corruptSequence: nil)
             benchmark.stopMeasurement()
+            blackHole(outcome)
+        }
+    }
+
+    for publishing in [ContentPublishing.symlink, .rename] {
+        let pair = ContentSyncPair(size: 4096, publishing: publishing)
+        Benchmark("content-sync (\(publishing)) pingpong between two threads, 4KiB, 1000 messages") { benchmark in
+            _ = try? CPUPinning.pinCurrentThread(to: CPUPinning.allowedCPUs().first)
+            let plan = PhasePlan(durationNanoseconds: 0, messageLimit: UInt64(perSample))
+            var checker = IntegrityChecker(payloadLength: 4096, verifyEvery: 16, datagrams: true)
+            benchmark.startMeasurement()
+            let outcome = try PingPongWorkload.client(
+                reader: &pair.reader, writer: pair.writer, checker: &checker, histogram: &pair.histogram, plan: plan)
+            benchmark.stopMeasurement()
+            precondition(outcome.messages == UInt64(perSample))
             blackHole(outcome)
         }
     }

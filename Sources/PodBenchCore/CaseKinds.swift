@@ -41,6 +41,12 @@ public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomString
     /// with process_vm_readv(2), offers and doorbells on pipes taken with pidfd_getfd(2). Needs a
     /// shared process namespace and ptrace access both ways.
     case processVM = "process-vm"
+    /// Content published into the shared volume as a content-sync sidecar and the kubelet's
+    /// ConfigMap volumes do it: each message a new version directory behind a swapped symlink;
+    /// the follower reads the newest version whole (superseded ones count as lost).
+    case syncSymlink = "sync-symlink"
+    /// The same, each version a file renamed over the published one.
+    case syncRename = "sync-rename"
 
     public var description: String { rawValue }
 
@@ -48,7 +54,7 @@ public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomString
     /// `isDatagram`; a catalog test holds the two together): for what sees kinds, not channel types.
     public var carriesDatagrams: Bool {
         switch self {
-        case .udp, .udp6, .udsDgram: true
+        case .udp, .udp6, .udsDgram, .syncSymlink, .syncRename: true
         default: false
         }
     }

@@ -30,6 +30,8 @@ public enum TransportCatalog {
         case .pidfdPipe: try visitor.visit(PidfdPipeTransport.self)
         case .signal: try visitor.visit(SignalTransport.self)
         case .processVM: try visitor.visit(ProcessVMTransport.self)
+        case .syncSymlink: try visitor.visit(ContentSyncSymlinkTransport.self)
+        case .syncRename: try visitor.visit(ContentSyncRenameTransport.self)
         }
     }
 

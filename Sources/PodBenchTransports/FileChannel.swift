@@ -223,7 +223,7 @@ extension FileChannel {
 extension FileTransport: Transport {
     public static let kind = TransportKind.file
     public static let needs = "a shared volume (directory)"
-    public static let optionGroups: TransportOptions.Groups = .fileLog
+    public static let optionGroups: TransportOptions.Groups = [.fileLog, .follow]
 
     public static func variants(of options: TransportOptions, lists: VariantLists) -> [TransportOptions] {
         options.fsyncVariants(lists)

@@ -76,7 +76,7 @@ public enum SocketTransport {
                 case .uds: .unixPath(sharedDirectory + "/" + name + ".sock")
                 case .udsAbstract: .unixAbstract(name)
                 case .shm, .fifo, .file, .uringTCP, .uringUDS, .uringFile, .udp, .udp6, .udsDgram, .pidfdPipe, .signal,
-                    .processVM:
+                    .processVM, .syncSymlink, .syncRename:
                     preconditionFailure("\(kind) is not a socket transport")
                 }
             }()

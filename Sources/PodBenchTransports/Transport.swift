@@ -111,7 +111,7 @@ extension TransportOptions {
         public static let socket = Groups(rawValue: 1 << 0)
         /// The rings' size (`ringBytes`).
         public static let ring = Groups(rawValue: 1 << 1)
-        /// The record log (`follow`, `fsync`, `segmentBytes`).
+        /// The record log's writing (`fsync`, `segmentBytes`).
         public static let fileLog = Groups(rawValue: 1 << 2)
         /// How an io_uring is set up (`uringSetup`).
         public static let uringSetup = Groups(rawValue: 1 << 3)
@@ -119,6 +119,8 @@ extension TransportOptions {
         public static let uringSends = Groups(rawValue: 1 << 4)
         /// How a side waits for its peer: spinning, sleeping, or both (`wait`; shm, process-vm).
         public static let wait = Groups(rawValue: 1 << 5)
+        /// How a reader learns of what was written in the shared volume (`follow`; file, sync).
+        public static let follow = Groups(rawValue: 1 << 6)
     }
 
     /// These options with every group not in `groups` cleared (the hop's settings stay).
@@ -127,8 +129,8 @@ extension TransportOptions {
         if !groups.contains(.socket) { out.socketBufferBytes = nil }
         if !groups.contains(.ring) { out.ringBytes = nil }
         if !groups.contains(.wait) { out.wait = nil }
+        if !groups.contains(.follow) { out.follow = nil }
         if !groups.contains(.fileLog) {
-            out.follow = nil
             out.fsync = nil
             out.segmentBytes = nil
         }

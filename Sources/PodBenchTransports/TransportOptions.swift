@@ -13,7 +13,8 @@ public struct TransportOptions: Codable, Hashable, Sendable {
     /// How a side waits on an empty or full ring (`shm`), or for its peer's record (`process-vm`):
     /// spin, futex, spin-futex[:DURATION].
     public var wait: String?
-    /// How a `file` reader follows the writer: inotify, poll[:DURATION].
+    /// How a `file` reader follows the writer, or a `sync-*` follower the published versions:
+    /// inotify, poll[:DURATION].
     public var follow: String?
     /// When a `file` writer syncs: none, each, every:N.
     public var fsync: String?
@@ -50,6 +51,11 @@ public struct TransportOptions: Codable, Hashable, Sendable {
     }
 
     /// The `file` transport's settings (inotify, no fsync, 64 MiB segments when not set).
+    /// How a reader follows the shared volume (`inotify` when not set).
+    public func followMode() throws -> FileFollowMode {
+        try FileFollowMode(parsing: follow ?? "inotify")
+    }
+
     public func fileSettings() throws -> FileTransport.Settings {
         let segment = segmentBytes ?? FileLogLayout.defaultSegmentBytes
         guard segment >= 1024, segment <= 1 << 40 else {

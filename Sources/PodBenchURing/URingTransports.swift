@@ -132,7 +132,7 @@ public enum URingUnixStreamTransport: URingSocketTransport {
 public enum URingFileTransport: Transport {
     public static let kind = TransportKind.uringFile
     public static let needs = "a shared volume (directory), and " + needsIOURing
-    public static let optionGroups: TransportOptions.Groups = [.fileLog, .uringSetup]
+    public static let optionGroups: TransportOptions.Groups = [.fileLog, .follow, .uringSetup]
 
     /// Each fsync mode in each setup.
     public static func variants(of options: TransportOptions, lists: VariantLists) -> [TransportOptions] {

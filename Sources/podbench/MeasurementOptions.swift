@@ -16,13 +16,16 @@ struct MeasurementOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "Transports, comma-separated: \(TransportKind.allCases.map(\.rawValue).joined(separator: ", ")).",
-            discussion: "Default: \(defaultTransports) (tcp with --preset)."))
+            discussion:
+                "Default: \(defaultTransports) (tcp with --preset; sync-symlink,sync-rename with --preset content-sync)."
+        ))
     var transports: String?
 
     @Option(
         help: ArgumentHelp(
             "Workloads, comma-separated: pingpong (round-trip latency), stream (one-way throughput), rate (open loop at each --rates).",
-            discussion: "Default: \(defaultWorkloads) (rate with --preset sidecar-logs)."))
+            discussion: "Default: \(defaultWorkloads) (rate with --preset sidecar-logs; stream,rate with content-sync)."
+        ))
     var workloads: String?
 
     @Option(
@@ -78,7 +81,7 @@ struct MeasurementOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "How a file reader learns of new records: inotify, or poll[:DURATION] (sleep between empty reads, default 100us)."
+            "How a file reader learns of new records, and a sync-symlink or sync-rename follower of new versions: inotify, or poll[:DURATION] (sleep between empty reads, default 100us)."
         ))
     var fileFollow = "inotify"
 
@@ -131,9 +134,9 @@ struct MeasurementOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "A pod pattern: ambassador (client → relay → server over localhost TCP), adapter (client → relay over uds, relay → server over TCP) or sidecar-logs (the app appends records to a file, the relay follows it and ships them over TCP).",
+            "A pod pattern: ambassador (client → relay → server over localhost TCP), adapter (client → relay over uds, relay → server over TCP), sidecar-logs (the app appends records to a file, the relay follows it and ships them over TCP) or content-sync (a sidecar publishes versions into the shared volume, the app follows and reads each whole).",
             discussion:
-                "Sets --transports tcp (unless given) and --via relay, relay:uds or relay:file (unless --via names a proxy of yours); sidecar-logs also --workloads rate (unless given): one-way latency from each record's intended append time to its arrival at the collector is the shipper's lag. See docs/patterns.md."
+                "Sets --transports tcp (unless given) and --via relay, relay:uds or relay:file (unless --via names a proxy of yours); sidecar-logs also --workloads rate (unless given): one-way latency from each record's intended append time to its arrival at the collector is the shipper's lag. content-sync sets --transports sync-symlink,sync-rename and --workloads stream,rate (unless given) and no hop: publish-to-visible latency. See docs/patterns.md."
         ))
     var preset: String?
 

@@ -54,6 +54,14 @@ struct CaseKeyGoldenTests {
             spec(.processVM, .stream),
             #"{"messageSize":64,"options":{"wait":"spin-futex"},"transport":"process-vm","workload":"stream"}"#
         ),
+        (
+            spec(.syncSymlink, .rate, rate: 100),
+            #"{"messageSize":64,"options":{"follow":"inotify","rate":"100"},"transport":"sync-symlink","workload":"rate"}"#
+        ),
+        (
+            spec(.syncRename, .stream, size: 4096) { $0.follow = "poll:1ms" },
+            #"{"messageSize":4096,"options":{"follow":"poll:1ms"},"transport":"sync-rename","workload":"stream"}"#
+        ),
         (spec(.fifo, .stream), #"{"messageSize":64,"options":{},"transport":"fifo","workload":"stream"}"#),
         (
             spec(.shm),
@@ -211,7 +219,7 @@ struct TransportCatalogTests {
             .uringTCP: ["socket", "setup", "batch", "buffers"], .uringUDS: ["socket", "setup", "batch", "buffers"],
             .uringFile: ["follow", "fsync", "segment", "setup"],
             .udp: ["socket"], .udp6: ["socket"], .udsDgram: ["socket"], .pidfdPipe: [], .signal: [],
-            .processVM: ["wait"],
+            .processVM: ["wait"], .syncSymlink: ["follow"], .syncRename: ["follow"],
         ]
         for kind in TransportKind.allCases {
             let own = TransportCatalog.transport(kind).own(all)
