@@ -40,7 +40,7 @@ public struct CaseSummary: Sendable {
 
     /// Under a table with a `lost` column: what it counts.
     public static let lossNote =
-        "lost: datagram cases (udp, udp6, uds-dgram) only, the messages sent that never arrived over all trials (pingpong: round trips without an echo within the loss deadline, 200 ms or half --timeout); their msg/s, MB/s and CPU per message count only what was delivered. A datagram channel may drop: losses are counted, not errors (docs/datagrams.md)."
+        "lost: datagram cases (udp, udp6, uds-dgram; sync-symlink, sync-rename: versions superseded before the follower looked) only, the messages sent that never arrived over all trials (pingpong: round trips without an echo within the loss deadline, 200 ms or half --timeout); their msg/s, MB/s and CPU per message count only what was delivered. A datagram channel may drop: losses are counted, not errors (docs/datagrams.md)."
 
     /// Whether any finished case of `cases` ran on a datagram channel (it counted its losses): a
     /// table of them then has a `lost` column.
