@@ -585,11 +585,15 @@ public enum ContentSyncTransport {
     }
 }
 
-/// `sync-symlink`: versions published as directories behind a swapped symlink.
-public enum ContentSyncSymlinkTransport: Transport {
-    public static let kind = TransportKind.syncSymlink
-    public static let needs = "a shared volume (directory)"
-    public static let optionGroups: TransportOptions.Groups = .follow
+/// What `sync-symlink` and `sync-rename` share: everything but their kind and how they publish.
+public protocol ContentSyncTransportKind: Transport
+where Channel == ContentSyncChannel, Listener == ContentSyncTransport.Listener {
+    static var publishing: ContentPublishing { get }
+}
+
+extension ContentSyncTransportKind {
+    public static var needs: String { "a shared volume (directory)" }
+    public static var optionGroups: TransportOptions.Groups { .follow }
 
     public static func keyOptions(_ options: TransportOptions) throws -> [String: String] {
         ["follow": try options.followMode().description]
@@ -602,7 +606,7 @@ public enum ContentSyncSymlinkTransport: Transport {
     {
         try place.refuseHop(for: kind, because: "the relays forward streams, not published versions")
         return try ContentSyncTransport.listen(
-            directory: place.sharedDirectory, name: place.name, publishing: .symlink,
+            directory: place.sharedDirectory, name: place.name, publishing: publishing,
             follow: try options.followMode(), timeoutNanoseconds: place.timeoutNanoseconds)
     }
 
@@ -611,46 +615,29 @@ public enum ContentSyncSymlinkTransport: Transport {
     {
         guard case .file(let path) = endpoint else { throw endpoint.refused(for: kind) }
         return try ContentSyncTransport.connect(
-            path: path, publishing: .symlink, follow: try options.followMode(), timeoutNanoseconds: timeoutNanoseconds)
+            path: path, publishing: publishing, follow: try options.followMode(),
+            timeoutNanoseconds: timeoutNanoseconds)
     }
 
     public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {
-        ContentSyncTransport.probe(.symlink, in: places.sharedDirectory)
+        ContentSyncTransport.probe(publishing, in: places.sharedDirectory)
     }
 }
 
+/// `sync-symlink`: versions published as directories behind a swapped symlink.
+public enum ContentSyncSymlinkTransport: ContentSyncTransportKind {
+    public typealias Channel = ContentSyncChannel
+    public typealias Listener = ContentSyncTransport.Listener
+    public static let kind = TransportKind.syncSymlink
+    public static let publishing = ContentPublishing.symlink
+}
+
 /// `sync-rename`: each version a file renamed over the published one.
-public enum ContentSyncRenameTransport: Transport {
+public enum ContentSyncRenameTransport: ContentSyncTransportKind {
+    public typealias Channel = ContentSyncChannel
+    public typealias Listener = ContentSyncTransport.Listener
     public static let kind = TransportKind.syncRename
-    public static let needs = "a shared volume (directory)"
-    public static let optionGroups: TransportOptions.Groups = .follow
-
-    public static func keyOptions(_ options: TransportOptions) throws -> [String: String] {
-        ["follow": try options.followMode().description]
-    }
-
-    public static func validate(_ options: TransportOptions) throws { _ = try options.followMode() }
-
-    public static func listen(_ options: TransportOptions, at place: ListenPlace) throws
-        -> ContentSyncTransport.Listener
-    {
-        try place.refuseHop(for: kind, because: "the relays forward streams, not published versions")
-        return try ContentSyncTransport.listen(
-            directory: place.sharedDirectory, name: place.name, publishing: .rename,
-            follow: try options.followMode(), timeoutNanoseconds: place.timeoutNanoseconds)
-    }
-
-    public static func connect(to endpoint: Endpoint, options: TransportOptions, timeoutNanoseconds: UInt64) throws
-        -> ContentSyncChannel
-    {
-        guard case .file(let path) = endpoint else { throw endpoint.refused(for: kind) }
-        return try ContentSyncTransport.connect(
-            path: path, publishing: .rename, follow: try options.followMode(), timeoutNanoseconds: timeoutNanoseconds)
-    }
-
-    public static func probe(_ places: ProbePlaces) -> (available: Bool, reason: String) {
-        ContentSyncTransport.probe(.rename, in: places.sharedDirectory)
-    }
+    public static let publishing = ContentPublishing.rename
 }
 
 extension ContentSyncTransport {

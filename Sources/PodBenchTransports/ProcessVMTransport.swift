@@ -326,11 +326,7 @@ extension ProcessVMTransport: Transport {
 
     /// Each wait strategy (`--shm-wait`) a case of its own.
     public static func variants(of options: TransportOptions, lists: VariantLists) -> [TransportOptions] {
-        lists.shmWaits.map {
-            var variant = options
-            variant.wait = $0
-            return variant
-        }
+        options.waitVariants(lists)
     }
 
     public static func validate(_ options: TransportOptions) throws {

@@ -264,11 +264,7 @@ extension SharedMemoryTransport: Transport {
 
     /// Each wait strategy a case of its own.
     public static func variants(of options: TransportOptions, lists: VariantLists) -> [TransportOptions] {
-        lists.shmWaits.map {
-            var variant = options
-            variant.wait = $0
-            return variant
-        }
+        options.waitVariants(lists)
     }
 
     public static func validate(_ options: TransportOptions) throws {

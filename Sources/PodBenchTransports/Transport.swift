@@ -163,6 +163,15 @@ extension TransportOptions {
     }
 
     /// The record log's options as a key records them (`file`, `uring-file`).
+    /// One case per wait strategy `--shm-wait` lists (shm, process-vm).
+    public func waitVariants(_ lists: VariantLists) -> [TransportOptions] {
+        lists.shmWaits.map {
+            var variant = self
+            variant.wait = $0
+            return variant
+        }
+    }
+
     public func fileLogKeyOptions() throws -> [String: String] {
         let settings = try fileSettings()
         return [
