@@ -1,3 +1,4 @@
+import CPodBenchLinux
 import Foundation
 import Glibc
 import PodBenchCore
@@ -56,6 +57,21 @@ public final class ContentSyncChannel: DataChannel, @unchecked Sendable {
     let ownedDirectory: String?
     private var closed = false
 
+    /// Following by signal (`--file-follow signal`): this thread's signalfd for the message signal
+    /// (blocked in this thread), and the peer's process (the kernel's word: the reload socket's
+    /// credentials) and the thread of it that follows. -1 and 0 otherwise.
+    var signals: Int32 = -1
+    var peerID: Int32 = 0
+    var peerThread: Int32 = 0
+    /// A reload signal from the peer came since the last read.
+    var told = false
+    let signalCodes: UnsafeMutablePointer<Int32>
+    let signalValues: UnsafeMutablePointer<UInt64>
+    let signalSenders: UnsafeMutablePointer<Int32>
+    static let signalBatch = 16
+    /// The code of a reload signal (queued codes are negative; the signal transport's are -64 to -80).
+    static let reloadCode: Int32 = -96
+
     /// Names and buffers made once: nothing is allocated per message.
     let versionName: UnsafeMutablePointer<CChar>
     let linkTarget: UnsafeMutablePointer<CChar>
@@ -79,6 +95,9 @@ public final class ContentSyncChannel: DataChannel, @unchecked Sendable {
         linkTarget = .allocate(capacity: Self.nameCapacity)
         header = .allocate(byteCount: Self.headerSize, alignment: 8)
         events = .allocate(byteCount: Self.eventBytes, alignment: 8)
+        signalCodes = .allocate(capacity: Self.signalBatch)
+        signalValues = .allocate(capacity: Self.signalBatch)
+        signalSenders = .allocate(capacity: Self.signalBatch)
         fileNames = (0..<max(Self.filesPerVersion, 1)).map { index in
             let name = "f\(index)"
             let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: name.utf8.count + 1)
@@ -103,6 +122,7 @@ public final class ContentSyncChannel: DataChannel, @unchecked Sendable {
         } else {
             notify = -1
         }
+        if follow == .signal { signals = try SignalTransport.signalDescriptor().rawValue }
     }
 
     deinit {
@@ -111,6 +131,9 @@ public final class ContentSyncChannel: DataChannel, @unchecked Sendable {
         linkTarget.deallocate()
         header.deallocate()
         events.deallocate()
+        signalCodes.deallocate()
+        signalValues.deallocate()
+        signalSenders.deallocate()
         for name in fileNames { name.deallocate() }
     }
 
@@ -122,6 +145,29 @@ public final class ContentSyncChannel: DataChannel, @unchecked Sendable {
         switch publishing {
         case .symlink: try publishDirectory(bytes, version: published)
         case .rename: try publishFile(bytes, version: published)
+        }
+        if follow == .signal { try signalReload() }
+    }
+
+    /// Tells the follower's thread that a version is out (a queued signal carrying its number).
+    /// A full queue is left as it is: the follower has reloads pending and reads the newest.
+    func signalReload() throws {
+        while CPodBenchLinux_queue_signal(
+            peerID, peerThread, CPodBenchLinux_message_signal(), Self.reloadCode, published)
+            != 0
+        {
+            let e = Errno(rawValue: errno)
+            switch e {
+            case .interrupted: continue
+            case .resourceTemporarilyUnavailable: return
+            case .noSuchProcess: throw PodBenchError(.peerClosed, "the follower's thread is gone")
+            case .notPermitted:
+                throw PodBenchError(
+                    .unavailable,
+                    "not permitted to signal the follower's process \(peerID); it needs \(SignalTransport.permission)",
+                    cause: .init(call: "rt_tgsigqueueinfo", errno: e))
+            default: throw PodBenchError.system("rt_tgsigqueueinfo", e, "signalling the follower failed")
+            }
         }
     }
 
@@ -249,7 +295,11 @@ public final class ContentSyncChannel: DataChannel, @unchecked Sendable {
     public func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         let deadline = MonotonicClock.now() &+ receiveNanoseconds
         while true {
-            if let count = try readNewest(into: buffer) { return count }
+            // Followed by signal, the follower reads only when told (as an app reloads on SIGHUP).
+            if follow != .signal || told {
+                told = false
+                if let count = try readNewest(into: buffer) { return count }
+            }
             let now = MonotonicClock.now()
             guard now < deadline else {
                 throw PodBenchError(.timeout, "no new version was published in time")
@@ -274,6 +324,26 @@ public final class ContentSyncChannel: DataChannel, @unchecked Sendable {
             let sleep = min(interval, left)
             var request = timespec(tv_sec: Int(sleep / 1_000_000_000), tv_nsec: Int(sleep % 1_000_000_000))
             _ = nanosleep(&request, nil)
+        case .signal:
+            var entry = pollfd(fd: signals, events: Int16(POLLIN), revents: 0)
+            let n = poll(&entry, 1, Int32(min(left / 1_000_000 + 1, 1000)))
+            if n < 0 && errno != EINTR {
+                throw PodBenchError.system("poll", Errno(rawValue: errno), "waiting for a reload signal failed")
+            }
+            takeSignals()
+        }
+    }
+
+    /// Reads every pending signal; a reload from the peer's process sets `told`, the rest (a
+    /// stranger's, or a late one from an earlier peer) are dropped.
+    func takeSignals() {
+        while true {
+            let n = Int(
+                CPodBenchLinux_read_signals(signals, signalCodes, signalValues, signalSenders, Int32(Self.signalBatch)))
+            guard n > 0 else { return }
+            for index in 0..<n where signalSenders[index] == peerID && signalCodes[index] == Self.reloadCode {
+                told = true
+            }
         }
     }
 
@@ -452,6 +522,10 @@ public final class ContentSyncChannel: DataChannel, @unchecked Sendable {
         guard !closed else { return }
         closed = true
         if notify >= 0 { Glibc.close(notify) }
+        if signals >= 0 {
+            SignalTransport.drain(FileDescriptor(rawValue: signals))
+            Glibc.close(signals)
+        }
         Glibc.close(outbox)
         Glibc.close(inbox)
         if let ownedDirectory { try? FileManager.default.removeItem(atPath: ownedDirectory) }
@@ -467,18 +541,36 @@ public enum ContentSyncTransport {
         public let path: String
         public var endpoint: Endpoint { .file(path: path) }
         var channel: ContentSyncChannel?
+        /// Following by signal: the socket the client says hello on (`reload.sock` in the
+        /// connection directory), the client's process as the control connection named it, and
+        /// the thread that listened (the one that follows).
+        var reload: FileDescriptor?
+        let clientID: Int32
+        let thread: Int32
 
-        init(path: String, channel: ContentSyncChannel) {
+        init(path: String, channel: ContentSyncChannel, reload: FileDescriptor? = nil, clientID: Int32 = 0) {
             self.path = path
             self.channel = channel
+            self.reload = reload
+            self.clientID = clientID
+            thread = CPodBenchLinux_thread_id()
         }
 
-        /// Waits until the client has opened both directions (its `attached` mark).
+        /// Waits until the client has opened both directions (its `attached` mark); following by
+        /// signal, first for its hello on the reload socket.
         public func accept(timeoutNanoseconds: UInt64) throws -> ContentSyncChannel {
             guard let channel else {
                 throw PodBenchError(.protocolViolation, "the connection directory was already handed out")
             }
             let deadline = MonotonicClock.now() + timeoutNanoseconds
+            if let reload {
+                do {
+                    try acceptReload(reload, for: channel, until: deadline)
+                } catch {
+                    close()
+                    throw error
+                }
+            }
             while access(path + "/attached", F_OK) != 0 {
                 guard MonotonicClock.now() < deadline else {
                     close()
@@ -490,12 +582,81 @@ public enum ContentSyncTransport {
             return channel
         }
 
+        /// Takes the client's hello on the reload socket: only from the process the control
+        /// connection named (a stranger's connection is dropped), its following thread for ours.
+        func acceptReload(_ socket: FileDescriptor, for channel: ContentSyncChannel, until deadline: UInt64) throws {
+            guard CPodBenchLinux_thread_id() == thread else {
+                throw PodBenchError(.ioFailure, "a channel followed by signal is accepted on the thread that listened")
+            }
+            while true {
+                let now = MonotonicClock.now()
+                guard now < deadline else {
+                    throw PodBenchError(.timeout, "the client did not say hello on \(path)/reload.sock in time")
+                }
+                var entry = pollfd(fd: socket.rawValue, events: Int16(POLLIN), revents: 0)
+                let ready = poll(&entry, 1, Int32(min((deadline - now) / 1_000_000 + 1, 1000)))
+                guard ready > 0 else {
+                    if ready < 0 && errno != EINTR {
+                        throw PodBenchError.system(
+                            "poll", Errno(rawValue: errno), "waiting on the reload socket failed")
+                    }
+                    continue
+                }
+                let connection = try socket.accept()
+                defer { try? connection.close() }
+                var pid: Int32 = 0
+                guard CPodBenchLinux_peer_pid(connection.rawValue, &pid) == 0, pid == clientID else { continue }
+                try connection.setIOTimeout(nanoseconds: max(deadline - min(MonotonicClock.now(), deadline), 1_000_000))
+                channel.peerThread = try ContentSyncTransport.exchangeThreads(on: connection, who: "the client")
+                channel.peerID = pid
+                try? reload?.close()
+                reload = nil
+                unlink(path + "/reload.sock")
+                return
+            }
+        }
+
         public func close() {
             channel?.close()
             channel = nil
+            try? reload?.close()
+            reload = nil
         }
 
         deinit { close() }
+    }
+
+    /// Sends this thread's id on a reload socket and reads the peer's (4 bytes each way, the
+    /// sender's byte order: both sides are on one machine). The thread is the peer's word, checked
+    /// by the kernel: a signal reaches it only when it is a thread of the process named.
+    static func exchangeThreads(on socket: FileDescriptor, who: String) throws -> Int32 {
+        var mine = CPodBenchLinux_thread_id()
+        var sent = 0
+        while sent < 4 {
+            let n = try withUnsafeBytes(of: &mine) {
+                try socket.send(UnsafeRawBufferPointer(rebasing: $0[sent...]))
+            }
+            guard n > 0 else { throw PodBenchError(.peerClosed, "\(who) closed the reload socket") }
+            sent += n
+        }
+        var theirs: Int32 = 0
+        var got = 0
+        while got < 4 {
+            let n: Int
+            do {
+                n = try withUnsafeMutableBytes(of: &theirs) {
+                    try socket.receive(into: UnsafeMutableRawBufferPointer(rebasing: $0[got...]))
+                }
+            } catch let error as PodBenchError where error.code == .timeout {
+                throw PodBenchError(.timeout, "\(who) said no hello on the reload socket in time")
+            }
+            guard n > 0 else { throw PodBenchError(.peerClosed, "\(who) closed the reload socket before its hello") }
+            got += n
+        }
+        guard theirs > 0 else {
+            throw PodBenchError(.protocolViolation, "\(who) named thread \(theirs) on the reload socket")
+        }
+        return theirs
     }
 
     static func openDirectory(_ path: String) throws -> Int32 {
@@ -511,10 +672,20 @@ public enum ContentSyncTransport {
     }
 
     /// Makes the connection directory; the server publishes into `s2c` and follows `c2s`.
+    /// Following by signal, the client's process `clientID` (the kernel's word, from the control
+    /// connection) must be visible here, and the client says hello on `reload.sock`.
     public static func listen(
         directory: String, name: String, publishing: ContentPublishing, follow: FileFollowMode,
-        timeoutNanoseconds: UInt64
+        timeoutNanoseconds: UInt64, clientID: Int32? = nil
     ) throws -> Listener {
+        if follow == .signal {
+            guard let clientID, clientID > 0 else {
+                throw PodBenchError(
+                    .unavailable,
+                    "the client's process is not visible from the server: following by signal needs both sides in one PID namespace (shareProcessNamespace: true; podman pod create --share +pid) and a Unix control socket"
+                )
+            }
+        }
         let path = directory + "/" + name + ".sync"
         guard mkdir(path, 0o770) == 0 else {
             let e = Errno(rawValue: errno)
@@ -543,11 +714,57 @@ public enum ContentSyncTransport {
                 Glibc.close(outbox)
                 throw error
             }
-            return Listener(path: path, channel: channel)
+            guard follow == .signal, let clientID else { return Listener(path: path, channel: channel) }
+            do {
+                let reload = try reloadSocket(in: path)
+                return Listener(path: path, channel: channel, reload: reload, clientID: clientID)
+            } catch {
+                channel.close()
+                throw error
+            }
         } catch {
             try? FileManager.default.removeItem(atPath: path)
             throw error
         }
+    }
+
+    /// Where a side of `path` reaches `reload.sock`: through its open directory, so that no path
+    /// is too long for a socket address.
+    static func reloadAddress(directory: Int32) -> SocketAddress { .unixPath("/proc/self/fd/\(directory)/reload.sock") }
+
+    /// The server's listening socket for the client's hello, in the connection directory.
+    static func reloadSocket(in path: String) throws -> FileDescriptor {
+        let directory = try openDirectory(path)
+        defer { Glibc.close(directory) }
+        let socket = try FileDescriptor.streamSocket(family: AF_UNIX)
+        do {
+            try socket.bind(to: reloadAddress(directory: directory))
+            try socket.listen(backlog: 4)
+        } catch {
+            try? socket.close()
+            throw error
+        }
+        return socket
+    }
+
+    /// The client's hello on `reload.sock`: learns the server's process from the kernel (the
+    /// socket's credentials) and swaps following threads with it.
+    static func sayReloadHello(path: String, channel: ContentSyncChannel, timeoutNanoseconds: UInt64) throws {
+        let directory = try openDirectory(path)
+        defer { Glibc.close(directory) }
+        let socket = try FileDescriptor.streamSocket(family: AF_UNIX)
+        defer { try? socket.close() }
+        try socket.setIOTimeout(nanoseconds: timeoutNanoseconds)
+        try socket.connect(to: reloadAddress(directory: directory))
+        var pid: Int32 = 0
+        guard CPodBenchLinux_peer_pid(socket.rawValue, &pid) == 0, pid > 0 else {
+            throw PodBenchError(
+                .unavailable,
+                "the server's process is not visible from the client: following by signal needs both sides in one PID namespace (shareProcessNamespace: true; podman pod create --share +pid)"
+            )
+        }
+        channel.peerThread = try exchangeThreads(on: socket, who: "the server")
+        channel.peerID = pid
     }
 
     /// Opens the server's connection directory `path` from the client's side and marks it taken.
@@ -571,6 +788,12 @@ public enum ContentSyncTransport {
             Glibc.close(outbox)
             throw error
         }
+        if follow == .signal {
+            do { try sayReloadHello(path: path, channel: channel, timeoutNanoseconds: timeoutNanoseconds) } catch {
+                channel.close()
+                throw error
+            }
+        }
         let mark = open(path + "/attached", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o640)
         guard mark >= 0 else {
             let e = Errno(rawValue: errno)
@@ -592,8 +815,14 @@ where Channel == ContentSyncChannel, Listener == ContentSyncTransport.Listener {
 }
 
 extension ContentSyncTransportKind {
-    public static var needs: String { "a shared volume (directory)" }
+    public static var needs: String {
+        "a shared volume (directory); following by signal (--file-follow signal) also a shared process namespace and a Unix control socket"
+    }
     public static var optionGroups: TransportOptions.Groups { .follow }
+
+    public static func needsProcessNamespace(_ options: TransportOptions) -> Bool {
+        (try? options.followMode()) == .signal
+    }
 
     public static func keyOptions(_ options: TransportOptions) throws -> [String: String] {
         ["follow": try options.followMode().description]
@@ -607,7 +836,8 @@ extension ContentSyncTransportKind {
         try place.refuseHop(for: kind, because: "the relays forward streams, not published versions")
         return try ContentSyncTransport.listen(
             directory: place.sharedDirectory, name: place.name, publishing: publishing,
-            follow: try options.followMode(), timeoutNanoseconds: place.timeoutNanoseconds)
+            follow: try options.followMode(), timeoutNanoseconds: place.timeoutNanoseconds,
+            clientID: place.peerProcess)
     }
 
     public static func connect(to endpoint: Endpoint, options: TransportOptions, timeoutNanoseconds: UInt64) throws

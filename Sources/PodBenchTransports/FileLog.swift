@@ -35,12 +35,17 @@ public enum FileSyncMode: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// How a `file` reader learns that the writer appended (`--file-follow`).
+/// How a reader in the shared volume learns that the other side wrote (`--file-follow`): a `file`
+/// reader that the writer appended, a content-sync follower that a version was published.
 public enum FileFollowMode: Hashable, Sendable, CustomStringConvertible {
     /// Sleep in `poll(2)` on an inotify descriptor watching the segment directory.
     case inotify
     /// Sleep this long between reads that found nothing (what `tail -f` without inotify does).
     case poll(intervalNanoseconds: UInt64)
+    /// Wait to be told: the publisher signals the follower's process after each version, and the
+    /// follower reads only then (an app that reloads on a signal). The content-sync transports only;
+    /// it needs a shared process namespace.
+    case signal
 
     public static let defaultPollNanoseconds: UInt64 = 100_000
 
@@ -49,10 +54,13 @@ public enum FileFollowMode: Hashable, Sendable, CustomStringConvertible {
         switch text {
         case "inotify": self = .inotify
         case "poll": self = .poll(intervalNanoseconds: Self.defaultPollNanoseconds)
+        case "signal": self = .signal
         default:
             guard text.hasPrefix("poll:") else {
                 throw PodBenchError(
-                    .invalidConfiguration, "unknown follow mode '\(text)': use inotify or poll[:DURATION]")
+                    .invalidConfiguration,
+                    "unknown follow mode '\(TextEscaping.terminal(String(text.prefix(60))))': use inotify, poll[:DURATION] or signal (content sync only)"
+                )
             }
             let ns = try DurationText.parse(String(text.dropFirst(5)), option: "--file-follow")
             guard ns >= 1000, ns <= 1_000_000_000 else {
@@ -65,6 +73,7 @@ public enum FileFollowMode: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .inotify: "inotify"
+        case .signal: "signal"
         case .poll(let ns):
             ns % 1_000_000 == 0 ? "poll:\(ns / 1_000_000)ms" : ns % 1000 == 0 ? "poll:\(ns / 1000)us" : "poll:\(ns)ns"
         }
@@ -745,6 +754,9 @@ public final class FileLogReader: @unchecked Sendable {
         case .poll(let ns):
             var request = timespec(tv_sec: Int(ns / 1_000_000_000), tv_nsec: Int(ns % 1_000_000_000))
             _ = nanosleep(&request, nil)
+        case .signal:
+            // Refused by `fileSettings()`: a log's writer signals nobody.
+            throw PodBenchError(.invalidConfiguration, "a file log is not followed by signal")
         }
     }
 

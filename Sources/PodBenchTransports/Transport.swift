@@ -21,6 +21,9 @@ public protocol Transport {
     /// Whether it needs the two sides in one PID namespace (a pod then shares its process
     /// namespace: `run --isolation podman` asks podman for it).
     static var needsProcessNamespace: Bool { get }
+    /// Whether these options need the two sides in one PID namespace (the transport's own
+    /// `needsProcessNamespace` unless an option changes it, e.g. content sync followed by signal).
+    static func needsProcessNamespace(_ options: TransportOptions) -> Bool
     /// The groups of `TransportOptions` it reads; the others are cleared from its cases.
     static var optionGroups: TransportOptions.Groups { get }
     /// The cases one transport, workload and size make: each shm wait strategy, file fsync mode or
@@ -58,6 +61,7 @@ extension Transport {
     public static func keyOptions(_ options: TransportOptions) throws -> [String: String] { [:] }
     public static func waitingEndpoints(in directory: String) -> [Endpoint] { [] }
     public static var needsProcessNamespace: Bool { false }
+    public static func needsProcessNamespace(_ options: TransportOptions) -> Bool { needsProcessNamespace }
 
     /// `options` with every group this transport does not read cleared.
     public static func own(_ options: TransportOptions) -> TransportOptions {

@@ -61,9 +61,15 @@ public struct TransportOptions: Codable, Hashable, Sendable {
         guard segment >= 1024, segment <= 1 << 40 else {
             throw PodBenchError(.invalidConfiguration, "a file segment of \(segment) bytes is outside 1KiB to 1TiB")
         }
+        let followMode = try FileFollowMode(parsing: follow ?? "inotify")
+        guard followMode != .signal else {
+            throw PodBenchError(
+                .invalidConfiguration,
+                "--file-follow signal is for the content-sync transports (sync-symlink, sync-rename); a file log's reader follows appends by inotify or poll"
+            )
+        }
         return FileTransport.Settings(
-            follow: try FileFollowMode(parsing: follow ?? "inotify"), sync: try FileSyncMode(parsing: fsync ?? "none"),
-            segmentBytes: segment)
+            follow: followMode, sync: try FileSyncMode(parsing: fsync ?? "none"), segmentBytes: segment)
     }
 
     /// The wait strategy (`spin-futex` when not set).

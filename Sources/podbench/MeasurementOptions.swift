@@ -81,7 +81,7 @@ struct MeasurementOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "How a file reader learns of new records, and a sync-symlink or sync-rename follower of new versions: inotify, or poll[:DURATION] (sleep between empty reads, default 100us)."
+            "How a file reader learns of new records, and a sync-symlink or sync-rename follower of new versions: inotify, or poll[:DURATION] (sleep between empty reads, default 100us); for sync-* also signal (the publisher signals the follower's process after each version, which reads only then: publish-to-reloaded; needs a shared process namespace)."
         ))
     var fileFollow = "inotify"
 
@@ -226,6 +226,11 @@ struct MeasurementOptions: ParsableArguments {
                 }
             }
             options.follow = try Self.naming("--file-follow") { try FileFollowMode(parsing: fileFollow).description }
+            if options.follow == "signal", let log = transports.first(where: { $0 == .file || $0 == .uringFile }) {
+                throw ValidationError(
+                    "--file-follow signal is for the content-sync transports (sync-symlink, sync-rename); \(log.rawValue)'s reader follows appends by inotify or poll: run it separately"
+                )
+            }
             do {
                 options.segmentBytes = try ByteSize.parse(fileSegment, maximum: 1 << 40)
             } catch let e as PodBenchError {

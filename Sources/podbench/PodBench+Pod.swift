@@ -14,9 +14,12 @@ extension PodBench.Run {
             commit: BuildInfo.commit(), image: image, shmSize: podShmSize ?? "512m",
             seccomp: podSeccomp.flatMap(PodmanSettings.Seccomp.init(rawValue:)) ?? .ioURing, podmanConf: podmanConf,
             dryRun: dryRun,
-            sharesProcessNamespace: (try? measurement.parsed().transports.contains {
-                TransportCatalog.transport($0).needsProcessNamespace
-            }) ?? false,
+            sharesProcessNamespace: (try? measurement.parsed()).map { plan in
+                plan.transports.contains {
+                    let transport = TransportCatalog.transport($0)
+                    return transport.needsProcessNamespace(transport.own(plan.options))
+                }
+            } ?? false,
             commands: { shared in try Self.podCommands(measurement: measurement, shared: shared) },
             progress: { MeasurementSession.progress($0) })
     }

@@ -81,12 +81,18 @@ extension EndToEnd {
                 "--", "--transports", "uds", "--workloads", "pingpong", "--sizes", "64", "--trials", "3", "--duration",
                 "30ms", "--warmup", "10ms", "--no-calibrate", "--cpu", "client=\(cpus.first!),server=\(cpus.last!)",
             ]
-            // 300 µs of busy wait before each echo: several times a uds round trip, whatever the VM's mode.
+            // 5 ms of busy wait (wall time) before each echo. Far more than a uds round trip on an idle
+            // machine (20 to 60 µs), and still more than the scheduler's delays when the unit tests
+            // that run beside this one spin on both cores: a waking thread waits at most a few
+            // milliseconds then (a slice), so B stays at least twice A. 300 µs was drowned by them
+            // in 2 of about 10 runs on 2026-12-03 (A's p50 near B's: undecided, honestly). Trials of 100 ms
+            // hold 20 or more of B's round trips.
+            let slowedRun = run.map { $0 == "30ms" ? "100ms" : $0 }
             let slowed = try BinaryProcess.run(
                 [
-                    "ab", "--b-env", "PODBENCH_TEST_SERVER_DELAY_NS=300000", "--max-rounds", "10", "--seed", "7",
+                    "ab", "--b-env", "PODBENCH_TEST_SERVER_DELAY_NS=5000000", "--max-rounds", "10", "--seed", "7",
                     "--results-dir", dir + "/slow", "--format", "json", "--min-effect", "latency=50%,throughput=50%",
-                ] + run, timeout: 600)
+                ] + slowedRun, timeout: 600)
             #expect(slowed.status == 1, "\(slowed.stderr)")
             struct Verdicts: Decodable {
                 struct Case: Decodable { var metrics: [Metric] }
@@ -107,7 +113,8 @@ extension EndToEnd {
             let b = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/slow/round-01-b").first))
             let a = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/slow/round-01-a").first))
             #expect(
-                b.settings.injectedServerDelayNanoseconds == 300_000 && a.settings.injectedServerDelayNanoseconds == nil
+                b.settings.injectedServerDelayNanoseconds == 5_000_000
+                    && a.settings.injectedServerDelayNanoseconds == nil
             )
             let same = try BinaryProcess.run(
                 [

@@ -90,6 +90,30 @@ extension EndToEnd {
         }
 
         @Test(
+            "--isolation podman, content sync followed by signal: the pod shares its process namespace for it",
+            .enabled(if: podmanTestsEnabled))
+        func contentSyncReloadSignal() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let result = try BinaryProcess.run(
+                [
+                    "run", "--isolation", "podman", "--preset", "content-sync", "--file-follow", "signal",
+                    "--workloads", "pingpong,stream", "--sizes", "64,64KiB", "--trials", "1", "--messages", "30",
+                    "--warmup", "0", "--verify", "all", "--no-calibrate", "--results-dir", dir,
+                ], timeout: 600)
+            #expect(result.status == 0, "\(result.stderr)")
+            let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+            #expect(run.cases.count == 2 * 2 * 2)
+            for c in run.cases {
+                #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
+                #expect(c.key.options["follow"] == "signal", "\(c.key)")
+                expectDelivered(c, messages: 30)
+            }
+            // No transport of the run needs the PID namespace but for the option: it is shared.
+            #expect(run.environment.sharedNamespaces.contains("pid"), "\(run.environment.sharedNamespaces)")
+        }
+
+        @Test(
             "--pod-seccomp runtime: io_uring cases are unavailable with the reason, the others run",
             .enabled(if: podmanTestsEnabled))
         func defaultSeccomp() throws {

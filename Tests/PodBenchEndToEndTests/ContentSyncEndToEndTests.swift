@@ -10,7 +10,7 @@ extension EndToEnd {
     struct ContentSyncEndToEndTests {
         @Test(
             "--preset content-sync: both ways of publishing, every workload, 1 byte to 1 MiB, no version torn or mixed",
-            arguments: ["inotify", "poll"])
+            arguments: ["inotify", "poll", "signal"])
         func preset(follow: String) throws {
             let messages = 40
             let dir = try temporaryDirectory()
@@ -27,7 +27,7 @@ extension EndToEnd {
             #expect(Set(run.cases.map(\.key.transport)) == [.syncSymlink, .syncRename])
             for c in run.cases {
                 #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
-                #expect(c.key.options["follow"] == (follow == "poll" ? "poll:100us" : "inotify"), "\(c.key)")
+                #expect(c.key.options["follow"] == (follow == "poll" ? "poll:100us" : follow), "\(c.key)")
                 #expect(c.endpoint?.hasPrefix("file:") == true, "\(c.endpoint ?? "")")
                 // Superseded versions count as lost; every version read was whole and checked.
                 expectDelivered(c, messages: UInt64(messages))

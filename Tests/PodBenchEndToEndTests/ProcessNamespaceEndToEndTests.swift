@@ -61,7 +61,7 @@ extension EndToEnd {
             defer { server.signal(SIGTERM) }
             let client = [
                 binary, "client", "--control", "unix:\(dir)/ctl.sock", "--transports",
-                "pidfd-pipe,signal,process-vm,uds",
+                "pidfd-pipe,signal,process-vm,sync-rename,uds", "--file-follow", "signal",
                 "--workloads", "pingpong", "--sizes", "64", "--trials", "1", "--messages", "20", "--warmup", "0",
                 "--no-calibrate", "--shutdown-server", "--connect-wait", "20s", "--results-dir", dir + "/r",
             ]
@@ -106,6 +106,15 @@ extension EndToEnd {
                 #expect(signal.error?.contains("not visible from the server") == true, "\(signal.error ?? "")")
             } else {
                 #expect(signal.status == .ok, "\(signal.error ?? "")")
+            }
+            // So does a content-sync follower told by signal.
+            let reload = try #require(run.cases.first { $0.key.transport == .syncRename })
+            if why == "namespace" {
+                #expect(reload.status == .unavailable, "\(reload.error ?? "")")
+                #expect(reload.error?.contains("not visible from the server") == true, "\(reload.error ?? "")")
+            } else {
+                #expect(reload.status == .ok, "\(reload.error ?? "")")
+                #expect(reload.key.options["follow"] == "signal")
             }
             // The rest of the run goes on.
             #expect(run.cases.first { $0.key.transport == .uds }?.status == .ok)

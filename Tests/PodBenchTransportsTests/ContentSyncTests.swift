@@ -26,6 +26,20 @@ struct ContentSyncTests {
         return (client, server, listener.path)
     }
 
+    /// A listener in a fresh directory, for a client the test connects itself (following by
+    /// signal, the server's side must stay on the thread that listened, and the client's hello
+    /// waits for its accept: the two run on two threads).
+    static func listener(
+        _ publishing: ContentPublishing, follow: FileFollowMode, timeoutNanoseconds: UInt64 = 5_000_000_000,
+        clientID: Int32? = getpid()
+    ) throws -> ContentSyncTransport.Listener {
+        let directory = NSTemporaryDirectory() + "podbench-sync-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        return try ContentSyncTransport.listen(
+            directory: directory, name: "podbench-case", publishing: publishing, follow: follow,
+            timeoutNanoseconds: timeoutNanoseconds, clientID: clientID)
+    }
+
     static func message(_ count: Int, seed: UInt64) -> [UInt8] {
         var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
         return (0..<count).map { _ in
@@ -86,15 +100,18 @@ struct ContentSyncTests {
         "thousands of versions published while the follower reads: every read whole, never mixed",
         arguments: [
             (ContentPublishing.symlink, "inotify"), (.rename, "inotify"), (.symlink, "poll"), (.rename, "poll"),
+            (.symlink, "signal"), (.rename, "signal"),
         ])
     func thousandsOfVersions(publishing: ContentPublishing, follow: String) throws {
-        let (client, server, _) = try Self.pair(publishing, follow: try FileFollowMode(parsing: follow))
-        defer {
-            client.close()
-            server.close()
-        }
+        let follow = try FileFollowMode(parsing: follow)
+        let listener = try Self.listener(publishing, follow: follow)
+        defer { listener.close() }
         let versions = 3000
+        let path = listener.path
         let publishing = Background {
+            let client = try ContentSyncTransport.connect(
+                path: path, publishing: publishing, follow: follow, timeoutNanoseconds: 5_000_000_000)
+            defer { client.close() }
             for number in 1...versions {
                 // Sizes from 8 bytes to 64 KiB + 7, so files of a version differ in length.
                 let count = 8 + (number &* 7919) % 65_536
@@ -102,6 +119,8 @@ struct ContentSyncTests {
                 try bytes.withUnsafeBytes { try client.sendAll($0) }
             }
         }
+        let server = try listener.accept(timeoutNanoseconds: 5_000_000_000)
+        defer { server.close() }
         var last: UInt64 = 0
         var reads = 0
         var buffer = [UInt8](repeating: 0, count: 1 << 17)
@@ -251,6 +270,65 @@ struct ContentSyncTests {
             #expect(Comment(rawValue: name)) { _ = try Self.receive(server, capacity: 4096) } throws: {
                 ($0 as? PodBenchError)?.code == code
             }
+        }
+    }
+
+    /// Following by signal, the follower reads when the publisher signals, not when the volume
+    /// changes: a version put there without a signal stays unread until the next signal.
+    @Test("followed by signal: a version is read when the publisher signals, not before")
+    func readsWhenTold() throws {
+        let listener = try Self.listener(.rename, follow: .signal, timeoutNanoseconds: 400_000_000)
+        defer { listener.close() }
+        let path = listener.path
+        let next = DispatchSemaphore(value: 0)
+        let publisher = Background {
+            let client = try ContentSyncTransport.connect(
+                path: path, publishing: .rename, follow: .signal, timeoutNanoseconds: 5_000_000_000)
+            defer { client.close() }
+            try Self.message(300, seed: 1).withUnsafeBytes { try client.sendAll($0) }
+            next.wait()
+            try Self.message(300, seed: 3).withUnsafeBytes { try client.sendAll($0) }
+        }
+        let server = try listener.accept(timeoutNanoseconds: 5_000_000_000)
+        defer { server.close() }
+        #expect(try Self.receive(server) == Self.message(300, seed: 1))
+        // Version 2 appears with no signal: a follower by signal does not look.
+        let part = Self.message(300, seed: 2)
+        try Data(Self.file(version: 2, part: part, total: 300)).write(to: URL(fileURLWithPath: path + "/c2s/.tmp"))
+        #expect(rename(path + "/c2s/.tmp", path + "/c2s/current") == 0)
+        #expect { _ = try Self.receive(server) } throws: { ($0 as? PodBenchError)?.code == .timeout }
+        // The publisher's next version comes with its signal and is what the follower reads.
+        next.signal()
+        #expect(try Self.receive(server) == Self.message(300, seed: 3))
+        try publisher.wait()
+    }
+
+    @Test("followed by signal: refused without the client's process; a stranger's hello is dropped")
+    func signalRefusals() throws {
+        #expect {
+            _ = try Self.listener(.rename, follow: .signal, clientID: nil)
+        } throws: { error in
+            let error = error as? PodBenchError
+            return error?.code == .unavailable && error?.message.contains("shareProcessNamespace") == true
+        }
+        // The server expects another process (its parent): this one's hello is not taken.
+        let listener = try Self.listener(
+            .symlink, follow: .signal, timeoutNanoseconds: 300_000_000, clientID: getppid())
+        defer { listener.close() }
+        let path = listener.path
+        let stranger = Background {
+            #expect {
+                _ = try ContentSyncTransport.connect(
+                    path: path, publishing: .symlink, follow: .signal, timeoutNanoseconds: 5_000_000_000)
+            } throws: { ($0 as? PodBenchError)?.code == .peerClosed }
+        }
+        #expect { _ = try listener.accept(timeoutNanoseconds: 300_000_000) } throws: {
+            ($0 as? PodBenchError)?.code == .timeout
+        }
+        try stranger.wait()
+        // A file log is not followed by signal.
+        #expect { _ = try TransportOptions(follow: "signal").fileSettings() } throws: {
+            ($0 as? PodBenchError)?.message.contains("content-sync") == true
         }
     }
 
