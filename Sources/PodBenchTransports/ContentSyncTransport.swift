@@ -146,7 +146,9 @@ public final class ContentSyncChannel: DataChannel, @unchecked Sendable {
         case .symlink: try publishDirectory(bytes, version: published)
         case .rename: try publishFile(bytes, version: published)
         }
+        // Told as soon as the version is visible; the old version's removal is housekeeping after.
         if follow == .signal { try signalReload() }
+        if publishing == .symlink, published > Self.keptVersions { removeVersion(published - Self.keptVersions) }
     }
 
     /// Tells the follower's thread that a version is out (a queued signal carrying its number).
@@ -171,8 +173,8 @@ public final class ContentSyncChannel: DataChannel, @unchecked Sendable {
         }
     }
 
-    /// Writes `..vNNN/f0…f3` (the message split across them), then swaps `..data` to it, then
-    /// removes the version that is now `keptVersions` old.
+    /// Writes `..vNNN/f0…f3` (the message split across them), then swaps `..data` to it (the
+    /// caller then removes the version that is now `keptVersions` old).
     func publishDirectory(_ bytes: UnsafeRawBufferPointer, version: UInt64) throws {
         Self.formatVersionName(version, into: versionName)
         guard mkdirat(outbox, versionName, 0o750) == 0 else { throw Self.publishFailure("mkdir", errno) }
@@ -191,7 +193,6 @@ public final class ContentSyncChannel: DataChannel, @unchecked Sendable {
         _ = unlinkat(outbox, "..data_tmp", 0)
         guard symlinkat(versionName, outbox, "..data_tmp") == 0 else { throw Self.publishFailure("symlink", errno) }
         guard renameat(outbox, "..data_tmp", outbox, "..data") == 0 else { throw Self.publishFailure("rename", errno) }
-        if version > Self.keptVersions { removeVersion(version - Self.keptVersions) }
     }
 
     /// Writes `.current.tmp` and renames it over `current`.
