@@ -124,7 +124,7 @@ let package = Package(
         .testTarget(
             name: "PodBenchTransportsTests",
             dependencies: [
-                "PodBenchTransports", "PodBenchCore", "PodBenchTestSupport",
+                "PodBenchTransports", "PodBenchCore", "PodBenchTestSupport", "CPodBenchLinux",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .testTarget(

@@ -103,6 +103,83 @@ int CPodBenchLinux_pidfd_getfd(int pidfd, int target) {
 #endif
 }
 
+int CPodBenchLinux_send_descriptors(int socket, const int *fds, int count, uint8_t byte) {
+    if (count < 1 || count > 8) {
+        errno = EINVAL;
+        return -1;
+    }
+    union {
+        char buffer[CMSG_SPACE(sizeof(int) * 8)];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof control);
+    struct iovec data = { .iov_base = &byte, .iov_len = 1 };
+    struct msghdr message = {
+        .msg_iov = &data, .msg_iovlen = 1, .msg_control = control.buffer,
+        .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)count),
+    };
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)count);
+    memcpy(CMSG_DATA(header), fds, sizeof(int) * (size_t)count);
+    ssize_t n;
+    do {
+        n = sendmsg(socket, &message, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    return n == 1 ? 0 : -1;
+}
+
+int CPodBenchLinux_receive_descriptors(int socket, int *fds, int capacity, uint8_t *byte) {
+    if (capacity < 1 || capacity > 8) {
+        errno = EINVAL;
+        return -1;
+    }
+    union {
+        char buffer[CMSG_SPACE(sizeof(int) * 8)];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof control);
+    struct iovec data = { .iov_base = byte, .iov_len = 1 };
+    struct msghdr message = {
+        .msg_iov = &data, .msg_iovlen = 1, .msg_control = control.buffer, .msg_controllen = sizeof control.buffer,
+    };
+    ssize_t n;
+    do {
+        n = recvmsg(socket, &message, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return -1;
+    // Every descriptor that arrived is either handed out or closed here: none leaks, whatever
+    // the peer sent (several messages, other kinds, more than asked).
+    int count = 0;
+    int refused = 0;
+    for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) {
+            refused = 1;
+            continue;
+        }
+        size_t length = header->cmsg_len >= CMSG_LEN(0) ? header->cmsg_len - CMSG_LEN(0) : 0;
+        size_t arrived = length / sizeof(int);
+        for (size_t i = 0; i < arrived; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(header) + i * sizeof(int), sizeof fd);
+            if (count < capacity) {
+                fds[count++] = fd;
+            } else {
+                close(fd);
+                refused = 1;
+            }
+        }
+    }
+    if (n == 0 && count == 0) return 0;  // end of stream
+    if (refused || (message.msg_flags & MSG_CTRUNC) || n != 1 || count == 0) {
+        for (int i = 0; i < count; i++) close(fds[i]);
+        errno = EPROTO;
+        return -1;
+    }
+    return count;
+}
+
 long CPodBenchLinux_read_process_memory(int32_t pid, void *local, uint64_t remote, size_t count) {
     struct iovec here = { .iov_base = local, .iov_len = count };
     struct iovec there = { .iov_base = (void *)(uintptr_t)remote, .iov_len = count };
@@ -292,6 +369,8 @@ int CPodBenchLinux_peer_pid(int fd, int32_t *pid) { (void)fd; (void)pid; errno =
 int CPodBenchLinux_pipe(int ends[2]) { (void)ends; errno = ENOSYS; return -1; }
 int CPodBenchLinux_pidfd_open(int32_t pid) { (void)pid; errno = ENOSYS; return -1; }
 int CPodBenchLinux_pidfd_getfd(int pidfd, int target) { (void)pidfd; (void)target; errno = ENOSYS; return -1; }
+int CPodBenchLinux_send_descriptors(int socket, const int *fds, int count, uint8_t byte) { (void)socket; (void)fds; (void)count; (void)byte; errno = ENOSYS; return -1; }
+int CPodBenchLinux_receive_descriptors(int socket, int *fds, int capacity, uint8_t *byte) { (void)socket; (void)fds; (void)capacity; (void)byte; errno = ENOSYS; return -1; }
 long CPodBenchLinux_read_process_memory(int32_t pid, void *local, uint64_t remote, size_t count) { (void)pid; (void)local; (void)remote; (void)count; errno = ENOSYS; return -1; }
 int CPodBenchLinux_message_signal(void) { return 0; }
 int32_t CPodBenchLinux_thread_id(void) { return 0; }

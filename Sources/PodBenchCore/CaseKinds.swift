@@ -34,6 +34,9 @@ public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomString
     /// A pair of pipes the server makes and the client takes from the server's process with
     /// pidfd_getfd(2): a channel that needs a shared process namespace and nothing else shared.
     case pidfdPipe = "pidfd-pipe"
+    /// The same pipes passed to the client over a Unix socket in the shared volume (SCM_RIGHTS):
+    /// what `pidfd-pipe` is compared with; needs a shared volume, not the process namespace.
+    case scmPipe = "scm-pipe"
     /// Queued real-time signals to a thread of the other process, eight bytes a signal, read by a
     /// signalfd: the cost of "signal the other container". Needs a shared process namespace.
     case signal

@@ -28,6 +28,7 @@ public enum TransportCatalog {
         case .udp6: try visitor.visit(UDP6Transport.self)
         case .udsDgram: try visitor.visit(UnixDatagramTransport.self)
         case .pidfdPipe: try visitor.visit(PidfdPipeTransport.self)
+        case .scmPipe: try visitor.visit(ScmPipeTransport.self)
         case .signal: try visitor.visit(SignalTransport.self)
         case .processVM: try visitor.visit(ProcessVMTransport.self)
         case .syncSymlink: try visitor.visit(ContentSyncSymlinkTransport.self)

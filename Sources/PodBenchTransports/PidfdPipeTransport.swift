@@ -127,7 +127,7 @@ public enum PidfdPipeTransport {
         defer { Glibc.close(pidfd) }
         var taken: [FileDescriptor] = []
         do {
-            for (index, target) in descriptors.enumerated() {
+            for target in descriptors {
                 let fd = CPodBenchLinux_pidfd_getfd(pidfd, target)
                 guard fd >= 0 else {
                     let e = Errno(rawValue: errno)
@@ -146,29 +146,41 @@ public enum PidfdPipeTransport {
                     }
                 }
                 taken.append(FileDescriptor(rawValue: fd))
-                try check(taken[index], writes: index == 0, target: target, pid: pid)
             }
-            var first = stat()
-            var second = stat()
-            guard fstat(taken[0].rawValue, &first) == 0, fstat(taken[1].rawValue, &second) == 0,
-                first.st_ino != second.st_ino || first.st_dev != second.st_dev
-            else {
-                throw PodBenchError(.protocolViolation, "the server named two ends of one pipe")
-            }
-            var announce = Self.taken
-            guard Glibc.write(taken[0].rawValue, &announce, 1) == 1 else {
-                let e = Errno(rawValue: errno)
-                throw PodBenchError.system("write", e, "cannot announce to the server that the pipes are taken")
-            }
-            return FIFOChannel(input: taken[1], output: taken[0], timeoutNanoseconds: timeoutNanoseconds)
+            return try channel(
+                writes: taken[0], reads: taken[1], timeoutNanoseconds: timeoutNanoseconds,
+                naming: { "descriptor \(descriptors[$0 ? 0 : 1]) of the server's process \(pid)" })
         } catch {
             for fd in taken { try? fd.close() }
             throw error
         }
     }
 
+    /// The client's channel over the two ends it was given (taken, or passed over a socket):
+    /// checks them (its writing end and its reading end of two distinct pipes) and announces that it
+    /// holds them. The caller closes both when this throws.
+    static func channel(
+        writes: FileDescriptor, reads: FileDescriptor, timeoutNanoseconds: UInt64, naming: (Bool) -> String
+    ) throws -> FIFOChannel {
+        try check(writes, writes: true, naming: naming)
+        try check(reads, writes: false, naming: naming)
+        var first = stat()
+        var second = stat()
+        guard fstat(writes.rawValue, &first) == 0, fstat(reads.rawValue, &second) == 0,
+            first.st_ino != second.st_ino || first.st_dev != second.st_dev
+        else {
+            throw PodBenchError(.protocolViolation, "the server gave two ends of one pipe")
+        }
+        var announce = Self.taken
+        guard Glibc.write(writes.rawValue, &announce, 1) == 1 else {
+            let e = Errno(rawValue: errno)
+            throw PodBenchError.system("write", e, "cannot announce to the server that the pipes are taken")
+        }
+        return FIFOChannel(input: reads, output: writes, timeoutNanoseconds: timeoutNanoseconds)
+    }
+
     /// Checks that `fd` is a pipe open for writing (`writes`) or reading, and non-blocking.
-    static func check(_ fd: FileDescriptor, writes: Bool, target: Int32, pid: Int32) throws {
+    static func check(_ fd: FileDescriptor, writes: Bool, naming: (Bool) -> String) throws {
         var status = stat()
         let flags = fcntl(fd.rawValue, F_GETFL)
         guard fstat(fd.rawValue, &status) == 0, flags >= 0, status.st_mode & S_IFMT == S_IFIFO,
@@ -176,7 +188,7 @@ public enum PidfdPipeTransport {
         else {
             throw PodBenchError(
                 .protocolViolation,
-                "descriptor \(target) of the server's process \(pid) is not the \(writes ? "writing" : "reading") end of a pipe"
+                "\(naming(writes)) is not the \(writes ? "writing" : "reading") end of a pipe"
             )
         }
         if flags & O_NONBLOCK == 0, fcntl(fd.rawValue, F_SETFL, flags | O_NONBLOCK) != 0 {

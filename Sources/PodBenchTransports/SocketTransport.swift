@@ -75,7 +75,8 @@ public enum SocketTransport {
                 case .tcp6: .ipv6(host: "::1", port: 0)
                 case .uds: .unixPath(sharedDirectory + "/" + name + ".sock")
                 case .udsAbstract: .unixAbstract(name)
-                case .shm, .fifo, .file, .uringTCP, .uringUDS, .uringFile, .udp, .udp6, .udsDgram, .pidfdPipe, .signal,
+                case .shm, .fifo, .file, .uringTCP, .uringUDS, .uringFile, .udp, .udp6, .udsDgram, .pidfdPipe, .scmPipe,
+                    .signal,
                     .processVM, .syncSymlink, .syncRename:
                     preconditionFailure("\(kind) is not a socket transport")
                 }

@@ -10,7 +10,7 @@ extension EndToEnd {
     @Suite("process namespace channels end to end", .serialized)
     struct ProcessNamespaceEndToEndTests {
         @Test(
-            "pidfd-pipe, signal and process-vm move 1 byte to 1 MiB intact in every workload between two processes",
+            "pidfd-pipe, scm-pipe, signal and process-vm move 1 byte to 1 MiB intact in every workload between two processes",
             .singleThreaded("a sweep of sizes and workloads"))
         func channels() throws {
             // A MiB is 131,072 signals.
@@ -19,17 +19,18 @@ extension EndToEnd {
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let result = try BinaryProcess.run(
                 [
-                    "run", "--transports", "pidfd-pipe,signal,process-vm", "--workloads", "pingpong,stream,rate",
+                    "run", "--transports", "pidfd-pipe,scm-pipe,signal,process-vm", "--workloads",
+                    "pingpong,stream,rate",
                     "--rates", "2k",
                     "--sizes", "1,4KiB,1MiB", "--messages", String(messages), "--shared-dir", dir, "--results-dir",
                     dir + "/r",
                 ] + RunEndToEndTests.quick)
             #expect(result.status == 0, "\(result.stderr)")
             let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/r").first))
-            #expect(run.cases.count == 3 * 3 * 3)
+            #expect(run.cases.count == 4 * 3 * 3)
             for c in run.cases {
                 #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
-                let prefix = c.key.transport == .signal ? "signal:" : "process:"
+                let prefix = [.signal: "signal:", .scmPipe: "unix:"][c.key.transport] ?? "process:"
                 #expect(c.endpoint?.hasPrefix(prefix) == true, "\(c.endpoint ?? "")")
                 expectDelivered(c, messages: UInt64(messages))
             }
@@ -61,7 +62,7 @@ extension EndToEnd {
             defer { server.signal(SIGTERM) }
             let client = [
                 binary, "client", "--control", "unix:\(dir)/ctl.sock", "--transports",
-                "pidfd-pipe,signal,process-vm,sync-rename,uds", "--file-follow", "signal",
+                "pidfd-pipe,scm-pipe,signal,process-vm,sync-rename,uds", "--file-follow", "signal",
                 "--workloads", "pingpong", "--sizes", "64", "--trials", "1", "--messages", "20", "--warmup", "0",
                 "--no-calibrate", "--shutdown-server", "--connect-wait", "20s", "--results-dir", dir + "/r",
             ]
@@ -116,6 +117,10 @@ extension EndToEnd {
                 #expect(reload.status == .ok, "\(reload.error ?? "")")
                 #expect(reload.key.options["follow"] == "signal")
             }
+            // The same pipes passed over a socket in the shared volume need none of it.
+            let passed = try #require(run.cases.first { $0.key.transport == .scmPipe })
+            #expect(passed.status == .ok, "\(passed.error ?? "")")
+            #expect(passed.endpoint?.hasPrefix("unix:") == true, "\(passed.endpoint ?? "")")
             // The rest of the run goes on.
             #expect(run.cases.first { $0.key.transport == .uds }?.status == .ok)
             #expect(server.wait(timeout: 30) == 0)

@@ -671,7 +671,8 @@ extension EndToEnd {
             #expect(
                 output.transports.map(\.transport) == [
                     "tcp", "tcp6", "uds", "uds-abstract", "fifo", "shm", "file", "uring-tcp", "uring-uds",
-                    "uring-file", "udp", "udp6", "uds-dgram", "pidfd-pipe", "signal", "process-vm", "sync-symlink",
+                    "uring-file", "udp", "udp6", "uds-dgram", "pidfd-pipe", "scm-pipe", "signal", "process-vm",
+                    "sync-symlink",
                     "sync-rename",
                 ])
             // The process-namespace channels are probed inside this process, where nothing can
@@ -693,6 +694,7 @@ extension EndToEnd {
             #expect(output.transports.first { $0.transport == "uds-dgram" }?.available == true)
             #expect(output.transports.first { $0.transport == "sync-symlink" }?.available == true)
             #expect(output.transports.first { $0.transport == "sync-rename" }?.available == true)
+            #expect(output.transports.first { $0.transport == "scm-pipe" }?.available == true)
             #expect(output.transports.allSatisfy { !$0.reason.isEmpty })
             #expect(output.environment.namespaces["net"] != nil)
         }

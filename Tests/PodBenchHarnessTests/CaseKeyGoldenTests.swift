@@ -49,6 +49,7 @@ struct CaseKeyGoldenTests {
         ),
         // The process namespace's channels (#23): fixed when they were added.
         (spec(.pidfdPipe), #"{"messageSize":64,"options":{},"transport":"pidfd-pipe","workload":"pingpong"}"#),
+        (spec(.scmPipe), #"{"messageSize":64,"options":{},"transport":"scm-pipe","workload":"pingpong"}"#),
         (spec(.signal, .stream), #"{"messageSize":64,"options":{},"transport":"signal","workload":"stream"}"#),
         (
             spec(.processVM, .stream),
@@ -218,7 +219,7 @@ struct TransportCatalogTests {
             .shm: ["ring", "wait"], .file: ["follow", "fsync", "segment"],
             .uringTCP: ["socket", "setup", "batch", "buffers"], .uringUDS: ["socket", "setup", "batch", "buffers"],
             .uringFile: ["follow", "fsync", "segment", "setup"],
-            .udp: ["socket"], .udp6: ["socket"], .udsDgram: ["socket"], .pidfdPipe: [], .signal: [],
+            .udp: ["socket"], .udp6: ["socket"], .udsDgram: ["socket"], .pidfdPipe: [], .scmPipe: [], .signal: [],
             .processVM: ["wait"], .syncSymlink: ["follow"], .syncRename: ["follow"],
         ]
         for kind in TransportKind.allCases {

@@ -39,6 +39,16 @@ int CPodBenchLinux_pipe(int ends[2]);
 /// pidfd_open(2): a descriptor referring to the process `pid` (flags 0).
 int CPodBenchLinux_pidfd_open(int32_t pid);
 
+/// Sends `count` (1 to 8) descriptors and one byte over a connected Unix socket (SCM_RIGHTS),
+/// retrying EINTR: 0 when sent, -1 with errno.
+int CPodBenchLinux_send_descriptors(int socket, const int *fds, int count, uint8_t byte);
+
+/// Receives one byte and the descriptors that come with it (SCM_RIGHTS, close-on-exec) into `fds`
+/// (at most `capacity`, 1 to 8): their count; 0 at end of stream; -1 with errno, EPROTO when the
+/// message is not one byte with descriptors only, or holds more than `capacity` (every descriptor
+/// received is then closed: none leaks).
+int CPodBenchLinux_receive_descriptors(int socket, int *fds, int capacity, uint8_t *byte);
+
 /// pidfd_getfd(2): a copy, close-on-exec, of the descriptor `target` of the process `pidfd` refers
 /// to (same open file description). Needs ptrace access to that process.
 int CPodBenchLinux_pidfd_getfd(int pidfd, int target);
