@@ -74,23 +74,40 @@ public struct CaseSummary: Sendable {
     }
 }
 
-/// Number formats shared by the table and the progress lines.
+/// Number formats shared by the table, the progress lines, the reports and the charts: one
+/// place, so that a figure reads the same everywhere. Each rounds to three significant digits
+/// first and picks its unit and its digits from the rounded value, so a value just under a
+/// boundary takes the next unit (`999,999` msg/s is `1.00M`, never `1000k`; `999.7 µs` is
+/// `1.00ms`; `9.996` is `10.0`). Tested at every boundary (`FormatTests`).
 public enum Format {
     /// `850ns`, `12.3µs`, `4.56ms`, `1.23s`.
     public static func nanoseconds(_ ns: Double) -> String {
         guard ns.isFinite else { return "-" }
-        if ns < 1_000 { return fixed(ns, digits: 0) + "ns" }
-        if ns < 1_000_000 { return decimal(ns / 1e3) + "µs" }
-        if ns < 1_000_000_000 { return decimal(ns / 1e6) + "ms" }
+        let rounded = abs(significant(ns))
+        if rounded < 1_000 { return fixed(ns, digits: 0) + "ns" }
+        if rounded < 1_000_000 { return decimal(ns / 1e3) + "µs" }
+        if rounded < 1_000_000_000 { return decimal(ns / 1e6) + "ms" }
         return decimal(ns / 1e9) + "s"
     }
 
     /// Three significant digits, no exponent: `1.23`, `12.3`, `123`, `1234`.
     public static func decimal(_ value: Double) -> String {
         guard value.isFinite else { return "-" }
-        let magnitude = abs(value)
+        let magnitude = abs(significant(value))
         let digits = magnitude >= 100 ? 0 : magnitude >= 10 ? 1 : 2
         return fixed(value, digits: digits)
+    }
+
+    /// `value` rounded to `digits` significant digits (itself when 0 or not finite).
+    public static func significant(_ value: Double, digits: Int = 3) -> Double {
+        guard value.isFinite, value != 0 else { return value }
+        let exponent = Int((log10(abs(value))).rounded(.down))
+        let shift = digits - 1 - exponent
+        // A power of ten built by multiplying (exact for the magnitudes figures have), applied so
+        // that the scaled value is an integer to round.
+        var scale = 1.0
+        for _ in 0..<abs(shift) { scale *= 10 }
+        return shift >= 0 ? (value * scale).rounded() / scale : (value / scale).rounded() * scale
     }
 
     /// A loss share: `0%` exactly when none was lost, `<0.001%` below a thousandth of a percent,
@@ -105,10 +122,13 @@ public enum Format {
         return decimal(percent) + "%"
     }
 
-    /// `12.3k`, `1.23M`.
+    /// `950`, `12.3k`, `1.23M`, `4.56G`.
     public static func rate(_ value: Double) -> String {
-        if value >= 1e6 { return decimal(value / 1e6) + "M" }
-        if value >= 1e3 { return decimal(value / 1e3) + "k" }
+        guard value.isFinite else { return "-" }
+        let rounded = abs(significant(value))
+        if rounded >= 1e9 { return decimal(value / 1e9) + "G" }
+        if rounded >= 1e6 { return decimal(value / 1e6) + "M" }
+        if rounded >= 1e3 { return decimal(value / 1e3) + "k" }
         return decimal(value)
     }
 

@@ -80,7 +80,13 @@ struct GateOptions: ParsableArguments {
         let text = try ComparisonRenderer.render(
             report, format: format, policy: policy, colour: output == nil && isatty(STDOUT_FILENO) == 1, all: all)
         if let output {
-            try ResultsStore.writeAtomically(Data(text.utf8), to: output)
+            // Not the regression code: an output that cannot be written is bad input (2), as in
+            // every subcommand.
+            do { try ResultsStore.writeAtomically(Data(text.utf8), to: output) } catch {
+                throw PodBenchError(
+                    .invalidConfiguration,
+                    "cannot write --output \(output): \(error); give a file in a folder that exists and is writable")
+            }
         } else {
             print(text, terminator: "")
         }

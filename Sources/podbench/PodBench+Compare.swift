@@ -21,7 +21,8 @@ extension PodBench {
                 is a case of the baseline missing from the current run, or a current run that did not finish.
 
                 Exit codes: 0 no regression and every case decided (improvements never fail); 1 a regression; \
-                2 a usage or input error (unreadable or invalid file, no case in common); 3 the environments differ \
+                2 a usage or input error (unreadable or invalid file, no case in common, an --output that cannot be \
+                written); 3 the environments differ \
                 (kernel, CPU, architecture, cgroup limits, isolation, pinning, trial length, verification, podbench \
                 version) and --allow-env-mismatch was not given; 4 nothing regressed but something was undecided \
                 (see --on-inconclusive and --allow-missing). See docs/ci.md.

@@ -13,7 +13,9 @@ extension PodBench {
                 The charts are drawn by podbench itself: latency percentiles and throughput against message \
                 size per transport, CPU per message on each side, the latency percentile spectrum, and with \
                 several files (nodes, kernels, runtimes, isolation modes) the spread per transport. index.html \
-                needs no network to view. Exit codes: 0 written, 2 a bad or unreadable results file or option.
+                needs no network to view. Exit codes: 0 written; 2 a bad or unreadable results file or option, or \
+                an --out folder that cannot be made or written (a full disk too: no file is left half-written \
+                under its final name).
                 """)
 
         @Argument(help: "Results files (JSON, as `run` and `client` write them).")
@@ -60,10 +62,13 @@ extension PodBench {
                 written = try ReportBuilder(
                     inputs: inputs, objective: try slo.map { try CapacityPlanner.Objective(parsing: $0) }
                 ).write(to: out)
-            } catch let error as PodBenchError {
+            } catch let error as PodBenchError where error.code != .ioFailure {
                 throw error
             } catch {
-                throw PodBenchError(.ioFailure, "cannot write the report into \(out): \(error)")
+                // An output that cannot be written is bad input (2), as in every subcommand.
+                throw PodBenchError(
+                    .invalidConfiguration,
+                    "cannot write the report into \(out): \(error); give --out a folder that can be made and written")
             }
             FileHandle.standardError.write(
                 Data(

@@ -222,6 +222,22 @@ extension EndToEnd {
             #expect(try BinaryProcess.run(["baseline", "add", "nobody", b] + store).status == 2)
         }
 
+        /// #20: an output that cannot be written was the regression code (1); it is bad input (2) in
+        /// `compare` and in `report`, with the path and what to do.
+        @Test("an output that cannot be written exits 2, naming it, in compare and in report")
+        func unwritableOutput() throws {
+            let example = try #require(try resultsFiles(in: packageRoot + "/results/example").first)
+            let compare = try BinaryProcess.run([
+                "compare", example, example, "--output", "/nonexistent-podbench/compare.md",
+            ])
+            #expect(compare.status == 2, "\(compare.stderr)")
+            #expect(
+                compare.stderr.contains("cannot write --output /nonexistent-podbench/compare.md"), "\(compare.stderr)")
+            let report = try BinaryProcess.run(["report", example, "--out", "/proc/podbench-report"])
+            #expect(report.status == 2, "\(report.stderr)")
+            #expect(report.stderr.contains("cannot write the report into /proc/podbench-report"), "\(report.stderr)")
+        }
+
         @Test(
             "bad input exits 2 with a message naming the file and the problem",
             arguments: [
