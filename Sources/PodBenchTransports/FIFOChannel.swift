@@ -84,6 +84,21 @@ public final class FIFOChannel: DataChannel, @unchecked Sendable {
     }
 }
 
+/// Waits until a listening socket has a connection to accept, at most until `deadline`.
+/// - Throws: `.timeout` with `late` once the deadline has passed.
+func waitForConnection(on socket: FileDescriptor, until deadline: UInt64, late: String) throws {
+    while true {
+        let now = MonotonicClock.now()
+        guard now < deadline else { throw PodBenchError(.timeout, late) }
+        var entry = pollfd(fd: socket.rawValue, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&entry, 1, Int32(min((deadline - now) / 1_000_000 + 1, 1000)))
+        if ready > 0 { return }
+        if ready < 0 && errno != EINTR {
+            throw PodBenchError.system("poll", Errno(rawValue: errno), "waiting for a connection failed")
+        }
+    }
+}
+
 /// For a set-up step that reads a non-blocking `fd` until something arrives (a listener's first
 /// byte or hello): after a read that returned `n` (0 or less: errno tells why), throws the read's
 /// error unless it would block or was interrupted, throws `.timeout` with `late` past `deadline`,

@@ -48,18 +48,7 @@ public enum ScmPipeTransport {
             guard socketOpen else {
                 throw PodBenchError(.protocolViolation, "the pipes were already handed out")
             }
-            while true {
-                let now = MonotonicClock.now()
-                guard now < deadline else {
-                    throw PodBenchError(.timeout, "the client did not connect to \(path) in time")
-                }
-                var entry = pollfd(fd: socket.rawValue, events: Int16(POLLIN), revents: 0)
-                let ready = poll(&entry, 1, Int32(min((deadline - now) / 1_000_000 + 1, 1000)))
-                if ready > 0 { break }
-                if ready < 0 && errno != EINTR {
-                    throw PodBenchError.system("poll", Errno(rawValue: errno), "waiting on \(path) failed")
-                }
-            }
+            try waitForConnection(on: socket, until: deadline, late: "the client did not connect to \(path) in time")
             let connection = try socket.accept()
             defer { try? connection.close() }
             closeSocket()

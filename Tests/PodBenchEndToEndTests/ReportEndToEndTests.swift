@@ -62,7 +62,11 @@ extension EndToEnd {
                 let offered = try #require(c.key.rate.map(Double.init))
                 for t in c.trials {
                     // Open loop: the offered rate is what goes out (the sender catches up when late).
-                    #expect(t.messagesPerSecond > 0.8 * offered && t.messagesPerSecond < 1.2 * offered, "\(c.key)")
+                    // Never faster; under a sanitizer, 20k/s through `file` may be more than the
+                    // instrumented sender can keep up with beside the unit tests (CI, 2026-12-03),
+                    // and how fast is not what that pass judges.
+                    #expect(t.messagesPerSecond < 1.2 * offered, "\(c.key)")
+                    #expect(t.messagesPerSecond > (sanitized ? 0.1 : 0.8) * offered, "\(c.key)")
                     #expect((t.oneWayLatencySummary?.count ?? 0) > 0 && !t.server.integrity.hasErrors)
                 }
             }

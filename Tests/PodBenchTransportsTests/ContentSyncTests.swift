@@ -82,7 +82,8 @@ struct ContentSyncTests {
 
     @Test("a follower sees the newest version only: the ones before it are superseded", arguments: methods)
     func superseded(publishing: ContentPublishing) throws {
-        let (client, server, _) = try Self.pair(publishing, follow: .poll(intervalNanoseconds: 100_000))
+        let (client, server, _) = try Self.pair(
+            publishing, follow: .poll(intervalNanoseconds: 100_000), timeoutNanoseconds: 1_000_000_000)
         defer {
             client.close()
             server.close()
