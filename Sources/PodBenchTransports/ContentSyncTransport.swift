@@ -155,23 +155,8 @@ public final class ContentSyncChannel: DataChannel, @unchecked Sendable {
     /// Tells the follower's thread that a version is out (a queued signal carrying its number).
     /// A full queue is left as it is: the follower has reloads pending and reads the newest.
     func signalReload() throws {
-        while CPodBenchLinux_queue_signal(
-            peerID, peerThread, CPodBenchLinux_message_signal(), Self.reloadCode, published)
-            != 0
-        {
-            let e = Errno(rawValue: errno)
-            switch e {
-            case .interrupted: continue
-            case .resourceTemporarilyUnavailable: return
-            case .noSuchProcess: throw PodBenchError(.peerClosed, "the follower's thread is gone")
-            case .notPermitted:
-                throw PodBenchError(
-                    .unavailable,
-                    "not permitted to signal the follower's process \(peerID); it needs \(SignalTransport.permission)",
-                    cause: .init(call: "rt_tgsigqueueinfo", errno: e))
-            default: throw PodBenchError.system("rt_tgsigqueueinfo", e, "signalling the follower failed")
-            }
-        }
+        _ = try SignalTransport.queue(
+            process: peerID, thread: peerThread, code: Self.reloadCode, value: published, who: "the follower")
     }
 
     /// Writes `..vNNN/f0…f3` (the message split across them), then swaps `..data` to it (the

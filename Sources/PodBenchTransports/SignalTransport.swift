@@ -80,26 +80,15 @@ public final class SignalChannel: DataChannel, @unchecked Sendable {
     /// Queues one signal to the peer's thread, waiting while its queue is full.
     func send(code: Int32, value: UInt64) throws {
         var deadline: UInt64 = 0
-        while CPodBenchLinux_queue_signal(peerID, peerThread, signalNumber, code, value) != 0 {
-            let e = Errno(rawValue: errno)
-            switch e {
-            case .resourceTemporarilyUnavailable:
-                // The peer's queue is full: it has not read what came before.
-                let now = MonotonicClock.now()
-                if deadline == 0 { deadline = now + timeoutNanoseconds }
-                guard now < deadline else {
-                    throw PodBenchError(.timeout, "the peer took no signal in time (its queue stayed full)")
-                }
-                sched_yield()
-            case .interrupted: continue
-            case .noSuchProcess: throw PodBenchError(.peerClosed, "the peer's thread is gone")
-            case .notPermitted:
-                throw PodBenchError(
-                    .unavailable,
-                    "not permitted to signal the peer's process \(peerID); it needs \(SignalTransport.permission)",
-                    cause: .init(call: "rt_tgsigqueueinfo", errno: e))
-            default: throw PodBenchError.system("rt_tgsigqueueinfo", e, "signalling the peer failed")
+        while try !SignalTransport.queue(process: peerID, thread: peerThread, code: code, value: value, who: "the peer")
+        {
+            // The peer's queue is full: it has not read what came before.
+            let now = MonotonicClock.now()
+            if deadline == 0 { deadline = now + timeoutNanoseconds }
+            guard now < deadline else {
+                throw PodBenchError(.timeout, "the peer took no signal in time (its queue stayed full)")
             }
+            sched_yield()
         }
     }
 
@@ -288,6 +277,26 @@ public enum SignalTransport {
         let descriptor = FileDescriptor(rawValue: fd)
         drain(descriptor)
         return descriptor
+    }
+
+    /// Queues the message signal with `code` and `value` to `thread` of `process` (the `signal`
+    /// transport's data, a content-sync reload); false when that thread's queue is full, which
+    /// each caller treats its own way. `who` names the receiver in the errors.
+    static func queue(process: Int32, thread: Int32, code: Int32, value: UInt64, who: String) throws -> Bool {
+        while CPodBenchLinux_queue_signal(process, thread, CPodBenchLinux_message_signal(), code, value) != 0 {
+            let e = Errno(rawValue: errno)
+            switch e {
+            case .interrupted: continue
+            case .resourceTemporarilyUnavailable: return false
+            case .noSuchProcess: throw PodBenchError(.peerClosed, "\(who)'s thread is gone")
+            case .notPermitted:
+                throw PodBenchError(
+                    .unavailable, "not permitted to signal \(who)'s process \(process); it needs \(permission)",
+                    cause: .init(call: "rt_tgsigqueueinfo", errno: e))
+            default: throw PodBenchError.system("rt_tgsigqueueinfo", e, "signalling \(who) failed")
+            }
+        }
+        return true
     }
 
     /// Reads and drops every signal pending (a late one from an earlier case).
