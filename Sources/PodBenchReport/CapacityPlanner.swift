@@ -74,9 +74,14 @@ public enum CapacityPlanner {
         }
 
         /// Whether `point` keeps the objective (and kept up with the offered rate).
-        public func kept(by point: Point) -> Bool {
-            guard point.keptUp, let v = value(point) else { return false }
-            return v <= nanoseconds
+        public func kept(by point: Point) -> Bool { miss(point) == nil }
+
+        /// Why `point` misses the objective (`delivered 71%`, `p99 2.55ms`, `no p99`); nil when it
+        /// keeps it.
+        public func miss(_ point: Point) -> String? {
+            guard point.keptUp else { return "delivered \(CapacityPlanner.deliveredPercent(point))" }
+            guard let v = value(point) else { return "no \(percentile.rawValue)" }
+            return v <= nanoseconds ? nil : "\(percentile.rawValue) \(Format.nanoseconds(v))"
         }
     }
 
@@ -95,16 +100,83 @@ public enum CapacityPlanner {
         return last.map { ($0, false) }
     }
 
-    /// The highest offered rate that keeps `objective`, every lower rate keeping it too (a rate
-    /// that passes above a failing one is noise, not capacity). Nil when the lowest fails.
-    public static func capacity(_ points: [Point], objective: Objective) -> Point? {
-        var kept: Point?
+    /// The first offered rate past the knee, and why in words: `delivered 71%`, or
+    /// `p99 ×2.4 (45.0µs → 108µs)` over the best p99 of the rates below. Nil when none broke.
+    public static func kneeBreak(_ points: [Point], factor: Double = 2) -> (point: Point, cause: String)? {
+        var rule = KneeRule(factor: factor)
         for p in points.sorted(by: { $0.offered < $1.offered }) {
-            guard objective.kept(by: p) else { break }
-            kept = p
+            let best = rule.bestP99
+            guard rule.admit(offered: p.offered, achieved: p.achieved, p99: p.p99) else {
+                if !p.keptUp { return (p, "delivered \(deliveredPercent(p))") }
+                let tail = p.p99.map(Format.nanoseconds) ?? "none"
+                let ratio = p.p99.map { Format.decimal($0 / best) } ?? "-"
+                return (p, "p99 ×\(ratio) (\(Format.nanoseconds(best)) → \(tail))")
+            }
         }
-        return kept
+        return nil
     }
+
+    /// An offered rate as people wrote it: `10k`, `1M`, `2.5k` (the table's three digits, dead
+    /// zeros dropped: offered rates are round numbers).
+    public static func offeredText(_ rate: Double) -> String { ChartAxis.trimmed(Format.rate(rate)) }
+
+    /// The share of the offered rate a point delivered, as text: `71%`, `94.9%`.
+    static func deliveredPercent(_ p: Point) -> String {
+        p.offered > 0 ? Format.decimal(min(p.achieved / p.offered, 9.99) * 100) + "%" : "-"
+    }
+
+    /// How a channel did against an objective at every rate tried.
+    public struct Assessment: Sendable {
+        /// The highest offered rate that met the objective: the channel's capacity under it.
+        public var capacity: Point?
+        /// Every rate tried, in order, with why it missed (nil: met).
+        public var rates: [(point: Point, miss: String?)]
+
+        /// The rates below the capacity that missed: results that are not monotonic (a tail from
+        /// idle wake-ups at a low rate is the common one), shown as what they are.
+        public var missesBelow: [(point: Point, miss: String)] {
+            guard let capacity else { return [] }
+            return rates.compactMap { r in
+                r.point.offered < capacity.offered ? r.miss.map { (r.point, $0) } : nil
+            }
+        }
+
+        /// `meets 50k–200k; misses 10k (p99 2.55ms), 1.00M (delivered 71%)`: runs of consecutive
+        /// rates tried that met it, then each that missed with why.
+        public var description: String {
+            var runs: [String] = []
+            var run: [Point] = []
+            func close() {
+                guard let first = run.first, let last = run.last else { return }
+                runs.append(
+                    first.offered == last.offered
+                        ? offeredText(first.offered) : "\(offeredText(first.offered))–\(offeredText(last.offered))")
+                run = []
+            }
+            for r in rates {
+                if r.miss == nil { run.append(r.point) } else { close() }
+            }
+            close()
+            let misses = rates.compactMap { r in r.miss.map { "\(offeredText(r.point.offered)) (\($0))" } }
+            return [
+                runs.isEmpty ? "meets none" : "meets " + runs.joined(separator: ", "),
+                misses.isEmpty ? nil : "misses " + misses.joined(separator: ", "),
+            ].compactMap { $0 }.joined(separator: "; ")
+        }
+    }
+
+    /// The highest offered rate that keeps `objective`, and how every rate tried did. A rate that
+    /// misses below one that meets it does not lower the capacity (a planner runs at the capacity,
+    /// not below it) but is listed, so a non-monotonic result is seen for what it is.
+    public static func assess(_ points: [Point], objective: Objective) -> Assessment {
+        let sorted = points.sorted { $0.offered < $1.offered }
+        let rates = sorted.map { (point: $0, miss: objective.miss($0)) }
+        return Assessment(capacity: rates.last { $0.miss == nil }?.point, rates: rates)
+    }
+
+    /// Cores of CPU the two sides use together at `point`: the messages delivered per second
+    /// times both sides' CPU time per message.
+    public static func cores(_ point: Point) -> Double { point.achieved * point.cpuPerMessage / 1e9 }
 
     /// Messages per second one core of CPU time carries at `point` (both sides' CPU counted).
     public static func ratePerCore(_ point: Point) -> Double? {

@@ -35,6 +35,20 @@ public struct ReportBuilder {
         self.objective = objective
     }
 
+    /// The names results files go by in a report: the file's name without `.json`, made unique
+    /// with the file's position (`run-2`) when two are alike.
+    public static func labels(forPaths paths: [String]) -> [String] {
+        var labels: [String] = []
+        var seen: Set<String> = []
+        for path in paths {
+            var label = (path as NSString).lastPathComponent.replacingOccurrences(of: ".json", with: "")
+            if seen.contains(label) { label += "-\(labels.count + 1)" }
+            seen.insert(label)
+            labels.append(label)
+        }
+        return labels
+    }
+
     /// A case's line in a legend: transport and options, with the file when there are several.
     func seriesName(_ key: CaseKey, _ input: Input) -> String {
         var options = key.fileOptions
@@ -75,7 +89,7 @@ public struct ReportBuilder {
     /// Every chart this set of files supports.
     public func charts() -> [Chart] {
         var charts: [Chart] = []
-        let sizeAxis = ChartAxis(label: "message size (payload)", scale: .log, unit: .bytes)
+        let sizeAxis = ChartAxis(label: "message size, payload", scale: .log, unit: .bytes)
         let pingpong = groups(.pingpong)
         let stream = groups(.stream)
         for (file, title, pick) in [
@@ -88,7 +102,7 @@ public struct ReportBuilder {
                     file: file,
                     chart: SVGChart(
                         title: title, x: sizeAxis,
-                        y: ChartAxis(label: "round trip (pingpong)", scale: .log, unit: .nanoseconds),
+                        y: ChartAxis(label: "round trip, pingpong", scale: .log, unit: .nanoseconds),
                         series: pingpong.map { g in
                             ChartSeries(
                                 name: g.name,
@@ -99,21 +113,21 @@ public struct ReportBuilder {
                 ))
         }
         if !stream.isEmpty {
-            for (file, title, label, what, pick) in [
+            for (file, title, label, unit, what, pick) in [
                 (
-                    "throughput-messages", "Throughput, messages per second", "messages/s (stream)", "Messages",
-                    \CaseSummary.messagesPerSecond
+                    "throughput-messages", "Throughput, messages per second", "messages/s, stream",
+                    ChartAxis.Unit.count, "Messages", \CaseSummary.messagesPerSecond
                 ),
                 (
-                    "throughput-bytes", "Throughput, payload bytes per second", "bytes/s (stream)", "Payload bytes",
-                    \CaseSummary.bytesPerSecond
+                    "throughput-bytes", "Throughput, payload bytes per second", "payload throughput, stream",
+                    .bytesPerSecond, "Payload bytes", \CaseSummary.bytesPerSecond
                 ),
-            ] as [(String, String, String, String, KeyPath<CaseSummary, Double>)] {
+            ] as [(String, String, String, ChartAxis.Unit, String, KeyPath<CaseSummary, Double>)] {
                 charts.append(
                     Chart(
                         file: file,
                         chart: SVGChart(
-                            title: title, x: sizeAxis, y: ChartAxis(label: label, scale: .log, unit: .count),
+                            title: title, x: sizeAxis, y: ChartAxis(label: label, scale: .log, unit: unit),
                             series: stream.map { g in
                                 ChartSeries(
                                     name: g.name, points: g.cases.map { (Double($0.size), $0.summary[keyPath: pick]) })
@@ -146,32 +160,6 @@ public struct ReportBuilder {
         return charts
     }
 
-    /// The `rate` cases as curves: one per transport, options and size, points by offered rate.
-    /// The `rate` cases as curves, each with its message size and its run's memcpy ceiling
-    /// (calibrate's bandwidth beyond the last-level cache, the higher of before and after).
-    func rateCurves() -> [(name: String, points: [CapacityPlanner.Point], size: Int, memcpy: Double?)] {
-        var order: [String] = []
-        var curves: [String: (points: [CapacityPlanner.Point], size: Int, memcpy: Double?)] = [:]
-        for input in inputs {
-            let ceilings = [input.run.calibration, input.run.calibrationAfter].compactMap {
-                $0?[CalibrationMeasurement.memcpyLarge]?.median
-            }
-            for c in input.run.cases where c.key.workload == .rate {
-                guard let point = CapacityPlanner.point(c) else { continue }
-                let name = seriesName(c.key, input) + " " + Self.sizeText(c.key.messageSize)
-                if curves[name] == nil {
-                    order.append(name)
-                    curves[name] = ([], c.key.messageSize, ceilings.max())
-                }
-                curves[name]!.points.append(point)
-            }
-        }
-        return order.map {
-            let curve = curves[$0]!
-            return ($0, curve.points.sorted { $0.offered < $1.offered }, curve.size, curve.memcpy)
-        }
-    }
-
     func rateCharts() -> [Chart] {
         let curves = rateCurves()
         guard !curves.isEmpty else { return [] }
@@ -201,7 +189,10 @@ public struct ReportBuilder {
         let achieved = SVGChart(
             title: "Achieved against offered rate", x: rateAxis,
             y: ChartAxis(label: "achieved rate, messages/s", scale: .log, unit: .count),
-            series: [ChartSeries(name: "offered (ideal)", points: [(lowest, lowest), (highest, highest)])]
+            series: [
+                ChartSeries(
+                    name: "offered (ideal)", points: [(lowest, lowest), (highest, highest)], reference: true)
+            ]
                 + curves.map { curve in
                     ChartSeries(name: curve.name, points: curve.points.map { ($0.offered, $0.achieved) })
                 })
@@ -216,35 +207,6 @@ public struct ReportBuilder {
                 caption:
                     "Messages per second delivered against messages per second offered; the diagonal is perfect delivery."
             ),
-        ]
-    }
-
-    /// The capacity table: per transport, options and size.
-    func capacityRows() -> [[String]] {
-        rateCurves().map { curve in
-            let knee = CapacityPlanner.knee(curve.points)
-            let kept = objective.flatMap { CapacityPlanner.capacity(curve.points, objective: $0) }
-            let basis = objective == nil ? knee?.point : kept
-            return [
-                curve.name,
-                knee.map { Format.rate($0.point.offered) + ($0.broke ? "" : " (no knee up to here)") }
-                    ?? "below the lowest rate",
-                objective == nil ? "-" : kept.map { Format.rate($0.offered) } ?? "none",
-                basis.flatMap(CapacityPlanner.ratePerCore).map(Format.rate) ?? "-",
-                Format.rate(CapacityPlanner.saturation(curve.points)),
-                curve.memcpy.map {
-                    Format.decimal(CapacityPlanner.saturation(curve.points) * Double(curve.size) / $0 * 100) + "%"
-                } ?? "- (no calibrate)",
-            ]
-        }
-    }
-
-    var capacityHeader: [String] {
-        [
-            "channel", "knee (msg/s)",
-            objective.map { "highest rate with \($0) (msg/s)" } ?? "highest rate under an objective (give --slo)",
-            "msg/s per core of CPU there", "saturation (most delivered, msg/s)",
-            "saturation bytes/s vs memcpy beyond LLC",
         ]
     }
 
@@ -322,23 +284,81 @@ public struct ReportBuilder {
         )
     }
 
+    /// The list of files a report wrote, kept in its folder: what the next report into the same
+    /// folder may remove when it no longer writes them (a chart whose workload is gone, a case's
+    /// histogram), so a folder never mixes two reports.
+    public static let manifestName = ".podbench-report"
+
+    /// Whether `name` (from a manifest: a file anyone could have edited) is one a report could
+    /// have written: one or two plain components, none starting with a dot. Nothing else is
+    /// removed.
+    static func isReportFileName(_ name: String) -> Bool {
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+        return (1...2).contains(parts.count)
+            && parts.allSatisfy { part in
+                !part.isEmpty && !part.hasPrefix(".") && part.count <= 255
+                    && part.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-=".contains($0)) }
+            }
+    }
+
     /// Writes every file of the report into `directory`. Returns the paths written.
+    ///
+    /// A folder that already holds files is written into only when an earlier report made it (its
+    /// manifest says so); the files of that report this one does not write are then removed. A
+    /// folder of other files is refused unless `force`, and then nothing of it is removed.
     @discardableResult
-    public func write(to directory: String) throws -> [String] {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    public func write(to directory: String, force: Bool = false) throws -> [String] {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let manifestPath = directory + "/" + Self.manifestName
+        let existing = try fm.contentsOfDirectory(atPath: directory)
+        var previous: [String] = []
+        if let data = fm.contents(atPath: manifestPath), let text = String(data: data, encoding: .utf8) {
+            previous = text.split(separator: "\n").map(String.init).filter(Self.isReportFileName)
+        } else if !existing.isEmpty && !force {
+            throw PodBenchError(
+                .invalidConfiguration,
+                "\(directory) holds files that no podbench report wrote (\(existing.sorted().prefix(3).joined(separator: ", "))\(existing.count > 3 ? ", …" : "")); give --out a new or empty folder, or --force to write beside them"
+            )
+        }
         var written: [String] = []
+        var names: [String] = []
         func put(_ name: String, _ text: String) throws {
             let path = directory + "/" + name
             try ResultsStore.writeAtomically(Data(text.utf8), to: path)
             written.append(path)
+            names.append(name)
         }
         let charts = charts()
         for c in charts {
             try put(c.file + ".svg", c.chart.render())
             try put(c.file + ".csv", c.chart.csv())
         }
+        for file in dataFiles() {
+            if file.name.contains("/") {
+                try fm.createDirectory(
+                    atPath: directory + "/" + (file.name as NSString).deletingLastPathComponent,
+                    withIntermediateDirectories: true)
+            }
+            try put(file.name, file.text)
+        }
         try put("report.md", markdown(charts))
         try put("index.html", html(charts))
+        // The manifest last: a report cut short leaves the old one, whose files are still removable.
+        let current = Set(names)
+        try ResultsStore.writeAtomically(Data((names.joined(separator: "\n") + "\n").utf8), to: manifestPath)
+        for name in previous where !current.contains(name) {
+            // Only a regular file, in a real folder of the report's (never through a link, never a folder).
+            let path = directory + "/" + name
+            func type(_ path: String) -> FileAttributeType? {
+                (try? fm.attributesOfItem(atPath: path))?[.type] as? FileAttributeType
+            }
+            let parent = (path as NSString).deletingLastPathComponent
+            guard type(path) == .typeRegular, parent == directory || type(parent) == .typeDirectory else { continue }
+            try? fm.removeItem(atPath: path)
+        }
+        let folder = directory + "/" + Self.histogramFolder
+        if (try? fm.contentsOfDirectory(atPath: folder))?.isEmpty == true { try? fm.removeItem(atPath: folder) }
         return written
     }
 
@@ -349,7 +369,9 @@ public struct ReportBuilder {
         for input in inputs {
             for c in input.run.cases {
                 var row = [
-                    inputs.count > 1 ? input.label : nil, seriesName(c.key, input), c.key.workload.rawValue,
+                    inputs.count > 1 ? input.label : nil, seriesName(c.key, input),
+                    c.key.rate.map { "\(c.key.workload.rawValue) \(Format.rate(Double($0)))/s" }
+                        ?? c.key.workload.rawValue,
                     ByteSize.format(c.key.messageSize),
                 ]
                 .compactMap { $0 }
@@ -408,17 +430,6 @@ public struct ReportBuilder {
         return lines
     }
 
-    static let capacityNote = """
-        From the rate workload: the knee is the last offered rate before delivery falls under 95% of \
-        the offered rate or p99 more than doubles over the best p99 at lower rates; the highest rate \
-        under the objective counts only if every lower rate kept it too; messages per core is that \
-        rate's messages per second of CPU time, both sides' CPU counted (at the knee without an \
-        objective); saturation is the most any offered rate delivered, and next to it its payload \
-        bytes per second as a share of this machine's single-core memcpy bandwidth for a block larger \
-        than the last-level cache (podbench calibrate, recorded by the run), the ceiling of any \
-        copying channel.
-        """
-
     static let method = """
         Both sides run as separate processes (or containers) and exchange framed messages over the \
         channel under test; every message's sequence number and, as configured, payload checksum is \
@@ -474,12 +485,14 @@ public struct ReportBuilder {
             md +=
                 "## \(c.chart.title)\n\n![\(c.chart.title)](\(c.file).svg)\n\n\(c.caption) Data: [\(c.file).csv](\(c.file).csv).\n\n"
         }
-        let capacity = capacityRows()
+        let capacity = capacityLines()
         if !capacity.isEmpty {
-            md += "## Capacity\n\n| " + capacityHeader.joined(separator: " | ") + " |\n|"
+            md += "## Capacity\n\n"
+            for line in capacity { md += "- " + e(sentence(line)) + "\n" }
+            md += "\n| " + capacityHeader.joined(separator: " | ") + " |\n|"
             md += String(repeating: "---|", count: capacityHeader.count) + "\n"
-            for cells in capacity { md += row(cells) }
-            md += "\n\(Self.capacityNote)\n\n"
+            for line in capacity { md += row(capacityCells(line)) }
+            md += "\n\(capacityNote)\n\nData: [capacity.csv](capacity.csv).\n\n"
         }
         let hops = hopRows()
         if !hops.isEmpty {
@@ -517,11 +530,14 @@ public struct ReportBuilder {
             page +=
                 "<figure><img src=\"\(c.file).svg\" alt=\"\(e(c.chart.title))\" width=\"900\" height=\"430\"><figcaption>\(e(c.caption)) Data: <a href=\"\(c.file).csv\">\(c.file).csv</a>.</figcaption></figure>\n"
         }
-        let capacity = capacityRows()
+        let capacity = capacityLines()
         if !capacity.isEmpty {
-            page += "<h2>Capacity</h2>\n<table><tr>" + capacityHeader.map { "<th>\(e($0))</th>" }.joined() + "</tr>\n"
-            for row in capacity { page += "<tr>" + row.map { "<td>\(e($0))</td>" }.joined() + "</tr>\n" }
-            page += "</table>\n<p>\(e(Self.capacityNote))</p>\n"
+            page += "<h2>Capacity</h2>\n<ul>" + capacity.map { "<li>\(e(sentence($0)))</li>" }.joined() + "</ul>\n"
+            page += "<table><tr>" + capacityHeader.map { "<th>\(e($0))</th>" }.joined() + "</tr>\n"
+            for line in capacity {
+                page += "<tr>" + capacityCells(line).map { "<td>\(e($0))</td>" }.joined() + "</tr>\n"
+            }
+            page += "</table>\n<p>\(e(capacityNote)) Data: <a href=\"capacity.csv\">capacity.csv</a>.</p>\n"
         }
         let hops = hopRows()
         if !hops.isEmpty {

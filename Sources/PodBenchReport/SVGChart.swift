@@ -17,6 +17,8 @@ public struct ChartAxis: Sendable {
         case bytes
         /// Per second or plain counts: 10k, 1M.
         case count
+        /// Bytes per second, labelled in decimal units as network and disk figures are: 10 MB/s, 1 GB/s.
+        case bytesPerSecond
         /// Percentiles on a log scale of 1/(1−q): 50, 90, 99, 99.9.
         case percentile
         /// Category names, one tick per index.
@@ -54,10 +56,34 @@ public struct ChartAxis: Sendable {
             if v >= 1 << 10 && v % (1 << 10) == 0 { return "\(v >> 10) KiB" }
             return "\(v) B"
         case .count: return Self.trimmed(Format.rate(value))
+        case .bytesPerSecond: return Self.trimmed(Format.bytesPerSecond(value))
         case .percentile: return "p" + ChartAxis.percentileText(ChartAxis.percentile(fromLogOdds: value))
         case .categories(let names):
             let i = Int(value.rounded())
             return names.indices.contains(i) ? names[i] : ""
+        }
+    }
+
+    /// The axis's column in the chart's CSV: its label with the unit its values are written in
+    /// (`message size (bytes)`, `round trip (ns)`); categories are written by name.
+    var csvColumn: String {
+        switch unit {
+        case .nanoseconds: return label + " (ns)"
+        case .bytes: return label + " (bytes)"
+        case .bytesPerSecond: return label + " (bytes/s)"
+        case .percentile: return label + " (%)"
+        case .count, .categories: return label
+        }
+    }
+
+    /// `value` as the chart's CSV writes it: in the unit of `csvColumn`, never a plot coordinate.
+    func csvValue(_ value: Double) -> String {
+        switch unit {
+        case .percentile: return Self.percentileText(Self.percentile(fromLogOdds: value))
+        case .categories(let names):
+            let i = Int(value.rounded())
+            return names.indices.contains(i) ? TextEscaping.csv(names[i]) : ""
+        default: return Format.plain(value)
         }
     }
 
@@ -125,11 +151,14 @@ public struct ChartSeries: Sendable {
     public var points: [(x: Double, y: Double)]
     /// Draw the points without a line (categories, spreads).
     public var pointsOnly: Bool
+    /// A guide drawn for reference (the diagonal of perfect delivery), not data: left out of the CSV.
+    public var reference: Bool
 
-    public init(name: String, points: [(x: Double, y: Double)], pointsOnly: Bool = false) {
+    public init(name: String, points: [(x: Double, y: Double)], pointsOnly: Bool = false, reference: Bool = false) {
         self.name = name
         self.points = points
         self.pointsOnly = pointsOnly
+        self.reference = reference
     }
 }
 
@@ -175,12 +204,14 @@ public struct SVGChart: Sendable {
     static let plotHeight = 320.0
     static let height = 430.0
 
-    /// The chart's data as CSV: series,x,y.
+    /// The chart's data as CSV: `series,X (unit),Y (unit)`, the values the chart shows in the
+    /// units named in the header (nanoseconds, bytes, messages/s, percent), categories by name; guides
+    /// such as the diagonal are not data and are left out.
     public func csv() -> String {
-        var lines = ["series,\(Self.csvField(x.label)),\(Self.csvField(y.label))"]
-        for s in series {
-            for p in s.points where p.x.isFinite && p.y.isFinite {
-                lines.append("\(Self.csvField(s.name)),\(p.x),\(p.y)")
+        var lines = ["series,\(Self.csvField(x.csvColumn)),\(Self.csvField(y.csvColumn))"]
+        for s in series where !s.reference {
+            for p in s.points.sorted(by: { $0.x < $1.x }) where p.x.isFinite && p.y.isFinite {
+                lines.append("\(Self.csvField(s.name)),\(x.csvValue(p.x)),\(y.csvValue(p.y))")
             }
         }
         return lines.joined(separator: "\n") + "\n"
@@ -197,7 +228,7 @@ public struct SVGChart: Sendable {
                 points: s.points.filter {
                     $0.x.isFinite && $0.y.isFinite && (x.scale == .linear || $0.x > 0)
                         && (y.scale == .linear || $0.y > 0)
-                }, pointsOnly: s.pointsOnly)
+                }, pointsOnly: s.pointsOnly, reference: s.reference)
         }
         // Markers are filtered as points are: a knee at a rate no axis can show is not drawn.
         let markers = self.markers.filter { m in

@@ -132,6 +132,26 @@ public enum Format {
         return decimal(value)
     }
 
+    /// Payload bytes per second in decimal units, as network and disk figures are given:
+    /// `950 B/s`, `12.3 kB/s`, `1.23 GB/s`.
+    public static func bytesPerSecond(_ value: Double) -> String {
+        guard value.isFinite else { return "-" }
+        let rounded = abs(significant(value))
+        for (limit, unit) in [(1e12, "TB/s"), (1e9, "GB/s"), (1e6, "MB/s"), (1e3, "kB/s")] where rounded >= limit {
+            return decimal(value / limit) + " " + unit
+        }
+        return decimal(value) + " B/s"
+    }
+
+    /// A figure for a data file (CSV) in its base unit, for a program rather than a person:
+    /// whole numbers as integers, others to 12 significant digits (`%g`: an exponent only beyond
+    /// 1e12 or under 1e-4), empty when not finite.
+    public static func plain(_ value: Double) -> String {
+        guard value.isFinite else { return "" }
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return String(format: "%.12g", value)
+    }
+
     /// `value` with `digits` digits after the point; `-` when it is not finite, and an exponent
     /// (`1.2e+30`) when it is too large for the digits (no figure from any file can trap here).
     public static func fixed(_ value: Double, digits: Int) -> String {

@@ -13,9 +13,14 @@ extension PodBench {
                 The charts are drawn by podbench itself: latency percentiles and throughput against message \
                 size per transport, CPU per message on each side, the latency percentile spectrum, and with \
                 several files (nodes, kernels, runtimes, isolation modes) the spread per transport. index.html \
-                needs no network to view. Exit codes: 0 written; 2 a bad or unreadable results file or option, or \
+                needs no network to view. Data for other tools: cases.csv (a row per case: medians and range \
+                across trials), trials.csv (a row per trial), capacity.csv (rate cases), each chart's CSV, and \
+                histograms/*.hgrm (HdrHistogram's percentile distribution of each case, in microseconds); \
+                every column names its unit (docs/report.md). Exit codes: 0 written; 2 a bad or unreadable results file or option, or \
                 an --out folder that cannot be made or written (a full disk too: no file is left half-written \
-                under its final name).
+                under its final name), or one that holds other files (without --force). Rewriting a folder \
+                an earlier report wrote removes that report's files this one does not write (listed in \
+                .podbench-report), so a folder never mixes two reports.
                 """)
 
         @Argument(help: "Results files (JSON, as `run` and `client` write them).")
@@ -23,6 +28,12 @@ extension PodBench {
 
         @Option(help: "The directory to write the report into (made if missing).")
         var out: String
+
+        @Flag(
+            help:
+                "Write into an --out folder that holds files no podbench report wrote (they are left as they are). Without it such a folder is refused; a folder an earlier report wrote is rewritten, its files this report does not write removed."
+        )
+        var force = false
 
         @Option(help: "A latency objective for the capacity table, e.g. p99=200us (p50, p99, p99.9).")
         var slo: String?
@@ -41,8 +52,7 @@ extension PodBench {
 
         func run() async throws {
             var inputs: [ReportBuilder.Input] = []
-            var labels: Set<String> = []
-            for path in results {
+            for (path, label) in zip(results, ReportBuilder.labels(forPaths: results)) {
                 let run = try ResultsStore.load(path)
                 if !run.complete {
                     FileHandle.standardError.write(
@@ -52,16 +62,13 @@ extension PodBench {
                             )
                                 + "\n").utf8))
                 }
-                var label = (path as NSString).lastPathComponent.replacingOccurrences(of: ".json", with: "")
-                if labels.contains(label) { label += "-\(inputs.count + 1)" }
-                labels.insert(label)
                 inputs.append(ReportBuilder.Input(label: label, path: path, run: run))
             }
             let written: [String]
             do {
                 written = try ReportBuilder(
                     inputs: inputs, objective: try slo.map { try CapacityPlanner.Objective(parsing: $0) }
-                ).write(to: out)
+                ).write(to: out, force: force)
             } catch let error as PodBenchError where error.code != .ioFailure {
                 throw error
             } catch {
@@ -70,10 +77,17 @@ extension PodBench {
                     .invalidConfiguration,
                     "cannot write the report into \(out): \(error); give --out a folder that can be made and written")
             }
+            let charts = written.filter { $0.hasSuffix(".svg") }.count
+            let histograms = written.filter { $0.hasSuffix(".hgrm") }.count
+            let tables = written.filter {
+                ["cases.csv", "trials.csv", "capacity.csv"].contains(($0 as NSString).lastPathComponent)
+            }
+            .map { ($0 as NSString).lastPathComponent }
             FileHandle.standardError.write(
                 Data(
-                    "podbench: report written: \(out)/index.html, \(out)/report.md and \(written.count - 2) chart files\n"
-                        .utf8))
+                    (TextEscaping.terminal(
+                        "podbench: report written: \(out)/index.html, \(out)/report.md, \(charts) charts (SVG and CSV), \(tables.joined(separator: ", ")) and \(histograms) HdrHistogram percentile files in \(out)/\(ReportBuilder.histogramFolder)"
+                    ) + "\n").utf8))
         }
     }
 }

@@ -29,6 +29,12 @@ extension EndToEnd {
                 let names = try FileManager.default.contentsOfDirectory(atPath: out)
                 #expect(names.contains("index.html") && names.contains("report.md"))
                 #expect(names.contains("spread.svg") == (inputs.count > 1))
+                // The data files: a row per case, a row per trial, a histogram per case.
+                #expect(names.contains("cases.csv") && names.contains("trials.csv"))
+                let cases = try String(contentsOfFile: out + "/cases.csv", encoding: .utf8)
+                #expect(cases.split(separator: "\n").count == 1 + 2 * 2 * 2 * inputs.count, "\(cases)")
+                let histograms = try FileManager.default.contentsOfDirectory(atPath: out + "/histograms")
+                #expect(histograms.count == 2 * 2 * 2 * inputs.count && histograms.allSatisfy { $0.hasSuffix(".hgrm") })
                 let rsvg = "/usr/bin/rsvg-convert"
                 guard FileManager.default.isExecutableFile(atPath: rsvg) else {
                     Issue.record("rsvg-convert is missing: scripts/test.sh installs librsvg2-bin")
@@ -76,6 +82,16 @@ extension EndToEnd {
             #expect(markdown.contains("## Capacity") && markdown.contains("p99 ≤ 1s"))
             // The run skipped calibrate: no machine limit to compare with, and the table says so.
             #expect(markdown.contains("- (no calibrate)"))
+            // One sentence per channel, and capacity.csv with a row each.
+            let capacity = try String(contentsOfFile: dir + "/rep/capacity.csv", encoding: .utf8)
+            let channels = result.cases.filter { $0.status == .ok }.map(\.key.transport)
+            #expect(capacity.split(separator: "\n").count == 1 + Set(channels).count, "\(capacity)")
+            for transport in Set(channels) {
+                #expect(
+                    markdown.split(separator: "\n").contains {
+                        $0.hasPrefix("- \(transport.rawValue) ") && $0.contains(" msg/s at p99 ≤ 1s using ")
+                    }, "no sentence for \(transport)")
+            }
             #expect(FileManager.default.fileExists(atPath: dir + "/rep/latency-vs-rate.svg"))
             #expect(FileManager.default.fileExists(atPath: dir + "/rep/achieved-vs-offered.svg"))
             let bad = try BinaryProcess.run(["report", file, "--out", dir + "/rep2", "--slo", "p98=1ms"])
