@@ -7,6 +7,10 @@ public struct MatrixRunner {
     public var client: BenchmarkClient
     public var recorder: RunRecorder
     public var progress: @Sendable (String) -> Void
+    /// Elapsed time and what is left, in each case's label.
+    public var clock: RunClock?
+    /// Told the case now running (nil between cases), for a terminal's status line.
+    public var caseRunning: (String?) -> Void = { _ in }
 
     public init(client: BenchmarkClient, recorder: RunRecorder, progress: @escaping @Sendable (String) -> Void) {
         self.client = client
@@ -72,12 +76,16 @@ public struct MatrixRunner {
 
     /// Runs every case. Returns nil when all ran, or the error that ended the session early.
     public func run(_ specs: [CaseSpec]) throws -> PodBenchError? {
+        defer { caseRunning(nil) }
         for (number, spec) in specs.enumerated() {
+            let label = clock?.label(number + 1) ?? "[\(number + 1)/\(specs.count)]"
+            clock?.starting(number + 1)
+            defer { clock?.finished() }
             if spec.workload == .rate && spec.messagesPerSecond == nil {
-                if let error = try searchRates(spec, label: "[\(number + 1)/\(specs.count)]") { return error }
+                if let error = try searchRates(spec, label: label) { return error }
                 continue
             }
-            if let error = try runOne(spec, label: "[\(number + 1)/\(specs.count)]").error { return error }
+            if let error = try runOne(spec, label: label).error { return error }
         }
         return nil
     }
@@ -125,6 +133,8 @@ public struct MatrixRunner {
     func runOne(_ spec: CaseSpec, label: String) throws -> (result: CaseResult, error: PodBenchError?) {
         let key = try spec.key()
         progress("\(label) \(key) ...")
+        caseRunning("[\(label.dropFirst().prefix { $0 != "," && $0 != "]" })] \(key)")
+        defer { caseRunning(nil) }
         let result: CaseResult
         do {
             result = try client.runCase(spec)

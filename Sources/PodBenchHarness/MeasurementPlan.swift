@@ -34,14 +34,24 @@ public struct MeasurementPlan: Sendable {
     public var resultsDirectory: String
     /// Test only: corrupt the payload of message N in every phase.
     public var injectCorruption: UInt64?
+    /// `--output`: the results file's path (absolute), instead of a name in `resultsDirectory`.
+    public var output: String?
+    /// `--json`: the results document on stdout instead of the table.
+    public var printJSON: Bool
+    /// `--quiet`: no progress lines.
+    public var quiet: Bool
 
     public init(
         transports: [TransportKind], workloads: [WorkloadKind], sizes: [Int], trials: Int, trialNanoseconds: UInt64,
         warmupNanoseconds: UInt64, messages: Int?, verifyEvery: Int, timeoutNanoseconds: UInt64, clientCPU: Int?,
         serverCPU: Int?, options: TransportOptions, shmWaits: [String], fileFsyncs: [String], uringSetups: [String],
         rates: [Int], hop: MatrixRunner.Hop?, relayIn: TransportKind?, hopStats: HopStatsSource?, calibrate: Bool,
-        calibrationDirectory: String, resultsDirectory: String, injectCorruption: UInt64?
+        calibrationDirectory: String, resultsDirectory: String, injectCorruption: UInt64?, output: String? = nil,
+        printJSON: Bool = false, quiet: Bool = false
     ) {
+        self.output = output
+        self.printJSON = printJSON
+        self.quiet = quiet
         self.transports = transports
         self.workloads = workloads
         self.sizes = sizes

@@ -41,7 +41,28 @@ public struct MeasurementSession {
     public static func progress(_ line: String) {
         outputLock.withLock { _ in
             fflush(nil)
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+            let erase = statusShown.withLock { shown in
+                defer { shown = false }
+                return shown
+            }
+            FileHandle.standardError.write(Data(((erase ? "\r\u{1B}[K" : "") + line + "\n").utf8))
+        }
+    }
+
+    /// Whether a status line (`LiveStatus`) is on the terminal now, to be erased before a line.
+    static let statusShown = Mutex(false)
+
+    /// Draws `text` as the terminal's status line in place (nil: erases it).
+    static func drawStatus(_ text: String?) {
+        outputLock.withLock { _ in
+            let shown = statusShown.withLock { shown in
+                defer { shown = text != nil }
+                return shown
+            }
+            guard text != nil || shown else { return }
+            // Cut to the terminal's width would need its size; 100 columns fits the lines here.
+            let line = text.map { String(TextEscaping.terminal($0).prefix(100)) } ?? ""
+            FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
         }
     }
 
@@ -101,15 +122,22 @@ public struct MeasurementSession {
             startedAt: BuildInfo.utcTimestamp(startedAt), commandLine: CommandLine.arguments, settings: settings,
             environment: environment)
         header.calibration = calibration
+        // --quiet: no progress lines; what went wrong and where the results went still are said.
+        let quiet = plan.quiet
+        let say: @Sendable (String) -> Void = { line in
+            if !quiet { Self.progress(line) }
+        }
         if let calibration {
-            Self.progress(
+            say(
                 "podbench: limits: cache-line round trip \(calibration[CalibrationMeasurement.cachelineCrossCore].map(Calibrator.format) ?? "-") cross-core, futex round trip \(calibration[CalibrationMeasurement.futexCrossCore].map(Calibrator.format) ?? "-"), memcpy \(calibration[CalibrationMeasurement.memcpyLarge].map(Calibrator.format) ?? "-")"
             )
         }
-        let store = try ResultsStore(
-            directory: plan.resultsDirectory, startedAt: startedAt,
-            host: clientEnvironment.nodeName ?? clientEnvironment.hostname,
-            header: header)
+        let store =
+            try plan.output.map { try ResultsStore(path: $0, header: header) }
+            ?? ResultsStore(
+                directory: plan.resultsDirectory, startedAt: startedAt,
+                host: clientEnvironment.nodeName ?? clientEnvironment.hostname,
+                header: header)
         let recorder = RunRecorder(store: store, run: header)
         let interrupted = InterruptFlag()
         let signals = installInterruptHandlers(recorder: recorder, interrupted: interrupted)
@@ -124,25 +152,35 @@ public struct MeasurementSession {
             transports: plan.transports, workloads: plan.workloads, sizes: plan.sizes, options: plan.options,
             verifyEvery: plan.verifyEvery, corruptSequence: plan.injectCorruption, shmWaits: plan.shmWaits,
             fileFsyncs: plan.fileFsyncs, uringSetups: plan.uringSetups, rates: plan.rates, hop: plan.hop)
-        Self.progress(
+        say(
             "podbench: \(specs.count) cases × (warm-up + \(plan.trials) trials), isolation \(isolation): "
                 + "\(environment.topology); shared namespaces: \(environment.sharedNamespaces.joined(separator: ",")); "
                 + "separate: \(environment.separateNamespaces.isEmpty ? "none" : environment.separateNamespaces.joined(separator: ","))"
         )
         // Once interrupted, the case in flight ends because the server was stopped on purpose:
         // that is not a failure to report (the signal handler says what happens instead).
-        let runner = MatrixRunner(
+        var runner = MatrixRunner(
             client: client, recorder: recorder,
             progress: { line in
-                if !interrupted.value.load(ordering: .acquiring) { Self.progress(line) }
+                if !interrupted.value.load(ordering: .acquiring) { say(line) }
             })
+        // The plan's time per case: warm-up and trials, with a guess of 100 ms for the setup.
+        let trialGuess = plan.messages == nil ? Double(plan.trialNanoseconds) : 100_000_000
+        let clock = RunClock(
+            total: specs.count,
+            plannedNanosecondsPerCase: Double(plan.warmupNanoseconds) + Double(plan.trials) * trialGuess + 100_000_000)
+        runner.clock = clock
+        let live = !plan.quiet && !printResults && LiveStatus.terminal ? LiveStatus(clock: clock) : nil
+        runner.caseRunning = { name in live?.show(name) }
         let sessionError: PodBenchError?
         do {
             sessionError = try runner.run(specs)
         } catch {
+            live?.stop()
             yieldToInterrupt()
             throw error
         }
+        live?.stop()
         yieldToInterrupt()
         if sessionError == nil { client.finish(shutdown: shutdownServer) }
         if sessionError == nil, let before = calibration {
@@ -168,9 +206,21 @@ public struct MeasurementSession {
                 cause: error.cause)
         }
         let run = recorder.snapshot
-        Self.outputLock.withLock { _ in
-            print(ResultsTable.render(run), terminator: "")
-            fflush(nil)
+        if plan.printJSON {
+            // The document as written, on stdout; the table, for a person, on stderr.
+            if !plan.quiet { Self.progress(ResultsTable.render(run).trimmingCharacters(in: .newlines)) }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw PodBenchError(.ioFailure, "cannot read back \(path) to print it")
+            }
+            Self.outputLock.withLock { _ in
+                FileHandle.standardOutput.write(data)
+                fflush(nil)
+            }
+        } else {
+            Self.outputLock.withLock { _ in
+                print(ResultsTable.render(run), terminator: "")
+                fflush(nil)
+            }
         }
         Self.progress("podbench: results written to \(path)")
         if printResults { try Self.printMarked(path: path) }

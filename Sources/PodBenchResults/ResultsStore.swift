@@ -13,6 +13,8 @@ public final class ResultsStore: @unchecked Sendable {
     /// The journal of finished cases.
     public let journalPath: String
     private var journal: FileDescriptor?
+    /// Named by the user (`--output`): never written over, even by a file made during the run.
+    private var named = false
 
     /// Prepares `directory/<UTC>-<host>.json` and opens its journal with the run's header line.
     /// - Throws: `.ioFailure` when the directory cannot be created or written.
@@ -47,6 +49,39 @@ public final class ResultsStore: @unchecked Sendable {
             guard attempt < 1000 else {
                 throw PodBenchError(.ioFailure, "cannot find a free results file name for \(name) in \(directory)")
             }
+        }
+        try appendLine(Self.encoder(pretty: false).encode(header))
+    }
+
+    /// Prepares the results file `path` (`--output`), which must not exist, and opens its journal
+    /// `path.journal.jsonl` with the run's header line; the folder is made if missing.
+    /// - Throws: `.invalidConfiguration` when `path` or its journal exists, `.ioFailure` when the
+    ///   folder cannot be made or written.
+    public init(path: String, header: RunResult) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        try Self.makeDirectory(directory.isEmpty ? "." : directory)
+        guard !FileManager.default.fileExists(atPath: path) else {
+            throw PodBenchError(
+                .invalidConfiguration,
+                "\(path) exists; podbench never overwrites a results file: give a new name or remove it first")
+        }
+        self.path = path
+        journalPath = path + ".journal.jsonl"
+        named = true
+        do {
+            journal = try FileDescriptor.open(
+                FilePath(journalPath), .writeOnly,
+                options: [.create, .exclusiveCreate, .noFollow, .append, .closeOnExec],
+                permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        } catch Errno.fileExists {
+            throw PodBenchError(
+                .invalidConfiguration,
+                "\(journalPath) exists: another run is writing \(path), or one was killed (its finished cases are in that journal); give a new name"
+            )
+        } catch let e as Errno {
+            throw PodBenchError(
+                .ioFailure, "cannot create \(journalPath): \(e); check that \(directory) is writable",
+                cause: .init(call: "open", errno: e))
         }
         try appendLine(Self.encoder(pretty: false).encode(header))
     }
@@ -89,7 +124,7 @@ public final class ResultsStore: @unchecked Sendable {
 
     /// Writes the run's results file atomically and removes the journal.
     public func finish(_ run: RunResult) throws {
-        try Self.writeAtomically(Self.encoder(pretty: true).encode(run), to: path)
+        try Self.writeAtomically(Self.encoder(pretty: true).encode(run), to: path, replace: !named)
         try? journal?.close()
         journal = nil
         _ = unlink(journalPath)

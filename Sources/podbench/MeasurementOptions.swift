@@ -14,6 +14,7 @@ struct MeasurementOptions: ParsableArguments {
     static let defaultWorkloads = "pingpong,stream"
 
     @Option(
+        name: [.customShort("t"), .long],
         help: ArgumentHelp(
             "Transports, comma-separated: \(TransportKind.allCases.map(\.rawValue).joined(separator: ", ")).",
             discussion:
@@ -22,6 +23,7 @@ struct MeasurementOptions: ParsableArguments {
     var transports: String?
 
     @Option(
+        name: [.customShort("w"), .long],
         help: ArgumentHelp(
             "Workloads, comma-separated: pingpong (round-trip latency), stream (one-way throughput), rate (open loop at each --rates).",
             discussion: "Default: \(defaultWorkloads) (rate with --preset sidecar-logs; stream,rate with content-sync)."
@@ -36,13 +38,15 @@ struct MeasurementOptions: ParsableArguments {
         ))
     var rates = "1k,10k,100k"
 
-    @Option(help: "Message sizes (payload bytes), comma-separated, 1 byte to 4MiB: e.g. 64,1KiB,64KiB,1MiB.")
+    @Option(
+        name: [.customShort("s"), .long],
+        help: "Message sizes (payload bytes), comma-separated, 1 byte to 4MiB: e.g. 64,1KiB,64KiB,1MiB.")
     var sizes = "64,1KiB,64KiB,1MiB"
 
-    @Option(help: "Measured trials per case; statistics are taken across trials.")
+    @Option(name: [.customShort("n"), .long], help: "Measured trials per case; statistics are taken across trials.")
     var trials = 5
 
-    @Option(help: "Length of each trial (e.g. 500ms, 2s).")
+    @Option(name: [.customShort("d"), .long], help: "Length of each trial (e.g. 500ms, 2s).")
     var duration = "500ms"
 
     @Option(help: "Warm-up before each case's trials, thrown away (e.g. 250ms; 0 for none).")
@@ -143,8 +147,25 @@ struct MeasurementOptions: ParsableArguments {
     @Flag(help: "Skip the quick calibration of this machine's limits at the start (no 'vs limit' column).")
     var noCalibrate = false
 
-    @Option(help: "Directory for results files.")
+    @Option(help: "Directory for results files, named <UTC start>-<host>.json (unless --output names the file).")
     var resultsDir = "results/runs"
+
+    @Option(
+        name: [.customShort("o"), .customLong("output")],
+        help: ArgumentHelp(
+            "Write the results file here instead of into --results-dir; refused if FILE exists.",
+            discussion:
+                "Its journal of finished cases is FILE.journal.jsonl while the run goes. podbench never overwrites a results file: remove an old one first.",
+            valueName: "FILE"))
+    var output: String?
+
+    @Flag(help: "Print the results document (JSON) on stdout instead of the table; progress stays on stderr.")
+    var json = false
+
+    @Flag(
+        name: [.customShort("q"), .long],
+        help: "No progress lines on stderr: only errors, warnings and where the results went.")
+    var quiet = false
 
     @Option(help: ArgumentHelp("Test only: corrupt the payload of message N in every phase.", visibility: .private))
     var injectCorruption: UInt64?
@@ -300,10 +321,29 @@ struct MeasurementOptions: ParsableArguments {
                 clientCPU: client, serverCPU: server, options: options, shmWaits: waits, fileFsyncs: fsyncs,
                 uringSetups: setups, rates: offered, hop: hop, relayIn: relayIn, hopStats: hopStats,
                 calibrate: !noCalibrate, calibrationDirectory: shmDirForCalibration, resultsDirectory: resultsDir,
-                injectCorruption: injectCorruption)
+                injectCorruption: injectCorruption, output: try outputPath(), printJSON: json, quiet: quiet)
         } catch let error as PodBenchError {
             throw ValidationError(error.message)
         }
+    }
+
+    /// `--output` made absolute, checked before anything is measured: a results file is never
+    /// overwritten, and its folder must be one (it is made if missing).
+    func outputPath() throws -> String? {
+        guard let output else { return nil }
+        guard !output.isEmpty, !output.hasSuffix("/") else {
+            throw ValidationError("--output: give a file name, e.g. -o results/today.json")
+        }
+        let path = URL(fileURLWithPath: output).standardizedFileURL.path
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            throw ValidationError(
+                isDirectory.boolValue
+                    ? "--output: \(output) is a folder; give a file name (or --results-dir for a folder)"
+                    : "--output: \(output) exists; podbench never overwrites a results file: give a new name or remove it first"
+            )
+        }
+        return path
     }
 
     /// Runs `parse`, putting the option's name in front of its error message.
@@ -382,6 +422,9 @@ struct MeasurementOptions: ParsableArguments {
         if let viaName { out += ["--via-name", viaName] }
         if let viaStats { out += ["--via-stats", viaStats] }
         if let preset { out += ["--preset", preset] }
+        if let path = try? outputPath() { out += ["--output", path] }
+        if json { out.append("--json") }
+        if quiet { out.append("--quiet") }
         return out
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import PodBenchResults
 import Testing
 
 extension EndToEnd {
@@ -21,6 +22,8 @@ extension EndToEnd {
             ("run", ["--shm-ring", "5000"], "--shm-ring"),
             ("run", ["--shm-wait", "nap"], "--shm-wait"),
             ("run", ["--isolation", "vm"], "--isolation"),
+            ("run", ["-o", "/tmp"], "--output"),
+            ("run", ["-t", "pigeon"], "--transports"),
             ("client", ["--control", "http://x"], "--control"),
             ("client", ["--connect-wait", "a while"], "--connect-wait"),
             ("serve", ["--control", "tcp:localhost:1"], "--control"),
@@ -41,6 +44,40 @@ extension EndToEnd {
             #expect(result.status == 2, "\(command) \(arguments): \(result.stderr)")
             #expect(result.stderr.contains(option), "\(command) \(arguments): \(result.stderr)")
             #expect(result.stdout.isEmpty)
+        }
+    }
+
+    @Suite("run's output options", .serialized)
+    struct RunOutputEndToEndTests {
+        @Test(
+            "-o FILE writes there and never over a file; --json prints the document; -q keeps stderr quiet; progress tells the time",
+            .singleThreaded("one short run at a time"))
+        func outputOptions() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let short =
+                ["-t", "uds,tcp", "-w", "pingpong", "-s", "64", "-n", "2", "-d", "60ms", "--warmup", "20ms"]
+                + ["--no-calibrate"]
+            let json = try BinaryProcess.run(["run"] + short + ["-o", dir + "/new/a.json", "--json"])
+            #expect(json.status == 0, "\(json.stderr)")
+            let printed = try ResultsStore.decode(Data(json.stdout.utf8), source: "stdout")
+            let written = try ResultsStore.load(dir + "/new/a.json")
+            #expect(printed.cases.count == 2 && written.cases.map(\.key) == printed.cases.map(\.key))
+            #expect(!FileManager.default.fileExists(atPath: dir + "/new/a.json.journal.jsonl"))
+            // Progress on stderr: each case numbered with the time gone and the time left; the table too.
+            #expect(json.stderr.contains("[1/2, 0:0") && json.stderr.contains("elapsed, about "), "\(json.stderr)")
+            #expect(json.stderr.contains("transport  workload"))
+            // The same name again: refused before anything is measured, the file untouched.
+            let before = try Data(contentsOf: URL(fileURLWithPath: dir + "/new/a.json"))
+            let again = try BinaryProcess.run(["run"] + short + ["-o", dir + "/new/a.json"])
+            #expect(again.status == 2 && again.stderr.contains("exists"), "\(again.stderr)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/new/a.json")) == before)
+            // Quiet: the table on stdout, on stderr only where the results went.
+            let quiet = try BinaryProcess.run(["run"] + short + ["-q", "-o", dir + "/q.json"])
+            #expect(quiet.status == 0, "\(quiet.stderr)")
+            #expect(quiet.stdout.contains("transport  workload"))
+            let lines = quiet.stderr.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].hasPrefix("podbench: results written to"), "\(quiet.stderr)")
         }
     }
 }

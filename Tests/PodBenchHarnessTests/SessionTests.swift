@@ -118,3 +118,18 @@ struct SessionTests {
         }
     }
 }
+
+@Suite("the run's clock")
+struct RunClockTests {
+    @Test("elapsed and left: the plan before any case has finished, the mean of finished cases after")
+    func estimates() {
+        let clock = RunClock(total: 4, plannedNanosecondsPerCase: 10e9, now: 0)
+        #expect(clock.status(now: 0) == "0:00 elapsed, about 0:40 left")
+        #expect(clock.status(now: 4_000_000_000) == "0:04 elapsed, about 0:36 left")
+        clock.finished()
+        // One case took 20 s: three more at that pace.
+        #expect(clock.status(now: 20_000_000_000) == "0:20 elapsed, about 1:00 left")
+        #expect(RunClock.clock(3_723e9) == "1:02:03" && RunClock.clock(-5) == "0:00")
+        #expect(clock.label(2).hasPrefix("[2/4, "))
+    }
+}

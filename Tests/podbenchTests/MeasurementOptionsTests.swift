@@ -86,8 +86,24 @@ struct MeasurementOptionsTests {
         "--file-segment", "1MiB", "--uring-batch", "4", "--uring-setup", "sqpoll", "--uring-buffers", "registered",
         "--via", "tcp:127.0.0.1:9000", "--via-target", "tcp:127.0.0.1:9001", "--via-name", "haproxy",
         "--via-stats", "unix:/tmp/none.sock", "--preset", "ambassador", "--no-calibrate", "--results-dir",
-        "/results", "--inject-corruption", "5",
+        "/results", "--inject-corruption", "5", "--output", "/results/given.json", "--json", "--quiet",
     ]
+
+    @Test("short options are the long ones: -t -w -s -n -d -o -q")
+    func shortOptions() throws {
+        let short = try MeasurementOptions.parse([
+            "-t", "uds", "-w", "rate", "-s", "64", "-n", "3", "-d", "1s", "-o", "/tmp/none/a.json", "-q",
+        ])
+        let long = try MeasurementOptions.parse([
+            "--transports", "uds", "--workloads", "rate", "--sizes", "64", "--trials", "3", "--duration", "1s",
+            "--output", "/tmp/none/a.json", "--quiet",
+        ])
+        #expect(short.arguments(resultsDir: "/r") == long.arguments(resultsDir: "/r"))
+        #expect(try short.parsed().output == "/tmp/none/a.json" && short.quiet)
+        // An output that exists, or a folder, is refused before anything runs.
+        #expect(throws: (any Error).self) { try MeasurementOptions.parse(["-o", "/tmp"]).parsed() }
+        #expect(throws: (any Error).self) { try MeasurementOptions.parse(["-o", #filePath]).parsed() }
+    }
 
     /// `shmRing` → `--shm-ring`: ArgumentParser's naming of a property.
     static func optionName(_ property: String) -> String {
