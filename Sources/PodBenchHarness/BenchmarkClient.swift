@@ -375,8 +375,8 @@ public final class BenchmarkClient: @unchecked Sendable {
         }
         var usage = CPUUsage.currentThread().since(before)
         // The rate workload's spinning for its schedule is the load generator's cost, not the
-        // channel's: the sender's CPU time leaves it out (it is user time; never below zero).
-        usage.userNanoseconds -= min(usage.userNanoseconds, pacing)
+        // channel's: the sender's CPU time leaves it out (user time first; never below zero).
+        usage.remove(pacing)
         let report: ServerPhaseReport
         do {
             report = try connection.expect("phaseReport") {

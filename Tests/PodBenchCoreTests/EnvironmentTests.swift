@@ -1,3 +1,4 @@
+import Foundation
 import PodBenchCore
 import Testing
 
@@ -76,5 +77,49 @@ struct EnvironmentTests {
         let b = MonotonicClock.now()
         #expect(b >= a)
         #expect(MonotonicClock.measureOverhead(samples: 1001) < 1_000_000)
+    }
+}
+
+@Suite("a thread's CPU time")
+struct CPUUsageTests {
+    @Test("a difference has the thread clock's total, split as getrusage splits it")
+    func split() {
+        func reading(_ user: UInt64, _ system: UInt64, clock: UInt64) -> CPUUsage {
+            var r = CPUUsage(
+                userNanoseconds: user, systemNanoseconds: system, voluntarySwitches: 0, involuntarySwitches: 0)
+            r.threadClockNanoseconds = clock
+            return r
+        }
+        // getrusage saw 300 of system time and none of user time; the clock says 600 were used.
+        let used = reading(100, 300, clock: 1600).since(reading(100, 0, clock: 1000))
+        #expect(used.userNanoseconds == 0 && used.systemNanoseconds == 600)
+        // getrusage saw nothing (no scheduler update in between): all of the clock's time is user.
+        let unseen = reading(100, 0, clock: 5000).since(reading(100, 0, clock: 1000))
+        #expect(unseen.userNanoseconds == 4000 && unseen.systemNanoseconds == 0)
+        let mixed = reading(400, 200, clock: 1900).since(reading(100, 100, clock: 1000))
+        #expect(mixed.userNanoseconds == 675 && mixed.systemNanoseconds == 225)
+        // Without a clock (figures from /proc), getrusage's differences as they are.
+        let plain = reading(400, 200, clock: 0).since(reading(100, 100, clock: 0))
+        #expect(plain.userNanoseconds == 300 && plain.systemNanoseconds == 100)
+        var paced = mixed
+        paced.remove(700)
+        #expect(paced.userNanoseconds == 0 && paced.systemNanoseconds == 200)
+    }
+
+    @Test("the thread clock counts work the thread did, and the encoded form leaves it out")
+    func realThread() throws {
+        let before = CPUUsage.currentThread()
+        let start = MonotonicClock.now()
+        var x: UInt64 = 1
+        while MonotonicClock.now() - start < 20_000_000 { x = x &* 6_364_136_223_846_793_005 &+ 1 }
+        let used = CPUUsage.currentThread().since(before)
+        let wall = MonotonicClock.now() - start
+        #expect(x != 0)
+        // Spinning for 20 ms of wall time: CPU time can be less (preempted on a busy machine), never more.
+        #expect(used.userNanoseconds + used.systemNanoseconds > 0)
+        #expect(used.userNanoseconds + used.systemNanoseconds <= wall + 1_000_000)
+        let encoded = try JSONEncoder().encode(before)
+        #expect(!String(decoding: encoded, as: UTF8.self).contains("threadClock"))
+        #expect(try JSONDecoder().decode(CPUUsage.self, from: encoded).threadClockNanoseconds == 0)
     }
 }
