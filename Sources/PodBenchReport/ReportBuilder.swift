@@ -24,6 +24,9 @@ public struct ReportBuilder {
         public var file: String
         public var chart: SVGChart
         public var caption: String
+        /// The chart it is a panel of (small multiples: one figure cut by size or by channels), the
+        /// file name without the panel's part; the same as `file` for a chart of one panel.
+        public var family: String
     }
 
     public var inputs: [Input]
@@ -49,240 +52,8 @@ public struct ReportBuilder {
         return labels
     }
 
-    /// A case's line in a legend: transport and options, with the file when there are several.
-    func seriesName(_ key: CaseKey, _ input: Input) -> String {
-        var options = key.fileOptions
-        options["rate"] = nil
-        let opts = options.keys.sorted().map { name -> String in
-            let value = options[name]!
-            // Byte counts read better as sizes: ring=1MiB, not ring=1048576.
-            if ["ring", "socket-buffer"].contains(name), let bytes = Int(value) {
-                return "\(name)=\(ByteSize.format(bytes))"
-            }
-            return "\(name)=\(value)"
-        }
-        let name = ([key.transport.rawValue] + opts).joined(separator: " ")
-        return inputs.count > 1 ? "\(name) [\(input.label)]" : name
-    }
-
-    /// The ok cases of a workload, grouped by series (in first-seen order), each sorted by size.
-    func groups(_ workload: WorkloadKind) -> [(
-        name: String, cases: [(size: Int, summary: CaseSummary, result: CaseResult)]
-    )] {
-        var order: [String] = []
-        var byName: [String: [(Int, CaseSummary, CaseResult)]] = [:]
-        for input in inputs {
-            for c in input.run.cases where c.status == .ok && c.key.workload == workload && !c.trials.isEmpty {
-                let name = seriesName(c.key, input)
-                if byName[name] == nil { order.append(name) }
-                byName[name, default: []].append((c.key.messageSize, CaseSummary(c), c))
-            }
-        }
-        return order.map { name in
-            (name, byName[name]!.sorted { $0.0 < $1.0 }.map { (size: $0.0, summary: $0.1, result: $0.2) })
-        }
-    }
-
     /// `64 B`, `1KiB`.
     static func sizeText(_ bytes: Int) -> String { bytes < 1024 ? "\(bytes) B" : ByteSize.format(bytes) }
-
-    /// Every chart this set of files supports.
-    public func charts() -> [Chart] {
-        var charts: [Chart] = []
-        let sizeAxis = ChartAxis(label: "message size, payload", scale: .log, unit: .bytes)
-        let pingpong = groups(.pingpong)
-        let stream = groups(.stream)
-        for (file, title, pick) in [
-            ("latency-p50", "Round-trip latency, p50", { (s: CaseSummary) in s.p50 }),
-            ("latency-p99", "Round-trip latency, p99", { (s: CaseSummary) in s.p99 }),
-            ("latency-p999", "Round-trip latency, p99.9", { (s: CaseSummary) in s.p999 }),
-        ] as [(String, String, (CaseSummary) -> Double?)] where !pingpong.isEmpty {
-            charts.append(
-                Chart(
-                    file: file,
-                    chart: SVGChart(
-                        title: title, x: sizeAxis,
-                        y: ChartAxis(label: "round trip, pingpong", scale: .log, unit: .nanoseconds),
-                        series: pingpong.map { g in
-                            ChartSeries(
-                                name: g.name,
-                                points: g.cases.compactMap { c in pick(c.summary).map { (Double(c.size), $0) } })
-                        }),
-                    caption:
-                        "\(title) against message size, per transport (pingpong: one message out, the same back). Each point is the median across trials of that trial's percentile."
-                ))
-        }
-        if !stream.isEmpty {
-            for (file, title, label, unit, what, pick) in [
-                (
-                    "throughput-messages", "Throughput, messages per second", "messages/s, stream",
-                    ChartAxis.Unit.count, "Messages", \CaseSummary.messagesPerSecond
-                ),
-                (
-                    "throughput-bytes", "Throughput, payload bytes per second", "payload throughput, stream",
-                    .bytesPerSecond, "Payload bytes", \CaseSummary.bytesPerSecond
-                ),
-            ] as [(String, String, String, ChartAxis.Unit, String, KeyPath<CaseSummary, Double>)] {
-                charts.append(
-                    Chart(
-                        file: file,
-                        chart: SVGChart(
-                            title: title, x: sizeAxis, y: ChartAxis(label: label, scale: .log, unit: unit),
-                            series: stream.map { g in
-                                ChartSeries(
-                                    name: g.name, points: g.cases.map { (Double($0.size), $0.summary[keyPath: pick]) })
-                            }),
-                        caption: "\(what) per second one way (stream), median across trials, against message size."))
-            }
-            charts.append(
-                Chart(
-                    file: "cpu-per-message",
-                    chart: SVGChart(
-                        title: "CPU time per message, each side (stream)", x: sizeAxis,
-                        y: ChartAxis(label: "CPU time per message", scale: .log, unit: .nanoseconds),
-                        series: stream.flatMap { g in
-                            [
-                                ChartSeries(
-                                    name: g.name + " sender",
-                                    points: g.cases.map { (Double($0.size), $0.summary.clientCPUPerMessage) }),
-                                ChartSeries(
-                                    name: g.name + " receiver",
-                                    points: g.cases.map { (Double($0.size), $0.summary.serverCPUPerMessage) }),
-                            ]
-                        }),
-                    caption:
-                        "User + system CPU time of each side's measuring thread per message (stream): the sender (client) and the receiver (server)."
-                ))
-        }
-        charts += rateCharts()
-        if let spectrum = spectrumChart(pingpong) { charts.append(spectrum) }
-        if let spread = spreadChart() { charts.append(spread) }
-        return charts
-    }
-
-    func rateCharts() -> [Chart] {
-        let curves = rateCurves()
-        guard !curves.isEmpty else { return [] }
-        let rateAxis = ChartAxis(label: "offered rate, messages/s", scale: .log, unit: .count)
-        var markers: [ChartMarker] = []
-        for curve in curves {
-            if let knee = CapacityPlanner.knee(curve.points), knee.broke {
-                markers.append(ChartMarker(x: knee.point.offered, label: "knee \(SVGChart.shorten(curve.name))"))
-            }
-        }
-        if let objective { markers.append(ChartMarker(y: objective.nanoseconds, label: objective.description)) }
-        let latency = SVGChart(
-            title: "Latency against offered rate (open loop)", x: rateAxis,
-            y: ChartAxis(label: "one-way latency from intended send time", scale: .log, unit: .nanoseconds),
-            series: curves.flatMap { curve in
-                [
-                    ChartSeries(
-                        name: curve.name + " p50",
-                        points: curve.points.compactMap { p in p.p50.map { (p.offered, $0) } }),
-                    ChartSeries(
-                        name: curve.name + " p99",
-                        points: curve.points.compactMap { p in p.p99.map { (p.offered, $0) } }),
-                ]
-            }, markers: markers)
-        let highest = curves.flatMap { $0.points.map(\.offered) }.max() ?? 1
-        let lowest = curves.flatMap { $0.points.map(\.offered) }.min() ?? 1
-        let achieved = SVGChart(
-            title: "Achieved against offered rate", x: rateAxis,
-            y: ChartAxis(label: "achieved rate, messages/s", scale: .log, unit: .count),
-            series: [
-                ChartSeries(
-                    name: "offered (ideal)", points: [(lowest, lowest), (highest, highest)], reference: true)
-            ]
-                + curves.map { curve in
-                    ChartSeries(name: curve.name, points: curve.points.map { ($0.offered, $0.achieved) })
-                })
-        return [
-            Chart(
-                file: "latency-vs-rate", chart: latency,
-                caption:
-                    "The rate workload sends each message at its scheduled time and measures its one-way latency from that time, so a stall counts against every message due during it (no coordinated omission). The knee (marked) is the last rate before delivery falls under 95% of the offered rate or p99 more than doubles over the best p99 of the lower rates."
-            ),
-            Chart(
-                file: "achieved-vs-offered", chart: achieved,
-                caption:
-                    "Messages per second delivered against messages per second offered; the diagonal is perfect delivery."
-            ),
-        ]
-    }
-
-    /// The percentile spectrum of each transport's smallest pingpong case, from its trials'
-    /// histograms merged.
-    func spectrumChart(_ pingpong: [(name: String, cases: [(size: Int, summary: CaseSummary, result: CaseResult)])])
-        -> Chart?
-    {
-        var series: [ChartSeries] = []
-        for g in pingpong {
-            guard let smallest = g.cases.first else { continue }
-            var merged = EncodedHistogram.makeLatencyHistogram()
-            for t in smallest.result.trials {
-                // Validation keeps every histogram within podbench's range; one beyond it would
-                // not fit the merged histogram (its `add` traps), so it is passed over.
-                guard let h = try? t.latency?.decode(), h.maxRecorded <= merged.highestTrackableValue,
-                    merged.totalCount <= UInt64.max - h.totalCount
-                else { continue }
-                merged.add(h)
-            }
-            guard merged.totalCount > 0 else { continue }
-            var points: [(x: Double, y: Double)] = []
-            for q in [50.0, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999] {
-                // A percentile needs enough samples beyond it to mean something.
-                guard Double(merged.totalCount) * (1 - q / 100) >= 1 else { break }
-                points.append((ChartAxis.logOdds(percentile: q), Double(merged.valueAtPercentile(q))))
-            }
-            series.append(ChartSeries(name: "\(g.name) \(Self.sizeText(smallest.size))", points: points))
-        }
-        guard !series.isEmpty else { return nil }
-        return Chart(
-            file: "spectrum",
-            chart: SVGChart(
-                title: "Latency percentile spectrum (pingpong, smallest size)",
-                x: ChartAxis(label: "percentile", scale: .linear, unit: .percentile),
-                y: ChartAxis(label: "round trip", scale: .log, unit: .nanoseconds), series: series),
-            caption:
-                "The round-trip latency at each percentile, from all trials' histograms of each transport's smallest pingpong case merged; the tail goes only as far as the samples reach."
-        )
-    }
-
-    /// With several files: p50 of each transport's smallest pingpong case, one point per file,
-    /// so an outlier node (kernel, runtime) stands out.
-    func spreadChart() -> Chart? {
-        guard inputs.count > 1 else { return nil }
-        var transports: [TransportKind] = []
-        for input in inputs {
-            for c in input.run.cases where c.status == .ok && c.key.workload == .pingpong {
-                if !transports.contains(c.key.transport) { transports.append(c.key.transport) }
-            }
-        }
-        guard !transports.isEmpty else { return nil }
-        var series: [ChartSeries] = []
-        for input in inputs {
-            var points: [(x: Double, y: Double)] = []
-            for (i, transport) in transports.enumerated() {
-                let cases = input.run.cases.filter {
-                    $0.status == .ok && $0.key.workload == .pingpong && $0.key.transport == transport
-                }
-                guard let smallest = cases.min(by: { $0.key.messageSize < $1.key.messageSize }),
-                    let p50 = CaseSummary(smallest).p50
-                else { continue }
-                points.append((Double(i), p50))
-            }
-            series.append(ChartSeries(name: input.label, points: points, pointsOnly: true))
-        }
-        return Chart(
-            file: "spread",
-            chart: SVGChart(
-                title: "Spread across results files: p50 round trip, smallest size",
-                x: ChartAxis(label: "transport", scale: .linear, unit: .categories(transports.map(\.rawValue))),
-                y: ChartAxis(label: "round trip p50", scale: .log, unit: .nanoseconds), series: series),
-            caption:
-                "Each transport's smallest pingpong case, p50, one mark per results file (node, kernel, runtime, isolation): a file far from the others is the outlier."
-        )
-    }
 
     /// The list of files a report wrote, kept in its folder: what the next report into the same
     /// folder may remove when it no longer writes them (a chart whose workload is gone, a case's
@@ -481,10 +252,17 @@ public struct ReportBuilder {
         func row(_ cells: [String]) -> String { "| " + cells.map(e).joined(separator: " | ") + " |\n" }
         var md = "# podbench report\n\n"
         md += "Results files: " + inputs.map { e($0.label) }.joined(separator: ", ") + "\n\n"
-        for c in charts {
-            md +=
-                "## \(c.chart.title)\n\n![\(c.chart.title)](\(c.file).svg)\n\n\(c.caption) Data: [\(c.file).csv](\(c.file).csv).\n\n"
+        md += "## Summary\n\n" + summaryLines().map { "- " + e($0) + "\n" }.joined()
+        let keys = keyNumberRows()
+        if !keys.isEmpty {
+            md += "\n| " + Self.keyNumberHeader.joined(separator: " | ") + " |\n|"
+            md += String(repeating: "---|", count: Self.keyNumberHeader.count) + "\n"
+            for cells in keys { md += row(cells) }
         }
+        md +=
+            "\nData for other tools: [cases.csv](cases.csv) (a row per case), [trials.csv](trials.csv) (a row per trial)"
+            + (rateCurves().isEmpty ? "" : ", [capacity.csv](capacity.csv)")
+            + ", each chart's CSV, and each case's latency histogram in `\(Self.histogramFolder)/` (HdrHistogram `.hgrm`, microseconds).\n\n"
         let capacity = capacityLines()
         if !capacity.isEmpty {
             md += "## Capacity\n\n"
@@ -493,6 +271,14 @@ public struct ReportBuilder {
             md += String(repeating: "---|", count: capacityHeader.count) + "\n"
             for line in capacity { md += row(capacityCells(line)) }
             md += "\n\(capacityNote)\n\nData: [capacity.csv](capacity.csv).\n\n"
+        }
+        for family in Self.families(charts) {
+            let first = family[0]
+            md += "## \(family.count > 1 ? Self.familyTitle(first.chart.title) : first.chart.title)\n\n"
+            for c in family { md += "![\(c.chart.title)](\(c.file).svg)\n" }
+            md +=
+                "\n\(first.caption) Data: " + family.map { "[\($0.file).csv](\($0.file).csv)" }.joined(separator: ", ")
+            md += ".\n\n"
         }
         let hops = hopRows()
         if !hops.isEmpty {
@@ -513,6 +299,28 @@ public struct ReportBuilder {
         return md
     }
 
+    /// Charts grouped by the figure they are panels of, in order.
+    static func families(_ charts: [Chart]) -> [[Chart]] {
+        var out: [[Chart]] = []
+        for c in charts {
+            if let last = out.last?.first, last.family == c.family {
+                out[out.count - 1].append(c)
+            } else {
+                out.append([c])
+            }
+        }
+        return out
+    }
+
+    /// A panel's title without its panel part: `Throughput (1 of 3)` → `Throughput`, `Latency …, 64 B (1 of 2)` → `Latency …`.
+    static func familyTitle(_ title: String) -> String {
+        var t = title
+        if let r = t.range(of: " (", options: .backwards) { t = String(t[..<r.lowerBound]) }
+        if t.hasPrefix("Latency against offered rate, ") { return "Latency against offered rate (open loop)" }
+        if t.hasPrefix("Achieved against offered rate, ") { return "Achieved against offered rate" }
+        return t
+    }
+
     func html(_ charts: [Chart]) -> String {
         let e = SVGChart.escape
         var page = """
@@ -526,10 +334,17 @@ public struct ReportBuilder {
             <p>Results files: \(inputs.map { "<code>\(e($0.label))</code>" }.joined(separator: ", "))</p>
 
             """
-        for c in charts {
-            page +=
-                "<figure><img src=\"\(c.file).svg\" alt=\"\(e(c.chart.title))\" width=\"900\" height=\"430\"><figcaption>\(e(c.caption)) Data: <a href=\"\(c.file).csv\">\(c.file).csv</a>.</figcaption></figure>\n"
+        page += "<h2>Summary</h2>\n<ul>" + summaryLines().map { "<li>\(e($0))</li>" }.joined() + "</ul>\n"
+        let keys = keyNumberRows()
+        if !keys.isEmpty {
+            page += "<table><tr>" + Self.keyNumberHeader.map { "<th>\(e($0))</th>" }.joined() + "</tr>\n"
+            for row in keys { page += "<tr>" + row.map { "<td>\(e($0))</td>" }.joined() + "</tr>\n" }
+            page += "</table>\n"
         }
+        page +=
+            "<p>Data for other tools: <a href=\"cases.csv\">cases.csv</a> (a row per case), <a href=\"trials.csv\">trials.csv</a> (a row per trial)"
+            + (rateCurves().isEmpty ? "" : ", <a href=\"capacity.csv\">capacity.csv</a>")
+            + ", each chart's CSV, and each case's latency histogram in <code>\(Self.histogramFolder)/</code> (HdrHistogram <code>.hgrm</code>, microseconds).</p>\n"
         let capacity = capacityLines()
         if !capacity.isEmpty {
             page += "<h2>Capacity</h2>\n<ul>" + capacity.map { "<li>\(e(sentence($0)))</li>" }.joined() + "</ul>\n"
@@ -538,6 +353,19 @@ public struct ReportBuilder {
                 page += "<tr>" + capacityCells(line).map { "<td>\(e($0))</td>" }.joined() + "</tr>\n"
             }
             page += "</table>\n<p>\(e(capacityNote)) Data: <a href=\"capacity.csv\">capacity.csv</a>.</p>\n"
+        }
+        for family in Self.families(charts) {
+            // Panels one under the other at full size: two a row shrank their labels to 7 px
+            // (looked at in Chromium, 2026-12-03).
+            page += "<figure>"
+            for c in family {
+                page +=
+                    "<img src=\"\(c.file).svg\" alt=\"\(e(c.chart.title))\" title=\"\(e(c.chart.title))\" style=\"max-width:100%;height:auto\">"
+            }
+            page +=
+                "<figcaption>\(e(family[0].caption)) Data: "
+                + family.map { "<a href=\"\($0.file).csv\">\($0.file).csv</a>" }.joined(separator: ", ")
+                + ".</figcaption></figure>\n"
         }
         let hops = hopRows()
         if !hops.isEmpty {

@@ -153,12 +153,27 @@ public struct ChartSeries: Sendable {
     public var pointsOnly: Bool
     /// A guide drawn for reference (the diagonal of perfect delivery), not data: left out of the CSV.
     public var reference: Bool
+    /// The palette colour (by channel, the same in every chart of a report); nil: by position.
+    public var colour: Int?
+    /// The dash pattern (by file, or p50 against p99); nil: by position.
+    public var dash: Int?
+    /// The marker shape (by file); nil: by position.
+    public var marker: Int?
+    /// The spread across trials at each x: the lowest and highest trial, drawn as a band.
+    public var band: [(x: Double, low: Double, high: Double)]
 
-    public init(name: String, points: [(x: Double, y: Double)], pointsOnly: Bool = false, reference: Bool = false) {
+    public init(
+        name: String, points: [(x: Double, y: Double)], pointsOnly: Bool = false, reference: Bool = false,
+        colour: Int? = nil, dash: Int? = nil, marker: Int? = nil, band: [(x: Double, low: Double, high: Double)] = []
+    ) {
         self.name = name
         self.points = points
         self.pointsOnly = pointsOnly
         self.reference = reference
+        self.colour = colour
+        self.dash = dash
+        self.marker = marker
+        self.band = band
     }
 }
 
@@ -184,13 +199,19 @@ public struct SVGChart: Sendable {
     public var y: ChartAxis
     public var series: [ChartSeries]
     public var markers: [ChartMarker]
+    /// The data extent to scale the axes to (small multiples share one), instead of this chart's own.
+    public var extent: (x: (Double, Double), y: (Double, Double))?
 
-    public init(title: String, x: ChartAxis, y: ChartAxis, series: [ChartSeries], markers: [ChartMarker] = []) {
+    public init(
+        title: String, x: ChartAxis, y: ChartAxis, series: [ChartSeries], markers: [ChartMarker] = [],
+        extent: (x: (Double, Double), y: (Double, Double))? = nil
+    ) {
         self.title = title
         self.x = x
         self.y = y
         self.series = series
         self.markers = markers
+        self.extent = extent
     }
 
     /// Okabe–Ito colours (told apart with colour-blindness), each with its own shape and dash.
@@ -199,19 +220,31 @@ public struct SVGChart: Sendable {
 
     static let width = 900.0
     static let plotLeft = 80.0
-    static let plotTop = 48.0
+    static let plotTop = 56.0
     static let plotWidth = 470.0
     static let plotHeight = 320.0
     static let height = 430.0
+    static let legendRow = 18.0
 
     /// The chart's data as CSV: `series,X (unit),Y (unit)`, the values the chart shows in the
     /// units named in the header (nanoseconds, bytes, messages/s, percent), categories by name; guides
     /// such as the diagonal are not data and are left out.
     public func csv() -> String {
-        var lines = ["series,\(Self.csvField(x.csvColumn)),\(Self.csvField(y.csvColumn))"]
+        let banded = series.contains { !$0.band.isEmpty }
+        var header = "series,\(Self.csvField(x.csvColumn)),\(Self.csvField(y.csvColumn))"
+        if banded {
+            header +=
+                ",\(Self.csvField("lowest trial, " + y.csvColumn)),\(Self.csvField("highest trial, " + y.csvColumn))"
+        }
+        var lines = [header]
         for s in series where !s.reference {
             for p in s.points.sorted(by: { $0.x < $1.x }) where p.x.isFinite && p.y.isFinite {
-                lines.append("\(Self.csvField(s.name)),\(x.csvValue(p.x)),\(y.csvValue(p.y))")
+                var line = "\(Self.csvField(s.name)),\(x.csvValue(p.x)),\(y.csvValue(p.y))"
+                if banded {
+                    let b = s.band.first { $0.x == p.x }
+                    line += "," + (b.map { y.csvValue($0.low) } ?? "") + "," + (b.map { y.csvValue($0.high) } ?? "")
+                }
+                lines.append(line)
             }
         }
         return lines.joined(separator: "\n") + "\n"
@@ -220,26 +253,62 @@ public struct SVGChart: Sendable {
     /// One CSV field: names come from results files, so quoted and defused (`TextEscaping.csv`).
     static func csvField(_ text: String) -> String { TextEscaping.csv(text) }
 
+    /// Where series `i` of this chart takes its colour, dash and marker from.
+    func style(_ i: Int, _ s: ChartSeries) -> (colour: String, dash: String, marker: Int) {
+        let colour = s.colour ?? i
+        return (
+            Self.colours[colour % Self.colours.count],
+            Self.dashes[(s.dash ?? (i / Self.colours.count + i)) % Self.dashes.count],
+            s.marker ?? i
+        )
+    }
+
+    /// A text label's box: where it is drawn, for the test that no two overlap (`labelBoxes`).
+    struct LabelBox: Equatable {
+        var left, top, right, bottom: Double
+        func intersects(_ o: LabelBox) -> Bool { left < o.right && o.left < right && top < o.bottom && o.top < bottom }
+    }
+
+    /// The box of `text` at (x, y) (its baseline), anchored start, middle or end: widths estimated
+    /// at 0.62 em a character (DejaVu Sans, the widest of the fonts asked for, averages under it).
+    static func box(_ text: String, x: Double, y: Double, anchor: String, size: Double) -> LabelBox {
+        let width = Double(text.count) * size * 0.62
+        let left = anchor == "middle" ? x - width / 2 : anchor == "end" ? x - width : x
+        return LabelBox(left: left, top: y - size * 0.8, right: left + width, bottom: y + size * 0.25)
+    }
+
     /// The SVG document.
     public func render() -> String {
         let usable = series.map { s in
-            ChartSeries(
-                name: s.name,
-                points: s.points.filter {
-                    $0.x.isFinite && $0.y.isFinite && (x.scale == .linear || $0.x > 0)
-                        && (y.scale == .linear || $0.y > 0)
-                }, pointsOnly: s.pointsOnly, reference: s.reference)
+            var s = s
+            s.points = s.points.filter {
+                $0.x.isFinite && $0.y.isFinite && (x.scale == .linear || $0.x > 0) && (y.scale == .linear || $0.y > 0)
+            }
+            s.band = s.band.filter {
+                $0.x.isFinite && $0.low.isFinite && $0.high.isFinite && (x.scale == .linear || $0.x > 0)
+                    && (y.scale == .linear || $0.low > 0)
+            }
+            return s
         }
         // Markers are filtered as points are: a knee at a rate no axis can show is not drawn.
         let markers = self.markers.filter { m in
             (m.x.map { $0.isFinite && (x.scale == .linear || $0 > 0) } ?? true)
                 && (m.y.map { $0.isFinite && (y.scale == .linear || $0 > 0) } ?? true)
         }
-        let xs = usable.flatMap { $0.points.map(\.x) } + markers.compactMap(\.x)
-        let ys = usable.flatMap { $0.points.map(\.y) } + markers.compactMap(\.y)
+        var xs = usable.flatMap { $0.points.map(\.x) } + markers.compactMap(\.x)
+        var ys =
+            usable.flatMap { $0.points.map(\.y) + $0.band.flatMap { [$0.low, $0.high] } } + markers.compactMap(\.y)
+        if let extent {
+            xs += [extent.x.0, extent.x.1].filter { $0.isFinite && (x.scale == .linear || $0 > 0) }
+            ys += [extent.y.0, extent.y.1].filter { $0.isFinite && (y.scale == .linear || $0 > 0) }
+        }
+        // The legend: one row per series, then one per marker (knees by their tag, the objective).
+        let legendRows = usable.count + markers.count
+        let height = max(Self.height, Self.plotTop + 8 + Double(legendRows) * Self.legendRow + 12)
         var svg = """
-            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(Self.width))" height="\(Int(Self.height))" \
-            viewBox="0 0 \(Int(Self.width)) \(Int(Self.height))" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(Self.width))" height="\(Int(height))" \
+            viewBox="0 0 \(Int(Self.width)) \(Int(height))" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">
+            <title>\(Self.escape(title))</title>
             <rect width="100%" height="100%" fill="#ffffff"/>
             <text x="\(Self.plotLeft)" y="24" font-size="15" font-weight="bold">\(Self.escape(title))</text>
 
@@ -256,18 +325,27 @@ public struct SVGChart: Sendable {
         let right = Self.plotLeft + Self.plotWidth
         svg +=
             "<rect x=\"\(Self.plotLeft)\" y=\"\(Self.plotTop)\" width=\"\(Self.plotWidth)\" height=\"\(Self.plotHeight)\" fill=\"none\" stroke=\"#444\"/>\n"
+        // Tick labels that would overprint the one before are left out (the tick stays).
+        var lastRight = -Double.infinity
         for t in x.ticks(xRange.0, xRange.1) {
             let p = Self.f(px(t))
             svg += "<line x1=\"\(p)\" y1=\"\(Self.plotTop)\" x2=\"\(p)\" y2=\"\(bottom)\" stroke=\"#ddd\"/>\n"
             svg += "<line x1=\"\(p)\" y1=\"\(bottom)\" x2=\"\(p)\" y2=\"\(bottom + 5)\" stroke=\"#444\"/>\n"
-            svg +=
-                "<text x=\"\(p)\" y=\"\(bottom + 18)\" text-anchor=\"middle\">\(Self.escape(x.text(t)))</text>\n"
+            let label = x.text(t)
+            let box = Self.box(label, x: px(t), y: bottom + 18, anchor: "middle", size: 12)
+            guard box.left > lastRight + 4 else { continue }
+            lastRight = box.right
+            svg += "<text x=\"\(p)\" y=\"\(bottom + 18)\" text-anchor=\"middle\">\(Self.escape(label))</text>\n"
         }
+        var lastTop = Double.infinity
         for t in y.ticks(yRange.0, yRange.1) {
             let p = Self.f(py(t))
             svg += "<line x1=\"\(Self.plotLeft)\" y1=\"\(p)\" x2=\"\(right)\" y2=\"\(p)\" stroke=\"#ddd\"/>\n"
             svg +=
                 "<line x1=\"\(Self.plotLeft - 5)\" y1=\"\(p)\" x2=\"\(Self.plotLeft)\" y2=\"\(p)\" stroke=\"#444\"/>\n"
+            let box = Self.box(y.text(t), x: Self.plotLeft - 8, y: py(t) + 4, anchor: "end", size: 12)
+            guard box.bottom < lastTop - 2 else { continue }
+            lastTop = box.top
             svg +=
                 "<text x=\"\(Self.plotLeft - 8)\" y=\"\(Self.f(py(t) + 4))\" text-anchor=\"end\">\(Self.escape(y.text(t)))</text>\n"
         }
@@ -275,43 +353,85 @@ public struct SVGChart: Sendable {
             "<text x=\"\(Self.f(Self.plotLeft + Self.plotWidth / 2))\" y=\"\(bottom + 40)\" text-anchor=\"middle\">\(Self.escape(x.label))</text>\n"
         svg +=
             "<text transform=\"translate(18 \(Self.f(Self.plotTop + Self.plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">\(Self.escape(y.label))</text>\n"
-        var labelRow = 0
+        // Bands first, under every line.
+        for (i, s) in usable.enumerated() where s.band.count > 1 {
+            let colour = style(i, s).colour
+            let band = s.band.sorted { $0.x < $1.x }
+            let outline =
+                band.map { "\(Self.f(px($0.x))),\(Self.f(py($0.high)))" }
+                + band.reversed().map { "\(Self.f(px($0.x))),\(Self.f(py($0.low)))" }
+            svg +=
+                "<polygon points=\"\(outline.joined(separator: " "))\" fill=\"\(colour)\" fill-opacity=\"0.13\" stroke=\"none\"><title>\(Self.escape(s.name)): lowest to highest trial</title></polygon>\n"
+        }
+        // Marker lines, their labels kept off the plot: a knee gets a tag above the plot (K1, K2,
+        // moved right until it clears the one before), named in the legend; the objective is
+        // named in the legend.
+        var tags: [String] = []
+        var tagRight = -Double.infinity
         for m in markers {
             if let mx = m.x {
                 let p = Self.f(px(mx))
+                let tag = "K\(tags.count + 1)"
+                tags.append(tag)
                 svg +=
-                    "<line x1=\"\(p)\" y1=\"\(Self.plotTop)\" x2=\"\(p)\" y2=\"\(bottom)\" stroke=\"#B00020\" stroke-dasharray=\"4 3\"/>\n"
-                // One row per marker label, so that knees at the same rate do not overprint.
-                let ly = Self.plotTop + 14 + Double(labelRow) * 14
-                labelRow += 1
+                    "<line x1=\"\(p)\" y1=\"\(Self.plotTop)\" x2=\"\(p)\" y2=\"\(bottom)\" stroke=\"#B00020\" stroke-dasharray=\"4 3\"><title>\(Self.escape(m.label))</title></line>\n"
+                var box = Self.box(tag, x: px(mx), y: Self.plotTop - 6, anchor: "middle", size: 11)
+                if box.left < tagRight + 3 {
+                    let shift = tagRight + 3 - box.left
+                    box.left += shift
+                    box.right += shift
+                }
+                tagRight = box.right
                 svg +=
-                    "<text x=\"\(Self.f(px(mx) + 4))\" y=\"\(Self.f(ly))\" fill=\"#B00020\" font-size=\"11\">\(Self.escape(m.label))</text>\n"
+                    "<text x=\"\(Self.f(box.left))\" y=\"\(Self.f(Self.plotTop - 6))\" fill=\"#B00020\" font-size=\"11\">\(tag)<title>\(Self.escape(m.label))</title></text>\n"
             }
             if let my = m.y {
                 let p = Self.f(py(my))
                 svg +=
-                    "<line x1=\"\(Self.plotLeft)\" y1=\"\(p)\" x2=\"\(right)\" y2=\"\(p)\" stroke=\"#B00020\" stroke-dasharray=\"4 3\"/>\n"
-                svg +=
-                    "<text x=\"\(Self.f(right - 4))\" y=\"\(Self.f(py(my) - 4))\" text-anchor=\"end\" fill=\"#B00020\">\(Self.escape(m.label))</text>\n"
+                    "<line x1=\"\(Self.plotLeft)\" y1=\"\(p)\" x2=\"\(right)\" y2=\"\(p)\" stroke=\"#B00020\" stroke-dasharray=\"4 3\"><title>\(Self.escape(m.label))</title></line>\n"
             }
         }
         for (i, s) in usable.enumerated() {
-            let colour = Self.colours[i % Self.colours.count]
-            let dash = Self.dashes[(i / Self.colours.count + i) % Self.dashes.count]
+            let (colour, dash, marker) = style(i, s)
             let points = s.points.sorted { $0.x < $1.x }
             if !s.pointsOnly && points.count > 1 {
                 let path = points.map { "\(Self.f(px($0.x))),\(Self.f(py($0.y)))" }.joined(separator: " ")
                 svg +=
                     "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\"\(dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\"")/>\n"
             }
-            for p in points { svg += Self.marker(i, at: px(p.x), py(p.y), colour: colour) }
-            let ly = Self.plotTop + 8 + Double(i) * 20
+            if !s.reference {
+                for p in points {
+                    svg +=
+                        "<g><title>\(Self.escape(s.name)): \(Self.escape(x.text(p.x))) → \(Self.escape(y.text(p.y)))</title>"
+                        + Self.marker(marker, at: px(p.x), py(p.y), colour: colour).dropLast() + "</g>\n"
+                }
+            }
+            let ly = Self.plotTop + 8 + Double(i) * Self.legendRow
             let lx = right + 16
+            svg += "<g><title>\(Self.escape(s.name))</title>"
             svg +=
-                "<line x1=\"\(Self.f(lx))\" y1=\"\(Self.f(ly))\" x2=\"\(Self.f(lx + 28))\" y2=\"\(Self.f(ly))\" stroke=\"\(colour)\" stroke-width=\"2\"\(dash.isEmpty || s.pointsOnly ? "" : " stroke-dasharray=\"\(dash)\"")/>\n"
-            svg += Self.marker(i, at: lx + 14, ly, colour: colour)
+                "<line x1=\"\(Self.f(lx))\" y1=\"\(Self.f(ly))\" x2=\"\(Self.f(lx + 28))\" y2=\"\(Self.f(ly))\" stroke=\"\(colour)\" stroke-width=\"2\"\(dash.isEmpty || s.pointsOnly ? "" : " stroke-dasharray=\"\(dash)\"")/>"
+            if !s.reference { svg += Self.marker(marker, at: lx + 14, ly, colour: colour).dropLast() }
             svg +=
-                "<text x=\"\(Self.f(lx + 34))\" y=\"\(Self.f(ly + 4))\">\(Self.escape(Self.shorten(s.name)))</text>\n"
+                "<text x=\"\(Self.f(lx + 34))\" y=\"\(Self.f(ly + 4))\">\(Self.escape(Self.shorten(s.name)))</text></g>\n"
+        }
+        var row = usable.count
+        var tagIndex = 0
+        for m in markers {
+            let ly = Self.plotTop + 8 + Double(row) * Self.legendRow
+            let lx = right + 16
+            row += 1
+            let name: String
+            if m.x != nil {
+                name = "\(tags[tagIndex]) \(m.label)"
+                tagIndex += 1
+            } else {
+                name = m.label
+            }
+            svg +=
+                "<g><title>\(Self.escape(m.label))</title><line x1=\"\(Self.f(lx))\" y1=\"\(Self.f(ly))\" x2=\"\(Self.f(lx + 28))\" y2=\"\(Self.f(ly))\" stroke=\"#B00020\" stroke-dasharray=\"4 3\"/>"
+            svg +=
+                "<text x=\"\(Self.f(lx + 34))\" y=\"\(Self.f(ly + 4))\" fill=\"#B00020\">\(Self.escape(Self.shorten(name)))</text></g>\n"
         }
         svg += "</svg>\n"
         return svg
@@ -366,7 +486,8 @@ public struct SVGChart: Sendable {
         }
     }
 
-    static func shorten(_ name: String) -> String { name.count > 40 ? String(name.prefix(39)) + "…" : name }
+    /// A legend name cut to what fits right of the plot (the whole name is the entry's tooltip).
+    static func shorten(_ name: String) -> String { name.count > 38 ? String(name.prefix(37)) + "…" : name }
 
     static func f(_ v: Double) -> String { Format.fixed(v, digits: 1) }
 

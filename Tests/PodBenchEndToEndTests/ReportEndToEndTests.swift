@@ -35,6 +35,15 @@ extension EndToEnd {
                 #expect(cases.split(separator: "\n").count == 1 + 2 * 2 * 2 * inputs.count, "\(cases)")
                 let histograms = try FileManager.default.contentsOfDirectory(atPath: out + "/histograms")
                 #expect(histograms.count == 2 * 2 * 2 * inputs.count && histograms.allSatisfy { $0.hasSuffix(".hgrm") })
+                // The page in a real browser: every image shows, nothing missing, no console message.
+                let check = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                    .deletingLastPathComponent().appendingPathComponent("scripts/check-page.py").path
+                let page = try BinaryProcess.runTool("/usr/bin/python3", [check, out, out + "-page.png"])
+                if page == 3 && ProcessInfo.processInfo.environment["PODBENCH_REQUIRE_TOOLS"] != "1" {
+                    // No chromium on this machine (scripts/test.sh installs it).
+                } else {
+                    #expect(page == 0, "scripts/check-page.py \(out) failed (run it by hand for the reasons)")
+                }
                 let rsvg = "/usr/bin/rsvg-convert"
                 guard FileManager.default.isExecutableFile(atPath: rsvg) else {
                     Issue.record("rsvg-convert is missing: scripts/test.sh installs librsvg2-bin")
@@ -92,8 +101,15 @@ extension EndToEnd {
                         $0.hasPrefix("- \(transport.rawValue) ") && $0.contains(" msg/s at p99 ≤ 1s using ")
                     }, "no sentence for \(transport)")
             }
-            #expect(FileManager.default.fileExists(atPath: dir + "/rep/latency-vs-rate.svg"))
-            #expect(FileManager.default.fileExists(atPath: dir + "/rep/achieved-vs-offered.svg"))
+            // Four channels of one size (three where io_uring is refused): two panels, or one chart.
+            let drawn = try FileManager.default.contentsOfDirectory(atPath: dir + "/rep")
+            let panels = Set(result.cases.filter { $0.status == .ok }.map(\.key.transport)).count > 3
+            for family in ["latency-vs-rate", "achieved-vs-offered"] {
+                #expect(
+                    panels
+                        ? drawn.contains("\(family)-64B-1.svg") && drawn.contains("\(family)-64B-2.svg")
+                        : drawn.contains("\(family).svg"), "\(family): \(drawn)")
+            }
             let bad = try BinaryProcess.run(["report", file, "--out", dir + "/rep2", "--slo", "p98=1ms"])
             #expect(bad.status == 2 && bad.stderr.contains("--slo"))
         }

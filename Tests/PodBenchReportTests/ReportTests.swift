@@ -433,16 +433,28 @@ struct TidyDataTests {
         }
 
         // Chart data in the units the charts show, never plot coordinates or guides.
-        let achieved = try String(contentsOfFile: dir + "/achieved-vs-offered.csv", encoding: .utf8)
+        let achieved = try String(contentsOfFile: dir + "/achieved-vs-offered-64B-1.csv", encoding: .utf8)
         #expect(!achieved.contains("ideal"))
         let spectrum = try Self.table(dir + "/spectrum.csv")
         #expect(spectrum.header == ["series", "percentile (%)", "round trip (ns)"])
         #expect(spectrum.rows.allSatisfy { Double($0["percentile (%)"] ?? "").map { $0 >= 50 && $0 < 100 } == true })
         #expect(spectrum.rows.contains { $0["percentile (%)"] == "99" })
         let p50 = try Self.table(dir + "/latency-p50.csv")
-        #expect(p50.header == ["series", "message size, payload (bytes)", "round trip, pingpong (ns)"])
+        #expect(
+            p50.header == [
+                "series", "message size, payload (bytes)", "round trip, pingpong (ns)",
+                "lowest trial, round trip, pingpong (ns)", "highest trial, round trip, pingpong (ns)",
+            ])
+        for row in p50.rows {
+            let (v, low, high) = (
+                Double(row["round trip, pingpong (ns)"] ?? ""),
+                Double(row["lowest trial, round trip, pingpong (ns)"] ?? ""),
+                Double(row["highest trial, round trip, pingpong (ns)"] ?? "")
+            )
+            #expect(low! <= v! && v! <= high!, "\(row)")
+        }
         let bytes = try Self.table(dir + "/throughput-bytes.csv")
-        #expect(bytes.header.last == "payload throughput, stream (bytes/s)")
+        #expect(bytes.header[2] == "payload throughput, stream (bytes/s)")
     }
 
     @Test("the spread chart's CSV names transports, not category indexes")
@@ -471,14 +483,14 @@ struct ReportFolderTests {
             ReportBuilder.Input(label: "example", path: "example.json", run: try TidyDataTests.exampleRun())
         ])
         try example.write(to: dir)
-        #expect(FileManager.default.fileExists(atPath: dir + "/latency-vs-rate.svg"))
+        #expect(FileManager.default.fileExists(atPath: dir + "/latency-vs-rate-64B-1.svg"))
         let small = ReportBuilder(inputs: [
             ReportBuilder.Input(label: "n", path: "n.json", run: ReportTests.run(host: "n", scale: 1))
         ])
         let written = try small.write(to: dir)
         let files = try ReportTests.files(in: dir)
         #expect(files.count == written.count + 1 && files.contains(ReportBuilder.manifestName))
-        for gone in ["latency-vs-rate.svg", "latency-vs-rate.csv", "capacity.csv"] {
+        for gone in ["latency-vs-rate-64B-1.svg", "latency-vs-rate-64KiB-2.csv", "capacity.csv"] {
             #expect(!files.contains(gone), "\(gone) of the older report is still there")
         }
         #expect(files.filter { $0.hasPrefix("histograms/") }.count == ReportTests.run(host: "n", scale: 1).cases.count)
@@ -551,5 +563,153 @@ struct ExampleTests {
             let then = try Data(contentsOf: URL(fileURLWithPath: root + "/plots/example/" + name))
             #expect(now == then, "plots/example/\(name) is not what this code draws; \(advice)")
         }
+    }
+}
+
+@Suite("charts a person reads at a glance")
+struct ChartLegibilityTests {
+    /// Every text label of an SVG with its box (rotated ones left out: the y axis's title alone).
+    static func labels(_ svg: String) throws -> [(text: String, box: SVGChart.LabelBox)] {
+        let pattern = try NSRegularExpression(pattern: "<text([^>]*)>([^<]*)")
+        func attribute(_ name: String, _ attributes: String) -> String? {
+            guard let r = attributes.range(of: " \(name)=\"") else { return nil }
+            let rest = attributes[r.upperBound...]
+            return rest.firstIndex(of: "\"").map { String(rest[..<$0]) }
+        }
+        var out: [(String, SVGChart.LabelBox)] = []
+        for m in pattern.matches(in: svg, range: NSRange(svg.startIndex..., in: svg)) {
+            let attributes = String(svg[Range(m.range(at: 1), in: svg)!])
+            guard attribute("transform", attributes) == nil else { continue }
+            let text = String(svg[Range(m.range(at: 2), in: svg)!])
+                .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+                .replacingOccurrences(of: "&amp;", with: "&").replacingOccurrences(of: "&quot;", with: "\"")
+                .replacingOccurrences(of: "&#39;", with: "'")
+            guard !text.isEmpty, let x = Double(attribute("x", attributes) ?? ""),
+                let y = Double(attribute("y", attributes) ?? "")
+            else { continue }
+            let size = Double(attribute("font-size", attributes) ?? "") ?? 12
+            out.append(
+                (
+                    text,
+                    SVGChart.box(text, x: x, y: y, anchor: attribute("text-anchor", attributes) ?? "start", size: size)
+                ))
+        }
+        return out
+    }
+
+    /// Whether no two labels of `svg` overlap and every one is inside its width.
+    static func check(_ svg: String, _ name: String) throws {
+        let labels = try Self.labels(svg)
+        #expect(!labels.isEmpty, "\(name) has no labels")
+        let width = Double(svg.firstMatch(of: /width="(\d+)"/).map { String($0.1) } ?? "") ?? 0
+        // The plot's frame: where the data is drawn, which no label may cover.
+        let frame = svg.firstMatch(
+            of: /<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)" fill="none"/)
+        let plot = frame.map { m in
+            SVGChart.LabelBox(
+                left: Double(m.1)!, top: Double(m.2)!, right: Double(m.1)! + Double(m.3)!,
+                bottom: Double(m.2)! + Double(m.4)!)
+        }
+        for (i, a) in labels.enumerated() {
+            #expect(a.box.left >= 0 && a.box.right <= width, "\(name): '\(a.text)' leaves the chart")
+            if let plot { #expect(!a.box.intersects(plot), "\(name): '\(a.text)' is drawn over the data") }
+            for b in labels[(i + 1)...] where a.box.intersects(b.box) {
+                Issue.record("\(name): '\(a.text)' overlaps '\(b.text)'")
+            }
+        }
+    }
+
+    @Test("no two labels overlap in any chart of the committed example")
+    func committedExample() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+        let svgs = try FileManager.default.contentsOfDirectory(atPath: root + "/plots/example").filter {
+            $0.hasSuffix(".svg")
+        }
+        #expect(svgs.count >= 9)
+        for name in svgs {
+            try Self.check(try String(contentsOfFile: root + "/plots/example/" + name, encoding: .utf8), name)
+        }
+    }
+
+    @Test("many files, long names, many channels: panels of at most six lines, one colour per channel, labels apart")
+    func crowded() throws {
+        var run = try TidyDataTests.exampleRun()
+        // Twelve channels: the example's three, each also with four option values.
+        let original = run.cases
+        for wait in ["spin", "futex", "spin-futex:10us"] {
+            run.cases += original.map { c in
+                var c = c
+                c.key.options["wait-long-option-name-for-the-legend"] = wait
+                return c
+            }
+        }
+        let inputs = (0..<3).map {
+            ReportBuilder.Input(
+                label: "node-\($0)-worker-pool-a-00.eu-west-1.compute.internal", path: "\($0).json", run: run)
+        }
+        let report = ReportBuilder(inputs: inputs, objective: try .init(parsing: "p99=100us"))
+        let charts = report.charts()
+        for c in charts {
+            let lines = c.chart.series.filter { !$0.reference }
+            #expect(lines.count <= ReportBuilder.panelSeries, "\(c.file): \(lines.count) lines")
+            try Self.check(c.chart.render(), c.file)
+        }
+        // A channel keeps its colour across charts and files; files differ by dash.
+        let colours = Dictionary(grouping: charts.flatMap(\.chart.series).filter { !$0.reference }) {
+            $0.name.components(separatedBy: " [").first ?? ""
+        }
+        for (channel, series) in colours where !channel.isEmpty {
+            let distinct = Set(series.compactMap(\.colour))
+            // cpu-per-message names end in sender/receiver; rate ones in a size and a percentile.
+            #expect(distinct.count == 1, "\(channel): colours \(distinct)")
+        }
+        #expect(charts.contains { $0.file == "latency-p50-1" } && charts.contains { $0.family == "latency-vs-rate" })
+        // Every panel of a family has the same axes.
+        for family in ReportBuilder.families(charts) where family.count > 1 {
+            let extents = family.compactMap { $0.chart.extent.map { "\($0)" } }
+            #expect(extents.count == family.count && Set(extents).count == 1, "\(family[0].family)")
+        }
+    }
+
+    @Test("every point and legend entry has a tooltip; the chart has a title element")
+    func tooltips() throws {
+        let chart = SVGChart(
+            title: "t", x: ReportTests.sizeAxis, y: ReportTests.nsAxis,
+            series: [ChartSeries(name: "uds", points: [(64, 5000), (1024, 7000)])])
+        let svg = chart.render()
+        #expect(svg.contains("<title>t</title>"))
+        #expect(svg.contains("<title>uds: 64 B → 5µs</title>") && svg.contains("<title>uds: 1 KiB → 7µs</title>"))
+        #expect(svg.contains("<g><title>uds</title>"))
+    }
+}
+
+@Suite("the summary at the top")
+struct SummaryTests {
+    @Test("report.md and index.html open with when, where, how and the key numbers, before any chart")
+    func summaryFirst() throws {
+        let run = try TidyDataTests.exampleRun()
+        let report = ReportBuilder(
+            inputs: [ReportBuilder.Input(label: "example", path: "example.json", run: run)],
+            objective: try .init(parsing: "p99=100us"))
+        let charts = report.charts()
+        let markdown = report.markdown(charts)
+        let summary = try #require(markdown.range(of: "## Summary"))
+        let capacity = try #require(markdown.range(of: "## Capacity"))
+        let firstChart = try #require(markdown.range(of: "!["))
+        #expect(summary.lowerBound < capacity.lowerBound && capacity.lowerBound < firstChart.lowerBound)
+        let top = String(markdown[summary.lowerBound..<capacity.lowerBound])
+        let e = TextEscaping.markdown
+        #expect(top.contains(e(run.startedAt)) && top.contains(e(run.environment.client.kernelRelease)))
+        #expect(top.contains("pinned client=0 server=1") && top.contains("3 trials"))
+        // Key numbers per channel: round trip at the smallest size, peak payload, CPU per message.
+        for channel in ["| tcp |", "| uds |", "| shm ring=1MiB wait=spin-futex |"] {
+            #expect(top.contains(channel), "\(channel)")
+        }
+        #expect(top.contains("(64 B)") && top.contains("B/s (64KiB)"))
+        let html = report.html(charts)
+        let h = try #require(html.range(of: "<h2>Summary</h2>"))
+        let figure = try #require(html.range(of: "<figure>"))
+        #expect(h.lowerBound < figure.lowerBound)
     }
 }
