@@ -13,162 +13,13 @@ struct MeasurementOptions: ParsableArguments {
     /// The workloads when --workloads is not given (and no --preset chooses others).
     static let defaultWorkloads = "pingpong,stream"
 
-    @Option(
-        name: [.customShort("t"), .long],
-        help: ArgumentHelp(
-            "Transports, comma-separated: \(TransportKind.allCases.map(\.rawValue).joined(separator: ", ")).",
-            discussion:
-                "Default: \(defaultTransports) (tcp with --preset; sync-symlink,sync-rename with --preset content-sync)."
-        ))
-    var transports: String?
-
-    @Option(
-        name: [.customShort("w"), .long],
-        help: ArgumentHelp(
-            "Workloads, comma-separated: pingpong (round-trip latency), stream (one-way throughput), rate (open loop at each --rates).",
-            discussion: "Default: \(defaultWorkloads) (rate with --preset sidecar-logs; stream,rate with content-sync)."
-        ))
-    var workloads: String?
-
-    @Option(
-        help: ArgumentHelp(
-            "Offered rates for the rate workload, messages/s, comma-separated (each a case): e.g. 1k,10k,50k,200k; or auto.",
-            discussion:
-                "Sends are scheduled on a timeline; latency counts from each message's intended send time. auto searches: from 1k/s up ×4 until the channel breaks (under 95% delivered, or p99 doubled), then three halvings of the gap (at most 13 cases)."
-        ))
-    var rates = "1k,10k,100k"
-
-    @Option(
-        name: [.customShort("s"), .long],
-        help: "Message sizes (payload bytes), comma-separated, 1 byte to 4MiB: e.g. 64,1KiB,64KiB,1MiB.")
-    var sizes = "64,1KiB,64KiB,1MiB"
-
-    @Option(name: [.customShort("n"), .long], help: "Measured trials per case; statistics are taken across trials.")
-    var trials = 5
-
-    @Option(name: [.customShort("d"), .long], help: "Length of each trial (e.g. 500ms, 2s).")
-    var duration = "500ms"
-
-    @Option(help: "Warm-up before each case's trials, thrown away (e.g. 250ms; 0 for none).")
-    var warmup = "250ms"
-
-    @Option(help: "End each trial after this many messages instead of after --duration.")
-    var messages: Int?
-
-    @Option(
-        help: ArgumentHelp(
-            "Payload checksums to verify: all, or sample:N (every Nth message).",
-            discussion:
-                "Lengths and sequence numbers are checked on every message either way. The default, sample:16, verifies the payloads of the 1st, 17th, 33rd, … message of each trial: a corrupted byte in one other message passes unseen. Use all to catch every one; on shm stream of 64 KiB it cost 17-32% of the throughput here (docs/benchmarks.md)."
-        ))
-    var verify = "sample:16"
-
-    @Option(help: "Give up on a peer that sends nothing for this long (e.g. 10s).")
-    var timeout = "10s"
-
-    @Option(help: "Pin the measuring threads: client=N,server=M (either part may be left out).")
-    var cpu: String?
-
-    @Option(help: "SO_SNDBUF and SO_RCVBUF for socket transports, both sides (e.g. 4MiB); kernel default if unset.")
-    var socketBuffer: String?
-
-    @Option(help: "Bytes in each of the two rings of an shm connection, a power of two (4KiB to 1GiB).")
-    var shmRing = "1MiB"
-
-    @Option(
-        help: ArgumentHelp(
-            "How shm and process-vm sides wait for the peer, comma-separated (each a case): spin, futex, spin-futex[:DURATION].",
-            discussion:
-                "spin never sleeps; futex sleeps at once (process-vm: in poll on its pipe); spin-futex spins 50us (or DURATION), then sleeps."
-        ))
-    var shmWait = "spin-futex"
-
-    @Option(
-        help: ArgumentHelp(
-            "How a file reader learns of new records, and a sync-symlink or sync-rename follower of new versions: inotify, or poll[:DURATION] (sleep between empty reads, default 100us); for sync-* also signal (the publisher signals the follower's process after each version, which reads only then: publish-to-reloaded; needs a shared process namespace)."
-        ))
-    var fileFollow = "inotify"
-
-    @Option(
-        help: ArgumentHelp(
-            "When file writers fsync, comma-separated (each a case): none, each, every:N (records).",
-            discussion: "Use a --shared-dir on a disk to measure durability; on tmpfs fsync costs next to nothing."))
-    var fileFsync = "none"
-
-    @Option(help: "Size at which a file writer starts the next segment (rotation); the reader removes finished ones.")
-    var fileSegment = "4MiB"
-
-    @Option(help: "Sends an io_uring transport queues before one submission (stream), 1 to 256.")
-    var uringBatch = TransportOptions.defaultURingBatch
-
-    @Option(
-        help: ArgumentHelp(
-            "How io_uring transports set up their ring, comma-separated (each a case): default, defer-taskrun, sqpoll."
-        ))
-    var uringSetup = "default"
-
-    @Option(
-        help: ArgumentHelp(
-            "Where io_uring sends come from: copy (plain sends from a staging copy) or registered (zero-copy sends from buffers registered with the ring; TCP only)."
-        ))
-    var uringBuffers = "copy"
-
-    @Option(
-        help: ArgumentHelp(
-            "A hop between the sides: ENDPOINT (a proxy you run, forwarding to --via-target; file:DIR, shm:DIR or fifo:DIR for a podbench relay making connections there), or relay[:tcp|tcp6|uds|uds-abstract|file|fifo|shm] (run starts podbench's relay).",
-            discussion:
-                "Each case whose transport is --via-target's runs twice, direct and through the hop, back to back; the results key records the hop (hop, hop-in) and the table the hop's cost against the direct case. relay:uds makes the client speak uds to the relay, which forwards over the server's transport, the first of --transports it can reach (the adapter pattern)."
-        ))
-    var via: String?
-
-    @Option(
-        help:
-            "With --via: where the server listens and the hop forwards: a socket (tcp:127.0.0.1:9001), or file:DIR, shm:DIR, fifo:DIR, where the server makes each case's connection for the relay to open."
-    )
-    var viaTarget: String?
-
-    @Option(help: "With --via: the hop's name in the results (default: relay for podbench's relay, else proxy).")
-    var viaName: String?
-
-    @Option(
-        help:
-            "With --via: where the hop's own CPU per message comes from: the endpoint a podbench relay serves its stats on (unix:PATH or tcp:HOST:PORT), or pid:PID, a proxy's process as this side sees it (its threads' CPU time and context switches from /proc)."
-    )
-    var viaStats: String?
-
-    @Option(
-        help: ArgumentHelp(
-            "A pod pattern: ambassador (client → relay → server over localhost TCP), adapter (client → relay over uds, relay → server over TCP), sidecar-logs (the app appends records to a file, the relay follows it and ships them over TCP) or content-sync (a sidecar publishes versions into the shared volume, the app follows and reads each whole).",
-            discussion:
-                "Sets --transports tcp (unless given) and --via relay, relay:uds or relay:file (unless --via names a proxy of yours); sidecar-logs also --workloads rate (unless given): one-way latency from each record's intended append time to its arrival at the collector is the shipper's lag. content-sync sets --transports sync-symlink,sync-rename and --workloads stream,rate (unless given) and no hop: publish-to-visible latency. See docs/patterns.md."
-        ))
-    var preset: String?
-
-    @Flag(help: "Skip the quick calibration of this machine's limits at the start (no 'vs limit' column).")
-    var noCalibrate = false
-
-    @Option(help: "Directory for results files, named <UTC start>-<host>.json (unless --output names the file).")
-    var resultsDir = "results/runs"
-
-    @Option(
-        name: [.customShort("o"), .customLong("output")],
-        help: ArgumentHelp(
-            "Write the results file here instead of into --results-dir; refused if FILE exists.",
-            discussion:
-                "Its journal of finished cases is FILE.journal.jsonl while the run goes. podbench never overwrites a results file: remove an old one first.",
-            valueName: "FILE"))
-    var output: String?
-
-    @Flag(help: "Print the results document (JSON) on stdout instead of the table; progress stays on stderr.")
-    var json = false
-
-    @Flag(
-        name: [.customShort("q"), .long],
-        help: "No progress lines on stderr: only errors, warnings and where the results went.")
-    var quiet = false
-
-    @Option(help: ArgumentHelp("Test only: corrupt the payload of message N in every phase.", visibility: .private))
-    var injectCorruption: UInt64?
+    // The options in sections of --help (ArgumentParser prints a titled group as one); each is
+    // also a property of this type (below), so the code reads them as before.
+    @OptionGroup(title: "What to measure") var matrix: MatrixOptions
+    @OptionGroup(title: "How long, how often, how carefully") var phases: PhaseOptions
+    @OptionGroup(title: "Placement and transport settings") var transportSettings: TransportSettings
+    @OptionGroup(title: "A hop between the sides (--via)") var hop: HopOptions
+    @OptionGroup(title: "Where the results go") var outputOptions: OutputOptions
 
     /// The parsed, checked settings: the plan `MeasurementSession` runs.
     typealias Parsed = MeasurementPlan
@@ -432,4 +283,309 @@ struct MeasurementOptions: ParsableArguments {
     var shmDirForCalibration: String {
         FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : "/tmp"
     }
+}
+
+/// Each option as a property of `MeasurementOptions`, as before the sections.
+extension MeasurementOptions {
+    var transports: String? {
+        get { matrix.transports }
+        set { matrix.transports = newValue }
+    }
+    var workloads: String? {
+        get { matrix.workloads }
+        set { matrix.workloads = newValue }
+    }
+    var sizes: String {
+        get { matrix.sizes }
+        set { matrix.sizes = newValue }
+    }
+    var rates: String {
+        get { matrix.rates }
+        set { matrix.rates = newValue }
+    }
+    var preset: String? {
+        get { matrix.preset }
+        set { matrix.preset = newValue }
+    }
+    var trials: Int {
+        get { phases.trials }
+        set { phases.trials = newValue }
+    }
+    var duration: String {
+        get { phases.duration }
+        set { phases.duration = newValue }
+    }
+    var warmup: String {
+        get { phases.warmup }
+        set { phases.warmup = newValue }
+    }
+    var messages: Int? {
+        get { phases.messages }
+        set { phases.messages = newValue }
+    }
+    var verify: String {
+        get { phases.verify }
+        set { phases.verify = newValue }
+    }
+    var timeout: String {
+        get { phases.timeout }
+        set { phases.timeout = newValue }
+    }
+    var noCalibrate: Bool {
+        get { phases.noCalibrate }
+        set { phases.noCalibrate = newValue }
+    }
+    var cpu: String? {
+        get { transportSettings.cpu }
+        set { transportSettings.cpu = newValue }
+    }
+    var socketBuffer: String? {
+        get { transportSettings.socketBuffer }
+        set { transportSettings.socketBuffer = newValue }
+    }
+    var shmRing: String {
+        get { transportSettings.shmRing }
+        set { transportSettings.shmRing = newValue }
+    }
+    var shmWait: String {
+        get { transportSettings.shmWait }
+        set { transportSettings.shmWait = newValue }
+    }
+    var fileFollow: String {
+        get { transportSettings.fileFollow }
+        set { transportSettings.fileFollow = newValue }
+    }
+    var fileFsync: String {
+        get { transportSettings.fileFsync }
+        set { transportSettings.fileFsync = newValue }
+    }
+    var fileSegment: String {
+        get { transportSettings.fileSegment }
+        set { transportSettings.fileSegment = newValue }
+    }
+    var uringBatch: Int {
+        get { transportSettings.uringBatch }
+        set { transportSettings.uringBatch = newValue }
+    }
+    var uringSetup: String {
+        get { transportSettings.uringSetup }
+        set { transportSettings.uringSetup = newValue }
+    }
+    var uringBuffers: String {
+        get { transportSettings.uringBuffers }
+        set { transportSettings.uringBuffers = newValue }
+    }
+    var via: String? {
+        get { hop.via }
+        set { hop.via = newValue }
+    }
+    var viaTarget: String? {
+        get { hop.viaTarget }
+        set { hop.viaTarget = newValue }
+    }
+    var viaName: String? {
+        get { hop.viaName }
+        set { hop.viaName = newValue }
+    }
+    var viaStats: String? {
+        get { hop.viaStats }
+        set { hop.viaStats = newValue }
+    }
+    var resultsDir: String {
+        get { outputOptions.resultsDir }
+        set { outputOptions.resultsDir = newValue }
+    }
+    var output: String? {
+        get { outputOptions.output }
+        set { outputOptions.output = newValue }
+    }
+    var json: Bool {
+        get { outputOptions.json }
+        set { outputOptions.json = newValue }
+    }
+    var quiet: Bool {
+        get { outputOptions.quiet }
+        set { outputOptions.quiet = newValue }
+    }
+    var injectCorruption: UInt64? {
+        get { outputOptions.injectCorruption }
+        set { outputOptions.injectCorruption = newValue }
+    }
+}
+
+/// `What to measure`: a section of the measurement options.
+struct MatrixOptions: ParsableArguments {
+    @Option(
+        name: [.customShort("t"), .long],
+        help: ArgumentHelp(
+            "Transports, comma-separated: \(TransportKind.allCases.map(\.rawValue).joined(separator: ", ")).",
+            discussion:
+                "Default: \(MeasurementOptions.defaultTransports) (tcp with --preset; sync-symlink,sync-rename with --preset content-sync)."
+        ))
+    var transports: String?
+
+    @Option(
+        name: [.customShort("w"), .long],
+        help: ArgumentHelp(
+            "Workloads, comma-separated: pingpong (round-trip latency), stream (one-way throughput), rate (open loop at each --rates).",
+            discussion:
+                "Default: \(MeasurementOptions.defaultWorkloads) (rate with --preset sidecar-logs; stream,rate with content-sync)."
+        ))
+    var workloads: String?
+
+    @Option(
+        name: [.customShort("s"), .long],
+        help: "Message sizes (payload bytes), comma-separated, 1 byte to 4MiB: e.g. 64,1KiB,64KiB,1MiB.")
+    var sizes = "64,1KiB,64KiB,1MiB"
+
+    @Option(
+        help: ArgumentHelp(
+            "Offered rates for the rate workload, messages/s, comma-separated (each a case): e.g. 1k,10k,50k,200k; or auto.",
+            discussion:
+                "Sends are scheduled on a timeline; latency counts from each message's intended send time. auto searches: from 1k/s up ×4 until the channel breaks (under 95% delivered, or p99 doubled), then three halvings of the gap (at most 13 cases)."
+        ))
+    var rates = "1k,10k,100k"
+
+    @Option(
+        help: ArgumentHelp(
+            "A pod pattern: ambassador (client → relay → server over localhost TCP), adapter (client → relay over uds, relay → server over TCP), sidecar-logs (the app appends records to a file, the relay follows it and ships them over TCP) or content-sync (a sidecar publishes versions into the shared volume, the app follows and reads each whole).",
+            discussion:
+                "Sets --transports tcp (unless given) and --via relay, relay:uds or relay:file (unless --via names a proxy of yours); sidecar-logs also --workloads rate (unless given): one-way latency from each record's intended append time to its arrival at the collector is the shipper's lag. content-sync sets --transports sync-symlink,sync-rename and --workloads stream,rate (unless given) and no hop: publish-to-visible latency. See docs/patterns.md."
+        ))
+    var preset: String?
+}
+
+/// `How long, how often, how carefully`: a section of the measurement options.
+struct PhaseOptions: ParsableArguments {
+
+    @Option(name: [.customShort("n"), .long], help: "Measured trials per case; statistics are taken across trials.")
+    var trials = 5
+
+    @Option(name: [.customShort("d"), .long], help: "Length of each trial (e.g. 500ms, 2s).")
+    var duration = "500ms"
+
+    @Option(help: "Warm-up before each case's trials, thrown away (e.g. 250ms; 0 for none).")
+    var warmup = "250ms"
+
+    @Option(help: "End each trial after this many messages instead of after --duration.")
+    var messages: Int?
+
+    @Option(
+        help: ArgumentHelp(
+            "Payload checksums to verify: all, or sample:N (every Nth message).",
+            discussion:
+                "Lengths and sequence numbers are checked on every message either way. The default, sample:16, verifies the payloads of the 1st, 17th, 33rd, … message of each trial: a corrupted byte in one other message passes unseen. Use all to catch every one; on shm stream of 64 KiB it cost 17-32% of the throughput here (docs/benchmarks.md)."
+        ))
+    var verify = "sample:16"
+
+    @Option(help: "Give up on a peer that sends nothing for this long (e.g. 10s).")
+    var timeout = "10s"
+
+    @Flag(help: "Skip the quick calibration of this machine's limits at the start (no 'vs limit' column).")
+    var noCalibrate = false
+}
+
+/// `Placement and transport settings`: a section of the measurement options.
+struct TransportSettings: ParsableArguments {
+
+    @Option(help: "Pin the measuring threads: client=N,server=M (either part may be left out).")
+    var cpu: String?
+
+    @Option(help: "SO_SNDBUF and SO_RCVBUF for socket transports, both sides (e.g. 4MiB); kernel default if unset.")
+    var socketBuffer: String?
+
+    @Option(help: "Bytes in each of the two rings of an shm connection, a power of two (4KiB to 1GiB).")
+    var shmRing = "1MiB"
+
+    @Option(
+        help: ArgumentHelp(
+            "How shm and process-vm sides wait for the peer, comma-separated (each a case): spin, futex, spin-futex[:DURATION].",
+            discussion:
+                "spin never sleeps; futex sleeps at once (process-vm: in poll on its pipe); spin-futex spins 50us (or DURATION), then sleeps."
+        ))
+    var shmWait = "spin-futex"
+
+    @Option(
+        help: ArgumentHelp(
+            "How a file reader learns of new records, and a sync-symlink or sync-rename follower of new versions: inotify, or poll[:DURATION] (sleep between empty reads, default 100us); for sync-* also signal (the publisher signals the follower's process after each version, which reads only then: publish-to-reloaded; needs a shared process namespace)."
+        ))
+    var fileFollow = "inotify"
+
+    @Option(
+        help: ArgumentHelp(
+            "When file writers fsync, comma-separated (each a case): none, each, every:N (records).",
+            discussion: "Use a --shared-dir on a disk to measure durability; on tmpfs fsync costs next to nothing."))
+    var fileFsync = "none"
+
+    @Option(help: "Size at which a file writer starts the next segment (rotation); the reader removes finished ones.")
+    var fileSegment = "4MiB"
+
+    @Option(help: "Sends an io_uring transport queues before one submission (stream), 1 to 256.")
+    var uringBatch = TransportOptions.defaultURingBatch
+
+    @Option(
+        help: ArgumentHelp(
+            "How io_uring transports set up their ring, comma-separated (each a case): default, defer-taskrun, sqpoll."
+        ))
+    var uringSetup = "default"
+
+    @Option(
+        help: ArgumentHelp(
+            "Where io_uring sends come from: copy (plain sends from a staging copy) or registered (zero-copy sends from buffers registered with the ring; TCP only)."
+        ))
+    var uringBuffers = "copy"
+}
+
+/// `A hop between the sides (--via)`: a section of the measurement options.
+struct HopOptions: ParsableArguments {
+
+    @Option(
+        help: ArgumentHelp(
+            "A hop between the sides: ENDPOINT (a proxy you run, forwarding to --via-target; file:DIR, shm:DIR or fifo:DIR for a podbench relay making connections there), or relay[:tcp|tcp6|uds|uds-abstract|file|fifo|shm] (run starts podbench's relay).",
+            discussion:
+                "Each case whose transport is --via-target's runs twice, direct and through the hop, back to back; the results key records the hop (hop, hop-in) and the table the hop's cost against the direct case. relay:uds makes the client speak uds to the relay, which forwards over the server's transport, the first of --transports it can reach (the adapter pattern)."
+        ))
+    var via: String?
+
+    @Option(
+        help:
+            "With --via: where the server listens and the hop forwards: a socket (tcp:127.0.0.1:9001), or file:DIR, shm:DIR, fifo:DIR, where the server makes each case's connection for the relay to open."
+    )
+    var viaTarget: String?
+
+    @Option(help: "With --via: the hop's name in the results (default: relay for podbench's relay, else proxy).")
+    var viaName: String?
+
+    @Option(
+        help:
+            "With --via: where the hop's own CPU per message comes from: the endpoint a podbench relay serves its stats on (unix:PATH or tcp:HOST:PORT), or pid:PID, a proxy's process as this side sees it (its threads' CPU time and context switches from /proc)."
+    )
+    var viaStats: String?
+}
+
+/// `Where the results go`: a section of the measurement options.
+struct OutputOptions: ParsableArguments {
+
+    @Option(help: "Directory for results files, named <UTC start>-<host>.json (unless --output names the file).")
+    var resultsDir = "results/runs"
+
+    @Option(
+        name: [.customShort("o"), .customLong("output")],
+        help: ArgumentHelp(
+            "Write the results file here instead of into --results-dir; refused if FILE exists.",
+            discussion:
+                "Its journal of finished cases is FILE.journal.jsonl while the run goes. podbench never overwrites a results file: remove an old one first.",
+            valueName: "FILE"))
+    var output: String?
+
+    @Flag(help: "Print the results document (JSON) on stdout instead of the table; progress stays on stderr.")
+    var json = false
+
+    @Flag(
+        name: [.customShort("q"), .long],
+        help: "No progress lines on stderr: only errors, warnings and where the results went.")
+    var quiet = false
+
+    @Option(help: ArgumentHelp("Test only: corrupt the payload of message N in every phase.", visibility: .private))
+    var injectCorruption: UInt64?
 }

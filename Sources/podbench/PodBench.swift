@@ -28,7 +28,7 @@ struct PodBench: AsyncParsableCommand {
               podbench image    a container image of this binary (for deploy/kubernetes/)
               podbench collect LOGS...   results files out of saved `kubectl logs`
 
-            Exit codes: 0 every case ran (or is unavailable here); 1 a case failed (integrity error, peer gone, timeout) or the run stopped early; 2 a usage or input error; 130 interrupted. compare: 0 no regression, 1 regression, 2 input error, 3 environments differ.
+            Exit codes, the same in every subcommand: 0 done (run: every case ran or is unavailable here; compare, ab: no regression and every case decided); 1 what was measured or judged failed (a case failed: integrity error, peer gone, timeout; the run stopped early; compare, ab: a regression); 2 bad input (a usage error, an unreadable or malformed file, an output file or folder that cannot be written or would be overwritten); 3 compare, ab: the environments differ; 4 compare, ab: undecided; 130 interrupted.
             """,
         version: PodBenchVersion.version,
         subcommands: [

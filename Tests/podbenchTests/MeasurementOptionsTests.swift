@@ -118,7 +118,12 @@ struct MeasurementOptionsTests {
         let options = try MeasurementOptions.parse(Self.everyOption)
         // The options as the type declares them (its stored properties), not as help prints them: a
         // new option fails here until it is listed above, and then below unless it is forwarded.
-        let declared = Mirror(reflecting: options).children.compactMap { $0.label }.map {
+        // (Each section of --help is a group: its stored properties are the options.)
+        let sections: [Any] = [
+            options.matrix, options.phases, options.transportSettings, options.hop, options.outputOptions,
+        ]
+        #expect(Mirror(reflecting: options).children.count == sections.count, "a section is missing here")
+        let declared = sections.flatMap { Mirror(reflecting: $0).children }.compactMap { $0.label }.map {
             Self.optionName(String($0.drop { $0 == "_" }))
         }
         #expect(declared.count >= 28, "\(declared)")
