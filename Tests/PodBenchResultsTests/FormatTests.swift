@@ -42,6 +42,27 @@ struct FormatTests {
         #expect(Format.rate(value) == text, "\(value)")
     }
 
+    @Test(
+        "bytes per second: decimal units, chosen after rounding, so 999.7 MB/s is 1.00 GB/s",
+        arguments: [
+            (0.0, "0.00 B/s"), (950.0, "950 B/s"), (999.4, "999 B/s"), (999.6, "1.00 kB/s"), (12_340.0, "12.3 kB/s"),
+            (999_400.0, "999 kB/s"), (999_600.0, "1.00 MB/s"), (999_700_000.0, "1.00 GB/s"),
+            (1_234_000_000.0, "1.23 GB/s"), (999_600_000_000.0, "1.00 TB/s"), (Double.nan, "-"),
+        ])
+    func bytesPerSecond(value: Double, text: String) {
+        #expect(Format.bytesPerSecond(value) == text, "\(value)")
+    }
+
+    @Test(
+        "plain: what a data file holds, integers as integers, the rest to 12 significant digits",
+        arguments: [
+            (0.0, "0"), (64.0, "64"), (-3.0, "-3"), (1e15, "1e+15"), (0.1 + 0.2, "0.3"), (113_733.158_942_13, "113733.158942"),
+            (1.5e-7, "1.5e-07"), (Double.infinity, ""), (Double.nan, ""),
+        ])
+    func plain(value: Double, text: String) {
+        #expect(Format.plain(value) == text, "\(value)")
+    }
+
     @Test("significant digits: carried at the boundary, signed, huge and zero")
     func significant() {
         #expect(Format.significant(999.5) == 1000)
