@@ -56,7 +56,8 @@ struct FormatTests {
     @Test(
         "plain: what a data file holds, integers as integers, the rest to 12 significant digits",
         arguments: [
-            (0.0, "0"), (64.0, "64"), (-3.0, "-3"), (1e15, "1e+15"), (0.1 + 0.2, "0.3"), (113_733.158_942_13, "113733.158942"),
+            (0.0, "0"), (64.0, "64"), (-3.0, "-3"), (1e15, "1e+15"), (0.1 + 0.2, "0.3"),
+            (113_733.158_942_13, "113733.158942"),
             (1.5e-7, "1.5e-07"), (Double.infinity, ""), (Double.nan, ""),
         ])
     func plain(value: Double, text: String) {
