@@ -74,11 +74,11 @@ public struct CPUUsage: Equatable, Sendable, Codable {
         return used
     }
 
-    /// Takes `nanoseconds` of someone else's work out (the rate client's waiting for its
-    /// schedule): from user time first, then system time, never below zero.
+    /// Takes `nanoseconds` of spinning out (the rate client's waiting for its schedule): user
+    /// time, never below zero. Only user time: the spin runs in user mode, and it is timed by the
+    /// wall clock, which also counts a preemption during it; system time (the sends' own calls)
+    /// is never taken.
     public mutating func remove(_ nanoseconds: UInt64) {
-        let fromUser = min(userNanoseconds, nanoseconds)
-        userNanoseconds -= fromUser
-        systemNanoseconds -= min(systemNanoseconds, nanoseconds - fromUser)
+        userNanoseconds -= min(userNanoseconds, nanoseconds)
     }
 }

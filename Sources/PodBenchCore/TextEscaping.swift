@@ -23,9 +23,9 @@ public enum TextEscaping {
 
     /// For Markdown text on one line, a table cell or a list item included: cleaned as for a
     /// terminal (so one line), then backslash-escaped (CommonMark allows it for every ASCII
-    /// punctuation mark) wherever a construct could start: always `` \ ` * _ [ ] < > & ! ~ | { } # : @ ``
+    /// punctuation mark) wherever a construct could start: always `` \ ` * _ [ ] < > & ! ~ | { } # : @ $ ``
     /// (emphasis, code, links, images, raw HTML, entities, strikethrough, table cells, headings,
-    /// autolinks and mentions); the `.` of `www.` (GFM's autolinks); and a leading `-`, `+`, `=`
+    /// autolinks, mentions and GitHub's math); the `.` of `www.` (GFM's autolinks); and a leading `-`, `+`, `=`
     /// or the `.`/`)` after leading digits (lists, setext underlines). Numbers and plain words
     /// read as they are.
     public static func markdown(_ text: String) -> String {
@@ -33,7 +33,7 @@ public enum TextEscaping {
         var out = ""
         var leadingDigits = true
         for (i, character) in characters.enumerated() {
-            var escape = "\\`*_[]<>&!~|{}#:@".contains(character)
+            var escape = "\\`*_[]<>&!~|{}#:@$".contains(character)
             if i == 0 && "-+=".contains(character) { escape = true }
             if leadingDigits && i > 0 && (character == "." || character == ")")
                 && (i + 1 == characters.count || characters[i + 1] == " ")

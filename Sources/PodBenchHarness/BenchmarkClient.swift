@@ -54,6 +54,9 @@ public final class BenchmarkClient: @unchecked Sendable {
 
     public let configuration: Configuration
     let log: @Sendable (String) -> Void
+    /// Told before each phase of a case starts (-1: the warm-up, then the trials from 0): the
+    /// terminal's status line is redrawn there, never while a phase runs.
+    public var phaseStarting: (Int) -> Void = { _ in }
     public private(set) var connection: ControlConnection?
     public private(set) var clientPinning: CPUPinning.Outcome?
     public private(set) var welcome: Welcome?
@@ -328,6 +331,7 @@ public final class BenchmarkClient: @unchecked Sendable {
         histogram: inout Histogram<UInt64>
     ) throws -> TrialResult {
         guard let connection else { throw SessionError(error: PodBenchError(.peerClosed, "not connected")) }
+        phaseStarting(index)
         // Before the phase starts, so that a relay that cannot be asked fails the case in step.
         let hopStats = spec.options.via == nil ? nil : configuration.hopStats
         let hopBefore = try hopStats.map { try Self.relayStats($0, timeout: configuration.peerTimeoutNanoseconds) }
@@ -375,7 +379,7 @@ public final class BenchmarkClient: @unchecked Sendable {
         }
         var usage = CPUUsage.currentThread().since(before)
         // The rate workload's spinning for its schedule is the load generator's cost, not the
-        // channel's: the sender's CPU time leaves it out (user time first; never below zero).
+        // channel's: the sender's CPU time leaves it out (user time; never below zero).
         usage.remove(pacing)
         let report: ServerPhaseReport
         do {

@@ -79,7 +79,6 @@ public struct MatrixRunner {
         defer { caseRunning(nil) }
         for (number, spec) in specs.enumerated() {
             let label = clock?.label(number + 1) ?? "[\(number + 1)/\(specs.count)]"
-            clock?.starting(number + 1)
             defer { clock?.finished() }
             if spec.workload == .rate && spec.messagesPerSecond == nil {
                 if let error = try searchRates(spec, label: label) { return error }

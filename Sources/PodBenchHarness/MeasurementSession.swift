@@ -49,19 +49,25 @@ public struct MeasurementSession {
         }
     }
 
+    /// Set once the run is interrupted: no status line is drawn after (the handler's lines and
+    /// the shell's prompt must not be glued to one).
+    static let statusOff = Mutex(false)
+
     /// Whether a status line (`LiveStatus`) is on the terminal now, to be erased before a line.
     static let statusShown = Mutex(false)
 
     /// Draws `text` as the terminal's status line in place (nil: erases it).
     static func drawStatus(_ text: String?) {
+        let text = statusOff.withLock { $0 } ? nil : text
         outputLock.withLock { _ in
             let shown = statusShown.withLock { shown in
                 defer { shown = text != nil }
                 return shown
             }
             guard text != nil || shown else { return }
-            // Cut to the terminal's width would need its size; 100 columns fits the lines here.
-            let line = text.map { String(TextEscaping.terminal($0).prefix(100)) } ?? ""
+            // Within 79 columns, so that it never wraps on an 80-column terminal: a wrapped line
+            // could not be erased by one carriage return.
+            let line = text.map { String(TextEscaping.terminal($0).prefix(79)) } ?? ""
             FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
         }
     }
@@ -170,8 +176,11 @@ public struct MeasurementSession {
             total: specs.count,
             plannedNanosecondsPerCase: Double(plan.warmupNanoseconds) + Double(plan.trials) * trialGuess + 100_000_000)
         runner.clock = clock
-        let live = !plan.quiet && !printResults && LiveStatus.terminal ? LiveStatus(clock: clock) : nil
+        let live =
+            !plan.quiet && !printResults && LiveStatus.terminal ? LiveStatus(clock: clock, trials: plan.trials) : nil
         runner.caseRunning = { name in live?.show(name) }
+        client.phaseStarting = { index in live?.phase(index) }
+
         let sessionError: PodBenchError?
         do {
             sessionError = try runner.run(specs)
@@ -253,6 +262,7 @@ public struct MeasurementSession {
         return InterruptWatch { number, seen in
             if seen > 1 { _exit(130) }
             interrupted.value.store(true, ordering: .releasing)
+            Self.statusOff.withLock { $0 = true }
             let name = InterruptWatch.name(of: number)
             Self.progress("podbench: \(name): writing the finished cases and stopping (again to quit at once)")
             // Off the signal's queue, so that a second Ctrl-C is heard while this writes.

@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import PodBenchCore
 import Synchronization
@@ -11,27 +10,33 @@ public final class RunClock: Sendable {
     let total: Int
     /// What one case should take by the plan: warm-up and trials (a guess with --messages).
     let plannedNanoseconds: Double
-    private let state = Mutex((finished: 0, current: 0))
+    /// Cases finished, and when the last one did.
+    private let state = Mutex((finished: 0, lastFinished: UInt64(0)))
 
     public init(total: Int, plannedNanosecondsPerCase: Double, now: UInt64 = MonotonicClock.now()) {
         started = now
+        state.withLock { $0.lastFinished = now }
         self.total = total
         plannedNanoseconds = plannedNanosecondsPerCase
     }
 
-    /// Case `number` (from 1) starts.
-    public func starting(_ number: Int) { state.withLock { $0.current = number } }
-
     /// A case finished.
-    public func finished() { state.withLock { $0.finished += 1 } }
+    public func finished(now: UInt64 = MonotonicClock.now()) {
+        state.withLock {
+            $0.finished += 1
+            $0.lastFinished = now
+        }
+    }
 
     /// `0:41 elapsed, about 2:10 left`: what is left is the cases not finished times the mean a
-    /// finished case took (the plan's figure before any has), less what the current one has run.
+    /// finished case took (the plan's figure before any has), less what the case in progress has
+    /// run already.
     public func status(now: UInt64 = MonotonicClock.now()) -> String {
-        let (finished, _) = state.withLock { ($0.finished, $0.current) }
+        let (finished, last) = state.withLock { ($0.finished, $0.lastFinished) }
         let elapsed = Double(now &- started)
-        let perCase = finished > 0 ? elapsed / Double(finished) : plannedNanoseconds
-        let left = max(0, perCase * Double(total - finished) - (finished > 0 ? 0 : elapsed))
+        let perCase = finished > 0 ? Double(last &- started) / Double(finished) : plannedNanoseconds
+        let running = Double(now &- last)
+        let left = max(0, perCase * Double(total - finished) - running)
         return "\(Self.clock(elapsed)) elapsed, about \(Self.clock(left)) left"
     }
 
@@ -46,38 +51,38 @@ public final class RunClock: Sendable {
     public func label(_ number: Int) -> String { "[\(number)/\(total), \(status())]" }
 }
 
-/// A status line on a terminal, redrawn every second in place (carriage return, erase line) with
-/// the run's clock, and erased before any other line is written (`MeasurementSession.progress`).
-/// `@unchecked`: the timer is set up in `init` and only cancelled after (Dispatch's cancel is
-/// thread-safe); the text is behind a lock.
-final class LiveStatus: @unchecked Sendable {
-    private let timer: DispatchSourceTimer
-    /// The case now running (a class, so the timer's handler can hold it).
-    private final class Text: Sendable {
-        let value = Mutex<String?>(nil)
-    }
-    private let text = Text()
+/// A status line on a terminal, drawn in place (carriage return, erase line) with the run's clock
+/// when a phase of a case starts (`[3/12] tcp pingpong 64: trial 2/5, 0:41 elapsed, about 2:10
+/// left`), and erased before any other line is written (`MeasurementSession.progress`). It is
+/// drawn only between phases: a timer redrawing it during a trial would wake a thread beside the
+/// measuring ones (on a 2-CPU machine with both pinned, it preempts one of them).
+final class LiveStatus: Sendable {
+    let clock: RunClock
+    let trials: Int
+    private let text = Mutex<String?>(nil)
 
     /// Whether stderr is a terminal that understands erasing a line.
     static var terminal: Bool {
         isatty(STDERR_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"].map { $0 != "dumb" } ?? false
     }
 
-    init(clock: RunClock) {
-        timer = DispatchSource.makeTimerSource(queue: DispatchQueue.global(qos: .utility))
-        timer.schedule(deadline: .now() + 1, repeating: 1)
-        timer.setEventHandler { [text] in
-            guard let prefix = text.value.withLock({ $0 }) else { return }
-            MeasurementSession.drawStatus("\(prefix): \(clock.status())")
-        }
-        timer.resume()
+    init(clock: RunClock, trials: Int) {
+        self.clock = clock
+        self.trials = trials
     }
 
-    /// The case now running, shown in front of the clock.
-    func show(_ prefix: String?) { text.value.withLock { $0 = prefix } }
-
-    func stop() {
-        timer.cancel()
-        MeasurementSession.drawStatus(nil)
+    /// The case now running (nil: none; the line is erased).
+    func show(_ prefix: String?) {
+        text.withLock { $0 = prefix }
+        if prefix == nil { MeasurementSession.drawStatus(nil) }
     }
+
+    /// Phase `index` of the case shown starts (-1: warm-up).
+    func phase(_ index: Int) {
+        guard let prefix = text.withLock({ $0 }) else { return }
+        let phase = index < 0 ? "warm-up" : "trial \(index + 1)/\(trials)"
+        MeasurementSession.drawStatus("\(prefix): \(phase), \(clock.status())")
+    }
+
+    func stop() { show(nil) }
 }

@@ -81,7 +81,11 @@ public enum CapacityPlanner {
         public func miss(_ point: Point) -> String? {
             guard point.keptUp else { return "delivered \(CapacityPlanner.deliveredPercent(point))" }
             guard let v = value(point) else { return "no \(percentile.rawValue)" }
-            return v <= nanoseconds ? nil : "\(percentile.rawValue) \(Format.nanoseconds(v))"
+            guard v > nanoseconds else { return nil }
+            // A figure that rounds to the bound is given whole: 100.2µs misses "≤ 100µs".
+            let text = Format.nanoseconds(v)
+            return "\(percentile.rawValue) "
+                + (text == Format.nanoseconds(nanoseconds) ? "\(Format.plain(v.rounded()))ns" : text)
         }
     }
 
@@ -109,7 +113,12 @@ public enum CapacityPlanner {
             guard rule.admit(offered: p.offered, achieved: p.achieved, p99: p.p99) else {
                 if !p.keptUp { return (p, "delivered \(deliveredPercent(p))") }
                 let tail = p.p99.map(Format.nanoseconds) ?? "none"
-                let ratio = p.p99.map { Format.decimal($0 / best) } ?? "-"
+                // Never a ratio that reads as within the rule (2.004 is not "×2.00").
+                let ratio =
+                    p.p99.map { tail -> String in
+                        let text = Format.decimal(tail / best)
+                        return (Double(text) ?? 0) > factor ? text : Format.fixed(tail / best, digits: 4)
+                    } ?? "-"
                 return (p, "p99 ×\(ratio) (\(Format.nanoseconds(best)) → \(tail))")
             }
         }
@@ -121,8 +130,11 @@ public enum CapacityPlanner {
     public static func offeredText(_ rate: Double) -> String { ChartAxis.trimmed(Format.rate(rate)) }
 
     /// The share of the offered rate a point delivered, as text: `71%`, `94.9%`.
+    /// Rounded down to a tenth, so a share under the rule's 95% never reads as 95.0%.
     static func deliveredPercent(_ p: Point) -> String {
-        p.offered > 0 ? Format.decimal(min(p.achieved / p.offered, 9.99) * 100) + "%" : "-"
+        guard p.offered > 0 else { return "-" }
+        let percent = min(p.achieved / p.offered, 9.99) * 100
+        return Format.fixed((percent * 10).rounded(.down) / 10, digits: 1) + "%"
     }
 
     /// How a channel did against an objective at every rate tried.

@@ -89,6 +89,7 @@ extension ReportBuilder {
                 return "\(name): no rate tried meets \(objective) (\(assessment.description))."
             }
             var text = "\(name): \(CapacityPlanner.offeredText(capacity.offered)) msg/s at \(objective) \(at(capacity))"
+            if assessment.rates.last?.point.offered == capacity.offered { text += " (the highest rate tried)" }
             let below = assessment.missesBelow
             if !below.isEmpty {
                 text +=
@@ -98,8 +99,6 @@ extension ReportBuilder {
             }
             if let next = assessment.rates.first(where: { $0.point.offered > capacity.offered }), let miss = next.miss {
                 text += "; at \(CapacityPlanner.offeredText(next.point.offered)): \(miss)"
-            } else if assessment.rates.last?.point.offered == capacity.offered {
-                text += " (the highest rate tried)"
             }
             return text + "."
         }
@@ -167,8 +166,9 @@ extension ReportBuilder {
         \(objective == nil ? "the knee" : "the capacity"); msg/s per core is how many messages one \
         core's worth of that CPU carries. Saturation is the most any offered rate delivered, and next \
         to it its payload bytes per second as a share of this machine's single-core memcpy bandwidth \
-        for a block larger than the last-level cache (podbench calibrate, recorded by the run), the \
-        ceiling of any copying channel.
+        for a block larger than the last-level cache (podbench calibrate, recorded by the run): a \
+        reference point, the ceiling of a channel that copies through memory; one whose data stays in \
+        cache (a small shm ring) can go past it.
         """
     }
 
@@ -178,9 +178,10 @@ extension ReportBuilder {
         header += optionNames.map { "option_" + $0 }
         header += [
             "rates_tried_msg_per_s", "knee_msg_per_s", "knee_p99_ns", "knee_broke", "break_msg_per_s",
-            "break_cause", "objective", "objective_capacity_msg_per_s", "objective_misses_msg_per_s",
+            "break_cause", "objective", "objective_percentile", "objective_bound_ns", "objective_capacity_msg_per_s",
+            "objective_misses_msg_per_s",
             "cost_at", "cpu_cores_both_sides", "msg_per_s_per_core", "saturation_msg_per_s",
-            "saturation_bytes_per_s", "memcpy_bytes_per_s", "saturation_share_of_memcpy", "sentence",
+            "saturation_bytes_per_s", "memcpy_bytes_per_s", "saturation_fraction_of_memcpy", "sentence",
         ]
         let rows = capacityLines().map { line -> [String] in
             let key = line.curve.key
@@ -196,7 +197,8 @@ extension ReportBuilder {
                 line.knee.map { $0.broke ? "true" : "false" } ?? "",
                 line.kneeBreak.map { Format.plain($0.point.offered) } ?? "",
                 line.kneeBreak?.cause ?? "",
-                objective?.description ?? "",
+                objective?.description ?? "", objective?.percentile.rawValue ?? "",
+                objective.map { Format.plain($0.nanoseconds) } ?? "",
                 line.assessment?.capacity.map { Format.plain($0.offered) } ?? "",
                 line.assessment.map { a in
                     a.rates.filter { $0.miss != nil }.map { Format.plain($0.point.offered) }.joined(separator: ";")

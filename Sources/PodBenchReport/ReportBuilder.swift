@@ -43,9 +43,16 @@ public struct ReportBuilder {
     public static func labels(forPaths paths: [String]) -> [String] {
         var labels: [String] = []
         var seen: Set<String> = []
-        for path in paths {
-            var label = (path as NSString).lastPathComponent.replacingOccurrences(of: ".json", with: "")
-            if seen.contains(label) { label += "-\(labels.count + 1)" }
+        let names = paths.map { ($0 as NSString).lastPathComponent.replacingOccurrences(of: ".json", with: "") }
+        // A file's own name is kept where it can be: a suffix never takes another file's name.
+        let taken = Set(names)
+        for name in names {
+            var label = name
+            var n = labels.count + 1
+            while seen.contains(label) || (label != name && taken.contains(label)) {
+                label = "\(name)-\(n)"
+                n += 1
+            }
             seen.insert(label)
             labels.append(label)
         }
@@ -65,26 +72,47 @@ public struct ReportBuilder {
     /// removed.
     static func isReportFileName(_ name: String) -> Bool {
         let parts = name.split(separator: "/", omittingEmptySubsequences: false)
-        return (1...2).contains(parts.count)
-            && parts.allSatisfy { part in
-                !part.isEmpty && !part.hasPrefix(".") && part.count <= 255
-                    && part.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-=".contains($0)) }
-            }
+        let plain = parts.allSatisfy { part in
+            !part.isEmpty && !part.hasPrefix(".") && part.count <= 255
+                && part.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-=".contains($0)) }
+        }
+        guard plain else { return false }
+        // The kinds of file a report writes, and only where it writes them.
+        switch parts.count {
+        case 1: return name.hasSuffix(".svg") || name.hasSuffix(".csv") || ["report.md", "index.html"].contains(name)
+        case 2: return parts[0] == Substring(histogramFolder) && name.hasSuffix(".hgrm")
+        default: return false
+        }
     }
 
     /// Writes every file of the report into `directory`. Returns the paths written.
     ///
     /// A folder that already holds files is written into only when an earlier report made it (its
-    /// manifest says so); the files of that report this one does not write are then removed. A
-    /// folder of other files is refused unless `force`, and then nothing of it is removed.
+    /// manifest says so); the files of that report this one does not write are then removed (only
+    /// names of the kinds a report writes: `*.svg`, `*.csv`, report.md, index.html,
+    /// histograms/*.hgrm). A folder of other files is refused unless `force`; then nothing of it is
+    /// removed, but a file of the same name as one of the report's is replaced.
     @discardableResult
     public func write(to directory: String, force: Bool = false) throws -> [String] {
         let fm = FileManager.default
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let manifestPath = directory + "/" + Self.manifestName
         let existing = try fm.contentsOfDirectory(atPath: directory)
+        func type(_ path: String) -> FileAttributeType? {
+            (try? fm.attributesOfItem(atPath: path))?[.type] as? FileAttributeType
+        }
+        // The histograms' folder must be a folder of this one, never a link out of it.
+        let histograms = directory + "/" + Self.histogramFolder
+        if let kind = type(histograms), kind != .typeDirectory {
+            throw PodBenchError(
+                .invalidConfiguration,
+                "\(histograms) is not a folder (a link, or a file); remove it, or give --out another folder")
+        }
         var previous: [String] = []
-        if let data = fm.contents(atPath: manifestPath), let text = String(data: data, encoding: .utf8) {
+        // A manifest is read only when it is a regular file (a FIFO would hang the read).
+        if type(manifestPath) == .typeRegular, let data = fm.contents(atPath: manifestPath),
+            let text = String(data: data, encoding: .utf8)
+        {
             previous = text.split(separator: "\n").map(String.init).filter(Self.isReportFileName)
         } else if !existing.isEmpty && !force {
             throw PodBenchError(
@@ -121,12 +149,10 @@ public struct ReportBuilder {
         for name in previous where !current.contains(name) {
             // Only a regular file, in a real folder of the report's (never through a link, never a folder).
             let path = directory + "/" + name
-            func type(_ path: String) -> FileAttributeType? {
-                (try? fm.attributesOfItem(atPath: path))?[.type] as? FileAttributeType
-            }
             let parent = (path as NSString).deletingLastPathComponent
             guard type(path) == .typeRegular, parent == directory || type(parent) == .typeDirectory else { continue }
-            try? fm.removeItem(atPath: path)
+            // unlink(2), not a recursive removal: a name swapped for a folder meanwhile stays.
+            _ = unlink(path)
         }
         let folder = directory + "/" + Self.histogramFolder
         if (try? fm.contentsOfDirectory(atPath: folder))?.isEmpty == true { try? fm.removeItem(atPath: folder) }

@@ -238,6 +238,7 @@ extension ReportBuilder {
         // One panel per message size (and more when one size has more than three channels): the
         // same axes in each.
         var latencySeries: [[ChartSeries]] = []
+        var panelSizes: [Int] = []
         var latencyMarkers: [[ChartMarker]] = []
         var achievedSeries: [[ChartSeries]] = []
         for size in sizes {
@@ -273,6 +274,7 @@ extension ReportBuilder {
             for start in stride(from: 0, to: these.count, by: Self.panelSeries / 2) {
                 let range = start..<min(these.count, start + Self.panelSeries / 2)
                 latencySeries.append(Array(s[(2 * range.lowerBound)..<(2 * range.upperBound)]))
+                panelSizes.append(size)
                 let names = Set(range.map { these[$0].name })
                 latencyMarkers.append(m.filter { mk in names.contains { mk.label.hasPrefix("knee \($0) at") } })
                 achievedSeries.append(Array(a[range]))
@@ -308,8 +310,7 @@ extension ReportBuilder {
         } else {
             let (le, ae) = (Self.extent(latencyAll), Self.extent(achievedAll))
             for i in latencySeries.indices {
-                let size =
-                    latencySeries[i].first.map { s in curves.first { s.name.hasPrefix($0.name) }?.size ?? 0 } ?? 0
+                let size = panelSizes[i]
                 let part = "\(Self.fileSafe(Self.sizeText(size).replacingOccurrences(of: " ", with: "")))-\(i + 1)"
                 latency.append(
                     Chart(

@@ -255,6 +255,8 @@ public struct SVGChart: Sendable {
 
     /// Where series `i` of this chart takes its colour, dash and marker from.
     func style(_ i: Int, _ s: ChartSeries) -> (colour: String, dash: String, marker: Int) {
+        // A guide is grey and dashed, whatever a channel's colour: it is not data.
+        if s.reference { return ("#888888", "6 3", 0) }
         let colour = s.colour ?? i
         return (
             Self.colours[colour % Self.colours.count],

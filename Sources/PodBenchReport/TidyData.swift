@@ -40,8 +40,8 @@ extension ReportBuilder {
     /// The `.hgrm` file of a case, relative to the report's folder: its number first (unique, and
     /// no name can start with a dot), then what it is. Nil when the case has no latency samples.
     func histogramPath(_ c: NumberedCase) -> String? {
-        guard c.result.status == .ok, c.result.trials.contains(where: { $0.latency != nil || $0.oneWayLatency != nil })
-        else { return nil }
+        // Named only when it will be written: a histogram that does not decode gives no file.
+        guard Self.mergedLatency(c.result) != nil else { return nil }
         let k = c.result.key
         var parts = [String(format: "%03d", c.number)]
         if inputs.count > 1 { parts.append(Self.fileSafe(c.input.label, limit: 40)) }

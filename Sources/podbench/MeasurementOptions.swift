@@ -187,6 +187,12 @@ struct MeasurementOptions: ParsableArguments {
         }
         let path = URL(fileURLWithPath: output).standardizedFileURL.path
         var isDirectory: ObjCBool = false
+        // A link, even one to nothing, is there too: the results would be refused at the end.
+        if (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType
+            == .typeSymbolicLink
+        {
+            throw ValidationError("--output: \(output) exists (a link); give a new name or remove it first")
+        }
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
             throw ValidationError(
                 isDirectory.boolValue

@@ -53,6 +53,10 @@ extension PodBench {
             guard ["external", "podman", "kubernetes"].contains(isolation) else {
                 throw ValidationError("--isolation: '\(isolation)' is not external, podman or kubernetes")
             }
+            if printResults && measurement.json {
+                throw ValidationError(
+                    "--json and --print-results both print the results document on stdout: give one")
+            }
             if let parsed = try? measurement.parsed(), parsed.relayIn != nil {
                 throw ValidationError(
                     "--via relay and the presets start a relay, which only `run` does: start `podbench relay --listen A --forward B --stats S` and give --via A --via-target B --via-stats S"

@@ -10,12 +10,7 @@ extension PodBench.Run {
     func podPlan() -> PodRunPlan {
         let measurement = self.measurement
         return PodRunPlan(
-            sharedParent: sharedDir,
-            // With --output, its folder is the one the client's container writes into.
-            resultsDirectory: ((try? measurement.outputPath()).flatMap { $0 }.map {
-                ($0 as NSString).deletingLastPathComponent
-            })
-                ?? measurement.resultsDir, binary: BuildInfo.executablePath,
+            sharedParent: sharedDir, resultsDirectory: measurement.resultsDir, binary: BuildInfo.executablePath,
             commit: BuildInfo.commit(), image: image, shmSize: podShmSize ?? "512m",
             seccomp: podSeccomp.flatMap(PodmanSettings.Seccomp.init(rawValue:)) ?? .ioURing, podmanConf: podmanConf,
             dryRun: dryRun,
@@ -58,7 +53,6 @@ extension PodBench.Run {
             ]
             + clientMeasurement.arguments(
                 resultsDir: URL(fileURLWithPath: measurement.resultsDir).standardizedFileURL.path)
-        // --output is mounted at its own path: its folder is the results volume (podPlan).
         return .init(server: server.arguments, relay: relay?.arguments, client: client)
     }
 }

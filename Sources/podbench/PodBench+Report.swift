@@ -31,7 +31,7 @@ extension PodBench {
 
         @Flag(
             help:
-                "Write into an --out folder that holds files no podbench report wrote (they are left as they are). Without it such a folder is refused; a folder an earlier report wrote is rewritten, its files this report does not write removed."
+                "Write into an --out folder that holds files no podbench report wrote: none of them is removed, but one named as a report file (index.html, report.md, a .csv or .svg of the report's) is replaced. Without it such a folder is refused; a folder an earlier report wrote is rewritten, its files this report does not write removed."
         )
         var force = false
 

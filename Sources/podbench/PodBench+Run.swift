@@ -72,6 +72,13 @@ extension PodBench {
             if let podSeccomp, PodmanSettings.Seccomp(rawValue: podSeccomp) == nil {
                 throw ValidationError("--pod-seccomp: '\(podSeccomp)' is not io_uring, runtime or unconfined")
             }
+            if isolation == "podman" && measurement.output != nil {
+                // The client's container writes into the results volume, a folder of its own; the
+                // folder of any file named here (a home, /) is not for a container to write.
+                throw ValidationError(
+                    "--output applies to --isolation process and namespaces; with podman give --results-dir (a folder of its own)"
+                )
+            }
             if isolation != "podman" {
                 for (given, name) in [
                     (image != nil, "--image"), (podShmSize != nil, "--pod-shm-size"),

@@ -33,6 +33,8 @@ struct TextEscapingTests {
             TextEscaping.markdown("1.5µs") == "1.5µs" && TextEscaping.markdown("(no calibrate)") == "(no calibrate)")
         #expect(TextEscaping.markdown("1. item") == "1\\. item" && TextEscaping.markdown("- x") == "\\- x")
         #expect(TextEscaping.markdown("see www.evil.example") == "see www\\.evil.example")
+        // GitHub renders $…$ as math: a dollar is escaped too.
+        #expect(TextEscaping.markdown("$x^2$") == "\\$x^2\\$")
     }
 
     @Test("XML and HTML: the five references, and no character XML 1.0 forbids")

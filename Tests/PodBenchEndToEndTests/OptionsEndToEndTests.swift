@@ -23,6 +23,8 @@ extension EndToEnd {
             ("run", ["--shm-wait", "nap"], "--shm-wait"),
             ("run", ["--isolation", "vm"], "--isolation"),
             ("run", ["-o", "/tmp"], "--output"),
+            ("run", ["--isolation", "podman", "-o", "/tmp/podbench-nonexistent/a.json"], "--output"),
+            ("client", ["--json", "--print-results"], "--json"),
             ("run", ["-t", "pigeon"], "--transports"),
             ("client", ["--control", "http://x"], "--control"),
             ("client", ["--connect-wait", "a while"], "--connect-wait"),

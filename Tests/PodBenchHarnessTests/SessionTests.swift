@@ -126,9 +126,10 @@ struct RunClockTests {
         let clock = RunClock(total: 4, plannedNanosecondsPerCase: 10e9, now: 0)
         #expect(clock.status(now: 0) == "0:00 elapsed, about 0:40 left")
         #expect(clock.status(now: 4_000_000_000) == "0:04 elapsed, about 0:36 left")
-        clock.finished()
-        // One case took 20 s: three more at that pace.
+        clock.finished(now: 20_000_000_000)
+        // One case took 20 s: three more at that pace, less what the next has run already.
         #expect(clock.status(now: 20_000_000_000) == "0:20 elapsed, about 1:00 left")
+        #expect(clock.status(now: 25_000_000_000) == "0:25 elapsed, about 0:55 left")
         #expect(RunClock.clock(3_723e9) == "1:02:03" && RunClock.clock(-5) == "0:00")
         #expect(clock.label(2).hasPrefix("[2/4, "))
     }

@@ -523,15 +523,28 @@ struct ReportFolderTests {
         try Data("x".utf8).write(to: URL(fileURLWithPath: dir + "/elsewhere/victim.hgrm"))
         try Data("x".utf8).write(to: URL(fileURLWithPath: dir + "/.hidden"))
         try FileManager.default.createSymbolicLink(atPath: dir + "/linked", withDestinationPath: dir + "/elsewhere")
+        // And names a report never writes: a results file, a document in a folder, a note.
+        try Data("x".utf8).write(to: URL(fileURLWithPath: dir + "/results.json"))
+        try FileManager.default.createDirectory(atPath: dir + "/Documents", withIntermediateDirectories: true)
+        try Data("x".utf8).write(to: URL(fileURLWithPath: dir + "/Documents/cv.pdf"))
         let forged = [
             "../outside.txt", root + "/outside.txt", ".hidden", "linked/victim.hgrm", "elsewhere/../notes.txt",
+            "results.json", "Documents/cv.pdf", "notes.txt",
         ]
         try Data(forged.joined(separator: "\n").utf8).write(
             to: URL(fileURLWithPath: dir + "/" + ReportBuilder.manifestName))
         try report.write(to: dir)
-        for kept in [root + "/outside.txt", dir + "/.hidden", dir + "/elsewhere/victim.hgrm", dir + "/notes.txt"] {
+        for kept in [
+            root + "/outside.txt", dir + "/.hidden", dir + "/elsewhere/victim.hgrm", dir + "/notes.txt",
+            dir + "/results.json", dir + "/Documents/cv.pdf",
+        ] {
             #expect(FileManager.default.fileExists(atPath: kept), "\(kept) was removed")
         }
+        // A histograms folder that is a link out of the report's folder is refused.
+        let other = root + "/other"
+        try FileManager.default.createDirectory(atPath: other + "/out", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: other + "/out/histograms", withDestinationPath: root)
+        #expect(throws: PodBenchError.self) { try report.write(to: other + "/out", force: true) }
     }
 }
 
@@ -711,5 +724,47 @@ struct SummaryTests {
         let h = try #require(html.range(of: "<h2>Summary</h2>"))
         let figure = try #require(html.range(of: "<figure>"))
         #expect(h.lowerBound < figure.lowerBound)
+    }
+}
+
+@Suite("review fixes: labels, rounding, panel sizes")
+struct ReportReviewTests {
+    @Test("labels stay unique: a suffix never takes another file's own name")
+    func uniqueLabels() {
+        let labels = ReportBuilder.labels(forPaths: ["x-3.json", "a/x.json", "b/x.json", "c/x.json"])
+        #expect(Set(labels).count == labels.count, "\(labels)")
+        #expect(labels[0] == "x-3" && labels[1] == "x")
+    }
+
+    @Test("a figure never reads as within the rule it broke")
+    func rounding() throws {
+        let objective = try CapacityPlanner.Objective(parsing: "p99=100us")
+        typealias Point = CapacityPlanner.Point
+        let near = Point(offered: 10_000, achieved: 10_000, p50: 1, p99: 100_200, cpuPerMessage: 1)
+        #expect(objective.miss(near) == "p99 100200ns")
+        let short = Point(offered: 10_000, achieved: 9_496, p50: 1, p99: 1, cpuPerMessage: 1)
+        #expect(objective.miss(short) == "delivered 94.9%")
+        let knee = CapacityPlanner.kneeBreak([
+            Point(offered: 1_000, achieved: 1_000, p50: 1, p99: 10_000, cpuPerMessage: 1),
+            Point(offered: 2_000, achieved: 2_000, p50: 1, p99: 20_040, cpuPerMessage: 1),
+        ])
+        #expect(knee?.cause.hasPrefix("p99 ×2.0040") == true, "\(knee?.cause ?? "")")
+    }
+
+    @Test("each rate panel is titled with the size of its own lines, 1500 B beside 15000 B")
+    func panelSizes() throws {
+        var run = try TidyDataTests.exampleRun()
+        for i in run.cases.indices where run.cases[i].key.workload == .rate {
+            run.cases[i].key.messageSize = run.cases[i].key.messageSize == 64 ? 1500 : 15000
+        }
+        let report = ReportBuilder(inputs: [ReportBuilder.Input(label: "e", path: "e.json", run: run)])
+        let panels = report.charts().filter { $0.family == "latency-vs-rate" }
+        #expect(panels.count == 2)
+        for p in panels {
+            let size = p.chart.title.contains(ReportBuilder.sizeText(15000)) ? 15000 : 1500
+            for s in p.chart.series {
+                #expect(s.name.contains(" \(ReportBuilder.sizeText(size)) p"), "\(p.chart.title): \(s.name)")
+            }
+        }
     }
 }

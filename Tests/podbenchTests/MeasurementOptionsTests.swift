@@ -1,3 +1,4 @@
+import Foundation
 import PodBenchCore
 import PodBenchHarness
 import Testing
@@ -103,6 +104,11 @@ struct MeasurementOptionsTests {
         // An output that exists, or a folder, is refused before anything runs.
         #expect(throws: (any Error).self) { try MeasurementOptions.parse(["-o", "/tmp"]).parsed() }
         #expect(throws: (any Error).self) { try MeasurementOptions.parse(["-o", #filePath]).parsed() }
+        let link = "/tmp/podbench-dangling-\(ProcessInfo.processInfo.processIdentifier)"
+        try? FileManager.default.removeItem(atPath: link)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "/nonexistent/podbench")
+        defer { try? FileManager.default.removeItem(atPath: link) }
+        #expect(throws: (any Error).self) { try MeasurementOptions.parse(["-o", link]).parsed() }
     }
 
     /// `shmRing` → `--shm-ring`: ArgumentParser's naming of a property.
@@ -138,7 +144,10 @@ struct MeasurementOptionsTests {
 
     @Test("run --isolation podman hands the launcher its settings and each container's command, every option in")
     func podPlan() throws {
-        let run = try PodBench.Run.parse(["--isolation", "podman", "--shared-dir", "/work"] + Self.everyOption)
+        // Every option but --output, which podman refuses (the file's folder is not for a container).
+        var options = Self.everyOption
+        if let i = options.firstIndex(of: "--output") { options.removeSubrange(i...(i + 1)) }
+        let run = try PodBench.Run.parse(["--isolation", "podman", "--shared-dir", "/work"] + options)
         let plan = run.podPlan()
         #expect(plan.sharedParent == "/work" && plan.resultsDirectory == "/results" && plan.shmSize == "512m")
         #expect(plan.seccomp == .ioURing && plan.image == nil && plan.podmanConf == nil && !plan.dryRun)
