@@ -592,7 +592,20 @@ struct ChartLegibilityTests {
         var out: [(String, SVGChart.LabelBox)] = []
         for m in pattern.matches(in: svg, range: NSRange(svg.startIndex..., in: svg)) {
             let attributes = String(svg[Range(m.range(at: 1), in: svg)!])
-            guard attribute("transform", attributes) == nil else { continue }
+            if let transform = attribute("transform", attributes) {
+                // The y axis's title, turned a quarter left about (x, y): tall, one line wide.
+                let numbers = transform.matches(of: /[\d.]+/).compactMap { Double($0.output) }
+                let text = String(svg[Range(m.range(at: 2), in: svg)!])
+                guard transform.hasSuffix("rotate(-90)"), numbers.count >= 2 else { continue }
+                let (x, y, size, length) = (numbers[0], numbers[1], 12.0, Double(text.count) * 12 * 0.62)
+                out.append(
+                    (
+                        text,
+                        SVGChart.LabelBox(
+                            left: x - 0.8 * size, top: y - length / 2, right: x + 0.25 * size, bottom: y + length / 2)
+                    ))
+                continue
+            }
             let text = String(svg[Range(m.range(at: 2), in: svg)!])
                 .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
                 .replacingOccurrences(of: "&amp;", with: "&").replacingOccurrences(of: "&quot;", with: "\"")
