@@ -25,9 +25,12 @@ struct ChildProcessTests {
     @Test("a grandchild that keeps the output open (conmon after podman run --detach) is not waited for")
     func grandchildKeepsOutputOpen() async throws {
         let said = try await ChildProcess.runCapturing(
-            executable: "/bin/sh", arguments: ["-c", "sleep 300 & echo $!"], environment: [:])
+            executable: "/bin/sh", arguments: ["-c", "sleep 86400 & echo $!"], environment: [:])
         let grandchild = try #require(pid_t(said.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)))
         // Still alive: the call returned when its child ended, not when the output's last holder did.
+        // The grandchild outlives any wait a busy machine imposes (under TSan on two cores the
+        // unit tests kept this task off its threads for over 300 s, CI of 153f877): were the call to wait
+        // for it, the test would hang, not pass.
         #expect(kill(grandchild, 0) == 0)
         kill(grandchild, SIGKILL)
     }
@@ -66,14 +69,16 @@ struct ChildProcessTests {
         let early = SignalForwarder()
         // Nothing runs: kept for the next child (a Ctrl-C just before the client starts).
         #expect(!early.signal(SIGTERM))
+        // Children that end only by the signal (however late a busy machine runs the code that
+        // sends it): a lost signal hangs the test rather than passing it.
         let first = try await ChildProcess.run(
-            executable: "/bin/sleep", arguments: ["300"], environment: [:], forwarder: early)
+            executable: "/bin/sleep", arguments: ["86400"], environment: [:], forwarder: early)
         #expect(first == 128 + SIGTERM)
 
         let forwarder = SignalForwarder()
         let waiting = Task {
             try await ChildProcess.run(
-                executable: "/bin/sleep", arguments: ["300"], environment: [:], forwarder: forwarder)
+                executable: "/bin/sleep", arguments: ["86400"], environment: [:], forwarder: forwarder)
         }
         // Until the child runs (a signal sent before would be kept for it: part one).
         while !forwarder.isAttached { try await Task.sleep(nanoseconds: 1_000_000) }
