@@ -21,16 +21,21 @@ started=$SECONDS
 stage() { printf 'test.sh: [%d:%02d] %s\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)) "$1" >&2; }
 stage "installing what is missing"
 source scripts/setup.sh
-podbench_setup python3 python3-jsonschema python3-yaml librsvg2-bin chromium podman buildah runc haproxy socat
+podbench_setup python3 python3-jsonschema python3-yaml python3-pip librsvg2-bin chromium podman buildah runc haproxy socat \
+  stress-ng
 # The report's page is checked in Debian's headless chromium (scripts/check-page.py). The container
 # tests (two real containers of one pod, the Kubernetes manifest under podman kube play) fail
 # instead of skipping when podman is missing; the pattern tests put haproxy and socat
-# (started on loopback by the tests) between the sides.
+# (started on loopback by the tests) between the sides; the fleet test puts stress-ng on two
+# nodes' server CPU.
 export PODBENCH_REQUIRE_TOOLS=1
 stage "formatting and imports"
 swift format lint --strict --recursive Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/HotPaths Benchmarks/Tools/GateSimulation Fuzz/Package.swift Fuzz/FuzzSupport Fuzz/ControlFrames Fuzz/RingRecords Fuzz/FileRecords Fuzz/ResultsFiles
 # Every import declared in Package.swift (SwiftPM would let an undeclared one through).
 for package in . Benchmarks Fuzz; do python3 scripts/check-imports.py "$package"; done
+# The manifests against the Kubernetes API schema and Pod Security, offline (kubernetes-validate).
+stage "Kubernetes manifests"
+bash scripts/check-manifests.sh
 stage "debug build"
 swift build --build-tests
 if [ "$quick" = 1 ]; then

@@ -69,16 +69,32 @@ final class AdmissionGate: @unchecked Sendable {
         condition.signal()
     }
 
-    /// The next authenticated client, waiting for one; nil once stopped.
+    /// What waiting for the next client gave.
+    enum Next {
+        case client(ControlConnection, Hello)
+        /// No authenticated client came within the time allowed.
+        case idle
+    }
+
+    /// The next authenticated client, waiting for one (at most `idleNanoseconds`, when given);
+    /// nil once stopped.
     /// - Throws: the error that stopped the accepting thread, if one did.
-    func next() throws -> (ControlConnection, Hello)? {
+    func next(idleNanoseconds: UInt64? = nil) throws -> Next? {
         condition.lock()
         defer { condition.unlock() }
-        while queue.isEmpty && !stopped { condition.wait() }
+        let deadline = idleNanoseconds.map { Date(timeIntervalSinceNow: Double($0) / 1e9) }
+        while queue.isEmpty && !stopped {
+            if let deadline {
+                if !condition.wait(until: deadline) && queue.isEmpty && !stopped { return .idle }
+            } else {
+                condition.wait()
+            }
+        }
         if let failure { throw failure }
         guard !stopped else { return nil }
         waiting -= 1
-        return queue.removeFirst()
+        let (connection, hello) = queue.removeFirst()
+        return .client(connection, hello)
     }
 
     /// Stops handing out clients and closes the queued ones; `failure` is what `next` throws.

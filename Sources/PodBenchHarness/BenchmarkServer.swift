@@ -31,12 +31,16 @@ public final class BenchmarkServer: @unchecked Sendable {
         /// client being served). A new one beyond it takes the place of the oldest one still
         /// authenticating; only when all are authenticated is it refused with a message.
         public var maximumWaiting: Int
+        /// Stop serving once no client has been connected for this long (`serve --idle-exit`): a
+        /// pod's server whose client died or never started. Nil: serve until told to stop.
+        public var idleExitNanoseconds: UInt64?
 
         public init(
             control: SocketAddress, sharedDirectory: String, peerTimeoutNanoseconds: UInt64, cpu: Int?,
             sharedMemoryDirectory: String = "/dev/shm", token: ControlToken, hopTargets: [HopEndpoint] = [],
-            maximumWaiting: Int = 8
+            maximumWaiting: Int = 8, idleExitNanoseconds: UInt64? = nil
         ) {
+            self.idleExitNanoseconds = idleExitNanoseconds
             self.control = control
             self.sharedDirectory = sharedDirectory
             self.sharedMemoryDirectory = sharedMemoryDirectory
@@ -116,15 +120,25 @@ public final class BenchmarkServer: @unchecked Sendable {
         return (try? probe.connect(to: address)) != nil
     }
 
-    /// Serves clients until one sends `shutdown`.
+    /// How serving ended.
+    public enum Ending: Equatable, Sendable {
+        /// A client sent `shutdown`, or the server was stopped.
+        case shutdown
+        /// No client for `idleExitNanoseconds`; `served` clients were served before.
+        case idle(served: Int)
+    }
+
+    /// Serves clients until one sends `shutdown` (or, with `idleExitNanoseconds`, until none has
+    /// been connected for that long).
     ///
     /// A thread accepts connections and authenticates each on a thread of its own (the peer's uid on
     /// a Unix socket, then the token in its `hello`, which must arrive whole within the timeout);
     /// only authenticated clients queue for this thread, which serves them one at a time. So a
     /// silent or slow connection costs the others nothing, and at most `maximumWaiting` wait.
-    public func serve() throws {
+    @discardableResult
+    public func serve() throws -> Ending {
         if listener == nil { try bind() }
-        guard let listener else { return }
+        guard let listener else { return .shutdown }
         defer { close() }
         log("podbench serve: listening on \(configuration.control), shared directory \(configuration.sharedDirectory)")
         for path in SharedMemoryTransport.removeStaleRingFiles(in: configuration.sharedMemoryDirectory) {
@@ -146,11 +160,16 @@ public final class BenchmarkServer: @unchecked Sendable {
             // Before the listener is closed: its descriptor must not be reused under that thread.
             acceptingEnded.wait()
         }
-        while let (connection, hello) = try gate.next() {
+        var served = 0
+        // The idle clock starts now, and again each time a client's session ends.
+        while let next = try gate.next(idleNanoseconds: configuration.idleExitNanoseconds) {
+            guard case .client(let connection, let hello) = next else { return .idle(served: served) }
             let stop = serveSession(connection, hello: hello)
             connection.close()
-            if stop { return }
+            served += 1
+            if stop { return .shutdown }
         }
+        return .shutdown
     }
 
     /// Accepts connections until the listener is shut down; each is authenticated on its own thread.

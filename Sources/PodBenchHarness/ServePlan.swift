@@ -23,6 +23,8 @@ public struct ServePlan: Equatable, Sendable {
     public var exitWithParent: Bool
     /// Print nothing but errors.
     public var quiet: Bool
+    /// Exit once no client has been connected for this long (`--idle-exit`); nil: never.
+    public var idleExitNanoseconds: UInt64?
 
     /// The token file's name in the shared directory when `--token-file` is not given.
     public static let defaultTokenFileName = "podbench.token"
@@ -32,8 +34,9 @@ public struct ServePlan: Equatable, Sendable {
         control: SocketAddress = .unixPath("/tmp/podbench.sock"), sharedDirectory: String = "/tmp",
         sharedMemoryDirectory: String = "/dev/shm", cpu: Int? = nil, tokenFile: String? = nil,
         hopTargets: [HopEndpoint] = [], timeoutNanoseconds: UInt64 = Self.defaultTimeoutNanoseconds,
-        exitWithParent: Bool = false, quiet: Bool = false
+        exitWithParent: Bool = false, quiet: Bool = false, idleExitNanoseconds: UInt64? = nil
     ) {
+        self.idleExitNanoseconds = idleExitNanoseconds
         self.control = control
         self.sharedDirectory = sharedDirectory
         self.sharedMemoryDirectory = sharedMemoryDirectory
@@ -52,7 +55,8 @@ public struct ServePlan: Equatable, Sendable {
     public func configuration(token: ControlToken) -> BenchmarkServer.Configuration {
         .init(
             control: control, sharedDirectory: sharedDirectory, peerTimeoutNanoseconds: timeoutNanoseconds, cpu: cpu,
-            sharedMemoryDirectory: sharedMemoryDirectory, token: token, hopTargets: hopTargets)
+            sharedMemoryDirectory: sharedMemoryDirectory, token: token, hopTargets: hopTargets,
+            idleExitNanoseconds: idleExitNanoseconds)
     }
 
     /// The `serve` command line (its first word `serve`) that parses back to this plan.
@@ -66,6 +70,7 @@ public struct ServePlan: Equatable, Sendable {
         for target in hopTargets { words += ["--via-target", target.description] }
         if exitWithParent { words.append("--exit-with-parent") }
         if quiet { words.append("--quiet") }
+        if let idleExitNanoseconds { words += ["--idle-exit", DurationText.format(nanoseconds: idleExitNanoseconds)] }
         return words
     }
 }

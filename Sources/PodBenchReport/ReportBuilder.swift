@@ -29,13 +29,23 @@ public struct ReportBuilder {
         public var family: String
     }
 
-    public var inputs: [Input]
+    public let inputs: [Input]
     /// The latency objective for the capacity table (`--slo`).
     public var objective: CapacityPlanner.Objective?
+    /// The inputs as a fleet, when they come from two nodes or more: the report is then a fleet's
+    /// (FleetReport.swift).
+    public let fleet: FleetAnalysis?
+
+    /// A fleet of more nodes than a chart holds lines (`panelSeries`): its report shows the fleet
+    /// only (distributions, a heat map, configurations), not each file's curves and tables.
+    public var fleetOnly: Bool { fleet != nil && inputs.count > Self.panelSeries }
 
     public init(inputs: [Input], objective: CapacityPlanner.Objective? = nil) {
         self.inputs = inputs
         self.objective = objective
+        fleet =
+            FleetAnalysis.isFleet(inputs.map(\.run))
+            ? FleetAnalysis(inputs: inputs.map { ($0.label, $0.run) }, caseName: Self.caseName) : nil
     }
 
     /// The names results files go by in a report: the file's name without `.json`, made unique
@@ -128,10 +138,15 @@ public struct ReportBuilder {
             written.append(path)
             names.append(name)
         }
-        let charts = charts()
+        let charts = fleetOnly ? [] : charts()
         for c in charts {
             try put(c.file + ".svg", c.chart.render())
             try put(c.file + ".csv", c.chart.csv())
+        }
+        let figures = fleet.map(fleetFigures) ?? []
+        for figure in figures {
+            try put(figure.file + ".svg", figure.svg)
+            try put(figure.file + ".csv", figure.csv)
         }
         for file in dataFiles() {
             if file.name.contains("/") {
@@ -141,8 +156,8 @@ public struct ReportBuilder {
             }
             try put(file.name, file.text)
         }
-        try put("report.md", markdown(charts))
-        try put("index.html", html(charts))
+        try put("report.md", markdown(charts, figures: figures))
+        try put("index.html", html(charts, figures: figures))
         // The manifest last: a report cut short leaves the old one, whose files are still removable.
         let current = Set(names)
         try ResultsStore.writeAtomically(Data((names.joined(separator: "\n") + "\n").utf8), to: manifestPath)
@@ -272,11 +287,13 @@ public struct ReportBuilder {
         return rows
     }
 
-    func markdown(_ charts: [Chart]) -> String {
+    func markdown(_ charts: [Chart], figures: [FleetFigure] = []) -> String {
         // Labels, names and environment text come from results files: escaped (TextEscaping).
         let e = TextEscaping.markdown
         func row(_ cells: [String]) -> String { "| " + cells.map(e).joined(separator: " | ") + " |\n" }
-        var md = "# podbench report\n\n"
+        var md = "# podbench report\(fleet.map { ": a fleet of \($0.nodes.count) nodes" } ?? "")\n\n"
+        if let fleet { md += fleetMarkdownHead(fleet, figures) }
+        if let fleet, fleetOnly { return md + fleetMarkdownTail(fleet) + "## Method\n\n\(Self.method)\n" }
         md += "Results files: " + inputs.map { e($0.label) }.joined(separator: ", ") + "\n\n"
         md += "## Summary\n\n" + summaryLines().map { "- " + e($0) + "\n" }.joined()
         let keys = keyNumberRows()
@@ -347,19 +364,25 @@ public struct ReportBuilder {
         return t
     }
 
-    func html(_ charts: [Chart]) -> String {
+    func html(_ charts: [Chart], figures: [FleetFigure] = []) -> String {
         let e = SVGChart.escape
+        let title = "podbench report" + (fleet.map { ": a fleet of \($0.nodes.count) nodes" } ?? "")
         var page = """
             <!DOCTYPE html>
-            <html lang="en"><head><meta charset="utf-8"><title>podbench report</title>
+            <html lang="en"><head><meta charset="utf-8"><title>\(title)</title>
             <style>body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
             table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}
             td:nth-child(-n+3),th{text-align:left}figure{margin:1.5em 0}figcaption{font-size:13px;color:#444;max-width:900px}</style>
             </head><body>
-            <h1>podbench report</h1>
-            <p>Results files: \(inputs.map { "<code>\(e($0.label))</code>" }.joined(separator: ", "))</p>
+            <h1>\(title)</h1>
 
             """
+        if let fleet { page += fleetHTMLHead(fleet, figures) }
+        if let fleet, fleetOnly {
+            return page + fleetHTMLTail(fleet)
+                + "<h2>Method</h2>\n<p>\(e(Self.method))</p>\n<p><a href=\"report.md\">report.md</a></p>\n</body></html>\n"
+        }
+        page += "<p>Results files: \(inputs.map { "<code>\(e($0.label))</code>" }.joined(separator: ", "))</p>\n"
         page += "<h2>Summary</h2>\n<ul>" + summaryLines().map { "<li>\(e($0))</li>" }.joined() + "</ul>\n"
         let keys = keyNumberRows()
         if !keys.isEmpty {

@@ -11,7 +11,9 @@ extension ReportBuilder {
     static let panelSeries = 6
 
     /// A channel's name in legends: transport and options, without the file.
-    func channelName(_ key: CaseKey) -> String {
+    func channelName(_ key: CaseKey) -> String { Self.channelName(key) }
+
+    static func channelName(_ key: CaseKey) -> String {
         var options = key.fileOptions
         options["rate"] = nil
         let opts = options.keys.sorted().map { name -> String in

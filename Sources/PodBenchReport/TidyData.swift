@@ -38,19 +38,77 @@ extension ReportBuilder {
     }
 
     /// The `.hgrm` file of a case, relative to the report's folder: its number first (unique, and
-    /// no name can start with a dot), then what it is. Nil when the case has no latency samples.
-    func histogramPath(_ c: NumberedCase) -> String? {
-        // Named only when it will be written: a histogram that does not decode gives no file.
-        guard Self.mergedLatency(c.result) != nil else { return nil }
-        let k = c.result.key
+    /// no name can start with a dot), then what it is.
+    func histogramPath(_ c: NumberedCase) -> String {
         var parts = [String(format: "%03d", c.number)]
         if inputs.count > 1 { parts.append(Self.fileSafe(c.input.label, limit: 40)) }
-        parts += [k.transport.rawValue, k.workload.rawValue, "\(k.messageSize)B"]
+        return Self.histogramFolder + "/"
+            + Self.fileSafe((parts + Self.caseParts(c.result.key)).joined(separator: "-"), limit: 120)
+            + ".hgrm"
+    }
+
+    /// What a case is, as pieces of a file name.
+    static func caseParts(_ k: CaseKey) -> [String] {
+        var parts = [k.transport.rawValue, k.workload.rawValue, "\(k.messageSize)B"]
         if let rate = k.rate { parts.append("\(rate)per_s") }
         let options = k.options
         parts += options.keys.sorted().map { "\($0)=\(options[$0]!)" }
         if let hop = k.hop { parts.append("via=\(hop.name)") }
-        return Self.histogramFolder + "/" + Self.fileSafe(parts.joined(separator: "-"), limit: 120) + ".hgrm"
+        return parts
+    }
+
+    /// The `.hgrm` files, each histogram decoded once, and the file of each numbered case (none
+    /// when it has no latency samples). Of a fleet, one file per case with every node's trials
+    /// merged (`NNN-fleet-…`, the fleet's distribution; 24 files for 1,000 nodes of 24 cases, not
+    /// 24,000): a node's own histograms are in a report of its file alone.
+    func histogramFiles() -> (files: [(name: String, text: String)], paths: [Int: String]) {
+        var files: [(name: String, text: String)] = []
+        var paths: [Int: String] = [:]
+        guard fleetOnly else {
+            for n in numberedCases {
+                guard let histogram = Self.mergedLatency(n.result) else { continue }
+                let path = histogramPath(n)
+                files.append((path, Self.hgrm(histogram)))
+                paths[n.number] = path
+            }
+            return (files, paths)
+        }
+        // Each trial's histogram added where it ends up (no copy of a merged one per node and
+        // case: 1,000 nodes × 20 cases of 200 KB each would be gigabytes).
+        var order: [CaseKey] = []
+        var slot: [CaseKey: Int] = [:]
+        var histograms: [Histogram<UInt64>] = []
+        var numbers: [[Int]] = []
+        for n in numberedCases where n.result.status == .ok {
+            let key = n.result.key
+            var added = false
+            for t in n.result.trials {
+                guard let encoded = t.latency ?? t.oneWayLatency, let h = try? encoded.decode() else { continue }
+                let i: Int
+                if let found = slot[key] {
+                    i = found
+                } else {
+                    i = histograms.count
+                    slot[key] = i
+                    order.append(key)
+                    histograms.append(EncodedHistogram.makeLatencyHistogram())
+                    numbers.append([])
+                }
+                guard h.maxRecorded <= histograms[i].highestTrackableValue,
+                    histograms[i].totalCount <= UInt64.max - h.totalCount
+                else { continue }
+                histograms[i].add(h)
+                added = true
+            }
+            if added, let i = slot[key] { numbers[i].append(n.number) }
+        }
+        for (i, key) in order.enumerated() where histograms[i].totalCount > 0 {
+            let name = ([String(format: "%03d", i + 1), "fleet"] + Self.caseParts(key)).joined(separator: "-")
+            let path = Self.histogramFolder + "/" + Self.fileSafe(name, limit: 120) + ".hgrm"
+            files.append((path, Self.hgrm(histograms[i])))
+            for number in numbers[i] { paths[number] = path }
+        }
+        return (files, paths)
     }
 
     /// The latency histogram of all a finished case's trials merged: round trips for pingpong,
@@ -116,7 +174,7 @@ extension ReportBuilder {
 
     /// `cases.csv`: one row per case. Each figure is the median across the case's trials of that
     /// trial's figure (as the tables show), with `_min` and `_max` the lowest and highest trial.
-    func casesCSV() -> String {
+    func casesCSV(histograms: [Int: String]) -> String {
         var header = identityHeader + ["status", "error", "trials", "latency"]
         for p in ["p50", "p90", "p99", "p999", "max"] { header += ["\(p)_ns", "\(p)_ns_min", "\(p)_ns_max"] }
         header += [
@@ -148,7 +206,7 @@ extension ReportBuilder {
             for side in [\TrialResult.client.contextSwitchesPerMessage, \.server.contextSwitchesPerMessage] {
                 row.append(trials.isEmpty ? "" : Format.plain(CaseSummary.median(trials.map { $0[keyPath: side] })))
             }
-            row.append(histogramPath(n) ?? "")
+            row.append(histograms[n.number] ?? "")
             rows.append(row)
         }
         return Self.csvDocument(header, rows)
@@ -190,14 +248,12 @@ extension ReportBuilder {
 
     /// Every data file: name (relative to the report's folder) and text.
     func dataFiles() -> [(name: String, text: String)] {
+        let histograms = histogramFiles()
         var files: [(String, String)] = [
-            ("cases.csv", casesCSV()), ("trials.csv", trialsCSV()),
+            ("cases.csv", casesCSV(histograms: histograms.paths)), ("trials.csv", trialsCSV()),
         ]
-        if !rateCurves().isEmpty { files.append(("capacity.csv", capacityCSV())) }
-        for n in numberedCases {
-            guard let path = histogramPath(n), let histogram = Self.mergedLatency(n.result) else { continue }
-            files.append((path, Self.hgrm(histogram)))
-        }
-        return files
+        if !fleetOnly && !rateCurves().isEmpty { files.append(("capacity.csv", capacityCSV())) }
+        if let fleet { files += fleetDataFiles(fleet) }
+        return files + histograms.files
     }
 }

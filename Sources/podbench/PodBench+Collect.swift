@@ -1,19 +1,23 @@
 import ArgumentParser
 import Foundation
 import PodBenchCore
+import PodBenchLaunch
 import PodBenchResults
 
 extension PodBench {
     /// `podbench collect`: results files back out of saved pod logs.
     struct Collect: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Take the results files out of saved pod logs (`kubectl logs POD -c client > FILE`).",
+            abstract:
+                "Take the results files out of pod logs: saved ones (`kubectl logs POD -c client > FILE`), or --kubectl.",
             discussion: """
                 The client of deploy/kubernetes' manifests prints its results file between marker lines \
-                (--print-results). This reads any number of saved logs (or - for standard input), checks each \
-                document as `compare` and `report` would, and writes one results file per run into --results-dir, \
-                named by its start time and node. A log with no results, or with a document cut short, is named \
-                with what to do; the others are still written. Exit codes: 0 all written, 2 a log had a problem.
+                (--print-results). This reads any number of saved logs (or - for standard input), or with --kubectl \
+                the client container's log of every pod matching --selector (kubectl get pods, then kubectl logs), \
+                checks each document as `compare` and `report` would, and writes one results file per run into \
+                --results-dir, named by its start time and node. A log with no results, a document cut short, or a \
+                pod still running is named with what to do; the others are still written. Exit codes: 0 all \
+                written, 2 a log or pod had a problem (or kubectl failed).
                 """)
 
         @Argument(help: "Saved logs of client containers; - for standard input.")
@@ -22,11 +26,93 @@ extension PodBench {
         @Option(help: "Directory to write the results files into (made if missing).")
         var resultsDir = "results/nodes"
 
+        @Flag(help: "Read the logs from the cluster with kubectl: every pod matching --selector in --namespace.")
+        var kubectl = false
+
+        @Option(name: [.customShort("n"), .long], help: "With --kubectl: the namespace (default: kubectl's current).")
+        var namespace: String?
+
+        @Option(name: [.customShort("l"), .long], help: "With --kubectl: the pods' label selector.")
+        var selector = "app.kubernetes.io/name=podbench"
+
+        @Option(help: "With --kubectl: the container whose log holds the results.")
+        var container = "client"
+
+        @Option(
+            help: ArgumentHelp("With --kubectl: the kubectl to run (default: kubectl on PATH).", visibility: .hidden))
+        var kubectlCommand: String?
+
         func validate() throws {
-            guard !logs.isEmpty else {
-                throw ValidationError(
-                    "give at least one saved log, e.g. kubectl logs POD -c client > pod.log; podbench collect pod.log")
+            if kubectl && !logs.isEmpty {
+                throw ValidationError("give saved logs or --kubectl, not both")
             }
+            guard kubectl || !logs.isEmpty else {
+                throw ValidationError(
+                    "give at least one saved log, e.g. kubectl logs POD -c client > pod.log; podbench collect pod.log (or podbench collect --kubectl -l SELECTOR)"
+                )
+            }
+            if !kubectl && (namespace != nil || kubectlCommand != nil) {
+                throw ValidationError("--namespace and --kubectl-command go with --kubectl")
+            }
+        }
+
+        /// Pod logs read through kubectl: (source, log) per finished pod; a pod not finished, or a
+        /// log kubectl cannot give, is said and counted in `problems`.
+        func clusterLogs(problems: inout Int) async throws -> [(source: String, data: Data)] {
+            guard let executable = kubectlCommand ?? Podman.which("kubectl") else {
+                throw PodBenchError(
+                    .invalidConfiguration,
+                    "kubectl is not on PATH: install it, or save the logs (kubectl logs POD -c \(container) > POD.log) and give them to podbench collect"
+                )
+            }
+            let scope = namespace.map { ["-n", $0] } ?? []
+            let listing = try await ChildProcess.runCapturing(
+                executable: executable,
+                arguments: ["get", "pods", "-l", selector] + scope + [
+                    "-o",
+                    "jsonpath={range .items[*]}{.metadata.name}{\"\\t\"}{.status.phase}{\"\\t\"}{.spec.nodeName}{\"\\n\"}{end}",
+                ], environment: ProcessInfo.processInfo.environment)
+            guard listing.status == 0 else {
+                throw PodBenchError(
+                    .invalidConfiguration,
+                    "kubectl get pods -l \(selector) failed (exit \(listing.status)): \(listing.standardError.suffix(400))"
+                )
+            }
+            let pods = listing.standardOutput.split(separator: "\n").map {
+                $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            }
+            .filter { !($0.first ?? "").isEmpty }
+            if pods.isEmpty {
+                throw PodBenchError(
+                    .invalidConfiguration,
+                    "no pod matches -l \(selector)\(namespace.map { " in namespace \($0)" } ?? ""): give the Job's label (kubectl get pods --show-labels) with -l, and its namespace with -n"
+                )
+            }
+            var found: [(source: String, data: Data)] = []
+            for fields in pods {
+                let pod = fields[0]
+                let phase = fields.count > 1 ? fields[1] : ""
+                let node = fields.count > 2 && !fields[2].isEmpty ? " on node \(fields[2])" : ""
+                guard phase == "Succeeded" || phase == "Failed" else {
+                    Self.say(
+                        "podbench collect: pod \(pod)\(node) is \(phase.isEmpty ? "in no phase" : phase), not finished: collect again once the Job has ended (kubectl get job JOB: COMPLETIONS, or the Failed condition)"
+                    )
+                    problems += 1
+                    continue
+                }
+                let log = try await ChildProcess.runCapturing(
+                    executable: executable, arguments: ["logs", pod, "-c", container] + scope,
+                    environment: ProcessInfo.processInfo.environment)
+                guard log.status == 0 else {
+                    Self.say(
+                        "podbench collect: kubectl logs \(pod) -c \(container) failed (exit \(log.status)): \(log.standardError.suffix(300))"
+                    )
+                    problems += 1
+                    continue
+                }
+                found.append(("pod \(pod)\(node) (\(phase))", Data(log.standardOutput.utf8)))
+            }
+            return found
         }
 
         func run() async throws {
@@ -36,19 +122,24 @@ extension PodBench {
                 throw PodBenchError(.ioFailure, "cannot create \(resultsDir): \(error.localizedDescription)")
             }
             var problems = 0
-            for log in logs {
-                let data: Data?
-                if log == "-" {
-                    data = FileHandle.standardInput.readDataToEndOfFile()
-                } else {
-                    data = FileManager.default.contents(atPath: log)
+            var sources: [(source: String, data: Data?)] = []
+            if kubectl {
+                sources = try await clusterLogs(problems: &problems).map { ($0.source, $0.data) }
+            } else {
+                for log in logs {
+                    if log == "-" {
+                        sources.append(("standard input", FileHandle.standardInput.readDataToEndOfFile()))
+                    } else {
+                        sources.append((log, FileManager.default.contents(atPath: log)))
+                    }
                 }
+            }
+            for (source, data) in sources {
                 guard let data else {
-                    Self.say("podbench collect: cannot read \(log)")
+                    Self.say("podbench collect: cannot read \(source)")
                     problems += 1
                     continue
                 }
-                let source = log == "-" ? "standard input" : log
                 do {
                     let found = try ResultsMarker.extract(from: String(decoding: data, as: UTF8.self), source: source)
                     if found.isEmpty {

@@ -31,8 +31,13 @@ extension PodBench {
         @Argument(help: "The baseline: a results file or a baseline name.")
         var baseline: String
 
-        @Argument(help: "The current run: a results file or a baseline name.")
-        var current: String
+        @Argument(
+            help: ArgumentHelp(
+                "The current run: a results file or a baseline name; or several results files, one per node (a fleet).",
+                discussion:
+                    "With several files each node's run is judged against the baseline as one would be, and the nodes' runs together (runs as the unit); the exit code is the worst of all of them (docs/ci.md, \"A fleet\")."
+            ))
+        var current: [String] = []
 
         @OptionGroup var gate: GateOptions
 
@@ -45,10 +50,22 @@ extension PodBench {
         @Option(help: "Where baselines are stored.")
         var baselinesDir = "results/baselines"
 
+        func validate() throws {
+            guard !current.isEmpty else {
+                throw ValidationError(
+                    "give the current run after the baseline: podbench compare BASELINE CURRENT (or several files, one per node)"
+                )
+            }
+        }
+
         func run() async throws {
             let store = BaselineStore(directory: baselinesDir)
             let (baselineName, baselineRuns) = try store.load(baseline)
-            let (currentName, currentRuns) = try store.load(current)
+            if current.count > 1 {
+                try await compareFleet(baselineName: baselineName, baselineRuns: baselineRuns)
+                return
+            }
+            let (currentName, currentRuns) = try store.load(current[0])
             for (name, runs) in [(baselineName, baselineRuns), (currentName, currentRuns)] {
                 for (index, run) in runs.enumerated() where !run.complete {
                     let which = runs.count > 1 ? "run \(index + 1) of \(name)" : name
@@ -79,6 +96,45 @@ extension PodBench {
                             .utf8))
             }
             if code != 0 { throw ExitCode(code) }
+        }
+
+        /// Several current files: one per node.
+        func compareFleet(baselineName: String, baselineRuns: [RunResult]) async throws {
+            var nodes: [(name: String, run: RunResult)] = []
+            for path in current {
+                let run = try ResultsStore.load(path)
+                if !run.complete {
+                    FileHandle.standardError.write(
+                        Data(
+                            TextEscaping.terminal(
+                                "podbench: note: \(path) is an incomplete run: \(run.incompleteReason ?? "it did not finish")"
+                            ).utf8 + [0x0A]))
+                }
+                nodes.append((path, run))
+            }
+            let policy = gate.policy(allowEnvironmentMismatch: allowEnvMismatch)
+            let fleet = try FleetComparison(
+                comparator: try gate.comparator(confidence: gate.confidence), baselineRuns: baselineRuns,
+                baselineName: baselineName, current: nodes, policy: policy)
+            let text = try fleet.render(format: gate.format)
+            if let output = gate.output {
+                do { try ResultsStore.writeAtomically(Data(text.utf8), to: output) } catch {
+                    throw PodBenchError(
+                        .invalidConfiguration,
+                        "cannot write --output \(output): \(error); give a file in a folder that exists and is writable"
+                    )
+                }
+            } else {
+                print(text, terminator: "")
+            }
+            if fleet.gateExitCode == 3 {
+                let properties = Set(fleet.nodes.flatMap { $0.report.environmentDifferences.map(\.property) })
+                FileHandle.standardError.write(
+                    Data(
+                        "podbench compare: node environments differ from the baseline's (\(properties.sorted().joined(separator: ", "))): pass --allow-env-mismatch to gate anyway\n"
+                            .utf8))
+            }
+            if fleet.gateExitCode != 0 { throw ExitCode(fleet.gateExitCode) }
         }
     }
 

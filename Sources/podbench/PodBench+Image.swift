@@ -28,6 +28,25 @@ extension PodBench {
             ))
         var containersConf: String?
 
+        @Option(
+            help: ArgumentHelp(
+                "Also push the image to a registry as REF (e.g. registry.example.com/tools/podbench:1.0): podman tag, then podman push.",
+                discussion:
+                    "Log in first (podman login REGISTRY). Set the same REF once in deploy/kubernetes/fleet/kustomization.yaml (images:), and every pod of the fleet's Job pulls it."
+            ))
+        var push: String?
+
+        func validate() throws {
+            // A reference podman would read as an option, or with white space or controls, is refused here.
+            if let push {
+                guard !push.isEmpty, !push.hasPrefix("-"),
+                    push.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F })
+                else {
+                    throw ValidationError("--push: '\(push)' is not an image reference (REGISTRY/NAME:TAG)")
+                }
+            }
+        }
+
         func run() async throws {
             let podman = Podman(executable: try Podman.locate(), environment: ProcessInfo.processInfo.environment)
             let work = try ServerLauncher.makePrivateDirectory(in: "/tmp", option: "--tag")
@@ -40,6 +59,13 @@ extension PodBench {
                 guard FileManager.default.createFile(atPath: containersConf, contents: Data(text.utf8)) else {
                     throw PodBenchError(.ioFailure, "cannot write \(containersConf)")
                 }
+            }
+            if let push {
+                try await podman.check(["tag", tag, push], doing: "tagging the image as \(push)")
+                // podman's progress goes to its standard error: shown when it fails.
+                try await podman.check(["push", push], doing: "pushing \(push) (podman login to the registry first?)")
+                print(push)
+                return
             }
             print(tag)
         }

@@ -59,6 +59,14 @@ extension PodBench {
                 "A whole control message must arrive within this time (e.g. 10s); a silent client is dropped after it.")
         var timeout = "10s"
 
+        @Option(
+            help: ArgumentHelp(
+                "Exit once no client has been connected for this long (e.g. 10m): a pod's server whose client died or never came.",
+                discussion:
+                    "The clock starts when serving starts and again when each client leaves. Exit status 0 when a client was served before, 1 (with a message) when none ever came. Without it, serve runs until a client sends shutdown or a signal stops it."
+            ))
+        var idleExit: String?
+
         @Flag(help: ArgumentHelp("Exit when the parent process exits (used by `podbench run`).", visibility: .hidden))
         var exitWithParent = false
 
@@ -74,7 +82,8 @@ extension PodBench {
                     sharedMemoryDirectory: shmDir, cpu: cpu, tokenFile: tokenFile,
                     hopTargets: try viaTarget.map { try HopEndpoint(parsing: $0) },
                     timeoutNanoseconds: try DurationText.parse(timeout, option: "--timeout"),
-                    exitWithParent: exitWithParent, quiet: quiet)
+                    exitWithParent: exitWithParent, quiet: quiet,
+                    idleExitNanoseconds: try idleExit.map { try DurationText.parse($0, option: "--idle-exit") })
             } catch let error as PodBenchError {
                 throw ValidationError(error.message)
             }
@@ -136,7 +145,22 @@ extension PodBench {
                     _exit(128 + signalNumber)
                 }
             }
-            try server.serve()
+            let ending = try server.serve()
+            if case .idle(let served) = ending {
+                let idle = idleExit ?? ""
+                if served == 0 {
+                    throw PodBenchError(
+                        .timeout,
+                        "no client came within --idle-exit \(idle): check that the client container started and reaches \(plan.control) with the same token file"
+                    )
+                }
+                if !quiet {
+                    FileHandle.standardError.write(
+                        Data(
+                            "podbench serve: no client for --idle-exit \(idle) after \(served) client\(served == 1 ? "" : "s"): exiting\n"
+                                .utf8))
+                }
+            }
         }
     }
 }

@@ -1,0 +1,211 @@
+import Foundation
+import PodBenchCore
+import PodBenchResults
+import Testing
+
+extension EndToEnd {
+    /// What a fleet's pods need of podbench beyond one pod: a server that ends without its client,
+    /// logs collected straight from the cluster (a kubectl of our own that answers as one would).
+    @Suite("a fleet's pods end to end", .serialized)
+    struct FleetEndToEndTests {
+        @Test("serve --idle-exit: no client ever came exits 1 and says so; after a client left, exits 0")
+        func idleExit() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let lonely = try BinaryProcess.run(
+                ["serve", "--control", "unix:\(dir)/a.sock", "--shared-dir", dir, "--idle-exit", "300ms"], timeout: 60)
+            #expect(
+                lonely.status == 1 && lonely.stderr.contains("no client came within --idle-exit 300ms"),
+                "\(lonely.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: dir + "/a.sock"))
+            let server = try BinaryProcess([
+                "serve", "--control", "unix:\(dir)/b.sock", "--shared-dir", dir, "--idle-exit", "2s",
+            ])
+            // A client that leaves without shutting the server down (as one that died would).
+            let client = try BinaryProcess.run([
+                "client", "--control", "unix:\(dir)/b.sock", "--connect-wait", "30s", "--transports", "uds",
+                "--workloads", "pingpong", "--sizes", "64", "--trials", "1", "--messages", "20", "--warmup", "0",
+                "--no-calibrate", "--results-dir", dir + "/r",
+            ])
+            #expect(client.status == 0, "\(client.stderr)")
+            #expect(server.wait(timeout: 60) == 0, "\(server.stderr)")
+            #expect(server.stderr.contains("no client for --idle-exit 2s after 1 client: exiting"), "\(server.stderr)")
+        }
+
+        /// A kubectl stand-in: `get pods` lists what `pods` says, `logs POD` prints `POD.log`.
+        func fakeKubectl(in dir: String, pods: [(name: String, phase: String, node: String)]) throws -> String {
+            let listing = pods.map { "\($0.name)\t\($0.phase)\t\($0.node)" }.joined(separator: "\n")
+            try (listing + "\n").write(toFile: dir + "/pods.txt", atomically: true, encoding: .utf8)
+            let script = """
+                #!/bin/sh
+                echo "$@" >> '\(dir)/calls.txt'
+                case "$1" in
+                get) cat '\(dir)/pods.txt' ;;
+                logs) if [ -f '\(dir)/'"$2"'.log' ]; then cat '\(dir)/'"$2"'.log'; else echo "pod $2 not found" >&2; exit 1; fi ;;
+                *) exit 2 ;;
+                esac
+                """
+            let path = dir + "/kubectl"
+            try script.write(toFile: path, atomically: true, encoding: .utf8)
+            chmod(path, 0o755)
+            return path
+        }
+
+        @Test("collect --kubectl: one results file per finished pod, named by node; a running pod is named")
+        func collectFromCluster() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            // Two real client logs, as two nodes' pods print them.
+            for node in ["node-a", "node-b"] {
+                let server = try BinaryProcess(["serve", "--control", "unix:\(dir)/\(node).sock", "--shared-dir", dir])
+                let client = try BinaryProcess.run(
+                    [
+                        "client", "--control", "unix:\(dir)/\(node).sock", "--transports", "uds", "--workloads",
+                        "pingpong", "--sizes", "64", "--trials", "1", "--messages", "20", "--warmup", "0",
+                        "--no-calibrate", "--print-results", "--shutdown-server", "--results-dir", dir + "/r-\(node)",
+                    ], environment: ["PODBENCH_NODE_NAME": node])
+                #expect(client.status == 0, "\(client.stderr)")
+                server.wait(timeout: 30)
+                try client.stdout.write(toFile: "\(dir)/podbench-\(node).log", atomically: true, encoding: .utf8)
+            }
+            let kubectl = try fakeKubectl(
+                in: dir,
+                pods: [
+                    ("podbench-node-a", "Succeeded", "node-a"), ("podbench-node-b", "Failed", "node-b"),
+                    ("podbench-node-c", "Running", "node-c"),
+                ])
+            let out = dir + "/nodes"
+            let collected = try BinaryProcess.run([
+                "collect", "--kubectl", "-n", "bench", "-l", "app.kubernetes.io/name=podbench", "--kubectl-command",
+                kubectl, "--results-dir", out,
+            ])
+            // node-c still runs: named, and the exit says a pod had a problem; the others are written.
+            #expect(collected.status == 2, "\(collected.stderr)")
+            #expect(
+                collected.stderr.contains("pod podbench-node-c on node node-c is Running, not finished"),
+                "\(collected.stderr)")
+            let files = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+            #expect(files.count == 2, "\(files)")
+            let nodes = try files.map { try ResultsStore.load(out + "/" + $0).environment.client.nodeName }
+            #expect(Set(nodes.compactMap { $0 }) == ["node-a", "node-b"])
+            #expect(files.allSatisfy { $0.contains("node-") }, "named by node: \(files)")
+            let calls = try String(contentsOfFile: dir + "/calls.txt", encoding: .utf8)
+            #expect(calls.contains("get pods -l app.kubernetes.io/name=podbench -n bench"))
+            #expect(
+                calls.contains("logs podbench-node-a -c client -n bench") && !calls.contains("logs podbench-node-c"))
+            // No pod matches: said with what to do.
+            try "".write(toFile: dir + "/pods.txt", atomically: true, encoding: .utf8)
+            let none = try BinaryProcess.run([
+                "collect", "--kubectl", "--kubectl-command", kubectl, "--results-dir", out,
+            ])
+            #expect(none.status == 2 && none.stderr.contains("no pod matches -l app.kubernetes.io/name=podbench"))
+            // Saved logs and --kubectl together are refused.
+            let both = try BinaryProcess.run(["collect", "--kubectl", "x.log"])
+            #expect(both.status == 2 && both.stderr.contains("not both"))
+        }
+
+        /// The children of `pid` (/proc/PID/task/PID/children).
+        static func children(of pid: Int32) -> [Int32] {
+            let text = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+            return text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+
+        /// One small real run as a node of a fleet: serve and client as two processes pinned to
+        /// CPUs of their own, the client told it runs on `node`; with `hog`, stress-ng spins on the
+        /// server's CPU for the whole run (a noisy neighbour on the node).
+        func nodeRun(_ node: String, into results: String, dir: String, hog: Bool) throws {
+            let cpus = CPUPinning.allowedCPUs()
+            let (clientCPU, serverCPU) = (cpus[0], cpus[1])
+            // stress-ng starts with the test thread's signal mask (Foundation's Process keeps it,
+            // and Dispatch's threads block nearly every signal), so neither SIGTERM nor its own
+            // --timeout alarm reaches it: its worker (a child of its own) and it are killed with
+            // SIGKILL, the worker found in /proc before. No pipes, which a worker would hold open.
+            let stress = Process()
+            if hog {
+                stress.executableURL = URL(fileURLWithPath: "/usr/bin/stress-ng")
+                stress.arguments = ["--cpu", "2", "--taskset", String(serverCPU), "--quiet"]
+                stress.standardOutput = FileHandle.nullDevice
+                stress.standardError = FileHandle.nullDevice
+                stress.standardInput = FileHandle.nullDevice
+                try stress.run()
+                // Until its worker spins.
+                var waited = 0
+                while Self.children(of: stress.processIdentifier).isEmpty && waited < 500 {
+                    usleep(10_000)
+                    waited += 1
+                }
+            }
+            defer {
+                if hog {
+                    for child in Self.children(of: stress.processIdentifier) { kill(child, SIGKILL) }
+                    kill(stress.processIdentifier, SIGKILL)
+                    stress.waitUntilExit()
+                }
+            }
+            let socket = "unix:\(dir)/\(node).sock"
+            let server = try BinaryProcess(["serve", "--control", socket, "--shared-dir", dir, "--idle-exit", "60s"])
+            let client = try BinaryProcess.run(
+                [
+                    "client", "--control", socket, "--connect-wait", "30s", "--cpu",
+                    "client=\(clientCPU),server=\(serverCPU)", "--transports", "tcp,uds", "--workloads",
+                    "pingpong,stream", "--sizes", "64", "--trials", "3", "--duration", "150ms", "--warmup", "50ms",
+                    "--no-calibrate", "--shutdown-server", "--results-dir", results,
+                ], environment: ["PODBENCH_NODE_NAME": node])
+            #expect(client.status == 0, "\(node): \(client.stderr)")
+            server.wait(timeout: 60)
+        }
+
+        @Test(
+            "12 real runs, two with stress-ng (two workers) on the server's CPU: the report flags exactly those two, compare regresses only them",
+            .disabled(if: sanitized, "the sanitized binary's own slowness and spread are what it would measure"),
+            .enabled(if: toolPresent("/usr/bin/stress-ng") && CPUPinning.allowedCPUs().count >= 2))
+        func fleetOfTwelve() throws {
+            let dir = try temporaryDirectory()
+            defer {
+                if ProcessInfo.processInfo.environment["PODBENCH_KEEP"] == nil {
+                    try? FileManager.default.removeItem(atPath: dir)
+                }
+            }
+            #expect(FileManager.default.isExecutableFile(atPath: "/usr/bin/stress-ng"), "apt-get install stress-ng")
+            let hogged: Set<Int> = [4, 9]
+            // The baseline's runs and the fleet's in turn, so a slow spell of the machine falls on both.
+            for i in 0..<12 {
+                if i < 8 { try nodeRun("before-\(i)", into: dir + "/before", dir: dir, hog: false) }
+                try nodeRun(
+                    String(format: "pool-a-%02d.example.internal", i), into: dir + "/nodes", dir: dir,
+                    hog: hogged.contains(i))
+            }
+            let nodes = try resultsFiles(in: dir + "/nodes").sorted()
+            #expect(nodes.count == 12)
+            let report = try BinaryProcess.run(["report"] + nodes + ["--out", dir + "/plots"])
+            #expect(report.status == 0, "\(report.stderr)")
+            let table = try String(contentsOfFile: dir + "/plots/fleet-nodes.csv", encoding: .utf8)
+            let rows = table.split(separator: "\n").dropFirst().map {
+                $0.split(separator: ",", omittingEmptySubsequences: false)
+            }
+            let flagged = Set(rows.filter { !($0.last ?? "").isEmpty }.map { String($0[0]) })
+            #expect(flagged == ["04", "09"], "\(table)")
+            let md = try String(contentsOfFile: dir + "/plots/report.md", encoding: .utf8)
+            #expect(md.contains("2 nodes flagged"), "\(md.prefix(1500))")
+            // A baseline of eight runs (the pool before): the spread between runs is what each node
+            // is judged against.
+            let saved = try BinaryProcess.run(
+                ["baseline", "save", "before", "--baselines-dir", dir + "/baselines"]
+                    + (try resultsFiles(in: dir + "/before")))
+            #expect(saved.status == 0, "\(saved.stderr)")
+            let compared = try BinaryProcess.run(
+                ["compare", "before"] + nodes + [
+                    "--baselines-dir", dir + "/baselines", "--metrics", "p99", "--on-inconclusive", "warn",
+                    "--format", "json",
+                ])
+            #expect(compared.status == 1, "\(compared.stderr)")
+            let verdict = try JSONSerialization.jsonObject(with: Data(compared.stdout.utf8)) as? [String: Any]
+            let perNode = (verdict?["nodes"] as? [[String: Any]]) ?? []
+            let regressed = Set(
+                perNode.filter { $0["outcome"] as? String == "regressed" }.compactMap { $0["node"] as? String })
+            #expect(
+                regressed == ["pool-a-04.example.internal", "pool-a-09.example.internal"],
+                "\(perNode.map { ($0["node"] ?? "", $0["outcome"] ?? "", $0["worst"] ?? "") })")
+        }
+    }
+}
