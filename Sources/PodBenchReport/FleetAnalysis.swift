@@ -113,8 +113,10 @@ public struct FleetAnalysis: Sendable {
     public var scored: Bool { nodes.count >= Self.minimumNodesForScores }
 
     /// The nodes worst first: the flagged ones, then by highest score (by highest ratio without
-    /// scores).
-    public var ranked: [Int] {
+    /// scores). Sorted once, when the fleet is analysed: every table and figure reads it.
+    public let ranked: [Int]
+
+    static func rank(_ nodes: [Node], scored: Bool) -> [Int] {
         nodes.indices.sorted { a, b in
             let (x, y) = (nodes[a], nodes[b])
             if x.flagged.isEmpty != y.flagged.isEmpty { return !x.flagged.isEmpty }
@@ -218,6 +220,7 @@ public struct FleetAnalysis: Sendable {
         self.cases = cases
         self.configurations = configurations
         self.metrics = Metric.allCases.filter(metrics.contains)
+        ranked = Self.rank(nodes, scored: nodes.count >= Self.minimumNodesForScores)
     }
 
     /// The metric a case is drawn by in the box plots and the heat map: p50 for pingpong, payload
