@@ -31,7 +31,7 @@ struct ServeRelayPlanTests {
         [
             ["--control", "tcp:127.0.0.1:7000"], ["--shared-dir", shared], ["--shm-dir", memory], ["--cpu", "1"],
             ["--token-file", "/secret/token"], ["--via-target", "tcp:127.0.0.1:9001"], ["--timeout", "1500ms"],
-            ["--exit-with-parent"], ["--quiet"],
+            ["--exit-with-parent"], ["--quiet"], ["--idle-exit", "10m"],
         ]
     }
 
