@@ -18,7 +18,7 @@ echo "$out" | awk '
     n = split($0, cells, "|")
     # cells 3..7 are p0, p25, p50, p75, p90; then p99, p100, samples. Under 20 samples (a busy
     # machine: 6 were seen with a CPU hog beside it) p90 is the highest sample or the one below,
-    # where the framework's own allocations land: p0 to p75 then (an allocation in the loop is in
+    # where the allocations of the framework land: p0 to p75 then (an allocation in the loop is in
     # every 1000-message sample, p0 included).
     last = (cells[10] + 0 < 20) ? 6 : 7
     for (i = 3; i <= last; i++) if (cells[i] + 0 != 0) { bad = bad "\n  " name ": " cells[i] + 0 " mallocs"; break }
