@@ -40,9 +40,15 @@ public struct ReportBuilder {
     /// only (distributions, a heat map, configurations), not each file's curves and tables.
     public var fleetOnly: Bool { fleet != nil && inputs.count > Self.panelSeries }
 
+    /// The transport option names of every case, sorted: one column each in the CSV files. Found
+    /// once: every row of cases.csv and trials.csv reads it (computed per row, 1,000 files made the
+    /// report quadratic: 22 minutes).
+    let optionNames: [String]
+
     public init(inputs: [Input], objective: CapacityPlanner.Objective? = nil) {
         self.inputs = inputs
         self.objective = objective
+        optionNames = Self.optionNames(inputs)
         fleet =
             FleetAnalysis.isFleet(inputs.map(\.run))
             ? FleetAnalysis(inputs: inputs.map { ($0.label, $0.run) }, caseName: Self.caseName) : nil

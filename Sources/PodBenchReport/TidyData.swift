@@ -83,7 +83,7 @@ extension ReportBuilder {
             let key = n.result.key
             var added = false
             for t in n.result.trials {
-                guard let encoded = t.latency ?? t.oneWayLatency, let h = try? encoded.decode() else { continue }
+                guard let encoded = t.latency ?? t.oneWayLatency else { continue }
                 let i: Int
                 if let found = slot[key] {
                     i = found
@@ -94,10 +94,8 @@ extension ReportBuilder {
                     histograms.append(EncodedHistogram.makeLatencyHistogram())
                     numbers.append([])
                 }
-                guard h.maxRecorded <= histograms[i].highestTrackableValue,
-                    histograms[i].totalCount <= UInt64.max - h.totalCount
-                else { continue }
-                histograms[i].add(h)
+                // A histogram beyond the merged one's range (validation keeps them within it) is passed over.
+                guard (try? encoded.add(to: &histograms[i])) != nil else { continue }
                 added = true
             }
             if added, let i = slot[key] { numbers[i].append(n.number) }
@@ -118,10 +116,8 @@ extension ReportBuilder {
         guard result.status == .ok else { return nil }
         var merged = EncodedHistogram.makeLatencyHistogram()
         for t in result.trials {
-            guard let encoded = t.latency ?? t.oneWayLatency, let h = try? encoded.decode(),
-                h.maxRecorded <= merged.highestTrackableValue, merged.totalCount <= UInt64.max - h.totalCount
-            else { continue }
-            merged.add(h)
+            guard let encoded = t.latency ?? t.oneWayLatency else { continue }
+            _ = try? encoded.add(to: &merged)
         }
         return merged.totalCount > 0 ? merged : nil
     }
@@ -135,7 +131,7 @@ extension ReportBuilder {
     }
 
     /// The transport option names of every case, sorted: one column each in the CSV files.
-    var optionNames: [String] {
+    static func optionNames(_ inputs: [Input]) -> [String] {
         Set(inputs.flatMap { $0.run.cases.flatMap { $0.key.options.keys } }).sorted()
     }
 

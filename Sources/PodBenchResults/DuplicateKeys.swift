@@ -54,12 +54,16 @@ public enum DuplicateKeys {
                 }
                 index += 1
             case UInt8(ascii: "\""):
+                // A value's text is skipped, never decoded: only keys are compared (a results
+                // file's strings are mostly histograms' base64, megabytes of it).
+                guard case .object(let keys, true, _)? = stack.last else {
+                    index = skipString(bytes, from: index + 1)
+                    continue
+                }
                 let (text, next) = string(bytes, from: index + 1)
                 index = next
-                if case .object(let keys, true, _)? = stack.last {
-                    guard keySets[keys].insert(text).inserted else { return path(stack, key: text) }
-                    stack[stack.count - 1] = .object(keys: keys, expectingKey: false, current: text)
-                }
+                guard keySets[keys].insert(text).inserted else { return path(stack, key: text) }
+                stack[stack.count - 1] = .object(keys: keys, expectingKey: false, current: text)
             default:
                 index += 1
             }
@@ -134,6 +138,21 @@ public enum DuplicateKeys {
         }
         flush()
         return (String(scalars), index)
+    }
+
+    /// The index after the closing quote of the string whose opening quote precedes `start` (the
+    /// end of the input when it has none): a backslash takes the byte after it along, as in
+    /// `string`.
+    private static func skipString(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+        var index = start
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: "\""): return index + 1
+            case UInt8(ascii: "\\"): index += 2
+            default: index += 1
+            }
+        }
+        return bytes.count
     }
 
     private static func hexValue(_ byte: UInt8) -> UInt32? {

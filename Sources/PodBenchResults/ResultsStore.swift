@@ -222,6 +222,25 @@ public final class ResultsStore: @unchecked Sendable {
         return try decode(data, source: path)
     }
 
+    /// Reads results files (as `load`) on every core: a fleet's 1,000 files are decoded and checked
+    /// in parallel. The runs come back in the order of `paths`; when files fail, the error of the
+    /// first of them in that order is thrown, the same whatever the timing.
+    public static func loadAll(_ paths: [String]) throws -> [RunResult] {
+        guard paths.count > 1 else { return try paths.map(load) }
+        let slots = UnsafeMutableBufferPointer<Result<RunResult, any Error>?>.allocate(capacity: paths.count)
+        _ = slots.initialize(from: repeatElement(nil, count: paths.count))
+        defer {
+            _ = slots.deinitialize()
+            slots.deallocate()
+        }
+        // Each iteration writes its own slot only, and all are done when concurrentPerform returns.
+        nonisolated(unsafe) let shared = slots
+        DispatchQueue.concurrentPerform(iterations: paths.count) { i in
+            shared[i] = Result { try load(paths[i]) }
+        }
+        return try slots.map { try $0!.get() }
+    }
+
     /// Reads a journal as an incomplete run. A last line without its newline is a write that did
     /// not finish (the run was killed, or the disk filled, mid-line): it is skipped, and the run's
     /// `incompleteReason` says so. Any other line that does not decode is an error naming it.
@@ -267,15 +286,22 @@ public final class ResultsStore: @unchecked Sendable {
         guard !data.isEmpty else { throw PodBenchError(.incompatibleResults, "\(source) is empty") }
         // UTF-8 only: Foundation also decodes UTF-16 and UTF-32, which the duplicate-key scan
         // (and jq) would read differently. Text in those has NUL bytes; UTF-8 JSON never does.
-        guard !data.contains(0) else {
+        // memchr over the bytes: Data's own `contains` walks its iterator byte by byte.
+        let holdsNUL = data.withUnsafeBytes { raw in
+            raw.baseAddress.map { memchr($0, 0, raw.count) != nil } ?? false
+        }
+        guard !holdsNUL else {
             throw PodBenchError(
                 .incompatibleResults, "\(source) is not UTF-8 JSON (it holds NUL bytes: UTF-16 or UTF-32, or binary)")
         }
-        struct VersionProbe: Decodable { var schemaVersion: Int }
-        if let probe = try? JSONDecoder().decode(VersionProbe.self, from: data),
-            probe.schemaVersion != PodBenchVersion.resultsSchema
-        {
-            throw PodBenchError(
+        // Another schema is named as such, whether the document decodes or not: the probe reads
+        // the whole text again, so only when there is something to explain.
+        func otherSchema() -> PodBenchError? {
+            struct VersionProbe: Decodable { var schemaVersion: Int }
+            guard let probe = try? JSONDecoder().decode(VersionProbe.self, from: data),
+                probe.schemaVersion != PodBenchVersion.resultsSchema
+            else { return nil }
+            return PodBenchError(
                 .incompatibleResults,
                 "\(source) has results schema \(probe.schemaVersion); this podbench reads \(PodBenchVersion.resultsSchema): use a matching podbench"
             )
@@ -287,8 +313,9 @@ public final class ResultsStore: @unchecked Sendable {
                 positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
             run = try decoder.decode(RunResult.self, from: data)
         } catch {
-            throw Self.refusal(error, source: source, what: "a podbench results file")
+            throw otherSchema() ?? Self.refusal(error, source: source, what: "a podbench results file")
         }
+        if run.schemaVersion != PodBenchVersion.resultsSchema, let error = otherSchema() { throw error }
         try refuseDuplicateKeys(data, source: source)
         try run.validate(source: source)
         return run

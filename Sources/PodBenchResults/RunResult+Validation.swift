@@ -67,11 +67,11 @@ extension RunResult {
                         continue
                     }
                     do {
-                        let decoded = try histogram.decode()
-                        if let summary, !summary.agrees(with: LatencySummary(decoded)) {
+                        let decoded = try histogram.summary()
+                        if let summary, !summary.agrees(with: decoded) {
                             throw PodBenchError(
                                 .incompatibleResults,
-                                "\(name)Summary (p50 \(summary.p50), p99 \(summary.p99), \(summary.count) values) contradicts its histogram (p50 \(decoded.valueAtPercentile(50)), p99 \(decoded.valueAtPercentile(99)), \(decoded.totalCount) values)"
+                                "\(name)Summary (p50 \(summary.p50), p99 \(summary.p99), \(summary.count) values) contradicts its histogram (p50 \(decoded.p50), p99 \(decoded.p99), \(decoded.count) values)"
                             )
                         }
                     } catch let error as PodBenchError {

@@ -52,8 +52,8 @@ extension PodBench {
 
         func run() async throws {
             var inputs: [ReportBuilder.Input] = []
-            for (path, label) in zip(results, ReportBuilder.labels(forPaths: results)) {
-                let run = try ResultsStore.load(path)
+            let runs = try ResultsStore.loadAll(results)
+            for ((path, label), run) in zip(zip(results, ReportBuilder.labels(forPaths: results)), runs) {
                 if !run.complete {
                     FileHandle.standardError.write(
                         Data(

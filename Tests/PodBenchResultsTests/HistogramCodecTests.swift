@@ -83,6 +83,81 @@ struct HistogramCodecTests {
             #expect {
                 try bad.decode()
             } throws: { ($0 as? PodBenchError)?.code == .incompatibleResults }
+            // The summary (what validation reads) and the merge check the same.
+            #expect {
+                try bad.summary()
+            } throws: { ($0 as? PodBenchError)?.code == .incompatibleResults }
+            var merged = EncodedHistogram.makeLatencyHistogram()
+            #expect {
+                try bad.add(to: &merged)
+            } throws: { ($0 as? PodBenchError)?.code == .incompatibleResults }
+            #expect(merged.totalCount == 0)
         }
+    }
+
+    /// A stored form written by hand: buckets as (value, count), the extremes given.
+    static func handWritten(_ buckets: [(UInt64, UInt64)], min: UInt64, max: UInt64) -> EncodedHistogram {
+        var h = EncodedHistogram(EncodedHistogram.makeLatencyHistogram())
+        var bytes: [UInt8] = []
+        var previous: UInt64 = 0
+        for (value, count) in buckets {
+            for v in [value - previous, count] {
+                var x = v
+                while x >= 0x80 {
+                    bytes.append(UInt8(x & 0x7F) | 0x80)
+                    x >>= 7
+                }
+                bytes.append(UInt8(x))
+            }
+            previous = value
+        }
+        h.data = Data(bytes).base64EncodedString()
+        h.totalCount = buckets.reduce(0) { $0 + $1.1 }
+        h.min = min
+        h.max = max
+        return h
+    }
+
+    @Test(
+        "the summary read from the stored buckets is the decoded histogram's, figure for figure",
+        arguments: [1, 2, 3, 10, 999, 1000, 1001, 10_000, 200_000])
+    func summaryFromBuckets(count: Int) throws {
+        for (seed, decades) in [(UInt64(count), 7.0), (UInt64(count) &+ 99, 0.3), (UInt64(count) &+ 7, 2)] {
+            let encoded = EncodedHistogram(Self.sample(count: count, seed: seed, decades: decades))
+            let expected = LatencySummary(try encoded.decode())
+            let summary = try encoded.summary()
+            #expect(summary.count == expected.count && summary.min == expected.min && summary.max == expected.max)
+            #expect(
+                [summary.p50, summary.p90, summary.p99, summary.p999]
+                    == [expected.p50, expected.p90, expected.p99, expected.p999], "seed \(seed)")
+            #expect(abs(summary.mean - expected.mean) <= 1e-9 * expected.mean, "\(summary.mean) \(expected.mean)")
+        }
+        // Values stored off their bucket's top, and two in one bucket (a file podbench did not
+        // write, but one that decodes): the summary still reads as the decoded histogram does.
+        let odd = Self.handWritten([(5001, 3), (5002, 2), (70_000, 1), (70_010, 4)], min: 5000, max: 70_012)
+        let expected = LatencySummary(try odd.decode())
+        let summary = try odd.summary()
+        #expect(
+            [summary.p50, summary.p90, summary.p99, summary.p999] == [
+                expected.p50, expected.p90, expected.p99, expected.p999,
+            ])
+        #expect(summary.min == expected.min && summary.max == expected.max && summary.count == expected.count)
+        #expect(abs(summary.mean - expected.mean) <= 1e-9 * expected.mean)
+    }
+
+    @Test("adding the stored values to a histogram is merging the decoded one")
+    func addTo() throws {
+        var merged = EncodedHistogram.makeLatencyHistogram()
+        var expected = EncodedHistogram.makeLatencyHistogram()
+        for seed in UInt64(1)...5 {
+            let encoded = EncodedHistogram(Self.sample(count: 5000, seed: seed, decades: Double(seed)))
+            try encoded.add(to: &merged)
+            expected.add(try encoded.decode())
+        }
+        #expect(merged.totalCount == expected.totalCount)
+        #expect(merged.min == expected.min && merged.max == expected.max)
+        let a = merged.recordedValues().map { [$0.value, UInt64($0.count)] }
+        let b = expected.recordedValues().map { [$0.value, UInt64($0.count)] }
+        #expect(a == b)
     }
 }

@@ -169,6 +169,35 @@ struct ResultsStoreTests {
         }
     }
 
+    @Test("a whole run of another schema is refused as such, though it decodes")
+    func otherSchemaWhole() throws {
+        var run = Self.sampleRun()
+        run.schemaVersion = 99
+        #expect {
+            try ResultsStore.decode(try JSONEncoder().encode(run), source: "f.json")
+        } throws: { ($0 as? PodBenchError)?.message.contains("has results schema 99") == true }
+    }
+
+    @Test("many files load in parallel, in their order; of several bad ones the first is named")
+    func loadAll() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var paths: [String] = []
+        for i in 0..<40 {
+            var run = Self.sampleRun()
+            run.environment.client.hostname = "node-\(i)"
+            let path = dir + "/\(i).json"
+            try JSONEncoder().encode(run).write(to: URL(fileURLWithPath: path))
+            paths.append(path)
+        }
+        let runs = try ResultsStore.loadAll(paths)
+        #expect(runs.map(\.environment.client.hostname) == (0..<40).map { "node-\($0)" })
+        for bad in [31, 7] { try Data("not json".utf8).write(to: URL(fileURLWithPath: paths[bad])) }
+        #expect {
+            try ResultsStore.loadAll(paths)
+        } throws: { ($0 as? PodBenchError)?.message.contains("/7.json") == true }
+    }
+
     @Test("a truncated real file is refused")
     func truncated() throws {
         let data = try JSONEncoder().encode(Self.sampleRun())
