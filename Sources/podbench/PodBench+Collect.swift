@@ -70,7 +70,7 @@ extension PodBench {
                 executable: executable,
                 arguments: ["get", "pods", "-l", selector] + scope + [
                     "-o",
-                    "jsonpath={range .items[*]}{.metadata.name}{\"\\t\"}{.status.phase}{\"\\t\"}{.spec.nodeName}{\"\\n\"}{end}",
+                    "jsonpath={range .items[*]}{.metadata.name}{\"\\t\"}{.status.phase}{\"\\t\"}{.spec.nodeName}{\"\\t\"}{.status.reason}{\"\\t\"}{.metadata.annotations.batch\\.kubernetes\\.io/job-completion-index}{\"\\n\"}{end}",
                 ], environment: ProcessInfo.processInfo.environment)
             guard listing.status == 0 else {
                 throw PodBenchError(
@@ -88,11 +88,26 @@ extension PodBench {
                     "no pod matches -l \(selector)\(namespace.map { " in namespace \($0)" } ?? ""): give the Job's label (kubectl get pods --show-labels) with -l, and its namespace with -n"
                 )
             }
+            func field(_ fields: [String], _ i: Int) -> String { fields.count > i ? fields[i] : "" }
             var found: [(source: String, data: Data)] = []
             for fields in pods {
                 let pod = fields[0]
-                let phase = fields.count > 1 ? fields[1] : ""
-                let node = fields.count > 2 && !fields[2].isEmpty ? " on node \(fields[2])" : ""
+                let phase = field(fields, 1)
+                let node = field(fields, 2).isEmpty ? "" : " on node \(fields[2])"
+                let (reason, index) = (field(fields, 3), field(fields, 4))
+                // A pod evicted, preempted or drained away fails, and the Job's podFailurePolicy
+                // (Ignore on DisruptionTarget) gives its index a new pod: that one is the index's
+                // run, and the old one is no problem of the fleet's.
+                if phase == "Failed", !index.isEmpty,
+                    let successor = pods.first(where: {
+                        $0[0] != pod && field($0, 4) == index && field($0, 1) != "Failed"
+                    })
+                {
+                    Self.say(
+                        "podbench collect: pod \(pod)\(node) (index \(index)) failed\(reason.isEmpty ? "" : " (\(reason))") and its index has a new pod, \(successor[0]): skipped"
+                    )
+                    continue
+                }
                 guard phase == "Succeeded" || phase == "Failed" else {
                     Self.say(
                         "podbench collect: pod \(pod)\(node) is \(phase.isEmpty ? "in no phase" : phase), not finished: collect again once the Job has ended (kubectl get job JOB: COMPLETIONS, or the Failed condition)"

@@ -33,8 +33,11 @@ extension EndToEnd {
         }
 
         /// A kubectl stand-in: `get pods` lists what `pods` says, `logs POD` prints `POD.log`.
-        func fakeKubectl(in dir: String, pods: [(name: String, phase: String, node: String)]) throws -> String {
-            let listing = pods.map { "\($0.name)\t\($0.phase)\t\($0.node)" }.joined(separator: "\n")
+        func fakeKubectl(
+            in dir: String, pods: [(name: String, phase: String, node: String, reason: String, index: String)]
+        ) throws -> String {
+            let listing = pods.map { "\($0.name)\t\($0.phase)\t\($0.node)\t\($0.reason)\t\($0.index)" }
+                .joined(separator: "\n")
             try (listing + "\n").write(toFile: dir + "/pods.txt", atomically: true, encoding: .utf8)
             let script = """
                 #!/bin/sh
@@ -71,8 +74,11 @@ extension EndToEnd {
             let kubectl = try fakeKubectl(
                 in: dir,
                 pods: [
-                    ("podbench-node-a", "Succeeded", "node-a"), ("podbench-node-b", "Failed", "node-b"),
-                    ("podbench-node-c", "Running", "node-c"),
+                    ("podbench-node-a", "Succeeded", "node-a", "", "0"),
+                    ("podbench-node-b", "Failed", "node-b", "", "1"),
+                    ("podbench-node-c", "Running", "node-c", "", "2"),
+                    // Evicted from node-e; index 0 ran again on node-a.
+                    ("podbench-node-e", "Failed", "node-e", "Evicted", "0"),
                 ])
             let out = dir + "/nodes"
             let collected = try BinaryProcess.run([
@@ -84,6 +90,11 @@ extension EndToEnd {
             #expect(
                 collected.stderr.contains("pod podbench-node-c on node node-c is Running, not finished"),
                 "\(collected.stderr)")
+            #expect(
+                collected.stderr.contains(
+                    "pod podbench-node-e on node node-e (index 0) failed (Evicted) and its index has a new pod, podbench-node-a: skipped"
+                ), "\(collected.stderr)")
+            #expect(!collected.stderr.contains("node-e holds no"), "\(collected.stderr)")
             let files = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
             #expect(files.count == 2, "\(files)")
             let nodes = try files.map { try ResultsStore.load(out + "/" + $0).environment.client.nodeName }
@@ -92,7 +103,8 @@ extension EndToEnd {
             let calls = try String(contentsOfFile: dir + "/calls.txt", encoding: .utf8)
             #expect(calls.contains("get pods -l app.kubernetes.io/name=podbench -n bench"))
             #expect(
-                calls.contains("logs podbench-node-a -c client -n bench") && !calls.contains("logs podbench-node-c"))
+                calls.contains("logs podbench-node-a -c client -n bench") && !calls.contains("logs podbench-node-c")
+                    && !calls.contains("logs podbench-node-e"))
             // No pod matches: said with what to do.
             try "".write(toFile: dir + "/pods.txt", atomically: true, encoding: .utf8)
             let none = try BinaryProcess.run([
@@ -122,8 +134,14 @@ extension EndToEnd {
             // SIGKILL, the worker found in /proc before. No pipes, which a worker would hold open.
             let stress = Process()
             if hog {
-                stress.executableURL = URL(fileURLWithPath: "/usr/bin/stress-ng")
-                stress.arguments = ["--cpu", "2", "--taskset", String(serverCPU), "--quiet"]
+                // At nice -15 (as root; else at 0, with nice's warning): a neighbour with far more
+                // CPU weight than the server (a Guaranteed pod beside a BestEffort one), which the
+                // server's wake-ups do not simply preempt. At nice 0 the harm was luck: one hogged
+                // node of eight runs (2026-12-04) saw its p99 only 1.5× the fleet's.
+                stress.executableURL = URL(fileURLWithPath: "/usr/bin/nice")
+                stress.arguments = [
+                    "-n", "-15", "/usr/bin/stress-ng", "--cpu", "2", "--taskset", String(serverCPU), "--quiet",
+                ]
                 stress.standardOutput = FileHandle.nullDevice
                 stress.standardError = FileHandle.nullDevice
                 stress.standardInput = FileHandle.nullDevice
@@ -148,7 +166,7 @@ extension EndToEnd {
                 [
                     "client", "--control", socket, "--connect-wait", "30s", "--cpu",
                     "client=\(clientCPU),server=\(serverCPU)", "--transports", "tcp,uds", "--workloads",
-                    "pingpong,stream", "--sizes", "64", "--trials", "3", "--duration", "150ms", "--warmup", "50ms",
+                    "pingpong,stream", "--sizes", "64", "--trials", "3", "--duration", "300ms", "--warmup", "50ms",
                     "--no-calibrate", "--shutdown-server", "--results-dir", results,
                 ], environment: ["PODBENCH_NODE_NAME": node])
             #expect(client.status == 0, "\(node): \(client.stderr)")
@@ -184,17 +202,12 @@ extension EndToEnd {
                 $0.split(separator: ",", omittingEmptySubsequences: false)
             }
             let flagged = Set(rows.filter { !($0.last ?? "").isEmpty }.map { String($0[0]) })
-            // Both noisy nodes are flagged and stand far beyond every other. On an idle machine no
-            // other node is flagged (three runs, 2026-12-03: next highest score 2.8 against 22 and
-            // 36); with the unit tests running beside this test (test.sh --quick) a node's tail
-            // once reached a score just past 3.5, so a third flag is allowed only that close.
-            let scores = rows.map { row -> (String, Double) in
-                (String(row[0]), stride(from: 5, to: row.count - 1, by: 2).compactMap { Double(row[$0]) }.max() ?? 0)
-            }
-            let hogScore = scores.filter { ["04", "09"].contains($0.0) }.map(\.1).min() ?? 0
-            let others = scores.filter { !["04", "09"].contains($0.0) }.map(\.1).max() ?? 0
-            #expect(flagged.isSuperset(of: ["04", "09"]) && flagged.count <= 3, "\(table)")
-            #expect(hogScore > 3 * others, "\(table)")
+            // What the hog does here: the server waits for its CPU a scheduler slice now and then,
+            // so the round trip's p99 grows 10 to 70 times (p50 by 1.1 to 1.4, about what a slow
+            // spell of this VM does to a node's whole run; stream hardly moves: the server keeps
+            // up at half a CPU). Eight runs of this test, 2026-12-03/04: the two flagged for p99,
+            // scores 7.6 to 40; the highest other node 2.8 (a spell: p99 2.8×, p50 1.2×).
+            #expect(flagged == ["04", "09"], "\(table)")
             let md = try String(contentsOfFile: dir + "/plots/report.md", encoding: .utf8)
             #expect(md.contains("nodes flagged"), "\(md.prefix(1500))")
             // A baseline of eight runs (the pool before): the spread between runs is what each node
@@ -205,7 +218,11 @@ extension EndToEnd {
             #expect(saved.status == 0, "\(saved.stderr)")
             let compared = try BinaryProcess.run(
                 ["compare", "before"] + nodes + [
-                    "--baselines-dir", dir + "/baselines", "--metrics", "p99", "--on-inconclusive", "warn",
+                    // The effect a user gating on such a neighbour would name: p99 over 4 times the
+                    // baseline's. A node in a slow spell (p99 up to 2.8× in these runs) is slower,
+                    // and the gate would call it so at a smaller --min-effect.
+                    "--baselines-dir", dir + "/baselines", "--metrics", "p99", "--min-effect", "p99=300%",
+                    "--on-inconclusive", "warn",
                     "--format", "json",
                 ])
             #expect(compared.status == 1, "\(compared.stderr)")
