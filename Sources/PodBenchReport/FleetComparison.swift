@@ -25,8 +25,20 @@ public struct FleetComparison: Codable, Sendable {
         public var report: ComparisonReport
     }
 
+    /// A node's file that could not be read: named in every output, and the exit code is 2.
+    public struct Unreadable: Codable, Sendable {
+        public var file: String
+        public var reason: String
+
+        public init(file: String, reason: String) {
+            self.file = file
+            self.reason = reason
+        }
+    }
+
     public var baseline: String
     public var baselineRuns: Int
+    public var unreadable: [Unreadable]
     /// The confidence asked for (the fleet's), and the one each comparison was made at.
     public var confidence: Double
     public var perComparisonConfidence: Double
@@ -39,10 +51,11 @@ public struct FleetComparison: Codable, Sendable {
     /// Compares each of `current` (name and run) with `baselineRuns`, and all of them together.
     public init(
         comparator: Comparator, baselineRuns: [RunResult], baselineName: String,
-        current: [(name: String, run: RunResult)], policy: GatePolicy
+        current: [(name: String, run: RunResult)], policy: GatePolicy, unreadable: [Unreadable] = []
     ) throws {
         precondition(!current.isEmpty, "a fleet needs a node")
         baseline = baselineName
+        self.unreadable = unreadable
         self.baselineRuns = baselineRuns.count
         confidence = comparator.confidence
         var each = comparator
@@ -78,7 +91,8 @@ public struct FleetComparison: Codable, Sendable {
             decided = .passed
         }
         gate = decided.rawValue
-        gateExitCode = decided.exitCode
+        // An unreadable node's file is bad input, as one file's would be: 2, whatever the others did.
+        gateExitCode = unreadable.isEmpty ? decided.exitCode : 2
     }
 
     public var regressedNodes: [NodeVerdict] { nodes.filter { $0.outcome == GateOutcome.regressed.rawValue } }
@@ -132,8 +146,11 @@ public struct FleetComparison: Codable, Sendable {
         let parts = [GateOutcome.regressed, .environmentMismatch, .undecided, .passedUndecided, .passed].compactMap {
             o -> String? in counts[o.rawValue].map { "\($0) \(Self.outcomeText(o.rawValue))" }
         }
+        let missing =
+            unreadable.isEmpty
+            ? "" : ", and \(unreadable.count) file\(unreadable.count == 1 ? "" : "s") that could not be read"
         var lines = [
-            "Fleet verdict: \(Self.outcomeText(gate)) (exit \(gateExitCode)): \(nodes.count) nodes against \(baseline) (\(baselineRuns) run\(baselineRuns == 1 ? "" : "s")): "
+            "Fleet verdict: \(Self.outcomeText(gate))\(missing) (exit \(gateExitCode)): \(nodes.count) nodes against \(baseline) (\(baselineRuns) run\(baselineRuns == 1 ? "" : "s")): "
                 + parts.joined(separator: ", ") + ".",
             "The fleet as a whole (its \(nodes.count) runs against the baseline's, runs as the unit): \(Self.outcomeText(fleetOutcome))"
                 + (fleet.regressions > 0
@@ -141,6 +158,11 @@ public struct FleetComparison: Codable, Sendable {
                 + ".",
             "\(Format.decimal(confidence * 100))% for the fleet: each of the \(nodes.count + 1) comparisons at \(Format.decimal(perComparisonConfidence * 100))% (Bonferroni), so an unchanged fleet shows a regressed node at most \(Format.decimal((1 - confidence) * 100))% of the time.",
         ]
+        if !unreadable.isEmpty {
+            lines.append(
+                "Unreadable, so not judged: " + unreadable.map(\.file).joined(separator: ", ")
+                    + " (each with its reason below). Collect the node again, or leave its file out.")
+        }
         if baselineRuns < 3 {
             lines.append(
                 "The baseline holds \(baselineRuns) run\(baselineRuns == 1 ? "" : "s"): each node is judged by trials alone, and the differences between nodes (or runs) read as changes. Save several nodes' runs as the baseline (podbench baseline save NAME before/nodes/*.json)."
@@ -152,12 +174,13 @@ public struct FleetComparison: Codable, Sendable {
     static let header = ["node", "file", "verdict", "regressed cases", "undecided", "worst move"]
 
     func rows() -> [[String]] {
-        ordered.map { n in
-            [
-                n.node, n.file, Self.outcomeText(n.outcome), String(n.report.regressions),
-                n.report.undecided.isEmpty ? "" : n.report.undecided.joined(separator: "; "), n.worst ?? "",
-            ]
-        }
+        unreadable.map { ["?", $0.file, "UNREADABLE", "", "", $0.reason] }
+            + ordered.map { n in
+                [
+                    n.node, n.file, Self.outcomeText(n.outcome), String(n.report.regressions),
+                    n.report.undecided.isEmpty ? "" : n.report.undecided.joined(separator: "; "), n.worst ?? "",
+                ]
+            }
     }
 
     public func render(format: String) throws -> String {
@@ -198,6 +221,12 @@ public struct FleetComparison: Codable, Sendable {
                             + "<failure type=\"\(x(n.outcome))\" message=\"\(x(Self.outcomeText(n.outcome) + ": " + detail))\"/></testcase>"
                     )
                 }
+            }
+            for u in unreadable {
+                failures += 1
+                cases.append(
+                    "    <testcase classname=\"unreadable\" name=\"\(x(u.file))\"><failure type=\"unreadable\" message=\"\(x(u.reason))\"/></testcase>"
+                )
             }
             // The fleet as a whole: a test case of its own, so the file fails whenever the gate does.
             let whole = "    <testcase classname=\"fleet\" name=\"\(x(fleet.current))\">"

@@ -101,8 +101,19 @@ extension PodBench {
         /// Several current files: one per node.
         func compareFleet(baselineName: String, baselineRuns: [RunResult]) async throws {
             var nodes: [(name: String, run: RunResult)] = []
+            var unreadable: [FleetComparison.Unreadable] = []
+            var firstError: (any Error)?
             for path in current {
-                let run = try ResultsStore.load(path)
+                // A node's file that cannot be read is named in the verdict (and exits 2); the other
+                // nodes are still judged: one bad file must not hide the fleet's verdict.
+                let run: RunResult
+                do { run = try ResultsStore.load(path) } catch let error as PodBenchError {
+                    FileHandle.standardError.write(
+                        Data(TextEscaping.terminal("podbench: \(error.message)").utf8 + [0x0A]))
+                    unreadable.append(.init(file: path, reason: error.message))
+                    firstError = firstError ?? error
+                    continue
+                }
                 if !run.complete {
                     FileHandle.standardError.write(
                         Data(
@@ -112,10 +123,11 @@ extension PodBench {
                 }
                 nodes.append((path, run))
             }
+            if nodes.isEmpty, let firstError { throw firstError }
             let policy = gate.policy(allowEnvironmentMismatch: allowEnvMismatch)
             let fleet = try FleetComparison(
                 comparator: try gate.comparator(confidence: gate.confidence), baselineRuns: baselineRuns,
-                baselineName: baselineName, current: nodes, policy: policy)
+                baselineName: baselineName, current: nodes, policy: policy, unreadable: unreadable)
             let text = try fleet.render(format: gate.format)
             if let output = gate.output {
                 do { try ResultsStore.writeAtomically(Data(text.utf8), to: output) } catch {
@@ -127,7 +139,7 @@ extension PodBench {
             } else {
                 print(text, terminator: "")
             }
-            if fleet.gateExitCode == 3 {
+            if fleet.nodes.contains(where: { $0.outcome == GateOutcome.environmentMismatch.rawValue }) {
                 let properties = Set(fleet.nodes.flatMap { $0.report.environmentDifferences.map(\.property) })
                 FileHandle.standardError.write(
                     Data(

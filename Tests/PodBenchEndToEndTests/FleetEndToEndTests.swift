@@ -233,6 +233,20 @@ extension EndToEnd {
             #expect(
                 regressed == ["pool-a-04.example.internal", "pool-a-09.example.internal"],
                 "\(perNode.map { ($0["node"] ?? "", $0["outcome"] ?? "", $0["worst"] ?? "") })")
+            // A node's file cut short: named, the other nodes still judged, exit 2.
+            let broken = dir + "/broken-node.json"
+            let whole = try Data(contentsOf: URL(fileURLWithPath: nodes[0]))
+            try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: broken))
+            let withBroken = try BinaryProcess.run(
+                ["compare", "before"] + nodes + [broken] + [
+                    "--baselines-dir", dir + "/baselines", "--metrics", "p99", "--min-effect", "p99=300%",
+                    "--on-inconclusive", "warn",
+                ])
+            #expect(withBroken.status == 2, "\(withBroken.stderr)")
+            #expect(withBroken.stderr.contains("broken-node.json"), "\(withBroken.stderr)")
+            #expect(
+                withBroken.stdout.contains("UNREADABLE") && withBroken.stdout.contains("pool-a-04.example.internal")
+                    && withBroken.stdout.contains("2 REGRESSED"), "\(withBroken.stdout)")
         }
     }
 }

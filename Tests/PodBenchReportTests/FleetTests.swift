@@ -237,4 +237,27 @@ struct FleetTests {
             current: FleetFixture.fleet(6).map { ($0.label, $0.run) }, policy: GatePolicy(onInconclusive: .warn))
         #expect(healthy.regressedNodes.isEmpty && healthy.gateExitCode == 0)
     }
+
+    @Test("a node's file that cannot be read is named in every output and exits 2; the others are still judged")
+    func unreadableNode() throws {
+        let baseline = FleetFixture.fleet(5).map(\.run)
+        let comparison = try FleetComparison(
+            comparator: Comparator(metrics: [.p50, .bytesPerSecond]), baselineRuns: baseline, baselineName: "before",
+            current: FleetFixture.fleet(6, slow: [2], slower: 2).map { ($0.label, $0.run) },
+            policy: GatePolicy(onInconclusive: .warn),
+            unreadable: [.init(file: "nodes/node-9 <x>.json", reason: "nodes/node-9 <x>.json is not valid JSON")])
+        #expect(comparison.gateExitCode == 2)
+        #expect(comparison.regressedNodes.map(\.file) == ["node-2"])
+        let table = try comparison.render(format: "table")
+        #expect(table.contains("Fleet verdict: REGRESSED, and 1 file that could not be read (exit 2)"), "\(table)")
+        #expect(table.contains("UNREADABLE") && table.contains("is not valid JSON"), "\(table)")
+        #expect(try comparison.render(format: "markdown").contains("UNREADABLE"))
+        let junit = try comparison.render(format: "junit")
+        #expect(ReportTests.parsesAsXML(junit))
+        #expect(
+            junit.contains("<failure type=\"unreadable\" message=\"nodes/node-9 &lt;x&gt;.json is not valid JSON\""))
+        let json =
+            try JSONSerialization.jsonObject(with: Data(try comparison.render(format: "json").utf8)) as? [String: Any]
+        #expect((json?["unreadable"] as? [[String: Any]])?.first?["file"] as? String == "nodes/node-9 <x>.json")
+    }
 }
