@@ -269,6 +269,39 @@ extension EndToEnd {
             #expect(played.exitCodes["server"] == "0")
         }
 
+        @Test(
+            "deploy/kubernetes/fleet/job.yaml's pod under podman kube play: non-root, read-only root, the token from the Secret, options from the ConfigMap",
+            .enabled(if: podmanTestsEnabled))
+        func kubePlayFleetPod() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            // What the kubelet would do for the Job's pod, done by scripts/job-pod.py (podman 4.3
+            // plays no Job, expands no $(VAR) and makes emptyDirs root's own); a small matrix.
+            let made = try BinaryProcess.run(
+                [
+                    packageRoot + "/scripts/job-pod.py", packageRoot + "/deploy/kubernetes/fleet/job.yaml",
+                    packageRoot + "/deploy/kubernetes/fleet/options.yaml", dir, "--node", "fleet-node-7", "--set",
+                    "transports=uds,shm,file", "--set", "workloads=pingpong,stream", "--set", "sizes=64", "--set",
+                    "trials=1", "--set", "duration=100ms", "--set", "warmup=20ms",
+                ], executable: "/usr/bin/python3")
+            #expect(made.status == 0, "\(made.stderr)")
+            defer {
+                let cleanup = (try? String(contentsOfFile: dir + "/cleanup", encoding: .utf8)) ?? ""
+                for path in cleanup.split(separator: "\n") where path.hasPrefix("/dev/shm/podbench-job-pod-") {
+                    try? FileManager.default.removeItem(atPath: String(path))
+                }
+            }
+            let token = try FileManager.default.attributesOfItem(atPath: dir + "/secret-token/token")
+            #expect((token[.posixPermissions] as? Int) == 0o440)
+            let played = try playManifest(dir + "/pod.yaml", pod: "podbench-fleet")
+            let run = played.run
+            #expect(run.environment.client.nodeName == "fleet-node-7")
+            #expect(run.environment.topology == "two containers, one pod")
+            #expect(run.complete && run.cases.count == 6, "\(run.cases.map(\.key))")
+            for c in run.cases { #expect(c.status == .ok, "\(c.key): \(c.error ?? "")") }
+            #expect(played.exitCodes["server"] == "0")
+        }
+
         /// Builds localhost/podbench:latest from the binary under test, plays
         /// deploy/kubernetes/MANIFEST with podman (the settings this host needs), waits for the
         /// client, collects its results from its log, and takes the pod down again.
@@ -281,7 +314,8 @@ extension EndToEnd {
             let image = try BinaryProcess.run(
                 ["image", "--tag", "localhost/podbench:latest", "--containers-conf", conf], timeout: 300)
             #expect(image.status == 0, "\(image.stderr)")
-            let manifest = packageRoot + "/deploy/kubernetes/" + manifestName
+            let manifest =
+                manifestName.hasPrefix("/") ? manifestName : packageRoot + "/deploy/kubernetes/" + manifestName
             let environment = ["CONTAINERS_CONF": conf]
             try podman(["kube", "down", manifest], environment: environment)  // an earlier run's, if any
             defer { _ = try? podman(["kube", "down", manifest], environment: environment) }
