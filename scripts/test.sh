@@ -33,6 +33,10 @@ stage "formatting and imports"
 swift format lint --strict --recursive Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/HotPaths Benchmarks/Tools/GateSimulation Fuzz/Package.swift Fuzz/FuzzSupport Fuzz/ControlFrames Fuzz/RingRecords Fuzz/FileRecords Fuzz/ResultsFiles
 # Every import declared in Package.swift (SwiftPM would let an undeclared one through).
 for package in . Benchmarks Fuzz; do python3 scripts/check-imports.py "$package"; done
+# Every script parses before any stage needs it: a quote broken in a late stage's script (the
+# allocation gate's awk, 2026-12-03) otherwise shows only after half an hour of CI.
+for script in scripts/*.sh .ci/run; do bash -n "$script"; done
+for script in scripts/*.py; do python3 -m py_compile "$script"; done
 # The manifests against the Kubernetes API schema and Pod Security, offline (kubernetes-validate).
 stage "Kubernetes manifests"
 bash scripts/check-manifests.sh
