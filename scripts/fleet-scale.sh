@@ -7,7 +7,8 @@
 # a cloud pool (gke-bench-pool-b-0042.europe-west4-a.c.example.internal) with its figures scaled
 # by a factor of its own (lognormal, 4% spread; every 97th node 1.8× slower, every 331st on
 # another kernel), then times `podbench report` of all of them with /usr/bin/time (wall clock and
-# peak resident memory) and checks the page in headless Chromium (scripts/check-page.py, the
+# peak resident memory), checks every chart's labels (scripts/check-svg-labels.py: at most 200, inside
+# the picture, none overlapping) and the page in headless Chromium (scripts/check-page.py, the
 # screenshot in OUT/fleet.png). Latencies are copied as they are: a file's latency summaries must
 # agree with its histograms (validation refuses a copy whose summaries alone were scaled), and
 # re-encoding every histogram is beyond this script; throughput and CPU per message are scaled.
@@ -48,4 +49,5 @@ echo "fleet-scale: $count files, $(du -sh "$out/nodes" | cut -f1) in $out/nodes"
 /usr/bin/time -f "fleet-scale: report of $count files: %e s wall, %U s user, %S s system, peak RSS %M KiB" \
   "$bin" report "$out"/nodes/*.json --out "$out/plots"
 ls "$out/plots" | wc -l | sed 's/^/fleet-scale: files in the report folder: /' >&2
+python3 scripts/check-svg-labels.py "$out/plots"
 python3 scripts/check-page.py "$out/plots" "$out/fleet.png"
