@@ -79,7 +79,10 @@ def main() -> int:
                 values[env["name"]] = env.get("value", "")
                 continue
             if "configMapKeyRef" in source:
-                env["value"] = str(options[source["configMapKeyRef"]["key"]])
+                key = source["configMapKeyRef"]["key"]
+                if key not in options:
+                    sys.exit(f"job-pod: env {env['name']} wants key {key!r}, which {args.options} does not have")
+                env["value"] = str(options[key])
             elif source.get("fieldRef", {}).get("fieldPath") == "spec.nodeName":
                 env["value"] = args.node
             elif "job-completion-index" in source.get("fieldRef", {}).get("fieldPath", ""):

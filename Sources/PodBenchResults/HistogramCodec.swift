@@ -132,6 +132,8 @@ public struct EncodedHistogram: Codable, Equatable, Sendable {
     }
 
     private func checkedBuckets(_ bytes: UnsafeBufferPointer<UInt8>) throws -> [(value: UInt64, count: UInt64)] {
+        let layout = Self.layout
+        let topOfRange = layout.highestEquivalentForValue(highestTrackableValue)
         var buckets: [(value: UInt64, count: UInt64)] = []
         var index = 0
         var value: UInt64 = 0
@@ -142,7 +144,13 @@ public struct EncodedHistogram: Codable, Equatable, Sendable {
             let count = try Self.readVarint(bytes, &index)
             let (next, overflow) = value.addingReportingOverflow(delta)
             let (sum, sumOverflow) = total.addingReportingOverflow(count)
-            guard !overflow, !sumOverflow, next <= highestTrackableValue, count > 0, delta > 0 || buckets.isEmpty else {
+            // The form the encoder writes, and only it: each value the top of its bucket (so one per
+            // bucket), the highest no higher than the top of the bucket of the range's end (a value
+            // clamped to 60 s is stored as that bucket's top, 60.03 s). Any other form decodes to a
+            // histogram whose figures differ from the summary read here.
+            guard !overflow, !sumOverflow, next <= topOfRange, count > 0, delta > 0 || buckets.isEmpty,
+                layout.highestEquivalentForValue(next) == next
+            else {
                 throw PodBenchError(.incompatibleResults, "histogram data is corrupt (bucket out of range or order)")
             }
             value = next
@@ -160,8 +168,9 @@ public struct EncodedHistogram: Codable, Equatable, Sendable {
                 .incompatibleResults, "histogram data holds \(total) values but says \(totalCount)")
         }
         guard let first = buckets.first, let last = buckets.last else { return buckets }
-        let layout = Self.layout
-        guard min <= max, layout.valuesAreEquivalent(min, first.value), layout.valuesAreEquivalent(max, last.value)
+        // One value has one extreme; the maximum is a value recorded, so within the range.
+        guard min <= max, max <= highestTrackableValue, totalCount > 1 || min == max,
+            layout.valuesAreEquivalent(min, first.value), layout.valuesAreEquivalent(max, last.value)
         else {
             throw PodBenchError(.incompatibleResults, "histogram min \(min) or max \(max) lies outside its buckets")
         }

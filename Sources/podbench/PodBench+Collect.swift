@@ -67,44 +67,36 @@ extension PodBench {
             }
             let scope = namespace.map { ["-n", $0] } ?? []
             let listing = try await ChildProcess.runCapturing(
-                executable: executable,
-                arguments: ["get", "pods", "-l", selector] + scope + [
-                    "-o",
-                    "jsonpath={range .items[*]}{.metadata.name}{\"\\t\"}{.status.phase}{\"\\t\"}{.spec.nodeName}{\"\\t\"}{.status.reason}{\"\\t\"}{.metadata.annotations.batch\\.kubernetes\\.io/job-completion-index}{\"\\n\"}{end}",
-                ], environment: ProcessInfo.processInfo.environment)
+                executable: executable, arguments: ["get", "pods", "-l", selector] + scope + ["-o", "json"],
+                environment: ProcessInfo.processInfo.environment)
             guard listing.status == 0 else {
                 throw PodBenchError(
                     .invalidConfiguration,
                     "kubectl get pods -l \(selector) failed (exit \(listing.status)): \(listing.standardError.suffix(400))"
                 )
             }
-            let pods = listing.standardOutput.split(separator: "\n").map {
-                $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-            }
-            .filter { !($0.first ?? "").isEmpty }
+            let pods = try Self.pods(fromListing: listing.standardOutput)
             if pods.isEmpty {
                 throw PodBenchError(
                     .invalidConfiguration,
                     "no pod matches -l \(selector)\(namespace.map { " in namespace \($0)" } ?? ""): give the Job's label (kubectl get pods --show-labels) with -l, and its namespace with -n"
                 )
             }
-            func field(_ fields: [String], _ i: Int) -> String { fields.count > i ? fields[i] : "" }
             var found: [(source: String, data: Data)] = []
-            for fields in pods {
-                let pod = fields[0]
-                let phase = field(fields, 1)
-                let node = field(fields, 2).isEmpty ? "" : " on node \(fields[2])"
-                let (reason, index) = (field(fields, 3), field(fields, 4))
+            for listed in pods {
+                let (pod, phase, reason) = (listed.name, listed.phase, listed.reason)
+                let node = listed.node.isEmpty ? "" : " on node \(listed.node)"
                 // A pod evicted, preempted or drained away fails, and the Job's podFailurePolicy
                 // (Ignore on DisruptionTarget) gives its index a new pod: that one is the index's
-                // run, and the old one is no problem of the fleet's.
-                if phase == "Failed", !index.isEmpty,
+                // run, and the old one is no problem of the fleet's. Of the same Job only: an
+                // earlier Job's pods of the same index may still be there (ttlSecondsAfterFinished).
+                if phase == "Failed", let index = listed.index, let job = listed.job,
                     let successor = pods.first(where: {
-                        $0[0] != pod && field($0, 4) == index && field($0, 1) != "Failed"
+                        $0.name != pod && $0.job == job && $0.index == index && $0.phase != "Failed"
                     })
                 {
                     Self.say(
-                        "podbench collect: pod \(pod)\(node) (index \(index)) failed\(reason.isEmpty ? "" : " (\(reason))") and its index has a new pod, \(successor[0]): skipped"
+                        "podbench collect: pod \(pod)\(node) (index \(index)) failed\(reason.isEmpty ? "" : " (\(reason))") and its index has a new pod, \(successor.name): skipped"
                     )
                     continue
                 }
@@ -176,6 +168,55 @@ extension PodBench {
                 }
             }
             if problems > 0 { throw ExitCode(2) }
+        }
+
+        /// A pod as `kubectl get pods -o json` lists it: what collect needs of it.
+        struct ListedPod {
+            var name: String
+            var phase: String
+            var node: String
+            var reason: String
+            /// The Job's completion index (digits only), and the Job's uid (its owner reference).
+            var index: String?
+            var job: String?
+        }
+
+        /// The pods of a `kubectl get pods -o json` listing. Its strings are anyone's who can
+        /// label a pod: names that are no pod names (DNS-1123: they become `kubectl logs`
+        /// arguments) are refused, other fields cut to 253 characters, an index that is not digits
+        /// dropped.
+        static func pods(fromListing text: String) throws -> [ListedPod] {
+            guard let list = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+                let items = list["items"] as? [[String: Any]]
+            else {
+                throw PodBenchError(
+                    .invalidConfiguration, "kubectl get pods -o json printed no pod list: \(text.prefix(200))")
+            }
+            func cut(_ value: Any?) -> String { String(((value as? String) ?? "").prefix(253)) }
+            return try items.map { item in
+                let metadata = item["metadata"] as? [String: Any] ?? [:]
+                let status = item["status"] as? [String: Any] ?? [:]
+                let spec = item["spec"] as? [String: Any] ?? [:]
+                let name = (metadata["name"] as? String) ?? ""
+                let dns = name.utf8.allSatisfy {
+                    (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0)
+                        || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+                        || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".")
+                }
+                guard !name.isEmpty, name.count <= 253, dns, name.first != "-" else {
+                    throw PodBenchError(
+                        .invalidConfiguration,
+                        "kubectl listed a pod named \(String(name.prefix(80)).debugDescription), which is no pod name")
+                }
+                let annotations = metadata["annotations"] as? [String: Any] ?? [:]
+                let index = cut(annotations["batch.kubernetes.io/job-completion-index"])
+                let owner = (metadata["ownerReferences"] as? [[String: Any]])?.first { $0["kind"] as? String == "Job" }
+                let job = cut(owner?["uid"])
+                return ListedPod(
+                    name: name, phase: cut(status["phase"]), node: cut(spec["nodeName"]), reason: cut(status["reason"]),
+                    index: !index.isEmpty && index.allSatisfy(\.isASCII) && index.allSatisfy(\.isNumber) ? index : nil,
+                    job: job.isEmpty ? nil : job)
+            }
         }
 
         static func say(_ line: String) {

@@ -108,9 +108,9 @@ extension PodBench {
                 // nodes are still judged: one bad file must not hide the fleet's verdict.
                 let run: RunResult
                 do { run = try ResultsStore.load(path) } catch let error as PodBenchError {
-                    FileHandle.standardError.write(
-                        Data(TextEscaping.terminal("podbench: \(error.message)").utf8 + [0x0A]))
-                    unreadable.append(.init(file: path, reason: error.message))
+                    // The reason quotes the file (any bytes, any length): cut for the outputs.
+                    let reason = error.message.count > 300 ? error.message.prefix(300) + "…" : error.message
+                    unreadable.append(.init(file: path, reason: reason))
                     firstError = firstError ?? error
                     continue
                 }
@@ -124,6 +124,9 @@ extension PodBench {
                 nodes.append((path, run))
             }
             if nodes.isEmpty, let firstError { throw firstError }
+            for u in unreadable {
+                FileHandle.standardError.write(Data(TextEscaping.terminal("podbench: \(u.reason)").utf8 + [0x0A]))
+            }
             let policy = gate.policy(allowEnvironmentMismatch: allowEnvMismatch)
             let fleet = try FleetComparison(
                 comparator: try gate.comparator(confidence: gate.confidence), baselineRuns: baselineRuns,

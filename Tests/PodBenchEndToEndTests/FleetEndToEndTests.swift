@@ -32,13 +32,23 @@ extension EndToEnd {
             #expect(server.stderr.contains("no client for --idle-exit 2s after 1 client: exiting"), "\(server.stderr)")
         }
 
-        /// A kubectl stand-in: `get pods` lists what `pods` says, `logs POD` prints `POD.log`.
+        /// A kubectl stand-in: `get pods` lists what `pods` says (as `-o json` does), `logs POD`
+        /// prints `POD.log`. Every pod is of the Job `job-1` unless `job` says otherwise.
         func fakeKubectl(
-            in dir: String, pods: [(name: String, phase: String, node: String, reason: String, index: String)]
+            in dir: String, pods: [(name: String, phase: String, node: String, reason: String, index: String)],
+            job: [String: String] = [:]
         ) throws -> String {
-            let listing = pods.map { "\($0.name)\t\($0.phase)\t\($0.node)\t\($0.reason)\t\($0.index)" }
-                .joined(separator: "\n")
-            try (listing + "\n").write(toFile: dir + "/pods.txt", atomically: true, encoding: .utf8)
+            let items: [[String: Any]] = pods.map { p in
+                [
+                    "metadata": [
+                        "name": p.name, "annotations": ["batch.kubernetes.io/job-completion-index": p.index],
+                        "ownerReferences": [["kind": "Job", "name": "podbench-fleet", "uid": job[p.name] ?? "job-1"]],
+                    ],
+                    "spec": ["nodeName": p.node], "status": ["phase": p.phase, "reason": p.reason],
+                ]
+            }
+            let listing = try JSONSerialization.data(withJSONObject: ["kind": "List", "items": items])
+            try listing.write(to: URL(fileURLWithPath: dir + "/pods.txt"))
             let script = """
                 #!/bin/sh
                 echo "$@" >> '\(dir)/calls.txt'
@@ -79,7 +89,10 @@ extension EndToEnd {
                     ("podbench-node-c", "Running", "node-c", "", "2"),
                     // Evicted from node-e; index 0 ran again on node-a.
                     ("podbench-node-e", "Failed", "node-e", "Evicted", "0"),
-                ])
+                    // Index 1 of yesterday's Job, which ran: not replaced by today's, so collected
+                    // (its log is missing here: a problem, named).
+                    ("podbench-old-b", "Succeeded", "node-b", "", "1"),
+                ], job: ["podbench-old-b": "job-0"])
             let out = dir + "/nodes"
             let collected = try BinaryProcess.run([
                 "collect", "--kubectl", "-n", "bench", "-l", "app.kubernetes.io/name=podbench", "--kubectl-command",
@@ -105,8 +118,15 @@ extension EndToEnd {
             #expect(
                 calls.contains("logs podbench-node-a -c client -n bench") && !calls.contains("logs podbench-node-c")
                     && !calls.contains("logs podbench-node-e"))
+            #expect(calls.contains("logs podbench-old-b"), "\(calls)")
+            // A pod name that is no pod name (it would be an argument of kubectl logs): refused.
+            _ = try fakeKubectl(in: dir, pods: [("-lapp=x", "Succeeded", "node-a", "", "0")])
+            let forged = try BinaryProcess.run([
+                "collect", "--kubectl", "--kubectl-command", kubectl, "--results-dir", out,
+            ])
+            #expect(forged.status == 2 && forged.stderr.contains("which is no pod name"), "\(forged.stderr)")
             // No pod matches: said with what to do.
-            try "".write(toFile: dir + "/pods.txt", atomically: true, encoding: .utf8)
+            try #"{"kind": "List", "items": []}"#.write(toFile: dir + "/pods.txt", atomically: true, encoding: .utf8)
             let none = try BinaryProcess.run([
                 "collect", "--kubectl", "--kubectl-command", kubectl, "--results-dir", out,
             ])
@@ -134,7 +154,7 @@ extension EndToEnd {
             // SIGKILL, the worker found in /proc before. No pipes, which a worker would hold open.
             let stress = Process()
             if hog {
-                // At nice -15 (as root; else at 0, with nice's warning): a neighbour with far more
+                // At nice -15 (the test runs as root only): a neighbour with far more
                 // CPU weight than the server (a Guaranteed pod beside a BestEffort one), which the
                 // server's wake-ups do not simply preempt. At nice 0 the harm was luck: one hogged
                 // node of eight runs (2026-12-04) saw its p99 only 1.5× the fleet's.
@@ -176,7 +196,9 @@ extension EndToEnd {
         @Test(
             "12 real runs, two with stress-ng (two workers) on the server's CPU: the report flags exactly those two, compare regresses only them",
             .disabled(if: sanitized, "the sanitized binary's own slowness and spread are what it would measure"),
-            .enabled(if: toolPresent("/usr/bin/stress-ng") && CPUPinning.allowedCPUs().count >= 2))
+            .enabled(if: toolPresent("/usr/bin/stress-ng") && CPUPinning.allowedCPUs().count >= 2),
+            // The hog needs nice -15 (only root may raise a priority): at nice 0 its harm is luck.
+            .enabled(if: geteuid() == 0, "the hog runs at nice -15, which only root may set"))
         func fleetOfTwelve() throws {
             let dir = try temporaryDirectory()
             defer {
