@@ -28,6 +28,12 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
         .executableTarget(
+            name: "HTTPMessages",
+            dependencies: ["FuzzSupport", .product(name: "PodBenchLibrary", package: "podbench")],
+            path: "HTTPMessages",
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
+        .executableTarget(
             name: "ResultsFiles",
             dependencies: ["FuzzSupport", .product(name: "PodBenchLibrary", package: "podbench")],
             path: "ResultsFiles",

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Hostile client for `podbench serve`'s control protocol.
 
-Written only from docs/control-protocol.md and docs/security.md. Every attack opens its own
+Written only from docs/control-protocol.md, docs/security.md and docs/http.md. Every attack opens its own
 connection(s); after each one the server is probed to be still serving (see alive()).
 
 Run it against a server you started yourself, e.g.
@@ -18,7 +18,7 @@ Output: one line per attack, `name | what the server answered | PASS/WARN/FAIL/S
 """
 import argparse, hashlib, json, os, select, socket, stat, struct, sys, threading, time
 
-MAGIC, VERSION, MAX_BODY = b"PBCT", 7, 1 << 20
+MAGIC, VERSION, MAX_BODY = b"PBCT", 8, 1 << 20
 HDR = struct.Struct("<4sHHI")      # magic "PBCT", version u16 LE, reserved u16 = 0, body length u32 LE
 A, TOKEN, FAILED = None, None, []
 
@@ -207,6 +207,52 @@ def a_prepare(mode, transport, ep, codes=("invalidConfiguration",)):
                 text, v = text + "; abstract name IS bound", "FAIL"
     return text, v
 
+def a_http(payload):
+    """http1 (docs/http.md): with the token, a case's data connection fed hostile HTTP. The
+    server's phase must end in a protocolViolation (or peerClosed: a request cut short) reported in
+    its phaseReport, the case must end, and serve keep serving."""
+    if TOKEN is None:
+        return "needs --token-file", "SKIP"
+    s, how = welcomed()
+    if not s:
+        return "hello with token: " + how, "FAIL"
+    with s:
+        spec = prepare("tcp", {})
+        spec["prepareCase"]["_0"]["workload"] = "http1"
+        send(s, frame(spec))
+        r = read_msg(s, 10)
+        if kind(r) != "caseReady":
+            return "prepareCase http1: " + describe(r), "FAIL"
+        address = r[2]["caseReady"]["endpoint"]["socket"]["address"]
+        host, _, port = address[len("tcp:"):].rpartition(":")
+        answer = b""
+        # The data connection first (the server accepts it before the phases), then the phase.
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=5) as d:
+            send(s, frame({"startPhase": {"index": 0, "warmup": False}}))
+            r = read_msg(s, 10)
+            if kind(r) != "phaseReady":
+                return "startPhase: " + describe(r), "FAIL"
+            send(d, payload)
+            try:
+                d.shutdown(socket.SHUT_WR)
+                while len(answer) < 1 << 16:
+                    chunk = d.recv(4096)
+                    if not chunk:
+                        break
+                    answer += chunk
+            except OSError:
+                pass
+        r = read_msg(s, A.server_timeout + 5)
+        report = r[2].get("phaseReport", {}).get("_0", {}) if kind(r) == "phaseReport" else {}
+        code = report.get("errorCode")
+        code = next(iter(code), None) if isinstance(code, dict) else code
+        text = f"data answered {answer[:40]!r}; phaseReport {code}: {str(report.get('error'))[:100]!r}"
+        send(s, frame({"endCase": {}}))
+        ended = kind(read_msg(s, 10))
+        send(s, frame({"bye": {}}))
+    ok = code in ("protocolViolation", "peerClosed") and ended == "caseEnded" and b"200 OK" not in answer
+    return text + f"; then {ended}", "PASS" if ok else "FAIL"
+
 def a_version(ver):
     replies, end, t = probe(frame(hello(TOKEN or "0" * 64), version=ver), A.wait)
     text = ("; ".join(map(describe, replies)) or "no reply") + f"; {end} after {t:.1f}s"
@@ -364,6 +410,17 @@ def main():
                        ("nested-objects-150k", b'{"a":' * 150_000 + b"1" + b"}" * 150_000)]:
         run(f"json:{name}", a_probe, frame(body), ["protocolViolation"], False)
 
+    endless = b"GET / HTTP/1.1\r\nX-Pad: " + b"a" * 40000
+    for name, payload in [
+            ("garbage", b"\xff" * 100 + b"\r\n\r\n"),
+            ("endless-head", endless),
+            ("content-length-1GiB", b"POST /podbench/echo HTTP/1.1\r\nContent-Length: 1073741824\r\n"
+                                     b"X-Podbench-Request: 0000000000000000\r\n\r\n"),
+            ("content-length-overflow", b"POST /podbench/echo HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n"),
+            ("chunked-smuggle", b"POST /podbench/echo HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+            ("escape-in-target", b"GET /\x1b]0;owned\x07 HTTP/1.1\r\n\r\n"),
+            ("cut-short", b"POST /podbench/echo HTTP/1.1\r\nContent-Length: 64\r\nX-Podbench-Request: 0000000000000000\r\n\r\nabc")]:
+        run(f"http1:{name}", a_http, payload)
     run("slow-loris-hello", a_slowloris)
     run("idle-connections-busy", a_idle)
     if TOKEN:

@@ -50,6 +50,63 @@ backend server
 CFG
 }
 
+# Writes an nginx configuration for an HTTP reverse proxy on loopback, as docs/http.md sets it
+# (HTTP/1.1 upstream with keep-alive): `podbench_nginx_config FILE LISTEN-PORT TARGET-PORT DIR`
+# (DIR: its pid, log and temporary files). One process (`master_process off`), so that
+# `--via-stats pid:` reads the process that does the work. Run: nginx -c FILE.
+podbench_nginx_config() {
+  mkdir -p "$4"
+  cat >"$1" <<CFG
+master_process off;
+daemon off;
+pid $4/nginx.pid;
+error_log $4/error.log warn;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path $4/body;
+    proxy_temp_path $4/proxy;
+    fastcgi_temp_path $4/fastcgi;
+    uwsgi_temp_path $4/uwsgi;
+    scgi_temp_path $4/scgi;
+    upstream podbench { server 127.0.0.1:$3; keepalive 8; keepalive_requests 1000000; keepalive_time 1h; }
+    server {
+        listen 127.0.0.1:$2;
+        keepalive_requests 1000000;
+        keepalive_time 1h;
+        client_max_body_size 8m;
+        location / {
+            proxy_pass http://podbench;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+CFG
+}
+
+# Writes a haproxy configuration for an HTTP proxy on loopback (mode http, keep-alive both
+# sides): `podbench_haproxy_http_config FILE LISTEN-PORT TARGET-PORT`.
+podbench_haproxy_http_config() {
+  cat >"$1" <<CFG
+global
+    maxconn 64
+defaults
+    mode http
+    option http-keep-alive
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 60s
+frontend podbench
+    bind 127.0.0.1:$2
+    default_backend server
+backend server
+    http-reuse always
+    server one 127.0.0.1:$3
+CFG
+}
+
 # The frame of the hop comparison scripts (compare-patterns.sh, compare-proxies.sh):
 # `podbench_hop_frame NAME PINNING` installs haproxy and socat if missing, builds the release
 # binary if there is none, sets $bin and $work (a fresh folder, removed on exit, when every

@@ -21,11 +21,11 @@ started=$SECONDS
 stage() { printf 'test.sh: [%d:%02d] %s\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)) "$1" >&2; }
 stage "installing what is missing"
 source scripts/setup.sh
-podbench_setup python3 python3-jsonschema python3-yaml python3-pip librsvg2-bin chromium podman buildah runc haproxy socat \
+podbench_setup python3 python3-jsonschema python3-yaml python3-pip librsvg2-bin chromium podman buildah runc haproxy socat nginx-light \
   stress-ng
 # The report's page is checked in Debian's headless chromium (scripts/check-page.py). The container
 # tests (two real containers of one pod, the Kubernetes manifest under podman kube play) fail
-# instead of skipping when podman is missing; the pattern tests put haproxy and socat
+# instead of skipping when podman is missing; the pattern tests put haproxy, socat and nginx
 # (started on loopback by the tests) between the sides; the fleet test puts stress-ng on two
 # nodes' server CPU.
 export PODBENCH_REQUIRE_TOOLS=1

@@ -30,12 +30,15 @@ private func socketPair() -> (SocketChannel, SocketChannel) {
 private func serveForever<C: DataChannel>(_ channel: C, size: Int, workload: WorkloadKind) {
     var reader = FrameReader(channel: channel, maximumPayload: size)
     var oneWay = EncodedHistogram.makeLatencyHistogram()
+    let http = HTTP1MessageWriter.response(bodyLength: size, seed: 1)
     while true {
         var checker = IntegrityChecker(payloadLength: size, verifyEvery: 16, datagrams: C.isDatagram)
         do {
             switch workload {
             case .pingpong: try PingPongWorkload.server(reader: &reader, checker: &checker, corruptSequence: nil)
             case .stream, .rate: try StreamWorkload.server(reader: &reader, checker: &checker, oneWay: &oneWay)
+            case .http1:
+                try HTTP1Workload.server(reader: &reader, writer: http, checker: &checker, corruptSequence: nil)
             }
         } catch {
             return
@@ -65,6 +68,8 @@ private final class Peer: @unchecked Sendable {
 private final class ClientSide: @unchecked Sendable {
     var reader: FrameReader<SocketChannel>
     let writer: FrameWriter
+    /// The requests of the http1 workload.
+    let http: HTTP1MessageWriter
     var histogram = EncodedHistogram.makeLatencyHistogram()
 
     init(size: Int, workload: WorkloadKind) {
@@ -72,6 +77,7 @@ private final class ClientSide: @unchecked Sendable {
         _ = Peer(channel: server, size: size, workload: workload)
         reader = FrameReader(channel: client, maximumPayload: size)
         writer = FrameWriter(payloadLength: size, seed: 1)
+        http = HTTP1MessageWriter.request(bodyLength: size, seed: 1)
     }
 }
 
@@ -254,6 +260,19 @@ let benchmarks: @Sendable () -> Void = {
             let outcome = try PingPongWorkload.client(
                 reader: &pingpong.reader, writer: pingpong.writer, checker: &checker, histogram: &pingpong.histogram,
                 plan: plan)
+            benchmark.stopMeasurement()
+            blackHole(outcome)
+        }
+
+        // The HTTP/1.1 client's measured loop (#22): request, parse the response's head, check
+        // its number, length and body.
+        let http1 = ClientSide(size: size, workload: .http1)
+        Benchmark("http1 loop over a socketpair, \(ByteSize.format(size)), 1000 requests") { benchmark in
+            let plan = PhasePlan(durationNanoseconds: 0, messageLimit: UInt64(perSample))
+            var checker = IntegrityChecker(payloadLength: size, verifyEvery: 16)
+            benchmark.startMeasurement()
+            let outcome = try HTTP1Workload.client(
+                reader: &http1.reader, writer: http1.http, checker: &checker, histogram: &http1.histogram, plan: plan)
             benchmark.stopMeasurement()
             blackHole(outcome)
         }

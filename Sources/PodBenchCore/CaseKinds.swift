@@ -72,6 +72,15 @@ public enum TransportKind: String, CaseIterable, Codable, Sendable, CustomString
         }
     }
 
+    /// Whether HTTP runs over it: the stream sockets (HTTP's own transports), plain or through
+    /// io_uring.
+    public var carriesHTTP: Bool {
+        switch socketKind {
+        case .tcp, .tcp6, .uds, .udsAbstract: true
+        default: false
+        }
+    }
+
     /// Parses a comma-separated list of transport names.
     /// - Throws: `.invalidConfiguration` naming the unknown transport and the known ones.
     public static func parseList(_ text: String) throws -> [TransportKind] {
@@ -88,8 +97,23 @@ public enum WorkloadKind: String, CaseIterable, Codable, Sendable, CustomStringC
     /// One direction at a fixed offered rate (open loop); latency from each message's intended
     /// send time, achieved rate next to offered.
     case rate
+    /// HTTP/1.1 keep-alive, closed loop: one request out (a body of the case's size), its
+    /// response back (the same size); round-trip latency per request (docs/http.md).
+    case http1
 
     public var description: String { rawValue }
+
+    /// Whether the client records each message's round trip (pingpong, http1), where the others
+    /// record one-way delivery at the server.
+    public var measuresRoundTrip: Bool {
+        switch self {
+        case .pingpong, .http1: true
+        case .stream, .rate: false
+        }
+    }
+
+    /// Whether it speaks HTTP, and so runs only where `TransportKind.carriesHTTP`.
+    public var speaksHTTP: Bool { self == .http1 }
 
     /// Parses a comma-separated list of workload names.
     public static func parseList(_ text: String) throws -> [WorkloadKind] {

@@ -217,6 +217,20 @@ public struct PayloadTemplate: Sendable {
                     of: UInt8(truncatingIfNeeded: tagged >> (8 * UInt64(j))), toByteOffset: j, as: UInt8.self)
             }
         }
+        return checksum(tagged: tagged)
+    }
+
+    /// The checksum of the payload tagged with `sequence`, without writing it: what a receiver
+    /// expects of message `sequence` (an HTTP request carries its number in a header field).
+    @inlinable
+    @inline(__always)
+    public func checksum(sequence: UInt64) -> UInt64 {
+        checksum(tagged: (firstWord ^ sequence) & tagMask)
+    }
+
+    @inlinable
+    @inline(__always)
+    func checksum(tagged: UInt64) -> UInt64 {
         let delta = tagged &- firstWord
         var sums = baseSums
         sums.a &+= delta

@@ -166,6 +166,19 @@ public final class BenchmarkClient: @unchecked Sendable {
             result.status = error.code == .unavailable ? .unavailable : .failed
             result.error = "cannot open the data connection: \(error.description)"
             result.errorCode = error.code.rawValue
+            if spec.acceptsLazily {
+                // That server waits for phases, not for a connection: end the case.
+                do {
+                    try connection.send(.endCase)
+                    try connection.expect("caseEnded") {
+                        if case .caseEnded = $0 { return () }
+                        return nil
+                    }
+                } catch let control as PodBenchError {
+                    throw SessionError(error: control)
+                }
+                return result
+            }
             do {
                 let report = try connection.receive(
                     waitNanoseconds: configuration.peerTimeoutNanoseconds * 2 + 1_000_000_000)
@@ -275,17 +288,21 @@ public final class BenchmarkClient: @unchecked Sendable {
     func measure<Channel: DataChannel>(_ spec: CaseSpec, over channel: Channel, into result: inout CaseResult) throws {
         var reader = FrameReader(channel: channel, maximumPayload: spec.messageSize)
         let writer = FrameWriter(payloadLength: spec.messageSize, seed: spec.seed)
+        let http =
+            spec.workload.speaksHTTP ? HTTP1MessageWriter.request(bodyLength: spec.messageSize, seed: spec.seed) : nil
         var histogram = EncodedHistogram.makeLatencyHistogram()
         defer {
             channel.close()
             reader.deallocate()
             writer.deallocate()
+            http?.deallocate()
         }
         do {
             let warmsUp = configuration.warmup.durationNanoseconds > 0 || (configuration.warmup.messageLimit ?? 0) > 0
             if warmsUp {
                 result.warmup = try runPhase(
-                    spec, index: -1, plan: configuration.warmup, reader: &reader, writer: writer, histogram: &histogram)
+                    spec, index: -1, plan: configuration.warmup, reader: &reader, writer: writer, http: http,
+                    histogram: &histogram)
             }
             if let warmup = result.warmup, let failure = Self.failure(of: warmup) {
                 result.status = .failed
@@ -295,7 +312,7 @@ public final class BenchmarkClient: @unchecked Sendable {
             }
             for index in 0..<configuration.trials {
                 let trial = try runPhase(
-                    spec, index: index, plan: configuration.trial, reader: &reader, writer: writer,
+                    spec, index: index, plan: configuration.trial, reader: &reader, writer: writer, http: http,
                     histogram: &histogram)
                 result.trials.append(trial)
                 if let failure = Self.failure(of: trial) {
@@ -328,7 +345,7 @@ public final class BenchmarkClient: @unchecked Sendable {
 
     func runPhase<Channel: DataChannel>(
         _ spec: CaseSpec, index: Int, plan: PhasePlan, reader: inout FrameReader<Channel>, writer: FrameWriter,
-        histogram: inout Histogram<UInt64>
+        http: HTTP1MessageWriter?, histogram: inout Histogram<UInt64>
     ) throws -> TrialResult {
         guard let connection else { throw SessionError(error: PodBenchError(.peerClosed, "not connected")) }
         phaseStarting(index)
@@ -345,7 +362,8 @@ public final class BenchmarkClient: @unchecked Sendable {
             throw SessionError(error: error)
         }
         histogram.reset()
-        // The client checks what comes back only in a pingpong: there it counts lost round trips.
+        // The client checks what comes back only in a round trip (pingpong, http1): there it
+        // counts lost round trips.
         var checker = IntegrityChecker(
             payloadLength: spec.messageSize, verifyEvery: spec.verifyEvery,
             datagrams: Channel.isDatagram && spec.workload == .pingpong)
@@ -371,6 +389,9 @@ public final class BenchmarkClient: @unchecked Sendable {
                     peerTimeoutNanoseconds: peerTimeout)
                 outcome = (paced.messages, paced.elapsed)
                 pacing = paced.pacing
+            case .http1:
+                outcome = try HTTP1Workload.client(
+                    reader: &reader, writer: http!, checker: &checker, histogram: &histogram, plan: plan)
             }
         } catch let error as PodBenchError {
             dataError = error
@@ -383,10 +404,16 @@ public final class BenchmarkClient: @unchecked Sendable {
         usage.remove(pacing)
         let report: ServerPhaseReport
         do {
-            report = try connection.expect("phaseReport") {
-                if case .phaseReport(let r) = $0 { return r }
-                return nil
+            // After a failure here the server may be waiting out its own timeout (a proxy keeps
+            // its upstream connection open when this side's closes): wait longer than it.
+            let wait = dataError == nil ? nil : configuration.peerTimeoutNanoseconds * 2 + 1_000_000_000
+            let message = try connection.receive(waitNanoseconds: wait)
+            guard case .phaseReport(let r) = message else {
+                if case .failure(let code, let text) = message { throw PodBenchError(code, text) }
+                throw PodBenchError(
+                    .protocolViolation, "expected phaseReport on the control channel, got \(message.name)")
             }
+            report = r
         } catch let error as PodBenchError {
             let phase = index < 0 ? "the warm-up" : "trial \(index + 1)"
             let data = dataError.map { "; the data connection said: \($0.description)" } ?? ""
@@ -428,7 +455,7 @@ public final class BenchmarkClient: @unchecked Sendable {
             Channel.isDatagram && spec.workload != .pingpong ? report.integrity.received : outcome.messages
         var latency: EncodedHistogram?
         var summary: LatencySummary?
-        if spec.workload == .pingpong, histogram.totalCount > 0 {
+        if spec.workload.measuresRoundTrip, histogram.totalCount > 0 {
             latency = EncodedHistogram(histogram)
             summary = LatencySummary(histogram)
         }

@@ -500,6 +500,16 @@ struct OpenCase: TransportVisitor {
             )
         }
         let listener = try T.listen(spec.options, at: place)
+        if spec.acceptsLazily {
+            do {
+                try connection.send(.caseReady(endpoint: listener.endpoint))
+            } catch {
+                listener.close()
+                throw error
+            }
+            let served = HTTPHopCase(spec: spec, listener: listener, timeoutNanoseconds: place.timeoutNanoseconds)
+            return ServedCase(spec: spec, serve: { served.serve(since: $0) }, close: { served.close() })
+        }
         do {
             if case .ring(let path) = listener.endpoint { ringPathHook(path) }
             defer { ringPathHook(nil) }
@@ -522,12 +532,16 @@ final class ActiveCase<Listener: DataListener> {
     let listener: Listener
     var reader: FrameReader<Channel>
     var oneWay = EncodedHistogram.makeLatencyHistogram()
+    /// The responses of an HTTP case.
+    let http: HTTP1MessageWriter?
     private var closed = false
 
     init(spec: CaseSpec, channel: Channel, listener: Listener) {
         self.spec = spec
         self.listener = listener
         reader = FrameReader(channel: channel, maximumPayload: spec.messageSize)
+        http =
+            spec.workload.speaksHTTP ? HTTP1MessageWriter.response(bodyLength: spec.messageSize, seed: spec.seed) : nil
     }
 
     func serve(since: UInt64) -> (IntegrityCounts, PodBenchError?, EncodedHistogram?) {
@@ -542,6 +556,14 @@ final class ActiveCase<Listener: DataListener> {
                     reader: &reader, checker: &checker, corruptSequence: spec.corruptSequence, since: since)
             case .stream, .rate:
                 try StreamWorkload.server(reader: &reader, checker: &checker, oneWay: &oneWay, since: since)
+            case .http1:
+                let outcome = try HTTP1Workload.server(
+                    reader: &reader, writer: http!, checker: &checker, corruptSequence: spec.corruptSequence)
+                if outcome == .connectionDone {
+                    // Straight from podbench's client, whose one connection lasts the case.
+                    throw PodBenchError(
+                        .peerClosed, "the client closed its HTTP connection (or asked to) before the end of the trial")
+                }
             }
         } catch let error as PodBenchError {
             failure = error
@@ -551,7 +573,7 @@ final class ActiveCase<Listener: DataListener> {
         // A datagram client waiting for an echo or an acknowledgement has no end of stream to see:
         // the goodbye tells it at once (the case ends with this failure).
         if failure != nil && Channel.isDatagram { reader.channel.shutdown() }
-        let recorded = spec.workload != .pingpong && oneWay.totalCount > 0 ? EncodedHistogram(oneWay) : nil
+        let recorded = !spec.workload.measuresRoundTrip && oneWay.totalCount > 0 ? EncodedHistogram(oneWay) : nil
         return (checker.counts, failure, recorded)
     }
 
@@ -560,6 +582,73 @@ final class ActiveCase<Listener: DataListener> {
         closed = true
         reader.channel.close()
         reader.deallocate()
+        http?.deallocate()
+        listener.close()
+    }
+
+    deinit { close() }
+}
+
+/// An http1 case through a hop (`CaseSpec.acceptsLazily`): its connections are accepted when the
+/// phases run, one at a time, each served until it ends at a message boundary (the proxy closed
+/// it, or asked to with `Connection: close`), then the next, until the client's end of the trial.
+final class HTTPHopCase<Listener: DataListener> {
+    let spec: CaseSpec
+    let listener: Listener
+    let timeoutNanoseconds: UInt64
+    let writer: HTTP1MessageWriter
+    var reader: FrameReader<Listener.Channel>?
+    private var closed = false
+
+    init(spec: CaseSpec, listener: Listener, timeoutNanoseconds: UInt64) {
+        self.spec = spec
+        self.listener = listener
+        self.timeoutNanoseconds = timeoutNanoseconds
+        writer = HTTP1MessageWriter.response(bodyLength: spec.messageSize, seed: spec.seed)
+    }
+
+    func serve(since: UInt64) -> (IntegrityCounts, PodBenchError?, EncodedHistogram?) {
+        var checker = IntegrityChecker(payloadLength: spec.messageSize, verifyEvery: spec.verifyEvery)
+        do {
+            while try serveConnection(&checker) == .connectionDone {
+                reader?.channel.close()
+                reader?.deallocate()
+                reader = nil
+            }
+            return (checker.counts, nil, nil)
+        } catch let error as PodBenchError {
+            return (checker.counts, error, nil)
+        } catch {
+            return (checker.counts, PodBenchError(.ioFailure, "\(error)"), nil)
+        }
+    }
+
+    /// Serves the current connection, accepting one first when there is none.
+    private func serveConnection(_ checker: inout IntegrityChecker) throws -> HTTP1Workload.Outcome {
+        if reader == nil {
+            let channel: Listener.Channel
+            do {
+                channel = try listener.accept(timeoutNanoseconds: timeoutNanoseconds)
+            } catch let error as PodBenchError {
+                throw PodBenchError(
+                    error.code, "no connection from the hop for the next HTTP request: \(error.message)",
+                    cause: error.cause)
+            }
+            reader = FrameReader(channel: channel, maximumPayload: spec.messageSize)
+        }
+        var current = reader!
+        defer { reader = current }
+        return try HTTP1Workload.server(
+            reader: &current, writer: writer, checker: &checker, corruptSequence: spec.corruptSequence)
+    }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        reader?.channel.close()
+        reader?.deallocate()
+        reader = nil
+        writer.deallocate()
         listener.close()
     }
 

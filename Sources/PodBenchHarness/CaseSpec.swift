@@ -49,6 +49,12 @@ public struct CaseSpec: Codable, Equatable, Sendable {
             rate: workload == .rate ? messagesPerSecond : nil, hop: hop, options: opts)
     }
 
+    /// Whether the server accepts the case's data connections when its phases run, not when it
+    /// prepares it: an HTTP case through a hop, where an HTTP proxy connects upstream when the
+    /// first request comes (after the phase starts) and may open another connection later
+    /// (nginx's `keepalive_requests`, a `Connection: close`). Both sides read it.
+    public var acceptsLazily: Bool { workload.speaksHTTP && options.via != nil }
+
     /// Checks what the server must not trust blindly.
     public func validate() throws {
         guard messageSize >= 1, messageSize <= ByteSize.maximum else {
@@ -59,6 +65,12 @@ public struct CaseSpec: Codable, Equatable, Sendable {
                 throw PodBenchError(
                     .invalidConfiguration, "the rate workload needs an offered rate of 1 to 100M messages/s")
             }
+        }
+        if workload.speaksHTTP && !transport.carriesHTTP {
+            throw PodBenchError(
+                .invalidConfiguration,
+                "\(workload.rawValue) speaks HTTP, which runs over tcp, tcp6, uds, uds-abstract, uring-tcp and uring-uds, not \(transport.rawValue)"
+            )
         }
         guard verifyEvery >= 1 else { throw PodBenchError(.invalidConfiguration, "verifyEvery must be at least 1") }
         try TransportCatalog.transport(transport).validate(options)

@@ -28,24 +28,35 @@ public struct IntegrityChecker {
     /// Checks one data frame (header included in `frame`).
     @inline(__always)
     public mutating func check(_ header: FrameHeader, frame: UnsafeRawBufferPointer) {
+        check(
+            sequence: header.sequence, length: Int(header.payloadLength), checksum: header.checksum,
+            payload: UnsafeRawBufferPointer(rebasing: frame[FrameHeader.size...]))
+    }
+
+    /// Checks one message: its number, its payload's length, and (every `verifyEvery`-th) the
+    /// payload against the checksum it should have. `what` names the message in the first error
+    /// ("message", "the response to request").
+    @inline(__always)
+    public mutating func check(
+        sequence: UInt64, length: Int, checksum: UInt64, payload: UnsafeRawBufferPointer,
+        what: StaticString = "message"
+    ) {
         counts.received &+= 1
-        if header.sequence != expectedSequence {
-            recordOutOfSequence(header.sequence)
+        if sequence != expectedSequence {
+            recordOutOfSequence(sequence)
         } else {
-            expectedSequence = header.sequence &+ 1
+            expectedSequence = sequence &+ 1
         }
-        guard Int(header.payloadLength) == payloadLength else {
-            recordCorrupted(
-                "message \(header.sequence) has \(header.payloadLength) payload bytes, expected \(payloadLength)")
+        guard length == payloadLength else {
+            recordCorrupted("\(what) \(sequence) has \(length) payload bytes, expected \(payloadLength)")
             return
         }
         untilVerify &-= 1
         if untilVerify == 0 {
             untilVerify = verifyEvery
             counts.verified &+= 1
-            let payload = UnsafeRawBufferPointer(rebasing: frame[FrameHeader.size...])
-            if PayloadChecksum.checksum(payload) != header.checksum {
-                recordCorrupted("message \(header.sequence) failed its payload checksum")
+            if PayloadChecksum.checksum(payload) != checksum {
+                recordCorrupted("\(what) \(sequence) failed its payload checksum")
             }
         }
     }
@@ -88,6 +99,17 @@ public struct IntegrityChecker {
             counts.firstError = "expected message \(expectedSequence), got \(got) (lost or reordered)"
         }
         expectedSequence = got &+ 1
+    }
+
+    /// An HTTP response that is not the answer to the request just sent (its `X-Podbench-Request`
+    /// is another's or missing): counted out of sequence. The numbering stays the client's own.
+    mutating func recordWrongAnswer(to sequence: UInt64, carrying id: UInt64?) {
+        counts.outOfSequence &+= 1
+        if counts.firstError == nil {
+            counts.firstError =
+                id.map { "the response to request \(sequence) carries X-Podbench-Request \($0), another request's" }
+                ?? "the response to request \(sequence) has no X-Podbench-Request"
+        }
     }
 
     mutating func recordCorrupted(_ what: String) {

@@ -32,7 +32,9 @@ public struct MatrixRunner {
             let type = TransportCatalog.transport(transport)
             let lists = VariantLists(shmWaits: shmWaits, fileFsyncs: fileFsyncs, uringSetups: uringSetups)
             for variant in type.variants(of: type.own(options), lists: lists) {
-                for workload in workloads {
+                // HTTP runs over stream sockets only: an http1 case of shm is not made (`run`
+                // refuses a list where no transport carries it).
+                for workload in workloads where !workload.speaksHTTP || transport.carriesHTTP {
                     for size in sizes {
                         // The rate workload is one case per offered rate, lowest first; with no rates
                         // (`--rates auto`) one search, which `run` expands into the cases it measures.
@@ -159,7 +161,7 @@ public struct MatrixRunner {
             var parts: [String] = []
             if let p50 = s.p50 { parts.append("p50 \(Format.nanoseconds(p50))") }
             if let p99 = s.p99 { parts.append("p99 \(Format.nanoseconds(p99))") }
-            parts.append("\(Format.rate(s.messagesPerSecond)) msg/s")
+            parts.append("\(Format.rate(s.messagesPerSecond)) \(result.key.workload.speaksHTTP ? "req" : "msg")/s")
             parts.append("\(Format.decimal(s.bytesPerSecond / 1e6)) MB/s")
             return parts.joined(separator: ", ")
         }

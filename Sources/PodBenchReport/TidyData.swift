@@ -154,6 +154,7 @@ extension ReportBuilder {
         case .pingpong: "round trip"
         case .stream: "one way"
         case .rate: "one way from intended send"
+        case .http1: "request to response"
         }
     }
 
@@ -221,7 +222,7 @@ extension ReportBuilder {
         for n in numberedCases where n.result.status == .ok {
             for t in n.result.trials {
                 let l = t.latencySummary ?? t.oneWayLatencySummary
-                let counts = n.result.key.workload == .pingpong ? t.client.integrity : t.server.integrity
+                let counts = n.result.key.workload.measuresRoundTrip ? t.client.integrity : t.server.integrity
                 var row = identityCells(n.input, n.result.key)
                 row += [String(t.index), String(t.messages), String(t.bytes), String(t.elapsedNanoseconds)]
                 row += [Format.plain(t.messagesPerSecond), Format.plain(t.bytesPerSecond)]

@@ -55,7 +55,7 @@ public struct CaseSummary: Sendable {
         var sent: UInt64 = 0
         var counted = false
         for trial in result.trials {
-            let counts = result.key.workload == .pingpong ? trial.client.integrity : trial.server.integrity
+            let counts = result.key.workload.measuresRoundTrip ? trial.client.integrity : trial.server.integrity
             guard let l = counts.lost else { continue }
             counted = true
             lost &+= l

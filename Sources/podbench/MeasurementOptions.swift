@@ -58,6 +58,11 @@ struct MeasurementOptions: ParsableArguments {
             let transports = try Self.naming("--transports") { try TransportKind.parseList(transportList) }
             let workloads = try Self.naming("--workloads") { try WorkloadKind.parseList(workloadList) }
             let sizes = try Self.naming("--sizes") { try ByteSize.parseList(self.sizes) }
+            if let http = workloads.first(where: \.speaksHTTP), !transports.contains(where: \.carriesHTTP) {
+                throw ValidationError(
+                    "--workloads \(http.rawValue) speaks HTTP, which runs on tcp, tcp6, uds, uds-abstract, uring-tcp or uring-uds: include one in --transports"
+                )
+            }
             guard (1...1000).contains(trials) else {
                 throw ValidationError("--trials must be 1 to 1000, not \(trials)")
             }
@@ -433,9 +438,9 @@ struct MatrixOptions: ParsableArguments {
     @Option(
         name: [.customShort("w"), .long],
         help: ArgumentHelp(
-            "Workloads, comma-separated: pingpong (round-trip latency), stream (one-way throughput), rate (open loop at each --rates).",
+            "Workloads, comma-separated: pingpong (round-trip latency), stream (one-way throughput), rate (open loop at each --rates), http1 (HTTP/1.1 keep-alive requests, round trip per request).",
             discussion:
-                "Default: \(MeasurementOptions.defaultWorkloads) (rate with --preset sidecar-logs; stream,rate with content-sync)."
+                "Default: \(MeasurementOptions.defaultWorkloads) (rate with --preset sidecar-logs; stream,rate with content-sync). http1 runs on the stream sockets (tcp, tcp6, uds, uds-abstract, uring-tcp, uring-uds) and is skipped on the other transports; docs/http.md."
         ))
     var workloads: String?
 

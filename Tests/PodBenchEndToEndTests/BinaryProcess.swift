@@ -181,7 +181,7 @@ extension BinaryProcess {
 /// receives (the client for pingpong's echoes, the server otherwise), with no integrity error.
 func expectIntact(_ c: CaseResult, messages: UInt64, sourceLocation: SourceLocation = #_sourceLocation) {
     for t in c.trials {
-        let receiver = c.key.workload == .pingpong ? t.client.integrity : t.server.integrity
+        let receiver = c.key.workload.measuresRoundTrip ? t.client.integrity : t.server.integrity
         #expect(
             t.messages == messages && receiver.verified == messages && !receiver.hasErrors, "\(c.key)",
             sourceLocation: sourceLocation)

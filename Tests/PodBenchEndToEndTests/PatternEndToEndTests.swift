@@ -285,6 +285,62 @@ extension EndToEnd {
         }
 
         @Test(
+            "http1 through nginx and haproxy in HTTP mode: every request answered and checked, past nginx's 1000 per connection",
+            .enabled(if: toolPresent("/usr/sbin/nginx") && toolPresent("/usr/sbin/haproxy")),
+            .singleThreaded("the hop is a real proxy; podbench's sides are those the other tests drive"))
+        func httpProxies() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let messages = sanitizerScaled(1200)
+            for name in ["nginx", "haproxy"] {
+                let front = try freePort()
+                let back = try freePort()
+                let config = dir + "/\(name).conf"
+                let write = Process()
+                write.executableURL = URL(fileURLWithPath: "/bin/bash")
+                let function = name == "nginx" ? "podbench_nginx_config" : "podbench_haproxy_http_config"
+                write.arguments = [
+                    "-c", #"source "$1" && "$2" "$3" "$4" "$5" "$6""#, "proxy-test", packageRoot + "/scripts/setup.sh",
+                    function, config, String(front), String(back), dir + "/\(name)-files",
+                ]
+                try write.run()
+                write.waitUntilExit()
+                #expect(write.terminationStatus == 0, "\(function) failed")
+                let proxy =
+                    name == "nginx"
+                    ? try ExternalProxy("/usr/sbin/nginx", ["-c", config, "-e", dir + "/nginx-files/error.log"])
+                    : try ExternalProxy("/usr/sbin/haproxy", ["-db", "-f", config])
+                defer { proxy.stop() }
+                #expect(proxy.waitForPort(front), "\(name) did not start")
+                // Small bodies past nginx's default 1000 requests a connection; bodies past its
+                // default 1 MiB limit, fewer.
+                for (sizes, count) in [("64,1KiB", messages), ("2MiB", sanitizerScaled(20))] {
+                    let results = dir + "/results-\(name)-\(count)"
+                    let result = try BinaryProcess.run(
+                        [
+                            "run", "--transports", "tcp", "--workloads", "http1", "--via", "tcp:127.0.0.1:\(front)",
+                            "--via-target", "tcp:127.0.0.1:\(back)", "--via-name", name, "--via-stats",
+                            "pid:\(proxy.process.processIdentifier)", "--sizes", sizes, "--trials", "2", "--messages",
+                            String(count), "--warmup", "10ms", "--verify", "all", "--no-calibrate", "--results-dir",
+                            results,
+                        ], timeout: 300)
+                    #expect(result.status == 0, "\(name): \(result.stderr)")
+                    let run = try ResultsStore.load(try #require(try resultsFiles(in: results).first))
+                    // Through the proxy and direct, each request answered with the server's pattern
+                    // and number; the proxy's own CPU read from /proc.
+                    expectHopPairs(run, hop: name, hopIn: "tcp", messages: UInt64(count), relayFigures: true)
+                    for c in run.cases {
+                        for t in c.trials {
+                            #expect(
+                                t.server.integrity.received == UInt64(count)
+                                    && t.server.integrity.verified == UInt64(count))
+                        }
+                    }
+                }
+            }
+        }
+
+        @Test(
             "adapter through socat, a Unix socket in and TCP out, started by the test",
             .enabled(if: toolPresent("/usr/bin/socat")),
             .singleThreaded("the hop is socat; podbench's sides are those the other tests drive"))

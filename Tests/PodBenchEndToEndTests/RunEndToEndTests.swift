@@ -86,6 +86,55 @@ extension EndToEnd {
             #expect(result.stderr.contains("results written to \(path)"))
         }
 
+        @Test(
+            "http1: HTTP/1.1 requests over every stream socket and through the relay, each answered and checked; shm skips it"
+        )
+        func http1() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let direct = try BinaryProcess.run(
+                [
+                    "run", "--transports", "tcp,tcp6,uds,uds-abstract,uring-tcp,shm", "--workloads", "http1,pingpong",
+                    "--sizes", "1,64KiB", "--results-dir", dir + "/direct",
+                ] + Self.quick)
+            #expect(direct.status == 0, "\(direct.stderr)")
+            #expect(direct.stdout.contains("req/s") || direct.stderr.contains("req/s"), "\(direct.stderr)")
+            let hop = try BinaryProcess.run(
+                [
+                    "run", "--transports", "tcp", "--workloads", "http1", "--sizes", "100,1MiB", "--via", "relay",
+                    "--results-dir", dir + "/hop",
+                ] + Self.quick)
+            #expect(hop.status == 0, "\(hop.stderr)")
+            var http = 0
+            for sub in ["direct", "hop"] {
+                let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/" + sub).first))
+                #expect(!run.cases.contains { $0.key.transport == .shm && $0.key.workload == .http1 })
+                for c in run.cases where c.key.workload == .http1 {
+                    http += 1
+                    if c.key.transport == .uringTCP && c.status == .unavailable { continue }
+                    #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
+                    for t in c.trials {
+                        #expect(t.messages > 0)
+                        #expect(t.bytes == t.messages * UInt64(c.key.messageSize))
+                        #expect(t.client.integrity.received == t.messages && t.client.integrity.verified == t.messages)
+                        #expect(t.server.integrity.received == t.messages && t.server.integrity.verified == t.messages)
+                        #expect(!t.client.integrity.hasErrors && !t.server.integrity.hasErrors)
+                        #expect(try t.latency?.decode().totalCount == t.messages)
+                        #expect(t.oneWayLatency == nil)
+                        #expect(t.client.cpuNanosecondsPerMessage > 0 && t.server.cpuNanosecondsPerMessage > 0)
+                    }
+                }
+                if sub == "hop" {
+                    #expect(run.cases.filter { $0.key.hop != nil }.count == 2)
+                }
+            }
+            #expect(http == 5 * 2 + 4)
+            // A list where nothing carries HTTP is refused before anything runs.
+            let refused = try BinaryProcess.run(["run", "--transports", "shm,file", "--workloads", "http1"])
+            #expect(refused.status == 2, "\(refused.stderr)")
+            #expect(refused.stderr.contains("include one in --transports"), "\(refused.stderr)")
+        }
+
         @Test("serve and client as two processes: abstract socket and IPv6, the server exits when told")
         func serveAndClient() throws {
             let dir = try temporaryDirectory()

@@ -37,6 +37,11 @@ struct CaseKeyGoldenTests {
             #"{"messageSize":64,"options":{"rate":"10000"},"transport":"uds","workload":"rate"}"#
         ),
         (spec(.udsAbstract), #"{"messageSize":64,"options":{},"transport":"uds-abstract","workload":"pingpong"}"#),
+        // HTTP/1.1 (#22): fixed when it was added.
+        (
+            spec(.uds, .http1, size: 1024),
+            #"{"messageSize":1024,"options":{},"transport":"uds","workload":"http1"}"#
+        ),
         // The datagram channels (#19): fixed when they were added.
         (spec(.udp), #"{"messageSize":64,"options":{},"transport":"udp","workload":"pingpong"}"#),
         (
