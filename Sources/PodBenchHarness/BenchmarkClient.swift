@@ -160,8 +160,8 @@ public final class BenchmarkClient: @unchecked Sendable {
                 try measureDirect(spec, endpoint: endpoint, into: &result)
             }
         } catch let error as PodBenchError {
-            // The server waits for the connection until its timeout, then reports failure; read it
-            // to stay in step. Its timeout began before this wait did, so wait longer than it: a
+            // The server (unless it accepts lazily, below) waits for the connection until its
+            // timeout, then reports failure; read it to stay in step. Its timeout began before this wait did, so wait longer than it: a
             // wait that ended with the report half read would put the session out of step.
             result.status = error.code == .unavailable ? .unavailable : .failed
             result.error = "cannot open the data connection: \(error.description)"

@@ -609,8 +609,16 @@ final class HTTPHopCase<Listener: DataListener> {
 
     func serve(since: UInt64) -> (IntegrityCounts, PodBenchError?, EncodedHistogram?) {
         var checker = IntegrityChecker(payloadLength: spec.messageSize, verifyEvery: spec.verifyEvery)
+        // One timeout for the next request, however many connections come and go without one
+        // (a health check, a stranger on the target's address): the phase cannot outlast it, and
+        // the client, which waits twice as long for this side's report, stays in step.
+        var lastRequest = since
         do {
-            while try serveConnection(&checker) == .connectionDone {
+            while true {
+                let received = checker.counts.received
+                let outcome = try serveConnection(&checker, deadline: lastRequest &+ timeoutNanoseconds)
+                if checker.counts.received != received { lastRequest = MonotonicClock.now() }
+                if outcome == .ended { break }
                 reader?.channel.close()
                 reader?.deallocate()
                 reader = nil
@@ -623,12 +631,20 @@ final class HTTPHopCase<Listener: DataListener> {
         }
     }
 
-    /// Serves the current connection, accepting one first when there is none.
-    private func serveConnection(_ checker: inout IntegrityChecker) throws -> HTTP1Workload.Outcome {
+    /// Serves the current connection, accepting one first (by `deadline`) when there is none.
+    private func serveConnection(_ checker: inout IntegrityChecker, deadline: UInt64) throws
+        -> HTTP1Workload.Outcome
+    {
         if reader == nil {
             let channel: Listener.Channel
             do {
-                channel = try listener.accept(timeoutNanoseconds: timeoutNanoseconds)
+                let now = MonotonicClock.now()
+                guard now < deadline else {
+                    throw PodBenchError(
+                        .timeout,
+                        "no request came in \(DurationText.format(nanoseconds: timeoutNanoseconds)) (--timeout)")
+                }
+                channel = try listener.accept(timeoutNanoseconds: deadline - now)
             } catch let error as PodBenchError {
                 throw PodBenchError(
                     error.code, "no connection from the hop for the next HTTP request: \(error.message)",

@@ -59,13 +59,22 @@ public enum HTTP1Workload {
         try channel.sendAll(writer.end(count: sequence))
         try channel.flush()
         let head = try reader.nextHTTPHead(from: channel, response: true)
-        guard head.status == 200, head.contentLength == 0, head.requestID == sequence else {
+        guard head.status == 200, head.contentLength == 0, let counted = head.requestID else {
             throw PodBenchError(
                 .protocolViolation,
                 "the answer to the end of the trial (\(sequence) requests sent) is not podbench's server's: status \(head.status), \(head.contentLength.map { "\($0) body bytes" } ?? "no Content-Length"), \(head.requestID.map { "the server counted \($0) requests" } ?? "no X-Podbench-Request")"
             )
         }
         _ = try reader.takeHTTP(head.length, from: channel)
+        // The server's count: a hop that lost or repeated a request (a retried POST) is an
+        // integrity error, as a lost message is.
+        if counted != sequence { checker.recordCountMismatch(sent: sequence, counted: counted) }
+        if head.closes {
+            throw PodBenchError(
+                .protocolViolation,
+                "the answer to the end of the trial closes the connection (Connection: close): a keep-alive workload needs it open (nginx closes a client's connection after keepalive_requests, 1000 by default: docs/http.md)"
+            )
+        }
         if reader.pendingCount > 0 {
             throw PodBenchError(
                 .protocolViolation,
@@ -92,10 +101,7 @@ public enum HTTP1Workload {
         )
     }
 
-    /// The server's side of one phase: answer every request until the client's end. Besides the
-    /// workload's `POST /podbench/echo` it answers `GET` of any path with a body of the case's
-    /// size (what wrk and h2load ask for); anything else ends the phase as a protocol violation.
-    /// How the server's side of a phase ended on one connection.
+    /// How the server's side of a phase ended on one connection (`server`).
     public enum Outcome: Equatable, Sendable {
         /// The client's end of the trial was answered.
         case ended
@@ -105,6 +111,10 @@ public enum HTTP1Workload {
         case connectionDone
     }
 
+    /// The server's side of one phase on one connection: answer every request until the client's
+    /// end (`.ended`) or the connection's (`.connectionDone`). Besides the workload's `POST
+    /// /podbench/echo` it answers `GET` of any path with a body of the case's size; anything else
+    /// ends the phase as a protocol violation.
     public static func server<Channel: DataChannel>(
         reader: inout FrameReader<Channel>, writer: HTTP1MessageWriter, checker: inout IntegrityChecker,
         corruptSequence: UInt64?

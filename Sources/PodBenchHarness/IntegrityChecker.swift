@@ -112,6 +112,15 @@ public struct IntegrityChecker {
         }
     }
 
+    /// The server of an HTTP case counted `counted` requests where `sent` were sent: a hop lost or
+    /// repeated some. Counted out of sequence.
+    mutating func recordCountMismatch(sent: UInt64, counted: UInt64) {
+        counts.outOfSequence &+= 1
+        if counts.firstError == nil {
+            counts.firstError = "\(sent) requests were sent, the server counted \(counted)"
+        }
+    }
+
     mutating func recordCorrupted(_ what: String) {
         counts.corrupted &+= 1
         if counts.firstError == nil { counts.firstError = what }

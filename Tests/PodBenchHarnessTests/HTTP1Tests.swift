@@ -441,7 +441,7 @@ struct HTTP1Tests {
         #expect(counts.firstError == "the response to request 0 failed its payload checksum")
     }
 
-    @Test("the end of a trial is answered with the server's own count, which the client holds against its own")
+    @Test("the end of a trial is answered with the server's own count; a different one is an integrity error")
     func endCount() throws {
         // A server that answers request 1 and then claims only 1 was answered.
         let (a, b) = try socketPair()
@@ -474,15 +474,67 @@ struct HTTP1Tests {
         }
         var checker = IntegrityChecker(payloadLength: 64, verifyEvery: 1)
         var histogram = EncodedHistogram.makeLatencyHistogram()
-        #expect {
-            _ = try HTTP1Workload.client(
-                reader: &reader, writer: writer, checker: &checker, histogram: &histogram,
-                plan: PhasePlan(durationNanoseconds: 0, messageLimit: 2))
-        } throws: { error in
-            (error as? PodBenchError)?.message.contains("(2 requests sent) is not podbench's server's") == true
-                && (error as? PodBenchError)?.message.contains("the server counted 1 requests") == true
-        }
+        let (messages, _) = try HTTP1Workload.client(
+            reader: &reader, writer: writer, checker: &checker, histogram: &histogram,
+            plan: PhasePlan(durationNanoseconds: 0, messageLimit: 2))
+        #expect(messages == 2)
+        #expect(checker.counts.outOfSequence == 1)
+        #expect(checker.counts.firstError == "2 requests were sent, the server counted 1")
         try server.wait()
+    }
+
+    @Test("through a hop the server follows each new connection; ones without a request cannot stretch a phase")
+    func hopConnections() throws {
+        let dir = NSTemporaryDirectory() + "podbench-http-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let place = ListenPlace(
+            name: "podbench-http", sharedDirectory: dir, sharedMemoryDirectory: dir, timeoutNanoseconds: 5_000_000_000)
+        let listener = try TCPTransport.listen(TransportOptions(), at: place)
+        let endpoint = listener.endpoint
+        let served = HTTPHopCase(
+            spec: CaseSpec(transport: .tcp, workload: .http1, messageSize: 64, seed: 3), listener: listener,
+            timeoutNanoseconds: 1_000_000_000)
+        defer { served.close() }
+        // A proxy that sends each request on a connection of its own, asking to close it.
+        let proxy = Background {
+            for sequence: UInt64 in 0..<4 {
+                let channel = try TCPTransport.connect(
+                    to: endpoint, options: TransportOptions(), timeoutNanoseconds: 5_000_000_000)
+                defer { channel.close() }
+                var bytes = sequence < 3 ? Self.request(sequence) : Self.end(3)
+                let line = "POST /podbench/echo HTTP/1.1\r\n".utf8.count
+                let at = sequence < 3 ? line : "POST /podbench/end HTTP/1.1\r\n".utf8.count
+                bytes.insert(contentsOf: Self.text("Connection: close\r\n"), at: at)
+                try bytes.withUnsafeBytes { try channel.sendAll($0) }
+                var answer = [UInt8](repeating: 0, count: 4096)
+                _ = try answer.withUnsafeMutableBytes { try channel.receiveSome(into: $0) }
+            }
+        }
+        let (counts, error, _) = served.serve(since: MonotonicClock.now())
+        try proxy.wait()
+        #expect(error == nil, "\(error?.description ?? "")")
+        #expect(counts.received == 3 && counts.verified == 3 && !counts.hasErrors)
+        // A stranger that connects and hangs up without a request, again and again: the phase ends
+        // at its timeout for the next request, while the stranger is still at it.
+        let stop = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var stoppedBy = "serve"
+        let stranger = Background {
+            for _ in 0..<600 {
+                if stop.wait(timeout: .now() + .milliseconds(100)) == .success { return }
+                if let channel = try? TCPTransport.connect(
+                    to: endpoint, options: TransportOptions(), timeoutNanoseconds: 1_000_000_000)
+                {
+                    channel.close()
+                }
+            }
+            stoppedBy = "the stranger's last connection, a minute later"
+        }
+        let (_, timeout, _) = served.serve(since: MonotonicClock.now())
+        stop.signal()
+        try stranger.wait()
+        #expect(timeout?.code == .timeout, "\(timeout?.description ?? "no error")")
+        #expect(stoppedBy == "serve")
     }
 
     // MARK: - A hostile client
