@@ -168,15 +168,7 @@ public final class BenchmarkClient: @unchecked Sendable {
             result.errorCode = error.code.rawValue
             if spec.acceptsLazily {
                 // That server waits for phases, not for a connection: end the case.
-                do {
-                    try connection.send(.endCase)
-                    try connection.expect("caseEnded") {
-                        if case .caseEnded = $0 { return () }
-                        return nil
-                    }
-                } catch let control as PodBenchError {
-                    throw SessionError(error: control)
-                }
+                try endCase(on: connection)
                 return result
             }
             do {
@@ -200,6 +192,13 @@ public final class BenchmarkClient: @unchecked Sendable {
             }
             return result
         }
+        try endCase(on: connection)
+        return result
+    }
+
+    /// Ends the case on the control channel: `endCase`, answered with `caseEnded`.
+    /// - Throws: `SessionError` when the control channel broke.
+    func endCase(on connection: ControlConnection) throws {
         do {
             try connection.send(.endCase)
             try connection.expect("caseEnded") {
@@ -209,7 +208,6 @@ public final class BenchmarkClient: @unchecked Sendable {
         } catch let error as PodBenchError {
             throw SessionError(error: error)
         }
-        return result
     }
 
     /// Connects to the hop (`--via`): a socket, or a connection the relay made in a directory

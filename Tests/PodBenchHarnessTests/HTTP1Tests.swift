@@ -209,28 +209,12 @@ struct HTTP1Tests {
 
     // MARK: - Both loops over a socket
 
-    @Test("client and server over a socket: every request answered and checked", arguments: [1, 64, 65536, 4 << 20])
-    func bothSides(size: Int) throws {
-        let (a, b) = try socketPair()
-        defer {
-            a.close()
-            b.close()
-        }
-        let count: UInt64 = size >= 1 << 20 ? 6 : 300
-        let server = Background {
-            var reader = FrameReader(channel: b, maximumPayload: size)
-            let writer = HTTP1MessageWriter.response(bodyLength: size, seed: 3)
-            defer {
-                reader.deallocate()
-                writer.deallocate()
-            }
-            var checker = IntegrityChecker(payloadLength: size, verifyEvery: 1)
-            _ = try HTTP1Workload.server(reader: &reader, writer: writer, checker: &checker, corruptSequence: nil)
-            guard checker.counts.received == count, checker.counts.verified == count, !checker.counts.hasErrors else {
-                throw PodBenchError(.integrityFailure, "server counts: \(checker.counts)")
-            }
-        }
-        var reader = FrameReader(channel: a, maximumPayload: size)
+    /// podbench's client for `count` requests of `size` on `channel`: requests answered, what it
+    /// counted, round trips recorded.
+    static func runClient(on channel: SocketChannel, size: Int, count: UInt64) throws -> (
+        messages: UInt64, counts: IntegrityCounts, recorded: UInt64
+    ) {
+        var reader = FrameReader(channel: channel, maximumPayload: size)
         let writer = HTTP1MessageWriter.request(bodyLength: size, seed: 3)
         defer {
             reader.deallocate()
@@ -241,11 +225,47 @@ struct HTTP1Tests {
         let (messages, _) = try HTTP1Workload.client(
             reader: &reader, writer: writer, checker: &checker, histogram: &histogram,
             plan: PhasePlan(durationNanoseconds: 0, messageLimit: count))
+        return (messages, checker.counts, histogram.totalCount)
+    }
+
+    /// podbench's server for one phase on `channel`, on a thread of its own; `check` sees its counts.
+    static func serve(
+        on channel: SocketChannel, size: Int, corruptSequence: UInt64? = nil,
+        check: @escaping @Sendable (IntegrityCounts) throws -> Void = { _ in }
+    ) -> Background {
+        Background {
+            var reader = FrameReader(channel: channel, maximumPayload: size)
+            let writer = HTTP1MessageWriter.response(bodyLength: size, seed: 3)
+            defer {
+                reader.deallocate()
+                writer.deallocate()
+            }
+            var checker = IntegrityChecker(payloadLength: size, verifyEvery: 1)
+            _ = try HTTP1Workload.server(
+                reader: &reader, writer: writer, checker: &checker, corruptSequence: corruptSequence)
+            try check(checker.counts)
+        }
+    }
+
+    @Test("client and server over a socket: every request answered and checked", arguments: [1, 64, 65536, 4 << 20])
+    func bothSides(size: Int) throws {
+        let (a, b) = try socketPair()
+        defer {
+            a.close()
+            b.close()
+        }
+        let count: UInt64 = size >= 1 << 20 ? 6 : 300
+        let server = Self.serve(on: b, size: size) { counts in
+            guard counts.received == count, counts.verified == count, !counts.hasErrors else {
+                throw PodBenchError(.integrityFailure, "server counts: \(counts)")
+            }
+        }
+        let (messages, counts, recorded) = try Self.runClient(on: a, size: size, count: count)
         try server.wait()
         #expect(messages == count)
-        #expect(histogram.totalCount == count)
-        #expect(checker.counts.received == count && checker.counts.verified == count)
-        #expect(!checker.counts.hasErrors)
+        #expect(recorded == count)
+        #expect(counts.received == count && counts.verified == count)
+        #expect(!counts.hasErrors)
     }
 
     @Test("a server that spoils one response body is caught by the client's checksum")
@@ -255,38 +275,20 @@ struct HTTP1Tests {
             a.close()
             b.close()
         }
-        let server = Background {
-            var reader = FrameReader(channel: b, maximumPayload: 256)
-            let writer = HTTP1MessageWriter.response(bodyLength: 256, seed: 3)
-            defer {
-                reader.deallocate()
-                writer.deallocate()
-            }
-            var checker = IntegrityChecker(payloadLength: 256, verifyEvery: 1)
-            _ = try HTTP1Workload.server(reader: &reader, writer: writer, checker: &checker, corruptSequence: 4)
-        }
-        var reader = FrameReader(channel: a, maximumPayload: 256)
-        let writer = HTTP1MessageWriter.request(bodyLength: 256, seed: 3)
-        defer {
-            reader.deallocate()
-            writer.deallocate()
-        }
-        var checker = IntegrityChecker(payloadLength: 256, verifyEvery: 1)
-        var histogram = EncodedHistogram.makeLatencyHistogram()
-        _ = try HTTP1Workload.client(
-            reader: &reader, writer: writer, checker: &checker, histogram: &histogram,
-            plan: PhasePlan(durationNanoseconds: 0, messageLimit: 10))
+        let server = Self.serve(on: b, size: 256, corruptSequence: 4)
+        let (_, counts, _) = try Self.runClient(on: a, size: 256, count: 10)
         try server.wait()
-        #expect(checker.counts.corrupted == 1)
-        #expect(checker.counts.firstError == "the response to request 4 failed its payload checksum")
+        #expect(counts.corrupted == 1)
+        #expect(counts.firstError == "the response to request 4 failed its payload checksum")
     }
 
     // MARK: - A hostile server
 
     /// Runs the client for `count` requests of `size` against a server that answers each echo
-    /// request with `answer(sequence, correct response)` and the end properly.
+    /// request with `answer(sequence, correct response)` and the end with `endCount(sent)`.
     static func againstServer(
-        size: Int = 64, count: UInt64 = 3, answer: @escaping @Sendable (UInt64, [UInt8]) -> Answer
+        size: Int = 64, count: UInt64 = 3, endCount: @escaping @Sendable (UInt64) -> UInt64 = { $0 },
+        answer: @escaping @Sendable (UInt64, [UInt8]) -> Answer
     ) throws -> (error: PodBenchError?, counts: IntegrityCounts) {
         let (a, b) = try socketPair()
         defer {
@@ -305,7 +307,7 @@ struct HTTP1Tests {
                 _ = try reader.takeHTTP(head.length + (head.contentLength ?? 0), from: b)
                 let id = head.requestID ?? 0
                 if head.target == .end {
-                    try b.sendAll(writer.end(count: id))
+                    try b.sendAll(writer.end(count: endCount(id)))
                     return
                 }
                 let reply = answer(id, Array(writer.prepare(sequence: id).message))
@@ -316,25 +318,16 @@ struct HTTP1Tests {
                 }
             }
         }
-        var reader = FrameReader(channel: a, maximumPayload: size)
-        let writer = HTTP1MessageWriter.request(bodyLength: size, seed: 3)
-        defer {
-            reader.deallocate()
-            writer.deallocate()
-        }
-        var checker = IntegrityChecker(payloadLength: size, verifyEvery: 1)
-        var histogram = EncodedHistogram.makeLatencyHistogram()
         var failure: PodBenchError?
+        var counts = IntegrityCounts()
         do {
-            _ = try HTTP1Workload.client(
-                reader: &reader, writer: writer, checker: &checker, histogram: &histogram,
-                plan: PhasePlan(durationNanoseconds: 0, messageLimit: count))
+            counts = try Self.runClient(on: a, size: size, count: count).counts
         } catch let error as PodBenchError {
             failure = error
             a.shutdown()
         }
         try? server.wait()
-        return (failure, checker.counts)
+        return (failure, counts)
     }
 
     static func text(_ s: String) -> [UInt8] { Array(s.utf8) }
@@ -443,98 +436,11 @@ struct HTTP1Tests {
 
     @Test("the end of a trial is answered with the server's own count; a different one is an integrity error")
     func endCount() throws {
-        // A server that answers request 1 and then claims only 1 was answered.
-        let (a, b) = try socketPair()
-        defer {
-            a.close()
-            b.close()
-        }
-        let server = Background {
-            var reader = FrameReader(channel: b, maximumPayload: 64)
-            let writer = HTTP1MessageWriter.response(bodyLength: 64, seed: 3)
-            defer {
-                reader.deallocate()
-                writer.deallocate()
-            }
-            while true {
-                let head = try reader.nextHTTPHead(from: b, response: false)
-                _ = try reader.takeHTTP(head.length + (head.contentLength ?? 0), from: b)
-                if head.target == .end {
-                    try b.sendAll(writer.end(count: 1))
-                    return
-                }
-                try b.sendAll(writer.prepare(sequence: head.requestID!).message)
-            }
-        }
-        var reader = FrameReader(channel: a, maximumPayload: 64)
-        let writer = HTTP1MessageWriter.request(bodyLength: 64, seed: 3)
-        defer {
-            reader.deallocate()
-            writer.deallocate()
-        }
-        var checker = IntegrityChecker(payloadLength: 64, verifyEvery: 1)
-        var histogram = EncodedHistogram.makeLatencyHistogram()
-        let (messages, _) = try HTTP1Workload.client(
-            reader: &reader, writer: writer, checker: &checker, histogram: &histogram,
-            plan: PhasePlan(durationNanoseconds: 0, messageLimit: 2))
-        #expect(messages == 2)
-        #expect(checker.counts.outOfSequence == 1)
-        #expect(checker.counts.firstError == "2 requests were sent, the server counted 1")
-        try server.wait()
-    }
-
-    @Test("through a hop the server follows each new connection; ones without a request cannot stretch a phase")
-    func hopConnections() throws {
-        let dir = NSTemporaryDirectory() + "podbench-http-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let place = ListenPlace(
-            name: "podbench-http", sharedDirectory: dir, sharedMemoryDirectory: dir, timeoutNanoseconds: 5_000_000_000)
-        let listener = try TCPTransport.listen(TransportOptions(), at: place)
-        let endpoint = listener.endpoint
-        let served = HTTPHopCase(
-            spec: CaseSpec(transport: .tcp, workload: .http1, messageSize: 64, seed: 3), listener: listener,
-            timeoutNanoseconds: 1_000_000_000)
-        defer { served.close() }
-        // A proxy that sends each request on a connection of its own, asking to close it.
-        let proxy = Background {
-            for sequence: UInt64 in 0..<4 {
-                let channel = try TCPTransport.connect(
-                    to: endpoint, options: TransportOptions(), timeoutNanoseconds: 5_000_000_000)
-                defer { channel.close() }
-                var bytes = sequence < 3 ? Self.request(sequence) : Self.end(3)
-                let line = "POST /podbench/echo HTTP/1.1\r\n".utf8.count
-                let at = sequence < 3 ? line : "POST /podbench/end HTTP/1.1\r\n".utf8.count
-                bytes.insert(contentsOf: Self.text("Connection: close\r\n"), at: at)
-                try bytes.withUnsafeBytes { try channel.sendAll($0) }
-                var answer = [UInt8](repeating: 0, count: 4096)
-                _ = try answer.withUnsafeMutableBytes { try channel.receiveSome(into: $0) }
-            }
-        }
-        let (counts, error, _) = served.serve(since: MonotonicClock.now())
-        try proxy.wait()
-        #expect(error == nil, "\(error?.description ?? "")")
-        #expect(counts.received == 3 && counts.verified == 3 && !counts.hasErrors)
-        // A stranger that connects and hangs up without a request, again and again: the phase ends
-        // at its timeout for the next request, while the stranger is still at it.
-        let stop = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var stoppedBy = "serve"
-        let stranger = Background {
-            for _ in 0..<600 {
-                if stop.wait(timeout: .now() + .milliseconds(100)) == .success { return }
-                if let channel = try? TCPTransport.connect(
-                    to: endpoint, options: TransportOptions(), timeoutNanoseconds: 1_000_000_000)
-                {
-                    channel.close()
-                }
-            }
-            stoppedBy = "the stranger's last connection, a minute later"
-        }
-        let (_, timeout, _) = served.serve(since: MonotonicClock.now())
-        stop.signal()
-        try stranger.wait()
-        #expect(timeout?.code == .timeout, "\(timeout?.description ?? "no error")")
-        #expect(stoppedBy == "serve")
+        // A server that answers both requests and then says it answered one.
+        let (error, counts) = try Self.againstServer(count: 2, endCount: { _ in 1 }) { _, good in Answer(bytes: good) }
+        #expect(error == nil)
+        #expect(counts.outOfSequence == 1)
+        #expect(counts.firstError == "2 requests were sent, the server counted 1")
     }
 
     // MARK: - A hostile client
