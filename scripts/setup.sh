@@ -85,6 +85,37 @@ http {
 CFG
 }
 
+# Writes an nginx configuration for a web server on loopback serving the files in DIR/www (what
+# `http-load` and wrk are held to each other against, scripts/compare-http.sh): `podbench_nginx_static_config
+# FILE LISTEN-PORT DIR`. One process, keep-alive without a request limit, no access log.
+podbench_nginx_static_config() {
+  mkdir -p "$3/www"
+  cat >"$1" <<CFG
+master_process off;
+daemon off;
+pid $3/nginx.pid;
+error_log $3/error.log warn;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path $3/body;
+    proxy_temp_path $3/proxy;
+    fastcgi_temp_path $3/fastcgi;
+    uwsgi_temp_path $3/uwsgi;
+    scgi_temp_path $3/scgi;
+    default_type application/octet-stream;
+    sendfile on;
+    open_file_cache max=16;
+    server {
+        listen 127.0.0.1:$2;
+        keepalive_requests 1000000;
+        keepalive_time 1h;
+        root $3/www;
+    }
+}
+CFG
+}
+
 # Writes a haproxy configuration for an HTTP proxy on loopback (mode http, keep-alive both
 # sides): `podbench_haproxy_http_config FILE LISTEN-PORT TARGET-PORT`.
 podbench_haproxy_http_config() {

@@ -22,11 +22,12 @@ stage() { printf 'test.sh: [%d:%02d] %s\n' $(((SECONDS - started) / 60)) $(((SEC
 stage "installing what is missing"
 source scripts/setup.sh
 podbench_setup python3 python3-jsonschema python3-yaml python3-pip librsvg2-bin chromium podman buildah runc haproxy socat nginx-light \
-  stress-ng
+  stress-ng wrk nghttp2-client
 # The report's page is checked in Debian's headless chromium (scripts/check-page.py). The container
 # tests (two real containers of one pod, the Kubernetes manifest under podman kube play) fail
 # instead of skipping when podman is missing; the pattern tests put haproxy, socat and nginx
-# (started on loopback by the tests) between the sides; the fleet test puts stress-ng on two
+# (started on loopback by the tests) between the sides, and wrk and h2load are held against
+# podbench's HTTP server; the fleet test puts stress-ng on two
 # nodes' server CPU.
 export PODBENCH_REQUIRE_TOOLS=1
 stage "formatting and imports"

@@ -277,6 +277,24 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(outcome)
         }
 
+        // `http-load`'s loop (#22): a fixed GET, the response's head parsed, its body held to the
+        // first's checksum.
+        let load = ClientSide(size: size, workload: .http1)
+        let get = try! HTTP1Load.request(path: "/file", host: "127.0.0.1:8080")
+        let getBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: get.count, alignment: 64)
+        getBuffer.copyBytes(from: get)
+        Benchmark("http-load GET loop over a socketpair, \(ByteSize.format(size)), 1000 requests") { benchmark in
+            var expectation = HTTP1Load.Expectation(bodyLength: size)
+            var sequence: UInt64 = 0
+            benchmark.startMeasurement()
+            let ending = try HTTP1Load.loop(
+                reader: &load.reader, request: UnsafeRawBufferPointer(getBuffer), expectation: &expectation,
+                histogram: &load.histogram, record: true, deadline: .max, limit: UInt64(perSample),
+                maximumBody: size, sequence: &sequence)
+            benchmark.stopMeasurement()
+            blackHole(ending)
+        }
+
         let stream = ClientSide(size: size, workload: .stream)
         Benchmark("stream loop over a socketpair, \(ByteSize.format(size)), 1000 messages") { benchmark in
             let plan = PhasePlan(durationNanoseconds: 0, messageLimit: UInt64(perSample))

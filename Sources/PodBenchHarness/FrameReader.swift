@@ -5,7 +5,7 @@ import PodBenchTransports
 /// takes as much as the kernel has, frames are parsed in place (no copy to hand them out), and
 /// the rest of a partial frame moves to the front only when the buffer's tail cannot hold it.
 public struct FrameReader<Channel: DataChannel> {
-    public let channel: Channel
+    public private(set) var channel: Channel
     let buffer: UnsafeMutableRawBufferPointer
     let maximumPayload: Int
     var start = 0
@@ -24,6 +24,14 @@ public struct FrameReader<Channel: DataChannel> {
 
     /// Frees the buffer.
     public func deallocate() { buffer.deallocate() }
+
+    /// Reads from `channel` from now on, with nothing pending (the old channel's unread bytes
+    /// are dropped): a client that reconnects keeps its buffer.
+    public mutating func replaceChannel(_ channel: Channel) {
+        self.channel = channel
+        start = 0
+        end = 0
+    }
 
     /// The next frame: its header and its payload, valid until the next call.
     @inline(__always)

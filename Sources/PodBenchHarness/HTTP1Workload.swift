@@ -113,7 +113,8 @@ public enum HTTP1Workload {
 
     /// The server's side of one phase on one connection: answer every request until the client's
     /// end (`.ended`) or the connection's (`.connectionDone`). Besides the workload's `POST
-    /// /podbench/echo` it answers `GET` of any path with a body of the case's size; anything else
+    /// /podbench/echo` it answers `GET` of any path with a body of the case's size (always the same
+    /// body, request number 0); anything else
     /// ends the phase as a protocol violation.
     public static func server<Channel: DataChannel>(
         reader: inout FrameReader<Channel>, writer: HTTP1MessageWriter, checker: inout IntegrityChecker,
@@ -162,8 +163,10 @@ public enum HTTP1Workload {
                 try channel.flush()
                 return .ended
             case (.get, _) where length == 0:
+                // A fixed resource, as a file is: every GET gets the same body (number 0), which
+                // `http-load` and wrk may hold against the first.
                 _ = try reader.takeHTTP(head.length, from: channel)
-                try channel.sendAll(writer.prepare(sequence: answered).message)
+                try channel.sendAll(writer.prepare(sequence: 0).message)
             default:
                 let pending = reader.pendingBytes(head.length)
                 throw PodBenchError(

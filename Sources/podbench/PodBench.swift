@@ -27,6 +27,8 @@ struct PodBench: AsyncParsableCommand {
               podbench relay    the hop as a third process or container
               podbench image    a container image of this binary (for deploy/kubernetes/)
               podbench collect LOGS...   results files out of saved `kubectl logs`
+              podbench http-load --target tcp:HOST:PORT   GETs over one connection (wrk -t1 -c1)
+              podbench http-serve   the http1 workload's server on its own (for wrk, h2load)
 
             Exit codes, the same in every subcommand: 0 done (run: every case ran or is unavailable here; compare, ab: no regression and every case decided); 1 what was measured or judged failed (a case failed: integrity error, peer gone, timeout; the run stopped early; compare, ab: a regression); 2 bad input (a usage error, an unreadable or malformed file, an output file or folder that cannot be written or would be overwritten); 3 compare, ab: the environments differ; 4 compare, ab: undecided; 130 interrupted.
             """,
@@ -34,7 +36,7 @@ struct PodBench: AsyncParsableCommand {
         subcommands: [
             Run.self, Serve.self, Client.self, Probe.self, Calibrate.self, Compare.self, AB.self, Baseline.self,
             Report.self,
-            Relay.self, Image.self, Collect.self, CalibratePeer.self,
+            Relay.self, Image.self, Collect.self, HTTPLoad.self, HTTPServe.self, CalibratePeer.self,
         ]
     )
 

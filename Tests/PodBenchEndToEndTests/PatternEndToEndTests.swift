@@ -341,6 +341,73 @@ extension EndToEnd {
         }
 
         @Test(
+            "peers nobody here wrote: http-load against nginx serving a file; wrk and h2load against http-serve",
+            .enabled(
+                if: toolPresent("/usr/sbin/nginx") && toolPresent("/usr/bin/wrk") && toolPresent("/usr/bin/h2load")),
+            .singleThreaded("real peers on loopback"))
+        func httpPeers() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let nginxPort = try freePort()
+            let config = dir + "/nginx.conf"
+            let write = Process()
+            write.executableURL = URL(fileURLWithPath: "/bin/bash")
+            write.arguments = [
+                "-c", #"source "$1" && podbench_nginx_static_config "$2" "$3" "$4""#, "peers-test",
+                packageRoot + "/scripts/setup.sh", config, String(nginxPort), dir,
+            ]
+            try write.run()
+            write.waitUntilExit()
+            #expect(write.terminationStatus == 0, "podbench_nginx_static_config failed")
+            try Data((0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 7) }).write(
+                to: URL(fileURLWithPath: dir + "/www/body"))
+            let nginx = try ExternalProxy("/usr/sbin/nginx", ["-c", config, "-e", dir + "/error.log"])
+            defer { nginx.stop() }
+            #expect(nginx.waitForPort(nginxPort), "nginx did not start")
+            // podbench's client against nginx: every response the file, byte for byte.
+            let load = try BinaryProcess.run([
+                "http-load", "--target", "tcp:127.0.0.1:\(nginxPort)", "--path", "/body", "--duration", "300ms",
+                "--warmup", "50ms", "--expect-length", "1000", "--json",
+            ])
+            #expect(load.status == 0, "\(load.stderr)")
+            let report = try #require(
+                try JSONSerialization.jsonObject(with: Data(load.stdout.utf8)) as? [String: Any], "\(load.stdout)")
+            #expect((report["requests"] as? Int ?? 0) > 0 && report["bodyLength"] as? Int == 1000, "\(report)")
+            #expect(report["reconnects"] as? Int == 0)
+            // A path nginx does not have: its 404 named, exit 1.
+            let missing = try BinaryProcess.run([
+                "http-load", "--target", "tcp:127.0.0.1:\(nginxPort)", "--path", "/missing", "--duration", "100ms",
+            ])
+            #expect(
+                missing.status == 1 && missing.stderr.contains("'HTTP/1.1 404 Not Found', not 200 OK"), "\(missing)")
+            // Options that make no request are refused before connecting.
+            let bad = try BinaryProcess.run(["http-load", "--target", "tcp:127.0.0.1:\(nginxPort)", "--path", "x y"])
+            #expect(bad.status == 2 && bad.stderr.contains("is not a request target"), "\(bad)")
+
+            // wrk and h2load (HTTP/1.1) against podbench's server: no errors, every request 2xx.
+            let servePort = try freePort()
+            let serve = try ExternalProxy(
+                try podbenchBinary(), ["http-serve", "--listen", "tcp:127.0.0.1:\(servePort)", "--body-size", "1000"])
+            defer { serve.stop() }
+            #expect(serve.waitForPort(servePort), "http-serve did not start")
+            let wrk = try BinaryProcess.run(
+                ["-t1", "-c2", "-d1s", "--latency", "http://127.0.0.1:\(servePort)/any"], executable: "/usr/bin/wrk")
+            #expect(wrk.status == 0, "\(wrk)")
+            #expect(wrk.stdout.contains("Requests/sec:") && wrk.stdout.contains("50%"), "\(wrk.stdout)")
+            #expect(!wrk.stdout.contains("Non-2xx") && !wrk.stdout.contains("Socket errors"), "\(wrk.stdout)")
+            let h2load = try BinaryProcess.run(
+                ["--h1", "-n", "500", "-c", "2", "http://127.0.0.1:\(servePort)/"], executable: "/usr/bin/h2load")
+            #expect(h2load.status == 0, "\(h2load)")
+            #expect(h2load.stdout.contains("500 succeeded, 0 failed, 0 errored"), "\(h2load.stdout)")
+            #expect(h2load.stdout.contains("status codes: 500 2xx"), "\(h2load.stdout)")
+            // And podbench's client against its own server.
+            let own = try BinaryProcess.run([
+                "http-load", "--target", "tcp:127.0.0.1:\(servePort)", "--duration", "200ms", "--expect-length", "1000",
+            ])
+            #expect(own.status == 0 && own.stdout.contains("1000-byte bodies"), "\(own)")
+        }
+
+        @Test(
             "adapter through socat, a Unix socket in and TCP out, started by the test",
             .enabled(if: toolPresent("/usr/bin/socat")),
             .singleThreaded("the hop is socat; podbench's sides are those the other tests drive"))

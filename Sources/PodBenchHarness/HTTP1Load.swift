@@ -1,0 +1,253 @@
+import Histogram
+import PodBenchCore
+import PodBenchResults
+import PodBenchTransports
+
+/// `podbench http-load`: podbench's HTTP/1.1 client against any server, the way `wrk -t1 -c1` drives
+/// one: one connection, keep-alive, `GET` of one path, the next request sent when the last
+/// response's last byte has arrived. It is the http1 workload's loop with a fixed request, for
+/// measuring the client against a program nobody here wrote (nginx serving a file) and holding it
+/// to wrk's figures (docs/http.md). Every response is checked: the status is 200, it has a
+/// Content-Length, and its body is the first response's, byte for byte by checksum (a fixed
+/// resource: a server or proxy that answers with something else fails the run, naming the request).
+public enum HTTP1Load {
+    /// What to measure.
+    public struct Plan: Sendable {
+        public var target: SocketAddress
+        public var path: String
+        /// The `Host` field (default: the target's address).
+        public var host: String
+        public var durationNanoseconds: UInt64
+        public var warmupNanoseconds: UInt64
+        /// The body length every response must have; nil: the first response's.
+        public var expectedBodyLength: Int?
+        /// The longest body taken (the receive buffer's size follows from it).
+        public var maximumBodyLength: Int
+        /// How long one request may take, and a connection to open, before the run fails.
+        public var timeoutNanoseconds: UInt64
+
+        public init(
+            target: SocketAddress, path: String, host: String? = nil, durationNanoseconds: UInt64,
+            warmupNanoseconds: UInt64, expectedBodyLength: Int? = nil, maximumBodyLength: Int = 4 << 20,
+            timeoutNanoseconds: UInt64 = 10_000_000_000
+        ) throws {
+            self.target = target
+            self.path = path
+            self.host = host ?? Self.defaultHost(target)
+            self.durationNanoseconds = durationNanoseconds
+            self.warmupNanoseconds = warmupNanoseconds
+            self.expectedBodyLength = expectedBodyLength
+            self.maximumBodyLength = maximumBodyLength
+            self.timeoutNanoseconds = timeoutNanoseconds
+            _ = try HTTP1Load.request(path: path, host: self.host)
+            if let expectedBodyLength, expectedBodyLength > maximumBodyLength {
+                throw PodBenchError(
+                    .invalidConfiguration,
+                    "the expected body length (\(expectedBodyLength) bytes) is more than the largest body taken (\(maximumBodyLength))"
+                )
+            }
+        }
+
+        /// `HOST:PORT` of a TCP target (what wrk sends), `localhost` for a Unix socket.
+        static func defaultHost(_ target: SocketAddress) -> String {
+            switch target {
+            case .ipv4(let host, let port): "\(host):\(port)"
+            case .ipv6(let host, let port): "[\(host)]:\(port)"
+            case .unixPath, .unixAbstract: "localhost"
+            }
+        }
+    }
+
+    /// What was measured: the measured phase only (the warm-up's requests are checked, not counted).
+    public struct Result: Sendable {
+        public var requests: UInt64
+        public var elapsedNanoseconds: UInt64
+        public var latency: Histogram<UInt64>
+        /// Connections the server closed (`Connection: close`, HTTP/1.0), reopened as wrk does, in
+        /// both phases.
+        public var reconnects: UInt64
+        public var bodyLength: Int
+        /// The first response's head, in bytes.
+        public var headLength: Int
+        /// This thread's CPU time over the measured phase.
+        public var cpu: CPUUsage
+
+        public var requestsPerSecond: Double {
+            elapsedNanoseconds == 0 ? 0 : Double(requests) * 1e9 / Double(elapsedNanoseconds)
+        }
+    }
+
+    /// The request: `GET path HTTP/1.1` with the fields wrk sends (Host) and a client's usual ones.
+    /// - Throws: `.invalidConfiguration` for a path that is not an origin-form target (`/` and
+    ///   visible characters) or a host with anything but a host's characters.
+    public static func request(path: String, host: String) throws -> [UInt8] {
+        let pathBytes = Array(path.utf8)
+        guard pathBytes.first == UInt8(ascii: "/"), pathBytes.count <= 4096,
+            pathBytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+        else {
+            throw PodBenchError(
+                .invalidConfiguration,
+                "--path: '\(TextEscaping.terminal(path))' is not a request target: it starts with / and has only visible ASCII characters (percent-encode the rest), at most 4096"
+            )
+        }
+        let hostBytes = Array(host.utf8)
+        guard !hostBytes.isEmpty, hostBytes.count <= 255,
+            hostBytes.allSatisfy({
+                HTTP1.isToken($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "[") || $0 == UInt8(ascii: "]")
+            })
+        else {
+            throw PodBenchError(
+                .invalidConfiguration,
+                "--host: '\(TextEscaping.terminal(host))' is not a host name or address (with an optional :port)")
+        }
+        return Array(
+            "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: podbench/\(PodBenchVersion.version)\r\nAccept: */*\r\n\r\n"
+                .utf8)
+    }
+
+    /// The body every response must carry, learned from the first one.
+    public struct Expectation: Sendable {
+        public var bodyLength: Int?
+        public var checksum: UInt64?
+        public var headLength = 0
+
+        public init(bodyLength: Int?) { self.bodyLength = bodyLength }
+    }
+
+    /// How a run of `loop` ended.
+    public enum Ending: Equatable, Sendable {
+        /// The deadline or the request limit came.
+        case done
+        /// The last response closed the connection: open another to go on.
+        case closed
+    }
+
+    /// Requests until `deadline` (or `limit` requests), recording each round trip in `histogram`
+    /// when `record`. Allocates nothing.
+    /// - Parameter sequence: requests sent so far (the next one's number, for errors).
+    @inline(__always)
+    public static func loop<Channel: DataChannel>(
+        reader: inout FrameReader<Channel>, request: UnsafeRawBufferPointer, expectation: inout Expectation,
+        histogram: inout Histogram<UInt64>, record: Bool, deadline: UInt64, limit: UInt64 = .max,
+        maximumBody: Int, sequence: inout UInt64
+    ) throws -> Ending {
+        let channel = reader.channel
+        let highest = histogram.highestTrackableValue
+        var sent: UInt64 = 0
+        while sent < limit && MonotonicClock.now() < deadline {
+            let started = MonotonicClock.now()
+            try channel.sendAll(request)
+            let head = try reader.nextHTTPHead(from: channel, response: true)
+            guard head.status == 200, let length = head.contentLength, length <= maximumBody else {
+                throw answerError(
+                    head, of: sequence, headBytes: reader.pendingBytes(head.length), maximumBody: maximumBody)
+            }
+            let message = try reader.takeHTTP(head.length + length, from: channel)
+            let now = MonotonicClock.now()
+            let body = UnsafeRawBufferPointer(rebasing: message[head.length...])
+            if let checksum = expectation.checksum {
+                guard length == expectation.bodyLength!, PayloadChecksum.checksum(body) == checksum else {
+                    throw PodBenchError(
+                        .integrityFailure,
+                        "the response to request \(sequence) has \(length == expectation.bodyLength! ? "another body than the first response's (same length, another checksum)" : "a \(length)-byte body, the first response's had \(expectation.bodyLength!)"): http-load asks for one fixed resource, and every answer must be the same"
+                    )
+                }
+            } else {
+                if let expected = expectation.bodyLength, expected != length {
+                    throw PodBenchError(
+                        .integrityFailure,
+                        "the response to request \(sequence) has a \(length)-byte body, --expect-length is \(expected)")
+                }
+                expectation.bodyLength = length
+                expectation.checksum = PayloadChecksum.checksum(body)
+                expectation.headLength = head.length
+            }
+            if record { histogram.record(min(now &- started, highest)) }
+            sequence &+= 1
+            sent &+= 1
+            if head.closes { return .closed }
+            if reader.pendingCount > 0 {
+                throw PodBenchError(
+                    .protocolViolation,
+                    "\(reader.pendingCount) bytes arrived after the response to request \(sequence - 1), which no request asked for"
+                )
+            }
+        }
+        return .done
+    }
+
+    static func answerError(
+        _ head: HTTP1.Head, of sequence: UInt64, headBytes: UnsafeRawBufferPointer, maximumBody: Int
+    ) -> PodBenchError {
+        if head.status != 200 {
+            return PodBenchError(
+                .protocolViolation,
+                "request \(sequence) (GET): the answer is \(HTTP1.quote(headBytes, head.startLine)), not 200 OK")
+        }
+        guard let length = head.contentLength else {
+            return PodBenchError(
+                .protocolViolation,
+                "request \(sequence) (GET): the response has no Content-Length (a chunked or close-delimited body), which http-load does not read: serve a file or a fixed body"
+            )
+        }
+        return PodBenchError(
+            .protocolViolation,
+            "request \(sequence) (GET): the response says \(length) body bytes, more than --max-body (\(maximumBody))")
+    }
+
+    /// Runs the plan: connects, warms up, measures. Connections the server closes are reopened
+    /// (between requests, as wrk does); a reconnect's cost falls on the request after it.
+    public static func run(_ plan: Plan) throws -> Result {
+        let requestBytes = try request(path: plan.path, host: plan.host)
+        let requestBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: requestBytes.count, alignment: 64)
+        defer { requestBuffer.deallocate() }
+        requestBuffer.copyBytes(from: requestBytes)
+        let request = UnsafeRawBufferPointer(requestBuffer)
+        var reader = FrameReader(
+            channel: try connect(plan), maximumPayload: plan.maximumBodyLength + HTTP1.maximumHeadLength)
+        defer {
+            reader.channel.close()
+            reader.deallocate()
+        }
+        var expectation = Expectation(bodyLength: plan.expectedBodyLength)
+        var histogram = EncodedHistogram.makeLatencyHistogram()
+        var sequence: UInt64 = 0
+        var reconnects: UInt64 = 0
+        // The warm-up, then the measured phase, each to its deadline across reconnects.
+        var cpuStart = CPUUsage.currentThread()
+        var started: UInt64 = 0
+        var measuredFrom: UInt64 = 0
+        for measured in [false, true] {
+            let now = MonotonicClock.now()
+            let deadline = now &+ (measured ? plan.durationNanoseconds : plan.warmupNanoseconds)
+            if measured {
+                started = now
+                measuredFrom = sequence
+                cpuStart = CPUUsage.currentThread()
+            }
+            while true {
+                let ending = try loop(
+                    reader: &reader, request: request, expectation: &expectation, histogram: &histogram,
+                    record: measured, deadline: deadline,
+                    maximumBody: plan.maximumBodyLength, sequence: &sequence)
+                if ending == .done { break }
+                reader.channel.close()
+                reader.replaceChannel(try connect(plan))
+                reconnects += 1
+            }
+        }
+        let elapsed = MonotonicClock.now() &- started
+        return Result(
+            requests: sequence - measuredFrom, elapsedNanoseconds: elapsed, latency: histogram,
+            reconnects: reconnects, bodyLength: expectation.bodyLength ?? 0, headLength: expectation.headLength,
+            cpu: CPUUsage.currentThread().since(cpuStart))
+    }
+
+    /// A connection to the target, TCP_NODELAY on (as wrk's), sends and receives bounded by the
+    /// plan's timeout.
+    static func connect(_ plan: Plan) throws -> SocketChannel {
+        try SocketTransport.connect(
+            to: plan.target, kind: plan.target.transport, options: TransportOptions(),
+            timeoutNanoseconds: plan.timeoutNanoseconds)
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import Glibc
+import PodBenchCore
+import PodBenchTransports
+import Synchronization
+import SystemPackage
+
+/// `podbench http-serve`: the http1 workload's server on its own, for HTTP peers nobody here wrote
+/// (wrk, h2load's HTTP/1.1 mode, curl) and for a proxy's health checks. It answers `GET` of any path
+/// with `200 OK` and a fixed body of the configured size, and `POST /podbench/echo` as in a case
+/// (docs/http.md); anything else closes the connection with the reason logged. A thread per
+/// connection, at most `maximumConnections` at once (more are closed at once), each ended by
+/// `idleTimeoutNanoseconds` without a byte.
+public final class HTTP1Server: Sendable {
+    public struct Configuration: Sendable {
+        public var listen: SocketAddress
+        public var bodyLength: Int
+        public var maximumConnections: Int
+        public var idleTimeoutNanoseconds: UInt64
+        public var seed: UInt64
+
+        public init(
+            listen: SocketAddress, bodyLength: Int, maximumConnections: Int = 64,
+            idleTimeoutNanoseconds: UInt64 = 60_000_000_000, seed: UInt64 = 0x504F_4442_454E_4348
+        ) throws {
+            guard (0...HTTP1.maximumContentLength).contains(bodyLength) else {
+                throw PodBenchError(
+                    .invalidConfiguration,
+                    "--body-size: \(bodyLength) bytes is more than the 1 GiB an HTTP body may have here")
+            }
+            guard maximumConnections >= 1 else {
+                throw PodBenchError(.invalidConfiguration, "--max-connections: at least 1")
+            }
+            self.listen = listen
+            self.bodyLength = bodyLength
+            self.maximumConnections = maximumConnections
+            self.idleTimeoutNanoseconds = idleTimeoutNanoseconds
+            self.seed = seed
+        }
+    }
+
+    public let configuration: Configuration
+    let listener: SocketTransport.Listener
+    let log: @Sendable (String) -> Void
+    let open = Atomic<Int>(0)
+    let served = Atomic<UInt64>(0)
+
+    /// Where it listens (the port filled in when 0 was asked).
+    public var address: SocketAddress { listener.address }
+
+    /// Binds and listens (errors here end the command before it serves).
+    public init(_ configuration: Configuration, log: @escaping @Sendable (String) -> Void) throws {
+        self.configuration = configuration
+        self.log = log
+        listener = try SocketTransport.listen(
+            kind: configuration.listen.transport, options: TransportOptions(), sharedDirectory: "", name: "",
+            fixed: configuration.listen)
+    }
+
+    /// Accepts until the process ends.
+    public func run() throws -> Never {
+        while true {
+            let fd: FileDescriptor
+            do {
+                fd = try listener.descriptor.accept()
+            } catch let error as PodBenchError where error.cause?.errno == .tooManyOpenFiles {
+                // Out of descriptors: wait for connections to end rather than spin.
+                log("podbench http-serve: \(error.message); waiting 100 ms")
+                usleep(100_000)
+                continue
+            }
+            if open.add(1, ordering: .relaxed).newValue > configuration.maximumConnections {
+                open.subtract(1, ordering: .relaxed)
+                try? fd.close()
+                log(
+                    "podbench http-serve: \(configuration.maximumConnections) connections open (--max-connections): closed a new one"
+                )
+                continue
+            }
+            Thread { [self] in
+                serve(fd)
+                open.subtract(1, ordering: .relaxed)
+            }.start()
+        }
+    }
+
+    /// Answers one connection's requests until it ends; the reason it ended is logged unless the
+    /// client closed it between requests.
+    func serve(_ fd: FileDescriptor) {
+        let channel = SocketChannel(descriptor: fd)
+        defer { channel.close() }
+        let length = configuration.bodyLength
+        var reader = FrameReader<SocketChannel>(channel: channel, maximumPayload: length + HTTP1.maximumHeadLength)
+        let writer = HTTP1MessageWriter.response(bodyLength: length, seed: configuration.seed)
+        defer {
+            reader.deallocate()
+            writer.deallocate()
+        }
+        do {
+            if configuration.listen.family != AF_UNIX {
+                try fd.setSocketOption(level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1, what: "TCP_NODELAY")
+            }
+            try fd.setIOTimeout(nanoseconds: configuration.idleTimeoutNanoseconds)
+            while true {
+                var checker = IntegrityChecker(payloadLength: length, verifyEvery: 1)
+                let outcome = try HTTP1Workload.server(
+                    reader: &reader, writer: writer, checker: &checker, corruptSequence: nil)
+                if let error = checker.counts.firstError {
+                    log("podbench http-serve: a client's request failed its check: \(error)")
+                }
+                if outcome == .connectionDone { return }
+            }
+        } catch let error as PodBenchError {
+            let why = error.code == .timeout ? "idle for longer than --idle-timeout" : error.message
+            log("podbench http-serve: closed a connection: \(why)")
+        } catch {
+            log("podbench http-serve: closed a connection: \(error)")
+        }
+    }
+}

@@ -1,0 +1,187 @@
+import ArgumentParser
+import Foundation
+import PodBenchCore
+import PodBenchHarness
+import PodBenchResults
+
+extension PodBench {
+    /// `podbench http-load`: podbench's HTTP/1.1 client against any server, as `wrk -t1 -c1`.
+    struct HTTPLoad: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "http-load",
+            abstract: "GET one path over one keep-alive HTTP/1.1 connection, as fast as answers come (wrk -t1 -c1).",
+            discussion: """
+                The http1 workload's client against a server nobody here wrote: nginx serving a file, a sidecar, \
+                `podbench http-serve`. One request outstanding; each round trip from just before its send to the \
+                response's last byte. Every response must be 200 with a Content-Length and the first response's \
+                body (by checksum): a fixed resource. A connection the server closes is opened again (counted). \
+                Prints requests/s, latency percentiles and this side's CPU per request; --json for a script. \
+                docs/http.md compares it with wrk.
+                """)
+
+        @Option(help: "The server: tcp:HOST:PORT (numeric host), unix:PATH or unix:@NAME.")
+        var target: String
+
+        @Option(help: "The request target (origin form).")
+        var path = "/"
+
+        @Option(help: "The Host field (default: the target's HOST:PORT, as wrk sends).")
+        var host: String?
+
+        @Option(help: "How long to measure (e.g. 10s).")
+        var duration = "10s"
+
+        @Option(help: "How long to send requests before measuring (checked, not counted).")
+        var warmup = "1s"
+
+        @Option(help: "The body length every response must have (default: the first response's).")
+        var expectLength: String?
+
+        @Option(help: "The largest body taken; a longer one fails the run.")
+        var maxBody = "4MiB"
+
+        @Option(help: "How long one request may take before the run fails.")
+        var timeout = "10s"
+
+        @Option(help: "Pin this process to this CPU.")
+        var cpu: Int?
+
+        @Flag(help: "Print one JSON object instead of the text.")
+        var json = false
+
+        func plan() throws -> HTTP1Load.Plan {
+            do {
+                let maximum = try ByteSize.parse(maxBody, maximum: 1 << 30)
+                return try HTTP1Load.Plan(
+                    target: try SocketAddress(parsing: target), path: path, host: host,
+                    durationNanoseconds: try DurationText.parse(duration, option: "--duration"),
+                    warmupNanoseconds: try DurationText.parse(warmup, option: "--warmup"),
+                    expectedBodyLength: try expectLength.map { try ByteSize.parse($0, maximum: maximum) },
+                    maximumBodyLength: maximum,
+                    timeoutNanoseconds: try DurationText.parse(timeout, option: "--timeout"))
+            } catch let error as PodBenchError {
+                throw ValidationError(error.message)
+            }
+        }
+
+        func validate() throws {
+            let plan = try plan()
+            guard plan.durationNanoseconds > 0 else { throw ValidationError("--duration: more than 0") }
+            guard plan.timeoutNanoseconds > 0 else { throw ValidationError("--timeout: more than 0") }
+        }
+
+        func run() async throws {
+            let plan = try plan()
+            if let cpu { _ = try CPUPinning.pinCurrentThread(to: cpu) }
+            let result = try HTTP1Load.run(plan)
+            let summary = LatencySummary(result.latency)
+            if json {
+                let report = HTTPLoadReport(
+                    target: plan.target.description, path: plan.path, seconds: Double(result.elapsedNanoseconds) / 1e9,
+                    requests: result.requests, requestsPerSecond: result.requestsPerSecond, latency: summary,
+                    bodyLength: result.bodyLength, headLength: result.headLength, reconnects: result.reconnects,
+                    cpuNanosecondsPerRequest: result.requests == 0
+                        ? 0
+                        : Double(result.cpu.userNanoseconds + result.cpu.systemNanoseconds) / Double(result.requests))
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                return
+            }
+            func µs(_ ns: UInt64) -> String { String(format: "%.1f µs", Double(ns) / 1000) }
+            let cpu = result.cpu
+            let per = { (ns: UInt64) in result.requests == 0 ? 0 : Double(ns) / Double(result.requests) / 1000 }
+            print(
+                TextEscaping.terminal(
+                    "GET \(plan.path) from \(plan.target), one connection, \(duration) after \(warmup) of warm-up"))
+            print(
+                "  requests   \(result.requests) (\(String(format: "%.1f", result.requestsPerSecond))/s), \(result.bodyLength)-byte bodies, heads of \(result.headLength) bytes, \(result.reconnects) reconnects"
+            )
+            print(
+                "  latency    p50 \(µs(summary.p50))  p90 \(µs(summary.p90))  p99 \(µs(summary.p99))  p99.9 \(µs(summary.p999))  max \(µs(summary.max))"
+            )
+            print(
+                "  CPU        \(String(format: "%.2f", per(cpu.userNanoseconds + cpu.systemNanoseconds))) µs a request (user \(String(format: "%.2f", per(cpu.userNanoseconds))), system \(String(format: "%.2f", per(cpu.systemNanoseconds))))"
+            )
+        }
+    }
+
+    /// What `http-load --json` prints.
+    struct HTTPLoadReport: Codable {
+        var target: String
+        var path: String
+        var seconds: Double
+        var requests: UInt64
+        var requestsPerSecond: Double
+        /// Nanoseconds.
+        var latency: LatencySummary
+        var bodyLength: Int
+        var headLength: Int
+        var reconnects: UInt64
+        var cpuNanosecondsPerRequest: Double
+    }
+
+    /// `podbench http-serve`: the http1 workload's server on its own, for wrk and other peers.
+    struct HTTPServe: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "http-serve",
+            abstract: "Answer HTTP/1.1 requests as the http1 workload's server does, for wrk, h2load or curl.",
+            discussion: """
+                Answers GET of any path with 200 OK and a fixed body of --body-size bytes (the same every time), and \
+                POST /podbench/echo as in an http1 case (docs/http.md); anything else, a malformed head, or a head \
+                over 16 KiB closes that connection with the reason on stderr. Keep-alive; HTTP/1.0 and \
+                `Connection: close` are answered and closed. A thread per connection, at most --max-connections. \
+                Prints the address it listens on, then runs until killed.
+                """)
+
+        @Option(help: "Where to listen: tcp:HOST:PORT (port 0: any free one), unix:PATH or unix:@NAME.")
+        var listen = "tcp:127.0.0.1:8080"
+
+        @Option(help: "The body of every answer, in bytes (e.g. 64, 16KiB).")
+        var bodySize = "64"
+
+        @Option(help: "Connections served at once; more are closed when they arrive.")
+        var maxConnections = 64
+
+        @Option(help: "Close a connection that sends nothing for this long.")
+        var idleTimeout = "60s"
+
+        @Option(help: "Pin the server's threads to this CPU.")
+        var cpu: Int?
+
+        @Flag(help: "Print nothing but errors (not the reasons connections were closed).")
+        var quiet = false
+
+        func configuration() throws -> HTTP1Server.Configuration {
+            do {
+                let idle = try DurationText.parse(idleTimeout, option: "--idle-timeout")
+                guard idle > 0 else { throw ValidationError("--idle-timeout: more than 0") }
+                return try HTTP1Server.Configuration(
+                    listen: try SocketAddress(parsing: listen),
+                    bodyLength: try ByteSize.parse(bodySize, maximum: 1 << 30),
+                    maximumConnections: maxConnections, idleTimeoutNanoseconds: idle)
+            } catch let error as PodBenchError {
+                throw ValidationError(error.message)
+            }
+        }
+
+        func validate() throws {
+            _ = try configuration()
+        }
+
+        func run() async throws {
+            let configuration = try configuration()
+            if let cpu { _ = try CPUPinning.pinCurrentThread(to: cpu) }
+            let quiet = quiet
+            let server = try HTTP1Server(configuration) { line in
+                if !quiet { FileHandle.standardError.write(Data((TextEscaping.terminal(line) + "\n").utf8)) }
+            }
+            // Written at once (not through print's buffer): a script waits for this line to connect.
+            FileHandle.standardOutput.write(
+                Data(
+                    "podbench http-serve: listening on \(server.address): GET answered with a \(configuration.bodyLength)-byte body\n"
+                        .utf8))
+            try server.run()
+        }
+    }
+}

@@ -1,0 +1,266 @@
+import Foundation
+import Glibc
+import PodBenchCore
+import PodBenchResults
+import PodBenchTestSupport
+import PodBenchTransports
+import Testing
+
+@testable import PodBenchHarness
+
+/// `http-load`'s loop and `http-serve`'s server: against each other, against a server written
+/// here that answers wrongly, and a server held to its limits.
+@Suite("HTTP/1.1 load and serve")
+struct HTTP1LoadTests {
+    static func text(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+    @Test("the request is wrk's GET; a target or host that could smuggle a field is refused")
+    func request() throws {
+        let bytes = try HTTP1Load.request(path: "/body?x=1", host: "127.0.0.1:80")
+        let head = try #require(try bytes.withUnsafeBytes { try HTTP1.parseHead($0, response: false) })
+        #expect(head.method == .get && head.length == bytes.count && head.contentLength == nil)
+        #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("GET /body?x=1 HTTP/1.1\r\nHost: 127.0.0.1:80\r\n"))
+        for path in ["", "body", "/a b", "/a\r\nX-Evil: 1", "/\u{7F}", "/é", "/" + String(repeating: "a", count: 4096)]
+        {
+            #expect(throws: PodBenchError.self) { try HTTP1Load.request(path: path, host: "h") }
+        }
+        for host in ["", "a b", "h\r\nX: 1", "h/x"] {
+            #expect(throws: PodBenchError.self) { try HTTP1Load.request(path: "/", host: host) }
+        }
+        let plan = try HTTP1Load.Plan(
+            target: .ipv6(host: "::1", port: 8080), path: "/", durationNanoseconds: 1, warmupNanoseconds: 0)
+        #expect(plan.host == "[::1]:8080")
+    }
+
+    /// The loop for `count` GETs against `answer(n)`, the bytes a server written here sends for
+    /// request n; the error it ends with, or nil, the requests done and how it ended.
+    static func againstServer(
+        count: UInt64, maximumBody: Int = 1 << 20, answer: @escaping @Sendable (UInt64) -> [UInt8]
+    )
+        throws -> (error: PodBenchError?, sequence: UInt64, ending: HTTP1Load.Ending?)
+    {
+        let (a, b) = try socketPair()
+        defer {
+            a.close()
+            b.close()
+        }
+        let server = Background {
+            var reader = FrameReader(channel: b, maximumPayload: 64)
+            defer { reader.deallocate() }
+            var n: UInt64 = 0
+            while true {
+                let head = try reader.nextHTTPHead(from: b, response: false)
+                _ = try reader.takeHTTP(head.length, from: b)
+                try answer(n).withUnsafeBytes { try b.sendAll($0) }
+                n += 1
+            }
+        }
+        var reader = FrameReader(channel: a, maximumPayload: maximumBody + HTTP1.maximumHeadLength)
+        defer { reader.deallocate() }
+        let request = try HTTP1Load.request(path: "/", host: "x")
+        var expectation = HTTP1Load.Expectation(bodyLength: nil)
+        var histogram = EncodedHistogram.makeLatencyHistogram()
+        var sequence: UInt64 = 0
+        var failure: PodBenchError?
+        var ending: HTTP1Load.Ending?
+        do {
+            ending = try request.withUnsafeBytes {
+                try HTTP1Load.loop(
+                    reader: &reader, request: $0, expectation: &expectation, histogram: &histogram, record: true,
+                    deadline: .max, limit: count, maximumBody: maximumBody, sequence: &sequence)
+            }
+        } catch let error as PodBenchError {
+            failure = error
+        }
+        a.shutdown()
+        b.shutdown()
+        try? server.wait()
+        return (failure, sequence, ending)
+    }
+
+    static func response(_ body: String, extra: String = "") -> [UInt8] {
+        text("HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\(extra)\r\n\(body)")
+    }
+
+    @Test("a server that answers each GET with the same body: every request done")
+    func fixedBody() throws {
+        let (error, sequence, ending) = try Self.againstServer(count: 50) { _ in Self.response("hello, world") }
+        #expect(error == nil && sequence == 50 && ending == .done)
+    }
+
+    static let wrongAnswers: [(String, @Sendable (UInt64) -> [UInt8], String)] = [
+        (
+            "a 404", { n in n == 3 ? text("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n") : response("abc") },
+            "request 3 (GET): the answer is 'HTTP/1.1 404 Not Found', not 200 OK"
+        ),
+        (
+            "a chunked body",
+            { _ in text("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n") },
+            "Transfer-Encoding"
+        ),
+        ("no length", { _ in text("HTTP/1.1 200 OK\r\n\r\nabc") }, "no Content-Length"),
+        (
+            "another body", { n in response(n == 5 ? "abd" : "abc") },
+            "the response to request 5 has another body than the first response's"
+        ),
+        (
+            "another length", { n in response(n == 2 ? "abcd" : "abc") },
+            "the response to request 2 has a 4-byte body, the first response's had 3"
+        ),
+        (
+            "bytes after", { n in response("abc") + (n == 1 ? text("x") : []) },
+            "1 bytes arrived after the response to request 1"
+        ),
+        (
+            "a body over --max-body", { _ in text("HTTP/1.1 200 OK\r\nContent-Length: 2000000\r\n\r\n") },
+            "more than --max-body (1048576)"
+        ),
+        (
+            "an escape sequence", { _ in text("HTTP/1.1 500 \u{1B}[2J\r\nContent-Length: 0\r\n\r\n") },
+            "malformed reason"
+        ),
+    ]
+
+    @Test("a server that answers wrongly fails the run, the request named", arguments: wrongAnswers.indices)
+    func wrongAnswer(index: Int) throws {
+        let (name, answer, phrase) = Self.wrongAnswers[index]
+        let (error, _, _) = try Self.againstServer(count: 10, answer: answer)
+        let message = try #require(error?.message, "\(name): no error")
+        #expect(message.contains(phrase), "\(name): \(message)")
+        #expect(!message.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }, "\(name): \(message)")
+    }
+
+    @Test("a response that closes the connection ends the loop to reconnect")
+    func closes() throws {
+        let (error, sequence, ending) = try Self.againstServer(count: 10) { n in
+            Self.response("abc", extra: n == 4 ? "Connection: close\r\n" : "")
+        }
+        #expect(error == nil && sequence == 5 && ending == .closed)
+    }
+
+    // MARK: - http-serve
+
+    static func server(bodyLength: Int = 64, maximumConnections: Int = 64, idle: UInt64 = 60_000_000_000) throws
+        -> HTTP1Server
+    {
+        let server = try HTTP1Server(
+            .init(
+                listen: .ipv4(host: "127.0.0.1", port: 0), bodyLength: bodyLength,
+                maximumConnections: maximumConnections, idleTimeoutNanoseconds: idle), log: { _ in })
+        Thread { try? server.run() }.start()
+        return server
+    }
+
+    @Test("http-load against http-serve: requests measured, the fixed body checked, nothing reopened")
+    func loadAgainstServe() throws {
+        let server = try Self.server(bodyLength: 1000)
+        let result = try HTTP1Load.run(
+            try HTTP1Load.Plan(
+                target: server.address, path: "/anything", durationNanoseconds: 200_000_000,
+                warmupNanoseconds: 50_000_000, expectedBodyLength: 1000))
+        #expect(result.requests > 0 && result.latency.totalCount == result.requests)
+        #expect(result.bodyLength == 1000 && result.reconnects == 0)
+        #expect(result.requestsPerSecond > 0)
+        // A length the server does not send fails at its first answer.
+        #expect(throws: PodBenchError.self) {
+            try HTTP1Load.run(
+                try HTTP1Load.Plan(
+                    target: server.address, path: "/", durationNanoseconds: 50_000_000, warmupNanoseconds: 0,
+                    expectedBodyLength: 999))
+        }
+    }
+
+    @Test("http-load reopens a connection the server closes (HTTP/1.0 answers), as wrk does")
+    func reconnects() throws {
+        let listener = try SocketTransport.listen(
+            kind: .tcp, options: TransportOptions(), sharedDirectory: "", name: "",
+            fixed: .ipv4(host: "127.0.0.1", port: 0))
+        defer { listener.close() }
+        let connections = 5
+        let server = Background {
+            for _ in 0..<connections {
+                let channel = try listener.accept(timeoutNanoseconds: 10_000_000_000)
+                var reader = FrameReader(channel: channel, maximumPayload: 64)
+                defer {
+                    reader.deallocate()
+                    channel.close()
+                }
+                // Two answers a connection, the second closing it.
+                for close in [false, true] {
+                    let head = try reader.nextHTTPHead(from: channel, response: false)
+                    _ = try reader.takeHTTP(head.length, from: channel)
+                    try Self.response("abc", extra: close ? "Connection: close\r\n" : "").withUnsafeBytes {
+                        try channel.sendAll($0)
+                    }
+                }
+            }
+        }
+        // The run fails once the server stops accepting; by then it has reconnected each time.
+        #expect(throws: PodBenchError.self) {
+            try HTTP1Load.run(
+                try HTTP1Load.Plan(
+                    target: listener.address, path: "/", durationNanoseconds: 5_000_000_000, warmupNanoseconds: 0,
+                    timeoutNanoseconds: 2_000_000_000))
+        }
+        try server.wait()
+    }
+
+    @Test("http-serve closes connections past --max-connections and the idle ones")
+    func serveLimits() throws {
+        let server = try Self.server(maximumConnections: 2, idle: 300_000_000)
+        func connect() throws -> SocketChannel {
+            try SocketTransport.connect(
+                to: server.address, kind: .tcp, options: TransportOptions(), timeoutNanoseconds: 10_000_000_000)
+        }
+        let first = try connect()
+        let second = try connect()
+        let third = try connect()
+        defer {
+            for c in [first, second, third] { c.close() }
+        }
+        var byte = [UInt8](repeating: 0, count: 1)
+        // The third is closed at once: it reads the end of the stream.
+        #expect(throws: PodBenchError.self) { try byte.withUnsafeMutableBytes { try third.receiveSome(into: $0) } }
+        // The first two are served, then closed after 300 ms of silence.
+        let request = try HTTP1Load.request(path: "/", host: "x")
+        try request.withUnsafeBytes { try first.sendAll($0) }
+        var reader = FrameReader(channel: first, maximumPayload: 64)
+        defer { reader.deallocate() }
+        let head = try reader.nextHTTPHead(from: first, response: true)
+        #expect(head.status == 200 && head.contentLength == 64)
+        _ = try reader.takeHTTP(head.length + 64, from: first)
+        let started = MonotonicClock.now()
+        #expect(throws: PodBenchError.self) { try byte.withUnsafeMutableBytes { try second.receiveSome(into: $0) } }
+        #expect(MonotonicClock.now() - started >= 200_000_000)
+    }
+
+    @Test("a hostile client gets its connection closed, and the server goes on serving")
+    func hostileClient() throws {
+        let server = try Self.server()
+        for attack in [
+            Self.text("DELETE / HTTP/1.1\r\n\r\n"), Self.text("GET / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n"),
+            Self.text("GET / HTTP/1.1\r\nX: ") + [UInt8](repeating: 0x61, count: 40_000),
+            Self.text(
+                "POST /podbench/echo HTTP/1.1\r\nContent-Length: 5000000\r\nX-Podbench-Request: 0000000000000000\r\n\r\n"
+            ),
+            [UInt8](repeating: 0, count: 100) + Self.text("\r\n\r\n"),
+        ] {
+            let channel = try SocketTransport.connect(
+                to: server.address, kind: .tcp, options: TransportOptions(), timeoutNanoseconds: 10_000_000_000)
+            defer { channel.close() }
+            try? attack.withUnsafeBytes { try channel.sendAll($0) }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            var total = 0
+            while true {
+                let n = (try? buffer.withUnsafeMutableBytes { try channel.receiveSome(into: $0) }) ?? 0
+                if n == 0 { break }
+                total += n
+            }
+            #expect(total == 0, "answered \(String(decoding: attack.prefix(30), as: UTF8.self))")
+        }
+        let result = try HTTP1Load.run(
+            try HTTP1Load.Plan(
+                target: server.address, path: "/", durationNanoseconds: 50_000_000, warmupNanoseconds: 0))
+        #expect(result.requests > 0)
+    }
+}
