@@ -22,7 +22,7 @@ stage() { printf 'test.sh: [%d:%02d] %s\n' $(((SECONDS - started) / 60)) $(((SEC
 stage "installing what is missing"
 source scripts/setup.sh
 podbench_setup python3 python3-jsonschema python3-yaml python3-pip librsvg2-bin chromium podman buildah runc haproxy socat nginx-light \
-  stress-ng wrk nghttp2-client
+  stress-ng wrk nghttp2-client libnginx-mod-stream
 # The report's page is checked in Debian's headless chromium (scripts/check-page.py). The container
 # tests (two real containers of one pod, the Kubernetes manifest under podman kube play) fail
 # instead of skipping when podman is missing; the pattern tests put haproxy, socat and nginx

@@ -23,14 +23,15 @@ public final class BenchmarkClient: @unchecked Sendable {
         public var connectWaitNanoseconds: UInt64
         /// The stats endpoint of the relay in a hop (`podbench relay --stats`): asked before and
         /// after each phase of a case with a hop, for the relay's own CPU per message.
-        public var hopStats: HopStatsSource?
+        /// Each hop's stats source, by the hop's name (`--via-name`).
+        public var hopStats: [String: HopStatsSource]
         /// The file holding the server's control token (`--token-file`), read once connected: a
         /// server that is still starting makes it before it listens.
         public var tokenFile: String
 
         public init(
             control: SocketAddress, trials: Int, warmup: PhasePlan, trial: PhasePlan, peerTimeoutNanoseconds: UInt64,
-            clientCPU: Int?, serverCPU: Int?, connectWaitNanoseconds: UInt64, hopStats: HopStatsSource? = nil,
+            clientCPU: Int?, serverCPU: Int?, connectWaitNanoseconds: UInt64, hopStats: [String: HopStatsSource] = [:],
             tokenFile: String
         ) {
             self.hopStats = hopStats
@@ -348,7 +349,7 @@ public final class BenchmarkClient: @unchecked Sendable {
         guard let connection else { throw SessionError(error: PodBenchError(.peerClosed, "not connected")) }
         phaseStarting(index)
         // Before the phase starts, so that a relay that cannot be asked fails the case in step.
-        let hopStats = spec.options.via == nil ? nil : configuration.hopStats
+        let hopStats = spec.options.via == nil ? nil : configuration.hopStats[spec.options.hop ?? "proxy"]
         let hopBefore = try hopStats.map { try Self.relayStats($0, timeout: configuration.peerTimeoutNanoseconds) }
         do {
             try connection.send(.startPhase(index: index, warmup: index < 0))

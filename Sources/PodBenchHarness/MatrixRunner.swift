@@ -23,7 +23,7 @@ public struct MatrixRunner {
         transports: [TransportKind], workloads: [WorkloadKind], sizes: [Int], options: TransportOptions,
         verifyEvery: Int,
         corruptSequence: UInt64?, shmWaits: [String] = ["spin-futex"], fileFsyncs: [String] = ["none"],
-        uringSetups: [String] = ["default"], rates: [Int] = [], hop: Hop? = nil
+        uringSetups: [String] = ["default"], rates: [Int] = [], hops: [Hop] = []
     ) -> [CaseSpec] {
         var specs: [CaseSpec] = []
         for transport in transports {
@@ -43,9 +43,9 @@ public struct MatrixRunner {
                                 transport: transport, workload: workload, messageSize: size, options: variant,
                                 verifyEvery: verifyEvery, corruptSequence: corruptSequence, messagesPerSecond: rate)
                             specs.append(direct)
-                            // Through the hop, right after the same case direct: the hop's cost is
+                            // Through each hop, right after the same case direct: a hop's cost is
                             // the difference, measured minutes apart at most.
-                            if let hop, hop.transport == transport {
+                            for hop in hops where hop.transport == transport {
                                 var through = direct
                                 through.options.via = hop.via
                                 through.options.listen = hop.listen
@@ -61,18 +61,22 @@ public struct MatrixRunner {
     }
 
     /// A hop between the sides (`--via`): the client connects to `via`, which forwards to `listen`,
-    /// where the server listens; `transport` is the server side's (from `listen`).
+    /// where the server listens; `transport` is the server side's (from `listen`). Its name is in
+    /// the results key, so the hops of one run have names of their own.
     public struct Hop: Sendable, Equatable {
         public var via: HopEndpoint
         public var listen: HopEndpoint
         public var name: String
+        /// Where the hop's own CPU per message comes from (`--via-stats`), if anywhere.
+        public var stats: HopStatsSource?
         /// The server side's transport.
         public var transport: TransportKind { listen.transport }
 
-        public init(via: HopEndpoint, listen: HopEndpoint, name: String) {
+        public init(via: HopEndpoint, listen: HopEndpoint, name: String, stats: HopStatsSource? = nil) {
             self.via = via
             self.listen = listen
             self.name = name
+            self.stats = stats
         }
     }
 

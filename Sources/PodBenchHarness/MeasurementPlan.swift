@@ -22,11 +22,11 @@ public struct MeasurementPlan: Sendable {
     public var fileFsyncs: [String]
     public var uringSetups: [String]
     public var rates: [Int]
-    /// The hop, when --via names an endpoint (a relay that `run` starts is resolved there).
-    public var hop: MatrixRunner.Hop?
+    /// The hops, one per --via naming an endpoint (a relay that `run` starts is resolved there),
+    /// each case of a hop's transport measured direct and through each.
+    public var hops: [MatrixRunner.Hop]
     /// `--via relay[:uds]`: run starts podbench's relay; the client speaks `relayIn` to it.
     public var relayIn: TransportKind?
-    public var hopStats: HopStatsSource?
     /// Measure the machine's limits before and after (`--no-calibrate` turns it off).
     public var calibrate: Bool
     /// Where the calibration peers share their memory (a memory-backed directory when there is one).
@@ -45,7 +45,7 @@ public struct MeasurementPlan: Sendable {
         transports: [TransportKind], workloads: [WorkloadKind], sizes: [Int], trials: Int, trialNanoseconds: UInt64,
         warmupNanoseconds: UInt64, messages: Int?, verifyEvery: Int, timeoutNanoseconds: UInt64, clientCPU: Int?,
         serverCPU: Int?, options: TransportOptions, shmWaits: [String], fileFsyncs: [String], uringSetups: [String],
-        rates: [Int], hop: MatrixRunner.Hop?, relayIn: TransportKind?, hopStats: HopStatsSource?, calibrate: Bool,
+        rates: [Int], hops: [MatrixRunner.Hop], relayIn: TransportKind?, calibrate: Bool,
         calibrationDirectory: String, resultsDirectory: String, injectCorruption: UInt64?, output: String? = nil,
         printJSON: Bool = false, quiet: Bool = false
     ) {
@@ -68,9 +68,8 @@ public struct MeasurementPlan: Sendable {
         self.fileFsyncs = fileFsyncs
         self.uringSetups = uringSetups
         self.rates = rates
-        self.hop = hop
+        self.hops = hops
         self.relayIn = relayIn
-        self.hopStats = hopStats
         self.calibrate = calibrate
         self.calibrationDirectory = calibrationDirectory
         self.resultsDirectory = resultsDirectory

@@ -94,7 +94,7 @@ public struct MeasurementSession {
                 trial: PhasePlan(durationNanoseconds: plan.trialNanoseconds, messageLimit: messageLimit),
                 peerTimeoutNanoseconds: plan.timeoutNanoseconds, clientCPU: plan.clientCPU,
                 serverCPU: plan.serverCPU, connectWaitNanoseconds: connectWaitNanoseconds,
-                hopStats: plan.hopStats, tokenFile: tokenFile),
+                hopStats: plan.hops.reduce(into: [:]) { $0[$1.name] = $1.stats }, tokenFile: tokenFile),
             log: Self.progress)
         let startedAt = Date()
         let clientEnvironment = HostEnvironment.probe()
@@ -157,7 +157,7 @@ public struct MeasurementSession {
         let specs = MatrixRunner.cases(
             transports: plan.transports, workloads: plan.workloads, sizes: plan.sizes, options: plan.options,
             verifyEvery: plan.verifyEvery, corruptSequence: plan.injectCorruption, shmWaits: plan.shmWaits,
-            fileFsyncs: plan.fileFsyncs, uringSetups: plan.uringSetups, rates: plan.rates, hop: plan.hop)
+            fileFsyncs: plan.fileFsyncs, uringSetups: plan.uringSetups, rates: plan.rates, hops: plan.hops)
         say(
             "podbench: \(specs.count) cases × (warm-up + \(plan.trials) trials), isolation \(isolation): "
                 + "\(environment.topology); shared namespaces: \(environment.sharedNamespaces.joined(separator: ",")); "

@@ -13,6 +13,11 @@ public enum Preset: String, CaseIterable, Sendable {
     /// swapped symlink, or a file renamed over the old one); the main container follows and reads
     /// each newest version whole. No hop: the volume is the channel.
     case contentSync = "content-sync"
+    /// An HTTP sidecar: `run` starts nginx (or haproxy) between the sides, in TCP mode and in HTTP
+    /// mode at once (two hops, one process), so each http1 case runs direct, through the proxy
+    /// passing bytes, and through the proxy parsing HTTP: what the parsing adds is the difference.
+    case httpProxyNginx = "http-proxy=nginx"
+    case httpProxyHAProxy = "http-proxy=haproxy"
 
     /// The transports between the hop and the server (the app's localhost TCP); content-sync's
     /// two ways of publishing.
@@ -24,6 +29,7 @@ public enum Preset: String, CaseIterable, Sendable {
         switch self {
         case .sidecarLogs: [.rate]
         case .contentSync: [.stream, .rate]
+        case .httpProxyNginx, .httpProxyHAProxy: [.http1]
         default: nil
         }
     }
@@ -34,7 +40,16 @@ public enum Preset: String, CaseIterable, Sendable {
         case .ambassador: .tcp
         case .adapter: .uds
         case .sidecarLogs: .file
-        case .contentSync: nil
+        case .contentSync, .httpProxyNginx, .httpProxyHAProxy: nil
+        }
+    }
+
+    /// The proxy `run` starts between the sides; nil for the relay presets and content-sync.
+    public var proxy: ProxyLauncher.Kind? {
+        switch self {
+        case .httpProxyNginx: .nginx
+        case .httpProxyHAProxy: .haproxy
+        default: nil
         }
     }
 
@@ -42,7 +57,7 @@ public enum Preset: String, CaseIterable, Sendable {
     public var via: String? {
         switch self {
         case .ambassador: "relay"
-        case .contentSync: nil
+        case .contentSync, .httpProxyNginx, .httpProxyHAProxy: nil
         default: relayIn.map { "relay:\($0.rawValue)" }
         }
     }
@@ -51,7 +66,9 @@ public enum Preset: String, CaseIterable, Sendable {
     public init(parsing text: String) throws {
         guard let preset = Preset(rawValue: text) else {
             throw PodBenchError(
-                .invalidConfiguration, "--preset: '\(text)' is not ambassador, adapter, sidecar-logs or content-sync")
+                .invalidConfiguration,
+                "--preset: '\(text)' is not ambassador, adapter, sidecar-logs, content-sync, http-proxy=nginx or http-proxy=haproxy"
+            )
         }
         self = preset
     }

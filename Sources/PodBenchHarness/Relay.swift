@@ -319,8 +319,9 @@ public final class RelayLauncher: @unchecked Sendable {
         }
         let listen = try endpoint(inbound, "relay-in")
         let forward = try endpoint(outbound, "relay-out")
-        stats = .unixPath(directory + "/relay-stats.sock")
-        hop = MatrixRunner.Hop(via: listen, listen: forward, name: "relay")
+        let statsAddress = SocketAddress.unixPath(directory + "/relay-stats.sock")
+        stats = statsAddress
+        hop = MatrixRunner.Hop(via: listen, listen: forward, name: "relay", stats: .relay(statsAddress))
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments =
             RelayPlan(listen: listen, forward: forward, stats: stats, exitWithParent: true, quiet: true).arguments

@@ -53,8 +53,8 @@ struct MeasurementOptions: ParsableArguments {
     func parsed() throws -> Parsed {
         do {
             let (transportList, workloadList) = try lists()
-            var viaText = via
-            if viaText == nil { viaText = try chosenPreset()?.via }
+            var vias = via
+            if vias.isEmpty, let preset = try chosenPreset()?.via { vias = [preset] }
             let transports = try Self.naming("--transports") { try TransportKind.parseList(transportList) }
             let workloads = try Self.naming("--workloads") { try WorkloadKind.parseList(workloadList) }
             let sizes = try Self.naming("--sizes") { try ByteSize.parseList(self.sizes) }
@@ -131,10 +131,41 @@ struct MeasurementOptions: ParsableArguments {
                 if !setups.contains(mode) { setups.append(mode) }
             }
             let offered = try Self.parseRates(rates)
-            var hop: MatrixRunner.Hop?
+            var hops: [MatrixRunner.Hop] = []
             var relayIn: TransportKind?
-            if let viaText {
-                if viaText == "relay" || viaText.hasPrefix("relay:") {
+            let isRelay = { (text: String) in text == "relay" || text.hasPrefix("relay:") }
+            if vias.count > 1 {
+                if vias.contains(where: isRelay) {
+                    throw ValidationError(
+                        "--via relay starts podbench's relay and goes alone: give it once, or give endpoints of proxies you run"
+                    )
+                }
+                guard viaTarget.count == vias.count else {
+                    throw ValidationError(
+                        "\(vias.count) --via and \(viaTarget.count) --via-target: give each hop its --via-target, in the same order"
+                    )
+                }
+                for (option, count) in [("--via-name", viaName.count), ("--via-stats", viaStats.count)]
+                where count != 0 && count != vias.count {
+                    throw ValidationError(
+                        "\(vias.count) --via and \(count) \(option): give none, or one for each hop in the same order (--via-stats none for a hop without)"
+                    )
+                }
+                guard viaName.count == vias.count else {
+                    throw ValidationError(
+                        "several hops need --via-name each: the name tells their cases apart in the results")
+                }
+                guard Set(viaName).count == viaName.count else {
+                    throw ValidationError(
+                        "--via-name: each hop needs a name of its own, not \(viaName.joined(separator: ", "))")
+                }
+            } else if viaTarget.count > 1 || viaName.count > 1 || viaStats.count > 1 {
+                throw ValidationError("--via-target, --via-name and --via-stats go once for each --via")
+            }
+            if let viaText = vias.first, vias.count == 1 {
+                let viaTarget = viaTarget.first
+                let viaName = viaName.first
+                if isRelay(viaText) {
                     let kind = String(viaText.dropFirst(6))
                     guard
                         viaText == "relay"
@@ -151,31 +182,46 @@ struct MeasurementOptions: ParsableArguments {
                             "--via \(viaText) needs --via-target: the endpoint the hop forwards to, where the server listens"
                         )
                     }
-                    hop = try Self.naming("--via") {
-                        MatrixRunner.Hop(
-                            via: try HopEndpoint(parsing: viaText), listen: try HopEndpoint(parsing: viaTarget),
-                            name: viaName ?? "proxy")
-                    }
-                    guard transports.contains(hop!.transport) else {
-                        throw ValidationError(
-                            "--via-target \(viaTarget) is a \(hop!.transport) endpoint: include \(hop!.transport) in --transports"
-                        )
-                    }
+                    hops = [
+                        try Self.naming("--via") {
+                            MatrixRunner.Hop(
+                                via: try HopEndpoint(parsing: viaText), listen: try HopEndpoint(parsing: viaTarget),
+                                name: viaName ?? "proxy")
+                        }
+                    ]
                 }
-            } else if viaTarget != nil || viaStats != nil || viaName != nil {
+            } else if vias.count > 1 {
+                for (index, viaText) in vias.enumerated() {
+                    hops.append(
+                        try Self.naming("--via") {
+                            MatrixRunner.Hop(
+                                via: try HopEndpoint(parsing: viaText),
+                                listen: try HopEndpoint(parsing: viaTarget[index]), name: viaName[index])
+                        })
+                }
+            } else if !viaTarget.isEmpty || !viaStats.isEmpty || !viaName.isEmpty {
                 throw ValidationError("--via-target, --via-stats and --via-name go with --via")
             }
-            if let viaName, !CaseKey.Hop.isValidName(viaName) {
+            for hop in hops where !transports.contains(hop.transport) {
+                throw ValidationError(
+                    "--via-target \(hop.listen) is a \(hop.transport) endpoint: include \(hop.transport) in --transports"
+                )
+            }
+            for name in viaName where !CaseKey.Hop.isValidName(name) {
                 throw ValidationError("--via-name: \(CaseKey.Hop.nameRule)")
             }
-            let hopStats = try viaStats.map { text in
-                try Self.naming("--via-stats") { try HopStatsSource(parsing: text) }
+            for (index, text) in viaStats.enumerated() where text != "none" {
+                let source = try Self.naming("--via-stats") { try HopStatsSource(parsing: text) }
+                if index < hops.count { hops[index].stats = source }
+            }
+            if relayIn != nil && !viaStats.isEmpty {
+                throw ValidationError("--via relay reads the relay's own stats: --via-stats goes with a proxy of yours")
             }
             return MeasurementPlan(
                 transports: transports, workloads: workloads, sizes: sizes, trials: trials, trialNanoseconds: trial,
                 warmupNanoseconds: warm, messages: messages, verifyEvery: verifyEvery, timeoutNanoseconds: timeoutNs,
                 clientCPU: client, serverCPU: server, options: options, shmWaits: waits, fileFsyncs: fsyncs,
-                uringSetups: setups, rates: offered, hop: hop, relayIn: relayIn, hopStats: hopStats,
+                uringSetups: setups, rates: offered, hops: hops, relayIn: relayIn,
                 calibrate: !noCalibrate, calibrationDirectory: shmDirForCalibration, resultsDirectory: resultsDir,
                 injectCorruption: injectCorruption, output: try outputPath(), printJSON: json, quiet: quiet)
         } catch let error as PodBenchError {
@@ -279,10 +325,10 @@ struct MeasurementOptions: ParsableArguments {
         if let socketBuffer { out += ["--socket-buffer", socketBuffer] }
         if noCalibrate { out.append("--no-calibrate") }
         if let injectCorruption { out += ["--inject-corruption", String(injectCorruption)] }
-        if let via { out += ["--via", via] }
-        if let viaTarget { out += ["--via-target", viaTarget] }
-        if let viaName { out += ["--via-name", viaName] }
-        if let viaStats { out += ["--via-stats", viaStats] }
+        for text in via { out += ["--via", text] }
+        for text in viaTarget { out += ["--via-target", text] }
+        for text in viaName { out += ["--via-name", text] }
+        for text in viaStats { out += ["--via-stats", text] }
         if let preset { out += ["--preset", preset] }
         if let path = try? outputPath() { out += ["--output", path] }
         if json { out.append("--json") }
@@ -386,19 +432,19 @@ extension MeasurementOptions {
         get { transportSettings.uringBuffers }
         set { transportSettings.uringBuffers = newValue }
     }
-    var via: String? {
+    var via: [String] {
         get { hop.via }
         set { hop.via = newValue }
     }
-    var viaTarget: String? {
+    var viaTarget: [String] {
         get { hop.viaTarget }
         set { hop.viaTarget = newValue }
     }
-    var viaName: String? {
+    var viaName: [String] {
         get { hop.viaName }
         set { hop.viaName = newValue }
     }
-    var viaStats: String? {
+    var viaStats: [String] {
         get { hop.viaStats }
         set { hop.viaStats = newValue }
     }
@@ -459,9 +505,9 @@ struct MatrixOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "A pod pattern: ambassador (client → relay → server over localhost TCP), adapter (client → relay over uds, relay → server over TCP), sidecar-logs (the app appends records to a file, the relay follows it and ships them over TCP) or content-sync (a sidecar publishes versions into the shared volume, the app follows and reads each whole).",
+            "A pod pattern: ambassador (client → relay → server over localhost TCP), adapter (client → relay over uds, relay → server over TCP), sidecar-logs (the app appends records to a file, the relay follows it and ships them over TCP), content-sync (a sidecar publishes versions into the shared volume, the app follows and reads each whole), http-proxy=nginx or http-proxy=haproxy (an HTTP sidecar: the proxy in TCP mode and in HTTP mode between the sides).",
             discussion:
-                "Sets --transports tcp (unless given) and --via relay, relay:uds or relay:file (unless --via names a proxy of yours); sidecar-logs also --workloads rate (unless given): one-way latency from each record's intended append time to its arrival at the collector is the shipper's lag. content-sync sets --transports sync-symlink,sync-rename and --workloads stream,rate (unless given) and no hop: publish-to-visible latency. See docs/patterns.md."
+                "Sets --transports tcp (unless given) and --via relay, relay:uds or relay:file (unless --via names a proxy of yours); sidecar-logs also --workloads rate (unless given): one-way latency from each record's intended append time to its arrival at the collector is the shipper's lag. content-sync sets --transports sync-symlink,sync-rename and --workloads stream,rate (unless given) and no hop: publish-to-visible latency. http-proxy=nginx|haproxy sets --transports tcp and --workloads http1 (unless given) and, unless --via names proxies of yours, starts the proxy (run only, not in a pod yet) with two ports, TCP mode and HTTP mode: two hops, nginx-tcp and nginx-http. See docs/patterns.md and docs/http.md."
         ))
     var preset: String?
 }
@@ -554,24 +600,27 @@ struct HopOptions: ParsableArguments {
         help: ArgumentHelp(
             "A hop between the sides: ENDPOINT (a proxy you run, forwarding to --via-target; file:DIR, shm:DIR or fifo:DIR for a podbench relay making connections there), or relay[:tcp|tcp6|uds|uds-abstract|file|fifo|shm] (run starts podbench's relay).",
             discussion:
-                "Each case whose transport is --via-target's runs twice, direct and through the hop, back to back; the results key records the hop (hop, hop-in) and the table the hop's cost against the direct case. relay:uds makes the client speak uds to the relay, which forwards over the server's transport, the first of --transports it can reach (the adapter pattern)."
+                "Each case whose transport is --via-target's runs direct and then through the hop, back to back; the results key records the hop (hop, hop-in) and the table the hop's cost against the direct case. Give --via several times (each with its --via-target and --via-name, in order) for several proxies, or one proxy in two modes, measured in one run. relay:uds makes the client speak uds to the relay, which forwards over the server's transport, the first of --transports it can reach (the adapter pattern)."
         ))
-    var via: String?
+    var via: [String] = []
 
     @Option(
         help:
             "With --via: where the server listens and the hop forwards: a socket (tcp:127.0.0.1:9001), or file:DIR, shm:DIR, fifo:DIR, where the server makes each case's connection for the relay to open."
     )
-    var viaTarget: String?
-
-    @Option(help: "With --via: the hop's name in the results (default: relay for podbench's relay, else proxy).")
-    var viaName: String?
+    var viaTarget: [String] = []
 
     @Option(
         help:
-            "With --via: where the hop's own CPU per message comes from: the endpoint a podbench relay serves its stats on (unix:PATH or tcp:HOST:PORT), or pid:PID, a proxy's process as this side sees it (its threads' CPU time and context switches from /proc)."
+            "With --via: the hop's name in the results (default: relay for podbench's relay, else proxy; one each with several --via)."
     )
-    var viaStats: String?
+    var viaName: [String] = []
+
+    @Option(
+        help:
+            "With --via: where the hop's own CPU per message comes from: the endpoint a podbench relay serves its stats on (unix:PATH or tcp:HOST:PORT), or pid:PID, a proxy's process as this side sees it (its threads' CPU time and context switches from /proc); none for a hop without, with several --via."
+    )
+    var viaStats: [String] = []
 }
 
 /// `Where the results go`: a section of the measurement options.

@@ -57,6 +57,11 @@ extension PodBench {
                 throw ValidationError(
                     "--json and --print-results both print the results document on stdout: give one")
             }
+            if let preset = try? measurement.chosenPreset(), preset.proxy != nil, measurement.via.isEmpty {
+                throw ValidationError(
+                    "--preset \(preset.rawValue) starts the proxy, which only `run` does: start it yourself and give --via, --via-target and --via-name for each of its ports (docs/http.md)"
+                )
+            }
             if let parsed = try? measurement.parsed(), parsed.relayIn != nil {
                 throw ValidationError(
                     "--via relay and the presets start a relay, which only `run` does: start `podbench relay --listen A --forward B --stats S` and give --via A --via-target B --via-stats S"

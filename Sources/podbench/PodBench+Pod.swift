@@ -39,13 +39,16 @@ extension PodBench.Run {
             let hop = RelayLauncher.podPlan(
                 shared: shared, inbound: inbound, outbound: try RelayLauncher.outbound(for: parsed.transports))
             relay = hop
-            clientMeasurement.via = hop.listen.description
-            clientMeasurement.viaTarget = hop.forward.description
-            clientMeasurement.viaStats = hop.stats?.description
-            clientMeasurement.viaName = "relay"
+            clientMeasurement.via = [hop.listen.description]
+            clientMeasurement.viaTarget = [hop.forward.description]
+            clientMeasurement.viaStats = hop.stats.map { [$0.description] } ?? []
+            clientMeasurement.viaName = ["relay"]
         }
         // The server listens where a hop forwards only because it was started for it.
-        if let target = clientMeasurement.viaTarget { server.hopTargets = [try HopEndpoint(parsing: target)] }
+        for target in try clientMeasurement.viaTarget.map(HopEndpoint.init(parsing:))
+        where !server.hopTargets.contains(target) {
+            server.hopTargets.append(target)
+        }
         let client =
             [
                 "client", "--control", control.description, "--connect-wait", "60s", "--shutdown-server", "--isolation",

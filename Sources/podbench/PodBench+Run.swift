@@ -90,6 +90,13 @@ extension PodBench {
             if dryRun && isolation == "process" {
                 throw ValidationError("--dry-run applies to --isolation podman and namespaces")
             }
+            if isolation == "podman", let preset = try measurement.chosenPreset(), preset.proxy != nil,
+                measurement.via.isEmpty
+            {
+                throw ValidationError(
+                    "--preset \(preset.rawValue) starts the proxy beside a run of --isolation process or namespaces; in a pod, run the proxy as a container of it and give --via for each of its ports (docs/http.md)"
+                )
+            }
         }
 
         /// The server `run` starts as its child, in its private folders; it listens where the
@@ -99,7 +106,8 @@ extension PodBench {
         ) -> ServePlan {
             ServePlan(
                 control: control, sharedDirectory: directory, sharedMemoryDirectory: sharedMemoryDirectory,
-                hopTargets: plan.hop.map { [$0.listen] } ?? [], timeoutNanoseconds: plan.timeoutNanoseconds,
+                hopTargets: plan.hops.map(\.listen).reduce(into: []) { if !$0.contains($1) { $0.append($1) } },
+                timeoutNanoseconds: plan.timeoutNanoseconds,
                 exitWithParent: true, quiet: true)
         }
 
@@ -138,8 +146,21 @@ extension PodBench {
                     launcher.kill()
                     throw error
                 }
-                parsed.hop = relay?.hop
-                parsed.hopStats = relay.map { .relay($0.stats) }
+                if let relay { parsed.hops = [relay.hop] }
+            }
+            // --preset http-proxy=…: the proxy in both modes, unless --via names one of the user's.
+            var proxy: ProxyLauncher?
+            if let kind = try measurement.chosenPreset()?.proxy, measurement.via.isEmpty {
+                do {
+                    proxy = try ProxyLauncher(kind: kind, directory: launcher.directory)
+                } catch {
+                    launcher.kill()
+                    throw error
+                }
+                for note in proxy?.notes ?? [] {
+                    FileHandle.standardError.write(Data("podbench: \(note)\n".utf8))
+                }
+                parsed.hops = proxy?.hops ?? []
             }
             let serve = Self.serverPlan(
                 control: launcher.control, directory: launcher.directory,
@@ -149,10 +170,12 @@ extension PodBench {
                     executable: BuildInfo.executablePath, arguments: serve.arguments, wrapper: wrapper)
             } catch {
                 relay?.kill()
+                proxy?.kill()
                 launcher.kill()
                 throw error
             }
             let startedRelay = relay
+            let startedProxy = proxy
             // The relay goes before the run's folder does: a relay listening on file:DIR makes its next
             // connection there while it waits, and a folder being removed while it does so stays.
             var session = MeasurementSession(
@@ -160,6 +183,7 @@ extension PodBench {
                 connectWaitNanoseconds: 10_000_000_000, shutdownServer: true, tokenFile: serve.tokenPath)
             session.onInterrupt = {
                 startedRelay?.kill()
+                startedProxy?.kill()
                 launcher.kill()
             }
             session.keepWaiting = { launcher.isRunning }
@@ -167,8 +191,13 @@ extension PodBench {
             do {
                 code = try session.execute()
             } catch {
+                let proxyNote = startedProxy?.exitNote
                 startedRelay?.kill()
+                startedProxy?.kill()
                 launcher.kill()
+                if let proxyNote, let error = error as? PodBenchError {
+                    throw PodBenchError(error.code, "\(error.message) (\(proxyNote))", cause: error.cause)
+                }
                 if !launcher.isRunning, launcher.process.terminationStatus != 0,
                     let error = error as? PodBenchError, error.code != .invalidConfiguration
                 {
@@ -180,6 +209,7 @@ extension PodBench {
                 throw error
             }
             startedRelay?.kill()
+            startedProxy?.kill()
             launcher.stop()
             if code != 0 { throw ExitCode(code) }
         }

@@ -341,6 +341,48 @@ extension EndToEnd {
         }
 
         @Test(
+            "--preset http-proxy=nginx|haproxy: each http1 case direct, through the proxy in TCP mode and in HTTP mode",
+            .enabled(if: toolPresent("/usr/sbin/nginx") && toolPresent("/usr/sbin/haproxy")),
+            .singleThreaded("the hops are real proxies started by run"))
+        func httpProxyPresets() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let messages = sanitizerScaled(300)
+            for kind in ["nginx", "haproxy"] {
+                let results = dir + "/\(kind)"
+                let result = try BinaryProcess.run(
+                    [
+                        "run", "--preset", "http-proxy=\(kind)", "--sizes", "64,64KiB", "--trials", "2", "--messages",
+                        String(messages), "--warmup", "10ms", "--verify", "all", "--no-calibrate", "--results-dir",
+                        results,
+                    ], timeout: 300)
+                #expect(result.status == 0, "\(kind): \(result.stderr)")
+                let run = try ResultsStore.load(try #require(try resultsFiles(in: results).first))
+                // Per size: direct, TCP mode, HTTP mode, in that order; every request checked.
+                #expect(
+                    run.cases.map { $0.key.hop?.name ?? "direct" }
+                        == Array(
+                            repeating: ["direct", "\(kind)-tcp", "\(kind)-http"], count: 2
+                        ).flatMap { $0 }, "\(run.cases.map(\.key))")
+                for c in run.cases {
+                    #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
+                    expectIntact(c, messages: UInt64(messages))
+                    guard c.key.hop != nil else { continue }
+                    // The proxy's own CPU, read from /proc for both modes of the one process.
+                    for t in c.trials {
+                        #expect((t.hop?.usage.userNanoseconds ?? 0) + (t.hop?.usage.systemNanoseconds ?? 0) > 0)
+                    }
+                }
+                #expect(
+                    HopCost.pairs(in: run).map(\.hop) == ["\(kind)-tcp", "\(kind)-http", "\(kind)-tcp", "\(kind)-http"])
+                // The proxy is gone with the run.
+                let left = try BinaryProcess.run(
+                    ["-c", "pgrep -x \(kind) -a | grep -c podbench || true"], executable: "/bin/sh")
+                #expect(left.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(left.stdout)")
+            }
+        }
+
+        @Test(
             "peers nobody here wrote: http-load against nginx serving a file; wrk and h2load against http-serve",
             .enabled(
                 if: toolPresent("/usr/sbin/nginx") && toolPresent("/usr/bin/wrk") && toolPresent("/usr/bin/h2load")),

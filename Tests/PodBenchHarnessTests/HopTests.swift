@@ -16,7 +16,7 @@ struct HopTests {
         #expect(hop.transport == .tcp)
         let specs = MatrixRunner.cases(
             transports: [.tcp, .uds], workloads: [.pingpong, .rate], sizes: [64], options: TransportOptions(),
-            verifyEvery: 1, corruptSequence: nil, rates: [1000, 2000], hop: hop)
+            verifyEvery: 1, corruptSequence: nil, rates: [1000, 2000], hops: [hop])
         // tcp: pingpong, rate 1k, rate 2k, each twice; uds: three once.
         #expect(specs.count == 3 * 2 + 3)
         let tcp = specs.filter { $0.transport == .tcp }
@@ -30,6 +30,23 @@ struct HopTests {
             try tcp[pair + 1].validate()
         }
         #expect(specs.filter { $0.transport == .uds }.allSatisfy { $0.options.via == nil })
+    }
+
+    @Test("with several hops each case runs direct, then through each hop in order, each named in its key")
+    func severalHops() throws {
+        let tcpMode = MatrixRunner.Hop(via: "tcp:127.0.0.1:9100", listen: "tcp:127.0.0.1:9001", name: "nginx-tcp")
+        let httpMode = MatrixRunner.Hop(via: "tcp:127.0.0.1:9200", listen: "tcp:127.0.0.1:9001", name: "nginx-http")
+        let specs = MatrixRunner.cases(
+            transports: [.tcp, .uds], workloads: [.http1], sizes: [64, 1024], options: TransportOptions(),
+            verifyEvery: 1, corruptSequence: nil, hops: [tcpMode, httpMode])
+        let names = try specs.map { "\($0.transport.rawValue) \($0.messageSize) \(try $0.key().hop?.name ?? "direct")" }
+        #expect(
+            names == [
+                "tcp 64 direct", "tcp 64 nginx-tcp", "tcp 64 nginx-http", "tcp 1024 direct", "tcp 1024 nginx-tcp",
+                "tcp 1024 nginx-http", "uds 64 direct", "uds 1024 direct",
+            ])
+        #expect(specs[1].options.via == "tcp:127.0.0.1:9100" && specs[2].options.via == "tcp:127.0.0.1:9200")
+        #expect(Set(try specs.map { try $0.key() }).count == specs.count)
     }
 
     @Test("a hop's spec is refused when the target does not match the server's transport or is missing")
@@ -56,7 +73,7 @@ struct HopTests {
             #expect(hop.transport == kind)
             let specs = MatrixRunner.cases(
                 transports: [kind], workloads: [.pingpong], sizes: [64], options: TransportOptions(), verifyEvery: 1,
-                corruptSequence: nil, rates: [], hop: hop)
+                corruptSequence: nil, rates: [], hops: [hop])
             #expect(specs.count == 2)
             #expect(try specs[1].options.listen?.description == target && specs[1].key().hop?.entry.rawValue == "tcp")
             try specs[1].validate()

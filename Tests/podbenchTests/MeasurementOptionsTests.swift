@@ -37,16 +37,66 @@ struct MeasurementOptionsTests {
             }
         }
         #expect(Preset.contentSync.via == nil && Preset.contentSync.transports == [.syncSymlink, .syncRename])
+        // The HTTP proxy presets: http1 over tcp, the proxy started by run (not a relay, no --via).
+        for (text, kind) in [("http-proxy=nginx", ProxyLauncher.Kind.nginx), ("http-proxy=haproxy", .haproxy)] {
+            let plan = try Self.parsed(["--preset", text])
+            #expect(plan.workloads == [.http1] && plan.transports == [.tcp] && plan.hops.isEmpty && plan.relayIn == nil)
+            #expect(try Preset(parsing: text).proxy == kind)
+            #expect(throws: (any Error).self) { try PodBench.Run.parse(["--isolation", "podman", "--preset", text]) }
+            #expect(throws: (any Error).self) { try PodBench.Client.parse(["--preset", text]) }
+            // A proxy of the user's given with --via stands: nothing started.
+            _ = try PodBench.Client.parse([
+                "--preset", text, "--via", "tcp:127.0.0.1:1", "--via-target", "tcp:127.0.0.1:2",
+            ])
+        }
         #expect(Preset.adapter.via == "relay:uds" && Preset.ambassador.via == "relay")
     }
 
     @Test("a hop's name that could not be shown is refused before the run, not case by case")
     func hopName() throws {
         let hop = ["--transports", "tcp", "--via", "tcp:127.0.0.1:9000", "--via-target", "tcp:127.0.0.1:9001"]
-        #expect(try Self.parsed(hop + ["--via-name", "envoy 1.30"]).hop?.name == "envoy 1.30")
+        #expect(try Self.parsed(hop + ["--via-name", "envoy 1.30"]).hops.map(\.name) == ["envoy 1.30"])
         for bad in ["", "relay\u{1B}[2J", String(repeating: "x", count: 257)] {
             #expect(throws: (any Error).self) { try Self.parsed(hop + ["--via-name", bad]) }
         }
+    }
+
+    @Test("several --via pair with their --via-target, --via-name and --via-stats in order; mismatches are refused")
+    func severalHops() throws {
+        let two = [
+            "--transports", "tcp", "--via", "tcp:127.0.0.1:9100", "--via-target", "tcp:127.0.0.1:9001", "--via",
+            "tcp:127.0.0.1:9200", "--via-target", "tcp:127.0.0.1:9001", "--via-name", "a", "--via-name", "b",
+        ]
+        let plan = try Self.parsed(two + ["--via-stats", "none", "--via-stats", "pid:\(getpid())"])
+        #expect(plan.hops.map(\.name) == ["a", "b"])
+        #expect(plan.hops.map(\.via.description) == ["tcp:127.0.0.1:9100", "tcp:127.0.0.1:9200"])
+        #expect(plan.hops[0].stats == nil && plan.hops[1].stats == .process(pid: getpid()))
+        for (bad, phrase) in [
+            (Array(two.prefix(10)), "--via-name each"),
+            (two + ["--via-name", "c"], "give none, or one for each hop"),
+            (Array(two.prefix(10)) + ["--via-name", "a", "--via-name", "a"], "a name of its own"),
+            (two + ["--via-stats", "none"], "give none, or one for each hop"),
+            (Array(two.prefix(8)) + ["--via-name", "a", "--via-name", "b"], "give each hop its --via-target"),
+            (["--via", "relay", "--via", "tcp:127.0.0.1:9200", "--via-target", "tcp:127.0.0.1:9001"], "goes alone"),
+            (
+                [
+                    "--transports", "tcp", "--via", "tcp:127.0.0.1:9100", "--via-target", "tcp:127.0.0.1:9001",
+                    "--via-name", "a", "--via-name", "b",
+                ], "once for each --via"
+            ),
+        ] {
+            do {
+                _ = try Self.parsed(bad)
+                Issue.record("accepted \(bad)")
+            } catch {
+                #expect("\(error)".contains(phrase), "\(bad): \(error)")
+            }
+        }
+        // And back through the arguments a client's container gets.
+        let options = try MeasurementOptions.parse(two)
+        #expect(
+            try MeasurementOptions.parse(options.arguments(resultsDir: "/r")).parsed().hops
+                == (try options.parsed().hops))
     }
 
     @Test("the arguments handed to the client's container parse back to the same run")
@@ -177,7 +227,7 @@ struct MeasurementOptionsTests {
         let listen = relay[relay.firstIndex(of: "--listen")! + 1]
         let forward = relay[relay.firstIndex(of: "--forward")! + 1]
         let client = try MeasurementOptions.parse(Array(hop.client.dropFirst(lead.count)))
-        #expect(client.via == listen && client.viaTarget == forward && client.viaName == "relay")
+        #expect(client.via == [listen] && client.viaTarget == [forward] && client.viaName == ["relay"])
         #expect(Array(hop.server.suffix(2)) == ["--via-target", forward])
         #expect(listen.hasPrefix("unix:/s/") && relay.last == "/s/control.sock")
     }

@@ -1,0 +1,206 @@
+import Foundation
+import Glibc
+import PodBenchCore
+import PodBenchTransports
+import SystemPackage
+
+/// A real proxy as a child of `podbench run` (`--preset http-proxy=nginx|haproxy`): one process of
+/// Debian's nginx or haproxy, configured here, listening on two free loopback ports, one passing
+/// bytes (TCP mode: nginx's stream module, haproxy's `mode tcp`) and one parsing HTTP (nginx's
+/// `proxy_pass` with upstream keep-alive, haproxy's `mode http`), both forwarding to the server's
+/// one port. The two are two hops of the run (`<kind>-tcp`, `<kind>-http`), each with the proxy's
+/// own CPU from /proc, so every http1 case is measured direct, through the proxy in TCP mode and
+/// in HTTP mode, back to back: what HTTP parsing costs is the difference between the last two.
+public final class ProxyLauncher: @unchecked Sendable {
+    public enum Kind: String, Sendable {
+        case nginx, haproxy
+    }
+
+    public let kind: Kind
+    public let process = Process()
+    /// TCP mode first, then HTTP mode (one only when nginx has no stream module).
+    public private(set) var hops: [MatrixRunner.Hop] = []
+    /// What the run should say before it starts (a mode it cannot measure here).
+    public private(set) var notes: [String] = []
+    let directory: String
+
+    /// Where Debian installs them, then the PATH.
+    static func executable(_ kind: Kind) -> String? {
+        let name = kind.rawValue
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        for dir in ["/usr/sbin", "/usr/local/sbin"] + path.split(separator: ":").map(String.init)
+        where access("\(dir)/\(name)", X_OK) == 0 {
+            return "\(dir)/\(name)"
+        }
+        return nil
+    }
+
+    /// nginx's stream module as Debian ships it (libnginx-mod-stream), loaded when present.
+    static let nginxStreamModule = "/usr/lib/nginx/modules/ngx_stream_module.so"
+
+    /// Writes the configuration into `directory` (it must exist) and starts the proxy; returns
+    /// when both ports accept connections.
+    /// - Throws: `.unavailable` when the proxy is not installed, `.ioFailure` when it does not start.
+    public init(kind: Kind, directory: String) throws {
+        self.kind = kind
+        self.directory = directory
+        guard let executable = Self.executable(kind) else {
+            throw PodBenchError(
+                .unavailable,
+                "--preset http-proxy=\(kind.rawValue) needs \(kind.rawValue), which is not installed: apt-get install \(kind == .nginx ? "nginx-light libnginx-mod-stream" : "haproxy") (scripts/setup.sh does it)"
+            )
+        }
+        let target = try RelayLauncher.freePort(ipv6: false)
+        let http = try RelayLauncher.freePort(ipv6: false)
+        var tcp: UInt16? = try RelayLauncher.freePort(ipv6: false)
+        let config = directory + "/\(kind.rawValue).conf"
+        let text: String
+        switch kind {
+        case .nginx:
+            if access(Self.nginxStreamModule, R_OK) != 0 {
+                tcp = nil
+                notes.append(
+                    "nginx has no stream module here (\(Self.nginxStreamModule); Debian's libnginx-mod-stream): nginx in TCP mode is not measured, only in HTTP mode"
+                )
+            }
+            text = Self.nginxConfiguration(directory: directory, http: http, tcp: tcp, target: target)
+            process.arguments = ["-c", config, "-e", directory + "/nginx-error.log"]
+        case .haproxy:
+            text = Self.haproxyConfiguration(http: http, tcp: tcp!, target: target)
+            process.arguments = ["-db", "-f", config]
+        }
+        do {
+            try text.write(toFile: config, atomically: true, encoding: .utf8)
+        } catch {
+            throw PodBenchError(.ioFailure, "cannot write \(config): \(error.localizedDescription)")
+        }
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        let log = directory + "/\(kind.rawValue).log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: log)
+        do {
+            try process.run()
+        } catch {
+            throw PodBenchError(.ioFailure, "cannot start \(executable): \(error.localizedDescription)")
+        }
+        let stats = HopStatsSource.process(pid: process.processIdentifier)
+        let server = HopEndpoint.socket(address: .ipv4(host: "127.0.0.1", port: target))
+        func hop(_ mode: String, _ port: UInt16) -> MatrixRunner.Hop {
+            MatrixRunner.Hop(
+                via: .socket(address: .ipv4(host: "127.0.0.1", port: port)), listen: server,
+                name: "\(kind.rawValue)-\(mode)", stats: stats)
+        }
+        hops = (tcp.map { [hop("tcp", $0)] } ?? []) + [hop("http", http)]
+        // Ready when both ports accept.
+        let deadline = MonotonicClock.now() + 10_000_000_000
+        for port in [tcp, http].compactMap({ $0 }) {
+            while !Self.accepts(port) {
+                guard process.isRunning, MonotonicClock.now() < deadline else {
+                    kill()
+                    let said = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                    throw PodBenchError(
+                        .ioFailure,
+                        "\(kind.rawValue) did not start listening on 127.0.0.1:\(port)\(said.isEmpty ? "" : ": " + TextEscaping.terminal(String(said.suffix(300))))"
+                    )
+                }
+                usleep(10_000)
+            }
+        }
+    }
+
+    static func accepts(_ port: UInt16) -> Bool {
+        guard let fd = try? FileDescriptor.streamSocket(family: AF_INET) else { return false }
+        defer { try? fd.close() }
+        return (try? fd.connect(to: .ipv4(host: "127.0.0.1", port: port))) != nil
+    }
+
+    /// Why the proxy is gone, if it is: for an error of a run it broke.
+    public var exitNote: String? {
+        guard !process.isRunning else { return nil }
+        return "\(kind.rawValue) exited with status \(process.terminationStatus)"
+    }
+
+    public func kill() {
+        if process.isRunning {
+            Glibc.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    /// nginx in one process (its CPU is the hop's), keep-alive both sides without a request limit,
+    /// bodies up to 8 MiB, a request body buffered in memory up to 1 MiB (at the 16 KiB default a
+    /// larger body goes through a temporary file and stalls 40 ms on Nagle: docs/http.md).
+    static func nginxConfiguration(directory: String, http: UInt16, tcp: UInt16?, target: UInt16) -> String {
+        var text = tcp == nil ? "" : "load_module \(nginxStreamModule);\n"
+        text += """
+            master_process off;
+            daemon off;
+            pid \(directory)/nginx.pid;
+            error_log \(directory)/nginx-error.log warn;
+            events { worker_connections 256; }
+            http {
+                access_log off;
+                client_body_temp_path \(directory)/nginx-body;
+                proxy_temp_path \(directory)/nginx-proxy;
+                fastcgi_temp_path \(directory)/nginx-fastcgi;
+                uwsgi_temp_path \(directory)/nginx-uwsgi;
+                scgi_temp_path \(directory)/nginx-scgi;
+                upstream podbench { server 127.0.0.1:\(target); keepalive 8; keepalive_requests 1000000; keepalive_time 1h; }
+                server {
+                    listen 127.0.0.1:\(http);
+                    keepalive_requests 1000000;
+                    keepalive_time 1h;
+                    client_max_body_size 8m;
+                    client_body_buffer_size 1m;
+                    location / {
+                        proxy_pass http://podbench;
+                        proxy_http_version 1.1;
+                        proxy_set_header Connection "";
+                    }
+                }
+            }
+
+            """
+        if let tcp {
+            text += """
+                stream {
+                    server { listen 127.0.0.1:\(tcp); proxy_pass 127.0.0.1:\(target); }
+                }
+
+                """
+        }
+        return text
+    }
+
+    /// haproxy with a frontend and backend per mode, keep-alive and connection reuse in HTTP mode.
+    static func haproxyConfiguration(http: UInt16, tcp: UInt16, target: UInt16) -> String {
+        """
+        global
+            maxconn 64
+        defaults
+            timeout connect 5s
+            timeout client 60s
+            timeout server 60s
+        frontend http
+            mode http
+            option http-keep-alive
+            timeout http-keep-alive 60s
+            bind 127.0.0.1:\(http)
+            default_backend http
+        backend http
+            mode http
+            http-reuse always
+            server one 127.0.0.1:\(target)
+        frontend tcp
+            mode tcp
+            bind 127.0.0.1:\(tcp)
+            default_backend tcp
+        backend tcp
+            mode tcp
+            server one 127.0.0.1:\(target)
+
+        """
+    }
+}
