@@ -1,7 +1,10 @@
+import Foundation
+import Glibc
 import Histogram
 import PodBenchCore
 import PodBenchResults
 import PodBenchTransports
+import Synchronization
 
 /// `podbench http-load`: podbench's HTTP/1.1 client against any server, the way `wrk -t1 -c1` drives
 /// one: one connection, keep-alive, `GET` of one path, the next request sent when the last
@@ -23,7 +26,8 @@ public enum HTTP1Load {
         public var expectedBodyLength: Int?
         /// The longest body taken (the receive buffer's size follows from it).
         public var maximumBodyLength: Int
-        /// How long one request may take, and a connection to open, before the run fails.
+        /// How long one request may take, from its send to its response's last byte, before the
+        /// run fails (however slowly the bytes trickle in).
         public var timeoutNanoseconds: UInt64
 
         public init(
@@ -122,20 +126,33 @@ public enum HTTP1Load {
         case closed
     }
 
+    /// When the request in flight was sent (0: none), for `run`'s watchdog.
+    public final class InFlight: Sendable {
+        let since = Atomic<UInt64>(0)
+        /// The connection's descriptor, for the watchdog to shut down.
+        let descriptor = Atomic<Int32>(-1)
+        let finished = Atomic<Bool>(false)
+        let fired = Atomic<Bool>(false)
+        public init() {}
+    }
+
     /// Requests until `deadline` (or `limit` requests), recording each round trip in `histogram`
     /// when `record`. Allocates nothing.
-    /// - Parameter sequence: requests sent so far (the next one's number, for errors).
+    /// - Parameters:
+    ///   - sequence: requests sent so far (the next one's number, for errors).
+    ///   - inFlight: told when each request is sent and answered.
     @inline(__always)
     public static func loop<Channel: DataChannel>(
         reader: inout FrameReader<Channel>, request: UnsafeRawBufferPointer, expectation: inout Expectation,
         histogram: inout Histogram<UInt64>, record: Bool, deadline: UInt64, limit: UInt64 = .max,
-        maximumBody: Int, sequence: inout UInt64
+        maximumBody: Int, sequence: inout UInt64, inFlight: InFlight? = nil
     ) throws -> Ending {
         let channel = reader.channel
         let highest = histogram.highestTrackableValue
         var sent: UInt64 = 0
         while sent < limit && MonotonicClock.now() < deadline {
             let started = MonotonicClock.now()
+            inFlight?.since.store(started, ordering: .relaxed)
             try channel.sendAll(request)
             let head = try reader.nextHTTPHead(from: channel, response: true)
             guard head.status == 200, let length = head.contentLength, length <= maximumBody else {
@@ -144,6 +161,7 @@ public enum HTTP1Load {
             }
             let message = try reader.takeHTTP(head.length + length, from: channel)
             let now = MonotonicClock.now()
+            inFlight?.since.store(0, ordering: .relaxed)
             let body = UnsafeRawBufferPointer(rebasing: message[head.length...])
             if let checksum = expectation.checksum {
                 guard length == expectation.bodyLength!, PayloadChecksum.checksum(body) == checksum else {
@@ -196,8 +214,39 @@ public enum HTTP1Load {
     }
 
     /// Runs the plan: connects, warms up, measures. Connections the server closes are reopened
-    /// (between requests, as wrk does); a reconnect's cost falls on the request after it.
+    /// (between requests, as wrk does): the reconnect's time counts in the phase's elapsed time
+    /// (requests/s), not in any request's latency (wrk's clock starts at the send too). A request
+    /// that takes longer than the plan's timeout, however its bytes trickle in, ends the run: a
+    /// watchdog thread shuts the connection down under it.
     public static func run(_ plan: Plan) throws -> Result {
+        let inFlight = InFlight()
+        let timeout = plan.timeoutNanoseconds
+        let watchdog = Thread {
+            while !inFlight.finished.load(ordering: .relaxed) {
+                let since = inFlight.since.load(ordering: .relaxed)
+                if since != 0, MonotonicClock.now() &- since > timeout {
+                    inFlight.fired.store(true, ordering: .relaxed)
+                    _ = Glibc.shutdown(inFlight.descriptor.load(ordering: .relaxed), Int32(SHUT_RDWR))
+                    return
+                }
+                usleep(useconds_t(min(max(timeout / 4_000, 1_000), 50_000)))
+            }
+        }
+        defer { inFlight.finished.store(true, ordering: .relaxed) }
+        var sequence: UInt64 = 0
+        do {
+            return try run(plan, inFlight: inFlight, sequence: &sequence, start: { watchdog.start() })
+        } catch let error as PodBenchError where inFlight.fired.load(ordering: .relaxed) {
+            throw PodBenchError(
+                .timeout,
+                "request \(sequence) took longer than --timeout (\(DurationText.format(nanoseconds: timeout))): the server answers too slowly or not at all",
+                cause: error.cause)
+        }
+    }
+
+    static func run(
+        _ plan: Plan, inFlight: InFlight, sequence: inout UInt64, start: () -> Void
+    ) throws -> Result {
         let requestBytes = try request(path: plan.path, host: plan.host)
         let requestBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: requestBytes.count, alignment: 64)
         defer { requestBuffer.deallocate() }
@@ -205,13 +254,15 @@ public enum HTTP1Load {
         let request = UnsafeRawBufferPointer(requestBuffer)
         var reader = FrameReader(
             channel: try connect(plan), maximumPayload: plan.maximumBodyLength + HTTP1.maximumHeadLength)
+        var open = true
         defer {
-            reader.channel.close()
+            if open { reader.channel.close() }
             reader.deallocate()
         }
+        inFlight.descriptor.store(reader.channel.descriptor.rawValue, ordering: .relaxed)
+        start()
         var expectation = Expectation(bodyLength: plan.expectedBodyLength)
         var histogram = EncodedHistogram.makeLatencyHistogram()
-        var sequence: UInt64 = 0
         var reconnects: UInt64 = 0
         // The warm-up, then the measured phase, each to its deadline across reconnects.
         var cpuStart = CPUUsage.currentThread()
@@ -229,10 +280,15 @@ public enum HTTP1Load {
                 let ending = try loop(
                     reader: &reader, request: request, expectation: &expectation, histogram: &histogram,
                     record: measured, deadline: deadline,
-                    maximumBody: plan.maximumBodyLength, sequence: &sequence)
+                    maximumBody: plan.maximumBodyLength, sequence: &sequence, inFlight: inFlight)
                 if ending == .done { break }
+                // Closed by the server: open another, unless the measured phase is over anyway.
                 reader.channel.close()
+                open = false
+                if measured && MonotonicClock.now() >= deadline { break }
                 reader.replaceChannel(try connect(plan))
+                open = true
+                inFlight.descriptor.store(reader.channel.descriptor.rawValue, ordering: .relaxed)
                 reconnects += 1
             }
         }

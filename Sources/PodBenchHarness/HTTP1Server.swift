@@ -31,12 +31,30 @@ public final class HTTP1Server: Sendable {
             guard maximumConnections >= 1 else {
                 throw PodBenchError(.invalidConfiguration, "--max-connections: at least 1")
             }
+            // Each connection holds its buffers from the moment it is accepted: the whole server's
+            // memory is bounded before any client comes.
+            let each = HTTP1Server.bytesPerConnection(bodyLength: bodyLength)
+            let most = HTTP1Server.memoryBudget / each
+            guard maximumConnections <= most else {
+                throw PodBenchError(
+                    .invalidConfiguration,
+                    "--max-connections \(maximumConnections) with --body-size \(ByteSize.format(bodyLength)): each connection holds \(ByteSize.format(each)), and all of them at once may hold at most \(ByteSize.format(HTTP1Server.memoryBudget)): give --max-connections \(max(most, 1)) or less, or a smaller --body-size"
+                )
+            }
             self.listen = listen
             self.bodyLength = bodyLength
             self.maximumConnections = maximumConnections
             self.idleTimeoutNanoseconds = idleTimeoutNanoseconds
             self.seed = seed
         }
+    }
+
+    /// What all connections together may hold.
+    public static let memoryBudget = 2 << 30
+
+    /// A connection's receive buffer (FrameReader's), its response and the other side's scratch pattern.
+    static func bytesPerConnection(bodyLength: Int) -> Int {
+        max(4 * (FrameHeader.size + bodyLength + HTTP1.maximumHeadLength), 256 << 10) + 2 * bodyLength + 1024
     }
 
     public let configuration: Configuration
@@ -63,8 +81,11 @@ public final class HTTP1Server: Sendable {
             let fd: FileDescriptor
             do {
                 fd = try listener.descriptor.accept()
-            } catch let error as PodBenchError where error.cause?.errno == .tooManyOpenFiles {
-                // Out of descriptors: wait for connections to end rather than spin.
+            } catch let error as PodBenchError
+                where ![.badFileDescriptor, .invalidArgument, .notSocket].contains(error.cause?.errno)
+            {
+                // Out of descriptors or memory, a connection reset before it was taken: wait a
+                // moment rather than spin, and go on serving the connections there are.
                 log("podbench http-serve: \(error.message); waiting 100 ms")
                 usleep(100_000)
                 continue

@@ -8,10 +8,24 @@ import PodBenchCore
 public enum HopStatsSource: Sendable, Equatable, CustomStringConvertible {
     case relay(SocketAddress)
     case process(pid: Int32)
+    /// The one process named so (`/proc/PID/comm`) this side sees, looked up at each reading: a
+    /// proxy in another container of a pod that shares its process namespace, whose PID is not
+    /// known when the run starts.
+    case processNamed(String)
 
-    /// Parses `pid:PID` or an endpoint (`tcp:…`, `unix:…`).
+    /// Parses `pid:PID`, `process:NAME` or an endpoint (`tcp:…`, `unix:…`).
     public init(parsing text: String) throws {
-        if text.hasPrefix("pid:") {
+        if text.hasPrefix("process:") {
+            let name = String(text.dropFirst(8))
+            guard (1...15).contains(name.utf8.count), name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != 0x2F })
+            else {
+                throw PodBenchError(
+                    .invalidConfiguration,
+                    "'\(TextEscaping.terminal(text))' is not process:NAME with a process name (1 to 15 visible characters, as /proc/PID/comm holds it)"
+                )
+            }
+            self = .processNamed(name)
+        } else if text.hasPrefix("pid:") {
             guard let pid = Int32(text.dropFirst(4)), pid > 0 else {
                 throw PodBenchError(.invalidConfiguration, "'\(text)' is not pid:PID with a process id")
             }
@@ -30,6 +44,7 @@ public enum HopStatsSource: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .relay(let address): address.description
         case .process(let pid): "pid:\(pid)"
+        case .processNamed(let name): "process:\(name)"
         }
     }
 
@@ -40,7 +55,31 @@ public enum HopStatsSource: Sendable, Equatable, CustomStringConvertible {
             .relay(try RelayStats.query(address, timeoutNanoseconds: timeoutNanoseconds).usage)
         case .process(let pid):
             .process(try ProcessAccounting.threads(of: pid))
+        case .processNamed(let name):
+            .process(try ProcessAccounting.threads(of: try Self.pid(named: name)))
         }
+    }
+
+    /// The PID of the one visible process named `name`.
+    /// - Throws: `.unavailable` when there is none or more than one (naming them).
+    static func pid(named name: String) throws -> Int32 {
+        var found: [Int32] = []
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry),
+                let comm = try? String(contentsOfFile: "/proc/\(entry)/comm", encoding: .utf8),
+                comm.trimmingCharacters(in: .newlines) == name
+            else { continue }
+            found.append(pid)
+        }
+        guard found.count == 1 else {
+            throw PodBenchError(
+                .unavailable,
+                found.isEmpty
+                    ? "--via-stats process:\(name): no process of that name is visible here (share the pod's process namespace)"
+                    : "--via-stats process:\(name): \(found.count) processes have that name (\(found.sorted().map(String.init).joined(separator: ", "))): give pid:PID"
+            )
+        }
+        return found[0]
     }
 }
 

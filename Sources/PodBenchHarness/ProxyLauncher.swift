@@ -25,7 +25,7 @@ public final class ProxyLauncher: @unchecked Sendable {
     let directory: String
 
     /// Where Debian installs them, then the PATH.
-    static func executable(_ kind: Kind) -> String? {
+    public static func executable(_ kind: Kind) -> String? {
         let name = kind.rawValue
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
         for dir in ["/usr/sbin", "/usr/local/sbin"] + path.split(separator: ":").map(String.init)
@@ -36,7 +36,7 @@ public final class ProxyLauncher: @unchecked Sendable {
     }
 
     /// nginx's stream module as Debian ships it (libnginx-mod-stream), loaded when present.
-    static let nginxStreamModule = "/usr/lib/nginx/modules/ngx_stream_module.so"
+    public static let nginxStreamModule = "/usr/lib/nginx/modules/ngx_stream_module.so"
 
     /// Writes the configuration into `directory` (it must exist) and starts the proxy; returns
     /// when both ports accept connections.
@@ -50,9 +50,10 @@ public final class ProxyLauncher: @unchecked Sendable {
                 "--preset http-proxy=\(kind.rawValue) needs \(kind.rawValue), which is not installed: apt-get install \(kind == .nginx ? "nginx-light libnginx-mod-stream" : "haproxy") (scripts/setup.sh does it)"
             )
         }
-        let target = try RelayLauncher.freePort(ipv6: false)
-        let http = try RelayLauncher.freePort(ipv6: false)
-        var tcp: UInt16? = try RelayLauncher.freePort(ipv6: false)
+        // Three ports held at once while they are chosen, so they differ.
+        let ports = try Self.freePorts(3)
+        let (target, http) = (ports[0], ports[1])
+        var tcp: UInt16? = ports[2]
         let config = directory + "/\(kind.rawValue).conf"
         let text: String
         switch kind {
@@ -74,11 +75,17 @@ public final class ProxyLauncher: @unchecked Sendable {
         } catch {
             throw PodBenchError(.ioFailure, "cannot write \(config): \(error.localizedDescription)")
         }
-        process.executableURL = URL(fileURLWithPath: executable)
+        // Dies with run, however run ends (a kill -9 included), when setpriv is there to say so.
+        if let setpriv = [String]([("/usr/bin/setpriv"), ("/bin/setpriv")]).first(where: { access($0, X_OK) == 0 }) {
+            process.executableURL = URL(fileURLWithPath: setpriv)
+            process.arguments = ["--pdeathsig", "KILL", "--", executable] + (process.arguments ?? [])
+        } else {
+            process.executableURL = URL(fileURLWithPath: executable)
+        }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         let log = directory + "/\(kind.rawValue).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.standardError = FileHandle(forWritingAtPath: log)
         do {
             try process.run()
@@ -93,10 +100,10 @@ public final class ProxyLauncher: @unchecked Sendable {
                 name: "\(kind.rawValue)-\(mode)", stats: stats)
         }
         hops = (tcp.map { [hop("tcp", $0)] } ?? []) + [hop("http", http)]
-        // Ready when both ports accept.
+        // Ready when both ports accept and the proxy still runs (one that failed to bind exits).
         let deadline = MonotonicClock.now() + 10_000_000_000
-        for port in [tcp, http].compactMap({ $0 }) {
-            while !Self.accepts(port) {
+        for port in [tcp, http].compactMap({ $0 }) + [0] {
+            while port == 0 ? !process.isRunning : !Self.accepts(port) {
                 guard process.isRunning, MonotonicClock.now() < deadline else {
                     kill()
                     let said = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
@@ -108,6 +115,17 @@ public final class ProxyLauncher: @unchecked Sendable {
                 usleep(10_000)
             }
         }
+    }
+
+    /// `count` loopback ports free a moment ago, all different.
+    static func freePorts(_ count: Int) throws -> [UInt16] {
+        var listeners: [SocketTransport.Listener] = []
+        defer { listeners.forEach { $0.close() } }
+        for _ in 0..<count {
+            listeners.append(
+                try SocketTransport.listen(kind: .tcp, options: TransportOptions(), sharedDirectory: "", name: ""))
+        }
+        return try listeners.map { try $0.descriptor.boundPort() }
     }
 
     static func accepts(_ port: UInt16) -> Bool {
@@ -132,7 +150,7 @@ public final class ProxyLauncher: @unchecked Sendable {
     /// nginx in one process (its CPU is the hop's), keep-alive both sides without a request limit,
     /// bodies up to 8 MiB, a request body buffered in memory up to 1 MiB (at the 16 KiB default a
     /// larger body goes through a temporary file and stalls 40 ms on Nagle: docs/http.md).
-    static func nginxConfiguration(directory: String, http: UInt16, tcp: UInt16?, target: UInt16) -> String {
+    public static func nginxConfiguration(directory: String, http: UInt16, tcp: UInt16?, target: UInt16) -> String {
         var text = tcp == nil ? "" : "load_module \(nginxStreamModule);\n"
         text += """
             master_process off;
@@ -158,6 +176,7 @@ public final class ProxyLauncher: @unchecked Sendable {
                         proxy_pass http://podbench;
                         proxy_http_version 1.1;
                         proxy_set_header Connection "";
+                        proxy_max_temp_file_size 0;
                     }
                 }
             }
@@ -175,7 +194,7 @@ public final class ProxyLauncher: @unchecked Sendable {
     }
 
     /// haproxy with a frontend and backend per mode, keep-alive and connection reuse in HTTP mode.
-    static func haproxyConfiguration(http: UInt16, tcp: UInt16, target: UInt16) -> String {
+    public static func haproxyConfiguration(http: UInt16, tcp: UInt16, target: UInt16) -> String {
         """
         global
             maxconn 64

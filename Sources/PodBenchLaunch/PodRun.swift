@@ -12,11 +12,40 @@ public struct PodRunPlan: Sendable {
         /// A relay between the sides (`--via relay`, the presets), a third container.
         public var relay: [String]?
         public var client: [String]
+        /// A proxy of this host's (`--preset http-proxy=…`), the third container instead of a relay.
+        public var proxy: ProxyContainer?
 
-        public init(server: [String], relay: [String]?, client: [String]) {
+        public init(server: [String], relay: [String]?, client: [String], proxy: ProxyContainer? = nil) {
             self.server = server
             self.relay = relay
             self.client = client
+            self.proxy = proxy
+        }
+    }
+
+    /// nginx or haproxy as a container of the pod: an image of this host's program (ProxyImage),
+    /// its configuration written into the shared volume.
+    public struct ProxyContainer: Sendable {
+        /// The image's name and the configuration file's (`nginx`, `haproxy`).
+        public var name: String
+        /// The program's path here and in the image.
+        public var program: String
+        /// Files it loads besides its libraries (nginx's stream module).
+        public var extraFiles: [String]
+        /// The configuration, written to `<shared>/<name>.conf`.
+        public var configuration: String
+        /// Its arguments, given the configuration file's path.
+        public var arguments: @Sendable (_ configurationPath: String) -> [String]
+
+        public init(
+            name: String, program: String, extraFiles: [String], configuration: String,
+            arguments: @escaping @Sendable (String) -> [String]
+        ) {
+            self.name = name
+            self.program = program
+            self.extraFiles = extraFiles
+            self.configuration = configuration
+            self.arguments = arguments
         }
     }
 
@@ -109,10 +138,21 @@ public struct PodRun: Sendable {
         let serverArguments = pod.runArguments(
             container: pod.serverName, detached: true, image: tag, volumes: [shared], securityOption: security,
             sharesProcessNamespace: plan.sharesProcessNamespace, command: commands.server)
-        let relayArguments = commands.relay.map {
+        var relayArguments = commands.relay.map {
             pod.runArguments(
                 container: pod.name + "-relay", detached: true, image: tag, volumes: [shared], securityOption: security,
                 sharesProcessNamespace: plan.sharesProcessNamespace, command: $0)
+        }
+        let proxyTag = try commands.proxy.map { try ProxyImage.tag(name: $0.name, files: [$0.program] + $0.extraFiles) }
+        if let proxy = commands.proxy, let proxyTag {
+            let path = "\(shared)/\(proxy.name).conf"
+            guard FileManager.default.createFile(atPath: path, contents: Data(proxy.configuration.utf8)) else {
+                throw PodBenchError(.ioFailure, "cannot write \(path)")
+            }
+            relayArguments = pod.runArguments(
+                container: pod.name + "-proxy", detached: true, image: proxyTag, volumes: [shared],
+                securityOption: security, sharesProcessNamespace: plan.sharesProcessNamespace,
+                command: proxy.arguments(path))
         }
         let clientArguments = pod.runArguments(
             container: pod.clientName, detached: false, image: tag, volumes: [shared, results],
@@ -174,6 +214,13 @@ public struct PodRun: Sendable {
                 )
             }
         }
+        if let proxy = commands.proxy, let proxyTag,
+            try await ProxyImage.build(
+                podman: podman, program: proxy.program, extraFiles: proxy.extraFiles, tag: proxyTag, workDirectory: work
+            )
+        {
+            progress("podbench: built the image \(proxyTag) from \(proxy.program)")
+        }
         try stopIfInterrupted()
         // The pod goes however this ends; `defer` cannot wait for it, so every way out does.
         do {
@@ -200,7 +247,9 @@ public struct PodRun: Sendable {
         try await podman.check(arguments.create, doing: "creating the pod \(pod.name)")
         try stopIfInterrupted()
         try await podman.check(arguments.server, doing: "starting the server's container")
-        if let relay = arguments.relay { try await podman.check(relay, doing: "starting the relay's container") }
+        if let relay = arguments.relay {
+            try await podman.check(relay, doing: "starting the third container (relay or proxy)")
+        }
         progress("podbench: pod \(pod.name): server and client containers of \(tag), seccomp \(plan.seccomp.rawValue)")
         try stopIfInterrupted()
         let status = try await ChildProcess.run(

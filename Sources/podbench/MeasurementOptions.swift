@@ -214,6 +214,19 @@ struct MeasurementOptions: ParsableArguments {
                 let source = try Self.naming("--via-stats") { try HopStatsSource(parsing: text) }
                 if index < hops.count { hops[index].stats = source }
             }
+            // The proxy presets put every case of tcp through the proxy's HTTP port too, which
+            // answers anything but HTTP with 400: http1 only, and tcp to run it on.
+            if vias.isEmpty, let preset = try chosenPreset(), preset.proxy != nil {
+                if let other = workloads.first(where: { !$0.speaksHTTP }) {
+                    throw ValidationError(
+                        "--preset \(preset.rawValue) measures http1 (the proxy's HTTP port answers anything else with 400): leave \(other.rawValue) out of --workloads, or measure it in a run of its own"
+                    )
+                }
+                guard transports.contains(.tcp) else {
+                    throw ValidationError(
+                        "--preset \(preset.rawValue) puts the proxy on localhost TCP: include tcp in --transports")
+                }
+            }
             if relayIn != nil && !viaStats.isEmpty {
                 throw ValidationError("--via relay reads the relay's own stats: --via-stats goes with a proxy of yours")
             }
@@ -507,7 +520,7 @@ struct MatrixOptions: ParsableArguments {
         help: ArgumentHelp(
             "A pod pattern: ambassador (client → relay → server over localhost TCP), adapter (client → relay over uds, relay → server over TCP), sidecar-logs (the app appends records to a file, the relay follows it and ships them over TCP), content-sync (a sidecar publishes versions into the shared volume, the app follows and reads each whole), http-proxy=nginx or http-proxy=haproxy (an HTTP sidecar: the proxy in TCP mode and in HTTP mode between the sides).",
             discussion:
-                "Sets --transports tcp (unless given) and --via relay, relay:uds or relay:file (unless --via names a proxy of yours); sidecar-logs also --workloads rate (unless given): one-way latency from each record's intended append time to its arrival at the collector is the shipper's lag. content-sync sets --transports sync-symlink,sync-rename and --workloads stream,rate (unless given) and no hop: publish-to-visible latency. http-proxy=nginx|haproxy sets --transports tcp and --workloads http1 (unless given) and, unless --via names proxies of yours, starts the proxy (run only, not in a pod yet) with two ports, TCP mode and HTTP mode: two hops, nginx-tcp and nginx-http. See docs/patterns.md and docs/http.md."
+                "Sets --transports tcp (unless given) and --via relay, relay:uds or relay:file (unless --via names a proxy of yours); sidecar-logs also --workloads rate (unless given): one-way latency from each record's intended append time to its arrival at the collector is the shipper's lag. content-sync sets --transports sync-symlink,sync-rename and --workloads stream,rate (unless given) and no hop: publish-to-visible latency. http-proxy=nginx|haproxy sets --transports tcp and --workloads http1 (unless given) and, unless --via names proxies of yours, starts this host's proxy (beside the run, or with --isolation podman as a third container of the pod) with two ports, TCP mode and HTTP mode: two hops, nginx-tcp and nginx-http; http1 only. See docs/patterns.md and docs/http.md."
         ))
     var preset: String?
 }
@@ -618,7 +631,7 @@ struct HopOptions: ParsableArguments {
 
     @Option(
         help:
-            "With --via: where the hop's own CPU per message comes from: the endpoint a podbench relay serves its stats on (unix:PATH or tcp:HOST:PORT), or pid:PID, a proxy's process as this side sees it (its threads' CPU time and context switches from /proc); none for a hop without, with several --via."
+            "With --via: where the hop's own CPU per message comes from: the endpoint a podbench relay serves its stats on (unix:PATH or tcp:HOST:PORT), or pid:PID, a proxy's process as this side sees it (its threads' CPU time and context switches from /proc), or process:NAME, the one process of that name this side sees (a proxy in another container of a pod sharing its process namespace); none for a hop without, with several --via."
     )
     var viaStats: [String] = []
 }

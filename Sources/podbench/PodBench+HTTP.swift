@@ -67,7 +67,7 @@ extension PodBench {
         func validate() throws {
             let plan = try plan()
             guard plan.durationNanoseconds > 0 else { throw ValidationError("--duration: more than 0") }
-            guard plan.timeoutNanoseconds > 0 else { throw ValidationError("--timeout: more than 0") }
+            guard plan.timeoutNanoseconds >= 1_000_000 else { throw ValidationError("--timeout: at least 1ms") }
         }
 
         func run() async throws {
@@ -155,7 +155,7 @@ extension PodBench {
         func configuration() throws -> HTTP1Server.Configuration {
             do {
                 let idle = try DurationText.parse(idleTimeout, option: "--idle-timeout")
-                guard idle > 0 else { throw ValidationError("--idle-timeout: more than 0") }
+                guard idle >= 1_000_000 else { throw ValidationError("--idle-timeout: at least 1ms") }
                 return try HTTP1Server.Configuration(
                     listen: try SocketAddress(parsing: listen),
                     bodyLength: try ByteSize.parse(bodySize, maximum: 1 << 30),

@@ -14,12 +14,13 @@ extension PodBench.Run {
             commit: BuildInfo.commit(), image: image, shmSize: podShmSize ?? "512m",
             seccomp: podSeccomp.flatMap(PodmanSettings.Seccomp.init(rawValue:)) ?? .ioURing, podmanConf: podmanConf,
             dryRun: dryRun,
+            // A proxy's CPU is read from /proc by name (`--via-stats process:`): the client must see it.
             sharesProcessNamespace: (try? measurement.parsed()).map { plan in
                 plan.transports.contains {
                     let transport = TransportCatalog.transport($0)
                     return transport.needsProcessNamespace(transport.own(plan.options))
                 }
-            } ?? false,
+            } ?? false || Self.startsProxy(measurement),
             commands: { shared in try Self.podCommands(measurement: measurement, shared: shared) },
             progress: { MeasurementSession.progress($0) })
     }
@@ -44,6 +45,32 @@ extension PodBench.Run {
             clientMeasurement.viaStats = hop.stats.map { [$0.description] } ?? []
             clientMeasurement.viaName = ["relay"]
         }
+        // --preset http-proxy=…: this host's nginx or haproxy as the third container, in TCP mode on
+        // 7201 and HTTP mode on 7202, both forwarding to the server on 7203 (the pod's own loopback).
+        var proxy: PodRunPlan.ProxyContainer?
+        if startsProxy(measurement), let kind = try measurement.chosenPreset()?.proxy {
+            guard let program = ProxyLauncher.executable(kind) else {
+                throw PodBenchError(
+                    .unavailable,
+                    "--preset http-proxy=\(kind.rawValue) needs \(kind.rawValue), which is not installed here (its image is made from this host's): apt-get install \(kind == .nginx ? "nginx-light libnginx-mod-stream" : "haproxy")"
+                )
+            }
+            let stream = kind == .nginx && access(ProxyLauncher.nginxStreamModule, R_OK) == 0
+            let tcp: UInt16? = kind == .haproxy || stream ? 7201 : nil
+            proxy = PodRunPlan.ProxyContainer(
+                name: kind.rawValue, program: program, extraFiles: stream ? [ProxyLauncher.nginxStreamModule] : [],
+                configuration: kind == .nginx
+                    ? ProxyLauncher.nginxConfiguration(directory: "/tmp", http: 7202, tcp: tcp, target: 7203)
+                    : ProxyLauncher.haproxyConfiguration(http: 7202, tcp: 7201, target: 7203),
+                arguments: { path in
+                    kind == .nginx ? ["-c", path, "-e", "stderr"] : ["-db", "-f", path]
+                })
+            let modes = (tcp == nil ? [] : [("tcp", 7201)]) + [("http", 7202)]
+            clientMeasurement.via = modes.map { "tcp:127.0.0.1:\($0.1)" }
+            clientMeasurement.viaTarget = modes.map { _ in "tcp:127.0.0.1:7203" }
+            clientMeasurement.viaName = modes.map { "\(kind.rawValue)-\($0.0)" }
+            clientMeasurement.viaStats = modes.map { _ in "process:\(kind.rawValue)" }
+        }
         // The server listens where a hop forwards only because it was started for it.
         for target in try clientMeasurement.viaTarget.map(HopEndpoint.init(parsing:))
         where !server.hopTargets.contains(target) {
@@ -56,6 +83,11 @@ extension PodBench.Run {
             ]
             + clientMeasurement.arguments(
                 resultsDir: URL(fileURLWithPath: measurement.resultsDir).standardizedFileURL.path)
-        return .init(server: server.arguments, relay: relay?.arguments, client: client)
+        return .init(server: server.arguments, relay: relay?.arguments, client: client, proxy: proxy)
+    }
+
+    /// Whether the run starts a proxy (`--preset http-proxy=…` without a `--via` of the user's).
+    static func startsProxy(_ measurement: MeasurementOptions) -> Bool {
+        measurement.via.isEmpty && (try? measurement.chosenPreset())??.proxy != nil
     }
 }

@@ -90,13 +90,7 @@ extension PodBench {
             if dryRun && isolation == "process" {
                 throw ValidationError("--dry-run applies to --isolation podman and namespaces")
             }
-            if isolation == "podman", let preset = try measurement.chosenPreset(), preset.proxy != nil,
-                measurement.via.isEmpty
-            {
-                throw ValidationError(
-                    "--preset \(preset.rawValue) starts the proxy beside a run of --isolation process or namespaces; in a pod, run the proxy as a container of it and give --via for each of its ports (docs/http.md)"
-                )
-            }
+
         }
 
         /// The server `run` starts as its child, in its private folders; it listens where the

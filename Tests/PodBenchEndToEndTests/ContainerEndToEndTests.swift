@@ -377,6 +377,40 @@ extension EndToEnd {
         }
 
         @Test(
+            "--isolation podman --preset http-proxy=nginx|haproxy: this host's proxy as the third container, both modes, its CPU by name",
+            .enabled(if: podmanTestsEnabled && toolPresent("/usr/sbin/nginx") && toolPresent("/usr/sbin/haproxy")))
+        func proxyContainer() throws {
+            for kind in ["haproxy", "nginx"] {
+                let dir = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(atPath: dir) }
+                let podsBefore = try podbenchPods()
+                let result = try BinaryProcess.run(
+                    [
+                        "run", "--isolation", "podman", "--preset", "http-proxy=\(kind)", "--sizes", "64,16KiB",
+                        "--trials", "2", "--messages", "60", "--warmup", "10ms", "--verify", "all", "--no-calibrate",
+                        "--results-dir", dir,
+                    ], timeout: 300)
+                #expect(result.status == 0, "\(kind): \(result.stderr)")
+                let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
+                #expect(run.environment.topology == "two containers, one pod sharing its process namespace")
+                #expect(
+                    run.cases.map { $0.key.hop?.name ?? "direct" }
+                        == Array(repeating: ["direct", "\(kind)-tcp", "\(kind)-http"], count: 2).flatMap { $0 },
+                    "\(run.cases.map(\.key))")
+                for c in run.cases {
+                    #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
+                    expectIntact(c, messages: 60)
+                    guard c.key.hop != nil else { continue }
+                    for t in c.trials {
+                        // The proxy's CPU, found by name in the pod's shared process namespace.
+                        #expect((t.hop?.usage.userNanoseconds ?? 0) + (t.hop?.usage.systemNanoseconds ?? 0) > 0)
+                    }
+                }
+                #expect(try podbenchPods() == podsBefore)
+            }
+        }
+
+        @Test(
             "deploy/kubernetes/pod-ambassador.yaml under podman kube play: three containers, the hop's cost collected",
             .enabled(if: podmanTestsEnabled))
         func kubePlayAmbassador() throws {

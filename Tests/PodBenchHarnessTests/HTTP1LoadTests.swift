@@ -205,6 +205,56 @@ struct HTTP1LoadTests {
         try server.wait()
     }
 
+    @Test("a server that trickles its answer a byte at a time ends the run at --timeout, the request named")
+    func trickle() throws {
+        let listener = try SocketTransport.listen(
+            kind: .tcp, options: TransportOptions(), sharedDirectory: "", name: "",
+            fixed: .ipv4(host: "127.0.0.1", port: 0))
+        defer { listener.close() }
+        let server = Background {
+            let channel = try listener.accept(timeoutNanoseconds: 10_000_000_000)
+            defer { channel.close() }
+            var reader = FrameReader(channel: channel, maximumPayload: 64)
+            defer { reader.deallocate() }
+            let head = try reader.nextHTTPHead(from: channel, response: false)
+            _ = try reader.takeHTTP(head.length, from: channel)
+            // A byte every 50 ms: each receive is well within any per-call timeout.
+            for byte in Self.response("abc") {
+                try [byte].withUnsafeBytes { try channel.sendAll($0) }
+                usleep(50_000)
+            }
+        }
+        let started = MonotonicClock.now()
+        do {
+            _ = try HTTP1Load.run(
+                try HTTP1Load.Plan(
+                    target: listener.address, path: "/", durationNanoseconds: 5_000_000_000, warmupNanoseconds: 0,
+                    timeoutNanoseconds: 300_000_000))
+            Issue.record("the run did not end at its timeout")
+        } catch let error as PodBenchError {
+            #expect(error.code == .timeout)
+            #expect(error.message.hasPrefix("request 0 took longer than --timeout (300ms)"), "\(error.message)")
+        }
+        #expect(MonotonicClock.now() - started < 3_000_000_000)
+        try? server.wait()
+    }
+
+    @Test("http-serve's connections together hold at most 2 GiB: a configuration that could hold more is refused")
+    func memoryBound() throws {
+        _ = try HTTP1Server.Configuration(listen: .ipv4(host: "127.0.0.1", port: 0), bodyLength: 64)
+        #expect(throws: PodBenchError.self) {
+            try HTTP1Server.Configuration(listen: .ipv4(host: "127.0.0.1", port: 0), bodyLength: 256 << 20)
+        }
+        do {
+            _ = try HTTP1Server.Configuration(
+                listen: .ipv4(host: "127.0.0.1", port: 0), bodyLength: 16 << 20, maximumConnections: 64)
+        } catch let error as PodBenchError {
+            #expect(error.message.contains("give --max-connections 21 or less"), "\(error.message)")
+        }
+        _ = try HTTP1Server.Configuration(
+            listen: .ipv4(host: "127.0.0.1", port: 0), bodyLength: 16 << 20, maximumConnections: 21)
+    }
+
     @Test("http-serve closes connections past --max-connections and the idle ones")
     func serveLimits() throws {
         let server = try Self.server(maximumConnections: 2, idle: 300_000_000)

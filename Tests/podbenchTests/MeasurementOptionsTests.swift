@@ -42,8 +42,30 @@ struct MeasurementOptionsTests {
             let plan = try Self.parsed(["--preset", text])
             #expect(plan.workloads == [.http1] && plan.transports == [.tcp] && plan.hops.isEmpty && plan.relayIn == nil)
             #expect(try Preset(parsing: text).proxy == kind)
-            #expect(throws: (any Error).self) { try PodBench.Run.parse(["--isolation", "podman", "--preset", text]) }
+            // In a pod the proxy is the third container: both modes' ports, the server behind them,
+            // its CPU found by name in the shared process namespace.
+            if ProxyLauncher.executable(kind) != nil {
+                let run = try PodBench.Run.parse(["--isolation", "podman", "--preset", text])
+                let plan = run.podPlan()
+                #expect(plan.sharesProcessNamespace)
+                let commands = try plan.commands("/w/shared")
+                let proxy = try #require(commands.proxy)
+                #expect(proxy.name == kind.rawValue && commands.relay == nil)
+                #expect(
+                    proxy.configuration.contains("127.0.0.1:7202") && proxy.configuration.contains("127.0.0.1:7203"))
+                let client = try MeasurementOptions.parse(Array(commands.client.drop { $0 != "--transports" }))
+                #expect(
+                    client.via.last == "tcp:127.0.0.1:7202"
+                        && client.viaTarget.allSatisfy { $0 == "tcp:127.0.0.1:7203" })
+                #expect(
+                    client.viaName.last == "\(kind.rawValue)-http" && client.viaStats.last == "process:\(kind.rawValue)"
+                )
+                #expect(Array(commands.server.suffix(2)) == ["--via-target", "tcp:127.0.0.1:7203"])
+            }
             #expect(throws: (any Error).self) { try PodBench.Client.parse(["--preset", text]) }
+            // Its HTTP port answers anything else with 400, and it listens on tcp.
+            #expect(throws: (any Error).self) { try Self.parsed(["--preset", text, "--workloads", "pingpong,http1"]) }
+            #expect(throws: (any Error).self) { try Self.parsed(["--preset", text, "--transports", "uds"]) }
             // A proxy of the user's given with --via stands: nothing started.
             _ = try PodBench.Client.parse([
                 "--preset", text, "--via", "tcp:127.0.0.1:1", "--via-target", "tcp:127.0.0.1:2",
