@@ -11,41 +11,12 @@
 # 10% of wrk's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-client_cpu=0 server_cpu=1 rounds=6 seconds=5 size=64
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --cpu) IFS=, read -r client_cpu server_cpu <<<"$2"; shift 2 ;;
-    --rounds) rounds=$2; shift 2 ;;
-    --seconds) seconds=$2; shift 2 ;;
-    --size) size=$2; shift 2 ;;
-    *) echo "unknown option $1 (use --cpu C,S --rounds N --seconds S --size BYTES)" >&2; exit 2 ;;
-  esac
-done
 source scripts/setup.sh
-podbench_setup wrk nginx-light python3 iproute2
-bin=.build/release/podbench
-[ -x "$bin" ] || swift build -c release --product podbench >&2
-work=$(mktemp -d /tmp/podbench-http-XXXXXX)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
-
-wait_listening() {  # $1 port, $2 pid
-  for _ in $(seq 1 100); do
-    [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ] && return 0
-    kill -0 "$2" 2>/dev/null || return 1
-    sleep 0.05
-  done
-  return 1
-}
-nginx_port=$((20000 + RANDOM % 20000)) serve_port=$((nginx_port + 1))
-podbench_nginx_static_config "$work/nginx.conf" "$nginx_port" "$work"
-head -c "$size" /dev/urandom >"$work/www/body"
-taskset -c "$server_cpu" nginx -c "$work/nginx.conf" 2>"$work/nginx.log" &
-pids+=($!)
-wait_listening "$nginx_port" "${pids[-1]}" || { echo "nginx did not start:" >&2; cat "$work/nginx.log" >&2; exit 1; }
+podbench_http_frame http "$@"
+serve_port=$((nginx_port + 1))
 "$bin" http-serve --listen "tcp:127.0.0.1:$serve_port" --body-size "$size" --cpu "$server_cpu" --quiet >"$work/serve.log" 2>&1 &
 pids+=($!)
-wait_listening "$serve_port" "${pids[-1]}" || { echo "http-serve did not start:" >&2; cat "$work/serve.log" >&2; exit 1; }
+podbench_wait_listening "$serve_port" "${pids[-1]}" || { echo "http-serve did not start:" >&2; cat "$work/serve.log" >&2; exit 1; }
 
 wrk_figures() {  # $1 port; prints "requests/s p50-µs"
   taskset -c "$client_cpu" wrk -t1 -c1 -d"${seconds}s" --latency "http://127.0.0.1:$1/body" >"$work/wrk.txt" 2>&1 || true
@@ -69,9 +40,7 @@ podbench_figures() {  # $1 port; prints "requests/s p50-µs"
     "$work/load.json"
 }
 
-floors() {
-  "$bin" calibrate --trials 3 --duration 100ms 2>/dev/null | grep -Ei 'cache-line|futex|null system call|pingpong' || true
-}
+floors() { podbench_http_floors; }
 
 echo "machine: $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs;" \
   "pinning client=$client_cpu server=$server_cpu; $(nginx -v 2>&1 | cut -d' ' -f3); wrk $(dpkg-query -W -f='${Version}' wrk);" \

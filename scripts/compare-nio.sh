@@ -9,35 +9,12 @@
 # Prints the floors before and after, each round, the medians and podbench/NIO ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-client_cpu=0 server_cpu=1 rounds=6 seconds=5 size=64
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --cpu) IFS=, read -r client_cpu server_cpu <<<"$2"; shift 2 ;;
-    --rounds) rounds=$2; shift 2 ;;
-    --seconds) seconds=$2; shift 2 ;;
-    --size) size=$2; shift 2 ;;
-    *) echo "unknown option $1 (use --cpu C,S --rounds N --seconds S --size BYTES)" >&2; exit 2 ;;
-  esac
-done
 source scripts/setup.sh
-podbench_setup nginx-light python3 iproute2
-bin=.build/release/podbench
-[ -x "$bin" ] || swift build -c release --product podbench >&2
+podbench_http_frame nio "$@"
 (cd Comparisons/NIOHTTP1 && swift build -c release >&2)
 nio=Comparisons/NIOHTTP1/.build/release/NIOLoad
-work=$(mktemp -d /tmp/podbench-nio-XXXXXX)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
-port=$((20000 + RANDOM % 20000))
-podbench_nginx_static_config "$work/nginx.conf" "$port" "$work"
-head -c "$size" /dev/urandom >"$work/www/body"
-taskset -c "$server_cpu" nginx -c "$work/nginx.conf" 2>"$work/nginx.log" &
-pids+=($!)
-for _ in $(seq 1 100); do [ -n "$(ss -Htln "sport = :$port")" ] && break; sleep 0.05; done
-
-floors() {
-  "$bin" calibrate --trials 3 --duration 100ms 2>/dev/null | grep -Ei 'cache-line|futex-wake-roundtrip-cross' || true
-}
+port=$nginx_port
+floors() { podbench_http_floors; }
 figures() {  # stdin: one JSON object; prints "requests/s p50-µs cpu-µs"
   python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["requestsPerSecond"], r["latency"]["p50"]/1000, r["cpuNanosecondsPerRequest"]/1000)'
 }

@@ -116,6 +116,53 @@ http {
 CFG
 }
 
+# The frame of the HTTP comparison scripts (compare-http.sh, compare-nio.sh): `podbench_http_frame
+# NAME "$@"` reads --cpu C,S --rounds N --seconds S --size BYTES into $client_cpu $server_cpu
+# $rounds $seconds $size, installs wrk and nginx-light if missing, builds the release binary if
+# there is none and sets $bin, makes $work (removed on exit, when every process in $pids is killed)
+# and starts nginx on the server CPU serving a $size-byte file, /body, on $nginx_port.
+podbench_http_frame() {
+  local name=$1
+  shift
+  client_cpu=0 server_cpu=1 rounds=6 seconds=5 size=64
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --cpu) IFS=, read -r client_cpu server_cpu <<<"$2"; shift 2 ;;
+      --rounds) rounds=$2; shift 2 ;;
+      --seconds) seconds=$2; shift 2 ;;
+      --size) size=$2; shift 2 ;;
+      *) echo "unknown option $1 (use --cpu C,S --rounds N --seconds S --size BYTES)" >&2; exit 2 ;;
+    esac
+  done
+  podbench_setup wrk nginx-light python3 iproute2
+  bin=.build/release/podbench
+  [ -x "$bin" ] || swift build -c release --product podbench >&2
+  work=$(mktemp -d "/tmp/podbench-$name-XXXXXX")
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+  nginx_port=$((20000 + RANDOM % 20000))
+  podbench_nginx_static_config "$work/nginx.conf" "$nginx_port" "$work"
+  head -c "$size" /dev/urandom >"$work/www/body"
+  taskset -c "$server_cpu" nginx -c "$work/nginx.conf" 2>"$work/nginx.log" &
+  pids+=($!)
+  podbench_wait_listening "$nginx_port" "${pids[-1]}" || { echo "nginx did not start:" >&2; cat "$work/nginx.log" >&2; exit 1; }
+}
+
+# Waits until something listens on TCP port $1 (without connecting); fails when process $2 is gone first.
+podbench_wait_listening() {
+  for _ in $(seq 1 100); do
+    [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ] && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
+# The floors a speed figure is quoted with: `podbench calibrate`'s cache-line and futex round trips.
+podbench_http_floors() {
+  "$bin" calibrate --trials 3 --duration 100ms 2>/dev/null | grep -E 'cacheline-roundtrip-cross|futex-wake-roundtrip-cross' || true
+}
+
 # Writes a haproxy configuration for an HTTP proxy on loopback (mode http, keep-alive both
 # sides): `podbench_haproxy_http_config FILE LISTEN-PORT TARGET-PORT`.
 podbench_haproxy_http_config() {
