@@ -126,14 +126,36 @@ public enum HTTP1Load {
         case closed
     }
 
-    /// When the request in flight was sent (0: none), for `run`'s watchdog.
+    /// When the request in flight was sent, for `run`'s watchdog: 0 when none is, `claimed` once
+    /// the watchdog has taken it as timed out. Whoever moves `since` off a request's send time owns
+    /// its end: the loop when the response came in time, the watchdog (which then shuts the
+    /// connection down) when it did not; the connection is closed only with no request left to
+    /// claim, so the watchdog never touches a descriptor that was closed (and perhaps reused).
     public final class InFlight: Sendable {
         let since = Atomic<UInt64>(0)
         /// The connection's descriptor, for the watchdog to shut down.
         let descriptor = Atomic<Int32>(-1)
         let finished = Atomic<Bool>(false)
+        /// The watchdog claimed a request, and (`shot`) has shut its connection down.
         let fired = Atomic<Bool>(false)
+        let shot = Atomic<Bool>(false)
+        static let claimed: UInt64 = 1
+
         public init() {}
+
+        /// The request sent at `started` was answered: false when the watchdog claimed it first.
+        @inline(__always)
+        func answered(_ started: UInt64) -> Bool {
+            since.compareExchange(expected: started, desired: 0, ordering: .acquiringAndReleasing).exchanged
+        }
+
+        /// No request in flight from now on; returns once a watchdog that claimed one is done with
+        /// the descriptor (call before closing it).
+        func settle() {
+            if since.exchange(0, ordering: .acquiringAndReleasing) == Self.claimed {
+                while !shot.load(ordering: .acquiring) { usleep(100) }
+            }
+        }
     }
 
     /// Requests until `deadline` (or `limit` requests), recording each round trip in `histogram`
@@ -152,7 +174,7 @@ public enum HTTP1Load {
         var sent: UInt64 = 0
         while sent < limit && MonotonicClock.now() < deadline {
             let started = MonotonicClock.now()
-            inFlight?.since.store(started, ordering: .relaxed)
+            inFlight?.since.store(started, ordering: .releasing)
             try channel.sendAll(request)
             let head = try reader.nextHTTPHead(from: channel, response: true)
             guard head.status == 200, let length = head.contentLength, length <= maximumBody else {
@@ -161,7 +183,9 @@ public enum HTTP1Load {
             }
             let message = try reader.takeHTTP(head.length + length, from: channel)
             let now = MonotonicClock.now()
-            inFlight?.since.store(0, ordering: .relaxed)
+            if let inFlight, !inFlight.answered(started) {
+                throw PodBenchError(.timeout, "request \(sequence) was answered after --timeout")
+            }
             let body = UnsafeRawBufferPointer(rebasing: message[head.length...])
             if let checksum = expectation.checksum {
                 guard length == expectation.bodyLength!, PayloadChecksum.checksum(body) == checksum else {
@@ -222,21 +246,26 @@ public enum HTTP1Load {
         let inFlight = InFlight()
         let timeout = plan.timeoutNanoseconds
         let watchdog = Thread {
-            while !inFlight.finished.load(ordering: .relaxed) {
-                let since = inFlight.since.load(ordering: .relaxed)
-                if since != 0, MonotonicClock.now() &- since > timeout {
-                    inFlight.fired.store(true, ordering: .relaxed)
-                    _ = Glibc.shutdown(inFlight.descriptor.load(ordering: .relaxed), Int32(SHUT_RDWR))
+            while !inFlight.finished.load(ordering: .acquiring) {
+                let since = inFlight.since.load(ordering: .acquiring)
+                if since > InFlight.claimed, MonotonicClock.now() &- since > timeout,
+                    inFlight.since.compareExchange(
+                        expected: since, desired: InFlight.claimed, ordering: .acquiringAndReleasing
+                    ).exchanged
+                {
+                    inFlight.fired.store(true, ordering: .releasing)
+                    _ = Glibc.shutdown(inFlight.descriptor.load(ordering: .acquiring), Int32(SHUT_RDWR))
+                    inFlight.shot.store(true, ordering: .releasing)
                     return
                 }
                 usleep(useconds_t(min(max(timeout / 4_000, 1_000), 50_000)))
             }
         }
-        defer { inFlight.finished.store(true, ordering: .relaxed) }
+        defer { inFlight.finished.store(true, ordering: .releasing) }
         var sequence: UInt64 = 0
         do {
             return try run(plan, inFlight: inFlight, sequence: &sequence, start: { watchdog.start() })
-        } catch let error as PodBenchError where inFlight.fired.load(ordering: .relaxed) {
+        } catch let error as PodBenchError where inFlight.fired.load(ordering: .acquiring) {
             throw PodBenchError(
                 .timeout,
                 "request \(sequence) took longer than --timeout (\(DurationText.format(nanoseconds: timeout))): the server answers too slowly or not at all",
@@ -256,10 +285,11 @@ public enum HTTP1Load {
             channel: try connect(plan), maximumPayload: plan.maximumBodyLength + HTTP1.maximumHeadLength)
         var open = true
         defer {
+            inFlight.settle()
             if open { reader.channel.close() }
             reader.deallocate()
         }
-        inFlight.descriptor.store(reader.channel.descriptor.rawValue, ordering: .relaxed)
+        inFlight.descriptor.store(reader.channel.descriptor.rawValue, ordering: .releasing)
         start()
         var expectation = Expectation(bodyLength: plan.expectedBodyLength)
         var histogram = EncodedHistogram.makeLatencyHistogram()
@@ -283,12 +313,13 @@ public enum HTTP1Load {
                     maximumBody: plan.maximumBodyLength, sequence: &sequence, inFlight: inFlight)
                 if ending == .done { break }
                 // Closed by the server: open another, unless the measured phase is over anyway.
+                inFlight.settle()
                 reader.channel.close()
                 open = false
                 if measured && MonotonicClock.now() >= deadline { break }
                 reader.replaceChannel(try connect(plan))
                 open = true
-                inFlight.descriptor.store(reader.channel.descriptor.rawValue, ordering: .relaxed)
+                inFlight.descriptor.store(reader.channel.descriptor.rawValue, ordering: .releasing)
                 reconnects += 1
             }
         }

@@ -35,6 +35,12 @@ public final class HTTP1Server: Sendable {
             // memory is bounded before any client comes.
             let each = HTTP1Server.bytesPerConnection(bodyLength: bodyLength)
             let most = HTTP1Server.memoryBudget / each
+            guard most >= 1 else {
+                throw PodBenchError(
+                    .invalidConfiguration,
+                    "--body-size \(ByteSize.format(bodyLength)): one connection would hold \(ByteSize.format(each)), more than the \(ByteSize.format(HTTP1Server.memoryBudget)) all connections may hold: give at most \(ByteSize.format(HTTP1Server.largestBody))"
+                )
+            }
             guard maximumConnections <= most else {
                 throw PodBenchError(
                     .invalidConfiguration,
@@ -51,6 +57,8 @@ public final class HTTP1Server: Sendable {
 
     /// What all connections together may hold.
     public static let memoryBudget = 2 << 30
+    /// The largest body one connection can serve within the budget (a round 256 MiB).
+    public static let largestBody = 256 << 20
 
     /// A connection's receive buffer (FrameReader's), its response and the other side's scratch pattern.
     static func bytesPerConnection(bodyLength: Int) -> Int {
@@ -75,6 +83,12 @@ public final class HTTP1Server: Sendable {
             fixed: configuration.listen)
     }
 
+    /// An accept error that concerns one connection (ECONNABORTED, EPROTO, …), not the socket.
+    static func isTransient(_ error: PodBenchError) -> Bool {
+        guard let errno = error.cause?.errno else { return false }
+        return ![.badFileDescriptor, .invalidArgument, .notSocket].contains(errno)
+    }
+
     /// Accepts until the process ends.
     public func run() throws -> Never {
         while true {
@@ -82,12 +96,16 @@ public final class HTTP1Server: Sendable {
             do {
                 fd = try listener.descriptor.accept()
             } catch let error as PodBenchError
-                where ![.badFileDescriptor, .invalidArgument, .notSocket].contains(error.cause?.errno)
+                where [.tooManyOpenFiles, .tooManyOpenFilesInSystem, .noBufferSpace, .noMemory].contains(
+                    error.cause?.errno)
             {
-                // Out of descriptors or memory, a connection reset before it was taken: wait a
-                // moment rather than spin, and go on serving the connections there are.
+                // Out of descriptors or memory: wait a moment for connections to end rather than
+                // spin, and go on serving the connections there are.
                 log("podbench http-serve: \(error.message); waiting 100 ms")
                 usleep(100_000)
+                continue
+            } catch let error as PodBenchError where Self.isTransient(error) {
+                // A connection that ended before it was taken (ECONNABORTED, EPROTO, …): the next.
                 continue
             }
             if open.add(1, ordering: .relaxed).newValue > configuration.maximumConnections {

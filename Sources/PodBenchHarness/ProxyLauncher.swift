@@ -102,19 +102,23 @@ public final class ProxyLauncher: @unchecked Sendable {
         hops = (tcp.map { [hop("tcp", $0)] } ?? []) + [hop("http", http)]
         // Ready when both ports accept and the proxy still runs (one that failed to bind exits).
         let deadline = MonotonicClock.now() + 10_000_000_000
-        for port in [tcp, http].compactMap({ $0 }) + [0] {
-            while port == 0 ? !process.isRunning : !Self.accepts(port) {
+        func failed(_ what: String) -> PodBenchError {
+            kill()
+            let said = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            return PodBenchError(
+                .ioFailure,
+                "\(kind.rawValue) \(what)\(said.isEmpty ? "" : ": " + TextEscaping.terminal(String(said.suffix(300))))")
+        }
+        for port in [tcp, http].compactMap({ $0 }) {
+            while !Self.accepts(port) {
                 guard process.isRunning, MonotonicClock.now() < deadline else {
-                    kill()
-                    let said = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-                    throw PodBenchError(
-                        .ioFailure,
-                        "\(kind.rawValue) did not start listening on 127.0.0.1:\(port)\(said.isEmpty ? "" : ": " + TextEscaping.terminal(String(said.suffix(300))))"
-                    )
+                    throw failed("did not start listening on 127.0.0.1:\(port)")
                 }
                 usleep(10_000)
             }
         }
+        // A proxy that could not bind one of them exits even if something else answers there.
+        guard process.isRunning else { throw failed("exited as it started (status \(process.terminationStatus))") }
     }
 
     /// `count` loopback ports free a moment ago, all different.

@@ -143,7 +143,12 @@ public struct PodRun: Sendable {
                 container: pod.name + "-relay", detached: true, image: tag, volumes: [shared], securityOption: security,
                 sharesProcessNamespace: plan.sharesProcessNamespace, command: $0)
         }
-        let proxyTag = try commands.proxy.map { try ProxyImage.tag(name: $0.name, files: [$0.program] + $0.extraFiles) }
+        var proxyTag: String?
+        if let proxy = commands.proxy {
+            var files = [proxy.program] + proxy.extraFiles
+            for file in files { files += try await ContainerImage.libraries(of: file) }
+            proxyTag = try ProxyImage.tag(name: proxy.name, files: files)
+        }
         if let proxy = commands.proxy, let proxyTag {
             let path = "\(shared)/\(proxy.name).conf"
             guard FileManager.default.createFile(atPath: path, contents: Data(proxy.configuration.utf8)) else {

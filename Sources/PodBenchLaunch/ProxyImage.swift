@@ -8,14 +8,16 @@ import PodBenchCore
 /// (nginx looks its user up when it starts as root). The third container of a pod under `run
 /// --isolation podman --preset http-proxy=…`.
 public enum ProxyImage {
-    /// The tag for `program` and its extra files: a digest of their sizes, inodes and change times,
-    /// so an upgraded proxy gets a new image and an unchanged one reuses its image.
+    /// The tag for `files` (the program, the files it loads and their libraries): a digest of their
+    /// paths, sizes, inodes and modification times, so an upgraded proxy or library gets a new
+    /// image and an unchanged one reuses its image.
     static let layoutVersion: UInt64 = 1
 
     public static func tag(name: String, files: [String]) throws -> String {
         // The layout's version first: an image of an older layout is not reused.
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ layoutVersion
         for file in files {
+            for byte in file.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
             var info = stat()
             guard stat(file, &info) == 0 else {
                 throw PodBenchError(.ioFailure, "cannot read \(file): \(String(cString: strerror(errno)))")

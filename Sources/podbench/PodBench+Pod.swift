@@ -56,6 +56,11 @@ extension PodBench.Run {
                 )
             }
             let stream = kind == .nginx && access(ProxyLauncher.nginxStreamModule, R_OK) == 0
+            if kind == .nginx && !stream {
+                MeasurementSession.progress(
+                    "podbench: nginx has no stream module here (\(ProxyLauncher.nginxStreamModule); Debian's libnginx-mod-stream): nginx in TCP mode is not measured, only in HTTP mode"
+                )
+            }
             let tcp: UInt16? = kind == .haproxy || stream ? 7201 : nil
             proxy = PodRunPlan.ProxyContainer(
                 name: kind.rawValue, program: program, extraFiles: stream ? [ProxyLauncher.nginxStreamModule] : [],

@@ -507,7 +507,10 @@ extension EndToEnd {
                     "include tcp in --transports"
                 ),
                 (["run", "--via-target", "tcp:127.0.0.1:9001"], "go with --via"),
-                (["run", "--preset", "sidecar"], "is not ambassador, adapter, sidecar-logs or content-sync"),
+                (
+                    ["run", "--preset", "sidecar"],
+                    "is not ambassador, adapter, sidecar-logs, content-sync, http-proxy=nginx or"
+                ),
                 (["run", "--via", "relay:pipe"], "is not relay"),
                 (["relay", "--listen", "tcp:nowhere", "--forward", "tcp:127.0.0.1:1"], "--listen"),
                 (["relay", "--listen", "tcp:127.0.0.1:1", "--forward", "shm:dev/shm/x"], "absolute path"),

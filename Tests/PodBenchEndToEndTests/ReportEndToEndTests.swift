@@ -76,12 +76,14 @@ extension EndToEnd {
                 #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
                 let offered = try #require(c.key.rate.map(Double.init))
                 for t in c.trials {
-                    // Open loop: the offered rate is what goes out (the sender catches up when late).
-                    // Never faster; under a sanitizer, 20k/s through `file` may be more than the
-                    // instrumented sender can keep up with beside the unit tests (CI, 2026-12-03),
-                    // and how fast is not what that pass judges.
+                    // Open loop: the offered rate is what goes out (the sender catches up when late),
+                    // never faster. Kept up with at 2k/s, far below any channel's capacity; 20k/s
+                    // is what a slow minute of a busy VM may not sustain through `file` (CI,
+                    // 2026-12-04: 13.2k/s delivered in a 150 ms trial), and how fast the machine is
+                    // is for the benchmarks to say, not this test: there it must only have run.
                     #expect(t.messagesPerSecond < 1.2 * offered, "\(c.key)")
-                    #expect(t.messagesPerSecond > (sanitized ? 0.1 : 0.8) * offered, "\(c.key)")
+                    let kept = offered <= 2000 && !sanitized ? 0.8 : 0.1
+                    #expect(t.messagesPerSecond > kept * offered, "\(c.key)")
                     #expect((t.oneWayLatencySummary?.count ?? 0) > 0 && !t.server.integrity.hasErrors)
                 }
             }

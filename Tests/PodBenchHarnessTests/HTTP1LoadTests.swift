@@ -253,6 +253,17 @@ struct HTTP1LoadTests {
         }
         _ = try HTTP1Server.Configuration(
             listen: .ipv4(host: "127.0.0.1", port: 0), bodyLength: 16 << 20, maximumConnections: 21)
+        // A body no single connection can hold names the largest that can, which one connection serves.
+        do {
+            _ = try HTTP1Server.Configuration(
+                listen: .ipv4(host: "127.0.0.1", port: 0), bodyLength: 512 << 20, maximumConnections: 1)
+            Issue.record("a 512 MiB body was taken")
+        } catch let error as PodBenchError {
+            #expect(
+                error.message.contains("give at most \(ByteSize.format(HTTP1Server.largestBody))"), "\(error.message)")
+        }
+        _ = try HTTP1Server.Configuration(
+            listen: .ipv4(host: "127.0.0.1", port: 0), bodyLength: HTTP1Server.largestBody, maximumConnections: 1)
     }
 
     @Test("http-serve closes connections past --max-connections and the idle ones")
