@@ -87,7 +87,10 @@ CFG
 
 # Writes an nginx configuration for a web server on loopback serving the files in DIR/www (what
 # `http-load` and wrk are held to each other against, scripts/compare-http.sh): `podbench_nginx_static_config
-# FILE LISTEN-PORT DIR`. One process, keep-alive without a request limit, no access log.
+# FILE LISTEN-PORT DIR [H2C-PORT]`. One process, keep-alive without a request limit, no access log;
+# with H2C-PORT, the same files over HTTP/2 with prior knowledge (h2c) there too, without sendfile:
+# nginx 1.22's HTTP/2 with sendfile answers one stream at a time 44 ms late (a delayed ACK), for
+# h2load as for podbench (measured here, docs/http.md).
 podbench_nginx_static_config() {
   mkdir -p "$3/www"
   cat >"$1" <<CFG
@@ -112,6 +115,13 @@ http {
         keepalive_time 1h;
         root $3/www;
     }
+${4:+    server {
+        listen 127.0.0.1:$4 http2;
+        sendfile off;
+        keepalive_requests 1000000;
+        keepalive_time 1h;
+        root $3/www;
+    \}}
 }
 CFG
 }

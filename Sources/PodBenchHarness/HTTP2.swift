@@ -1,0 +1,113 @@
+import Glibc
+import PodBenchCore
+
+/// HTTP/2 (RFC 9113) framing as podbench's client speaks it: cleartext with prior knowledge (h2c,
+/// as `h2load` and nginx's `listen … http2` without TLS speak it), the frame layout, the settings
+/// and error codes, and the frames the client writes. docs/http.md says what is and is not taken.
+public enum HTTP2 {
+    /// The client connection preface (RFC 9113 3.4).
+    public static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+    public static let frameHeaderLength = 9
+    /// The largest frame payload either side may send before SETTINGS_MAX_FRAME_SIZE says more;
+    /// podbench's client never says more.
+    public static let defaultMaximumFrameSize = 16_384
+    /// The largest stream and connection window (2^31 - 1).
+    public static let maximumWindow = 0x7FFF_FFFF
+    /// The window podbench's client gives each stream and the connection, as `h2load -w 30 -W 30`
+    /// (its default): 2^30 - 1 bytes.
+    public static let clientWindow = (1 << 30) - 1
+
+    public enum FrameType: UInt8, Sendable {
+        case data = 0, headers, priority, resetStream, settings, pushPromise, ping, goAway, windowUpdate, continuation
+    }
+
+    public enum Flag {
+        public static let endStream: UInt8 = 0x01
+        public static let ack: UInt8 = 0x01
+        public static let endHeaders: UInt8 = 0x04
+        public static let padded: UInt8 = 0x08
+        public static let priority: UInt8 = 0x20
+    }
+
+    public enum Setting: UInt16, Sendable {
+        case headerTableSize = 1, enablePush, maxConcurrentStreams, initialWindowSize, maxFrameSize, maxHeaderListSize
+    }
+
+    /// RFC 9113 7's name of an error code (`0x…` for one it does not define).
+    public static func errorName(_ code: UInt32) -> String {
+        let names = [
+            "NO_ERROR", "PROTOCOL_ERROR", "INTERNAL_ERROR", "FLOW_CONTROL_ERROR", "SETTINGS_TIMEOUT", "STREAM_CLOSED",
+            "FRAME_SIZE_ERROR", "REFUSED_STREAM", "CANCEL", "COMPRESSION_ERROR", "CONNECT_ERROR",
+            "ENHANCE_YOUR_CALM", "INADEQUATE_SECURITY", "HTTP_1_1_REQUIRED",
+        ]
+        return Int(code) < names.count ? names[Int(code)] : "0x" + String(code, radix: 16)
+    }
+
+    /// The name of a frame type, for messages.
+    public static func frameName(_ type: UInt8) -> String {
+        switch FrameType(rawValue: type) {
+        case .data: "DATA"
+        case .headers: "HEADERS"
+        case .priority: "PRIORITY"
+        case .resetStream: "RST_STREAM"
+        case .settings: "SETTINGS"
+        case .pushPromise: "PUSH_PROMISE"
+        case .ping: "PING"
+        case .goAway: "GOAWAY"
+        case .windowUpdate: "WINDOW_UPDATE"
+        case .continuation: "CONTINUATION"
+        case nil: "a frame of type \(type)"
+        }
+    }
+
+    /// Appends a frame header.
+    public static func appendFrameHeader(length: Int, type: UInt8, flags: UInt8, stream: UInt32, to out: inout [UInt8])
+    {
+        out += [
+            UInt8(truncatingIfNeeded: length >> 16), UInt8(truncatingIfNeeded: length >> 8),
+            UInt8(truncatingIfNeeded: length), type, flags,
+            UInt8(truncatingIfNeeded: stream >> 24) & 0x7F, UInt8(truncatingIfNeeded: stream >> 16),
+            UInt8(truncatingIfNeeded: stream >> 8), UInt8(truncatingIfNeeded: stream),
+        ]
+    }
+
+    /// Appends a whole frame.
+    public static func appendFrame(type: FrameType, flags: UInt8 = 0, stream: UInt32, payload: [UInt8], to out: inout [UInt8]) {
+        appendFrameHeader(length: payload.count, type: type.rawValue, flags: flags, stream: stream, to: &out)
+        out += payload
+    }
+
+    /// A SETTINGS payload.
+    public static func settingsPayload(_ settings: [(Setting, UInt32)]) -> [UInt8] {
+        var out: [UInt8] = []
+        for (setting, value) in settings {
+            out += [UInt8(setting.rawValue >> 8), UInt8(truncatingIfNeeded: setting.rawValue)]
+            out += bigEndian(value)
+        }
+        return out
+    }
+
+    public static func bigEndian(_ value: UInt32) -> [UInt8] {
+        [
+            UInt8(truncatingIfNeeded: value >> 24), UInt8(truncatingIfNeeded: value >> 16),
+            UInt8(truncatingIfNeeded: value >> 8), UInt8(truncatingIfNeeded: value),
+        ]
+    }
+
+    @inline(__always)
+    static func load32(_ base: UnsafeRawPointer, _ offset: Int) -> UInt32 {
+        UInt32(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    }
+
+    @inline(__always)
+    static func store32(_ value: UInt32, _ base: UnsafeMutableRawPointer, _ offset: Int) {
+        base.storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt32.self)
+    }
+
+    /// Whether `bytes` are `literal`'s bytes.
+    @inline(__always)
+    static func equals(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
+        bytes.count == literal.utf8CodeUnitCount
+            && (bytes.count == 0 || memcmp(bytes.baseAddress!, literal.utf8Start, bytes.count) == 0)
+    }
+}

@@ -1,0 +1,715 @@
+import Glibc
+import Histogram
+import PodBenchCore
+import PodBenchResults
+
+/// The client side of one HTTP/2 connection as `podbench http2-load` drives it: up to `streams`
+/// GETs of one path outstanding at once, each answered stream checked (status 200, length,
+/// the body's checksum against the first answer's) and timed from its send to its last byte.
+/// It is a state machine with no socket: the driver puts what arrived into `receiveSpace()`,
+/// calls `process(now:)`, then `issue(now:)`, and sends `pendingSend` (frames and acknowledgements
+/// in one write); the fuzz target drives it the same way with a hostile byte stream. Buffers are
+/// allocated once; nothing is allocated per frame or per request.
+public final class HTTP2ClientSession {
+    public struct Configuration: Sendable {
+        /// Streams outstanding at once (fewer when the server's SETTINGS_MAX_CONCURRENT_STREAMS says so).
+        public var streams: Int
+        public var path: String
+        /// The `:authority` field.
+        public var authority: String
+        public var maximumBodyLength: Int
+        /// The body length every response must have; nil: the first response's.
+        public var expectedBodyLength: Int?
+
+        public init(streams: Int, path: String, authority: String, maximumBodyLength: Int, expectedBodyLength: Int? = nil)
+        {
+            self.streams = streams
+            self.path = path
+            self.authority = authority
+            self.maximumBodyLength = maximumBodyLength
+            self.expectedBodyLength = expectedBodyLength
+        }
+    }
+
+    /// The largest header block (HEADERS and CONTINUATIONs joined) taken: four times nginx's
+    /// default `large_client_header_buffers` … a longer one is a protocol violation.
+    public static let maximumHeaderBlock = 64 << 10
+    static let receiveCapacity = 256 << 10
+
+    struct Slot {
+        var stream: UInt32 = 0
+        var sequence: UInt64 = 0
+        var sentAt: UInt64 = 0
+        /// 0 free, 1 waiting for the response's head, 2 in its body, 3 after trailers began.
+        var state: UInt8 = 0
+        var contentLength = -1
+        var received = 0
+        var checksum = PayloadChecksum.Accumulator()
+    }
+
+    public let configuration: Configuration
+    let decoder: HPACK.Decoder
+    let receive: UnsafeMutableRawBufferPointer
+    var start = 0
+    var end = 0
+    let send: UnsafeMutableRawBufferPointer
+    public private(set) var sendCount = 0
+    let block: UnsafeMutableRawBufferPointer
+    var blockCount = 0
+    /// The stream whose CONTINUATION must come next (0: none).
+    var continuing: UInt32 = 0
+    var continuingEndsStream = false
+    let slots: UnsafeMutablePointer<Slot>
+    let slotCount: Int
+    public private(set) var active = 0
+    var nextStream: UInt32 = 1
+    /// The server's settings.
+    public private(set) var settingsReceived = false
+    public private(set) var serverMaximumStreams = Int.max
+    var serverTableSize = 4096
+    var sawBytes = false
+    /// The request blocks: the first (literals the server's table keeps), the rest (indexes into
+    /// it), and without the table (literals it does not keep; after a size update to 0 when the
+    /// server shrank its table after the first request).
+    let firstFrame: [UInt8]
+    let repeatFrame: [UInt8]
+    let plainFrame: [UInt8]
+    let resetFrame: [UInt8]
+    let tableNeeded: Int
+    enum RequestMode { case first, repeated, plain, reset }
+    var mode = RequestMode.first
+    var unacknowledgedData = 0
+    /// The last stream a GOAWAY (NO_ERROR) said the server will answer; nil while none came.
+    public private(set) var goAway: UInt32?
+
+    public var expectedLength: Int?
+    public private(set) var expectedChecksum: UInt64?
+    /// The first response's header block, in bytes (as it came, compressed).
+    public private(set) var headBlockLength = 0
+    /// Requests sent, over all connections (the next one's number).
+    public private(set) var sequence: UInt64 = 0
+    public private(set) var completed: UInt64 = 0
+    /// Requests the server said (GOAWAY) it had not processed: sent again on the next connection.
+    public private(set) var unprocessed: UInt64 = 0
+    /// Requests sent at or after `recordFrom` and answered by `recordUntil` are recorded.
+    public var recordFrom = UInt64.max
+    public var recordUntil = UInt64.max
+    public var issuing = true
+    public private(set) var recorded: UInt64 = 0
+    public var histogram = EncodedHistogram.makeLatencyHistogram()
+
+    public init(_ configuration: Configuration) throws {
+        guard configuration.streams >= 1 && configuration.streams <= 1024 else {
+            throw PodBenchError(.invalidConfiguration, "--streams: 1 to 1024")
+        }
+        self.configuration = configuration
+        expectedLength = configuration.expectedBodyLength
+        _ = try HTTP1Load.request(path: configuration.path, host: configuration.authority)
+        let method = HPACK.staticIndex(name: ":method", value: "GET")
+        let scheme = HPACK.staticIndex(name: ":scheme", value: "http")
+        let rootPath = configuration.path == "/"
+        let userAgent = "podbench/\(PodBenchVersion.version)"
+        // The fields a client sends (h2load sends these and no others but user-agent's value).
+        let literals: [(name: String, value: String)] =
+            [(":authority", configuration.authority)] + (rootPath ? [] : [(":path", configuration.path)])
+            + [("user-agent", userAgent), ("accept", "*/*")]
+        var first: [UInt8] = []
+        var repeated: [UInt8] = []
+        var plain: [UInt8] = []
+        for block in [0, 1, 2] {
+            var out: [UInt8] = []
+            HPACK.appendIndexed(method, to: &out)
+            HPACK.appendIndexed(scheme, to: &out)
+            if rootPath { HPACK.appendIndexed(HPACK.staticIndex(name: ":path", value: "/"), to: &out) }
+            for (i, field) in literals.enumerated() {
+                switch block {
+                case 0:
+                    HPACK.appendLiteral(
+                        name: field.name, nameIndex: HPACK.staticIndex(name: field.name), value: field.value, .indexing,
+                        to: &out)
+                case 1:
+                    // The newest entry is 62: the last literal inserted.
+                    HPACK.appendIndexed(61 + literals.count - i, to: &out)
+                default:
+                    HPACK.appendLiteral(
+                        name: field.name, nameIndex: HPACK.staticIndex(name: field.name), value: field.value,
+                        .withoutIndexing, to: &out)
+                }
+            }
+            switch block {
+            case 0: first = out
+            case 1: repeated = out
+            default: plain = out
+            }
+        }
+        var reset: [UInt8] = []
+        HPACK.appendSizeUpdate(0, to: &reset)
+        reset += plain
+        func frame(_ block: [UInt8]) -> [UInt8] {
+            var out: [UInt8] = []
+            HTTP2.appendFrameHeader(
+                length: block.count, type: HTTP2.FrameType.headers.rawValue,
+                flags: HTTP2.Flag.endStream | HTTP2.Flag.endHeaders, stream: 1, to: &out)
+            return out + block
+        }
+        firstFrame = frame(first)
+        repeatFrame = frame(repeated)
+        plainFrame = frame(plain)
+        resetFrame = frame(reset)
+        tableNeeded = literals.reduce(0) { $0 + HPACK.entrySize($1.name.utf8.count, $1.value.utf8.count) }
+        guard firstFrame.count - HTTP2.frameHeaderLength <= HTTP2.defaultMaximumFrameSize else {
+            throw PodBenchError(.invalidConfiguration, "the request's header block is over 16 KiB: shorten --path or --host")
+        }
+        decoder = HPACK.Decoder(sizeLimit: 4096, maximumBlock: Self.maximumHeaderBlock)
+        receive = .allocate(byteCount: Self.receiveCapacity, alignment: 64)
+        block = .allocate(byteCount: Self.maximumHeaderBlock, alignment: 64)
+        slotCount = configuration.streams
+        slots = .allocate(capacity: slotCount)
+        slots.initialize(repeating: Slot(), count: slotCount)
+        // Acknowledgements never outgrow what they answer; requests, the preface and a window update fit beside.
+        send = .allocate(
+            byteCount: Self.receiveCapacity + slotCount * (resetFrame.count + firstFrame.count) + 1024, alignment: 64)
+    }
+
+    deinit {
+        receive.deallocate()
+        send.deallocate()
+        block.deallocate()
+        slots.deinitialize(count: slotCount)
+        slots.deallocate()
+    }
+
+    // MARK: - The driver's side
+
+    /// A new connection: everything but the expectation and the counters starts over, and the
+    /// preface, SETTINGS (no push, a 2^30 - 1 window per stream) and the connection's window
+    /// update wait in `pendingSend`.
+    public func begin() {
+        decoder.reset()
+        start = 0
+        end = 0
+        sendCount = 0
+        blockCount = 0
+        continuing = 0
+        for i in 0..<slotCount { slots[i] = Slot() }
+        active = 0
+        nextStream = 1
+        settingsReceived = false
+        serverMaximumStreams = Int.max
+        serverTableSize = 4096
+        sawBytes = false
+        mode = .first
+        unacknowledgedData = 0
+        goAway = nil
+        var out = HTTP2.preface
+        HTTP2.appendFrame(
+            type: .settings, stream: 0,
+            payload: HTTP2.settingsPayload([
+                (.enablePush, 0), (.initialWindowSize, UInt32(HTTP2.clientWindow)),
+            ]), to: &out)
+        HTTP2.appendFrame(
+            type: .windowUpdate, stream: 0, payload: HTTP2.bigEndian(UInt32(HTTP2.clientWindow - 65_535)), to: &out)
+        append(out)
+    }
+
+    func append(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { append($0) }
+    }
+
+    @inline(__always)
+    func append(_ bytes: UnsafeRawBufferPointer) {
+        (send.baseAddress! + sendCount).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        sendCount += bytes.count
+    }
+
+    /// What to send now (valid until the next call that changes it).
+    public var pendingSend: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: send.baseAddress!, count: sendCount)
+    }
+
+    /// `pendingSend` was sent.
+    public func sent() { sendCount = 0 }
+
+    /// Where the next received bytes go: at least one frame's room.
+    public func receiveSpace() -> UnsafeMutableRawBufferPointer {
+        if receive.count - end < HTTP2.frameHeaderLength + HTTP2.defaultMaximumFrameSize {
+            let pending = end - start
+            if pending > 0 { receive.baseAddress!.copyMemory(from: receive.baseAddress! + start, byteCount: pending) }
+            start = 0
+            end = pending
+        }
+        return UnsafeMutableRawBufferPointer(rebasing: receive[end...])
+    }
+
+    /// `count` bytes arrived in `receiveSpace()`.
+    public func received(_ count: Int) { end += count }
+
+    /// When the oldest outstanding request was sent (nil: none is).
+    public var oldestSentAt: UInt64? {
+        var oldest: UInt64?
+        for i in 0..<slotCount where slots[i].state != 0 {
+            if oldest == nil || slots[i].sentAt < oldest! { oldest = slots[i].sentAt }
+        }
+        return oldest
+    }
+
+    /// The number of the oldest outstanding request.
+    public var oldestSequence: UInt64? {
+        var oldest: UInt64?
+        for i in 0..<slotCount where slots[i].state != 0 {
+            if oldest == nil || slots[i].sequence < oldest! { oldest = slots[i].sequence }
+        }
+        return oldest
+    }
+
+    /// The streams this connection keeps outstanding.
+    public var concurrency: Int { min(slotCount, serverMaximumStreams) }
+
+    /// Sends (into `pendingSend`) new requests up to `concurrency`, stamped `now`.
+    @inline(__always)
+    public func issue(now: UInt64) {
+        guard settingsReceived, issuing, goAway == nil else { return }
+        let limit = concurrency
+        while active < limit && nextStream <= 0x7FFF_FFFF {
+            var slot = 0
+            while slots[slot].state != 0 { slot += 1 }
+            let stream = nextStream
+            nextStream += 2
+            let frame: [UInt8]
+            switch mode {
+            case .first:
+                if serverTableSize >= tableNeeded {
+                    frame = firstFrame
+                    mode = .repeated
+                } else {
+                    frame = plainFrame
+                    mode = .plain
+                }
+            case .repeated: frame = repeatFrame
+            case .plain: frame = plainFrame
+            case .reset:
+                frame = resetFrame
+                mode = .plain
+            }
+            let at = sendCount
+            frame.withUnsafeBytes { append($0) }
+            HTTP2.store32(stream, send.baseAddress!, at + 5)
+            slots[slot] = Slot(
+                stream: stream, sequence: sequence, sentAt: now, state: 1, contentLength: -1, received: 0,
+                checksum: PayloadChecksum.Accumulator())
+            sequence &+= 1
+            active += 1
+        }
+    }
+
+    // MARK: - Frames
+
+    @inline(__always)
+    func slotIndex(_ stream: UInt32) -> Int? {
+        for i in 0..<slotCount where slots[i].state != 0 && slots[i].stream == stream { return i }
+        return nil
+    }
+
+    func violation(_ message: String) -> PodBenchError { PodBenchError(.protocolViolation, message) }
+
+    /// The error for a frame on a stream this client has no request on.
+    func unknownStream(_ type: UInt8, _ stream: UInt32) -> PodBenchError {
+        if stream & 1 == 0 {
+            return violation(
+                "the server sent \(HTTP2.frameName(type)) on stream \(stream), an even stream this client never opened (no push was allowed)")
+        }
+        return violation(
+            stream < nextStream
+                ? "the server sent \(HTTP2.frameName(type)) on stream \(stream), whose response had already ended"
+                : "the server sent \(HTTP2.frameName(type)) on stream \(stream), which this client has not opened")
+    }
+
+    /// Handles every whole frame received.
+    /// - Throws: `.protocolViolation` or `.integrityFailure` naming the request or frame at fault.
+    @inline(__always)
+    public func process(now: UInt64) throws {
+        let base = UnsafeRawPointer(receive.baseAddress!)
+        if !sawBytes && end - start >= 5 {
+            sawBytes = true
+            if memcmp(base + start, "HTTP/", 5) == 0 {
+                throw violation(
+                    "the server answered in HTTP/1: it does not speak HTTP/2 over cleartext with prior knowledge (h2c; nginx: `listen PORT http2;`)")
+            }
+        }
+        while end - start >= HTTP2.frameHeaderLength {
+            let header = base + start
+            let length =
+                Int(header.load(as: UInt8.self)) << 16 | Int(header.load(fromByteOffset: 1, as: UInt8.self)) << 8
+                | Int(header.load(fromByteOffset: 2, as: UInt8.self))
+            let type = header.load(fromByteOffset: 3, as: UInt8.self)
+            let flags = header.load(fromByteOffset: 4, as: UInt8.self)
+            let stream = HTTP2.load32(header, 5) & 0x7FFF_FFFF
+            guard length <= HTTP2.defaultMaximumFrameSize else {
+                throw violation(
+                    "the server sent \(HTTP2.frameName(type)) of \(length) bytes, over the 16384 this client allows (FRAME_SIZE_ERROR)")
+            }
+            guard end - start >= HTTP2.frameHeaderLength + length else { break }
+            let payload = UnsafeRawBufferPointer(start: header + HTTP2.frameHeaderLength, count: length)
+            start += HTTP2.frameHeaderLength + length
+            if !settingsReceived && type != HTTP2.FrameType.settings.rawValue {
+                throw violation(
+                    "the server's first frame is \(HTTP2.frameName(type)), not SETTINGS: is it an HTTP/2 server (h2c with prior knowledge)?")
+            }
+            if continuing != 0 && (type != HTTP2.FrameType.continuation.rawValue || stream != continuing) {
+                throw violation(
+                    "the server sent \(HTTP2.frameName(type)) on stream \(stream) where the CONTINUATION of stream \(continuing)'s header block must come")
+            }
+            switch HTTP2.FrameType(rawValue: type) {
+            case .data: try data(payload, flags: flags, stream: stream, now: now)
+            case .headers: try headers(payload, flags: flags, stream: stream, now: now)
+            case .continuation: try continuation(payload, flags: flags, stream: stream, now: now)
+            case .settings: try settings(payload, flags: flags, stream: stream)
+            case .ping:
+                guard stream == 0, length == 8 else {
+                    throw violation("the server sent a PING of \(length) bytes on stream \(stream) (8 on stream 0)")
+                }
+                if flags & HTTP2.Flag.ack == 0 {
+                    let at = sendCount
+                    appendHeader(length: 8, type: .ping, flags: HTTP2.Flag.ack, stream: 0)
+                    (send.baseAddress! + at + HTTP2.frameHeaderLength).copyMemory(
+                        from: payload.baseAddress!, byteCount: 8)
+                    sendCount += 8
+                }
+            case .goAway: try goAwayFrame(payload, stream: stream)
+            case .resetStream:
+                guard stream != 0, length == 4 else {
+                    throw violation("the server sent a RST_STREAM of \(length) bytes on stream \(stream) (4, not on 0)")
+                }
+                if let slot = slotIndex(stream) {
+                    let code = HTTP2.load32(payload.baseAddress!, 0)
+                    throw violation(
+                        "request \(slots[slot].sequence) (GET, stream \(stream)): the server reset the stream (\(HTTP2.errorName(code)))")
+                }
+                if stream >= nextStream { throw unknownStream(type, stream) }
+            case .windowUpdate:
+                guard length == 4 else { throw violation("the server sent a WINDOW_UPDATE of \(length) bytes (4)") }
+                let increment = HTTP2.load32(payload.baseAddress!, 0) & 0x7FFF_FFFF
+                guard increment != 0 else {
+                    throw violation("the server sent a WINDOW_UPDATE of 0 on stream \(stream) (PROTOCOL_ERROR)")
+                }
+            case .priority:
+                guard stream != 0, length == 5 else {
+                    throw violation("the server sent a PRIORITY of \(length) bytes on stream \(stream) (5, not on 0)")
+                }
+            case .pushPromise:
+                throw violation("the server sent PUSH_PROMISE on stream \(stream): this client said SETTINGS_ENABLE_PUSH 0")
+            case nil:
+                // Unknown frame types are ignored (RFC 9113 5.5).
+                break
+            }
+        }
+        if start == end {
+            start = 0
+            end = 0
+        }
+    }
+
+    @inline(__always)
+    func appendHeader(length: Int, type: HTTP2.FrameType, flags: UInt8, stream: UInt32) {
+        let p = send.baseAddress! + sendCount
+        p.storeBytes(of: UInt8(truncatingIfNeeded: length >> 16), as: UInt8.self)
+        p.storeBytes(of: UInt8(truncatingIfNeeded: length >> 8), toByteOffset: 1, as: UInt8.self)
+        p.storeBytes(of: UInt8(truncatingIfNeeded: length), toByteOffset: 2, as: UInt8.self)
+        p.storeBytes(of: type.rawValue, toByteOffset: 3, as: UInt8.self)
+        p.storeBytes(of: flags, toByteOffset: 4, as: UInt8.self)
+        HTTP2.store32(stream, p, 5)
+        sendCount += HTTP2.frameHeaderLength
+    }
+
+    /// The part of a DATA or HEADERS payload that is not padding.
+    @inline(__always)
+    func unpadded(_ payload: UnsafeRawBufferPointer, flags: UInt8, type: UInt8, stream: UInt32, skip: Int = 0) throws
+        -> UnsafeRawBufferPointer
+    {
+        var from = 0
+        var to = payload.count
+        if flags & HTTP2.Flag.padded != 0 {
+            guard payload.count >= 1 else { throw violation("the server sent a padded \(HTTP2.frameName(type)) of 0 bytes") }
+            let padding = Int(payload.load(as: UInt8.self))
+            from = 1
+            to -= padding
+        }
+        from += skip
+        guard from <= to else {
+            throw violation(
+                "the server sent \(HTTP2.frameName(type)) on stream \(stream) whose padding is longer than the frame (PROTOCOL_ERROR)")
+        }
+        return UnsafeRawBufferPointer(rebasing: payload[from..<to])
+    }
+
+    @inline(__always)
+    func data(_ payload: UnsafeRawBufferPointer, flags: UInt8, stream: UInt32, now: UInt64) throws {
+        guard stream != 0 else { throw violation("the server sent DATA on stream 0") }
+        let body = try unpadded(payload, flags: flags, type: 0, stream: stream)
+        unacknowledgedData += payload.count
+        if unacknowledgedData >= HTTP2.clientWindow / 2 {
+            appendHeader(length: 4, type: .windowUpdate, flags: 0, stream: 0)
+            HTTP2.store32(UInt32(unacknowledgedData), send.baseAddress!, sendCount)
+            sendCount += 4
+            unacknowledgedData = 0
+        }
+        guard let slot = slotIndex(stream) else { throw unknownStream(0, stream) }
+        guard slots[slot].state == 2 else {
+            throw violation(
+                slots[slot].state == 1
+                    ? "request \(slots[slot].sequence) (GET, stream \(stream)): DATA came before the response's HEADERS"
+                    : "request \(slots[slot].sequence) (GET, stream \(stream)): DATA came after the response's trailers")
+        }
+        let received = slots[slot].received + body.count
+        guard received <= configuration.maximumBodyLength else {
+            throw violation(
+                "request \(slots[slot].sequence) (GET, stream \(stream)): the body is longer than --max-body (\(configuration.maximumBodyLength) bytes)")
+        }
+        if slots[slot].contentLength >= 0 && received > slots[slot].contentLength {
+            throw violation(
+                "request \(slots[slot].sequence) (GET, stream \(stream)): the body is longer than its content-length (\(slots[slot].contentLength))")
+        }
+        slots[slot].received = received
+        slots[slot].checksum.add(body)
+        if flags & HTTP2.Flag.endStream != 0 { try complete(slot, now: now) }
+    }
+
+    @inline(__always)
+    func headers(_ payload: UnsafeRawBufferPointer, flags: UInt8, stream: UInt32, now: UInt64) throws {
+        guard stream != 0 else { throw violation("the server sent HEADERS on stream 0") }
+        let skip = flags & HTTP2.Flag.priority != 0 ? 5 : 0
+        let fragment = try unpadded(payload, flags: flags, type: 1, stream: stream, skip: skip)
+        let endStream = flags & HTTP2.Flag.endStream != 0
+        if flags & HTTP2.Flag.endHeaders != 0 {
+            try headerBlock(fragment, stream: stream, endStream: endStream, now: now)
+            return
+        }
+        guard fragment.count <= block.count else {
+            throw violation("a header block is longer than \(Self.maximumHeaderBlock / 1024) KiB")
+        }
+        if fragment.count > 0 { block.baseAddress!.copyMemory(from: fragment.baseAddress!, byteCount: fragment.count) }
+        blockCount = fragment.count
+        continuing = stream
+        continuingEndsStream = endStream
+    }
+
+    func continuation(_ payload: UnsafeRawBufferPointer, flags: UInt8, stream: UInt32, now: UInt64) throws {
+        guard continuing != 0 else {
+            throw violation("the server sent CONTINUATION on stream \(stream) after a header block had ended")
+        }
+        guard payload.count <= block.count - blockCount else {
+            throw violation("a header block is longer than \(Self.maximumHeaderBlock / 1024) KiB")
+        }
+        if payload.count > 0 {
+            (block.baseAddress! + blockCount).copyMemory(from: payload.baseAddress!, byteCount: payload.count)
+        }
+        blockCount += payload.count
+        if flags & HTTP2.Flag.endHeaders != 0 {
+            continuing = 0
+            try headerBlock(
+                UnsafeRawBufferPointer(start: block.baseAddress!, count: blockCount), stream: stream,
+                endStream: continuingEndsStream, now: now)
+        }
+    }
+
+    /// Decodes a response's (or its trailers') header block and checks its fields (RFC 9113 8.3.2).
+    @inline(__always)
+    func headerBlock(_ fragment: UnsafeRawBufferPointer, stream: UInt32, endStream: Bool, now: UInt64) throws {
+        // The block is decoded whatever the stream: the table is the connection's.
+        let slot = slotIndex(stream)
+        let trailers = slot.map { slots[$0].state >= 2 } ?? false
+        var status = -1
+        var contentLength = -1
+        var regular = false
+        do {
+            try decoder.decode(fragment) { name, value in
+                guard let first = name.first else { throw violation("a field has an empty name") }
+                for byte in value where byte == 0 || byte == 0x0A || byte == 0x0D {
+                    throw violation("the value of a field has a NUL, CR or LF (RFC 9113 8.2.1)")
+                }
+                if first == UInt8(ascii: ":") {
+                    guard !regular, !trailers else {
+                        throw violation(
+                            "a pseudo-header comes \(trailers ? "in trailers" : "after a regular field") (RFC 9113 8.3)")
+                    }
+                    guard HTTP2.equals(name, ":status") else {
+                        throw violation(
+                            "a response carries the pseudo-header \(HTTP1.quote(name, 0..<name.count)) (only :status)")
+                    }
+                    guard status < 0 else { throw violation("a response carries :status twice") }
+                    guard value.count == 3, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                        throw violation("a response's :status is \(HTTP1.quote(value, 0..<value.count)), not 3 digits")
+                    }
+                    status = value.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+                    return
+                }
+                regular = true
+                for byte in name where !HTTP1.isToken(byte) || (byte >= 0x41 && byte <= 0x5A) {
+                    throw violation(
+                        "a field name is not a lowercase token: \(HTTP1.quote(name, 0..<name.count)) (RFC 9113 8.2.1)")
+                }
+                if HTTP2.equals(name, "content-length") {
+                    guard value.count >= 1, value.count <= 10, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                        throw violation(
+                            "a response's content-length is \(HTTP1.quote(value, 0..<value.count)), not a length")
+                    }
+                    let length = value.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+                    guard contentLength < 0 || contentLength == length else {
+                        throw violation("a response has two content-length fields that disagree")
+                    }
+                    contentLength = length
+                } else if HTTP2.equals(name, "connection") || HTTP2.equals(name, "transfer-encoding")
+                    || HTTP2.equals(name, "keep-alive") || HTTP2.equals(name, "upgrade")
+                    || HTTP2.equals(name, "proxy-connection")
+                {
+                    throw violation(
+                        "a response carries the connection-specific field \(HTTP1.quote(name, 0..<name.count)), which HTTP/2 forbids (RFC 9113 8.2.2)")
+                }
+            }
+        } catch let error as PodBenchError {
+            if let slot {
+                throw PodBenchError(
+                    error.code, "request \(slots[slot].sequence) (GET, stream \(stream)): \(error.message)")
+            }
+            throw error
+        }
+        guard let slot else { throw unknownStream(1, stream) }
+        let sequence = slots[slot].sequence
+        if trailers {
+            guard endStream, slots[slot].state == 2 else {
+                throw violation(
+                    "request \(sequence) (GET, stream \(stream)): a second header block after the body does not end the stream")
+            }
+            slots[slot].state = 3
+            try complete(slot, now: now)
+            return
+        }
+        guard status >= 0 else {
+            throw violation("request \(sequence) (GET, stream \(stream)): the response has no :status")
+        }
+        if status >= 100 && status < 200 && status != 101 {
+            // Informational: the real response follows.
+            guard !endStream else {
+                throw violation(
+                    "request \(sequence) (GET, stream \(stream)): an informational response (\(status)) ends the stream")
+            }
+            return
+        }
+        guard status == 200 else {
+            throw violation("request \(sequence) (GET \(configuration.path)): the answer is :status \(status), not 200")
+        }
+        if contentLength > configuration.maximumBodyLength {
+            throw violation(
+                "request \(sequence) (GET, stream \(stream)): the response says \(contentLength) body bytes, more than --max-body (\(configuration.maximumBodyLength))")
+        }
+        if expectedChecksum == nil { headBlockLength = fragment.count }
+        slots[slot].contentLength = contentLength
+        slots[slot].state = 2
+        if endStream { try complete(slot, now: now) }
+    }
+
+    /// A response ended: its length and checksum checked, its round trip recorded.
+    @inline(__always)
+    func complete(_ slot: Int, now: UInt64) throws {
+        let s = slots[slot]
+        if s.contentLength >= 0 && s.received != s.contentLength {
+            throw PodBenchError(
+                .integrityFailure,
+                "request \(s.sequence) (GET, stream \(s.stream)): the body has \(s.received) bytes, its content-length says \(s.contentLength)")
+        }
+        let checksum = s.checksum.value
+        if let expectedChecksum {
+            guard s.received == expectedLength!, checksum == expectedChecksum else {
+                throw PodBenchError(
+                    .integrityFailure,
+                    "the response to request \(s.sequence) has \(s.received == expectedLength! ? "another body than the first response's (same length, another checksum)" : "a \(s.received)-byte body, the first response's had \(expectedLength!)"): http2-load asks for one fixed resource, and every answer must be the same"
+                )
+            }
+        } else {
+            if let expectedLength, expectedLength != s.received {
+                throw PodBenchError(
+                    .integrityFailure,
+                    "the response to request \(s.sequence) has a \(s.received)-byte body, --expect-length is \(expectedLength)")
+            }
+            expectedLength = s.received
+            expectedChecksum = checksum
+        }
+        if s.sentAt >= recordFrom && now <= recordUntil {
+            histogram.record(min(now &- s.sentAt, histogram.highestTrackableValue))
+            recorded &+= 1
+        }
+        completed &+= 1
+        slots[slot].state = 0
+        active -= 1
+    }
+
+    func settings(_ payload: UnsafeRawBufferPointer, flags: UInt8, stream: UInt32) throws {
+        guard stream == 0 else { throw violation("the server sent SETTINGS on stream \(stream)") }
+        if flags & HTTP2.Flag.ack != 0 {
+            guard payload.count == 0 else {
+                throw violation("the server acknowledged SETTINGS with \(payload.count) bytes (FRAME_SIZE_ERROR)")
+            }
+            return
+        }
+        guard payload.count % 6 == 0 else {
+            throw violation("the server sent SETTINGS of \(payload.count) bytes, not a multiple of 6 (FRAME_SIZE_ERROR)")
+        }
+        let base = payload.baseAddress
+        var offset = 0
+        while offset < payload.count {
+            let identifier = UInt16(base!.load(fromByteOffset: offset, as: UInt8.self)) << 8
+                | UInt16(base!.load(fromByteOffset: offset + 1, as: UInt8.self))
+            let value = HTTP2.load32(base!, offset + 2)
+            offset += 6
+            switch HTTP2.Setting(rawValue: identifier) {
+            case .headerTableSize:
+                let size = Int(value)
+                if mode == .repeated && size < tableNeeded { mode = .reset }
+                serverTableSize = size
+            case .enablePush:
+                guard value <= 1 else { throw violation("the server's SETTINGS_ENABLE_PUSH is \(value) (0 or 1)") }
+            case .maxConcurrentStreams:
+                guard value > 0 || settingsReceived else {
+                    throw violation(
+                        "the server's SETTINGS_MAX_CONCURRENT_STREAMS is 0: it takes no request (a server that is shutting down?)")
+                }
+                serverMaximumStreams = Int(value)
+            case .initialWindowSize:
+                guard value <= UInt32(HTTP2.maximumWindow) else {
+                    throw violation("the server's SETTINGS_INITIAL_WINDOW_SIZE is \(value), over 2^31-1 (FLOW_CONTROL_ERROR)")
+                }
+            case .maxFrameSize:
+                guard value >= 16_384, value <= 16_777_215 else {
+                    throw violation("the server's SETTINGS_MAX_FRAME_SIZE is \(value), not within 16384…16777215")
+                }
+            case .maxHeaderListSize, nil:
+                break
+            }
+        }
+        settingsReceived = true
+        appendHeader(length: 0, type: .settings, flags: HTTP2.Flag.ack, stream: 0)
+    }
+
+    func goAwayFrame(_ payload: UnsafeRawBufferPointer, stream: UInt32) throws {
+        guard stream == 0, payload.count >= 8 else {
+            throw violation("the server sent a GOAWAY of \(payload.count) bytes on stream \(stream) (8 or more on 0)")
+        }
+        let last = HTTP2.load32(payload.baseAddress!, 0) & 0x7FFF_FFFF
+        let code = HTTP2.load32(payload.baseAddress!, 4)
+        guard code == 0 else {
+            let debug = UnsafeRawBufferPointer(rebasing: payload[8...])
+            throw violation(
+                "the server ended the connection with GOAWAY \(HTTP2.errorName(code))\(debug.isEmpty ? "" : ": \(HTTP1.quote(debug, 0..<debug.count))")")
+        }
+        guard last <= goAway ?? 0x7FFF_FFFF else {
+            throw violation("the server's second GOAWAY raises the last stream from \(goAway!) to \(last)")
+        }
+        goAway = last
+        // Streams above the last one were not processed: free them (the driver sends them again).
+        for i in 0..<slotCount where slots[i].state != 0 && slots[i].stream > last {
+            slots[i].state = 0
+            active -= 1
+            unprocessed &+= 1
+        }
+    }
+}

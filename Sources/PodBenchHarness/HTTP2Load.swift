@@ -1,0 +1,168 @@
+import Glibc
+import Histogram
+import PodBenchCore
+import PodBenchResults
+import PodBenchTransports
+
+/// `podbench http2-load`: podbench's HTTP/2 client against any h2c server, the way
+/// `h2load -c1 -t1 -m N` drives one: one connection, N streams outstanding, each a GET of one path,
+/// a new one sent as each ends. Each request's round trip runs from its HEADERS' send to its last
+/// DATA byte (h2load's "time for request"). Every response is checked as `http-load` checks them.
+public enum HTTP2Load {
+    public struct Plan: Sendable {
+        public var target: SocketAddress
+        public var session: HTTP2ClientSession.Configuration
+        public var durationNanoseconds: UInt64
+        public var warmupNanoseconds: UInt64
+        /// How long one request may take, from its send to its last byte, before the run fails.
+        public var timeoutNanoseconds: UInt64
+
+        public init(
+            target: SocketAddress, path: String, authority: String? = nil, streams: Int, durationNanoseconds: UInt64,
+            warmupNanoseconds: UInt64, expectedBodyLength: Int? = nil, maximumBodyLength: Int = 4 << 20,
+            timeoutNanoseconds: UInt64 = 10_000_000_000
+        ) throws {
+            self.target = target
+            session = HTTP2ClientSession.Configuration(
+                streams: streams, path: path, authority: authority ?? HTTP1Load.Plan.defaultHost(target),
+                maximumBodyLength: maximumBodyLength, expectedBodyLength: expectedBodyLength)
+            self.durationNanoseconds = durationNanoseconds
+            self.warmupNanoseconds = warmupNanoseconds
+            self.timeoutNanoseconds = timeoutNanoseconds
+            _ = try HTTP1Load.request(path: path, host: session.authority)
+            guard streams >= 1 && streams <= 1024 else {
+                throw PodBenchError(.invalidConfiguration, "--streams: 1 to 1024 (\(streams))")
+            }
+            if let expectedBodyLength, expectedBodyLength > maximumBodyLength {
+                throw PodBenchError(
+                    .invalidConfiguration,
+                    "the expected body length (\(expectedBodyLength) bytes) is more than the largest body taken (\(maximumBodyLength))"
+                )
+            }
+        }
+    }
+
+    public struct Result: Sendable {
+        public var requests: UInt64
+        public var elapsedNanoseconds: UInt64
+        public var latency: Histogram<UInt64>
+        /// Streams outstanding at once (the server's SETTINGS_MAX_CONCURRENT_STREAMS may lower it).
+        public var streams: Int
+        /// Connections ended by the server's GOAWAY and opened again.
+        public var reconnects: UInt64
+        /// Requests above a GOAWAY's last stream, sent again on the next connection.
+        public var unprocessed: UInt64
+        public var bodyLength: Int
+        /// The first response's header block (HPACK-compressed), in bytes.
+        public var headBlockLength: Int
+        public var cpu: CPUUsage
+
+        public var requestsPerSecond: Double {
+            elapsedNanoseconds == 0 ? 0 : Double(requests) * 1e9 / Double(elapsedNanoseconds)
+        }
+    }
+
+    /// Runs the plan: warms up, measures, then lets the streams still open end (checked, not
+    /// counted) and closes with a GOAWAY. A server's graceful GOAWAY (nginx's keepalive_requests)
+    /// ends the connection after its last stream; the rest go again on a new one. A request older
+    /// than the timeout ends the run, however the server trickles (checked after every receive; a
+    /// server that sends nothing at all trips the socket's receive timeout).
+    public static func run(_ plan: Plan) throws -> Result {
+        let session = try HTTP2ClientSession(plan.session)
+        var channel = try connect(plan)
+        var open = true
+        defer { if open { channel.close() } }
+        session.begin()
+        try channel.sendAll(session.pendingSend)
+        session.sent()
+        var reconnects: UInt64 = 0
+        let started = MonotonicClock.now()
+        let measuredFrom = started &+ plan.warmupNanoseconds
+        let measuredUntil = measuredFrom &+ plan.durationNanoseconds
+        session.recordFrom = measuredFrom
+        session.recordUntil = measuredUntil
+        var cpuStart: CPUUsage?
+        var cpuEnd: CPUUsage?
+        while true {
+            var now = MonotonicClock.now()
+            if cpuStart == nil && now >= measuredFrom { cpuStart = CPUUsage.currentThread() }
+            if now >= measuredUntil {
+                if cpuEnd == nil { cpuEnd = CPUUsage.currentThread() }
+                session.issuing = false
+                if session.active == 0 { break }
+            }
+            if session.goAway != nil && session.active == 0 {
+                // The server said goodbye and answered all it will: a new connection.
+                channel.close()
+                open = false
+                channel = try connect(plan)
+                open = true
+                reconnects += 1
+                session.begin()
+                try channel.sendAll(session.pendingSend)
+                session.sent()
+                continue
+            }
+            let space = session.receiveSpace()
+            let count: Int
+            do {
+                count = try channel.receiveSome(into: space)
+            } catch let error as PodBenchError {
+                throw explain(error, session: session, plan: plan)
+            }
+            session.received(count)
+            now = MonotonicClock.now()
+            try session.process(now: now)
+            if let oldest = session.oldestSentAt, now &- oldest > plan.timeoutNanoseconds {
+                throw PodBenchError(
+                    .timeout,
+                    "request \(session.oldestSequence ?? 0) took longer than --timeout (\(DurationText.format(nanoseconds: plan.timeoutNanoseconds))): the server answers too slowly or not at all"
+                )
+            }
+            if now < measuredUntil { session.issue(now: now) }
+            if session.sendCount > 0 {
+                try channel.sendAll(session.pendingSend)
+                session.sent()
+            }
+        }
+        // A polite end: GOAWAY (NO_ERROR), then close.
+        var goodbye: [UInt8] = []
+        HTTP2.appendFrame(type: .goAway, stream: 0, payload: HTTP2.bigEndian(0) + HTTP2.bigEndian(0), to: &goodbye)
+        try? goodbye.withUnsafeBytes { try channel.sendAll($0) }
+        let cpu = (cpuEnd ?? CPUUsage.currentThread()).since(cpuStart ?? CPUUsage.currentThread())
+        return Result(
+            requests: session.recorded, elapsedNanoseconds: plan.durationNanoseconds, latency: session.histogram,
+            streams: session.concurrency, reconnects: reconnects, unprocessed: session.unprocessed,
+            bodyLength: session.expectedLength ?? 0, headBlockLength: session.headBlockLength, cpu: cpu)
+    }
+
+    /// A receive that failed, said in the protocol's terms.
+    static func explain(_ error: PodBenchError, session: HTTP2ClientSession, plan: Plan) -> PodBenchError {
+        switch error.code {
+        case .peerClosed:
+            if !session.settingsReceived {
+                return PodBenchError(
+                    .peerClosed,
+                    "the server closed the connection before its SETTINGS: is it an HTTP/2 server with cleartext prior knowledge (h2c)?",
+                    cause: error.cause)
+            }
+            return PodBenchError(
+                .peerClosed,
+                "the server closed the connection with \(session.active) requests unanswered\(session.oldestSequence.map { " (the oldest: request \($0))" } ?? "")",
+                cause: error.cause)
+        case .timeout:
+            return PodBenchError(
+                .timeout,
+                "nothing arrived for --timeout (\(DurationText.format(nanoseconds: plan.timeoutNanoseconds)))\(session.oldestSequence.map { " while request \($0) waited" } ?? " (no SETTINGS from the server)")",
+                cause: error.cause)
+        default:
+            return error
+        }
+    }
+
+    static func connect(_ plan: Plan) throws -> SocketChannel {
+        try SocketTransport.connect(
+            to: plan.target, kind: plan.target.transport, options: TransportOptions(),
+            timeoutNanoseconds: plan.timeoutNanoseconds)
+    }
+}

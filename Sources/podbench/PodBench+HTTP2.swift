@@ -1,0 +1,132 @@
+import ArgumentParser
+import Foundation
+import PodBenchCore
+import PodBenchHarness
+import PodBenchResults
+
+extension PodBench {
+    /// `podbench http2-load`: podbench's HTTP/2 client against any h2c server, as `h2load -c1 -m N`.
+    struct HTTP2LoadCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "http2-load",
+            abstract: "GET one path over one HTTP/2 connection with N streams outstanding (h2load -c1 -t1 -m N).",
+            discussion: """
+                HTTP/2 over cleartext with prior knowledge (h2c: nginx's `listen PORT http2;`, h2load's default for \
+                http:// URIs). One connection; --streams requests outstanding, a new one sent as each ends; each \
+                round trip from its HEADERS' send to its last byte. Every response must be :status 200 with the \
+                first response's body (by checksum; content-length, when sent, must match it). A GOAWAY without error \
+                (nginx's keepalive_requests) ends the connection after its last stream and a new one is opened \
+                (counted). Prints requests/s, latency percentiles and this side's CPU per request; --json for a \
+                script. docs/http.md compares it with h2load.
+                """)
+
+        @Option(help: "The server: tcp:HOST:PORT (numeric host), unix:PATH or unix:@NAME.")
+        var target: String
+
+        @Option(help: "The request target (origin form).")
+        var path = "/"
+
+        @Option(help: "The :authority field (default: the target's HOST:PORT).")
+        var host: String?
+
+        @Option(help: "Requests outstanding at once on the connection (h2load's -m).")
+        var streams = 1
+
+        @Option(help: "How long to measure (e.g. 10s).")
+        var duration = "10s"
+
+        @Option(help: "How long to send requests before measuring (checked, not counted).")
+        var warmup = "1s"
+
+        @Option(help: "The body length every response must have (default: the first response's).")
+        var expectLength: String?
+
+        @Option(help: "The largest body taken; a longer one fails the run.")
+        var maxBody = "4MiB"
+
+        @Option(help: "How long one request may take before the run fails.")
+        var timeout = "10s"
+
+        @Option(help: "Pin this process to this CPU.")
+        var cpu: Int?
+
+        @Flag(help: "Print one JSON object instead of the text.")
+        var json = false
+
+        func plan() throws -> HTTP2Load.Plan {
+            do {
+                let maximum = try ByteSize.parse(maxBody, maximum: 256 << 20)
+                return try HTTP2Load.Plan(
+                    target: try SocketAddress(parsing: target), path: path, authority: host, streams: streams,
+                    durationNanoseconds: try DurationText.parse(duration, option: "--duration"),
+                    warmupNanoseconds: try DurationText.parse(warmup, option: "--warmup"),
+                    expectedBodyLength: try expectLength.map { try ByteSize.parse($0, maximum: maximum) },
+                    maximumBodyLength: maximum,
+                    timeoutNanoseconds: try DurationText.parse(timeout, option: "--timeout"))
+            } catch let error as PodBenchError {
+                throw ValidationError(error.message)
+            }
+        }
+
+        func validate() throws {
+            let plan = try plan()
+            guard plan.durationNanoseconds > 0 else { throw ValidationError("--duration: more than 0") }
+            guard plan.timeoutNanoseconds >= 1_000_000 else { throw ValidationError("--timeout: at least 1ms") }
+        }
+
+        func run() async throws {
+            let plan = try plan()
+            if let cpu { _ = try CPUPinning.pinCurrentThread(to: cpu) }
+            let result = try HTTP2Load.run(plan)
+            let summary = LatencySummary(result.latency)
+            let cpuPerRequest =
+                result.requests == 0
+                ? 0 : Double(result.cpu.userNanoseconds + result.cpu.systemNanoseconds) / Double(result.requests)
+            if json {
+                let report = HTTP2LoadReport(
+                    target: plan.target.description, path: plan.session.path, streams: result.streams,
+                    seconds: Double(result.elapsedNanoseconds) / 1e9, requests: result.requests,
+                    requestsPerSecond: result.requestsPerSecond, latency: summary, bodyLength: result.bodyLength,
+                    headBlockLength: result.headBlockLength, reconnects: result.reconnects,
+                    unprocessed: result.unprocessed, cpuNanosecondsPerRequest: cpuPerRequest)
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                return
+            }
+            func µs(_ ns: UInt64) -> String { String(format: "%.1f µs", Double(ns) / 1000) }
+            let cpu = result.cpu
+            let per = { (ns: UInt64) in result.requests == 0 ? 0 : Double(ns) / Double(result.requests) / 1000 }
+            print(
+                TextEscaping.terminal(
+                    "GET \(plan.session.path) from \(plan.target) over HTTP/2, one connection, \(result.streams) streams, \(duration) after \(warmup) of warm-up"
+                ))
+            print(
+                "  requests   \(result.requests) (\(String(format: "%.1f", result.requestsPerSecond))/s), \(result.bodyLength)-byte bodies, header blocks of \(result.headBlockLength) bytes, \(result.reconnects) reconnects"
+            )
+            print(
+                "  latency    p50 \(µs(summary.p50))  p90 \(µs(summary.p90))  p99 \(µs(summary.p99))  p99.9 \(µs(summary.p999))  max \(µs(summary.max))"
+            )
+            print(
+                "  CPU        \(String(format: "%.2f", cpuPerRequest / 1000)) µs a request (user \(String(format: "%.2f", per(cpu.userNanoseconds))), system \(String(format: "%.2f", per(cpu.systemNanoseconds))))"
+            )
+        }
+    }
+
+    /// What `http2-load --json` prints.
+    struct HTTP2LoadReport: Codable {
+        var target: String
+        var path: String
+        var streams: Int
+        var seconds: Double
+        var requests: UInt64
+        var requestsPerSecond: Double
+        /// Nanoseconds.
+        var latency: LatencySummary
+        var bodyLength: Int
+        var headBlockLength: Int
+        var reconnects: UInt64
+        var unprocessed: UInt64
+        var cpuNanosecondsPerRequest: Double
+    }
+}
