@@ -111,7 +111,7 @@ public final class HTTP2ClientSession {
         let userAgent = "podbench/\(PodBenchVersion.version)"
         // The fields a client sends (h2load sends these and no others but user-agent's value).
         let literals: [(name: String, value: String)] =
-            [(":authority", configuration.authority)] + (rootPath ? [] : [(":path", configuration.path)])
+            (rootPath ? [] : [(":path", configuration.path)]) + [(":authority", configuration.authority)]
             + [("user-agent", userAgent), ("accept", "*/*")]
         var first: [UInt8] = []
         var repeated: [UInt8] = []

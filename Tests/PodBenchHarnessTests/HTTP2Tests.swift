@@ -1,0 +1,453 @@
+import Foundation
+import Glibc
+import PodBenchCore
+import PodBenchTestSupport
+import PodBenchTransports
+import Testing
+
+@testable import PodBenchHarness
+
+/// HPACK against RFC 7541's own examples and hostile blocks; the HTTP/2 client session against
+/// byte streams a server written here sends, right and wrong; `http2-load` against a socket server.
+@Suite("HTTP/2 and HPACK")
+struct HTTP2Tests {
+    static func hex(_ text: String) -> [UInt8] {
+        let digits = Array(text.filter { $0.isHexDigit })
+        return stride(from: 0, to: digits.count, by: 2).map { UInt8(String(digits[$0...$0 + 1]), radix: 16)! }
+    }
+
+    /// The fields of `block` as text, decoded by `decoder`.
+    static func decode(_ decoder: HPACK.Decoder, _ block: [UInt8]) throws -> [String] {
+        var fields: [String] = []
+        try block.withUnsafeBytes { bytes in
+            try decoder.decode(bytes) { name, value in
+                fields.append(String(decoding: name, as: UTF8.self) + ": " + String(decoding: value, as: UTF8.self))
+            }
+        }
+        return fields
+    }
+
+    @Test("the Huffman code is RFC 7541's: its listed codes, its examples both ways")
+    func huffman() throws {
+        let code = HPACK.huffman
+        for (symbol, bits, length) in [
+            (48, 0x0, 5), (97, 0x3, 5), (0, 0x1FF8, 13), (32, 0x14, 6), (255, 0x3FF_FFEE, 26), (256, 0x3FFF_FFFF, 30),
+            (10, 0x3FFF_FFFC, 30), (126, 0x1FFD, 13), (128, 0xF_FFE6, 20),
+        ] {
+            #expect(code.codes[symbol] == UInt32(bits) && Int(HPACK.codeLengths[symbol]) == length, "symbol \(symbol)")
+        }
+        for (text, coded) in [
+            ("www.example.com", "f1e3 c2e5 f23a 6ba0 ab90 f4ff"), ("no-cache", "a8eb 1064 9cbf"),
+            ("custom-key", "25a8 49e9 5ba9 7d7f"), ("custom-value", "25a8 49e9 5bb8 e8b4 bf"),
+            ("Mon, 21 Oct 2013 20:13:21 GMT", "d07a be94 1054 d444 a820 0595 040b 8166 e082 a62d 1bff"),
+        ] {
+            #expect(HPACK.huffmanEncode(Array(text.utf8)) == Self.hex(coded), "\(text)")
+        }
+        // Every byte value round-trips, alone and together.
+        let all = (0..<256).map { UInt8($0) }
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: 1024, alignment: 8)
+        defer { scratch.deallocate() }
+        for text: [UInt8] in [all, all.reversed(), [], [0], [255, 255, 255]] {
+            let coded = HPACK.huffmanEncode(text)
+            let count = try coded.withUnsafeBytes { try HPACK.huffmanDecode($0, into: scratch, capacity: 1024) }
+            #expect(Array(UnsafeRawBufferPointer(start: scratch, count: count)) == text)
+        }
+        // EOS, padding of 8 bits or more, padding that is not ones, output over capacity.
+        for (bad, phrase) in [
+            ([0xFF, 0xFF, 0xFF, 0xFF], "EOS"), ([0x1F, 0xFF], "ends inside a symbol"), ([0x18], "ends inside a symbol"),
+            (HPACK.huffmanEncode(Array("aaaaaaaaaa".utf8)), "more than 4 bytes"),
+        ] as [([UInt8], String)] {
+            do {
+                _ = try bad.withUnsafeBytes { try HPACK.huffmanDecode($0, into: scratch, capacity: 4) }
+                Issue.record("\(bad) decoded")
+            } catch let error as PodBenchError {
+                #expect(error.message.contains(phrase), "\(error.message)")
+            }
+        }
+    }
+
+    @Test("RFC 7541 C.3 and C.6: requests and Huffman-coded responses through the dynamic table, with eviction")
+    func rfcExamples() throws {
+        let requests = HPACK.Decoder(sizeLimit: 4096, maximumBlock: 1024)
+        #expect(
+            try Self.decode(requests, Self.hex("8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d"))
+                == [":method: GET", ":scheme: http", ":path: /", ":authority: www.example.com"])
+        #expect(
+            try Self.decode(requests, Self.hex("8286 84be 5808 6e6f 2d63 6163 6865"))
+                == [":method: GET", ":scheme: http", ":path: /", ":authority: www.example.com", "cache-control: no-cache"])
+        #expect(requests.size == 110 && requests.count == 2)
+
+        let responses = HPACK.Decoder(sizeLimit: 256, maximumBlock: 1024)
+        let first = [
+            ":status: 302", "cache-control: private", "date: Mon, 21 Oct 2013 20:13:21 GMT",
+            "location: https://www.example.com",
+        ]
+        #expect(
+            try Self.decode(
+                responses,
+                Self.hex(
+                    "4882 6402 5885 aec3 771a 4b61 96d0 7abe 9410 54d4 44a8 2005 9504 0b81 66e0 82a6 2d1b ff6e 919d 29ad 1718 63c7 8f0b 97c8 e9ae 82ae 43d3"
+                )) == first)
+        #expect(responses.size == 222 && responses.count == 4)
+        #expect(try Self.decode(responses, Self.hex("4883 640e ffc1 c0bf")) == [":status: 307"] + first.dropFirst())
+        #expect(responses.size == 222 && responses.count == 4)
+        #expect(
+            try Self.decode(
+                responses,
+                Self.hex(
+                    "88c1 6196 d07a be94 1054 d444 a820 0595 040b 8166 e084 a62d 1bff c05a 839b d9ab 77ad 94e7 821d d7f2 e6c7 b335 dfdf cd5b 3960 d5af 2708 7f36 72c1 ab27 0fb5 291f 9587 3160 65c0 03ed 4ee5 b106 3d50 07"
+                ))
+                == [
+                    ":status: 200", "cache-control: private", "date: Mon, 21 Oct 2013 20:13:22 GMT",
+                    "location: https://www.example.com", "content-encoding: gzip",
+                    "set-cookie: foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1",
+                ])
+        #expect(responses.size == 215 && responses.count == 3)
+        // A size update to 0 empties the table; a reference into it then fails.
+        _ = try Self.decode(responses, [0x20])
+        #expect(responses.size == 0 && responses.count == 0)
+        #expect(throws: PodBenchError.self) { try Self.decode(responses, [0xBE]) }
+    }
+
+    @Test("hostile header blocks are refused in words, never a crash")
+    func hostileBlocks() throws {
+        for (block, phrase) in [
+            ([0x80], "table entry 0"), ([0xBE], "refers to table entry 62"), ([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F], "integer over"),
+            ([0xFF, 0x80], "ends inside an integer"), ([0x40, 0x05, 0x61], "says 5 bytes"), ([0x00], "ends before a string"),
+            ([0x3F, 0xE2, 0x1F], "over the 4096"), ([0x82, 0x20], "after a field"), ([0x41, 0x81, 0xFF], "ends inside a symbol"), ([0x41, 0x84, 0xFF, 0xFF, 0xFF, 0xFF], "EOS"),
+            ([0x04], "ends before a string"),
+        ] as [([UInt8], String)] {
+            let decoder = HPACK.Decoder(sizeLimit: 4096, maximumBlock: 64)
+            do {
+                _ = try Self.decode(decoder, block)
+                Issue.record("\(block) decoded")
+            } catch let error as PodBenchError {
+                #expect(error.code == .protocolViolation && error.message.contains(phrase), "\(block): \(error.message)")
+            }
+        }
+        // An entry larger than the table empties it and is not added; indexing a name from the
+        // table that the insertion itself evicts still stores the right name.
+        let small = HPACK.Decoder(sizeLimit: 64, maximumBlock: 256)
+        var block: [UInt8] = []
+        HPACK.appendLiteral(name: "x-a", value: "1", .indexing, to: &block)
+        HPACK.appendLiteral(name: "", nameIndex: 62, value: String(repeating: "v", count: 25), .indexing, to: &block)
+        #expect(try Self.decode(small, block) == ["x-a: 1", "x-a: " + String(repeating: "v", count: 25)])
+        #expect(small.count == 1 && small.size == 60)
+        #expect(try Self.decode(small, [0xBE]) == ["x-a: " + String(repeating: "v", count: 25)])
+        var big: [UInt8] = []
+        HPACK.appendLiteral(name: "x-big", value: String(repeating: "v", count: 40), .indexing, to: &big)
+        _ = try Self.decode(small, big)
+        #expect(small.count == 0 && small.size == 0)
+        // Many inserts through a small table: the storage compacts and every entry reads back.
+        let churn = HPACK.Decoder(sizeLimit: 128, maximumBlock: 256)
+        for i in 0..<500 {
+            var one: [UInt8] = []
+            HPACK.appendLiteral(name: "k\(i % 7)", value: String(repeating: "x", count: i % 23), .indexing, to: &one)
+            HPACK.appendIndexed(62, to: &one)
+            let fields = try Self.decode(churn, one)
+            #expect(fields.count == 2 && fields[0] == fields[1], "\(i): \(fields)")
+        }
+    }
+
+    // MARK: - The client session against scripted servers
+
+    /// A session fed by hand: what a server sends goes in, what the client would send comes out.
+    final class Script {
+        let session: HTTP2ClientSession
+
+        init(streams: Int = 1, maximumBody: Int = 1 << 20, expected: Int? = nil) throws {
+            session = try HTTP2ClientSession(
+                .init(
+                    streams: streams, path: "/body", authority: "x", maximumBodyLength: maximumBody,
+                    expectedBodyLength: expected))
+            session.recordFrom = 0
+            session.begin()
+            session.sent()
+        }
+
+        func feed(_ bytes: [UInt8], now: UInt64 = 100) throws {
+            var at = 0
+            repeat {
+                let space = session.receiveSpace()
+                let n = min(space.count, bytes.count - at)
+                if n > 0 { bytes.withUnsafeBytes { space.baseAddress!.copyMemory(from: $0.baseAddress! + at, byteCount: n) } }
+                session.received(n)
+                at += n
+                try session.process(now: now)
+            } while at < bytes.count
+        }
+
+        /// The client's pending bytes as frames (type, flags, stream, payload), then cleared.
+        func sentFrames() -> [(type: UInt8, flags: UInt8, stream: UInt32, payload: [UInt8])] {
+            let bytes = Array(session.pendingSend)
+            session.sent()
+            var frames: [(UInt8, UInt8, UInt32, [UInt8])] = []
+            var at = bytes.starts(with: HTTP2.preface) ? HTTP2.preface.count : 0
+            while at + 9 <= bytes.count {
+                let length = Int(bytes[at]) << 16 | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2])
+                let stream = UInt32(bytes[at + 5]) << 24 | UInt32(bytes[at + 6]) << 16 | UInt32(bytes[at + 7]) << 8
+                    | UInt32(bytes[at + 8])
+                frames.append((bytes[at + 3], bytes[at + 4], stream, Array(bytes[at + 9..<at + 9 + length])))
+                at += 9 + length
+            }
+            return frames
+        }
+    }
+
+    static func frame(_ type: UInt8, _ flags: UInt8, _ stream: UInt32, _ payload: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        HTTP2.appendFrameHeader(length: payload.count, type: type, flags: flags, stream: stream, to: &out)
+        return out + payload
+    }
+
+    static let settings = frame(4, 0, 0, HTTP2.settingsPayload([(.maxConcurrentStreams, 100)]))
+
+    static func responseBlock(status: String = "200", length: Int? = nil, extra: [(String, String)] = []) -> [UInt8] {
+        var block: [UInt8] = []
+        HPACK.appendLiteral(name: "", nameIndex: 8, value: status, .withoutIndexing, to: &block)
+        HPACK.appendLiteral(name: "server", nameIndex: 54, value: "test", .indexing, to: &block)
+        if let length { HPACK.appendLiteral(name: "", nameIndex: 28, value: "\(length)", .withoutIndexing, to: &block) }
+        for (name, value) in extra { HPACK.appendLiteral(name: name, value: value, .withoutIndexing, to: &block) }
+        return block
+    }
+
+    /// A regular field, then :status.
+    static func fieldThenStatus() -> [UInt8] {
+        var block: [UInt8] = []
+        HPACK.appendLiteral(name: "x", value: "1", .withoutIndexing, to: &block)
+        return block + [0x88]
+    }
+
+    /// HEADERS then DATA: a whole answer on `stream`.
+    static func answer(_ stream: UInt32, _ body: [UInt8], length: Int? = -1) -> [UInt8] {
+        frame(1, 4, stream, responseBlock(length: length == -1 ? body.count : length)) + frame(0, 1, stream, body)
+    }
+
+    @Test("16 streams: the requests are well-formed HPACK (indexed after the first), every answer is checked and timed")
+    func sixteenStreams() throws {
+        let script = try Script(streams: 16)
+        try script.feed(Self.settings)
+        var frames = script.sentFrames()
+        #expect(frames.count == 1 && frames[0].type == 4 && frames[0].flags == 1, "the SETTINGS acknowledged")
+        script.session.issue(now: 10)
+        frames = script.sentFrames()
+        #expect(frames.map(\.stream) == Array(stride(from: UInt32(1), through: 31, by: 2)))
+        // What nginx's decoder sees: the same six fields in every request, the first indexing four.
+        let server = HPACK.Decoder(sizeLimit: 4096, maximumBlock: 1024)
+        for frame in frames {
+            #expect(frame.type == 1 && frame.flags == 5)
+            #expect(
+                try Self.decode(server, frame.payload) == [
+                    ":method: GET", ":scheme: http", ":path: /body", ":authority: x",
+                    "user-agent: podbench/\(PodBenchVersion.version)", "accept: */*",
+                ])
+        }
+        #expect(server.count == 4 && frames[1].payload.count < 10, "\(frames[1].payload)")
+        let body = Array("0123456789".utf8)
+        // Answers out of order, DATA split in pieces, one with padding and trailers.
+        var bytes: [UInt8] = []
+        for stream in stride(from: UInt32(31), through: 3, by: -2) { bytes += Self.answer(stream, body) }
+        bytes += Self.frame(1, 4 | 8, 1, [3] + Self.responseBlock(length: 10) + [0, 0, 0])
+        bytes += Self.frame(0, 8, 1, [2] + body[0..<4] + [0, 0]) + Self.frame(0, 0, 1, Array(body[4...]))
+        var trailer: [UInt8] = []
+        HPACK.appendLiteral(name: "x-trailer", value: "1", .withoutIndexing, to: &trailer)
+        bytes += Self.frame(1, 5, 1, trailer)
+        try script.feed(bytes, now: 50)
+        #expect(script.session.completed == 16 && script.session.recorded == 16 && script.session.active == 0)
+        #expect(script.session.expectedLength == 10 && (40...41).contains(script.session.histogram.max))
+        script.session.issue(now: 60)
+        #expect(script.sentFrames().map(\.stream).first == 33)
+    }
+
+    @Test("PING is answered, a graceful GOAWAY frees the streams above its last one, a small table gets literals")
+    func controlFrames() throws {
+        let script = try Script(streams: 4)
+        try script.feed(Self.settings + Self.frame(4, 0, 0, HTTP2.settingsPayload([(.headerTableSize, 0)])))
+        _ = script.sentFrames()
+        script.session.issue(now: 1)
+        let server = HPACK.Decoder(sizeLimit: 4096, maximumBlock: 1024)
+        for frame in script.sentFrames() { _ = try Self.decode(server, frame.payload) }
+        #expect(server.count == 0, "nothing indexed into a table of 0 bytes")
+        try script.feed(Self.frame(6, 0, 0, [1, 2, 3, 4, 5, 6, 7, 8]))
+        let pong = script.sentFrames()
+        #expect(pong.count == 1 && pong[0].type == 6 && pong[0].flags == 1 && pong[0].payload == [1, 2, 3, 4, 5, 6, 7, 8])
+        try script.feed(Self.frame(7, 0, 0, HTTP2.bigEndian(3) + HTTP2.bigEndian(0)) + Self.answer(1, [1]) + Self.answer(3, [1]))
+        #expect(script.session.goAway == 3 && script.session.active == 0 && script.session.unprocessed == 2)
+        script.session.issue(now: 2)
+        #expect(script.sentFrames().isEmpty, "no request after GOAWAY")
+    }
+
+    @Test("a hostile or broken server's frames end the run with the request or frame named, never a crash")
+    func hostileServer() throws {
+        let ok = Self.responseBlock(length: 3)
+        var huge: [UInt8] = []
+        HTTP2.appendFrameHeader(length: 16_385, type: 0, flags: 0, stream: 1, to: &huge)
+        let cases: [(String, [UInt8], String)] = [
+            ("404", Self.frame(1, 5, 1, Self.responseBlock(status: "404")), "request 0 (GET /body): the answer is :status 404"),
+            ("no status", Self.frame(1, 5, 1, [0x5C, 0x01, 0x30]), "the response has no :status"),
+            ("frame too big", huge + [UInt8](repeating: 0, count: 16_385), "over the 16384 this client allows"),
+            ("DATA unknown stream", Self.frame(0, 1, 5, [1]), "stream 5, which this client has not opened"),
+            ("DATA before HEADERS", Self.frame(0, 1, 1, [1]), "DATA came before the response's HEADERS"),
+            ("DATA on 0", Self.frame(0, 1, 0, [1]), "DATA on stream 0"),
+            ("HEADERS on even stream", Self.frame(1, 5, 2, ok), "even stream"),
+            ("length mismatch", Self.frame(1, 4, 1, ok) + Self.frame(0, 1, 1, [1, 2]), "the body has 2 bytes, its content-length says 3"),
+            ("body over length", Self.frame(1, 4, 1, ok) + Self.frame(0, 0, 1, [1, 2, 3, 4]), "longer than its content-length"),
+            ("bad padding", Self.frame(0, 8, 1, [9, 1]), "padding is longer than the frame"),
+            ("reset", Self.frame(3, 0, 1, HTTP2.bigEndian(2)), "the server reset the stream (INTERNAL_ERROR)"),
+            ("goaway error", Self.frame(7, 0, 0, HTTP2.bigEndian(0) + HTTP2.bigEndian(11) + Array("calm\u{1B}[31m down".utf8)), "GOAWAY ENHANCE_YOUR_CALM: 'calm"),
+            ("push", Self.frame(5, 4, 1, HTTP2.bigEndian(2) + ok), "PUSH_PROMISE"),
+            ("continuation expected", Self.frame(1, 0, 1, ok) + Self.frame(6, 0, 0, [UInt8](repeating: 0, count: 8)), "where the CONTINUATION of stream 1"),
+            ("stray continuation", Self.frame(9, 4, 1, ok), "after a header block had ended"),
+            ("uppercase name", Self.frame(1, 5, 1, Self.responseBlock(extra: [("X-Up", "1")])), "not a lowercase token"),
+            ("connection field", Self.frame(1, 5, 1, Self.responseBlock(extra: [("connection", "close")])), "connection-specific"),
+            ("CR in value", Self.frame(1, 5, 1, Self.responseBlock(extra: [("x-a", "1\r\nx: 2")])), "NUL, CR or LF"),
+            ("two statuses", Self.frame(1, 5, 1, [0x88, 0x88]), ":status twice"),
+            ("request pseudo", Self.frame(1, 5, 1, [0x88, 0x84]), "pseudo-header ':path'"),
+            ("pseudo after field", Self.frame(1, 5, 1, Self.fieldThenStatus()), "pseudo-header comes after a regular field"),
+            ("status not digits", Self.frame(1, 5, 1, [0x08, 0x03] + Array("2x0".utf8)), "not 3 digits"),
+            ("bad content-length", Self.frame(1, 5, 1, [0x88, 0x0F, 0x0D, 0x02] + Array("-1".utf8)), "not a length"),
+            ("window 0", Self.frame(8, 0, 0, HTTP2.bigEndian(0)), "WINDOW_UPDATE of 0"),
+            ("settings on stream", Self.frame(4, 0, 1, []), "SETTINGS on stream 1"),
+            ("settings length", Self.frame(4, 0, 0, [0, 1, 0]), "not a multiple of 6"),
+            ("frame size setting", Self.frame(4, 0, 0, HTTP2.settingsPayload([(.maxFrameSize, 100)])), "SETTINGS_MAX_FRAME_SIZE is 100"),
+            ("ping length", Self.frame(6, 0, 0, [1]), "PING of 1 bytes"),
+            ("1xx ends stream", Self.frame(1, 5, 1, [0x08, 0x03] + Array("103".utf8)), "informational response (103) ends the stream"),
+            ("trailers without end", Self.frame(1, 4, 1, ok) + Self.frame(0, 0, 1, [1, 2, 3]) + Self.frame(1, 4, 1, []), "does not end the stream"),
+            ("bad HPACK", Self.frame(1, 5, 1, [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]), "request 0 (GET, stream 1): an HPACK block carries an integer over"),
+            ("over max body", Self.frame(1, 4, 1, Self.responseBlock()) + Self.frame(0, 1, 1, [UInt8](repeating: 1, count: 200)), "longer than --max-body"),
+        ]
+        for (name, bytes, phrase) in cases {
+            let script = try Script(streams: 1, maximumBody: 100)
+            try script.feed(Self.settings)
+            script.session.issue(now: 1)
+            _ = script.sentFrames()
+            do {
+                try script.feed(bytes)
+                Issue.record("\(name): no error")
+            } catch let error as PodBenchError {
+                #expect(error.message.contains(phrase), "\(name): \(error.message)")
+                #expect(!error.message.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }, "\(name)")
+            }
+        }
+        // Before SETTINGS: anything else, or an HTTP/1 answer.
+        for (bytes, phrase) in [
+            (Self.frame(6, 0, 0, [UInt8](repeating: 0, count: 8)), "first frame is PING, not SETTINGS"),
+            (Array("HTTP/1.1 400 Bad Request\r\n\r\n".utf8), "answered in HTTP/1"),
+        ] {
+            do {
+                try Script().feed(bytes)
+                Issue.record("\(phrase): no error")
+            } catch let error as PodBenchError {
+                #expect(error.message.contains(phrase), "\(error.message)")
+            }
+        }
+        // A second answer with another body than the first.
+        let script = try Script()
+        try script.feed(Self.settings)
+        script.session.issue(now: 1)
+        try script.feed(Self.answer(1, [1, 2, 3]))
+        script.session.issue(now: 2)
+        do {
+            try script.feed(Self.answer(3, [1, 2, 4]))
+            Issue.record("another body passed")
+        } catch let error as PodBenchError {
+            #expect(error.code == .integrityFailure && error.message.contains("request 1 has another body"), "\(error.message)")
+        }
+    }
+
+    // MARK: - http2-load's run against a socket server written here
+
+    /// Reads exactly `count` bytes.
+    static func read(_ channel: SocketChannel, _ count: Int) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        var at = 0
+        while at < count {
+            at += try out.withUnsafeMutableBytes { try channel.receiveSome(into: UnsafeMutableRawBufferPointer(rebasing: $0[at...])) }
+        }
+        return out
+    }
+
+    /// The next frame the client sends: type, stream.
+    static func readFrame(_ channel: SocketChannel) throws -> (type: UInt8, stream: UInt32) {
+        let header = try read(channel, 9)
+        let length = Int(header[0]) << 16 | Int(header[1]) << 8 | Int(header[2])
+        _ = try read(channel, length)
+        return (header[3], UInt32(header[5] & 0x7F) << 24 | UInt32(header[6]) << 16 | UInt32(header[7]) << 8 | UInt32(header[8]))
+    }
+
+    /// A TCP server that takes one connection, reads the preface, sends SETTINGS, and then calls
+    /// `serve` with the channel.
+    static func withServer(
+        _ serve: @escaping @Sendable (SocketChannel) throws -> Void, client: (SocketAddress) throws -> Void
+    ) throws {
+        let listener = try SocketTransport.listen(
+            kind: .tcp, options: TransportOptions(), sharedDirectory: "", name: "", fixed: .ipv4(host: "127.0.0.1", port: 0))
+        defer { listener.close() }
+        let server = Background {
+            let channel = try listener.accept(timeoutNanoseconds: 10_000_000_000)
+            defer { channel.close() }
+            #expect(try read(channel, HTTP2.preface.count) == HTTP2.preface)
+            try settings.withUnsafeBytes { try channel.sendAll($0) }
+            try serve(channel)
+        }
+        try client(listener.address)
+        try? server.wait()
+    }
+
+    @Test("http2-load against a socket server: 4 streams answered, counted, the connection ended politely")
+    func runAgainstServer() throws {
+        try Self.withServer({ channel in
+            while true {
+                let frame = try Self.readFrame(channel)
+                if frame.type == 7 { return }  // the client's GOAWAY: done
+                if frame.type == 1 { try Self.answer(frame.stream, [7, 7, 7]).withUnsafeBytes { try channel.sendAll($0) } }
+            }
+        }) { address in
+            let result = try HTTP2Load.run(
+                try HTTP2Load.Plan(
+                    target: address, path: "/", streams: 4, durationNanoseconds: 200_000_000,
+                    warmupNanoseconds: 20_000_000, expectedBodyLength: 3))
+            #expect(result.requests > 0 && result.streams == 4 && result.bodyLength == 3 && result.reconnects == 0)
+            #expect(result.latency.totalCount == result.requests)
+        }
+    }
+
+    @Test("a server that keeps the connection busy with PINGs and never answers ends the run at --timeout, the request named")
+    func trickle() throws {
+        try Self.withServer({ channel in
+            _ = try Self.readFrame(channel)  // the SETTINGS
+            for _ in 0..<40 {
+                try Self.frame(6, 0, 0, [UInt8](repeating: 1, count: 8)).withUnsafeBytes { try channel.sendAll($0) }
+                usleep(50_000)
+            }
+        }) { address in
+            do {
+                _ = try HTTP2Load.run(
+                    try HTTP2Load.Plan(
+                        target: address, path: "/", streams: 2, durationNanoseconds: 5_000_000_000, warmupNanoseconds: 0,
+                        timeoutNanoseconds: 300_000_000))
+                Issue.record("the run did not end at its timeout")
+            } catch let error as PodBenchError {
+                #expect(error.code == .timeout)
+                #expect(error.message.hasPrefix("request 0 took longer than --timeout (300ms)"), "\(error.message)")
+            }
+        }
+    }
+
+    @Test("a server that closes with requests open is named with the oldest request")
+    func closes() throws {
+        try Self.withServer({ channel in
+            while try Self.readFrame(channel).type != 1 {}
+        }) { address in
+            do {
+                _ = try HTTP2Load.run(
+                    try HTTP2Load.Plan(
+                        target: address, path: "/", streams: 1, durationNanoseconds: 5_000_000_000, warmupNanoseconds: 0))
+                Issue.record("no error")
+            } catch let error as PodBenchError {
+                #expect(error.code == .peerClosed)
+                #expect(error.message.contains("with 1 requests unanswered (the oldest: request 0)"), "\(error.message)")
+            }
+        }
+    }
+}
