@@ -34,6 +34,12 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
         .executableTarget(
+            name: "HTTP2Frames",
+            dependencies: ["FuzzSupport", .product(name: "PodBenchLibrary", package: "podbench")],
+            path: "HTTP2Frames",
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
+        .executableTarget(
             name: "ResultsFiles",
             dependencies: ["FuzzSupport", .product(name: "PodBenchLibrary", package: "podbench")],
             path: "ResultsFiles",

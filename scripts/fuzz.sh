@@ -13,7 +13,7 @@ export SWIFT_BACKTRACE=enable=no  # the backtracer can hang after a crash it was
 bin=$(cd Fuzz && swift build -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --show-bin-path)
 work=$(mktemp -d /tmp/podbench-fuzz-XXXXXX)
 trap 'rm -rf "$work" /dev/shm/podbench-fuzz-file-*' EXIT
-for pair in ControlFrames:control RingRecords:ring FileRecords:file ResultsFiles:results HTTPMessages:http; do
+for pair in ControlFrames:control RingRecords:ring FileRecords:file ResultsFiles:results HTTPMessages:http HTTP2Frames:h2; do
   target=${pair%%:*} corpus=${pair##*:}
   mkdir -p "$work/$corpus"
   cp Tests/FuzzCorpus/"$corpus"/* "$work/$corpus/"

@@ -130,7 +130,8 @@ CFG
 # NAME "$@"` reads --cpu C,S --rounds N --seconds S --size BYTES into $client_cpu $server_cpu
 # $rounds $seconds $size, installs wrk and nginx-light if missing, builds the release binary if
 # there is none and sets $bin, makes $work (removed on exit, when every process in $pids is killed)
-# and starts nginx on the server CPU serving a $size-byte file, /body, on $nginx_port.
+# and starts nginx on the server CPU serving a $size-byte file, /body, on $nginx_port (HTTP/1.1)
+# and $h2_port (HTTP/2, h2c).
 podbench_http_frame() {
   local name=$1
   shift
@@ -144,14 +145,15 @@ podbench_http_frame() {
       *) echo "unknown option $1 (use --cpu C,S --rounds N --seconds S --size BYTES)" >&2; exit 2 ;;
     esac
   done
-  podbench_setup wrk nginx-light python3 iproute2
+  podbench_setup wrk nghttp2-client nginx-light python3 iproute2
   bin=.build/release/podbench
   [ -x "$bin" ] || swift build -c release --product podbench >&2
   work=$(mktemp -d "/tmp/podbench-$name-XXXXXX")
   pids=()
   trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
   nginx_port=$((20000 + RANDOM % 20000))
-  podbench_nginx_static_config "$work/nginx.conf" "$nginx_port" "$work"
+  h2_port=$((nginx_port + 2))
+  podbench_nginx_static_config "$work/nginx.conf" "$nginx_port" "$work" "$h2_port"
   head -c "$size" /dev/urandom >"$work/www/body"
   taskset -c "$server_cpu" nginx -c "$work/nginx.conf" 2>"$work/nginx.log" &
   pids+=($!)

@@ -295,6 +295,68 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(ending)
         }
 
+        // `http2-load`'s session (#22) at 16 streams, no I/O: each answer (an nginx-like header
+        // block, Huffman-coded, and DATA frames of 16 KiB at most) processed as it would arrive,
+        // HPACK-decoded and checked, and the next request written.
+        var answers: [UInt8] = []
+        var answerEnds: [Int] = []
+        var responseBlock: [UInt8] = []
+        HPACK.appendIndexed(8, to: &responseBlock)
+        for (index, value) in [
+            (54, "nginx/1.22.1"), (33, "Fri, 04 Dec 2026 23:20:00 GMT"), (31, "application/octet-stream"),
+            (28, "\(size)"), (44, "Fri, 04 Dec 2026 19:00:00 GMT"), (34, "\"6931a7f0-40\""), (18, "bytes"),
+        ] {
+            HPACK.appendLiteral(name: "", nameIndex: index, value: value, .withoutIndexing, to: &responseBlock)
+        }
+        let body = [UInt8](repeating: 0x5A, count: size)
+        for request in 0..<(perSample + 16) {
+            let stream = UInt32(2 * request + 1)
+            HTTP2.appendFrameHeader(
+                length: responseBlock.count, type: 1, flags: HTTP2.Flag.endHeaders, stream: stream, to: &answers)
+            answers += responseBlock
+            var at = 0
+            repeat {
+                let piece = min(16_384, size - at)
+                HTTP2.appendFrameHeader(
+                    length: piece, type: 0, flags: at + piece == size ? HTTP2.Flag.endStream : 0, stream: stream,
+                    to: &answers)
+                answers += body[at..<at + piece]
+                at += piece
+            } while at < size
+            answerEnds.append(answers.count)
+        }
+        var settingsFrame: [UInt8] = []
+        HTTP2.appendFrameHeader(length: 6, type: 4, flags: 0, stream: 0, to: &settingsFrame)
+        settingsFrame += HTTP2.settingsPayload([(.maxConcurrentStreams, 128)])
+        Benchmark("http2-load session at 16 streams (no I/O), \(ByteSize.format(size)), 1000 requests") { benchmark in
+            let session = try HTTP2ClientSession(
+                .init(streams: 16, path: "/file", authority: "127.0.0.1:8080", maximumBodyLength: size))
+            session.recordFrom = 0
+            session.begin()
+            func feed(_ bytes: UnsafeRawBufferPointer) throws {
+                let space = session.receiveSpace()
+                space.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+                session.received(bytes.count)
+                try session.process(now: MonotonicClock.now())
+            }
+            try settingsFrame.withUnsafeBytes { try feed($0) }
+            session.issue(now: MonotonicClock.now())
+            session.sent()
+            try answers.withUnsafeBytes { all in
+                benchmark.startMeasurement()
+                var from = 0
+                for request in 0..<perSample {
+                    try feed(UnsafeRawBufferPointer(rebasing: all[from..<answerEnds[request]]))
+                    from = answerEnds[request]
+                    session.issue(now: MonotonicClock.now())
+                    session.sent()
+                }
+                benchmark.stopMeasurement()
+            }
+            precondition(session.completed == UInt64(perSample))
+            blackHole(session.recorded)
+        }
+
         let stream = ClientSide(size: size, workload: .stream)
         Benchmark("stream loop over a socketpair, \(ByteSize.format(size)), 1000 messages") { benchmark in
             let plan = PhasePlan(durationNanoseconds: 0, messageLimit: UInt64(perSample))

@@ -93,6 +93,12 @@ public enum HPACK {
             }
             if byte & 0x80 == 0 { return value }
             shift += 7
+            // Four groups of 7 bits reach past the maximum: a fifth (even of zeros, which would
+            // shift a later one beyond the word) is refused.
+            guard shift <= 21 else {
+                throw PodBenchError(
+                    .protocolViolation, "an HPACK block carries an integer over \(maximumInteger) (a length or index no block holds)")
+            }
         }
     }
 
@@ -351,6 +357,8 @@ public enum HPACK {
         let nameScratch: UnsafeMutableRawPointer
         let valueScratch: UnsafeMutableRawPointer
         let scratchCapacity: Int
+        /// The longest name or value `decode` hands out.
+        public var scratchLimit: Int { max(scratchCapacity, sizeLimit) }
 
         /// - Parameters:
         ///   - sizeLimit: SETTINGS_HEADER_TABLE_SIZE (4096 unless this side said otherwise).

@@ -391,12 +391,13 @@ extension EndToEnd {
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let nginxPort = try freePort()
+            let h2Port = try freePort()
             let config = dir + "/nginx.conf"
             let write = Process()
             write.executableURL = URL(fileURLWithPath: "/bin/bash")
             write.arguments = [
-                "-c", #"source "$1" && podbench_nginx_static_config "$2" "$3" "$4""#, "peers-test",
-                packageRoot + "/scripts/setup.sh", config, String(nginxPort), dir,
+                "-c", #"source "$1" && podbench_nginx_static_config "$2" "$3" "$4" "$5""#, "peers-test",
+                packageRoot + "/scripts/setup.sh", config, String(nginxPort), dir, String(h2Port),
             ]
             try write.run()
             write.waitUntilExit()
@@ -425,6 +426,29 @@ extension EndToEnd {
             // Options that make no request are refused before connecting.
             let bad = try BinaryProcess.run(["http-load", "--target", "tcp:127.0.0.1:\(nginxPort)", "--path", "x y"])
             #expect(bad.status == 2 && bad.stderr.contains("is not a request target"), "\(bad)")
+
+            // The HTTP/2 client against nginx's h2c port: 1 and 16 streams, every answer the file.
+            #expect(nginx.waitForPort(h2Port), "nginx's h2c port did not open")
+            for streams in [1, 16] {
+                let h2 = try BinaryProcess.run([
+                    "http2-load", "--target", "tcp:127.0.0.1:\(h2Port)", "--path", "/body", "--streams", "\(streams)",
+                    "--duration", "300ms", "--warmup", "50ms", "--expect-length", "1000", "--json",
+                ])
+                #expect(h2.status == 0, "\(h2.stderr)")
+                let h2Report = try #require(
+                    try JSONSerialization.jsonObject(with: Data(h2.stdout.utf8)) as? [String: Any], "\(h2.stdout)")
+                #expect((h2Report["requests"] as? Int ?? 0) > 0 && h2Report["bodyLength"] as? Int == 1000, "\(h2Report)")
+                #expect(h2Report["streams"] as? Int == streams && h2Report["reconnects"] as? Int == 0, "\(h2Report)")
+            }
+            let h2Missing = try BinaryProcess.run([
+                "http2-load", "--target", "tcp:127.0.0.1:\(h2Port)", "--path", "/missing", "--duration", "100ms",
+            ])
+            #expect(h2Missing.status == 1 && h2Missing.stderr.contains("the answer is :status 404, not 200"), "\(h2Missing)")
+            // HTTP/2 to nginx's HTTP/1.1 port: said in words.
+            let h1Port = try BinaryProcess.run([
+                "http2-load", "--target", "tcp:127.0.0.1:\(nginxPort)", "--duration", "100ms", "--timeout", "2s",
+            ])
+            #expect(h1Port.status == 1 && h1Port.stderr.contains("HTTP/1"), "\(h1Port)")
 
             // wrk and h2load (HTTP/1.1) against podbench's server: no errors, every request 2xx.
             let servePort = try freePort()
