@@ -3,7 +3,7 @@ import PodBenchCore
 import PodBenchHarness
 
 /// libFuzzer entry: any bytes as what an HTTP/2 server sent on `http2-load`'s connection. The first
-/// byte picks how the rest arrives (in pieces of 1 to 256 bytes, or all at once), the rest is fed to
+/// byte picks how the rest arrives (in pieces of 1 to 255 bytes, or all at once), the rest is fed to
 /// a client session with 4 streams that issues requests as a real run does; then the same bytes as
 /// one HPACK header block to a decoder with a 256-byte table. Each must go on, wait for more, or
 /// throw a protocol or integrity error; never trap, read past the bytes, or overrun a buffer.

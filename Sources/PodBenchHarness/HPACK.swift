@@ -89,7 +89,8 @@ public enum HPACK {
             value += (byte & 0x7F) << shift
             guard value <= maximumInteger else {
                 throw PodBenchError(
-                    .protocolViolation, "an HPACK block carries an integer over \(maximumInteger) (a length or index no block holds)")
+                    .protocolViolation,
+                    "an HPACK block carries an integer over \(maximumInteger) (a length or index no block holds)")
             }
             if byte & 0x80 == 0 { return value }
             shift += 7
@@ -97,7 +98,8 @@ public enum HPACK {
             // shift a later one beyond the word) is refused.
             guard shift <= 21 else {
                 throw PodBenchError(
-                    .protocolViolation, "an HPACK block carries an integer over \(maximumInteger) (a length or index no block holds)")
+                    .protocolViolation,
+                    "an HPACK block carries an integer over \(maximumInteger) (a length or index no block holds)")
             }
         }
     }
@@ -237,7 +239,8 @@ public enum HPACK {
             }
             guard length <= bits else {
                 throw PodBenchError(
-                    .protocolViolation, "an HPACK string's Huffman code ends inside a symbol (padding that is not all ones)")
+                    .protocolViolation,
+                    "an HPACK string's Huffman code ends inside a symbol (padding that is not all ones)")
             }
             guard symbol != 256 else {
                 throw PodBenchError(.protocolViolation, "an HPACK string's Huffman code holds the EOS symbol")
@@ -441,7 +444,9 @@ public enum HPACK {
                     let slot = (first + i) % entryCapacity
                     let entry = entries[slot]
                     let bytes = entry.name + entry.value
-                    if entry.offset != offset { (storage + offset).copyMemory(from: storage + entry.offset, byteCount: bytes) }
+                    if entry.offset != offset {
+                        (storage + offset).copyMemory(from: storage + entry.offset, byteCount: bytes)
+                    }
                     entries[slot].offset = offset
                     offset += bytes
                 }
@@ -511,7 +516,8 @@ public enum HPACK {
                     guard newSize <= sizeLimit else {
                         throw PodBenchError(
                             .protocolViolation,
-                            "an HPACK block sets the table's size to \(newSize), over the \(sizeLimit) this side allows")
+                            "an HPACK block sets the table's size to \(newSize), over the \(sizeLimit) this side allows"
+                        )
                     }
                     maximumSize = newSize
                     while count > 0 && size > maximumSize { evictOldest() }

@@ -72,7 +72,9 @@ public enum HTTP2 {
     }
 
     /// Appends a whole frame.
-    public static func appendFrame(type: FrameType, flags: UInt8 = 0, stream: UInt32, payload: [UInt8], to out: inout [UInt8]) {
+    public static func appendFrame(
+        type: FrameType, flags: UInt8 = 0, stream: UInt32, payload: [UInt8], to out: inout [UInt8]
+    ) {
         appendFrameHeader(length: payload.count, type: type.rawValue, flags: flags, stream: stream, to: &out)
         out += payload
     }

@@ -21,8 +21,9 @@ public final class HTTP2ClientSession {
         /// The body length every response must have; nil: the first response's.
         public var expectedBodyLength: Int?
 
-        public init(streams: Int, path: String, authority: String, maximumBodyLength: Int, expectedBodyLength: Int? = nil)
-        {
+        public init(
+            streams: Int, path: String, authority: String, maximumBodyLength: Int, expectedBodyLength: Int? = nil
+        ) {
             self.streams = streams
             self.path = path
             self.authority = authority
@@ -35,6 +36,9 @@ public final class HTTP2ClientSession {
     /// default `large_client_header_buffers` … a longer one is a protocol violation.
     public static let maximumHeaderBlock = 64 << 10
     static let receiveCapacity = 256 << 10
+    /// The largest header list taken, decoded (what SETTINGS_MAX_HEADER_LIST_SIZE would bound): a
+    /// block of references to one large entry cannot make the client read megabytes per response.
+    public static let maximumHeaderList = 256 << 10
 
     struct Slot {
         var stream: UInt32 = 0
@@ -66,18 +70,21 @@ public final class HTTP2ClientSession {
     /// The server's settings.
     public private(set) var settingsReceived = false
     public private(set) var serverMaximumStreams = Int.max
-    var serverTableSize = 4096
     var sawBytes = false
     /// The request blocks: the first (literals the server's table keeps), the rest (indexes into
-    /// it), and without the table (literals it does not keep; after a size update to 0 when the
-    /// server shrank its table after the first request).
-    let firstFrame: [UInt8]
-    let repeatFrame: [UInt8]
-    let plainFrame: [UInt8]
-    let resetFrame: [UInt8]
+    /// it), and without the table (literals it does not keep), for a server whose table is too
+    /// small for them or shrinks below them.
+    let firstBlock: [UInt8]
+    let repeatBlock: [UInt8]
+    let plainBlock: [UInt8]
     let tableNeeded: Int
-    enum RequestMode { case first, repeated, plain, reset }
+    enum RequestMode { case first, repeated, plain }
     var mode = RequestMode.first
+    /// The size of the server's table this encoder uses: at most 4096 (HPACK's default, all the
+    /// requests need) and at most the server's SETTINGS_HEADER_TABLE_SIZE.
+    var encoderTableSize = 4096
+    /// A SETTINGS_HEADER_TABLE_SIZE changed it: the next block starts with a size update (RFC 7541 4.2).
+    var sizeUpdatePending = false
     var unacknowledgedData = 0
     /// The last stream a GOAWAY (NO_ERROR) said the server will answer; nil while none came.
     public private(set) var goAway: UInt32?
@@ -142,23 +149,14 @@ public final class HTTP2ClientSession {
             default: plain = out
             }
         }
-        var reset: [UInt8] = []
-        HPACK.appendSizeUpdate(0, to: &reset)
-        reset += plain
-        func frame(_ block: [UInt8]) -> [UInt8] {
-            var out: [UInt8] = []
-            HTTP2.appendFrameHeader(
-                length: block.count, type: HTTP2.FrameType.headers.rawValue,
-                flags: HTTP2.Flag.endStream | HTTP2.Flag.endHeaders, stream: 1, to: &out)
-            return out + block
-        }
-        firstFrame = frame(first)
-        repeatFrame = frame(repeated)
-        plainFrame = frame(plain)
-        resetFrame = frame(reset)
+        firstBlock = first
+        repeatBlock = repeated
+        plainBlock = plain
         tableNeeded = literals.reduce(0) { $0 + HPACK.entrySize($1.name.utf8.count, $1.value.utf8.count) }
-        guard firstFrame.count - HTTP2.frameHeaderLength <= HTTP2.defaultMaximumFrameSize else {
-            throw PodBenchError(.invalidConfiguration, "the request's header block is over 16 KiB: shorten --path or --host")
+        // A size update (at most 3 bytes for 4096) may lead any of them.
+        guard max(first.count, plain.count) + 3 <= HTTP2.defaultMaximumFrameSize else {
+            throw PodBenchError(
+                .invalidConfiguration, "the request's header block is over 16 KiB: shorten --path or --host")
         }
         decoder = HPACK.Decoder(sizeLimit: 4096, maximumBlock: Self.maximumHeaderBlock)
         receive = .allocate(byteCount: Self.receiveCapacity, alignment: 64)
@@ -168,7 +166,8 @@ public final class HTTP2ClientSession {
         slots.initialize(repeating: Slot(), count: slotCount)
         // Acknowledgements never outgrow what they answer; requests, the preface and a window update fit beside.
         send = .allocate(
-            byteCount: Self.receiveCapacity + slotCount * (resetFrame.count + firstFrame.count) + 1024, alignment: 64)
+            byteCount: Self.receiveCapacity + slotCount * (HTTP2.frameHeaderLength + 3 + max(first.count, plain.count))
+                + 1024, alignment: 64)
     }
 
     deinit {
@@ -196,9 +195,10 @@ public final class HTTP2ClientSession {
         nextStream = 1
         settingsReceived = false
         serverMaximumStreams = Int.max
-        serverTableSize = 4096
         sawBytes = false
         mode = .first
+        encoderTableSize = 4096
+        sizeUpdatePending = false
         unacknowledgedData = 0
         goAway = nil
         var out = HTTP2.preface
@@ -218,6 +218,9 @@ public final class HTTP2ClientSession {
 
     @inline(__always)
     func append(_ bytes: UnsafeRawBufferPointer) {
+        // Never reached: acknowledgements are no longer than what they answer, at most one
+        // receive buffer's worth between two `sent()`s (the driver calls it after each `process`).
+        precondition(sendCount + bytes.count <= send.count, "HTTP/2 send buffer overrun")
         (send.baseAddress! + sendCount).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
         sendCount += bytes.count
     }
@@ -262,6 +265,9 @@ public final class HTTP2ClientSession {
         return oldest
     }
 
+    /// Whether this connection has used up its stream identifiers (2^31 - 1): the driver opens another.
+    public var streamsExhausted: Bool { nextStream > 0x7FFF_FFFF }
+
     /// The streams this connection keeps outstanding.
     public var concurrency: Int { min(slotCount, serverMaximumStreams) }
 
@@ -275,25 +281,41 @@ public final class HTTP2ClientSession {
             while slots[slot].state != 0 { slot += 1 }
             let stream = nextStream
             nextStream += 2
-            let frame: [UInt8]
+            let block: [UInt8]
             switch mode {
             case .first:
-                if serverTableSize >= tableNeeded {
-                    frame = firstFrame
+                if encoderTableSize >= tableNeeded {
+                    block = firstBlock
                     mode = .repeated
                 } else {
-                    frame = plainFrame
+                    block = plainBlock
                     mode = .plain
                 }
-            case .repeated: frame = repeatFrame
-            case .plain: frame = plainFrame
-            case .reset:
-                frame = resetFrame
-                mode = .plain
+            case .repeated: block = repeatBlock
+            case .plain: block = plainBlock
             }
-            let at = sendCount
-            frame.withUnsafeBytes { append($0) }
-            HTTP2.store32(stream, send.baseAddress!, at + 5)
+            var update: (bytes: UInt32, count: Int) = (0, 0)
+            if sizeUpdatePending {
+                sizeUpdatePending = false
+                // RFC 7541 5.1 with a 5-bit prefix: 0x20 | size, or 0x3F and up to two more groups.
+                let size = encoderTableSize
+                if size < 31 {
+                    update = (UInt32(0x20 | size), 1)
+                } else if size - 31 < 128 {
+                    update = (0x3F | UInt32(size - 31) << 8, 2)
+                } else {
+                    update = (0x3F | UInt32(0x80 | (size - 31) & 0x7F) << 8 | UInt32((size - 31) >> 7) << 16, 3)
+                }
+            }
+            precondition(sendCount + HTTP2.frameHeaderLength + update.count + block.count <= send.count)
+            appendHeader(
+                length: update.count + block.count, type: .headers, flags: HTTP2.Flag.endStream | HTTP2.Flag.endHeaders,
+                stream: stream)
+            withUnsafeBytes(of: update.bytes.littleEndian) {
+                (send.baseAddress! + sendCount).copyMemory(from: $0.baseAddress!, byteCount: update.count)
+            }
+            sendCount += update.count
+            block.withUnsafeBytes { append($0) }
             slots[slot] = Slot(
                 stream: stream, sequence: sequence, sentAt: now, state: 1, contentLength: -1, received: 0,
                 checksum: PayloadChecksum.Accumulator())
@@ -316,7 +338,8 @@ public final class HTTP2ClientSession {
     func unknownStream(_ type: UInt8, _ stream: UInt32) -> PodBenchError {
         if stream & 1 == 0 {
             return violation(
-                "the server sent \(HTTP2.frameName(type)) on stream \(stream), an even stream this client never opened (no push was allowed)")
+                "the server sent \(HTTP2.frameName(type)) on stream \(stream), an even stream this client never opened (no push was allowed)"
+            )
         }
         return violation(
             stream < nextStream
@@ -333,7 +356,8 @@ public final class HTTP2ClientSession {
             sawBytes = true
             if memcmp(base + start, "HTTP/", 5) == 0 {
                 throw violation(
-                    "the server answered in HTTP/1: it does not speak HTTP/2 over cleartext with prior knowledge (h2c; nginx: `listen PORT http2;`)")
+                    "the server answered in HTTP/1: it does not speak HTTP/2 over cleartext with prior knowledge (h2c; nginx: `listen PORT http2;`)"
+                )
             }
         }
         while end - start >= HTTP2.frameHeaderLength {
@@ -346,18 +370,21 @@ public final class HTTP2ClientSession {
             let stream = HTTP2.load32(header, 5) & 0x7FFF_FFFF
             guard length <= HTTP2.defaultMaximumFrameSize else {
                 throw violation(
-                    "the server sent \(HTTP2.frameName(type)) of \(length) bytes, over the 16384 this client allows (FRAME_SIZE_ERROR)")
+                    "the server sent \(HTTP2.frameName(type)) of \(length) bytes, over the 16384 this client allows (FRAME_SIZE_ERROR)"
+                )
             }
             guard end - start >= HTTP2.frameHeaderLength + length else { break }
             let payload = UnsafeRawBufferPointer(start: header + HTTP2.frameHeaderLength, count: length)
             start += HTTP2.frameHeaderLength + length
             if !settingsReceived && type != HTTP2.FrameType.settings.rawValue {
                 throw violation(
-                    "the server's first frame is \(HTTP2.frameName(type)), not SETTINGS: is it an HTTP/2 server (h2c with prior knowledge)?")
+                    "the server's first frame is \(HTTP2.frameName(type)), not SETTINGS: is it an HTTP/2 server (h2c with prior knowledge)?"
+                )
             }
             if continuing != 0 && (type != HTTP2.FrameType.continuation.rawValue || stream != continuing) {
                 throw violation(
-                    "the server sent \(HTTP2.frameName(type)) on stream \(stream) where the CONTINUATION of stream \(continuing)'s header block must come")
+                    "the server sent \(HTTP2.frameName(type)) on stream \(stream) where the CONTINUATION of stream \(continuing)'s header block must come"
+                )
             }
             switch HTTP2.FrameType(rawValue: type) {
             case .data: try data(payload, flags: flags, stream: stream, now: now)
@@ -382,12 +409,21 @@ public final class HTTP2ClientSession {
                 }
                 if let slot = slotIndex(stream) {
                     let code = HTTP2.load32(payload.baseAddress!, 0)
+                    if code == 7 {
+                        // REFUSED_STREAM: not processed (RFC 9113 8.7), sent again.
+                        slots[slot].state = 0
+                        active -= 1
+                        unprocessed &+= 1
+                        break
+                    }
                     throw violation(
-                        "request \(slots[slot].sequence) (GET, stream \(stream)): the server reset the stream (\(HTTP2.errorName(code)))")
+                        "request \(slots[slot].sequence) (GET, stream \(stream)): the server reset the stream (\(HTTP2.errorName(code)))"
+                    )
                 }
-                if stream >= nextStream { throw unknownStream(type, stream) }
+                if stream >= nextStream || stream & 1 == 0 { throw unknownStream(type, stream) }
             case .windowUpdate:
                 guard length == 4 else { throw violation("the server sent a WINDOW_UPDATE of \(length) bytes (4)") }
+                if stream != 0 && (stream >= nextStream || stream & 1 == 0) { throw unknownStream(type, stream) }
                 let increment = HTTP2.load32(payload.baseAddress!, 0) & 0x7FFF_FFFF
                 guard increment != 0 else {
                     throw violation("the server sent a WINDOW_UPDATE of 0 on stream \(stream) (PROTOCOL_ERROR)")
@@ -397,7 +433,8 @@ public final class HTTP2ClientSession {
                     throw violation("the server sent a PRIORITY of \(length) bytes on stream \(stream) (5, not on 0)")
                 }
             case .pushPromise:
-                throw violation("the server sent PUSH_PROMISE on stream \(stream): this client said SETTINGS_ENABLE_PUSH 0")
+                throw violation(
+                    "the server sent PUSH_PROMISE on stream \(stream): this client said SETTINGS_ENABLE_PUSH 0")
             case nil:
                 // Unknown frame types are ignored (RFC 9113 5.5).
                 break
@@ -411,6 +448,7 @@ public final class HTTP2ClientSession {
 
     @inline(__always)
     func appendHeader(length: Int, type: HTTP2.FrameType, flags: UInt8, stream: UInt32) {
+        precondition(sendCount + HTTP2.frameHeaderLength <= send.count, "HTTP/2 send buffer overrun")
         let p = send.baseAddress! + sendCount
         p.storeBytes(of: UInt8(truncatingIfNeeded: length >> 16), as: UInt8.self)
         p.storeBytes(of: UInt8(truncatingIfNeeded: length >> 8), toByteOffset: 1, as: UInt8.self)
@@ -429,7 +467,9 @@ public final class HTTP2ClientSession {
         var from = 0
         var to = payload.count
         if flags & HTTP2.Flag.padded != 0 {
-            guard payload.count >= 1 else { throw violation("the server sent a padded \(HTTP2.frameName(type)) of 0 bytes") }
+            guard payload.count >= 1 else {
+                throw violation("the server sent a padded \(HTTP2.frameName(type)) of 0 bytes")
+            }
             let padding = Int(payload.load(as: UInt8.self))
             from = 1
             to -= padding
@@ -437,7 +477,8 @@ public final class HTTP2ClientSession {
         from += skip
         guard from <= to else {
             throw violation(
-                "the server sent \(HTTP2.frameName(type)) on stream \(stream) whose padding is longer than the frame (PROTOCOL_ERROR)")
+                "the server sent \(HTTP2.frameName(type)) on stream \(stream) whose padding is longer than the frame (PROTOCOL_ERROR)"
+            )
         }
         return UnsafeRawBufferPointer(rebasing: payload[from..<to])
     }
@@ -458,16 +499,19 @@ public final class HTTP2ClientSession {
             throw violation(
                 slots[slot].state == 1
                     ? "request \(slots[slot].sequence) (GET, stream \(stream)): DATA came before the response's HEADERS"
-                    : "request \(slots[slot].sequence) (GET, stream \(stream)): DATA came after the response's trailers")
+                    : "request \(slots[slot].sequence) (GET, stream \(stream)): DATA came after the response's trailers"
+            )
         }
         let received = slots[slot].received + body.count
         guard received <= configuration.maximumBodyLength else {
             throw violation(
-                "request \(slots[slot].sequence) (GET, stream \(stream)): the body is longer than --max-body (\(configuration.maximumBodyLength) bytes)")
+                "request \(slots[slot].sequence) (GET, stream \(stream)): the body is longer than --max-body (\(configuration.maximumBodyLength) bytes)"
+            )
         }
         if slots[slot].contentLength >= 0 && received > slots[slot].contentLength {
             throw violation(
-                "request \(slots[slot].sequence) (GET, stream \(stream)): the body is longer than its content-length (\(slots[slot].contentLength))")
+                "request \(slots[slot].sequence) (GET, stream \(stream)): the body is longer than its content-length (\(slots[slot].contentLength))"
+            )
         }
         slots[slot].received = received
         slots[slot].checksum.add(body)
@@ -521,16 +565,24 @@ public final class HTTP2ClientSession {
         var status = -1
         var contentLength = -1
         var regular = false
+        var listSize = 0
         do {
             try decoder.decode(fragment) { name, value in
                 guard let first = name.first else { throw violation("a field has an empty name") }
+                listSize += name.count + value.count + 32
+                guard listSize <= Self.maximumHeaderList else {
+                    throw violation(
+                        "a header list is larger than \(Self.maximumHeaderList / 1024) KiB decoded (RFC 9113 counts name, value and 32 per field)"
+                    )
+                }
                 for byte in value where byte == 0 || byte == 0x0A || byte == 0x0D {
                     throw violation("the value of a field has a NUL, CR or LF (RFC 9113 8.2.1)")
                 }
                 if first == UInt8(ascii: ":") {
                     guard !regular, !trailers else {
                         throw violation(
-                            "a pseudo-header comes \(trailers ? "in trailers" : "after a regular field") (RFC 9113 8.3)")
+                            "a pseudo-header comes \(trailers ? "in trailers" : "after a regular field") (RFC 9113 8.3)"
+                        )
                     }
                     guard HTTP2.equals(name, ":status") else {
                         throw violation(
@@ -563,7 +615,8 @@ public final class HTTP2ClientSession {
                     || HTTP2.equals(name, "proxy-connection")
                 {
                     throw violation(
-                        "a response carries the connection-specific field \(HTTP1.quote(name, 0..<name.count)), which HTTP/2 forbids (RFC 9113 8.2.2)")
+                        "a response carries the connection-specific field \(HTTP1.quote(name, 0..<name.count)), which HTTP/2 forbids (RFC 9113 8.2.2)"
+                    )
                 }
             }
         } catch let error as PodBenchError {
@@ -578,7 +631,8 @@ public final class HTTP2ClientSession {
         if trailers {
             guard endStream, slots[slot].state == 2 else {
                 throw violation(
-                    "request \(sequence) (GET, stream \(stream)): a second header block after the body does not end the stream")
+                    "request \(sequence) (GET, stream \(stream)): a second header block after the body does not end the stream"
+                )
             }
             slots[slot].state = 3
             try complete(slot, now: now)
@@ -591,7 +645,8 @@ public final class HTTP2ClientSession {
             // Informational: the real response follows.
             guard !endStream else {
                 throw violation(
-                    "request \(sequence) (GET, stream \(stream)): an informational response (\(status)) ends the stream")
+                    "request \(sequence) (GET, stream \(stream)): an informational response (\(status)) ends the stream"
+                )
             }
             return
         }
@@ -600,7 +655,8 @@ public final class HTTP2ClientSession {
         }
         if contentLength > configuration.maximumBodyLength {
             throw violation(
-                "request \(sequence) (GET, stream \(stream)): the response says \(contentLength) body bytes, more than --max-body (\(configuration.maximumBodyLength))")
+                "request \(sequence) (GET, stream \(stream)): the response says \(contentLength) body bytes, more than --max-body (\(configuration.maximumBodyLength))"
+            )
         }
         if expectedChecksum == nil { headBlockLength = fragment.count }
         slots[slot].contentLength = contentLength
@@ -615,7 +671,8 @@ public final class HTTP2ClientSession {
         if s.contentLength >= 0 && s.received != s.contentLength {
             throw PodBenchError(
                 .integrityFailure,
-                "request \(s.sequence) (GET, stream \(s.stream)): the body has \(s.received) bytes, its content-length says \(s.contentLength)")
+                "request \(s.sequence) (GET, stream \(s.stream)): the body has \(s.received) bytes, its content-length says \(s.contentLength)"
+            )
         }
         let checksum = s.checksum.value
         if let expectedChecksum {
@@ -629,7 +686,8 @@ public final class HTTP2ClientSession {
             if let expectedLength, expectedLength != s.received {
                 throw PodBenchError(
                     .integrityFailure,
-                    "the response to request \(s.sequence) has a \(s.received)-byte body, --expect-length is \(expectedLength)")
+                    "the response to request \(s.sequence) has a \(s.received)-byte body, --expect-length is \(expectedLength)"
+                )
             }
             expectedLength = s.received
             expectedChecksum = checksum
@@ -652,31 +710,42 @@ public final class HTTP2ClientSession {
             return
         }
         guard payload.count % 6 == 0 else {
-            throw violation("the server sent SETTINGS of \(payload.count) bytes, not a multiple of 6 (FRAME_SIZE_ERROR)")
+            throw violation(
+                "the server sent SETTINGS of \(payload.count) bytes, not a multiple of 6 (FRAME_SIZE_ERROR)")
         }
         let base = payload.baseAddress
         var offset = 0
         while offset < payload.count {
-            let identifier = UInt16(base!.load(fromByteOffset: offset, as: UInt8.self)) << 8
+            let identifier =
+                UInt16(base!.load(fromByteOffset: offset, as: UInt8.self)) << 8
                 | UInt16(base!.load(fromByteOffset: offset + 1, as: UInt8.self))
             let value = HTTP2.load32(base!, offset + 2)
             offset += 6
             switch HTTP2.Setting(rawValue: identifier) {
             case .headerTableSize:
-                let size = Int(value)
-                if mode == .repeated && size < tableNeeded { mode = .reset }
-                serverTableSize = size
+                let size = min(Int(value), 4096)
+                if size != encoderTableSize {
+                    encoderTableSize = size
+                    sizeUpdatePending = true
+                    // Entries this client indexed may be gone: literals from now on.
+                    if mode == .repeated && size < tableNeeded { mode = .plain }
+                }
             case .enablePush:
-                guard value <= 1 else { throw violation("the server's SETTINGS_ENABLE_PUSH is \(value) (0 or 1)") }
+                guard value == 0 else {
+                    throw violation(
+                        "the server's SETTINGS_ENABLE_PUSH is \(value): only a client may say it (RFC 9113 6.5.2)")
+                }
             case .maxConcurrentStreams:
                 guard value > 0 || settingsReceived else {
                     throw violation(
-                        "the server's SETTINGS_MAX_CONCURRENT_STREAMS is 0: it takes no request (a server that is shutting down?)")
+                        "the server's SETTINGS_MAX_CONCURRENT_STREAMS is 0: it takes no request (a server that is shutting down?)"
+                    )
                 }
                 serverMaximumStreams = Int(value)
             case .initialWindowSize:
                 guard value <= UInt32(HTTP2.maximumWindow) else {
-                    throw violation("the server's SETTINGS_INITIAL_WINDOW_SIZE is \(value), over 2^31-1 (FLOW_CONTROL_ERROR)")
+                    throw violation(
+                        "the server's SETTINGS_INITIAL_WINDOW_SIZE is \(value), over 2^31-1 (FLOW_CONTROL_ERROR)")
                 }
             case .maxFrameSize:
                 guard value >= 16_384, value <= 16_777_215 else {
@@ -699,7 +768,8 @@ public final class HTTP2ClientSession {
         guard code == 0 else {
             let debug = UnsafeRawBufferPointer(rebasing: payload[8...])
             throw violation(
-                "the server ended the connection with GOAWAY \(HTTP2.errorName(code))\(debug.isEmpty ? "" : ": \(HTTP1.quote(debug, 0..<debug.count))")")
+                "the server ended the connection with GOAWAY \(HTTP2.errorName(code))\(debug.isEmpty ? "" : ": \(HTTP1.quote(debug, 0..<debug.count))")"
+            )
         }
         guard last <= goAway ?? 0x7FFF_FFFF else {
             throw violation("the server's second GOAWAY raises the last stream from \(goAway!) to \(last)")

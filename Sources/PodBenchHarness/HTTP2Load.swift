@@ -3,6 +3,7 @@ import Histogram
 import PodBenchCore
 import PodBenchResults
 import PodBenchTransports
+import SystemPackage
 
 /// `podbench http2-load`: podbench's HTTP/2 client against any h2c server, the way
 /// `h2load -c1 -t1 -m N` drives one: one connection, N streams outstanding, each a GET of one path,
@@ -64,9 +65,11 @@ public enum HTTP2Load {
 
     /// Runs the plan: warms up, measures, then lets the streams still open end (checked, not
     /// counted) and closes with a GOAWAY. A server's graceful GOAWAY (nginx's keepalive_requests)
-    /// ends the connection after its last stream; the rest go again on a new one. A request older
-    /// than the timeout ends the run, however the server trickles (checked after every receive; a
-    /// server that sends nothing at all trips the socket's receive timeout).
+    /// ends the connection after its last stream; the rest go again on a new one (so do streams it
+    /// refuses with REFUSED_STREAM). A request older than the timeout ends the run, however the
+    /// server trickles: the socket's receive timeout is a quarter of it, and the oldest request's
+    /// age is checked after every receive and every receive that timed out, so the run ends within
+    /// 1.25 times --timeout of the request's send. A measured phase with no answer is an error.
     public static func run(_ plan: Plan) throws -> Result {
         let session = try HTTP2ClientSession(plan.session)
         var channel = try connect(plan)
@@ -75,6 +78,7 @@ public enum HTTP2Load {
         session.begin()
         try channel.sendAll(session.pendingSend)
         session.sent()
+        var connectedAt = MonotonicClock.now()
         var reconnects: UInt64 = 0
         let started = MonotonicClock.now()
         let measuredFrom = started &+ plan.warmupNanoseconds
@@ -83,6 +87,7 @@ public enum HTTP2Load {
         session.recordUntil = measuredUntil
         var cpuStart: CPUUsage?
         var cpuEnd: CPUUsage?
+        let timeoutText = DurationText.format(nanoseconds: plan.timeoutNanoseconds)
         while true {
             var now = MonotonicClock.now()
             if cpuStart == nil && now >= measuredFrom { cpuStart = CPUUsage.currentThread() }
@@ -91,12 +96,14 @@ public enum HTTP2Load {
                 session.issuing = false
                 if session.active == 0 { break }
             }
-            if session.goAway != nil && session.active == 0 {
-                // The server said goodbye and answered all it will: a new connection.
+            if (session.goAway != nil || session.streamsExhausted) && session.active == 0 {
+                // The server said goodbye and answered all it will (or the stream identifiers are
+                // used up): a new connection.
                 channel.close()
                 open = false
                 channel = try connect(plan)
                 open = true
+                connectedAt = MonotonicClock.now()
                 reconnects += 1
                 session.begin()
                 try channel.sendAll(session.pendingSend)
@@ -104,26 +111,64 @@ public enum HTTP2Load {
                 continue
             }
             let space = session.receiveSpace()
-            let count: Int
+            var count = 0
             do {
                 count = try channel.receiveSome(into: space)
+            } catch let error as PodBenchError where error.code == .timeout {
+                // A quarter of --timeout without a byte: only the ages below decide.
             } catch let error as PodBenchError {
                 throw explain(error, session: session, plan: plan)
             }
-            session.received(count)
             now = MonotonicClock.now()
-            try session.process(now: now)
+            if count > 0 {
+                session.received(count)
+                try session.process(now: now)
+                // Then whatever else has arrived, until the socket is empty, before writing: as an
+                // event-loop client (h2load) does, so the requests that answers free go out together.
+                while true {
+                    let more = session.receiveSpace()
+                    let n = recv(channel.descriptor.rawValue, more.baseAddress, more.count, Int32(MSG_DONTWAIT))
+                    if n > 0 {
+                        session.received(n)
+                        now = MonotonicClock.now()
+                        try session.process(now: now)
+                        continue
+                    }
+                    if n < 0 && (errno == EAGAIN || errno == EINTR) { break }
+                    if n == 0 {
+                        throw explain(PodBenchError(.peerClosed, "end of stream"), session: session, plan: plan)
+                    }
+                    throw PodBenchError(
+                        .ioFailure, "receiving from the server failed",
+                        cause: .init(call: "recv", errno: Errno(rawValue: errno)))
+                }
+            }
             if let oldest = session.oldestSentAt, now &- oldest > plan.timeoutNanoseconds {
                 throw PodBenchError(
                     .timeout,
-                    "request \(session.oldestSequence ?? 0) took longer than --timeout (\(DurationText.format(nanoseconds: plan.timeoutNanoseconds))): the server answers too slowly or not at all"
+                    "request \(session.oldestSequence ?? 0) took longer than --timeout (\(timeoutText)): the server answers too slowly or not at all"
                 )
             }
-            if now < measuredUntil { session.issue(now: now) }
+            if !session.settingsReceived && now &- connectedAt > plan.timeoutNanoseconds {
+                throw PodBenchError(
+                    .timeout,
+                    "the server sent no SETTINGS within --timeout (\(timeoutText)) of the connection: is it an HTTP/2 server with cleartext prior knowledge (h2c)?"
+                )
+            }
+            if now < measuredUntil {
+                // Each request's clock starts here, after the answers before it were handled.
+                session.issue(now: MonotonicClock.now())
+            }
             if session.sendCount > 0 {
                 try channel.sendAll(session.pendingSend)
                 session.sent()
             }
+        }
+        guard session.recorded > 0 else {
+            throw PodBenchError(
+                .protocolViolation,
+                "no request was answered within the measured phase (\(session.completed) answered in all, \(reconnects) reconnects, \(session.unprocessed) refused or left unprocessed by a GOAWAY): the server takes no requests, or answers slower than --duration"
+            )
         }
         // A polite end: GOAWAY (NO_ERROR), then close.
         var goodbye: [UInt8] = []
@@ -150,19 +195,25 @@ public enum HTTP2Load {
                 .peerClosed,
                 "the server closed the connection with \(session.active) requests unanswered\(session.oldestSequence.map { " (the oldest: request \($0))" } ?? "")",
                 cause: error.cause)
-        case .timeout:
-            return PodBenchError(
-                .timeout,
-                "nothing arrived for --timeout (\(DurationText.format(nanoseconds: plan.timeoutNanoseconds)))\(session.oldestSequence.map { " while request \($0) waited" } ?? " (no SETTINGS from the server)")",
-                cause: error.cause)
         default:
             return error
         }
     }
 
+    /// A connection to the target, TCP_NODELAY on (as h2load's); receives wait a quarter of the
+    /// timeout (the loop checks the requests' ages in between), sends the whole of it.
     static func connect(_ plan: Plan) throws -> SocketChannel {
-        try SocketTransport.connect(
+        let channel = try SocketTransport.connect(
             to: plan.target, kind: plan.target.transport, options: TransportOptions(),
             timeoutNanoseconds: plan.timeoutNanoseconds)
+        do {
+            try channel.descriptor.setIOTimeout(
+                receiveNanoseconds: max(plan.timeoutNanoseconds / 4, 1_000_000),
+                sendNanoseconds: plan.timeoutNanoseconds)
+        } catch {
+            channel.close()
+            throw error
+        }
+        return channel
     }
 }

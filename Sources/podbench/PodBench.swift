@@ -36,7 +36,8 @@ struct PodBench: AsyncParsableCommand {
         subcommands: [
             Run.self, Serve.self, Client.self, Probe.self, Calibrate.self, Compare.self, AB.self, Baseline.self,
             Report.self,
-            Relay.self, Image.self, Collect.self, HTTPLoad.self, HTTP2LoadCommand.self, HTTPServe.self, CalibratePeer.self,
+            Relay.self, Image.self, Collect.self, HTTPLoad.self, HTTP2LoadCommand.self, HTTPServe.self,
+            CalibratePeer.self,
         ]
     )
 

@@ -437,13 +437,16 @@ extension EndToEnd {
                 #expect(h2.status == 0, "\(h2.stderr)")
                 let h2Report = try #require(
                     try JSONSerialization.jsonObject(with: Data(h2.stdout.utf8)) as? [String: Any], "\(h2.stdout)")
-                #expect((h2Report["requests"] as? Int ?? 0) > 0 && h2Report["bodyLength"] as? Int == 1000, "\(h2Report)")
+                #expect(
+                    (h2Report["requests"] as? Int ?? 0) > 0 && h2Report["bodyLength"] as? Int == 1000, "\(h2Report)")
                 #expect(h2Report["streams"] as? Int == streams && h2Report["reconnects"] as? Int == 0, "\(h2Report)")
             }
             let h2Missing = try BinaryProcess.run([
                 "http2-load", "--target", "tcp:127.0.0.1:\(h2Port)", "--path", "/missing", "--duration", "100ms",
             ])
-            #expect(h2Missing.status == 1 && h2Missing.stderr.contains("the answer is :status 404, not 200"), "\(h2Missing)")
+            #expect(
+                h2Missing.status == 1 && h2Missing.stderr.contains("the answer is :status 404, not 200"), "\(h2Missing)"
+            )
             // HTTP/2 to nginx's HTTP/1.1 port: said in words.
             let h1Port = try BinaryProcess.run([
                 "http2-load", "--target", "tcp:127.0.0.1:\(nginxPort)", "--duration", "100ms", "--timeout", "2s",

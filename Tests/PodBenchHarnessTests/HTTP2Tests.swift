@@ -74,7 +74,10 @@ struct HTTP2Tests {
                 == [":method: GET", ":scheme: http", ":path: /", ":authority: www.example.com"])
         #expect(
             try Self.decode(requests, Self.hex("8286 84be 5808 6e6f 2d63 6163 6865"))
-                == [":method: GET", ":scheme: http", ":path: /", ":authority: www.example.com", "cache-control: no-cache"])
+                == [
+                    ":method: GET", ":scheme: http", ":path: /", ":authority: www.example.com",
+                    "cache-control: no-cache",
+                ])
         #expect(requests.size == 110 && requests.count == 2)
 
         let responses = HPACK.Decoder(sizeLimit: 256, maximumBlock: 1024)
@@ -112,11 +115,14 @@ struct HTTP2Tests {
     @Test("hostile header blocks are refused in words, never a crash")
     func hostileBlocks() throws {
         for (block, phrase) in [
-            ([0x80], "table entry 0"), ([0xBE], "refers to table entry 62"), ([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F], "integer over"),
+            ([0x80], "table entry 0"), ([0xBE], "refers to table entry 62"),
+            ([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F], "integer over"),
             ([0xFF, 0x80], "ends inside an integer"),
             // Found by the fuzzer: zero groups that shift a later one into the sign bit.
-            ([0x7F, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x4F], "integer over"), ([0x40, 0x05, 0x61], "says 5 bytes"), ([0x00], "ends before a string"),
-            ([0x3F, 0xE2, 0x1F], "over the 4096"), ([0x82, 0x20], "after a field"), ([0x41, 0x81, 0xFF], "ends inside a symbol"), ([0x41, 0x84, 0xFF, 0xFF, 0xFF, 0xFF], "EOS"),
+            ([0x7F, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x4F], "integer over"),
+            ([0x40, 0x05, 0x61], "says 5 bytes"), ([0x00], "ends before a string"),
+            ([0x3F, 0xE2, 0x1F], "over the 4096"), ([0x82, 0x20], "after a field"),
+            ([0x41, 0x81, 0xFF], "ends inside a symbol"), ([0x41, 0x84, 0xFF, 0xFF, 0xFF, 0xFF], "EOS"),
             ([0x04], "ends before a string"),
         ] as [([UInt8], String)] {
             let decoder = HPACK.Decoder(sizeLimit: 4096, maximumBlock: 64)
@@ -124,7 +130,8 @@ struct HTTP2Tests {
                 _ = try Self.decode(decoder, block)
                 Issue.record("\(block) decoded")
             } catch let error as PodBenchError {
-                #expect(error.code == .protocolViolation && error.message.contains(phrase), "\(block): \(error.message)")
+                #expect(
+                    error.code == .protocolViolation && error.message.contains(phrase), "\(block): \(error.message)")
             }
         }
         // An entry larger than the table empties it and is not added; indexing a name from the
@@ -172,7 +179,9 @@ struct HTTP2Tests {
             repeat {
                 let space = session.receiveSpace()
                 let n = min(space.count, bytes.count - at)
-                if n > 0 { bytes.withUnsafeBytes { space.baseAddress!.copyMemory(from: $0.baseAddress! + at, byteCount: n) } }
+                if n > 0 {
+                    bytes.withUnsafeBytes { space.baseAddress!.copyMemory(from: $0.baseAddress! + at, byteCount: n) }
+                }
                 session.received(n)
                 at += n
                 try session.process(now: now)
@@ -187,7 +196,8 @@ struct HTTP2Tests {
             var at = bytes.starts(with: HTTP2.preface) ? HTTP2.preface.count : 0
             while at + 9 <= bytes.count {
                 let length = Int(bytes[at]) << 16 | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2])
-                let stream = UInt32(bytes[at + 5]) << 24 | UInt32(bytes[at + 6]) << 16 | UInt32(bytes[at + 7]) << 8
+                let stream =
+                    UInt32(bytes[at + 5]) << 24 | UInt32(bytes[at + 6]) << 16 | UInt32(bytes[at + 7]) << 8
                     | UInt32(bytes[at + 8])
                 frames.append((bytes[at + 3], bytes[at + 4], stream, Array(bytes[at + 9..<at + 9 + length])))
                 at += 9 + length
@@ -211,6 +221,14 @@ struct HTTP2Tests {
         if let length { HPACK.appendLiteral(name: "", nameIndex: 28, value: "\(length)", .withoutIndexing, to: &block) }
         for (name, value) in extra { HPACK.appendLiteral(name: name, value: value, .withoutIndexing, to: &block) }
         return block
+    }
+
+    /// One 4000-byte entry, then 100 references to it: 400 KB decoded from a 4 KiB block.
+    static func listBomb() -> [UInt8] {
+        var block: [UInt8] = [0x88]
+        HPACK.appendLiteral(
+            name: "x-big", value: String(repeating: "v", count: 4000), .indexing, huffman: false, to: &block)
+        return block + [UInt8](repeating: 0xBE, count: 100)
     }
 
     /// A regular field, then :status.
@@ -269,14 +287,54 @@ struct HTTP2Tests {
         script.session.issue(now: 1)
         let server = HPACK.Decoder(sizeLimit: 4096, maximumBlock: 1024)
         for frame in script.sentFrames() { _ = try Self.decode(server, frame.payload) }
-        #expect(server.count == 0, "nothing indexed into a table of 0 bytes")
+        #expect(server.count == 0 && server.maximumSize == 0, "a size update to 0, nothing indexed")
         try script.feed(Self.frame(6, 0, 0, [1, 2, 3, 4, 5, 6, 7, 8]))
         let pong = script.sentFrames()
-        #expect(pong.count == 1 && pong[0].type == 6 && pong[0].flags == 1 && pong[0].payload == [1, 2, 3, 4, 5, 6, 7, 8])
-        try script.feed(Self.frame(7, 0, 0, HTTP2.bigEndian(3) + HTTP2.bigEndian(0)) + Self.answer(1, [1]) + Self.answer(3, [1]))
+        #expect(
+            pong.count == 1 && pong[0].type == 6 && pong[0].flags == 1 && pong[0].payload == [1, 2, 3, 4, 5, 6, 7, 8])
+        try script.feed(
+            Self.frame(7, 0, 0, HTTP2.bigEndian(3) + HTTP2.bigEndian(0)) + Self.answer(1, [1]) + Self.answer(3, [1]))
         #expect(script.session.goAway == 3 && script.session.active == 0 && script.session.unprocessed == 2)
         script.session.issue(now: 2)
         #expect(script.sentFrames().isEmpty, "no request after GOAWAY")
+    }
+
+    @Test("the server's table size is followed: a size update leads the next block, indexing only where it fits")
+    func tableSizes() throws {
+        for (size, indexed) in [(1000, true), (100, false), (4096, true), (70_000, true)] {
+            let script = try Script(streams: 2)
+            try script.feed(
+                Self.settings + Self.frame(4, 0, 0, HTTP2.settingsPayload([(.headerTableSize, UInt32(size))])))
+            _ = script.sentFrames()
+            script.session.issue(now: 1)
+            let server = HPACK.Decoder(sizeLimit: 4096, maximumBlock: 1024)
+            let frames = script.sentFrames()
+            for frame in frames { #expect(try Self.decode(server, frame.payload).count == 6) }
+            #expect(server.maximumSize == min(size, 4096), "\(size)")
+            #expect((server.count == 4) == indexed, "\(size): \(server.count) entries")
+            #expect((frames[0].payload[0] & 0xE0 == 0x20) == (size < 4096), "\(size): \(frames[0].payload[0])")
+            // Shrinking below the entries after the first requests: an update, then literals.
+            if indexed {
+                try script.feed(
+                    Self.frame(4, 0, 0, HTTP2.settingsPayload([(.headerTableSize, 50)])) + Self.answer(1, [1]))
+                _ = script.sentFrames()
+                script.session.issue(now: 2)
+                for frame in script.sentFrames() { #expect(try Self.decode(server, frame.payload).count == 6) }
+                #expect(server.maximumSize == 50 && server.size <= 50)
+            }
+        }
+    }
+
+    @Test("REFUSED_STREAM frees the request to go again; other resets end the run")
+    func refused() throws {
+        let script = try Script(streams: 2)
+        try script.feed(Self.settings)
+        script.session.issue(now: 1)
+        _ = script.sentFrames()
+        try script.feed(Self.frame(3, 0, 3, HTTP2.bigEndian(7)))
+        #expect(script.session.active == 1 && script.session.unprocessed == 1)
+        script.session.issue(now: 2)
+        #expect(script.sentFrames().map(\.stream) == [5])
     }
 
     @Test("a hostile or broken server's frames end the run with the request or frame named, never a crash")
@@ -285,38 +343,87 @@ struct HTTP2Tests {
         var huge: [UInt8] = []
         HTTP2.appendFrameHeader(length: 16_385, type: 0, flags: 0, stream: 1, to: &huge)
         let cases: [(String, [UInt8], String)] = [
-            ("404", Self.frame(1, 5, 1, Self.responseBlock(status: "404")), "request 0 (GET /body): the answer is :status 404"),
+            (
+                "404", Self.frame(1, 5, 1, Self.responseBlock(status: "404")),
+                "request 0 (GET /body): the answer is :status 404"
+            ),
             ("no status", Self.frame(1, 5, 1, [0x5C, 0x01, 0x30]), "the response has no :status"),
             ("frame too big", huge + [UInt8](repeating: 0, count: 16_385), "over the 16384 this client allows"),
             ("DATA unknown stream", Self.frame(0, 1, 5, [1]), "stream 5, which this client has not opened"),
             ("DATA before HEADERS", Self.frame(0, 1, 1, [1]), "DATA came before the response's HEADERS"),
             ("DATA on 0", Self.frame(0, 1, 0, [1]), "DATA on stream 0"),
             ("HEADERS on even stream", Self.frame(1, 5, 2, ok), "even stream"),
-            ("length mismatch", Self.frame(1, 4, 1, ok) + Self.frame(0, 1, 1, [1, 2]), "the body has 2 bytes, its content-length says 3"),
-            ("body over length", Self.frame(1, 4, 1, ok) + Self.frame(0, 0, 1, [1, 2, 3, 4]), "longer than its content-length"),
+            (
+                "length mismatch", Self.frame(1, 4, 1, ok) + Self.frame(0, 1, 1, [1, 2]),
+                "the body has 2 bytes, its content-length says 3"
+            ),
+            (
+                "body over length", Self.frame(1, 4, 1, ok) + Self.frame(0, 0, 1, [1, 2, 3, 4]),
+                "longer than its content-length"
+            ),
             ("bad padding", Self.frame(0, 8, 1, [9, 1]), "padding is longer than the frame"),
             ("reset", Self.frame(3, 0, 1, HTTP2.bigEndian(2)), "the server reset the stream (INTERNAL_ERROR)"),
-            ("goaway error", Self.frame(7, 0, 0, HTTP2.bigEndian(0) + HTTP2.bigEndian(11) + Array("calm\u{1B}[31m down".utf8)), "GOAWAY ENHANCE_YOUR_CALM: 'calm"),
+            (
+                "goaway error",
+                Self.frame(7, 0, 0, HTTP2.bigEndian(0) + HTTP2.bigEndian(11) + Array("calm\u{1B}[31m down".utf8)),
+                "GOAWAY ENHANCE_YOUR_CALM: 'calm"
+            ),
             ("push", Self.frame(5, 4, 1, HTTP2.bigEndian(2) + ok), "PUSH_PROMISE"),
-            ("continuation expected", Self.frame(1, 0, 1, ok) + Self.frame(6, 0, 0, [UInt8](repeating: 0, count: 8)), "where the CONTINUATION of stream 1"),
+            (
+                "continuation expected", Self.frame(1, 0, 1, ok) + Self.frame(6, 0, 0, [UInt8](repeating: 0, count: 8)),
+                "where the CONTINUATION of stream 1"
+            ),
             ("stray continuation", Self.frame(9, 4, 1, ok), "after a header block had ended"),
-            ("uppercase name", Self.frame(1, 5, 1, Self.responseBlock(extra: [("X-Up", "1")])), "not a lowercase token"),
-            ("connection field", Self.frame(1, 5, 1, Self.responseBlock(extra: [("connection", "close")])), "connection-specific"),
+            (
+                "uppercase name", Self.frame(1, 5, 1, Self.responseBlock(extra: [("X-Up", "1")])),
+                "not a lowercase token"
+            ),
+            (
+                "connection field", Self.frame(1, 5, 1, Self.responseBlock(extra: [("connection", "close")])),
+                "connection-specific"
+            ),
             ("CR in value", Self.frame(1, 5, 1, Self.responseBlock(extra: [("x-a", "1\r\nx: 2")])), "NUL, CR or LF"),
             ("two statuses", Self.frame(1, 5, 1, [0x88, 0x88]), ":status twice"),
             ("request pseudo", Self.frame(1, 5, 1, [0x88, 0x84]), "pseudo-header ':path'"),
-            ("pseudo after field", Self.frame(1, 5, 1, Self.fieldThenStatus()), "pseudo-header comes after a regular field"),
+            (
+                "pseudo after field", Self.frame(1, 5, 1, Self.fieldThenStatus()),
+                "pseudo-header comes after a regular field"
+            ),
             ("status not digits", Self.frame(1, 5, 1, [0x08, 0x03] + Array("2x0".utf8)), "not 3 digits"),
             ("bad content-length", Self.frame(1, 5, 1, [0x88, 0x0F, 0x0D, 0x02] + Array("-1".utf8)), "not a length"),
             ("window 0", Self.frame(8, 0, 0, HTTP2.bigEndian(0)), "WINDOW_UPDATE of 0"),
             ("settings on stream", Self.frame(4, 0, 1, []), "SETTINGS on stream 1"),
             ("settings length", Self.frame(4, 0, 0, [0, 1, 0]), "not a multiple of 6"),
-            ("frame size setting", Self.frame(4, 0, 0, HTTP2.settingsPayload([(.maxFrameSize, 100)])), "SETTINGS_MAX_FRAME_SIZE is 100"),
+            (
+                "frame size setting", Self.frame(4, 0, 0, HTTP2.settingsPayload([(.maxFrameSize, 100)])),
+                "SETTINGS_MAX_FRAME_SIZE is 100"
+            ),
             ("ping length", Self.frame(6, 0, 0, [1]), "PING of 1 bytes"),
-            ("1xx ends stream", Self.frame(1, 5, 1, [0x08, 0x03] + Array("103".utf8)), "informational response (103) ends the stream"),
-            ("trailers without end", Self.frame(1, 4, 1, ok) + Self.frame(0, 0, 1, [1, 2, 3]) + Self.frame(1, 4, 1, []), "does not end the stream"),
-            ("bad HPACK", Self.frame(1, 5, 1, [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]), "request 0 (GET, stream 1): an HPACK block carries an integer over"),
-            ("over max body", Self.frame(1, 4, 1, Self.responseBlock()) + Self.frame(0, 1, 1, [UInt8](repeating: 1, count: 200)), "longer than --max-body"),
+            (
+                "push enabled", Self.frame(4, 0, 0, HTTP2.settingsPayload([(.enablePush, 1)])),
+                "SETTINGS_ENABLE_PUSH is 1"
+            ),
+            ("window on unopened stream", Self.frame(8, 0, 9, HTTP2.bigEndian(1)), "WINDOW_UPDATE on stream 9"),
+            ("reset on even stream", Self.frame(3, 0, 2, HTTP2.bigEndian(0)), "even stream"),
+            ("header list bomb", Self.frame(1, 5, 1, Self.listBomb()), "header list is larger than 256 KiB"),
+            (
+                "1xx ends stream", Self.frame(1, 5, 1, [0x08, 0x03] + Array("103".utf8)),
+                "informational response (103) ends the stream"
+            ),
+            (
+                "trailers without end",
+                Self.frame(1, 4, 1, ok) + Self.frame(0, 0, 1, [1, 2, 3]) + Self.frame(1, 4, 1, []),
+                "does not end the stream"
+            ),
+            (
+                "bad HPACK", Self.frame(1, 5, 1, [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]),
+                "request 0 (GET, stream 1): an HPACK block carries an integer over"
+            ),
+            (
+                "over max body",
+                Self.frame(1, 4, 1, Self.responseBlock()) + Self.frame(0, 1, 1, [UInt8](repeating: 1, count: 200)),
+                "longer than --max-body"
+            ),
         ]
         for (name, bytes, phrase) in cases {
             let script = try Script(streams: 1, maximumBody: 100)
@@ -353,7 +460,9 @@ struct HTTP2Tests {
             try script.feed(Self.answer(3, [1, 2, 4]))
             Issue.record("another body passed")
         } catch let error as PodBenchError {
-            #expect(error.code == .integrityFailure && error.message.contains("request 1 has another body"), "\(error.message)")
+            #expect(
+                error.code == .integrityFailure && error.message.contains("request 1 has another body"),
+                "\(error.message)")
         }
     }
 
@@ -364,7 +473,9 @@ struct HTTP2Tests {
         var out = [UInt8](repeating: 0, count: count)
         var at = 0
         while at < count {
-            at += try out.withUnsafeMutableBytes { try channel.receiveSome(into: UnsafeMutableRawBufferPointer(rebasing: $0[at...])) }
+            at += try out.withUnsafeMutableBytes {
+                try channel.receiveSome(into: UnsafeMutableRawBufferPointer(rebasing: $0[at...]))
+            }
         }
         return out
     }
@@ -374,7 +485,10 @@ struct HTTP2Tests {
         let header = try read(channel, 9)
         let length = Int(header[0]) << 16 | Int(header[1]) << 8 | Int(header[2])
         _ = try read(channel, length)
-        return (header[3], UInt32(header[5] & 0x7F) << 24 | UInt32(header[6]) << 16 | UInt32(header[7]) << 8 | UInt32(header[8]))
+        return (
+            header[3],
+            UInt32(header[5] & 0x7F) << 24 | UInt32(header[6]) << 16 | UInt32(header[7]) << 8 | UInt32(header[8])
+        )
     }
 
     /// A TCP server that takes one connection, reads the preface, sends SETTINGS, and then calls
@@ -383,7 +497,8 @@ struct HTTP2Tests {
         _ serve: @escaping @Sendable (SocketChannel) throws -> Void, client: (SocketAddress) throws -> Void
     ) throws {
         let listener = try SocketTransport.listen(
-            kind: .tcp, options: TransportOptions(), sharedDirectory: "", name: "", fixed: .ipv4(host: "127.0.0.1", port: 0))
+            kind: .tcp, options: TransportOptions(), sharedDirectory: "", name: "",
+            fixed: .ipv4(host: "127.0.0.1", port: 0))
         defer { listener.close() }
         let server = Background {
             let channel = try listener.accept(timeoutNanoseconds: 10_000_000_000)
@@ -402,7 +517,9 @@ struct HTTP2Tests {
             while true {
                 let frame = try Self.readFrame(channel)
                 if frame.type == 7 { return }  // the client's GOAWAY: done
-                if frame.type == 1 { try Self.answer(frame.stream, [7, 7, 7]).withUnsafeBytes { try channel.sendAll($0) } }
+                if frame.type == 1 {
+                    try Self.answer(frame.stream, [7, 7, 7]).withUnsafeBytes { try channel.sendAll($0) }
+                }
             }
         }) { address in
             let result = try HTTP2Load.run(
@@ -414,7 +531,9 @@ struct HTTP2Tests {
         }
     }
 
-    @Test("a server that keeps the connection busy with PINGs and never answers ends the run at --timeout, the request named")
+    @Test(
+        "a server that keeps the connection busy with PINGs and never answers ends the run at --timeout, the request named"
+    )
     func trickle() throws {
         try Self.withServer({ channel in
             _ = try Self.readFrame(channel)  // the SETTINGS
@@ -426,7 +545,8 @@ struct HTTP2Tests {
             do {
                 _ = try HTTP2Load.run(
                     try HTTP2Load.Plan(
-                        target: address, path: "/", streams: 2, durationNanoseconds: 5_000_000_000, warmupNanoseconds: 0,
+                        target: address, path: "/", streams: 2, durationNanoseconds: 5_000_000_000,
+                        warmupNanoseconds: 0,
                         timeoutNanoseconds: 300_000_000))
                 Issue.record("the run did not end at its timeout")
             } catch let error as PodBenchError {
@@ -444,11 +564,13 @@ struct HTTP2Tests {
             do {
                 _ = try HTTP2Load.run(
                     try HTTP2Load.Plan(
-                        target: address, path: "/", streams: 1, durationNanoseconds: 5_000_000_000, warmupNanoseconds: 0))
+                        target: address, path: "/", streams: 1, durationNanoseconds: 5_000_000_000, warmupNanoseconds: 0
+                    ))
                 Issue.record("no error")
             } catch let error as PodBenchError {
                 #expect(error.code == .peerClosed)
-                #expect(error.message.contains("with 1 requests unanswered (the oldest: request 0)"), "\(error.message)")
+                #expect(
+                    error.message.contains("with 1 requests unanswered (the oldest: request 0)"), "\(error.message)")
             }
         }
     }
@@ -456,7 +578,8 @@ struct HTTP2Tests {
     @Test("a server's graceful GOAWAY ends the connection after its last stream; the run goes on over a new one")
     func goAwayReconnects() throws {
         let listener = try SocketTransport.listen(
-            kind: .tcp, options: TransportOptions(), sharedDirectory: "", name: "", fixed: .ipv4(host: "127.0.0.1", port: 0))
+            kind: .tcp, options: TransportOptions(), sharedDirectory: "", name: "",
+            fixed: .ipv4(host: "127.0.0.1", port: 0))
         defer { listener.close() }
         let server = Background {
             for connection in 0..<3 {
@@ -485,7 +608,9 @@ struct HTTP2Tests {
             try HTTP2Load.Plan(
                 target: listener.address, path: "/", streams: 1, durationNanoseconds: 300_000_000, warmupNanoseconds: 0,
                 expectedBodyLength: 4))
-        #expect(result.reconnects == 2 && result.requests >= 4, "\(result.reconnects) reconnects, \(result.requests) requests")
+        #expect(
+            result.reconnects == 2 && result.requests >= 4,
+            "\(result.reconnects) reconnects, \(result.requests) requests")
         try server.wait()
     }
 }
