@@ -31,7 +31,7 @@ podbench_setup python3 python3-jsonschema python3-yaml python3-pip librsvg2-bin 
 # nodes' server CPU.
 export PODBENCH_REQUIRE_TOOLS=1
 stage "formatting and imports"
-swift format lint --strict --recursive Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/HotPaths Benchmarks/Tools/GateSimulation Fuzz/Package.swift Fuzz/FuzzSupport Fuzz/ControlFrames Fuzz/RingRecords Fuzz/FileRecords Fuzz/ResultsFiles \
+swift format lint --strict --recursive Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/HotPaths Benchmarks/Tools/GateSimulation Fuzz/Package.swift Fuzz/FuzzSupport Fuzz/ControlFrames Fuzz/RingRecords Fuzz/FileRecords Fuzz/ResultsFiles Fuzz/HTTPMessages Fuzz/HTTP2Frames \
   Comparisons/NIOHTTP1/Package.swift Comparisons/NIOHTTP1/Sources
 # Every import declared in Package.swift (SwiftPM would let an undeclared one through).
 for package in . Benchmarks Fuzz Comparisons/NIOHTTP1; do python3 scripts/check-imports.py "$package"; done
