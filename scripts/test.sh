@@ -32,9 +32,9 @@ podbench_setup python3 python3-jsonschema python3-yaml python3-pip librsvg2-bin 
 export PODBENCH_REQUIRE_TOOLS=1
 stage "formatting and imports"
 swift format lint --strict --recursive Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/HotPaths Benchmarks/Tools/GateSimulation Fuzz/Package.swift Fuzz/FuzzSupport Fuzz/ControlFrames Fuzz/RingRecords Fuzz/FileRecords Fuzz/ResultsFiles Fuzz/HTTPMessages Fuzz/HTTP2Frames \
-  Comparisons/NIOHTTP1/Package.swift Comparisons/NIOHTTP1/Sources
+  Comparisons/NIOHTTP1/Package.swift Comparisons/NIOHTTP1/Sources Comparisons/NIOHPACK/Package.swift Comparisons/NIOHPACK/Sources
 # Every import declared in Package.swift (SwiftPM would let an undeclared one through).
-for package in . Benchmarks Fuzz Comparisons/NIOHTTP1; do python3 scripts/check-imports.py "$package"; done
+for package in . Benchmarks Fuzz Comparisons/NIOHTTP1 Comparisons/NIOHPACK; do python3 scripts/check-imports.py "$package"; done
 # Every script parses before any stage needs it: a quote broken in a late stage's script (the
 # allocation gate's awk, 2026-12-03) otherwise shows only after half an hour of CI.
 for script in scripts/*.sh .ci/run; do bash -n "$script"; done

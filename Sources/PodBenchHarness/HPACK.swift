@@ -30,7 +30,7 @@ public enum HPACK {
     struct StaticTable {
         let bytes: UnsafeRawPointer
         /// Per entry (index 1...61 at 0...60): name offset, name length, value offset, value length.
-        let spans: [(Int, Int, Int, Int)]
+        let spans: UnsafeMutablePointer<(Int, Int, Int, Int)>
 
         init() {
             let total = HPACK.staticEntries.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count }
@@ -46,7 +46,8 @@ public enum HPACK {
                 offset += name.count + value.count
             }
             bytes = UnsafeRawPointer(storage)
-            self.spans = spans
+            self.spans = .allocate(capacity: spans.count)
+            self.spans.initialize(from: spans, count: spans.count)
         }
 
         @inline(__always)
@@ -140,15 +141,17 @@ public enum HPACK {
     /// The canonical code, with what decoding needs: for each length, the first code's left-justified
     /// 30-bit limit (every code of this length is below it, every longer one at or above), and a
     /// lookup of the codes of up to 8 bits by the next 8 bits.
+    /// The decoding tables live in memory allocated once for the process (no reference counting
+    /// or bounds checks in the decoding loop).
     struct HuffmanCode {
         let codes: [UInt32]
         /// Indexed by length 0...30: codes of this length, left-justified to 30 bits, are below it.
-        let limits: [UInt32]
+        let limits: UnsafeMutablePointer<UInt32>
         /// Indexed by length: the index into `sorted` of the length's first code, minus that code.
-        let offsets: [Int]
-        let sorted: [UInt16]
+        let offsets: UnsafeMutablePointer<Int>
+        let sorted: UnsafeMutablePointer<UInt16>
         /// By the next 8 bits: symbol << 8 | length for a code of at most 8 bits, 0 for none.
-        let short: [UInt16]
+        let short: UnsafeMutablePointer<UInt16>
 
         init() {
             let lengths = HPACK.codeLengths.map(Int.init)
@@ -185,14 +188,18 @@ public enum HPACK {
                 }
             }
             self.codes = codes
-            self.limits = limits
-            self.offsets = offsets
-            self.sorted = sorted.map { UInt16($0) }
-            self.short = short
+            self.limits = .allocate(capacity: limits.count)
+            self.limits.initialize(from: limits, count: limits.count)
+            self.offsets = .allocate(capacity: offsets.count)
+            self.offsets.initialize(from: offsets, count: offsets.count)
+            self.sorted = .allocate(capacity: sorted.count)
+            self.sorted.initialize(from: sorted.map { UInt16($0) }, count: sorted.count)
+            self.short = .allocate(capacity: short.count)
+            self.short.initialize(from: short, count: short.count)
         }
     }
 
-    static let huffman = HuffmanCode()
+    nonisolated(unsafe) static let huffman = HuffmanCode()
 
     /// Decodes the Huffman-coded `input` into `output`, returning the decoded length.
     /// - Throws: `.protocolViolation` for the EOS symbol, padding of more than 7 bits or not all
@@ -201,7 +208,10 @@ public enum HPACK {
     static func huffmanDecode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawPointer, capacity: Int)
         throws -> Int
     {
-        let code = huffman
+        let short = huffman.short
+        let limits = huffman.limits
+        let offsets = huffman.offsets
+        let sorted = huffman.sorted
         guard let base = input.baseAddress else { return 0 }
         let count = input.count
         var accumulator: UInt64 = 0
@@ -227,15 +237,15 @@ public enum HPACK {
                     & 0x3FFF_FFFF
             let symbol: Int
             let length: Int
-            let entry = code.short[Int(peek >> 22)]
+            let entry = short[Int(peek >> 22)]
             if entry != 0 {
                 symbol = Int(entry >> 8)
                 length = Int(entry & 0xFF)
             } else {
                 var l = 9
-                while peek >= code.limits[l] { l += 1 }
+                while peek >= limits[l] { l += 1 }
                 length = l
-                symbol = Int(code.sorted[code.offsets[l] + Int(peek >> UInt32(30 - l))])
+                symbol = Int(sorted[offsets[l] + Int(peek >> UInt32(30 - l))])
             }
             guard length <= bits else {
                 throw PodBenchError(
