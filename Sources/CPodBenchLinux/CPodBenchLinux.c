@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <stddef.h>
 #include <linux/audit.h>
+#include <poll.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #if defined(__x86_64__)
@@ -357,6 +358,14 @@ int CPodBenchLinux_filesystem_type(const char *path, long *type) {
     return 0;
 }
 
+int CPodBenchLinux_wait_readable(int fd, int64_t nanoseconds) {
+    struct pollfd p = {.fd = fd, .events = POLLIN, .revents = 0};
+    if (nanoseconds < 0) nanoseconds = 0;
+    struct timespec timeout = {.tv_sec = nanoseconds / 1000000000, .tv_nsec = nanoseconds % 1000000000};
+    int rc = ppoll(&p, 1, &timeout, NULL);
+    return rc < 0 ? -1 : (rc > 0 ? 1 : 0);
+}
+
 #else
 #include <errno.h>
 int CPodBenchLinux_pin_thread_to_cpu(int cpu) { (void)cpu; errno = ENOSYS; return -1; }
@@ -391,4 +400,5 @@ int CPodBenchLinux_lock_byte(int fd, long offset) { (void)fd; (void)offset; errn
 int CPodBenchLinux_byte_locked(int fd, long offset) { (void)fd; (void)offset; errno = ENOSYS; return -1; }
 long CPodBenchLinux_null_syscall(void) { return 0; }
 int CPodBenchLinux_rename_exchange(const char *a, const char *b) { (void)a; (void)b; errno = ENOSYS; return -1; }
+int CPodBenchLinux_wait_readable(int fd, int64_t nanoseconds) { (void)fd; (void)nanoseconds; errno = ENOSYS; return -1; }
 #endif

@@ -43,7 +43,10 @@ public final class HTTP2ClientSession {
     struct Slot {
         var stream: UInt32 = 0
         var sequence: UInt64 = 0
+        /// Where the request's round trip starts: its send, or in the open loop its intended send.
         var sentAt: UInt64 = 0
+        /// When it was really sent (what --timeout bounds).
+        var issuedAt: UInt64 = 0
         /// 0 free, 1 waiting for the response's head, 2 in its body, 3 after trailers began.
         var state: UInt8 = 0
         var contentLength = -1
@@ -247,11 +250,11 @@ public final class HTTP2ClientSession {
     /// `count` bytes arrived in `receiveSpace()`.
     public func received(_ count: Int) { end += count }
 
-    /// When the oldest outstanding request was sent (nil: none is).
+    /// When the oldest outstanding request was really sent (nil: none is).
     public var oldestSentAt: UInt64? {
         var oldest: UInt64?
         for i in 0..<slotCount where slots[i].state != 0 {
-            if oldest == nil || slots[i].sentAt < oldest! { oldest = slots[i].sentAt }
+            if oldest == nil || slots[i].issuedAt < oldest! { oldest = slots[i].issuedAt }
         }
         return oldest
     }
@@ -271,12 +274,20 @@ public final class HTTP2ClientSession {
     /// The streams this connection keeps outstanding.
     public var concurrency: Int { min(slotCount, serverMaximumStreams) }
 
-    /// Sends (into `pendingSend`) new requests up to `concurrency`, stamped `now`.
+    /// Whether a request can be sent now (a stream is free and the connection takes more).
+    public var canIssue: Bool {
+        settingsReceived && issuing && goAway == nil && active < concurrency && nextStream <= 0x7FFF_FFFF
+    }
+
+    /// Sends (into `pendingSend`) new requests up to `concurrency`, or `count`, sent `now` and
+    /// timed from `intended` (the open loop's schedule) or from now.
     @inline(__always)
-    public func issue(now: UInt64) {
+    public func issue(now: UInt64, count: Int = .max, intended: UInt64? = nil) {
         guard settingsReceived, issuing, goAway == nil else { return }
         let limit = concurrency
-        while active < limit && nextStream <= 0x7FFF_FFFF {
+        var issued = 0
+        while active < limit && nextStream <= 0x7FFF_FFFF && issued < count {
+            issued += 1
             var slot = 0
             while slots[slot].state != 0 { slot += 1 }
             let stream = nextStream
@@ -317,8 +328,8 @@ public final class HTTP2ClientSession {
             sendCount += update.count
             block.withUnsafeBytes { append($0) }
             slots[slot] = Slot(
-                stream: stream, sequence: sequence, sentAt: now, state: 1, contentLength: -1, received: 0,
-                checksum: PayloadChecksum.Accumulator())
+                stream: stream, sequence: sequence, sentAt: intended ?? now, issuedAt: now, state: 1, contentLength: -1,
+                received: 0, checksum: PayloadChecksum.Accumulator())
             sequence &+= 1
             active += 1
         }

@@ -1,3 +1,4 @@
+import CPodBenchLinux
 import Glibc
 import Histogram
 import PodBenchCore
@@ -17,11 +18,14 @@ public enum HTTP2Load {
         public var warmupNanoseconds: UInt64
         /// How long one request may take, from its send to its last byte, before the run fails.
         public var timeoutNanoseconds: UInt64
+        /// Open loop: requests sent at this rate, each on its schedule (nil: closed loop, a new
+        /// request as each ends).
+        public var requestsPerSecond: Double?
 
         public init(
             target: SocketAddress, path: String, authority: String? = nil, streams: Int, durationNanoseconds: UInt64,
             warmupNanoseconds: UInt64, expectedBodyLength: Int? = nil, maximumBodyLength: Int = 4 << 20,
-            timeoutNanoseconds: UInt64 = 10_000_000_000
+            timeoutNanoseconds: UInt64 = 10_000_000_000, requestsPerSecond: Double? = nil
         ) throws {
             self.target = target
             session = HTTP2ClientSession.Configuration(
@@ -30,6 +34,10 @@ public enum HTTP2Load {
             self.durationNanoseconds = durationNanoseconds
             self.warmupNanoseconds = warmupNanoseconds
             self.timeoutNanoseconds = timeoutNanoseconds
+            self.requestsPerSecond = requestsPerSecond
+            if let requestsPerSecond, !(requestsPerSecond >= 1 && requestsPerSecond <= 10_000_000) {
+                throw PodBenchError(.invalidConfiguration, "--rate: 1 to 10M requests a second (\(requestsPerSecond))")
+            }
             _ = try HTTP1Load.request(path: path, host: session.authority)
             guard streams >= 1 && streams <= 1024 else {
                 throw PodBenchError(.invalidConfiguration, "--streams: 1 to 1024 (\(streams))")
@@ -88,6 +96,10 @@ public enum HTTP2Load {
         var cpuStart: CPUUsage?
         var cpuEnd: CPUUsage?
         let timeoutText = DurationText.format(nanoseconds: plan.timeoutNanoseconds)
+        // The open loop's schedule: request k is due at started + k * interval.
+        let interval = plan.requestsPerSecond.map { UInt64(max(1, (1e9 / $0).rounded())) }
+        var due = started
+        let receiveWait = max(plan.timeoutNanoseconds / 4, 1_000_000)
         while true {
             var now = MonotonicClock.now()
             if cpuStart == nil && now >= measuredFrom { cpuStart = CPUUsage.currentThread() }
@@ -109,6 +121,38 @@ public enum HTTP2Load {
                 try channel.sendAll(session.pendingSend)
                 session.sent()
                 continue
+            }
+            if let interval {
+                // Every request whose time has come goes now, stamped with that time, while a
+                // stream is free; one that finds none waits on the clock (its latency counts the
+                // wait: coordinated omission counted, not hidden, as wrk2 does).
+                while due <= now && due < measuredUntil && session.canIssue {
+                    session.issue(now: now, count: 1, intended: due)
+                    due &+= interval
+                }
+                if session.sendCount > 0 {
+                    try channel.sendAll(session.pendingSend)
+                    session.sent()
+                }
+                var until = now &+ receiveWait
+                if due < measuredUntil && session.canIssue { until = min(until, due) }
+                let ready = CPodBenchLinux_wait_readable(
+                    channel.descriptor.rawValue, Int64(until > now ? until - now : 0))
+                if ready < 0 && errno != EINTR {
+                    throw PodBenchError(
+                        .ioFailure, "waiting for the server failed",
+                        cause: .init(call: "ppoll", errno: Errno(rawValue: errno)))
+                }
+                if ready != 1 {
+                    now = MonotonicClock.now()
+                    if let oldest = session.oldestSentAt, now &- oldest > plan.timeoutNanoseconds {
+                        throw PodBenchError(
+                            .timeout,
+                            "request \(session.oldestSequence ?? 0) took longer than --timeout (\(timeoutText)): the server answers too slowly or not at all"
+                        )
+                    }
+                    continue
+                }
             }
             let space = session.receiveSpace()
             var count = 0
@@ -155,7 +199,7 @@ public enum HTTP2Load {
                     "the server sent no SETTINGS within --timeout (\(timeoutText)) of the connection: is it an HTTP/2 server with cleartext prior knowledge (h2c)?"
                 )
             }
-            if now < measuredUntil {
+            if interval == nil && now < measuredUntil {
                 // Each request's clock starts here, after the answers before it were handled.
                 session.issue(now: MonotonicClock.now())
             }

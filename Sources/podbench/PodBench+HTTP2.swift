@@ -32,6 +32,12 @@ extension PodBench {
         @Option(help: "Requests outstanding at once on the connection (h2load's -m).")
         var streams = 1
 
+        @Option(
+            help:
+                "Open loop: send this many requests a second, each timed from its scheduled send, waiting for a free stream on the clock (as wrk2); default: closed loop."
+        )
+        var rate: Double?
+
         @Option(help: "How long to measure (e.g. 10s).")
         var duration = "10s"
 
@@ -62,7 +68,7 @@ extension PodBench {
                     warmupNanoseconds: try DurationText.parse(warmup, option: "--warmup"),
                     expectedBodyLength: try expectLength.map { try ByteSize.parse($0, maximum: maximum) },
                     maximumBodyLength: maximum,
-                    timeoutNanoseconds: try DurationText.parse(timeout, option: "--timeout"))
+                    timeoutNanoseconds: try DurationText.parse(timeout, option: "--timeout"), requestsPerSecond: rate)
             } catch let error as PodBenchError {
                 throw ValidationError(error.message)
             }
@@ -88,7 +94,8 @@ extension PodBench {
                     seconds: Double(result.elapsedNanoseconds) / 1e9, requests: result.requests,
                     requestsPerSecond: result.requestsPerSecond, latency: summary, bodyLength: result.bodyLength,
                     headBlockLength: result.headBlockLength, reconnects: result.reconnects,
-                    unprocessed: result.unprocessed, cpuNanosecondsPerRequest: cpuPerRequest)
+                    unprocessed: result.unprocessed, cpuNanosecondsPerRequest: cpuPerRequest,
+                    rate: plan.requestsPerSecond)
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
                 print(String(decoding: try encoder.encode(report), as: UTF8.self))
@@ -99,7 +106,7 @@ extension PodBench {
             let per = { (ns: UInt64) in result.requests == 0 ? 0 : Double(ns) / Double(result.requests) / 1000 }
             print(
                 TextEscaping.terminal(
-                    "GET \(plan.session.path) from \(plan.target) over HTTP/2, one connection, \(result.streams) streams, \(duration) after \(warmup) of warm-up"
+                    "GET \(plan.session.path) from \(plan.target) over HTTP/2, one connection, \(result.streams) streams, \(plan.requestsPerSecond.map { "open loop at \(String(format: "%.0f", $0))/s" } ?? "closed loop"), \(duration) after \(warmup) of warm-up"
                 ))
             print(
                 "  requests   \(result.requests) (\(String(format: "%.1f", result.requestsPerSecond))/s), \(result.bodyLength)-byte bodies, header blocks of \(result.headBlockLength) bytes, \(result.reconnects) reconnects"
@@ -107,6 +114,11 @@ extension PodBench {
             print(
                 "  latency    p50 \(µs(summary.p50))  p90 \(µs(summary.p90))  p99 \(µs(summary.p99))  p99.9 \(µs(summary.p999))  max \(µs(summary.max))"
             )
+            if let asked = plan.requestsPerSecond, result.requestsPerSecond < 0.95 * asked {
+                print(
+                    "  behind     \(String(format: "%.0f", result.requestsPerSecond))/s answered of the \(String(format: "%.0f", asked))/s asked: requests waited for a stream, and their latency counts the wait"
+                )
+            }
             print(
                 "  CPU        \(String(format: "%.2f", cpuPerRequest / 1000)) µs a request (user \(String(format: "%.2f", per(cpu.userNanoseconds))), system \(String(format: "%.2f", per(cpu.systemNanoseconds))))"
             )
@@ -128,5 +140,7 @@ extension PodBench {
         var reconnects: UInt64
         var unprocessed: UInt64
         var cpuNanosecondsPerRequest: Double
+        /// The open loop's rate asked for (absent: closed loop).
+        var rate: Double?
     }
 }

@@ -613,4 +613,44 @@ struct HTTP2Tests {
             "\(result.reconnects) reconnects, \(result.requests) requests")
         try server.wait()
     }
+
+    @Test("the open loop sends on its schedule, never ahead of it, and counts the waits a slow server causes")
+    func openLoop() throws {
+        // An immediate server: at 2000/s for 300 ms no more than the schedule's 600 (+ a margin of
+        // the requests due at the edge) are counted, whatever the machine's speed.
+        try Self.withServer({ channel in
+            while true {
+                let frame = try Self.readFrame(channel)
+                if frame.type == 7 { return }
+                if frame.type == 1 { try Self.answer(frame.stream, [7]).withUnsafeBytes { try channel.sendAll($0) } }
+            }
+        }) { address in
+            let result = try HTTP2Load.run(
+                try HTTP2Load.Plan(
+                    target: address, path: "/", streams: 4, durationNanoseconds: 300_000_000, warmupNanoseconds: 0,
+                    requestsPerSecond: 2000))
+            #expect(result.requests > 0 && result.requests <= 602, "\(result.requests)")
+        }
+        // A server that takes 20 ms an answer, one stream, 1000 requests a second asked: the
+        // requests queue on the clock, and the later ones' latency counts their wait. At most
+        // 15 answers fit in 300 ms; the k-th is due at k ms and ends no sooner than 20(k+1) ms.
+        try Self.withServer({ channel in
+            while true {
+                let frame = try Self.readFrame(channel)
+                if frame.type == 7 { return }
+                if frame.type == 1 {
+                    usleep(20_000)
+                    try Self.answer(frame.stream, [7]).withUnsafeBytes { try channel.sendAll($0) }
+                }
+            }
+        }) { address in
+            let result = try HTTP2Load.run(
+                try HTTP2Load.Plan(
+                    target: address, path: "/", streams: 1, durationNanoseconds: 300_000_000, warmupNanoseconds: 0,
+                    requestsPerSecond: 1000))
+            #expect(result.requests >= 2 && result.requests <= 15, "\(result.requests)")
+            // Request k (k >= 1) waited at least 19k ms: the slowest counted is far above 20 ms.
+            #expect(result.latency.max >= UInt64(19_000_000 * (result.requests - 1)), "\(result.latency.max)")
+        }
+    }
 }

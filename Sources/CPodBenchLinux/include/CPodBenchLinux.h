@@ -138,4 +138,8 @@ long CPodBenchLinux_null_syscall(void);
 /// EINVAL where the filesystem cannot.
 int CPodBenchLinux_rename_exchange(const char *a, const char *b);
 
+/// Waits until `fd` is readable (or its peer hung up) or `nanoseconds` pass (ppoll: a timeout finer
+/// than poll's milliseconds). Returns 1 when readable, 0 at the timeout.
+int CPodBenchLinux_wait_readable(int fd, int64_t nanoseconds);
+
 #endif
