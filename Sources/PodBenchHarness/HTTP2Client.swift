@@ -86,8 +86,14 @@ public final class HTTP2ClientSession {
     /// The size of the server's table this encoder uses: at most 4096 (HPACK's default, all the
     /// requests need) and at most the server's SETTINGS_HEADER_TABLE_SIZE.
     var encoderTableSize = 4096
-    /// A SETTINGS_HEADER_TABLE_SIZE changed it: the next block starts with a size update (RFC 7541 4.2).
+    /// A SETTINGS_HEADER_TABLE_SIZE changed it: the next block starts with a size update (RFC 7541
+    /// 4.2), two when it went lower in between (the smallest first, then the last).
     var sizeUpdatePending = false
+    var smallestTableSize = 4096
+    /// Requests freed unanswered (REFUSED_STREAM, above a GOAWAY's last stream): their intended
+    /// send times, for the open loop to send them again first (oldest first).
+    let requeued: UnsafeMutablePointer<UInt64>
+    public private(set) var requeuedCount = 0
     var unacknowledgedData = 0
     /// The last stream a GOAWAY (NO_ERROR) said the server will answer; nil while none came.
     public private(set) var goAway: UInt32?
@@ -101,7 +107,7 @@ public final class HTTP2ClientSession {
     public private(set) var completed: UInt64 = 0
     /// Requests the server said (GOAWAY) it had not processed: sent again on the next connection.
     public private(set) var unprocessed: UInt64 = 0
-    /// Requests sent at or after `recordFrom` and answered by `recordUntil` are recorded.
+    /// Requests answered from `recordFrom` to `recordUntil` are recorded.
     public var recordFrom = UInt64.max
     public var recordUntil = UInt64.max
     public var issuing = true
@@ -157,7 +163,7 @@ public final class HTTP2ClientSession {
         plainBlock = plain
         tableNeeded = literals.reduce(0) { $0 + HPACK.entrySize($1.name.utf8.count, $1.value.utf8.count) }
         // A size update (at most 3 bytes for 4096) may lead any of them.
-        guard max(first.count, plain.count) + 3 <= HTTP2.defaultMaximumFrameSize else {
+        guard max(first.count, plain.count) + 6 <= HTTP2.defaultMaximumFrameSize else {
             throw PodBenchError(
                 .invalidConfiguration, "the request's header block is over 16 KiB: shorten --path or --host")
         }
@@ -167,9 +173,10 @@ public final class HTTP2ClientSession {
         slotCount = configuration.streams
         slots = .allocate(capacity: slotCount)
         slots.initialize(repeating: Slot(), count: slotCount)
+        requeued = .allocate(capacity: slotCount)
         // Acknowledgements never outgrow what they answer; requests, the preface and a window update fit beside.
         send = .allocate(
-            byteCount: Self.receiveCapacity + slotCount * (HTTP2.frameHeaderLength + 3 + max(first.count, plain.count))
+            byteCount: Self.receiveCapacity + slotCount * (HTTP2.frameHeaderLength + 6 + max(first.count, plain.count))
                 + 1024, alignment: 64)
     }
 
@@ -179,6 +186,7 @@ public final class HTTP2ClientSession {
         block.deallocate()
         slots.deinitialize(count: slotCount)
         slots.deallocate()
+        requeued.deallocate()
     }
 
     // MARK: - The driver's side
@@ -201,6 +209,7 @@ public final class HTTP2ClientSession {
         sawBytes = false
         mode = .first
         encoderTableSize = 4096
+        smallestTableSize = 4096
         sizeUpdatePending = false
         unacknowledgedData = 0
         goAway = nil
@@ -305,18 +314,17 @@ public final class HTTP2ClientSession {
             case .repeated: block = repeatBlock
             case .plain: block = plainBlock
             }
-            var update: (bytes: UInt32, count: Int) = (0, 0)
+            var update: (bytes: UInt64, count: Int) = (0, 0)
             if sizeUpdatePending {
                 sizeUpdatePending = false
-                // RFC 7541 5.1 with a 5-bit prefix: 0x20 | size, or 0x3F and up to two more groups.
-                let size = encoderTableSize
-                if size < 31 {
-                    update = (UInt32(0x20 | size), 1)
-                } else if size - 31 < 128 {
-                    update = (0x3F | UInt32(size - 31) << 8, 2)
+                if smallestTableSize < encoderTableSize {
+                    let first = Self.sizeUpdate(smallestTableSize)
+                    let last = Self.sizeUpdate(encoderTableSize)
+                    update = (first.bytes | last.bytes << UInt64(8 * first.count), first.count + last.count)
                 } else {
-                    update = (0x3F | UInt32(0x80 | (size - 31) & 0x7F) << 8 | UInt32((size - 31) >> 7) << 16, 3)
+                    update = Self.sizeUpdate(encoderTableSize)
                 }
+                smallestTableSize = encoderTableSize
             }
             precondition(sendCount + HTTP2.frameHeaderLength + update.count + block.count <= send.count)
             appendHeader(
@@ -333,6 +341,39 @@ public final class HTTP2ClientSession {
             sequence &+= 1
             active += 1
         }
+    }
+
+    /// A dynamic table size update's bytes (RFC 7541 5.1 with a 5-bit prefix: 0x20 | size, or 0x3F
+    /// and up to two more groups for sizes up to 4096), the first in the low byte.
+    static func sizeUpdate(_ size: Int) -> (bytes: UInt64, count: Int) {
+        if size < 31 { return (UInt64(0x20 | size), 1) }
+        if size - 31 < 128 { return (0x3F | UInt64(size - 31) << 8, 2) }
+        return (0x3F | UInt64(0x80 | (size - 31) & 0x7F) << 8 | UInt64((size - 31) >> 7) << 16, 3)
+    }
+
+    /// Sends the requeued requests (oldest first) while streams are free, each timed from its
+    /// intended send.
+    public func issueRequeued(now: UInt64) {
+        var taken = 0
+        while taken < requeuedCount && canIssue {
+            issue(now: now, count: 1, intended: requeued[taken])
+            taken += 1
+        }
+        if taken > 0 {
+            for i in taken..<requeuedCount { requeued[i - taken] = requeued[i] }
+            requeuedCount -= taken
+        }
+    }
+
+    /// A request freed unanswered: counted, and kept for the open loop.
+    func requeue(_ slot: Int) {
+        if requeuedCount < slotCount {
+            requeued[requeuedCount] = slots[slot].sentAt
+            requeuedCount += 1
+        }
+        slots[slot].state = 0
+        active -= 1
+        unprocessed &+= 1
     }
 
     // MARK: - Frames
@@ -422,9 +463,7 @@ public final class HTTP2ClientSession {
                     let code = HTTP2.load32(payload.baseAddress!, 0)
                     if code == 7 {
                         // REFUSED_STREAM: not processed (RFC 9113 8.7), sent again.
-                        slots[slot].state = 0
-                        active -= 1
-                        unprocessed &+= 1
+                        requeue(slot)
                         break
                     }
                     throw violation(
@@ -703,7 +742,7 @@ public final class HTTP2ClientSession {
             expectedLength = s.received
             expectedChecksum = checksum
         }
-        if s.sentAt >= recordFrom && now <= recordUntil {
+        if now >= recordFrom && now <= recordUntil {
             histogram.record(min(now &- s.sentAt, histogram.highestTrackableValue))
             recorded &+= 1
         }
@@ -737,9 +776,10 @@ public final class HTTP2ClientSession {
                 let size = min(Int(value), 4096)
                 if size != encoderTableSize {
                     encoderTableSize = size
+                    smallestTableSize = min(smallestTableSize, size)
                     sizeUpdatePending = true
                     // Entries this client indexed may be gone: literals from now on.
-                    if mode == .repeated && size < tableNeeded { mode = .plain }
+                    if mode == .repeated && smallestTableSize < tableNeeded { mode = .plain }
                 }
             case .enablePush:
                 guard value == 0 else {
@@ -787,10 +827,6 @@ public final class HTTP2ClientSession {
         }
         goAway = last
         // Streams above the last one were not processed: free them (the driver sends them again).
-        for i in 0..<slotCount where slots[i].state != 0 && slots[i].stream > last {
-            slots[i].state = 0
-            active -= 1
-            unprocessed &+= 1
-        }
+        for i in 0..<slotCount where slots[i].state != 0 && slots[i].stream > last { requeue(i) }
     }
 }

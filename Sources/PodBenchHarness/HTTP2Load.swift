@@ -59,8 +59,11 @@ public enum HTTP2Load {
         public var streams: Int
         /// Connections ended by the server's GOAWAY and opened again.
         public var reconnects: UInt64
-        /// Requests above a GOAWAY's last stream, sent again on the next connection.
+        /// Requests above a GOAWAY's last stream or refused (REFUSED_STREAM), sent again.
         public var unprocessed: UInt64
+        /// Open loop: requests due within the measured phase that were never sent (no stream was
+        /// free before it ended).
+        public var missed: UInt64
         public var bodyLength: Int
         /// The first response's header block (HPACK-compressed), in bytes.
         public var headBlockLength: Int
@@ -96,10 +99,33 @@ public enum HTTP2Load {
         var cpuStart: CPUUsage?
         var cpuEnd: CPUUsage?
         let timeoutText = DurationText.format(nanoseconds: plan.timeoutNanoseconds)
-        // The open loop's schedule: request k is due at started + k * interval.
+        // The open loop's schedule: request k is due at the first SETTINGS' arrival + k * interval.
         let interval = plan.requestsPerSecond.map { UInt64(max(1, (1e9 / $0).rounded())) }
         var due = started
+        var scheduled = false
         let receiveWait = max(plan.timeoutNanoseconds / 4, 1_000_000)
+        /// A request older than --timeout, or a connection without SETTINGS for that long, ends the run.
+        func checkAges(_ now: UInt64) throws {
+            if let oldest = session.oldestSentAt, now &- oldest > plan.timeoutNanoseconds {
+                throw PodBenchError(
+                    .timeout,
+                    "request \(session.oldestSequence ?? 0) took longer than --timeout (\(timeoutText)): the server answers too slowly or not at all"
+                )
+            }
+            if !session.settingsReceived && now &- connectedAt > plan.timeoutNanoseconds {
+                throw PodBenchError(
+                    .timeout,
+                    "the server sent no SETTINGS within --timeout (\(timeoutText)) of the connection: is it an HTTP/2 server with cleartext prior knowledge (h2c)?"
+                )
+            }
+        }
+        /// Sends what `process` queued (acknowledgements), so that they never pile up.
+        func flush() throws {
+            if session.sendCount > 0 {
+                try channel.sendAll(session.pendingSend)
+                session.sent()
+            }
+        }
         while true {
             var now = MonotonicClock.now()
             if cpuStart == nil && now >= measuredFrom { cpuStart = CPUUsage.currentThread() }
@@ -118,24 +144,27 @@ public enum HTTP2Load {
                 connectedAt = MonotonicClock.now()
                 reconnects += 1
                 session.begin()
-                try channel.sendAll(session.pendingSend)
-                session.sent()
+                try flush()
                 continue
             }
             if let interval {
-                // Every request whose time has come goes now, stamped with that time, while a
-                // stream is free; one that finds none waits on the clock (its latency counts the
-                // wait: coordinated omission counted, not hidden, as wrk2 does).
-                while due <= now && due < measuredUntil && session.canIssue {
+                if !scheduled && session.settingsReceived {
+                    // The schedule starts when the first request can go (not before the SETTINGS).
+                    scheduled = true
+                    due = max(due, now)
+                }
+                // Requests freed unanswered go first, then every one whose time has come, stamped
+                // with that time, while a stream is free; one that finds none waits on the clock (its
+                // latency counts the wait: coordinated omission counted, not hidden, as wrk2 does).
+                if now < measuredUntil { session.issueRequeued(now: now) }
+                while scheduled && due <= now && due < measuredUntil && session.canIssue {
                     session.issue(now: now, count: 1, intended: due)
                     due &+= interval
                 }
-                if session.sendCount > 0 {
-                    try channel.sendAll(session.pendingSend)
-                    session.sent()
-                }
+                try flush()
                 var until = now &+ receiveWait
-                if due < measuredUntil && session.canIssue { until = min(until, due) }
+                if scheduled && due < measuredUntil && session.canIssue { until = min(until, due) }
+                if now < measuredUntil { until = min(until, measuredUntil) }
                 let ready = CPodBenchLinux_wait_readable(
                     channel.descriptor.rawValue, Int64(until > now ? until - now : 0))
                 if ready < 0 && errno != EINTR {
@@ -144,13 +173,7 @@ public enum HTTP2Load {
                         cause: .init(call: "ppoll", errno: Errno(rawValue: errno)))
                 }
                 if ready != 1 {
-                    now = MonotonicClock.now()
-                    if let oldest = session.oldestSentAt, now &- oldest > plan.timeoutNanoseconds {
-                        throw PodBenchError(
-                            .timeout,
-                            "request \(session.oldestSequence ?? 0) took longer than --timeout (\(timeoutText)): the server answers too slowly or not at all"
-                        )
-                    }
+                    try checkAges(MonotonicClock.now())
                     continue
                 }
             }
@@ -164,9 +187,11 @@ public enum HTTP2Load {
                 throw explain(error, session: session, plan: plan)
             }
             now = MonotonicClock.now()
+            var gone = false
             if count > 0 {
                 session.received(count)
                 try session.process(now: now)
+                try flush()
                 // Then whatever else has arrived, until the socket is empty, before writing: as an
                 // event-loop client (h2load) does, so the requests that answers free go out together.
                 while true {
@@ -176,38 +201,39 @@ public enum HTTP2Load {
                         session.received(n)
                         now = MonotonicClock.now()
                         try session.process(now: now)
+                        try flush()
                         continue
                     }
-                    if n < 0 && (errno == EAGAIN || errno == EINTR) { break }
+                    let error = errno
+                    if n < 0 && (error == EAGAIN || error == EINTR) { break }
+                    if session.goAway != nil && session.active == 0 {
+                        // The server closed after its GOAWAY and last answer (as nginx does at
+                        // keepalive_requests): the loop's top opens the next connection.
+                        gone = true
+                        break
+                    }
                     if n == 0 {
                         throw explain(PodBenchError(.peerClosed, "end of stream"), session: session, plan: plan)
                     }
                     throw PodBenchError(
                         .ioFailure, "receiving from the server failed",
-                        cause: .init(call: "recv", errno: Errno(rawValue: errno)))
+                        cause: .init(call: "recv", errno: Errno(rawValue: error)))
                 }
             }
-            if let oldest = session.oldestSentAt, now &- oldest > plan.timeoutNanoseconds {
-                throw PodBenchError(
-                    .timeout,
-                    "request \(session.oldestSequence ?? 0) took longer than --timeout (\(timeoutText)): the server answers too slowly or not at all"
-                )
-            }
-            if !session.settingsReceived && now &- connectedAt > plan.timeoutNanoseconds {
-                throw PodBenchError(
-                    .timeout,
-                    "the server sent no SETTINGS within --timeout (\(timeoutText)) of the connection: is it an HTTP/2 server with cleartext prior knowledge (h2c)?"
-                )
-            }
+            if gone { continue }
+            try checkAges(now)
             if interval == nil && now < measuredUntil {
                 // Each request's clock starts here, after the answers before it were handled.
                 session.issue(now: MonotonicClock.now())
             }
-            if session.sendCount > 0 {
-                try channel.sendAll(session.pendingSend)
-                session.sent()
-            }
+            try flush()
         }
+        // Requests the open loop's schedule had due within the phase and never sent (every stream
+        // was busy until it ended): their latencies are not seen, their count is reported.
+        let missed: UInt64 =
+            interval.map { interval in
+                due < measuredUntil ? (measuredUntil - due + interval - 1) / interval : 0
+            } ?? 0
         guard session.recorded > 0 else {
             throw PodBenchError(
                 .protocolViolation,
@@ -221,7 +247,7 @@ public enum HTTP2Load {
         let cpu = (cpuEnd ?? CPUUsage.currentThread()).since(cpuStart ?? CPUUsage.currentThread())
         return Result(
             requests: session.recorded, elapsedNanoseconds: plan.durationNanoseconds, latency: session.histogram,
-            streams: session.concurrency, reconnects: reconnects, unprocessed: session.unprocessed,
+            streams: session.concurrency, reconnects: reconnects, unprocessed: session.unprocessed, missed: missed,
             bodyLength: session.expectedLength ?? 0, headBlockLength: session.headBlockLength, cpu: cpu)
     }
 

@@ -95,7 +95,7 @@ extension PodBench {
                     requestsPerSecond: result.requestsPerSecond, latency: summary, bodyLength: result.bodyLength,
                     headBlockLength: result.headBlockLength, reconnects: result.reconnects,
                     unprocessed: result.unprocessed, cpuNanosecondsPerRequest: cpuPerRequest,
-                    rate: plan.requestsPerSecond)
+                    rate: plan.requestsPerSecond, missed: plan.requestsPerSecond == nil ? nil : result.missed)
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
                 print(String(decoding: try encoder.encode(report), as: UTF8.self))
@@ -114,9 +114,9 @@ extension PodBench {
             print(
                 "  latency    p50 \(µs(summary.p50))  p90 \(µs(summary.p90))  p99 \(µs(summary.p99))  p99.9 \(µs(summary.p999))  max \(µs(summary.max))"
             )
-            if let asked = plan.requestsPerSecond, result.requestsPerSecond < 0.95 * asked {
+            if let asked = plan.requestsPerSecond, result.requestsPerSecond < 0.95 * asked || result.missed > 0 {
                 print(
-                    "  behind     \(String(format: "%.0f", result.requestsPerSecond))/s answered of the \(String(format: "%.0f", asked))/s asked: requests waited for a stream, and their latency counts the wait"
+                    "  behind     \(String(format: "%.0f", result.requestsPerSecond))/s answered of the \(String(format: "%.0f", asked))/s asked: requests waited for a stream (their latency counts the wait), \(result.missed) due in the phase were never sent (their latency is not seen)"
                 )
             }
             print(
@@ -142,5 +142,7 @@ extension PodBench {
         var cpuNanosecondsPerRequest: Double
         /// The open loop's rate asked for (absent: closed loop).
         var rate: Double?
+        /// Open loop: requests due within the phase and never sent (no stream free before its end).
+        var missed: UInt64?
     }
 }

@@ -58,7 +58,8 @@ extension EndToEnd {
             for (place, words) in commands {
                 // The subcommand path: the words before the first option or argument with a dot, slash or bracket.
                 let path = Array(
-                    words.prefix { !$0.hasPrefix("-") && $0.allSatisfy { $0.isLetter || $0 == "-" } }.prefix(2))
+                    words.prefix { !$0.hasPrefix("-") && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" } }
+                        .prefix(2))
                 if helps[path] == nil {
                     let help = try BinaryProcess.run(path + ["--help"], timeout: 60)
                     #expect(help.status == 0, "\(place): podbench \(path.joined(separator: " ")) --help failed")

@@ -38,7 +38,12 @@ extension EndToEnd {
                 // The page in a real browser: every image shows, nothing missing, no console message.
                 let check = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                     .deletingLastPathComponent().appendingPathComponent("scripts/check-page.py").path
-                let page = try BinaryProcess.runTool("/usr/bin/python3", [check, out, out + "-page.png"])
+                var page = try BinaryProcess.runTool("/usr/bin/python3", [check, out, out + "-page.png"])
+                if page == 1 {
+                    // Headless chromium on a loaded 2-core machine has failed a page once that passes
+                    // alone (seen 2026-12-05 in the quick tier): once more before it counts.
+                    page = try BinaryProcess.runTool("/usr/bin/python3", [check, out, out + "-page.png"])
+                }
                 if page == 3 && ProcessInfo.processInfo.environment["PODBENCH_REQUIRE_TOOLS"] != "1" {
                     // No chromium on this machine (scripts/test.sh installs it).
                 } else {

@@ -174,6 +174,9 @@ struct HTTP2Tests {
             session.sent()
         }
 
+        /// What the client sent (as the driver does, after each `process`), not yet looked at.
+        var collected: [UInt8] = []
+
         func feed(_ bytes: [UInt8], now: UInt64 = 100) throws {
             var at = 0
             repeat {
@@ -185,12 +188,15 @@ struct HTTP2Tests {
                 session.received(n)
                 at += n
                 try session.process(now: now)
+                collected += Array(session.pendingSend)
+                session.sent()
             } while at < bytes.count
         }
 
-        /// The client's pending bytes as frames (type, flags, stream, payload), then cleared.
+        /// The client's bytes sent and pending as frames (type, flags, stream, payload), then cleared.
         func sentFrames() -> [(type: UInt8, flags: UInt8, stream: UInt32, payload: [UInt8])] {
-            let bytes = Array(session.pendingSend)
+            let bytes = collected + Array(session.pendingSend)
+            collected = []
             session.sent()
             var frames: [(UInt8, UInt8, UInt32, [UInt8])] = []
             var at = bytes.starts(with: HTTP2.preface) ? HTTP2.preface.count : 0
@@ -325,16 +331,47 @@ struct HTTP2Tests {
         }
     }
 
-    @Test("REFUSED_STREAM frees the request to go again; other resets end the run")
+    @Test("REFUSED_STREAM frees the request to go again (the open loop's keeps its intended time)")
     func refused() throws {
         let script = try Script(streams: 2)
         try script.feed(Self.settings)
-        script.session.issue(now: 1)
+        script.session.issue(now: 1, intended: 0)
         _ = script.sentFrames()
         try script.feed(Self.frame(3, 0, 3, HTTP2.bigEndian(7)))
-        #expect(script.session.active == 1 && script.session.unprocessed == 1)
-        script.session.issue(now: 2)
-        #expect(script.sentFrames().map(\.stream) == [5])
+        #expect(script.session.active == 1 && script.session.unprocessed == 1 && script.session.requeuedCount == 1)
+        script.session.issueRequeued(now: 2)
+        #expect(script.sentFrames().map(\.stream) == [5] && script.session.requeuedCount == 0)
+        // Timed from its intended send (0): answered at 100, a round trip of 100.
+        try script.feed(Self.answer(5, [1]), now: 100)
+        #expect(script.session.histogram.max >= 100)
+    }
+
+    @Test("two table size changes before a request: the smallest, then the last (RFC 7541 4.2)")
+    func twoSizeUpdates() throws {
+        let script = try Script()
+        try script.feed(
+            Self.settings + Self.frame(4, 0, 0, HTTP2.settingsPayload([(.headerTableSize, 0)]))
+                + Self.frame(4, 0, 0, HTTP2.settingsPayload([(.headerTableSize, 4096)])))
+        _ = script.sentFrames()
+        script.session.issue(now: 1)
+        let frame = try #require(script.sentFrames().first)
+        #expect(Array(frame.payload.prefix(4)) == [0x20, 0x3F, 0xE1, 0x1F], "\(frame.payload.prefix(4))")
+        let server = HPACK.Decoder(sizeLimit: 4096, maximumBlock: 1024)
+        #expect(try Self.decode(server, frame.payload).count == 6 && server.maximumSize == 4096)
+        #expect(HTTP2ClientSession.sizeUpdate(30) == (0x3E, 1) && HTTP2ClientSession.sizeUpdate(158) == (0x7F3F, 2))
+        #expect(HTTP2ClientSession.sizeUpdate(159) == (0x01_803F, 3))
+    }
+
+    @Test("a megabyte of PINGs is answered, each, without the client's send buffer overflowing")
+    func pingFlood() throws {
+        let script = try Script()
+        try script.feed(Self.settings)
+        _ = script.sentFrames()
+        let ping = Self.frame(6, 0, 0, [1, 2, 3, 4, 5, 6, 7, 8])
+        let count = (1 << 20) / ping.count
+        try script.feed(Array([[UInt8]](repeating: ping, count: count).joined()))
+        let pongs = script.sentFrames()
+        #expect(pongs.count == count && pongs.allSatisfy { $0.type == 6 && $0.flags == 1 })
     }
 
     @Test("a hostile or broken server's frames end the run with the request or frame named, never a crash")
@@ -524,7 +561,7 @@ struct HTTP2Tests {
         }) { address in
             let result = try HTTP2Load.run(
                 try HTTP2Load.Plan(
-                    target: address, path: "/", streams: 4, durationNanoseconds: 200_000_000,
+                    target: address, path: "/", streams: 4, durationNanoseconds: 1_000_000_000,
                     warmupNanoseconds: 20_000_000, expectedBodyLength: 3))
             #expect(result.requests > 0 && result.streams == 4 && result.bodyLength == 3 && result.reconnects == 0)
             #expect(result.latency.totalCount == result.requests)
@@ -537,8 +574,11 @@ struct HTTP2Tests {
     func trickle() throws {
         try Self.withServer({ channel in
             _ = try Self.readFrame(channel)  // the SETTINGS
-            for _ in 0..<40 {
-                try Self.frame(6, 0, 0, [UInt8](repeating: 1, count: 8)).withUnsafeBytes { try channel.sendAll($0) }
+            // PINGs every 50 ms until the client leaves (at most 10 s).
+            for _ in 0..<200 {
+                do {
+                    try Self.frame(6, 0, 0, [UInt8](repeating: 1, count: 8)).withUnsafeBytes { try channel.sendAll($0) }
+                } catch { return }
                 usleep(50_000)
             }
         }) { address in
@@ -598,7 +638,10 @@ struct HTTP2Tests {
                     // The first two connections say goodbye after their second answer, as nginx does
                     // at keepalive_requests; the third serves until the run ends.
                     if connection < 2 && answered == 2 {
+                        // And closes at once, as nginx does: the client must not take that for an error.
                         bytes += Self.frame(7, 0, 0, HTTP2.bigEndian(frame.stream) + HTTP2.bigEndian(0))
+                        try bytes.withUnsafeBytes { try channel.sendAll($0) }
+                        break
                     }
                     try bytes.withUnsafeBytes { try channel.sendAll($0) }
                 }
@@ -606,8 +649,8 @@ struct HTTP2Tests {
         }
         let result = try HTTP2Load.run(
             try HTTP2Load.Plan(
-                target: listener.address, path: "/", streams: 1, durationNanoseconds: 300_000_000, warmupNanoseconds: 0,
-                expectedBodyLength: 4))
+                target: listener.address, path: "/", streams: 1, durationNanoseconds: 3_000_000_000,
+                warmupNanoseconds: 0, expectedBodyLength: 4))
         #expect(
             result.reconnects == 2 && result.requests >= 4,
             "\(result.reconnects) reconnects, \(result.requests) requests")
@@ -616,8 +659,8 @@ struct HTTP2Tests {
 
     @Test("the open loop sends on its schedule, never ahead of it, and counts the waits a slow server causes")
     func openLoop() throws {
-        // An immediate server: at 2000/s for 300 ms no more than the schedule's 600 (+ a margin of
-        // the requests due at the edge) are counted, whatever the machine's speed.
+        // An immediate server: at 2000/s for 1 s no more than the schedule's 2000 (+ the 4 in flight
+        // as the phase begins) are counted, whatever the machine's speed.
         try Self.withServer({ channel in
             while true {
                 let frame = try Self.readFrame(channel)
@@ -627,9 +670,9 @@ struct HTTP2Tests {
         }) { address in
             let result = try HTTP2Load.run(
                 try HTTP2Load.Plan(
-                    target: address, path: "/", streams: 4, durationNanoseconds: 300_000_000, warmupNanoseconds: 0,
+                    target: address, path: "/", streams: 4, durationNanoseconds: 1_000_000_000, warmupNanoseconds: 0,
                     requestsPerSecond: 2000))
-            #expect(result.requests > 0 && result.requests <= 602, "\(result.requests)")
+            #expect(result.requests > 0 && result.requests <= 2004, "\(result.requests)")
         }
         // A server that takes 20 ms an answer, one stream, 1000 requests a second asked: the
         // requests queue on the clock, and the later ones' latency counts their wait. At most
@@ -648,7 +691,7 @@ struct HTTP2Tests {
                 try HTTP2Load.Plan(
                     target: address, path: "/", streams: 1, durationNanoseconds: 300_000_000, warmupNanoseconds: 0,
                     requestsPerSecond: 1000))
-            #expect(result.requests >= 2 && result.requests <= 15, "\(result.requests)")
+            #expect(result.requests >= 1 && result.requests <= 15, "\(result.requests)")
             // Request k (k >= 1) waited at least 19k ms: the slowest counted is far above 20 ms.
             #expect(result.latency.max >= UInt64(19_000_000 * (result.requests - 1)), "\(result.latency.max)")
         }
