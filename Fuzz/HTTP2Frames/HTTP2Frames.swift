@@ -5,7 +5,8 @@ import PodBenchHarness
 /// libFuzzer entry: any bytes as what an HTTP/2 server sent on `http2-load`'s connection. The first
 /// byte picks how the rest arrives (in pieces of 1 to 255 bytes, or all at once), the rest is fed to
 /// a client session with 4 streams that issues requests as a real run does; then the same bytes as
-/// one HPACK header block to a decoder with a 256-byte table. Each must go on, wait for more, or
+/// what a client sent to a server session (after a preface and SETTINGS of its own), answers produced
+/// as the driver does; then as one HPACK header block to a decoder with a 256-byte table. Each must go on, wait for more, or
 /// throw a protocol or integrity error; never trap, read past the bytes, or overrun a buffer.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzHTTP2Frames(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -34,6 +35,33 @@ public func fuzzHTTP2Frames(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         }
     } catch let error as PodBenchError {
         precondition(error.code == .protocolViolation || error.code == .integrityFailure, "\(error)")
+    } catch {
+        preconditionFailure("not a PodBenchError: \(error)")
+    }
+    // The server side: the client's preface and an empty SETTINGS, then the bytes, in the same pieces;
+    // every answer sent as the driver sends it.
+    do {
+        let server = try HTTP2ServerSession(.init(bodyLength: 100, maximumStreams: 4))
+        server.sent()
+        var input = HTTP2.preface + [0, 0, 0, 4, 0, 0, 0, 0, 0]
+        input += bytes
+        var offset = 0
+        while offset < input.count {
+            let space = server.receiveSpace()
+            let count = min(piece, space.count, input.count - offset)
+            input.withUnsafeBytes { space.baseAddress!.copyMemory(from: $0.baseAddress! + offset, byteCount: count) }
+            server.received(count)
+            offset += count
+            repeat {
+                try server.process()
+                server.sent()
+                while server.produce() { server.sent() }
+                server.sent()
+                precondition(server.active <= 4)
+            } while server.backlogged
+        }
+    } catch let error as PodBenchError {
+        precondition(error.code == .protocolViolation, "\(error)")
     } catch {
         preconditionFailure("not a PodBenchError: \(error)")
     }

@@ -10,10 +10,19 @@ import SystemPackage
 /// with `200 OK` and a fixed body of the configured size, and `POST /podbench/echo` as in a case
 /// (docs/http.md); anything else closes the connection with the reason logged. A thread per
 /// connection, at most `maximumConnections` at once (more are closed at once), each ended by
-/// `idleTimeoutNanoseconds` without a byte.
+/// `idleTimeoutNanoseconds` without a byte. With `wire` `.h2c` it speaks HTTP/2 over cleartext with
+/// prior knowledge instead (`HTTP2ServerSession`: any request answered 200 with the body).
 public final class HTTP1Server: Sendable {
+    /// What a connection speaks.
+    public enum Wire: String, Sendable, CaseIterable {
+        case http1
+        /// HTTP/2 over cleartext with prior knowledge (h2load's default for http:// URIs).
+        case h2c
+    }
+
     public struct Configuration: Sendable {
         public var listen: SocketAddress
+        public var wire: Wire
         public var bodyLength: Int
         public var maximumConnections: Int
         public var idleTimeoutNanoseconds: UInt64
@@ -21,7 +30,7 @@ public final class HTTP1Server: Sendable {
 
         public init(
             listen: SocketAddress, bodyLength: Int, maximumConnections: Int = 64,
-            idleTimeoutNanoseconds: UInt64 = 60_000_000_000, seed: UInt64 = 0x504F_4442_454E_4348
+            idleTimeoutNanoseconds: UInt64 = 60_000_000_000, seed: UInt64 = 0x504F_4442_454E_4348, wire: Wire = .http1
         ) throws {
             guard (0...HTTP1.maximumContentLength).contains(bodyLength) else {
                 throw PodBenchError(
@@ -33,7 +42,7 @@ public final class HTTP1Server: Sendable {
             }
             // Each connection holds its buffers from the moment it is accepted: the whole server's
             // memory is bounded before any client comes.
-            let each = HTTP1Server.bytesPerConnection(bodyLength: bodyLength)
+            let each = HTTP1Server.bytesPerConnection(bodyLength: bodyLength, wire: wire)
             let most = HTTP1Server.memoryBudget / each
             guard most >= 1 else {
                 throw PodBenchError(
@@ -48,6 +57,7 @@ public final class HTTP1Server: Sendable {
                 )
             }
             self.listen = listen
+            self.wire = wire
             self.bodyLength = bodyLength
             self.maximumConnections = maximumConnections
             self.idleTimeoutNanoseconds = idleTimeoutNanoseconds
@@ -61,8 +71,10 @@ public final class HTTP1Server: Sendable {
     public static let largestBody = 256 << 20
 
     /// A connection's receive buffer (FrameReader's), its response and the other side's scratch pattern.
-    static func bytesPerConnection(bodyLength: Int) -> Int {
-        max(4 * (FrameHeader.size + bodyLength + HTTP1.maximumHeadLength), 256 << 10) + 2 * bodyLength + 1024
+    /// Over HTTP/2: the session's receive, send and header-block buffers, its HPACK table, the body.
+    static func bytesPerConnection(bodyLength: Int, wire: Wire = .http1) -> Int {
+        if wire == .h2c { return 2 * (256 << 10) + (64 << 10) + (64 << 10) + bodyLength }
+        return max(4 * (FrameHeader.size + bodyLength + HTTP1.maximumHeadLength), 256 << 10) + 2 * bodyLength + 1024
     }
 
     public let configuration: Configuration
@@ -126,6 +138,7 @@ public final class HTTP1Server: Sendable {
     /// Answers one connection's requests until it ends; the reason it ended is logged unless the
     /// client closed it between requests.
     func serve(_ fd: FileDescriptor) {
+        if configuration.wire == .h2c { return serveHTTP2(fd) }
         let channel = SocketChannel(descriptor: fd)
         defer { channel.close() }
         let length = configuration.bodyLength
@@ -154,6 +167,56 @@ public final class HTTP1Server: Sendable {
             log("podbench http-serve: closed a connection: \(why)")
         } catch {
             log("podbench http-serve: closed a connection: \(error)")
+        }
+    }
+
+    /// Answers one HTTP/2 connection until the client closes it, idles past --idle-timeout or breaks
+    /// the protocol (a GOAWAY with the error's code and text goes first; the reason is logged).
+    func serveHTTP2(_ fd: FileDescriptor) {
+        let channel = SocketChannel(descriptor: fd)
+        defer { channel.close() }
+        let session: HTTP2ServerSession
+        do {
+            session = try HTTP2ServerSession(
+                .init(bodyLength: configuration.bodyLength, seed: configuration.seed))
+        } catch {
+            log("podbench http-serve: \(error)")
+            return
+        }
+        func flush() throws {
+            if session.sendCount > 0 {
+                try channel.sendAll(session.pendingSend)
+                session.sent()
+            }
+        }
+        do {
+            if configuration.listen.family != AF_UNIX {
+                try fd.setSocketOption(level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1, what: "TCP_NODELAY")
+            }
+            try fd.setIOTimeout(nanoseconds: configuration.idleTimeoutNanoseconds)
+            try flush()
+            while true {
+                let count = try channel.receiveSome(into: session.receiveSpace())
+                session.received(count)
+                repeat {
+                    do {
+                        try session.process()
+                    } catch let error as PodBenchError {
+                        try? flush()
+                        session.goAwayFrame(error.message).withUnsafeBytes { try? channel.sendAll($0) }
+                        throw error
+                    }
+                    try flush()
+                    while session.produce() { try flush() }
+                    try flush()
+                } while session.backlogged
+            }
+        } catch let error as PodBenchError {
+            if error.code == .peerClosed && session.idle { return }
+            let why = error.code == .timeout ? "idle for longer than --idle-timeout" : error.message
+            log("podbench http-serve: closed an HTTP/2 connection: \(TextEscaping.terminal(why))")
+        } catch {
+            log("podbench http-serve: closed an HTTP/2 connection: \(error)")
         }
     }
 }

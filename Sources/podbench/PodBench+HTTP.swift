@@ -19,63 +19,29 @@ extension PodBench {
                 docs/http.md compares it with wrk.
                 """)
 
-        @Option(help: "The server: tcp:HOST:PORT (numeric host), unix:PATH or unix:@NAME.")
-        var target: String
-
-        @Option(help: "The request target (origin form).")
-        var path = "/"
-
-        @Option(help: "The Host field (default: the target's HOST:PORT, as wrk sends).")
-        var host: String?
-
-        @Option(help: "How long to measure (e.g. 10s).")
-        var duration = "10s"
-
-        @Option(help: "How long to send requests before measuring (checked, not counted).")
-        var warmup = "1s"
-
-        @Option(help: "The body length every response must have (default: the first response's).")
-        var expectLength: String?
-
-        @Option(help: "The largest body taken; a longer one fails the run.")
-        var maxBody = "4MiB"
-
-        @Option(help: "How long one request may take before the run fails.")
-        var timeout = "10s"
-
-        @Option(help: "Pin this process to this CPU.")
-        var cpu: Int?
-
-        @Flag(help: "Print one JSON object instead of the text.")
-        var json = false
+        @OptionGroup var load: HTTPLoadOptions
 
         func plan() throws -> HTTP1Load.Plan {
+            let options = try load.parsed(largestBody: 1 << 30)
             do {
-                let maximum = try ByteSize.parse(maxBody, maximum: 1 << 30)
                 return try HTTP1Load.Plan(
-                    target: try SocketAddress(parsing: target), path: path, host: host,
-                    durationNanoseconds: try DurationText.parse(duration, option: "--duration"),
-                    warmupNanoseconds: try DurationText.parse(warmup, option: "--warmup"),
-                    expectedBodyLength: try expectLength.map { try ByteSize.parse($0, maximum: maximum) },
-                    maximumBodyLength: maximum,
-                    timeoutNanoseconds: try DurationText.parse(timeout, option: "--timeout"))
+                    target: options.target, path: load.path, host: load.host,
+                    durationNanoseconds: options.durationNanoseconds, warmupNanoseconds: options.warmupNanoseconds,
+                    expectedBodyLength: options.expectedBodyLength, maximumBodyLength: options.maximumBodyLength,
+                    timeoutNanoseconds: options.timeoutNanoseconds)
             } catch let error as PodBenchError {
                 throw ValidationError(error.message)
             }
         }
 
-        func validate() throws {
-            let plan = try plan()
-            guard plan.durationNanoseconds > 0 else { throw ValidationError("--duration: more than 0") }
-            guard plan.timeoutNanoseconds >= 1_000_000 else { throw ValidationError("--timeout: at least 1ms") }
-        }
+        func validate() throws { _ = try plan() }
 
         func run() async throws {
             let plan = try plan()
-            if let cpu { _ = try CPUPinning.pinCurrentThread(to: cpu) }
+            if let cpu = load.cpu { _ = try CPUPinning.pinCurrentThread(to: cpu) }
             let result = try HTTP1Load.run(plan)
             let summary = LatencySummary(result.latency)
-            if json {
+            if load.json {
                 let report = HTTPLoadReport(
                     target: plan.target.description, path: plan.path, seconds: Double(result.elapsedNanoseconds) / 1e9,
                     requests: result.requests, requestsPerSecond: result.requestsPerSecond, latency: summary,
@@ -93,7 +59,8 @@ extension PodBench {
             let per = { (ns: UInt64) in result.requests == 0 ? 0 : Double(ns) / Double(result.requests) / 1000 }
             print(
                 TextEscaping.terminal(
-                    "GET \(plan.path) from \(plan.target), one connection, \(duration) after \(warmup) of warm-up"))
+                    "GET \(plan.path) from \(plan.target), one connection, \(load.duration) after \(load.warmup) of warm-up"
+                ))
             print(
                 "  requests   \(result.requests) (\(String(format: "%.1f", result.requestsPerSecond))/s), \(result.bodyLength)-byte bodies, heads of \(result.headLength) bytes, \(result.reconnects) reconnects"
             )
@@ -140,6 +107,12 @@ extension PodBench {
         @Option(help: "The body of every answer, in bytes (e.g. 64, 16KiB).")
         var bodySize = "64"
 
+        @Option(
+            help:
+                "http1, or h2c: HTTP/2 over cleartext with prior knowledge (h2load's http://), every request answered 200 with the body."
+        )
+        var `protocol` = "http1"
+
         @Option(help: "Connections served at once; more are closed when they arrive.")
         var maxConnections = 64
 
@@ -156,10 +129,13 @@ extension PodBench {
             do {
                 let idle = try DurationText.parse(idleTimeout, option: "--idle-timeout")
                 guard idle >= 1_000_000 else { throw ValidationError("--idle-timeout: at least 1ms") }
+                guard let wire = HTTP1Server.Wire(rawValue: self.protocol) else {
+                    throw ValidationError("--protocol: http1 or h2c, not \(TextEscaping.terminal(self.protocol))")
+                }
                 return try HTTP1Server.Configuration(
                     listen: try SocketAddress(parsing: listen),
                     bodyLength: try ByteSize.parse(bodySize, maximum: 1 << 30),
-                    maximumConnections: maxConnections, idleTimeoutNanoseconds: idle)
+                    maximumConnections: maxConnections, idleTimeoutNanoseconds: idle, wire: wire)
             } catch let error as PodBenchError {
                 throw ValidationError(error.message)
             }
@@ -179,7 +155,7 @@ extension PodBench {
             // Written at once (not through print's buffer): a script waits for this line to connect.
             FileHandle.standardOutput.write(
                 Data(
-                    "podbench http-serve: listening on \(server.address): GET answered with a \(configuration.bodyLength)-byte body\n"
+                    "podbench http-serve: listening on \(server.address)\(configuration.wire == .h2c ? " (h2c)" : ""): GET answered with a \(configuration.bodyLength)-byte body\n"
                         .utf8))
             try server.run()
         }

@@ -20,14 +20,7 @@ extension PodBench {
                 script. docs/http.md compares it with h2load.
                 """)
 
-        @Option(help: "The server: tcp:HOST:PORT (numeric host), unix:PATH or unix:@NAME.")
-        var target: String
-
-        @Option(help: "The request target (origin form).")
-        var path = "/"
-
-        @Option(help: "The :authority field (default: the target's HOST:PORT).")
-        var host: String?
+        @OptionGroup var load: HTTPLoadOptions
 
         @Option(help: "Requests outstanding at once on the connection (h2load's -m).")
         var streams = 1
@@ -38,57 +31,30 @@ extension PodBench {
         )
         var rate: Double?
 
-        @Option(help: "How long to measure (e.g. 10s).")
-        var duration = "10s"
-
-        @Option(help: "How long to send requests before measuring (checked, not counted).")
-        var warmup = "1s"
-
-        @Option(help: "The body length every response must have (default: the first response's).")
-        var expectLength: String?
-
-        @Option(help: "The largest body taken; a longer one fails the run.")
-        var maxBody = "4MiB"
-
-        @Option(help: "How long one request may take before the run fails.")
-        var timeout = "10s"
-
-        @Option(help: "Pin this process to this CPU.")
-        var cpu: Int?
-
-        @Flag(help: "Print one JSON object instead of the text.")
-        var json = false
-
         func plan() throws -> HTTP2Load.Plan {
+            let options = try load.parsed(largestBody: 256 << 20)
             do {
-                let maximum = try ByteSize.parse(maxBody, maximum: 256 << 20)
                 return try HTTP2Load.Plan(
-                    target: try SocketAddress(parsing: target), path: path, authority: host, streams: streams,
-                    durationNanoseconds: try DurationText.parse(duration, option: "--duration"),
-                    warmupNanoseconds: try DurationText.parse(warmup, option: "--warmup"),
-                    expectedBodyLength: try expectLength.map { try ByteSize.parse($0, maximum: maximum) },
-                    maximumBodyLength: maximum,
-                    timeoutNanoseconds: try DurationText.parse(timeout, option: "--timeout"), requestsPerSecond: rate)
+                    target: options.target, path: load.path, authority: load.host, streams: streams,
+                    durationNanoseconds: options.durationNanoseconds, warmupNanoseconds: options.warmupNanoseconds,
+                    expectedBodyLength: options.expectedBodyLength, maximumBodyLength: options.maximumBodyLength,
+                    timeoutNanoseconds: options.timeoutNanoseconds, requestsPerSecond: rate)
             } catch let error as PodBenchError {
                 throw ValidationError(error.message)
             }
         }
 
-        func validate() throws {
-            let plan = try plan()
-            guard plan.durationNanoseconds > 0 else { throw ValidationError("--duration: more than 0") }
-            guard plan.timeoutNanoseconds >= 1_000_000 else { throw ValidationError("--timeout: at least 1ms") }
-        }
+        func validate() throws { _ = try plan() }
 
         func run() async throws {
             let plan = try plan()
-            if let cpu { _ = try CPUPinning.pinCurrentThread(to: cpu) }
+            if let cpu = load.cpu { _ = try CPUPinning.pinCurrentThread(to: cpu) }
             let result = try HTTP2Load.run(plan)
             let summary = LatencySummary(result.latency)
             let cpuPerRequest =
                 result.requests == 0
                 ? 0 : Double(result.cpu.userNanoseconds + result.cpu.systemNanoseconds) / Double(result.requests)
-            if json {
+            if load.json {
                 let report = HTTP2LoadReport(
                     target: plan.target.description, path: plan.session.path, streams: result.streams,
                     seconds: Double(result.elapsedNanoseconds) / 1e9, requests: result.requests,
@@ -106,7 +72,7 @@ extension PodBench {
             let per = { (ns: UInt64) in result.requests == 0 ? 0 : Double(ns) / Double(result.requests) / 1000 }
             print(
                 TextEscaping.terminal(
-                    "GET \(plan.session.path) from \(plan.target) over HTTP/2, one connection, \(result.streams) streams, \(plan.requestsPerSecond.map { "open loop at \(String(format: "%.0f", $0))/s" } ?? "closed loop"), \(duration) after \(warmup) of warm-up"
+                    "GET \(plan.session.path) from \(plan.target) over HTTP/2, one connection, \(result.streams) streams, \(plan.requestsPerSecond.map { "open loop at \(String(format: "%.0f", $0))/s" } ?? "closed loop"), \(load.duration) after \(load.warmup) of warm-up"
                 ))
             print(
                 "  requests   \(result.requests) (\(String(format: "%.1f", result.requestsPerSecond))/s), \(result.bodyLength)-byte bodies, header blocks of \(result.headBlockLength) bytes, \(result.reconnects) reconnects"

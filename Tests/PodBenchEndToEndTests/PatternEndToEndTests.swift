@@ -383,7 +383,7 @@ extension EndToEnd {
         }
 
         @Test(
-            "peers nobody here wrote: http-load against nginx serving a file; wrk and h2load against http-serve",
+            "peers nobody here wrote: http-load against nginx serving a file; wrk and h2load (HTTP/1.1 and h2c) against http-serve",
             .enabled(
                 if: toolPresent("/usr/sbin/nginx") && toolPresent("/usr/bin/wrk") && toolPresent("/usr/bin/h2load")),
             .singleThreaded("real peers on loopback"))
@@ -474,6 +474,30 @@ extension EndToEnd {
                 "http-load", "--target", "tcp:127.0.0.1:\(servePort)", "--duration", "200ms", "--expect-length", "1000",
             ])
             #expect(own.status == 0 && own.stdout.contains("1000-byte bodies"), "\(own)")
+            // h2load over HTTP/2 (h2c) against podbench's HTTP/2 server: 64 KiB bodies through h2load's
+            // own 64 KiB stream windows (-w 16 -W 16), so the server waits on WINDOW_UPDATEs; then a
+            // 4 KiB body with h2load's default windows, and podbench's HTTP/2 client against it.
+            for (size, windows) in [("64KiB", ["-w", "16", "-W", "16"]), ("4KiB", [])] {
+                let h2Port = try freePort()
+                let h2 = try ExternalProxy(
+                    try podbenchBinary(),
+                    ["http-serve", "--protocol", "h2c", "--listen", "tcp:127.0.0.1:\(h2Port)", "--body-size", size])
+                defer { h2.stop() }
+                #expect(h2.waitForPort(h2Port), "http-serve --protocol h2c did not start")
+                let load = try BinaryProcess.run(
+                    ["-n", "400", "-c", "2", "-m", "8"] + windows + ["http://127.0.0.1:\(h2Port)/any"],
+                    executable: "/usr/bin/h2load")
+                #expect(load.status == 0, "\(load)")
+                #expect(load.stdout.contains("400 succeeded, 0 failed, 0 errored"), "\(load.stdout)")
+                #expect(load.stdout.contains("status codes: 400 2xx"), "\(load.stdout)")
+                let bytes = size == "64KiB" ? 65_536 : 4096
+                #expect(load.stdout.contains("(\(400 * bytes)) data"), "\(load.stdout)")
+                let own2 = try BinaryProcess.run([
+                    "http2-load", "--target", "tcp:127.0.0.1:\(h2Port)", "--streams", "8", "--duration", "200ms",
+                    "--expect-length", size,
+                ])
+                #expect(own2.status == 0 && own2.stdout.contains("\(bytes)-byte bodies"), "\(own2)")
+            }
         }
 
         @Test(
