@@ -357,6 +357,54 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(session.recorded)
         }
 
+        // `http-serve --protocol h2c`'s session (#22), no I/O: a GET's HEADERS (six fields, HPACK
+        // literals) taken, decoded and checked, its answer (HEADERS and DATA frames within the windows)
+        // written into the send buffer.
+        var requestFrames: [UInt8] = HTTP2.preface
+        HTTP2.appendFrame(
+            type: .settings, stream: 0,
+            payload: HTTP2.settingsPayload([(.initialWindowSize, UInt32(HTTP2.clientWindow))]), to: &requestFrames)
+        HTTP2.appendFrame(
+            type: .windowUpdate, stream: 0, payload: HTTP2.bigEndian(UInt32(HTTP2.clientWindow)), to: &requestFrames)
+        let requestStart = requestFrames.count
+        var requestBlock: [UInt8] = []
+        HPACK.appendIndexed(2, to: &requestBlock)
+        HPACK.appendIndexed(6, to: &requestBlock)
+        for (index, value) in [(4, "/file"), (1, "127.0.0.1:8080"), (58, "podbench"), (19, "*/*")] {
+            HPACK.appendLiteral(name: "", nameIndex: index, value: value, .withoutIndexing, to: &requestBlock)
+        }
+        for request in 0..<perSample {
+            HTTP2.appendFrameHeader(
+                length: requestBlock.count, type: 1, flags: HTTP2.Flag.endHeaders | HTTP2.Flag.endStream,
+                stream: UInt32(2 * request + 1), to: &requestFrames)
+            requestFrames += requestBlock
+        }
+        let requestLength = HTTP2.frameHeaderLength + requestBlock.count
+        Benchmark("http-serve h2c session (no I/O), \(ByteSize.format(size)), 1000 requests") { benchmark in
+            let server = try HTTP2ServerSession(.init(bodyLength: size))
+            func feed(_ bytes: UnsafeRawBufferPointer) throws {
+                let space = server.receiveSpace()
+                space.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+                server.received(bytes.count)
+                try server.process()
+                server.sent()
+                while server.produce() { server.sent() }
+                server.sent()
+            }
+            try requestFrames.withUnsafeBytes { all in
+                try feed(UnsafeRawBufferPointer(rebasing: all[..<requestStart]))
+                benchmark.startMeasurement()
+                var from = requestStart
+                for _ in 0..<perSample {
+                    try feed(UnsafeRawBufferPointer(rebasing: all[from..<from + requestLength]))
+                    from += requestLength
+                }
+                benchmark.stopMeasurement()
+            }
+            precondition(server.answered == UInt64(perSample) && server.idle)
+            blackHole(server.answered)
+        }
+
         let stream = ClientSide(size: size, workload: .stream)
         Benchmark("stream loop over a socketpair, \(ByteSize.format(size)), 1000 messages") { benchmark in
             let plan = PhasePlan(durationNanoseconds: 0, messageLimit: UInt64(perSample))

@@ -37,13 +37,20 @@ public final class HTTP1Server: Sendable {
                     .invalidConfiguration,
                     "--body-size: \(bodyLength) bytes is more than the 1 GiB an HTTP body may have here")
             }
+            guard wire == .http1 || bodyLength <= HTTP1Server.largestBody else {
+                throw PodBenchError(
+                    .invalidConfiguration,
+                    "--body-size: \(ByteSize.format(bodyLength)) is more than the \(ByteSize.format(HTTP1Server.largestBody)) an HTTP/2 answer may have here"
+                )
+            }
             guard maximumConnections >= 1 else {
                 throw PodBenchError(.invalidConfiguration, "--max-connections: at least 1")
             }
             // Each connection holds its buffers from the moment it is accepted: the whole server's
             // memory is bounded before any client comes.
             let each = HTTP1Server.bytesPerConnection(bodyLength: bodyLength, wire: wire)
-            let most = HTTP1Server.memoryBudget / each
+            // HTTP/2's connections share one body: it counts once.
+            let most = (HTTP1Server.memoryBudget - (wire == .h2c ? bodyLength : 0)) / each
             guard most >= 1 else {
                 throw PodBenchError(
                     .invalidConfiguration,
@@ -73,12 +80,15 @@ public final class HTTP1Server: Sendable {
     /// A connection's receive buffer (FrameReader's), its response and the other side's scratch pattern.
     /// Over HTTP/2: the session's receive, send and header-block buffers, its HPACK table, the body.
     static func bytesPerConnection(bodyLength: Int, wire: Wire = .http1) -> Int {
-        if wire == .h2c { return 2 * (256 << 10) + (64 << 10) + (64 << 10) + bodyLength }
+        if wire == .h2c { return HTTP2ServerSession.bytesHeld(bodyLength: bodyLength, sharedBody: true) }
         return max(4 * (FrameHeader.size + bodyLength + HTTP1.maximumHeadLength), 256 << 10) + 2 * bodyLength + 1024
     }
 
     public let configuration: Configuration
     let listener: SocketTransport.Listener
+    /// HTTP/2's body, made once and read by every connection (never freed: the server runs until the
+    /// process ends).
+    nonisolated(unsafe) let sharedBody: UnsafeRawBufferPointer?
     let log: @Sendable (String) -> Void
     let open = Atomic<Int>(0)
     let served = Atomic<UInt64>(0)
@@ -93,6 +103,10 @@ public final class HTTP1Server: Sendable {
         listener = try SocketTransport.listen(
             kind: configuration.listen.transport, options: TransportOptions(), sharedDirectory: "", name: "",
             fixed: configuration.listen)
+        sharedBody =
+            configuration.wire == .h2c
+            ? UnsafeRawBufferPointer(
+                HTTP2ServerSession.makeBody(length: configuration.bodyLength, seed: configuration.seed)) : nil
     }
 
     /// An accept error that concerns one connection (ECONNABORTED, EPROTO, …), not the socket.
@@ -171,14 +185,16 @@ public final class HTTP1Server: Sendable {
     }
 
     /// Answers one HTTP/2 connection until the client closes it, idles past --idle-timeout or breaks
-    /// the protocol (a GOAWAY with the error's code and text goes first; the reason is logged).
+    /// the protocol. A GOAWAY goes first (NO_ERROR when idle; else the error's code and text, the
+    /// reason logged), then the sending side is shut and what the client had sent is read away, so
+    /// that the close does not turn into a reset that could lose the GOAWAY.
     func serveHTTP2(_ fd: FileDescriptor) {
         let channel = SocketChannel(descriptor: fd)
         defer { channel.close() }
         let session: HTTP2ServerSession
         do {
             session = try HTTP2ServerSession(
-                .init(bodyLength: configuration.bodyLength, seed: configuration.seed))
+                .init(bodyLength: configuration.bodyLength, seed: configuration.seed), sharedBody: sharedBody)
         } catch {
             log("podbench http-serve: \(error)")
             return
@@ -189,6 +205,38 @@ public final class HTTP1Server: Sendable {
                 session.sent()
             }
         }
+        func goodbye(_ message: String) {
+            try? flush()
+            session.goAwayFrame(message).withUnsafeBytes { try? channel.sendAll($0) }
+            _ = shutdown(fd.rawValue, Int32(SHUT_WR))
+            var scratch = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+            for _ in 0..<64 {
+                let n = withUnsafeMutableBytes(of: &scratch) {
+                    recv(fd.rawValue, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT))
+                }
+                if n <= 0 { break }
+            }
+        }
+        /// Takes the frames that have arrived, then answers while the windows and the socket allow,
+        /// reading what came meanwhile (window updates, PINGs, resets) between writes.
+        func pump() throws {
+            repeat {
+                try session.process()
+                try flush()
+                while session.produce() {
+                    try flush()
+                    let space = session.receiveSpace()
+                    guard space.count >= HTTP2.frameHeaderLength + HTTP2.defaultMaximumFrameSize else { continue }
+                    let n = recv(fd.rawValue, space.baseAddress, space.count, Int32(MSG_DONTWAIT))
+                    if n > 0 {
+                        session.received(n)
+                        try session.process()
+                        try flush()
+                    }
+                }
+                try flush()
+            } while session.backlogged
+        }
         do {
             if configuration.listen.family != AF_UNIX {
                 try fd.setSocketOption(level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1, what: "TCP_NODELAY")
@@ -198,21 +246,16 @@ public final class HTTP1Server: Sendable {
             while true {
                 let count = try channel.receiveSome(into: session.receiveSpace())
                 session.received(count)
-                repeat {
-                    do {
-                        try session.process()
-                    } catch let error as PodBenchError {
-                        try? flush()
-                        session.goAwayFrame(error.message).withUnsafeBytes { try? channel.sendAll($0) }
-                        throw error
-                    }
-                    try flush()
-                    while session.produce() { try flush() }
-                    try flush()
-                } while session.backlogged
+                do {
+                    try pump()
+                } catch let error as PodBenchError where error.code == .protocolViolation {
+                    goodbye(error.message)
+                    throw error
+                }
             }
         } catch let error as PodBenchError {
             if error.code == .peerClosed && session.idle { return }
+            if error.code == .timeout { goodbye("idle for longer than the server's --idle-timeout") }
             let why = error.code == .timeout ? "idle for longer than --idle-timeout" : error.message
             log("podbench http-serve: closed an HTTP/2 connection: \(TextEscaping.terminal(why))")
         } catch {

@@ -62,7 +62,10 @@ public final class HTTP2ServerSession {
     var blockCount = 0
     var continuing: UInt32 = 0
     var continuingFlags: UInt8 = 0
-    let body: UnsafeMutableRawBufferPointer
+    /// A HEADERS frame whose priority named its own stream: reset once its block is decoded.
+    var selfDependent: UInt32 = 0
+    let body: UnsafeRawBufferPointer
+    let ownsBody: Bool
     /// The response's header block (`:status 200`, content-length, server), the same every time.
     let responseBlock: [UInt8]
     let slots: UnsafeMutablePointer<Slot>
@@ -86,7 +89,24 @@ public final class HTTP2ServerSession {
     public private(set) var refused: UInt64 = 0
     public private(set) var reset: UInt64 = 0
 
-    public init(_ configuration: Configuration) throws {
+    /// What one session holds: its buffers, HPACK's table and scratch, its slots, and the body unless
+    /// it is shared (`http-serve` sizes its connections by it).
+    public static func bytesHeld(bodyLength: Int, maximumStreams: Int = 128, sharedBody: Bool) -> Int {
+        receiveCapacity + sendCapacity + 4096 + maximumHeaderBlock + 2 * max(maximumHeaderBlock * 8 / 5 + 8, 4096)
+            + 2 * 4096 + (4096 / 32 + 1) * 16 + maximumStreams * MemoryLayout<Slot>.stride + 4096
+            + (sharedBody ? 0 : bodyLength)
+    }
+
+    /// Fills a body of `length` bytes with the pattern `seed` gives (what `sharedBody` takes).
+    public static func makeBody(length: Int, seed: UInt64) -> UnsafeMutableRawBufferPointer {
+        let body = UnsafeMutableRawBufferPointer.allocate(byteCount: max(length, 1), alignment: 64)
+        _ = PayloadTemplate(filling: UnsafeMutableRawBufferPointer(rebasing: body[..<length]), seed: seed)
+        return body
+    }
+
+    /// - Parameter sharedBody: the body (`makeBody`), read only, kept alive by the caller for the
+    ///   session's life: a server's connections share one. Nil: the session makes its own.
+    public init(_ configuration: Configuration, sharedBody: UnsafeRawBufferPointer? = nil) throws {
         guard (1...1024).contains(configuration.maximumStreams) else {
             throw PodBenchError(.invalidConfiguration, "streams at once: 1 to 1024")
         }
@@ -110,10 +130,14 @@ public final class HTTP2ServerSession {
         // Frames stop being processed once the answers pass sendCapacity; the largest answer to one
         // frame (a PING's 17 bytes, a RST_STREAM and two WINDOW_UPDATEs) fits in the rest.
         send = .allocate(byteCount: Self.sendCapacity + 4096, alignment: 64)
-        body = .allocate(byteCount: max(configuration.bodyLength, 1), alignment: 64)
-        _ = PayloadTemplate(
-            filling: UnsafeMutableRawBufferPointer(rebasing: body[..<configuration.bodyLength]),
-            seed: configuration.seed)
+        if let sharedBody {
+            precondition(sharedBody.count >= configuration.bodyLength)
+            body = sharedBody
+            ownsBody = false
+        } else {
+            body = UnsafeRawBufferPointer(Self.makeBody(length: configuration.bodyLength, seed: configuration.seed))
+            ownsBody = true
+        }
         slotCount = configuration.maximumStreams
         slots = .allocate(capacity: slotCount)
         slots.initialize(repeating: Slot(), count: slotCount)
@@ -135,7 +159,7 @@ public final class HTTP2ServerSession {
         receive.deallocate()
         send.deallocate()
         block.deallocate()
-        body.deallocate()
+        if ownsBody { body.deallocate() }
         slots.deinitialize(count: slotCount)
         slots.deallocate()
     }
@@ -391,7 +415,11 @@ public final class HTTP2ServerSession {
             case .windowUpdate: try windowUpdate(payload, stream: stream)
             case .priority:
                 guard stream != 0 else { throw connectionError(1, "the client sent PRIORITY on stream 0") }
-                if length != 5 { streamError(stream, 6) }
+                if length != 5 {
+                    streamError(stream, 6)
+                } else if HTTP2.load32(payload.baseAddress!, 0) & 0x7FFF_FFFF == stream {
+                    streamError(stream, 1)
+                }
             case .pushPromise:
                 throw connectionError(1, "the client sent PUSH_PROMISE (only a server may)")
             case nil:
@@ -509,10 +537,9 @@ public final class HTTP2ServerSession {
         guard unpadded(payload, flags: flags) != nil else {
             throw connectionError(1, "the client sent DATA on stream \(stream) whose padding is longer than the frame")
         }
-        guard let slot = slotIndex(stream), slots[slot].state == 1 else {
-            // Its request had ended (answering) or the stream is closed: STREAM_CLOSED.
-            return streamError(stream, 5)
-        }
+        guard let slot = slotIndex(stream) else { return }  // An ended stream's: dropped (RFC 9113 5.1).
+        // Its request had ended (the answer is going): STREAM_CLOSED.
+        guard slots[slot].state == 1 else { return streamError(stream, 5) }
         guard payload.count <= slots[slot].receiveWindow else { return streamError(stream, 3) }
         slots[slot].receiveWindow -= payload.count
         if flags & HTTP2.Flag.endStream != 0 {
@@ -529,6 +556,14 @@ public final class HTTP2ServerSession {
             throw connectionError(
                 1, "the client sent HEADERS on stream \(stream) whose padding is longer than the frame")
         }
+        selfDependent = 0
+        if flags & HTTP2.Flag.priority != 0 {
+            let at = flags & HTTP2.Flag.padded != 0 ? 1 : 0
+            if HTTP2.load32(payload.baseAddress!, at) & 0x7FFF_FFFF == stream {
+                // A stream that depends on itself (RFC 9113 5.3.1): a stream error once its block is decoded.
+                selfDependent = stream
+            }
+        }
         if flags & HTTP2.Flag.endHeaders != 0 { return try request(fragment, stream: stream, flags: flags) }
         if fragment.count > 0 { block.baseAddress!.copyMemory(from: fragment.baseAddress!, byteCount: fragment.count) }
         blockCount = fragment.count
@@ -540,12 +575,12 @@ public final class HTTP2ServerSession {
     func request(_ fragment: UnsafeRawBufferPointer, stream: UInt32, flags: UInt8) throws {
         let endStream = flags & HTTP2.Flag.endStream != 0
         let existing = slotIndex(stream)
-        if existing == nil {
+        // A stream that ended (answered, reset or refused here, or skipped): its block is decoded for
+        // the table's sake and dropped, as RFC 9113 5.1 lets frames that cross a reset be.
+        let ended = existing == nil && stream <= lastStream
+        if existing == nil && !ended {
             guard stream & 1 == 1 else {
                 throw connectionError(1, "the client opened stream \(stream), an even one (clients open odd streams)")
-            }
-            guard stream > lastStream else {
-                throw connectionError(5, "the client sent HEADERS on stream \(stream), which had ended")
             }
             lastStream = stream
         }
@@ -600,13 +635,15 @@ public final class HTTP2ServerSession {
             if errorCode == 0 { errorCode = 9 }  // COMPRESSION_ERROR: the table can no longer be trusted.
             throw PodBenchError(.protocolViolation, "stream \(stream): \(error.message)")
         }
+        if ended { return }
         if let existing {
-            // Trailers: they must end the stream.
-            guard slots[existing].state == 1, endStream else { return streamError(stream, 1) }
+            // Trailers: they must end the stream, and come while it is open (STREAM_CLOSED after its end).
+            guard slots[existing].state == 1 else { return streamError(stream, 5) }
+            guard endStream else { return streamError(stream, 1) }
             if malformed { return streamError(stream, 1) }
             return answer(existing)
         }
-        if malformed || method == 0 || !path || !scheme {
+        if malformed || method == 0 || !path || !scheme || selfDependent == stream {
             // A malformed request is a stream error (RFC 9113 8.1.1).
             return streamError(stream, 1)
         }

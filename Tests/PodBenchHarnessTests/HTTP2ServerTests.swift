@@ -15,6 +15,8 @@ struct HTTP2ServerTests {
     final class Harness {
         let server: HTTP2ServerSession
         var out: [UInt8] = []
+        /// Times `process` was called again on frames left waiting (the send buffer was full).
+        var backlogRounds = 0
 
         init(bodyLength: Int, maximumStreams: Int = 128) throws {
             server = try HTTP2ServerSession(.init(bodyLength: bodyLength, maximumStreams: maximumStreams))
@@ -41,6 +43,7 @@ struct HTTP2ServerTests {
                     take()
                     while server.produce() { take() }
                     take()
+                    if server.backlogged { backlogRounds += 1 }
                 } while server.backlogged
             } while at < bytes.count
         }
@@ -206,7 +209,6 @@ struct HTTP2ServerTests {
 
     @Test("a hostile client's connection errors are thrown with the GOAWAY's code, never a crash")
     func hostileClients() throws {
-        let open = Self.start() + Self.frame(1, 4, 1, Self.request())
         var badIndex = Self.request()
         badIndex.append(0x80)  // index 0
         let cases: [(String, [UInt8], UInt32)] = [
@@ -217,11 +219,8 @@ struct HTTP2ServerTests {
             ("DATA on stream 0", Self.start() + Self.frame(0, 0, 0, [1]), 1),
             ("DATA on an idle stream", Self.start() + Self.frame(0, 0, 9, [1]), 1),
             ("an even stream", Self.start() + Self.frame(1, 5, 2, Self.request()), 1),
-            (
-                "a stream below the last",
-                open + Self.frame(1, 5, 5, Self.request()) + Self.frame(1, 5, 3, Self.request()), 5
-            ),
             ("HPACK index 0", Self.start() + Self.frame(1, 5, 1, badIndex), 9),
+            ("a header list over 256 KiB decoded", Self.start() + Self.frame(1, 5, 1, Self.listBomb()), 11),
             ("CONTINUATION alone", Self.start() + Self.frame(9, 4, 1, [0x82]), 1),
             (
                 "HEADERS between HEADERS and CONTINUATION",
@@ -249,8 +248,11 @@ struct HTTP2ServerTests {
             let error = try #require(failure, "\(name): accepted")
             #expect(error.code == .protocolViolation, "\(name)")
             #expect(h.server.errorCode == code, "\(name): \(HTTP2.errorName(h.server.errorCode)), \(error.message)")
-            let goAway = h.server.goAwayFrame(error.message)
-            #expect(goAway[3] == 7 && goAway.dropFirst(17).allSatisfy { $0 >= 0x20 && $0 < 0x7F }, "\(name)")
+            // The GOAWAY names the last stream opened and the code; its text is printable.
+            let goAway = h.server.goAwayFrame(error.message + "\u{1B}[2J\n")
+            #expect(Array(goAway[13..<17]) == HTTP2.bigEndian(code), "\(name)")
+            #expect(Array(goAway[9..<13]) == HTTP2.bigEndian(h.server.lastStream), "\(name)")
+            #expect(goAway.count > 17 && goAway.dropFirst(17).allSatisfy { $0 >= 0x20 && $0 < 0x7F }, "\(name)")
         }
     }
 
@@ -261,13 +263,73 @@ struct HTTP2ServerTests {
         let h = try Harness(bodyLength: 1)
         try h.feed(Self.start() + Self.frame(1, 5, 1, Self.request()))
         _ = h.frames()
-        // 60,000 empty DATA frames on the ended stream 1: each a 13-byte RST_STREAM for 9 bytes.
-        let flood = Array(repeating: Self.frame(0, 0, 1, []), count: 60_000).joined()
+        // 60,000 empty PRIORITY frames on stream 1: each a 13-byte RST_STREAM (FRAME_SIZE_ERROR) for 9
+        // bytes, more than the send buffer holds: the reading waits while the answers go.
+        let flood = Array(repeating: Self.frame(2, 0, 1, []), count: 60_000).joined()
         try h.feed(Array(flood))
         let frames = h.frames()
-        #expect(frames.filter { $0.type == 3 }.count == 60_000)
+        #expect(frames.filter { $0.type == 3 && $0.payload == HTTP2.bigEndian(6) }.count == 60_000)
+        #expect(h.backlogRounds > 0)
         // And 30,000 PINGs, each answered.
         try h.feed(Array(Array(repeating: Self.frame(6, 0, 0, [1, 2, 3, 4, 5, 6, 7, 8]), count: 30_000).joined()))
         #expect(h.frames().filter { $0.type == 6 && $0.flags == 1 }.count == 30_000)
+    }
+
+    /// One 4000-byte entry, then 100 references to it: 400 KB decoded from a 4 KiB block.
+    static func listBomb() -> [UInt8] {
+        var block = request()
+        HPACK.appendLiteral(
+            name: "x-big", value: String(repeating: "v", count: 4000), .indexing, huffman: false, to: &block)
+        return block + [UInt8](repeating: 0xBE, count: 100)
+    }
+
+    @Test("frames on ended streams are dropped, trailers and CONTINUATION complete a request, GOAWAY stops new streams")
+    func streamLifecycle() throws {
+        let h = try Harness(bodyLength: 4)
+        // A request whose block is split across HEADERS and two CONTINUATIONs; then trailers end
+        // another after its DATA.
+        let block = Self.request()
+        try h.feed(
+            Self.start() + Self.frame(1, 1, 1, Array(block[..<2])) + Self.frame(9, 0, 1, Array(block[2..<5]))
+                + Self.frame(9, 4, 1, Array(block[5...])))
+        var frames = h.frames()
+        #expect(frames.filter { $0.stream == 1 }.map(\.type) == [1, 0])
+        var trailer: [UInt8] = []
+        HPACK.appendLiteral(name: "x-sum", value: "1", .withoutIndexing, to: &trailer)
+        try h.feed(
+            Self.frame(1, 4, 3, Self.request(method: "POST")) + Self.frame(0, 0, 3, [1, 2])
+                + Self.frame(1, 5, 3, trailer))
+        frames = h.frames()
+        #expect(frames.filter { $0.stream == 3 }.map(\.type) == [1, 0])
+        // Stream 1 and 3 have ended: their DATA, HEADERS and a lower new stream are dropped, not answered
+        // or reset, and the HPACK table stays in step (an indexed literal in a dropped block is used by
+        // the next request).
+        var indexing: [UInt8] = []
+        HPACK.appendIndexed(2, to: &indexing)
+        HPACK.appendIndexed(6, to: &indexing)
+        HPACK.appendLiteral(name: "", nameIndex: 4, value: "/kept", .indexing, to: &indexing)
+        var usesIt: [UInt8] = []
+        HPACK.appendIndexed(2, to: &usesIt)
+        HPACK.appendIndexed(6, to: &usesIt)
+        HPACK.appendIndexed(62, to: &usesIt)
+        try h.feed(Self.frame(0, 1, 1, [9]) + Self.frame(1, 5, 3, indexing) + Self.frame(1, 5, 5, usesIt))
+        frames = h.frames()
+        #expect(frames.filter { $0.type == 3 }.isEmpty)
+        #expect(frames.filter { $0.stream == 5 }.map(\.type) == [1, 0])
+        // Trailers on a stream whose request had ended (its answer waits on a shut window): STREAM_CLOSED.
+        let shut = try Harness(bodyLength: 100)
+        try shut.feed(Self.start([(.initialWindowSize, 0)]) + Self.frame(1, 5, 1, Self.request()))
+        try shut.feed(Self.frame(1, 5, 1, trailer))
+        #expect(shut.frames().contains { $0.type == 3 && $0.stream == 1 && $0.payload == HTTP2.bigEndian(5) })
+        // A stream that depends on itself is reset, its block still decoded.
+        try h.feed(Self.frame(1, 0x25, 7, HTTP2.bigEndian(7) + [16] + Self.request()))
+        #expect(h.frames().contains { $0.type == 3 && $0.stream == 7 && $0.payload == HTTP2.bigEndian(1) })
+        // After the client's GOAWAY a new stream is refused; PRIORITY on another stream is ignored.
+        try h.feed(
+            Self.frame(7, 0, 0, HTTP2.bigEndian(0) + HTTP2.bigEndian(0)) + Self.frame(2, 0, 11, [0, 0, 0, 1, 16])
+                + Self.frame(1, 5, 9, Self.request()))
+        frames = h.frames()
+        #expect(frames.map(\.type) == [3] && frames.first?.stream == 9 && frames.first?.payload == HTTP2.bigEndian(7))
+        #expect(h.server.answered == 3 && h.server.refused == 1)
     }
 }
