@@ -113,3 +113,87 @@ public enum HTTP2 {
             && (bytes.count == 0 || memcmp(bytes.baseAddress!, literal.utf8Start, bytes.count) == 0)
     }
 }
+
+/// What both ends of an HTTP/2 connection hold, as podbench's sessions have them: a receive buffer
+/// whose frames are parsed in place (compacted when less than a frame's room is left) and a send
+/// buffer that frames are written into, sent by the driver. Allocated once; nothing per frame.
+public class HTTP2Endpoint {
+    final let receive: UnsafeMutableRawBufferPointer
+    final var start = 0
+    final var end = 0
+    final let send: UnsafeMutableRawBufferPointer
+    public final internal(set) var sendCount = 0
+
+    init(receiveCapacity: Int, sendCapacity: Int) {
+        receive = .allocate(byteCount: receiveCapacity, alignment: 64)
+        send = .allocate(byteCount: sendCapacity, alignment: 64)
+    }
+
+    deinit {
+        receive.deallocate()
+        send.deallocate()
+    }
+
+    /// What to send now (valid until the next call that changes it).
+    public final var pendingSend: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: send.baseAddress!, count: sendCount)
+    }
+
+    /// `pendingSend` was sent.
+    public final func sent() { sendCount = 0 }
+
+    /// Where the next received bytes go: at least one frame's room.
+    public final func receiveSpace() -> UnsafeMutableRawBufferPointer {
+        if receive.count - end < HTTP2.frameHeaderLength + HTTP2.defaultMaximumFrameSize {
+            let pending = end - start
+            if pending > 0 { receive.baseAddress!.copyMemory(from: receive.baseAddress! + start, byteCount: pending) }
+            start = 0
+            end = pending
+        }
+        return UnsafeMutableRawBufferPointer(rebasing: receive[end...])
+    }
+
+    /// `count` bytes arrived in `receiveSpace()`.
+    public final func received(_ count: Int) { end += count }
+
+    final func append(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { append($0) }
+    }
+
+    /// Each session bounds what it writes between two `sent()`s below the buffer's size; the
+    /// check only guards that reasoning.
+    @inline(__always)
+    final func append(_ bytes: UnsafeRawBufferPointer) {
+        precondition(sendCount + bytes.count <= send.count, "HTTP/2 send buffer overrun")
+        if bytes.count > 0 {
+            (send.baseAddress! + sendCount).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        }
+        sendCount += bytes.count
+    }
+
+    @inline(__always)
+    final func appendHeader(length: Int, type: HTTP2.FrameType, flags: UInt8, stream: UInt32) {
+        precondition(sendCount + HTTP2.frameHeaderLength <= send.count, "HTTP/2 send buffer overrun")
+        let p = send.baseAddress! + sendCount
+        p.storeBytes(of: UInt8(truncatingIfNeeded: length >> 16), as: UInt8.self)
+        p.storeBytes(of: UInt8(truncatingIfNeeded: length >> 8), toByteOffset: 1, as: UInt8.self)
+        p.storeBytes(of: UInt8(truncatingIfNeeded: length), toByteOffset: 2, as: UInt8.self)
+        p.storeBytes(of: type.rawValue, toByteOffset: 3, as: UInt8.self)
+        p.storeBytes(of: flags, toByteOffset: 4, as: UInt8.self)
+        HTTP2.store32(stream, p, 5)
+        sendCount += HTTP2.frameHeaderLength
+    }
+
+    /// The frame header at `start` (the caller checked that 9 bytes are there).
+    @inline(__always)
+    final func frameHeader() -> (length: Int, type: UInt8, flags: UInt8, stream: UInt32) {
+        let header = UnsafeRawPointer(receive.baseAddress! + start)
+        let length =
+            Int(header.load(as: UInt8.self)) << 16 | Int(header.load(fromByteOffset: 1, as: UInt8.self)) << 8
+            | Int(header.load(fromByteOffset: 2, as: UInt8.self))
+        return (
+            length, header.load(fromByteOffset: 3, as: UInt8.self), header.load(fromByteOffset: 4, as: UInt8.self),
+            HTTP2.load32(header, 5) & 0x7FFF_FFFF
+        )
+    }
+}

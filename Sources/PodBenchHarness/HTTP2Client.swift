@@ -10,7 +10,7 @@ import PodBenchResults
 /// calls `process(now:)`, then `issue(now:)`, and sends `pendingSend` (frames and acknowledgements
 /// in one write); the fuzz target drives it the same way with a hostile byte stream. Buffers are
 /// allocated once; nothing is allocated per frame or per request.
-public final class HTTP2ClientSession {
+public final class HTTP2ClientSession: HTTP2Endpoint {
     public struct Configuration: Sendable {
         /// Streams outstanding at once (fewer when the server's SETTINGS_MAX_CONCURRENT_STREAMS says so).
         public var streams: Int
@@ -56,11 +56,6 @@ public final class HTTP2ClientSession {
 
     public let configuration: Configuration
     let decoder: HPACK.Decoder
-    let receive: UnsafeMutableRawBufferPointer
-    var start = 0
-    var end = 0
-    let send: UnsafeMutableRawBufferPointer
-    public private(set) var sendCount = 0
     let block: UnsafeMutableRawBufferPointer
     var blockCount = 0
     /// The stream whose CONTINUATION must come next (0: none).
@@ -168,21 +163,19 @@ public final class HTTP2ClientSession {
                 .invalidConfiguration, "the request's header block is over 16 KiB: shorten --path or --host")
         }
         decoder = HPACK.Decoder(sizeLimit: 4096, maximumBlock: Self.maximumHeaderBlock)
-        receive = .allocate(byteCount: Self.receiveCapacity, alignment: 64)
         block = .allocate(byteCount: Self.maximumHeaderBlock, alignment: 64)
         slotCount = configuration.streams
         slots = .allocate(capacity: slotCount)
         slots.initialize(repeating: Slot(), count: slotCount)
         requeued = .allocate(capacity: slotCount)
         // Acknowledgements never outgrow what they answer; requests, the preface and a window update fit beside.
-        send = .allocate(
-            byteCount: Self.receiveCapacity + slotCount * (HTTP2.frameHeaderLength + 6 + max(first.count, plain.count))
-                + 1024, alignment: 64)
+        super.init(
+            receiveCapacity: Self.receiveCapacity,
+            sendCapacity: Self.receiveCapacity + slotCount
+                * (HTTP2.frameHeaderLength + 6 + max(first.count, plain.count)) + 1024)
     }
 
     deinit {
-        receive.deallocate()
-        send.deallocate()
         block.deallocate()
         slots.deinitialize(count: slotCount)
         slots.deallocate()
@@ -223,41 +216,6 @@ public final class HTTP2ClientSession {
             type: .windowUpdate, stream: 0, payload: HTTP2.bigEndian(UInt32(HTTP2.clientWindow - 65_535)), to: &out)
         append(out)
     }
-
-    func append(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { append($0) }
-    }
-
-    @inline(__always)
-    func append(_ bytes: UnsafeRawBufferPointer) {
-        // Never reached: acknowledgements are no longer than what they answer, at most one
-        // receive buffer's worth between two `sent()`s (the driver calls it after each `process`).
-        precondition(sendCount + bytes.count <= send.count, "HTTP/2 send buffer overrun")
-        (send.baseAddress! + sendCount).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
-        sendCount += bytes.count
-    }
-
-    /// What to send now (valid until the next call that changes it).
-    public var pendingSend: UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: send.baseAddress!, count: sendCount)
-    }
-
-    /// `pendingSend` was sent.
-    public func sent() { sendCount = 0 }
-
-    /// Where the next received bytes go: at least one frame's room.
-    public func receiveSpace() -> UnsafeMutableRawBufferPointer {
-        if receive.count - end < HTTP2.frameHeaderLength + HTTP2.defaultMaximumFrameSize {
-            let pending = end - start
-            if pending > 0 { receive.baseAddress!.copyMemory(from: receive.baseAddress! + start, byteCount: pending) }
-            start = 0
-            end = pending
-        }
-        return UnsafeMutableRawBufferPointer(rebasing: receive[end...])
-    }
-
-    /// `count` bytes arrived in `receiveSpace()`.
-    public func received(_ count: Int) { end += count }
 
     /// When the oldest outstanding request was really sent (nil: none is).
     public var oldestSentAt: UInt64? {
@@ -414,12 +372,7 @@ public final class HTTP2ClientSession {
         }
         while end - start >= HTTP2.frameHeaderLength {
             let header = base + start
-            let length =
-                Int(header.load(as: UInt8.self)) << 16 | Int(header.load(fromByteOffset: 1, as: UInt8.self)) << 8
-                | Int(header.load(fromByteOffset: 2, as: UInt8.self))
-            let type = header.load(fromByteOffset: 3, as: UInt8.self)
-            let flags = header.load(fromByteOffset: 4, as: UInt8.self)
-            let stream = HTTP2.load32(header, 5) & 0x7FFF_FFFF
+            let (length, type, flags, stream) = frameHeader()
             guard length <= HTTP2.defaultMaximumFrameSize else {
                 throw violation(
                     "the server sent \(HTTP2.frameName(type)) of \(length) bytes, over the 16384 this client allows (FRAME_SIZE_ERROR)"
@@ -494,19 +447,6 @@ public final class HTTP2ClientSession {
             start = 0
             end = 0
         }
-    }
-
-    @inline(__always)
-    func appendHeader(length: Int, type: HTTP2.FrameType, flags: UInt8, stream: UInt32) {
-        precondition(sendCount + HTTP2.frameHeaderLength <= send.count, "HTTP/2 send buffer overrun")
-        let p = send.baseAddress! + sendCount
-        p.storeBytes(of: UInt8(truncatingIfNeeded: length >> 16), as: UInt8.self)
-        p.storeBytes(of: UInt8(truncatingIfNeeded: length >> 8), toByteOffset: 1, as: UInt8.self)
-        p.storeBytes(of: UInt8(truncatingIfNeeded: length), toByteOffset: 2, as: UInt8.self)
-        p.storeBytes(of: type.rawValue, toByteOffset: 3, as: UInt8.self)
-        p.storeBytes(of: flags, toByteOffset: 4, as: UInt8.self)
-        HTTP2.store32(stream, p, 5)
-        sendCount += HTTP2.frameHeaderLength
     }
 
     /// The part of a DATA or HEADERS payload that is not padding.

@@ -12,7 +12,7 @@ import PodBenchCore
 /// and sends `pendingSend` while `produce()` has more. Anything RFC 9113 calls a connection error
 /// throws `.protocolViolation` naming the frame (`errorCode` then holds the code a GOAWAY says,
 /// `goAwayFrame()` its bytes); a stream error resets that stream alone. Buffers are allocated once.
-public final class HTTP2ServerSession {
+public final class HTTP2ServerSession: HTTP2Endpoint {
     public struct Configuration: Sendable {
         public var bodyLength: Int
         /// SETTINGS_MAX_CONCURRENT_STREAMS: a stream over it is refused (REFUSED_STREAM).
@@ -53,11 +53,6 @@ public final class HTTP2ServerSession {
 
     public let configuration: Configuration
     let decoder: HPACK.Decoder
-    let receive: UnsafeMutableRawBufferPointer
-    var start = 0
-    var end = 0
-    let send: UnsafeMutableRawBufferPointer
-    public private(set) var sendCount = 0
     let block: UnsafeMutableRawBufferPointer
     var blockCount = 0
     var continuing: UInt32 = 0
@@ -125,11 +120,7 @@ public final class HTTP2ServerSession {
             huffman: false, to: &head)
         responseBlock = head
         decoder = HPACK.Decoder(sizeLimit: 4096, maximumBlock: Self.maximumHeaderBlock)
-        receive = .allocate(byteCount: Self.receiveCapacity, alignment: 64)
         block = .allocate(byteCount: Self.maximumHeaderBlock, alignment: 64)
-        // Frames stop being processed once the answers pass sendCapacity; the largest answer to one
-        // frame (a PING's 17 bytes, a RST_STREAM and two WINDOW_UPDATEs) fits in the rest.
-        send = .allocate(byteCount: Self.sendCapacity + 4096, alignment: 64)
         if let sharedBody {
             precondition(sharedBody.count >= configuration.bodyLength)
             body = sharedBody
@@ -141,6 +132,9 @@ public final class HTTP2ServerSession {
         slotCount = configuration.maximumStreams
         slots = .allocate(capacity: slotCount)
         slots.initialize(repeating: Slot(), count: slotCount)
+        // Frames stop being processed once the answers pass sendCapacity; the largest answer to one
+        // frame (a PING's 17 bytes, a RST_STREAM and two WINDOW_UPDATEs) fits in the rest.
+        super.init(receiveCapacity: Self.receiveCapacity, sendCapacity: Self.sendCapacity + 4096)
         // The server's preface: SETTINGS, then the connection's window opened to receiveWindow.
         var out: [UInt8] = []
         HTTP2.appendFrame(
@@ -156,8 +150,6 @@ public final class HTTP2ServerSession {
     }
 
     deinit {
-        receive.deallocate()
-        send.deallocate()
         block.deallocate()
         if ownsBody { body.deallocate() }
         slots.deinitialize(count: slotCount)
@@ -165,28 +157,6 @@ public final class HTTP2ServerSession {
     }
 
     // MARK: - The driver's side
-
-    /// What to send now (valid until the next call that changes it).
-    public var pendingSend: UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: send.baseAddress!, count: sendCount)
-    }
-
-    /// `pendingSend` was sent.
-    public func sent() { sendCount = 0 }
-
-    /// Where the next received bytes go: at least one frame's room.
-    public func receiveSpace() -> UnsafeMutableRawBufferPointer {
-        if receive.count - end < HTTP2.frameHeaderLength + HTTP2.defaultMaximumFrameSize {
-            let pending = end - start
-            if pending > 0 { receive.baseAddress!.copyMemory(from: receive.baseAddress! + start, byteCount: pending) }
-            start = 0
-            end = pending
-        }
-        return UnsafeMutableRawBufferPointer(rebasing: receive[end...])
-    }
-
-    /// `count` bytes arrived in `receiveSpace()`.
-    public func received(_ count: Int) { end += count }
 
     /// Whether whole frames wait unprocessed (the send buffer was full): send, then `process()` again.
     public var backlogged: Bool {
@@ -206,26 +176,6 @@ public final class HTTP2ServerSession {
             type: .goAway, stream: 0, payload: HTTP2.bigEndian(lastStream) + HTTP2.bigEndian(errorCode) + debug,
             to: &out)
         return out
-    }
-
-    @inline(__always)
-    func append(_ bytes: UnsafeRawBufferPointer) {
-        precondition(sendCount + bytes.count <= send.count, "HTTP/2 send buffer overrun")
-        (send.baseAddress! + sendCount).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
-        sendCount += bytes.count
-    }
-
-    @inline(__always)
-    func appendHeader(length: Int, type: HTTP2.FrameType, flags: UInt8, stream: UInt32) {
-        precondition(sendCount + HTTP2.frameHeaderLength <= send.count, "HTTP/2 send buffer overrun")
-        let p = send.baseAddress! + sendCount
-        p.storeBytes(of: UInt8(truncatingIfNeeded: length >> 16), as: UInt8.self)
-        p.storeBytes(of: UInt8(truncatingIfNeeded: length >> 8), toByteOffset: 1, as: UInt8.self)
-        p.storeBytes(of: UInt8(truncatingIfNeeded: length), toByteOffset: 2, as: UInt8.self)
-        p.storeBytes(of: type.rawValue, toByteOffset: 3, as: UInt8.self)
-        p.storeBytes(of: flags, toByteOffset: 4, as: UInt8.self)
-        HTTP2.store32(stream, p, 5)
-        sendCount += HTTP2.frameHeaderLength
     }
 
     func appendWindowUpdate(stream: UInt32, increment: Int) {
@@ -346,12 +296,7 @@ public final class HTTP2ServerSession {
         // DATA frame): past the send buffer's share the rest waits for `backlogged`'s next call.
         while end - start >= HTTP2.frameHeaderLength && sendCount <= Self.sendCapacity {
             let header = base + start
-            let length =
-                Int(header.load(as: UInt8.self)) << 16 | Int(header.load(fromByteOffset: 1, as: UInt8.self)) << 8
-                | Int(header.load(fromByteOffset: 2, as: UInt8.self))
-            let type = header.load(fromByteOffset: 3, as: UInt8.self)
-            let flags = header.load(fromByteOffset: 4, as: UInt8.self)
-            let stream = HTTP2.load32(header, 5) & 0x7FFF_FFFF
+            let (length, type, flags, stream) = frameHeader()
             guard length <= HTTP2.defaultMaximumFrameSize else {
                 throw connectionError(
                     6, "the client sent \(HTTP2.frameName(type)) of \(length) bytes, over this server's 16384")
