@@ -499,7 +499,21 @@ struct OpenCase: TransportVisitor {
                 "\(T.kind.rawValue) carries at most \(most) payload bytes in one message (what one datagram holds, less podbench's \(FrameHeader.size)-byte frame header): \(ByteSize.format(spec.messageSize)) does not fit; pick smaller --sizes"
             )
         }
-        let listener = try T.listen(spec.options, at: place)
+        // A ring file's path goes to the hook before the file is made, so that a signal at any moment
+        // of its making (between its rename and this thread's next step too) finds it to remove.
+        var announced = false
+        if T.kind == .shm {
+            ringPathHook(
+                try place.directory(for: T.kind, otherwise: place.sharedMemoryDirectory) + "/" + place.name + ".ring")
+            announced = true
+        }
+        let listener: T.Listener
+        do {
+            listener = try T.listen(spec.options, at: place)
+        } catch {
+            if announced { ringPathHook(nil) }
+            throw error
+        }
         if spec.acceptsLazily {
             do {
                 try connection.send(.caseReady(endpoint: listener.endpoint))
@@ -511,8 +525,7 @@ struct OpenCase: TransportVisitor {
             return ServedCase(spec: spec, serve: { served.serve(since: $0) }, close: { served.close() })
         }
         do {
-            if case .ring(let path) = listener.endpoint { ringPathHook(path) }
-            defer { ringPathHook(nil) }
+            defer { if announced { ringPathHook(nil) } }
             try connection.send(.caseReady(endpoint: listener.endpoint))
             let channel = try listener.accept(timeoutNanoseconds: place.timeoutNanoseconds)
             let active = ActiveCase(spec: spec, channel: channel, listener: listener)

@@ -10,6 +10,8 @@ import PodBenchTransports
 nonisolated(unsafe) private var controlPathToRemove: UnsafeMutablePointer<CChar>?
 /// The ring file that has a name on disk right now, if any (a fixed buffer: a signal handler reads it).
 nonisolated(unsafe) private let ringPathToRemove = UnsafeMutablePointer<CChar>.allocate(capacity: 4096)
+/// The same ring file's name while it is being made (SharedMemoryTransport: `.NAME.ring.creating`).
+nonisolated(unsafe) private let ringCreatingToRemove = UnsafeMutablePointer<CChar>.allocate(capacity: 4096)
 
 extension PodBench {
     /// `podbench serve`: the passive side, one container of a pod.
@@ -126,13 +128,18 @@ extension PodBench {
                     if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
                 },
                 ringPathHook: { path in
-                    // Written between cases only, never while a signal handler could be reading it.
+                    // Written by the serving thread before a case's ring file is made and after it is
+                    // gone (a handler reading it mid-write would unlink a partial path: nothing of ours).
                     ringPathToRemove[0] = 0
-                    guard let path, path.utf8.count < 4095 else { return }
+                    ringCreatingToRemove[0] = 0
+                    guard let path, path.utf8.count < 4000, let slash = path.lastIndex(of: "/") else { return }
+                    let creating = path[...slash] + "." + path[path.index(after: slash)...] + ".creating"
+                    _ = creating.withCString { strcpy(ringCreatingToRemove, $0) }
                     _ = path.withCString { strcpy(ringPathToRemove, $0) }
                 })
             try server.bind()
             ringPathToRemove[0] = 0
+            ringCreatingToRemove[0] = 0
             if case .unixPath(let path) = plan.control { controlPathToRemove = strdup(path) }
             // A handler in signal context, not InterruptWatch: it acts the moment the signal
             // arrives, with no queue to wait for, so the serving thread has a few system calls'
@@ -142,6 +149,7 @@ extension PodBench {
                 signal(number) { signalNumber in
                     if let path = controlPathToRemove { unlink(path) }
                     if ringPathToRemove[0] != 0 { unlink(ringPathToRemove) }
+                    if ringCreatingToRemove[0] != 0 { unlink(ringCreatingToRemove) }
                     _exit(128 + signalNumber)
                 }
             }
