@@ -525,13 +525,15 @@ struct OpenCase: TransportVisitor {
             return ServedCase(spec: spec, serve: { served.serve(since: $0) }, close: { served.close() })
         }
         do {
-            defer { if announced { ringPathHook(nil) } }
             try connection.send(.caseReady(endpoint: listener.endpoint))
             let channel = try listener.accept(timeoutNanoseconds: place.timeoutNanoseconds)
+            // Attached: the ring file's name is gone.
+            if announced { ringPathHook(nil) }
             let active = ActiveCase(spec: spec, channel: channel, listener: listener)
             return ServedCase(spec: spec, serve: { active.serve(since: $0) }, close: { active.close() })
         } catch {
             listener.close()
+            if announced { ringPathHook(nil) }
             throw error
         }
     }

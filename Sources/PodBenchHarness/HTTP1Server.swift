@@ -199,22 +199,32 @@ public final class HTTP1Server: Sendable {
             log("podbench http-serve: \(error)")
             return
         }
+        /// Set while a send is under way: one that failed (a client that stopped reading, past the
+        /// send timeout) left part of `pendingSend` on the wire, so nothing more may be written.
+        var sendBroken = false
         func flush() throws {
             if session.sendCount > 0 {
+                sendBroken = true
                 try channel.sendAll(session.pendingSend)
+                sendBroken = false
                 session.sent()
             }
         }
+        /// A GOAWAY (unless a send broke), then the sending side shut and what the client sent read
+        /// away for at most a second and 4 MiB, so that the close is no reset that loses the GOAWAY.
         func goodbye(_ message: String) {
+            guard !sendBroken else { return }
+            try? fd.setIOTimeout(nanoseconds: min(configuration.idleTimeoutNanoseconds, 1_000_000_000))
             try? flush()
+            guard !sendBroken else { return }
             session.goAwayFrame(message).withUnsafeBytes { try? channel.sendAll($0) }
             _ = shutdown(fd.rawValue, Int32(SHUT_WR))
-            var scratch = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-            for _ in 0..<64 {
-                let n = withUnsafeMutableBytes(of: &scratch) {
-                    recv(fd.rawValue, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT))
-                }
+            let until = MonotonicClock.now() &+ 1_000_000_000
+            var drained = 0
+            while drained < 4 << 20 && MonotonicClock.now() < until {
+                let n = recv(fd.rawValue, session.receive.baseAddress, session.receive.count, 0)
                 if n <= 0 { break }
+                drained += n
             }
         }
         /// Takes the frames that have arrived, then answers while the windows and the socket allow,
@@ -256,7 +266,11 @@ public final class HTTP1Server: Sendable {
         } catch let error as PodBenchError {
             if error.code == .peerClosed && session.idle { return }
             if error.code == .timeout { goodbye("idle for longer than the server's --idle-timeout") }
-            let why = error.code == .timeout ? "idle for longer than --idle-timeout" : error.message
+            let why =
+                error.code != .timeout
+                ? error.message
+                : sendBroken
+                    ? "the client read nothing for longer than --idle-timeout" : "idle for longer than --idle-timeout"
             log("podbench http-serve: closed an HTTP/2 connection: \(TextEscaping.terminal(why))")
         } catch {
             log("podbench http-serve: closed an HTTP/2 connection: \(error)")

@@ -360,10 +360,18 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
             case .windowUpdate: try windowUpdate(payload, stream: stream)
             case .priority:
                 guard stream != 0 else { throw connectionError(1, "the client sent PRIORITY on stream 0") }
-                if length != 5 {
-                    streamError(stream, 6)
-                } else if HTTP2.load32(payload.baseAddress!, 0) & 0x7FFF_FFFF == stream {
-                    streamError(stream, 1)
+                let selfDependent = length == 5 && HTTP2.load32(payload.baseAddress!, 0) & 0x7FFF_FFFF == stream
+                guard length == 5, !selfDependent else {
+                    // A stream error; on a stream not opened yet no RST_STREAM may be sent (RFC 9113
+                    // 5.1): the connection's, then.
+                    guard stream <= lastStream else {
+                        throw connectionError(
+                            length == 5 ? 1 : 6,
+                            "the client sent a PRIORITY \(length == 5 ? "that depends on its own" : "of \(length) bytes") on stream \(stream), not opened yet"
+                        )
+                    }
+                    streamError(stream, length == 5 ? 1 : 6)
+                    break
                 }
             case .pushPromise:
                 throw connectionError(1, "the client sent PUSH_PROMISE (only a server may)")
@@ -522,13 +530,14 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
         let existing = slotIndex(stream)
         // A stream that ended (answered, reset or refused here, or skipped): its block is decoded for
         // the table's sake and dropped, as RFC 9113 5.1 lets frames that cross a reset be.
-        let ended = existing == nil && stream <= lastStream
-        if existing == nil && !ended {
+        if existing == nil {
             guard stream & 1 == 1 else {
-                throw connectionError(1, "the client opened stream \(stream), an even one (clients open odd streams)")
+                throw connectionError(
+                    1, "the client sent HEADERS on stream \(stream), an even one (clients open odd streams)")
             }
-            lastStream = stream
         }
+        let ended = existing == nil && stream <= lastStream
+        if existing == nil && !ended { lastStream = stream }
         // The block is decoded whatever becomes of the stream: the table is the connection's.
         var method = 0  // 0 none, 1 HEAD, 2 another
         var path = false

@@ -148,8 +148,10 @@ extension PodBench {
             for number in [SIGINT, SIGTERM] where !(plan.exitWithParent && number == SIGINT) {
                 signal(number) { signalNumber in
                     if let path = controlPathToRemove { unlink(path) }
-                    if ringPathToRemove[0] != 0 { unlink(ringPathToRemove) }
+                    // The name it is made under first: a rename that lands between the two is then
+                    // caught by the second.
                     if ringCreatingToRemove[0] != 0 { unlink(ringCreatingToRemove) }
+                    if ringPathToRemove[0] != 0 { unlink(ringPathToRemove) }
                     _exit(128 + signalNumber)
                 }
             }

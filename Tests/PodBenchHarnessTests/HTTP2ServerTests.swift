@@ -219,6 +219,12 @@ struct HTTP2ServerTests {
             ("DATA on stream 0", Self.start() + Self.frame(0, 0, 0, [1]), 1),
             ("DATA on an idle stream", Self.start() + Self.frame(0, 0, 9, [1]), 1),
             ("an even stream", Self.start() + Self.frame(1, 5, 2, Self.request()), 1),
+            (
+                "an even stream below the last",
+                Self.start() + Self.frame(1, 5, 3, Self.request()) + Self.frame(1, 5, 2, Self.request()), 1
+            ),
+            ("PRIORITY on itself, not opened", Self.start() + Self.frame(2, 0, 5, HTTP2.bigEndian(5) + [16]), 1),
+            ("PRIORITY of 4 bytes, not opened", Self.start() + Self.frame(2, 0, 5, [0, 0, 0, 1]), 6),
             ("HPACK index 0", Self.start() + Self.frame(1, 5, 1, badIndex), 9),
             ("a header list over 256 KiB decoded", Self.start() + Self.frame(1, 5, 1, Self.listBomb()), 11),
             ("CONTINUATION alone", Self.start() + Self.frame(9, 4, 1, [0x82]), 1),
