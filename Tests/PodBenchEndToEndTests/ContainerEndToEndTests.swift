@@ -335,6 +335,10 @@ extension EndToEnd {
                 if logs.contains(ResultsMarker.end) { break }
                 usleep(100_000)
             }
+            if waited.output.trimmingCharacters(in: .whitespacesAndNewlines) != "0" {
+                // What the failed client said (CI failed here once, 2026-12-05, with nothing to go on).
+                Issue.record("the client's log (its last 4000 characters):\n\(logs.suffix(4000))")
+            }
             let log = dir + "/client.log"
             try logs.write(toFile: log, atomically: true, encoding: .utf8)
             let collected = try BinaryProcess.run(["collect", log, "--results-dir", dir + "/nodes"])
