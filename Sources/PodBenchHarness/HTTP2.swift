@@ -184,6 +184,26 @@ public class HTTP2Endpoint {
         sendCount += HTTP2.frameHeaderLength
     }
 
+    /// A WINDOW_UPDATE giving the peer `increment` more bytes on `stream` (0: the connection).
+    @inline(__always)
+    final func appendWindowUpdate(stream: UInt32, increment: Int) {
+        appendFrame4(type: .windowUpdate, stream: stream, value: UInt32(increment))
+    }
+
+    /// A RST_STREAM of `stream` with error `code`.
+    @inline(__always)
+    final func appendReset(stream: UInt32, code: UInt32) {
+        appendFrame4(type: .resetStream, stream: stream, value: code)
+    }
+
+    @inline(__always)
+    private final func appendFrame4(type: HTTP2.FrameType, stream: UInt32, value: UInt32) {
+        precondition(sendCount + HTTP2.frameHeaderLength + 4 <= send.count, "HTTP/2 send buffer overrun")
+        appendHeader(length: 4, type: type, flags: 0, stream: stream)
+        HTTP2.store32(value, send.baseAddress!, sendCount)
+        sendCount += 4
+    }
+
     /// The frame header at `start` (the caller checked that 9 bytes are there).
     @inline(__always)
     final func frameHeader() -> (length: Int, type: UInt8, flags: UInt8, stream: UInt32) {

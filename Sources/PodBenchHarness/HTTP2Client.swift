@@ -479,9 +479,7 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         let body = try unpadded(payload, flags: flags, type: 0, stream: stream)
         unacknowledgedData += payload.count
         if unacknowledgedData >= HTTP2.clientWindow / 2 {
-            appendHeader(length: 4, type: .windowUpdate, flags: 0, stream: 0)
-            HTTP2.store32(UInt32(unacknowledgedData), send.baseAddress!, sendCount)
-            sendCount += 4
+            appendWindowUpdate(stream: 0, increment: unacknowledgedData)
             unacknowledgedData = 0
         }
         guard let slot = slotIndex(stream) else { throw unknownStream(0, stream) }

@@ -160,9 +160,7 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
 
     /// Whether whole frames wait unprocessed (the send buffer was full): send, then `process()` again.
     public var backlogged: Bool {
-        end - start >= HTTP2.frameHeaderLength
-            && end - start >= HTTP2.frameHeaderLength
-                + (Int(receive[start]) << 16 | Int(receive[start + 1]) << 8 | Int(receive[start + 2]))
+        end - start >= HTTP2.frameHeaderLength && end - start >= HTTP2.frameHeaderLength + frameHeader().length
     }
 
     /// Whether every stream is answered and nothing waits to be sent (the client may close now).
@@ -176,18 +174,6 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
             type: .goAway, stream: 0, payload: HTTP2.bigEndian(lastStream) + HTTP2.bigEndian(errorCode) + debug,
             to: &out)
         return out
-    }
-
-    func appendWindowUpdate(stream: UInt32, increment: Int) {
-        appendHeader(length: 4, type: .windowUpdate, flags: 0, stream: stream)
-        HTTP2.store32(UInt32(increment), send.baseAddress!, sendCount)
-        sendCount += 4
-    }
-
-    func appendReset(stream: UInt32, code: UInt32) {
-        appendHeader(length: 4, type: .resetStream, flags: 0, stream: stream)
-        HTTP2.store32(code, send.baseAddress!, sendCount)
-        sendCount += 4
     }
 
     /// Writes answers into `pendingSend`: each answering stream's HEADERS, then DATA frames as the
