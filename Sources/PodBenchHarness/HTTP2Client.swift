@@ -20,15 +20,21 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         public var maximumBodyLength: Int
         /// The body length every response must have; nil: the first response's.
         public var expectedBodyLength: Int?
+        /// Each request's body (POST with a `content-length`, DATA frames bound by the server's
+        /// windows and frame size; podbench's pattern, which podbench's server checks at
+        /// `/podbench/echo`); 0: a GET with no body.
+        public var requestBodyLength: Int
 
         public init(
-            streams: Int, path: String, authority: String, maximumBodyLength: Int, expectedBodyLength: Int? = nil
+            streams: Int, path: String, authority: String, maximumBodyLength: Int, expectedBodyLength: Int? = nil,
+            requestBodyLength: Int = 0
         ) {
             self.streams = streams
             self.path = path
             self.authority = authority
             self.maximumBodyLength = maximumBodyLength
             self.expectedBodyLength = expectedBodyLength
+            self.requestBodyLength = requestBodyLength
         }
     }
 
@@ -36,6 +42,10 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
     /// default `large_client_header_buffers` … a longer one is a protocol violation.
     public static let maximumHeaderBlock = 64 << 10
     static let receiveCapacity = 256 << 10
+    /// Request bodies fill `pendingSend` up to here; the driver sends and calls `writeBodies()` again.
+    static let bodyBudget = 64 << 10
+    /// The largest request body (`http-serve` takes at most 256 MiB).
+    public static let largestRequestBody = 256 << 20
     /// The largest header list taken, decoded (what SETTINGS_MAX_HEADER_LIST_SIZE would bound): a
     /// block of references to one large entry cannot make the client read megabytes per response.
     public static let maximumHeaderList = 256 << 10
@@ -52,6 +62,10 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         var contentLength = -1
         var received = 0
         var checksum = PayloadChecksum.Accumulator()
+        /// Request body bytes still to send, and what the server lets this client send on the stream
+        /// (below 0 when the server lowers SETTINGS_INITIAL_WINDOW_SIZE).
+        var bodyRemaining = 0
+        var sendWindow = 0
     }
 
     public let configuration: Configuration
@@ -90,6 +104,14 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
     let requeued: UnsafeMutablePointer<UInt64>
     public private(set) var requeuedCount = 0
     var unacknowledgedData = 0
+    /// "GET", or "POST" with a request body (for messages).
+    let methodName: String
+    let requestBody: UnsafeMutableRawBufferPointer
+    /// Streams with request body left to send.
+    var bodiesPending = 0
+    var connectionSendWindow = 65_535
+    var serverInitialWindow = 65_535
+    var serverMaximumFrame = HTTP2.defaultMaximumFrameSize
     /// The last stream a GOAWAY (NO_ERROR) said the server will answer; nil while none came.
     public private(set) var goAway: UInt32?
 
@@ -113,10 +135,19 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         guard configuration.streams >= 1 && configuration.streams <= 1024 else {
             throw PodBenchError(.invalidConfiguration, "--streams: 1 to 1024")
         }
+        guard (0...Self.largestRequestBody).contains(configuration.requestBodyLength) else {
+            throw PodBenchError(
+                .invalidConfiguration,
+                "a request body of \(configuration.requestBodyLength) bytes: 0 to \(ByteSize.format(Self.largestRequestBody))"
+            )
+        }
         self.configuration = configuration
         expectedLength = configuration.expectedBodyLength
         _ = try HTTP1Load.request(path: configuration.path, host: configuration.authority)
-        let method = HPACK.staticIndex(name: ":method", value: "GET")
+        let bodyLength = configuration.requestBodyLength
+        methodName = bodyLength > 0 ? "POST" : "GET"
+        requestBody = HTTP2ServerSession.makeBody(length: bodyLength, seed: HTTP2ServerSession.Configuration.bodySeed)
+        let method = HPACK.staticIndex(name: ":method", value: methodName)
         let scheme = HPACK.staticIndex(name: ":scheme", value: "http")
         let rootPath = configuration.path == "/"
         let userAgent = "podbench/\(PodBenchVersion.version)"
@@ -124,6 +155,7 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         let literals: [(name: String, value: String)] =
             (rootPath ? [] : [(":path", configuration.path)]) + [(":authority", configuration.authority)]
             + [("user-agent", userAgent), ("accept", "*/*")]
+            + (bodyLength > 0 ? [("content-length", String(bodyLength))] : [])
         var first: [UInt8] = []
         var repeated: [UInt8] = []
         var plain: [UInt8] = []
@@ -172,7 +204,8 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         super.init(
             receiveCapacity: Self.receiveCapacity,
             sendCapacity: Self.receiveCapacity + slotCount
-                * (HTTP2.frameHeaderLength + 6 + max(first.count, plain.count)) + 1024)
+                * (HTTP2.frameHeaderLength + 6 + max(first.count, plain.count)) + 1024
+                + (bodyLength > 0 ? Self.bodyBudget : 0))
     }
 
     deinit {
@@ -180,6 +213,7 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         slots.deinitialize(count: slotCount)
         slots.deallocate()
         requeued.deallocate()
+        requestBody.deallocate()
     }
 
     // MARK: - The driver's side
@@ -206,6 +240,10 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         sizeUpdatePending = false
         unacknowledgedData = 0
         goAway = nil
+        bodiesPending = 0
+        connectionSendWindow = 65_535
+        serverInitialWindow = 65_535
+        serverMaximumFrame = HTTP2.defaultMaximumFrameSize
         var out = HTTP2.preface
         HTTP2.appendFrame(
             type: .settings, stream: 0,
@@ -285,9 +323,10 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
                 smallestTableSize = encoderTableSize
             }
             precondition(sendCount + HTTP2.frameHeaderLength + update.count + block.count <= send.count)
+            let bodyLength = configuration.requestBodyLength
             appendHeader(
-                length: update.count + block.count, type: .headers, flags: HTTP2.Flag.endStream | HTTP2.Flag.endHeaders,
-                stream: stream)
+                length: update.count + block.count, type: .headers,
+                flags: HTTP2.Flag.endHeaders | (bodyLength > 0 ? 0 : HTTP2.Flag.endStream), stream: stream)
             withUnsafeBytes(of: update.bytes.littleEndian) {
                 (send.baseAddress! + sendCount).copyMemory(from: $0.baseAddress!, byteCount: update.count)
             }
@@ -295,10 +334,55 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
             block.withUnsafeBytes { append($0) }
             slots[slot] = Slot(
                 stream: stream, sequence: sequence, sentAt: intended ?? now, issuedAt: now, state: 1, contentLength: -1,
-                received: 0, checksum: PayloadChecksum.Accumulator())
+                received: 0, checksum: PayloadChecksum.Accumulator(), bodyRemaining: bodyLength,
+                sendWindow: serverInitialWindow)
+            if bodyLength > 0 { bodiesPending += 1 }
             sequence &+= 1
             active += 1
         }
+        writeBodies()
+    }
+
+    /// Writes request bodies into `pendingSend` as DATA frames, as far as the server's windows (the
+    /// connection's and each stream's), its frame size and `bodyBudget` allow, a frame a stream a
+    /// round. `issue` calls it; the driver calls it after each send until it writes nothing (it
+    /// writes nothing while the windows are shut: a WINDOW_UPDATE in `process` opens them).
+    @inline(__always)
+    public func writeBodies() {
+        guard bodiesPending > 0 else { return }
+        let frameLimit = min(serverMaximumFrame, HTTP2.defaultMaximumFrameSize)
+        let length = configuration.requestBodyLength
+        var progress = true
+        while progress && bodiesPending > 0 {
+            progress = false
+            for i in 0..<slotCount where slots[i].state != 0 && slots[i].bodyRemaining > 0 {
+                let room = Self.bodyBudget - sendCount - HTTP2.frameHeaderLength
+                guard room > 0 else { return }
+                let chunk = min(slots[i].bodyRemaining, frameLimit, connectionSendWindow, slots[i].sendWindow, room)
+                guard chunk > 0 else { continue }
+                let offset = length - slots[i].bodyRemaining
+                slots[i].bodyRemaining -= chunk
+                slots[i].sendWindow -= chunk
+                connectionSendWindow -= chunk
+                let last = slots[i].bodyRemaining == 0
+                appendHeader(
+                    length: chunk, type: .data, flags: last ? HTTP2.Flag.endStream : 0, stream: slots[i].stream)
+                append(UnsafeRawBufferPointer(rebasing: requestBody[offset..<offset + chunk]))
+                if last { bodiesPending -= 1 }
+                progress = true
+            }
+        }
+    }
+
+    /// A stream freed: its unsent body is no longer pending.
+    @inline(__always)
+    func free(_ slot: Int) {
+        if slots[slot].bodyRemaining > 0 {
+            slots[slot].bodyRemaining = 0
+            bodiesPending -= 1
+        }
+        slots[slot].state = 0
+        active -= 1
     }
 
     /// A dynamic table size update's bytes (RFC 7541 5.1 with a 5-bit prefix: 0x20 | size, or 0x3F
@@ -329,8 +413,7 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
             requeued[requeuedCount] = slots[slot].sentAt
             requeuedCount += 1
         }
-        slots[slot].state = 0
-        active -= 1
+        free(slot)
         unprocessed &+= 1
     }
 
@@ -420,16 +503,30 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
                         break
                     }
                     throw violation(
-                        "request \(slots[slot].sequence) (GET, stream \(stream)): the server reset the stream (\(HTTP2.errorName(code)))"
+                        "request \(slots[slot].sequence) (\(methodName), stream \(stream)): the server reset the stream (\(HTTP2.errorName(code)))"
                     )
                 }
                 if stream >= nextStream || stream & 1 == 0 { throw unknownStream(type, stream) }
             case .windowUpdate:
                 guard length == 4 else { throw violation("the server sent a WINDOW_UPDATE of \(length) bytes (4)") }
                 if stream != 0 && (stream >= nextStream || stream & 1 == 0) { throw unknownStream(type, stream) }
-                let increment = HTTP2.load32(payload.baseAddress!, 0) & 0x7FFF_FFFF
+                let increment = Int(HTTP2.load32(payload.baseAddress!, 0) & 0x7FFF_FFFF)
                 guard increment != 0 else {
                     throw violation("the server sent a WINDOW_UPDATE of 0 on stream \(stream) (PROTOCOL_ERROR)")
+                }
+                if stream == 0 {
+                    guard connectionSendWindow + increment <= HTTP2.maximumWindow else {
+                        throw violation(
+                            "the server's WINDOW_UPDATE takes the connection's window over 2^31-1 (FLOW_CONTROL_ERROR)")
+                    }
+                    connectionSendWindow += increment
+                } else if let slot = slotIndex(stream) {
+                    guard slots[slot].sendWindow + increment <= HTTP2.maximumWindow else {
+                        throw violation(
+                            "request \(slots[slot].sequence) (\(methodName), stream \(stream)): the server's WINDOW_UPDATE takes the stream's window over 2^31-1 (FLOW_CONTROL_ERROR)"
+                        )
+                    }
+                    slots[slot].sendWindow += increment
                 }
             case .priority:
                 guard stream != 0, length == 5 else {
@@ -486,19 +583,19 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         guard slots[slot].state == 2 else {
             throw violation(
                 slots[slot].state == 1
-                    ? "request \(slots[slot].sequence) (GET, stream \(stream)): DATA came before the response's HEADERS"
-                    : "request \(slots[slot].sequence) (GET, stream \(stream)): DATA came after the response's trailers"
+                    ? "request \(slots[slot].sequence) (\(methodName), stream \(stream)): DATA came before the response's HEADERS"
+                    : "request \(slots[slot].sequence) (\(methodName), stream \(stream)): DATA came after the response's trailers"
             )
         }
         let received = slots[slot].received + body.count
         guard received <= configuration.maximumBodyLength else {
             throw violation(
-                "request \(slots[slot].sequence) (GET, stream \(stream)): the body is longer than --max-body (\(configuration.maximumBodyLength) bytes)"
+                "request \(slots[slot].sequence) (\(methodName), stream \(stream)): the body is longer than --max-body (\(configuration.maximumBodyLength) bytes)"
             )
         }
         if slots[slot].contentLength >= 0 && received > slots[slot].contentLength {
             throw violation(
-                "request \(slots[slot].sequence) (GET, stream \(stream)): the body is longer than its content-length (\(slots[slot].contentLength))"
+                "request \(slots[slot].sequence) (\(methodName), stream \(stream)): the body is longer than its content-length (\(slots[slot].contentLength))"
             )
         }
         slots[slot].received = received
@@ -610,7 +707,7 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         } catch let error as PodBenchError {
             if let slot {
                 throw PodBenchError(
-                    error.code, "request \(slots[slot].sequence) (GET, stream \(stream)): \(error.message)")
+                    error.code, "request \(slots[slot].sequence) (\(methodName), stream \(stream)): \(error.message)")
             }
             throw error
         }
@@ -619,7 +716,7 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         if trailers {
             guard endStream, slots[slot].state == 2 else {
                 throw violation(
-                    "request \(sequence) (GET, stream \(stream)): a second header block after the body does not end the stream"
+                    "request \(sequence) (\(methodName), stream \(stream)): a second header block after the body does not end the stream"
                 )
             }
             slots[slot].state = 3
@@ -627,23 +724,24 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
             return
         }
         guard status >= 0 else {
-            throw violation("request \(sequence) (GET, stream \(stream)): the response has no :status")
+            throw violation("request \(sequence) (\(methodName), stream \(stream)): the response has no :status")
         }
         if status >= 100 && status < 200 && status != 101 {
             // Informational: the real response follows.
             guard !endStream else {
                 throw violation(
-                    "request \(sequence) (GET, stream \(stream)): an informational response (\(status)) ends the stream"
+                    "request \(sequence) (\(methodName), stream \(stream)): an informational response (\(status)) ends the stream"
                 )
             }
             return
         }
         guard status == 200 else {
-            throw violation("request \(sequence) (GET \(configuration.path)): the answer is :status \(status), not 200")
+            throw violation(
+                "request \(sequence) (\(methodName) \(configuration.path)): the answer is :status \(status), not 200")
         }
         if contentLength > configuration.maximumBodyLength {
             throw violation(
-                "request \(sequence) (GET, stream \(stream)): the response says \(contentLength) body bytes, more than --max-body (\(configuration.maximumBodyLength))"
+                "request \(sequence) (\(methodName), stream \(stream)): the response says \(contentLength) body bytes, more than --max-body (\(configuration.maximumBodyLength))"
             )
         }
         if expectedChecksum == nil { headBlockLength = fragment.count }
@@ -656,10 +754,15 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
     @inline(__always)
     func complete(_ slot: Int, now: UInt64) throws {
         let s = slots[slot]
+        if s.bodyRemaining > 0 {
+            throw violation(
+                "request \(s.sequence) (\(methodName), stream \(s.stream)): the server answered before the request's body was sent (\(s.bodyRemaining) of \(configuration.requestBodyLength) bytes left)"
+            )
+        }
         if s.contentLength >= 0 && s.received != s.contentLength {
             throw PodBenchError(
                 .integrityFailure,
-                "request \(s.sequence) (GET, stream \(s.stream)): the body has \(s.received) bytes, its content-length says \(s.contentLength)"
+                "request \(s.sequence) (\(methodName), stream \(s.stream)): the body has \(s.received) bytes, its content-length says \(s.contentLength)"
             )
         }
         let checksum = s.checksum.value
@@ -685,8 +788,7 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
             recorded &+= 1
         }
         completed &+= 1
-        slots[slot].state = 0
-        active -= 1
+        free(slot)
     }
 
     func settings(_ payload: UnsafeRawBufferPointer, flags: UInt8, stream: UInt32) throws {
@@ -736,10 +838,22 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
                     throw violation(
                         "the server's SETTINGS_INITIAL_WINDOW_SIZE is \(value), over 2^31-1 (FLOW_CONTROL_ERROR)")
                 }
+                // Every open stream's window moves by the change (RFC 9113 6.9.2), below 0 included.
+                let delta = Int(value) - serverInitialWindow
+                serverInitialWindow = Int(value)
+                for i in 0..<slotCount where slots[i].state != 0 {
+                    slots[i].sendWindow += delta
+                    guard slots[i].sendWindow <= HTTP2.maximumWindow else {
+                        throw violation(
+                            "the server's SETTINGS_INITIAL_WINDOW_SIZE takes stream \(slots[i].stream)'s window over 2^31-1 (FLOW_CONTROL_ERROR)"
+                        )
+                    }
+                }
             case .maxFrameSize:
                 guard value >= 16_384, value <= 16_777_215 else {
                     throw violation("the server's SETTINGS_MAX_FRAME_SIZE is \(value), not within 16384…16777215")
                 }
+                serverMaximumFrame = Int(value)
             case .maxHeaderListSize, nil:
                 break
             }

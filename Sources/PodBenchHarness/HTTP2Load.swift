@@ -25,12 +25,13 @@ public enum HTTP2Load {
         public init(
             target: SocketAddress, path: String, authority: String? = nil, streams: Int, durationNanoseconds: UInt64,
             warmupNanoseconds: UInt64, expectedBodyLength: Int? = nil, maximumBodyLength: Int = 4 << 20,
-            timeoutNanoseconds: UInt64 = 10_000_000_000, requestsPerSecond: Double? = nil
+            timeoutNanoseconds: UInt64 = 10_000_000_000, requestsPerSecond: Double? = nil, requestBodyLength: Int = 0
         ) throws {
             self.target = target
             session = HTTP2ClientSession.Configuration(
                 streams: streams, path: path, authority: authority ?? HTTP1Load.Plan.defaultHost(target),
-                maximumBodyLength: maximumBodyLength, expectedBodyLength: expectedBodyLength)
+                maximumBodyLength: maximumBodyLength, expectedBodyLength: expectedBodyLength,
+                requestBodyLength: requestBodyLength)
             self.durationNanoseconds = durationNanoseconds
             self.warmupNanoseconds = warmupNanoseconds
             self.timeoutNanoseconds = timeoutNanoseconds
@@ -119,11 +120,14 @@ public enum HTTP2Load {
                 )
             }
         }
-        /// Sends what `process` queued (acknowledgements), so that they never pile up.
+        /// Sends what `process` and `issue` queued (acknowledgements, requests), then request bodies
+        /// as far as the server's windows let them go, so that nothing piles up.
         func flush() throws {
-            if session.sendCount > 0 {
+            session.writeBodies()
+            while session.sendCount > 0 {
                 try channel.sendAll(session.pendingSend)
                 session.sent()
+                session.writeBodies()
             }
         }
         while true {

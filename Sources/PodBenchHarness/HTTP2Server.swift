@@ -5,7 +5,9 @@ import PodBenchCore
 /// --protocol h2c` runs it for h2load and podbench's own client: every request, whatever its
 /// method and path, is answered `:status 200` with a fixed body of `bodyLength` bytes (HEAD: the
 /// head alone), once the request's stream has ended (a request body is read, flow-controlled and
-/// dropped). Flow control is honoured both ways: the client's SETTINGS_INITIAL_WINDOW_SIZE,
+/// dropped) — but `POST /podbench/echo`, podbench's workload, whose body (at most `bodyLength`
+/// bytes) must be podbench's pattern and is answered with a body of its length (a body that
+/// differs resets its stream PROTOCOL_ERROR, a longer one CANCEL; both counted). Flow control is honoured both ways: the client's SETTINGS_INITIAL_WINDOW_SIZE,
 /// SETTINGS_MAX_FRAME_SIZE and WINDOW_UPDATEs bound every DATA frame, and a body whose window is
 /// shut waits in its stream until the client opens it. A state machine with no socket, as the
 /// client: the driver puts what arrived into `receiveSpace()`, calls `process()`, then `produce()`
@@ -19,7 +21,11 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
         public var maximumStreams: Int
         public var seed: UInt64
 
-        public init(bodyLength: Int, maximumStreams: Int = 128, seed: UInt64 = 0x504F_4442_454E_4348) {
+        /// The pattern's seed podbench's bodies use, both ways: the client's request bodies are the
+        /// first bytes of the server's body, which the server checks at `/podbench/echo`.
+        public static let bodySeed: UInt64 = 0x504F_4442_454E_4348
+
+        public init(bodyLength: Int, maximumStreams: Int = 128, seed: UInt64 = bodySeed) {
             self.bodyLength = bodyLength
             self.maximumStreams = maximumStreams
             self.seed = seed
@@ -42,6 +48,9 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
         var state: UInt8 = 0
         var headSent = false
         var head = false
+        /// `POST /podbench/echo`: the request body is checked and its length answered.
+        var echo = false
+        var received = 0
         /// Body bytes still to send.
         var remaining = 0
         /// What the client lets this server send on the stream (may go below 0 when the client
@@ -83,6 +92,13 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
     public private(set) var answered: UInt64 = 0
     public private(set) var refused: UInt64 = 0
     public private(set) var reset: UInt64 = 0
+    /// Echo requests whose body was not podbench's pattern, or was longer than `bodyLength`.
+    public private(set) var alteredBodies: UInt64 = 0
+    public private(set) var oversizedBodies: UInt64 = 0
+    /// The echo answer's head around its content-length's digits: `:status 200` and the literal's
+    /// name (indexed), then `server`.
+    let echoHeadPrefix: [UInt8]
+    let echoHeadSuffix: [UInt8]
 
     /// What one session holds: its buffers, HPACK's table and scratch, its slots, and the body unless
     /// it is shared (`http-serve` sizes its connections by it).
@@ -119,6 +135,20 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
             name: "server", nameIndex: HPACK.staticIndex(name: "server"), value: "podbench", .withoutIndexing,
             huffman: false, to: &head)
         responseBlock = head
+        // The echo head is the same block with the length's digits written per answer: the
+        // encoder's bytes for a one-digit value, split around the value.
+        var probe: [UInt8] = []
+        HPACK.appendIndexed(HPACK.staticIndex(name: ":status", value: "200"), to: &probe)
+        HPACK.appendLiteral(
+            name: "content-length", nameIndex: HPACK.staticIndex(name: "content-length"), value: "0", .withoutIndexing,
+            huffman: false, to: &probe)
+        precondition(probe.last == UInt8(ascii: "0") && probe[probe.count - 2] == 1)
+        echoHeadPrefix = Array(probe.dropLast(2))
+        var suffix: [UInt8] = []
+        HPACK.appendLiteral(
+            name: "server", nameIndex: HPACK.staticIndex(name: "server"), value: "podbench", .withoutIndexing,
+            huffman: false, to: &suffix)
+        echoHeadSuffix = suffix
         decoder = HPACK.Decoder(sizeLimit: 4096, maximumBlock: Self.maximumHeaderBlock)
         block = .allocate(byteCount: Self.maximumHeaderBlock, alignment: 64)
         if let sharedBody {
@@ -191,14 +221,18 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
                 guard slots[i].state == 2 else { continue }
                 let stream = slots[i].stream
                 if !slots[i].headSent {
-                    guard sendCount + HTTP2.frameHeaderLength + responseBlock.count <= Self.sendCapacity else {
+                    guard sendCount + HTTP2.frameHeaderLength + responseBlock.count + 64 <= Self.sendCapacity else {
                         return true
                     }
                     let done = slots[i].remaining == 0
-                    appendHeader(
-                        length: responseBlock.count, type: .headers,
-                        flags: HTTP2.Flag.endHeaders | (done ? HTTP2.Flag.endStream : 0), stream: stream)
-                    responseBlock.withUnsafeBytes { append($0) }
+                    if slots[i].echo {
+                        appendEchoHead(length: slots[i].remaining, stream: stream, done: done)
+                    } else {
+                        appendHeader(
+                            length: responseBlock.count, type: .headers,
+                            flags: HTTP2.Flag.endHeaders | (done ? HTTP2.Flag.endStream : 0), stream: stream)
+                        responseBlock.withUnsafeBytes { append($0) }
+                    }
                     slots[i].headSent = true
                     progress = true
                     if done {
@@ -213,7 +247,7 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
                 }
                 let chunk = min(slots[i].remaining, frameLimit, connectionSendWindow, slots[i].sendWindow, room)
                 guard chunk > 0 else { continue }
-                let offset = configuration.bodyLength - slots[i].remaining
+                let offset = (slots[i].echo ? slots[i].received : configuration.bodyLength) - slots[i].remaining
                 slots[i].remaining -= chunk
                 slots[i].sendWindow -= chunk
                 connectionSendWindow -= chunk
@@ -225,6 +259,31 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
             }
         }
         return false
+    }
+
+    /// The echo answer's HEADERS: `:status 200`, `content-length: length`, `server`.
+    @inline(__always)
+    func appendEchoHead(length: Int, stream: UInt32, done: Bool) {
+        var digits = 1
+        var rest = length / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        appendHeader(
+            length: echoHeadPrefix.count + 1 + digits + echoHeadSuffix.count, type: .headers,
+            flags: HTTP2.Flag.endHeaders | (done ? HTTP2.Flag.endStream : 0), stream: stream)
+        echoHeadPrefix.withUnsafeBytes { append($0) }
+        precondition(sendCount + 1 + digits <= send.count, "HTTP/2 send buffer overrun")
+        let p = send.baseAddress! + sendCount
+        p.storeBytes(of: UInt8(digits), as: UInt8.self)
+        var value = length
+        for k in stride(from: digits, through: 1, by: -1) {
+            p.storeBytes(of: UInt8(ascii: "0") + UInt8(value % 10), toByteOffset: k, as: UInt8.self)
+            value /= 10
+        }
+        sendCount += 1 + digits
+        echoHeadSuffix.withUnsafeBytes { append($0) }
     }
 
     func finish(_ slot: Int) {
@@ -473,7 +532,7 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
             appendWindowUpdate(stream: 0, increment: Self.receiveWindow - connectionReceiveWindow)
             connectionReceiveWindow = Self.receiveWindow
         }
-        guard unpadded(payload, flags: flags) != nil else {
+        guard let content = unpadded(payload, flags: flags) else {
             throw connectionError(1, "the client sent DATA on stream \(stream) whose padding is longer than the frame")
         }
         guard let slot = slotIndex(stream) else { return }  // An ended stream's: dropped (RFC 9113 5.1).
@@ -481,6 +540,19 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
         guard slots[slot].state == 1 else { return streamError(stream, 5) }
         guard payload.count <= slots[slot].receiveWindow else { return streamError(stream, 3) }
         slots[slot].receiveWindow -= payload.count
+        if slots[slot].echo && content.count > 0 {
+            // podbench's pattern, byte for byte: the first bytes of this server's own body.
+            let at = slots[slot].received
+            guard content.count <= configuration.bodyLength - at else {
+                oversizedBodies &+= 1
+                return streamError(stream, 8)
+            }
+            guard memcmp(content.baseAddress!, body.baseAddress! + at, content.count) == 0 else {
+                alteredBodies &+= 1
+                return streamError(stream, 1)
+            }
+            slots[slot].received = at + content.count
+        }
         if flags & HTTP2.Flag.endStream != 0 {
             answer(slot)
         } else if slots[slot].receiveWindow < Self.receiveWindow / 2 {
@@ -525,7 +597,8 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
         let ended = existing == nil && stream <= lastStream
         if existing == nil && !ended { lastStream = stream }
         // The block is decoded whatever becomes of the stream: the table is the connection's.
-        var method = 0  // 0 none, 1 HEAD, 2 another
+        var method = 0  // 0 none, 1 HEAD, 2 another, 3 POST
+        var echoPath = false
         var path = false
         var scheme = false
         var malformed = false
@@ -549,10 +622,11 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
                     if regular || existing != nil { malformed = true }
                     if HTTP2.equals(name, ":method") {
                         if method != 0 || value.isEmpty { malformed = true }
-                        method = HTTP2.equals(value, "HEAD") ? 1 : 2
+                        method = HTTP2.equals(value, "HEAD") ? 1 : HTTP2.equals(value, "POST") ? 3 : 2
                     } else if HTTP2.equals(name, ":path") {
                         if path || value.isEmpty { malformed = true }
                         path = true
+                        echoPath = HTTP2.equals(value, "/podbench/echo")
                     } else if HTTP2.equals(name, ":scheme") {
                         if scheme { malformed = true }
                         scheme = true
@@ -594,8 +668,8 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
             return
         }
         slots[slot] = Slot(
-            stream: stream, state: 1, headSent: false, head: method == 1, remaining: 0, sendWindow: peerInitialWindow,
-            receiveWindow: Self.receiveWindow)
+            stream: stream, state: 1, headSent: false, head: method == 1, echo: method == 3 && echoPath, received: 0,
+            remaining: 0, sendWindow: peerInitialWindow, receiveWindow: Self.receiveWindow)
         active += 1
         if endStream { answer(slot) }
     }
@@ -603,6 +677,7 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
     /// The request on `slot` ended: its answer is due.
     func answer(_ slot: Int) {
         slots[slot].state = 2
-        slots[slot].remaining = slots[slot].head ? 0 : configuration.bodyLength
+        slots[slot].remaining =
+            slots[slot].head ? 0 : slots[slot].echo ? slots[slot].received : configuration.bodyLength
     }
 }

@@ -155,7 +155,7 @@ extension PodBench {
             // Written at once (not through print's buffer): a script waits for this line to connect.
             FileHandle.standardOutput.write(
                 Data(
-                    "podbench http-serve: listening on \(server.address)\(configuration.wire == .h2c ? " (h2c)" : ""): GET answered with a \(configuration.bodyLength)-byte body\n"
+                    "podbench http-serve: listening on \(server.address)\(configuration.wire == .h2c ? " (h2c)" : ""): GET answered with a \(configuration.bodyLength)-byte body\(configuration.wire == .h2c ? "; POST /podbench/echo: podbench's pattern, at most as long, echoed" : "")\n"
                         .utf8))
             try server.run()
         }

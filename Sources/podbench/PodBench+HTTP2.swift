@@ -9,7 +9,8 @@ extension PodBench {
     struct HTTP2LoadCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "http2-load",
-            abstract: "GET one path over one HTTP/2 connection with N streams outstanding (h2load -c1 -t1 -m N).",
+            abstract:
+                "GET (or POST) one path over one HTTP/2 connection with N streams outstanding (h2load -c1 -t1 -m N).",
             discussion: """
                 HTTP/2 over cleartext with prior knowledge (h2c: nginx's `listen PORT http2;`, h2load's default for \
                 http:// URIs). One connection; --streams requests outstanding, a new one sent as each ends; each \
@@ -31,14 +32,23 @@ extension PodBench {
         )
         var rate: Double?
 
+        @Option(
+            name: .customLong("request-body"),
+            help:
+                "POST a body of this size with each request (podbench's pattern; `http-serve --protocol h2c` checks and echoes it at --path /podbench/echo); default: GET."
+        )
+        var requestBody: String?
+
         func plan() throws -> HTTP2Load.Plan {
             let options = try load.parsed(largestBody: 256 << 20)
             do {
+                let bodyLength = try requestBody.map { try ByteSize.parse($0, maximum: 256 << 20) } ?? 0
                 return try HTTP2Load.Plan(
                     target: options.target, path: load.path, authority: load.host, streams: streams,
                     durationNanoseconds: options.durationNanoseconds, warmupNanoseconds: options.warmupNanoseconds,
                     expectedBodyLength: options.expectedBodyLength, maximumBodyLength: options.maximumBodyLength,
-                    timeoutNanoseconds: options.timeoutNanoseconds, requestsPerSecond: rate)
+                    timeoutNanoseconds: options.timeoutNanoseconds, requestsPerSecond: rate,
+                    requestBodyLength: bodyLength)
             } catch let error as PodBenchError {
                 throw ValidationError(error.message)
             }
@@ -72,7 +82,7 @@ extension PodBench {
             let per = { (ns: UInt64) in result.requests == 0 ? 0 : Double(ns) / Double(result.requests) / 1000 }
             print(
                 TextEscaping.terminal(
-                    "GET \(plan.session.path) from \(plan.target) over HTTP/2, one connection, \(result.streams) streams, \(plan.requestsPerSecond.map { "open loop at \(String(format: "%.0f", $0))/s" } ?? "closed loop"), \(load.duration) after \(load.warmup) of warm-up"
+                    "\(plan.session.requestBodyLength > 0 ? "POST (\(plan.session.requestBodyLength)-byte request bodies)" : "GET") \(plan.session.path) from \(plan.target) over HTTP/2, one connection, \(result.streams) streams, \(plan.requestsPerSecond.map { "open loop at \(String(format: "%.0f", $0))/s" } ?? "closed loop"), \(load.duration) after \(load.warmup) of warm-up"
                 ))
             print(
                 "  requests   \(result.requests) (\(String(format: "%.1f", result.requestsPerSecond))/s), \(result.bodyLength)-byte bodies, header blocks of \(result.headBlockLength) bytes, \(result.reconnects) reconnects"

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import PodBenchCore
 import PodBenchResults
 import Testing
 
@@ -497,6 +498,32 @@ extension EndToEnd {
                     "--expect-length", size,
                 ])
                 #expect(own2.status == 0 && own2.stdout.contains("\(bytes)-byte bodies"), "\(own2)")
+                guard size == "4KiB" else { continue }
+                // POST /podbench/echo: h2load's bodies (-d) are checked against podbench's pattern and
+                // answered with their length. The pattern's bytes, as podbench makes them (its seed is
+                // HTTP2ServerSession.Configuration.bodySeed); zeros are refused stream by stream, and
+                // the server goes on serving.
+                let pattern = UnsafeMutableRawBufferPointer.allocate(byteCount: 3000, alignment: 8)
+                defer { pattern.deallocate() }
+                _ = PayloadTemplate(filling: pattern, seed: 0x504F_4442_454E_4348)
+                let good = dir + "/pattern", zeros = dir + "/zeros"
+                try Data(pattern).write(to: URL(fileURLWithPath: good))
+                try Data(count: 3000).write(to: URL(fileURLWithPath: zeros))
+                let echoed = try BinaryProcess.run(
+                    ["-n", "400", "-c", "2", "-m", "8", "-d", good, "http://127.0.0.1:\(h2Port)/podbench/echo"],
+                    executable: "/usr/bin/h2load")
+                #expect(echoed.stdout.contains("status codes: 400 2xx"), "\(echoed.stdout)")
+                #expect(echoed.stdout.contains("(\(400 * 3000)) data"), "\(echoed.stdout)")
+                let refused = try BinaryProcess.run(
+                    ["-n", "20", "-c", "1", "-m", "4", "-d", zeros, "http://127.0.0.1:\(h2Port)/podbench/echo"],
+                    executable: "/usr/bin/h2load")
+                #expect(refused.stdout.contains("status codes: 0 2xx"), "\(refused.stdout)")
+                let ownPost = try BinaryProcess.run([
+                    "http2-load", "--target", "tcp:127.0.0.1:\(h2Port)", "--streams", "4", "--duration", "200ms",
+                    "--path", "/podbench/echo", "--request-body", "3000",
+                ])
+                #expect(ownPost.status == 0 && ownPost.stdout.contains("POST (3000-byte request bodies)"), "\(ownPost)")
+                #expect(ownPost.stdout.contains("3000-byte bodies"), "\(ownPost)")
             }
         }
 

@@ -117,6 +117,100 @@ struct HTTP2ServerTests {
         #expect(server.server.reset == 0 && server.server.refused == 0)
     }
 
+    @Test(
+        "POST /podbench/echo: podbench's client's bodies are checked and answered with their length, in memory, through both sides' windows"
+    )
+    func echo() throws {
+        for (size, streams) in [(1, 4), (3000, 16), (100_000, 4), (1 << 20, 2)] {
+            let server = try Harness(bodyLength: 1 << 20)
+            let client = try HTTP2ClientSession(
+                .init(
+                    streams: streams, path: "/podbench/echo", authority: "x", maximumBodyLength: 1 << 20,
+                    expectedBodyLength: size, requestBodyLength: size))
+            client.recordFrom = 0
+            client.begin()
+            var toServer: [UInt8] = []
+            func drain() {
+                repeat {
+                    toServer += Array(client.pendingSend)
+                    client.sent()
+                    client.writeBodies()
+                } while client.sendCount > 0
+            }
+            drain()
+            for round in 0..<60 {
+                try server.feed(toServer)
+                toServer = []
+                let bytes = server.out
+                server.out = []
+                var at = 0
+                while at < bytes.count {
+                    let space = client.receiveSpace()
+                    let n = min(space.count, bytes.count - at)
+                    bytes.withUnsafeBytes { space.baseAddress!.copyMemory(from: $0.baseAddress! + at, byteCount: n) }
+                    client.received(n)
+                    at += n
+                    try client.process(now: UInt64(round + 1) * 1000)
+                    drain()
+                }
+                client.issue(now: UInt64(round + 1) * 1000)
+                drain()
+            }
+            // A megabyte body takes about two rounds (the server's 1 MiB window reopens at half).
+            #expect(client.completed >= 20, "\(size): \(client.completed)")
+            #expect(server.server.answered == client.completed, "\(size)")
+            #expect(client.expectedLength == size)
+            #expect(server.server.alteredBodies == 0 && server.server.reset == 0, "\(size)")
+        }
+    }
+
+    @Test("POST /podbench/echo: a body that is not podbench's pattern, or longer than the server's, resets its stream")
+    func echoRefusals() throws {
+        var block: [UInt8] = []
+        HPACK.appendLiteral(name: "", nameIndex: 2, value: "POST", .withoutIndexing, to: &block)
+        HPACK.appendIndexed(6, to: &block)
+        HPACK.appendLiteral(name: "", nameIndex: 4, value: "/podbench/echo", .withoutIndexing, to: &block)
+        let pattern = HTTP2ServerSession.makeBody(length: 100, seed: HTTP2ServerSession.Configuration.bodySeed)
+        defer { pattern.deallocate() }
+        let good = Array(pattern.prefix(100))
+        let h = try Harness(bodyLength: 100)
+        // The right 100 bytes in two frames: answered with a 100-byte body and content-length 100.
+        try h.feed(
+            Self.start() + Self.frame(1, 4, 1, block) + Self.frame(0, 0, 1, Array(good[..<40]))
+                + Self.frame(0, 1, 1, Array(good[40...])))
+        var frames = h.frames().filter { $0.stream == 1 }
+        #expect(frames.map(\.type) == [1, 0] && frames[1].payload == good && frames[1].flags == 1)
+        let decoder = HPACK.Decoder(sizeLimit: 4096, maximumBlock: 1024)
+        var fields: [String] = []
+        try frames[0].payload.withUnsafeBytes {
+            try decoder.decode($0) {
+                fields.append(String(decoding: $0, as: UTF8.self) + ": " + String(decoding: $1, as: UTF8.self))
+            }
+        }
+        #expect(fields == [":status: 200", "content-length: 100", "server: podbench"])
+        // One byte changed: PROTOCOL_ERROR on that stream, counted; the connection goes on.
+        var altered = good
+        altered[77] ^= 1
+        try h.feed(Self.frame(1, 4, 3, block) + Self.frame(0, 1, 3, altered))
+        frames = h.frames()
+        #expect(frames.count == 1 && frames[0].type == 3 && frames[0].stream == 3 && frames[0].payload == [0, 0, 0, 1])
+        #expect(h.server.alteredBodies == 1)
+        // 101 bytes to a server whose bodies are 100: CANCEL.
+        try h.feed(Self.frame(1, 4, 5, block) + Self.frame(0, 1, 5, good + [0]))
+        frames = h.frames()
+        #expect(frames.count == 1 && frames[0].type == 3 && frames[0].payload == [0, 0, 0, 8])
+        #expect(h.server.oversizedBodies == 1)
+        // An empty echo: content-length 0, the head ends the stream.
+        try h.feed(Self.frame(1, 5, 7, block))
+        frames = h.frames()
+        #expect(frames.count == 1 && frames[0].type == 1 && frames[0].flags == 5)
+        // Another path's POST body is dropped and the fixed body answered.
+        try h.feed(Self.frame(1, 4, 9, Self.request(method: "POST")) + Self.frame(0, 1, 9, altered))
+        frames = h.frames().filter { $0.type == 0 }
+        #expect(frames.count == 1 && frames[0].payload == good)
+        #expect(h.server.answered == 3 && h.server.reset == 2)
+    }
+
     @Test("flow control: DATA never passes the client's windows, waits while they are shut, goes on with WINDOW_UPDATE")
     func flowControl() throws {
         let body = 100_000

@@ -164,11 +164,11 @@ struct HTTP2Tests {
     final class Script {
         let session: HTTP2ClientSession
 
-        init(streams: Int = 1, maximumBody: Int = 1 << 20, expected: Int? = nil) throws {
+        init(streams: Int = 1, maximumBody: Int = 1 << 20, expected: Int? = nil, requestBody: Int = 0) throws {
             session = try HTTP2ClientSession(
                 .init(
                     streams: streams, path: "/body", authority: "x", maximumBodyLength: maximumBody,
-                    expectedBodyLength: expected))
+                    expectedBodyLength: expected, requestBodyLength: requestBody))
             session.recordFrom = 0
             session.begin()
             session.sent()
@@ -188,16 +188,23 @@ struct HTTP2Tests {
                 session.received(n)
                 at += n
                 try session.process(now: now)
-                collected += Array(session.pendingSend)
-                session.sent()
+                repeat {
+                    collected += Array(session.pendingSend)
+                    session.sent()
+                    session.writeBodies()
+                } while session.sendCount > 0
             } while at < bytes.count
         }
 
         /// The client's bytes sent and pending as frames (type, flags, stream, payload), then cleared.
         func sentFrames() -> [(type: UInt8, flags: UInt8, stream: UInt32, payload: [UInt8])] {
-            let bytes = collected + Array(session.pendingSend)
+            var bytes = collected
             collected = []
-            session.sent()
+            repeat {
+                bytes += Array(session.pendingSend)
+                session.sent()
+                session.writeBodies()
+            } while session.sendCount > 0
             var frames: [(UInt8, UInt8, UInt32, [UInt8])] = []
             var at = bytes.starts(with: HTTP2.preface) ? HTTP2.preface.count : 0
             while at + 9 <= bytes.count {
@@ -283,6 +290,83 @@ struct HTTP2Tests {
         #expect(script.session.expectedLength == 10 && (40...41).contains(script.session.histogram.max))
         script.session.issue(now: 60)
         #expect(script.sentFrames().map(\.stream).first == 33)
+    }
+
+    @Test(
+        "request bodies: POST with content-length, DATA within the server's stream and connection windows and frame size"
+    )
+    func requestBodyFlowControl() throws {
+        let script = try Script(streams: 2, requestBody: 5000)
+        // Stream windows of 1000 bytes.
+        try script.feed(
+            Self.frame(4, 0, 0, HTTP2.settingsPayload([(.maxConcurrentStreams, 100), (.initialWindowSize, 1000)])))
+        _ = script.sentFrames()
+        script.session.issue(now: 10, count: 1)
+        var frames = script.sentFrames()
+        let head = try #require(frames.first)
+        #expect(head.type == 1 && head.flags == 4, "HEADERS without END_STREAM")
+        let server = HPACK.Decoder(sizeLimit: 4096, maximumBlock: 1024)
+        #expect(
+            try Self.decode(server, head.payload) == [
+                ":method: POST", ":scheme: http", ":path: /body", ":authority: x",
+                "user-agent: podbench/\(PodBenchVersion.version)", "accept: */*", "content-length: 5000",
+            ])
+        var body: [UInt8] = frames.dropFirst().filter { $0.type == 0 && $0.stream == 1 }.flatMap(\.payload)
+        #expect(body.count == 1000, "the stream's window")
+        // 1500 more; then SETTINGS takes the window to 0 - 1000 = -1000 (RFC 9113 6.9.2): a WINDOW_UPDATE
+        // of 1000 sends nothing; 10,000 more sends the rest, the last frame ending the stream.
+        try script.feed(Self.frame(8, 0, 1, HTTP2.bigEndian(1500)))
+        body += script.sentFrames().filter { $0.type == 0 }.flatMap(\.payload)
+        #expect(body.count == 2500)
+        try script.feed(
+            Self.frame(4, 0, 0, HTTP2.settingsPayload([(.initialWindowSize, 0)]))
+                + Self.frame(8, 0, 1, HTTP2.bigEndian(1000)))
+        #expect(script.sentFrames().filter { $0.type == 0 }.isEmpty)
+        try script.feed(Self.frame(8, 0, 1, HTTP2.bigEndian(10_000)))
+        frames = script.sentFrames().filter { $0.type == 0 }
+        body += frames.flatMap(\.payload)
+        #expect(body.count == 5000 && frames.last?.flags == 1 && frames.dropLast().allSatisfy { $0.flags == 0 })
+        // podbench's pattern: the first 5000 bytes of the server's body.
+        let pattern = HTTP2ServerSession.makeBody(length: 5000, seed: HTTP2ServerSession.Configuration.bodySeed)
+        defer { pattern.deallocate() }
+        #expect(body == Array(pattern.prefix(5000)))
+        // Answered: the stream completes.
+        try script.feed(Self.answer(1, [1, 2, 3]))
+        #expect(script.session.completed == 1 && script.session.active == 0)
+
+        // The connection's window (65,535 until a WINDOW_UPDATE on stream 0) bounds both streams;
+        // frames never pass 16 KiB whatever SETTINGS_MAX_FRAME_SIZE says.
+        let wide = try Script(streams: 2, requestBody: 50_000)
+        try wide.feed(
+            Self.frame(
+                4, 0, 0,
+                HTTP2.settingsPayload([
+                    (.maxConcurrentStreams, 100), (.initialWindowSize, 1_000_000), (.maxFrameSize, 1 << 20),
+                ])))
+        _ = wide.sentFrames()
+        wide.session.issue(now: 10)
+        var data = wide.sentFrames().filter { $0.type == 0 }
+        #expect(data.reduce(0) { $0 + $1.payload.count } == 65_535)
+        #expect(data.allSatisfy { $0.payload.count <= 16_384 } && Set(data.map(\.stream)) == [1, 3])
+        try wide.feed(Self.frame(8, 0, 0, HTTP2.bigEndian(1_000_000)))
+        data = wide.sentFrames().filter { $0.type == 0 }
+        #expect(data.reduce(0) { $0 + $1.payload.count } == 100_000 - 65_535)
+        #expect(data.filter { $0.flags == 1 }.count == 2)
+
+        // An answer before the body was sent, and windows pushed over 2^31-1, are the server's fault.
+        let early = try Script(streams: 1, requestBody: 100_000)
+        try early.feed(Self.settings)
+        early.session.issue(now: 1)
+        #expect(throws: PodBenchError.self) { try early.feed(Self.answer(1, [1])) }
+        let over = try Script(streams: 1, requestBody: 100_000)
+        try over.feed(Self.settings)
+        over.session.issue(now: 1)
+        #expect(throws: PodBenchError.self) { try over.feed(Self.frame(8, 0, 1, HTTP2.bigEndian(0x7FFF_FFFF))) }
+        let overConnection = try Script(streams: 1, requestBody: 10)
+        try overConnection.feed(Self.settings)
+        #expect(throws: PodBenchError.self) {
+            try overConnection.feed(Self.frame(8, 0, 0, HTTP2.bigEndian(0x7FFF_FFFF)))
+        }
     }
 
     @Test("PING is answered, a graceful GOAWAY frees the streams above its last one, a small table gets literals")
