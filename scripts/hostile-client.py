@@ -18,7 +18,7 @@ Output: one line per attack, `name | what the server answered | PASS/WARN/FAIL/S
 """
 import argparse, hashlib, json, os, select, socket, stat, struct, sys, threading, time
 
-MAGIC, VERSION, MAX_BODY = b"PBCT", 8, 1 << 20
+MAGIC, VERSION, MAX_BODY = b"PBCT", 9, 1 << 20
 HDR = struct.Struct("<4sHHI")      # magic "PBCT", version u16 LE, reserved u16 = 0, body length u32 LE
 A, TOKEN, FAILED = None, None, []
 

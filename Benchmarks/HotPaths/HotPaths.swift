@@ -31,6 +31,7 @@ private func serveForever<C: DataChannel>(_ channel: C, size: Int, workload: Wor
     var reader = FrameReader(channel: channel, maximumPayload: size)
     var oneWay = EncodedHistogram.makeLatencyHistogram()
     let http = HTTP1MessageWriter.response(bodyLength: size, seed: 1)
+    let h2 = workload == .http2 ? try! HTTP2Workload.serverSession(bodyLength: size, seed: 1) : nil
     while true {
         var checker = IntegrityChecker(payloadLength: size, verifyEvery: 16, datagrams: C.isDatagram)
         do {
@@ -39,6 +40,9 @@ private func serveForever<C: DataChannel>(_ channel: C, size: Int, workload: Wor
             case .stream, .rate: try StreamWorkload.server(reader: &reader, checker: &checker, oneWay: &oneWay)
             case .http1:
                 try HTTP1Workload.server(reader: &reader, writer: http, checker: &checker, corruptSequence: nil)
+            case .http2:
+                _ = try HTTP2Workload.server(
+                    channel: channel, session: h2!, checker: &checker, corruptSequence: nil)
             }
         } catch {
             return
@@ -78,6 +82,20 @@ private final class ClientSide: @unchecked Sendable {
         reader = FrameReader(channel: client, maximumPayload: size)
         writer = FrameWriter(payloadLength: size, seed: 1)
         http = HTTP1MessageWriter.request(bodyLength: size, seed: 1)
+    }
+}
+
+/// The http2 workload's client end of a connection to a `Peer`: its session, kept across samples.
+private final class HTTP2ClientSide: @unchecked Sendable {
+    let channel: SocketChannel
+    let session: HTTP2ClientSession
+    var histogram = EncodedHistogram.makeLatencyHistogram()
+
+    init(size: Int) {
+        let (client, server) = socketPair()
+        _ = Peer(channel: server, size: size, workload: .http2)
+        channel = client
+        session = try! HTTP2Workload.clientSession(streams: 16, bodyLength: size, seed: 1)
     }
 }
 
@@ -273,6 +291,21 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.startMeasurement()
             let outcome = try HTTP1Workload.client(
                 reader: &http1.reader, writer: http1.http, checker: &checker, histogram: &http1.histogram, plan: plan)
+            benchmark.stopMeasurement()
+            blackHole(outcome)
+        }
+
+        // The http2 workload's client (#22): 16 streams of POST /podbench/echo over one connection,
+        // its event loop (non-blocking sends, ppoll, recv), the bodies' DATA and checksums, and the
+        // phase's in-band end. The session is made once, as a case makes it.
+        let h2 = HTTP2ClientSide(size: size)
+        Benchmark("http2 loop at 16 streams over a socketpair, \(ByteSize.format(size)), 1000 requests") { benchmark in
+            let plan = PhasePlan(durationNanoseconds: 0, messageLimit: UInt64(perSample))
+            var checker = IntegrityChecker(payloadLength: size, verifyEvery: 1)
+            benchmark.startMeasurement()
+            let outcome = try HTTP2Workload.client(
+                channel: h2.channel, session: h2.session, checker: &checker, histogram: &h2.histogram, plan: plan,
+                peerTimeoutNanoseconds: 60_000_000_000)
             benchmark.stopMeasurement()
             blackHole(outcome)
         }

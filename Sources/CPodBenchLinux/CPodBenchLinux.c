@@ -366,6 +366,14 @@ int CPodBenchLinux_wait_readable(int fd, int64_t nanoseconds) {
     return rc < 0 ? -1 : (rc > 0 ? 1 : 0);
 }
 
+int CPodBenchLinux_poll_one(int fd, short events, int64_t nanoseconds) {
+    struct pollfd p = {.fd = fd, .events = events, .revents = 0};
+    if (nanoseconds < 0) nanoseconds = 0;
+    struct timespec timeout = {.tv_sec = nanoseconds / 1000000000, .tv_nsec = nanoseconds % 1000000000};
+    int rc = ppoll(&p, 1, &timeout, NULL);
+    return rc < 0 ? -1 : (rc > 0 ? p.revents : 0);
+}
+
 #else
 #include <errno.h>
 int CPodBenchLinux_pin_thread_to_cpu(int cpu) { (void)cpu; errno = ENOSYS; return -1; }
@@ -401,4 +409,5 @@ int CPodBenchLinux_byte_locked(int fd, long offset) { (void)fd; (void)offset; er
 long CPodBenchLinux_null_syscall(void) { return 0; }
 int CPodBenchLinux_rename_exchange(const char *a, const char *b) { (void)a; (void)b; errno = ENOSYS; return -1; }
 int CPodBenchLinux_wait_readable(int fd, int64_t nanoseconds) { (void)fd; (void)nanoseconds; errno = ENOSYS; return -1; }
+int CPodBenchLinux_poll_one(int fd, short events, int64_t nanoseconds) { (void)fd; (void)events; (void)nanoseconds; errno = ENOSYS; return -1; }
 #endif

@@ -100,6 +100,10 @@ public enum WorkloadKind: String, CaseIterable, Codable, Sendable, CustomStringC
     /// HTTP/1.1 keep-alive, closed loop: one request out (a body of the case's size), its
     /// response back (the same size); round-trip latency per request (docs/http.md).
     case http1
+    /// HTTP/2 over cleartext (h2c), closed loop with `--h2-streams` requests outstanding on one
+    /// connection, each a body of the case's size answered with the same size; round-trip
+    /// latency per request (docs/http.md).
+    case http2
 
     public var description: String { rawValue }
 
@@ -107,13 +111,31 @@ public enum WorkloadKind: String, CaseIterable, Codable, Sendable, CustomStringC
     /// record one-way delivery at the server.
     public var measuresRoundTrip: Bool {
         switch self {
-        case .pingpong, .http1: true
+        case .pingpong, .http1, .http2: true
         case .stream, .rate: false
         }
     }
 
-    /// Whether it speaks HTTP, and so runs only where `TransportKind.carriesHTTP`.
-    public var speaksHTTP: Bool { self == .http1 }
+    /// Whether it speaks HTTP, and so runs only where `TransportKind.carriesHTTP` (http2 on fewer:
+    /// `runs(on:)`).
+    public var speaksHTTP: Bool { self == .http1 || self == .http2 }
+
+    /// Whether a case of this workload can be made on `transport`: HTTP/1.1 on the stream sockets,
+    /// HTTP/2 on the plain ones (its client polls the socket itself, which the io_uring channels'
+    /// batching would bypass), the others everywhere.
+    public func runs(on transport: TransportKind) -> Bool {
+        switch self {
+        case .http1: transport.carriesHTTP
+        case .http2: transport == .tcp || transport == .tcp6 || transport == .uds || transport == .udsAbstract
+        case .pingpong, .stream, .rate: true
+        }
+    }
+
+    /// The transports `runs(on:)` takes for an HTTP workload, in words.
+    public var transportsInWords: String {
+        self == .http2
+            ? "tcp, tcp6, uds or uds-abstract" : "tcp, tcp6, uds, uds-abstract, uring-tcp or uring-uds"
+    }
 
     /// Parses a comma-separated list of workload names.
     public static func parseList(_ text: String) throws -> [WorkloadKind] {

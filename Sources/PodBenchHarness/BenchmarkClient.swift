@@ -288,7 +288,8 @@ public final class BenchmarkClient: @unchecked Sendable {
         var reader = FrameReader(channel: channel, maximumPayload: spec.messageSize)
         let writer = FrameWriter(payloadLength: spec.messageSize, seed: spec.seed)
         let http =
-            spec.workload.speaksHTTP ? HTTP1MessageWriter.request(bodyLength: spec.messageSize, seed: spec.seed) : nil
+            spec.workload == .http1
+            ? HTTP1MessageWriter.request(bodyLength: spec.messageSize, seed: spec.seed) : nil
         var histogram = EncodedHistogram.makeLatencyHistogram()
         defer {
             channel.close()
@@ -296,12 +297,25 @@ public final class BenchmarkClient: @unchecked Sendable {
             writer.deallocate()
             http?.deallocate()
         }
+        // HTTP/2: one session for the case's connection, its preface sent with the first phase.
+        var h2: HTTP2ClientSession?
+        if spec.workload == .http2 {
+            do {
+                h2 = try HTTP2Workload.clientSession(
+                    streams: spec.streams ?? 1, bodyLength: spec.messageSize, seed: spec.seed)
+            } catch let error as PodBenchError {
+                result.status = .failed
+                result.error = error.description
+                result.errorCode = error.code.rawValue
+                return
+            }
+        }
         do {
             let warmsUp = configuration.warmup.durationNanoseconds > 0 || (configuration.warmup.messageLimit ?? 0) > 0
             if warmsUp {
                 result.warmup = try runPhase(
                     spec, index: -1, plan: configuration.warmup, reader: &reader, writer: writer, http: http,
-                    histogram: &histogram)
+                    h2: h2, histogram: &histogram)
             }
             if let warmup = result.warmup, let failure = Self.failure(of: warmup) {
                 result.status = .failed
@@ -312,7 +326,7 @@ public final class BenchmarkClient: @unchecked Sendable {
             for index in 0..<configuration.trials {
                 let trial = try runPhase(
                     spec, index: index, plan: configuration.trial, reader: &reader, writer: writer, http: http,
-                    histogram: &histogram)
+                    h2: h2, histogram: &histogram)
                 result.trials.append(trial)
                 if let failure = Self.failure(of: trial) {
                     result.status = .failed
@@ -344,7 +358,7 @@ public final class BenchmarkClient: @unchecked Sendable {
 
     func runPhase<Channel: DataChannel>(
         _ spec: CaseSpec, index: Int, plan: PhasePlan, reader: inout FrameReader<Channel>, writer: FrameWriter,
-        http: HTTP1MessageWriter?, histogram: inout Histogram<UInt64>
+        http: HTTP1MessageWriter?, h2: HTTP2ClientSession?, histogram: inout Histogram<UInt64>
     ) throws -> TrialResult {
         guard let connection else { throw SessionError(error: PodBenchError(.peerClosed, "not connected")) }
         phaseStarting(index)
@@ -391,6 +405,14 @@ public final class BenchmarkClient: @unchecked Sendable {
             case .http1:
                 outcome = try HTTP1Workload.client(
                     reader: &reader, writer: http!, checker: &checker, histogram: &histogram, plan: plan)
+            case .http2:
+                guard let socket = reader.channel as? SocketChannel else {
+                    throw PodBenchError(
+                        .invalidConfiguration, "http2 runs over plain sockets (tcp, tcp6, uds, uds-abstract)")
+                }
+                outcome = try HTTP2Workload.client(
+                    channel: socket, session: h2!, checker: &checker, histogram: &histogram, plan: plan,
+                    peerTimeoutNanoseconds: peerTimeout)
             }
         } catch let error as PodBenchError {
             dataError = error

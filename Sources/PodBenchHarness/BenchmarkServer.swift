@@ -549,14 +549,22 @@ final class ActiveCase<Listener: DataListener> {
     var oneWay = EncodedHistogram.makeLatencyHistogram()
     /// The responses of an HTTP case.
     let http: HTTP1MessageWriter?
+    /// An http2 case's session: the connection's, over all its phases (or why it could not be made).
+    let h2: Result<HTTP2ServerSession, PodBenchError>?
     private var closed = false
 
     init(spec: CaseSpec, channel: Channel, listener: Listener) {
         self.spec = spec
         self.listener = listener
         reader = FrameReader(channel: channel, maximumPayload: spec.messageSize)
+        // Sizes are checked before (at most 4 MiB), so the session can be made.
+        h2 =
+            spec.workload == .http2
+            ? Result { try HTTP2Workload.serverSession(bodyLength: spec.messageSize, seed: spec.seed) }
+                .mapError { $0 as? PodBenchError ?? PodBenchError(.invalidConfiguration, "\($0)") } : nil
         http =
-            spec.workload.speaksHTTP ? HTTP1MessageWriter.response(bodyLength: spec.messageSize, seed: spec.seed) : nil
+            spec.workload == .http1
+            ? HTTP1MessageWriter.response(bodyLength: spec.messageSize, seed: spec.seed) : nil
     }
 
     func serve(since: UInt64) -> (IntegrityCounts, PodBenchError?, EncodedHistogram?) {
@@ -578,6 +586,14 @@ final class ActiveCase<Listener: DataListener> {
                     // Straight from podbench's client, whose one connection lasts the case.
                     throw PodBenchError(
                         .peerClosed, "the client closed its HTTP connection (or asked to) before the end of the trial")
+                }
+            case .http2:
+                let outcome = try HTTP2Workload.server(
+                    channel: reader.channel, session: try h2!.get(), checker: &checker,
+                    corruptSequence: spec.corruptSequence)
+                if outcome == .connectionDone {
+                    throw PodBenchError(
+                        .peerClosed, "the client closed its HTTP/2 connection before the end of the trial")
                 }
             }
         } catch let error as PodBenchError {

@@ -16,14 +16,17 @@ public struct CaseSpec: Codable, Equatable, Sendable {
     public var seed: UInt64
     /// Offered messages per second (`rate` workload).
     public var messagesPerSecond: Int?
+    /// Requests outstanding on the connection (`http2` workload; nil: 1).
+    public var streams: Int?
 
     public init(
         transport: TransportKind, workload: WorkloadKind, messageSize: Int,
         options: TransportOptions = TransportOptions(),
         verifyEvery: Int = 1, corruptSequence: UInt64? = nil, seed: UInt64 = 0x5EED_F00D,
-        messagesPerSecond: Int? = nil
+        messagesPerSecond: Int? = nil, streams: Int? = nil
     ) {
         self.messagesPerSecond = messagesPerSecond
+        self.streams = streams
         self.transport = transport
         self.workload = workload
         self.messageSize = messageSize
@@ -41,7 +44,9 @@ public struct CaseSpec: Codable, Equatable, Sendable {
         if workload == .rate && messagesPerSecond == nil {
             throw PodBenchError(.invalidConfiguration, "a rate case needs an offered rate")
         }
-        let opts = try TransportCatalog.transport(transport).keyOptions(options)
+        var opts = try TransportCatalog.transport(transport).keyOptions(options)
+        // HTTP/2's streams at once change what is measured: part of the key, as a transport's options are.
+        if workload == .http2 { opts["streams"] = String(streams ?? 1) }
         // Addresses change from run to run; what the hop is and what the client speaks to it do not.
         let hop = options.via.map { CaseKey.Hop(name: options.hop ?? "proxy", entry: $0.transport) }
         return CaseKey(
@@ -53,7 +58,7 @@ public struct CaseSpec: Codable, Equatable, Sendable {
     /// prepares it: an HTTP case through a hop, where an HTTP proxy connects upstream when the
     /// first request comes (after the phase starts) and may open another connection later
     /// (nginx's `keepalive_requests`, a `Connection: close`). Both sides read it.
-    public var acceptsLazily: Bool { workload.speaksHTTP && options.via != nil }
+    public var acceptsLazily: Bool { workload == .http1 && options.via != nil }
 
     /// Checks what the server must not trust blindly.
     public func validate() throws {
@@ -66,11 +71,15 @@ public struct CaseSpec: Codable, Equatable, Sendable {
                     .invalidConfiguration, "the rate workload needs an offered rate of 1 to 100M messages/s")
             }
         }
-        if workload.speaksHTTP && !transport.carriesHTTP {
+        if !workload.runs(on: transport) {
             throw PodBenchError(
                 .invalidConfiguration,
-                "\(workload.rawValue) speaks HTTP, which runs over tcp, tcp6, uds, uds-abstract, uring-tcp and uring-uds, not \(transport.rawValue)"
+                "\(workload.rawValue) speaks HTTP, which runs over \(workload.transportsInWords), not \(transport.rawValue)"
             )
+        }
+        if workload == .http2, let streams, !(1...HTTP2Workload.maximumStreams).contains(streams) {
+            throw PodBenchError(
+                .invalidConfiguration, "http2: 1 to \(HTTP2Workload.maximumStreams) streams at once, not \(streams)")
         }
         guard verifyEvery >= 1 else { throw PodBenchError(.invalidConfiguration, "verifyEvery must be at least 1") }
         try TransportCatalog.transport(transport).validate(options)

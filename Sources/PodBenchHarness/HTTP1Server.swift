@@ -199,6 +199,8 @@ public final class HTTP1Server: Sendable {
             log("podbench http-serve: \(error)")
             return
         }
+        /// Echo requests counted by the ends of trials answered so far.
+        var echoedBefore: UInt64 = 0
         /// Set while a send is under way: one that failed (a client that stopped reading, past the
         /// send timeout) left part of `pendingSend` on the wire, so nothing more may be written.
         var sendBroken = false
@@ -232,6 +234,11 @@ public final class HTTP1Server: Sendable {
         func pump() throws {
             repeat {
                 try session.process()
+                // A workload's end of a trial: answered with the echo requests taken since the last one.
+                if session.endRequested != nil {
+                    session.answerEnd(count: session.echoed &- echoedBefore)
+                    echoedBefore = session.echoed
+                }
                 try flush()
                 while session.produce() {
                     try flush()

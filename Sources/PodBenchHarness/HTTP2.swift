@@ -142,6 +142,15 @@ public class HTTP2Endpoint {
     /// `pendingSend` was sent.
     public final func sent() { sendCount = 0 }
 
+    /// The first `count` bytes of `pendingSend` were sent (a send that did not block took no more).
+    public final func sent(_ count: Int) {
+        precondition(count >= 0 && count <= sendCount)
+        if count < sendCount {
+            memmove(send.baseAddress!, send.baseAddress! + count, sendCount - count)
+        }
+        sendCount -= count
+    }
+
     /// Where the next received bytes go: at least one frame's room.
     public final func receiveSpace() -> UnsafeMutableRawBufferPointer {
         if receive.count - end < HTTP2.frameHeaderLength + HTTP2.defaultMaximumFrameSize {

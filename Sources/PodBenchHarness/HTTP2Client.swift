@@ -24,11 +24,19 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         /// windows and frame size; podbench's pattern, which podbench's server checks at
         /// `/podbench/echo`); 0: a GET with no body.
         public var requestBodyLength: Int
+        /// The request bodies' pattern (podbench's server checks them against its own body, made with
+        /// the same seed).
+        public var bodySeed: UInt64
+        /// Every answer must be the request's body echoed (podbench's server at /podbench/echo): its
+        /// checksum is known before the first answer comes.
+        public var echo: Bool
 
         public init(
             streams: Int, path: String, authority: String, maximumBodyLength: Int, expectedBodyLength: Int? = nil,
-            requestBodyLength: Int = 0
+            requestBodyLength: Int = 0, bodySeed: UInt64 = HTTP2ServerSession.Configuration.bodySeed, echo: Bool = false
         ) {
+            self.bodySeed = bodySeed
+            self.echo = echo
             self.streams = streams
             self.path = path
             self.authority = authority
@@ -44,6 +52,8 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
     static let receiveCapacity = 256 << 10
     /// Request bodies fill `pendingSend` up to here; the driver sends and calls `writeBodies()` again.
     static let bodyBudget = 64 << 10
+    /// What the answers to one receive buffer's frames may take beyond its size.
+    static let answerMargin = 256
     /// The largest request body (`http-serve` takes at most 256 MiB).
     public static let largestRequestBody = 256 << 20
     /// The largest header list taken, decoded (what SETTINGS_MAX_HEADER_LIST_SIZE would bound): a
@@ -66,6 +76,8 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         /// (below 0 when the server lowers SETTINGS_INITIAL_WINDOW_SIZE).
         var bodyRemaining = 0
         var sendWindow = 0
+        /// The end of a trial (`issueEnd`), not a request: its answer carries the server's count.
+        var end = false
     }
 
     public let configuration: Configuration
@@ -109,9 +121,29 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
     let requestBody: UnsafeMutableRawBufferPointer
     /// Streams with request body left to send.
     var bodiesPending = 0
+    /// Where `writeBodies` starts its next round (the streams take turns, as the server's answers do).
+    var nextBodySlot = 0
+    /// Request body bytes written into `pendingSend`, over the session's life.
+    public private(set) var bodyBytesWritten: UInt64 = 0
+    /// The most requests outstanding at once, over the session's life.
+    public private(set) var peakActive = 0
     var connectionSendWindow = 65_535
     var serverInitialWindow = 65_535
     var serverMaximumFrame = HTTP2.defaultMaximumFrameSize
+    /// The end of a trial's header block up to its count's digits (`issueEnd`).
+    let endBlock: [UInt8]
+    /// The server's answer to the last `issueEnd`: how many requests it counted (nil until it comes).
+    public private(set) var endAnswer: UInt64?
+    /// What requests, an end of a trial and the preface may take in the send buffer.
+    let requestRoom: Int
+    /// For a driver that sends without blocking (the http2 workload): whether new requests may be
+    /// written now (what is pending is no more than the bodies' budget).
+    public var mayIssue: Bool { sendCount <= Self.bodyBudget }
+    /// Whether what arrives may be processed now: its acknowledgements (at most a receive buffer's
+    /// worth) fit beside what waits to be sent.
+    public var mayProcess: Bool { sendCount <= send.count - Self.receiveCapacity - Self.answerMargin }
+    /// `begin()` was called: the connection's preface is sent or pending.
+    public private(set) var begun = false
     /// The last stream a GOAWAY (NO_ERROR) said the server will answer; nil while none came.
     public private(set) var goAway: UInt32?
 
@@ -146,7 +178,17 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         _ = try HTTP1Load.request(path: configuration.path, host: configuration.authority)
         let bodyLength = configuration.requestBodyLength
         methodName = bodyLength > 0 ? "POST" : "GET"
-        requestBody = HTTP2ServerSession.makeBody(length: bodyLength, seed: HTTP2ServerSession.Configuration.bodySeed)
+        requestBody = HTTP2ServerSession.makeBody(length: bodyLength, seed: configuration.bodySeed)
+        if configuration.echo {
+            guard bodyLength > 0, configuration.expectedBodyLength ?? bodyLength == bodyLength,
+                bodyLength <= configuration.maximumBodyLength
+            else {
+                throw PodBenchError(
+                    .invalidConfiguration, "an echo needs a request body, and answers as long as it")
+            }
+            expectedLength = bodyLength
+            expectedChecksum = PayloadChecksum.checksum(UnsafeRawBufferPointer(rebasing: requestBody[..<bodyLength]))
+        }
         let method = HPACK.staticIndex(name: ":method", value: methodName)
         let scheme = HPACK.staticIndex(name: ":scheme", value: "http")
         let rootPath = configuration.path == "/"
@@ -188,6 +230,22 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         firstBlock = first
         repeatBlock = repeated
         plainBlock = plain
+        // POST /podbench/end, literals the table does not keep, and the count last (its digits are
+        // written per trial).
+        var endFields: [UInt8] = []
+        HPACK.appendIndexed(HPACK.staticIndex(name: ":method", value: "POST"), to: &endFields)
+        HPACK.appendIndexed(scheme, to: &endFields)
+        for (name, value) in [
+            (":path", "/podbench/end"), (":authority", configuration.authority), ("user-agent", userAgent),
+            ("content-length", "0"),
+        ] {
+            HPACK.appendLiteral(
+                name: name, nameIndex: HPACK.staticIndex(name: name), value: value, .withoutIndexing, huffman: false,
+                to: &endFields)
+        }
+        HPACK.appendLiteral(name: "x-podbench-request", value: "0", .withoutIndexing, huffman: false, to: &endFields)
+        precondition(endFields.last == UInt8(ascii: "0") && endFields[endFields.count - 2] == 1)
+        endBlock = Array(endFields.dropLast(2))
         tableNeeded = literals.reduce(0) { $0 + HPACK.entrySize($1.name.utf8.count, $1.value.utf8.count) }
         // A size update (at most 3 bytes for 4096) may lead any of them.
         guard max(first.count, plain.count) + 6 <= HTTP2.defaultMaximumFrameSize else {
@@ -200,12 +258,16 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         slots = .allocate(capacity: slotCount)
         slots.initialize(repeating: Slot(), count: slotCount)
         requeued = .allocate(capacity: slotCount)
-        // Acknowledgements never outgrow what they answer; requests, the preface and a window update fit beside.
+        // Acknowledgements never outgrow what they answer (a receive buffer's worth); requests (and
+        // an end of a trial), the preface and a window update fit beside, and bodies up to their budget.
+        requestRoom =
+            slotCount * (HTTP2.frameHeaderLength + 6 + max(first.count, plain.count))
+            + HTTP2.frameHeaderLength + 6 + endBlock.count + 21 + 1024
+        // A frame's answer may be a few bytes longer than the frame (a 10-byte DATA frame can draw a
+        // 13-byte WINDOW_UPDATE): a margin beyond the receive buffer's worth.
         super.init(
             receiveCapacity: Self.receiveCapacity,
-            sendCapacity: Self.receiveCapacity + slotCount
-                * (HTTP2.frameHeaderLength + 6 + max(first.count, plain.count)) + 1024
-                + (bodyLength > 0 ? Self.bodyBudget : 0))
+            sendCapacity: Self.receiveCapacity + Self.answerMargin + requestRoom + Self.bodyBudget)
     }
 
     deinit {
@@ -240,6 +302,8 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         sizeUpdatePending = false
         unacknowledgedData = 0
         goAway = nil
+        endAnswer = nil
+        begun = true
         bodiesPending = 0
         connectionSendWindow = 65_535
         serverInitialWindow = 65_535
@@ -310,18 +374,7 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
             case .repeated: block = repeatBlock
             case .plain: block = plainBlock
             }
-            var update: (bytes: UInt64, count: Int) = (0, 0)
-            if sizeUpdatePending {
-                sizeUpdatePending = false
-                if smallestTableSize < encoderTableSize {
-                    let first = Self.sizeUpdate(smallestTableSize)
-                    let last = Self.sizeUpdate(encoderTableSize)
-                    update = (first.bytes | last.bytes << UInt64(8 * first.count), first.count + last.count)
-                } else {
-                    update = Self.sizeUpdate(encoderTableSize)
-                }
-                smallestTableSize = encoderTableSize
-            }
+            let update = takeSizeUpdate()
             precondition(sendCount + HTTP2.frameHeaderLength + update.count + block.count <= send.count)
             let bodyLength = configuration.requestBodyLength
             appendHeader(
@@ -339,6 +392,7 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
             if bodyLength > 0 { bodiesPending += 1 }
             sequence &+= 1
             active += 1
+            if active > peakActive { peakActive = active }
         }
         writeBodies()
     }
@@ -355,9 +409,14 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         var progress = true
         while progress && bodiesPending > 0 {
             progress = false
-            for i in 0..<slotCount where slots[i].state != 0 && slots[i].bodyRemaining > 0 {
+            for k in 0..<slotCount {
+                let i = (nextBodySlot + k) % slotCount
+                guard slots[i].state != 0 && slots[i].bodyRemaining > 0 else { continue }
                 let room = Self.bodyBudget - sendCount - HTTP2.frameHeaderLength
-                guard room > 0 else { return }
+                guard room > 0 else {
+                    nextBodySlot = i
+                    return
+                }
                 let chunk = min(slots[i].bodyRemaining, frameLimit, connectionSendWindow, slots[i].sendWindow, room)
                 guard chunk > 0 else { continue }
                 let offset = length - slots[i].bodyRemaining
@@ -368,8 +427,10 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
                 appendHeader(
                     length: chunk, type: .data, flags: last ? HTTP2.Flag.endStream : 0, stream: slots[i].stream)
                 append(UnsafeRawBufferPointer(rebasing: requestBody[offset..<offset + chunk]))
+                bodyBytesWritten &+= UInt64(chunk)
                 if last { bodiesPending -= 1 }
                 progress = true
+                nextBodySlot = (i + 1) % slotCount
             }
         }
     }
@@ -383,6 +444,70 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         }
         slots[slot].state = 0
         active -= 1
+    }
+
+    /// The table size update the next header block must start with (none: count 0).
+    @inline(__always)
+    func takeSizeUpdate() -> (bytes: UInt64, count: Int) {
+        guard sizeUpdatePending else { return (0, 0) }
+        sizeUpdatePending = false
+        defer { smallestTableSize = encoderTableSize }
+        if smallestTableSize < encoderTableSize {
+            let first = Self.sizeUpdate(smallestTableSize)
+            let last = Self.sizeUpdate(encoderTableSize)
+            return (first.bytes | last.bytes << UInt64(8 * first.count), first.count + last.count)
+        }
+        return Self.sizeUpdate(encoderTableSize)
+    }
+
+    /// Numbers the next request 0 (a workload's phase: its messages name requests within it).
+    /// Call when no request is outstanding.
+    public func startNumbering() {
+        precondition(active == 0, "requests are outstanding")
+        sequence = 0
+        completed = 0
+    }
+
+    /// Whether the end of a trial can be sent now: no request is outstanding and the connection
+    /// takes a stream.
+    public var canEnd: Bool { settingsReceived && goAway == nil && active == 0 && nextStream <= 0x7FFF_FFFF }
+
+    /// Sends (into `pendingSend`) the end of a trial: `POST /podbench/end` with `x-podbench-request:
+    /// count` (the requests this client counted), as the HTTP/1.1 workload ends one; the server's
+    /// answer carries its own count (`endAnswer`). Call when `canEnd`.
+    public func issueEnd(count: UInt64, now: UInt64) {
+        precondition(canEnd, "the end of a trial goes when no request is outstanding")
+        endAnswer = nil
+        var digits = 1
+        var rest = count / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        let update = takeSizeUpdate()
+        let length = update.count + endBlock.count + 1 + digits
+        precondition(sendCount + HTTP2.frameHeaderLength + length <= send.count)
+        let stream = nextStream
+        nextStream += 2
+        appendHeader(
+            length: length, type: .headers, flags: HTTP2.Flag.endHeaders | HTTP2.Flag.endStream, stream: stream)
+        withUnsafeBytes(of: update.bytes.littleEndian) {
+            (send.baseAddress! + sendCount).copyMemory(from: $0.baseAddress!, byteCount: update.count)
+        }
+        sendCount += update.count
+        endBlock.withUnsafeBytes { append($0) }
+        let p = send.baseAddress! + sendCount
+        p.storeBytes(of: UInt8(digits), as: UInt8.self)
+        var value = count
+        for k in stride(from: digits, through: 1, by: -1) {
+            p.storeBytes(of: UInt8(ascii: "0") + UInt8(value % 10), toByteOffset: k, as: UInt8.self)
+            value /= 10
+        }
+        sendCount += 1 + digits
+        slots[0] = Slot(
+            stream: stream, sequence: count, sentAt: now, issuedAt: now, state: 1, contentLength: -1, received: 0,
+            checksum: PayloadChecksum.Accumulator(), bodyRemaining: 0, sendWindow: serverInitialWindow, end: true)
+        active += 1
     }
 
     /// A dynamic table size update's bytes (RFC 7541 5.1 with a 5-bit prefix: 0x20 | size, or 0x3F
@@ -407,7 +532,8 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         }
     }
 
-    /// A request freed unanswered: counted, and kept for the open loop.
+    /// A request freed unanswered: counted, and kept for the open loop. (The end of a trial is
+    /// never freed so: the callers fail the run for it.)
     func requeue(_ slot: Int) {
         if requeuedCount < slotCount {
             requeued[requeuedCount] = slots[slot].sentAt
@@ -484,11 +610,8 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
                     throw violation("the server sent a PING of \(length) bytes on stream \(stream) (8 on stream 0)")
                 }
                 if flags & HTTP2.Flag.ack == 0 {
-                    let at = sendCount
                     appendHeader(length: 8, type: .ping, flags: HTTP2.Flag.ack, stream: 0)
-                    (send.baseAddress! + at + HTTP2.frameHeaderLength).copyMemory(
-                        from: payload.baseAddress!, byteCount: 8)
-                    sendCount += 8
+                    append(payload)
                 }
             case .goAway: try goAwayFrame(payload, stream: stream)
             case .resetStream:
@@ -497,6 +620,11 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
                 }
                 if let slot = slotIndex(stream) {
                     let code = HTTP2.load32(payload.baseAddress!, 0)
+                    if slots[slot].end {
+                        throw violation(
+                            "the server reset the end of the trial (stream \(stream), \(HTTP2.errorName(code))): it is not podbench's server, or a proxy between drops it"
+                        )
+                    }
                     if code == 7 {
                         // REFUSED_STREAM: not processed (RFC 9113 8.7), sent again.
                         requeue(slot)
@@ -649,6 +777,7 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         let trailers = slot.map { slots[$0].state >= 2 } ?? false
         var status = -1
         var contentLength = -1
+        var counted: UInt64?
         var regular = false
         var listSize = 0
         do {
@@ -695,6 +824,12 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
                         throw violation("a response has two content-length fields that disagree")
                     }
                     contentLength = length
+                } else if HTTP2.equals(name, "x-podbench-request") {
+                    guard value.count >= 1, value.count <= 19, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                        throw violation(
+                            "a response's x-podbench-request is \(HTTP1.quote(value, 0..<value.count)), not a count")
+                    }
+                    counted = value.reduce(0) { $0 * 10 + UInt64($1 - 0x30) }
                 } else if HTTP2.equals(name, "connection") || HTTP2.equals(name, "transfer-encoding")
                     || HTTP2.equals(name, "keep-alive") || HTTP2.equals(name, "upgrade")
                     || HTTP2.equals(name, "proxy-connection")
@@ -735,6 +870,18 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
             }
             return
         }
+        if slots[slot].end {
+            guard status == 200, let counted, contentLength <= 0 else {
+                throw violation(
+                    "the answer to the end of the trial (\(sequence) requests sent) is not podbench's server's: :status \(status), \(contentLength < 0 ? "no content-length" : "\(contentLength) body bytes"), \(counted.map { "the server counted \($0) requests" } ?? "no x-podbench-request")"
+                )
+            }
+            slots[slot].contentLength = 0
+            slots[slot].state = 2
+            endAnswer = counted
+            if endStream { try complete(slot, now: now) }
+            return
+        }
         guard status == 200 else {
             throw violation(
                 "request \(sequence) (\(methodName) \(configuration.path)): the answer is :status \(status), not 200")
@@ -765,8 +912,20 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
                 "request \(s.sequence) (\(methodName), stream \(s.stream)): the body has \(s.received) bytes, its content-length says \(s.contentLength)"
             )
         }
+        if s.end {
+            // The end of a trial: its count was taken with the head; nothing is recorded.
+            free(slot)
+            return
+        }
         let checksum = s.checksum.value
-        if let expectedChecksum {
+        if configuration.echo {
+            guard s.received == expectedLength!, checksum == expectedChecksum! else {
+                throw PodBenchError(
+                    .integrityFailure,
+                    "the answer to request \(s.sequence) (\(methodName) \(configuration.path), stream \(s.stream)) is not its body echoed: \(s.received == expectedLength! ? "the same length, another checksum" : "\(s.received) bytes, the request's were \(expectedLength!)")"
+                )
+            }
+        } else if let expectedChecksum {
             guard s.received == expectedLength!, checksum == expectedChecksum else {
                 throw PodBenchError(
                     .integrityFailure,
@@ -879,6 +1038,13 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         }
         goAway = last
         // Streams above the last one were not processed: free them (the driver sends them again).
-        for i in 0..<slotCount where slots[i].state != 0 && slots[i].stream > last { requeue(i) }
+        for i in 0..<slotCount where slots[i].state != 0 && slots[i].stream > last {
+            if slots[i].end {
+                throw violation(
+                    "the server's GOAWAY (last stream \(last)) leaves out the end of the trial (stream \(slots[i].stream))"
+                )
+            }
+            requeue(i)
+        }
     }
 }

@@ -51,6 +51,11 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
         /// `POST /podbench/echo`: the request body is checked and its length answered.
         var echo = false
         var received = 0
+        /// `POST /podbench/end`: held (state 3) until the driver answers it (`answerEnd`).
+        var end = false
+        var endCount: UInt64 = 0
+        /// The echo answer to spoil (`corruptEcho`): one byte of its first DATA frame flipped.
+        var corrupt = false
         /// Body bytes still to send.
         var remaining = 0
         /// What the client lets this server send on the stream (may go below 0 when the client
@@ -95,6 +100,17 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
     /// Echo requests whose body was not podbench's pattern, or was longer than `bodyLength`.
     public private(set) var alteredBodies: UInt64 = 0
     public private(set) var oversizedBodies: UInt64 = 0
+    /// Echo requests taken whole (their bodies checked), over the connection's life.
+    public private(set) var echoed: UInt64 = 0
+    /// A test's fault: the echo answer numbered so (by `echoed` when its request ended) has one
+    /// byte of its body flipped, so that the client's check must see it.
+    public var corruptEcho: UInt64?
+    /// The client's count in a `POST /podbench/end` whose stream has ended (nil: none waits):
+    /// the driver answers it with `answerEnd`.
+    public private(set) var endRequested: UInt64?
+    var endSlot = -1
+    /// The end answer's head up to its count's digits, and the literal's name and length byte.
+    let endHead: [UInt8]
     /// The echo answer's head around its content-length's digits: `:status 200` and the literal's
     /// name (indexed), then `server`.
     let echoHeadPrefix: [UInt8]
@@ -149,6 +165,16 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
             name: "server", nameIndex: HPACK.staticIndex(name: "server"), value: "podbench", .withoutIndexing,
             huffman: false, to: &suffix)
         echoHeadSuffix = suffix
+        var end: [UInt8] = []
+        HPACK.appendIndexed(HPACK.staticIndex(name: ":status", value: "200"), to: &end)
+        for (name, value) in [("content-length", "0"), ("server", "podbench")] {
+            HPACK.appendLiteral(
+                name: name, nameIndex: HPACK.staticIndex(name: name), value: value, .withoutIndexing, huffman: false,
+                to: &end)
+        }
+        HPACK.appendLiteral(name: "x-podbench-request", value: "0", .withoutIndexing, huffman: false, to: &end)
+        precondition(end.last == UInt8(ascii: "0") && end[end.count - 2] == 1)
+        endHead = Array(end.dropLast(2))
         decoder = HPACK.Decoder(sizeLimit: 4096, maximumBlock: Self.maximumHeaderBlock)
         block = .allocate(byteCount: Self.maximumHeaderBlock, alignment: 64)
         if let sharedBody {
@@ -254,6 +280,10 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
                 let last = slots[i].remaining == 0
                 appendHeader(length: chunk, type: .data, flags: last ? HTTP2.Flag.endStream : 0, stream: stream)
                 append(UnsafeRawBufferPointer(rebasing: body[offset..<offset + chunk]))
+                if slots[i].corrupt {
+                    slots[i].corrupt = false
+                    send[sendCount - 1] ^= 0xFF
+                }
                 progress = true
                 if last { finish(i) }
             }
@@ -286,10 +316,46 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
         echoHeadSuffix.withUnsafeBytes { append($0) }
     }
 
+    /// Answers the `POST /podbench/end` that waits (`endRequested`) with `count` in its
+    /// `x-podbench-request`: what this side counted, which the client holds against its own.
+    public func answerEnd(count: UInt64) {
+        guard endRequested != nil, endSlot >= 0, slots[endSlot].state == 3, slots[endSlot].end else { return }
+        var digits = 1
+        var rest = count / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        appendHeader(
+            length: endHead.count + 1 + digits, type: .headers, flags: HTTP2.Flag.endHeaders | HTTP2.Flag.endStream,
+            stream: slots[endSlot].stream)
+        endHead.withUnsafeBytes { append($0) }
+        precondition(sendCount + 1 + digits <= send.count, "HTTP/2 send buffer overrun")
+        let p = send.baseAddress! + sendCount
+        p.storeBytes(of: UInt8(digits), as: UInt8.self)
+        var value = count
+        for k in stride(from: digits, through: 1, by: -1) {
+            p.storeBytes(of: UInt8(ascii: "0") + UInt8(value % 10), toByteOffset: k, as: UInt8.self)
+            value /= 10
+        }
+        sendCount += 1 + digits
+        release(endSlot)
+    }
+
     func finish(_ slot: Int) {
+        release(slot)
+        answered &+= 1
+    }
+
+    /// Frees a stream's slot, however it ended (answered, reset either way, the end answered): the
+    /// one place `active` goes down, so a reset of the held end of a trial forgets it too.
+    func release(_ slot: Int) {
+        if slot == endSlot {
+            endSlot = -1
+            endRequested = nil
+        }
         slots[slot].state = 0
         active -= 1
-        answered &+= 1
     }
 
     // MARK: - Frames
@@ -308,10 +374,7 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
 
     /// A stream error: the stream is reset and forgotten; the connection goes on.
     func streamError(_ stream: UInt32, _ code: UInt32) {
-        if let slot = slotIndex(stream) {
-            slots[slot].state = 0
-            active -= 1
-        }
+        if let slot = slotIndex(stream) { release(slot) }
         appendReset(stream: stream, code: code)
         reset &+= 1
     }
@@ -398,10 +461,7 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
                 guard stream <= lastStream else {
                     throw connectionError(1, "the client reset stream \(stream), which it never opened")
                 }
-                if let slot = slotIndex(stream) {
-                    slots[slot].state = 0
-                    active -= 1
-                }
+                if let slot = slotIndex(stream) { release(slot) }
             case .windowUpdate: try windowUpdate(payload, stream: stream)
             case .priority:
                 guard stream != 0 else { throw connectionError(1, "the client sent PRIORITY on stream 0") }
@@ -599,6 +659,8 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
         // The block is decoded whatever becomes of the stream: the table is the connection's.
         var method = 0  // 0 none, 1 HEAD, 2 another, 3 POST
         var echoPath = false
+        var endPath = false
+        var count: UInt64?
         var path = false
         var scheme = false
         var malformed = false
@@ -627,6 +689,7 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
                         if path || value.isEmpty { malformed = true }
                         path = true
                         echoPath = HTTP2.equals(value, "/podbench/echo")
+                        endPath = HTTP2.equals(value, "/podbench/end")
                     } else if HTTP2.equals(name, ":scheme") {
                         if scheme { malformed = true }
                         scheme = true
@@ -637,6 +700,13 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
                 }
                 regular = true
                 for byte in name where !HTTP1.isToken(byte) || (byte >= 0x41 && byte <= 0x5A) { malformed = true }
+                if HTTP2.equals(name, "x-podbench-request") {
+                    if value.count >= 1 && value.count <= 19 && value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+                        count = value.reduce(0) { $0 * 10 + UInt64($1 - 0x30) }
+                    } else {
+                        malformed = true
+                    }
+                }
                 if HTTP2.equals(name, "connection") || HTTP2.equals(name, "transfer-encoding")
                     || HTTP2.equals(name, "keep-alive") || HTTP2.equals(name, "upgrade")
                     || HTTP2.equals(name, "proxy-connection")
@@ -657,7 +727,12 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
             if malformed { return streamError(stream, 1) }
             return answer(existing)
         }
-        if malformed || method == 0 || !path || !scheme || selfDependent == stream {
+        // An end of a trial needs its count, and comes alone (a second one while one waits is the
+        // client's mistake).
+        let ending = method == 3 && endPath
+        if malformed || method == 0 || !path || !scheme || selfDependent == stream
+            || (ending && (count == nil || endSlot >= 0))
+        {
             // A malformed request is a stream error (RFC 9113 8.1.1).
             return streamError(stream, 1)
         }
@@ -669,13 +744,25 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
         }
         slots[slot] = Slot(
             stream: stream, state: 1, headSent: false, head: method == 1, echo: method == 3 && echoPath, received: 0,
-            remaining: 0, sendWindow: peerInitialWindow, receiveWindow: Self.receiveWindow)
+            end: ending, endCount: count ?? 0, corrupt: false, remaining: 0, sendWindow: peerInitialWindow,
+            receiveWindow: Self.receiveWindow)
         active += 1
         if endStream { answer(slot) }
     }
 
     /// The request on `slot` ended: its answer is due.
     func answer(_ slot: Int) {
+        if slots[slot].end {
+            // Held for the driver, which answers with its own count.
+            slots[slot].state = 3
+            endSlot = slot
+            endRequested = slots[slot].endCount
+            return
+        }
+        if slots[slot].echo {
+            slots[slot].corrupt = echoed == corruptEcho
+            echoed &+= 1
+        }
         slots[slot].state = 2
         slots[slot].remaining =
             slots[slot].head ? 0 : slots[slot].echo ? slots[slot].received : configuration.bodyLength

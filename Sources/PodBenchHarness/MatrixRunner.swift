@@ -23,7 +23,7 @@ public struct MatrixRunner {
         transports: [TransportKind], workloads: [WorkloadKind], sizes: [Int], options: TransportOptions,
         verifyEvery: Int,
         corruptSequence: UInt64?, shmWaits: [String] = ["spin-futex"], fileFsyncs: [String] = ["none"],
-        uringSetups: [String] = ["default"], rates: [Int] = [], hops: [Hop] = []
+        uringSetups: [String] = ["default"], rates: [Int] = [], hops: [Hop] = [], h2Streams: [Int] = [1]
     ) -> [CaseSpec] {
         var specs: [CaseSpec] = []
         for transport in transports {
@@ -34,23 +34,29 @@ public struct MatrixRunner {
             for variant in type.variants(of: type.own(options), lists: lists) {
                 // HTTP runs over stream sockets only: an http1 case of shm is not made (`run`
                 // refuses a list where no transport carries it).
-                for workload in workloads where !workload.speaksHTTP || transport.carriesHTTP {
+                for workload in workloads where workload.runs(on: transport) {
                     for size in sizes {
                         // The rate workload is one case per offered rate, lowest first; with no rates
                         // (`--rates auto`) one search, which `run` expands into the cases it measures.
-                        for rate in workload == .rate && !rates.isEmpty ? rates.map(Optional.some) : [nil] {
-                            let direct = CaseSpec(
-                                transport: transport, workload: workload, messageSize: size, options: variant,
-                                verifyEvery: verifyEvery, corruptSequence: corruptSequence, messagesPerSecond: rate)
-                            specs.append(direct)
-                            // Through each hop, right after the same case direct: a hop's cost is
-                            // the difference, measured minutes apart at most.
-                            for hop in hops where hop.transport == transport {
-                                var through = direct
-                                through.options.via = hop.via
-                                through.options.listen = hop.listen
-                                through.options.hop = hop.name
-                                specs.append(through)
+                        // http2: one case per number of streams at once.
+                        let rateList = workload == .rate && !rates.isEmpty ? rates.map(Optional.some) : [nil]
+                        let streamList = workload == .http2 ? h2Streams.map(Optional.some) : [nil]
+                        for rate in rateList {
+                            for streams in streamList {
+                                let direct = CaseSpec(
+                                    transport: transport, workload: workload, messageSize: size, options: variant,
+                                    verifyEvery: verifyEvery, corruptSequence: corruptSequence, messagesPerSecond: rate,
+                                    streams: streams)
+                                specs.append(direct)
+                                // Through each hop, right after the same case direct: a hop's cost is
+                                // the difference, measured minutes apart at most.
+                                for hop in hops where hop.transport == transport {
+                                    var through = direct
+                                    through.options.via = hop.via
+                                    through.options.listen = hop.listen
+                                    through.options.hop = hop.name
+                                    specs.append(through)
+                                }
                             }
                         }
                     }

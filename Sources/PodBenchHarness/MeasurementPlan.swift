@@ -22,6 +22,8 @@ public struct MeasurementPlan: Sendable {
     public var fileFsyncs: [String]
     public var uringSetups: [String]
     public var rates: [Int]
+    /// `--h2-streams`: the http2 workload's streams at once, each a case.
+    public var h2Streams: [Int]
     /// The hops, one per --via naming an endpoint (a relay that `run` starts is resolved there),
     /// each case of a hop's transport measured direct and through each.
     public var hops: [MatrixRunner.Hop]
@@ -45,7 +47,7 @@ public struct MeasurementPlan: Sendable {
         transports: [TransportKind], workloads: [WorkloadKind], sizes: [Int], trials: Int, trialNanoseconds: UInt64,
         warmupNanoseconds: UInt64, messages: Int?, verifyEvery: Int, timeoutNanoseconds: UInt64, clientCPU: Int?,
         serverCPU: Int?, options: TransportOptions, shmWaits: [String], fileFsyncs: [String], uringSetups: [String],
-        rates: [Int], hops: [MatrixRunner.Hop], relayIn: TransportKind?, calibrate: Bool,
+        rates: [Int], hops: [MatrixRunner.Hop], h2Streams: [Int] = [1], relayIn: TransportKind?, calibrate: Bool,
         calibrationDirectory: String, resultsDirectory: String, injectCorruption: UInt64?, output: String? = nil,
         printJSON: Bool = false, quiet: Bool = false
     ) {
@@ -68,6 +70,7 @@ public struct MeasurementPlan: Sendable {
         self.fileFsyncs = fileFsyncs
         self.uringSetups = uringSetups
         self.rates = rates
+        self.h2Streams = h2Streams
         self.hops = hops
         self.relayIn = relayIn
         self.calibrate = calibrate

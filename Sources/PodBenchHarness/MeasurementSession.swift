@@ -157,7 +157,8 @@ public struct MeasurementSession {
         let specs = MatrixRunner.cases(
             transports: plan.transports, workloads: plan.workloads, sizes: plan.sizes, options: plan.options,
             verifyEvery: plan.verifyEvery, corruptSequence: plan.injectCorruption, shmWaits: plan.shmWaits,
-            fileFsyncs: plan.fileFsyncs, uringSetups: plan.uringSetups, rates: plan.rates, hops: plan.hops)
+            fileFsyncs: plan.fileFsyncs, uringSetups: plan.uringSetups, rates: plan.rates, hops: plan.hops,
+            h2Streams: plan.h2Streams)
         say(
             "podbench: \(specs.count) cases × (warm-up + \(plan.trials) trials), isolation \(isolation): "
                 + "\(environment.topology); shared namespaces: \(environment.sharedNamespaces.joined(separator: ",")); "

@@ -154,7 +154,7 @@ extension ReportBuilder {
         case .pingpong: "round trip"
         case .stream: "one way"
         case .rate: "one way from intended send"
-        case .http1: "request to response"
+        case .http1, .http2: "request to response"
         }
     }
 

@@ -58,11 +58,12 @@ struct MeasurementOptions: ParsableArguments {
             let transports = try Self.naming("--transports") { try TransportKind.parseList(transportList) }
             let workloads = try Self.naming("--workloads") { try WorkloadKind.parseList(workloadList) }
             let sizes = try Self.naming("--sizes") { try ByteSize.parseList(self.sizes) }
-            if let http = workloads.first(where: \.speaksHTTP), !transports.contains(where: \.carriesHTTP) {
+            for http in workloads where http.speaksHTTP && !transports.contains(where: { http.runs(on: $0) }) {
                 throw ValidationError(
-                    "--workloads \(http.rawValue) speaks HTTP, which runs on tcp, tcp6, uds, uds-abstract, uring-tcp or uring-uds: include one in --transports"
+                    "--workloads \(http.rawValue) speaks HTTP, which runs on \(http.transportsInWords): include one in --transports"
                 )
             }
+            let h2Streams = try Self.parseStreams(self.h2Streams)
             guard (1...1000).contains(trials) else {
                 throw ValidationError("--trials must be 1 to 1000, not \(trials)")
             }
@@ -217,7 +218,7 @@ struct MeasurementOptions: ParsableArguments {
             // The proxy presets put every case of tcp through the proxy's HTTP port too, which
             // answers anything but HTTP with 400: http1 only, and tcp to run it on.
             if vias.isEmpty, let preset = try chosenPreset(), preset.proxy != nil {
-                if let other = workloads.first(where: { !$0.speaksHTTP }) {
+                if let other = workloads.first(where: { $0 != .http1 }) {
                     throw ValidationError(
                         "--preset \(preset.rawValue) measures http1 (the proxy's HTTP port answers anything else with 400): leave \(other.rawValue) out of --workloads, or measure it in a run of its own"
                     )
@@ -234,7 +235,7 @@ struct MeasurementOptions: ParsableArguments {
                 transports: transports, workloads: workloads, sizes: sizes, trials: trials, trialNanoseconds: trial,
                 warmupNanoseconds: warm, messages: messages, verifyEvery: verifyEvery, timeoutNanoseconds: timeoutNs,
                 clientCPU: client, serverCPU: server, options: options, shmWaits: waits, fileFsyncs: fsyncs,
-                uringSetups: setups, rates: offered, hops: hops, relayIn: relayIn,
+                uringSetups: setups, rates: offered, hops: hops, h2Streams: h2Streams, relayIn: relayIn,
                 calibrate: !noCalibrate, calibrationDirectory: shmDirForCalibration, resultsDirectory: resultsDir,
                 injectCorruption: injectCorruption, output: try outputPath(), printJSON: json, quiet: quiet)
         } catch let error as PodBenchError {
@@ -296,6 +297,22 @@ struct MeasurementOptions: ParsableArguments {
         return out.sorted()
     }
 
+    /// `--h2-streams`: a list of 1 to 128, each a case of the http2 workload.
+    static func parseStreams(_ text: String) throws -> [Int] {
+        var out: [Int] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let value = Int(part.trimmingCharacters(in: .whitespaces)),
+                (1...HTTP2Workload.maximumStreams).contains(value)
+            else {
+                throw ValidationError(
+                    "--h2-streams: '\(part)' is not a number of streams of 1 to \(HTTP2Workload.maximumStreams); write e.g. 1,16"
+                )
+            }
+            if !out.contains(value) { out.append(value) }
+        }
+        return out.sorted()
+    }
+
     static func parseVerify(_ text: String) throws -> Int {
         if text == "all" { return 1 }
         if text.hasPrefix("sample:"), let n = Int(text.dropFirst(7)), n >= 1 { return n }
@@ -327,7 +344,8 @@ struct MeasurementOptions: ParsableArguments {
         // The lists as resolved here (a preset's choice written out: the same run there).
         let (transports, workloads) = (try? lists()) ?? (Self.defaultTransports, Self.defaultWorkloads)
         var out = [
-            "--transports", transports, "--workloads", workloads, "--rates", rates, "--sizes", sizes,
+            "--transports", transports, "--workloads", workloads, "--rates", rates, "--h2-streams", h2Streams,
+            "--sizes", sizes,
             "--trials", String(trials), "--duration", duration, "--warmup", warmup, "--verify", verify,
             "--timeout", timeout, "--shm-ring", shmRing, "--shm-wait", shmWait, "--file-follow", fileFollow,
             "--file-fsync", fileFsync, "--file-segment", fileSegment, "--uring-batch", String(uringBatch),
@@ -372,6 +390,10 @@ extension MeasurementOptions {
     var rates: String {
         get { matrix.rates }
         set { matrix.rates = newValue }
+    }
+    var h2Streams: String {
+        get { matrix.h2Streams }
+        set { matrix.h2Streams = newValue }
     }
     var preset: String? {
         get { matrix.preset }
@@ -497,9 +519,9 @@ struct MatrixOptions: ParsableArguments {
     @Option(
         name: [.customShort("w"), .long],
         help: ArgumentHelp(
-            "Workloads, comma-separated: pingpong (round-trip latency), stream (one-way throughput), rate (open loop at each --rates), http1 (HTTP/1.1 keep-alive requests, round trip per request).",
+            "Workloads, comma-separated: pingpong (round-trip latency), stream (one-way throughput), rate (open loop at each --rates), http1 (HTTP/1.1 keep-alive requests, round trip per request), http2 (HTTP/2 h2c, --h2-streams requests outstanding on one connection).",
             discussion:
-                "Default: \(MeasurementOptions.defaultWorkloads) (rate with --preset sidecar-logs; stream,rate with content-sync). http1 runs on the stream sockets (tcp, tcp6, uds, uds-abstract, uring-tcp, uring-uds) and is skipped on the other transports; docs/http.md."
+                "Default: \(MeasurementOptions.defaultWorkloads) (rate with --preset sidecar-logs; stream,rate with content-sync). http1 runs on the stream sockets (tcp, tcp6, uds, uds-abstract, uring-tcp, uring-uds), http2 on tcp, tcp6, uds and uds-abstract; both are skipped on the other transports; docs/http.md."
         ))
     var workloads: String?
 
@@ -515,6 +537,15 @@ struct MatrixOptions: ParsableArguments {
                 "Sends are scheduled on a timeline; latency counts from each message's intended send time. auto searches: from 1k/s up ×4 until the channel breaks (under 95% delivered, or p99 doubled), then three halvings of the gap (at most 13 cases)."
         ))
     var rates = "1k,10k,100k"
+
+    @Option(
+        name: .customLong("h2-streams"),
+        help: ArgumentHelp(
+            "Requests outstanding at once on the http2 workload's connection, comma-separated (each a case): e.g. 1,16.",
+            discussion:
+                "1 to 128 (the server's SETTINGS_MAX_CONCURRENT_STREAMS). Each request's round trip runs from its HEADERS' send to its answer's last byte; with N streams a request waits behind the others (as h2load -m N)."
+        ))
+    var h2Streams = "1"
 
     @Option(
         help: ArgumentHelp(

@@ -135,6 +135,53 @@ extension EndToEnd {
             #expect(refused.stderr.contains("include one in --transports"), "\(refused.stderr)")
         }
 
+        @Test(
+            "http2: N streams over the plain stream sockets and through the relay, every request echoed and checked; io_uring and shm skip it"
+        )
+        func http2() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let direct = try BinaryProcess.run(
+                [
+                    "run", "--transports", "tcp,tcp6,uds,uds-abstract,uring-tcp,shm", "--workloads", "http2",
+                    "--h2-streams", "1,16", "--sizes", "1,64KiB", "--results-dir", dir + "/direct",
+                ] + Self.quick)
+            #expect(direct.status == 0, "\(direct.stderr)")
+            let hop = try BinaryProcess.run(
+                [
+                    "run", "--transports", "tcp", "--workloads", "http2", "--h2-streams", "8", "--sizes", "100,1MiB",
+                    "--via", "relay", "--results-dir", dir + "/hop",
+                ] + Self.quick)
+            #expect(hop.status == 0, "\(hop.stderr)")
+            var cases = 0
+            for sub in ["direct", "hop"] {
+                let run = try ResultsStore.load(try #require(try resultsFiles(in: dir + "/" + sub).first))
+                #expect(
+                    !run.cases.contains { $0.key.workload == .http2 && [.shm, .uringTCP].contains($0.key.transport) })
+                for c in run.cases where c.key.workload == .http2 {
+                    cases += 1
+                    #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
+                    #expect(["1", "16", "8"].contains(c.key.options["streams"] ?? ""), "\(c.key)")
+                    for t in c.trials {
+                        #expect(t.messages > 0)
+                        #expect(t.bytes == t.messages * UInt64(c.key.messageSize))
+                        #expect(t.client.integrity.received == t.messages && t.client.integrity.verified == t.messages)
+                        #expect(t.server.integrity.received == t.messages && t.server.integrity.verified == t.messages)
+                        #expect(!t.client.integrity.hasErrors && !t.server.integrity.hasErrors)
+                        #expect(try t.latency?.decode().totalCount == t.messages)
+                        #expect(t.client.cpuNanosecondsPerMessage > 0 && t.server.cpuNanosecondsPerMessage > 0)
+                    }
+                }
+                if sub == "hop" { #expect(run.cases.filter { $0.key.hop != nil }.count == 2) }
+            }
+            // 4 sockets × 2 stream counts × 2 sizes direct; 2 sizes direct and through the relay.
+            #expect(cases == 4 * 2 * 2 + 4)
+            #expect(direct.stdout.contains("streams=16"), "\(direct.stdout)")
+            let refused = try BinaryProcess.run(["run", "--transports", "uring-tcp,shm", "--workloads", "http2"])
+            #expect(refused.status == 2, "\(refused.stderr)")
+            #expect(refused.stderr.contains("tcp, tcp6, uds or uds-abstract"), "\(refused.stderr)")
+        }
+
         @Test("serve and client as two processes: abstract socket and IPv6, the server exits when told")
         func serveAndClient() throws {
             let dir = try temporaryDirectory()

@@ -42,6 +42,10 @@ struct CaseKeyGoldenTests {
             spec(.uds, .http1, size: 1024),
             #"{"messageSize":1024,"options":{},"transport":"uds","workload":"http1"}"#
         ),
+        (
+            spec(.tcp, .http2, size: 1024) { _ in },
+            #"{"messageSize":1024,"options":{"streams":"1"},"transport":"tcp","workload":"http2"}"#
+        ),
         // The datagram channels (#19): fixed when they were added.
         (spec(.udp), #"{"messageSize":64,"options":{},"transport":"udp","workload":"pingpong"}"#),
         (

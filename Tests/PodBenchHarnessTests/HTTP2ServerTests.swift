@@ -211,6 +211,50 @@ struct HTTP2ServerTests {
         #expect(h.server.answered == 3 && h.server.reset == 2)
     }
 
+    @Test("the end of a trial is held for the driver; a reset of it is forgotten, and the next request answered")
+    func endOfTrial() throws {
+        var end: [UInt8] = []
+        HPACK.appendLiteral(name: "", nameIndex: 2, value: "POST", .withoutIndexing, to: &end)
+        HPACK.appendIndexed(6, to: &end)
+        HPACK.appendLiteral(name: "", nameIndex: 4, value: "/podbench/end", .withoutIndexing, to: &end)
+        HPACK.appendLiteral(name: "x-podbench-request", value: "12", .withoutIndexing, to: &end)
+        let h = try Harness(bodyLength: 10)
+        try h.feed(Self.start() + Self.frame(1, 5, 1, end))
+        #expect(h.server.endRequested == 12 && h.frames().filter { $0.stream == 1 }.isEmpty)
+        h.server.answerEnd(count: 11)
+        h.take()
+        let answer = try #require(h.frames().first { $0.stream == 1 })
+        let decoder = HPACK.Decoder(sizeLimit: 4096, maximumBlock: 1024)
+        var fields: [String] = []
+        try answer.payload.withUnsafeBytes {
+            try decoder.decode($0) {
+                fields.append(String(decoding: $0, as: UTF8.self) + ": " + String(decoding: $1, as: UTF8.self))
+            }
+        }
+        #expect(answer.flags == 5)
+        #expect(fields == [":status: 200", "content-length: 0", "server: podbench", "x-podbench-request: 11"])
+        #expect(h.server.endRequested == nil && h.server.active == 0)
+        // Held, then reset by the client, with a GET behind it: the GET is answered as a GET, the
+        // end forgotten (answering it now writes nothing), and nothing is counted twice.
+        try h.feed(
+            Self.frame(1, 5, 3, end) + Self.frame(3, 0, 3, HTTP2.bigEndian(8)) + Self.frame(1, 5, 5, Self.request()))
+        #expect(h.server.endRequested == nil)
+        h.server.answerEnd(count: 1)
+        h.take()
+        let frames = h.frames()
+        #expect(frames.map(\.stream) == [5, 5] && frames[1].payload.count == 10, "\(frames.map(\.stream))")
+        #expect(h.server.active == 0 && h.server.idle)
+        // An end without its count, or a second while one waits: that stream is reset.
+        var bare: [UInt8] = []
+        HPACK.appendLiteral(name: "", nameIndex: 2, value: "POST", .withoutIndexing, to: &bare)
+        HPACK.appendIndexed(6, to: &bare)
+        HPACK.appendLiteral(name: "", nameIndex: 4, value: "/podbench/end", .withoutIndexing, to: &bare)
+        try h.feed(Self.frame(1, 5, 7, bare))
+        #expect(h.frames().map(\.type) == [3] && h.server.endRequested == nil)
+        try h.feed(Self.frame(1, 5, 9, end) + Self.frame(1, 5, 11, end))
+        #expect(h.frames().map(\.type) == [3] && h.server.endRequested == 12)
+    }
+
     @Test("flow control: DATA never passes the client's windows, waits while they are shut, goes on with WINDOW_UPDATE")
     func flowControl() throws {
         let body = 100_000

@@ -369,6 +369,88 @@ struct HTTP2Tests {
         }
     }
 
+    @Test(
+        "the end of a trial: its count goes out, the server's comes back; a reset or GOAWAY of it is the server's fault"
+    )
+    func endOfTrial() throws {
+        let script = try Script(streams: 2)
+        try script.feed(Self.settings)
+        _ = script.sentFrames()
+        #expect(script.session.canEnd)
+        script.session.issueEnd(count: 1234, now: 5)
+        let frames = script.sentFrames()
+        #expect(frames.count == 1 && frames[0].type == 1 && frames[0].flags == 5 && frames[0].stream == 1)
+        let server = HPACK.Decoder(sizeLimit: 4096, maximumBlock: 1024)
+        #expect(
+            try Self.decode(server, frames[0].payload) == [
+                ":method: POST", ":scheme: http", ":path: /podbench/end", ":authority: x",
+                "user-agent: podbench/\(PodBenchVersion.version)", "content-length: 0", "x-podbench-request: 1234",
+            ])
+        try script.feed(
+            Self.frame(1, 5, 1, Self.responseBlock(length: 0, extra: [("x-podbench-request", "1233")])))
+        #expect(script.session.endAnswer == 1233 && script.session.active == 0 && script.session.completed == 0)
+        // No count, or a body: not podbench's server.
+        script.session.issueEnd(count: 1, now: 6)
+        #expect(throws: PodBenchError.self) { try script.feed(Self.frame(1, 5, 3, Self.responseBlock(length: 0))) }
+        // Refused, or left out by a GOAWAY: the end would never be answered.
+        let refused = try Script()
+        try refused.feed(Self.settings)
+        refused.session.issueEnd(count: 1, now: 1)
+        #expect {
+            try refused.feed(Self.frame(3, 0, 1, HTTP2.bigEndian(7)))
+        } throws: { ($0 as? PodBenchError)?.message.contains("reset the end of the trial") == true }
+        let left = try Script()
+        try left.feed(Self.settings)
+        left.session.issueEnd(count: 1, now: 1)
+        #expect {
+            try left.feed(Self.frame(7, 0, 0, HTTP2.bigEndian(0) + HTTP2.bigEndian(0)))
+        } throws: { ($0 as? PodBenchError)?.message.contains("leaves out the end of the trial") == true }
+    }
+
+    @Test("a server that floods PINGs and SETTINGS while reading nothing cannot overrun the send buffer")
+    func acknowledgementFlood() throws {
+        // Bodies pending (the budget full), then frames that each draw an answer, fed while the
+        // driver may take input and never sent: what waits stays within the buffer.
+        let session = try HTTP2ClientSession(
+            .init(streams: 4, path: "/x", authority: "x", maximumBodyLength: 1 << 20, requestBodyLength: 1 << 20))
+        session.begin()
+        var input = Self.settings
+        session.issue(now: 1)
+        var rounds = 0
+        var pattern = 0
+        // Small rounds up to just below the bound, then a whole receive buffer of them at once.
+        let bound = session.send.count - HTTP2ClientSession.receiveCapacity - HTTP2ClientSession.answerMargin
+        var full = false
+        while session.mayProcess && rounds < 10_000 {
+            rounds += 1
+            full = session.sendCount + 2000 >= bound
+            let whole = session.receiveSpace()
+            let space = full ? whole : UnsafeMutableRawBufferPointer(rebasing: whole[..<1000])
+            var n = 0
+            if !input.isEmpty {
+                n = min(input.count, space.count)
+                input.withUnsafeBytes { space.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: n) }
+                input.removeFirst(n)
+            }
+            // Whole PINGs (17-byte answers) and empty SETTINGS (9-byte answers) in turn, as many as fit.
+            while space.count - n >= 17 {
+                let frame = pattern % 3 == 2 ? Self.frame(4, 0, 0, []) : Self.frame(6, 0, 0, [1, 2, 3, 4, 5, 6, 7, 8])
+                pattern += 1
+                guard space.count - n >= frame.count else { break }
+                frame.withUnsafeBytes {
+                    (space.baseAddress! + n).copyMemory(from: $0.baseAddress!, byteCount: frame.count)
+                }
+                n += frame.count
+            }
+            session.received(n)
+            try session.process(now: 2)
+            session.issue(now: 2)
+            session.writeBodies()
+        }
+        #expect(!session.mayProcess && full && rounds >= 2, "\(rounds) rounds, \(session.sendCount) bytes waiting")
+        #expect(session.sendCount <= session.send.count)
+    }
+
     @Test("PING is answered, a graceful GOAWAY frees the streams above its last one, a small table gets literals")
     func controlFrames() throws {
         let script = try Script(streams: 4)

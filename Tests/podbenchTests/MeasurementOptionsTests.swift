@@ -152,7 +152,8 @@ struct MeasurementOptionsTests {
 
     /// Every measurement option, each given a value other than its default.
     static let everyOption = [
-        "--transports", "tcp,uds", "--workloads", "pingpong,rate", "--rates", "5k,20k", "--sizes", "1,4KiB",
+        "--transports", "tcp,uds", "--workloads", "pingpong,rate", "--rates", "5k,20k", "--h2-streams", "1,16",
+        "--sizes", "1,4KiB",
         "--trials", "3", "--duration", "300ms", "--warmup", "0", "--messages", "99", "--verify", "sample:4",
         "--timeout", "7s", "--cpu", "client=0,server=1", "--socket-buffer", "256KiB", "--shm-ring", "64KiB",
         "--shm-wait", "spin,futex", "--file-follow", "poll:100us", "--file-fsync", "none,every:8",

@@ -142,4 +142,8 @@ int CPodBenchLinux_rename_exchange(const char *a, const char *b);
 /// than poll's milliseconds). Returns 1 when readable, 0 at the timeout.
 int CPodBenchLinux_wait_readable(int fd, int64_t nanoseconds);
 
+/// Waits until `fd` has one of `events` (POLLIN, POLLOUT; hang-up and errors always count) or
+/// `nanoseconds` pass (ppoll). Returns the events that came (revents), 0 at the timeout, -1 on error.
+int CPodBenchLinux_poll_one(int fd, short events, int64_t nanoseconds);
+
 #endif

@@ -1,0 +1,167 @@
+import Foundation
+import Glibc
+import Histogram
+import PodBenchCore
+import PodBenchResults
+import PodBenchTestSupport
+import PodBenchTransports
+import Testing
+
+@testable import PodBenchHarness
+
+/// The http2 workload's two loops over a Unix socket pair (buffers far smaller than the bodies in
+/// flight, so a loop that blocked on a full buffer while the other side did too would hang here):
+/// several phases on one connection, each ended in-band with both sides' counts.
+@Suite("http2 workload")
+struct HTTP2WorkloadTests {
+    struct Phase: Sendable {
+        var messages: UInt64
+        var counts: IntegrityCounts
+        var recorded: UInt64
+    }
+
+    /// The server for `phases` phases on `channel`, on a thread of its own; what it counted per phase.
+    final class Server: @unchecked Sendable {
+        var counts: [IntegrityCounts] = []
+        var outcomes: [HTTP1Workload.Outcome] = []
+        var background: Background!
+
+        init(on channel: SocketChannel, size: Int, phases: Int, corruptSequence: UInt64? = nil) {
+            background = Background { [self] in
+                let session = try HTTP2Workload.serverSession(bodyLength: size, seed: 7)
+                for _ in 0..<phases {
+                    var checker = IntegrityChecker(payloadLength: size, verifyEvery: 1)
+                    outcomes.append(
+                        try HTTP2Workload.server(
+                            channel: channel, session: session, checker: &checker, corruptSequence: corruptSequence))
+                    counts.append(checker.counts)
+                }
+            }
+        }
+
+        func wait() throws { try background.wait() }
+    }
+
+    static func runClient(
+        on channel: SocketChannel, size: Int, streams: Int, plans: [PhasePlan], peak: ((Int) -> Void)? = nil
+    ) throws -> [Phase] {
+        let session = try HTTP2Workload.clientSession(streams: streams, bodyLength: size, seed: 7)
+        defer { peak?(session.peakActive) }
+        var histogram = EncodedHistogram.makeLatencyHistogram()
+        var phases: [Phase] = []
+        for plan in plans {
+            histogram.reset()
+            var checker = IntegrityChecker(payloadLength: size, verifyEvery: 1)
+            let (messages, _) = try HTTP2Workload.client(
+                channel: channel, session: session, checker: &checker, histogram: &histogram, plan: plan,
+                peerTimeoutNanoseconds: 5_000_000_000)
+            phases.append(Phase(messages: messages, counts: checker.counts, recorded: histogram.totalCount))
+        }
+        return phases
+    }
+
+    @Test(
+        "client and server over a socket pair: every request echoed and checked, each phase ended with both counts",
+        arguments: [(1, 1), (64, 16), (65_536, 16), (1 << 20, 4)])
+    func bothSides(size: Int, streams: Int) throws {
+        let (a, b) = try socketPair()
+        defer {
+            a.close()
+            b.close()
+        }
+        let limit: UInt64 = size >= 1 << 20 ? 12 : 300
+        let plans = [
+            PhasePlan(durationNanoseconds: 0, messageLimit: limit),
+            PhasePlan(durationNanoseconds: 30_000_000, messageLimit: nil),
+            PhasePlan(durationNanoseconds: 0, messageLimit: limit),
+        ]
+        let server = Server(on: b, size: size, phases: plans.count)
+        var peak = 0
+        let phases = try Self.runClient(on: a, size: size, streams: streams, plans: plans) { peak = $0 }
+        try server.wait()
+        #expect(server.outcomes == [.ended, .ended, .ended])
+        #expect(peak == streams, "the streams were all outstanding at once")
+        for (i, phase) in phases.enumerated() {
+            if plans[i].messageLimit != nil { #expect(phase.messages == limit, "phase \(i)") }
+            #expect(phase.messages > 0 && phase.recorded == phase.messages, "phase \(i)")
+            #expect(phase.counts.received == phase.messages && !phase.counts.hasErrors, "\(phase.counts)")
+            #expect(server.counts[i].received == phase.messages, "phase \(i): \(server.counts[i])")
+            #expect(server.counts[i].verified == phase.messages && !server.counts[i].hasErrors, "\(server.counts[i])")
+        }
+    }
+
+    @Test("a server that spoils one answer's body is caught by the client, naming the request")
+    func corruptedAnswer() throws {
+        let (a, b) = try socketPair()
+        defer {
+            a.close()
+            b.close()
+        }
+        let server = Server(on: b, size: 256, phases: 1, corruptSequence: 4)
+        #expect {
+            _ = try Self.runClient(
+                on: a, size: 256, streams: 1, plans: [PhasePlan(durationNanoseconds: 0, messageLimit: 10)])
+        } throws: { error in
+            let error = error as? PodBenchError
+            return error?.code == .integrityFailure
+                && error?.message.contains(
+                    "the answer to request 4 (POST /podbench/echo, stream 9) is not its body echoed")
+                    == true
+        }
+        a.shutdown()
+        _ = try? server.wait()
+    }
+
+    @Test("a client whose request bodies differ from the pattern: the server resets them and counts them corrupted")
+    func alteredRequests() throws {
+        let (a, b) = try socketPair()
+        defer {
+            a.close()
+            b.close()
+        }
+        // The client's pattern from another seed: every body differs from the server's.
+        final class Counts: @unchecked Sendable { var value = IntegrityCounts() }
+        let counts = Counts()
+        let server = Background {
+            let session = try HTTP2Workload.serverSession(bodyLength: 100, seed: 7)
+            var checker = IntegrityChecker(payloadLength: 100, verifyEvery: 1)
+            defer { counts.value = checker.counts }
+            _ = try HTTP2Workload.server(channel: b, session: session, checker: &checker, corruptSequence: nil)
+        }
+        let session = try HTTP2Workload.clientSession(streams: 2, bodyLength: 100, seed: 8)
+        var histogram = EncodedHistogram.makeLatencyHistogram()
+        var checker = IntegrityChecker(payloadLength: 100, verifyEvery: 1)
+        #expect {
+            _ = try HTTP2Workload.client(
+                channel: a, session: session, checker: &checker, histogram: &histogram,
+                plan: PhasePlan(durationNanoseconds: 0, messageLimit: 5), peerTimeoutNanoseconds: 5_000_000_000)
+        } throws: { error in
+            (error as? PodBenchError)?.message.contains("the server reset the stream (PROTOCOL_ERROR)") == true
+        }
+        a.shutdown()
+        _ = try? server.wait()
+        #expect(counts.value.corrupted >= 1, "\(counts.value)")
+        #expect(counts.value.firstError == "a request body arrived altered (its stream was reset)")
+    }
+
+    @Test("the matrix makes http2 cases only on the plain stream sockets; the server refuses one elsewhere")
+    func matrix() throws {
+        let specs = MatrixRunner.cases(
+            transports: [.tcp, .shm, .uds, .uringTCP, .udp], workloads: [.pingpong, .http2], sizes: [64],
+            options: TransportOptions(), verifyEvery: 1, corruptSequence: nil)
+        #expect(
+            specs.map { "\($0.transport) \($0.workload)" } == [
+                "tcp pingpong", "tcp http2", "shm pingpong", "uds pingpong", "uds http2", "uring-tcp pingpong",
+                "udp pingpong",
+            ])
+        #expect(throws: PodBenchError.self) {
+            try CaseSpec(transport: .uringTCP, workload: .http2, messageSize: 64).validate()
+        }
+        #expect(throws: PodBenchError.self) {
+            try CaseSpec(transport: .tcp, workload: .http2, messageSize: 64, streams: 129).validate()
+        }
+        let key = try CaseSpec(transport: .tcp, workload: .http2, messageSize: 64, streams: 16).key()
+        #expect(key.description == "tcp http2 64 streams=16")
+        #expect(try CaseSpec(transport: .tcp, workload: .http2, messageSize: 64).key().options == ["streams": "1"])
+    }
+}
