@@ -6,7 +6,8 @@ import PodBenchHarness
 /// byte picks how the rest arrives (in pieces of 1 to 255 bytes, or all at once), the rest is fed to
 /// a client session with 4 streams that issues requests as a real run does; then the same bytes as
 /// what a client sent to a server session (after a preface and SETTINGS of its own), answers produced
-/// as the driver does; then as one HPACK header block to a decoder with a 256-byte table. Each must go on, wait for more, or
+/// as the driver does (ends of trials answered); the same bytes to the http2 workload's client, whose
+/// driver sends part of what waits; then as one HPACK header block to a decoder with a 256-byte table. Each must go on, wait for more, or
 /// throw a protocol or integrity error; never trap, read past the bytes, or overrun a buffer.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzHTTP2Frames(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -38,6 +39,41 @@ public func fuzzHTTP2Frames(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     } catch {
         preconditionFailure("not a PodBenchError: \(error)")
     }
+    // The http2 workload's client: POST bodies within the server's windows, ends of trials, and the
+    // sends that take part of what waits (as a socket that does not block does); input is taken only
+    // while its answers fit (`mayProcess`), as the workload's driver takes it.
+    do {
+        let session = try HTTP2Workload.clientSession(streams: 4, bodyLength: 3000, seed: 1)
+        session.begin()
+        var offset = 0
+        var now: UInt64 = 1
+        var turn = 0
+        while offset < bytes.count {
+            turn += 1
+            if session.mayProcess {
+                let space = session.receiveSpace()
+                let count = min(piece, space.count, bytes.count - offset)
+                space.baseAddress!.copyMemory(from: bytes.baseAddress! + offset, byteCount: count)
+                session.received(count)
+                offset += count
+                now += 1
+                try session.process(now: now)
+            }
+            if turn % 7 == 0 && session.canEnd && session.mayIssue {
+                session.issueEnd(count: session.completed, now: now)
+            } else if session.mayIssue {
+                session.issue(now: now)
+            }
+            session.writeBodies()
+            precondition(session.active <= 4)
+            // A send that takes some of it: all of it every other turn, else a piece's worth.
+            session.sent(turn % 2 == 0 ? session.sendCount : min(piece * 7, session.sendCount))
+        }
+    } catch let error as PodBenchError {
+        precondition(error.code == .protocolViolation || error.code == .integrityFailure, "\(error)")
+    } catch {
+        preconditionFailure("not a PodBenchError: \(error)")
+    }
     // The server side: the client's preface and an empty SETTINGS, then the bytes, in the same pieces;
     // every answer sent as the driver sends it.
     do {
@@ -54,6 +90,7 @@ public func fuzzHTTP2Frames(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             offset += count
             repeat {
                 try server.process()
+                if server.endRequested != nil { server.answerEnd(count: server.echoed) }
                 server.sent()
                 while server.produce() { server.sent() }
                 server.sent()
