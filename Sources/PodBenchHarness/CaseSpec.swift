@@ -77,6 +77,11 @@ public struct CaseSpec: Codable, Equatable, Sendable {
                 "\(workload.rawValue) speaks HTTP, which runs over \(workload.transportsInWords), not \(transport.rawValue)"
             )
         }
+        if workload == .http2, let via = options.via, !workload.runs(on: via.transport) {
+            throw PodBenchError(
+                .invalidConfiguration,
+                "http2 speaks to the hop over \(workload.transportsInWords), not \(via.transport.rawValue)")
+        }
         if workload == .http2, let streams, !(1...HTTP2Workload.maximumStreams).contains(streams) {
             throw PodBenchError(
                 .invalidConfiguration, "http2: 1 to \(HTTP2Workload.maximumStreams) streams at once, not \(streams)")

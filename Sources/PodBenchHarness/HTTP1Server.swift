@@ -229,16 +229,20 @@ public final class HTTP1Server: Sendable {
                 drained += n
             }
         }
+        /// Processes what arrived; a workload's end of a trial is answered at once, with the echo
+        /// requests taken since the last one.
+        func process() throws {
+            try session.process()
+            if session.endRequested != nil {
+                session.answerEnd(count: session.echoed &- echoedBefore)
+                echoedBefore = session.echoed
+            }
+        }
         /// Takes the frames that have arrived, then answers while the windows and the socket allow,
         /// reading what came meanwhile (window updates, PINGs, resets) between writes.
         func pump() throws {
             repeat {
-                try session.process()
-                // A workload's end of a trial: answered with the echo requests taken since the last one.
-                if session.endRequested != nil {
-                    session.answerEnd(count: session.echoed &- echoedBefore)
-                    echoedBefore = session.echoed
-                }
+                try process()
                 try flush()
                 while session.produce() {
                     try flush()
@@ -247,7 +251,7 @@ public final class HTTP1Server: Sendable {
                     let n = recv(fd.rawValue, space.baseAddress, space.count, Int32(MSG_DONTWAIT))
                     if n > 0 {
                         session.received(n)
-                        try session.process()
+                        try process()
                         try flush()
                     }
                 }

@@ -409,8 +409,9 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         var progress = true
         while progress && bodiesPending > 0 {
             progress = false
+            let first = nextBodySlot
             for k in 0..<slotCount {
-                let i = (nextBodySlot + k) % slotCount
+                let i = (first + k) % slotCount
                 guard slots[i].state != 0 && slots[i].bodyRemaining > 0 else { continue }
                 let room = Self.bodyBudget - sendCount - HTTP2.frameHeaderLength
                 guard room > 0 else {

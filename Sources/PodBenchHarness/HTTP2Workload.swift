@@ -45,7 +45,8 @@ public enum HTTP2Workload {
         swap(&histogram, &session.histogram)
         defer { swap(&histogram, &session.histogram) }
         if !session.begun { session.begin() }
-        // Requests are named by their number within the phase, as --inject-corruption counts them.
+        // Requests are named by their number within the phase (in the order sent; --inject-corruption
+        // counts the server's echoes in the order their bodies complete, the same with one stream).
         session.startNumbering()
         let firstCompleted = session.completed
         let firstSequence = session.sequence
@@ -70,6 +71,7 @@ public enum HTTP2Workload {
         }
         while true {
             let now = MonotonicClock.now()
+            if ending && session.active == 0 && session.endAnswer != nil && session.sendCount == 0 { break }
             if let last = session.goAway {
                 throw PodBenchError(
                     .protocolViolation,
@@ -127,6 +129,8 @@ public enum HTTP2Workload {
             if session.sendCount > 0 { events |= Int16(POLLOUT) }
             let waitUntil = lastProgress &+ peerTimeoutNanoseconds
             let after = MonotonicClock.now()
+            // While requests go out on a clock, wake at its end too.
+            let wakeAt = session.issuing && plan.messageLimit == nil ? min(waitUntil, max(deadline, after)) : waitUntil
             guard after < waitUntil else {
                 throw PodBenchError(
                     .timeout,
@@ -135,7 +139,7 @@ public enum HTTP2Workload {
                         : "the server answered nothing within the peer timeout (\(session.active) requests outstanding)"
                 )
             }
-            let ready = CPodBenchLinux_poll_one(fd, events, Int64(waitUntil - after))
+            let ready = CPodBenchLinux_poll_one(fd, events, Int64(wakeAt - after))
             if ready < 0 {
                 let error = errno
                 if error == EINTR { continue }

@@ -50,7 +50,11 @@ public struct MatrixRunner {
                                 specs.append(direct)
                                 // Through each hop, right after the same case direct: a hop's cost is
                                 // the difference, measured minutes apart at most.
-                                for hop in hops where hop.transport == transport {
+                                // http2's client polls a socket: a hop it speaks a file, FIFO or ring to is left out.
+                                for hop in hops
+                                where hop.transport == transport
+                                    && (workload != .http2 || workload.runs(on: hop.via.transport))
+                                {
                                     var through = direct
                                     through.options.via = hop.via
                                     through.options.listen = hop.listen

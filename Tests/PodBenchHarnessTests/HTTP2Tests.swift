@@ -353,6 +353,17 @@ struct HTTP2Tests {
         #expect(data.reduce(0) { $0 + $1.payload.count } == 100_000 - 65_535)
         #expect(data.filter { $0.flags == 1 }.count == 2)
 
+        // Streams take turns, a frame each: the first 64 KiB of three bodies go 1, 3, 5, 1.
+        let three = try Script(streams: 3, requestBody: 100_000)
+        try three.feed(
+            Self.frame(
+                4, 0, 0, HTTP2.settingsPayload([(.maxConcurrentStreams, 100), (.initialWindowSize, 1_000_000)]))
+                + Self.frame(8, 0, 0, HTTP2.bigEndian(1_000_000)))
+        _ = three.sentFrames()
+        three.session.issue(now: 1)
+        let order = three.session.pendingSend.count > 0 ? three.sentFrames().filter { $0.type == 0 }.map(\.stream) : []
+        #expect(Array(order.prefix(9)) == [1, 3, 5, 1, 3, 5, 1, 3, 5], "\(order)")
+
         // An answer before the body was sent, and windows pushed over 2^31-1, are the server's fault.
         let early = try Script(streams: 1, requestBody: 100_000)
         try early.feed(Self.settings)

@@ -160,6 +160,23 @@ struct HTTP2WorkloadTests {
         #expect(throws: PodBenchError.self) {
             try CaseSpec(transport: .tcp, workload: .http2, messageSize: 64, streams: 129).validate()
         }
+        // Through hops: one it reaches over a socket, not one it would speak a FIFO to.
+        let hops = [
+            MatrixRunner.Hop(via: "unix:/tmp/a.sock", listen: "tcp:127.0.0.1:9001", name: "socat"),
+            MatrixRunner.Hop(via: "fifo:/tmp/in", listen: "tcp:127.0.0.1:9001", name: "relay"),
+        ]
+        let through = MatrixRunner.cases(
+            transports: [.tcp], workloads: [.http2, .pingpong], sizes: [64], options: TransportOptions(),
+            verifyEvery: 1, corruptSequence: nil, hops: hops, h2Streams: [1, 16])
+        #expect(
+            through.map { "\($0.workload) \($0.streams.map(String.init) ?? "-") \($0.options.hop ?? "direct")" } == [
+                "http2 1 direct", "http2 1 socat", "http2 16 direct", "http2 16 socat", "pingpong - direct",
+                "pingpong - socat", "pingpong - relay",
+            ])
+        var overFIFO = CaseSpec(transport: .tcp, workload: .http2, messageSize: 64)
+        overFIFO.options.via = try HopEndpoint(parsing: "fifo:/tmp/in")
+        overFIFO.options.listen = try HopEndpoint(parsing: "tcp:127.0.0.1:9001")
+        #expect(throws: PodBenchError.self) { try overFIFO.validate() }
         let key = try CaseSpec(transport: .tcp, workload: .http2, messageSize: 64, streams: 16).key()
         #expect(key.description == "tcp http2 64 streams=16")
         #expect(try CaseSpec(transport: .tcp, workload: .http2, messageSize: 64).key().options == ["streams": "1"])
