@@ -193,6 +193,35 @@ public class HTTP2Endpoint {
         sendCount += HTTP2.frameHeaderLength
     }
 
+    /// The bytes `appendDecimal(value)` writes: an HPACK string literal's length byte (no Huffman)
+    /// and the value's decimal digits.
+    @inline(__always)
+    static func decimalLiteralLength(_ value: UInt64) -> Int {
+        var digits = 1
+        var rest = value / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        return 1 + digits
+    }
+
+    /// Appends `value` as an HPACK string literal's value: its length (at most 20 digits, so
+    /// the 7-bit prefix holds it) and its decimal digits, most significant first.
+    @inline(__always)
+    final func appendDecimal(_ value: UInt64) {
+        let length = HTTP2Endpoint.decimalLiteralLength(value)
+        precondition(sendCount + length <= send.count, "HTTP/2 send buffer overrun")
+        let p = send.baseAddress! + sendCount
+        p.storeBytes(of: UInt8(length - 1), as: UInt8.self)
+        var rest = value
+        for k in stride(from: length - 1, through: 1, by: -1) {
+            p.storeBytes(of: UInt8(ascii: "0") + UInt8(rest % 10), toByteOffset: k, as: UInt8.self)
+            rest /= 10
+        }
+        sendCount += length
+    }
+
     /// A WINDOW_UPDATE giving the peer `increment` more bytes on `stream` (0: the connection).
     @inline(__always)
     final func appendWindowUpdate(stream: UInt32, increment: Int) {

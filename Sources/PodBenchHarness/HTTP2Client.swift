@@ -479,14 +479,8 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
     public func issueEnd(count: UInt64, now: UInt64) {
         precondition(canEnd, "the end of a trial goes when no request is outstanding")
         endAnswer = nil
-        var digits = 1
-        var rest = count / 10
-        while rest > 0 {
-            digits += 1
-            rest /= 10
-        }
         let update = takeSizeUpdate()
-        let length = update.count + endBlock.count + 1 + digits
+        let length = update.count + endBlock.count + HTTP2Endpoint.decimalLiteralLength(count)
         precondition(sendCount + HTTP2.frameHeaderLength + length <= send.count)
         let stream = nextStream
         nextStream += 2
@@ -497,14 +491,7 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         }
         sendCount += update.count
         endBlock.withUnsafeBytes { append($0) }
-        let p = send.baseAddress! + sendCount
-        p.storeBytes(of: UInt8(digits), as: UInt8.self)
-        var value = count
-        for k in stride(from: digits, through: 1, by: -1) {
-            p.storeBytes(of: UInt8(ascii: "0") + UInt8(value % 10), toByteOffset: k, as: UInt8.self)
-            value /= 10
-        }
-        sendCount += 1 + digits
+        appendDecimal(count)
         slots[0] = Slot(
             stream: stream, sequence: count, sentAt: now, issuedAt: now, state: 1, contentLength: -1, received: 0,
             checksum: PayloadChecksum.Accumulator(), bodyRemaining: 0, sendWindow: serverInitialWindow, end: true)

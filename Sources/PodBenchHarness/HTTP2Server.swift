@@ -109,7 +109,7 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
     /// the driver answers it with `answerEnd`.
     public private(set) var endRequested: UInt64?
     var endSlot = -1
-    /// The end answer's head up to its count's digits, and the literal's name and length byte.
+    /// The end answer's head up to the value of its `x-podbench-request` (`appendDecimal` writes it).
     let endHead: [UInt8]
     /// The echo answer's head around its content-length's digits: `:status 200` and the literal's
     /// name (indexed), then `server`.
@@ -294,25 +294,12 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
     /// The echo answer's HEADERS: `:status 200`, `content-length: length`, `server`.
     @inline(__always)
     func appendEchoHead(length: Int, stream: UInt32, done: Bool) {
-        var digits = 1
-        var rest = length / 10
-        while rest > 0 {
-            digits += 1
-            rest /= 10
-        }
+        let value = HTTP2Endpoint.decimalLiteralLength(UInt64(length))
         appendHeader(
-            length: echoHeadPrefix.count + 1 + digits + echoHeadSuffix.count, type: .headers,
+            length: echoHeadPrefix.count + value + echoHeadSuffix.count, type: .headers,
             flags: HTTP2.Flag.endHeaders | (done ? HTTP2.Flag.endStream : 0), stream: stream)
         echoHeadPrefix.withUnsafeBytes { append($0) }
-        precondition(sendCount + 1 + digits <= send.count, "HTTP/2 send buffer overrun")
-        let p = send.baseAddress! + sendCount
-        p.storeBytes(of: UInt8(digits), as: UInt8.self)
-        var value = length
-        for k in stride(from: digits, through: 1, by: -1) {
-            p.storeBytes(of: UInt8(ascii: "0") + UInt8(value % 10), toByteOffset: k, as: UInt8.self)
-            value /= 10
-        }
-        sendCount += 1 + digits
+        appendDecimal(UInt64(length))
         echoHeadSuffix.withUnsafeBytes { append($0) }
     }
 
@@ -320,25 +307,11 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
     /// `x-podbench-request`: what this side counted, which the client holds against its own.
     public func answerEnd(count: UInt64) {
         guard endRequested != nil, endSlot >= 0, slots[endSlot].state == 3, slots[endSlot].end else { return }
-        var digits = 1
-        var rest = count / 10
-        while rest > 0 {
-            digits += 1
-            rest /= 10
-        }
         appendHeader(
-            length: endHead.count + 1 + digits, type: .headers, flags: HTTP2.Flag.endHeaders | HTTP2.Flag.endStream,
-            stream: slots[endSlot].stream)
+            length: endHead.count + HTTP2Endpoint.decimalLiteralLength(count), type: .headers,
+            flags: HTTP2.Flag.endHeaders | HTTP2.Flag.endStream, stream: slots[endSlot].stream)
         endHead.withUnsafeBytes { append($0) }
-        precondition(sendCount + 1 + digits <= send.count, "HTTP/2 send buffer overrun")
-        let p = send.baseAddress! + sendCount
-        p.storeBytes(of: UInt8(digits), as: UInt8.self)
-        var value = count
-        for k in stride(from: digits, through: 1, by: -1) {
-            p.storeBytes(of: UInt8(ascii: "0") + UInt8(value % 10), toByteOffset: k, as: UInt8.self)
-            value /= 10
-        }
-        sendCount += 1 + digits
+        appendDecimal(count)
         release(endSlot)
     }
 
