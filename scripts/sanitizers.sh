@@ -29,7 +29,8 @@ for sanitizer in thread address; do
     LSAN_OPTIONS="suppressions=$PWD/Tests/Sanitizers/lsan.supp:print_suppressions=0" \
       TSAN_OPTIONS="halt_on_error=1:suppressions=$PWD/Tests/Sanitizers/tsan.supp" \
       PODBENCH_BIN="$PWD/$scratch/debug/podbench" \
-      "$tests" --testing-library swift-testing "$@" 2>&1 | sed -u "s/^/[$sanitizer $name] /"
+      "$tests" --testing-library swift-testing "$@" 2>&1 | sed -u "s/^/[$sanitizer $name] /" |
+      tee "$scratch/lane-$name.log"
   }
   echo "sanitizers: the tests under $sanitizer, three lanes" >&2
   lane unit --skip 'PodBenchEndToEndTests\.' &
@@ -41,6 +42,11 @@ for sanitizer in thread address; do
   failed=0
   for pid in "$unit" "$first" "$second"; do wait "$pid" || failed=1; done
   if [ "$failed" != 0 ]; then
+    # The lanes' output is interleaved and long: what failed, again at the end, where a CI log's
+    # tail shows it.
+    echo "sanitizers: what failed under $sanitizer:" >&2
+    grep -h -e '✘' -e 'WARNING: ThreadSanitizer' -e 'ERROR: AddressSanitizer' -e 'SUMMARY: ' \
+      "$scratch"/lane-*.log | cut -c1-400 | head -40 >&2 || true
     echo "sanitizers: a test failed under $sanitizer (the lines [$sanitizer LANE] with ✘ name it)" >&2
     exit 1
   fi

@@ -9,10 +9,18 @@ import Testing
 /// same system calls as between two containers); end to end between processes.
 @Suite("signal transport")
 struct SignalTests {
+    /// How long either side waits for the other: a message is a signal of 8 bytes, so a MiB is
+    /// 131,072 of them each way, several times slower under the sanitizers (scripts/sanitizers.sh
+    /// sets `PODBENCH_SANITIZED`), whose lanes share two cores.
+    static let timeout: UInt64 =
+        ProcessInfo.processInfo.environment["PODBENCH_SANITIZED"] != nil ? 60_000_000_000 : 5_000_000_000
+
     /// A server on a thread of its own (a signal channel belongs to the thread that made it) that
-    /// runs `body` over its end; the client's end is made on the calling thread.
+    /// runs `body` over its end; the client's end is made on the calling thread. When the client
+    /// fails, the server's error is told too (a client's "the peer's thread is gone" is the end of a
+    /// server that failed first).
     static func withPair(
-        timeoutNanoseconds: UInt64 = 5_000_000_000, server body: @escaping @Sendable (SignalChannel) throws -> Void,
+        timeoutNanoseconds: UInt64 = timeout, server body: @escaping @Sendable (SignalChannel) throws -> Void,
         client: (SignalChannel) throws -> Void
     ) throws {
         let ready = DispatchSemaphore(value: 0)
@@ -30,7 +38,13 @@ struct SignalTests {
         let channel = try SignalTransport.connect(
             to: try #require(endpoint), options: TransportOptions(), timeoutNanoseconds: timeoutNanoseconds)
         defer { channel.close() }
-        try client(channel)
+        do {
+            try client(channel)
+        } catch {
+            var server = "ended without an error"
+            do { try serving.wait() } catch let failure { server = "failed: \(failure)" }
+            throw PodBenchError(.ioFailure, "the client failed: \(error); the server's side \(server)")
+        }
         try serving.wait()
     }
 
