@@ -620,22 +620,28 @@ final class ActiveCase<Listener: DataListener> {
     deinit { close() }
 }
 
-/// An http1 case through a hop (`CaseSpec.acceptsLazily`): its connections are accepted when the
+/// An HTTP case through a hop (`CaseSpec.acceptsLazily`): its connections are accepted when the
 /// phases run, one at a time, each served until it ends at a message boundary (the proxy closed
 /// it, or asked to with `Connection: close`), then the next, until the client's end of the trial.
+/// An http2 case's connection is a session of its own (its HPACK table, its streams) from its
+/// preface on, kept from phase to phase while the proxy keeps the connection.
 final class HTTPHopCase<Listener: DataListener> {
     let spec: CaseSpec
     let listener: Listener
     let timeoutNanoseconds: UInt64
-    let writer: HTTP1MessageWriter
+    /// http1's responses.
+    let writer: HTTP1MessageWriter?
     var reader: FrameReader<Listener.Channel>?
+    /// http2: the current connection's session.
+    var session: HTTP2ServerSession?
     private var closed = false
 
     init(spec: CaseSpec, listener: Listener, timeoutNanoseconds: UInt64) {
         self.spec = spec
         self.listener = listener
         self.timeoutNanoseconds = timeoutNanoseconds
-        writer = HTTP1MessageWriter.response(bodyLength: spec.messageSize, seed: spec.seed)
+        writer =
+            spec.workload == .http1 ? HTTP1MessageWriter.response(bodyLength: spec.messageSize, seed: spec.seed) : nil
     }
 
     func serve(since: UInt64) -> (IntegrityCounts, PodBenchError?, EncodedHistogram?) {
@@ -650,9 +656,7 @@ final class HTTPHopCase<Listener: DataListener> {
                 let outcome = try serveConnection(&checker, deadline: lastRequest &+ timeoutNanoseconds)
                 if checker.counts.received != received { lastRequest = MonotonicClock.now() }
                 if outcome == .ended { break }
-                reader?.channel.close()
-                reader?.deallocate()
-                reader = nil
+                dropConnection()
             }
             return (checker.counts, nil, nil)
         } catch let error as PodBenchError {
@@ -681,21 +685,48 @@ final class HTTPHopCase<Listener: DataListener> {
                     error.code, "no connection from the hop for the next HTTP request: \(error.message)",
                     cause: error.cause)
             }
+            // accept gave the connection's reads and writes the time that was left for it to come;
+            // a connection that serves the phases after this one has the whole timeout.
+            if let socket = channel as? SocketChannel {
+                try? socket.descriptor.setIOTimeout(nanoseconds: timeoutNanoseconds)
+            }
+            if spec.workload == .http2 {
+                do {
+                    session = try HTTP2Workload.serverSession(bodyLength: spec.messageSize, seed: spec.seed)
+                } catch {
+                    channel.close()
+                    throw error as? PodBenchError ?? PodBenchError(.invalidConfiguration, "\(error)")
+                }
+            }
             reader = FrameReader(channel: channel, maximumPayload: spec.messageSize)
+        }
+        if let session {
+            // --inject-corruption counts the phase's echoes, whichever connection carries them
+            // (the session counts its own).
+            let done = checker.counts.received
+            return try HTTP2Workload.server(
+                channel: reader!.channel, session: session, checker: &checker,
+                corruptSequence: spec.corruptSequence.flatMap { $0 >= done ? $0 - done : nil })
         }
         var current = reader!
         defer { reader = current }
+        // http1's requests carry their number.
         return try HTTP1Workload.server(
-            reader: &current, writer: writer, checker: &checker, corruptSequence: spec.corruptSequence)
+            reader: &current, writer: writer!, checker: &checker, corruptSequence: spec.corruptSequence)
+    }
+
+    private func dropConnection() {
+        reader?.channel.close()
+        reader?.deallocate()
+        reader = nil
+        session = nil
     }
 
     func close() {
         guard !closed else { return }
         closed = true
-        reader?.channel.close()
-        reader?.deallocate()
-        reader = nil
-        writer.deallocate()
+        dropConnection()
+        writer?.deallocate()
         listener.close()
     }
 

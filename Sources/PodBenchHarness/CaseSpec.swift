@@ -57,8 +57,9 @@ public struct CaseSpec: Codable, Equatable, Sendable {
     /// Whether the server accepts the case's data connections when its phases run, not when it
     /// prepares it: an HTTP case through a hop, where an HTTP proxy connects upstream when the
     /// first request comes (after the phase starts) and may open another connection later
-    /// (nginx's `keepalive_requests`, a `Connection: close`). Both sides read it.
-    public var acceptsLazily: Bool { workload == .http1 && options.via != nil }
+    /// (nginx's `keepalive_requests`, a `Connection: close`, haproxy's idle timeout). Both sides
+    /// read it.
+    public var acceptsLazily: Bool { (workload == .http1 || workload == .http2) && options.via != nil }
 
     /// Checks what the server must not trust blindly.
     public func validate() throws {

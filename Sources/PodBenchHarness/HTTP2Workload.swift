@@ -185,6 +185,9 @@ public enum HTTP2Workload {
     /// The server's side of one phase: answer every request until the client's end of the trial
     /// (`.ended`), or until the connection ends between requests (`.connectionDone`). Sends
     /// block (the client reads while it writes). A connection error sends its GOAWAY and throws.
+    /// The requests echoed on this connection go into `checker` as it returns; the end of the trial
+    /// is answered with all `checker` has, so that a phase a proxy spread over several connections
+    /// one after another (a hop, `CaseSpec.acceptsLazily`) counts them all.
     public static func server<Channel: DataChannel>(
         channel: Channel, session: HTTP2ServerSession, checker: inout IntegrityChecker, corruptSequence: UInt64?
     ) throws -> HTTP1Workload.Outcome {
@@ -210,25 +213,34 @@ public enum HTTP2Workload {
                 session.sent()
             }
         }
+        // This connection's echoes go into the checker once, however the call ends (an error
+        // included: the phase's report has what was served).
+        var recorded = false
+        func record() {
+            guard !recorded else { return }
+            recorded = true
+            checker.recordVerified(session.echoed &- firstEchoed)
+        }
+        defer { record() }
         do {
             try flush()
             while true {
                 if let count = session.endRequested {
-                    let received = session.echoed &- firstEchoed
-                    checker.recordVerified(received)
+                    record()
                     checker.checkEnd(sentCount: count)
-                    session.answerEnd(count: received)
+                    session.answerEnd(count: checker.counts.received)
                     try flush()
                     try channel.flush()
                     return .ended
                 }
-                let count: Int
-                do {
-                    try channel.flush()
-                    count = try channel.receiveSome(into: session.receiveSpace())
-                } catch let error as PodBenchError where error.code == .peerClosed && session.active == 0 {
+                // A client that said GOAWAY and has nothing outstanding (a proxy retiring its
+                // upstream connection) is done with this connection: the next one goes on.
+                if session.clientGoingAway && session.active == 0 && session.sendCount == 0 {
+                    try? channel.flush()
                     return .connectionDone
                 }
+                try channel.flush()
+                let count = try channel.receiveSome(into: session.receiveSpace())
                 session.received(count)
                 repeat {
                     try session.process()
@@ -238,6 +250,9 @@ public enum HTTP2Workload {
                     try flush()
                 } while session.backlogged
             }
+        } catch let error as PodBenchError where error.code == .peerClosed && session.active == 0 {
+            // Closed between requests (or reset as it opened: a health check, a stranger).
+            return .connectionDone
         } catch let error as PodBenchError where error.code == .protocolViolation {
             // What the client did wrong, in its GOAWAY too.
             session.goAwayFrame(error.message).withUnsafeBytes { try? channel.sendAll($0) }

@@ -9,8 +9,9 @@ import SystemPackage
 /// bytes (TCP mode: nginx's stream module, haproxy's `mode tcp`) and one parsing HTTP (nginx's
 /// `proxy_pass` with upstream keep-alive, haproxy's `mode http`), both forwarding to the server's
 /// one port. The two are two hops of the run (`<kind>-tcp`, `<kind>-http`), each with the proxy's
-/// own CPU from /proc, so every http1 case is measured direct, through the proxy in TCP mode and
-/// in HTTP mode, back to back: what HTTP parsing costs is the difference between the last two.
+/// own CPU from /proc, so every http1 case (and http2 through haproxy) is measured direct, through
+/// the proxy in TCP mode and in HTTP mode, back to back: what HTTP parsing costs is the difference
+/// between the last two.
 public final class ProxyLauncher: @unchecked Sendable {
     public enum Kind: String, Sendable {
         case nginx, haproxy
@@ -198,10 +199,15 @@ public final class ProxyLauncher: @unchecked Sendable {
     }
 
     /// haproxy with a frontend and backend per mode, keep-alive and connection reuse in HTTP mode.
+    /// The HTTP frontend takes HTTP/1.1 and HTTP/2 over cleartext (haproxy recognizes the HTTP/2
+    /// preface) and passes each on in its own version: HTTP/2 requests (`HTTP_2.0`) go to the
+    /// server over HTTP/2 (`proto h2`, streams of one connection), as a mesh's sidecar passes gRPC.
+    /// Its streams at once are raised from 100 to the most a case asks for (`--h2-streams` 128).
     public static func haproxyConfiguration(http: UInt16, tcp: UInt16, target: UInt16) -> String {
         """
         global
             maxconn 64
+            tune.h2.max-concurrent-streams \(HTTP2Workload.maximumStreams)
         defaults
             timeout connect 5s
             timeout client 60s
@@ -211,11 +217,16 @@ public final class ProxyLauncher: @unchecked Sendable {
             option http-keep-alive
             timeout http-keep-alive 60s
             bind 127.0.0.1:\(http)
+            use_backend h2 if HTTP_2.0
             default_backend http
         backend http
             mode http
             http-reuse always
             server one 127.0.0.1:\(target)
+        backend h2
+            mode http
+            http-reuse always
+            server one 127.0.0.1:\(target) proto h2
         frontend tcp
             mode tcp
             bind 127.0.0.1:\(tcp)

@@ -216,11 +216,15 @@ struct MeasurementOptions: ParsableArguments {
                 if index < hops.count { hops[index].stats = source }
             }
             // The proxy presets put every case of tcp through the proxy's HTTP port too, which
-            // answers anything but HTTP with 400: http1 only, and tcp to run it on.
-            if vias.isEmpty, let preset = try chosenPreset(), preset.proxy != nil {
-                if let other = workloads.first(where: { $0 != .http1 }) {
+            // answers anything but HTTP with 400: the HTTP workloads only (http2 through haproxy,
+            // which speaks it both ways; nginx speaks HTTP/1.1 upstream), and tcp to run them on.
+            if vias.isEmpty, let preset = try chosenPreset(), let proxy = preset.proxy {
+                let carried: [WorkloadKind] = proxy == .haproxy ? [.http1, .http2] : [.http1]
+                if let other = workloads.first(where: { !carried.contains($0) }) {
                     throw ValidationError(
-                        "--preset \(preset.rawValue) measures http1 (the proxy's HTTP port answers anything else with 400): leave \(other.rawValue) out of --workloads, or measure it in a run of its own"
+                        other == .http2
+                            ? "--preset \(preset.rawValue) measures http1: nginx passes HTTP/2 upstream only as gRPC (proxy_pass speaks HTTP/1.1), so http2 cannot go through it in HTTP mode; --preset http-proxy=haproxy measures http2 both ways, or measure http2 through nginx with a --via of your own"
+                            : "--preset \(preset.rawValue) measures \(carried.map(\.rawValue).joined(separator: " and ")) (the proxy's HTTP port answers anything else with 400): leave \(other.rawValue) out of --workloads, or measure it in a run of its own"
                     )
                 }
                 guard transports.contains(.tcp) else {
@@ -551,7 +555,7 @@ struct MatrixOptions: ParsableArguments {
         help: ArgumentHelp(
             "A pod pattern: ambassador (client → relay → server over localhost TCP), adapter (client → relay over uds, relay → server over TCP), sidecar-logs (the app appends records to a file, the relay follows it and ships them over TCP), content-sync (a sidecar publishes versions into the shared volume, the app follows and reads each whole), http-proxy=nginx or http-proxy=haproxy (an HTTP sidecar: the proxy in TCP mode and in HTTP mode between the sides).",
             discussion:
-                "Sets --transports tcp (unless given) and --via relay, relay:uds or relay:file (unless --via names a proxy of yours); sidecar-logs also --workloads rate (unless given): one-way latency from each record's intended append time to its arrival at the collector is the shipper's lag. content-sync sets --transports sync-symlink,sync-rename and --workloads stream,rate (unless given) and no hop: publish-to-visible latency. http-proxy=nginx|haproxy sets --transports tcp and --workloads http1 (unless given) and, unless --via names proxies of yours, starts this host's proxy (beside the run, or with --isolation podman as a third container of the pod) with two ports, TCP mode and HTTP mode: two hops, nginx-tcp and nginx-http; http1 only. See docs/patterns.md and docs/http.md."
+                "Sets --transports tcp (unless given) and --via relay, relay:uds or relay:file (unless --via names a proxy of yours); sidecar-logs also --workloads rate (unless given): one-way latency from each record's intended append time to its arrival at the collector is the shipper's lag. content-sync sets --transports sync-symlink,sync-rename and --workloads stream,rate (unless given) and no hop: publish-to-visible latency. http-proxy=nginx|haproxy sets --transports tcp and --workloads http1 (unless given) and, unless --via names proxies of yours, starts this host's proxy (beside the run, or with --isolation podman as a third container of the pod) with two ports, TCP mode and HTTP mode: two hops, nginx-tcp and nginx-http; http1 only, and http2 through haproxy (--workloads http1,http2: HTTP/2 both ways; nginx speaks HTTP/1.1 upstream). See docs/patterns.md and docs/http.md."
         ))
     var preset: String?
 }

@@ -342,7 +342,7 @@ extension EndToEnd {
         }
 
         @Test(
-            "--preset http-proxy=nginx|haproxy: each http1 case direct, through the proxy in TCP mode and in HTTP mode",
+            "--preset http-proxy=nginx|haproxy: each http1 case (and http2 through haproxy) direct, through the proxy in TCP mode and in HTTP mode",
             .enabled(if: toolPresent("/usr/sbin/nginx") && toolPresent("/usr/sbin/haproxy")),
             .singleThreaded("the hops are real proxies started by run"))
         func httpProxyPresets() throws {
@@ -351,23 +351,33 @@ extension EndToEnd {
             let messages = sanitizerScaled(300)
             for kind in ["nginx", "haproxy"] {
                 let results = dir + "/\(kind)"
+                // haproxy carries http2 too, HTTP/2 both ways, 8 streams at once.
+                let workloads = kind == "haproxy" ? ["--workloads", "http1,http2", "--h2-streams", "8"] : []
                 let result = try BinaryProcess.run(
                     [
                         "run", "--preset", "http-proxy=\(kind)", "--sizes", "64,64KiB", "--trials", "2", "--messages",
                         String(messages), "--warmup", "10ms", "--verify", "all", "--no-calibrate", "--results-dir",
                         results,
-                    ], timeout: 300)
+                    ] + workloads, timeout: 300)
                 #expect(result.status == 0, "\(kind): \(result.stderr)")
                 let run = try ResultsStore.load(try #require(try resultsFiles(in: results).first))
-                // Per size: direct, TCP mode, HTTP mode, in that order; every request checked.
+                // Per workload and size: direct, TCP mode, HTTP mode, in that order; every request checked.
+                let rounds = kind == "haproxy" ? 4 : 2
                 #expect(
                     run.cases.map { $0.key.hop?.name ?? "direct" }
                         == Array(
-                            repeating: ["direct", "\(kind)-tcp", "\(kind)-http"], count: 2
+                            repeating: ["direct", "\(kind)-tcp", "\(kind)-http"], count: rounds
                         ).flatMap { $0 }, "\(run.cases.map(\.key))")
+                #expect(run.cases.filter { $0.key.workload == .http2 }.count == (kind == "haproxy" ? 6 : 0))
                 for c in run.cases {
                     #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
                     expectIntact(c, messages: UInt64(messages))
+                    // The server's count too: what the proxy delivered, every body compared.
+                    for t in c.trials where c.key.workload == .http2 {
+                        #expect(
+                            t.server.integrity.received == t.messages && t.server.integrity.verified == t.messages
+                                && !t.server.integrity.hasErrors, "\(c.key)")
+                    }
                     guard c.key.hop != nil else { continue }
                     // The proxy's own CPU, read from /proc for both modes of the one process.
                     for t in c.trials {
@@ -375,7 +385,8 @@ extension EndToEnd {
                     }
                 }
                 #expect(
-                    HopCost.pairs(in: run).map(\.hop) == ["\(kind)-tcp", "\(kind)-http", "\(kind)-tcp", "\(kind)-http"])
+                    HopCost.pairs(in: run).map(\.hop)
+                        == Array(repeating: ["\(kind)-tcp", "\(kind)-http"], count: rounds).flatMap { $0 })
                 // The proxy is gone with the run.
                 let left = try BinaryProcess.run(
                     ["-c", "pgrep -x \(kind) -a | grep -c podbench || true"], executable: "/bin/sh")

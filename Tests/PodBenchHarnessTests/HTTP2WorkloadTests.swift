@@ -181,4 +181,101 @@ struct HTTP2WorkloadTests {
         #expect(key.description == "tcp http2 64 streams=16")
         #expect(try CaseSpec(transport: .tcp, workload: .http2, messageSize: 64).key().options == ["streams": "1"])
     }
+
+    /// Drives a client session by hand over a blocking channel (small bodies, one stream): `requests`
+    /// echoes, then the end of the trial with `endCount` when given; returns the session.
+    static func drive(
+        _ channel: SocketChannel, requests: UInt64, endCount: UInt64?
+    ) throws -> HTTP2ClientSession {
+        let session = try HTTP2Workload.clientSession(streams: 1, bodyLength: 64, seed: 7)
+        session.begin()
+        session.startNumbering()
+        session.issuing = true
+        /// Issues while requests are left (once the server's SETTINGS are in), writes, reads.
+        func pump(until done: () -> Bool) throws {
+            while !done() {
+                if session.issuing && session.sequence < requests && session.canIssue && session.mayIssue {
+                    session.issue(now: MonotonicClock.now(), count: Int(requests - session.sequence))
+                }
+                session.writeBodies()
+                if session.sendCount > 0 {
+                    try channel.sendAll(session.pendingSend)
+                    session.sent()
+                    continue
+                }
+                session.received(try channel.receiveSome(into: session.receiveSpace()))
+                try session.process(now: MonotonicClock.now())
+            }
+        }
+        try pump { session.completed >= requests }
+        session.issuing = false
+        if let endCount {
+            try pump { session.canEnd }
+            session.issueEnd(count: endCount, now: MonotonicClock.now())
+            try pump { session.endAnswer != nil }
+        }
+        return session
+    }
+
+    @Test(
+        "through a hop the server accepts when the phase runs, a session per connection, and counts a phase spread over several"
+    )
+    func hopConnections() throws {
+        let listener = try SocketTransport.listen(
+            kind: .tcp, options: TransportOptions(), sharedDirectory: "", name: "")
+        var spec = CaseSpec(transport: .tcp, workload: .http2, messageSize: 64, seed: 7, streams: 1)
+        spec.options.via = try HopEndpoint(parsing: "tcp:127.0.0.1:9")
+        #expect(spec.acceptsLazily)
+        // Used by the server's thread only while the test waits for it (a box to hand it over).
+        nonisolated(unsafe) let served = HTTPHopCase(
+            spec: spec, listener: listener, timeoutNanoseconds: 10_000_000_000)
+        defer { served.close() }
+        final class Phases: @unchecked Sendable { var counts: [IntegrityCounts] = [] }
+        let phases = Phases()
+        let server = Background {
+            for _ in 0..<2 {
+                let (counts, error, _) = served.serve(since: MonotonicClock.now())
+                if let error { throw error }
+                phases.counts.append(counts)
+            }
+        }
+        func connect() throws -> SocketChannel {
+            try SocketTransport.connect(
+                to: listener.endpoint, kind: .tcp, options: TransportOptions(), timeoutNanoseconds: 10_000_000_000)
+        }
+        var open: [SocketChannel] = []
+        var waited = false
+        // Whatever fails here, the server's thread is done with the case before it is closed.
+        defer {
+            if !waited {
+                for c in open { c.shutdown() }
+                _ = try? server.wait()
+            }
+            for c in open { c.close() }
+        }
+        // Phase 1: 5 requests on a connection the proxy then closes, 7 and the end on its next one:
+        // the end carries the phase's 12, and the server's answer counts all 12.
+        let first = try connect()
+        open.append(first)
+        _ = try Self.drive(first, requests: 5, endCount: nil)
+        first.shutdown()
+        let second = try connect()
+        open.append(second)
+        let ended = try Self.drive(second, requests: 7, endCount: 12)
+        #expect(ended.endAnswer == 12)
+        // Phase 2 on a new connection (the proxy closed the idle one between phases): a new
+        // preface, a new session at the server.
+        second.shutdown()
+        let third = try connect()
+        open.append(third)
+        let last = try Self.drive(third, requests: 3, endCount: 3)
+        #expect(last.endAnswer == 3)
+        third.shutdown()
+        waited = true
+        try server.wait()
+        #expect(phases.counts.count == 2)
+        #expect(phases.counts.first?.received == 12 && phases.counts.first?.verified == 12, "\(phases.counts)")
+        #expect(phases.counts.last?.received == 3 && phases.counts.last?.hasErrors == false, "\(phases.counts)")
+        #expect(phases.counts.allSatisfy { !$0.hasErrors }, "\(phases.counts)")
+    }
 }

@@ -65,6 +65,22 @@ struct MeasurementOptionsTests {
             #expect(throws: (any Error).self) { try PodBench.Client.parse(["--preset", text]) }
             // Its HTTP port answers anything else with 400, and it listens on tcp.
             #expect(throws: (any Error).self) { try Self.parsed(["--preset", text, "--workloads", "pingpong,http1"]) }
+            // http2 goes through haproxy (HTTP/2 both ways); nginx's proxy_pass speaks HTTP/1.1 upstream.
+            let both = ["--preset", text, "--workloads", "http1,http2", "--h2-streams", "1,8"]
+            if kind == .haproxy {
+                #expect(try Self.parsed(both).workloads == [.http1, .http2])
+                let config = ProxyLauncher.haproxyConfiguration(http: 2, tcp: 1, target: 3)
+                #expect(
+                    config.contains("use_backend h2 if HTTP_2.0")
+                        && config.contains("server one 127.0.0.1:3 proto h2")
+                        && config.contains("tune.h2.max-concurrent-streams 128"), "\(config)")
+            } else {
+                #expect {
+                    try Self.parsed(both)
+                } throws: { error in
+                    "\(error)".contains("nginx passes HTTP/2 upstream only as gRPC")
+                }
+            }
             #expect(throws: (any Error).self) { try Self.parsed(["--preset", text, "--transports", "uds"]) }
             // A proxy of the user's given with --via stands: nothing started.
             _ = try PodBench.Client.parse([
