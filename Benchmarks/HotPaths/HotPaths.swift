@@ -328,6 +328,25 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(ending)
         }
 
+        // `http-load --rate`'s open loop (#22): GETs written on their schedule, pipelined, without
+        // blocking (MSG_DONTWAIT, ppoll, recv), answers parsed and held to the first's checksum, each
+        // latency from its intended time. A request due every microsecond for 1 ms: the pipeline
+        // fills, and the loop runs as fast as the answers come.
+        let openSide = ClientSide(size: size, workload: .http1)
+        let pipeline = HTTP1Load.Pipeline(request: get, maximumBody: size)
+        let openPlan = try! HTTP1Load.Plan(
+            target: .ipv4(host: "127.0.0.1", port: 8080), path: "/file", durationNanoseconds: 1_000_000,
+            warmupNanoseconds: 0, expectedBodyLength: size, maximumBodyLength: size, requestsPerSecond: 1e6)
+        Benchmark("http-load --rate open loop over a socketpair, \(ByteSize.format(size)), 1 ms at 1M/s") {
+            benchmark in
+            benchmark.startMeasurement()
+            let result = try HTTP1Load.openLoop(
+                openPlan, rate: 1e6, channel: openSide.reader.channel, pipeline: pipeline,
+                histogram: &openSide.histogram)
+            benchmark.stopMeasurement()
+            blackHole(result.requests)
+        }
+
         // `http2-load`'s session (#22) at 16 streams, no I/O: each answer (an nginx-like header
         // block, Huffman-coded, and DATA frames of 16 KiB at most) processed as it would arrive,
         // HPACK-decoded and checked, and the next request written.

@@ -29,12 +29,19 @@ public enum HTTP1Load {
         /// How long one request may take, from its send to its response's last byte, before the
         /// run fails (however slowly the bytes trickle in).
         public var timeoutNanoseconds: UInt64
+        /// Open loop: requests written at this rate on their schedule, pipelined (nil: closed loop,
+        /// the next request when the last answer is in). `HTTP1Load.runOpenLoop`.
+        public var requestsPerSecond: Double?
 
         public init(
             target: SocketAddress, path: String, host: String? = nil, durationNanoseconds: UInt64,
             warmupNanoseconds: UInt64, expectedBodyLength: Int? = nil, maximumBodyLength: Int = 4 << 20,
-            timeoutNanoseconds: UInt64 = 10_000_000_000
+            timeoutNanoseconds: UInt64 = 10_000_000_000, requestsPerSecond: Double? = nil
         ) throws {
+            if let requestsPerSecond, !(requestsPerSecond >= 1 && requestsPerSecond <= 10_000_000) {
+                throw PodBenchError(.invalidConfiguration, "--rate: 1 to 10M requests a second (\(requestsPerSecond))")
+            }
+            self.requestsPerSecond = requestsPerSecond
             self.target = target
             self.path = path
             self.host = host ?? Self.defaultHost(target)
@@ -75,6 +82,11 @@ public enum HTTP1Load {
         public var headLength: Int
         /// This thread's CPU time over the measured phase.
         public var cpu: CPUUsage
+        /// Open loop: requests due within the measured phase and never written (the pipeline was
+        /// full until it ended).
+        public var missed: UInt64 = 0
+        /// The most requests outstanding at once (1 in the closed loop).
+        public var peakOutstanding = 1
 
         public var requestsPerSecond: Double {
             elapsedNanoseconds == 0 ? 0 : Double(requests) * 1e9 / Double(elapsedNanoseconds)
@@ -116,6 +128,30 @@ public enum HTTP1Load {
         public var headLength = 0
 
         public init(bodyLength: Int?) { self.bodyLength = bodyLength }
+
+        /// Holds the response to request `sequence` to the first one's body (and --expect-length),
+        /// or learns it from this one when it is the first.
+        @inline(__always)
+        mutating func check(_ body: UnsafeRawBufferPointer, headLength: Int, of sequence: UInt64) throws {
+            let length = body.count
+            if let checksum {
+                guard length == bodyLength!, PayloadChecksum.checksum(body) == checksum else {
+                    throw PodBenchError(
+                        .integrityFailure,
+                        "the response to request \(sequence) has \(length == bodyLength! ? "another body than the first response's (same length, another checksum)" : "a \(length)-byte body, the first response's had \(bodyLength!)"): http-load asks for one fixed resource, and every answer must be the same"
+                    )
+                }
+                return
+            }
+            if let expected = bodyLength, expected != length {
+                throw PodBenchError(
+                    .integrityFailure,
+                    "the response to request \(sequence) has a \(length)-byte body, --expect-length is \(expected)")
+            }
+            bodyLength = length
+            checksum = PayloadChecksum.checksum(body)
+            self.headLength = headLength
+        }
     }
 
     /// How a run of `loop` ended.
@@ -186,24 +222,8 @@ public enum HTTP1Load {
             if let inFlight, !inFlight.answered(started) {
                 throw PodBenchError(.timeout, "request \(sequence) was answered after --timeout")
             }
-            let body = UnsafeRawBufferPointer(rebasing: message[head.length...])
-            if let checksum = expectation.checksum {
-                guard length == expectation.bodyLength!, PayloadChecksum.checksum(body) == checksum else {
-                    throw PodBenchError(
-                        .integrityFailure,
-                        "the response to request \(sequence) has \(length == expectation.bodyLength! ? "another body than the first response's (same length, another checksum)" : "a \(length)-byte body, the first response's had \(expectation.bodyLength!)"): http-load asks for one fixed resource, and every answer must be the same"
-                    )
-                }
-            } else {
-                if let expected = expectation.bodyLength, expected != length {
-                    throw PodBenchError(
-                        .integrityFailure,
-                        "the response to request \(sequence) has a \(length)-byte body, --expect-length is \(expected)")
-                }
-                expectation.bodyLength = length
-                expectation.checksum = PayloadChecksum.checksum(body)
-                expectation.headLength = head.length
-            }
+            try expectation.check(
+                UnsafeRawBufferPointer(rebasing: message[head.length...]), headLength: head.length, of: sequence)
             if record { histogram.record(min(now &- started, highest)) }
             sequence &+= 1
             sent &+= 1
@@ -243,6 +263,11 @@ public enum HTTP1Load {
     /// that takes longer than the plan's timeout, however its bytes trickle in, ends the run: a
     /// watchdog thread shuts the connection down under it.
     public static func run(_ plan: Plan) throws -> Result {
+        if let rate = plan.requestsPerSecond {
+            let channel = try connect(plan)
+            defer { channel.close() }
+            return try runOpenLoop(plan, rate: rate, channel: channel)
+        }
         let inFlight = InFlight()
         let timeout = plan.timeoutNanoseconds
         let watchdog = Thread {

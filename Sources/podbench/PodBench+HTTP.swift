@@ -9,17 +9,27 @@ extension PodBench {
     struct HTTPLoad: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "http-load",
-            abstract: "GET one path over one keep-alive HTTP/1.1 connection, as fast as answers come (wrk -t1 -c1).",
+            abstract:
+                "GET one path over one keep-alive HTTP/1.1 connection, as fast as answers come (wrk -t1 -c1) or at a rate (wrk2 -t1 -c1 -R).",
             discussion: """
                 The http1 workload's client against a server nobody here wrote: nginx serving a file, a sidecar, \
                 `podbench http-serve`. One request outstanding; each round trip from just before its send to the \
                 response's last byte. Every response must be 200 with a Content-Length and the first response's \
                 body (by checksum): a fixed resource. A connection the server closes is opened again (counted). \
+                With --rate, open loop as wrk2 drives one connection: each request written at its scheduled time \
+                whether or not the answers before it came (pipelined; the server answers in order), its latency \
+                from that time, so a slow answer counts in every one behind it; at most 1024 outstanding. \
                 Prints requests/s, latency percentiles and this side's CPU per request; --json for a script. \
                 docs/http.md compares it with wrk.
                 """)
 
         @OptionGroup var load: HTTPLoadOptions
+
+        @Option(
+            help:
+                "Open loop: write this many requests a second, each at its scheduled time, pipelined on the one connection, each timed from that time (as wrk2 -R); default: closed loop."
+        )
+        var rate: Double?
 
         func plan() throws -> HTTP1Load.Plan {
             let options = try load.parsed(largestBody: 1 << 30)
@@ -28,7 +38,7 @@ extension PodBench {
                     target: options.target, path: load.path, host: load.host,
                     durationNanoseconds: options.durationNanoseconds, warmupNanoseconds: options.warmupNanoseconds,
                     expectedBodyLength: options.expectedBodyLength, maximumBodyLength: options.maximumBodyLength,
-                    timeoutNanoseconds: options.timeoutNanoseconds)
+                    timeoutNanoseconds: options.timeoutNanoseconds, requestsPerSecond: rate)
             } catch let error as PodBenchError {
                 throw ValidationError(error.message)
             }
@@ -40,6 +50,7 @@ extension PodBench {
             let plan = try plan()
             if let cpu = load.cpu { _ = try CPUPinning.pinCurrentThread(to: cpu) }
             let result = try HTTP1Load.run(plan)
+            let open = plan.requestsPerSecond != nil
             let summary = LatencySummary(result.latency)
             if load.json {
                 let report = HTTPLoadReport(
@@ -48,7 +59,9 @@ extension PodBench {
                     bodyLength: result.bodyLength, headLength: result.headLength, reconnects: result.reconnects,
                     cpuNanosecondsPerRequest: result.requests == 0
                         ? 0
-                        : Double(result.cpu.userNanoseconds + result.cpu.systemNanoseconds) / Double(result.requests))
+                        : Double(result.cpu.userNanoseconds + result.cpu.systemNanoseconds) / Double(result.requests),
+                    rate: plan.requestsPerSecond, missed: open ? result.missed : nil,
+                    peakOutstanding: open ? result.peakOutstanding : nil)
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
                 print(String(decoding: try encoder.encode(report), as: UTF8.self))
@@ -59,7 +72,7 @@ extension PodBench {
             let per = { (ns: UInt64) in result.requests == 0 ? 0 : Double(ns) / Double(result.requests) / 1000 }
             print(
                 TextEscaping.terminal(
-                    "GET \(plan.path) from \(plan.target), one connection, \(load.duration) after \(load.warmup) of warm-up"
+                    "GET \(plan.path) from \(plan.target), one connection, \(plan.requestsPerSecond.map { "open loop at \(String(format: "%.0f", $0))/s, pipelined" } ?? "closed loop"), \(load.duration) after \(load.warmup) of warm-up"
                 ))
             print(
                 "  requests   \(result.requests) (\(String(format: "%.1f", result.requestsPerSecond))/s), \(result.bodyLength)-byte bodies, heads of \(result.headLength) bytes, \(result.reconnects) reconnects"
@@ -67,6 +80,16 @@ extension PodBench {
             print(
                 "  latency    p50 \(µs(summary.p50))  p90 \(µs(summary.p90))  p99 \(µs(summary.p99))  p99.9 \(µs(summary.p999))  max \(µs(summary.max))"
             )
+            if let asked = plan.requestsPerSecond {
+                print(
+                    "  pipeline   \(result.peakOutstanding) requests outstanding at most (it holds \(HTTP1Load.pipelineDepth))"
+                )
+                if result.requestsPerSecond < 0.95 * asked || result.missed > 0 {
+                    print(
+                        "  behind     \(String(format: "%.0f", result.requestsPerSecond))/s answered of the \(String(format: "%.0f", asked))/s asked: requests waited for the pipeline (their latency counts the wait), \(result.missed) due in the phase were never sent (their latency is not seen)"
+                    )
+                }
+            }
             print(
                 "  CPU        \(String(format: "%.2f", per(cpu.userNanoseconds + cpu.systemNanoseconds))) µs a request (user \(String(format: "%.2f", per(cpu.userNanoseconds))), system \(String(format: "%.2f", per(cpu.systemNanoseconds))))"
             )
@@ -86,6 +109,12 @@ extension PodBench {
         var headLength: Int
         var reconnects: UInt64
         var cpuNanosecondsPerRequest: Double
+        /// The open loop's rate asked for (absent: closed loop).
+        var rate: Double?
+        /// Open loop: requests due within the phase and never written (the pipeline was full).
+        var missed: UInt64?
+        /// Open loop: the most requests outstanding at once.
+        var peakOutstanding: Int?
     }
 
     /// `podbench http-serve`: the http1 workload's server on its own, for wrk and other peers.

@@ -151,6 +151,100 @@ struct HTTP1LoadTests {
         return server
     }
 
+    @Test("--rate against http-serve: every request due in the phase written on its time and answered, pipelined")
+    func openLoopAgainstServe() throws {
+        let server = try Self.server(bodyLength: 1000)
+        // Request k is due at k × 0.5 ms: those due in [50 ms, 250 ms) are the phase's 400.
+        let result = try HTTP1Load.run(
+            try HTTP1Load.Plan(
+                target: server.address, path: "/x", durationNanoseconds: 200_000_000,
+                warmupNanoseconds: 50_000_000, expectedBodyLength: 1000, requestsPerSecond: 2000))
+        #expect(result.requests + result.missed == 400, "\(result.requests) answered, \(result.missed) missed")
+        #expect(result.latency.totalCount == result.requests && result.bodyLength == 1000)
+        #expect(result.peakOutstanding >= 1 && result.peakOutstanding <= HTTP1Load.pipelineDepth)
+        #expect(throws: PodBenchError.self) {
+            try HTTP1Load.Plan(
+                target: server.address, path: "/", durationNanoseconds: 1, warmupNanoseconds: 0, requestsPerSecond: 0)
+        }
+    }
+
+    /// The open loop over a socket pair against a server written here: it reads requests as they
+    /// come and answers request n with `answer(n)` after `stall(n)`; nil closes its side.
+    static func openLoopAgainst(
+        rate: Double, durationNanoseconds: UInt64, stall: @escaping @Sendable (UInt64) -> UInt32 = { _ in 0 },
+        answer: @escaping @Sendable (UInt64) -> [UInt8]?
+    ) throws -> Result<HTTP1Load.Result, PodBenchError> {
+        let (a, b) = try socketPair()
+        defer {
+            a.close()
+            b.close()
+        }
+        let server = Background {
+            var reader = FrameReader(channel: b, maximumPayload: 64)
+            defer { reader.deallocate() }
+            var n: UInt64 = 0
+            while true {
+                let head = try reader.nextHTTPHead(from: b, response: false)
+                _ = try reader.takeHTTP(head.length, from: b)
+                let pause = stall(n)
+                if pause > 0 { usleep(pause) }
+                guard let bytes = answer(n) else {
+                    b.shutdown()
+                    return
+                }
+                try bytes.withUnsafeBytes { try b.sendAll($0) }
+                n += 1
+            }
+        }
+        let plan = try HTTP1Load.Plan(
+            target: .ipv4(host: "127.0.0.1", port: 1), path: "/", host: "x", durationNanoseconds: durationNanoseconds,
+            warmupNanoseconds: 0, requestsPerSecond: rate)
+        let result = Result { try HTTP1Load.runOpenLoop(plan, rate: rate, channel: a) }
+            .mapError { $0 as? PodBenchError ?? PodBenchError(.ioFailure, "\($0)") }
+        a.shutdown()
+        b.shutdown()
+        try? server.wait()
+        return result
+    }
+
+    @Test("--rate: a stalled answer delays every request behind it, and each counts the wait from its own time")
+    func openLoopHeadOfLine() throws {
+        // The first answer comes 100 ms late; requests are due every 1 ms from 0. Each of the 50
+        // due before 50 ms is answered after 100 ms: at least 50 ms late, however the machine runs.
+        let result = try Self.openLoopAgainst(
+            rate: 1000, durationNanoseconds: 300_000_000, stall: { $0 == 0 ? 100_000 : 0 },
+            answer: { _ in Self.response("hello") }
+        ).get()
+        #expect(result.requests + result.missed == 300, "\(result.requests) answered, \(result.missed) missed")
+        #expect(result.latency.count(within: 49_000_000...UInt64.max) >= 50, "\(LatencySummary(result.latency))")
+        #expect(result.peakOutstanding >= 50)
+    }
+
+    @Test(
+        "--rate: a wrong answer or a closed connection fails the run, the request named",
+        arguments: [
+            ("a 404", "request 3 (GET): the answer is 'HTTP/1.1 404 Not Found', not 200 OK"),
+            ("Connection: close", "the response to request 4 closes the connection (Connection: close)"),
+            ("another body", "the response to request 5 has another body than the first response's"),
+            ("closed", "the server closed the connection with"),
+        ])
+    func openLoopWrongAnswers(name: String, phrase: String) throws {
+        let result = try Self.openLoopAgainst(rate: 5000, durationNanoseconds: 200_000_000) { n in
+            switch name {
+            case "a 404" where n == 3: Self.text("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            case "Connection: close" where n == 4: Self.response("abc", extra: "Connection: close\r\n")
+            case "another body" where n == 5: Self.response("abd")
+            case "closed" where n == 6: nil
+            default: Self.response("abc")
+            }
+        }
+        guard case .failure(let error) = result else {
+            Issue.record("\(name): the run passed")
+            return
+        }
+        #expect(error.message.contains(phrase), "\(name): \(error.message)")
+    }
+
     @Test("http-load against http-serve: requests measured, the fixed body checked, nothing reopened")
     func loadAgainstServe() throws {
         let server = try Self.server(bodyLength: 1000)
