@@ -55,11 +55,13 @@ public struct HopCost: Sendable {
         serverCPUAdded = b.serverCPUPerMessage - a.serverCPUPerMessage
     }
 
-    /// transport, workload, size and (rate) offered rate: `tcp rate 256 at 10k/s`.
+    /// transport, workload, size, (rate) offered rate and the key's options, so that two cases of a
+    /// run never share a name: `tcp rate 256 at 10k/s`, `tcp http2 64 streams=16`.
     public var caseName: String {
         let key = through.key
         let rate = key.rate.map { " at \(Format.rate(Double($0)))/s" } ?? ""
-        return "\(key.transport) \(key.workload) \(ByteSize.format(key.messageSize))\(rate)"
+        let options = key.options.keys.sorted().map { " \($0)=\(key.options[$0]!)" }.joined()
+        return "\(key.transport) \(key.workload) \(ByteSize.format(key.messageSize))\(rate)\(options)"
     }
 
     /// One line: the case, what the hop added to latency and took from throughput, its own CPU.

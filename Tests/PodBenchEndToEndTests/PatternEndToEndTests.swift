@@ -369,6 +369,11 @@ extension EndToEnd {
                             repeating: ["direct", "\(kind)-tcp", "\(kind)-http"], count: rounds
                         ).flatMap { $0 }, "\(run.cases.map(\.key))")
                 #expect(run.cases.filter { $0.key.workload == .http2 }.count == (kind == "haproxy" ? 6 : 0))
+                if kind == "haproxy" {
+                    // The hop lines name each case whole: streams too.
+                    #expect(
+                        result.stdout.contains("tcp http2 64 streams=8 via haproxy-http (tcp in)"), "\(result.stdout)")
+                }
                 for c in run.cases {
                     #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
                     expectIntact(c, messages: UInt64(messages))
