@@ -29,15 +29,26 @@ public enum HTTP1Load {
         /// How long one request may take, from its send to its response's last byte, before the
         /// run fails (however slowly the bytes trickle in).
         public var timeoutNanoseconds: UInt64
-        /// Open loop: requests written at this rate on their schedule, pipelined (nil: closed loop,
+        /// Open loop: requests due at this rate, each timed from its due time (nil: closed loop,
         /// the next request when the last answer is in). `HTTP1Load.runOpenLoop`.
         public var requestsPerSecond: Double?
+        /// Open loop: the most requests written and unanswered at once (1: the next is written
+        /// when the last is answered, as wrk2; more: HTTP/1.1 pipelining).
+        public var pipelineDepth: Int
 
         public init(
             target: SocketAddress, path: String, host: String? = nil, durationNanoseconds: UInt64,
             warmupNanoseconds: UInt64, expectedBodyLength: Int? = nil, maximumBodyLength: Int = 4 << 20,
-            timeoutNanoseconds: UInt64 = 10_000_000_000, requestsPerSecond: Double? = nil
+            timeoutNanoseconds: UInt64 = 10_000_000_000, requestsPerSecond: Double? = nil, pipelineDepth: Int = 1
         ) throws {
+            guard (1...HTTP1Load.largestPipeline).contains(pipelineDepth) else {
+                throw PodBenchError(
+                    .invalidConfiguration, "--pipeline: 1 to \(HTTP1Load.largestPipeline) requests (\(pipelineDepth))")
+            }
+            guard timeoutNanoseconds >= 1_000_000 && timeoutNanoseconds <= 86_400_000_000_000 else {
+                throw PodBenchError(.invalidConfiguration, "--timeout: 1ms to 1 day")
+            }
+            self.pipelineDepth = pipelineDepth
             if let requestsPerSecond, !(requestsPerSecond >= 1 && requestsPerSecond <= 10_000_000) {
                 throw PodBenchError(.invalidConfiguration, "--rate: 1 to 10M requests a second (\(requestsPerSecond))")
             }
@@ -264,9 +275,9 @@ public enum HTTP1Load {
     /// watchdog thread shuts the connection down under it.
     public static func run(_ plan: Plan) throws -> Result {
         if let rate = plan.requestsPerSecond {
-            let channel = try connect(plan)
+            var channel = try connect(plan)
             defer { channel.close() }
-            return try runOpenLoop(plan, rate: rate, channel: channel)
+            return try runOpenLoop(plan, rate: rate, channel: &channel, reconnect: { try connect(plan) })
         }
         let inFlight = InFlight()
         let timeout = plan.timeoutNanoseconds

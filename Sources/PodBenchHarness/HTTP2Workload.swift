@@ -139,18 +139,7 @@ public enum HTTP2Workload {
                         : "the server answered nothing within the peer timeout (\(session.active) requests outstanding)"
                 )
             }
-            let ready = CPodBenchLinux_poll_one(fd, events, Int64(wakeAt - after))
-            if ready < 0 {
-                let error = errno
-                if error == EINTR { continue }
-                throw PodBenchError(
-                    .ioFailure, "waiting for the server failed",
-                    cause: .init(call: "ppoll", errno: Errno(rawValue: error)))
-            }
-            if ready == 0 { continue }
-            if ready & Int32(POLLNVAL) != 0 {
-                throw PodBenchError(.ioFailure, "the connection's socket is closed (POLLNVAL)")
-            }
+            let ready = try SocketWait.poll(fd, events, nanoseconds: Int64(wakeAt - after))
             guard ready & Int32(POLLIN | POLLHUP | POLLERR) != 0, session.mayProcess else { continue }
             let space = session.receiveSpace()
             let n = recv(fd, space.baseAddress, space.count, Int32(MSG_DONTWAIT))

@@ -32,6 +32,31 @@ struct HTTP1LoadTests {
         #expect(plan.host == "[::1]:8080")
     }
 
+    /// A server written here on its own thread: it reads requests as they come (pipelined ones
+    /// too) and answers request n with `answer(n)` after `stall(n)` microseconds; nil shuts its side.
+    static func scriptedServer(
+        on b: SocketChannel, stall: @escaping @Sendable (UInt64) -> UInt32 = { _ in 0 },
+        answer: @escaping @Sendable (UInt64) -> [UInt8]?
+    ) -> Background {
+        Background {
+            var reader = FrameReader(channel: b, maximumPayload: 64)
+            defer { reader.deallocate() }
+            var n: UInt64 = 0
+            while true {
+                let head = try reader.nextHTTPHead(from: b, response: false)
+                _ = try reader.takeHTTP(head.length, from: b)
+                let pause = stall(n)
+                if pause > 0 { usleep(pause) }
+                guard let bytes = answer(n) else {
+                    b.shutdown()
+                    return
+                }
+                try bytes.withUnsafeBytes { try b.sendAll($0) }
+                n += 1
+            }
+        }
+    }
+
     /// The loop for `count` GETs against `answer(n)`, the bytes a server written here sends for
     /// request n; the error it ends with, or nil, the requests done and how it ended.
     static func againstServer(
@@ -44,17 +69,7 @@ struct HTTP1LoadTests {
             a.close()
             b.close()
         }
-        let server = Background {
-            var reader = FrameReader(channel: b, maximumPayload: 64)
-            defer { reader.deallocate() }
-            var n: UInt64 = 0
-            while true {
-                let head = try reader.nextHTTPHead(from: b, response: false)
-                _ = try reader.takeHTTP(head.length, from: b)
-                try answer(n).withUnsafeBytes { try b.sendAll($0) }
-                n += 1
-            }
-        }
+        let server = Self.scriptedServer(on: b, answer: answer)
         var reader = FrameReader(channel: a, maximumPayload: maximumBody + HTTP1.maximumHeadLength)
         defer { reader.deallocate() }
         let request = try HTTP1Load.request(path: "/", host: "x")
@@ -151,55 +166,53 @@ struct HTTP1LoadTests {
         return server
     }
 
-    @Test("--rate against http-serve: every request due in the phase written on its time and answered, pipelined")
+    @Test("--rate against http-serve: every request due in the phase answered, one at a time and pipelined")
     func openLoopAgainstServe() throws {
         let server = try Self.server(bodyLength: 1000)
         // Request k is due at k × 0.5 ms: those due in [50 ms, 250 ms) are the phase's 400.
-        let result = try HTTP1Load.run(
-            try HTTP1Load.Plan(
-                target: server.address, path: "/x", durationNanoseconds: 200_000_000,
-                warmupNanoseconds: 50_000_000, expectedBodyLength: 1000, requestsPerSecond: 2000))
-        #expect(result.requests + result.missed == 400, "\(result.requests) answered, \(result.missed) missed")
-        #expect(result.latency.totalCount == result.requests && result.bodyLength == 1000)
-        #expect(result.peakOutstanding >= 1 && result.peakOutstanding <= HTTP1Load.pipelineDepth)
-        #expect(throws: PodBenchError.self) {
-            try HTTP1Load.Plan(
-                target: server.address, path: "/", durationNanoseconds: 1, warmupNanoseconds: 0, requestsPerSecond: 0)
+        for depth in [1, 1024] {
+            let result = try HTTP1Load.run(
+                try HTTP1Load.Plan(
+                    target: server.address, path: "/x", durationNanoseconds: 200_000_000,
+                    warmupNanoseconds: 50_000_000, expectedBodyLength: 1000, requestsPerSecond: 2000,
+                    pipelineDepth: depth))
+            #expect(result.latency.totalCount == result.requests && result.bodyLength == 1000)
+            #expect(result.reconnects == 0)
+            if depth == 1 {
+                // One at a time: a request waits for the answer before it, however late; the
+                // phase's requests are answered or, when the phase ended first, missed.
+                #expect(result.peakOutstanding == 1)
+                #expect(result.requests + result.missed == 400, "\(result.requests) answered, \(result.missed) missed")
+            } else {
+                // Pipelined up to 1024: nothing due can find the pipeline full, so all 400 go.
+                #expect(result.requests == 400 && result.missed == 0, "\(result.requests), \(result.missed) missed")
+            }
+        }
+        for (rate, depth) in [(0.0, 1), (1000.0, 0), (1000.0, 1025)] {
+            #expect(throws: PodBenchError.self) {
+                try HTTP1Load.Plan(
+                    target: server.address, path: "/", durationNanoseconds: 1, warmupNanoseconds: 0,
+                    requestsPerSecond: rate, pipelineDepth: depth)
+            }
         }
     }
 
-    /// The open loop over a socket pair against a server written here: it reads requests as they
-    /// come and answers request n with `answer(n)` after `stall(n)`; nil closes its side.
+    /// The open loop over a socket pair against `scriptedServer` (no reconnecting).
     static func openLoopAgainst(
-        rate: Double, durationNanoseconds: UInt64, stall: @escaping @Sendable (UInt64) -> UInt32 = { _ in 0 },
+        rate: Double, durationNanoseconds: UInt64, depth: Int = 1,
+        stall: @escaping @Sendable (UInt64) -> UInt32 = { _ in 0 },
         answer: @escaping @Sendable (UInt64) -> [UInt8]?
     ) throws -> Result<HTTP1Load.Result, PodBenchError> {
-        let (a, b) = try socketPair()
+        var (a, b) = try socketPair()
         defer {
             a.close()
             b.close()
         }
-        let server = Background {
-            var reader = FrameReader(channel: b, maximumPayload: 64)
-            defer { reader.deallocate() }
-            var n: UInt64 = 0
-            while true {
-                let head = try reader.nextHTTPHead(from: b, response: false)
-                _ = try reader.takeHTTP(head.length, from: b)
-                let pause = stall(n)
-                if pause > 0 { usleep(pause) }
-                guard let bytes = answer(n) else {
-                    b.shutdown()
-                    return
-                }
-                try bytes.withUnsafeBytes { try b.sendAll($0) }
-                n += 1
-            }
-        }
+        let server = Self.scriptedServer(on: b, stall: stall, answer: answer)
         let plan = try HTTP1Load.Plan(
             target: .ipv4(host: "127.0.0.1", port: 1), path: "/", host: "x", durationNanoseconds: durationNanoseconds,
-            warmupNanoseconds: 0, requestsPerSecond: rate)
-        let result = Result { try HTTP1Load.runOpenLoop(plan, rate: rate, channel: a) }
+            warmupNanoseconds: 0, timeoutNanoseconds: 10_000_000_000, requestsPerSecond: rate, pipelineDepth: depth)
+        let result = Result { try HTTP1Load.runOpenLoop(plan, rate: rate, channel: &a) }
             .mapError { $0 as? PodBenchError ?? PodBenchError(.ioFailure, "\($0)") }
         a.shutdown()
         b.shutdown()
@@ -207,34 +220,49 @@ struct HTTP1LoadTests {
         return result
     }
 
-    @Test("--rate: a stalled answer delays every request behind it, and each counts the wait from its own time")
-    func openLoopHeadOfLine() throws {
+    @Test(
+        "--rate: a stalled answer delays every request behind it, and each counts the wait from its own time",
+        arguments: [1, 1024])
+    func openLoopHeadOfLine(depth: Int) throws {
         // The first answer comes 100 ms late; requests are due every 1 ms from 0. Each of the 50
-        // due before 50 ms is answered after 100 ms: at least 50 ms late, however the machine runs.
+        // due before 50 ms is answered after 100 ms: at least 50 ms late, however the machine runs,
+        // whether it waited to be written (one at a time) or was written and waited for its answer.
         let result = try Self.openLoopAgainst(
-            rate: 1000, durationNanoseconds: 300_000_000, stall: { $0 == 0 ? 100_000 : 0 },
+            rate: 1000, durationNanoseconds: 300_000_000, depth: depth, stall: { $0 == 0 ? 100_000 : 0 },
             answer: { _ in Self.response("hello") }
         ).get()
-        #expect(result.requests + result.missed == 300, "\(result.requests) answered, \(result.missed) missed")
         #expect(result.latency.count(within: 49_000_000...UInt64.max) >= 50, "\(LatencySummary(result.latency))")
-        #expect(result.peakOutstanding >= 50)
+        if depth == 1 {
+            #expect(result.peakOutstanding == 1)
+        } else {
+            // The 100 due while the first answer stalled were written behind it.
+            #expect(result.peakOutstanding >= 50 && result.requests == 300 && result.missed == 0)
+        }
     }
 
     @Test(
-        "--rate: a wrong answer or a closed connection fails the run, the request named",
+        "--rate: a wrong answer, a close under written requests or an answer nobody asked for fails the run, named",
         arguments: [
-            ("a 404", "request 3 (GET): the answer is 'HTTP/1.1 404 Not Found', not 200 OK"),
-            ("Connection: close", "the response to request 4 closes the connection (Connection: close)"),
-            ("another body", "the response to request 5 has another body than the first response's"),
-            ("closed", "the server closed the connection with"),
+            ("a 404", 1, "request 3 (GET): the answer is 'HTTP/1.1 404 Not Found', not 200 OK"),
+            ("Connection: close", 1, "the server closed the connection after request 4"),
+            ("Connection: close, pipelined", 1024, "closes the connection (Connection: close) with"),
+            ("another body", 1, "the response to request 5 has another body than the first response's"),
+            ("closed", 1, "the server closed the connection with 1 requests written and unanswered"),
+            ("two answers", 1, "a response arrived that no request written asked for"),
         ])
-    func openLoopWrongAnswers(name: String, phrase: String) throws {
-        let result = try Self.openLoopAgainst(rate: 5000, durationNanoseconds: 200_000_000) { n in
+    func openLoopWrongAnswers(name: String, depth: Int, phrase: String) throws {
+        // Pipelined, the first answer waits 20 ms: the requests due meanwhile are written behind it.
+        let result = try Self.openLoopAgainst(
+            rate: 5000, durationNanoseconds: 200_000_000, depth: depth,
+            stall: { n in name == "Connection: close, pipelined" && n == 0 ? 20_000 : 0 }
+        ) { n in
             switch name {
             case "a 404" where n == 3: Self.text("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
             case "Connection: close" where n == 4: Self.response("abc", extra: "Connection: close\r\n")
+            case "Connection: close, pipelined" where n == 0: Self.response("abc", extra: "Connection: close\r\n")
             case "another body" where n == 5: Self.response("abd")
             case "closed" where n == 6: nil
+            case "two answers" where n == 2: Self.response("abc") + Self.response("abc")
             default: Self.response("abc")
             }
         }
@@ -243,6 +271,44 @@ struct HTTP1LoadTests {
             return
         }
         #expect(error.message.contains(phrase), "\(name): \(error.message)")
+    }
+
+    @Test("--rate reopens a connection the server closes between requests, as wrk does")
+    func openLoopReconnects() throws {
+        let listener = try SocketTransport.listen(
+            kind: .tcp, options: TransportOptions(), sharedDirectory: "", name: "",
+            fixed: .ipv4(host: "127.0.0.1", port: 0))
+        defer { listener.close() }
+        let connections = 5
+        let server = Background {
+            for _ in 0..<connections {
+                let channel = try listener.accept(timeoutNanoseconds: 10_000_000_000)
+                var reader = FrameReader(channel: channel, maximumPayload: 64)
+                defer {
+                    reader.deallocate()
+                    channel.close()
+                }
+                // Two answers a connection, the second closing it.
+                for close in [false, true] {
+                    let head = try reader.nextHTTPHead(from: channel, response: false)
+                    _ = try reader.takeHTTP(head.length, from: channel)
+                    try Self.response("abc", extra: close ? "Connection: close\r\n" : "").withUnsafeBytes {
+                        try channel.sendAll($0)
+                    }
+                }
+            }
+        }
+        // The run ends at --timeout once the server stops accepting; by then it has reconnected
+        // each time the server closed (its answers were all taken: the server's thread ends well).
+        #expect {
+            try HTTP1Load.run(
+                try HTTP1Load.Plan(
+                    target: listener.address, path: "/", durationNanoseconds: 5_000_000_000, warmupNanoseconds: 0,
+                    timeoutNanoseconds: 1_000_000_000, requestsPerSecond: 1000))
+        } throws: { error in
+            (error as? PodBenchError)?.code == .timeout
+        }
+        try server.wait()
     }
 
     @Test("http-load against http-serve: requests measured, the fixed body checked, nothing reopened")
