@@ -172,14 +172,19 @@ extension HTTP1Load {
         var sequence: UInt64 = 0
         var recorded: UInt64 = 0
         var reconnects: UInt64 = 0
-        // The last answer or write, or the last moment nothing was outstanding: --timeout bounds
-        // how long the server may take neither a byte nor give an answer while requests wait.
+        // The last answer, the last write the server made room for (one that had waited on a full
+        // socket, or the first with nothing written unanswered), or the last moment nothing was
+        // outstanding: --timeout bounds how long the server may neither answer nor read while
+        // requests wait. A write into room the socket had anyway is not the server's doing.
         var lastProgress = started
+        var sendBlocked = false
         var cpuStart: CPUUsage?
         var cpuEnd: CPUUsage?
         let receiveWait = max(timeout / 4, 1_000_000)
-        // A connection closed with nothing written unanswered, to open again before writing.
+        // A connection closed with nothing written unanswered, to open again before writing; the
+        // answers the current connection gave (one closed before any is not reopened).
         var closedBetween = false
+        var answersOnConnection = 0
 
         /// The server closed or reset the connection under written requests.
         func closed() -> PodBenchError {
@@ -211,6 +216,7 @@ extension HTTP1Load {
                     UnsafeRawBufferPointer(rebasing: pending[head.length..<(head.length + length)]),
                     headLength: head.length, of: sequence)
                 let time = pipeline.pop()
+                answersOnConnection += 1
                 if time >= measuredFrom && time < measuredUntil {
                     histogram.record(min(now &- time, highest))
                     recorded &+= 1
@@ -247,18 +253,35 @@ extension HTTP1Load {
             if scheduleClosed && pipeline.outstanding == 0 { break }
             if closedBetween {
                 // Closed with nothing written unanswered (Connection: close, an idle close): open
-                // another, as wrk does; the time it takes counts in the waiting requests' latency.
+                // another when a request is due, as wrk does; the time it takes counts in the
+                // waiting requests' latency. Until one is due, the clock alone is waited on.
                 guard let reconnect else {
                     throw PodBenchError(
                         .peerClosed,
                         "the server closed the connection after request \(sequence &- 1) (\(pipeline.unsent) due requests not yet written)"
                     )
                 }
+                if pipeline.unsent == 0 {
+                    let until = due < measuredUntil ? due : measuredUntil
+                    _ = try SocketWait.poll(-1, 0, nanoseconds: Int64(until > now ? until - now : 0))
+                    continue
+                }
+                guard answersOnConnection > 0 else {
+                    throw PodBenchError(
+                        .peerClosed,
+                        "the server closed a connection before answering anything on it (\(sequence) answered, \(reconnects) reconnects)"
+                    )
+                }
+                // The new connection first: if it cannot be made, the old one is still the
+                // caller's to close, once.
+                let fresh = try reconnect()
                 channel.close()
-                channel = try reconnect()
+                channel = fresh
                 fd = channel.descriptor.rawValue
                 reconnects += 1
                 closedBetween = false
+                answersOnConnection = 0
+                sendBlocked = false
                 pipeline.partial = 0
                 pipeline.start = 0
                 pipeline.end = 0
@@ -270,13 +293,17 @@ extension HTTP1Load {
                 let bytes = pipeline.pending
                 let n = Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
                 if n > 0 {
+                    if sendBlocked || pipeline.written == 0 { lastProgress = MonotonicClock.now() }
+                    sendBlocked = false
                     pipeline.wrote(n)
-                    lastProgress = MonotonicClock.now()
                     continue
                 }
                 let error = errno
                 if n < 0 && error == EINTR { continue }
-                if n < 0 && (error == EAGAIN || error == EWOULDBLOCK) { break }
+                if n < 0 && (error == EAGAIN || error == EWOULDBLOCK) {
+                    sendBlocked = true
+                    break
+                }
                 if error == EPIPE || error == ECONNRESET {
                     // Nothing written whole was lost: the server cannot have taken a part of one.
                     if pipeline.written == 0 {
@@ -341,9 +368,10 @@ extension HTTP1Load {
                 "\(pipeline.end - pipeline.start) bytes arrived after the answer to request \(sequence &- 1), which no request asked for"
             )
         }
-        // Requests due within the phase that could not be written before it ended (the pipeline
+        // Requests due within the phase that could not be queued before it ended (the pipeline
         // was full): their latencies are not seen, their count is reported.
-        let firstMissed = max(due, measuredFrom)
+        // (The first of them on the schedule: `due`, or the first due time in the phase.)
+        let firstMissed = due >= measuredFrom ? due : due &+ (measuredFrom - due + interval - 1) / interval * interval
         let missed = firstMissed < measuredUntil ? (measuredUntil - firstMissed + interval - 1) / interval : 0
         guard recorded > 0 else {
             let seconds = Double(MonotonicClock.now() &- started) / 1e9

@@ -4,7 +4,7 @@ import PodBenchCore
 import SystemPackage
 
 /// One socket's wait in the event loops that never block on it (the http2 workload's client, the
-/// HTTP/1.1 open loop): ppoll for `events` for at most `nanoseconds`.
+/// HTTP/1.1 open loop): ppoll for `events` for at most `nanoseconds` (`fd` -1: the clock alone).
 enum SocketWait {
     /// The events that came (POLLIN, POLLOUT, POLLHUP, POLLERR), or 0 when none did before the
     /// time was up or a signal came: the caller looks at its clock and waits again.

@@ -19,8 +19,9 @@ extension PodBench {
                 again (counted). With --rate, the open loop: request k is due at k/rate and timed from then, as \
                 wrk2 times it, so a slow answer counts in every request that waited behind it; it is written when \
                 due and, with --pipeline 1 (the default), once the one before it is answered; --pipeline N writes \
-                up to N before their answers (HTTP/1.1 pipelining). Requests due in the phase that could not go \
-                are counted as missed. \
+                up to N before their answers (HTTP/1.1 pipelining). Requests due in the phase that could not be \
+                queued before it ended are counted as missed; --timeout then bounds how long the server may \
+                neither answer nor read while requests wait. \
                 Prints requests/s, latency percentiles and this side's CPU per request; --json for a script. \
                 docs/http.md compares it with wrk.
                 """)
@@ -41,6 +42,9 @@ extension PodBench {
 
         func plan() throws -> HTTP1Load.Plan {
             let options = try load.parsed(largestBody: 1 << 30)
+            guard rate != nil || pipeline == 1 else {
+                throw ValidationError("--pipeline goes with --rate (the closed loop has one request outstanding)")
+            }
             do {
                 return try HTTP1Load.Plan(
                     target: options.target, path: load.path, host: load.host,
@@ -96,7 +100,7 @@ extension PodBench {
                 }
                 if result.missed > 0 {
                     print(
-                        "  behind     \(String(format: "%.0f", result.requestsPerSecond))/s answered of the \(String(format: "%.0f", asked))/s asked: requests waited for the ones before them (their latency counts the wait), \(result.missed) due in the phase could not be written before it ended (their latency is not seen)"
+                        "  behind     \(String(format: "%.0f", result.requestsPerSecond))/s answered of the \(String(format: "%.0f", asked))/s asked: requests waited for the ones before them (their latency counts the wait), \(result.missed) due in the phase could not be queued before it ended, the pipeline full (their latency is not seen)"
                     )
                 }
             }
@@ -121,8 +125,8 @@ extension PodBench {
         var cpuNanosecondsPerRequest: Double
         /// The open loop's rate asked for (absent: closed loop).
         var rate: Double?
-        /// Open loop: requests due within the phase that could not be written before it ended (the
-        /// requests before them were still unanswered).
+        /// Open loop: requests due within the phase that could not be queued before it ended (the
+        /// pipeline was full of requests not yet answered).
         var missed: UInt64?
         /// Open loop: the most requests queued or written and unanswered at once.
         var peakOutstanding: Int?

@@ -33,18 +33,23 @@ struct HTTP1LoadTests {
     }
 
     /// A server written here on its own thread: it reads requests as they come (pipelined ones
-    /// too) and answers request n with `answer(n)` after `stall(n)` microseconds; nil shuts its side.
+    /// too) and answers request n with `answer(n)` after `stall(n)` microseconds, once `ahead(n)`
+    /// more requests have come; nil shuts its side.
     static func scriptedServer(
         on b: SocketChannel, stall: @escaping @Sendable (UInt64) -> UInt32 = { _ in 0 },
-        answer: @escaping @Sendable (UInt64) -> [UInt8]?
+        ahead: @escaping @Sendable (UInt64) -> UInt64 = { _ in 0 }, answer: @escaping @Sendable (UInt64) -> [UInt8]?
     ) -> Background {
         Background {
             var reader = FrameReader(channel: b, maximumPayload: 64)
             defer { reader.deallocate() }
             var n: UInt64 = 0
+            var received: UInt64 = 0
             while true {
-                let head = try reader.nextHTTPHead(from: b, response: false)
-                _ = try reader.takeHTTP(head.length, from: b)
+                while received < n + 1 + ahead(n) {
+                    let head = try reader.nextHTTPHead(from: b, response: false)
+                    _ = try reader.takeHTTP(head.length, from: b)
+                    received += 1
+                }
                 let pause = stall(n)
                 if pause > 0 { usleep(pause) }
                 guard let bytes = answer(n) else {
@@ -169,13 +174,13 @@ struct HTTP1LoadTests {
     @Test("--rate against http-serve: every request due in the phase answered, one at a time and pipelined")
     func openLoopAgainstServe() throws {
         let server = try Self.server(bodyLength: 1000)
-        // Request k is due at k × 0.5 ms: those due in [50 ms, 250 ms) are the phase's 400.
+        // Request k is due at k × 0.5 ms: those due in the 200 ms are the phase's 400. No warm-up:
+        // request 0 is the phase's, so a machine that falls behind still has it answered.
         for depth in [1, 1024] {
             let result = try HTTP1Load.run(
                 try HTTP1Load.Plan(
-                    target: server.address, path: "/x", durationNanoseconds: 200_000_000,
-                    warmupNanoseconds: 50_000_000, expectedBodyLength: 1000, requestsPerSecond: 2000,
-                    pipelineDepth: depth))
+                    target: server.address, path: "/x", durationNanoseconds: 200_000_000, warmupNanoseconds: 0,
+                    expectedBodyLength: 1000, requestsPerSecond: 2000, pipelineDepth: depth))
             #expect(result.latency.totalCount == result.requests && result.bodyLength == 1000)
             #expect(result.reconnects == 0)
             if depth == 1 {
@@ -201,14 +206,14 @@ struct HTTP1LoadTests {
     static func openLoopAgainst(
         rate: Double, durationNanoseconds: UInt64, depth: Int = 1,
         stall: @escaping @Sendable (UInt64) -> UInt32 = { _ in 0 },
-        answer: @escaping @Sendable (UInt64) -> [UInt8]?
+        ahead: @escaping @Sendable (UInt64) -> UInt64 = { _ in 0 }, answer: @escaping @Sendable (UInt64) -> [UInt8]?
     ) throws -> Result<HTTP1Load.Result, PodBenchError> {
         var (a, b) = try socketPair()
         defer {
             a.close()
             b.close()
         }
-        let server = Self.scriptedServer(on: b, stall: stall, answer: answer)
+        let server = Self.scriptedServer(on: b, stall: stall, ahead: ahead, answer: answer)
         let plan = try HTTP1Load.Plan(
             target: .ipv4(host: "127.0.0.1", port: 1), path: "/", host: "x", durationNanoseconds: durationNanoseconds,
             warmupNanoseconds: 0, timeoutNanoseconds: 10_000_000_000, requestsPerSecond: rate, pipelineDepth: depth)
@@ -251,10 +256,10 @@ struct HTTP1LoadTests {
             ("two answers", 1, "a response arrived that no request written asked for"),
         ])
     func openLoopWrongAnswers(name: String, depth: Int, phrase: String) throws {
-        // Pipelined, the first answer waits 20 ms: the requests due meanwhile are written behind it.
+        // Pipelined, the first answer waits until request 1 has come: it is written behind it.
         let result = try Self.openLoopAgainst(
             rate: 5000, durationNanoseconds: 200_000_000, depth: depth,
-            stall: { n in name == "Connection: close, pipelined" && n == 0 ? 20_000 : 0 }
+            ahead: { n in name == "Connection: close, pipelined" && n == 0 ? 1 : 0 }
         ) { n in
             switch name {
             case "a 404" where n == 3: Self.text("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
@@ -271,6 +276,33 @@ struct HTTP1LoadTests {
             return
         }
         #expect(error.message.contains(phrase), "\(name): \(error.message)")
+    }
+
+    @Test("--rate does not reopen, again and again, connections the server closes before answering")
+    func openLoopNoReconnectStorm() throws {
+        let listener = try SocketTransport.listen(
+            kind: .tcp, options: TransportOptions(), sharedDirectory: "", name: "",
+            fixed: .ipv4(host: "127.0.0.1", port: 0))
+        defer { listener.close() }
+        final class Count: @unchecked Sendable { var value = 0 }
+        let accepted = Count()
+        // Every connection closed as it is accepted, until none comes for a second.
+        let server = Background {
+            while let channel = try? listener.accept(timeoutNanoseconds: 1_000_000_000) {
+                accepted.value += 1
+                channel.close()
+            }
+        }
+        #expect {
+            try HTTP1Load.run(
+                try HTTP1Load.Plan(
+                    target: listener.address, path: "/", durationNanoseconds: 2_000_000_000, warmupNanoseconds: 0,
+                    timeoutNanoseconds: 1_000_000_000, requestsPerSecond: 100))
+        } throws: { error in
+            (error as? PodBenchError)?.code == .peerClosed
+        }
+        try server.wait()
+        #expect(accepted.value == 1, "\(accepted.value) connections")
     }
 
     @Test("--rate reopens a connection the server closes between requests, as wrk does")
