@@ -14,7 +14,20 @@ extension PodBench {
                 --shared-dir to be visible here at the same path (a volume mounted at the same place).
                 """)
 
-        @OptionGroup var measurement: MeasurementOptions
+        // MeasurementOptions' five groups, held here rather than as one group of groups (see
+        // MeasurementOptions.init(matrix:…)); their sections of --help are the same.
+        @OptionGroup(title: "What to measure") var matrix: MatrixOptions
+        @OptionGroup(title: "How long, how often, how carefully") var phases: PhaseOptions
+        @OptionGroup(title: "Placement and transport settings") var transportSettings: TransportSettings
+        @OptionGroup(title: "A hop between the sides (--via)") var hop: HopOptions
+        @OptionGroup(title: "Where the results go") var outputOptions: OutputOptions
+
+        /// What to measure and how, as `MeasurementOptions`.
+        var measurement: MeasurementOptions {
+            MeasurementOptions(
+                matrix: matrix, phases: phases, transportSettings: transportSettings, hop: hop,
+                outputOptions: outputOptions)
+        }
 
         @Option(help: "The server's control endpoint: unix:PATH, unix:@NAME or tcp:HOST:PORT.")
         var control = "unix:/tmp/podbench.sock"
@@ -50,6 +63,7 @@ extension PodBench {
         var printResults = false
 
         func validate() throws {
+            try measurement.validate()
             guard ["external", "podman", "kubernetes"].contains(isolation) else {
                 throw ValidationError("--isolation: '\(isolation)' is not external, podman or kubernetes")
             }

@@ -18,7 +18,20 @@ extension PodBench {
                 they finish; an interrupted run (Ctrl-C) still writes its finished cases, marked incomplete.
                 """)
 
-        @OptionGroup var measurement: MeasurementOptions
+        // MeasurementOptions' five groups, held here rather than as one group of groups (see
+        // MeasurementOptions.init(matrix:…)); their sections of --help are the same.
+        @OptionGroup(title: "What to measure") var matrix: MatrixOptions
+        @OptionGroup(title: "How long, how often, how carefully") var phases: PhaseOptions
+        @OptionGroup(title: "Placement and transport settings") var transportSettings: TransportSettings
+        @OptionGroup(title: "A hop between the sides (--via)") var hop: HopOptions
+        @OptionGroup(title: "Where the results go") var outputOptions: OutputOptions
+
+        /// What to measure and how, as `MeasurementOptions`.
+        var measurement: MeasurementOptions {
+            MeasurementOptions(
+                matrix: matrix, phases: phases, transportSettings: transportSettings, hop: hop,
+                outputOptions: outputOptions)
+        }
 
         @Option(help: "Parent directory for the run's private folder (control socket, Unix data sockets).")
         var sharedDir = "/tmp"
@@ -66,6 +79,7 @@ extension PodBench {
         var dryRun = false
 
         func validate() throws {
+            try measurement.validate()
             guard ["process", "namespaces", "podman"].contains(isolation) else {
                 throw ValidationError("--isolation: '\(isolation)' is not process, namespaces or podman")
             }
