@@ -311,25 +311,7 @@ struct HTTP1LoadTests {
             kind: .tcp, options: TransportOptions(), sharedDirectory: "", name: "",
             fixed: .ipv4(host: "127.0.0.1", port: 0))
         defer { listener.close() }
-        let connections = 5
-        let server = Background {
-            for _ in 0..<connections {
-                let channel = try listener.accept(timeoutNanoseconds: 10_000_000_000)
-                var reader = FrameReader(channel: channel, maximumPayload: 64)
-                defer {
-                    reader.deallocate()
-                    channel.close()
-                }
-                // Two answers a connection, the second closing it.
-                for close in [false, true] {
-                    let head = try reader.nextHTTPHead(from: channel, response: false)
-                    _ = try reader.takeHTTP(head.length, from: channel)
-                    try Self.response("abc", extra: close ? "Connection: close\r\n" : "").withUnsafeBytes {
-                        try channel.sendAll($0)
-                    }
-                }
-            }
-        }
+        let server = Self.closingServer(listener, connections: 5)
         // The run ends at --timeout once the server stops accepting; by then it has reconnected
         // each time the server closed (its answers were all taken: the server's thread ends well).
         #expect {
@@ -362,14 +344,10 @@ struct HTTP1LoadTests {
         }
     }
 
-    @Test("http-load reopens a connection the server closes (HTTP/1.0 answers), as wrk does")
-    func reconnects() throws {
-        let listener = try SocketTransport.listen(
-            kind: .tcp, options: TransportOptions(), sharedDirectory: "", name: "",
-            fixed: .ipv4(host: "127.0.0.1", port: 0))
-        defer { listener.close() }
-        let connections = 5
-        let server = Background {
+    /// A server that takes `connections` connections one after another and answers two requests
+    /// on each, the second with `Connection: close`, then closes it.
+    static func closingServer(_ listener: SocketTransport.Listener, connections: Int) -> Background {
+        Background {
             for _ in 0..<connections {
                 let channel = try listener.accept(timeoutNanoseconds: 10_000_000_000)
                 var reader = FrameReader(channel: channel, maximumPayload: 64)
@@ -377,7 +355,6 @@ struct HTTP1LoadTests {
                     reader.deallocate()
                     channel.close()
                 }
-                // Two answers a connection, the second closing it.
                 for close in [false, true] {
                     let head = try reader.nextHTTPHead(from: channel, response: false)
                     _ = try reader.takeHTTP(head.length, from: channel)
@@ -387,6 +364,15 @@ struct HTTP1LoadTests {
                 }
             }
         }
+    }
+
+    @Test("http-load reopens a connection the server closes (HTTP/1.0 answers), as wrk does")
+    func reconnects() throws {
+        let listener = try SocketTransport.listen(
+            kind: .tcp, options: TransportOptions(), sharedDirectory: "", name: "",
+            fixed: .ipv4(host: "127.0.0.1", port: 0))
+        defer { listener.close() }
+        let server = Self.closingServer(listener, connections: 5)
         // The run fails once the server stops accepting; by then it has reconnected each time.
         #expect(throws: PodBenchError.self) {
             try HTTP1Load.run(
