@@ -38,7 +38,7 @@ private func serveForever<C: DataChannel>(_ channel: C, size: Int, workload: Wor
             switch workload {
             case .pingpong: try PingPongWorkload.server(reader: &reader, checker: &checker, corruptSequence: nil)
             case .stream, .rate: try StreamWorkload.server(reader: &reader, checker: &checker, oneWay: &oneWay)
-            case .http1:
+            case .http1, .http1Rate:
                 try HTTP1Workload.server(reader: &reader, writer: http, checker: &checker, corruptSequence: nil)
             case .http2:
                 _ = try HTTP2Workload.server(
@@ -291,6 +291,21 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.startMeasurement()
             let outcome = try HTTP1Workload.client(
                 reader: &http1.reader, writer: http1.http, checker: &checker, histogram: &http1.histogram, plan: plan)
+            benchmark.stopMeasurement()
+            blackHole(outcome)
+        }
+
+        // The http1-rate workload's client (#22): the same exchange on its schedule, every request
+        // due at once (a rate no loop reaches), so the samples time the loop, not a clock's waits.
+        let http1Rate = ClientSide(size: size, workload: .http1)
+        Benchmark("http1-rate loop over a socketpair, \(ByteSize.format(size)), 1000 requests due at once") {
+            benchmark in
+            let plan = PhasePlan(durationNanoseconds: 0, messageLimit: UInt64(perSample))
+            var checker = IntegrityChecker(payloadLength: size, verifyEvery: 16)
+            benchmark.startMeasurement()
+            let outcome = try HTTP1Workload.openLoopClient(
+                reader: &http1Rate.reader, writer: http1Rate.http, checker: &checker, histogram: &http1Rate.histogram,
+                plan: plan, requestsPerSecond: 1e15)
             benchmark.stopMeasurement()
             blackHole(outcome)
         }

@@ -104,28 +104,40 @@ public enum WorkloadKind: String, CaseIterable, Codable, Sendable, CustomStringC
     /// connection, each a body of the case's size answered with the same size; round-trip
     /// latency per request (docs/http.md).
     case http2
+    /// HTTP/1.1 keep-alive at a fixed offered rate (open loop, one request outstanding on one
+    /// connection, as wrk2 runs one): request k is due at `start + k / rate`, sent then or as soon
+    /// as the answer before it is in, and timed from when it was due to its response's last byte;
+    /// one case per `--rates` (docs/http.md).
+    case http1Rate = "http1-rate"
 
     public var description: String { rawValue }
+
+    /// Whether it offers load at a fixed rate (one case per `--rates`, latency from each message's
+    /// intended send time, achieved rate next to offered): the capacity table's workloads.
+    public var isOpenLoop: Bool { self == .rate || self == .http1Rate }
 
     /// Whether the client records each message's round trip (pingpong, http1), where the others
     /// record one-way delivery at the server.
     public var measuresRoundTrip: Bool {
         switch self {
-        case .pingpong, .http1, .http2: true
+        case .pingpong, .http1, .http2, .http1Rate: true
         case .stream, .rate: false
         }
     }
 
     /// Whether it speaks HTTP, and so runs only where `TransportKind.carriesHTTP` (http2 on fewer:
     /// `runs(on:)`).
-    public var speaksHTTP: Bool { self == .http1 || self == .http2 }
+    public var speaksHTTP: Bool { self == .http1 || self == .http2 || self == .http1Rate }
+
+    /// Whether it speaks HTTP/1.1 (`http1`, `http1-rate`): the same messages, the same server.
+    public var speaksHTTP1: Bool { self == .http1 || self == .http1Rate }
 
     /// Whether a case of this workload can be made on `transport`: HTTP/1.1 on the stream sockets,
     /// HTTP/2 on the plain ones (its client polls the socket itself, which the io_uring channels'
     /// batching would bypass), the others everywhere.
     public func runs(on transport: TransportKind) -> Bool {
         switch self {
-        case .http1: transport.carriesHTTP
+        case .http1, .http1Rate: transport.carriesHTTP
         case .http2: transport == .tcp || transport == .tcp6 || transport == .uds || transport == .udsAbstract
         case .pingpong, .stream, .rate: true
         }

@@ -288,7 +288,7 @@ public final class BenchmarkClient: @unchecked Sendable {
         var reader = FrameReader(channel: channel, maximumPayload: spec.messageSize)
         let writer = FrameWriter(payloadLength: spec.messageSize, seed: spec.seed)
         let http =
-            spec.workload == .http1
+            spec.workload.speaksHTTP1
             ? HTTP1MessageWriter.request(bodyLength: spec.messageSize, seed: spec.seed) : nil
         var histogram = EncodedHistogram.makeLatencyHistogram()
         defer {
@@ -405,6 +405,12 @@ public final class BenchmarkClient: @unchecked Sendable {
             case .http1:
                 outcome = try HTTP1Workload.client(
                     reader: &reader, writer: http!, checker: &checker, histogram: &histogram, plan: plan)
+            case .http1Rate:
+                let paced = try HTTP1Workload.openLoopClient(
+                    reader: &reader, writer: http!, checker: &checker, histogram: &histogram, plan: plan,
+                    requestsPerSecond: Double(spec.messagesPerSecond ?? 1))
+                outcome = (paced.messages, paced.elapsed)
+                pacing = paced.pacing
             case .http2:
                 guard let socket = reader.channel as? SocketChannel else {
                     throw PodBenchError(

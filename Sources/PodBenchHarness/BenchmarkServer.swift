@@ -563,7 +563,7 @@ final class ActiveCase<Listener: DataListener> {
             ? Result { try HTTP2Workload.serverSession(bodyLength: spec.messageSize, seed: spec.seed) }
                 .mapError { $0 as? PodBenchError ?? PodBenchError(.invalidConfiguration, "\($0)") } : nil
         http =
-            spec.workload == .http1
+            spec.workload.speaksHTTP1
             ? HTTP1MessageWriter.response(bodyLength: spec.messageSize, seed: spec.seed) : nil
     }
 
@@ -579,7 +579,7 @@ final class ActiveCase<Listener: DataListener> {
                     reader: &reader, checker: &checker, corruptSequence: spec.corruptSequence, since: since)
             case .stream, .rate:
                 try StreamWorkload.server(reader: &reader, checker: &checker, oneWay: &oneWay, since: since)
-            case .http1:
+            case .http1, .http1Rate:
                 let outcome = try HTTP1Workload.server(
                     reader: &reader, writer: http!, checker: &checker, corruptSequence: spec.corruptSequence)
                 if outcome == .connectionDone {
@@ -641,7 +641,7 @@ final class HTTPHopCase<Listener: DataListener> {
         self.listener = listener
         self.timeoutNanoseconds = timeoutNanoseconds
         writer =
-            spec.workload == .http1 ? HTTP1MessageWriter.response(bodyLength: spec.messageSize, seed: spec.seed) : nil
+            spec.workload.speaksHTTP1 ? HTTP1MessageWriter.response(bodyLength: spec.messageSize, seed: spec.seed) : nil
     }
 
     func serve(since: UInt64) -> (IntegrityCounts, PodBenchError?, EncodedHistogram?) {

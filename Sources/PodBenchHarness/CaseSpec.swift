@@ -41,8 +41,8 @@ public struct CaseSpec: Codable, Equatable, Sendable {
     ///   `rate` case has no offered rate: a key is only ever made of settings that parse. (What
     ///   else the server refuses, a size out of range say, fails that case alone.)
     public func key() throws -> CaseKey {
-        if workload == .rate && messagesPerSecond == nil {
-            throw PodBenchError(.invalidConfiguration, "a rate case needs an offered rate")
+        if workload.isOpenLoop && messagesPerSecond == nil {
+            throw PodBenchError(.invalidConfiguration, "a \(workload.rawValue) case needs an offered rate")
         }
         var opts = try TransportCatalog.transport(transport).keyOptions(options)
         // HTTP/2's streams at once change what is measured: part of the key, as a transport's options are.
@@ -51,7 +51,7 @@ public struct CaseSpec: Codable, Equatable, Sendable {
         let hop = options.via.map { CaseKey.Hop(name: options.hop ?? "proxy", entry: $0.transport) }
         return CaseKey(
             transport: transport, workload: workload, messageSize: messageSize,
-            rate: workload == .rate ? messagesPerSecond : nil, hop: hop, options: opts)
+            rate: workload.isOpenLoop ? messagesPerSecond : nil, hop: hop, options: opts)
     }
 
     /// Whether the server accepts the case's data connections when its phases run, not when it
@@ -59,17 +59,18 @@ public struct CaseSpec: Codable, Equatable, Sendable {
     /// first request comes (after the phase starts) and may open another connection later
     /// (nginx's `keepalive_requests`, a `Connection: close`, haproxy's idle timeout). Both sides
     /// read it.
-    public var acceptsLazily: Bool { (workload == .http1 || workload == .http2) && options.via != nil }
+    public var acceptsLazily: Bool { workload.speaksHTTP && options.via != nil }
 
     /// Checks what the server must not trust blindly.
     public func validate() throws {
         guard messageSize >= 1, messageSize <= ByteSize.maximum else {
             throw PodBenchError(.invalidConfiguration, "message size \(messageSize) is outside 1 byte to 4MiB")
         }
-        if workload == .rate {
+        if workload.isOpenLoop {
             guard let rate = messagesPerSecond, rate >= 1, rate <= 100_000_000 else {
                 throw PodBenchError(
-                    .invalidConfiguration, "the rate workload needs an offered rate of 1 to 100M messages/s")
+                    .invalidConfiguration,
+                    "the \(workload.rawValue) workload needs an offered rate of 1 to 100M messages/s")
             }
         }
         if !workload.runs(on: transport) {

@@ -18,8 +18,6 @@ public enum HTTP1Workload {
         reader: inout FrameReader<Channel>, writer: HTTP1MessageWriter, checker: inout IntegrityChecker,
         histogram: inout Histogram<UInt64>, plan: PhasePlan
     ) throws -> (messages: UInt64, elapsed: UInt64) {
-        let channel = reader.channel
-        let answer = writer.answerTemplate
         let limit = plan.messageLimit ?? UInt64.max
         let started = MonotonicClock.now()
         let deadline = started &+ plan.durationNanoseconds
@@ -29,33 +27,91 @@ public enum HTTP1Workload {
         while sequence < limit && (plan.messageLimit != nil || now < deadline) {
             // Built before the clock starts, as a pingpong's frame is.
             let request = writer.prepare(sequence: sequence).message
-            // The server's answer is its own pattern (not the request reflected back), tagged with
-            // the same number.
-            let checksum = answer.checksum(sequence: sequence)
             let sent = MonotonicClock.now()
-            try channel.sendAll(request)
-            let head = try reader.nextHTTPHead(from: channel, response: true)
-            guard head.status == 200, let length = head.contentLength, length == writer.bodyLength else {
-                throw responseError(
-                    head, of: sequence, bodyLength: writer.bodyLength, headBytes: reader.pendingBytes(head.length))
-            }
-            let message = try reader.takeHTTP(head.length + length, from: channel)
-            now = MonotonicClock.now()
-            if head.requestID != sequence { checker.recordWrongAnswer(to: sequence, carrying: head.requestID) }
-            checker.check(
-                sequence: sequence, length: length, checksum: checksum,
-                payload: UnsafeRawBufferPointer(rebasing: message[head.length...]), what: "the response to request")
+            now = try exchange(request, sequence, reader: &reader, writer: writer, checker: &checker)
             histogram.record(min(now &- sent, highest))
             sequence &+= 1
-            if reader.pendingCount > 0 || head.closes {
-                throw PodBenchError(
-                    .protocolViolation,
-                    head.closes
-                        ? "the response to request \(sequence - 1) closes the connection (Connection: close): a keep-alive workload needs it open (nginx closes a client's connection after keepalive_requests, 1000 by default: docs/http.md)"
-                        : "\(reader.pendingCount) bytes arrived after the response to request \(sequence - 1), which no request asked for"
-                )
-            }
         }
+        try end(after: sequence, reader: &reader, writer: writer, checker: &checker)
+        return (sequence, now &- started)
+    }
+
+    /// The client's side of one phase at a fixed offered rate (`http1-rate`): request k is due at
+    /// `start + k / rate`; it goes then, or as soon as the answer to the one before is in when that
+    /// came late, and its latency counts from when it was due to its response's last byte, so a
+    /// slow answer counts in every request that waited behind it (as wrk2 times one connection;
+    /// no coordinated omission). One request outstanding, as the closed loop. Requests stop being
+    /// sent when the phase's time is up: those due that never went are in the achieved rate
+    /// (requests over elapsed time), which falls below the offered one. Allocates nothing.
+    /// - Returns: requests answered, elapsed time, and the time spent spinning for the schedule
+    ///   (the load generator's own CPU time, which the client's CPU figures leave out).
+    public static func openLoopClient<Channel: DataChannel>(
+        reader: inout FrameReader<Channel>, writer: HTTP1MessageWriter, checker: inout IntegrityChecker,
+        histogram: inout Histogram<UInt64>, plan: PhasePlan, requestsPerSecond: Double
+    ) throws -> (messages: UInt64, elapsed: UInt64, pacing: UInt64) {
+        let limit = plan.messageLimit ?? UInt64.max
+        let period = 1e9 / requestsPerSecond
+        RateWorkload.askForPreciseWakeUps()
+        let started = MonotonicClock.now()
+        let deadline = started &+ plan.durationNanoseconds
+        let highest = histogram.highestTrackableValue
+        var sequence: UInt64 = 0
+        var pacing: UInt64 = 0
+        var now = started
+        while sequence < limit {
+            let intended = started &+ UInt64(Double(sequence) * period)
+            if plan.messageLimit == nil && (intended >= deadline || now >= deadline) { break }
+            let request = writer.prepare(sequence: sequence).message
+            pacing &+= RateWorkload.wait(until: intended)
+            now = try exchange(request, sequence, reader: &reader, writer: writer, checker: &checker)
+            histogram.record(min(now &- intended, highest))
+            sequence &+= 1
+        }
+        try end(after: sequence, reader: &reader, writer: writer, checker: &checker)
+        return (sequence, MonotonicClock.now() &- started, pacing)
+    }
+
+    /// Sends `request` (number `sequence`, prepared by `writer`), takes its response and checks it.
+    /// - Returns: the clock when the response's last byte was in.
+    @inline(__always)
+    static func exchange<Channel: DataChannel>(
+        _ request: UnsafeRawBufferPointer, _ sequence: UInt64, reader: inout FrameReader<Channel>,
+        writer: HTTP1MessageWriter,
+        checker: inout IntegrityChecker
+    ) throws -> UInt64 {
+        let channel = reader.channel
+        // The server's answer is its own pattern (not the request reflected back), tagged with
+        // the same number.
+        let checksum = writer.answerTemplate.checksum(sequence: sequence)
+        try channel.sendAll(request)
+        let head = try reader.nextHTTPHead(from: channel, response: true)
+        guard head.status == 200, let length = head.contentLength, length == writer.bodyLength else {
+            throw responseError(
+                head, of: sequence, bodyLength: writer.bodyLength, headBytes: reader.pendingBytes(head.length))
+        }
+        let message = try reader.takeHTTP(head.length + length, from: channel)
+        let now = MonotonicClock.now()
+        if head.requestID != sequence { checker.recordWrongAnswer(to: sequence, carrying: head.requestID) }
+        checker.check(
+            sequence: sequence, length: length, checksum: checksum,
+            payload: UnsafeRawBufferPointer(rebasing: message[head.length...]), what: "the response to request")
+        if reader.pendingCount > 0 || head.closes {
+            throw PodBenchError(
+                .protocolViolation,
+                head.closes
+                    ? "the response to request \(sequence) closes the connection (Connection: close): a keep-alive workload needs it open (nginx closes a client's connection after keepalive_requests, 1000 by default: docs/http.md)"
+                    : "\(reader.pendingCount) bytes arrived after the response to request \(sequence), which no request asked for"
+            )
+        }
+        return now
+    }
+
+    /// The end of the trial: tells the server how many requests went and holds its count against it.
+    static func end<Channel: DataChannel>(
+        after sequence: UInt64, reader: inout FrameReader<Channel>, writer: HTTP1MessageWriter,
+        checker: inout IntegrityChecker
+    ) throws {
+        let channel = reader.channel
         try channel.sendAll(writer.end(count: sequence))
         try channel.flush()
         let head = try reader.nextHTTPHead(from: channel, response: true)
@@ -81,7 +137,6 @@ public enum HTTP1Workload {
                 "\(reader.pendingCount) bytes arrived after the answer to the end of the trial, which nothing asked for"
             )
         }
-        return (sequence, now &- started)
     }
 
     /// Why the response to request `sequence` is not the one the case asked for (its status or

@@ -39,7 +39,7 @@ public struct MatrixRunner {
                         // The rate workload is one case per offered rate, lowest first; with no rates
                         // (`--rates auto`) one search, which `run` expands into the cases it measures.
                         // http2: one case per number of streams at once.
-                        let rateList = workload == .rate && !rates.isEmpty ? rates.map(Optional.some) : [nil]
+                        let rateList = workload.isOpenLoop && !rates.isEmpty ? rates.map(Optional.some) : [nil]
                         let streamList = workload == .http2 ? h2Streams.map(Optional.some) : [nil]
                         for rate in rateList {
                             for streams in streamList {
@@ -96,7 +96,7 @@ public struct MatrixRunner {
         for (number, spec) in specs.enumerated() {
             let label = clock?.label(number + 1) ?? "[\(number + 1)/\(specs.count)]"
             defer { clock?.finished() }
-            if spec.workload == .rate && spec.messagesPerSecond == nil {
+            if spec.workload.isOpenLoop && spec.messagesPerSecond == nil {
                 if let error = try searchRates(spec, label: label) { return error }
                 continue
             }

@@ -23,9 +23,7 @@ public enum RateWorkload {
         let channel = reader.channel
         let limit = plan.messageLimit ?? UInt64.max
         let period = 1e9 / messagesPerSecond
-        // The kernel may wake a sleeper up to its timer slack late (50 us by default): ask for
-        // none, so that the schedule is the sender's, not the timer's.
-        _ = CPodBenchLinux_set_timer_slack(1)
+        askForPreciseWakeUps()
         let started = MonotonicClock.now()
         let deadline = started &+ plan.durationNanoseconds
         var sequence: UInt64 = 0
@@ -34,19 +32,7 @@ public enum RateWorkload {
         while sequence < limit {
             let intended = started &+ UInt64(Double(sequence) * period)
             if plan.messageLimit == nil && intended >= deadline { break }
-            var now = MonotonicClock.now()
-            if now < intended {
-                let wait = intended &- now
-                if wait > spinNanoseconds {
-                    let sleep = wait - spinNanoseconds
-                    var request = timespec(tv_sec: Int(sleep / 1_000_000_000), tv_nsec: Int(sleep % 1_000_000_000))
-                    _ = nanosleep(&request, nil)
-                }
-                let spinFrom = MonotonicClock.now()
-                now = spinFrom
-                while now < intended { now = MonotonicClock.now() }
-                pacing &+= now &- spinFrom
-            }
+            pacing &+= wait(until: intended)
             let frame = writer.prepare(sequence: sequence, timestamp: intended)
             if sequence == corruptAt {
                 writer.corrupt()
@@ -70,5 +56,30 @@ public enum RateWorkload {
             throw PodBenchError(.protocolViolation, "the server did not acknowledge the end of the trial")
         }
         return (sequence, MonotonicClock.now() &- started, pacing)
+    }
+
+    /// The kernel may wake a sleeper up to its timer slack late (50 us by default): asks for none
+    /// on this thread, so that an open loop's schedule is the sender's, not the timer's.
+    static func askForPreciseWakeUps() {
+        _ = CPodBenchLinux_set_timer_slack(1)
+    }
+
+    /// Waits until the clock reads `intended`: a wait longer than `spinNanoseconds` sleeps first,
+    /// then spins the rest; none when it is past.
+    /// - Returns: the nanoseconds spent spinning (the load generator's own CPU time).
+    @inline(__always)
+    static func wait(until intended: UInt64) -> UInt64 {
+        var now = MonotonicClock.now()
+        guard now < intended else { return 0 }
+        let wait = intended &- now
+        if wait > spinNanoseconds {
+            let sleep = wait - spinNanoseconds
+            var request = timespec(tv_sec: Int(sleep / 1_000_000_000), tv_nsec: Int(sleep % 1_000_000_000))
+            _ = nanosleep(&request, nil)
+        }
+        let spinFrom = MonotonicClock.now()
+        now = spinFrom
+        while now < intended { now = MonotonicClock.now() }
+        return now &- spinFrom
     }
 }

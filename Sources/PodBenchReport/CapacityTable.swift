@@ -18,7 +18,7 @@ extension ReportBuilder {
         var size: Int { key.messageSize }
     }
 
-    /// The `rate` cases as curves: one per file, transport, options and size, points by offered rate.
+    /// The open-loop cases (`rate`, `http1-rate`) as curves: one per file, transport, options and size, points by offered rate.
     func rateCurves() -> [RateCurve] {
         var order: [String] = []
         var curves: [String: RateCurve] = [:]
@@ -26,9 +26,11 @@ extension ReportBuilder {
             let ceilings = [input.run.calibration, input.run.calibrationAfter].compactMap {
                 $0?[CalibrationMeasurement.memcpyLarge]?.median
             }
-            for c in input.run.cases where c.key.workload == .rate {
+            for c in input.run.cases where c.key.workload.isOpenLoop {
                 guard let point = CapacityPlanner.point(c) else { continue }
-                let name = seriesName(c.key, input) + " " + Self.sizeText(c.key.messageSize)
+                // The raw frames' curve keeps its name; HTTP's says so (both may be in a run).
+                let workload = c.key.workload == .rate ? "" : " \(c.key.workload.rawValue)"
+                let name = seriesName(c.key, input) + workload + " " + Self.sizeText(c.key.messageSize)
                 if curves[name] == nil {
                     order.append(name)
                     var key = c.key
@@ -81,6 +83,7 @@ extension ReportBuilder {
     /// core for both sides.`, with what does not fit the simple reading after it.
     func sentence(_ line: CapacityLine) -> String {
         let name = line.curve.name
+        let unit = line.curve.key.workload.speaksHTTP ? "req/s" : "msg/s"
         let at = { (p: CapacityPlanner.Point) in
             "using \(Self.coresText(CapacityPlanner.cores(p))) for both sides"
         }
@@ -88,7 +91,8 @@ extension ReportBuilder {
             guard let capacity = assessment.capacity else {
                 return "\(name): no rate tried meets \(objective) (\(assessment.description))."
             }
-            var text = "\(name): \(CapacityPlanner.offeredText(capacity.offered)) msg/s at \(objective) \(at(capacity))"
+            var text =
+                "\(name): \(CapacityPlanner.offeredText(capacity.offered)) \(unit) at \(objective) \(at(capacity))"
             if assessment.rates.last?.point.offered == capacity.offered { text += " (the highest rate tried)" }
             let below = assessment.missesBelow
             if !below.isEmpty {
@@ -109,11 +113,11 @@ extension ReportBuilder {
         let tail = knee.point.p99.map { ", p99 \(Format.nanoseconds($0)) there" } ?? ""
         if !knee.broke {
             return
-                "\(name): \(CapacityPlanner.offeredText(knee.point.offered)) msg/s, the highest rate tried, with no knee\(tail), \(at(knee.point))."
+                "\(name): \(CapacityPlanner.offeredText(knee.point.offered)) \(unit), the highest rate tried, with no knee\(tail), \(at(knee.point))."
         }
         let past = line.kneeBreak.map { "; at \(CapacityPlanner.offeredText($0.point.offered)): \($0.cause)" } ?? ""
         return
-            "\(name): \(CapacityPlanner.offeredText(knee.point.offered)) msg/s before the knee\(tail), \(at(knee.point))\(past)."
+            "\(name): \(CapacityPlanner.offeredText(knee.point.offered)) \(unit) before the knee\(tail), \(at(knee.point))\(past)."
     }
 
     var capacityHeader: [String] {
@@ -158,7 +162,7 @@ extension ReportBuilder {
 
     var capacityNote: String {
         """
-        From the rate workload, per channel. The knee is where latency starts to climb: the last \
+        From the open-loop workloads (rate; http1-rate, in requests), per channel. The knee is where latency starts to climb: the last \
         offered rate before delivery falls under 95% of the offered rate or p99 more than doubles over \
         the best p99 of the lower rates (the cell says which, at which rate). \
         \(objective.map { "The objective (\($0)) is where latency stops being acceptable: a rate meets it when it delivers at least 95% and its \($0.percentile.rawValue) is within the bound; the highest rate that meets it is the capacity, and every rate tried is listed with why it missed, so a rate below the capacity that misses (a tail from idle wake-ups at a low rate is the common one) is seen for what it is rather than hiding the capacity. A knee below the capacity means latency climbs there but stays within the bound. " } ?? "Give --slo (e.g. p99=200us) for the highest rate that keeps an objective. ")\

@@ -45,7 +45,7 @@ public struct FleetAnalysis: Sendable {
             case .roundTripP50: key.workload == .pingpong ? s.p50 : nil
             case .roundTripP99: key.workload == .pingpong ? s.p99 : nil
             case .streamThroughput: key.workload == .stream ? s.bytesPerSecond : nil
-            case .cpuPerMessage: key.workload == .rate ? nil : s.clientCPUPerMessage + s.serverCPUPerMessage
+            case .cpuPerMessage: key.workload.isOpenLoop ? nil : s.clientCPUPerMessage + s.serverCPUPerMessage
             }
         }
 
@@ -229,7 +229,7 @@ public struct FleetAnalysis: Sendable {
         switch key.workload {
         case .pingpong: .roundTripP50
         case .stream: .streamThroughput
-        case .rate, .http1, .http2: nil
+        case .rate, .http1, .http2, .http1Rate: nil
         }
     }
 

@@ -297,7 +297,7 @@ extension ReportBuilder {
                     colour: 6, dash: 1)
             ] + achievedSeries.flatMap { $0 })
         let latencyCaption =
-            "The rate workload sends each message at its scheduled time and measures its one-way latency from that time, so a stall counts against every message due during it (no coordinated omission). p50 solid, p99 dashed, one colour per channel. The knees (K1, K2, …, named in the legend) are the last rate before delivery falls under 95% of the offered rate or p99 more than doubles over the best p99 of the lower rates."
+            "The rate workload sends each message at its scheduled time and measures its one-way latency from that time (http1-rate: each request's round trip from that time), so a stall counts against every message due during it (no coordinated omission). p50 solid, p99 dashed, one colour per channel. The knees (K1, K2, …, named in the legend) are the last rate before delivery falls under 95% of the offered rate or p99 more than doubles over the best p99 of the lower rates."
         let achievedCaption =
             "Messages per second delivered against messages per second offered; the grey diagonal is perfect delivery."
         if latencySeries.count == 1 {

@@ -42,7 +42,7 @@ extension ReportBuilder {
         var order: [String] = []
         var byName: [String: [CaseResult]] = [:]
         for input in inputs {
-            for c in input.run.cases where c.status == .ok && !c.trials.isEmpty && c.key.workload != .rate {
+            for c in input.run.cases where c.status == .ok && !c.trials.isEmpty && !c.key.workload.isOpenLoop {
                 let name = seriesName(c.key, input)
                 if byName[name] == nil { order.append(name) }
                 byName[name, default: []].append(c)

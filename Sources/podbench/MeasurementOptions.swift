@@ -219,7 +219,8 @@ struct MeasurementOptions: ParsableArguments {
             // answers anything but HTTP with 400: the HTTP workloads only (http2 through haproxy,
             // which speaks it both ways; nginx speaks HTTP/1.1 upstream), and tcp to run them on.
             if vias.isEmpty, let preset = try chosenPreset(), let proxy = preset.proxy {
-                let carried: [WorkloadKind] = proxy == .haproxy ? [.http1, .http2] : [.http1]
+                let carried: [WorkloadKind] =
+                    proxy == .haproxy ? [.http1, .http2, .http1Rate] : [.http1, .http1Rate]
                 if let other = workloads.first(where: { !carried.contains($0) }) {
                     throw ValidationError(
                         other == .http2
@@ -523,9 +524,9 @@ struct MatrixOptions: ParsableArguments {
     @Option(
         name: [.customShort("w"), .long],
         help: ArgumentHelp(
-            "Workloads, comma-separated: pingpong (round-trip latency), stream (one-way throughput), rate (open loop at each --rates), http1 (HTTP/1.1 keep-alive requests, round trip per request), http2 (HTTP/2 h2c, --h2-streams requests outstanding on one connection).",
+            "Workloads, comma-separated: pingpong (round-trip latency), stream (one-way throughput), rate (open loop at each --rates), http1 (HTTP/1.1 keep-alive requests, round trip per request), http2 (HTTP/2 h2c, --h2-streams requests outstanding on one connection), http1-rate (HTTP/1.1 open loop at each --rates, latency from each request's intended send time).",
             discussion:
-                "Default: \(MeasurementOptions.defaultWorkloads) (rate with --preset sidecar-logs; stream,rate with content-sync). http1 runs on the stream sockets (tcp, tcp6, uds, uds-abstract, uring-tcp, uring-uds), http2 on tcp, tcp6, uds and uds-abstract; both are skipped on the other transports; docs/http.md."
+                "Default: \(MeasurementOptions.defaultWorkloads) (rate with --preset sidecar-logs; stream,rate with content-sync). http1 and http1-rate run on the stream sockets (tcp, tcp6, uds, uds-abstract, uring-tcp, uring-uds), http2 on tcp, tcp6, uds and uds-abstract; they are skipped on the other transports; docs/http.md."
         ))
     var workloads: String?
 
@@ -536,7 +537,7 @@ struct MatrixOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "Offered rates for the rate workload, messages/s, comma-separated (each a case): e.g. 1k,10k,50k,200k; or auto.",
+            "Offered rates for the open-loop workloads (rate, http1-rate), messages or requests/s, comma-separated (each a case): e.g. 1k,10k,50k,200k; or auto.",
             discussion:
                 "Sends are scheduled on a timeline; latency counts from each message's intended send time. auto searches: from 1k/s up ×4 until the channel breaks (under 95% delivered, or p99 doubled), then three halvings of the gap (at most 13 cases)."
         ))

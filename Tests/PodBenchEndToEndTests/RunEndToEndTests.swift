@@ -136,6 +136,52 @@ extension EndToEnd {
         }
 
         @Test(
+            "http1-rate: HTTP/1.1 at each offered rate, direct and through the relay, every request checked; the report's capacity in req/s"
+        )
+        func http1Rate() throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let run = try BinaryProcess.run(
+                [
+                    "run", "--transports", "tcp,uds", "--workloads", "http1-rate", "--rates", "500,2k", "--sizes", "64",
+                    "--via", "relay", "--trials", "2", "--duration", "150ms", "--warmup", "20ms", "--verify", "all",
+                    "--no-calibrate", "--shared-dir", dir, "--results-dir", dir + "/r",
+                ])
+            #expect(run.status == 0, "\(run.stderr)")
+            let file = try #require(try resultsFiles(in: dir + "/r").first)
+            let result = try ResultsStore.load(file)
+            // tcp and uds at two rates each, tcp's also through the relay.
+            #expect(result.cases.count == 6, "\(result.cases.map(\.key))")
+            for c in result.cases {
+                #expect(c.key.workload == .http1Rate && c.status == .ok, "\(c.key): \(c.error ?? "")")
+                let offered = try #require(c.key.rate.map(Double.init))
+                for t in c.trials {
+                    // Open loop, one request at a time: never faster than offered; at 2k/s at most a
+                    // loaded machine's round trips may fall behind (how fast is for the benchmarks).
+                    #expect(t.messagesPerSecond < 1.2 * offered, "\(c.key)")
+                    #expect(t.messagesPerSecond > 0.1 * offered, "\(c.key)")
+                    #expect(t.client.integrity.verified == t.messages && t.server.integrity.verified == t.messages)
+                    #expect(!t.client.integrity.hasErrors && !t.server.integrity.hasErrors)
+                    #expect(try t.latency?.decode().totalCount == t.messages)
+                }
+            }
+            #expect(result.cases.filter { $0.key.hop != nil }.count == 2)
+            let report = try BinaryProcess.run(["report", file, "--out", dir + "/rep", "--slo", "p99=1s"])
+            #expect(report.status == 0, "\(report.stderr)")
+            let markdown = try String(contentsOfFile: dir + "/rep/report.md", encoding: .utf8)
+            #expect(markdown.contains("## Capacity"), "\(markdown.prefix(2000))")
+            #expect(
+                markdown.split(separator: "\n").contains {
+                    $0.hasPrefix("- uds http1-rate 64 B") && $0.contains(" req/s at p99 ≤ 1s using ")
+                }, "\(markdown)")
+            // A rate for a workload that takes none is refused with the others: no rates, no case.
+            let refused = try BinaryProcess.run([
+                "run", "--transports", "tcp", "--workloads", "http1-rate", "--rates", "0",
+            ])
+            #expect(refused.status == 2 && refused.stderr.contains("--rates"), "\(refused.stderr)")
+        }
+
+        @Test(
             "http2: N streams over the plain stream sockets and through the relay, every request echoed and checked; io_uring and shm skip it"
         )
         func http2() throws {

@@ -46,6 +46,11 @@ struct CaseKeyGoldenTests {
             spec(.tcp, .http2, size: 1024) { _ in },
             #"{"messageSize":1024,"options":{"streams":"1"},"transport":"tcp","workload":"http2"}"#
         ),
+        // HTTP/1.1's open loop (#22): fixed when it was added; its rate as the rate workload's.
+        (
+            spec(.tcp, .http1Rate, size: 64, rate: 5000),
+            #"{"messageSize":64,"options":{"rate":"5000"},"transport":"tcp","workload":"http1-rate"}"#
+        ),
         // The datagram channels (#19): fixed when they were added.
         (spec(.udp), #"{"messageSize":64,"options":{},"transport":"udp","workload":"pingpong"}"#),
         (

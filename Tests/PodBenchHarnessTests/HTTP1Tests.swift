@@ -282,6 +282,114 @@ struct HTTP1Tests {
         #expect(counts.firstError == "the response to request 4 failed its payload checksum")
     }
 
+    // MARK: - The open loop (http1-rate)
+
+    /// podbench's server, answering request k after `delay(k)` microseconds, and the end with its
+    /// count, on a thread of its own.
+    static func slowServer(on channel: SocketChannel, size: Int, delay: @escaping @Sendable (UInt64) -> UInt32)
+        -> Background
+    {
+        Background {
+            var reader = FrameReader(channel: channel, maximumPayload: size)
+            let writer = HTTP1MessageWriter.response(bodyLength: size, seed: 3)
+            defer {
+                reader.deallocate()
+                writer.deallocate()
+            }
+            var answered: UInt64 = 0
+            while true {
+                let head = try reader.nextHTTPHead(from: channel, response: false)
+                _ = try reader.takeHTTP(head.length + (head.contentLength ?? 0), from: channel)
+                if head.target == .end {
+                    try channel.sendAll(writer.end(count: answered))
+                    return
+                }
+                guard let id = head.requestID else { throw PodBenchError(.protocolViolation, "no request number") }
+                usleep(delay(id))
+                try channel.sendAll(writer.prepare(sequence: id).message)
+                answered += 1
+            }
+        }
+    }
+
+    /// podbench's open-loop client on `channel` at `rate` requests/s for `plan`.
+    static func runOpenLoop(on channel: SocketChannel, size: Int, rate: Double, plan: PhasePlan) throws -> (
+        messages: UInt64, elapsed: UInt64, counts: IntegrityCounts, histogram: Histogram<UInt64>
+    ) {
+        var reader = FrameReader(channel: channel, maximumPayload: size)
+        let writer = HTTP1MessageWriter.request(bodyLength: size, seed: 3)
+        defer {
+            reader.deallocate()
+            writer.deallocate()
+        }
+        var checker = IntegrityChecker(payloadLength: size, verifyEvery: 1)
+        var histogram = EncodedHistogram.makeLatencyHistogram()
+        let outcome = try HTTP1Workload.openLoopClient(
+            reader: &reader, writer: writer, checker: &checker, histogram: &histogram, plan: plan,
+            requestsPerSecond: rate)
+        return (outcome.messages, outcome.elapsed, checker.counts, histogram)
+    }
+
+    @Test("http1-rate against podbench's server: every request answered, checked and timed", arguments: [64, 65536])
+    func openLoopBothSides(size: Int) throws {
+        let (a, b) = try socketPair()
+        defer {
+            a.close()
+            b.close()
+        }
+        let count: UInt64 = 200
+        let server = Self.serve(on: b, size: size) { counts in
+            guard counts.received == count, counts.verified == count, !counts.hasErrors else {
+                throw PodBenchError(.integrityFailure, "server counts: \(counts)")
+            }
+        }
+        let run = try Self.runOpenLoop(
+            on: a, size: size, rate: 20_000, plan: PhasePlan(durationNanoseconds: 0, messageLimit: count))
+        try server.wait()
+        #expect(run.messages == count && run.histogram.totalCount == count)
+        #expect(run.counts.received == count && run.counts.verified == count && !run.counts.hasErrors)
+        // 200 requests due 50 µs apart: the last is due 9.95 ms after the start, and goes no sooner.
+        #expect(run.elapsed >= 9_950_000)
+    }
+
+    @Test("http1-rate times each request from when it was due: a stalled answer counts in every request behind it")
+    func openLoopCountsTheQueue() throws {
+        let (a, b) = try socketPair()
+        defer {
+            a.close()
+            b.close()
+        }
+        // Request 5 answered after 30 ms; the others at once. At 1000/s, requests 6 to 34 fall due
+        // during the stall and wait behind it: request k (due at k ms) goes after 35 ms at the
+        // earliest, so at least 20 of them (6 to 25) wait 10 ms or more, however fast or slow this
+        // machine is. Timed from their sends instead (a closed loop's clock), one request would.
+        let server = Self.slowServer(on: b, size: 64) { $0 == 5 ? 30_000 : 0 }
+        let run = try Self.runOpenLoop(
+            on: a, size: 64, rate: 1000, plan: PhasePlan(durationNanoseconds: 0, messageLimit: 40))
+        try server.wait()
+        #expect(run.messages == 40 && run.histogram.totalCount == 40 && !run.counts.hasErrors)
+        let waited = run.histogram.count(within: 10_000_000...UInt64.max)
+        #expect(waited >= 20, "\(waited) requests took 10 ms or more")
+    }
+
+    @Test("http1-rate stops sending when the phase's time is up: a slow server's backlog is not sent late")
+    func openLoopStopsAtTheDeadline() throws {
+        let (a, b) = try socketPair()
+        defer {
+            a.close()
+            b.close()
+        }
+        // Every answer takes 1 ms or more; 10,000/s offered for 100 ms is 1,000 due. The loop
+        // sends nothing once the 100 ms are up, so at most 101 requests go (one per answer, and
+        // one that went just before the end), whatever the machine's speed.
+        let server = Self.slowServer(on: b, size: 64) { _ in 1000 }
+        let run = try Self.runOpenLoop(
+            on: a, size: 64, rate: 10_000, plan: PhasePlan(durationNanoseconds: 100_000_000, messageLimit: nil))
+        try server.wait()
+        #expect(run.messages >= 1 && run.messages <= 101, "\(run.messages) requests")
+        #expect(run.histogram.totalCount == run.messages && !run.counts.hasErrors)
+    }
+
     // MARK: - A hostile server
 
     /// Runs the client for `count` requests of `size` against a server that answers each echo

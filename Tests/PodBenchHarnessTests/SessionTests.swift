@@ -54,7 +54,7 @@ struct SessionTests {
                 let result = try client.runCase(
                     CaseSpec(
                         transport: transport, workload: workload, messageSize: size, verifyEvery: 1,
-                        messagesPerSecond: workload == .rate ? 50_000 : nil))
+                        messagesPerSecond: workload.isOpenLoop ? 50_000 : nil))
                 if !workload.runs(on: transport) {
                     // The server refuses it (run does not make such a case).
                     #expect(result.status == .failed, "\(result.error ?? "")")
@@ -104,7 +104,7 @@ struct SessionTests {
             let bad = try client.runCase(
                 CaseSpec(
                     transport: transport, workload: workload, messageSize: 256, verifyEvery: 1, corruptSequence: 7,
-                    messagesPerSecond: workload == .rate ? 50_000 : nil))
+                    messagesPerSecond: workload.isOpenLoop ? 50_000 : nil))
             #expect(bad.status == .failed)
             #expect(bad.errorCode == "integrityFailure", "\(bad.error ?? "")")
             // http1: "the response to request 7 failed its payload checksum"; http2: "the answer to
@@ -115,7 +115,7 @@ struct SessionTests {
             let good = try client.runCase(
                 CaseSpec(
                     transport: transport, workload: workload, messageSize: 256, verifyEvery: 1,
-                    messagesPerSecond: workload == .rate ? 50_000 : nil))
+                    messagesPerSecond: workload.isOpenLoop ? 50_000 : nil))
             #expect(good.status == .ok)
         }
     }

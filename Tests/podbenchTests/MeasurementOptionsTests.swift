@@ -82,6 +82,9 @@ struct MeasurementOptionsTests {
                 }
             }
             #expect(throws: (any Error).self) { try Self.parsed(["--preset", text, "--transports", "uds"]) }
+            // The open loop at each rate goes through either proxy: HTTP/1.1 both ways.
+            let open = try Self.parsed(["--preset", text, "--workloads", "http1,http1-rate", "--rates", "1k,5k"])
+            #expect(open.workloads == [.http1, .http1Rate] && open.rates == [1000, 5000])
             // A proxy of the user's given with --via stands: nothing started.
             _ = try PodBench.Client.parse([
                 "--preset", text, "--via", "tcp:127.0.0.1:1", "--via-target", "tcp:127.0.0.1:2",
