@@ -284,9 +284,13 @@ extension ReportBuilder {
         }
         let objectiveMarker =
             objective.map { [ChartMarker(y: $0.nanoseconds, label: "objective \($0.description)")] } ?? []
+        // rate's latency is one way, http1-rate's a request's round trip, both from the intended send.
+        let latencyLabel =
+            curves.allSatisfy { $0.key.workload == .rate }
+            ? "one-way latency from intended send time" : "latency from intended send time"
         let latencyAll = SVGChart(
             title: "Latency against offered rate (open loop)", x: rateAxis,
-            y: ChartAxis(label: "one-way latency from intended send time", scale: .log, unit: .nanoseconds),
+            y: ChartAxis(label: latencyLabel, scale: .log, unit: .nanoseconds),
             series: latencySeries.flatMap { $0 }, markers: latencyMarkers.flatMap { $0 } + objectiveMarker)
         let achievedAll = SVGChart(
             title: "Achieved against offered rate", x: rateAxis,

@@ -225,7 +225,7 @@ struct MeasurementOptions: ParsableArguments {
                     throw ValidationError(
                         other == .http2
                             ? "--preset \(preset.rawValue) measures http1: nginx passes HTTP/2 upstream only as gRPC (proxy_pass speaks HTTP/1.1), so http2 cannot go through it in HTTP mode; --preset http-proxy=haproxy measures http2 both ways, or measure http2 through nginx with a --via of your own"
-                            : "--preset \(preset.rawValue) measures \(carried.map(\.rawValue).joined(separator: " and ")) (the proxy's HTTP port answers anything else with 400): leave \(other.rawValue) out of --workloads, or measure it in a run of its own"
+                            : "--preset \(preset.rawValue) measures \(carried.dropLast().map(\.rawValue).joined(separator: ", ")) and \(carried.last!.rawValue) (the proxy's HTTP port answers anything else with 400): leave \(other.rawValue) out of --workloads, or measure it in a run of its own"
                     )
                 }
                 guard transports.contains(.tcp) else {

@@ -267,8 +267,10 @@ struct CapacityTests {
 
     @Test("one sentence per channel, with and without an objective, saying what does not fit")
     func sentences() throws {
-        let key = CaseKey(transport: .uds, workload: .rate, messageSize: 64)
-        func line(_ report: ReportBuilder, _ points: [Point]) -> ReportBuilder.CapacityLine {
+        func line(_ report: ReportBuilder, _ points: [Point], workload: WorkloadKind = .rate)
+            -> ReportBuilder.CapacityLine
+        {
+            let key = CaseKey(transport: .uds, workload: workload, messageSize: 64)
             let curve = ReportBuilder.RateCurve(
                 name: "uds 64 B", input: report.inputs[0], key: key, points: points, memcpy: nil)
             let knee = CapacityPlanner.knee(points)
@@ -288,7 +290,15 @@ struct CapacityTests {
             slo.sentence(line(slo, bumpy))
                 == "uds 64 B: 100k msg/s at p99 ≤ 20µs using 0.50 core for both sides; but misses it at the lower 10k (p99 2.55ms); at 200k: p99 40.0µs."
         )
+        // http1-rate's curves count requests.
+        #expect(
+            slo.sentence(line(slo, Self.curve, workload: .http1Rate))
+                == "uds 64 B: 100k req/s at p99 ≤ 20µs using 0.50 core for both sides; at 200k: p99 40.0µs.")
         let bare = Self.curveReport(nil)
+        #expect(
+            bare.sentence(line(bare, Self.curve, workload: .http1Rate))
+                == "uds 64 B: 100k req/s before the knee, p99 15.0µs there, using 0.50 core for both sides; at 200k: p99 ×4.44 (9.00µs → 40.0µs)."
+        )
         #expect(
             bare.sentence(line(bare, Self.curve))
                 == "uds 64 B: 100k msg/s before the knee, p99 15.0µs there, using 0.50 core for both sides; at 200k: p99 ×4.44 (9.00µs → 40.0µs)."
