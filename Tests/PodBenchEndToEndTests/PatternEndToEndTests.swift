@@ -342,7 +342,7 @@ extension EndToEnd {
         }
 
         @Test(
-            "--preset http-proxy=nginx|haproxy: each http1 case (and http2 through haproxy) direct, through the proxy in TCP mode and in HTTP mode",
+            "--preset http-proxy=nginx|haproxy: each http1 case (http1-rate through nginx, http2 through haproxy) direct, through the proxy in TCP mode and in HTTP mode",
             .enabled(if: toolPresent("/usr/sbin/nginx") && toolPresent("/usr/sbin/haproxy")),
             .singleThreaded("the hops are real proxies started by run"))
         func httpProxyPresets() throws {
@@ -351,8 +351,12 @@ extension EndToEnd {
             let messages = sanitizerScaled(300)
             for kind in ["nginx", "haproxy"] {
                 let results = dir + "/\(kind)"
-                // haproxy carries http2 too, HTTP/2 both ways, 8 streams at once.
-                let workloads = kind == "haproxy" ? ["--workloads", "http1,http2", "--h2-streams", "8"] : []
+                // haproxy carries http2 too, HTTP/2 both ways, 8 streams at once; nginx the open loop
+                // (its --messages all go, on the schedule).
+                let workloads =
+                    kind == "haproxy"
+                    ? ["--workloads", "http1,http2", "--h2-streams", "8"]
+                    : ["--workloads", "http1,http1-rate", "--rates", "5k"]
                 let result = try BinaryProcess.run(
                     [
                         "run", "--preset", "http-proxy=\(kind)", "--sizes", "64,64KiB", "--trials", "2", "--messages",
@@ -362,13 +366,16 @@ extension EndToEnd {
                 #expect(result.status == 0, "\(kind): \(result.stderr)")
                 let run = try ResultsStore.load(try #require(try resultsFiles(in: results).first))
                 // Per workload and size: direct, TCP mode, HTTP mode, in that order; every request checked.
-                let rounds = kind == "haproxy" ? 4 : 2
+                let rounds = 4
                 #expect(
                     run.cases.map { $0.key.hop?.name ?? "direct" }
                         == Array(
                             repeating: ["direct", "\(kind)-tcp", "\(kind)-http"], count: rounds
                         ).flatMap { $0 }, "\(run.cases.map(\.key))")
                 #expect(run.cases.filter { $0.key.workload == .http2 }.count == (kind == "haproxy" ? 6 : 0))
+                #expect(
+                    run.cases.filter { $0.key.workload == .http1Rate && $0.key.rate == 5000 }.count
+                        == (kind == "nginx" ? 6 : 0))
                 if kind == "haproxy" {
                     // The hop lines name each case whole: streams too.
                     #expect(
