@@ -717,3 +717,22 @@ extension MeasurementOptions {
         self.outputOptions = outputOptions
     }
 }
+
+/// A command that holds MeasurementOptions' five groups itself (`run`, `client`; see
+/// `MeasurementOptions.init(matrix:…)`).
+protocol MeasuringCommand {
+    var matrix: MatrixOptions { get }
+    var phases: PhaseOptions { get }
+    var transportSettings: TransportSettings { get }
+    var hop: HopOptions { get }
+    var outputOptions: OutputOptions { get }
+}
+
+extension MeasuringCommand {
+    /// What to measure and how, as `MeasurementOptions`.
+    var measurement: MeasurementOptions {
+        MeasurementOptions(
+            matrix: matrix, phases: phases, transportSettings: transportSettings, hop: hop,
+            outputOptions: outputOptions)
+    }
+}

@@ -5,7 +5,7 @@ import PodBenchLaunch
 
 extension PodBench {
     /// `podbench client`: the driving side, against a `podbench serve` in the other container.
-    struct Client: AsyncParsableCommand {
+    struct Client: AsyncParsableCommand, MeasuringCommand {
         static let configuration = CommandConfiguration(
             abstract: "Drive the matrix against a running `podbench serve` (the other container of a pod).",
             discussion: """
@@ -21,13 +21,6 @@ extension PodBench {
         @OptionGroup(title: "Placement and transport settings") var transportSettings: TransportSettings
         @OptionGroup(title: "A hop between the sides (--via)") var hop: HopOptions
         @OptionGroup(title: "Where the results go") var outputOptions: OutputOptions
-
-        /// What to measure and how, as `MeasurementOptions`.
-        var measurement: MeasurementOptions {
-            MeasurementOptions(
-                matrix: matrix, phases: phases, transportSettings: transportSettings, hop: hop,
-                outputOptions: outputOptions)
-        }
 
         @Option(help: "The server's control endpoint: unix:PATH, unix:@NAME or tcp:HOST:PORT.")
         var control = "unix:/tmp/podbench.sock"

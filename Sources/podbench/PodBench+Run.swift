@@ -8,7 +8,7 @@ import PodBenchTransports
 
 extension PodBench {
     /// `podbench run`: both sides on this machine, the server as a child process.
-    struct Run: AsyncParsableCommand {
+    struct Run: AsyncParsableCommand, MeasuringCommand {
         static let configuration = CommandConfiguration(
             abstract: "Measure the matrix here: starts the server side itself, as a separate process.",
             discussion: """
@@ -25,13 +25,6 @@ extension PodBench {
         @OptionGroup(title: "Placement and transport settings") var transportSettings: TransportSettings
         @OptionGroup(title: "A hop between the sides (--via)") var hop: HopOptions
         @OptionGroup(title: "Where the results go") var outputOptions: OutputOptions
-
-        /// What to measure and how, as `MeasurementOptions`.
-        var measurement: MeasurementOptions {
-            MeasurementOptions(
-                matrix: matrix, phases: phases, transportSettings: transportSettings, hop: hop,
-                outputOptions: outputOptions)
-        }
 
         @Option(help: "Parent directory for the run's private folder (control socket, Unix data sockets).")
         var sharedDir = "/tmp"

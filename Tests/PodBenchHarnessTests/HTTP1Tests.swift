@@ -214,6 +214,16 @@ struct HTTP1Tests {
     static func runClient(on channel: SocketChannel, size: Int, count: UInt64) throws -> (
         messages: UInt64, counts: IntegrityCounts, recorded: UInt64
     ) {
+        let run = try runLoop(
+            on: channel, size: size, rate: nil, plan: PhasePlan(durationNanoseconds: 0, messageLimit: count))
+        return (run.messages, run.counts, run.histogram.totalCount)
+    }
+
+    /// podbench's client on `channel` for `plan`: the closed loop, or the open loop at `rate`
+    /// requests/s.
+    static func runLoop(on channel: SocketChannel, size: Int, rate: Double?, plan: PhasePlan) throws -> (
+        messages: UInt64, elapsed: UInt64, counts: IntegrityCounts, histogram: Histogram<UInt64>
+    ) {
         var reader = FrameReader(channel: channel, maximumPayload: size)
         let writer = HTTP1MessageWriter.request(bodyLength: size, seed: 3)
         defer {
@@ -222,10 +232,17 @@ struct HTTP1Tests {
         }
         var checker = IntegrityChecker(payloadLength: size, verifyEvery: 1)
         var histogram = EncodedHistogram.makeLatencyHistogram()
-        let (messages, _) = try HTTP1Workload.client(
-            reader: &reader, writer: writer, checker: &checker, histogram: &histogram,
-            plan: PhasePlan(durationNanoseconds: 0, messageLimit: count))
-        return (messages, checker.counts, histogram.totalCount)
+        var outcome: (messages: UInt64, elapsed: UInt64) = (0, 0)
+        if let rate {
+            let open = try HTTP1Workload.openLoopClient(
+                reader: &reader, writer: writer, checker: &checker, histogram: &histogram, plan: plan,
+                requestsPerSecond: rate)
+            outcome = (open.messages, open.elapsed)
+        } else {
+            outcome = try HTTP1Workload.client(
+                reader: &reader, writer: writer, checker: &checker, histogram: &histogram, plan: plan)
+        }
+        return (outcome.messages, outcome.elapsed, checker.counts, histogram)
     }
 
     /// podbench's server for one phase on `channel`, on a thread of its own; `check` sees its counts.
@@ -312,24 +329,6 @@ struct HTTP1Tests {
         }
     }
 
-    /// podbench's open-loop client on `channel` at `rate` requests/s for `plan`.
-    static func runOpenLoop(on channel: SocketChannel, size: Int, rate: Double, plan: PhasePlan) throws -> (
-        messages: UInt64, elapsed: UInt64, counts: IntegrityCounts, histogram: Histogram<UInt64>
-    ) {
-        var reader = FrameReader(channel: channel, maximumPayload: size)
-        let writer = HTTP1MessageWriter.request(bodyLength: size, seed: 3)
-        defer {
-            reader.deallocate()
-            writer.deallocate()
-        }
-        var checker = IntegrityChecker(payloadLength: size, verifyEvery: 1)
-        var histogram = EncodedHistogram.makeLatencyHistogram()
-        let outcome = try HTTP1Workload.openLoopClient(
-            reader: &reader, writer: writer, checker: &checker, histogram: &histogram, plan: plan,
-            requestsPerSecond: rate)
-        return (outcome.messages, outcome.elapsed, checker.counts, histogram)
-    }
-
     @Test("http1-rate against podbench's server: every request answered, checked and timed", arguments: [64, 65536])
     func openLoopBothSides(size: Int) throws {
         let (a, b) = try socketPair()
@@ -343,7 +342,7 @@ struct HTTP1Tests {
                 throw PodBenchError(.integrityFailure, "server counts: \(counts)")
             }
         }
-        let run = try Self.runOpenLoop(
+        let run = try Self.runLoop(
             on: a, size: size, rate: 20_000, plan: PhasePlan(durationNanoseconds: 0, messageLimit: count))
         try server.wait()
         #expect(run.messages == count && run.histogram.totalCount == count)
@@ -364,7 +363,7 @@ struct HTTP1Tests {
         // earliest, so at least 20 of them (6 to 25) wait 10 ms or more, however fast or slow this
         // machine is. Timed from their sends instead (a closed loop's clock), one request would.
         let server = Self.slowServer(on: b, size: 64) { $0 == 5 ? 30_000 : 0 }
-        let run = try Self.runOpenLoop(
+        let run = try Self.runLoop(
             on: a, size: 64, rate: 1000, plan: PhasePlan(durationNanoseconds: 0, messageLimit: 40))
         try server.wait()
         #expect(run.messages == 40 && run.histogram.totalCount == 40 && !run.counts.hasErrors)
@@ -383,7 +382,7 @@ struct HTTP1Tests {
         // sends nothing once the 100 ms are up, so at most 101 requests go (one per answer, and
         // one that went just before the end), whatever the machine's speed.
         let server = Self.slowServer(on: b, size: 64) { _ in 1000 }
-        let run = try Self.runOpenLoop(
+        let run = try Self.runLoop(
             on: a, size: 64, rate: 10_000, plan: PhasePlan(durationNanoseconds: 100_000_000, messageLimit: nil))
         try server.wait()
         #expect(run.messages >= 1 && run.messages <= 101, "\(run.messages) requests")
