@@ -245,10 +245,11 @@ struct HTTP1Tests {
         return (outcome.messages, outcome.elapsed, checker.counts, histogram)
     }
 
-    /// podbench's server for one phase on `channel`, on a thread of its own; `check` sees its counts.
-    static func serve(
-        on channel: SocketChannel, size: Int, corruptSequence: UInt64? = nil,
-        check: @escaping @Sendable (IntegrityCounts) throws -> Void = { _ in }
+    /// `body` on a thread of its own with a reader of `channel` and the case's response writer,
+    /// both freed after it: the servers below.
+    static func responder(
+        on channel: SocketChannel, size: Int,
+        _ body: @escaping @Sendable (inout FrameReader<SocketChannel>, HTTP1MessageWriter) throws -> Void
     ) -> Background {
         Background {
             var reader = FrameReader(channel: channel, maximumPayload: size)
@@ -257,6 +258,16 @@ struct HTTP1Tests {
                 reader.deallocate()
                 writer.deallocate()
             }
+            try body(&reader, writer)
+        }
+    }
+
+    /// podbench's server for one phase on `channel`, on a thread of its own; `check` sees its counts.
+    static func serve(
+        on channel: SocketChannel, size: Int, corruptSequence: UInt64? = nil,
+        check: @escaping @Sendable (IntegrityCounts) throws -> Void = { _ in }
+    ) -> Background {
+        responder(on: channel, size: size) { reader, writer in
             var checker = IntegrityChecker(payloadLength: size, verifyEvery: 1)
             _ = try HTTP1Workload.server(
                 reader: &reader, writer: writer, checker: &checker, corruptSequence: corruptSequence)
@@ -306,13 +317,7 @@ struct HTTP1Tests {
     static func slowServer(on channel: SocketChannel, size: Int, delay: @escaping @Sendable (UInt64) -> UInt32)
         -> Background
     {
-        Background {
-            var reader = FrameReader(channel: channel, maximumPayload: size)
-            let writer = HTTP1MessageWriter.response(bodyLength: size, seed: 3)
-            defer {
-                reader.deallocate()
-                writer.deallocate()
-            }
+        responder(on: channel, size: size) { reader, writer in
             var answered: UInt64 = 0
             while true {
                 let head = try reader.nextHTTPHead(from: channel, response: false)
