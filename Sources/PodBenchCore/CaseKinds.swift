@@ -109,28 +109,36 @@ public enum WorkloadKind: String, CaseIterable, Codable, Sendable, CustomStringC
     /// as the answer before it is in, and timed from when it was due to its response's last byte;
     /// one case per `--rates` (docs/http.md).
     case http1Rate = "http1-rate"
+    /// HTTP/2 at a fixed offered rate (open loop with up to `--h2-streams` requests outstanding on
+    /// one connection, as wrk2 runs one connection's requests on a schedule): request k is due at
+    /// `start + k / rate`, sent then on a free stream (or as soon as one frees), and timed from when
+    /// it was due to its answer's last byte; one case per `--rates` and streams (docs/http.md).
+    case http2Rate = "http2-rate"
 
     public var description: String { rawValue }
 
     /// Whether it offers load at a fixed rate (one case per `--rates`, latency from each message's
     /// intended send time, achieved rate next to offered): the capacity table's workloads.
-    public var isOpenLoop: Bool { self == .rate || self == .http1Rate }
+    public var isOpenLoop: Bool { self == .rate || self == .http1Rate || self == .http2Rate }
 
     /// Whether the client records each message's round trip (pingpong, http1), where the others
     /// record one-way delivery at the server.
     public var measuresRoundTrip: Bool {
         switch self {
-        case .pingpong, .http1, .http2, .http1Rate: true
+        case .pingpong, .http1, .http2, .http1Rate, .http2Rate: true
         case .stream, .rate: false
         }
     }
 
     /// Whether it speaks HTTP, and so runs only where `TransportKind.carriesHTTP` (http2 on fewer:
     /// `runs(on:)`).
-    public var speaksHTTP: Bool { self == .http1 || self == .http2 || self == .http1Rate }
+    public var speaksHTTP: Bool { speaksHTTP1 || speaksHTTP2 }
 
     /// Whether it speaks HTTP/1.1 (`http1`, `http1-rate`): the same messages, the same server.
     public var speaksHTTP1: Bool { self == .http1 || self == .http1Rate }
+
+    /// Whether it speaks HTTP/2 (`http2`, `http2-rate`): the same session, streams and server.
+    public var speaksHTTP2: Bool { self == .http2 || self == .http2Rate }
 
     /// Whether a case of this workload can be made on `transport`: HTTP/1.1 on the stream sockets,
     /// HTTP/2 on the plain ones (its client polls the socket itself, which the io_uring channels'
@@ -138,14 +146,15 @@ public enum WorkloadKind: String, CaseIterable, Codable, Sendable, CustomStringC
     public func runs(on transport: TransportKind) -> Bool {
         switch self {
         case .http1, .http1Rate: transport.carriesHTTP
-        case .http2: transport == .tcp || transport == .tcp6 || transport == .uds || transport == .udsAbstract
+        case .http2, .http2Rate:
+            transport == .tcp || transport == .tcp6 || transport == .uds || transport == .udsAbstract
         case .pingpong, .stream, .rate: true
         }
     }
 
     /// The transports `runs(on:)` takes for an HTTP workload, in words.
     public var transportsInWords: String {
-        self == .http2
+        speaksHTTP2
             ? "tcp, tcp6, uds or uds-abstract" : "tcp, tcp6, uds, uds-abstract, uring-tcp or uring-uds"
     }
 

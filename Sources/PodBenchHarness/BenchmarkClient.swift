@@ -299,7 +299,7 @@ public final class BenchmarkClient: @unchecked Sendable {
         }
         // HTTP/2: one session for the case's connection, its preface sent with the first phase.
         var h2: HTTP2ClientSession?
-        if spec.workload == .http2 {
+        if spec.workload.speaksHTTP2 {
             do {
                 h2 = try HTTP2Workload.clientSession(
                     streams: spec.streams ?? 1, bodyLength: spec.messageSize, seed: spec.seed)
@@ -411,14 +411,18 @@ public final class BenchmarkClient: @unchecked Sendable {
                     requestsPerSecond: Double(spec.messagesPerSecond ?? 1))
                 outcome = (paced.messages, paced.elapsed)
                 pacing = paced.pacing
-            case .http2:
+            case .http2, .http2Rate:
                 guard let socket = reader.channel as? SocketChannel else {
                     throw PodBenchError(
-                        .invalidConfiguration, "http2 runs over plain sockets (tcp, tcp6, uds, uds-abstract)")
+                        .invalidConfiguration,
+                        "\(spec.workload.rawValue) runs over plain sockets (tcp, tcp6, uds, uds-abstract)")
                 }
-                outcome = try HTTP2Workload.client(
+                let paced = try HTTP2Workload.client(
                     channel: socket, session: h2!, checker: &checker, histogram: &histogram, plan: plan,
-                    peerTimeoutNanoseconds: peerTimeout)
+                    peerTimeoutNanoseconds: peerTimeout,
+                    requestsPerSecond: spec.workload == .http2Rate ? Double(spec.messagesPerSecond ?? 1) : nil)
+                outcome = (paced.messages, paced.elapsed)
+                pacing = paced.pacing
             }
         } catch let error as PodBenchError {
             dataError = error

@@ -559,7 +559,7 @@ final class ActiveCase<Listener: DataListener> {
         reader = FrameReader(channel: channel, maximumPayload: spec.messageSize)
         // Sizes are checked before (at most 4 MiB), so the session can be made.
         h2 =
-            spec.workload == .http2
+            spec.workload.speaksHTTP2
             ? Result { try HTTP2Workload.serverSession(bodyLength: spec.messageSize, seed: spec.seed) }
                 .mapError { $0 as? PodBenchError ?? PodBenchError(.invalidConfiguration, "\($0)") } : nil
         http =
@@ -587,7 +587,7 @@ final class ActiveCase<Listener: DataListener> {
                     throw PodBenchError(
                         .peerClosed, "the client closed its HTTP connection (or asked to) before the end of the trial")
                 }
-            case .http2:
+            case .http2, .http2Rate:
                 let outcome = try HTTP2Workload.server(
                     channel: reader.channel, session: try h2!.get(), checker: &checker,
                     corruptSequence: spec.corruptSequence)
@@ -690,7 +690,7 @@ final class HTTPHopCase<Listener: DataListener> {
             if let socket = channel as? SocketChannel {
                 try? socket.descriptor.setIOTimeout(nanoseconds: timeoutNanoseconds)
             }
-            if spec.workload == .http2 {
+            if spec.workload.speaksHTTP2 {
                 do {
                     session = try HTTP2Workload.serverSession(bodyLength: spec.messageSize, seed: spec.seed)
                 } catch {

@@ -46,7 +46,7 @@ public struct CaseSpec: Codable, Equatable, Sendable {
         }
         var opts = try TransportCatalog.transport(transport).keyOptions(options)
         // HTTP/2's streams at once change what is measured: part of the key, as a transport's options are.
-        if workload == .http2 { opts["streams"] = String(streams ?? 1) }
+        if workload.speaksHTTP2 { opts["streams"] = String(streams ?? 1) }
         // Addresses change from run to run; what the hop is and what the client speaks to it do not.
         let hop = options.via.map { CaseKey.Hop(name: options.hop ?? "proxy", entry: $0.transport) }
         return CaseKey(
@@ -79,14 +79,16 @@ public struct CaseSpec: Codable, Equatable, Sendable {
                 "\(workload.rawValue) speaks HTTP, which runs over \(workload.transportsInWords), not \(transport.rawValue)"
             )
         }
-        if workload == .http2, let via = options.via, !workload.runs(on: via.transport) {
+        if workload.speaksHTTP2, let via = options.via, !workload.runs(on: via.transport) {
             throw PodBenchError(
                 .invalidConfiguration,
-                "http2 speaks to the hop over \(workload.transportsInWords), not \(via.transport.rawValue)")
+                "\(workload.rawValue) speaks to the hop over \(workload.transportsInWords), not \(via.transport.rawValue)"
+            )
         }
-        if workload == .http2, let streams, !(1...HTTP2Workload.maximumStreams).contains(streams) {
+        if workload.speaksHTTP2, let streams, !(1...HTTP2Workload.maximumStreams).contains(streams) {
             throw PodBenchError(
-                .invalidConfiguration, "http2: 1 to \(HTTP2Workload.maximumStreams) streams at once, not \(streams)")
+                .invalidConfiguration,
+                "\(workload.rawValue): 1 to \(HTTP2Workload.maximumStreams) streams at once, not \(streams)")
         }
         guard verifyEvery >= 1 else { throw PodBenchError(.invalidConfiguration, "verifyEvery must be at least 1") }
         try TransportCatalog.transport(transport).validate(options)

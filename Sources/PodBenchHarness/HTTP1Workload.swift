@@ -68,7 +68,9 @@ public enum HTTP1Workload {
             sequence &+= 1
         }
         try end(after: sequence, reader: &reader, writer: writer, checker: &checker)
-        return (sequence, MonotonicClock.now() &- started, pacing)
+        // A trial of a duration lasts it: a schedule that ended early (a low rate) is not faster.
+        let ended = MonotonicClock.now()
+        return (sequence, (plan.messageLimit == nil ? max(ended, deadline) : ended) &- started, pacing)
     }
 
     /// Sends `request` (number `sequence`, prepared by `writer`), takes its response and checks it.

@@ -36,11 +36,23 @@ public enum HTTP2Workload {
     /// written to in a way that blocks: what does not go now goes when poll says it may, and what
     /// arrives meanwhile is read, so neither side waits on the other's full buffers. Allocates
     /// nothing.
-    /// - Returns: requests answered in the phase and its elapsed nanoseconds (to the last answer).
+    ///
+    /// Closed loop (`requestsPerSecond` nil): a new request as each ends, each timed from its
+    /// HEADERS' send. Open loop (`http2-rate`): request k is due at `origin + k / rate` (origin: the
+    /// phase's start, or the server's SETTINGS on a new connection), sent then on a free stream,
+    /// or as soon as an answer frees one, and timed from when it was due, so requests queued
+    /// behind busy streams count their wait (no coordinated omission, as wrk2). Requests stop being
+    /// sent when the phase's time is up; those due that never went show in the achieved rate.
+    /// The wait for the next request's time sleeps in poll (answers are taken meanwhile); with
+    /// nothing outstanding its last `RateWorkload.spinNanoseconds` spin on the clock.
+    /// - Returns: requests answered in the phase, its elapsed nanoseconds (to the last answer),
+    ///   and the time spent spinning for the schedule (the load generator's own CPU time, which
+    ///   the client's CPU figures leave out).
     public static func client(
         channel: SocketChannel, session: HTTP2ClientSession, checker: inout IntegrityChecker,
-        histogram: inout Histogram<UInt64>, plan: PhasePlan, peerTimeoutNanoseconds: UInt64
-    ) throws -> (messages: UInt64, elapsed: UInt64) {
+        histogram: inout Histogram<UInt64>, plan: PhasePlan, peerTimeoutNanoseconds: UInt64,
+        requestsPerSecond: Double? = nil
+    ) throws -> (messages: UInt64, elapsed: UInt64, pacing: UInt64) {
         let fd = channel.descriptor.rawValue
         swap(&histogram, &session.histogram)
         defer { swap(&histogram, &session.histogram) }
@@ -59,6 +71,18 @@ public enum HTTP2Workload {
         var lastProgress = started
         var finished = started
         var ending = false
+        // The open loop's schedule: request k is due at origin + k / rate, from the phase's start
+        // (or from the SETTINGS, on a connection that has none yet: no request can go before them).
+        if let requestsPerSecond, !(requestsPerSecond >= 1 && requestsPerSecond.isFinite) {
+            throw PodBenchError(.invalidConfiguration, "an offered rate of \(requestsPerSecond) requests a second")
+        }
+        let period = requestsPerSecond.map { 1e9 / $0 }
+        if period != nil { RateWorkload.askForPreciseWakeUps() }
+        var origin = started
+        var due = started
+        var scheduledCount: UInt64 = 0
+        var scheduled = session.settingsReceived
+        var pacing: UInt64 = 0
         // What counts as progress for the peer timeout: answers, body bytes going out, the end's
         // answer, the server's SETTINGS (not PINGs or other frames that a server could send forever).
         var progressMark = (UInt64.max, UInt64.max, false, false)
@@ -86,11 +110,34 @@ public enum HTTP2Workload {
             }
             if session.issuing {
                 let issued = session.sequence &- firstSequence
-                let done = plan.messageLimit.map { issued >= $0 } ?? (now >= deadline)
+                let done =
+                    plan.messageLimit.map { issued >= $0 }
+                    ?? (now >= deadline || (period != nil && scheduled && due >= deadline))
                 if done { session.issuing = false }
             }
             if session.issuing {
-                if session.mayIssue {
+                if let period {
+                    if !scheduled && session.settingsReceived {
+                        scheduled = true
+                        origin = max(origin, now)
+                        due = origin
+                    }
+                    // Every request due by now, on a free stream, stamped with its time; one that
+                    // finds none stays due (its wait counts in its latency).
+                    while scheduled && due <= now && session.canIssue && session.mayIssue
+                        && (plan.messageLimit.map { session.sequence &- firstSequence < $0 } ?? (due < deadline))
+                    {
+                        session.issue(now: now, count: 1, intended: due)
+                        scheduledCount &+= 1
+                        due = origin &+ UInt64(Double(scheduledCount) * period)
+                        // A request's body going out is not the server's progress: only what the
+                        // server's windows and answers let go afterwards is.
+                        progressMark.1 = session.bodyBytesWritten
+                    }
+                    // Waiting for the next one's time with nothing outstanding is not the server's
+                    // slowness (before its SETTINGS it is: nothing can go until they come).
+                    if scheduled && session.active == 0 && session.sendCount == 0 { lastProgress = now }
+                } else if session.mayIssue {
                     let left = plan.messageLimit.map { Int(clamping: $0 &- (session.sequence &- firstSequence)) }
                     session.issue(now: now, count: left ?? Int.max)
                 }
@@ -129,8 +176,16 @@ public enum HTTP2Workload {
             if session.sendCount > 0 { events |= Int16(POLLOUT) }
             let waitUntil = lastProgress &+ peerTimeoutNanoseconds
             let after = MonotonicClock.now()
-            // While requests go out on a clock, wake at its end too.
-            let wakeAt = session.issuing && plan.messageLimit == nil ? min(waitUntil, max(deadline, after)) : waitUntil
+            // While requests go out on a clock, wake at its end too, and at the next request's time.
+            var wakeAt = session.issuing && plan.messageLimit == nil ? min(waitUntil, max(deadline, after)) : waitUntil
+            if period != nil && session.issuing && scheduled && session.canIssue && session.mayIssue {
+                if session.active == 0 && session.sendCount == 0 && due > after && due < wakeAt {
+                    // Nothing can come back: sleep, then spin the last stretch, to send on time.
+                    pacing &+= RateWorkload.wait(until: due)
+                    continue
+                }
+                wakeAt = min(wakeAt, max(due, after))
+            }
             guard after < waitUntil else {
                 throw PodBenchError(
                     .timeout,
@@ -139,7 +194,7 @@ public enum HTTP2Workload {
                         : "the server answered nothing within the peer timeout (\(session.active) requests outstanding)"
                 )
             }
-            let ready = try SocketWait.poll(fd, events, nanoseconds: Int64(wakeAt - after))
+            let ready = try SocketWait.poll(fd, events, nanoseconds: Int64(wakeAt > after ? wakeAt - after : 0))
             guard ready & Int32(POLLIN | POLLHUP | POLLERR) != 0, session.mayProcess else { continue }
             let space = session.receiveSpace()
             let n = recv(fd, space.baseAddress, space.count, Int32(MSG_DONTWAIT))
@@ -168,7 +223,11 @@ public enum HTTP2Workload {
         if let counted = session.endAnswer, counted != answered {
             checker.recordCountMismatch(sent: answered, counted: counted)
         }
-        return (answered, finished &- started)
+        // The open loop's trial lasts its duration (a schedule that ended early, at a low rate, is
+        // not a faster rate); a closed loop's, or one of a message count, until its last answer.
+        let elapsed =
+            period != nil && plan.messageLimit == nil ? max(finished, deadline) &- started : finished &- started
+        return (answered, elapsed, pacing)
     }
 
     /// The server's side of one phase: answer every request until the client's end of the trial

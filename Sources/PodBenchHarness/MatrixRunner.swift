@@ -40,7 +40,7 @@ public struct MatrixRunner {
                         // (`--rates auto`) one search, which `run` expands into the cases it measures.
                         // http2: one case per number of streams at once.
                         let rateList = workload.isOpenLoop && !rates.isEmpty ? rates.map(Optional.some) : [nil]
-                        let streamList = workload == .http2 ? h2Streams.map(Optional.some) : [nil]
+                        let streamList = workload.speaksHTTP2 ? h2Streams.map(Optional.some) : [nil]
                         for rate in rateList {
                             for streams in streamList {
                                 let direct = CaseSpec(
@@ -53,7 +53,7 @@ public struct MatrixRunner {
                                 // http2's client polls a socket: a hop it speaks a file, FIFO or ring to is left out.
                                 for hop in hops
                                 where hop.transport == transport
-                                    && (workload != .http2 || workload.runs(on: hop.via.transport))
+                                    && (!workload.speaksHTTP2 || workload.runs(on: hop.via.transport))
                                 {
                                     var through = direct
                                     through.options.via = hop.via

@@ -130,7 +130,7 @@ enum LimitRatio {
         case .stream:
             guard let ceiling = limit(CalibrationMeasurement.memcpyLarge, run: run, ceiling: true) else { return nil }
             return Format.decimal(s.bytesPerSecond / ceiling.value * 100) + "% mc" + (ceiling.drifted ? "?" : "")
-        case .rate, .http1, .http2, .http1Rate:
+        case .rate, .http1, .http2, .http1Rate, .http2Rate:
             return nil
         }
     }

@@ -18,7 +18,7 @@ extension ReportBuilder {
         var size: Int { key.messageSize }
     }
 
-    /// The open-loop cases (`rate`, `http1-rate`) as curves: one per file, transport, options and size, points by offered rate.
+    /// The open-loop cases (`rate`, `http1-rate`, `http2-rate`) as curves: one per file, transport, options and size, points by offered rate.
     func rateCurves() -> [RateCurve] {
         var order: [String] = []
         var curves: [String: RateCurve] = [:]
@@ -162,7 +162,7 @@ extension ReportBuilder {
 
     var capacityNote: String {
         """
-        From the open-loop workloads (rate; http1-rate, in requests), per channel. The knee is where latency starts to climb: the last \
+        From the open-loop workloads (rate; http1-rate and http2-rate, in requests), per channel. The knee is where latency starts to climb: the last \
         offered rate before delivery falls under 95% of the offered rate or p99 more than doubles over \
         the best p99 of the lower rates (the cell says which, at which rate). \
         \(objective.map { "The objective (\($0)) is where latency stops being acceptable: a rate meets it when it delivers at least 95% and its \($0.percentile.rawValue) is within the bound; the highest rate that meets it is the capacity, and every rate tried is listed with why it missed, so a rate below the capacity that misses (a tail from idle wake-ups at a low rate is the common one) is seen for what it is rather than hiding the capacity. A knee below the capacity means latency climbs there but stays within the bound. " } ?? "Give --slo (e.g. p99=200us) for the highest rate that keeps an objective. ")\

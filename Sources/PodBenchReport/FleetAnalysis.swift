@@ -229,7 +229,7 @@ public struct FleetAnalysis: Sendable {
         switch key.workload {
         case .pingpong: .roundTripP50
         case .stream: .streamThroughput
-        case .rate, .http1, .http2, .http1Rate: nil
+        case .rate, .http1, .http2, .http1Rate, .http2Rate: nil
         }
     }
 

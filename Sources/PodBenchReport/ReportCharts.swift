@@ -284,7 +284,7 @@ extension ReportBuilder {
         }
         let objectiveMarker =
             objective.map { [ChartMarker(y: $0.nanoseconds, label: "objective \($0.description)")] } ?? []
-        // rate's latency is one way, http1-rate's a request's round trip, both from the intended send.
+        // rate's latency is one way, http1-rate's and http2-rate's a request's round trip, both from the intended send.
         let latencyLabel =
             curves.allSatisfy { $0.key.workload == .rate }
             ? "one-way latency from intended send time" : "latency from intended send time"
@@ -301,7 +301,7 @@ extension ReportBuilder {
                     colour: 6, dash: 1)
             ] + achievedSeries.flatMap { $0 })
         let latencyCaption =
-            "The rate workload sends each message at its scheduled time and measures its one-way latency from that time (http1-rate: each request's round trip from that time), so a stall counts against every message due during it (no coordinated omission). p50 solid, p99 dashed, one colour per channel. The knees (K1, K2, …, named in the legend) are the last rate before delivery falls under 95% of the offered rate or p99 more than doubles over the best p99 of the lower rates."
+            "The rate workload sends each message at its scheduled time and measures its one-way latency from that time (http1-rate, http2-rate: each request's round trip from that time), so a stall counts against every message due during it (no coordinated omission). p50 solid, p99 dashed, one colour per channel. The knees (K1, K2, …, named in the legend) are the last rate before delivery falls under 95% of the offered rate or p99 more than doubles over the best p99 of the lower rates."
         let achievedCaption =
             "Messages per second delivered against messages per second offered; the grey diagonal is perfect delivery."
         if latencySeries.count == 1 {

@@ -155,7 +155,7 @@ extension ReportBuilder {
         case .stream: "one way"
         case .rate: "one way from intended send"
         case .http1, .http2: "request to response"
-        case .http1Rate: "request to response from intended send"
+        case .http1Rate, .http2Rate: "request to response from intended send"
         }
     }
 

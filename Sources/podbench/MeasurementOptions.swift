@@ -220,11 +220,11 @@ struct MeasurementOptions: ParsableArguments {
             // which speaks it both ways; nginx speaks HTTP/1.1 upstream), and tcp to run them on.
             if vias.isEmpty, let preset = try chosenPreset(), let proxy = preset.proxy {
                 let carried: [WorkloadKind] =
-                    proxy == .haproxy ? [.http1, .http2, .http1Rate] : [.http1, .http1Rate]
+                    proxy == .haproxy ? [.http1, .http2, .http1Rate, .http2Rate] : [.http1, .http1Rate]
                 if let other = workloads.first(where: { !carried.contains($0) }) {
                     throw ValidationError(
-                        other == .http2
-                            ? "--preset \(preset.rawValue) measures http1: nginx passes HTTP/2 upstream only as gRPC (proxy_pass speaks HTTP/1.1), so http2 cannot go through it in HTTP mode; --preset http-proxy=haproxy measures http2 both ways, or measure http2 through nginx with a --via of your own"
+                        other.speaksHTTP2
+                            ? "--preset \(preset.rawValue) measures http1 and http1-rate: nginx passes HTTP/2 upstream only as gRPC (proxy_pass speaks HTTP/1.1), so \(other.rawValue) cannot go through it in HTTP mode; --preset http-proxy=haproxy measures \(other.rawValue) both ways, or measure it through nginx with a --via of your own"
                             : "--preset \(preset.rawValue) measures \(carried.dropLast().map(\.rawValue).joined(separator: ", ")) and \(carried.last!.rawValue) (the proxy's HTTP port answers anything else with 400): leave \(other.rawValue) out of --workloads, or measure it in a run of its own"
                     )
                 }
@@ -524,9 +524,9 @@ struct MatrixOptions: ParsableArguments {
     @Option(
         name: [.customShort("w"), .long],
         help: ArgumentHelp(
-            "Workloads, comma-separated: pingpong (round-trip latency), stream (one-way throughput), rate (open loop at each --rates), http1 (HTTP/1.1 keep-alive requests, round trip per request), http2 (HTTP/2 h2c, --h2-streams requests outstanding on one connection), http1-rate (HTTP/1.1 open loop at each --rates, latency from each request's intended send time).",
+            "Workloads, comma-separated: pingpong (round-trip latency), stream (one-way throughput), rate (open loop at each --rates), http1 (HTTP/1.1 keep-alive requests, round trip per request), http2 (HTTP/2 h2c, --h2-streams requests outstanding on one connection), http1-rate (HTTP/1.1 open loop at each --rates, latency from each request's intended send time), http2-rate (HTTP/2 open loop at each --rates with up to --h2-streams outstanding).",
             discussion:
-                "Default: \(MeasurementOptions.defaultWorkloads) (rate with --preset sidecar-logs; stream,rate with content-sync). http1 and http1-rate run on the stream sockets (tcp, tcp6, uds, uds-abstract, uring-tcp, uring-uds), http2 on tcp, tcp6, uds and uds-abstract; they are skipped on the other transports; docs/http.md."
+                "Default: \(MeasurementOptions.defaultWorkloads) (rate with --preset sidecar-logs; stream,rate with content-sync). http1 and http1-rate run on the stream sockets (tcp, tcp6, uds, uds-abstract, uring-tcp, uring-uds), http2 and http2-rate on tcp, tcp6, uds and uds-abstract; they are skipped on the other transports; docs/http.md."
         ))
     var workloads: String?
 
@@ -537,7 +537,7 @@ struct MatrixOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "Offered rates for the open-loop workloads (rate, http1-rate), messages or requests/s, comma-separated (each a case): e.g. 1k,10k,50k,200k; or auto.",
+            "Offered rates for the open-loop workloads (rate, http1-rate, http2-rate), messages or requests/s, comma-separated (each a case): e.g. 1k,10k,50k,200k; or auto.",
             discussion:
                 "Sends are scheduled on a timeline; latency counts from each message's intended send time. auto searches: from 1k/s up ×4 until the channel breaks (under 95% delivered, or p99 doubled), then three halvings of the gap (at most 13 cases)."
         ))
@@ -546,7 +546,7 @@ struct MatrixOptions: ParsableArguments {
     @Option(
         name: .customLong("h2-streams"),
         help: ArgumentHelp(
-            "Requests outstanding at once on the http2 workload's connection, comma-separated (each a case): e.g. 1,16.",
+            "Requests outstanding at once on the http2 workload's connection (at most, for http2-rate), comma-separated (each a case): e.g. 1,16.",
             discussion:
                 "1 to 128 (the server's SETTINGS_MAX_CONCURRENT_STREAMS). Each request's round trip runs from its HEADERS' send to its answer's last byte; with N streams a request waits behind the others (as h2load -m N)."
         ))
@@ -556,7 +556,7 @@ struct MatrixOptions: ParsableArguments {
         help: ArgumentHelp(
             "A pod pattern: ambassador (client → relay → server over localhost TCP), adapter (client → relay over uds, relay → server over TCP), sidecar-logs (the app appends records to a file, the relay follows it and ships them over TCP), content-sync (a sidecar publishes versions into the shared volume, the app follows and reads each whole), http-proxy=nginx or http-proxy=haproxy (an HTTP sidecar: the proxy in TCP mode and in HTTP mode between the sides).",
             discussion:
-                "Sets --transports tcp (unless given) and --via relay, relay:uds or relay:file (unless --via names a proxy of yours); sidecar-logs also --workloads rate (unless given): one-way latency from each record's intended append time to its arrival at the collector is the shipper's lag. content-sync sets --transports sync-symlink,sync-rename and --workloads stream,rate (unless given) and no hop: publish-to-visible latency. http-proxy=nginx|haproxy sets --transports tcp and --workloads http1 (unless given) and, unless --via names proxies of yours, starts this host's proxy (beside the run, or with --isolation podman as a third container of the pod) with two ports, TCP mode and HTTP mode: two hops, nginx-tcp and nginx-http; http1 only, and http2 through haproxy (--workloads http1,http2: HTTP/2 both ways; nginx speaks HTTP/1.1 upstream). See docs/patterns.md and docs/http.md."
+                "Sets --transports tcp (unless given) and --via relay, relay:uds or relay:file (unless --via names a proxy of yours); sidecar-logs also --workloads rate (unless given): one-way latency from each record's intended append time to its arrival at the collector is the shipper's lag. content-sync sets --transports sync-symlink,sync-rename and --workloads stream,rate (unless given) and no hop: publish-to-visible latency. http-proxy=nginx|haproxy sets --transports tcp and --workloads http1 (unless given) and, unless --via names proxies of yours, starts this host's proxy (beside the run, or with --isolation podman as a third container of the pod) with two ports, TCP mode and HTTP mode: two hops, nginx-tcp and nginx-http; http1 and http1-rate only, and http2 and http2-rate through haproxy (--workloads http1,http2: HTTP/2 both ways; nginx speaks HTTP/1.1 upstream). See docs/patterns.md and docs/http.md."
         ))
     var preset: String?
 }

@@ -342,7 +342,7 @@ extension EndToEnd {
         }
 
         @Test(
-            "--preset http-proxy=nginx|haproxy: each http1 case (http1-rate through nginx, http2 through haproxy) direct, through the proxy in TCP mode and in HTTP mode",
+            "--preset http-proxy=nginx|haproxy: each http1 case (http1-rate through nginx, http2 and http2-rate through haproxy) direct, through the proxy in TCP mode and in HTTP mode",
             .enabled(if: toolPresent("/usr/sbin/nginx") && toolPresent("/usr/sbin/haproxy")),
             .singleThreaded("the hops are real proxies started by run"))
         func httpProxyPresets() throws {
@@ -351,11 +351,11 @@ extension EndToEnd {
             let messages = sanitizerScaled(300)
             for kind in ["nginx", "haproxy"] {
                 let results = dir + "/\(kind)"
-                // haproxy carries http2 too, HTTP/2 both ways, 8 streams at once; nginx the open loop
-                // (its --messages all go, on the schedule).
+                // haproxy carries http2 too, HTTP/2 both ways, 8 streams at once, closed and open
+                // loop; nginx HTTP/1.1's open loop (their --messages all go, on the schedule).
                 let workloads =
                     kind == "haproxy"
-                    ? ["--workloads", "http1,http2", "--h2-streams", "8"]
+                    ? ["--workloads", "http1,http2,http2-rate", "--h2-streams", "8", "--rates", "5k"]
                     : ["--workloads", "http1,http1-rate", "--rates", "5k"]
                 let result = try BinaryProcess.run(
                     [
@@ -366,13 +366,16 @@ extension EndToEnd {
                 #expect(result.status == 0, "\(kind): \(result.stderr)")
                 let run = try ResultsStore.load(try #require(try resultsFiles(in: results).first))
                 // Per workload and size: direct, TCP mode, HTTP mode, in that order; every request checked.
-                let rounds = 4
+                let rounds = kind == "haproxy" ? 6 : 4
                 #expect(
                     run.cases.map { $0.key.hop?.name ?? "direct" }
                         == Array(
                             repeating: ["direct", "\(kind)-tcp", "\(kind)-http"], count: rounds
                         ).flatMap { $0 }, "\(run.cases.map(\.key))")
                 #expect(run.cases.filter { $0.key.workload == .http2 }.count == (kind == "haproxy" ? 6 : 0))
+                #expect(
+                    run.cases.filter { $0.key.workload == .http2Rate && $0.key.rate == 5000 }.count
+                        == (kind == "haproxy" ? 6 : 0))
                 #expect(
                     run.cases.filter { $0.key.workload == .http1Rate && $0.key.rate == 5000 }.count
                         == (kind == "nginx" ? 6 : 0))
@@ -385,7 +388,7 @@ extension EndToEnd {
                     #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
                     expectIntact(c, messages: UInt64(messages))
                     // The server's count too: what the proxy delivered, every body compared.
-                    for t in c.trials where c.key.workload == .http2 {
+                    for t in c.trials where c.key.workload.speaksHTTP2 {
                         #expect(
                             t.server.integrity.received == t.messages && t.server.integrity.verified == t.messages
                                 && !t.server.integrity.hasErrors, "\(c.key)")

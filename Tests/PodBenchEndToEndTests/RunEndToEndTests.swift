@@ -136,28 +136,32 @@ extension EndToEnd {
         }
 
         @Test(
-            "http1-rate: HTTP/1.1 at each offered rate, direct and through the relay, every request checked; the report's capacity in req/s"
+            "http1-rate and http2-rate: HTTP at each offered rate, direct and through the relay, every request checked; the report's capacity in req/s"
         )
-        func http1Rate() throws {
+        func httpRates() throws {
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let run = try BinaryProcess.run(
                 [
-                    "run", "--transports", "tcp,uds", "--workloads", "http1-rate", "--rates", "500,2k", "--sizes", "64",
-                    "--via", "relay", "--trials", "2", "--duration", "150ms", "--warmup", "20ms", "--verify", "all",
+                    "run", "--transports", "tcp,uds", "--workloads", "http1-rate,http2-rate", "--h2-streams", "4",
+                    "--rates", "500,2k", "--sizes", "64", "--via", "relay", "--trials", "2", "--duration", "150ms",
+                    "--warmup", "20ms", "--verify", "all",
                     "--no-calibrate", "--shared-dir", dir, "--results-dir", dir + "/r",
                 ])
             #expect(run.status == 0, "\(run.stderr)")
             let file = try #require(try resultsFiles(in: dir + "/r").first)
             let result = try ResultsStore.load(file)
-            // tcp and uds at two rates each, tcp's also through the relay.
-            #expect(result.cases.count == 6, "\(result.cases.map(\.key))")
+            // Each workload on tcp and uds at two rates, tcp's also through the relay.
+            #expect(result.cases.count == 12, "\(result.cases.map(\.key))")
             for c in result.cases {
-                #expect(c.key.workload == .http1Rate && c.status == .ok, "\(c.key): \(c.error ?? "")")
+                #expect(
+                    c.key.workload.isOpenLoop && c.key.workload.speaksHTTP && c.status == .ok,
+                    "\(c.key): \(c.error ?? "")")
+                #expect(c.key.options["streams"] == (c.key.workload == .http2Rate ? "4" : nil), "\(c.key)")
                 let offered = try #require(c.key.rate.map(Double.init))
                 for t in c.trials {
-                    // Open loop, one request at a time: never faster than offered; at 2k/s at most a
-                    // loaded machine's round trips may fall behind (how fast is for the benchmarks).
+                    // Open loop: never faster than offered; at 2k/s at most a loaded machine's round
+                    // trips may fall behind (how fast is for the benchmarks).
                     #expect(t.messagesPerSecond < 1.2 * offered, "\(c.key)")
                     #expect(t.messagesPerSecond > 0.1 * offered, "\(c.key)")
                     #expect(t.client.integrity.verified == t.messages && t.server.integrity.verified == t.messages)
@@ -165,19 +169,26 @@ extension EndToEnd {
                     #expect(try t.latency?.decode().totalCount == t.messages)
                 }
             }
-            #expect(result.cases.filter { $0.key.hop != nil }.count == 2)
+            #expect(result.cases.filter { $0.key.hop != nil }.count == 4)
             let report = try BinaryProcess.run(["report", file, "--out", dir + "/rep", "--slo", "p99=1s"])
             #expect(report.status == 0, "\(report.stderr)")
             let markdown = try String(contentsOfFile: dir + "/rep/report.md", encoding: .utf8)
             #expect(markdown.contains("## Capacity"), "\(markdown.prefix(2000))")
             // A sentence per curve, named by its workload (whether 500/s met the objective in two
             // 150 ms trials is the machine's business; the unit is ReportTests').
-            for channel in ["tcp http1-rate 64 B", "tcp hop=relay hop-in=tcp http1-rate 64 B", "uds http1-rate 64 B"] {
+            for channel in [
+                "tcp http1-rate 64 B", "tcp hop=relay hop-in=tcp http1-rate 64 B", "uds http1-rate 64 B",
+                "tcp streams=4 http2-rate 64 B", "tcp hop=relay hop-in=tcp streams=4 http2-rate 64 B",
+                "uds streams=4 http2-rate 64 B",
+            ] {
                 #expect(markdown.split(separator: "\n").contains { $0.hasPrefix("- \(channel)\\:") }, "\(markdown)")
             }
             // Where nothing carries HTTP it is refused before anything runs, as http1 is.
-            let refused = try BinaryProcess.run(["run", "--transports", "shm", "--workloads", "http1-rate"])
-            #expect(refused.status == 2 && refused.stderr.contains("include one in --transports"), "\(refused.stderr)")
+            for workload in ["http1-rate", "http2-rate"] {
+                let refused = try BinaryProcess.run(["run", "--transports", "shm", "--workloads", workload])
+                #expect(
+                    refused.status == 2 && refused.stderr.contains("include one in --transports"), "\(refused.stderr)")
+            }
         }
 
         @Test(

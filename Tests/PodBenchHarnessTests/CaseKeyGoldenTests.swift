@@ -14,12 +14,13 @@ import Testing
 struct CaseKeyGoldenTests {
     static func spec(
         _ transport: TransportKind, _ workload: WorkloadKind = .pingpong, size: Int = 64,
-        rate: Int? = nil, _ edit: (inout TransportOptions) -> Void = { _ in }
+        rate: Int? = nil, streams: Int? = nil, _ edit: (inout TransportOptions) -> Void = { _ in }
     ) -> CaseSpec {
         var options = TransportOptions()
         edit(&options)
         return CaseSpec(
-            transport: transport, workload: workload, messageSize: size, options: options, messagesPerSecond: rate)
+            transport: transport, workload: workload, messageSize: size, options: options, messagesPerSecond: rate,
+            streams: streams)
     }
 
     static let golden: [(CaseSpec, String)] = [
@@ -50,6 +51,11 @@ struct CaseKeyGoldenTests {
         (
             spec(.tcp, .http1Rate, size: 64, rate: 5000),
             #"{"messageSize":64,"options":{"rate":"5000"},"transport":"tcp","workload":"http1-rate"}"#
+        ),
+        // HTTP/2's open loop (#22): fixed when it was added; its rate and its streams.
+        (
+            spec(.uds, .http2Rate, size: 4096, rate: 20000, streams: 16),
+            #"{"messageSize":4096,"options":{"rate":"20000","streams":"16"},"transport":"uds","workload":"http2-rate"}"#
         ),
         // The datagram channels (#19): fixed when they were added.
         (spec(.udp), #"{"messageSize":64,"options":{},"transport":"udp","workload":"pingpong"}"#),

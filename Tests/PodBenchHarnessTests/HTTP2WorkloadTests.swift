@@ -18,6 +18,8 @@ struct HTTP2WorkloadTests {
         var messages: UInt64
         var counts: IntegrityCounts
         var recorded: UInt64
+        var elapsed: UInt64 = 0
+        var histogram: Histogram<UInt64>? = nil
     }
 
     /// The server for `phases` phases on `channel`, on a thread of its own; what it counted per phase.
@@ -43,7 +45,8 @@ struct HTTP2WorkloadTests {
     }
 
     static func runClient(
-        on channel: SocketChannel, size: Int, streams: Int, plans: [PhasePlan], peak: ((Int) -> Void)? = nil
+        on channel: SocketChannel, size: Int, streams: Int, plans: [PhasePlan], rate: Double? = nil,
+        peerTimeout: UInt64 = 5_000_000_000, peak: ((Int) -> Void)? = nil
     ) throws -> [Phase] {
         let session = try HTTP2Workload.clientSession(streams: streams, bodyLength: size, seed: 7)
         defer { peak?(session.peakActive) }
@@ -52,10 +55,13 @@ struct HTTP2WorkloadTests {
         for plan in plans {
             histogram.reset()
             var checker = IntegrityChecker(payloadLength: size, verifyEvery: 1)
-            let (messages, _) = try HTTP2Workload.client(
+            let (messages, elapsed, _) = try HTTP2Workload.client(
                 channel: channel, session: session, checker: &checker, histogram: &histogram, plan: plan,
-                peerTimeoutNanoseconds: 5_000_000_000)
-            phases.append(Phase(messages: messages, counts: checker.counts, recorded: histogram.totalCount))
+                peerTimeoutNanoseconds: peerTimeout, requestsPerSecond: rate)
+            phases.append(
+                Phase(
+                    messages: messages, counts: checker.counts, recorded: histogram.totalCount, elapsed: elapsed,
+                    histogram: histogram))
         }
         return phases
     }
@@ -88,6 +94,154 @@ struct HTTP2WorkloadTests {
             #expect(server.counts[i].received == phase.messages, "phase \(i): \(server.counts[i])")
             #expect(server.counts[i].verified == phase.messages && !server.counts[i].hasErrors, "\(server.counts[i])")
         }
+    }
+
+    // MARK: - http2-rate: the same loops on a schedule
+
+    /// A socket whose sends wait first, as `delay(n)` says for the n-th (from 1), in microseconds:
+    /// a server that stops answering for a while.
+    struct StallingChannel: DataChannel {
+        final class Calls: @unchecked Sendable { var count = 0 }
+        let inner: SocketChannel
+        let delay: @Sendable (Int) -> UInt32
+        let calls = Calls()
+
+        func sendAll(_ bytes: UnsafeRawBufferPointer) throws {
+            calls.count += 1
+            let wait = delay(calls.count)
+            if wait > 0 { usleep(wait) }
+            try inner.sendAll(bytes)
+        }
+
+        func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+            try inner.receiveSome(into: buffer)
+        }
+
+        func shutdown() { inner.shutdown() }
+        func close() { inner.close() }
+    }
+
+    /// The server for one phase on `channel`, its sends delayed by `delay`; what it counted.
+    static func stallingServer(
+        on channel: SocketChannel, size: Int, delay: @escaping @Sendable (Int) -> UInt32
+    ) -> (Background, () -> IntegrityCounts) {
+        final class Counts: @unchecked Sendable { var value = IntegrityCounts() }
+        let counts = Counts()
+        let server = Background {
+            let session = try HTTP2Workload.serverSession(bodyLength: size, seed: 7)
+            var checker = IntegrityChecker(payloadLength: size, verifyEvery: 1)
+            defer { counts.value = checker.counts }
+            let outcome = try HTTP2Workload.server(
+                channel: StallingChannel(inner: channel, delay: delay), session: session, checker: &checker,
+                corruptSequence: nil)
+            guard outcome == .ended else { throw PodBenchError(.peerClosed, "the phase did not end in-band") }
+        }
+        return (server, { counts.value })
+    }
+
+    @Test(
+        "http2-rate over a socket pair: requests on their schedule, every one echoed and checked, phases ended in-band",
+        arguments: [(64, 1), (4096, 16)])
+    func openLoopBothSides(size: Int, streams: Int) throws {
+        let (a, b) = try socketPair()
+        defer {
+            a.close()
+            b.close()
+        }
+        let plans = [
+            PhasePlan(durationNanoseconds: 0, messageLimit: 200),
+            PhasePlan(durationNanoseconds: 30_000_000, messageLimit: nil),
+        ]
+        let server = Server(on: b, size: size, phases: plans.count)
+        let phases = try Self.runClient(on: a, size: size, streams: streams, plans: plans, rate: 20_000)
+        try server.wait()
+        #expect(server.outcomes == [.ended, .ended])
+        // 200 requests due 50 µs apart: the last is due 9.95 ms after the schedule's start, and goes no sooner.
+        #expect(phases[0].messages == 200 && phases[0].elapsed >= 9_950_000, "\(phases[0].elapsed) ns")
+        // 30 ms at 20,000/s: at most 600 due within it, none sent after it.
+        #expect(phases[1].messages >= 1 && phases[1].messages <= 600, "\(phases[1].messages) requests")
+        for (i, phase) in phases.enumerated() {
+            #expect(phase.recorded == phase.messages, "phase \(i)")
+            #expect(phase.counts.received == phase.messages && !phase.counts.hasErrors, "\(phase.counts)")
+            #expect(server.counts[i].verified == phase.messages && !server.counts[i].hasErrors, "\(server.counts[i])")
+        }
+    }
+
+    @Test("http2-rate times each request from when it was due: a stalled answer counts in every request behind it")
+    func openLoopCountsTheQueue() throws {
+        let (a, b) = try socketPair()
+        defer {
+            a.close()
+            b.close()
+        }
+        // The server's 6th send (a few requests in, one outstanding) waits 30 ms; at 1000/s on one
+        // stream the requests due during the stall wait behind it: request k due j ms into it goes
+        // after 30 ms at the earliest, so at least 20 of them wait 10 ms or more, however fast or
+        // slow this machine is. Timed from their sends instead (a closed loop's clock), one would.
+        let (server, counts) = Self.stallingServer(on: b, size: 64) { $0 == 6 ? 30_000 : 0 }
+        let phases = try Self.runClient(
+            on: a, size: 64, streams: 1, plans: [PhasePlan(durationNanoseconds: 0, messageLimit: 60)], rate: 1000)
+        try server.wait()
+        #expect(phases[0].messages == 60 && phases[0].recorded == 60 && !phases[0].counts.hasErrors)
+        #expect(counts().verified == 60)
+        let waited = phases[0].histogram?.count(within: 10_000_000...UInt64.max) ?? 0
+        #expect(waited >= 20, "\(waited) requests took 10 ms or more")
+    }
+
+    @Test("http2-rate's trial lasts its duration: a schedule that ends early at a low rate is not a faster rate")
+    func openLoopLowRate() throws {
+        let (a, b) = try socketPair()
+        defer {
+            a.close()
+            b.close()
+        }
+        // 100/s for 50 ms: requests due at 0, 10, 20, 30 and 40 ms, the last answered long before
+        // the 50 ms are up; the achieved rate is 5 in 50 ms, not 5 in 40 ms and a round trip.
+        let server = Server(on: b, size: 64, phases: 1)
+        let phases = try Self.runClient(
+            on: a, size: 64, streams: 4, plans: [PhasePlan(durationNanoseconds: 50_000_000, messageLimit: nil)],
+            rate: 100)
+        try server.wait()
+        #expect(phases[0].messages >= 1 && phases[0].messages <= 5, "\(phases[0].messages) requests")
+        #expect(phases[0].elapsed >= 50_000_000, "\(phases[0].elapsed) ns")
+    }
+
+    @Test("http2-rate against a server that never sends its SETTINGS fails at the peer timeout, not never")
+    func openLoopSilentServer() throws {
+        let (a, b) = try socketPair()
+        defer {
+            a.close()
+            b.close()
+        }
+        // b takes the preface into its buffer and says nothing: no request can go, and the wait
+        // for the SETTINGS is the server's slowness, not the schedule's.
+        #expect {
+            _ = try Self.runClient(
+                on: a, size: 64, streams: 1, plans: [PhasePlan(durationNanoseconds: 0, messageLimit: 10)], rate: 1000,
+                peerTimeout: 200_000_000)
+        } throws: { error in
+            (error as? PodBenchError)?.code == .timeout
+        }
+    }
+
+    @Test("http2-rate stops sending when the phase's time is up: a slow server's backlog is not sent late")
+    func openLoopStopsAtTheDeadline() throws {
+        let (a, b) = try socketPair()
+        defer {
+            a.close()
+            b.close()
+        }
+        // Every send of the server waits 1 ms, so one stream's answers come 1 ms apart at best;
+        // 10,000/s offered for 100 ms is 1,000 due. Nothing goes once the 100 ms are up, so at
+        // most 101 requests go (one per answer, and one sent before the end), whatever the speed.
+        let (server, counts) = Self.stallingServer(on: b, size: 64) { _ in 1000 }
+        let phases = try Self.runClient(
+            on: a, size: 64, streams: 1, plans: [PhasePlan(durationNanoseconds: 100_000_000, messageLimit: nil)],
+            rate: 10_000)
+        try server.wait()
+        #expect(phases[0].messages >= 1 && phases[0].messages <= 101, "\(phases[0].messages) requests")
+        #expect(phases[0].recorded == phases[0].messages && !phases[0].counts.hasErrors)
+        #expect(counts().verified == phases[0].messages)
     }
 
     @Test("a server that spoils one answer's body is caught by the client, naming the request")

@@ -67,8 +67,10 @@ struct MeasurementOptionsTests {
             #expect(throws: (any Error).self) { try Self.parsed(["--preset", text, "--workloads", "pingpong,http1"]) }
             // http2 goes through haproxy (HTTP/2 both ways); nginx's proxy_pass speaks HTTP/1.1 upstream.
             let both = ["--preset", text, "--workloads", "http1,http2", "--h2-streams", "1,8"]
+            let open2 = ["--preset", text, "--workloads", "http2-rate", "--rates", "5k"]
             if kind == .haproxy {
                 #expect(try Self.parsed(both).workloads == [.http1, .http2])
+                #expect(try Self.parsed(open2).workloads == [.http2Rate])
                 let config = ProxyLauncher.haproxyConfiguration(http: 2, tcp: 1, target: 3)
                 #expect(
                     config.contains("use_backend h2 if HTTP_2.0")
@@ -79,6 +81,11 @@ struct MeasurementOptionsTests {
                     try Self.parsed(both)
                 } throws: { error in
                     "\(error)".contains("nginx passes HTTP/2 upstream only as gRPC")
+                }
+                #expect {
+                    try Self.parsed(open2)
+                } throws: { error in
+                    "\(error)".contains("so http2-rate cannot go through it")
                 }
             }
             #expect(throws: (any Error).self) { try Self.parsed(["--preset", text, "--transports", "uds"]) }
