@@ -120,14 +120,24 @@ extension ReportBuilder {
             "\(name): \(CapacityPlanner.offeredText(knee.point.offered)) \(unit) before the knee\(tail), \(at(knee.point))\(past)."
     }
 
+    /// The open-loop curves' unit, short and in words: messages for `rate`, requests for the HTTP
+    /// workloads, both when a report has both.
+    var rateUnit: (short: String, words: String) {
+        let http = rateCurves().map(\.key.workload.speaksHTTP)
+        if http.allSatisfy({ $0 }) { return ("req/s", "requests/s") }
+        if http.contains(true) { return ("msg/s or req/s", "messages or requests/s") }
+        return ("msg/s", "messages/s")
+    }
+
     var capacityHeader: [String] {
-        var header = ["channel", "knee (msg/s)"]
+        let unit = rateUnit.short
+        var header = ["channel", "knee (\(unit))"]
         if let objective {
-            header += ["highest rate with \(objective) (msg/s)", "every rate tried against \(objective)"]
+            header += ["highest rate with \(objective) (\(unit))", "every rate tried against \(objective)"]
         }
         header += [
             objective == nil ? "CPU at the knee (both sides)" : "CPU there (both sides)",
-            "msg/s per core there", "saturation (most delivered, msg/s)", "saturation bytes/s vs memcpy beyond LLC",
+            "\(unit) per core there", "saturation (most delivered, \(unit))", "saturation bytes/s vs memcpy beyond LLC",
         ]
         return header
     }
@@ -167,7 +177,7 @@ extension ReportBuilder {
         the best p99 of the lower rates (the cell says which, at which rate). \
         \(objective.map { "The objective (\($0)) is where latency stops being acceptable: a rate meets it when it delivers at least 95% and its \($0.percentile.rawValue) is within the bound; the highest rate that meets it is the capacity, and every rate tried is listed with why it missed, so a rate below the capacity that misses (a tail from idle wake-ups at a low rate is the common one) is seen for what it is rather than hiding the capacity. A knee below the capacity means latency climbs there but stays within the bound. " } ?? "Give --slo (e.g. p99=200us) for the highest rate that keeps an objective. ")\
         CPU is both sides' CPU time per message times the messages delivered per second at \
-        \(objective == nil ? "the knee" : "the capacity"); msg/s per core is how many messages one \
+        \(objective == nil ? "the knee" : "the capacity"); \(rateUnit.short) per core is how many of them one \
         core's worth of that CPU carries. Saturation is the most any offered rate delivered, and next \
         to it its payload bytes per second as a share of this machine's single-core memcpy bandwidth \
         for a block larger than the last-level cache (podbench calibrate, recorded by the run): a \

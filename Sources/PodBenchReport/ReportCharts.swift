@@ -230,7 +230,8 @@ extension ReportBuilder {
         guard !curves.isEmpty else { return [] }
         let colours = Dictionary(uniqueKeysWithValues: channels.enumerated().map { ($1, $0) })
         let files = Dictionary(uniqueKeysWithValues: inputs.enumerated().map { ($1.label, $0) })
-        let rateAxis = ChartAxis(label: "offered rate, messages/s", scale: .log, unit: .count)
+        let unit = rateUnit.words
+        let rateAxis = ChartAxis(label: "offered rate, \(unit)", scale: .log, unit: .count)
         let sizes = Array(Set(curves.map(\.size))).sorted()
         var latency: [Chart] = []
         var achieved: [Chart] = []
@@ -294,7 +295,7 @@ extension ReportBuilder {
             series: latencySeries.flatMap { $0 }, markers: latencyMarkers.flatMap { $0 } + objectiveMarker)
         let achievedAll = SVGChart(
             title: "Achieved against offered rate", x: rateAxis,
-            y: ChartAxis(label: "achieved rate, messages/s", scale: .log, unit: .count),
+            y: ChartAxis(label: "achieved rate, \(unit)", scale: .log, unit: .count),
             series: [
                 ChartSeries(
                     name: "offered (ideal)", points: [(lowest, lowest), (highest, highest)], reference: true,

@@ -174,6 +174,10 @@ extension EndToEnd {
             #expect(report.status == 0, "\(report.stderr)")
             let markdown = try String(contentsOfFile: dir + "/rep/report.md", encoding: .utf8)
             #expect(markdown.contains("## Capacity"), "\(markdown.prefix(2000))")
+            // Counted in requests everywhere: the table's headers and the charts' axes.
+            #expect(markdown.contains("| channel | knee (req/s) |"), "\(markdown.prefix(3000))")
+            let chart = try String(contentsOfFile: dir + "/rep/latency-vs-rate-64B-1.svg", encoding: .utf8)
+            #expect(chart.contains("offered rate, requests/s"), "\(chart.prefix(2000))")
             // A sentence per curve, named by its workload (whether 500/s met the objective in two
             // 150 ms trials is the machine's business; the unit is ReportTests').
             for channel in [
