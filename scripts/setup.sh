@@ -53,32 +53,35 @@ CFG
 # Writes an nginx configuration for an HTTP reverse proxy on loopback, as docs/http.md sets it
 # (HTTP/1.1 upstream with keep-alive): `podbench_nginx_config FILE LISTEN-PORT TARGET-PORT DIR`
 # (DIR: its pid, log and temporary files). One process (`master_process off`), so that
-# `--via-stats pid:` reads the process that does the work. Run: nginx -c FILE.
+# `--via-stats pid:` reads the process that does the work. Run: nginx -c FILE. The same text as
+# the preset's HTTP mode (ProxyLauncher.nginxConfiguration; ProxyConfigurationTests holds them equal).
 podbench_nginx_config() {
   mkdir -p "$4"
   cat >"$1" <<CFG
 master_process off;
 daemon off;
 pid $4/nginx.pid;
-error_log $4/error.log warn;
+error_log $4/nginx-error.log warn;
 events { worker_connections 256; }
 http {
     access_log off;
-    client_body_temp_path $4/body;
-    proxy_temp_path $4/proxy;
-    fastcgi_temp_path $4/fastcgi;
-    uwsgi_temp_path $4/uwsgi;
-    scgi_temp_path $4/scgi;
+    client_body_temp_path $4/nginx-body;
+    proxy_temp_path $4/nginx-proxy;
+    fastcgi_temp_path $4/nginx-fastcgi;
+    uwsgi_temp_path $4/nginx-uwsgi;
+    scgi_temp_path $4/nginx-scgi;
     upstream podbench { server 127.0.0.1:$3; keepalive 8; keepalive_requests 1000000; keepalive_time 1h; }
     server {
         listen 127.0.0.1:$2;
         keepalive_requests 1000000;
         keepalive_time 1h;
         client_max_body_size 8m;
+        client_body_buffer_size 1m;
         location / {
             proxy_pass http://podbench;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            proxy_max_temp_file_size 0;
         }
     }
 }

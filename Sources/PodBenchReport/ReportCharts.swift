@@ -249,8 +249,16 @@ extension ReportBuilder {
             var s: [ChartSeries] = []
             var m: [ChartMarker] = []
             var a: [ChartSeries] = []
+            // Each curve its channel's colour, as in the other charts, unless a curve of the same
+            // channel and file (rate beside http1-rate, say) has it: then one no channel has.
+            var taken: Set<[Int]> = []
+            var spare = channels.count
             for curve in these {
-                let colour = colours[channelName(curve.key)] ?? 0
+                var colour = colours[channelName(curve.key)] ?? 0
+                if !taken.insert([colour, files[curve.input.label] ?? 0]).inserted {
+                    colour = spare
+                    spare += 1
+                }
                 let file = files[curve.input.label] ?? 0
                 s.append(
                     ChartSeries(

@@ -132,6 +132,16 @@ struct MeasurementOptions: ParsableArguments {
                 if !setups.contains(mode) { setups.append(mode) }
             }
             let offered = try Self.parseRates(rates)
+            // Between two messages of an open loop the server waits for the next one for --timeout at
+            // most: a slower rate would fail every case of it at the server's timeout.
+            if let slowest = offered.min(), workloads.contains(where: \.isOpenLoop),
+                1e9 / Double(slowest) > Double(timeoutNs)
+            {
+                let period = String(format: "%.4g ms", 1000 / Double(slowest))
+                throw ValidationError(
+                    "--rates \(slowest): one message every \(period) is slower than --timeout (\(timeout)), after which the server stops waiting for the next: raise --timeout past \(period), or offer at least \(Int((1e9 / Double(timeoutNs)).rounded(.up)))/s"
+                )
+            }
             var hops: [MatrixRunner.Hop] = []
             var relayIn: TransportKind?
             let isRelay = { (text: String) in text == "relay" || text.hasPrefix("relay:") }
@@ -539,7 +549,7 @@ struct MatrixOptions: ParsableArguments {
         help: ArgumentHelp(
             "Offered rates for the open-loop workloads (rate, http1-rate, http2-rate), messages or requests/s, comma-separated (each a case): e.g. 1k,10k,50k,200k; or auto.",
             discussion:
-                "Sends are scheduled on a timeline; latency counts from each message's intended send time. auto searches: from 1k/s up ×4 until the channel breaks (under 95% delivered, or p99 doubled), then three halvings of the gap (at most 13 cases)."
+                "Sends are scheduled on a timeline; latency counts from each message's intended send time. auto searches: from 1k/s up ×4 until the channel breaks (under 95% delivered, or p99 doubled), then three halvings of the gap (at most 13 cases). A rate slower than one message a --timeout is refused: the server would stop waiting between two."
         ))
     var rates = "1k,10k,100k"
 

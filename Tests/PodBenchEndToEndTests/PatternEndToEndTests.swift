@@ -309,7 +309,7 @@ extension EndToEnd {
                 #expect(write.terminationStatus == 0, "\(function) failed")
                 let proxy =
                     name == "nginx"
-                    ? try ExternalProxy("/usr/sbin/nginx", ["-c", config, "-e", dir + "/nginx-files/error.log"])
+                    ? try ExternalProxy("/usr/sbin/nginx", ["-c", config, "-e", dir + "/nginx-files/nginx-error.log"])
                     : try ExternalProxy("/usr/sbin/haproxy", ["-db", "-f", config])
                 defer { proxy.stop() }
                 #expect(proxy.waitForPort(front), "\(name) did not start")

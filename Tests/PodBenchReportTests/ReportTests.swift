@@ -265,6 +265,36 @@ struct CapacityTests {
         return ReportBuilder(inputs: [input], objective: objective)
     }
 
+    @Test(
+        "the open loop's curves of one channel (rate beside http1-rate) get colours of their own; the rest keep the channel's"
+    )
+    func rateCurveColours() throws {
+        var run = ReportTests.run(host: "n", scale: 1)
+        // tcp and uds at 64 B as rate, tcp also as http1-rate, each at two offered rates.
+        var cases: [CaseResult] = []
+        for (transport, workload) in [(TransportKind.tcp, WorkloadKind.rate), (.tcp, .http1Rate), (.uds, .rate)] {
+            for rate in [1000, 2000] {
+                var c = try #require(run.cases.first { $0.key.transport == transport && $0.key.messageSize == 64 })
+                c.key.workload = workload
+                c.key.rate = rate
+                cases.append(c)
+            }
+        }
+        run.cases = cases
+        let report = ReportBuilder(inputs: [ReportBuilder.Input(label: "node", path: "node.json", run: run)])
+        let latency = try #require(report.rateCharts().first { $0.file.hasPrefix("latency-vs-rate") })
+        var colour: [String: Int] = [:]
+        for series in latency.chart.series where colour[series.name] == nil {
+            colour[series.name] = series.colour ?? -1
+        }
+        // The channels in the order first seen: tcp (0), uds (1); tcp's second curve the next free.
+        #expect(colour["tcp 64 B p50"] == 0 && colour["tcp 64 B p99"] == 0, "\(colour)")
+        #expect(colour["uds 64 B p50"] == 1, "\(colour)")
+        #expect(colour["tcp http1-rate 64 B p50"] == 2 && colour["tcp http1-rate 64 B p99"] == 2, "\(colour)")
+        // Mixed units: both named.
+        #expect(latency.chart.x.label == "offered rate, messages or requests/s")
+    }
+
     @Test("one sentence per channel, with and without an objective, saying what does not fit")
     func sentences() throws {
         func line(_ report: ReportBuilder, _ points: [Point], workload: WorkloadKind = .rate)

@@ -12,6 +12,21 @@ struct MeasurementOptionsTests {
         try MeasurementOptions.parse(arguments).parsed()
     }
 
+    @Test("an open loop's rate slower than --timeout is refused before anything runs, naming both")
+    func rateSlowerThanTimeout() throws {
+        #expect {
+            try Self.parsed([
+                "--workloads", "http1-rate", "--transports", "tcp", "--rates", "1,100", "--timeout", "500ms",
+            ])
+        } throws: { error in
+            "\(error)".contains("--rates 1: one message every 1000 ms is slower than --timeout (500ms)")
+                && "\(error)".contains("offer at least 2/s")
+        }
+        // At the timeout's own pace, or without an open loop, it stands.
+        #expect(try Self.parsed(["--workloads", "rate", "--rates", "2", "--timeout", "500ms"]).rates == [2])
+        #expect(try Self.parsed(["--workloads", "pingpong", "--rates", "1", "--timeout", "500ms"]).rates == [1])
+    }
+
     @Test("a preset fills only the lists not given: an explicit default list stands")
     func presetFillsOnlyWhatIsMissing() throws {
         #expect(
