@@ -62,8 +62,13 @@ public enum ResultsTable {
         out +=
             "\nLatency: pingpong round trip, stream one-way delivery (sender's clock to arrival), rate the same from each message's intended send time; median of "
         out += "\(run.settings.trials) trials' percentiles. msg/s, MB/s: payload, "
-        out +=
-            "median of trials; ±: (max-min)/median of msg/s.\ncpu/msg: user+system CPU time of each side's measuring "
+        out += "median of trials; ±: (max-min)/median of msg/s.\n"
+        if run.cases.contains(where: { $0.key.workload.speaksHTTP }) {
+            // The HTTP workloads' rows count requests, their bodies the payload (docs/http.md).
+            out +=
+                "HTTP rows: latency of http1, http2 a request's round trip (its send to its answer's last byte), of http1-rate, http2-rate the same from its intended send time; msg/s counts requests, MB/s their bodies.\n"
+        }
+        out += "cpu/msg: user+system CPU time of each side's measuring "
         out += "thread per message; cs/msg: context switches per message.\n"
         if losses { out += CaseSummary.lossNote + "\n" }
         if run.calibration != nil {

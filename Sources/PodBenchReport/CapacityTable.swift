@@ -124,7 +124,7 @@ extension ReportBuilder {
     /// workloads, both when a report has both.
     var rateUnit: (short: String, words: String) {
         let http = rateCurves().map(\.key.workload.speaksHTTP)
-        if http.allSatisfy({ $0 }) { return ("req/s", "requests/s") }
+        if !http.isEmpty && http.allSatisfy({ $0 }) { return ("req/s", "requests/s") }
         if http.contains(true) { return ("msg/s or req/s", "messages or requests/s") }
         return ("msg/s", "messages/s")
     }

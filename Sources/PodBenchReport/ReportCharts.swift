@@ -28,6 +28,19 @@ extension ReportBuilder {
     }
 
     /// A case's line in a legend: its channel, with the file when there are several.
+    /// An open-loop curve's colour key: its channel and workload (not its file or size).
+    struct RateCurveIdentity: Hashable {
+        var channel: String
+        var workload: WorkloadKind
+
+        init(channel: String, workload: WorkloadKind) {
+            self.channel = channel
+            self.workload = workload
+        }
+
+        init(_ key: CaseKey) { self.init(channel: ReportBuilder.channelName(key), workload: key.workload) }
+    }
+
     func seriesName(_ key: CaseKey, _ input: Input) -> String {
         inputs.count > 1 ? "\(channelName(key)) [\(input.label)]" : channelName(key)
     }
@@ -233,6 +246,23 @@ extension ReportBuilder {
         let unit = rateUnit.words
         let rateAxis = ChartAxis(label: "offered rate, \(unit)", scale: .log, unit: .count)
         let sizes = Array(Set(curves.map(\.size))).sorted()
+        // Each open-loop workload of a channel its colour in every file and panel: the first of
+        // them (rate before http1-rate before http2-rate) the channel's, as in the other charts;
+        // the others, by channel and workload, colours after every channel's.
+        var curveColours: [RateCurveIdentity: Int] = [:]
+        var spare = channels.count
+        for channel in channels {
+            let workloads = Set(curves.filter { channelName($0.key) == channel }.map(\.key.workload))
+            for (i, workload) in WorkloadKind.allCases.filter(workloads.contains).enumerated() {
+                let identity = RateCurveIdentity(channel: channel, workload: workload)
+                if i == 0 {
+                    curveColours[identity] = colours[channel] ?? 0
+                } else {
+                    curveColours[identity] = spare
+                    spare += 1
+                }
+            }
+        }
         var latency: [Chart] = []
         var achieved: [Chart] = []
         let all = curves.flatMap(\.points)
@@ -249,16 +279,8 @@ extension ReportBuilder {
             var s: [ChartSeries] = []
             var m: [ChartMarker] = []
             var a: [ChartSeries] = []
-            // Each curve its channel's colour, as in the other charts, unless a curve of the same
-            // channel and file (rate beside http1-rate, say) has it: then one no channel has.
-            var taken: Set<[Int]> = []
-            var spare = channels.count
             for curve in these {
-                var colour = colours[channelName(curve.key)] ?? 0
-                if !taken.insert([colour, files[curve.input.label] ?? 0]).inserted {
-                    colour = spare
-                    spare += 1
-                }
+                let colour = curveColours[RateCurveIdentity(curve.key)] ?? 0
                 let file = files[curve.input.label] ?? 0
                 s.append(
                     ChartSeries(
@@ -310,9 +332,9 @@ extension ReportBuilder {
                     colour: 6, dash: 1)
             ] + achievedSeries.flatMap { $0 })
         let latencyCaption =
-            "The rate workload sends each message at its scheduled time and measures its one-way latency from that time (http1-rate, http2-rate: each request's round trip from that time), so a stall counts against every message due during it (no coordinated omission). p50 solid, p99 dashed, one colour per channel. The knees (K1, K2, …, named in the legend) are the last rate before delivery falls under 95% of the offered rate or p99 more than doubles over the best p99 of the lower rates."
+            "The rate workload sends each message at its scheduled time and measures its one-way latency from that time (http1-rate, http2-rate: each request's round trip from that time), so a stall counts against every message due during it (no coordinated omission). p50 solid, p99 dashed, one colour per channel (per channel and workload when a channel has several). The knees (K1, K2, …, named in the legend) are the last rate before delivery falls under 95% of the offered rate or p99 more than doubles over the best p99 of the lower rates."
         let achievedCaption =
-            "Messages per second delivered against messages per second offered; the grey diagonal is perfect delivery."
+            "\(unit.prefix(1).uppercased() + unit.dropFirst()) delivered against \(unit) offered; the grey diagonal is perfect delivery."
         if latencySeries.count == 1 {
             latency = [
                 Chart(file: "latency-vs-rate", chart: latencyAll, caption: latencyCaption, family: "latency-vs-rate")

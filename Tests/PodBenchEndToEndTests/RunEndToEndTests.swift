@@ -149,6 +149,9 @@ extension EndToEnd {
                     "--no-calibrate", "--shared-dir", dir, "--results-dir", dir + "/r",
                 ])
             #expect(run.status == 0, "\(run.stderr)")
+            // The table's legend says what its HTTP rows measure.
+            #expect(
+                run.stdout.contains("of http1-rate, http2-rate the same from its intended send time"), "\(run.stdout)")
             let file = try #require(try resultsFiles(in: dir + "/r").first)
             let result = try ResultsStore.load(file)
             // Each workload on tcp and uds at two rates, tcp's also through the relay.

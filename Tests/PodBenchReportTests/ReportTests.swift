@@ -293,6 +293,23 @@ struct CapacityTests {
         #expect(colour["tcp http1-rate 64 B p50"] == 2 && colour["tcp http1-rate 64 B p99"] == 2, "\(colour)")
         // Mixed units: both named.
         #expect(latency.chart.x.label == "offered rate, messages or requests/s")
+        // Two files, the second with its workloads in the other order: each curve keeps its colour
+        // in both (before and after pair up by colour), the file told by the marker.
+        var reversed = run
+        reversed.cases.reverse()
+        let two = ReportBuilder(inputs: [
+            ReportBuilder.Input(label: "a", path: "a.json", run: run),
+            ReportBuilder.Input(label: "b", path: "b.json", run: reversed),
+        ])
+        var byName: [String: Set<Int>] = [:]
+        for chart in two.rateCharts() where chart.file.hasPrefix("latency-vs-rate") {
+            for series in chart.chart.series {
+                let name = series.name.replacingOccurrences(of: " [a]", with: "")
+                    .replacingOccurrences(of: " [b]", with: "")
+                byName[name, default: []].insert(series.colour ?? -1)
+            }
+        }
+        #expect(byName["tcp http1-rate 64 B p50"] == [2] && byName["tcp 64 B p50"] == [0], "\(byName)")
     }
 
     @Test("one sentence per channel, with and without an objective, saying what does not fit")

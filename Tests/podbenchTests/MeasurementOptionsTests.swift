@@ -19,11 +19,15 @@ struct MeasurementOptionsTests {
                 "--workloads", "http1-rate", "--transports", "tcp", "--rates", "1,100", "--timeout", "500ms",
             ])
         } throws: { error in
-            "\(error)".contains("--rates 1: one message every 1000 ms is slower than --timeout (500ms)")
-                && "\(error)".contains("offer at least 2/s")
+            "\(error)".contains("--rates 1: one message every 1000 ms comes too close to --timeout (500ms)")
+                && "\(error)".contains("offer at least 4/s")
         }
-        // At the timeout's own pace, or without an open loop, it stands.
-        #expect(try Self.parsed(["--workloads", "rate", "--rates", "2", "--timeout", "500ms"]).rates == [2])
+        // A period of half the timeout is refused too (no margin for the delivery's jitter); a
+        // quarter stands, and without an open loop anything does.
+        #expect(throws: (any Error).self) {
+            try Self.parsed(["--workloads", "rate", "--rates", "2", "--timeout", "500ms"])
+        }
+        #expect(try Self.parsed(["--workloads", "rate", "--rates", "4", "--timeout", "500ms"]).rates == [4])
         #expect(try Self.parsed(["--workloads", "pingpong", "--rates", "1", "--timeout", "500ms"]).rates == [1])
     }
 
