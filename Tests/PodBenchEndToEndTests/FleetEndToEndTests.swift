@@ -203,7 +203,7 @@ extension EndToEnd {
         }
 
         @Test(
-            "12 real runs, two with stress-ng (two workers) on the server's CPU: the report flags exactly those two, compare regresses only them",
+            "12 real runs, two with stress-ng (two workers) on the server's CPU: the report flags those two by the hog's size, compare regresses only them",
             .disabled(if: sanitized, "the sanitized binary's own slowness and spread are what it would measure"),
             .enabled(if: toolPresent("/usr/bin/stress-ng") && CPUPinning.allowedCPUs().count >= 2),
             // The hog needs nice -15 (only root may raise a priority): at nice 0 its harm is luck.
@@ -266,7 +266,32 @@ extension EndToEnd {
             // spell of this VM does to a node's whole run; stream hardly moves: the server keeps
             // up at half a CPU). Eight runs of this test, 2026-12-03/04: the two flagged for p99,
             // scores 7.6 to 40; the highest other node 2.8 (a spell: p99 2.8×, p50 1.2×).
-            #expect(flagged == ["04", "09"], "\(table)")
+            let hogNames = Set(hogged.map { String(format: "%02d", $0) })
+            #expect(flagged.isSuperset(of: hogNames), "\(table)")
+            // A node flagged without a hog, after the re-runs, was in a spell that outlasted them
+            // (CI, 2026-12-05 22:09: node 05 at p50 1.55×, p99 1.31×, CPU 1.27× after three re-runs
+            // over 30 s, scores 10.8 and 3.9, while the nodes before it had run in the VM's faster
+            // mode; here, 22:14, three nodes at once, p99 1.18× to 1.23×, so none re-run). The
+            // report was right: they were slower. What tells a spell from a hog is the size of the
+            // effect, the hog's p99 10 to 1000 times the fleet's, a spell's under 3: each side is
+            // held to its own. A report that flagged most of the fleet (more than half of the ten
+            // without a hog: the median's side of a fleet cannot all be worse than it) fails.
+            let header = table.split(separator: "\n").first.map { $0.split(separator: ",").map(String.init) } ?? []
+            let p99Column = try #require(header.firstIndex(of: "round_trip_p99_ratio"), "\(header)")
+            var p99Ratio: [String: Double] = [:]
+            for row in table.split(separator: "\n").dropFirst() {
+                let cells = row.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+                if cells.count > p99Column { p99Ratio[cells[0]] = Double(cells[p99Column]) }
+            }
+            for node in hogNames { #expect((p99Ratio[node] ?? 0) >= 3, "hogged node \(node): \(table)") }
+            let spells = flagged.subtracting(hogNames)
+            #expect(spells.count <= 5, "\(table)")
+            for node in spells.sorted() {
+                #expect((p99Ratio[node] ?? .infinity) < 3, "node \(node) flagged without a hog: \(table)")
+                print(
+                    "fleet test: node \(node) flagged without a hog, p99 ×\(p99Ratio[node] ?? 0): a spell of the VM"
+                )
+            }
             let md = try String(contentsOfFile: dir + "/plots/report.md", encoding: .utf8)
             #expect(md.contains("nodes flagged"), "\(md.prefix(1500))")
             // A baseline of eight runs (the pool before): the spread between runs is what each node
