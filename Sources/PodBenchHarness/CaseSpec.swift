@@ -123,4 +123,12 @@ public struct PhasePlan: Sendable, Equatable {
         self.durationNanoseconds = durationNanoseconds
         self.messageLimit = messageLimit
     }
+
+    /// An open loop's elapsed time, from `started` to `ended` (its end of trial answered): a phase
+    /// of a duration lasts at least that duration, since a schedule that ran out early (a low rate
+    /// in a short trial) is not a faster rate; a phase of a message count lasts until it ended.
+    @inline(__always)
+    func openLoopElapsed(from started: UInt64, to ended: UInt64) -> UInt64 {
+        (messageLimit == nil ? max(ended, started &+ durationNanoseconds) : ended) &- started
+    }
 }

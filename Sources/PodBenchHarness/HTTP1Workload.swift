@@ -68,9 +68,7 @@ public enum HTTP1Workload {
             sequence &+= 1
         }
         try end(after: sequence, reader: &reader, writer: writer, checker: &checker)
-        // A trial of a duration lasts it: a schedule that ended early (a low rate) is not faster.
-        let ended = MonotonicClock.now()
-        return (sequence, (plan.messageLimit == nil ? max(ended, deadline) : ended) &- started, pacing)
+        return (sequence, plan.openLoopElapsed(from: started, to: MonotonicClock.now()), pacing)
     }
 
     /// Sends `request` (number `sequence`, prepared by `writer`), takes its response and checks it.

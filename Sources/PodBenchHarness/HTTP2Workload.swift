@@ -80,7 +80,6 @@ public enum HTTP2Workload {
         if period != nil { RateWorkload.askForPreciseWakeUps() }
         var origin = started
         var due = started
-        var scheduledCount: UInt64 = 0
         var scheduled = session.settingsReceived
         var pacing: UInt64 = 0
         // What counts as progress for the peer timeout: answers, body bytes going out, the end's
@@ -128,8 +127,7 @@ public enum HTTP2Workload {
                         && (plan.messageLimit.map { session.sequence &- firstSequence < $0 } ?? (due < deadline))
                     {
                         session.issue(now: now, count: 1, intended: due)
-                        scheduledCount &+= 1
-                        due = origin &+ UInt64(Double(scheduledCount) * period)
+                        due = origin &+ UInt64(Double(session.sequence &- firstSequence) * period)
                         // A request's body going out is not the server's progress: only what the
                         // server's windows and answers let go afterwards is.
                         progressMark.1 = session.bodyBytesWritten
@@ -223,10 +221,8 @@ public enum HTTP2Workload {
         if let counted = session.endAnswer, counted != answered {
             checker.recordCountMismatch(sent: answered, counted: counted)
         }
-        // The open loop's trial lasts its duration (a schedule that ended early, at a low rate, is
-        // not a faster rate); a closed loop's, or one of a message count, until its last answer.
-        let elapsed =
-            period != nil && plan.messageLimit == nil ? max(finished, deadline) &- started : finished &- started
+        // A closed loop's phase lasts until its last answer.
+        let elapsed = period != nil ? plan.openLoopElapsed(from: started, to: finished) : finished &- started
         return (answered, elapsed, pacing)
     }
 

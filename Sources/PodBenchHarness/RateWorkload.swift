@@ -55,9 +55,7 @@ public enum RateWorkload {
         guard ack.kind == .endAcknowledged else {
             throw PodBenchError(.protocolViolation, "the server did not acknowledge the end of the trial")
         }
-        // A trial of a duration lasts it: a schedule that ended early (a low rate) is not faster.
-        let ended = MonotonicClock.now()
-        return (sequence, (plan.messageLimit == nil ? max(ended, deadline) : ended) &- started, pacing)
+        return (sequence, plan.openLoopElapsed(from: started, to: MonotonicClock.now()), pacing)
     }
 
     /// The kernel may wake a sleeper up to its timer slack late (50 us by default): asks for none
