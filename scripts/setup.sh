@@ -51,11 +51,16 @@ CFG
 }
 
 # Writes an nginx configuration for an HTTP reverse proxy on loopback, as docs/http.md sets it
-# (HTTP/1.1 upstream with keep-alive): `podbench_nginx_config FILE LISTEN-PORT TARGET-PORT DIR`
-# (DIR: its pid, log and temporary files). One process (`master_process off`), so that
+# (HTTP/1.1 upstream with keep-alive): `podbench_nginx_config FILE LISTEN-PORT TARGET-PORT DIR
+# H2-PORT` (DIR: its pid, log and temporary files; H2-PORT: HTTP/2 over cleartext, which nginx 1.22
+# takes on a port of its own and passes on as HTTP/1.1). One process (`master_process off`), so that
 # `--via-stats pid:` reads the process that does the work. Run: nginx -c FILE. The same text as
 # the preset's HTTP mode (ProxyLauncher.nginxConfiguration; ProxyConfigurationTests holds them equal).
 podbench_nginx_config() {
+  if [ -z "$5" ]; then
+    echo "podbench_nginx_config FILE LISTEN-PORT TARGET-PORT DIR H2-PORT: five arguments" >&2
+    return 2
+  fi
   mkdir -p "$4"
   cat >"$1" <<CFG
 master_process off;
@@ -70,19 +75,22 @@ http {
     fastcgi_temp_path $4/nginx-fastcgi;
     uwsgi_temp_path $4/nginx-uwsgi;
     scgi_temp_path $4/nginx-scgi;
-    upstream podbench { server 127.0.0.1:$3; keepalive 8; keepalive_requests 1000000; keepalive_time 1h; }
+    upstream podbench { server 127.0.0.1:$3; keepalive 128; keepalive_requests 1000000; keepalive_time 1h; }
+    keepalive_requests 1000000;
+    keepalive_time 1h;
+    client_max_body_size 8m;
+    client_body_buffer_size 1m;
+    http2_max_concurrent_streams 128;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_max_temp_file_size 0;
     server {
         listen 127.0.0.1:$2;
-        keepalive_requests 1000000;
-        keepalive_time 1h;
-        client_max_body_size 8m;
-        client_body_buffer_size 1m;
-        location / {
-            proxy_pass http://podbench;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_max_temp_file_size 0;
-        }
+        location / { proxy_pass http://podbench; }
+    }
+    server {
+        listen 127.0.0.1:$5 http2;
+        location / { proxy_pass http://podbench; }
     }
 }
 CFG

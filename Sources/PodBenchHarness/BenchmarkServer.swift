@@ -624,7 +624,9 @@ final class ActiveCase<Listener: DataListener> {
 /// phases run, one at a time, each served until it ends at a message boundary (the proxy closed
 /// it, or asked to with `Connection: close`), then the next, until the client's end of the trial.
 /// An http2 case's connection is a session of its own (its HPACK table, its streams) from its
-/// preface on, kept from phase to phase while the proxy keeps the connection.
+/// preface on, kept from phase to phase while the proxy keeps the connection. An http2 case whose
+/// proxy passes it on as HTTP/1.1 (nginx; its first connection starts with a request line, not
+/// the preface) is served by `HTTP1FanIn`, on every connection the proxy opens at once.
 final class HTTPHopCase<Listener: DataListener> {
     let spec: CaseSpec
     let listener: Listener
@@ -634,6 +636,8 @@ final class HTTPHopCase<Listener: DataListener> {
     var reader: FrameReader<Listener.Channel>?
     /// http2: the current connection's session.
     var session: HTTP2ServerSession?
+    /// http2 passed on as HTTP/1.1: the connections, from the first on.
+    var fanIn: HTTP1FanIn?
     private var closed = false
 
     init(spec: CaseSpec, listener: Listener, timeoutNanoseconds: UInt64) {
@@ -652,6 +656,15 @@ final class HTTPHopCase<Listener: DataListener> {
         var lastRequest = since
         do {
             while true {
+                if let fanIn {
+                    guard let socket = listener as? SocketTransport.Listener else {
+                        throw PodBenchError(.invalidConfiguration, "an http2 case through a hop runs on a socket")
+                    }
+                    try fanIn.serve(
+                        listener: listener, descriptor: socket.descriptor.rawValue, checker: &checker,
+                        corruptSequence: spec.corruptSequence, since: lastRequest)
+                    break
+                }
                 let received = checker.counts.received
                 let outcome = try serveConnection(&checker, deadline: lastRequest &+ timeoutNanoseconds)
                 if checker.counts.received != received { lastRequest = MonotonicClock.now() }
@@ -691,6 +704,31 @@ final class HTTPHopCase<Listener: DataListener> {
                 try? socket.descriptor.setIOTimeout(nanoseconds: timeoutNanoseconds)
             }
             if spec.workload.speaksHTTP2 {
+                guard let socket = channel as? SocketChannel else {
+                    channel.close()
+                    throw PodBenchError(.invalidConfiguration, "an http2 case through a hop runs on a socket")
+                }
+                let preface: Bool?
+                do {
+                    preface = try HTTP1FanIn.startsWithPreface(socket.descriptor, deadline: deadline)
+                } catch {
+                    channel.close()
+                    throw error
+                }
+                guard let preface else {
+                    // Closed before a request (a health check that only connects): the next.
+                    channel.close()
+                    return .connectionDone
+                }
+                if !preface {
+                    let fan =
+                        fanIn
+                        ?? HTTP1FanIn(
+                            bodyLength: spec.messageSize, seed: spec.seed, timeoutNanoseconds: timeoutNanoseconds)
+                    fanIn = fan
+                    try fan.adopt(socket)
+                    return .connectionDone
+                }
                 do {
                     session = try HTTP2Workload.serverSession(bodyLength: spec.messageSize, seed: spec.seed)
                 } catch {
@@ -726,6 +764,7 @@ final class HTTPHopCase<Listener: DataListener> {
         guard !closed else { return }
         closed = true
         dropConnection()
+        fanIn?.close()
         writer?.deallocate()
         listener.close()
     }

@@ -14,11 +14,13 @@ public struct FrameReader<Channel: DataChannel> {
     /// - Parameters:
     ///   - maximumPayload: the largest payload the peer may send; a larger length is a protocol
     ///     violation, not an allocation.
-    public init(channel: Channel, maximumPayload: Int) {
+    ///   - capacity: the buffer's size, when not four of the largest frames (at least 256 KiB); it
+    ///     must hold the largest message the reader takes whole.
+    public init(channel: Channel, maximumPayload: Int, capacity: Int? = nil) {
         self.channel = channel
         self.maximumPayload = maximumPayload
         let frame = FrameHeader.size + maximumPayload
-        let capacity = max(4 * frame, 256 << 10)
+        let capacity = capacity ?? max(4 * frame, 256 << 10)
         buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 64)
     }
 

@@ -208,25 +208,10 @@ public enum HTTP1 {
                 "a message with Transfer-Encoding (\(quote(bytes, value))): podbench reads bodies of a Content-Length only (docs/http.md)"
             )
         } else if equalsIgnoringCase(bytes, name, "x-podbench-request") {
-            guard value.count == 16 else {
+            guard let id = requestID(UnsafeRawBufferPointer(rebasing: bytes[value])) else {
                 throw PodBenchError(
                     .protocolViolation,
                     "an X-Podbench-Request that is not podbench's 16 hex digits: \(quote(bytes, line))")
-            }
-            var id: UInt64 = 0
-            for j in value {
-                let c = bytes[j]
-                let nibble: UInt8
-                switch c {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = c - UInt8(ascii: "0")
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = c - UInt8(ascii: "a") + 10
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = c - UInt8(ascii: "A") + 10
-                default:
-                    throw PodBenchError(
-                        .protocolViolation,
-                        "an X-Podbench-Request that is not podbench's 16 hex digits: \(quote(bytes, line))")
-                }
-                id = id << 4 | UInt64(nibble)
             }
             if let earlier = head.requestID, earlier != id {
                 throw PodBenchError(.protocolViolation, "two X-Podbench-Request fields that disagree")
@@ -246,6 +231,24 @@ public enum HTTP1 {
                 if equalsIgnoringCase(bytes, tokenStart..<j, "close") { head.closes = true }
             }
         }
+    }
+
+    /// An `X-Podbench-Request` value, in both HTTP versions: exactly 16 hexadecimal digits.
+    @inline(__always)
+    static func requestID<Bytes: Collection<UInt8>>(_ value: Bytes) -> UInt64? {
+        guard value.count == 16 else { return nil }
+        var id: UInt64 = 0
+        for c in value {
+            let nibble: UInt8
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = c - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            id = id << 4 | UInt64(nibble)
+        }
+        return id
     }
 
     /// RFC 9110's tchar.

@@ -222,6 +222,20 @@ public class HTTP2Endpoint {
         sendCount += length
     }
 
+    /// The bytes `appendRequestID` writes: a length byte and 16 digits.
+    static let requestIDLiteralLength = 17
+
+    /// Appends `value` as an HPACK string literal's value (no Huffman) in podbench's
+    /// `x-podbench-request` form, HTTP/1.1's too: 16 lower-case hexadecimal digits.
+    @inline(__always)
+    final func appendRequestID(_ value: UInt64) {
+        precondition(sendCount + Self.requestIDLiteralLength <= send.count, "HTTP/2 send buffer overrun")
+        let p = send.baseAddress! + sendCount
+        p.storeBytes(of: UInt8(16), as: UInt8.self)
+        HTTP1MessageWriter.writeHex(value, to: p + 1)
+        sendCount += Self.requestIDLiteralLength
+    }
+
     /// A WINDOW_UPDATE giving the peer `increment` more bytes on `stream` (0: the connection).
     @inline(__always)
     final func appendWindowUpdate(stream: UInt32, increment: Int) {

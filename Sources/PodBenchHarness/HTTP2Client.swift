@@ -480,7 +480,7 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         precondition(canEnd, "the end of a trial goes when no request is outstanding")
         endAnswer = nil
         let update = takeSizeUpdate()
-        let length = update.count + endBlock.count + HTTP2Endpoint.decimalLiteralLength(count)
+        let length = update.count + endBlock.count + HTTP2Endpoint.requestIDLiteralLength
         precondition(sendCount + HTTP2.frameHeaderLength + length <= send.count)
         let stream = nextStream
         nextStream += 2
@@ -491,7 +491,7 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
         }
         sendCount += update.count
         endBlock.withUnsafeBytes { append($0) }
-        appendDecimal(count)
+        appendRequestID(count)
         slots[0] = Slot(
             stream: stream, sequence: count, sentAt: now, issuedAt: now, state: 1, contentLength: -1, received: 0,
             checksum: PayloadChecksum.Accumulator(), bodyRemaining: 0, sendWindow: serverInitialWindow, end: true)
@@ -813,11 +813,12 @@ public final class HTTP2ClientSession: HTTP2Endpoint {
                     }
                     contentLength = length
                 } else if HTTP2.equals(name, "x-podbench-request") {
-                    guard value.count >= 1, value.count <= 19, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                    guard let id = HTTP1.requestID(value) else {
                         throw violation(
-                            "a response's x-podbench-request is \(HTTP1.quote(value, 0..<value.count)), not a count")
+                            "a response's x-podbench-request is \(HTTP1.quote(value, 0..<value.count)), not podbench's 16 hex digits"
+                        )
                     }
-                    counted = value.reduce(0) { $0 * 10 + UInt64($1 - 0x30) }
+                    counted = id
                 } else if HTTP2.equals(name, "connection") || HTTP2.equals(name, "transfer-encoding")
                     || HTTP2.equals(name, "keep-alive") || HTTP2.equals(name, "upgrade")
                     || HTTP2.equals(name, "proxy-connection")

@@ -109,7 +109,7 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
     /// the driver answers it with `answerEnd`.
     public private(set) var endRequested: UInt64?
     var endSlot = -1
-    /// The end answer's head up to the value of its `x-podbench-request` (`appendDecimal` writes it).
+    /// The end answer's head up to the value of its `x-podbench-request` (`appendRequestID` writes it).
     let endHead: [UInt8]
     /// The echo answer's head around its content-length's digits: `:status 200` and the literal's
     /// name (indexed), then `server`.
@@ -308,10 +308,10 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
     public func answerEnd(count: UInt64) {
         guard endRequested != nil, endSlot >= 0, slots[endSlot].state == 3, slots[endSlot].end else { return }
         appendHeader(
-            length: endHead.count + HTTP2Endpoint.decimalLiteralLength(count), type: .headers,
+            length: endHead.count + HTTP2Endpoint.requestIDLiteralLength, type: .headers,
             flags: HTTP2.Flag.endHeaders | HTTP2.Flag.endStream, stream: slots[endSlot].stream)
         endHead.withUnsafeBytes { append($0) }
-        appendDecimal(count)
+        appendRequestID(count)
         release(endSlot)
     }
 
@@ -674,11 +674,7 @@ public final class HTTP2ServerSession: HTTP2Endpoint {
                 regular = true
                 for byte in name where !HTTP1.isToken(byte) || (byte >= 0x41 && byte <= 0x5A) { malformed = true }
                 if HTTP2.equals(name, "x-podbench-request") {
-                    if value.count >= 1 && value.count <= 19 && value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
-                        count = value.reduce(0) { $0 * 10 + UInt64($1 - 0x30) }
-                    } else {
-                        malformed = true
-                    }
+                    if let id = HTTP1.requestID(value) { count = id } else { malformed = true }
                 }
                 if HTTP2.equals(name, "connection") || HTTP2.equals(name, "transfer-encoding")
                     || HTTP2.equals(name, "keep-alive") || HTTP2.equals(name, "upgrade")

@@ -52,7 +52,7 @@ public struct MatrixRunner {
                                 // the difference, measured minutes apart at most.
                                 // http2's client polls a socket: a hop it speaks a file, FIFO or ring to is left out.
                                 for hop in hops
-                                where hop.transport == transport
+                                where hop.transport == transport && hop.carries(workload)
                                     && (!workload.speaksHTTP2 || workload.runs(on: hop.via.transport))
                                 {
                                     var through = direct
@@ -79,15 +79,25 @@ public struct MatrixRunner {
         public var name: String
         /// Where the hop's own CPU per message comes from (`--via-stats`), if anywhere.
         public var stats: HopStatsSource?
+        /// The workloads it carries (`--via-workloads`; nil: all): nginx takes HTTP/2 on a port of
+        /// its own, so its HTTP mode is two hops of one name, one for each version.
+        public var workloads: [WorkloadKind]?
         /// The server side's transport.
         public var transport: TransportKind { listen.transport }
 
-        public init(via: HopEndpoint, listen: HopEndpoint, name: String, stats: HopStatsSource? = nil) {
+        public init(
+            via: HopEndpoint, listen: HopEndpoint, name: String, stats: HopStatsSource? = nil,
+            workloads: [WorkloadKind]? = nil
+        ) {
             self.via = via
             self.listen = listen
             self.name = name
             self.stats = stats
+            self.workloads = workloads
         }
+
+        /// Whether it carries `workload`.
+        public func carries(_ workload: WorkloadKind) -> Bool { workloads?.contains(workload) ?? true }
     }
 
     /// Runs every case. Returns nil when all ran, or the error that ended the session early.

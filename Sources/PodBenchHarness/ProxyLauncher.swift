@@ -5,13 +5,15 @@ import PodBenchTransports
 import SystemPackage
 
 /// A real proxy as a child of `podbench run` (`--preset http-proxy=nginx|haproxy`): one process of
-/// Debian's nginx or haproxy, configured here, listening on two free loopback ports, one passing
+/// Debian's nginx or haproxy, configured here, listening on free loopback ports, one passing
 /// bytes (TCP mode: nginx's stream module, haproxy's `mode tcp`) and one parsing HTTP (nginx's
-/// `proxy_pass` with upstream keep-alive, haproxy's `mode http`), both forwarding to the server's
-/// one port. The two are two hops of the run (`<kind>-tcp`, `<kind>-http`), each with the proxy's
-/// own CPU from /proc, so every http1 case (and http2 through haproxy) is measured direct, through
-/// the proxy in TCP mode and in HTTP mode, back to back: what HTTP parsing costs is the difference
-/// between the last two.
+/// `proxy_pass` with upstream keep-alive, haproxy's `mode http`), all forwarding to the server's
+/// one port. nginx 1.22 takes HTTP/2 over cleartext on a port of its own (`listen … http2`), so its
+/// HTTP mode has two ports, one for each version, both passed on to the server as HTTP/1.1; haproxy
+/// tells the versions apart on one port and passes HTTP/2 on as HTTP/2. The modes are the run's
+/// hops (`<kind>-tcp`, `<kind>-http`), each with the proxy's own CPU from /proc, so every HTTP case
+/// is measured direct, through the proxy in TCP mode and in HTTP mode, back to back: what HTTP
+/// parsing costs is the difference between the last two.
 public final class ProxyLauncher: @unchecked Sendable {
     public enum Kind: String, Sendable {
         case nginx, haproxy
@@ -19,7 +21,8 @@ public final class ProxyLauncher: @unchecked Sendable {
 
     public let kind: Kind
     public let process = Process()
-    /// TCP mode first, then HTTP mode (one only when nginx has no stream module).
+    /// TCP mode first, then HTTP mode (HTTP mode only when nginx has no stream module; nginx's
+    /// HTTP mode is two hops of one name, HTTP/1.1's port and HTTP/2's).
     public private(set) var hops: [MatrixRunner.Hop] = []
     /// What the run should say before it starts (a mode it cannot measure here).
     public private(set) var notes: [String] = []
@@ -51,9 +54,9 @@ public final class ProxyLauncher: @unchecked Sendable {
                 "--preset http-proxy=\(kind.rawValue) needs \(kind.rawValue), which is not installed: apt-get install \(kind == .nginx ? "nginx-light libnginx-mod-stream" : "haproxy") (scripts/setup.sh does it)"
             )
         }
-        // Three ports held at once while they are chosen, so they differ.
-        let ports = try Self.freePorts(3)
-        let (target, http) = (ports[0], ports[1])
+        // The ports held at once while they are chosen, so they differ.
+        let ports = try Self.freePorts(4)
+        let (target, http, h2) = (ports[0], ports[1], ports[3])
         var tcp: UInt16? = ports[2]
         let config = directory + "/\(kind.rawValue).conf"
         let text: String
@@ -65,7 +68,7 @@ public final class ProxyLauncher: @unchecked Sendable {
                     "nginx has no stream module here (\(Self.nginxStreamModule); Debian's libnginx-mod-stream): nginx in TCP mode is not measured, only in HTTP mode"
                 )
             }
-            text = Self.nginxConfiguration(directory: directory, http: http, tcp: tcp, target: target)
+            text = Self.nginxConfiguration(directory: directory, http: http, h2: h2, tcp: tcp, target: target)
             process.arguments = ["-c", config, "-e", directory + "/nginx-error.log"]
         case .haproxy:
             text = Self.haproxyConfiguration(http: http, tcp: tcp!, target: target)
@@ -95,13 +98,18 @@ public final class ProxyLauncher: @unchecked Sendable {
         }
         let stats = HopStatsSource.process(pid: process.processIdentifier)
         let server = HopEndpoint.socket(address: .ipv4(host: "127.0.0.1", port: target))
-        func hop(_ mode: String, _ port: UInt16) -> MatrixRunner.Hop {
+        func hop(_ mode: String, _ port: UInt16, _ workloads: [WorkloadKind]? = nil) -> MatrixRunner.Hop {
             MatrixRunner.Hop(
                 via: .socket(address: .ipv4(host: "127.0.0.1", port: port)), listen: server,
-                name: "\(kind.rawValue)-\(mode)", stats: stats)
+                name: "\(kind.rawValue)-\(mode)", stats: stats, workloads: workloads)
         }
-        hops = (tcp.map { [hop("tcp", $0)] } ?? []) + [hop("http", http)]
-        // Ready when both ports accept and the proxy still runs (one that failed to bind exits).
+        hops = (tcp.map { [hop("tcp", $0)] } ?? [])
+        if kind == .nginx {
+            hops += [hop("http", http, Self.nginxHTTP1), hop("http", h2, Self.nginxHTTP2)]
+        } else {
+            hops.append(hop("http", http))
+        }
+        // Ready when every port accepts and the proxy still runs (one that failed to bind exits).
         let deadline = MonotonicClock.now() + 10_000_000_000
         func failed(_ what: String) -> PodBenchError {
             kill()
@@ -110,7 +118,7 @@ public final class ProxyLauncher: @unchecked Sendable {
                 .ioFailure,
                 "\(kind.rawValue) \(what)\(said.isEmpty ? "" : ": " + TextEscaping.terminal(String(said.suffix(300))))")
         }
-        for port in [tcp, http].compactMap({ $0 }) {
+        for port in [tcp, http, kind == .nginx ? h2 : nil].compactMap({ $0 }) {
             while !Self.accepts(port) {
                 guard process.isRunning, MonotonicClock.now() < deadline else {
                     throw failed("did not start listening on 127.0.0.1:\(port)")
@@ -152,10 +160,20 @@ public final class ProxyLauncher: @unchecked Sendable {
         }
     }
 
+    /// The workloads nginx's HTTP/1.1 port carries, and its HTTP/2 port's (`listen … http2` speaks
+    /// HTTP/2 only).
+    public static let nginxHTTP1: [WorkloadKind] = [.http1, .http1Rate]
+    public static let nginxHTTP2: [WorkloadKind] = [.http2, .http2Rate]
+
     /// nginx in one process (its CPU is the hop's), keep-alive both sides without a request limit,
     /// bodies up to 8 MiB, a request body buffered in memory up to 1 MiB (at the 16 KiB default a
-    /// larger body goes through a temporary file and stalls 40 ms on Nagle: docs/http.md).
-    public static func nginxConfiguration(directory: String, http: UInt16, tcp: UInt16?, target: UInt16) -> String {
+    /// larger body goes through a temporary file and stalls 40 ms on Nagle: docs/http.md). HTTP/1.1
+    /// on `http`, HTTP/2 over cleartext on `h2` (as many streams at once as a case may ask for),
+    /// both passed on as HTTP/1.1 over up to 128 idle upstream connections kept (an HTTP/2 client's
+    /// streams at once take as many).
+    public static func nginxConfiguration(
+        directory: String, http: UInt16, h2: UInt16, tcp: UInt16?, target: UInt16
+    ) -> String {
         var text = tcp == nil ? "" : "load_module \(nginxStreamModule);\n"
         text += """
             master_process off;
@@ -170,19 +188,22 @@ public final class ProxyLauncher: @unchecked Sendable {
                 fastcgi_temp_path \(directory)/nginx-fastcgi;
                 uwsgi_temp_path \(directory)/nginx-uwsgi;
                 scgi_temp_path \(directory)/nginx-scgi;
-                upstream podbench { server 127.0.0.1:\(target); keepalive 8; keepalive_requests 1000000; keepalive_time 1h; }
+                upstream podbench { server 127.0.0.1:\(target); keepalive \(HTTP2Workload.maximumStreams); keepalive_requests 1000000; keepalive_time 1h; }
+                keepalive_requests 1000000;
+                keepalive_time 1h;
+                client_max_body_size 8m;
+                client_body_buffer_size 1m;
+                http2_max_concurrent_streams \(HTTP2Workload.maximumStreams);
+                proxy_http_version 1.1;
+                proxy_set_header Connection "";
+                proxy_max_temp_file_size 0;
                 server {
                     listen 127.0.0.1:\(http);
-                    keepalive_requests 1000000;
-                    keepalive_time 1h;
-                    client_max_body_size 8m;
-                    client_body_buffer_size 1m;
-                    location / {
-                        proxy_pass http://podbench;
-                        proxy_http_version 1.1;
-                        proxy_set_header Connection "";
-                        proxy_max_temp_file_size 0;
-                    }
+                    location / { proxy_pass http://podbench; }
+                }
+                server {
+                    listen 127.0.0.1:\(h2) http2;
+                    location / { proxy_pass http://podbench; }
                 }
             }
 

@@ -158,7 +158,10 @@ struct MeasurementOptions: ParsableArguments {
                         "\(vias.count) --via and \(viaTarget.count) --via-target: give each hop its --via-target, in the same order"
                     )
                 }
-                for (option, count) in [("--via-name", viaName.count), ("--via-stats", viaStats.count)]
+                for (option, count) in [
+                    ("--via-name", viaName.count), ("--via-stats", viaStats.count),
+                    ("--via-workloads", viaWorkloads.count),
+                ]
                 where count != 0 && count != vias.count {
                     throw ValidationError(
                         "\(vias.count) --via and \(count) \(option): give none, or one for each hop in the same order (--via-stats none for a hop without)"
@@ -168,12 +171,28 @@ struct MeasurementOptions: ParsableArguments {
                     throw ValidationError(
                         "several hops need --via-name each: the name tells their cases apart in the results")
                 }
-                guard Set(viaName).count == viaName.count else {
-                    throw ValidationError(
-                        "--via-name: each hop needs a name of its own, not \(viaName.joined(separator: ", "))")
+                // Two hops may share a name only as two ports of one proxy: the same --via-stats, and
+                // workloads of their own (a case's key, its hop's name and its workload, stays one case's).
+                for (i, name) in viaName.enumerated() {
+                    for j in (i + 1)..<viaName.count where viaName[j] == name {
+                        let (a, b) = (
+                            viaWorkloads.count == vias.count ? viaWorkloads[i] : "all",
+                            viaWorkloads.count == vias.count ? viaWorkloads[j] : "all"
+                        )
+                        let disjoint =
+                            a != "all" && b != "all"
+                            && Set((try? WorkloadKind.parseList(a)) ?? []).isDisjoint(
+                                with: (try? WorkloadKind.parseList(b)) ?? [])
+                        guard disjoint, viaStats.count != vias.count || viaStats[i] == viaStats[j] else {
+                            throw ValidationError(
+                                "--via-name: each hop needs a name of its own, not \(viaName.joined(separator: ", ")) (two ports of one proxy may share one: give each its --via-workloads, which must not overlap, and the same --via-stats)"
+                            )
+                        }
+                    }
                 }
-            } else if viaTarget.count > 1 || viaName.count > 1 || viaStats.count > 1 {
-                throw ValidationError("--via-target, --via-name and --via-stats go once for each --via")
+            } else if viaTarget.count > 1 || viaName.count > 1 || viaStats.count > 1 || viaWorkloads.count > 1 {
+                throw ValidationError(
+                    "--via-target, --via-name, --via-stats and --via-workloads go once for each --via")
             }
             if let viaText = vias.first, vias.count == 1 {
                 let viaTarget = viaTarget.first
@@ -212,8 +231,8 @@ struct MeasurementOptions: ParsableArguments {
                                 listen: try HopEndpoint(parsing: viaTarget[index]), name: viaName[index])
                         })
                 }
-            } else if !viaTarget.isEmpty || !viaStats.isEmpty || !viaName.isEmpty {
-                throw ValidationError("--via-target, --via-stats and --via-name go with --via")
+            } else if !viaTarget.isEmpty || !viaStats.isEmpty || !viaName.isEmpty || !viaWorkloads.isEmpty {
+                throw ValidationError("--via-target, --via-stats, --via-name and --via-workloads go with --via")
             }
             for hop in hops where !transports.contains(hop.transport) {
                 throw ValidationError(
@@ -227,17 +246,20 @@ struct MeasurementOptions: ParsableArguments {
                 let source = try Self.naming("--via-stats") { try HopStatsSource(parsing: text) }
                 if index < hops.count { hops[index].stats = source }
             }
+            if relayIn != nil && !viaWorkloads.isEmpty {
+                throw ValidationError(
+                    "--via relay carries every workload: --via-workloads goes with the endpoints of proxies you run")
+            }
+            for (index, text) in viaWorkloads.enumerated() where text != "all" && index < hops.count {
+                hops[index].workloads = try Self.naming("--via-workloads") { try WorkloadKind.parseList(text) }
+            }
             // The proxy presets put every case of tcp through the proxy's HTTP port too, which
-            // answers anything but HTTP with 400: the HTTP workloads only (http2 through haproxy,
-            // which speaks it both ways; nginx speaks HTTP/1.1 upstream), and tcp to run them on.
-            if vias.isEmpty, let preset = try chosenPreset(), let proxy = preset.proxy {
-                let carried: [WorkloadKind] =
-                    proxy == .haproxy ? [.http1, .http2, .http1Rate, .http2Rate] : [.http1, .http1Rate]
+            // answers anything but HTTP with 400: the HTTP workloads only, and tcp to run them on.
+            if vias.isEmpty, let preset = try chosenPreset(), preset.proxy != nil {
+                let carried: [WorkloadKind] = [.http1, .http2, .http1Rate, .http2Rate]
                 if let other = workloads.first(where: { !carried.contains($0) }) {
                     throw ValidationError(
-                        other.speaksHTTP2
-                            ? "--preset \(preset.rawValue) measures http1 and http1-rate: nginx passes HTTP/2 upstream only as gRPC (proxy_pass speaks HTTP/1.1), so \(other.rawValue) cannot go through it in HTTP mode; --preset http-proxy=haproxy measures \(other.rawValue) both ways, or measure it through nginx with a --via of your own"
-                            : "--preset \(preset.rawValue) measures \(carried.dropLast().map(\.rawValue).joined(separator: ", ")) and \(carried.last!.rawValue) (the proxy's HTTP port answers anything else with 400): leave \(other.rawValue) out of --workloads, or measure it in a run of its own"
+                        "--preset \(preset.rawValue) measures \(carried.dropLast().map(\.rawValue).joined(separator: ", ")) and \(carried.last!.rawValue) (the proxy's HTTP port answers anything else with 400): leave \(other.rawValue) out of --workloads, or measure it in a run of its own"
                     )
                 }
                 guard transports.contains(.tcp) else {
@@ -377,6 +399,7 @@ struct MeasurementOptions: ParsableArguments {
         for text in viaTarget { out += ["--via-target", text] }
         for text in viaName { out += ["--via-name", text] }
         for text in viaStats { out += ["--via-stats", text] }
+        for text in viaWorkloads { out += ["--via-workloads", text] }
         if let preset { out += ["--preset", preset] }
         if let path = try? outputPath() { out += ["--output", path] }
         if json { out.append("--json") }
@@ -499,6 +522,10 @@ extension MeasurementOptions {
     var viaStats: [String] {
         get { hop.viaStats }
         set { hop.viaStats = newValue }
+    }
+    var viaWorkloads: [String] {
+        get { hop.viaWorkloads }
+        set { hop.viaWorkloads = newValue }
     }
     var resultsDir: String {
         get { outputOptions.resultsDir }
@@ -682,6 +709,12 @@ struct HopOptions: ParsableArguments {
             "With --via: where the hop's own CPU per message comes from: the endpoint a podbench relay serves its stats on (unix:PATH or tcp:HOST:PORT), or pid:PID, a proxy's process as this side sees it (its threads' CPU time and context switches from /proc), or process:NAME, the one process of that name this side sees (a proxy in another container of a pod sharing its process namespace); none for a hop without, with several --via."
     )
     var viaStats: [String] = []
+
+    @Option(
+        help:
+            "With --via: the workloads the hop carries (a list, or all, the default); the matrix's other workloads run direct only. One for each --via, in order. Two hops may share a --via-name when they carry workloads of their own: nginx in HTTP mode takes HTTP/1.1 on one port and HTTP/2 on another (--via-workloads http1,http1-rate and http2,http2-rate), one hop in the results."
+    )
+    var viaWorkloads: [String] = []
 }
 
 /// `Where the results go`: a section of the measurement options.

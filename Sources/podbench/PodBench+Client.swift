@@ -66,7 +66,7 @@ extension PodBench {
             }
             if let preset = try? measurement.chosenPreset(), preset.proxy != nil, measurement.via.isEmpty {
                 throw ValidationError(
-                    "--preset \(preset.rawValue) starts the proxy, which only `run` does: start it yourself and give --via, --via-target and --via-name for each of its ports (docs/http.md)"
+                    "--preset \(preset.rawValue) starts the proxy, which only `run` does: start it yourself and give --via, --via-target and --via-name for each of its ports, and --via-workloads for a port that speaks one HTTP version (docs/http.md)"
                 )
             }
             if let parsed = try? measurement.parsed(), parsed.relayIn != nil {

@@ -46,7 +46,8 @@ extension PodBench.Run {
             clientMeasurement.viaName = ["relay"]
         }
         // --preset http-proxy=…: this host's nginx or haproxy as the third container, in TCP mode on
-        // 7201 and HTTP mode on 7202, both forwarding to the server on 7203 (the pod's own loopback).
+        // 7201 and HTTP mode on 7202 (nginx's HTTP/2 on 7204), all forwarding to the server on 7203
+        // (the pod's own loopback).
         var proxy: PodRunPlan.ProxyContainer?
         if startsProxy(measurement), let kind = try measurement.chosenPreset()?.proxy {
             guard let program = ProxyLauncher.executable(kind) else {
@@ -65,16 +66,23 @@ extension PodBench.Run {
             proxy = PodRunPlan.ProxyContainer(
                 name: kind.rawValue, program: program, extraFiles: stream ? [ProxyLauncher.nginxStreamModule] : [],
                 configuration: kind == .nginx
-                    ? ProxyLauncher.nginxConfiguration(directory: "/tmp", http: 7202, tcp: tcp, target: 7203)
+                    ? ProxyLauncher.nginxConfiguration(directory: "/tmp", http: 7202, h2: 7204, tcp: tcp, target: 7203)
                     : ProxyLauncher.haproxyConfiguration(http: 7202, tcp: 7201, target: 7203),
                 arguments: { path in
                     kind == .nginx ? ["-c", path, "-e", "stderr"] : ["-db", "-f", path]
                 })
-            let modes = (tcp == nil ? [] : [("tcp", 7201)]) + [("http", 7202)]
-            clientMeasurement.via = modes.map { "tcp:127.0.0.1:\($0.1)" }
+            // nginx's HTTP mode is two ports, one hop: each carries its HTTP version's workloads.
+            let list = { (workloads: [WorkloadKind]) in workloads.map(\.rawValue).joined(separator: ",") }
+            let modes: [(name: String, port: Int, workloads: String)] =
+                (tcp == nil ? [] : [("tcp", 7201, "all")])
+                + (kind == .nginx
+                    ? [("http", 7202, list(ProxyLauncher.nginxHTTP1)), ("http", 7204, list(ProxyLauncher.nginxHTTP2))]
+                    : [("http", 7202, "all")])
+            clientMeasurement.via = modes.map { "tcp:127.0.0.1:\($0.port)" }
             clientMeasurement.viaTarget = modes.map { _ in "tcp:127.0.0.1:7203" }
-            clientMeasurement.viaName = modes.map { "\(kind.rawValue)-\($0.0)" }
+            clientMeasurement.viaName = modes.map { "\(kind.rawValue)-\($0.name)" }
             clientMeasurement.viaStats = modes.map { _ in "process:\(kind.rawValue)" }
+            clientMeasurement.viaWorkloads = modes.map(\.workloads)
         }
         // The server listens where a hop forwards only because it was started for it.
         for target in try clientMeasurement.viaTarget.map(HopEndpoint.init(parsing:))

@@ -381,7 +381,7 @@ extension EndToEnd {
         }
 
         @Test(
-            "--isolation podman --preset http-proxy=nginx|haproxy: this host's proxy as the third container, both modes, its CPU by name",
+            "--isolation podman --preset http-proxy=nginx|haproxy: this host's proxy as the third container, both modes, http1 and http2, its CPU by name",
             .enabled(if: podmanTestsEnabled && toolPresent("/usr/sbin/nginx") && toolPresent("/usr/sbin/haproxy")))
         func proxyContainer() throws {
             for kind in ["haproxy", "nginx"] {
@@ -390,17 +390,19 @@ extension EndToEnd {
                 let podsBefore = try podbenchPods()
                 let result = try BinaryProcess.run(
                     [
-                        "run", "--isolation", "podman", "--preset", "http-proxy=\(kind)", "--sizes", "64,16KiB",
-                        "--trials", "2", "--messages", "60", "--warmup", "10ms", "--verify", "all", "--no-calibrate",
-                        "--results-dir", dir,
+                        "run", "--isolation", "podman", "--preset", "http-proxy=\(kind)", "--workloads", "http1,http2",
+                        "--h2-streams", "4", "--sizes", "64,16KiB", "--trials", "2", "--messages", "60", "--warmup",
+                        "10ms", "--verify", "all", "--no-calibrate", "--results-dir", dir,
                     ], timeout: 300)
                 #expect(result.status == 0, "\(kind): \(result.stderr)")
                 let run = try ResultsStore.load(try #require(try resultsFiles(in: dir).first))
                 #expect(run.environment.topology == "two containers, one pod sharing its process namespace")
                 #expect(
                     run.cases.map { $0.key.hop?.name ?? "direct" }
-                        == Array(repeating: ["direct", "\(kind)-tcp", "\(kind)-http"], count: 2).flatMap { $0 },
+                        == Array(repeating: ["direct", "\(kind)-tcp", "\(kind)-http"], count: 4).flatMap { $0 },
                     "\(run.cases.map(\.key))")
+                // nginx's HTTP/2 port (7204) carries http2 in HTTP mode, passed on as HTTP/1.1.
+                #expect(run.cases.filter { $0.key.workload == .http2 && $0.key.hop?.name == "\(kind)-http" }.count == 2)
                 for c in run.cases {
                     #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
                     expectIntact(c, messages: 60)

@@ -342,7 +342,7 @@ extension EndToEnd {
         }
 
         @Test(
-            "--preset http-proxy=nginx|haproxy: each http1 case (http1-rate through nginx, http2 and http2-rate through haproxy) direct, through the proxy in TCP mode and in HTTP mode",
+            "--preset http-proxy=nginx|haproxy: each HTTP case (http1-rate through nginx; http2 and http2-rate through both, as HTTP/1.1 upstream of nginx) direct, through the proxy in TCP mode and in HTTP mode",
             .enabled(if: toolPresent("/usr/sbin/nginx") && toolPresent("/usr/sbin/haproxy")),
             .singleThreaded("the hops are real proxies started by run"))
         func httpProxyPresets() throws {
@@ -351,12 +351,13 @@ extension EndToEnd {
             let messages = sanitizerScaled(300)
             for kind in ["nginx", "haproxy"] {
                 let results = dir + "/\(kind)"
-                // haproxy carries http2 too, HTTP/2 both ways, 8 streams at once, closed and open
-                // loop; nginx HTTP/1.1's open loop (their --messages all go, on the schedule).
+                // Both carry http2, 8 streams at once, closed and open loop: haproxy HTTP/2 both
+                // ways, nginx on a port of its own and as HTTP/1.1 upstream (up to 8 connections to
+                // the server at once); nginx HTTP/1.1's open loop too (--messages all go, on the schedule).
                 let workloads =
                     kind == "haproxy"
                     ? ["--workloads", "http1,http2,http2-rate", "--h2-streams", "8", "--rates", "5k"]
-                    : ["--workloads", "http1,http1-rate", "--rates", "5k"]
+                    : ["--workloads", "http1,http1-rate,http2,http2-rate", "--h2-streams", "8", "--rates", "5k"]
                 let result = try BinaryProcess.run(
                     [
                         "run", "--preset", "http-proxy=\(kind)", "--sizes", "64,64KiB", "--trials", "2", "--messages",
@@ -366,24 +367,20 @@ extension EndToEnd {
                 #expect(result.status == 0, "\(kind): \(result.stderr)")
                 let run = try ResultsStore.load(try #require(try resultsFiles(in: results).first))
                 // Per workload and size: direct, TCP mode, HTTP mode, in that order; every request checked.
-                let rounds = kind == "haproxy" ? 6 : 4
+                let rounds = kind == "haproxy" ? 6 : 8
                 #expect(
                     run.cases.map { $0.key.hop?.name ?? "direct" }
                         == Array(
                             repeating: ["direct", "\(kind)-tcp", "\(kind)-http"], count: rounds
                         ).flatMap { $0 }, "\(run.cases.map(\.key))")
-                #expect(run.cases.filter { $0.key.workload == .http2 }.count == (kind == "haproxy" ? 6 : 0))
-                #expect(
-                    run.cases.filter { $0.key.workload == .http2Rate && $0.key.rate == 5000 }.count
-                        == (kind == "haproxy" ? 6 : 0))
+                #expect(run.cases.filter { $0.key.workload == .http2 }.count == 6)
+                #expect(run.cases.filter { $0.key.workload == .http2Rate && $0.key.rate == 5000 }.count == 6)
                 #expect(
                     run.cases.filter { $0.key.workload == .http1Rate && $0.key.rate == 5000 }.count
                         == (kind == "nginx" ? 6 : 0))
-                if kind == "haproxy" {
-                    // The hop lines name each case whole: streams too.
-                    #expect(
-                        result.stdout.contains("tcp http2 64 streams=8 via haproxy-http (tcp in)"), "\(result.stdout)")
-                }
+                // The hop lines name each case whole: streams too.
+                #expect(
+                    result.stdout.contains("tcp http2 64 streams=8 via \(kind)-http (tcp in)"), "\(result.stdout)")
                 for c in run.cases {
                     #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
                     expectIntact(c, messages: UInt64(messages))

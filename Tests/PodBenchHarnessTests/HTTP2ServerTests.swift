@@ -217,7 +217,7 @@ struct HTTP2ServerTests {
         HPACK.appendLiteral(name: "", nameIndex: 2, value: "POST", .withoutIndexing, to: &end)
         HPACK.appendIndexed(6, to: &end)
         HPACK.appendLiteral(name: "", nameIndex: 4, value: "/podbench/end", .withoutIndexing, to: &end)
-        HPACK.appendLiteral(name: "x-podbench-request", value: "12", .withoutIndexing, to: &end)
+        HPACK.appendLiteral(name: "x-podbench-request", value: "000000000000000c", .withoutIndexing, to: &end)
         let h = try Harness(bodyLength: 10)
         try h.feed(Self.start() + Self.frame(1, 5, 1, end))
         #expect(h.server.endRequested == 12 && h.frames().filter { $0.stream == 1 }.isEmpty)
@@ -232,7 +232,8 @@ struct HTTP2ServerTests {
             }
         }
         #expect(answer.flags == 5)
-        #expect(fields == [":status: 200", "content-length: 0", "server: podbench", "x-podbench-request: 11"])
+        #expect(
+            fields == [":status: 200", "content-length: 0", "server: podbench", "x-podbench-request: 000000000000000b"])
         #expect(h.server.endRequested == nil && h.server.active == 0)
         // Held, then reset by the client, with a GET behind it: the GET is answered as a GET, the
         // end forgotten (answering it now writes nothing), and nothing is counted twice.

@@ -395,10 +395,11 @@ struct HTTP2Tests {
         #expect(
             try Self.decode(server, frames[0].payload) == [
                 ":method: POST", ":scheme: http", ":path: /podbench/end", ":authority: x",
-                "user-agent: podbench/\(PodBenchVersion.version)", "content-length: 0", "x-podbench-request: 1234",
+                "user-agent: podbench/\(PodBenchVersion.version)", "content-length: 0",
+                "x-podbench-request: 00000000000004d2",
             ])
         try script.feed(
-            Self.frame(1, 5, 1, Self.responseBlock(length: 0, extra: [("x-podbench-request", "1233")])))
+            Self.frame(1, 5, 1, Self.responseBlock(length: 0, extra: [("x-podbench-request", "00000000000004d1")])))
         #expect(script.session.endAnswer == 1233 && script.session.active == 0 && script.session.completed == 0)
         // No count, or a body: not podbench's server.
         script.session.issueEnd(count: 1, now: 6)

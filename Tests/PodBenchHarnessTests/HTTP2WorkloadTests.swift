@@ -432,4 +432,125 @@ struct HTTP2WorkloadTests {
         #expect(phases.counts.last?.received == 3 && phases.counts.last?.hasErrors == false, "\(phases.counts)")
         #expect(phases.counts.allSatisfy { !$0.hasErrors }, "\(phases.counts)")
     }
+
+    /// A proxy's HTTP/1.1 connection to an http2 case's server (nginx passes HTTP/2 on so).
+    struct Upstream {
+        var reader: FrameReader<SocketChannel>
+
+        init(_ listener: SocketTransport.Listener) throws {
+            let channel = try SocketTransport.connect(
+                to: listener.endpoint, kind: .tcp, options: TransportOptions(), timeoutNanoseconds: 10_000_000_000)
+            try channel.descriptor.setIOTimeout(nanoseconds: 10_000_000_000)
+            reader = FrameReader(channel: channel, maximumPayload: 4096)
+        }
+
+        /// Sends `head` (CRLFs added) and `body`, and returns the answer's status, its
+        /// X-Podbench-Request and body.
+        mutating func ask(_ head: [String], body: [UInt8] = []) throws -> (Int, UInt64?, [UInt8]) {
+            let bytes = Array((head.joined(separator: "\r\n") + "\r\n\r\n").utf8) + body
+            try bytes.withUnsafeBytes { try reader.channel.sendAll($0) }
+            let channel = reader.channel
+            let answer = try reader.nextHTTPHead(from: channel, response: true)
+            let message = try reader.takeHTTP(answer.length + (answer.contentLength ?? 0), from: channel)
+            return (answer.status, answer.requestID, Array(message[answer.length...]))
+        }
+
+        mutating func echo(_ body: [UInt8]) throws -> (Int, UInt64?, [UInt8]) {
+            try ask(
+                [
+                    "POST /podbench/echo HTTP/1.1", "Host: podbench", "Content-Length: \(body.count)",
+                    "Connection: keep-alive",
+                ],
+                body: body)
+        }
+
+        mutating func end(_ count: UInt64) throws -> (Int, UInt64?, [UInt8]) {
+            try ask([
+                "POST /podbench/end HTTP/1.1", "Host: podbench", "Content-Length: 0",
+                "x-podbench-request: " + String(repeating: "0", count: 16 - String(count, radix: 16).count)
+                    + String(count, radix: 16),
+            ])
+        }
+
+        func close() {
+            reader.channel.close()
+            reader.deallocate()
+        }
+    }
+
+    @Test(
+        "through a proxy that speaks HTTP/1.1 upstream, the server answers on every connection it opens at once, and counts the phase's"
+    )
+    func hopOverHTTP1() throws {
+        let listener = try SocketTransport.listen(
+            kind: .tcp, options: TransportOptions(), sharedDirectory: "", name: "")
+        var spec = CaseSpec(transport: .tcp, workload: .http2, messageSize: 64, seed: 7, streams: 4)
+        spec.options.via = try HopEndpoint(parsing: "tcp:127.0.0.1:9")
+        spec.corruptSequence = 1
+        nonisolated(unsafe) let served = HTTPHopCase(
+            spec: spec, listener: listener, timeoutNanoseconds: 10_000_000_000)
+        defer { served.close() }
+        final class Phases: @unchecked Sendable {
+            var counts: [IntegrityCounts] = []
+            var errors: [PodBenchError] = []
+        }
+        let phases = Phases()
+        let server = Background {
+            for _ in 0..<3 {
+                let (counts, error, _) = served.serve(since: MonotonicClock.now())
+                phases.counts.append(counts)
+                if let error { phases.errors.append(error) }
+            }
+        }
+        let body = Array(UnsafeRawBufferPointer(HTTP2ServerSession.makeBody(length: 64, seed: 7))[..<64])
+        var open: [Upstream] = []
+        var waited = false
+        defer {
+            if !waited {
+                for c in open { c.reader.channel.shutdown() }
+                _ = try? server.wait()
+            }
+            for c in open { c.close() }
+        }
+        // Phase 1: A asks, then B while A stays open and idle (a server that served one connection
+        // at a time would wait on A for ever), then A again; a GET on B is a health check.
+        open.append(try Upstream(listener))
+        var (status, _, answer) = try open[0].echo(body)
+        #expect(status == 200 && answer == body)
+        open.append(try Upstream(listener))
+        (status, _, answer) = try open[1].echo(body)
+        // --inject-corruption 1: the phase's second answer has a byte flipped.
+        #expect(status == 200 && answer.count == 64 && answer != body)
+        (status, _, answer) = try open[0].echo(body)
+        #expect(status == 200 && answer == body)
+        (status, _, answer) = try open[1].ask(["GET /health HTTP/1.1", "Host: podbench"])
+        #expect(status == 200 && answer == body)
+        var counted: UInt64?
+        (status, counted, answer) = try open[1].end(3)
+        #expect(status == 200 && counted == 3 && answer.isEmpty)
+        // Phase 2: a third connection, and an altered body on A: answered 400, counted corrupted;
+        // the client's count (3) against the server's (2) is a mismatch.
+        open.append(try Upstream(listener))
+        (status, _, _) = try open[2].echo(body)
+        #expect(status == 200)
+        (status, _, _) = try open[0].echo(body)
+        #expect(status == 200)
+        var altered = body
+        altered[10] ^= 1
+        (status, _, _) = try open[0].echo(altered)
+        #expect(status == 400)
+        (status, counted, _) = try open[0].end(3)
+        #expect(status == 200 && counted == 2)
+        // Phase 3: a request podbench does not answer ends the phase with it named.
+        try Array("PUT /elsewhere HTTP/1.1\r\nHost: podbench\r\nContent-Length: 0\r\n\r\n".utf8).withUnsafeBytes {
+            try open[2].reader.channel.sendAll($0)
+        }
+        waited = true
+        try server.wait()
+        #expect(phases.counts.count == 3)
+        #expect(phases.counts[0].received == 3 && !phases.counts[0].hasErrors, "\(phases.counts)")
+        #expect(phases.counts[1].received == 2 && phases.counts[1].corrupted == 1, "\(phases.counts)")
+        #expect(phases.counts[1].firstError?.contains("altered") == true, "\(phases.counts)")
+        #expect(phases.errors.count == 1 && phases.errors[0].message.contains("PUT /elsewhere"), "\(phases.errors)")
+    }
 }

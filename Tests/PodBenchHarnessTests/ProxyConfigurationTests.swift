@@ -18,7 +18,7 @@ struct ProxyConfigurationTests {
         let write = Process()
         write.executableURL = URL(fileURLWithPath: "/bin/bash")
         write.arguments = [
-            "-c", #"source "$1" && podbench_nginx_config "$2" 8080 9000 "$3""#, "proxy-config",
+            "-c", #"source "$1" && podbench_nginx_config "$2" 8080 9000 "$3" 8443"#, "proxy-config",
             root + "/scripts/setup.sh", file, dir,
         ]
         write.standardInput = FileHandle.nullDevice
@@ -26,6 +26,7 @@ struct ProxyConfigurationTests {
         write.waitUntilExit()
         #expect(write.terminationStatus == 0)
         let script = try String(contentsOfFile: file, encoding: .utf8)
-        #expect(script == ProxyLauncher.nginxConfiguration(directory: dir, http: 8080, tcp: nil, target: 9000))
+        #expect(
+            script == ProxyLauncher.nginxConfiguration(directory: dir, http: 8080, h2: 8443, tcp: nil, target: 9000))
     }
 }

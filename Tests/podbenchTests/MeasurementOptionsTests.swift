@@ -74,38 +74,46 @@ struct MeasurementOptionsTests {
                     proxy.configuration.contains("127.0.0.1:7202") && proxy.configuration.contains("127.0.0.1:7203"))
                 let client = try MeasurementOptions.parse(Array(commands.client.drop { $0 != "--transports" }))
                 #expect(
-                    client.via.last == "tcp:127.0.0.1:7202"
+                    client.via.contains("tcp:127.0.0.1:7202")
                         && client.viaTarget.allSatisfy { $0 == "tcp:127.0.0.1:7203" })
                 #expect(
                     client.viaName.last == "\(kind.rawValue)-http" && client.viaStats.last == "process:\(kind.rawValue)"
                 )
+                // nginx takes HTTP/2 on a port of its own: one hop, nginx-http, in two parts.
+                let hops = try client.parsed().hops
+                if kind == .nginx {
+                    #expect(proxy.configuration.contains("listen 127.0.0.1:7204 http2;"))
+                    #expect(hops.map(\.name) == ["nginx-tcp", "nginx-http", "nginx-http"])
+                    #expect(
+                        hops.map(\.via.description) == [
+                            "tcp:127.0.0.1:7201", "tcp:127.0.0.1:7202", "tcp:127.0.0.1:7204",
+                        ])
+                    #expect(hops.map(\.workloads) == [nil, [.http1, .http1Rate], [.http2, .http2Rate]])
+                } else {
+                    #expect(
+                        hops.map(\.name) == ["haproxy-tcp", "haproxy-http"] && hops.allSatisfy { $0.workloads == nil })
+                }
                 #expect(Array(commands.server.suffix(2)) == ["--via-target", "tcp:127.0.0.1:7203"])
             }
             #expect(throws: (any Error).self) { try PodBench.Client.parse(["--preset", text]) }
             // Its HTTP port answers anything else with 400, and it listens on tcp.
             #expect(throws: (any Error).self) { try Self.parsed(["--preset", text, "--workloads", "pingpong,http1"]) }
-            // http2 goes through haproxy (HTTP/2 both ways); nginx's proxy_pass speaks HTTP/1.1 upstream.
+            // http2 goes through both: haproxy passes HTTP/2 on as HTTP/2, nginx (its own port) as HTTP/1.1.
             let both = ["--preset", text, "--workloads", "http1,http2", "--h2-streams", "1,8"]
             let open2 = ["--preset", text, "--workloads", "http2-rate", "--rates", "5k"]
+            #expect(try Self.parsed(both).workloads == [.http1, .http2])
+            #expect(try Self.parsed(open2).workloads == [.http2Rate])
             if kind == .haproxy {
-                #expect(try Self.parsed(both).workloads == [.http1, .http2])
-                #expect(try Self.parsed(open2).workloads == [.http2Rate])
                 let config = ProxyLauncher.haproxyConfiguration(http: 2, tcp: 1, target: 3)
                 #expect(
                     config.contains("use_backend h2 if HTTP_2.0")
                         && config.contains("server one 127.0.0.1:3 proto h2")
                         && config.contains("tune.h2.max-concurrent-streams 128"), "\(config)")
             } else {
-                #expect {
-                    try Self.parsed(both)
-                } throws: { error in
-                    "\(error)".contains("nginx passes HTTP/2 upstream only as gRPC")
-                }
-                #expect {
-                    try Self.parsed(open2)
-                } throws: { error in
-                    "\(error)".contains("so http2-rate cannot go through it")
-                }
+                let config = ProxyLauncher.nginxConfiguration(directory: "/d", http: 2, h2: 4, tcp: 1, target: 3)
+                #expect(
+                    config.contains("listen 127.0.0.1:4 http2;") && config.contains("http2_max_concurrent_streams 128;")
+                        && config.contains("keepalive 128;"), "\(config)")
             }
             #expect(throws: (any Error).self) { try Self.parsed(["--preset", text, "--transports", "uds"]) }
             // The open loop at each rate goes through either proxy: HTTP/1.1 both ways.
@@ -159,7 +167,47 @@ struct MeasurementOptionsTests {
                 #expect("\(error)".contains(phrase), "\(bad): \(error)")
             }
         }
+        // Two ports of one proxy may share a name, each carrying workloads of its own (nginx's
+        // HTTP/1.1 and HTTP/2 ports): the matrix sends each workload through its port.
+        let shared =
+            Array(two.prefix(10)) + [
+                "--via-name", "nginx", "--via-name", "nginx", "--via-workloads", "http1,http1-rate", "--via-workloads",
+                "http2", "--workloads", "http1,http2,pingpong",
+            ]
+        let sharing = try Self.parsed(shared)
+        #expect(sharing.hops.map(\.workloads) == [[.http1, .http1Rate], [.http2]])
+        let specs = MatrixRunner.cases(
+            transports: sharing.transports, workloads: sharing.workloads, sizes: [64], options: sharing.options,
+            verifyEvery: 1, corruptSequence: nil, hops: sharing.hops)
+        #expect(
+            specs.map { "\($0.workload.rawValue) \($0.options.via?.description ?? "direct")" } == [
+                "http1 direct", "http1 tcp:127.0.0.1:9100", "http2 direct", "http2 tcp:127.0.0.1:9200",
+                "pingpong direct",
+            ])
+        for (bad, phrase) in [
+            (Array(shared.dropLast(6)) + ["--workloads", "http1"], "a name of its own"),
+            (
+                Array(shared.dropLast(6)) + [
+                    "--via-workloads", "http1,http2", "--via-workloads", "http2", "--workloads", "http1",
+                ], "a name of its own"
+            ),
+            (Array(shared.dropLast(6)) + ["--via-workloads", "http2"], "give none, or one for each hop"),
+            (shared + ["--via-stats", "none", "--via-stats", "pid:1"], "a name of its own"),
+            (Array(shared.dropLast(4)) + ["--via-workloads", "http3"], "--via-workloads"),
+            (["--via", "relay", "--via-workloads", "http1"], "--via relay carries every workload"),
+            (["--via-workloads", "http1"], "go with --via"),
+        ] {
+            do {
+                _ = try Self.parsed(bad)
+                Issue.record("accepted \(bad)")
+            } catch {
+                #expect("\(error)".contains(phrase), "\(bad): \(error)")
+            }
+        }
         // And back through the arguments a client's container gets.
+        #expect(
+            try MeasurementOptions.parse(MeasurementOptions.parse(shared).arguments(resultsDir: "/r")).parsed().hops
+                == sharing.hops)
         let options = try MeasurementOptions.parse(two)
         #expect(
             try MeasurementOptions.parse(options.arguments(resultsDir: "/r")).parsed().hops
@@ -204,7 +252,8 @@ struct MeasurementOptionsTests {
         "--shm-wait", "spin,futex", "--file-follow", "poll:100us", "--file-fsync", "none,every:8",
         "--file-segment", "1MiB", "--uring-batch", "4", "--uring-setup", "sqpoll", "--uring-buffers", "registered",
         "--via", "tcp:127.0.0.1:9000", "--via-target", "tcp:127.0.0.1:9001", "--via-name", "haproxy",
-        "--via-stats", "unix:/tmp/none.sock", "--preset", "ambassador", "--no-calibrate", "--results-dir",
+        "--via-stats", "unix:/tmp/none.sock", "--via-workloads", "pingpong", "--preset", "ambassador", "--no-calibrate",
+        "--results-dir",
         "/results", "--inject-corruption", "5", "--output", "/results/given.json", "--json", "--quiet",
     ]
 
