@@ -726,7 +726,7 @@ final class HTTPHopCase<Listener: DataListener> {
                         ?? HTTP1FanIn(
                             bodyLength: spec.messageSize, seed: spec.seed, timeoutNanoseconds: timeoutNanoseconds)
                     fanIn = fan
-                    try fan.adopt(socket)
+                    fan.adopt(socket)
                     return .connectionDone
                 }
                 do {

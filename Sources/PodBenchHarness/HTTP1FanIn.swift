@@ -15,31 +15,62 @@ import SystemPackage
 ///   its own.
 /// - `GET` of any path (a health check) is answered with the body, and not counted.
 ///
-/// One thread polls the listener and every connection. A readable connection has its request read
-/// and answered whole, blocking within the case's timeout, so a proxy that takes a large answer
-/// slowly delays the others' (nginx reads its upstream connections as it can, so nothing waits on
-/// this side for long). Connections are kept from phase to phase, as the proxy keeps them.
+/// One thread polls the listener and every connection, and nothing blocks: each connection is a
+/// state machine that reads what has come (a head, then the body compared with the pattern as it
+/// arrives, never held whole) and writes its answer as the socket takes it. So a connection that
+/// trickles a request, or reads its answer slowly, delays no other; the phase fails only when no
+/// request at all completes within the timeout. Connections are kept from phase to phase, as the
+/// proxy keeps them; past `maximumConnections` the newest is closed.
 final class HTTP1FanIn {
     /// The most connections at once: one for each stream a case may have outstanding, and room for
     /// a proxy's idle ones and health checks.
     static let maximumConnections = HTTP2Workload.maximumStreams + 16
+    /// A connection's receive buffer: a whole head (at most `HTTP1.maximumHeadLength`) and some body.
+    static let bufferSize = 64 << 10
+
+    struct Connection {
+        let channel: SocketChannel
+        let buffer: UnsafeMutableRawBufferPointer
+        var start = 0
+        var end = 0
+        /// The request whose body is coming (its head taken).
+        var request: HTTP1.Head?
+        var bodyCompared = 0
+        var altered = false
+        /// The answer being written, and how much of it went.
+        var answer: UnsafeRawBufferPointer?
+        var sent = 0
+        /// Closed once its answer is out (`Connection: close`, HTTP/1.0).
+        var closesAfter = false
+        /// The phase's end is answered once its answer is out.
+        var endsPhase = false
+    }
 
     let bodyLength: Int
     let timeoutNanoseconds: UInt64
     /// `200 OK` and the body: every echo's answer. Its body is the pattern requests must carry.
     let answer: UnsafeMutableRawBufferPointer
     let answerHead: Int
+    /// The echo answer with one body bit flipped (`--inject-corruption`).
+    let spoiled: UnsafeMutableRawBufferPointer
     /// The end's answer, the count's 16 digits at `endIDOffset`.
     let endAnswer: UnsafeMutableRawBufferPointer
     let endIDOffset: Int
-    let refusal: [UInt8]
-    var connections: [FrameReader<SocketChannel>] = []
+    let refusal: UnsafeMutableRawBufferPointer
+    var connections: [Connection] = []
     let polled: UnsafeMutableBufferPointer<pollfd>
+    /// Connections closed because there were too many (a note for the timeout's error).
+    private(set) var refused = 0
     private var closed = false
 
     init(bodyLength: Int, seed: UInt64, timeoutNanoseconds: UInt64) {
         self.bodyLength = bodyLength
         self.timeoutNanoseconds = timeoutNanoseconds
+        func bytes(_ text: String) -> UnsafeMutableRawBufferPointer {
+            let b = UnsafeMutableRawBufferPointer.allocate(byteCount: text.utf8.count, alignment: 64)
+            b.copyBytes(from: text.utf8)
+            return b
+        }
         let head = Array("HTTP/1.1 200 OK\r\nServer: podbench\r\nContent-Length: \(bodyLength)\r\n\r\n".utf8)
         answerHead = head.count
         answer = .allocate(byteCount: head.count + bodyLength, alignment: 64)
@@ -48,61 +79,66 @@ final class HTTP1FanIn {
         UnsafeMutableRawBufferPointer(rebasing: answer[head.count...]).copyMemory(
             from: UnsafeRawBufferPointer(rebasing: body[..<bodyLength]))
         body.deallocate()
-        let end = Array("HTTP/1.1 200 OK\r\nServer: podbench\r\nContent-Length: 0\r\nX-Podbench-Request: ".utf8)
-        endIDOffset = end.count
-        endAnswer = .allocate(byteCount: end.count + 16 + 4, alignment: 64)
-        endAnswer.copyBytes(from: end + Array("0000000000000000\r\n\r\n".utf8))
-        refusal = Array(
+        spoiled = .allocate(byteCount: answer.count, alignment: 64)
+        spoiled.copyMemory(from: UnsafeRawBufferPointer(answer))
+        if bodyLength > 0 { spoiled[head.count + bodyLength / 2] ^= 0x10 }
+        let end = "HTTP/1.1 200 OK\r\nServer: podbench\r\nContent-Length: 0\r\nX-Podbench-Request: "
+        endIDOffset = end.utf8.count
+        endAnswer = bytes(end + "0000000000000000\r\n\r\n")
+        refusal = bytes(
             "HTTP/1.1 400 Bad Request\r\nServer: podbench\r\nContent-Length: 0\r\nX-Podbench-Error: altered body\r\n\r\n"
-                .utf8)
+        )
         polled = .allocate(capacity: Self.maximumConnections + 1)
     }
 
-    /// Takes a connection the case accepted (its first bytes are HTTP/1.1).
-    func adopt(_ channel: SocketChannel) throws {
+    /// Takes a connection the case accepted; past `maximumConnections` it is closed (the proxy
+    /// opens another when it needs one; a stranger's are not worth failing the case for).
+    func adopt(_ channel: SocketChannel) {
         guard connections.count < Self.maximumConnections else {
             channel.close()
-            throw PodBenchError(
-                .protocolViolation,
-                "the hop opened more than \(Self.maximumConnections) connections at once to the server (one for each of at most \(HTTP2Workload.maximumStreams) streams, and room for idle ones)"
-            )
+            refused += 1
+            return
         }
-        try? channel.descriptor.setIOTimeout(nanoseconds: timeoutNanoseconds)
-        // A buffer for one request, head and body, not a stream's four frames: a connection holds
-        // one request at a time, and a proxy may open a hundred of them.
         connections.append(
-            FrameReader(
-                channel: channel, maximumPayload: bodyLength,
-                capacity: max(bodyLength + HTTP1.maximumHeadLength + 1, 64 << 10)))
+            Connection(channel: channel, buffer: .allocate(byteCount: Self.bufferSize, alignment: 64)))
     }
 
-    /// How a connection's turn ended.
-    enum Turn {
-        case served, closed, ended
+    /// What a connection waits for after its turn.
+    enum Wait {
+        case read, write, closed, ended
     }
 
     /// One phase: the requests on every connection (and on new ones) until the client's end, which
     /// is answered with the phase's count.
-    /// - Throws: `.timeout` when no request comes within the timeout, `.protocolViolation` for a
-    ///   request podbench's server does not answer.
+    /// - Throws: `.timeout` when no request completes within the timeout, `.protocolViolation` for
+    ///   a request podbench's server does not answer.
     func serve<Listener: DataListener>(
         listener: Listener, descriptor: Int32, checker: inout IntegrityChecker, corruptSequence: UInt64?,
         since: UInt64
     ) throws {
         var lastRequest = since
         var echoed: UInt64 = 0
+        // What came before this phase (a proxy's request read with the last phase's end) first.
+        for i in stride(from: connections.count - 1, through: 0, by: -1) {
+            let (wait, served) = try turn(i, checker: &checker, corruptSequence: corruptSequence, echoed: &echoed)
+            if served { lastRequest = MonotonicClock.now() }
+            if wait == .ended { return }
+            if wait == .closed { drop(i) }
+        }
         while true {
             let now = MonotonicClock.now()
             let deadline = lastRequest &+ timeoutNanoseconds
             guard now < deadline else {
                 throw PodBenchError(
                     .timeout,
-                    "no request came from the hop in \(DurationText.format(nanoseconds: timeoutNanoseconds)) (--timeout), on any of its \(connections.count) connections"
+                    "no request came from the hop in \(DurationText.format(nanoseconds: timeoutNanoseconds)) (--timeout), on any of its \(connections.count) connections\(refused > 0 ? " (\(refused) more were closed: at most \(Self.maximumConnections) at once)" : "")"
                 )
             }
             polled[0] = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
             for (i, connection) in connections.enumerated() {
-                polled[i + 1] = pollfd(fd: connection.channel.descriptor.rawValue, events: Int16(POLLIN), revents: 0)
+                let writing = connection.answer != nil
+                polled[i + 1] = pollfd(
+                    fd: connection.channel.descriptor.rawValue, events: Int16(writing ? POLLOUT : POLLIN), revents: 0)
             }
             let wait = Int32(clamping: (deadline - now + 999_999) / 1_000_000)
             let ready = poll(polled.baseAddress, nfds_t(connections.count + 1), wait)
@@ -115,101 +151,160 @@ final class HTTP1FanIn {
             if ready == 0 { continue }
             // From the last, so that a connection removed leaves the others' places as polled.
             for i in stride(from: connections.count - 1, through: 0, by: -1) where polled[i + 1].revents != 0 {
-                switch try turn(i, checker: &checker, corruptSequence: corruptSequence, echoed: &echoed) {
+                let (wait, served) = try turn(i, checker: &checker, corruptSequence: corruptSequence, echoed: &echoed)
+                if served { lastRequest = MonotonicClock.now() }
+                switch wait {
                 case .ended: return
-                case .served: lastRequest = MonotonicClock.now()
                 case .closed: drop(i)
+                case .read, .write: break
                 }
             }
             if polled[0].revents != 0 {
-                try adopt(try accepted(listener))
+                let channel = try listener.accept(timeoutNanoseconds: timeoutNanoseconds)
+                guard let socket = channel as? SocketChannel else {
+                    channel.close()
+                    throw PodBenchError(.invalidConfiguration, "an http2 case through a hop runs on a socket")
+                }
+                adopt(socket)
             }
         }
     }
 
-    private func accepted<Listener: DataListener>(_ listener: Listener) throws -> SocketChannel {
-        let channel = try listener.accept(timeoutNanoseconds: timeoutNanoseconds)
-        guard let socket = channel as? SocketChannel else {
-            channel.close()
-            throw PodBenchError(.invalidConfiguration, "an http2 case through a hop runs on a socket")
-        }
-        return socket
-    }
-
-    /// Serves the requests that have come on connection `index`, all of them (a proxy may have
-    /// sent the next behind an answer's, and poll does not tell of bytes already read).
+    /// Takes what connection `index` has for this side, and answers what it can, without blocking.
+    /// - Returns: what it waits for now, and whether a request completed.
     private func turn(_ index: Int, checker: inout IntegrityChecker, corruptSequence: UInt64?, echoed: inout UInt64)
-        throws -> Turn
+        throws -> (Wait, Bool)
     {
-        var reader = connections[index]
-        defer { connections[index] = reader }
-        let channel = reader.channel
-        repeat {
-            let head: HTTP1.Head
-            do {
-                head = try reader.nextHTTPHead(from: channel, response: false)
-            } catch let error as PodBenchError where error.code == .peerClosed && reader.pendingCount == 0 {
-                return .closed
+        var c = connections[index]
+        defer { connections[index] = c }
+        let fd = c.channel.descriptor.rawValue
+        var served = false
+        while true {
+            // The answer under way first: nothing more is read until it is out.
+            if let out = c.answer {
+                while c.sent < out.count {
+                    let n = send(fd, out.baseAddress! + c.sent, out.count - c.sent, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+                    if n > 0 {
+                        c.sent += n
+                    } else if n < 0 && (errno == EAGAIN || errno == EINTR) {
+                        if errno == EINTR { continue }
+                        return (.write, served)
+                    } else {
+                        return (.closed, served)
+                    }
+                }
+                c.answer = nil
+                c.sent = 0
+                if c.endsPhase {
+                    c.endsPhase = false
+                    return (.ended, served)
+                }
+                if c.closesAfter { return (.closed, served) }
             }
-            let length = head.contentLength ?? 0
-            switch (head.method, head.target) {
-            case (.post, .echo):
-                guard length == bodyLength else {
-                    throw PodBenchError(
-                        .protocolViolation,
-                        "an echo request from the hop has \(head.contentLength.map { "\($0) body bytes" } ?? "no Content-Length"), this case's bodies are \(bodyLength) bytes"
-                    )
+            if let request = c.request {
+                // The body: compared with the pattern as it comes, then dropped.
+                let length = request.contentLength ?? 0
+                let take = min(c.end - c.start, length - c.bodyCompared)
+                if take > 0 {
+                    if memcmp(c.buffer.baseAddress! + c.start, answer.baseAddress! + answerHead + c.bodyCompared, take)
+                        != 0
+                    {
+                        c.altered = true
+                    }
+                    c.bodyCompared += take
+                    c.start += take
                 }
-                let message = try reader.takeHTTP(head.length + length, from: channel)
-                if length > 0
-                    && memcmp(message.baseAddress! + head.length, answer.baseAddress! + answerHead, length) != 0
-                {
-                    checker.recordCorrupted("a request body arrived altered (answered 400)")
-                    try refusal.withUnsafeBytes { try channel.sendAll($0) }
-                } else {
-                    let spoil = echoed == corruptSequence && bodyLength > 0
-                    if spoil { flipAnswerByte() }
-                    defer { if spoil { flipAnswerByte() } }
-                    try channel.sendAll(UnsafeRawBufferPointer(answer))
-                    checker.recordVerified(1)
+                if c.bodyCompared == length {
+                    c.request = nil
+                    c.closesAfter = request.closes
+                    served = true
+                    if c.altered {
+                        checker.recordCorrupted("a request body arrived altered (answered 400)")
+                        c.answer = UnsafeRawBufferPointer(refusal)
+                    } else {
+                        c.answer = UnsafeRawBufferPointer(echoed == corruptSequence ? spoiled : answer)
+                        checker.recordVerified(1)
+                        echoed &+= 1
+                    }
+                    continue
                 }
-                echoed &+= 1
-            case (.post, .end):
-                guard length == 0, let count = head.requestID else {
-                    throw PodBenchError(.protocolViolation, "an end of the trial without its count or with a body")
+            } else if c.end > c.start {
+                let pending = UnsafeRawBufferPointer(start: c.buffer.baseAddress! + c.start, count: c.end - c.start)
+                if let head = try HTTP1.parseHead(pending, response: false) {
+                    try take(head, pending, &c, checker: &checker)
+                    if c.answer != nil { served = true }  // else an echo's body comes next
+                    continue
                 }
-                _ = try reader.takeHTTP(head.length, from: channel)
-                checker.checkEnd(sentCount: count)
-                HTTP1MessageWriter.writeHex(checker.counts.received, to: endAnswer.baseAddress! + endIDOffset)
-                try channel.sendAll(UnsafeRawBufferPointer(endAnswer))
-                try channel.flush()
-                return .ended
-            case (.get, _) where length == 0:
-                _ = try reader.takeHTTP(head.length, from: channel)
-                try channel.sendAll(UnsafeRawBufferPointer(answer))
-            default:
+            }
+            // More bytes: the buffer's tail, or its front once what is left moved there.
+            if c.start == c.end {
+                c.start = 0
+                c.end = 0
+            } else if c.end == c.buffer.count {
+                let left = c.end - c.start
+                memmove(c.buffer.baseAddress!, c.buffer.baseAddress! + c.start, left)
+                c.start = 0
+                c.end = left
+            }
+            let n = recv(fd, c.buffer.baseAddress! + c.end, c.buffer.count - c.end, Int32(MSG_DONTWAIT))
+            if n > 0 {
+                c.end += n
+            } else if n < 0 && (errno == EAGAIN || errno == EINTR) {
+                if errno == EINTR { continue }
+                return (.read, served)
+            } else {
+                // Closed (or reset): between requests as a proxy retires a connection, or in the
+                // middle of one, whose loss the end's count shows.
+                return (.closed, served)
+            }
+        }
+    }
+
+    /// A request's head has come: takes it, and sets up its answer or its body.
+    private func take(
+        _ head: HTTP1.Head, _ pending: UnsafeRawBufferPointer, _ c: inout Connection, checker: inout IntegrityChecker
+    ) throws {
+        let length = head.contentLength ?? 0
+        switch (head.method, head.target) {
+        case (.post, .echo):
+            guard length == bodyLength else {
                 throw PodBenchError(
                     .protocolViolation,
-                    "a request podbench's server does not answer in an http2 case (POST /podbench/echo, POST /podbench/end, GET without a body): \(HTTP1.quote(reader.pendingBytes(head.length), head.startLine))"
+                    "an echo request from the hop has \(head.contentLength.map { "\($0) body bytes" } ?? "no Content-Length"), this case's bodies are \(bodyLength) bytes"
                 )
             }
-            if head.closes {
-                try channel.flush()
-                return .closed
+            c.start += head.length
+            c.request = head
+            c.bodyCompared = 0
+            c.altered = false
+        case (.post, .end):
+            guard length == 0, let count = head.requestID else {
+                throw PodBenchError(.protocolViolation, "an end of the trial without its count or with a body")
             }
-        } while reader.pendingCount > 0
-        return .served
-    }
-
-    /// Flips one body bit of the echo answer (`--inject-corruption`); again to undo.
-    private func flipAnswerByte() {
-        let p = answer.baseAddress! + answerHead + bodyLength / 2
-        p.storeBytes(of: p.load(as: UInt8.self) ^ 0x10, as: UInt8.self)
+            c.start += head.length
+            checker.checkEnd(sentCount: count)
+            HTTP1MessageWriter.writeHex(checker.counts.received, to: endAnswer.baseAddress! + endIDOffset)
+            c.answer = UnsafeRawBufferPointer(endAnswer)
+            c.endsPhase = true
+            c.closesAfter = head.closes
+        case (.get, _) where length == 0:
+            c.start += head.length
+            c.answer = UnsafeRawBufferPointer(answer)
+            c.closesAfter = head.closes
+        default:
+            let preface = pending.starts(with: "PRI * HTTP/2.0".utf8)
+            throw PodBenchError(
+                .protocolViolation,
+                preface
+                    ? "an HTTP/2 connection came to an http2 case that the hop began over HTTP/1.1 (another client's HTTP/1.1 request on the server's address first?)"
+                    : "a request podbench's server does not answer in an http2 case (POST /podbench/echo, POST /podbench/end, GET without a body): \(HTTP1.quote(pending, head.startLine))"
+            )
+        }
     }
 
     private func drop(_ index: Int) {
         connections[index].channel.close()
-        connections[index].deallocate()
+        connections[index].buffer.deallocate()
         connections.remove(at: index)
     }
 
@@ -218,23 +313,37 @@ final class HTTP1FanIn {
         closed = true
         while !connections.isEmpty { drop(connections.count - 1) }
         answer.deallocate()
+        spoiled.deallocate()
         endAnswer.deallocate()
+        refusal.deallocate()
         polled.deallocate()
     }
 
     deinit { close() }
 
     /// Whether a connection to an http2 case speaks HTTP/2 (its first bytes are the client preface,
-    /// `PRI * HTTP/2.0`) or HTTP/1.1 (a request line): peeked, so the bytes stay for the one that
-    /// reads them. Nil when it closed before its fourth byte.
+    /// `PRI * HTTP/2.0`) or HTTP/1.1 (anything else): peeked, so the bytes stay for the one that
+    /// reads them, and decided as soon as a byte differs from the preface's. Nil when it closed
+    /// before that.
+    /// - Throws: `.timeout` at `deadline`.
     static func startsWithPreface(_ descriptor: FileDescriptor, deadline: UInt64) throws -> Bool? {
+        let preface: [UInt8] = Array("PRI ".utf8)
         var bytes: (UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0)
+        var hungUp = false
         while true {
-            let n = withUnsafeMutableBytes(of: &bytes) { recv(descriptor.rawValue, $0.baseAddress, 4, Int32(MSG_PEEK)) }
-            if n == 4 { return bytes == (0x50, 0x52, 0x49, 0x20) }  // "PRI "
-            if n == 0 { return nil }
-            if n < 0 && errno != EINTR && errno != EAGAIN {
-                if errno == ECONNRESET { return nil }
+            let n = withUnsafeMutableBytes(of: &bytes) {
+                recv(descriptor.rawValue, $0.baseAddress, 4, Int32(MSG_PEEK | MSG_DONTWAIT))
+            }
+            if n > 0 {
+                let got = withUnsafeBytes(of: &bytes) { Array($0.prefix(n)) }
+                if got != Array(preface.prefix(n)) { return false }
+                if n == 4 { return true }
+                if hungUp { return nil }
+            } else if n == 0 {
+                return nil
+            } else if errno == ECONNRESET {
+                return nil
+            } else if errno != EAGAIN && errno != EINTR {
                 throw PodBenchError(
                     .ioFailure, "reading a connection from the hop failed",
                     cause: .init(call: "recv", errno: Errno(rawValue: errno)))
@@ -243,13 +352,13 @@ final class HTTP1FanIn {
             guard now < deadline else {
                 throw PodBenchError(.timeout, "a connection from the hop sent no request within --timeout")
             }
-            // Nothing yet (the receive timeout ran out), or a part: wait for more, or a moment.
-            var one = pollfd(fd: descriptor.rawValue, events: Int16(POLLIN), revents: 0)
-            if n > 0 {
-                usleep(1000)
-            } else {
-                _ = poll(&one, 1, Int32(clamping: (deadline - now + 999_999) / 1_000_000))
-            }
+            // Wait for bytes, or for its end. Part of the preface stays readable (poll would say so
+            // at once): then a millisecond, or its hang-up (POLLRDHUP: a peer that sent "PR" and
+            // closed is seen so, the bytes before its FIN still there).
+            let rdhup = Int16(0x2000)
+            var one = pollfd(fd: descriptor.rawValue, events: n > 0 ? rdhup : Int16(POLLIN) | rdhup, revents: 0)
+            _ = poll(&one, 1, n > 0 ? 1 : Int32(clamping: (deadline - now + 999_999) / 1_000_000))
+            hungUp = one.revents & (Int16(0x2000) | Int16(POLLHUP) | Int16(POLLERR)) != 0
         }
     }
 }

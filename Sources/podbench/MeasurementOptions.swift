@@ -164,7 +164,7 @@ struct MeasurementOptions: ParsableArguments {
                 ]
                 where count != 0 && count != vias.count {
                     throw ValidationError(
-                        "\(vias.count) --via and \(count) \(option): give none, or one for each hop in the same order (--via-stats none for a hop without)"
+                        "\(vias.count) --via and \(count) \(option): give none, or one for each hop in the same order (\(option == "--via-workloads" ? "all for a hop that carries every workload" : "--via-stats none for a hop without"))"
                     )
                 }
                 guard viaName.count == vias.count else {

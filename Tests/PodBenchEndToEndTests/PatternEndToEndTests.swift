@@ -296,13 +296,15 @@ extension EndToEnd {
             for name in ["nginx", "haproxy"] {
                 let front = try freePort()
                 let back = try freePort()
+                let h2 = try freePort()
                 let config = dir + "/\(name).conf"
                 let write = Process()
                 write.executableURL = URL(fileURLWithPath: "/bin/bash")
                 let function = name == "nginx" ? "podbench_nginx_config" : "podbench_haproxy_http_config"
                 write.arguments = [
-                    "-c", #"source "$1" && "$2" "$3" "$4" "$5" "$6""#, "proxy-test", packageRoot + "/scripts/setup.sh",
-                    function, config, String(front), String(back), dir + "/\(name)-files",
+                    "-c", #"source "$1" && "$2" "$3" "$4" "$5" "$6" "$7""#, "proxy-test",
+                    packageRoot + "/scripts/setup.sh", function, config, String(front), String(back),
+                    dir + "/\(name)-files", String(h2),
                 ]
                 try write.run()
                 write.waitUntilExit()
@@ -336,6 +338,36 @@ extension EndToEnd {
                                 t.server.integrity.received == UInt64(count)
                                     && t.server.integrity.verified == UInt64(count))
                         }
+                    }
+                }
+                guard name == "nginx" else { continue }
+                // HTTP/2 through the same nginx, its h2c port: one hop of two ports (one name, each
+                // port its workloads), the streams passed on as HTTP/1.1 requests on several
+                // connections at once.
+                let results = dir + "/results-nginx-h2"
+                let result = try BinaryProcess.run(
+                    [
+                        "run", "--transports", "tcp", "--workloads", "http1,http2", "--h2-streams", "1,8", "--via",
+                        "tcp:127.0.0.1:\(front)", "--via-target", "tcp:127.0.0.1:\(back)", "--via-name", name,
+                        "--via-workloads", "http1", "--via", "tcp:127.0.0.1:\(h2)", "--via-target",
+                        "tcp:127.0.0.1:\(back)", "--via-name", name, "--via-workloads", "http2", "--via-stats",
+                        "pid:\(proxy.process.processIdentifier)", "--via-stats",
+                        "pid:\(proxy.process.processIdentifier)",
+                        "--sizes", "64,16KiB", "--trials", "2", "--messages", String(sanitizerScaled(200)), "--warmup",
+                        "10ms", "--verify", "all", "--no-calibrate", "--results-dir", results,
+                    ], timeout: 300)
+                #expect(result.status == 0, "nginx h2: \(result.stderr)")
+                let run = try ResultsStore.load(try #require(try resultsFiles(in: results).first))
+                let order: [String] = run.cases.map { "\($0.key.workload.rawValue) \($0.key.hop?.name ?? "direct")" }
+                let http1: [String] = Array(repeating: ["http1 direct", "http1 nginx"], count: 2).flatMap { $0 }
+                let http2: [String] = Array(repeating: ["http2 direct", "http2 nginx"], count: 4).flatMap { $0 }
+                #expect(order == http1 + http2, "\(order)")
+                for c in run.cases {
+                    #expect(c.status == .ok, "\(c.key): \(c.error ?? "")")
+                    expectIntact(c, messages: UInt64(sanitizerScaled(200)))
+                    for t in c.trials where c.key.hop != nil {
+                        #expect(t.server.integrity.received == t.messages && !t.server.integrity.hasErrors, "\(c.key)")
+                        #expect((t.hop?.usage.userNanoseconds ?? 0) + (t.hop?.usage.systemNanoseconds ?? 0) > 0)
                     }
                 }
             }

@@ -441,7 +441,7 @@ struct HTTP2WorkloadTests {
             let channel = try SocketTransport.connect(
                 to: listener.endpoint, kind: .tcp, options: TransportOptions(), timeoutNanoseconds: 10_000_000_000)
             try channel.descriptor.setIOTimeout(nanoseconds: 10_000_000_000)
-            reader = FrameReader(channel: channel, maximumPayload: 4096)
+            reader = FrameReader(channel: channel, maximumPayload: 1 << 20)
         }
 
         /// Sends `head` (CRLFs added) and `body`, and returns the answer's status, its
@@ -552,5 +552,121 @@ struct HTTP2WorkloadTests {
         #expect(phases.counts[1].received == 2 && phases.counts[1].corrupted == 1, "\(phases.counts)")
         #expect(phases.counts[1].firstError?.contains("altered") == true, "\(phases.counts)")
         #expect(phases.errors.count == 1 && phases.errors[0].message.contains("PUT /elsewhere"), "\(phases.errors)")
+    }
+
+    @Test(
+        "through an HTTP/1.1 hop, a connection that trickles its request or never reads its answer holds up no other, and a connection per request keeps the phase alive"
+    )
+    func hopOverHTTP1SlowPeers() throws {
+        let listener = try SocketTransport.listen(
+            kind: .tcp, options: TransportOptions(), sharedDirectory: "", name: "")
+        var spec = CaseSpec(transport: .tcp, workload: .http2, messageSize: 256 << 10, seed: 7, streams: 4)
+        spec.options.via = try HopEndpoint(parsing: "tcp:127.0.0.1:9")
+        // A timeout shorter than the test: each phase must see requests complete within it.
+        nonisolated(unsafe) let served = HTTPHopCase(spec: spec, listener: listener, timeoutNanoseconds: 400_000_000)
+        defer { served.close() }
+        final class Phases: @unchecked Sendable {
+            var counts: [IntegrityCounts] = []
+            var errors: [PodBenchError] = []
+        }
+        let phases = Phases()
+        let server = Background {
+            for _ in 0..<2 {
+                let (counts, error, _) = served.serve(since: MonotonicClock.now())
+                phases.counts.append(counts)
+                if let error { phases.errors.append(error) }
+            }
+        }
+        let body = Array(
+            UnsafeRawBufferPointer(HTTP2ServerSession.makeBody(length: 256 << 10, seed: 7))[..<(256 << 10)])
+        var open: [Upstream] = []
+        var waited = false
+        defer {
+            if !waited {
+                for c in open { c.reader.channel.shutdown() }
+                _ = try? server.wait()
+            }
+            for c in open { c.close() }
+        }
+        // Phase 1. The first connection sends half a request and stops; the second asks for a
+        // 256 KiB answer and reads none of it (its receive buffer shrunk); the third is served.
+        open.append(try Upstream(listener))
+        let half =
+            Array("POST /podbench/echo HTTP/1.1\r\nHost: podbench\r\nContent-Length: 262144\r\n\r\n".utf8)
+            + body[..<1000]
+        try half.withUnsafeBytes { try open[0].reader.channel.sendAll($0) }
+        open.append(try Upstream(listener))
+        try open[1].reader.channel.descriptor.setSocketOption(
+            level: SOL_SOCKET, name: SO_RCVBUF, value: 4096, what: "SO_RCVBUF")
+        let get = Array("GET / HTTP/1.1\r\nHost: podbench\r\n\r\n".utf8)
+        try get.withUnsafeBytes { try open[1].reader.channel.sendAll($0) }
+        open.append(try Upstream(listener))
+        var (status, _, answer) = try open[2].echo(body)
+        #expect(status == 200 && answer == body)
+        // The first connection's request completes, late: answered, counted.
+        try Array(body[1000...]).withUnsafeBytes { try open[0].reader.channel.sendAll($0) }
+        let channel = open[0].reader.channel
+        let head = try open[0].reader.nextHTTPHead(from: channel, response: true)
+        #expect(head.status == 200)
+        _ = try open[0].reader.takeHTTP(head.length + (head.contentLength ?? 0), from: channel)
+        var counted: UInt64?
+        (status, counted, _) = try open[2].end(2)
+        #expect(status == 200 && counted == 2)
+        // Phase 2: each request on a connection of its own, closed after its answer (HTTP/1.0, or
+        // Connection: close), slower in all than the timeout: requests keep completing, so it holds.
+        let started = MonotonicClock.now()
+        for _ in 0..<4 {
+            var one = try Upstream(listener)
+            defer { one.close() }
+            (status, _, _) = try one.ask(
+                ["POST /podbench/echo HTTP/1.0", "Host: podbench", "Content-Length: \(body.count)"], body: body)
+            #expect(status == 200)
+            usleep(150_000)
+        }
+        #expect(MonotonicClock.now() - started > 400_000_000)
+        (status, counted, _) = try open[2].end(4)
+        #expect(status == 200 && counted == 4)
+        waited = true
+        try server.wait()
+        #expect(phases.errors.isEmpty, "\(phases.errors)")
+        #expect(
+            phases.counts.map(\.received) == [2, 4] && phases.counts.allSatisfy { !$0.hasErrors }, "\(phases.counts)")
+    }
+
+    @Test(
+        "a connection's first bytes tell HTTP/2 from HTTP/1.1 as soon as they differ; part of the preface and a close is neither"
+    )
+    func prefacePeek() throws {
+        for (sent, closes, expected) in [
+            ("PRI * HTTP/2.0\r\n", false, true as Bool?), ("POST /", false, false), ("G", false, false),
+            ("PR", true, nil), ("", true, nil),
+        ] {
+            let (a, b) = try socketPair()
+            defer {
+                a.close()
+                b.close()
+            }
+            if !sent.isEmpty { try Array(sent.utf8).withUnsafeBytes { try b.sendAll($0) } }
+            if closes { b.shutdown() }
+            let started = MonotonicClock.now()
+            let got = try HTTP1FanIn.startsWithPreface(a.descriptor, deadline: started + 5_000_000_000)
+            #expect(got == expected, "\(sent)")
+            #expect(MonotonicClock.now() - started < 2_000_000_000, "\(sent): decided at once, not at the deadline")
+            // Peeked: the bytes are still there for the reader.
+            if !sent.isEmpty {
+                var buffer = [UInt8](repeating: 0, count: 64)
+                let n = buffer.withUnsafeMutableBytes { recv(a.descriptor.rawValue, $0.baseAddress, 64, 0) }
+                #expect(n == sent.utf8.count)
+            }
+        }
+        // Nothing by the deadline: a timeout.
+        let (a, b) = try socketPair()
+        defer {
+            a.close()
+            b.close()
+        }
+        #expect(throws: PodBenchError.self) {
+            _ = try HTTP1FanIn.startsWithPreface(a.descriptor, deadline: MonotonicClock.now() + 50_000_000)
+        }
     }
 }
