@@ -16,8 +16,8 @@ public enum Preset: String, CaseIterable, Sendable {
     /// An HTTP sidecar: `run` starts nginx (or haproxy) between the sides, in TCP mode and in HTTP
     /// mode at once (two hops, one process), so each http1 case runs direct, through the proxy
     /// passing bytes, and through the proxy parsing HTTP: what the parsing adds is the difference.
-    /// haproxy's also takes `--workloads http1,http2` (HTTP/2 both ways); nginx passes HTTP/2
-    /// upstream only as gRPC.
+    /// Both also take `--workloads http1,http2`: haproxy passes HTTP/2 on as HTTP/2, nginx (an
+    /// HTTP/2 port of its own) as HTTP/1.1.
     case httpProxyNginx = "http-proxy=nginx"
     case httpProxyHAProxy = "http-proxy=haproxy"
 
