@@ -17,16 +17,21 @@ import SystemPackage
 ///
 /// One thread polls the listener and every connection, and nothing blocks: each connection is a
 /// state machine that reads what has come (a head, then the body compared with the pattern as it
-/// arrives, never held whole) and writes its answer as the socket takes it. So a connection that
-/// trickles a request, or reads its answer slowly, delays no other; the phase fails only when no
-/// request at all completes within the timeout. Connections are kept from phase to phase, as the
-/// proxy keeps them; past `maximumConnections` the newest is closed.
+/// arrives, never held whole) and writes its answer as the socket takes it, and yields after
+/// `turnRequests` requests or `turnBytes` bytes so that a peer that keeps sending cannot keep the
+/// others waiting. So a connection that trickles a request, or reads its answer slowly, delays no
+/// other; the phase fails only when no echo or end completes within the timeout (a health check's
+/// GET does not keep it alive). Connections are kept from phase to phase, as the proxy keeps them;
+/// past `maximumConnections` the one quiet longest is closed for the new one.
 final class HTTP1FanIn {
     /// The most connections at once: one for each stream a case may have outstanding, and room for
     /// a proxy's idle ones and health checks.
     static let maximumConnections = HTTP2Workload.maximumStreams + 16
     /// A connection's receive buffer: a whole head (at most `HTTP1.maximumHeadLength`) and some body.
     static let bufferSize = 64 << 10
+    /// What one connection's turn takes at most before the others have theirs.
+    static let turnRequests = 32
+    static let turnBytes = 1 << 20
 
     struct Connection {
         let channel: SocketChannel
@@ -44,6 +49,11 @@ final class HTTP1FanIn {
         var closesAfter = false
         /// The phase's end is answered once its answer is out.
         var endsPhase = false
+        /// Its turn ended at its share, not at EAGAIN: more may be buffered or waiting, which poll
+        /// would not tell.
+        var ready = false
+        /// When a byte last moved either way (the longest quiet is closed first when full).
+        var lastActive: UInt64 = 0
     }
 
     let bodyLength: Int
@@ -58,6 +68,11 @@ final class HTTP1FanIn {
     let endIDOffset: Int
     let refusal: UnsafeMutableRawBufferPointer
     var connections: [Connection] = []
+    /// Receive buffers of closed connections, for the next (a proxy that opens a connection per
+    /// request allocates nothing per request).
+    var spare: [UnsafeMutableRawBufferPointer] = []
+    /// An end of the trial was taken and its answer is not out yet.
+    var endPending = false
     let polled: UnsafeMutableBufferPointer<pollfd>
     /// Connections closed because there were too many (a note for the timeout's error).
     private(set) var refused = 0
@@ -89,23 +104,28 @@ final class HTTP1FanIn {
             "HTTP/1.1 400 Bad Request\r\nServer: podbench\r\nContent-Length: 0\r\nX-Podbench-Error: altered body\r\n\r\n"
         )
         polled = .allocate(capacity: Self.maximumConnections + 1)
+        connections.reserveCapacity(Self.maximumConnections)
+        spare.reserveCapacity(Self.maximumConnections)
     }
 
-    /// Takes a connection the case accepted; past `maximumConnections` it is closed (the proxy
-    /// opens another when it needs one; a stranger's are not worth failing the case for).
+    /// Takes a connection the case accepted. Past `maximumConnections` the one quiet longest goes
+    /// (idle ones of the proxy's, or a stranger's that stopped): the new one is the proxy's next
+    /// request more likely than not.
     func adopt(_ channel: SocketChannel) {
-        guard connections.count < Self.maximumConnections else {
-            channel.close()
+        if connections.count >= Self.maximumConnections,
+            let oldest = connections.indices.min(by: { connections[$0].lastActive < connections[$1].lastActive })
+        {
+            drop(oldest)
             refused += 1
-            return
         }
-        connections.append(
-            Connection(channel: channel, buffer: .allocate(byteCount: Self.bufferSize, alignment: 64)))
+        let buffer = spare.popLast() ?? .allocate(byteCount: Self.bufferSize, alignment: 64)
+        connections.append(Connection(channel: channel, buffer: buffer, lastActive: MonotonicClock.now()))
     }
 
-    /// What a connection waits for after its turn.
+    /// What a connection waits for after its turn (`ended`: the phase's end is answered;
+    /// `endedClosing`: and the connection is to close).
     enum Wait {
-        case read, write, closed, ended
+        case read, write, closed, ended, endedClosing
     }
 
     /// One phase: the requests on every connection (and on new ones) until the client's end, which
@@ -118,13 +138,12 @@ final class HTTP1FanIn {
     ) throws {
         var lastRequest = since
         var echoed: UInt64 = 0
+        endPending = false
+        // Its accept never waits: poll does.
+        let flags = fcntl(descriptor, F_GETFL)
+        if flags >= 0 && flags & O_NONBLOCK == 0 { _ = fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) }
         // What came before this phase (a proxy's request read with the last phase's end) first.
-        for i in stride(from: connections.count - 1, through: 0, by: -1) {
-            let (wait, served) = try turn(i, checker: &checker, corruptSequence: corruptSequence, echoed: &echoed)
-            if served { lastRequest = MonotonicClock.now() }
-            if wait == .ended { return }
-            if wait == .closed { drop(i) }
-        }
+        for i in connections.indices { connections[i].ready = true }
         while true {
             let now = MonotonicClock.now()
             let deadline = lastRequest &+ timeoutNanoseconds
@@ -140,7 +159,9 @@ final class HTTP1FanIn {
                 polled[i + 1] = pollfd(
                     fd: connection.channel.descriptor.rawValue, events: Int16(writing ? POLLOUT : POLLIN), revents: 0)
             }
-            let wait = Int32(clamping: (deadline - now + 999_999) / 1_000_000)
+            // A connection whose turn stopped at its share goes on at once, after the others' turns.
+            let anyReady = connections.contains { $0.ready }
+            let wait = anyReady ? 0 : Int32(clamping: (deadline - now + 999_999) / 1_000_000)
             let ready = poll(polled.baseAddress, nfds_t(connections.count + 1), wait)
             if ready < 0 {
                 if errno == EINTR { continue }
@@ -148,24 +169,40 @@ final class HTTP1FanIn {
                     .ioFailure, "poll on the hop's connections failed",
                     cause: .init(call: "poll", errno: Errno(rawValue: errno)))
             }
-            if ready == 0 { continue }
+            if ready == 0 && !anyReady { continue }
             // From the last, so that a connection removed leaves the others' places as polled.
-            for i in stride(from: connections.count - 1, through: 0, by: -1) where polled[i + 1].revents != 0 {
+            for i in stride(from: connections.count - 1, through: 0, by: -1)
+            where polled[i + 1].revents != 0 || connections[i].ready {
                 let (wait, served) = try turn(i, checker: &checker, corruptSequence: corruptSequence, echoed: &echoed)
                 if served { lastRequest = MonotonicClock.now() }
                 switch wait {
                 case .ended: return
+                case .endedClosing:
+                    drop(i)
+                    return
                 case .closed: drop(i)
                 case .read, .write: break
                 }
             }
-            if polled[0].revents != 0 {
-                let channel = try listener.accept(timeoutNanoseconds: timeoutNanoseconds)
+            // Every connection waiting, at once: a proxy opens one for each stream of a burst, and
+            // a full backlog would drop the next one's SYN for a second.
+            var accepted = 0
+            while polled[0].revents != 0 && accepted < Self.maximumConnections {
+                let channel: Listener.Channel
+                do {
+                    channel = try listener.accept(timeoutNanoseconds: timeoutNanoseconds)
+                } catch let error as PodBenchError where error.code == .timeout || HTTP1Server.isTransient(error) {
+                    // None left (the listener does not block here), gone before it was taken
+                    // (ECONNABORTED, EPROTO, …), or out of descriptors for a moment: the
+                    // connections there are go on.
+                    break
+                }
                 guard let socket = channel as? SocketChannel else {
                     channel.close()
                     throw PodBenchError(.invalidConfiguration, "an http2 case through a hop runs on a socket")
                 }
                 adopt(socket)
+                accepted += 1
             }
         }
     }
@@ -179,13 +216,24 @@ final class HTTP1FanIn {
         defer { connections[index] = c }
         let fd = c.channel.descriptor.rawValue
         var served = false
+        var requests = 0
+        var bytes = 0
+        c.ready = false
         while true {
+            // Its share taken: the others have their turns before this one goes on.
+            if requests >= Self.turnRequests || bytes >= Self.turnBytes {
+                c.ready = true
+                c.lastActive = MonotonicClock.now()
+                return (c.answer != nil ? .write : .read, served)
+            }
             // The answer under way first: nothing more is read until it is out.
             if let out = c.answer {
                 while c.sent < out.count {
                     let n = send(fd, out.baseAddress! + c.sent, out.count - c.sent, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
                     if n > 0 {
                         c.sent += n
+                        bytes += n
+                        c.lastActive = MonotonicClock.now()
                     } else if n < 0 && (errno == EAGAIN || errno == EINTR) {
                         if errno == EINTR { continue }
                         return (.write, served)
@@ -195,9 +243,11 @@ final class HTTP1FanIn {
                 }
                 c.answer = nil
                 c.sent = 0
+                requests += 1
                 if c.endsPhase {
                     c.endsPhase = false
-                    return (.ended, served)
+                    endPending = false
+                    return (c.closesAfter ? .endedClosing : .ended, served)
                 }
                 if c.closesAfter { return (.closed, served) }
             }
@@ -217,7 +267,7 @@ final class HTTP1FanIn {
                 if c.bodyCompared == length {
                     c.request = nil
                     c.closesAfter = request.closes
-                    served = true
+                    served = true  // an echo, or a refusal: the proxy's request either way
                     if c.altered {
                         checker.recordCorrupted("a request body arrived altered (answered 400)")
                         c.answer = UnsafeRawBufferPointer(refusal)
@@ -230,33 +280,54 @@ final class HTTP1FanIn {
                 }
             } else if c.end > c.start {
                 let pending = UnsafeRawBufferPointer(start: c.buffer.baseAddress! + c.start, count: c.end - c.start)
-                if let head = try HTTP1.parseHead(pending, response: false) {
+                // HTTP/2's preface (no method is "PRI"), said so before the HTTP/1.1 parser says it
+                // is not a request line; while only part of it is in, more is read.
+                let preface = pending.starts(with: Self.preface.prefix(pending.count))
+                if preface && pending.count >= Self.preface.count {
+                    throw PodBenchError(
+                        .protocolViolation,
+                        "an HTTP/2 connection came to an http2 case that the hop began over HTTP/1.1 (another client's HTTP/1.1 request on the server's address first?)"
+                    )
+                }
+                if !preface, let head = try HTTP1.parseHead(pending, response: false) {
                     try take(head, pending, &c, checker: &checker)
-                    if c.answer != nil { served = true }  // else an echo's body comes next
+                    // An end is the phase's; a GET (a health check) keeps no phase alive.
+                    if c.endsPhase { served = true }
                     continue
                 }
             }
-            // More bytes: the buffer's tail, or its front once what is left moved there.
-            if c.start == c.end {
-                c.start = 0
-                c.end = 0
-            } else if c.end == c.buffer.count {
-                let left = c.end - c.start
-                memmove(c.buffer.baseAddress!, c.buffer.baseAddress! + c.start, left)
-                c.start = 0
-                c.end = left
-            }
+            if let wait = try more(&c, fd, served, &bytes) { return wait }
+        }
+    }
+
+    /// HTTP/2's client preface, whose first bytes no HTTP/1.1 request has.
+    static let preface = Array("PRI * HTTP/2.0\r\n".utf8)
+
+    /// Receives more of connection `c` into its buffer's tail (or its front, what is left moved
+    /// there). Nil when bytes came; else what the connection waits for.
+    private func more(_ c: inout Connection, _ fd: Int32, _ served: Bool, _ bytes: inout Int) throws -> (Wait, Bool)? {
+        if c.start == c.end {
+            c.start = 0
+            c.end = 0
+        } else if c.end == c.buffer.count {
+            let left = c.end - c.start
+            memmove(c.buffer.baseAddress!, c.buffer.baseAddress! + c.start, left)
+            c.start = 0
+            c.end = left
+        }
+        while true {
             let n = recv(fd, c.buffer.baseAddress! + c.end, c.buffer.count - c.end, Int32(MSG_DONTWAIT))
             if n > 0 {
                 c.end += n
-            } else if n < 0 && (errno == EAGAIN || errno == EINTR) {
-                if errno == EINTR { continue }
-                return (.read, served)
-            } else {
-                // Closed (or reset): between requests as a proxy retires a connection, or in the
-                // middle of one, whose loss the end's count shows.
-                return (.closed, served)
+                bytes += n
+                c.lastActive = MonotonicClock.now()
+                return nil
             }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && errno == EAGAIN { return (.read, served) }
+            // Closed (or reset): between requests as a proxy retires a connection, or in the
+            // middle of one, whose loss the end's count shows.
+            return (.closed, served)
         }
     }
 
@@ -281,6 +352,10 @@ final class HTTP1FanIn {
             guard length == 0, let count = head.requestID else {
                 throw PodBenchError(.protocolViolation, "an end of the trial without its count or with a body")
             }
+            guard !endPending else {
+                throw PodBenchError(.protocolViolation, "a second end of the trial came while the first was answered")
+            }
+            endPending = true
             c.start += head.length
             checker.checkEnd(sentCount: count)
             HTTP1MessageWriter.writeHex(checker.counts.received, to: endAnswer.baseAddress! + endIDOffset)
@@ -292,19 +367,17 @@ final class HTTP1FanIn {
             c.answer = UnsafeRawBufferPointer(answer)
             c.closesAfter = head.closes
         default:
-            let preface = pending.starts(with: "PRI * HTTP/2.0".utf8)
             throw PodBenchError(
                 .protocolViolation,
-                preface
-                    ? "an HTTP/2 connection came to an http2 case that the hop began over HTTP/1.1 (another client's HTTP/1.1 request on the server's address first?)"
-                    : "a request podbench's server does not answer in an http2 case (POST /podbench/echo, POST /podbench/end, GET without a body): \(HTTP1.quote(pending, head.startLine))"
+                "a request podbench's server does not answer in an http2 case (POST /podbench/echo, POST /podbench/end, GET without a body): \(HTTP1.quote(pending, head.startLine))"
             )
         }
     }
 
     private func drop(_ index: Int) {
         connections[index].channel.close()
-        connections[index].buffer.deallocate()
+        if connections[index].endsPhase { endPending = false }
+        spare.append(connections[index].buffer)
         connections.remove(at: index)
     }
 
@@ -312,6 +385,8 @@ final class HTTP1FanIn {
         guard !closed else { return }
         closed = true
         while !connections.isEmpty { drop(connections.count - 1) }
+        spare.forEach { $0.deallocate() }
+        spare = []
         answer.deallocate()
         spoiled.deallocate()
         endAnswer.deallocate()
