@@ -478,142 +478,144 @@ struct HTTP2WorkloadTests {
         }
     }
 
+    /// The first `length` bytes of podbench's body pattern (seed 7): what an echo carries.
+    static func pattern(_ length: Int) -> [UInt8] {
+        let made = HTTP2ServerSession.makeBody(length: length, seed: 7)
+        defer { made.deallocate() }
+        return Array(UnsafeRawBufferPointer(rebasing: made[..<length]))
+    }
+
+    /// An http2 case's server through a hop, on a loopback listener, serving `phases` phases on a
+    /// thread of its own (what each counted, the errors that ended them), and the proxy's
+    /// connections a test opens to it: `finish` closes them once the server's thread is done.
+    final class HopServer: @unchecked Sendable {
+        let listener: SocketTransport.Listener
+        let served: HTTPHopCase<SocketTransport.Listener>
+        var counts: [IntegrityCounts] = []
+        var errors: [PodBenchError] = []
+        var open: [Upstream] = []
+        var background: Background?
+        var waited = false
+
+        init(bodyLength: Int, timeoutNanoseconds: UInt64, phases: Int, corruptSequence: UInt64? = nil) throws {
+            listener = try SocketTransport.listen(
+                kind: .tcp, options: TransportOptions(), sharedDirectory: "", name: "")
+            var spec = CaseSpec(transport: .tcp, workload: .http2, messageSize: bodyLength, seed: 7, streams: 4)
+            spec.options.via = try HopEndpoint(parsing: "tcp:127.0.0.1:9")
+            spec.corruptSequence = corruptSequence
+            served = HTTPHopCase(spec: spec, listener: listener, timeoutNanoseconds: timeoutNanoseconds)
+            background = Background { [self] in
+                for _ in 0..<phases {
+                    let (counts, error, _) = served.serve(since: MonotonicClock.now())
+                    self.counts.append(counts)
+                    if let error { errors.append(error) }
+                }
+            }
+        }
+
+        /// A new connection of the proxy's, `open.last`.
+        func connect() throws { open.append(try Upstream(listener)) }
+
+        /// Waits for the server's phases to end.
+        func wait() throws {
+            waited = true
+            try background?.wait()
+        }
+
+        /// However the test ended: the server's thread done with the case (its connections shut
+        /// if it still runs), then everything closed.
+        func finish() {
+            if !waited {
+                for c in open { c.reader.channel.shutdown() }
+                _ = try? background?.wait()
+            }
+            for c in open { c.close() }
+            served.close()
+        }
+    }
+
     @Test(
         "through a proxy that speaks HTTP/1.1 upstream, the server answers on every connection it opens at once, and counts the phase's"
     )
     func hopOverHTTP1() throws {
-        let listener = try SocketTransport.listen(
-            kind: .tcp, options: TransportOptions(), sharedDirectory: "", name: "")
-        var spec = CaseSpec(transport: .tcp, workload: .http2, messageSize: 64, seed: 7, streams: 4)
-        spec.options.via = try HopEndpoint(parsing: "tcp:127.0.0.1:9")
-        spec.corruptSequence = 1
-        nonisolated(unsafe) let served = HTTPHopCase(
-            spec: spec, listener: listener, timeoutNanoseconds: 10_000_000_000)
-        defer { served.close() }
-        final class Phases: @unchecked Sendable {
-            var counts: [IntegrityCounts] = []
-            var errors: [PodBenchError] = []
-        }
-        let phases = Phases()
-        let server = Background {
-            for _ in 0..<3 {
-                let (counts, error, _) = served.serve(since: MonotonicClock.now())
-                phases.counts.append(counts)
-                if let error { phases.errors.append(error) }
-            }
-        }
-        let body = Array(UnsafeRawBufferPointer(HTTP2ServerSession.makeBody(length: 64, seed: 7))[..<64])
-        var open: [Upstream] = []
-        var waited = false
-        defer {
-            if !waited {
-                for c in open { c.reader.channel.shutdown() }
-                _ = try? server.wait()
-            }
-            for c in open { c.close() }
-        }
+        let hop = try HopServer(bodyLength: 64, timeoutNanoseconds: 10_000_000_000, phases: 3, corruptSequence: 1)
+        defer { hop.finish() }
+        let body = Self.pattern(64)
         // Phase 1: A asks, then B while A stays open and idle (a server that served one connection
         // at a time would wait on A for ever), then A again; a GET on B is a health check.
-        open.append(try Upstream(listener))
-        var (status, _, answer) = try open[0].echo(body)
+        try hop.connect()
+        var (status, _, answer) = try hop.open[0].echo(body)
         #expect(status == 200 && answer == body)
-        open.append(try Upstream(listener))
-        (status, _, answer) = try open[1].echo(body)
+        try hop.connect()
+        (status, _, answer) = try hop.open[1].echo(body)
         // --inject-corruption 1: the phase's second answer has a byte flipped.
         #expect(status == 200 && answer.count == 64 && answer != body)
-        (status, _, answer) = try open[0].echo(body)
+        (status, _, answer) = try hop.open[0].echo(body)
         #expect(status == 200 && answer == body)
-        (status, _, answer) = try open[1].ask(["GET /health HTTP/1.1", "Host: podbench"])
+        (status, _, answer) = try hop.open[1].ask(["GET /health HTTP/1.1", "Host: podbench"])
         #expect(status == 200 && answer == body)
         var counted: UInt64?
-        (status, counted, answer) = try open[1].end(3)
+        (status, counted, answer) = try hop.open[1].end(3)
         #expect(status == 200 && counted == 3 && answer.isEmpty)
         // Phase 2: a third connection, and an altered body on A: answered 400, counted corrupted;
         // the client's count (3) against the server's (2) is a mismatch.
-        open.append(try Upstream(listener))
-        (status, _, _) = try open[2].echo(body)
+        try hop.connect()
+        (status, _, _) = try hop.open[2].echo(body)
         #expect(status == 200)
-        (status, _, _) = try open[0].echo(body)
+        (status, _, _) = try hop.open[0].echo(body)
         #expect(status == 200)
         var altered = body
         altered[10] ^= 1
-        (status, _, _) = try open[0].echo(altered)
+        (status, _, _) = try hop.open[0].echo(altered)
         #expect(status == 400)
-        (status, counted, _) = try open[0].end(3)
+        (status, counted, _) = try hop.open[0].end(3)
         #expect(status == 200 && counted == 2)
         // Phase 3: a request podbench does not answer ends the phase with it named.
         try Array("PUT /elsewhere HTTP/1.1\r\nHost: podbench\r\nContent-Length: 0\r\n\r\n".utf8).withUnsafeBytes {
-            try open[2].reader.channel.sendAll($0)
+            try hop.open[2].reader.channel.sendAll($0)
         }
-        waited = true
-        try server.wait()
-        #expect(phases.counts.count == 3)
-        #expect(phases.counts[0].received == 3 && !phases.counts[0].hasErrors, "\(phases.counts)")
-        #expect(phases.counts[1].received == 2 && phases.counts[1].corrupted == 1, "\(phases.counts)")
-        #expect(phases.counts[1].firstError?.contains("altered") == true, "\(phases.counts)")
-        #expect(phases.errors.count == 1 && phases.errors[0].message.contains("PUT /elsewhere"), "\(phases.errors)")
+        try hop.wait()
+        #expect(hop.counts.count == 3)
+        #expect(hop.counts[0].received == 3 && !hop.counts[0].hasErrors, "\(hop.counts)")
+        #expect(hop.counts[1].received == 2 && hop.counts[1].corrupted == 1, "\(hop.counts)")
+        #expect(hop.counts[1].firstError?.contains("altered") == true, "\(hop.counts)")
+        #expect(hop.errors.count == 1 && hop.errors[0].message.contains("PUT /elsewhere"), "\(hop.errors)")
     }
 
     @Test(
         "through an HTTP/1.1 hop, a connection that trickles its request or never reads its answer holds up no other, and a connection per request keeps the phase alive"
     )
     func hopOverHTTP1SlowPeers() throws {
-        let listener = try SocketTransport.listen(
-            kind: .tcp, options: TransportOptions(), sharedDirectory: "", name: "")
-        var spec = CaseSpec(transport: .tcp, workload: .http2, messageSize: 256 << 10, seed: 7, streams: 4)
-        spec.options.via = try HopEndpoint(parsing: "tcp:127.0.0.1:9")
         // A timeout shorter than the test: each phase must see requests complete within it.
-        nonisolated(unsafe) let served = HTTPHopCase(spec: spec, listener: listener, timeoutNanoseconds: 2_000_000_000)
-        defer { served.close() }
-        final class Phases: @unchecked Sendable {
-            var counts: [IntegrityCounts] = []
-            var errors: [PodBenchError] = []
-        }
-        let phases = Phases()
-        let server = Background {
-            for _ in 0..<3 {
-                let (counts, error, _) = served.serve(since: MonotonicClock.now())
-                phases.counts.append(counts)
-                if let error { phases.errors.append(error) }
-            }
-        }
-        let body = Array(
-            UnsafeRawBufferPointer(HTTP2ServerSession.makeBody(length: 256 << 10, seed: 7))[..<(256 << 10)])
-        var open: [Upstream] = []
-        var waited = false
-        defer {
-            if !waited {
-                for c in open { c.reader.channel.shutdown() }
-                _ = try? server.wait()
-            }
-            for c in open { c.close() }
-        }
+        let hop = try HopServer(bodyLength: 256 << 10, timeoutNanoseconds: 2_000_000_000, phases: 3)
+        defer { hop.finish() }
+        let body = Self.pattern(256 << 10)
         // Phase 1. The first connection sends half a request and stops; the second asks for 80
         // answers of 256 KiB at once and reads none of them for now (20 MiB, more than loopback's
         // socket buffers hold: the server's sends stop at a full socket, and its turns at their
         // share); the third is served meanwhile.
-        open.append(try Upstream(listener))
+        try hop.connect()
         let half =
             Array("POST /podbench/echo HTTP/1.1\r\nHost: podbench\r\nContent-Length: 262144\r\n\r\n".utf8)
             + body[..<1000]
-        try half.withUnsafeBytes { try open[0].reader.channel.sendAll($0) }
-        open.append(try Upstream(listener))
+        try half.withUnsafeBytes { try hop.open[0].reader.channel.sendAll($0) }
+        try hop.connect()
         let gets = Array(repeating: Array("GET / HTTP/1.1\r\nHost: podbench\r\n\r\n".utf8), count: 80).flatMap { $0 }
-        try gets.withUnsafeBytes { try open[1].reader.channel.sendAll($0) }
-        open.append(try Upstream(listener))
-        var (status, _, answer) = try open[2].echo(body)
+        try gets.withUnsafeBytes { try hop.open[1].reader.channel.sendAll($0) }
+        try hop.connect()
+        var (status, _, answer) = try hop.open[2].echo(body)
         #expect(status == 200 && answer == body)
         // The first connection's request completes, late: answered, counted.
-        try Array(body[1000...]).withUnsafeBytes { try open[0].reader.channel.sendAll($0) }
-        let channel = open[0].reader.channel
-        let head = try open[0].reader.nextHTTPHead(from: channel, response: true)
+        try Array(body[1000...]).withUnsafeBytes { try hop.open[0].reader.channel.sendAll($0) }
+        let channel = hop.open[0].reader.channel
+        let head = try hop.open[0].reader.nextHTTPHead(from: channel, response: true)
         #expect(head.status == 200)
-        _ = try open[0].reader.takeHTTP(head.length + (head.contentLength ?? 0), from: channel)
+        _ = try hop.open[0].reader.takeHTTP(head.length + (head.contentLength ?? 0), from: channel)
         // The GETs' answers, all whole (health checks: not counted).
-        let slow = open[1].reader.channel
+        let slow = hop.open[1].reader.channel
         for _ in 0..<80 {
-            let answer = try open[1].reader.nextHTTPHead(from: slow, response: true)
-            let message = try open[1].reader.takeHTTP(answer.length + (answer.contentLength ?? 0), from: slow)
+            let answer = try hop.open[1].reader.nextHTTPHead(from: slow, response: true)
+            let message = try hop.open[1].reader.takeHTTP(answer.length + (answer.contentLength ?? 0), from: slow)
             #expect(answer.status == 200 && Array(message[answer.length...]) == body)
         }
         // 150 idle connections, past the 144 at most (the quietest go), taken in bursts, and the
@@ -622,21 +624,22 @@ struct HTTP2WorkloadTests {
         defer { idle.forEach { $0.close() } }
         for k in 0..<150 {
             if k % 25 == 0 {
-                (status, _, answer) = try open[2].echo(body)
+                (status, _, answer) = try hop.open[2].echo(body)
                 #expect(status == 200 && answer == body)
             }
             idle.append(
                 try SocketTransport.connect(
-                    to: listener.endpoint, kind: .tcp, options: TransportOptions(), timeoutNanoseconds: 10_000_000_000))
+                    to: hop.listener.endpoint, kind: .tcp, options: TransportOptions(),
+                    timeoutNanoseconds: 10_000_000_000))
         }
         var counted: UInt64?
-        (status, counted, _) = try open[2].end(8)
+        (status, counted, _) = try hop.open[2].end(8)
         #expect(status == 200 && counted == 8)
         // Phase 2: each request on a connection of its own, closed after its answer (HTTP/1.0, or
         // Connection: close), slower in all than the timeout: requests keep completing, so it holds.
         let started = MonotonicClock.now()
         for _ in 0..<4 {
-            var one = try Upstream(listener)
+            var one = try Upstream(hop.listener)
             defer { one.close() }
             (status, _, _) = try one.ask(
                 ["POST /podbench/echo HTTP/1.0", "Host: podbench", "Content-Length: \(body.count)"], body: body)
@@ -644,22 +647,21 @@ struct HTTP2WorkloadTests {
             usleep(600_000)
         }
         #expect(MonotonicClock.now() - started > 2_000_000_000)
-        var last = try Upstream(listener)
-        open.append(last)
+        var last = try Upstream(hop.listener)
+        hop.open.append(last)
         (status, counted, _) = try last.end(4)
         #expect(status == 200 && counted == 4)
         // Phase 3: an HTTP/2 connection in a case begun over HTTP/1.1 is named so.
-        last = try Upstream(listener)
-        open.append(last)
+        last = try Upstream(hop.listener)
+        hop.open.append(last)
         try Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8).withUnsafeBytes { try last.reader.channel.sendAll($0) }
-        waited = true
-        try server.wait()
+        try hop.wait()
         #expect(
-            phases.errors.count == 1 && phases.errors[0].message.contains("an HTTP/2 connection came"),
-            "\(phases.errors)")
+            hop.errors.count == 1 && hop.errors[0].message.contains("an HTTP/2 connection came"),
+            "\(hop.errors)")
         #expect(
-            phases.counts.map(\.received) == [8, 4, 0] && phases.counts.allSatisfy { !$0.hasErrors },
-            "\(phases.counts)")
+            hop.counts.map(\.received) == [8, 4, 0] && hop.counts.allSatisfy { !$0.hasErrors },
+            "\(hop.counts)")
     }
 
     @Test(
